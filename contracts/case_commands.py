@@ -1,0 +1,157 @@
+"""What people and systems ask of a case, named in the imperative.
+
+A command may be refused; an event is a fact. The same models are the HTTP
+bodies of the staff and resident APIs and the messages on the bus
+(`SubmitCase` on the submissions topic, `DepartmentReply` on the replies
+topic), so a frontend publishing on the bus is checked exactly like a browser.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from contracts.case_events import MediaRef, ResidentContact
+from contracts.facts import Channel, Location, Priority
+from contracts.text import Code, Description, Note, Reason, ShortLine, Title
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SubmitCase(Command):
+    """A resident's request, from any channel."""
+
+    category: Code = Field(description="A category code from the service catalogue.")
+    description: Description
+    location: Location
+    channel: Channel = Channel.WEB
+    contact: ResidentContact | None = Field(default=None, description="Omit to stay anonymous.")
+    media: tuple[MediaRef, ...] = Field(default=(), max_length=6)
+    attributes: dict[Code, Annotated[str, Field(max_length=500)] | tuple[str, ...]] = Field(
+        default_factory=dict, max_length=30
+    )
+    language: Literal["zh-Hans", "zh-Hant", "en"] = "zh-Hans"
+    external_ref: ShortLine = ""
+    submission_id: ShortLine = Field(
+        default="",
+        description="Client-chosen id; a retried submission with the same id makes no second case.",
+    )
+
+
+# --- triage ----------------------------------------------------------------
+
+
+class AcceptCase(Command):
+    category: Code | None = None
+    district: Code | None = None
+    priority: Priority | None = None
+    reporter_id: ShortLine | None = Field(
+        default=None, description="Hand the case to a reporter first instead of dispatching it."
+    )
+    note: Note | None = None
+
+
+class RejectCase(Command):
+    reason: Reason
+
+
+class MergeCase(Command):
+    into_case_id: ShortLine
+
+
+# --- routing and handling ---------------------------------------------------
+
+
+class RouteCase(Command):
+    """Route by hand (officer, reporter, supervisor); without a department, by the rules."""
+
+    department: Code | None = None
+
+
+class AcknowledgeCase(Command):
+    note: Note | None = None
+
+
+class NoteProgress(Command):
+    note: Note
+    public: bool = True
+
+
+class ReturnCase(Command):
+    reason: Reason
+
+
+class ResolveCase(Command):
+    resolution: Note
+
+
+class ReassignCase(Command):
+    department: Code
+    reason: Reason
+
+
+class AssignReporter(Command):
+    reporter_id: ShortLine = Field(min_length=1)
+
+
+class RecordSiteVisit(Command):
+    note: Note
+    public: bool = True
+
+
+class LinkStory(Command):
+    title: Title
+    url: AnyHttpUrl
+    column: Literal["inquiry", "supervision", "news"] = "news"
+
+
+class EscalateCase(Command):
+    note: Note | None = None
+
+
+class GiveFeedback(Command):
+    """The resident's answer after a resolution."""
+
+    fixed: bool
+    satisfied: bool = True
+    rating: int = Field(ge=1, le=5)
+    comment: Note | None = None
+
+
+# --- department replies on the bus -------------------------------------------
+
+
+class _Reply(Command):
+    reply_id: ShortLine = Field(min_length=1, description="Unique per reply; repeats are ignored.")
+    case_id: ShortLine = Field(min_length=1)
+    department: Code
+
+
+class AcknowledgeReply(_Reply):
+    action: Literal["acknowledge"]
+    note: Note | None = None
+
+
+class ProgressReply(_Reply):
+    action: Literal["progress"]
+    note: Note
+    public: bool = True
+
+
+class ReturnReply(_Reply):
+    action: Literal["return"]
+    reason: Reason
+
+
+class ResolveReply(_Reply):
+    action: Literal["resolve"]
+    resolution: Note
+
+
+DepartmentReply = Annotated[
+    AcknowledgeReply | ProgressReply | ReturnReply | ResolveReply,
+    Field(discriminator="action"),
+]

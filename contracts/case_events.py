@@ -1,0 +1,281 @@
+"""Every event in the life of a case, named in the past tense.
+
+Each class is one event type at its current schema version (`VERSION`). The
+envelope (`contracts.envelope.Envelope`) carries the ids, times and order;
+these classes carry only what the event itself says. Older versions stay
+readable through the upcasters in `contracts.registry`.
+
+Personal data of residents appears in exactly one place, `CaseSubmitted.contact`
+(and the exact address in its location). Projections that serve the public
+must leave both out.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
+
+from contracts.facts import Actor, Channel, Location, Priority
+from contracts.text import Code, Description, Email, Note, Phone, Reason, ShortLine, Title
+
+
+class CaseEvent(BaseModel):
+    """Base of all case events."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+
+class ResidentContact(BaseModel):
+    """How to reach the resident. Private: never in public views, logs or metrics."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: ShortLine = ""
+    phone: Phone = ""
+    email: Email = ""
+
+
+class MediaRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    url: str = Field(max_length=2000)
+    content_type: str = Field(default="", max_length=100)
+    size: int | None = Field(default=None, ge=0)
+
+
+# --- triage (intake) -------------------------------------------------------
+
+
+class CaseSubmitted(CaseEvent):
+    """A resident's request was taken in and given a case number."""
+
+    TYPE: ClassVar[str] = "CaseSubmitted"
+
+    category: Code
+    description: Description
+    location: Location
+    channel: Channel
+    priority: Priority = Field(description="The category's priority class from the catalogue.")
+    contact: ResidentContact | None = None
+    tracking_code_hash: str = Field(description="sha256 of the private tracking code, hex.")
+    media: tuple[MediaRef, ...] = ()
+    attributes: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
+    language: Literal["zh-Hans", "zh-Hant", "en"] = "zh-Hans"
+    entered_by: Actor | None = Field(
+        default=None, description="The officer who entered it (hotline), if not the resident."
+    )
+    external_ref: ShortLine = Field(default="", description="Id in the source channel, if any.")
+
+
+class CaseAccepted(CaseEvent):
+    """An information officer (信息員) accepted the case, possibly correcting it."""
+
+    TYPE: ClassVar[str] = "CaseAccepted"
+
+    officer: Actor
+    category: Code
+    district: Code
+    priority: Priority
+    corrected: dict[str, str] = Field(
+        default_factory=dict, description="Previous values of the fields the officer changed."
+    )
+    reporter_id: str | None = Field(
+        default=None, description="A reporter takes it first (newsroom handling) instead of dispatch."
+    )
+    note: Note | None = None
+
+
+class CaseRejected(CaseEvent):
+    """The case was refused at triage; the resident sees the reason."""
+
+    TYPE: ClassVar[str] = "CaseRejected"
+
+    officer: Actor
+    reason: Reason
+
+
+class CaseMerged(CaseEvent):
+    """The case duplicates another; its resident now follows the original."""
+
+    TYPE: ClassVar[str] = "CaseMerged"
+
+    officer: Actor
+    into_case_id: str
+
+
+# --- routing and handling (routing) ---------------------------------------
+
+
+class CaseRouted(CaseEvent):
+    """The case was sent to the department that must handle it, with a deadline.
+
+    v2 added `assisting` (departments that help the lead one); v1 events read
+    as v2 with none.
+    """
+
+    TYPE: ClassVar[str] = "CaseRouted"
+    VERSION: ClassVar[int] = 2
+
+    department: Code
+    assisting: tuple[str, ...] = ()
+    due_at: AwareDatetime
+    priority: Priority
+    rule: str = Field(description="The dispatch rule that matched, or 'manual'.")
+    reason: Literal["accepted", "returned", "reopened", "manual"] = "accepted"
+    by: Actor
+
+
+class CaseAcknowledged(CaseEvent):
+    """The department confirmed it has the case (first response)."""
+
+    TYPE: ClassVar[str] = "CaseAcknowledged"
+
+    by: Actor
+    note: Note | None = None
+
+
+class CaseReturned(CaseEvent):
+    """The department says the case is not theirs."""
+
+    TYPE: ClassVar[str] = "CaseReturned"
+
+    by: Actor
+    reason: Reason
+
+
+class CaseReassigned(CaseEvent):
+    """A supervisor moved the case to another department."""
+
+    TYPE: ClassVar[str] = "CaseReassigned"
+
+    by: Actor
+    from_department: str | None
+    to_department: Code
+    due_at: AwareDatetime
+    reason: Reason
+
+
+class ProgressNoted(CaseEvent):
+    """Someone handling the case reported progress; public notes reach the resident."""
+
+    TYPE: ClassVar[str] = "ProgressNoted"
+
+    by: Actor
+    note: Note
+    public: bool = True
+
+
+class SiteVisited(CaseEvent):
+    """A reporter (記者) went to the place."""
+
+    TYPE: ClassVar[str] = "SiteVisited"
+
+    by: Actor
+    note: Note
+    public: bool = True
+
+
+class StoryPublished(CaseEvent):
+    """A story about the case was published (幫打聽 inquiry or 鄭在督辦 supervision column)."""
+
+    TYPE: ClassVar[str] = "StoryPublished"
+
+    by: Actor
+    title: Title
+    url: AnyHttpUrl
+    column: Literal["inquiry", "supervision", "news"] = "news"
+
+
+class ReporterAssigned(CaseEvent):
+    """A reporter now follows the case in the field."""
+
+    TYPE: ClassVar[str] = "ReporterAssigned"
+
+    by: Actor
+    reporter_id: str
+
+
+class CaseOverdue(CaseEvent):
+    """The deadline passed with the case still not resolved."""
+
+    TYPE: ClassVar[str] = "CaseOverdue"
+
+    due_at: AwareDatetime
+    department: str | None
+
+
+class CaseEscalated(CaseEvent):
+    """The case went to supervision (督辦)."""
+
+    TYPE: ClassVar[str] = "CaseEscalated"
+
+    reason: Literal["overdue", "disputed", "manual"]
+    by: Actor
+    note: Note | None = None
+
+
+class CaseResolved(CaseEvent):
+    """The department (or a reporter confirming on site) reports the problem fixed."""
+
+    TYPE: ClassVar[str] = "CaseResolved"
+
+    by: Actor
+    resolution: Note
+    on_time: bool
+
+
+class FeedbackGiven(CaseEvent):
+    """The resident answered: fixed or not, how satisfied, a rating."""
+
+    TYPE: ClassVar[str] = "FeedbackGiven"
+
+    fixed: bool
+    satisfied: bool
+    rating: int = Field(ge=1, le=5)
+    comment: Note | None = None
+
+
+class CaseReopened(CaseEvent):
+    """The resident said it is not fixed: back to the same department, more urgent."""
+
+    TYPE: ClassVar[str] = "CaseReopened"
+
+    department: str | None
+    priority: Priority
+    due_at: AwareDatetime
+    comment: Note | None = None
+    was_on_time: bool | None = Field(description="Whether the resolution now undone was on time.")
+
+
+class CaseClosed(CaseEvent):
+    """The case is finished: the resident confirmed, or did not answer in time."""
+
+    TYPE: ClassVar[str] = "CaseClosed"
+
+    reason: Literal["confirmed", "no_answer"]
+
+
+ALL_EVENTS: tuple[type[CaseEvent], ...] = (
+    CaseSubmitted,
+    CaseAccepted,
+    CaseRejected,
+    CaseMerged,
+    CaseRouted,
+    CaseAcknowledged,
+    CaseReturned,
+    CaseReassigned,
+    ProgressNoted,
+    SiteVisited,
+    StoryPublished,
+    ReporterAssigned,
+    CaseOverdue,
+    CaseEscalated,
+    CaseResolved,
+    FeedbackGiven,
+    CaseReopened,
+    CaseClosed,
+)

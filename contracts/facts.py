@@ -1,0 +1,120 @@
+"""Shared value types: who acted, where, and the public facts of a case."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class CaseStatus(StrEnum):
+    """Where a case stands in its life.
+
+    submitted -> accepted -> routed -> acknowledged -> resolved -> closed,
+    with the side roads: rejected and merged end a case at triage; a returned
+    case with no rule to re-route it is `awaiting_dispatch` until an officer
+    routes it by hand; a reopened case is routed again.
+    """
+
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    AWAITING_DISPATCH = "awaiting_dispatch"
+    ROUTED = "routed"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    MERGED = "merged"
+
+    @property
+    def is_open(self) -> bool:
+        return self not in {CaseStatus.CLOSED, CaseStatus.REJECTED, CaseStatus.MERGED}
+
+
+class Role(StrEnum):
+    RESIDENT = "resident"
+    OFFICER = "officer"
+    DEPARTMENT = "department"
+    REPORTER = "reporter"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    SYSTEM = "system"
+
+
+class Channel(StrEnum):
+    """How a request reached us."""
+
+    WEB = "web"
+    APP = "app"
+    HOTLINE = "hotline"
+    WEIBO = "weibo"
+    WECHAT = "wechat"
+    OPEN311 = "open311"
+    BUS = "bus"
+
+
+class Priority(StrEnum):
+    """Priority class; each has its own deadline (see routing settings)."""
+
+    EMERGENCY = "emergency"
+    UTILITIES = "utilities"
+    GENERAL = "general"
+    COMPLEX = "complex"
+
+    def raised(self) -> Priority:
+        """One class more urgent: used when a resident says a fix did not hold."""
+        order = [Priority.COMPLEX, Priority.GENERAL, Priority.UTILITIES, Priority.EMERGENCY]
+        return order[min(order.index(self) + 1, len(order) - 1)]
+
+
+class Actor(BaseModel):
+    """Who did something, as the record keeps it: a role, a department, an opaque id.
+
+    Timelines show the role and department only; `staff_id` is for audit.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    department: str | None = None
+    staff_id: str | None = None
+
+
+SYSTEM = Actor(role=Role.SYSTEM)
+
+
+class Location(BaseModel):
+    """Where the problem is. The exact address may be private (see the catalogue)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    district: str = Field(description="District code from the city's district list.")
+    address: str = Field(default="", max_length=300)
+    street: str = Field(default="", max_length=120, description="Street or landmark, public.")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class CaseFacts(BaseModel):
+    """The public dimensions of a case after an event. No personal data lives here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: CaseStatus
+    category: str
+    district: str
+    channel: Channel
+    priority: Priority
+    department: str | None = None
+    submitted_at: AwareDatetime
+    accepted_at: AwareDatetime | None = None
+    routed_at: AwareDatetime | None = None
+    due_at: AwareDatetime | None = None
+    first_response_at: AwareDatetime | None = None
+    resolved_at: AwareDatetime | None = None
+    closed_at: AwareDatetime | None = None
+    overdue: bool = False
+    escalated: bool = False
+    reopened: int = 0
+    resolved_on_time: bool | None = None
+    merged_into: str | None = None

@@ -1,0 +1,89 @@
+"""Reading and recording events: the type registry and the upcasters.
+
+An event in the log is read at whatever version it was written and brought
+to the current version one step at a time (`upcast_<type>_v1_v2`, ...). Old
+events therefore stay readable after a contract changes, and consumers only
+ever see the current shape.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from contracts.case_events import ALL_EVENTS, CaseEvent
+from contracts.envelope import Envelope
+from contracts.facts import CaseFacts
+
+EVENT_TYPES: dict[str, type[CaseEvent]] = {cls.TYPE: cls for cls in ALL_EVENTS}
+
+
+class UnreadableEvent(ValueError):
+    """An event this code cannot read: unknown type, or a version from the future."""
+
+
+def upcast_case_routed_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 routed to one department only; v2 adds the assisting departments."""
+    return {**data, "assisting": data.get("assisting", [])}
+
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("CaseRouted", 1): upcast_case_routed_v1_v2,
+}
+
+
+def upcast(event_type: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
+    cls = EVENT_TYPES.get(event_type)
+    if cls is None:
+        raise UnreadableEvent(f"unknown event type {event_type!r}")
+    if version > cls.VERSION:
+        raise UnreadableEvent(
+            f"{event_type} v{version} is newer than this code reads (v{cls.VERSION})"
+        )
+    while version < cls.VERSION:
+        step = UPCASTERS.get((event_type, version))
+        if step is None:
+            raise UnreadableEvent(f"no upcaster for {event_type} v{version}")
+        data = step(data)
+        version += 1
+    return data
+
+
+def read_event(envelope: Envelope) -> CaseEvent:
+    """The envelope's event, at the current version of its type."""
+    data = upcast(envelope.type, envelope.schema_version, envelope.data)
+    return EVENT_TYPES[envelope.type].model_validate(data)
+
+
+def record(
+    event: CaseEvent,
+    *,
+    event_id: uuid.UUID,
+    case_id: str,
+    seq: int,
+    occurred_at: datetime,
+    recorded_at: datetime,
+    producer: str,
+    correlation_id: str,
+    causation_id: str | None,
+    facts: CaseFacts,
+) -> Envelope:
+    """Wrap an event for the log."""
+    return Envelope(
+        event_id=event_id,
+        type=event.TYPE,
+        schema_version=event.VERSION,
+        case_id=case_id,
+        seq=seq,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        producer=producer,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        facts=facts,
+        data=event.model_dump(mode="json"),
+    )

@@ -1,0 +1,33 @@
+"""Topic names. One prefix (empty in production) isolates a deployment or a test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str = ""
+
+    @property
+    def case_events(self) -> str:
+        """The case event log: the source of truth, keyed by case id, kept forever."""
+        return f"{self.prefix}zaiban.case-events"
+
+    @property
+    def submissions(self) -> str:
+        """Submissions published by frontends and channel adapters (`SubmitCase`)."""
+        return f"{self.prefix}zaiban.intake.submissions"
+
+    @property
+    def department_replies(self) -> str:
+        """Replies from departments' own systems (`DepartmentReply`)."""
+        return f"{self.prefix}zaiban.routing.department-replies"
+
+    def department_cases(self, department: str) -> str:
+        """The cases routed to one department, with what it needs to act."""
+        return f"{self.prefix}zaiban.routing.department.{department}.cases"
+
+    def dead_letter(self, service: str) -> str:
+        """Messages `service` can never process, with the reason."""
+        return f"{self.prefix}zaiban.dlq.{service}"

@@ -1,0 +1,193 @@
+"""The Kafka side of every service: the broker, the event log, dead letters.
+
+Delivery is at least once: a subscriber's offset is committed only after its
+handler returned (FastStream's `AckPolicy.NACK_ON_ERROR`; the default,
+ack-first, would lose messages on a crash). A message that can never be
+processed goes to the service's dead-letter topic with the reason and where it
+came from, and the stream goes on. A failure that may pass (the store is
+away) is retried after a pause instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
+
+from contracts.envelope import Envelope
+from contracts.registry import UnreadableEvent, read_event
+from contracts.topics import Topics
+from services.common.logging import bound, get_logger
+from services.common.settings import CommonSettings
+
+log = get_logger("zaiban.bus")
+
+RETRY_PAUSE_S = 1.0
+
+
+class Poison(Exception):  # noqa: N818 - names what the message is
+    """A message that can never be processed: it goes to the dead-letter topic."""
+
+
+def make_broker(settings: CommonSettings, service: str) -> KafkaBroker:
+    """A broker whose producer waits for all in-sync replicas and never duplicates on retry."""
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        client_id=f"zaiban-{service}",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        max_batch_size=256 * 1024,
+        compression_type="gzip",
+        request_timeout_ms=15_000,
+        graceful_timeout=10.0,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        logger=None,
+        description=f"zaiban {service} service",
+    )
+
+
+class EventLog:
+    """Appends case events to the log; returns once Kafka holds them durably."""
+
+    def __init__(self, broker: KafkaBroker, topics: Topics) -> None:
+        self.broker = broker
+        self.topics = topics
+
+    async def append(self, envelopes: Sequence[Envelope]) -> None:
+        # Send all, then wait for all: one producer keeps a case's order, and
+        # idempotence keeps retries from reordering or repeating it.
+        pending = [
+            await self.broker.publish(
+                envelope.to_bytes(),
+                self.topics.case_events,
+                key=envelope.key(),
+                headers={"event-type": envelope.type, "case-id": envelope.case_id},
+                correlation_id=envelope.correlation_id,
+                no_confirm=True,
+            )
+            for envelope in envelopes
+        ]
+        await asyncio.gather(*pending)
+
+    async def publish(self, topic: str, body: bytes, key: bytes | None = None) -> None:
+        await self.broker.publish(body, topic, key=key)
+
+
+class DeadLetters:
+    """Where one service puts what it can never process."""
+
+    def __init__(self, broker: KafkaBroker, topics: Topics, service: str) -> None:
+        self.broker = broker
+        self.topic = topics.dead_letter(service)
+        self.service = service
+
+    async def put(self, record: ConsumerRecord[Any, Any], reason: str) -> None:
+        raw: bytes = record.value or b""
+        try:
+            payload: Any = raw.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            payload, encoding = base64.b64encode(raw).decode(), "base64"
+        letter = {
+            "reason": reason,
+            "service": self.service,
+            "source_topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": record.key.decode("utf-8", "replace") if record.key else None,
+            "payload": payload,
+            "payload_encoding": encoding,
+            "failed_at": datetime.now(UTC).isoformat(),
+        }
+        await self.broker.publish(
+            json.dumps(letter, ensure_ascii=False).encode(), self.topic, key=record.key
+        )
+        log.warning(
+            "dead_lettered",
+            reason=reason,
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+
+
+def parse_envelope(raw: bytes) -> Envelope:
+    """The envelope in `raw`, with its event readable at the current version, or Poison."""
+    try:
+        envelope = Envelope.from_bytes(raw)
+        read_event(envelope)
+    except (ValidationError, UnreadableEvent, ValueError) as error:
+        raise Poison(describe_error(error)) from error
+    return envelope
+
+
+def describe_error(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
+        ]
+        return "invalid: " + "; ".join(problems[:10])
+    return str(error) or type(error).__name__
+
+
+def records_of(message: Any) -> tuple[ConsumerRecord[Any, Any], ...]:
+    raw = message.raw_message
+    return raw if isinstance(raw, tuple) else (raw,)
+
+
+BatchHandler = Callable[[list[Envelope]], Awaitable[None]]
+
+
+def subscribe_envelopes(
+    broker: KafkaBroker,
+    *,
+    topic: str,
+    group_id: str,
+    dead_letters: DeadLetters,
+    handle: BatchHandler,
+    max_records: int = 500,
+    title: str | None = None,
+) -> Any:
+    """Feed the case event log to `handle` in batches, in order, at least once.
+
+    Unreadable events are dead-lettered one by one; the rest of the batch is
+    handled. If `handle` fails, the whole batch comes again after a pause, so
+    handlers must be idempotent (they are: they skip seq they have seen).
+    """
+
+    @broker.subscriber(
+        topic,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        auto_offset_reset="earliest",
+        title=title or f"{group_id}:{topic}",
+    )
+    async def on_events(bodies: list[bytes], message: KafkaMessage) -> None:
+        envelopes: list[Envelope] = []
+        for record in records_of(message):
+            try:
+                envelopes.append(parse_envelope(record.value or b""))
+            except Poison as poison:
+                await dead_letters.put(record, str(poison))
+        if not envelopes:
+            return
+        try:
+            await handle(envelopes)
+        except Exception:
+            with bound(case_id=envelopes[0].case_id, event_id=str(envelopes[0].event_id)):
+                log.exception("batch_failed_will_retry", group=group_id, size=len(envelopes))
+            await asyncio.sleep(RETRY_PAUSE_S)
+            raise
+
+    return on_events

@@ -1,0 +1,124 @@
+"""The HTTP face of a process: routes, health, readiness, metrics, clear errors.
+
+`build_app` serves one runtime (a service alone, as production runs it) or
+several (the local all-in-one public entry). Errors always say what is wrong
+and where: a field that fails validation answers 422 naming the field; a
+refused command answers 409/403/404 with the reason; the broker or store
+being away answers 503 with Retry-After, never 500 and never "accepted".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.common.case import Refused
+from services.common.runtime import ServiceRuntime
+
+REQUESTS = Counter("zaiban_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("zaiban_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+MAX_BODY_BYTES = 12 * 1024 * 1024  # photos included; JSON bodies are checked field by field
+
+
+def where(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc) or "body"
+
+
+def problems_of(error: RequestValidationError) -> list[dict[str, str]]:
+    problems = []
+    for item in error.errors():
+        message = str(item.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        problems.append({"where": where(item.get("loc", ())), "problem": message})
+    return problems
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = problems_of(error)
+        summary = "; ".join(f"{p['where']}: {p['problem']}" for p in problems[:5])
+        return JSONResponse({"error": f"invalid request: {summary}", "problems": problems}, 422)
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, error: Refused) -> JSONResponse:
+        return JSONResponse({"error": error.reason}, error.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": error.detail}, error.status_code, headers=error.headers)
+
+    async def unavailable(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"error": "the service cannot record or read this right now; try again shortly"},
+            503,
+            headers={"Retry-After": "5"},
+        )
+
+    for error_type in (KafkaConnectionError, KafkaTimeoutError, KafkaError,
+                       ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure,
+                       TimeoutError):
+        app.add_exception_handler(error_type, unavailable)
+
+
+def build_app(
+    runtimes: Sequence[ServiceRuntime], *, title: str, extra_routers: Sequence[Any] = ()
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for runtime in runtimes:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            for runtime in reversed(runtimes):
+                await runtime.stop()
+
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse(
+                {"error": f"request body too large: at most {MAX_BODY_BYTES} bytes"}, 413
+            )
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
+        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        return response
+
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Broker, store and services answer")
+    async def readyz() -> JSONResponse:
+        checks = {runtime.name: await runtime.readiness() for runtime in runtimes}
+        ready = all(all(c.values()) for c in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for runtime in runtimes:
+        app.include_router(runtime.router)
+    for router in extra_routers:
+        app.include_router(router)
+    return app

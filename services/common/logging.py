@@ -1,0 +1,62 @@
+"""Structured logging: JSON in production and pipes, readable on a terminal.
+
+Bind `case_id`, `event_id` and `correlation_id` with `bound(...)` around work
+on one message; every line logged inside carries them. Never log residents'
+contact details or addresses at info level: log ids and codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+
+from services.common.settings import CommonSettings
+
+_configured = False
+
+
+def configure_logging(settings: CommonSettings) -> None:
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    json_output = settings.log_format == "json" or (
+        settings.log_format == "auto" and not sys.stderr.isatty()
+    )
+    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    renderer: Any = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if json_output
+        else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    # Libraries log through the standard library; keep them quiet unless asked.
+    logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr)
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)
+
+
+@contextmanager
+def bound(**ids: Any) -> Iterator[None]:
+    """Bind ids (case_id, event_id, correlation_id, ...) to every log line inside."""
+    with structlog.contextvars.bound_contextvars(**{k: v for k, v in ids.items() if v is not None}):
+        yield

@@ -1,0 +1,89 @@
+"""What every service process holds: broker, store, clock, topics, HTTP routes.
+
+A service subclasses `ServiceRuntime`, declares its subscribers on `broker`
+and its HTTP routes on `router`, and adds background tasks in `on_start`.
+The same runtime object runs alone (`zaiban serve <service>`), inside the
+local all-in-one entry, or inside a test with a `ManualClock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from contracts.topics import Topics
+from services.common.bus import DeadLetters, EventLog, make_broker
+from services.common.clock import Clock, SystemClock
+from services.common.logging import configure_logging, get_logger
+from services.common.settings import CommonSettings
+from services.common.store import make_client, ping, service_db
+
+log = get_logger("zaiban.runtime")
+
+
+class ServiceRuntime:
+    name: str = "service"
+
+    def __init__(self, settings: CommonSettings, clock: Clock | None = None) -> None:
+        configure_logging(settings)
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.topics = Topics(settings.topic_prefix)
+        self.broker = make_broker(settings, self.name)
+        self.events = EventLog(self.broker, self.topics)
+        self.dead_letters = DeadLetters(self.broker, self.topics, self.name)
+        self.mongo: AsyncMongoClient[dict[str, Any]] = make_client(settings)
+        self.db: AsyncDatabase[dict[str, Any]] = service_db(self.mongo, settings, self.name)
+        self.router = APIRouter()
+        self.group_id = f"{settings.topic_prefix}zaiban-{self.name}"
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.started = False
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        """Indexes, recovery, background tasks: override in a service."""
+
+    async def start(self) -> None:
+        await self.on_start()
+        await self.broker.start()
+        self.started = True
+        log.info("service_started", service=self.name, group=self.group_id)
+
+    async def stop(self) -> None:
+        self.started = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.broker.stop()
+        await self.mongo.close()
+        log.info("service_stopped", service=self.name)
+
+    def background(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._tasks.append(asyncio.create_task(make(), name=f"{self.name}-background"))
+
+    # -- readiness --------------------------------------------------------------
+
+    async def readiness(self) -> dict[str, bool]:
+        """Each dependency and whether it answers now."""
+        checks: dict[str, Callable[[], Awaitable[Any]]] = {
+            "broker": lambda: self.broker.ping(timeout=2.0),
+            "store": lambda: ping(self.mongo),
+        }
+        results: dict[str, bool] = {"started": self.started}
+        for name, check in checks.items():
+            try:
+                answer = await asyncio.wait_for(check(), timeout=3.0)
+                results[name] = answer is not False
+            except Exception:
+                results[name] = False
+        return results

@@ -1,0 +1,65 @@
+"""Settings shared by every service; each service's object extends this one.
+
+Everything comes from the environment with the prefix `ZAIBAN_` (for example
+`ZAIBAN_KAFKA_BOOTSTRAP`), so the same code runs on a laptop and in a cluster.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def local_home() -> Path:
+    return REPO_ROOT / ".zaiban"
+
+
+def _local_secret() -> SecretStr:
+    """A per-checkout secret for local runs, kept in the git-ignored state folder."""
+    path = local_home() / "auth-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return SecretStr(path.read_text().strip())
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZAIBAN_", extra="ignore")
+
+    environment: Literal["local", "test", "production"] = "local"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    mongo_url: str = "mongodb://127.0.0.1:27017/"
+    topic_prefix: str = Field(default="", description="Prepended to every topic name.")
+    db_prefix: str = Field(default="zaiban", description="Each service's database is <prefix>_<service>.")
+    config_dir: Path = Field(default=REPO_ROOT / "deploy" / "config")
+    auth_secret: SecretStr | None = Field(
+        default=None, description="Signs staff tokens and tracking codes. Required in production."
+    )
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    public_port: int = 8080
+    intake_port: int = 8081
+    routing_port: int = 8082
+    tracking_port: int = 8083
+    metrics_port: int = 8084
+    write_concern_majority: bool = Field(
+        default=False, description="Use w=majority and read concern majority (replica sets)."
+    )
+
+    def database(self, service: str) -> str:
+        return f"{self.db_prefix}_{service}"
+
+    def secret(self) -> SecretStr:
+        if self.auth_secret is not None:
+            return self.auth_secret
+        if self.environment == "production":
+            raise RuntimeError("ZAIBAN_AUTH_SECRET must be set in production")
+        return _local_secret()

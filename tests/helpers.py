@@ -1,0 +1,158 @@
+"""Helpers for tests that run services for real: settings for a namespace,
+running runtimes in-process, reading what the log received, waiting for a
+read model to catch up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import SecretStr
+
+from contracts.envelope import Envelope
+from services.common.runtime import ServiceRuntime
+from services.common.settings import CommonSettings
+
+T = TypeVar("T")
+
+TEST_SECRET = SecretStr("test-secret-not-for-production-0123456789")
+
+
+def settings_for(bootstrap: str, mongo_url: str, topic_prefix: str, db_prefix: str,
+                 **overrides: Any) -> CommonSettings:
+    return CommonSettings(
+        environment="test",
+        kafka_bootstrap=bootstrap,
+        mongo_url=mongo_url,
+        topic_prefix=topic_prefix,
+        db_prefix=db_prefix,
+        auth_secret=TEST_SECRET,
+        log_format="console",
+        **overrides,
+    )
+
+
+@asynccontextmanager
+async def running(*runtimes: ServiceRuntime) -> AsyncIterator[None]:
+    """Start runtimes (their consumers join their groups), stop them afterwards."""
+    started: list[ServiceRuntime] = []
+    try:
+        for runtime in runtimes:
+            await runtime.start()
+            started.append(runtime)
+        yield
+    finally:
+        for runtime in reversed(started):
+            await runtime.stop()
+
+
+def client_for(app: Any) -> httpx.AsyncClient:
+    """An HTTP client talking to an ASGI app in-process (lifespan not run: start runtimes)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://zaiban.test")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 20.0, every: float = 0.1,
+    what: str = "condition",
+) -> T:
+    """Poll `probe` until it returns something truthy; fail loudly with `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+async def read_topic(bootstrap: str, topic: str, *, min_count: int = 0,
+                     timeout: float = 15.0) -> list[bytes]:
+    """Every message on `topic` from the beginning (waits for at least `min_count`)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        deadline = time.monotonic() + timeout
+        partitions: set[int] | None = None
+        while time.monotonic() < deadline:
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions:
+                break
+            await consumer._client.force_metadata_update()
+            await asyncio.sleep(0.2)
+        if not partitions:
+            if min_count:
+                raise AssertionError(f"topic {topic} does not exist")
+            return []
+        assigned = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                values.extend(r.value for r in records if r.value is not None)
+            positions = {tp: await consumer.position(tp) for tp in assigned}
+            if all(positions[tp] >= ends[tp] for tp in assigned) and len(values) >= min_count:
+                return values
+            if len(values) < min_count:
+                ends = await consumer.end_offsets(assigned)
+        raise AssertionError(f"{topic}: wanted {min_count} messages, got {len(values)}")
+    finally:
+        await consumer.stop()
+
+
+async def read_events(settings: CommonSettings, *, case_id: str | None = None,
+                      min_count: int = 0) -> list[Envelope]:
+    """The case events the log received (optionally of one case), in log order per case."""
+    from contracts.topics import Topics
+
+    raw = await read_topic(settings.kafka_bootstrap, Topics(settings.topic_prefix).case_events,
+                           min_count=min_count)
+    envelopes = [Envelope.from_bytes(value) for value in raw]
+    if case_id is not None:
+        envelopes = [e for e in envelopes if e.case_id == case_id]
+    return sorted(envelopes, key=lambda e: (e.case_id, e.seq))
+
+
+async def publish_raw(bootstrap: str, topic: str, values: list[bytes],
+                      key: bytes | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                enable_idempotence=True)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def publish_envelopes(settings: CommonSettings, envelopes: list[Envelope]) -> None:
+    from contracts.topics import Topics
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        topic = Topics(settings.topic_prefix).case_events
+        futures = [await producer.send(topic, e.to_bytes(), key=e.key()) for e in envelopes]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def dead_letter_reasons(raw: list[bytes]) -> list[str]:
+    return [json.loads(value)["reason"] for value in raw]
+
+
+def unique(prefix: str = "") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
