@@ -31,6 +31,12 @@ from contracts.facts import CaseFacts
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1a52-8b4e-4f7e-9d7a-7a2a0c5b1e01")
 
 
+HISTORY_PRODUCER_PREFIX = "history:"
+"""Producers named `history:<tool>` write past histories (demo data, imports of
+finished cases). Their events are facts to project, not news to react to:
+routing does not route, escalate or close because of them."""
+
+
 def derived_id(*parts: object) -> uuid.UUID:
     """A deterministic id for something that follows from `parts`."""
     return uuid.uuid5(EVENT_ID_NAMESPACE, "/".join(str(p) for p in parts))
@@ -55,6 +61,10 @@ class Envelope(BaseModel):
     )
     facts: CaseFacts = Field(description="The case's public dimensions after this event.")
     data: dict[str, Any] = Field(description="The event's own fields, at `schema_version`.")
+
+    @property
+    def is_history(self) -> bool:
+        return self.producer.startswith(HISTORY_PRODUCER_PREFIX)
 
     def key(self) -> bytes:
         return self.case_id.encode()

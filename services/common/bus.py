@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -145,7 +146,17 @@ def records_of(message: Any) -> tuple[ConsumerRecord[Any, Any], ...]:
     return raw if isinstance(raw, tuple) else (raw,)
 
 
-BatchHandler = Callable[[list[Envelope]], Awaitable[None]]
+@dataclass(frozen=True)
+class Delivery:
+    """An envelope and where in the log it was read (for offset-fenced writers)."""
+
+    envelope: Envelope
+    topic: str
+    partition: int
+    offset: int
+
+
+BatchHandler = Callable[[list[Delivery]], Awaitable[None]]
 
 
 def subscribe_envelopes(
@@ -174,19 +185,22 @@ def subscribe_envelopes(
         title=title or f"{group_id}:{topic}",
     )
     async def on_events(bodies: list[bytes], message: KafkaMessage) -> None:
-        envelopes: list[Envelope] = []
+        deliveries: list[Delivery] = []
         for record in records_of(message):
             try:
-                envelopes.append(parse_envelope(record.value or b""))
+                envelope = parse_envelope(record.value or b"")
             except Poison as poison:
                 await dead_letters.put(record, str(poison))
-        if not envelopes:
+                continue
+            deliveries.append(Delivery(envelope, record.topic, record.partition, record.offset))
+        if not deliveries:
             return
         try:
-            await handle(envelopes)
+            await handle(deliveries)
         except Exception:
-            with bound(case_id=envelopes[0].case_id, event_id=str(envelopes[0].event_id)):
-                log.exception("batch_failed_will_retry", group=group_id, size=len(envelopes))
+            first = deliveries[0].envelope
+            with bound(case_id=first.case_id, event_id=str(first.event_id)):
+                log.exception("batch_failed_will_retry", group=group_id, size=len(deliveries))
             await asyncio.sleep(RETRY_PAUSE_S)
             raise
 

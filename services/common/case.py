@@ -136,6 +136,9 @@ class Case(BaseModel):
     tracking_code_hash: str = ""
     location: Location | None = None
     description: str = ""
+    contact: ev.ResidentContact | None = None
+    media: tuple[ev.MediaRef, ...] = ()
+    attributes: dict[str, str | tuple[str, ...]] = {}
     reporter_id: str | None = None
     assisting: tuple[str, ...] = ()
     disputed: bool = False
@@ -166,6 +169,9 @@ class Case(BaseModel):
                     tracking_code_hash=event.tracking_code_hash,
                     location=event.location,
                     description=event.description,
+                    contact=event.contact,
+                    media=event.media,
+                    attributes=event.attributes,
                 )
             case ev.CaseAccepted() if event.reporter_id:
                 change.update(reporter_id=event.reporter_id)
