@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from contracts.text import Code, ShortLine
+
 
 class CaseStatus(StrEnum):
     """Where a case stands in its life.
@@ -88,11 +90,11 @@ class Location(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    district: str = Field(description="District code from the city's district list.")
-    address: str = Field(default="", max_length=300)
-    street: str = Field(default="", max_length=120, description="Street or landmark, public.")
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
+    district: Code = Field(description="District code from the city's district list.")
+    address: ShortLine = Field(default="", description="Exact address; public only if the category allows.")
+    street: ShortLine = Field(default="", description="Street or landmark, shown publicly.")
+    lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
 
 
 class CaseFacts(BaseModel):

@@ -32,25 +32,21 @@ def clean_line(value: str) -> str:
 
 def text(max_length: int, min_length: int = 0) -> object:
     """A multi-line text field of bounded length."""
-    return Annotated[
-        str, AfterValidator(clean_text), Field(min_length=min_length, max_length=max_length)
-    ]
+    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(clean_text)]
 
 
 def line(max_length: int, min_length: int = 0) -> object:
     """A single-line text field of bounded length."""
-    return Annotated[
-        str, AfterValidator(clean_line), Field(min_length=min_length, max_length=max_length)
-    ]
+    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(clean_line)]
 
 
 Code = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 """Identifiers in configuration: categories, districts, departments."""
 
-Description = Annotated[str, AfterValidator(clean_text), Field(min_length=5, max_length=4000)]
-Note = Annotated[str, AfterValidator(clean_text), Field(min_length=1, max_length=2000)]
-Reason = Annotated[str, AfterValidator(clean_text), Field(min_length=2, max_length=500)]
-ShortLine = Annotated[str, AfterValidator(clean_line), Field(max_length=200)]
-Title = Annotated[str, AfterValidator(clean_line), Field(min_length=2, max_length=200)]
+Description = Annotated[str, Field(min_length=5, max_length=4000), AfterValidator(clean_text)]
+Note = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(clean_text)]
+Reason = Annotated[str, Field(min_length=2, max_length=500), AfterValidator(clean_text)]
+ShortLine = Annotated[str, Field(max_length=200), AfterValidator(clean_line)]
+Title = Annotated[str, Field(min_length=2, max_length=200), AfterValidator(clean_line)]
 Phone = Annotated[str, Field(pattern=r"^[0-9+()\- ]{0,32}$")]
 Email = Annotated[str, Field(pattern=r"^$|^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$", max_length=254)]

@@ -2,12 +2,115 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
+from contracts.facts import Role
 from zaiban import infra
 
 app = typer.Typer(help="zaiban — citizen requests, handled in the open.", no_args_is_help=True)
-app.add_typer(infra.app, name="infra", help="Start, stop and inspect the local Kafka broker and document store.")
+app.add_typer(infra.app, name="infra",
+              help="Start, stop and inspect the local Kafka broker and document store.")
+token_app = typer.Typer(help="Staff tokens and Open311 API keys.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"zaiban: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    service: str = typer.Argument(..., help="intake, routing, tracking, metrics — or 'public' for all"),
+    host: str = typer.Option(None, help="Address to listen on (default from ZAIBAN_HOST)."),
+    port: int = typer.Option(None, help="Port (default: the service's ZAIBAN_<SERVICE>_PORT)."),
+) -> None:
+    """Run one service alone, as production would (its own consumer group and port)."""
+    import uvicorn
+
+    from services.common.settings import CommonSettings
+    from services.public import SERVICES, create_public_app, make_service
+
+    settings = CommonSettings()
+    if service == "public":
+        application = create_public_app(settings)
+        default_port = settings.public_port
+    elif service in SERVICES:
+        from services.common.http import build_app
+
+        application = build_app([make_service(service)], title=f"zaiban {service}")
+        default_port = getattr(settings, f"{service}_port")
+    else:
+        _fail(f"no service named {service!r}; one of: {', '.join(SERVICES)}, public")
+        return
+    uvicorn.run(application, host=host or settings.host, port=port or default_port,
+                log_level="warning", access_log=False, lifespan="on")
+
+
+@app.command()
+def up(
+    demo: bool = typer.Option(True, help="Load the demo city's cases on first start."),
+    port: int = typer.Option(None, help="Public port (default 8080)."),
+) -> None:
+    """Start everything locally in the foreground: broker, store, the four services, the public entry."""
+    import uvicorn
+
+    from services.common.settings import CommonSettings
+    from services.public import create_public_app
+
+    try:
+        stack = infra.ensure_up()
+    except infra.InfraError as error:
+        _fail(str(error))
+        return
+    os.environ.setdefault("ZAIBAN_KAFKA_BOOTSTRAP", stack.bootstrap_servers)
+    os.environ.setdefault("ZAIBAN_MONGO_URL", stack.mongo_url)
+    settings = CommonSettings()
+    public_port = port or settings.public_port
+    if demo:
+        from zaiban.demo import load_demo_if_new
+
+        load_demo_if_new(settings)
+    base = f"http://{settings.host}:{public_port}"
+    typer.secho(f"\nzaiban is starting on {base}", fg=typer.colors.GREEN, bold=True)
+    for label, path in (("submit a request", "/"), ("public dashboard", "/dashboard"),
+                        ("staff console", "/staff"), ("API docs", "/docs"),
+                        ("Open311", "/open311/v2/services.xml"), ("readiness", "/readyz")):
+        typer.echo(f"  {label:<18} {base}{path}")
+    typer.echo("  staff tokens       zaiban token issue --role officer --subject you\n"
+               "Ctrl-C stops the services; `zaiban infra down` stops the broker and store.\n")
+    uvicorn.run(create_public_app(settings), host=settings.host, port=public_port,
+                log_level="warning", access_log=False, lifespan="on")
+
+
+@token_app.command("issue")
+def issue(
+    role: Role = typer.Option(..., help="officer, department, reporter, supervisor or admin"),
+    subject: str = typer.Option(..., help="Who holds it (a staff id, a system's name)."),
+    department: str = typer.Option(None, help="The department (for department tokens)."),
+    days: int = typer.Option(30, help="Valid for this many days."),
+    api_key: bool = typer.Option(False, "--api-key", help="An Open311 API key instead."),
+) -> None:
+    """Print a signed token for a member of staff (or an Open311 API key)."""
+    from services.common.auth import issue_token
+    from services.common.catalogue import load_city
+    from services.common.settings import CommonSettings
+
+    settings = CommonSettings()
+    if role is Role.RESIDENT or role is Role.SYSTEM:
+        _fail("tokens are for staff roles and integrations")
+    if department and load_city(settings.config_dir).department(department) is None:
+        _fail(f"unknown department {department!r}")
+    try:
+        token = issue_token(settings.secret(), subject, role, department,
+                            kind="api_key" if api_key else "staff", ttl_s=days * 86400)
+    except ValueError as error:
+        _fail(str(error))
+        return
+    sys.stdout.write(token + "\n")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -52,7 +53,8 @@ def make_broker(settings: CommonSettings, service: str) -> KafkaBroker:
         request_timeout_ms=15_000,
         graceful_timeout=10.0,
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        logger=None,
+        logger=logging.getLogger(f"zaiban.{service}.broker"),
+        log_level=logging.DEBUG,
         description=f"zaiban {service} service",
     )
 
@@ -184,7 +186,9 @@ def subscribe_envelopes(
         auto_offset_reset="earliest",
         title=title or f"{group_id}:{topic}",
     )
-    async def on_events(bodies: list[bytes], message: KafkaMessage) -> None:
+    async def on_events(message: KafkaMessage) -> None:
+        # The raw records, not FastStream's decoding: the bytes are parsed here, so
+        # that anything unreadable is dead-lettered instead of failing the batch.
         deliveries: list[Delivery] = []
         for record in records_of(message):
             try:

@@ -26,10 +26,12 @@ from contracts.registry import read_event, record
 class Refused(Exception):  # noqa: N818 - a domain answer, not a crash
     """A command that may not happen now. `status` is the HTTP answer it maps to."""
 
-    def __init__(self, reason: str, status: int = 409) -> None:
+    def __init__(self, reason: str, status: int = 409,
+                 problems: list[dict[str, str]] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.problems = problems or []
 
 
 def forbidden(reason: str) -> Refused:
@@ -143,6 +145,10 @@ class Case(BaseModel):
     assisting: tuple[str, ...] = ()
     disputed: bool = False
     last_event_at: datetime | None = None
+    returned_by: tuple[str, ...] = ()
+    """Departments that returned the case as not theirs; re-routing skips them."""
+    from_history: bool = False
+    """The last event came from a `history:*` producer: a past to keep, not news to act on."""
 
     @property
     def status(self) -> CaseStatus | None:
@@ -161,7 +167,10 @@ class Case(BaseModel):
             return self
         event = read_event(envelope)
         change: dict[str, Any] = dict(
-            version=envelope.seq, facts=envelope.facts, last_event_at=envelope.occurred_at
+            version=envelope.seq,
+            facts=envelope.facts,
+            last_event_at=envelope.occurred_at,
+            from_history=envelope.is_history,
         )
         match event:
             case ev.CaseSubmitted():
@@ -179,6 +188,8 @@ class Case(BaseModel):
                 change.update(reporter_id=event.reporter_id)
             case ev.CaseRouted():
                 change.update(assisting=event.assisting, disputed=False)
+            case ev.CaseReturned() if self.facts and self.facts.department:
+                change.update(returned_by=(*self.returned_by, self.facts.department))
             case ev.FeedbackGiven():
                 change.update(disputed=not event.fixed or not event.satisfied)
         return self.model_copy(update=change)

@@ -1,22 +1,24 @@
-"""A service's write model of cases, kept in its own collection.
+"""A service's write model of cases: its own small event store, plus snapshots.
 
-One document per case holds the case's state, its version (the `seq` of the
-last event applied) and an outbox of events decided but not yet confirmed by
-Kafka. A command runs as:
+Two collections in the service's own database:
+- `<name>_claims`: the events this service knows, in batches keyed
+  `<case id>#<first seq>`. Inserting a batch is the compare-and-set: the key
+  is unique, so of two commands decided on the same version of a case only
+  one can insert its batch — two racing commands cannot both win. (A
+  filtered update is no such guarantee on every MongoDB-protocol server; a
+  unique key is.) A batch is also the outbox: `published` turns true once
+  Kafka holds its events.
+- `<name>`: one snapshot per case (state, version, and top-level fields for
+  queries). A snapshot may lag its claims; loading folds the newer claims in,
+  so the claims are the truth and a lost snapshot write loses nothing.
 
-1. load the case; publish any outbox left by a crash;
-2. decide (pure; may raise `Refused`, and then nothing is recorded);
-3. compare-and-set the document from version n to n+k with the new events in
-   its outbox; if another command got there first, go back to 1 and decide
-   again on the newer state — so two racing commands cannot both win;
-4. append the events to the log and wait until Kafka holds them (acks=all);
-5. empty the outbox.
-
-A crash between 3 and 5 leaves the events in the outbox; they are published
-with the same ids on the next command or by the relay (`flush_outboxes`),
-and every consumer skips a `seq` it has seen. The log stays the source of
-truth: `fold` applies events other services recorded, and a replay rebuilds
-the whole collection.
+A command runs as: load; publish (or wait for) unpublished batches of the
+case, so the log keeps the case's order; decide (pure; may raise `Refused`);
+insert the batch (or lose the race, and decide again on the newer state);
+append to the log and wait until Kafka holds it (acks=all); mark it
+published. A crash in between leaves an unpublished batch, which the next
+command on the case or the relay publishes with the same ids and seq, and
+every consumer skips a seq it has seen.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -39,6 +42,8 @@ from services.common.logging import bound, get_logger
 log = get_logger("zaiban.casestreams")
 
 MAX_ATTEMPTS = 8
+OUTBOX_PATIENCE_S = 1.0
+OUTBOX_PATIENCE_STEPS = 20
 
 Decide = Callable[[Case], Sequence[CaseEvent]]
 IndexFields = Callable[[Case], dict[str, Any]]
@@ -47,6 +52,14 @@ IndexFields = Callable[[Case], dict[str, Any]]
 class ConcurrentChange(Refused):
     def __init__(self, case_id: str) -> None:
         super().__init__(f"case {case_id} changed while this command was decided; try again")
+
+
+def claim_id(case_id: str, first_seq: int) -> str:
+    return f"{case_id}#{first_seq:08d}"
+
+
+def envelopes_of(claim: dict[str, Any]) -> list[Envelope]:
+    return [Envelope.model_validate_json(raw) for raw in claim["events"]]
 
 
 class CaseStreams:
@@ -59,21 +72,38 @@ class CaseStreams:
         index_fields: IndexFields | None = None,
     ) -> None:
         self.collection = collection
+        self.claims = collection.database[f"{collection.name}_claims"]
         self.log = log_
         self.clock = clock
         self.producer = producer
         self.index_fields = index_fields or (lambda case: {})
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index("pending")
+        await self.claims.create_index([("case_id", ASCENDING), ("last_seq", ASCENDING)])
+        await self.claims.create_index("published")
 
     # -- reading --------------------------------------------------------------
 
-    async def get(self, case_id: str) -> Case | None:
+    async def _load(self, case_id: str) -> tuple[Case | None, list[dict[str, Any]]]:
+        """The case as its claims tell it, and its unpublished batches in order."""
         doc = await self.collection.find_one({"_id": case_id})
-        return Case.model_validate(doc["case"]) if doc else None
+        case = Case.model_validate(doc["case"]) if doc else None
+        newer = self.claims.find({"case_id": case_id, "last_seq": {"$gt": case.version if case else 0}})
+        claims = sorted([claim async for claim in newer], key=lambda c: c["first_seq"])
+        for claim in claims:
+            case = (case or Case(case_id=case_id)).fold(envelopes_of(claim))
+        pending = self.claims.find({"case_id": case_id, "published": False})
+        unpublished = sorted([claim async for claim in pending], key=lambda c: c["first_seq"])
+        if claims and case is not None:
+            await self._save_snapshot(case)
+        return case, unpublished
+
+    async def get(self, case_id: str) -> Case | None:
+        case, _ = await self._load(case_id)
+        return case
 
     async def find(self, query: dict[str, Any], limit: int = 100) -> list[Case]:
+        """Cases whose snapshots match `query` (snapshots can lag their claims by a moment)."""
         cursor = self.collection.find(query, limit=limit)
         return [Case.model_validate(doc["case"]) async for doc in cursor]
 
@@ -96,19 +126,19 @@ class CaseStreams:
         With `create`, the case must not exist yet (a submission).
         """
         for _attempt in range(MAX_ATTEMPTS):
-            doc = await self.collection.find_one({"_id": case_id})
-            if doc is None and not create:
+            case, unpublished = await self._load(case_id)
+            if case is None and not create:
                 raise Refused(f"case {case_id} not found", status=404)
-            if doc is not None and create:
+            if case is not None and create:
                 raise Refused(f"case {case_id} exists already")
-            if doc is not None and doc.get("pending"):
-                await self._publish_outbox(doc)
-            case = Case.model_validate(doc["case"]) if doc else Case(case_id=case_id)
-            events = decide(case)
+            if unpublished:
+                await self._settle(case_id, unpublished)
+            current = case or Case(case_id=case_id)
+            events = decide(current)
             if not events:
                 return []
             now = self.clock.now()
-            envelopes = case.record(
+            envelopes = current.record(
                 events,
                 at=at or now,
                 recorded_at=now,
@@ -116,70 +146,84 @@ class CaseStreams:
                 correlation_id=correlation_id,
                 cause=cause,
             )
-            updated = case.fold(envelopes)
-            outbox = [envelope.model_dump_json() for envelope in envelopes]
-            if not await self._swap(case.version, updated, outbox, insert=doc is None):
+            if not await self._claim(case_id, envelopes, published=False):
                 continue
+            updated = current.fold(envelopes)
+            await self._save_snapshot(updated)
             with bound(case_id=case_id, correlation_id=correlation_id):
                 await self.log.append(envelopes)
-                await self._clear_outbox(case_id, updated.version)
+                await self._mark_published(case_id, envelopes[0].seq)
                 for envelope in envelopes:
                     log.info("recorded", event_id=str(envelope.event_id), type=envelope.type,
                              seq=envelope.seq)
             return envelopes
         raise ConcurrentChange(case_id)
 
-    async def _swap(self, expected: int, case: Case, outbox: list[str], *, insert: bool) -> bool:
-        doc = self._document(case, outbox)
-        if insert:
-            try:
-                await self.collection.insert_one(doc)
-            except DuplicateKeyError:
-                return False
-            return True
-        result = await self.collection.replace_one(
-            {"_id": case.case_id, "version": expected}, doc
-        )
-        return result.modified_count == 1
+    async def _claim(self, case_id: str, envelopes: Sequence[Envelope], *, published: bool) -> bool:
+        try:
+            await self.claims.insert_one({
+                "_id": claim_id(case_id, envelopes[0].seq),
+                "case_id": case_id,
+                "first_seq": envelopes[0].seq,
+                "last_seq": envelopes[-1].seq,
+                "events": [envelope.model_dump_json() for envelope in envelopes],
+                "published": published,
+            })
+        except DuplicateKeyError:
+            return False
+        return True
 
-    def _document(self, case: Case, outbox: list[str]) -> dict[str, Any]:
-        return {
-            "_id": case.case_id,
-            "version": case.version,
-            "case": case.model_dump(mode="json"),
-            "outbox": outbox,
-            "pending": bool(outbox),
-            **self.index_fields(case),
-        }
+    async def _save_snapshot(self, case: Case) -> None:
+        doc = {"_id": case.case_id, "version": case.version, "case": case.model_dump(mode="json"),
+               **self.index_fields(case)}
+        await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
 
-    async def _publish_outbox(self, doc: dict[str, Any]) -> None:
-        envelopes = [Envelope.model_validate_json(raw) for raw in doc.get("outbox", [])]
-        if envelopes:
-            await self.log.append(envelopes)
-            log.info("outbox_published", case_id=doc["_id"], events=len(envelopes))
-        await self._clear_outbox(doc["_id"], doc["version"])
+    async def _mark_published(self, case_id: str, first_seq: int) -> None:
+        await self.claims.update_one({"_id": claim_id(case_id, first_seq)},
+                                     {"$set": {"published": True}})
 
-    async def _clear_outbox(self, case_id: str, version: int) -> None:
-        await self.collection.update_one(
-            {"_id": case_id, "version": version}, {"$set": {"outbox": [], "pending": False}}
-        )
+    async def _settle(self, case_id: str, unpublished: list[dict[str, Any]]) -> None:
+        """Make sure the batches before ours are in the log.
+
+        Usually the command that claimed them is publishing right now: give it a
+        moment, so the log does not get a second copy. If it does not finish (it
+        crashed), publish them ourselves — same ids, same seq, so consumers see
+        them once. Either way our own events follow in order.
+        """
+        waiting = {claim["_id"] for claim in unpublished}
+        for _wait in range(OUTBOX_PATIENCE_STEPS):
+            await asyncio.sleep(OUTBOX_PATIENCE_S / OUTBOX_PATIENCE_STEPS)
+            still = self.claims.find({"_id": {"$in": list(waiting)}, "published": False})
+            waiting = {claim["_id"] async for claim in still}
+            if not waiting:
+                return
+        for claim in unpublished:
+            if claim["_id"] in waiting:
+                await self._publish(claim)
+
+    async def _publish(self, claim: dict[str, Any]) -> None:
+        envelopes = envelopes_of(claim)
+        await self.log.append(envelopes)
+        await self._mark_published(claim["case_id"], claim["first_seq"])
+        log.info("outbox_published", case_id=claim["case_id"], events=len(envelopes))
 
     async def flush_outboxes(self) -> int:
-        """Publish every outbox a crash left behind. Returns how many cases had one."""
-        count = 0
-        async for doc in self.collection.find({"pending": True}):
-            await self._publish_outbox(doc)
-            count += 1
-        return count
+        """Publish every batch a crash left unpublished. Returns how many there were."""
+        cursor = self.claims.find({"published": False})
+        claims = sorted([claim async for claim in cursor],
+                        key=lambda c: (c["case_id"], c["first_seq"]))
+        for claim in claims:
+            await self._publish(claim)
+        return len(claims)
 
     async def relay(self, every_s: float = 5.0) -> None:
         """Run `flush_outboxes` forever (a background task of the service)."""
         while True:
+            await asyncio.sleep(every_s)
             try:
                 await self.flush_outboxes()
             except Exception:
                 log.exception("outbox_relay_failed")
-            await asyncio.sleep(every_s)
 
     # -- the log's side -------------------------------------------------------
 
@@ -189,12 +233,13 @@ class CaseStreams:
         Returns the case after the event, or None when it was already applied.
         """
         for _attempt in range(MAX_ATTEMPTS):
-            doc = await self.collection.find_one({"_id": envelope.case_id})
-            case = Case.model_validate(doc["case"]) if doc else Case(case_id=envelope.case_id)
-            if envelope.seq <= case.version:
+            case, _ = await self._load(envelope.case_id)
+            current = case or Case(case_id=envelope.case_id)
+            if envelope.seq <= current.version:
                 return None
-            updated = case.apply(envelope)
-            outbox = doc.get("outbox", []) if doc else []
-            if await self._swap(case.version, updated, outbox, insert=doc is None):
-                return updated
+            if not await self._claim(envelope.case_id, [envelope], published=True):
+                continue
+            updated = current.apply(envelope)
+            await self._save_snapshot(updated)
+            return updated
         raise ConcurrentChange(envelope.case_id)

@@ -53,7 +53,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Refused)
     async def refused(request: Request, error: Refused) -> JSONResponse:
-        return JSONResponse({"error": error.reason}, error.status)
+        body: dict[str, Any] = {"error": error.reason}
+        if error.problems:
+            body["problems"] = error.problems
+        return JSONResponse(body, error.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -1,0 +1,151 @@
+"""Intake's HTTP routes: submit, upload photos, enter a hotline call, triage."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Header, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
+
+from contracts.case_commands import AcceptCase, MergeCase, RejectCase, SubmitCase
+from contracts.envelope import Envelope
+from contracts.facts import Channel, Role
+from services.common.auth import Principal, staff_guard
+from services.common.case import Refused
+from services.common.catalogue import LANGUAGES
+
+if TYPE_CHECKING:
+    from services.intake.service import IntakeService, Receipt
+
+RESIDENT_CHANNELS = {Channel.WEB, Channel.APP}
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+Correlation = Annotated[str | None, Header(alias="X-Correlation-Id", max_length=200)]
+
+
+def recorded(envelopes: list[Envelope]) -> dict[str, Any]:
+    """The answer to a staff command: what the log now holds because of it."""
+    last = envelopes[-1] if envelopes else None
+    return {
+        "recorded": [{"type": e.type, "seq": e.seq, "event_id": str(e.event_id)} for e in envelopes],
+        "facts": last.facts.model_dump(mode="json") if last else None,
+    }
+
+
+def receipt_body(receipt: Receipt) -> dict[str, Any]:
+    case_id = receipt.case_id
+    return {
+        "case_id": case_id,
+        "tracking_code": receipt.tracking_code,
+        "status": "submitted",
+        "links": {
+            "page": f"/cases/{case_id}",
+            "public": f"/api/cases/{case_id}",
+            "private": f"/api/cases/{case_id}/private",
+            "live": f"/api/cases/{case_id}/live",
+        },
+    }
+
+
+def command_ids(idempotency_key: str | None, correlation: str | None) -> tuple[str, str]:
+    """A command's cause (stable across retries when the caller sends a key) and correlation."""
+    cause = f"cmd/{idempotency_key}" if idempotency_key else f"cmd/{uuid.uuid4()}"
+    return cause, correlation or str(uuid.uuid4())
+
+
+def routes(service: IntakeService) -> APIRouter:
+    router = APIRouter(tags=["intake"])
+    require = staff_guard(lambda request: service.settings.secret())
+    officer = Depends(require(Role.OFFICER, Role.SUPERVISOR))
+
+    @router.get("/api/catalogue", summary="Categories, districts and the city's bounds")
+    async def catalogue(lang: str = "zh-Hans") -> dict[str, Any]:
+        language = lang if lang in LANGUAGES else "zh-Hans"
+        city = service.city
+        return {
+            "city": {"code": city.city.code, "name": city.city.names.in_(language),
+                     "bounds": city.city.bounds.model_dump()},
+            "categories": [
+                {"code": c.code, "icon": c.icon, "name": c.names.in_(language),
+                 "description": c.description.in_(language), "priority": c.priority.value,
+                 "attributes": [
+                     {"code": a.code, "datatype": a.datatype, "required": a.required,
+                      "order": a.order, "description": a.description.in_(language),
+                      "values": [{"key": v.key, "name": v.name.in_(language)} for v in a.values]}
+                     for a in c.attributes]}
+                for c in city.categories
+            ],
+            "districts": [{"code": d.code, "name": d.names.in_(language)} for d in city.districts],
+        }
+
+    @router.post("/api/cases", status_code=201, summary="Submit a request (one step)")
+    async def submit(command: SubmitCase, response: Response, key: IdempotencyKey = None,
+                     correlation: Correlation = None) -> dict[str, Any]:
+        if command.channel not in RESIDENT_CHANNELS:
+            raise Refused(f"channel {command.channel.value!r} is entered by staff or adapters; "
+                          "residents use 'web' or 'app'", status=422)
+        receipt = await service.submit(command, key=key or command.submission_id or None,
+                                       correlation_id=correlation)
+        if receipt.replayed:
+            response.status_code = 200
+            response.headers["Idempotent-Replayed"] = "true"
+        response.headers["Location"] = f"/api/cases/{receipt.case_id}"
+        return receipt_body(receipt)
+
+    @router.post("/api/hotline/cases", status_code=201,
+                 summary="Enter a case for a caller on the hotline (officers)")
+    async def hotline(command: SubmitCase, response: Response, principal: Principal = officer,
+                      key: IdempotencyKey = None, correlation: Correlation = None) -> dict[str, Any]:
+        receipt = await service.submit(command, key=key or command.submission_id or None,
+                                       channel=Channel.HOTLINE, entered_by=principal.actor(),
+                                       correlation_id=correlation)
+        if receipt.replayed:
+            response.status_code = 200
+        return receipt_body(receipt)
+
+    @router.post("/api/media", status_code=201, summary="Upload a photo (JPEG, PNG or WebP)")
+    async def upload(photo: Annotated[UploadFile, File(description="The photo")]) -> dict[str, Any]:
+        limit = service.intake_settings.max_photo_bytes
+        data = await photo.read(limit + 1)
+        stored = await service.photos.put(data, service.clock.now())
+        return {"url": stored.url, "content_type": stored.content_type, "size": stored.size}
+
+    @router.get("/media/{media_id}", summary="A photo attached to a case")
+    async def media(media_id: str) -> Response:
+        found = await service.photos.get(media_id) if media_id.isalnum() else None
+        if found is None:
+            return JSONResponse({"error": f"no photo {media_id}"}, 404)
+        content_type, data = found
+        return Response(data, media_type=content_type,
+                        headers={"Cache-Control": "public, max-age=86400",
+                                 "X-Content-Type-Options": "nosniff"})
+
+    @router.post("/api/cases/{case_id}/accept", summary="Accept a case (officers)")
+    async def accept(case_id: str, command: AcceptCase, principal: Principal = officer,
+                     key: IdempotencyKey = None, correlation: Correlation = None) -> dict[str, Any]:
+        cause, corr = command_ids(key, correlation)
+        return recorded(await service.accept(case_id, command, principal.actor(), cause, corr))
+
+    @router.post("/api/cases/{case_id}/reject", summary="Reject a case with a reason (officers)")
+    async def reject(case_id: str, command: RejectCase, principal: Principal = officer,
+                     key: IdempotencyKey = None, correlation: Correlation = None) -> dict[str, Any]:
+        cause, corr = command_ids(key, correlation)
+        return recorded(await service.reject(case_id, command, principal.actor(), cause, corr))
+
+    @router.post("/api/cases/{case_id}/merge", summary="Merge a duplicate into another case")
+    async def merge(case_id: str, command: MergeCase, principal: Principal = officer,
+                    key: IdempotencyKey = None, correlation: Correlation = None) -> dict[str, Any]:
+        cause, corr = command_ids(key, correlation)
+        return recorded(await service.merge(case_id, command, principal.actor(), cause, corr))
+
+    @router.get("/api/cases/{case_id}/duplicates", summary="Suggested duplicates (officers)")
+    async def suggested(case_id: str, request: Request,
+                        principal: Principal = officer) -> dict[str, Any]:
+        suggestions = await service.duplicates(case_id)
+        return {"case_id": case_id, "suggestions": [
+            {"case_id": s.case_id, "score": s.score, "reasons": list(s.reasons),
+             "distance_m": None if s.distance_m is None else round(s.distance_m)}
+            for s in suggestions]}
+
+    return router

@@ -1,0 +1,192 @@
+"""Intake on the real broker and store: what a resident and an officer do, and what the log receives."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from contracts.facts import Role
+from contracts.topics import Topics
+from helpers import (
+    client_for,
+    dead_letter_reasons,
+    eventually,
+    publish_raw,
+    read_events,
+    read_topic,
+    running,
+)
+from servicefixtures import token
+from services.common.auth import tracking_code_matches
+from services.common.http import build_app
+from services.common.settings import CommonSettings
+from services.intake.service import IntakeService
+from services.intake.settings import IntakeSettings
+
+OFFICER = token(Role.OFFICER)
+
+REQUEST = {
+    "category": "traffic-signals",
+    "description": "沙口路王府坟菜市场门口的红绿灯不亮了，过马路很危险。",
+    "location": {"district": "zhongyuan", "street": "沙口路王府坟菜市场门口",
+                 "address": "沙口路王府坟菜市场正门"},
+    "attributes": {"signal_state": "dark"},
+    "contact": {"name": "李女士", "phone": "13800000000"},
+}
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def intake(settings: CommonSettings) -> AsyncIterator[IntakeService]:
+    service = IntakeService(IntakeSettings.model_validate(settings.model_dump()))
+    async with running(service):
+        yield service
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http(intake: IntakeService):  # type: ignore[no-untyped-def]
+    async with client_for(build_app([intake], title="intake")) as client:
+        yield client
+
+
+async def test_a_submission_is_answered_only_once_it_is_in_the_log(http, settings) -> None:  # type: ignore[no-untyped-def]
+    answer = await http.post("/api/cases", json=REQUEST)
+    assert answer.status_code == 201, answer.text
+    receipt = answer.json()
+    case_id, code = receipt["case_id"], receipt["tracking_code"]
+    events = await read_events(settings, case_id=case_id)
+    assert [e.type for e in events] == ["CaseSubmitted"]
+    submitted = events[0]
+    assert submitted.seq == 1 and submitted.producer == "intake"
+    assert submitted.data["contact"]["phone"] == "13800000000"
+    # the log keeps a hash of the tracking code, never the code
+    assert code.replace("-", "") not in json.dumps(submitted.data)
+    assert tracking_code_matches(code, submitted.data["tracking_code_hash"])
+    assert not tracking_code_matches("0000-0000-0000-0000", submitted.data["tracking_code_hash"])
+
+
+async def test_a_retried_submission_with_the_same_key_makes_one_case(http, settings) -> None:  # type: ignore[no-untyped-def]
+    headers = {"Idempotency-Key": "resident-retry-1"}
+    first, again = await asyncio.gather(
+        http.post("/api/cases", json=REQUEST, headers=headers),
+        http.post("/api/cases", json=REQUEST, headers=headers))
+    assert {first.status_code, again.status_code} <= {200, 201}
+    assert first.json()["case_id"] == again.json()["case_id"]
+    assert first.json()["tracking_code"] == again.json()["tracking_code"]
+    later = await http.post("/api/cases", json=REQUEST, headers=headers)
+    assert later.status_code == 200 and later.headers["Idempotent-Replayed"] == "true"
+    events = await read_events(settings, min_count=1)
+    # At least once: a retry racing the first attempt may publish the same event again
+    # (same id, same seq, which every consumer skips); it never records a second case.
+    assert {(e.event_id, e.type, e.seq) for e in events} == {
+        (events[0].event_id, "CaseSubmitted", 1)}
+    changed = await http.post("/api/cases", json={**REQUEST, "description": "另一件事情，完全不同"},
+                              headers=headers)
+    assert changed.status_code == 422 and "Idempotency-Key" in changed.json()["error"]
+
+
+async def test_bad_input_is_refused_with_the_field_named(http, settings) -> None:  # type: ignore[no-untyped-def]
+    cases = [
+        ({**REQUEST, "description": "短"}, "body.description"),
+        ({**REQUEST, "category": "ufo"}, "body.category"),
+        ({**REQUEST, "description": "nul \u0000 inside text"}, "body.description"),
+        ({**REQUEST, "location": {"district": "zhongyuan", "lat": 91, "lon": 0}}, "body.location.lat"),
+        ({**REQUEST, "channel": "hotline"}, None),
+    ]
+    for body, where in cases:
+        answer = await http.post("/api/cases", json=body)
+        assert answer.status_code == 422, (body, answer.text)
+        if where:
+            assert where in [p["where"] for p in answer.json()["problems"]], answer.text
+    nan = await http.post("/api/cases", content=b'{"category":"roads","description":"abcdef",'
+                          b'"location":{"district":"erqi","street":"x","lat":NaN,"lon":1}}',
+                          headers={"Content-Type": "application/json"})
+    assert nan.status_code == 422
+    assert await read_events(settings) == []
+
+
+async def test_an_officer_accepts_once_and_a_second_decision_is_refused(http, settings) -> None:  # type: ignore[no-untyped-def]
+    case_id = (await http.post("/api/cases", json=REQUEST)).json()["case_id"]
+    assert (await http.post(f"/api/cases/{case_id}/accept", json={})).status_code == 401
+    dept = token(Role.DEPARTMENT, "signal-co")
+    assert (await http.post(f"/api/cases/{case_id}/accept", json={}, headers=dept)).status_code == 403
+    accepted = await http.post(f"/api/cases/{case_id}/accept", headers=OFFICER,
+                               json={"district": "erqi", "note": "已核实"})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["facts"]["status"] == "accepted"
+    again = await http.post(f"/api/cases/{case_id}/reject", headers=OFFICER,
+                            json={"reason": "重复提交"})
+    assert again.status_code == 409 and "accepted" in again.json()["error"]
+    events = await read_events(settings, case_id=case_id)
+    assert [e.type for e in events] == ["CaseSubmitted", "CaseAccepted"]
+    assert events[1].data["corrected"] == {"district": "zhongyuan"}
+    assert events[1].facts.district == "erqi"
+
+
+async def test_two_officers_racing_cannot_both_win(http, settings) -> None:  # type: ignore[no-untyped-def]
+    case_id = (await http.post("/api/cases", json=REQUEST)).json()["case_id"]
+    answers = await asyncio.gather(
+        http.post(f"/api/cases/{case_id}/accept", headers=OFFICER, json={}),
+        http.post(f"/api/cases/{case_id}/reject", headers=OFFICER, json={"reason": "不受理"}),
+        http.post(f"/api/cases/{case_id}/accept", headers=OFFICER, json={}),
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409, 409]
+    events = await read_events(settings, case_id=case_id)
+    assert sorted({(e.seq, e.event_id) for e in events}) == [
+        (1, events[0].event_id), (2, events[-1].event_id)]
+
+
+async def test_a_duplicate_is_suggested_and_merged(http, settings) -> None:  # type: ignore[no-untyped-def]
+    original = (await http.post("/api/cases", json=REQUEST)).json()["case_id"]
+    duplicate = (await http.post("/api/cases", json={
+        **REQUEST, "description": "王府坟菜市场门口红绿灯坏了，没人管"})).json()["case_id"]
+    suggested = await http.get(f"/api/cases/{duplicate}/duplicates", headers=OFFICER)
+    assert suggested.status_code == 200
+    assert [s["case_id"] for s in suggested.json()["suggestions"]] == [original]
+    merged = await http.post(f"/api/cases/{duplicate}/merge", headers=OFFICER,
+                             json={"into_case_id": original})
+    assert merged.status_code == 200, merged.text
+    events = await read_events(settings, case_id=duplicate)
+    assert events[-1].type == "CaseMerged" and events[-1].facts.merged_into == original
+
+
+async def test_a_hotline_call_is_entered_by_an_officer(http, settings) -> None:  # type: ignore[no-untyped-def]
+    answer = await http.post("/api/hotline/cases", json=REQUEST, headers=OFFICER)
+    assert answer.status_code == 201
+    events = await read_events(settings, case_id=answer.json()["case_id"])
+    assert events[0].facts.channel == "hotline"
+    assert events[0].data["entered_by"]["role"] == "officer"
+
+
+async def test_photos_are_checked_by_their_bytes(http) -> None:  # type: ignore[no-untyped-def]
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    stored = await http.post("/api/media", files={"photo": ("light.png", png, "image/png")})
+    assert stored.status_code == 201, stored.text
+    fetched = await http.get(stored.json()["url"])
+    assert fetched.status_code == 200 and fetched.content == png
+    assert fetched.headers["content-type"] == "image/png"
+    fake = await http.post("/api/media", files={"photo": ("x.jpg", b"<html>", "image/jpeg")})
+    assert fake.status_code == 415
+    huge = await http.post("/api/media", files={"photo": ("x.png", png + b"\x00" * 6_000_000,
+                                                          "image/png")})
+    assert huge.status_code == 413
+
+
+async def test_a_frontend_publishes_on_the_bus_and_garbage_is_dead_lettered(intake, settings) -> None:  # type: ignore[no-untyped-def]
+    topics = Topics(settings.topic_prefix)
+    bad = json.dumps({**REQUEST, "category": "ufo"}).encode()
+    good = json.dumps({**REQUEST, "channel": "wechat", "submission_id": "wx-123"}).encode()
+    await publish_raw(settings.kafka_bootstrap, topics.submissions,
+                      [b"\xff\xfenot json", bad, good, good])
+    letters = await read_topic(settings.kafka_bootstrap, topics.dead_letter("intake"), min_count=2)
+    reasons = dead_letter_reasons(letters)
+    assert any("body.category" in r for r in reasons) and len(reasons) == 2
+
+    async def one_case() -> list:  # type: ignore[type-arg]
+        events = await read_events(settings)
+        return events if events else []
+
+    events = await eventually(one_case, what="the wechat case in the log")
+    assert [(e.type, e.facts.channel) for e in events] == [("CaseSubmitted", "wechat")]
