@@ -15,6 +15,17 @@ app.add_typer(infra.app, name="infra",
               help="Start, stop and inspect the local Kafka broker and document store.")
 token_app = typer.Typer(help="Staff tokens and Open311 API keys.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+contracts_app = typer.Typer(help="The event and command contracts.", no_args_is_help=True)
+app.add_typer(contracts_app, name="contracts")
+
+
+@contracts_app.command("export")
+def export_contracts() -> None:
+    """Write the JSON Schema of every event and command to contracts/schemas/."""
+    from contracts.schemas import export
+
+    for path in export():
+        typer.echo(str(path))
 
 
 def _fail(message: str) -> None:
