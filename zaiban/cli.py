@@ -124,6 +124,67 @@ def issue(
     sys.stdout.write(token + "\n")
 
 
+import_app = typer.Typer(help="Bring cases in from other channels.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("social")
+def import_social(
+    path: str = typer.Argument(..., help="A JSON or CSV export of posts."),
+    channel: str = typer.Option("weibo", help="weibo or wechat"),
+    default_category: str = typer.Option("inquiry", help="For posts without a category."),
+    default_district: str = typer.Option("zhongyuan", help="For posts without a district."),
+) -> None:
+    """Publish each post as a submission on the bus; intake checks it like any other."""
+    import asyncio
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from contracts.facts import Channel
+    from contracts.topics import Topics
+    from services.common.catalogue import load_city
+    from services.common.settings import CommonSettings
+    from zaiban.social import prepare, read_rows
+
+    if channel not in ("weibo", "wechat"):
+        _fail("channel is weibo or wechat")
+    settings = CommonSettings()
+    source = Path(path)
+    if not source.exists():
+        _fail(f"no such file: {source}")
+    try:
+        ready, skipped = prepare(read_rows(source), load_city(settings.config_dir),
+                                 Channel(channel), default_category=default_category,
+                                 default_district=default_district)
+    except (ValueError, UnicodeDecodeError) as error:
+        _fail(f"cannot read {source}: {error}")
+        return
+    for item in skipped:
+        typer.secho(f"row {item.number}: skipped: {item.reason}", fg=typer.colors.YELLOW, err=True)
+
+    async def publish() -> None:
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                    enable_idempotence=True, linger_ms=5)
+        await producer.start()
+        try:
+            topic = Topics(settings.topic_prefix).submissions
+            with Progress() as progress:
+                task = progress.add_task(f"publishing {len(ready)} {channel} posts", total=len(ready))
+                for command in ready:
+                    await producer.send_and_wait(topic, command.model_dump_json().encode(),
+                                                 key=command.submission_id.encode())
+                    progress.advance(task)
+        finally:
+            await producer.stop()
+
+    asyncio.run(publish())
+    typer.echo(f"published {len(ready)} submissions, skipped {len(skipped)}; intake records "
+               "them as cases (an import repeated makes no second case)")
+
+
 def main() -> None:
     app()
 
