@@ -124,6 +124,30 @@ def issue(
     sys.stdout.write(token + "\n")
 
 
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+
+
+@topics_app.command("ensure")
+def topics_ensure() -> None:
+    """Create every topic zaiban uses, with partitions, replication and retention from settings."""
+    import asyncio
+
+    from services.common.catalogue import load_city
+    from services.common.settings import CommonSettings
+    from zaiban.topics import ensure
+
+    settings = CommonSettings()
+    departments = [d.code for d in load_city(settings.config_dir).departments]
+    try:
+        outcome = asyncio.run(ensure(settings, departments))
+    except Exception as error:  # the broker is away: say so plainly
+        _fail(f"cannot reach Kafka at {settings.kafka_bootstrap}: {error}")
+        return
+    for topic, what in outcome:
+        typer.echo(f"{topic:<60} {what}")
+
+
 import_app = typer.Typer(help="Bring cases in from other channels.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 

@@ -1,0 +1,77 @@
+"""Creating the topics explicitly: partitions, replication and retention from settings.
+
+Auto-creation is convenient on a laptop, but a city's cluster gets its topics
+from here, idempotently: an existing topic is left as it is (and reported if
+its partition count differs), a missing one is created. The case event log is
+kept forever: it is the source of truth every read model is rebuilt from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from contracts.topics import Topics
+from services.common.settings import CommonSettings
+
+DAY_MS = 24 * 3600 * 1000
+SERVICES = ("intake", "routing", "tracking", "metrics")
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    retention_ms: int  # -1: forever
+
+
+def wanted(settings: CommonSettings, departments: list[str]) -> list[TopicSpec]:
+    topics = Topics(settings.topic_prefix)
+    specs = [
+        TopicSpec(topics.case_events, -1),
+        TopicSpec(topics.submissions, 30 * DAY_MS),
+        TopicSpec(topics.department_replies, 30 * DAY_MS),
+    ]
+    specs += [TopicSpec(topics.department_cases(d), 90 * DAY_MS) for d in departments]
+    specs += [TopicSpec(topics.dead_letter(s), 90 * DAY_MS) for s in SERVICES]
+    return specs
+
+
+async def ensure(settings: CommonSettings, departments: list[str]) -> list[tuple[str, str]]:
+    """Create what is missing. Returns (topic, what happened) for each wanted topic."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+                                request_timeout_ms=15_000)
+    await admin.start()
+    outcome: list[tuple[str, str]] = []
+    try:
+        existing = set(await admin.list_topics())
+        specs = wanted(settings, departments)
+        missing = [s for s in specs if s.name not in existing]
+        for spec in specs:
+            if spec.name in existing:
+                outcome.append((spec.name, "exists"))
+        if missing:
+            new = [NewTopic(spec.name, settings.topic_partitions, settings.topic_replication,
+                            topic_configs={
+                                "retention.ms": str(spec.retention_ms),
+                                "min.insync.replicas": str(settings.topic_min_insync),
+                                "cleanup.policy": "delete",
+                            }) for spec in missing]
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass  # created by someone else meanwhile: that is what we wanted
+            outcome += [(spec.name, f"created ({settings.topic_partitions} partitions, "
+                                    f"replication {settings.topic_replication})")
+                        for spec in missing]
+        if existing:
+            described = await admin.describe_topics([s.name for s in specs if s.name in existing])
+            for topic in described:
+                count = len(topic.get("partitions", []))
+                if count and count != settings.topic_partitions:
+                    outcome.append((topic["topic"], f"has {count} partitions, settings say "
+                                                    f"{settings.topic_partitions}: left as is"))
+    finally:
+        await admin.close()
+    return outcome
