@@ -148,6 +148,56 @@ def topics_ensure() -> None:
         typer.echo(f"{topic:<60} {what}")
 
 
+dlq_app = typer.Typer(help="Dead letters: what a service could never process.",
+                      no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("list")
+def dlq_list() -> None:
+    """How many dead letters each service has, and the latest reason."""
+    from services.common.settings import CommonSettings
+    from zaiban.dlq import all_services, read_letters, run
+
+    settings = CommonSettings()
+    for service in all_services():
+        letters = run(read_letters(settings, service))
+        latest = letters[-1].body.get("reason", "") if letters else ""
+        typer.echo(f"{service:<10} {len(letters):>6}  {latest[:100]}")
+
+
+@dlq_app.command("show")
+def dlq_show(service: str, limit: int = typer.Option(20, help="The newest this many.")) -> None:
+    """The newest dead letters of one service: reason, source, offset."""
+    import json as json_
+
+    from services.common.settings import CommonSettings
+    from zaiban.dlq import read_letters, run
+
+    for letter in run(read_letters(CommonSettings(), service))[-limit:]:
+        body = dict(letter.body)
+        body.pop("payload", None)
+        typer.echo(json_.dumps({"dlq_offset": letter.offset, **body}, ensure_ascii=False))
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(service: str,
+                since_offset: int = typer.Option(0, help="Only letters at or after this offset."),
+                yes: bool = typer.Option(False, "--yes", help="Do not ask.")) -> None:
+    """Publish a service's dead letters to their source topics again."""
+    from services.common.settings import CommonSettings
+    from zaiban.dlq import read_letters, redrive, run
+
+    settings = CommonSettings()
+    letters = [item for item in run(read_letters(settings, service)) if item.offset >= since_offset]
+    if not letters:
+        typer.echo("nothing to redrive")
+        return
+    if not yes and not typer.confirm(f"republish {len(letters)} messages?"):
+        raise typer.Exit(1)
+    typer.echo(f"redriven {run(redrive(settings, letters))} messages")
+
+
 import_app = typer.Typer(help="Bring cases in from other channels.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 

@@ -1,0 +1,90 @@
+"""Reading and redriving dead letters.
+
+Each service's dead-letter topic holds what it could never process, with the
+reason, the source topic, partition and offset, and the original bytes. After
+the cause is fixed (a department's system corrected, a category added to the
+catalogue), `redrive` publishes the original messages to their source topic
+again; what still fails comes back with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from contracts.topics import Topics
+from services.common.settings import CommonSettings
+from zaiban.topics import SERVICES
+
+
+@dataclass(frozen=True)
+class Letter:
+    service: str
+    offset: int
+    partition: int
+    body: dict[str, Any]
+
+    @property
+    def payload(self) -> bytes:
+        raw = self.body.get("payload", "")
+        if self.body.get("payload_encoding") == "base64":
+            return base64.b64decode(raw)
+        return str(raw).encode("utf-8")
+
+
+async def read_letters(settings: CommonSettings, service: str) -> list[Letter]:
+    topic = Topics(settings.topic_prefix).dead_letter(service)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                                enable_auto_commit=False)
+    await consumer.start()
+    letters: list[Letter] = []
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions is None:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            return []
+        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
+        while any(await consumer.position(tp) < ends[tp] for tp in assigned):
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    try:
+                        body = json.loads(record.value or b"{}")
+                    except ValueError:
+                        body = {"reason": "unreadable dead letter"}
+                    letters.append(Letter(service, record.offset, record.partition, body))
+    finally:
+        await consumer.stop()
+    return letters
+
+
+async def redrive(settings: CommonSettings, letters: list[Letter]) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                enable_idempotence=True)
+    await producer.start()
+    try:
+        for letter in letters:
+            key = letter.body.get("key")
+            await producer.send_and_wait(letter.body["source_topic"], letter.payload,
+                                         key=key.encode() if key else None)
+    finally:
+        await producer.stop()
+    return len(letters)
+
+
+def all_services() -> tuple[str, ...]:
+    return SERVICES
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
