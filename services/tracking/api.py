@@ -1,0 +1,281 @@
+"""The tracking service's HTTP routes: read a case, follow it live, search cases.
+
+Residents prove a case is theirs with its tracking code (`X-Tracking-Code`,
+or `?code=` on the live stream, since a browser's EventSource cannot send
+headers). A wrong code and an unknown case get the same 403, so the private
+routes tell nothing the public ones do not. Staff send `Authorization: Bearer`.
+
+Live streams resume after `Last-Event-ID` (what a browser sends when it
+reconnects), else `?after=`; the header wins, being the newer of the two.
+A code in a URL (`?code=`, `/api/tracking/{code}`) can end up in access logs:
+deployments should keep query strings out of them, and clients that can send
+headers should use `X-Tracking-Code`.
+
+Merged duplicates: the duplicate keeps its own page, which says
+`merged_into`; its resident's private view embeds the original's public view
+(`original`), following a chain of merges, and its live stream says
+`event: merged` so the client can switch to the original's stream. The
+original's private details stay its own resident's.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the route signatures at
+# definition time, and the staff dependency is a local of `install_routes`.
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi.responses import StreamingResponse
+
+from contracts.facts import CaseStatus, Channel, Role
+from contracts.text import clean_line
+from services.common.auth import (
+    Principal,
+    hash_tracking_code,
+    normalise_tracking_code,
+    staff_guard,
+    tracking_code_matches,
+)
+from services.common.catalogue import CityConfig, Language
+from services.tracking.i18n import UnknownLanguage, pick_language
+from services.tracking.live import Signals, follow
+from services.tracking.render import (
+    present_entry,
+    public_view,
+    resident_view,
+    staff_view,
+    summary,
+)
+from services.tracking.settings import TrackingSettings
+from services.tracking.store import CaseQuery, TimelineStore
+from services.tracking.timeline import CaseView, Entry
+
+MAX_PAGE = 100
+MAX_OFFSET = 100_000
+MAX_MERGE_HOPS = 5
+# Compared against when the case does not exist, so a wrong code costs the same either way.
+NO_CASE_HASH = "0" * 64
+
+CaseId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+                             description="The case number.")]
+Code = Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+Statuses = Annotated[list[CaseStatus] | None,
+                     Query(description="Repeat to ask for several statuses.")]
+Text = Annotated[str | None, Query(min_length=1, max_length=100,
+                                   description="Words in the description, or a case number.")]
+LangParam = Annotated[str | None, Query(description="zh-Hans, zh-Hant or en.")]
+
+_CODE_SHAPE = re.compile(r"^[0-9A-Z]{8,32}$")
+
+
+def reader_language(lang: LangParam = None,
+                    accept_language: Annotated[str | None, Header()] = None) -> Language:
+    try:
+        return pick_language(lang, accept_language)
+    except UnknownLanguage as error:
+        raise HTTPException(422, f"lang: {error}") from error
+
+
+ReaderLanguage = Annotated[Language, Depends(reader_language)]
+
+
+def checked_text(q: str | None) -> str | None:
+    if q is None:
+        return None
+    try:
+        return clean_line(q) or None
+    except ValueError as error:
+        raise HTTPException(422, f"q: {error}") from error
+
+
+def page(total: int | None, limit: int, offset: int,
+         items: list[dict[str, Any]]) -> dict[str, Any]:
+    more = total is not None and offset + len(items) < total
+    return {"total": total, "limit": limit, "offset": offset,
+            "next_offset": offset + len(items) if more else None, "items": items}
+
+
+def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
+                   settings: TrackingSettings, signals: Signals) -> None:
+    require = staff_guard(lambda request: settings.secret())
+    any_staff = require(Role.OFFICER, Role.SUPERVISOR, Role.REPORTER, Role.DEPARTMENT)
+
+    async def known_case(case_id: str) -> CaseView:
+        view = await store.get(case_id)
+        if view is None:
+            raise HTTPException(404, f"case {case_id} not found")
+        return view
+
+    async def residents_case(case_id: str, code: str | None) -> CaseView:
+        if not code:
+            raise HTTPException(401, "send the case's tracking code in the X-Tracking-Code header")
+        view = await store.get(case_id)
+        matches = tracking_code_matches(code, view.tracking_code_hash if view else NO_CASE_HASH)
+        if view is None or not matches:
+            raise HTTPException(403, "this tracking code does not open this case")
+        return view
+
+    async def original_of(view: CaseView) -> CaseView | None:
+        """The case a duplicate was merged into, following merges of merges."""
+        seen = {view.case_id}
+        current = view
+        for _hop in range(MAX_MERGE_HOPS):
+            into = current.merged_into
+            if not into or into in seen:
+                break
+            found = await store.get(into)
+            if found is None:
+                break
+            seen.add(into)
+            current = found
+        return current if current is not view else None
+
+    # -- the public ---------------------------------------------------------------
+
+    @router.get("/api/cases", tags=["tracking"], summary="Search cases (public fields only)")
+    async def list_cases(
+        language: ReaderLanguage,
+        status: Statuses = None,
+        category: Code = None,
+        district: Code = None,
+        q: Text = None,
+        limit: Limit = 20,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        query = CaseQuery(statuses=tuple(status or ()), category=category, district=district,
+                          text=checked_text(q), limit=limit, offset=offset)
+        total, views = await store.search(query)
+        return page(total, limit, offset, [summary(v, language, city) for v in views])
+
+    @router.get("/api/cases/{case_id}", tags=["tracking"],
+                summary="A case's public timeline (no personal data)")
+    async def read_case(case_id: CaseId, language: ReaderLanguage) -> dict[str, Any]:
+        return public_view(await known_case(case_id), language, city)
+
+    # -- the resident -------------------------------------------------------------
+
+    @router.get("/api/cases/{case_id}/private", tags=["tracking"],
+                summary="The resident's view of their case (needs its tracking code)")
+    async def read_own_case(
+        case_id: CaseId,
+        language: ReaderLanguage,
+        x_tracking_code: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        view = await residents_case(case_id, x_tracking_code)
+        shown = resident_view(view, language, city)
+        original = await original_of(view)
+        shown["original"] = public_view(original, language, city) if original else None
+        return shown
+
+    @router.get("/api/tracking/{tracking_code}", tags=["tracking"],
+                summary="Which case a tracking code opens")
+    async def case_of_code(tracking_code: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+        normalised = normalise_tracking_code(tracking_code)
+        if not _CODE_SHAPE.match(normalised):
+            raise HTTPException(422, "tracking_code: letters and digits, as printed on the receipt")
+        case_id = await store.case_for_code_hash(hash_tracking_code(normalised))
+        if case_id is None:
+            raise HTTPException(404, "no case has this tracking code")
+        view = await store.get(case_id)
+        return {
+            "case_id": case_id,
+            "merged_into": view.merged_into if view else None,
+            "private": f"/api/cases/{case_id}/private",
+            "live": f"/api/cases/{case_id}/live",
+        }
+
+    @router.get(
+        "/api/cases/{case_id}/live", tags=["tracking"],
+        summary="Follow a case live (server-sent events)",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}},
+                         "description": "`id: <seq>`, `event: entry`, `data: <entry JSON>`"}},
+    )
+    async def follow_case(
+        request: Request,
+        case_id: CaseId,
+        language: ReaderLanguage,
+        after: Annotated[int | None, Query(ge=0, description="Resume after this seq.")] = None,
+        code: Annotated[str | None, Query(max_length=64,
+                                          description="The tracking code (EventSource).")] = None,
+        last_event_id: Annotated[str | None, Header()] = None,
+        x_tracking_code: Annotated[str | None, Header()] = None,
+    ) -> StreamingResponse:
+        resume = after or 0
+        if last_event_id is not None and last_event_id.strip():
+            if not last_event_id.strip().isdigit():
+                raise HTTPException(422, "Last-Event-ID: the seq of the last entry seen, a number")
+            resume = int(last_event_id.strip())
+        secret_code = x_tracking_code or code
+        if secret_code:
+            view = await residents_case(case_id, secret_code)
+        else:
+            view = await known_case(case_id)
+        private = bool(secret_code)
+
+        def present(entry: Entry) -> dict[str, Any]:
+            return present_entry(entry, language, city, private=private)
+
+        stream = follow(
+            case_id, resume, initial=view, newer_than=store.newer_than, signals=signals,
+            present=present, poll=settings.tracking_live_poll_s,
+            heartbeat=settings.tracking_live_heartbeat_s,
+            max_age=settings.tracking_live_max_age_s, disconnected=request.is_disconnected,
+        )
+        return StreamingResponse(stream, media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache",
+                                          "X-Accel-Buffering": "no"})
+
+    # -- staff --------------------------------------------------------------------
+
+    @router.get("/api/staff/cases", tags=["staff"],
+                summary="Staff queries (a department sees only the cases it leads)")
+    async def staff_cases(
+        language: ReaderLanguage,
+        principal: Annotated[Principal, Depends(any_staff)],
+        status: Statuses = None,
+        department: Code = None,
+        district: Code = None,
+        category: Code = None,
+        channel: Annotated[Channel | None, Query()] = None,
+        overdue: Annotated[bool | None, Query(description="Marked overdue (CaseOverdue).")] = None,
+        escalated: Annotated[bool | None, Query(description="Under supervision.")] = None,
+        open: Annotated[bool | None, Query(description="Not closed, rejected or merged.")] = None,
+        q: Text = None,
+        limit: Limit = 20,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        department = scope_department(principal, department)
+        query = CaseQuery(
+            statuses=tuple(status or ()), department=department, district=district,
+            category=category, channel=channel.value if channel else None, overdue=overdue,
+            escalated=escalated, open=open, text=checked_text(q), limit=limit, offset=offset,
+        )
+        total, views = await store.search(query)
+        return page(total, limit, offset,
+                    [summary(v, language, city, staff=True) for v in views])
+
+    @router.get("/api/staff/cases/{case_id}", tags=["staff"],
+                summary="A case as staff see it: every entry, internal notes included")
+    async def staff_case(
+        case_id: CaseId,
+        language: ReaderLanguage,
+        principal: Annotated[Principal, Depends(any_staff)],
+    ) -> dict[str, Any]:
+        view = await known_case(case_id)
+        if principal.role is Role.DEPARTMENT and view.facts.department != principal.department:
+            raise HTTPException(403, "this case is not led by your department")
+        return staff_view(view, language, city)
+
+
+def scope_department(principal: Principal, asked: str | None) -> str | None:
+    """A department's staff see their own cases only; others see what they ask for."""
+    if principal.role is not Role.DEPARTMENT:
+        return asked
+    if asked is not None and asked != principal.department:
+        raise HTTPException(403, f"department: your token is for {principal.department}; "
+                                 f"you can list only its cases")
+    return principal.department
+

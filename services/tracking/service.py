@@ -1,0 +1,83 @@
+"""The tracking service, wired: the case event log in, timelines out.
+
+It reads the case event log as consumer group `<prefix>zaiban-tracking`
+(partitions spread over N instances), folds each batch into one document per
+case (`store.py` around the pure `timeline.apply`), wakes this process's live
+streams, and serves the routes of `api.py`. `replay.py` rebuilds the read
+model from offset 0.
+"""
+
+from __future__ import annotations
+
+from aiokafka import ConsumerRecord
+from fastapi import FastAPI
+
+from services.common.bus import Delivery, subscribe_envelopes
+from services.common.catalogue import load_city
+from services.common.clock import Clock
+from services.common.http import build_app
+from services.common.logging import bound, get_logger
+from services.common.runtime import ServiceRuntime
+from services.common.settings import CommonSettings
+from services.tracking.api import install_routes
+from services.tracking.live import Signals
+from services.tracking.settings import TrackingSettings
+from services.tracking.store import COLLECTION, TimelineStore
+
+log = get_logger("zaiban.tracking")
+
+
+class TrackingService(ServiceRuntime):
+    name = "tracking"
+
+    def __init__(self, settings: CommonSettings, clock: Clock | None = None) -> None:
+        tracking = TrackingSettings.from_common(settings)
+        super().__init__(tracking, clock)
+        self.tracking = tracking
+        self.city = load_city(self.tracking.config_dir)
+        self.store = TimelineStore(self.db[COLLECTION])
+        self.signals = Signals()
+        subscribe_envelopes(
+            self.broker,
+            topic=self.topics.case_events,
+            group_id=self.group_id,
+            dead_letters=self.dead_letters,
+            handle=self.project,
+            title="tracking: case timelines",
+        )
+        install_routes(self.router, store=self.store, city=self.city, settings=self.tracking,
+                       signals=self.signals)
+
+    async def on_start(self) -> None:
+        await self.store.ensure_indexes()
+
+    async def project(self, deliveries: list[Delivery]) -> None:
+        projected = await self.store.project([d.envelope for d in deliveries])
+        self.signals.notify(projected.changed)
+        if projected.failed:
+            where = {d.envelope.event_id: d for d in deliveries}
+            for envelope, reason in projected.failed:
+                with bound(case_id=envelope.case_id, event_id=str(envelope.event_id),
+                           correlation_id=envelope.correlation_id):
+                    log.error("projection_failed", type=envelope.type, seq=envelope.seq,
+                              reason=reason)
+                await self.dead_letters.put(as_record(where[envelope.event_id]), reason)
+        log.debug("projected", events=len(deliveries), cases=len(projected.changed))
+
+
+def as_record(delivery: Delivery) -> ConsumerRecord[bytes, bytes]:
+    """The log record a delivery came from, as the dead-letter topic describes it."""
+    value = delivery.envelope.to_bytes()
+    key = delivery.envelope.key()
+    return ConsumerRecord(topic=delivery.topic, partition=delivery.partition,
+                          offset=delivery.offset, timestamp=0, timestamp_type=0, key=key,
+                          value=value, checksum=None, serialized_key_size=len(key),
+                          serialized_value_size=len(value), headers=())
+
+
+def app_for(service: TrackingService) -> FastAPI:
+    return build_app([service], title="zaiban tracking")
+
+
+def create_app(settings: CommonSettings | None = None) -> FastAPI:
+    return app_for(TrackingService(settings or TrackingSettings()))

@@ -1,0 +1,30 @@
+"""Settings of the tracking service (env prefix `ZAIBAN_`, e.g. `ZAIBAN_TRACKING_LIVE_POLL_S`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from services.common.settings import CommonSettings
+
+
+class TrackingSettings(CommonSettings):
+    tracking_live_poll_s: float = Field(
+        default=0.5, gt=0, le=30,
+        description="How often an open live stream checks the store for news from other "
+                    "instances (news projected by this instance arrive at once).")
+    tracking_live_heartbeat_s: float = Field(
+        default=15.0, gt=0, description="Seconds between keep-alive comments on a live stream.")
+    tracking_live_max_age_s: float = Field(
+        default=3600.0, gt=0,
+        description="A live stream ends after this long; EventSource reconnects with "
+                    "Last-Event-ID and misses nothing.")
+
+    @classmethod
+    def from_common(cls, settings: CommonSettings, **overrides: Any) -> TrackingSettings:
+        """Tracking settings from shared ones (what tests and the all-in-one entry hold)."""
+        if isinstance(settings, cls) and not overrides:
+            return settings
+        values = {name: getattr(settings, name) for name in type(settings).model_fields}
+        return cls(**{**values, **overrides})

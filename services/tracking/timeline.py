@@ -1,0 +1,252 @@
+"""The case timeline: what a resident, the public and staff see of one case.
+
+`apply(view, envelope) -> view` is the whole projection, pure: the live
+consumer and a replay from offset 0 run the same function, so they cannot
+disagree. It is idempotent by `seq`: an envelope at or below the view's `seq`
+returns the view unchanged.
+
+A view keeps everything any reader may see; who sees what is decided when it
+is read (`render.py`):
+
+- public: the case's facts, description, media, the street or district (the
+  exact address only where the category allows it), and the public timeline
+  entries (`Entry.public`) without their `private` fields;
+- the resident (with the tracking code): also their contact details, the exact
+  address, and the entries' `private` fields (their own feedback comment, the
+  officers' notes on their case);
+- staff: everything, including internal notes (progress and site-visit notes
+  recorded with `public=False`; the event contract says only public notes
+  reach the resident).
+
+Each timeline entry says who acted by role and department only: staff ids
+and reporter ids in the events never reach a view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from contracts import case_events as ev
+from contracts.envelope import Envelope
+from contracts.facts import Actor, CaseFacts, CaseStatus, Location, Role
+from contracts.registry import read_event
+
+JsonValue = str | int | float | bool | None | list[str]
+
+
+class Who(BaseModel):
+    """Who acted, as the timeline may say it: a role, and a department if any."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    department: str | None = None
+
+    @classmethod
+    def of(cls, actor: Actor | None) -> Who:
+        if actor is None:
+            return cls(role=Role.SYSTEM)
+        return cls(role=actor.role, department=actor.department)
+
+
+RESIDENT = Who(role=Role.RESIDENT)
+SYSTEM = Who(role=Role.SYSTEM)
+
+
+class Entry(BaseModel):
+    """One step of the case's life; `seq` is also its server-sent-event id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    at: AwareDatetime
+    type: str
+    status: CaseStatus
+    who: Who
+    what: dict[str, JsonValue] = {}
+    private: dict[str, JsonValue] = {}
+    public: bool = True
+
+
+class Story(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    title: str
+    url: str
+    column: str
+    at: AwareDatetime
+
+
+class Feedback(BaseModel):
+    """The resident's latest answer; `comment` is theirs alone."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fixed: bool
+    satisfied: bool
+    rating: int
+    comment: str | None = None
+    at: AwareDatetime
+
+
+class CaseView(BaseModel):
+    """The tracking read model of one case, after the events up to `seq`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    seq: int = 0
+    facts: CaseFacts
+    location: Location | None = None
+    description: str = ""
+    media: tuple[ev.MediaRef, ...] = ()
+    attributes: dict[str, str | tuple[str, ...]] = {}
+    language: str = "zh-Hans"
+    contact: ev.ResidentContact | None = None
+    tracking_code_hash: str = ""
+    stories: tuple[Story, ...] = ()
+    feedback: Feedback | None = None
+    reporter_following: bool = False
+    timeline: tuple[Entry, ...] = ()
+    updated_at: AwareDatetime | None = None
+
+    @property
+    def status(self) -> CaseStatus:
+        return self.facts.status
+
+    @property
+    def merged_into(self) -> str | None:
+        return self.facts.merged_into
+
+    def entries_after(self, seq: int, *, staff: bool = False) -> list[Entry]:
+        return [e for e in self.timeline if e.seq > seq and (staff or e.public)]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _step(event: ev.CaseEvent) -> tuple[Who, dict[str, JsonValue], dict[str, JsonValue], bool]:
+    """Who did it, what the public may read, what only the resident and staff may, public?"""
+    match event:
+        case ev.CaseSubmitted():
+            who = Who.of(event.entered_by) if event.entered_by else RESIDENT
+            return who, {"category": event.category, "district": event.location.district,
+                         "channel": event.channel.value}, {}, True
+        case ev.CaseAccepted():
+            what: dict[str, JsonValue] = {
+                "category": event.category, "district": event.district,
+                "priority": event.priority.value, "corrected": sorted(event.corrected),
+                "reporter": event.reporter_id is not None,
+            }
+            return Who.of(event.officer), what, _note(event.note), True
+        case ev.CaseRejected():
+            return Who.of(event.officer), {"reason": event.reason}, {}, True
+        case ev.CaseMerged():
+            return Who.of(event.officer), {"into": event.into_case_id}, {}, True
+        case ev.CaseRouted():
+            return Who.of(event.by), {
+                "department": event.department, "assisting": list(event.assisting),
+                "due_at": _iso(event.due_at), "priority": event.priority.value,
+                "reason": event.reason,
+            }, {}, True
+        case ev.CaseAcknowledged():
+            what = {"department": event.by.department}
+            if event.note:
+                what["note"] = event.note
+            return Who.of(event.by), what, {}, True
+        case ev.CaseReturned():
+            return Who.of(event.by), {"department": event.by.department,
+                                      "reason": event.reason}, {}, True
+        case ev.CaseReassigned():
+            return Who.of(event.by), {
+                "department": event.to_department, "from_department": event.from_department,
+                "due_at": _iso(event.due_at), "reason": event.reason,
+            }, {}, True
+        case ev.ProgressNoted() | ev.SiteVisited():
+            return Who.of(event.by), {"note": event.note}, {}, event.public
+        case ev.StoryPublished():
+            return Who.of(event.by), {"title": event.title, "url": str(event.url),
+                                      "column": event.column}, {}, True
+        case ev.ReporterAssigned():
+            return Who.of(event.by), {}, {}, True
+        case ev.CaseOverdue():
+            return SYSTEM, {"due_at": _iso(event.due_at), "department": event.department}, {}, True
+        case ev.CaseEscalated():
+            return Who.of(event.by), {"reason": event.reason}, _note(event.note), True
+        case ev.CaseResolved():
+            return Who.of(event.by), {"department": event.by.department,
+                                      "resolution": event.resolution,
+                                      "on_time": event.on_time}, {}, True
+        case ev.FeedbackGiven():
+            private: dict[str, JsonValue] = {"comment": event.comment} if event.comment else {}
+            return RESIDENT, {"fixed": event.fixed, "satisfied": event.satisfied,
+                              "rating": event.rating}, private, True
+        case ev.CaseReopened():
+            private = {"comment": event.comment} if event.comment else {}
+            return SYSTEM, {"department": event.department, "priority": event.priority.value,
+                            "due_at": _iso(event.due_at)}, private, True
+        case ev.CaseClosed():
+            return SYSTEM, {"reason": event.reason}, {}, True
+    return SYSTEM, {}, {}, False
+
+
+def _note(note: str | None) -> dict[str, JsonValue]:
+    return {"note": note} if note else {}
+
+
+def _changes(view: CaseView, event: ev.CaseEvent, at: datetime) -> dict[str, Any]:
+    """What the event changes in the view beyond its facts and timeline."""
+    match event:
+        case ev.CaseSubmitted():
+            return dict(location=event.location, description=event.description,
+                        media=event.media, attributes=event.attributes,
+                        language=event.language, contact=event.contact,
+                        tracking_code_hash=event.tracking_code_hash)
+        case ev.StoryPublished():
+            story = Story(title=event.title, url=str(event.url), column=event.column, at=at)
+            return dict(stories=(*view.stories, story))
+        case ev.ReporterAssigned():
+            return dict(reporter_following=True)
+        case ev.CaseAccepted() if event.reporter_id:
+            return dict(reporter_following=True)
+        case ev.FeedbackGiven():
+            return dict(feedback=Feedback(fixed=event.fixed, satisfied=event.satisfied,
+                                          rating=event.rating, comment=event.comment, at=at))
+    return {}
+
+
+def apply(view: CaseView | None, envelope: Envelope) -> CaseView:
+    """The view after `envelope`. Envelopes at or below the view's seq change nothing.
+
+    The first event of a case is its `CaseSubmitted`; should the log ever
+    start a case elsewhere (a history import cut short), the view starts from
+    the envelope's facts rather than refusing the case.
+    """
+    if view is not None and envelope.seq <= view.seq:
+        return view
+    event = read_event(envelope)
+    if view is None:
+        view = CaseView(case_id=envelope.case_id, facts=envelope.facts)
+    who, what, private, public = _step(event)
+    entry = Entry(seq=envelope.seq, at=envelope.occurred_at, type=envelope.type,
+                  status=envelope.facts.status, who=who, what=what, private=private,
+                  public=public)
+    return view.model_copy(update=dict(
+        seq=envelope.seq,
+        facts=envelope.facts,
+        timeline=(*view.timeline, entry),
+        updated_at=envelope.occurred_at,
+        **_changes(view, event, envelope.occurred_at),
+    ))
+
+
+def fold(view: CaseView | None, envelopes: Iterable[Envelope]) -> CaseView | None:
+    """Apply envelopes in seq order (a batch may hold them out of order across cases)."""
+    for envelope in sorted(envelopes, key=lambda e: e.seq):
+        view = apply(view, envelope)
+    return view

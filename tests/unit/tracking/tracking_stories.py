@@ -1,0 +1,189 @@
+"""Case histories for the tracking stories, recorded with `Case.record` as the services do.
+
+The reference case (BRIEF.md): a resident reports on 10-06 that the traffic
+lights at the gate of the Wangfufen vegetable market on Shakou Road are dark;
+an officer accepts it the same day; on 10-07 a reporter visits the site and
+passes it to the signal company, and a story is published; on 10-12 it is
+resolved, the resident confirms and is satisfied, and the case closes.
+
+Imported as `unit.tracking.tracking_stories` (the tests/ folder is on sys.path).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from contracts import case_events as ev
+from contracts.envelope import Envelope
+from contracts.facts import Actor, Channel, Location, Priority, Role
+from services.common.auth import hash_tracking_code, tracking_code_for
+from services.common.case import Case
+from services.common.catalogue import load_city
+from services.common.settings import REPO_ROOT
+
+CITY = load_city(REPO_ROOT / "deploy" / "config")
+CST = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+def day(month_day: str, hour: int = 9, minute: int = 0) -> datetime:
+    """A moment in 2026, Zhengzhou time: day("10-06", 9, 12)."""
+    month, dom = (int(part) for part in month_day.split("-"))
+    return datetime(2026, month, dom, hour, minute, tzinfo=CST)
+
+
+# People in the stories. Their private details must never reach a public view.
+NAME, PHONE, EMAIL = "李秀英", "13812345678", "li.xiuying@example.com"
+PRIVATE_ADDRESS = "金水区文化路97号院3号楼2单元501"
+OFFICER = Actor(role=Role.OFFICER, staff_id="officer-0007")
+REPORTER = Actor(role=Role.REPORTER, staff_id="reporter-0042")
+SUPERVISOR = Actor(role=Role.SUPERVISOR, staff_id="supervisor-0003")
+SIGNAL_CO = Actor(role=Role.DEPARTMENT, department="signal-co", staff_id="signal-crew-11")
+WATER_CO = Actor(role=Role.DEPARTMENT, department="water-co", staff_id="water-crew-5")
+ROADS_OFFICE = Actor(role=Role.DEPARTMENT, department="roads-office", staff_id="roads-9")
+SYSTEM = Actor(role=Role.SYSTEM)
+STAFF_IDS = ("officer-0007", "reporter-0042", "supervisor-0003", "signal-crew-11",
+             "water-crew-5", "roads-9")
+
+STORY_TITLE = "王府坟菜市场门口红绿灯何时能点亮？"
+STORY_URL = "https://news.example.org/zhengzaiban/2026/10/07/wangfufen-lights"
+
+
+def code_of(case_id: str) -> str:
+    """The case's tracking code, as intake would give it (test secret)."""
+    from helpers import TEST_SECRET
+
+    return tracking_code_for(TEST_SECRET, case_id)
+
+
+class History:
+    """A case's events, recorded one step at a time."""
+
+    def __init__(self, case_id: str) -> None:
+        self.case = Case(case_id=case_id)
+        self.envelopes: list[Envelope] = []
+
+    @property
+    def case_id(self) -> str:
+        return self.case.case_id
+
+    def then(self, at: datetime, *events: ev.CaseEvent) -> History:
+        recorded = self.case.record(events, at=at, recorded_at=at, producer="story",
+                                    correlation_id=f"story-{self.case_id}",
+                                    cause=f"{self.case_id}-step-{self.case.version}")
+        self.case = self.case.fold(recorded)
+        self.envelopes.extend(recorded)
+        return self
+
+
+def submitted(case_id: str, *, category: str = "traffic-signals", district: str = "jinshui",
+              street: str = "沙口路", address: str = "沙口路王府坟菜市场门口",
+              description: str = "沙口路王府坟菜市场门口的红绿灯不亮了，过马路很危险。",
+              priority: Priority = Priority.GENERAL, channel: Channel = Channel.WEB,
+              entered_by: Actor | None = None) -> ev.CaseSubmitted:
+    return ev.CaseSubmitted(
+        category=category,
+        description=description,
+        location=Location(district=district, street=street, address=address,
+                          lat=34.7995, lon=113.6390),
+        channel=channel,
+        priority=priority,
+        contact=ev.ResidentContact(name=NAME, phone=PHONE, email=EMAIL),
+        tracking_code_hash=hash_tracking_code(code_of(case_id)),
+        media=(ev.MediaRef(url="https://media.example.org/p/dark-lights.jpg",
+                           content_type="image/jpeg", size=123_456),),
+        attributes={"signal_state": "dark"} if category == "traffic-signals" else {},
+        entered_by=entered_by,
+    )
+
+
+def accepted(category: str = "traffic-signals", district: str = "jinshui",
+             priority: Priority = Priority.GENERAL, **change: object) -> ev.CaseAccepted:
+    return ev.CaseAccepted.model_validate(dict(
+        officer=OFFICER, category=category, district=district, priority=priority, **change))
+
+
+def routed(department: str, due_at: datetime, *, by: Actor = SYSTEM,
+           reason: str = "accepted") -> ev.CaseRouted:
+    return ev.CaseRouted.model_validate(dict(
+        department=department, due_at=due_at, priority=Priority.GENERAL,
+        rule="traffic-signals@*", reason=reason, by=by))
+
+
+def reference_case(case_id: str = "ZB261006-WFF0-0001") -> History:
+    """The reference case, 10-06 to 10-12, eight events."""
+    return (
+        History(case_id)
+        .then(day("10-06", 9, 12), submitted(case_id))
+        .then(day("10-06", 10, 5), accepted())
+        .then(day("10-07", 9, 30), ev.SiteVisited(
+            by=REPORTER, note="路口四个方向的信号灯全部不亮。"))
+        .then(day("10-07", 10, 0), routed("signal-co", day("10-14", 10, 0), by=REPORTER))
+        .then(day("10-07", 16, 0), ev.StoryPublished(
+            by=REPORTER, title=STORY_TITLE, url=STORY_URL, column="inquiry"))
+        .then(day("10-12", 11, 0), ev.CaseResolved(
+            by=SIGNAL_CO, resolution="更换了信号控制机，四个方向的信号灯均已恢复。", on_time=True))
+        .then(day("10-12", 18, 0), ev.FeedbackGiven(
+            fixed=True, satisfied=True, rating=5, comment="灯亮了，谢谢记者和信号公司！"))
+        .then(day("10-12", 18, 1), ev.CaseClosed(reason="confirmed"))
+    )
+
+
+REFERENCE_STEPS = [
+    ("CaseSubmitted", "2026-10-06", "submitted"),
+    ("CaseAccepted", "2026-10-06", "accepted"),
+    ("SiteVisited", "2026-10-07", "accepted"),
+    ("CaseRouted", "2026-10-07", "routed"),
+    ("StoryPublished", "2026-10-07", "routed"),
+    ("CaseResolved", "2026-10-12", "resolved"),
+    ("FeedbackGiven", "2026-10-12", "resolved"),
+    ("CaseClosed", "2026-10-12", "closed"),
+]
+"""What the public timeline of the reference case shows: type, local date, status after."""
+
+
+def a_long_handling(case_id: str = "ZB261008-LONG-0003") -> History:
+    """Every turn a case can take after triage, on one case."""
+    return (
+        History(case_id)
+        .then(day("10-08", 8), submitted(case_id, category="roads", street="农业路"))
+        .then(day("10-08", 9), accepted(category="water", district="jinshui",
+                                        priority=Priority.UTILITIES,
+                                        corrected={"category": "roads"},
+                                        note="疑似水管爆裂，改为供水类",
+                                        reporter_id="reporter-0042"))
+        .then(day("10-08", 10), ev.ReporterAssigned(by=SUPERVISOR, reporter_id="reporter-0042"))
+        .then(day("10-08", 11), routed("water-co", day("10-09", 11)))
+        .then(day("10-08", 12), ev.CaseAcknowledged(by=WATER_CO, note="已派抢修班组"))
+        .then(day("10-08", 13), ev.ProgressNoted(by=WATER_CO, note="已关闭阀门，正在开挖"))
+        .then(day("10-08", 14), ev.ProgressNoted(by=WATER_CO, note="班组人手不足，明早继续",
+                                                 public=False))
+        .then(day("10-08", 15), ev.SiteVisited(by=REPORTER, note="现场围挡不规范", public=False))
+        .then(day("10-08", 16), ev.CaseReturned(by=WATER_CO, reason="属于道路积水，非管网问题"))
+        .then(day("10-08", 17), routed("roads-office", day("10-15", 17), reason="returned"))
+        .then(day("10-09", 9), ev.CaseReassigned(by=SUPERVISOR, from_department="roads-office",
+                                                 to_department="water-co",
+                                                 due_at=day("10-10", 9),
+                                                 reason="经核实为供水管网漏水"))
+        .then(day("10-10", 9, 1), ev.CaseOverdue(due_at=day("10-10", 9), department="water-co"))
+        .then(day("10-10", 9, 2), ev.CaseEscalated(reason="overdue", by=SUPERVISOR,
+                                                   note="请供水公司今日办结"))
+        .then(day("10-10", 15), ev.CaseResolved(by=WATER_CO, resolution="管道已修复",
+                                                on_time=False))
+        .then(day("10-11", 9), ev.FeedbackGiven(fixed=False, satisfied=False, rating=2,
+                                                comment="还是在漏水"))
+        .then(day("10-11", 9, 1), ev.CaseReopened(department="water-co",
+                                                  priority=Priority.EMERGENCY,
+                                                  due_at=day("10-11", 11), comment="还是在漏水",
+                                                  was_on_time=False))
+        .then(day("10-11", 10), ev.CaseResolved(by=ROADS_OFFICE, resolution="已彻底修复",
+                                                on_time=True))
+        .then(day("10-18", 10), ev.CaseClosed(reason="no_answer"))
+    )
+
+
+def water_case(case_id: str = "ZB261008-WTR0-0002") -> History:
+    """A water case: its exact address is private (catalogue: address_public false)."""
+    return History(case_id).then(day("10-08", 8, 0), submitted(
+        case_id, category="water", district="jinshui", street="文化路",
+        address=PRIVATE_ADDRESS, description="家里停水两天了，水压一直很低。",
+        priority=Priority.UTILITIES))
