@@ -1,0 +1,59 @@
+# zaiban — everyday tasks. CI runs `make test` (see .ci/run) on a fresh clone.
+#
+#   make install   .venv (python3.11) with the project and its dev tools; skipped when up to date
+#   make infra     start the local Kafka broker and FerretDB store (zaiban infra up)
+#   make up        the whole local platform (zaiban up)
+#   make test      install, start the stack, run the test suite (fails if no test ran)
+#   make lint      ruff + mypy
+#   make down      stop the local stack
+#
+# Variables: PYTHON (python3.11), PYTEST_ARGS (extra pytest arguments, e.g. PYTEST_ARGS="-k infra").
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALL_STAMP := $(VENV)/.zaiban-installed
+PYTEST_ARGS ?=
+
+.PHONY: help install infra up test lint down status
+
+help:
+	@sed -n '1,11s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+
+install: $(INSTALL_STAMP)
+
+# re-installs only when pyproject.toml changed (the package itself is installed editable)
+$(INSTALL_STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "make install: $(PYTHON) is not on PATH (set PYTHON=...)" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@mkdir -p .zaiban/logs
+	@echo "pip install -e .[dev] into $(VENV) (log: .zaiban/logs/pip-install.log)"
+	@$(BIN)/python -m pip install --disable-pip-version-check -e ".[dev]" > .zaiban/logs/pip-install.log 2>&1 \
+		|| { tail -n 30 .zaiban/logs/pip-install.log >&2; echo "make install: pip install failed, see .zaiban/logs/pip-install.log" >&2; exit 1; }
+	@touch $@
+
+infra: install
+	$(BIN)/zaiban infra up
+
+up: install
+	$(BIN)/zaiban up
+
+test: install
+	$(BIN)/zaiban infra up
+	ZAIBAN_REQUIRE_TESTS=1 $(BIN)/python -m pytest -q -ra --strict-markers --durations=10 $(PYTEST_ARGS)
+
+# both run even when the first fails; the target fails if either did
+lint: install
+	@status=0; \
+	echo "ruff check zaiban contracts services tests"; $(BIN)/ruff check zaiban contracts services tests || status=1; \
+	echo "mypy"; $(BIN)/mypy || status=1; \
+	exit $$status
+
+down:
+	@if [ -x $(BIN)/zaiban ]; then $(BIN)/zaiban infra down; else echo "no $(BIN)/zaiban: nothing to stop"; fi
+
+status:
+	@if [ -x $(BIN)/zaiban ]; then $(BIN)/zaiban infra status; else echo "no $(BIN)/zaiban: run make install"; fi

@@ -1,0 +1,134 @@
+"""The real stack answers: Kafka round trip, document store round trip, idempotent `up`,
+and the stop/start API that fault tests build on."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import AsyncMongoClient, MongoClient
+from stackfixtures import Namespace, PrivateStack, private_settings
+
+from zaiban import infra
+from zaiban.infra import StackInfo, StackSettings
+
+pytestmark = pytest.mark.stack
+
+
+def _local_only(stack: StackInfo) -> None:
+    if stack.mode != "local":
+        pytest.skip("about the local `zaiban infra` processes; ZAIBAN_TEST_STACK=containers")
+
+
+async def test_kafka_produce_and_consume(stack: StackInfo, namespace: Namespace) -> None:
+    topic = namespace.topic("infra.roundtrip")
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all",
+                                enable_idempotence=True)
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait(topic, "王府墳菜市場".encode(), key=b"case-1")
+        partitions = await producer.partitions_for(topic)
+    finally:
+        await producer.stop()
+    assert len(partitions) == 3  # auto-created with num.partitions=3
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=stack.bootstrap_servers,
+                                group_id=namespace.group("roundtrip"),
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        msg = await asyncio.wait_for(consumer.getone(), timeout=60)
+    finally:
+        await consumer.stop()
+    assert (msg.key, msg.value) == (b"case-1", "王府墳菜市場".encode())
+    assert (msg.partition, msg.offset) == (sent.partition, sent.offset)
+
+
+async def test_store_insert_and_read(stack: StackInfo, namespace: Namespace) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url)
+    try:
+        cases = client[namespace.db_name]["cases"]
+        await cases.insert_one({"_id": "case-1", "title": "紅綠燈何時能點亮", "events": 1})
+        await cases.update_one({"_id": "case-1"}, {"$inc": {"events": 2}})
+        doc = await cases.find_one({"_id": "case-1"})
+        assert doc == {"_id": "case-1", "title": "紅綠燈何時能點亮", "events": 3}
+        assert namespace.db_name in await client.list_database_names()
+    finally:
+        await client.close()
+
+
+def test_second_ensure_up_is_a_noop(stack: StackInfo) -> None:
+    _local_only(stack)
+    first = infra.ensure_up()
+    again = infra.ensure_up()
+    assert again.started == ()
+    assert (again.kafka_pid, again.store_pid) == (first.kafka_pid, first.store_pid)
+    assert (again.bootstrap_servers, again.mongo_url) == (stack.bootstrap_servers,
+                                                          stack.mongo_url)
+    rows = {row.name: row for row in infra.status()}
+    assert rows["kafka"].running and rows["kafka"].pid == again.kafka_pid
+    assert rows["ferretdb"].running and rows["ferretdb"].pid == again.store_pid
+    assert stack.kafka_version == "3.9.1" and stack.store_version == "v1.24.2"
+
+
+@pytest.fixture
+def spare_store(stack: StackInfo, tmp_path: Path) -> StackSettings:
+    """Settings for a second FerretDB in a temporary home (the shared one stays untouched)."""
+    _local_only(stack)
+    return private_settings(tmp_path)
+
+
+def _client(settings: StackSettings) -> MongoClient[dict[str, Any]]:
+    return MongoClient(settings.mongo_url, serverSelectionTimeoutMS=5000)
+
+
+def test_store_stop_and_start_keep_the_data(spare_store: StackSettings) -> None:
+    pid = infra.start("ferretdb", spare_store)
+    try:
+        with _client(spare_store) as client:
+            client["zt_spare"]["c"].insert_one({"_id": 1, "n": 1})
+        assert infra.stop("store", spare_store) is True
+        assert infra.stop("store", spare_store) is False
+        assert not spare_store.pid_file("ferretdb").exists()
+        states = {row.name: row.state for row in infra.status(spare_store)}
+        assert states == {"kafka": "stopped", "ferretdb": "stopped"}
+
+        new_pid = infra.start("ferretdb", spare_store)
+        assert new_pid != pid
+        with _client(spare_store) as client:
+            assert client["zt_spare"]["c"].find_one({"_id": 1}) == {"_id": 1, "n": 1}
+    finally:
+        infra.stop("ferretdb", spare_store)
+
+
+def test_taken_port_is_a_clear_error(spare_store: StackSettings) -> None:
+    # the shared store listens there, but it was not started from this home
+    taken = StackSettings(home=spare_store.home, store_port=StackSettings.from_env().store_port)
+    with pytest.raises(infra.InfraError, match=r"port 127\.0\.0\.1:\d+ is taken"):
+        infra.start("ferretdb", taken)
+
+
+async def test_a_private_broker_restart_keeps_the_log(private_stack: PrivateStack) -> None:
+    bootstrap = private_stack.info.bootstrap_servers
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait("infra.restart", b"before", key=b"case-9")
+    finally:
+        await producer.stop()
+
+    old_pid = private_stack.info.kafka_pid
+    info = await asyncio.to_thread(private_stack.restart_kafka)
+    assert info.started == ("kafka",) and info.kafka_pid != old_pid
+
+    consumer = AIOKafkaConsumer("infra.restart", bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        msg = await asyncio.wait_for(consumer.getone(), timeout=60)
+    finally:
+        await consumer.stop()
+    assert (msg.key, msg.value, msg.offset) == (b"case-9", b"before", sent.offset)

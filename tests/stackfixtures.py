@@ -1,0 +1,206 @@
+"""The real broker and store for tests: the `stack` and `namespace` fixtures.
+
+One setting chooses where they come from, ``ZAIBAN_TEST_STACK``:
+
+``local`` (default)
+    the processes of ``zaiban infra`` (Apache Kafka in KRaft mode, FerretDB on SQLite), started
+    on demand through :func:`zaiban.infra.ensure_up` and reused when they already run.
+``containers``
+    Kafka and MongoDB images through testcontainers (needs a container engine).
+
+If the stack cannot be had, every test that needs it fails with the reason — never skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import pytest_asyncio
+from pymongo import AsyncMongoClient
+
+from zaiban import infra
+from zaiban.infra import StackInfo, StackSettings
+
+if TYPE_CHECKING:
+    from contracts.topics import Topics
+
+STACK_MODES = ("local", "containers")
+KAFKA_IMAGE = os.environ.get("ZAIBAN_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:7.9.1")  # Kafka 3.9
+MONGO_IMAGE = os.environ.get("ZAIBAN_TEST_MONGO_IMAGE", "mongo:7.0")
+
+
+def stack_mode() -> str:
+    mode = (os.environ.get("ZAIBAN_TEST_STACK") or "local").strip().lower()
+    if mode not in STACK_MODES:
+        pytest.fail(f"ZAIBAN_TEST_STACK={mode!r}: expected one of {', '.join(STACK_MODES)}",
+                    pytrace=False)
+    return mode
+
+
+@contextlib.contextmanager
+def container_stack() -> Iterator[StackInfo]:
+    """Kafka (KRaft) and MongoDB containers for the session, stopped at its end."""
+    try:
+        from testcontainers.community.kafka import KafkaContainer
+        from testcontainers.community.mongodb import MongoDbContainer
+    except ImportError:  # testcontainers < 4.14
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.mongodb import MongoDbContainer
+
+    kafka = (KafkaContainer(KAFKA_IMAGE).with_kraft()
+             .with_env("KAFKA_NUM_PARTITIONS", "3")
+             .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "true"))
+    with kafka, MongoDbContainer(MONGO_IMAGE) as mongo:
+        yield StackInfo(bootstrap_servers=kafka.get_bootstrap_server(),
+                        mongo_url=mongo.get_connection_url(),
+                        kafka_pid=None, store_pid=None,
+                        kafka_version=KAFKA_IMAGE, store_version=MONGO_IMAGE,
+                        mode="containers")
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackInfo]:
+    """The running broker and store: bootstrap servers, Mongo URL, versions (and local pids)."""
+    if stack_mode() == "containers":
+        with contextlib.ExitStack() as exits:
+            try:
+                info = exits.enter_context(container_stack())
+            except Exception as exc:
+                pytest.fail(f"the container stack could not be started: "
+                            f"{type(exc).__name__}: {exc}", pytrace=False)
+            yield info
+        return
+    try:
+        info = infra.ensure_up()
+    except infra.InfraError as exc:
+        pytest.fail(f"the local stack (zaiban infra up) is not available: {exc}", pytrace=False)
+    yield info
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """One test's own corner of the shared stack: a topic prefix and a database."""
+
+    token: str
+    prefix: str  # topic prefix, e.g. "t1a2b3c4d5e."
+    db_name: str  # database name, e.g. "zt_1a2b3c4d5e"
+    bootstrap_servers: str
+    mongo_url: str
+
+    def topic(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    @property
+    def topics(self) -> Topics:
+        from contracts.topics import Topics
+
+        return Topics(prefix=self.prefix)
+
+    def group(self, name: str) -> str:
+        """A consumer-group id inside the namespace."""
+        return f"{self.prefix}{name}"
+
+
+async def _delete_topics(bootstrap_servers: str, prefix: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def namespace(stack: StackInfo) -> AsyncIterator[Namespace]:
+    """A unique topic prefix and database; the database and topics are dropped afterwards."""
+    token = uuid.uuid4().hex[:12]
+    yield Namespace(token=token, prefix=f"t{token}.", db_name=f"zt_{token}",
+                    bootstrap_servers=stack.bootstrap_servers, mongo_url=stack.mongo_url)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stack.mongo_url, serverSelectionTimeoutMS=10_000)
+    try:
+        await client.drop_database(f"zt_{token}")
+    finally:
+        await client.close()
+    # topics are best-effort: a leftover topic costs disk, not correctness
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(20):
+            await _delete_topics(stack.bootstrap_servers, f"t{token}.")
+
+
+# ---- a private stack, for fault tests that stop and restart the broker or the store ----------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def private_settings(tmp_path: Path) -> StackSettings:
+    """Settings for a second local stack: its own home under `tmp_path`, free ports, and the
+    shared stack's Kafka jars and FerretDB binary (symlinked, so nothing is resolved or built)."""
+    shared = StackSettings.from_env()
+    own = StackSettings(home=tmp_path / "zaiban-home", kafka_port=free_port(),
+                        controller_port=free_port(), store_port=free_port(),
+                        start_timeout=shared.start_timeout, stop_timeout=15,
+                        kafka_heap=shared.kafka_heap)
+    own.kafka_dir.mkdir(parents=True)
+    own.bin_dir.mkdir(parents=True)
+    if shared.libs_dir.is_dir():
+        own.libs_dir.symlink_to(shared.libs_dir, target_is_directory=True)
+    if shared.ferretdb_bin.is_file():
+        own.ferretdb_bin.symlink_to(shared.ferretdb_bin)
+    return own
+
+
+@dataclass
+class PrivateStack:
+    """A stack of one's own, so that killing its broker disturbs no other test or engineer."""
+
+    settings: StackSettings
+    info: StackInfo
+
+    def stop(self, component: str) -> bool:
+        return infra.stop(component, self.settings)
+
+    def start(self, component: str) -> int:
+        return infra.start(component, self.settings)
+
+    def restart_kafka(self) -> StackInfo:
+        self.info = infra.restart_kafka(self.settings)
+        return self.info
+
+    def restart_store(self) -> StackInfo:
+        self.info = infra.restart_store(self.settings)
+        return self.info
+
+
+@pytest.fixture
+def private_stack(stack: StackInfo, tmp_path: Path) -> Iterator[PrivateStack]:
+    """A second Kafka + FerretDB on free ports (local mode only), stopped afterwards."""
+    if stack.mode != "local":
+        pytest.skip("a private stack needs the local processes (ZAIBAN_TEST_STACK=local)")
+    settings = private_settings(tmp_path)
+    try:
+        info = infra.ensure_up(settings)
+    except infra.InfraError as exc:
+        infra.down(settings)
+        pytest.fail(f"a private stack could not be started: {exc}", pytrace=False)
+    try:
+        yield PrivateStack(settings=settings, info=info)
+    finally:
+        infra.down(settings)
