@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING
@@ -88,7 +88,8 @@ class CaseStreams:
         """The case as its claims tell it, and its unpublished batches in order."""
         doc = await self.collection.find_one({"_id": case_id})
         case = Case.model_validate(doc["case"]) if doc else None
-        newer = self.claims.find({"case_id": case_id, "last_seq": {"$gt": case.version if case else 0}})
+        known = case.version if case else 0
+        newer = self.claims.find({"case_id": case_id, "last_seq": {"$gt": known}})
         claims = sorted([claim async for claim in newer], key=lambda c: c["first_seq"])
         for claim in claims:
             case = (case or Case(case_id=case_id)).fold(envelopes_of(claim))
@@ -168,6 +169,8 @@ class CaseStreams:
                 "last_seq": envelopes[-1].seq,
                 "events": [envelope.model_dump_json() for envelope in envelopes],
                 "published": published,
+                # wall time, not the domain clock: how long a batch has waited to be published
+                "claimed_at": datetime.now(UTC),
             })
         except DuplicateKeyError:
             return False
@@ -207,9 +210,16 @@ class CaseStreams:
         await self._mark_published(claim["case_id"], claim["first_seq"])
         log.info("outbox_published", case_id=claim["case_id"], events=len(envelopes))
 
-    async def flush_outboxes(self) -> int:
-        """Publish every batch a crash left unpublished. Returns how many there were."""
-        cursor = self.claims.find({"published": False})
+    async def flush_outboxes(self, older_than_s: float = 0.0) -> int:
+        """Publish every batch a crash left unpublished. Returns how many there were.
+
+        With `older_than_s`, only batches that have waited that long: a younger
+        one usually belongs to a command publishing it right now.
+        """
+        query: dict[str, Any] = {"published": False}
+        if older_than_s:
+            query["claimed_at"] = {"$lt": datetime.now(UTC) - timedelta(seconds=older_than_s)}
+        cursor = self.claims.find(query)
         claims = sorted([claim async for claim in cursor],
                         key=lambda c: (c["case_id"], c["first_seq"]))
         for claim in claims:
@@ -217,11 +227,13 @@ class CaseStreams:
         return len(claims)
 
     async def relay(self, every_s: float = 5.0) -> None:
-        """Run `flush_outboxes` forever (a background task of the service)."""
+        """Publish what crashes left behind, forever (a background task of the service)."""
         while True:
             await asyncio.sleep(every_s)
             try:
-                await self.flush_outboxes()
+                relayed = await self.flush_outboxes(older_than_s=every_s)
+                if relayed:
+                    log.warning("outboxes_relayed", batches=relayed)
             except Exception:
                 log.exception("outbox_relay_failed")
 

@@ -1,0 +1,112 @@
+"""What a department's own systems receive: its routed cases, on its integration topic.
+
+Each department has a topic (`Topics.department_cases(code)`,
+`zaiban.routing.department.<code>.cases`) keyed by case id. When a case is
+routed, reassigned or reopened to a department, the department receives
+everything it needs to act, including the resident's contact details and the
+exact address: this is the only place those leave the platform, and only to
+the department that must act. A department that loses a case to a
+reassignment receives a `withdrawn` notice.
+
+Delivery is at least once: a message repeats with the same `message_id` (the
+id of the routing event it announces), which the receiver uses to skip
+repeats. Built from the event and the case (pure); `service.py` publishes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from contracts import case_events as ev
+from contracts.envelope import Envelope
+from contracts.facts import Location, Priority
+from contracts.registry import read_event
+from services.common.case import Case
+
+
+class DepartmentCase(BaseModel):
+    """A case for a department to act on (or, `withdrawn`, to stop acting on)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: uuid.UUID = Field(description="The routing event's id; repeats carry the same.")
+    action: Literal["assigned", "withdrawn"]
+    role: Literal["lead", "assisting"] = Field(
+        description="Lead departments act and answer; assisting ones help."
+    )
+    reason: Literal["accepted", "returned", "reopened", "manual", "reassigned"]
+    case_id: str
+    department: str
+    lead_department: str | None = None
+    assisting: tuple[str, ...] = ()
+    category: str | None = None
+    priority: Priority | None = None
+    due_at: AwareDatetime | None = None
+    occurred_at: AwareDatetime
+    description: str | None = None
+    location: Location | None = None
+    contact: ev.ResidentContact | None = None
+    media: tuple[ev.MediaRef, ...] = ()
+    attributes: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
+    reopened: int = 0
+
+
+ANNOUNCED = frozenset({ev.CaseRouted.TYPE, ev.CaseReassigned.TYPE, ev.CaseReopened.TYPE})
+"""The events that hand a case to a department."""
+
+
+def messages_for(envelope: Envelope, case: Case) -> list[DepartmentCase]:
+    """The messages `envelope` sends to departments; none for other events."""
+    if envelope.type not in ANNOUNCED:
+        return []
+    event = read_event(envelope)
+    facts = envelope.facts
+    base = dict(
+        message_id=envelope.event_id,
+        case_id=envelope.case_id,
+        occurred_at=envelope.occurred_at,
+    )
+    details = dict(
+        category=facts.category,
+        priority=facts.priority,
+        due_at=facts.due_at,
+        description=case.description,
+        location=case.location,
+        contact=case.contact,
+        media=case.media,
+        attributes=case.attributes,
+        reopened=facts.reopened,
+    )
+    match event:
+        case ev.CaseRouted():
+            lead = event.department
+            assisting = event.assisting
+            reason: str = event.reason
+        case ev.CaseReassigned():
+            lead = event.to_department
+            assisting = ()
+            reason = "reassigned"
+        case ev.CaseReopened() if event.department:
+            lead = event.department
+            assisting = case.assisting
+            reason = "reopened"
+        case _:
+            return []
+    messages = [
+        DepartmentCase.model_validate(
+            {**base, **details, "action": "assigned", "role": role, "reason": reason,
+             "department": department, "lead_department": lead, "assisting": assisting}
+        )
+        for department, role in [(lead, "lead"), *((a, "assisting") for a in assisting)]
+    ]
+    if isinstance(event, ev.CaseReassigned) and event.from_department:
+        messages.append(
+            DepartmentCase.model_validate(
+                {**base, "action": "withdrawn", "role": "lead", "reason": "reassigned",
+                 "department": event.from_department, "lead_department": lead}
+            )
+        )
+    return messages

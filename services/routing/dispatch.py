@@ -1,0 +1,104 @@
+"""Who handles a case and by when: the dispatch rules and the deadlines. Pure.
+
+The city's dispatch catalogue (`deploy/config/dispatch.yaml`) maps
+category × district to a lead department (承辦單位) and optional assisting
+ones; the first matching rule wins. Each priority class has a deadline,
+counted from the moment the case reaches its department.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from contracts.facts import Priority
+from services.common.catalogue import CityConfig
+from services.routing.settings import RoutingSettings
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """How long each priority class may take, from routing to resolution."""
+
+    emergency: timedelta = timedelta(hours=2)
+    utilities: timedelta = timedelta(hours=24)
+    general: timedelta = timedelta(days=7)
+    complex: timedelta = timedelta(days=15)
+
+    @classmethod
+    def from_settings(cls, settings: RoutingSettings) -> Deadlines:
+        return cls(
+            emergency=settings.deadline_emergency,
+            utilities=settings.deadline_utilities,
+            general=settings.deadline_general,
+            complex=settings.deadline_complex,
+        )
+
+    def allowed(self, priority: Priority) -> timedelta:
+        return {
+            Priority.EMERGENCY: self.emergency,
+            Priority.UTILITIES: self.utilities,
+            Priority.GENERAL: self.general,
+            Priority.COMPLEX: self.complex,
+        }[priority]
+
+    def due(self, priority: Priority, start: datetime) -> datetime:
+        return start + self.allowed(priority)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything routing decides with besides the case: the city's rules and the clocks."""
+
+    city: CityConfig
+    deadlines: Deadlines = Deadlines()
+    feedback_window: timedelta = timedelta(days=7)
+
+    @classmethod
+    def from_settings(cls, city: CityConfig, settings: RoutingSettings) -> Policy:
+        return cls(
+            city=city,
+            deadlines=Deadlines.from_settings(settings),
+            feedback_window=settings.feedback_window,
+        )
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The department that leads a case, those that assist, and the rule that said so."""
+
+    lead: str
+    assisting: tuple[str, ...] = ()
+    rule: str = "manual"
+
+
+def by_rules(
+    city: CityConfig, category: str, district: str, *, exclude: Collection[str] = ()
+) -> Assignment | None:
+    """The assignment the dispatch rules give, skipping departments in `exclude`.
+
+    Without exclusions this is the first matching rule (`CityConfig.rule_for`).
+    A department that returned the case is excluded: its rule's assisting
+    departments come next, then later matching rules (a district rule falls
+    back to the city-wide one). None when no department is left: the case
+    then waits for an officer to route it by hand.
+    """
+    first = city.rule_for(category, district)
+    if first is None:
+        return None
+    rules = [first, *(r for r in city.rules if r is not first and r.matches(category, district))]
+    for rule in rules:
+        candidates = [d for d in (rule.lead, *rule.assisting) if d not in exclude]
+        if candidates:
+            lead, *assisting = candidates
+            return Assignment(lead=lead, assisting=tuple(assisting), rule=rule.name)
+    return None
+
+
+def by_hand(city: CityConfig, department: str, category: str, district: str) -> Assignment:
+    """Someone named the department. If the rules agree, keep their name and assisting ones."""
+    suggested = by_rules(city, category, district)
+    if suggested is not None and suggested.lead == department:
+        return suggested
+    return Assignment(lead=department)

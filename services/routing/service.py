@@ -1,0 +1,277 @@
+"""The routing service: who handles a case and by when, from acceptance to closing.
+
+Wiring only; the decisions live in pure modules:
+- `dispatch.py`  the dispatch rules and the deadlines;
+- `handling.py`  every command on an accepted case, and department replies;
+- `reactions.py` auto-routing when a case is accepted;
+- `deadlines.py` overdue cases and unanswered resolutions;
+- `departments.py` what a department's own systems receive.
+
+Routing keeps its own write model of every case (`CaseStreams` over its
+collection `cases`), built by folding the whole case event log, and records
+its own events through it (compare-and-set, then the log; an outbox covers a
+crash in between). Its inputs:
+- the case event log: fold every event; react to acceptances; announce cases
+  routed, reassigned or reopened on the department's integration topic;
+- the department replies topic: each valid reply runs as its command; an
+  invalid or refused one goes to routing's dead-letter topic with the reason;
+- HTTP commands (`api.py`);
+- the clock: a sweep every few seconds records what passing deadlines mean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from fastapi import FastAPI
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import TypeAdapter, ValidationError
+
+from contracts import case_commands as cmd
+from contracts import case_events as ev
+from contracts.envelope import Envelope, derived_id
+from services.common.bus import (
+    RETRY_PAUSE_S,
+    Delivery,
+    describe_error,
+    records_of,
+    subscribe_envelopes,
+)
+from services.common.case import Case, Refused
+from services.common.casestreams import CaseStreams, ConcurrentChange
+from services.common.catalogue import CityConfig, load_city
+from services.common.clock import Clock
+from services.common.http import build_app
+from services.common.logging import bound, get_logger
+from services.common.runtime import ServiceRuntime
+from services.common.settings import CommonSettings
+from services.routing import deadlines, departments, handling, reactions
+from services.routing.api import install_routes
+from services.routing.dispatch import Policy
+from services.routing.settings import RoutingSettings
+
+log = get_logger("zaiban.routing")
+
+REPLIES: TypeAdapter[cmd.AcknowledgeReply | cmd.ProgressReply | cmd.ReturnReply
+                     | cmd.ResolveReply] = TypeAdapter(cmd.DepartmentReply)
+
+Decide = Callable[[Case, datetime, Policy], list[ev.CaseEvent]]
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What one sweep recorded."""
+
+    overdue: int = 0
+    closed: int = 0
+
+
+class RoutingService(ServiceRuntime):
+    name = "routing"
+
+    def __init__(
+        self,
+        settings: CommonSettings | None = None,
+        clock: Clock | None = None,
+        city: CityConfig | None = None,
+    ) -> None:
+        config = RoutingSettings.from_common(settings) if settings else RoutingSettings()
+        super().__init__(config, clock)
+        self.config = config
+        self.policy = Policy.from_settings(city or load_city(config.config_dir), config)
+        self.streams = CaseStreams(
+            self.db["cases"], self.events, self.clock, producer=self.name,
+            index_fields=deadlines.index_fields,
+        )
+        self.replies = self.db["department_replies"]
+        subscribe_envelopes(
+            self.broker,
+            topic=self.topics.case_events,
+            group_id=self.group_id,
+            dead_letters=self.dead_letters,
+            handle=self.on_case_events,
+            title="routing:case-events",
+        )
+        self._subscribe_replies()
+        install_routes(self)
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        await self.streams.ensure_indexes()
+        for field in ("status", "due_at", "resolved_at", "department"):
+            await self.streams.collection.create_index(field)
+
+    async def start(self) -> None:
+        await super().start()
+        # Only once the broker runs: both may append to the log.
+        self.background(lambda: self.streams.relay(self.config.relay_every_s))
+        if self.config.routing_reacts:
+            self.background(lambda: self._every(self.config.sweep_every_s, self.sweep))
+
+    async def _every(self, seconds: float, work: Callable[[], Awaitable[Any]]) -> None:
+        """Run `work` every `seconds`, surviving its failures."""
+        while True:
+            try:
+                await work()
+            except Exception:
+                log.exception("background_work_failed", work=getattr(work, "__name__", "?"))
+            await asyncio.sleep(seconds)
+
+    # -- commands ---------------------------------------------------------------
+
+    async def command(
+        self, case_id: str, decide: Decide, *, cause: str, correlation_id: str
+    ) -> list[Envelope]:
+        """Decide on the case's current state and record what follows (once, however raced)."""
+        with bound(case_id=case_id, correlation_id=correlation_id):
+            return await self.streams.execute(
+                case_id,
+                lambda case: decide(case, self.clock.now(), self.policy),
+                cause=cause,
+                correlation_id=correlation_id,
+            )
+
+    # -- the case event log -----------------------------------------------------
+
+    async def on_case_events(self, deliveries: list[Delivery]) -> None:
+        """Fold the batch first, then react: reactions see the latest state routing knows."""
+        for delivery in deliveries:
+            await self.streams.fold(delivery.envelope)
+        if not self.config.routing_reacts:
+            return
+        for delivery in deliveries:
+            envelope = delivery.envelope
+            if envelope.is_history:
+                continue
+            with bound(case_id=envelope.case_id, event_id=str(envelope.event_id),
+                       correlation_id=envelope.correlation_id):
+                if envelope.type == ev.CaseAccepted.TYPE:
+                    await self._react_to_acceptance(envelope)
+                if envelope.type in departments.ANNOUNCED:
+                    await self._announce(envelope)
+
+    async def _react_to_acceptance(self, accepted: Envelope) -> None:
+        # Dated at the acceptance: the deadline promised to the resident, and the timeline,
+        # do not depend on how far behind the log this consumer happens to be.
+        at = accepted.occurred_at
+        try:
+            await self.streams.execute(
+                accepted.case_id,
+                lambda case: reactions.on_accepted(case, accepted, at, self.policy),
+                cause=str(accepted.event_id),
+                correlation_id=accepted.correlation_id,
+                at=at,
+            )
+        except ConcurrentChange:
+            raise
+        except Refused as refused:
+            log.warning("acceptance_not_routed", reason=refused.reason)
+
+    async def _announce(self, envelope: Envelope) -> None:
+        """Tell the department(s) a case is theirs (or no longer): its integration topic."""
+        case = await self.streams.get(envelope.case_id)
+        if case is None:
+            return
+        for message in departments.messages_for(envelope, case):
+            await self.events.publish(
+                self.topics.department_cases(message.department),
+                message.model_dump_json().encode(),
+                key=envelope.key(),
+            )
+            log.info("department_notified", department=message.department,
+                     action=message.action)
+
+    # -- department replies -----------------------------------------------------
+
+    def _subscribe_replies(self) -> None:
+        @self.broker.subscriber(
+            self.topics.department_replies,
+            group_id=f"{self.group_id}-replies",
+            auto_offset_reset="earliest",
+            title="routing:department-replies",
+        )
+        async def on_reply(body: Any, message: KafkaMessage) -> None:
+            for record in records_of(message):
+                try:
+                    await self.handle_reply(record)
+                except Exception:
+                    log.exception("reply_failed_will_retry", offset=record.offset)
+                    await asyncio.sleep(RETRY_PAUSE_S)
+                    raise
+
+    async def handle_reply(self, record: ConsumerRecord[Any, Any]) -> None:
+        """Run a department's reply as its command, once; dead-letter what cannot run."""
+        try:
+            reply = REPLIES.validate_json(record.value or b"")
+        except ValidationError as error:
+            await self.dead_letters.put(record, describe_error(error))
+            return
+        cause = str(derived_id("department-reply", reply.department, reply.reply_id))
+        with bound(case_id=reply.case_id, correlation_id=cause):
+            if await self.replies.find_one({"_id": cause}) is not None:
+                log.info("reply_repeated", reply_id=reply.reply_id)
+                return
+            try:
+                await self.command(
+                    reply.case_id, handling.reply_decision(reply), cause=cause,
+                    correlation_id=cause,
+                )
+                outcome = "recorded"
+            except ConcurrentChange:
+                raise
+            except Refused as refused:
+                await self.dead_letters.put(record, f"refused ({refused.status}): {refused.reason}")
+                outcome = "refused"
+            await self.replies.update_one(
+                {"_id": cause},
+                {"$set": {"case_id": reply.case_id, "department": reply.department,
+                          "reply_id": reply.reply_id, "action": reply.action,
+                          "outcome": outcome, "at": self.clock.now()}},
+                upsert=True,
+            )
+
+    # -- deadlines --------------------------------------------------------------
+
+    async def sweep(self) -> Swept:
+        """Record what passing deadlines mean now; safe to run anywhere, any number of times."""
+        now = self.clock.now()
+        batch = self.config.sweep_batch
+        overdue = closed = 0
+        for case in await self.streams.find(deadlines.past_due_query(now), limit=batch):
+            overdue += await self._sweep_one(
+                case, lambda c: deadlines.overdue(c, self.clock.now()),
+                deadlines.overdue_cause(case),
+            )
+        window = self.policy.feedback_window
+        for case in await self.streams.find(deadlines.unanswered_query(now, window), limit=batch):
+            closed += await self._sweep_one(
+                case, lambda c: deadlines.unanswered(c, self.clock.now(), window),
+                deadlines.unanswered_cause(case),
+            )
+        if overdue or closed:
+            log.info("swept", overdue=overdue, closed=closed)
+        return Swept(overdue=overdue, closed=closed)
+
+    async def _sweep_one(
+        self, case: Case, decide: Callable[[Case], list[ev.CaseEvent]], cause: str
+    ) -> int:
+        with bound(case_id=case.case_id, correlation_id=cause):
+            try:
+                recorded = await self.streams.execute(
+                    case.case_id, decide, cause=cause, correlation_id=cause
+                )
+            except Refused as refused:  # another instance got there, or the case moved on
+                log.info("sweep_skipped", reason=refused.reason)
+                return 0
+        return 1 if recorded else 0
+
+
+def create_app(settings: CommonSettings | None = None) -> FastAPI:
+    """The routing service alone, as production runs it."""
+    return build_app([RoutingService(settings)], title="zaiban routing")

@@ -1,0 +1,55 @@
+"""Routing's settings: deadlines by priority class, the feedback window, the sweep.
+
+Every value comes from the environment with the prefix `ZAIBAN_`; durations
+are ISO 8601 (`ZAIBAN_DEADLINE_EMERGENCY=PT2H`, `ZAIBAN_FEEDBACK_WINDOW=P7D`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import Field
+
+from services.common.settings import CommonSettings
+
+
+class RoutingSettings(CommonSettings):
+    deadline_emergency: timedelta = Field(
+        default=timedelta(hours=2), description="Deadline of an emergency case (gas leaks...)."
+    )
+    deadline_utilities: timedelta = Field(
+        default=timedelta(hours=24), description="Deadline of water, power, gas, heating cases."
+    )
+    deadline_general: timedelta = Field(
+        default=timedelta(days=7), description="Deadline of a general case."
+    )
+    deadline_complex: timedelta = Field(
+        default=timedelta(days=15), description="Deadline of a complex case."
+    )
+    feedback_window: timedelta = Field(
+        default=timedelta(days=7),
+        description="A resolved case with no answer from its resident closes after this long.",
+    )
+    sweep_every_s: float = Field(
+        default=5.0, gt=0, description="How often the deadline sweep looks for due cases."
+    )
+    sweep_batch: int = Field(default=500, ge=1, description="Cases handled per sweep and rule.")
+    relay_every_s: float = Field(
+        default=5.0, gt=0, description="How often outboxes left by a crash are published."
+    )
+    routing_reacts: bool = Field(
+        default=True,
+        description=(
+            "React to the log (auto-route, sweep deadlines). Turn off to rebuild routing's "
+            "store by replaying the log without deciding anything again."
+        ),
+    )
+
+    @classmethod
+    def from_common(cls, settings: CommonSettings, **overrides: object) -> RoutingSettings:
+        """Routing's settings for a deployment described by `settings` (kept if already ours)."""
+        if isinstance(settings, cls) and not overrides:
+            return settings
+        values: dict[str, Any] = {**settings.model_dump(exclude_unset=True), **overrides}
+        return cls(**values)

@@ -1,0 +1,360 @@
+"""Routing on the real broker and store: given what intake recorded, when staff, departments,
+residents and the clock act, then these events reach the log (and nothing when refused)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from helpers import (
+    TEST_SECRET,
+    client_for,
+    dead_letter_reasons,
+    eventually,
+    publish_envelopes,
+    publish_raw,
+    read_events,
+    read_topic,
+    running,
+)
+from servicefixtures import token
+
+from contracts import case_events as ev
+from contracts.envelope import Envelope
+from contracts.facts import Actor, Channel, Location, Priority, Role
+from contracts.topics import Topics
+from services.common.auth import hash_tracking_code, tracking_code_for
+from services.common.case import Case
+from services.common.clock import ManualClock
+from services.common.http import build_app
+from services.common.settings import CommonSettings
+from services.routing.service import RoutingService, Swept
+from services.routing.settings import RoutingSettings
+
+T0 = datetime(2025, 10, 6, 9, 0, tzinfo=UTC)
+
+OFFICER = token(Role.OFFICER, subject="officer-1")
+SUPERVISOR = token(Role.SUPERVISOR, subject="supervisor-1")
+REPORTER = token(Role.REPORTER, subject="reporter-1")
+SIGNAL_CO = token(Role.DEPARTMENT, "signal-co", subject="signal-desk")
+WATER_CO = token(Role.DEPARTMENT, "water-co", subject="water-desk")
+HEATING_CO = token(Role.DEPARTMENT, "heating-co", subject="heating-desk")
+
+
+# --- given: what intake recorded ------------------------------------------------------------
+
+
+def new_case_id() -> str:
+    letters = uuid.uuid4().hex.upper()
+    return f"ZB251006-{letters[:4]}-{letters[4:8]}"
+
+
+async def given_accepted(
+    settings: CommonSettings, *, category: str = "traffic-signals", district: str = "zhongyuan",
+    priority: Priority = Priority.GENERAL, reporter_id: str | None = None, at: datetime = T0,
+) -> str:
+    """A case submitted by a resident and accepted by an officer, as intake writes it."""
+    case_id = new_case_id()
+    case = Case(case_id=case_id)
+    submitted = case.record([ev.CaseSubmitted(
+        category=category,
+        description="沙口路王府坟菜市场门口的红绿灯不亮了，过马路很危险。",
+        location=Location(district=district, street="沙口路王府坟菜市场门口",
+                          address="沙口路王府坟菜市场正门"),
+        channel=Channel.WEB, priority=priority,
+        contact=ev.ResidentContact(name="李女士", phone="13800000000"),
+        tracking_code_hash=hash_tracking_code(tracking_code_for(TEST_SECRET, case_id)),
+        attributes={"signal_state": "dark"},
+    )], at=at, recorded_at=at, producer="intake", correlation_id=case_id, cause=f"submit-{case_id}")
+    case = case.fold(submitted)
+    accepted = case.record([ev.CaseAccepted(
+        officer=Actor(role=Role.OFFICER, staff_id="officer-1"), category=category,
+        district=district, priority=priority, reporter_id=reporter_id,
+    )], at=at, recorded_at=at, producer="intake", correlation_id=case_id, cause=f"accept-{case_id}")
+    await publish_envelopes(settings, [*submitted, *accepted])
+    return case_id
+
+
+# --- then: what the log received ----------------------------------------------------------
+
+
+async def log_of(settings: CommonSettings, case_id: str) -> list[Envelope]:
+    """The case's events in the log, once each (a copy republished from an outbox has the same
+    id and seq, and every consumer skips it); two different events never share a seq."""
+    events = {(e.seq, e.event_id): e for e in await read_events(settings, case_id=case_id)}
+    seqs = [seq for seq, _ in events]
+    assert len(seqs) == len(set(seqs)), f"two different events share a seq: {sorted(events)}"
+    return [events[key] for key in sorted(events)]
+
+
+async def until_types(settings: CommonSettings, case_id: str, *types: str) -> list[Envelope]:
+    """Wait until the case's log reads exactly `types`, in order."""
+    async def probe() -> list[Envelope] | None:
+        events = await log_of(settings, case_id)
+        return events if [e.type for e in events] == list(types) else None
+
+    try:
+        return await eventually(probe, timeout=20, what=f"{case_id}: {types}")
+    except AssertionError:
+        found = [e.type for e in await log_of(settings, case_id)]
+        raise AssertionError(f"{case_id}: wanted {list(types)}, the log has {found}") from None
+
+
+async def department_messages(settings: CommonSettings, department: str,
+                              min_count: int) -> list[dict[str, Any]]:
+    raw = await read_topic(settings.kafka_bootstrap,
+                           Topics(settings.topic_prefix).department_cases(department),
+                           min_count=min_count, timeout=20)
+    return [json.loads(value) for value in raw]
+
+
+# --- the service under test ------------------------------------------------------------------
+
+
+def routing_settings(settings: CommonSettings) -> RoutingSettings:
+    return RoutingSettings.from_common(settings, sweep_every_s=0.2, relay_every_s=1.0)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def routing(settings: CommonSettings, clock: ManualClock) -> AsyncIterator[RoutingService]:
+    service = RoutingService(routing_settings(settings), clock=clock)
+    async with running(service):
+        yield service
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http(routing: RoutingService) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(build_app([routing], title="routing")) as client:
+        yield client
+
+
+async def post(http: httpx.AsyncClient, case_id: str, action: str, body: dict[str, Any] | None,
+               headers: dict[str, str], expect: int = 200) -> dict[str, Any]:
+    answer = await http.post(f"/api/cases/{case_id}/{action}", json=body, headers=headers)
+    assert answer.status_code == expect, f"{action}: {answer.status_code} {answer.text}"
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+# --- the stories ---------------------------------------------------------------------------
+
+
+async def test_an_accepted_case_is_routed_and_reaches_its_department(
+    routing: RoutingService, clock: ManualClock, settings: CommonSettings,
+) -> None:
+    clock.set(T0 + timedelta(hours=3))  # routing reads the log a while after the acceptance
+    case_id = await given_accepted(settings, at=T0)
+    events = await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+    routed = events[-1]
+    assert routed.producer == "routing" and routed.causation_id == str(events[1].event_id)
+    assert routed.data["department"] == "signal-co" and routed.data["reason"] == "accepted"
+    # dated at the acceptance: the resident's deadline does not depend on routing's lag
+    assert routed.occurred_at == T0 and routed.facts.due_at == T0 + timedelta(days=7)
+    [message] = await department_messages(settings, "signal-co", 1)
+    assert message["case_id"] == case_id and message["message_id"] == str(routed.event_id)
+    assert message["contact"]["phone"] == "13800000000"
+    assert message["location"]["address"] == "沙口路王府坟菜市场正门"
+    assert message["attributes"] == {"signal_state": "dark"} and message["priority"] == "general"
+    # a case the officer hands to a reporter waits for the reporter, not for dispatch
+    newsroom = await given_accepted(settings, reporter_id="reporter-1")
+    events = await until_types(settings, newsroom, "CaseSubmitted", "CaseAccepted",
+                               "ReporterAssigned")
+    assert events[-1].data["reporter_id"] == "reporter-1"
+    assert (await routing.streams.get(newsroom)).status == "accepted"  # type: ignore[union-attr]
+
+
+async def test_the_reference_case_from_site_visit_to_confirmation(
+    routing: RoutingService, http: httpx.AsyncClient, clock: ManualClock,
+    settings: CommonSettings,
+) -> None:
+    case_id = await given_accepted(settings, reporter_id="reporter-1")
+    await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "ReporterAssigned")
+    clock.set(datetime(2025, 10, 7, 10, 0, tzinfo=UTC))
+    await post(http, case_id, "site-visits", {"note": "现场四个信号灯全部不亮"}, REPORTER)
+    routed = await post(http, case_id, "route", {"department": "signal-co"}, REPORTER)
+    assert routed["facts"]["department"] == "signal-co" and routed["facts"]["status"] == "routed"
+    assert [e["type"] for e in routed["events"]] == ["CaseRouted"]
+    await post(http, case_id, "acknowledge", {"note": "已派维修人员"}, SIGNAL_CO)
+    await post(http, case_id, "progress", {"note": "更换控制器", "public": True}, SIGNAL_CO)
+    await post(http, case_id, "stories", {"title": "王府坟菜市场门口红绿灯何时能点亮?",
+                                          "url": "https://news.example.cn/a/1",
+                                          "column": "inquiry"}, REPORTER)
+    clock.set(datetime(2025, 10, 12, 16, 0, tzinfo=UTC))
+    resolved = await post(http, case_id, "resolve", {"resolution": "复访：四个灯都亮了"}, SIGNAL_CO)
+    assert resolved["facts"]["resolved_on_time"] is True
+    code = tracking_code_for(TEST_SECRET, case_id)
+    closed = await post(http, case_id, "feedback", {"fixed": True, "satisfied": True,
+                                                    "rating": 5, "comment": "谢谢"},
+                        {"X-Tracking-Code": code})
+    assert [e["type"] for e in closed["events"]] == ["FeedbackGiven", "CaseClosed"]
+    events = await until_types(
+        settings, case_id, "CaseSubmitted", "CaseAccepted", "ReporterAssigned", "SiteVisited",
+        "CaseRouted", "CaseAcknowledged", "ProgressNoted", "StoryPublished", "CaseResolved",
+        "FeedbackGiven", "CaseClosed")
+    assert [e.seq for e in events] == list(range(1, 12))
+    assert events[4].occurred_at.date().isoformat() == "2025-10-07"
+    assert events[8].occurred_at.date().isoformat() == "2025-10-12"
+    assert events[-1].data["reason"] == "confirmed" and events[-1].facts.status == "closed"
+    # the answer named what was recorded, as the log has it
+    assert closed["events"][1]["event_id"] == str(events[-1].event_id)
+    [message] = await department_messages(settings, "signal-co", 1)
+    assert message["reason"] == "manual" and message["contact"]["name"] == "李女士"
+
+
+async def test_refused_commands_record_nothing(
+    routing: RoutingService, http: httpx.AsyncClient, settings: CommonSettings,
+) -> None:
+    case_id = await given_accepted(settings, reporter_id="reporter-1")
+    await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "ReporterAssigned")
+    # wrong state: not routed yet
+    answer = await post(http, case_id, "resolve", {"resolution": "好了"}, SUPERVISOR, 409)
+    assert "before it is routed" in answer["error"]
+    await post(http, case_id, "feedback", {"fixed": True, "rating": 5},
+               {"X-Tracking-Code": tracking_code_for(TEST_SECRET, case_id)}, 409)
+    await post(http, case_id, "route", {"department": "signal-co"}, REPORTER)
+    await post(http, case_id, "route", {}, OFFICER, 409)
+    # wrong department
+    answer = await post(http, case_id, "acknowledge", None, WATER_CO, 403)
+    assert "signal-co" in answer["error"]
+    # wrong role
+    await post(http, case_id, "resolve", {"resolution": "好了"}, OFFICER, 403)
+    await post(http, case_id, "reassign", {"department": "water-co", "reason": "试试"}, REPORTER,
+               403)
+    # not signed in, a forged token, a wrong tracking code, an unknown case, a bad body
+    await post(http, case_id, "acknowledge", None, {}, 401)
+    await post(http, case_id, "acknowledge", None, {"Authorization": "Bearer zb1.x.y"}, 401)
+    await post(http, case_id, "feedback", {"fixed": True, "rating": 5},
+               {"X-Tracking-Code": "0000-0000-0000-0000"}, 403)
+    await post(http, "ZB251006-NONE-NONE", "acknowledge", None, SIGNAL_CO, 404)
+    answer = await post(http, case_id, "reassign", {"department": "Water Co!", "reason": "x"},
+                        SUPERVISOR, 422)
+    assert "department" in answer["error"]
+    await post(http, case_id, "reassign", {"department": "water-company", "reason": "试试"},
+               SUPERVISOR, 422)
+    events = await log_of(settings, case_id)
+    assert [e.type for e in events] == ["CaseSubmitted", "CaseAccepted", "ReporterAssigned",
+                                        "CaseRouted"]
+
+
+async def test_two_racing_resolutions_record_one(
+    routing: RoutingService, http: httpx.AsyncClient, settings: CommonSettings,
+) -> None:
+    case_id = await given_accepted(settings)
+    await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+    answers = await asyncio.gather(
+        http.post(f"/api/cases/{case_id}/resolve", json={"resolution": "修好了"},
+                  headers=SIGNAL_CO),
+        http.post(f"/api/cases/{case_id}/resolve", json={"resolution": "复访：修好了"},
+                  headers=REPORTER),
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    loser = next(a for a in answers if a.status_code == 409)
+    assert "already resolved" in loser.json()["error"]
+    events = await log_of(settings, case_id)
+    assert [e.type for e in events].count("CaseResolved") == 1 and len(events) == 4
+
+
+async def test_an_overdue_case_is_escalated_even_across_a_restart(
+    settings: CommonSettings, clock: ManualClock,
+) -> None:
+    first = RoutingService(routing_settings(settings), clock=clock)
+    async with running(first), client_for(build_app([first], title="routing")) as http:
+        late = await given_accepted(settings)
+        answered = await given_accepted(settings)
+        await until_types(settings, late, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+        await until_types(settings, answered, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+        clock.advance(timedelta(days=1))
+        await post(http, answered, "resolve", {"resolution": "已修复"}, SIGNAL_CO)
+        clock.set(T0 + timedelta(days=7))  # the deadline itself: not yet overdue
+        assert await first.sweep() == Swept(overdue=0, closed=0)
+    # routing is down while the deadline passes and the resident stays silent
+    clock.set(T0 + timedelta(days=8, minutes=1))
+    second = RoutingService(routing_settings(settings), clock=clock)
+    async with running(second):
+        events = await until_types(settings, late, "CaseSubmitted", "CaseAccepted",
+                                   "CaseRouted", "CaseOverdue", "CaseEscalated")
+        assert events[3].data["due_at"] == events[2].data["due_at"]
+        assert events[4].data["reason"] == "overdue" and events[4].facts.overdue
+        closed = await until_types(settings, answered, "CaseSubmitted", "CaseAccepted",
+                                   "CaseRouted", "CaseResolved", "CaseClosed")
+        assert closed[-1].data["reason"] == "no_answer"
+        # sweeping again (as another instance would) changes nothing
+        assert await second.sweep() == Swept(overdue=0, closed=0)
+    assert len(await log_of(settings, late)) == 5
+
+
+async def test_department_replies_on_the_bus_and_garbage_in_the_dead_letter_topic(
+    routing: RoutingService, settings: CommonSettings,
+) -> None:
+    case_id = await given_accepted(settings)
+    await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+    topics = Topics(settings.topic_prefix)
+
+    def reply(**fields: Any) -> bytes:
+        return json.dumps({"case_id": case_id, "department": "signal-co", **fields}).encode()
+
+    acknowledged = reply(action="acknowledge", reply_id="sig-1", note="收到")
+    await publish_raw(settings.kafka_bootstrap, topics.department_replies, [
+        b"\xff\xfe not json",
+        reply(action="explode", reply_id="sig-0"),
+        reply(action="resolve", reply_id="sig-x", department="water-co", resolution="好了"),
+        acknowledged,
+        acknowledged,  # a repeat changes nothing
+        reply(action="resolve", reply_id="sig-2", resolution="控制器已更换"),
+    ], key=case_id.encode())
+    events = await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "CaseRouted",
+                               "CaseAcknowledged", "CaseResolved")
+    assert events[3].data["by"] == {"role": "department", "department": "signal-co",
+                                    "staff_id": None}
+    letters = await read_topic(settings.kafka_bootstrap, topics.dead_letter("routing"),
+                               min_count=3)
+    reasons = dead_letter_reasons(letters)
+    assert len(reasons) == 3, reasons
+    assert reasons[0].startswith("invalid")
+    assert "action" in reasons[1]
+    assert reasons[2].startswith("refused (403)") and "water-co" in reasons[2]
+
+
+async def test_not_fixed_reopens_more_urgent_and_a_return_is_rerouted(
+    routing: RoutingService, http: httpx.AsyncClient, clock: ManualClock,
+    settings: CommonSettings,
+) -> None:
+    signals = await given_accepted(settings)
+    heating = await given_accepted(settings, category="heating", district="erqi",
+                                   priority=Priority.UTILITIES)
+    await until_types(settings, signals, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+    await until_types(settings, heating, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+    # the heating company says it is the housing bureau's (which assisted): re-routed to it
+    returned = await post(http, heating, "return", {"reason": "是小区物业管道问题"}, HEATING_CO)
+    assert [e["type"] for e in returned["events"]] == ["CaseReturned", "CaseRouted"]
+    assert returned["facts"]["department"] == "housing"
+    assisting, leading = await department_messages(settings, "housing", 2)
+    assert (assisting["role"], assisting["lead_department"]) == ("assisting", "heating-co")
+    assert (leading["role"], leading["reason"], leading["case_id"]) == ("lead", "returned", heating)
+    await post(http, heating, "progress", {"note": "还要再看看"}, HEATING_CO, 403)
+    # the resident says the signals are dark again: back to the signal company, more urgent
+    clock.set(T0 + timedelta(days=2))
+    await post(http, signals, "resolve", {"resolution": "已修复"}, SIGNAL_CO)
+    clock.set(T0 + timedelta(days=3))
+    reopened = await post(http, signals, "feedback",
+                          {"fixed": False, "satisfied": False, "rating": 1, "comment": "又灭了"},
+                          {"X-Tracking-Code": tracking_code_for(TEST_SECRET, signals)})
+    assert reopened["facts"]["priority"] == "utilities" and reopened["facts"]["reopened"] == 1
+    events = await until_types(settings, signals, "CaseSubmitted", "CaseAccepted", "CaseRouted",
+                               "CaseResolved", "FeedbackGiven", "CaseReopened")
+    assert events[-1].data["department"] == "signal-co"
+    assert events[-1].facts.due_at == T0 + timedelta(days=4)
+    first, again = await department_messages(settings, "signal-co", 2)
+    assert (first["reason"], again["reason"], again["priority"]) == (
+        "accepted", "reopened", "utilities")

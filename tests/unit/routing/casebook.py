@@ -1,0 +1,103 @@
+"""Cases in every state, for the routing stories: given these events, a case as routing knows it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from contracts import case_events as ev
+from contracts.envelope import Envelope
+from contracts.facts import Actor, Channel, Location, Priority, Role
+from services.common.auth import hash_tracking_code
+from services.common.case import Case
+from services.common.catalogue import load_city
+from services.common.settings import REPO_ROOT
+from services.routing.dispatch import Policy
+
+CITY = load_city(REPO_ROOT / "deploy" / "config")
+POLICY = Policy(city=CITY)
+CITY_WITHOUT_SIGNAL_RULE = CITY.model_copy(
+    update={"rules": tuple(r for r in CITY.rules if r.category != "traffic-signals")}
+)
+
+T0 = datetime(2025, 10, 6, 9, 0, tzinfo=UTC)
+"""10-06, the day the reference case came in."""
+
+TRACKING_CODE = "7K3M-9QXA-ABCD-EFGH"
+
+OFFICER = Actor(role=Role.OFFICER, staff_id="officer-1")
+SUPERVISOR = Actor(role=Role.SUPERVISOR, staff_id="supervisor-1")
+REPORTER = Actor(role=Role.REPORTER, staff_id="reporter-1")
+ADMIN = Actor(role=Role.ADMIN, staff_id="admin-1")
+RESIDENT = Actor(role=Role.RESIDENT)
+SIGNAL_CO = Actor(role=Role.DEPARTMENT, department="signal-co", staff_id="signal-1")
+WATER_CO = Actor(role=Role.DEPARTMENT, department="water-co", staff_id="water-1")
+HEATING_CO = Actor(role=Role.DEPARTMENT, department="heating-co", staff_id="heating-1")
+HOUSING = Actor(role=Role.DEPARTMENT, department="housing", staff_id="housing-1")
+
+
+def submitted(category: str = "traffic-signals", district: str = "zhongyuan",
+              priority: Priority = Priority.GENERAL) -> ev.CaseSubmitted:
+    return ev.CaseSubmitted(
+        category=category,
+        description="沙口路王府坟菜市场门口的红绿灯不亮了。",
+        location=Location(district=district, street="沙口路王府坟菜市场门口",
+                          address="沙口路王府坟菜市场正门"),
+        channel=Channel.WEB,
+        priority=priority,
+        contact=ev.ResidentContact(name="李女士", phone="13800000000"),
+        tracking_code_hash=hash_tracking_code(TRACKING_CODE),
+        attributes={"signal_state": "dark"},
+    )
+
+
+def accepted(category: str = "traffic-signals", district: str = "zhongyuan",
+             priority: Priority = Priority.GENERAL, reporter_id: str | None = None
+             ) -> ev.CaseAccepted:
+    return ev.CaseAccepted(officer=OFFICER, category=category, district=district,
+                           priority=priority, reporter_id=reporter_id)
+
+
+def routed_to(department: str, *, due_at: datetime, assisting: tuple[str, ...] = (),
+              priority: Priority = Priority.GENERAL) -> ev.CaseRouted:
+    return ev.CaseRouted(department=department, assisting=assisting, due_at=due_at,
+                         priority=priority, rule="test", reason="accepted",
+                         by=Actor(role=Role.SYSTEM))
+
+
+class Story:
+    """A case's history, told event by event."""
+
+    def __init__(self, case_id: str = "ZB251006-TEST-0001") -> None:
+        self.case = Case(case_id=case_id)
+        self.envelopes: list[Envelope] = []
+
+    def given(self, *events: ev.CaseEvent, at: datetime = T0, producer: str = "routing") -> Story:
+        envelopes = self.case.record(events, at=at, recorded_at=at, producer=producer,
+                                     correlation_id="story", cause=f"given-{self.case.version}")
+        self.case = self.case.fold(envelopes)
+        self.envelopes.extend(envelopes)
+        return self
+
+    def then(self, events: Sequence[ev.CaseEvent], at: datetime) -> Case:
+        """The case after recording `events` (to read the facts they leave)."""
+        return self.given(*events, at=at).case
+
+
+def accepted_case(category: str = "traffic-signals", district: str = "zhongyuan",
+                  priority: Priority = Priority.GENERAL, reporter_id: str | None = None) -> Story:
+    return (Story()
+            .given(submitted(category, district, priority), producer="intake")
+            .given(accepted(category, district, priority, reporter_id), producer="intake"))
+
+
+def routed_case(department: str = "signal-co", *, category: str = "traffic-signals",
+                assisting: tuple[str, ...] = (), priority: Priority = Priority.GENERAL,
+                due_in: timedelta = timedelta(days=7)) -> Story:
+    return accepted_case(category, priority=priority).given(
+        routed_to(department, due_at=T0 + due_in, assisting=assisting, priority=priority))
+
+
+def resolved_case(at: datetime = T0 + timedelta(days=2)) -> Story:
+    return routed_case().given(
+        ev.CaseResolved(by=SIGNAL_CO, resolution="四个灯都亮了", on_time=True), at=at)
