@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_asyncio
-from pymongo import AsyncMongoClient
-
 from helpers import TEST_SECRET, settings_for
+from pymongo import AsyncMongoClient
+from stackfixtures import Namespace
+
+from contracts.facts import Role
 from services.common.auth import issue_token
 from services.common.settings import CommonSettings
-from stackfixtures import Namespace
-from contracts.facts import Role
 
 
 @pytest_asyncio.fixture(loop_scope="session")

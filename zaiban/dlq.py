@@ -54,7 +54,7 @@ async def read_letters(settings: CommonSettings, service: str) -> list[Letter]:
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         ends = await consumer.end_offsets(assigned)
-        while any(await consumer.position(tp) < ends[tp] for tp in assigned):
+        while [tp for tp in assigned if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for record in records:

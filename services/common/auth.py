@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from contracts.facts import Actor, Role
 
-TOKEN_PREFIX = "zb1"
+TOKEN_PREFIX = "zb1"  # noqa: S105 - a format marker, not a secret
 TRACKING_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 
 

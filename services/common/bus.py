@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +36,7 @@ log = get_logger("zaiban.bus")
 RETRY_PAUSE_S = 1.0
 
 
-class Poison(Exception):  # noqa: N818 - names what the message is
+class Poison(Exception):
     """A message that can never be processed: it goes to the dead-letter topic."""
 
 

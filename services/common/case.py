@@ -23,7 +23,7 @@ from contracts.facts import Actor, CaseFacts, CaseStatus, Location, Role
 from contracts.registry import read_event, record
 
 
-class Refused(Exception):  # noqa: N818 - a domain answer, not a crash
+class Refused(Exception):
     """A command that may not happen now. `status` is the HTTP answer it maps to."""
 
     def __init__(self, reason: str, status: int = 409,

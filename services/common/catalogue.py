@@ -166,8 +166,8 @@ def load_city(config_dir: Path) -> CityConfig:
     places = _read(config_dir / "districts.yaml")
     return CityConfig(
         city=City.model_validate(places["city"]),
-        categories=_read(config_dir / "catalogue.yaml")["categories"],  # type: ignore[arg-type]
-        districts=places["districts"],  # type: ignore[arg-type]
-        departments=_read(config_dir / "departments.yaml")["departments"],  # type: ignore[arg-type]
-        rules=_read(config_dir / "dispatch.yaml")["rules"],  # type: ignore[arg-type]
+        categories=_read(config_dir / "catalogue.yaml")["categories"],
+        districts=places["districts"],
+        departments=_read(config_dir / "departments.yaml")["departments"],
+        rules=_read(config_dir / "dispatch.yaml")["rules"],
     ).check()

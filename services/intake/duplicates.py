@@ -12,6 +12,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from itertools import pairwise
 
 from services.common.case import Case
 
@@ -22,7 +23,7 @@ def bigrams(text: str) -> set[str]:
     text = unicodedata.normalize("NFKC", text).lower()
     grams: set[str] = set()
     cjk = [c for c in text if unicodedata.category(c) == "Lo"]
-    grams.update(a + b for a, b in zip(cjk, cjk[1:], strict=False))
+    grams.update(a + b for a, b in pairwise(cjk))
     grams.update(_WORD.findall(text))
     return grams
 

@@ -6,9 +6,10 @@ data, privately with the tracking code."""
 from __future__ import annotations
 
 from helpers import client_for, eventually, read_events, running
+
+from services.common.http import build_app
 from services.common.settings import CommonSettings
 from services.public import make_service
-from services.common.http import build_app
 
 REQUEST = {
     "category": "traffic-signals",

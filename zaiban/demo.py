@@ -1,0 +1,339 @@
+"""The demo city: a few hundred cases of the last six weeks, and the reference case.
+
+Histories are written by the same decisions the services make (intake's
+triage, routing's handling and reactions), only at times of our choosing, and
+recorded by the producer `history:demo`: routing keeps them as the past and
+does not route, escalate or close anything because of them. Loaded once, into
+an empty log; after that the log is the city's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import SecretStr
+
+from contracts import case_commands as cmd
+from contracts import case_events as ev
+from contracts.envelope import HISTORY_PRODUCER_PREFIX, Envelope
+from contracts.facts import Actor, CaseStatus, Channel, Role
+from contracts.topics import Topics
+from services.common.auth import hash_tracking_code, tracking_code_for
+from services.common.case import Case
+from services.common.catalogue import CityConfig, load_city
+from services.common.settings import CommonSettings
+from services.intake import triage
+from services.intake.numbers import ALPHABET
+from services.intake.submission import submitted
+from services.routing import deadlines, handling, reactions
+from services.routing.dispatch import Policy
+
+PRODUCER = f"{HISTORY_PRODUCER_PREFIX}demo"
+REFERENCE_CASE = "ZB261006-WFF1-0001"
+
+OFFICER = Actor(role=Role.OFFICER, staff_id="officer-demo")
+SUPERVISOR = Actor(role=Role.SUPERVISOR, staff_id="supervisor-demo")
+REPORTER = Actor(role=Role.REPORTER, staff_id="reporter-zhang")
+RESIDENT = Actor(role=Role.RESIDENT)
+
+
+def department(code: str) -> Actor:
+    return Actor(role=Role.DEPARTMENT, department=code, staff_id=f"{code}-desk")
+
+
+@dataclass
+class Chronicle:
+    """Case histories written through the real deciders, at given times."""
+
+    city: CityConfig
+    policy: Policy
+    secret: SecretStr
+    producer: str = PRODUCER
+    cases: dict[str, Case] = field(default_factory=dict)
+    envelopes: list[Envelope] = field(default_factory=list)
+
+    def record(self, case_id: str, events: Sequence[ev.CaseEvent], at: datetime) -> Case:
+        case = self.cases.get(case_id, Case(case_id=case_id))
+        cause = f"demo/{case_id}/{case.version}"
+        recorded = case.record(events, at=at, recorded_at=at, producer=self.producer,
+                               correlation_id=cause, cause=cause)
+        self.envelopes.extend(recorded)
+        self.cases[case_id] = case.fold(recorded)
+        return self.cases[case_id]
+
+    def decide(self, case_id: str, at: datetime,
+               decision: Callable[[Case], Sequence[ev.CaseEvent]]) -> Case:
+        return self.record(case_id, decision(self.cases[case_id]), at)
+
+    def tracking_code(self, case_id: str) -> str:
+        return tracking_code_for(self.secret, case_id)
+
+    # -- the steps of a life, in the domain's words ---------------------------
+
+    def submit(self, case_id: str, command: cmd.SubmitCase, at: datetime) -> Case:
+        code = self.tracking_code(case_id)
+        event = submitted(command, self.city, tracking_code_hash=hash_tracking_code(code))
+        return self.record(case_id, [event], at)
+
+    def accept(self, case_id: str, at: datetime, **change: object) -> Case:
+        command = cmd.AcceptCase.model_validate(change)
+        self.decide(case_id, at, lambda c: triage.accept(c, command, OFFICER, self.city))
+        accepted = self.envelopes[-1]
+        return self.decide(case_id, at,
+                           lambda c: reactions.on_accepted(c, accepted, at, self.policy))
+
+    def act(self, case_id: str, at: datetime, step: Callable[..., list[ev.CaseEvent]],
+            command: cmd.Command, actor: Actor) -> Case:
+        return self.decide(case_id, at, lambda c: step(c, command, actor, at, self.policy))
+
+    def lead(self, case_id: str) -> Actor:
+        facts = self.cases[case_id].require_facts()
+        assert facts.department, f"{case_id} has no department"
+        return department(facts.department)
+
+    def feedback(self, case_id: str, at: datetime, *, fixed: bool, satisfied: bool, rating: int,
+                 comment: str | None = None) -> Case:
+        command = cmd.GiveFeedback(fixed=fixed, satisfied=satisfied, rating=rating,
+                                   comment=comment)
+        code = self.tracking_code(case_id)
+        return self.decide(case_id, at, lambda c: handling.give_feedback(
+            c, command, RESIDENT, at, self.policy, tracking_code=code))
+
+    def sweep(self, case_id: str, at: datetime) -> Case:
+        """What routing's deadline watch would have recorded by `at`."""
+        case = self.cases[case_id].model_copy(update={"from_history": False})
+        events = deadlines.overdue(case, at) or deadlines.unanswered(
+            case, at, self.policy.feedback_window)
+        return self.record(case_id, events, at) if events else self.cases[case_id]
+
+
+# --- the reference case (BRIEF.md) ---------------------------------------------
+
+def reference_case(chronicle: Chronicle) -> str:
+    """The traffic lights at the Wangfufen vegetable market, as the article tells it."""
+    case_id = REFERENCE_CASE
+    day = lambda d, h, m=0: datetime(2026, 10, d, h, m, tzinfo=UTC) - timedelta(hours=8)  # noqa: E731
+    chronicle.submit(case_id, cmd.SubmitCase.model_validate({
+        "category": "traffic-signals",
+        "description": "沙口路王府坟菜市场门口的红绿灯不亮了，买菜的老人和孩子过马路很危险，希望尽快修好。",
+        "location": {"district": "zhongyuan", "street": "沙口路王府坟菜市场门口",
+                     "address": "沙口路王府坟菜市场正门"},
+        "attributes": {"signal_state": "dark"},
+        "contact": {"name": "王女士", "phone": "13700000000"},
+    }), day(6, 8, 40))
+    chronicle.accept(case_id, day(6, 10, 15), reporter_id="reporter-zhang",
+                     note="安排记者现场了解")
+    chronicle.act(case_id, day(7, 9, 30), handling.record_site_visit, cmd.RecordSiteVisit(
+        note="记者到现场查看：菜市场门口四组信号灯均不亮，已联系信号灯维护单位。"), REPORTER)
+    chronicle.act(case_id, day(7, 10), handling.route, cmd.RouteCase(department="signal-co"),
+                  REPORTER)
+    chronicle.act(case_id, day(7, 15), handling.acknowledge,
+                  cmd.AcknowledgeCase(note="已派维修人员排查"), department("signal-co"))
+    chronicle.act(case_id, day(8, 18), handling.link_story, cmd.LinkStory.model_validate({
+        "title": "王府坟菜市场门口红绿灯何时能点亮？", "column": "inquiry",
+        "url": "https://news.example.org/zhengzaiban/wangfufen-traffic-lights"}), REPORTER)
+    chronicle.act(case_id, day(12, 9), handling.resolve, cmd.ResolveCase(
+        resolution="已更换信号机电源模块，四组信号灯恢复正常。"), department("signal-co"))
+    chronicle.act(case_id, day(12, 10, 30), handling.record_site_visit, cmd.RecordSiteVisit(
+        note="记者回访：四组信号灯全部正常工作。"), REPORTER)
+    chronicle.feedback(case_id, day(12, 16), fixed=True, satisfied=True, rating=5,
+                       comment="灯亮了，谢谢记者和维修师傅！")
+    return case_id
+
+
+# --- the city's other cases ------------------------------------------------------
+
+STREETS = ("金水路", "花园路", "中原路", "建设路", "嵩山路", "大学路", "桐柏路", "文化路",
+           "农业路", "紫荆山路", "经三路", "商都路", "航海路", "郑汴路", "黄河路", "陇海路")
+
+PROBLEMS: dict[str, tuple[str, ...]] = {
+    "traffic-signals": ("{street}与{cross}交叉口的信号灯一直闪黄灯，车辆抢行很危险。",
+                        "{street}路口红灯时间太长，早高峰排队到上一个路口。"),
+    "roads": ("{street}人行道上有一个井盖缺失，晚上看不清，已经有人崴脚。",
+              "{street}靠近{cross}的路面塌陷了一个大坑，下雨后积水严重。"),
+    "water": ("{street}小区从昨天晚上开始停水，没有任何通知。", "{street}一带自来水发黄，有异味。"),
+    "power": ("{street}小区频繁停电，一天停了三次。", "{street}路边电线杆上的电线垂下来，离地很近。"),
+    "gas": ("{street}楼道里闻到很重的燃气味，担心泄漏。",),
+    "heating": ("{street}小区暖气不热，室内只有十四度，家里有老人孩子。",
+                "{street}供暖管道漏水，楼道里都是水。"),
+    "consumer": ("在{street}一家健身房办了预付卡，现在门店关了联系不上。",
+                 "{street}超市买到过期食品，商家拒绝退换。"),
+    "rights": ("在{street}工地干活，工资拖欠了三个月一直不给。",
+               "{street}小区物业擅自涨价，业主不认可。"),
+    "inquiry": ("{street}附近的地铁口什么时候开通？", "听说{street}要拓宽改造，什么时候开工？"),
+}
+
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗"
+
+
+@dataclass(frozen=True)
+class Fate:
+    """How far a case's life goes, if there is time for it before today."""
+
+    name: str
+    weight: int
+
+
+FATES = (Fate("confirmed", 38), Fate("unanswered", 10), Fate("reopened", 4), Fate("late", 8),
+         Fate("returned", 4), Fate("rejected", 5), Fate("merged", 3), Fate("open", 28))
+
+
+def case_number(at: datetime, rng: random.Random) -> str:
+    chars = "".join(rng.choice(ALPHABET) for _ in range(8))
+    return f"ZB{(at + timedelta(hours=8)).strftime('%y%m%d')}-{chars[:4]}-{chars[4:]}"
+
+
+def random_case(chronicle: Chronicle, rng: random.Random, now: datetime,
+                earlier: list[str]) -> None:
+    city = chronicle.city
+    category = rng.choice(city.categories)
+    district = rng.choice(city.districts)
+    street, cross = rng.sample(STREETS, 2)
+    at = now - timedelta(days=rng.uniform(0.2, 42))
+    case_id = case_number(at, rng)
+    if case_id in chronicle.cases:
+        return
+    lat, lon = district.center
+    answers = {a.code: a.values[0].key for a in category.attributes
+               if a.required and a.values}
+    chronicle.submit(case_id, cmd.SubmitCase.model_validate({
+        "category": category.code,
+        "description": rng.choice(PROBLEMS[category.code]).format(street=street, cross=cross),
+        "location": {"district": district.code, "street": f"{street}{rng.randint(1, 300)}号附近",
+                     "lat": round(lat + rng.uniform(-0.02, 0.02), 5),
+                     "lon": round(lon + rng.uniform(-0.02, 0.02), 5)},
+        "channel": rng.choice([Channel.WEB, Channel.WEB, Channel.APP, Channel.APP, Channel.HOTLINE,
+                               Channel.WECHAT, Channel.WEIBO]).value,
+        "attributes": answers,
+        "contact": {"name": f"{rng.choice(SURNAMES)}先生" if rng.random() < 0.5
+                    else f"{rng.choice(SURNAMES)}女士"} if rng.random() < 0.8 else None,
+    }), at)
+    fate = rng.choices(FATES, weights=[f.weight for f in FATES])[0].name
+
+    def later(hours: float) -> datetime | None:
+        nonlocal at
+        at = at + timedelta(hours=hours * rng.uniform(0.5, 1.5))
+        return at if at < now else None
+
+    if (when := later(3)) is None:
+        return
+    if fate == "rejected":
+        rejection = cmd.RejectCase(reason="不属于平台受理范围，请拨打110")
+        chronicle.decide(case_id, when, lambda c: triage.reject(c, rejection, OFFICER))
+        return
+    if fate == "merged" and earlier:
+        original = rng.choice(earlier)
+        if chronicle.cases[original].require_facts().status not in {CaseStatus.MERGED,
+                                                                     CaseStatus.REJECTED}:
+            command = cmd.MergeCase(into_case_id=original)
+            chronicle.decide(case_id, when, lambda c: triage.merge(
+                c, command, chronicle.cases[original], OFFICER))
+            return
+    chronicle.accept(case_id, when)
+    if chronicle.cases[case_id].require_facts().department is None:
+        return
+    if fate == "returned" and (when := later(10)) is not None:
+        chronicle.act(case_id, when, handling.return_case,
+                      cmd.ReturnCase(reason="不属于本单位职责范围"), chronicle.lead(case_id))
+        if chronicle.cases[case_id].require_facts().department is None:
+            return
+    if (when := later(6)) is None:
+        return
+    chronicle.act(case_id, when, handling.acknowledge, cmd.AcknowledgeCase(),
+                  chronicle.lead(case_id))
+    if fate == "open" and rng.random() < 0.6:
+        return
+    if (when := later(20)) is None:
+        return
+    chronicle.act(case_id, when, handling.note_progress,
+                  cmd.NoteProgress(note="已安排人员到现场处理，预计近期完成。"), chronicle.lead(case_id))
+    allowed = chronicle.policy.deadlines.allowed(chronicle.cases[case_id].require_facts().priority)
+    hours = allowed.total_seconds() / 3600 * (1.6 if fate == "late" else 0.5)
+    if fate == "open" or (when := later(hours)) is None:
+        chronicle.sweep(case_id, now)
+        return
+    chronicle.sweep(case_id, when)
+    if fate == "late" and rng.random() < 0.5:
+        chronicle.act(case_id, when, handling.link_story, cmd.LinkStory.model_validate({
+            "title": f"{street}的问题为何迟迟没有解决？", "column": "supervision",
+            "url": f"https://news.example.org/zhengzaiban/{case_id.lower()}"}), REPORTER)
+    chronicle.act(case_id, when, handling.resolve,
+                  cmd.ResolveCase(resolution="问题已处理完毕，现场已恢复正常。"), chronicle.lead(case_id))
+    if (when := later(20)) is None:
+        return
+    if fate == "unanswered":
+        closes = when + chronicle.policy.feedback_window
+        if closes < now:
+            chronicle.sweep(case_id, closes)
+        return
+    if fate == "reopened":
+        chronicle.feedback(case_id, when, fixed=False, satisfied=False, rating=2,
+                           comment="没过两天又坏了")
+        return
+    satisfied = rng.random() < 0.9
+    chronicle.feedback(case_id, when, fixed=True, satisfied=satisfied,
+                       rating=rng.choice([4, 5, 5]) if satisfied else rng.choice([2, 3]))
+
+
+def generate(city: CityConfig, policy: Policy, secret: SecretStr, *, now: datetime,
+             cases: int = 300, seed: int = 2026) -> Chronicle:
+    rng = random.Random(seed)
+    chronicle = Chronicle(city, policy, secret)
+    reference_case(chronicle)
+    for _ in range(cases):
+        random_case(chronicle, rng, now, list(chronicle.cases)[-40:])
+    # a case's events stay in order; across cases, the log reads like the weeks it covers
+    chronicle.envelopes.sort(key=lambda e: (e.occurred_at, e.case_id, e.seq))
+    return chronicle
+
+
+# --- loading ----------------------------------------------------------------------
+
+async def log_is_empty(settings: CommonSettings) -> bool:
+    topic = Topics(settings.topic_prefix).case_events
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            return True
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        return all(offset == 0 for offset in ends.values())
+    finally:
+        await consumer.stop()
+
+
+async def publish(settings: CommonSettings, envelopes: Sequence[Envelope]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                enable_idempotence=True, linger_ms=20, compression_type="gzip")
+    await producer.start()
+    try:
+        topic = Topics(settings.topic_prefix).case_events
+        sent = [await producer.send(topic, e.to_bytes(), key=e.key()) for e in envelopes]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+def demo_history(settings: CommonSettings, cases: int = 300) -> Chronicle:
+    from services.routing.settings import RoutingSettings
+
+    city = load_city(settings.config_dir)
+    routing = RoutingSettings.model_validate(settings.model_dump())
+    return generate(city, Policy.from_settings(city, routing), settings.secret(),
+                    now=datetime.now(UTC), cases=cases)
+
+
+def load_demo_if_new(settings: CommonSettings, cases: int = 300) -> int:
+    """Publish the demo history if the case log is empty. Returns the events published."""
+    if not asyncio.run(log_is_empty(settings)):
+        return 0
+    chronicle = demo_history(settings, cases)
+    asyncio.run(publish(settings, chronicle.envelopes))
+    return len(chronicle.envelopes)
