@@ -198,6 +198,33 @@ def dlq_redrive(service: str,
     typer.echo(f"redriven {run(redrive(settings, letters))} messages")
 
 
+@app.command()
+def replay(model: str = typer.Argument(..., help="tracking or metrics")) -> None:
+    """Rebuild a read model from offset 0 into a fresh collection and swap it in."""
+    import asyncio
+
+    from rich.progress import Progress
+
+    from services.common.settings import CommonSettings
+
+    settings = CommonSettings()
+    if model == "tracking":
+        from services.tracking.replay import rebuild
+    elif model == "metrics":
+        from services.metrics.replay import rebuild  # type: ignore[no-redef]
+    else:
+        _fail("replay takes a read model: tracking or metrics")
+        return
+    with Progress() as bar:
+        task = bar.add_task(f"rebuilding {model} from offset 0", total=None)
+
+        def advance(read: int, total: int) -> None:
+            bar.update(task, completed=read, total=total)
+
+        report = asyncio.run(rebuild(settings, progress=advance))
+    typer.echo(f"{model} rebuilt: {report}")
+
+
 import_app = typer.Typer(help="Bring cases in from other channels.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
