@@ -201,7 +201,7 @@ class StackInfo:
 
     def env(self) -> dict[str, str]:
         """Environment variables pointing a service process at this stack."""
-        return {"ZAIBAN_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+        return {"ZAIBAN_KAFKA_BOOTSTRAP": self.bootstrap_servers,
                 "ZAIBAN_MONGO_URL": self.mongo_url}
 
 
