@@ -14,7 +14,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from contracts.case_events import MediaRef, ResidentContact
 from contracts.facts import Channel, Location, Priority
-from contracts.text import Code, Description, Note, Reason, ShortLine, Title
+from contracts.text import AttributeValue, Code, Description, Note, Reason, ShortLine, Title
 
 
 class Command(BaseModel):
@@ -30,7 +30,7 @@ class SubmitCase(Command):
     channel: Channel = Channel.WEB
     contact: ResidentContact | None = Field(default=None, description="Omit to stay anonymous.")
     media: tuple[MediaRef, ...] = Field(default=(), max_length=6)
-    attributes: dict[Code, Annotated[str, Field(max_length=500)] | tuple[str, ...]] = Field(
+    attributes: dict[Code, AttributeValue | tuple[AttributeValue, ...]] = Field(
         default_factory=dict, max_length=30
     )
     language: Literal["zh-Hans", "zh-Hant", "en"] = "zh-Hans"

@@ -17,7 +17,7 @@ from typing import ClassVar, Literal
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.facts import Actor, Channel, Location, Priority
-from contracts.text import Code, Description, Email, Note, Phone, Reason, ShortLine, Title
+from contracts.text import Code, Description, Email, Note, Phone, Reason, ShortLine, Title, Url
 
 
 class CaseEvent(BaseModel):
@@ -42,8 +42,8 @@ class ResidentContact(BaseModel):
 class MediaRef(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    url: str = Field(max_length=2000)
-    content_type: str = Field(default="", max_length=100)
+    url: Url
+    content_type: ShortLine = Field(default="", max_length=100)
     size: int | None = Field(default=None, ge=0)
 
 

@@ -49,4 +49,7 @@ Reason = Annotated[str, Field(min_length=2, max_length=500), AfterValidator(clea
 ShortLine = Annotated[str, Field(max_length=200), AfterValidator(clean_line)]
 Title = Annotated[str, Field(min_length=2, max_length=200), AfterValidator(clean_line)]
 Phone = Annotated[str, Field(pattern=r"^[0-9+()\- ]{0,32}$")]
-Email = Annotated[str, Field(pattern=r"^$|^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$", max_length=254)]
+Email = Annotated[str, Field(pattern=r"^$|^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,60}$", max_length=254),
+                  AfterValidator(clean_line)]
+AttributeValue = Annotated[str, Field(max_length=500), AfterValidator(clean_line)]
+Url = Annotated[str, Field(max_length=2000), AfterValidator(clean_line)]
