@@ -32,16 +32,20 @@ def on_accepted(
       later (as in the reference case, routed after the site visit).
     - If no rule fits, nothing is recorded: the case stays `accepted` with no
       department, which is the officers' queue of cases to route by hand.
-    - If anything happened to the case since the acceptance (a redelivery, or
-      someone routed it already), routing has decided before: nothing.
+    - Decided on where the case stands now, not on whether anything happened
+      since: a note or an escalation before routing reacted changes nothing,
+      while a redelivered acceptance finds the case routed (or its reporter
+      assigned) and does nothing.
     """
-    if case.version != accepted.seq or case.status is not CaseStatus.ACCEPTED:
+    if case.status is not CaseStatus.ACCEPTED or accepted.seq > case.version:
         return []
     facts = case.require_facts()
     event = read_event(accepted)
     if not isinstance(event, ev.CaseAccepted):
         return []
     if event.reporter_id:
+        if case.reporter_id == event.reporter_id and case.version > accepted.seq:
+            return []  # assigned already (by this reaction, or by hand)
         return [ev.ReporterAssigned(by=event.officer, reporter_id=event.reporter_id)]
     assignment = by_rules(policy.city, facts.category, facts.district)
     if assignment is None:

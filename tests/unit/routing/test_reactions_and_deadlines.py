@@ -64,6 +64,14 @@ def test_a_case_routed_by_hand_before_the_reaction_is_left_alone() -> None:
     assert reactions.on_accepted(story.case, acceptance, T0, POLICY) == []
 
 
+def test_an_escalation_before_the_reaction_does_not_stop_the_routing() -> None:
+    story = accepted_case()
+    acceptance = story.envelopes[-1]
+    story.given(ev.CaseEscalated(reason="manual", by=SUPERVISOR))
+    [routed] = reactions.on_accepted(story.case, acceptance, T0, POLICY)
+    assert isinstance(routed, ev.CaseRouted) and routed.department == "signal-co"
+
+
 def test_an_acceptance_of_a_later_correction_routes_by_the_corrected_category() -> None:
     story = Story().given(submitted("roads", "erqi"), producer="intake").given(
         accepted("water", "erqi", Priority.UTILITIES), producer="intake")
