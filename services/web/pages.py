@@ -1,0 +1,172 @@
+"""What a reader gets for a page: a template filled from the catalogue of their language. Pure.
+
+Templates hold no words of their own. Every text is a placeholder filled here,
+HTML-escaped, from `i18n/<language>.json`:
+
+    {{t:key}}          the text of `key` in the reader's language
+    {{static:file}}    the URL of a file in `static/`, versioned by its content
+    {{current:page}}   `aria-current="page"` on the navigation link of the page shown
+    {{lang}} {{page}} {{title}} {{main}} {{langs}} {{config}}   filled by `render`
+
+The page's scripts get the same catalogue (and the city's names) in a JSON
+block (`{{config}}`), so what the browser writes later is translated too.
+
+The reader's language: `?lang=` when it names one of ours (and then it is
+remembered in a cookie), else the cookie, else the browser's Accept-Language,
+else simplified Chinese, the platform's first language.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from services.common.catalogue import LANGUAGES, CityConfig, Language
+from services.tracking.i18n import language_of_tag, negotiate
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+CATALOGUES = HERE / "i18n"
+
+DEFAULT_LANGUAGE: Language = "zh-Hans"
+LANGUAGE_COOKIE = "zaiban_lang"
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z]+)(?::([A-Za-z0-9_.\-/]+))?\s*\}\}")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page: its template (inside the layout), its script, its title's key."""
+
+    name: str
+    template: str
+    script: str
+    title_key: str
+
+
+PAGES: dict[str, Page] = {
+    page.name: page
+    for page in (
+        Page("submit", "submit.html", "submit.js", "submit.title"),
+        Page("case", "case.html", "case.js", "case.title"),
+        Page("cases", "cases.html", "cases.js", "cases.title"),
+        Page("track", "track.html", "track.js", "track.title"),
+        Page("staff", "staff.html", "staff.js", "staff.title"),
+        Page("dashboard", "dashboard.html", "dashboard.js", "dashboard.title"),
+    )
+}
+
+
+class MissingText(KeyError):
+    """A template asked for a key its catalogue does not have: a bug, caught by the tests."""
+
+
+@cache
+def catalogue(language: Language) -> dict[str, str]:
+    data = json.loads((CATALOGUES / f"{language}.json").read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise ValueError(f"i18n/{language}.json: expected an object of strings")
+    return data
+
+
+@cache
+def template(name: str) -> str:
+    return (TEMPLATES / name).read_text(encoding="utf-8")
+
+
+@cache
+def static_version(name: str) -> str:
+    """A short hash of a static file's content, so a changed file gets a new URL."""
+    return hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]
+
+
+def choose_language(asked: str | None, cookie: str | None,
+                    accept_language: str | None) -> tuple[Language, bool]:
+    """The reader's language, and whether they chose it just now (so it is remembered)."""
+    if asked:
+        chosen = language_of_tag(asked)
+        if chosen is not None:
+            return chosen, True
+    if cookie in LANGUAGES:
+        return cookie, False
+    return negotiate(accept_language) or DEFAULT_LANGUAGE, False
+
+
+def text(language: Language, key: str) -> str:
+    found = catalogue(language).get(key)
+    if found is None:
+        raise MissingText(f"i18n/{language}.json has no {key!r}")
+    return found
+
+
+def script_json(value: Any) -> str:
+    """JSON that is safe inside a <script> element."""
+    data = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def city_config(city: CityConfig, language: Language) -> dict[str, Any]:
+    """What every page's script may need of the city, named in the reader's language."""
+    return {
+        "name": city.city.names.in_(language),
+        "timezone": city.city.timezone,
+        "bounds": city.city.bounds.model_dump(),
+        "departments": [{"code": d.code, "name": d.names.in_(language)}
+                        for d in city.departments],
+        "districts": [{"code": d.code, "name": d.names.in_(language)} for d in city.districts],
+        "categories": [{"code": c.code, "icon": c.icon, "name": c.names.in_(language),
+                        "priority": c.priority.value} for c in city.categories],
+    }
+
+
+def fill(source: str, language: Language, page: str, slots: dict[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        kind, argument = match.group(1), match.group(2)
+        if kind == "t" and argument:
+            return html.escape(text(language, argument))
+        if kind == "static" and argument:
+            return f"/static/{argument}?v={static_version(argument)}"
+        if kind == "current" and argument:
+            return 'aria-current="page"' if argument == page else ""
+        if argument is None and kind in slots:
+            return slots[kind]
+        raise MissingText(f"unknown placeholder {match.group(0)!r}")
+
+    return _PLACEHOLDER.sub(replace, source)
+
+
+def render(page_name: str, language: Language, city: CityConfig,
+           switch_to: dict[Language, str]) -> str:
+    """The HTML of a page in `language`; `switch_to` maps each language to this page's URL in it."""
+    page = PAGES[page_name]
+    config = {
+        "lang": language,
+        "page": page.name,
+        "messages": catalogue(language),
+        "city": city_config(city, language),
+    }
+    current = ' aria-current="true"'
+    languages = "".join(
+        f'<li><a href="{html.escape(switch_to[other])}" hreflang="{other}" lang="{other}"'
+        f'{current if other == language else ""}>'
+        f"{html.escape(text(other, 'lang.self'))}</a></li>"
+        for other in LANGUAGES
+    )
+    main = fill(template(page.template), language, page.name, {"lang": language})
+    slots = {
+        "lang": language,
+        "page": page.name,
+        "title": html.escape(text(language, page.title_key)),
+        "main": main,
+        "langs": languages,
+        "config": script_json(config),
+        "script": f"/static/{page.script}?v={static_version(page.script)}",
+    }
+    return fill(template("layout.html"), language, page.name, slots)

@@ -1,0 +1,94 @@
+// The public list of cases: search words, status, category, district. The filters live in
+// the address (so a search can be shared); results come from the public API only.
+
+import {
+  api, categoryOf, config, failure, formatDate, h, placeLine, replace, statusPill, t, withLang,
+} from "./app.js";
+
+const STATUSES = ["submitted", "accepted", "awaiting_dispatch", "routed", "acknowledged",
+  "resolved", "closed", "rejected", "merged"];
+const PAGE = 20;
+
+const form = document.getElementById("search-form");
+const results = document.getElementById("results");
+const count = document.getElementById("result-count");
+const more = document.getElementById("more");
+let nextOffset = null;
+
+function fillFilters() {
+  const status = document.getElementById("status");
+  for (const code of STATUSES) status.appendChild(h("option", { value: code }, t(`status.${code}`)));
+  const category = document.getElementById("category");
+  for (const item of config.city.categories) {
+    category.appendChild(h("option", { value: item.code }, `${item.icon} ${item.name}`));
+  }
+  const district = document.getElementById("district");
+  for (const item of config.city.districts) district.appendChild(h("option", { value: item.code }, item.name));
+  const params = new URLSearchParams(location.search);
+  for (const name of ["q", "status", "category", "district"]) {
+    const control = document.getElementById(name);
+    if (params.get(name)) control.value = params.get(name);
+  }
+}
+
+function query(offset) {
+  const params = new URLSearchParams();
+  for (const name of ["q", "status", "category", "district"]) {
+    const value = document.getElementById(name).value.trim();
+    if (value) params.set(name, value);
+  }
+  params.set("limit", String(PAGE));
+  params.set("offset", String(offset));
+  return params;
+}
+
+function row(item) {
+  const category = categoryOf(item.category && item.category.code);
+  return h("li", { class: "case-row" },
+    h("a", { href: `/cases/${encodeURIComponent(item.case_id)}`, class: "case-link" },
+      h("span", { class: "case-icon", "aria-hidden": "true" }, category.icon || ""),
+      h("span", { class: "case-main" },
+        h("span", { class: "case-line" },
+          h("strong", {}, item.category ? item.category.name : ""),
+          " ", statusPill(item.status)),
+        h("span", { class: "case-description" }, item.description),
+        h("span", { class: "case-meta" },
+          [item.case_id, placeLine(item.location) || (item.district && item.district.name),
+            formatDate(item.submitted_at)].filter(Boolean).join(" · ")),
+        item.last_entry ? h("span", { class: "case-last" }, item.last_entry.text) : null)));
+}
+
+async function search(offset = 0) {
+  const params = query(offset);
+  if (offset === 0) {
+    const shown = new URLSearchParams(params);
+    shown.delete("limit");
+    shown.delete("offset");
+    history.replaceState(null, "", `/cases${shown.toString() ? `?${shown}` : ""}`);
+    count.textContent = t("common.loading");
+  }
+  const answer = await api(withLang(`/api/cases?${params}`));
+  if (!answer.ok) {
+    count.textContent = failure(answer);
+    return;
+  }
+  const page = answer.data;
+  if (offset === 0) replace(results);
+  for (const item of page.items) results.appendChild(row(item));
+  count.textContent = page.total === 0 ? t("cases.none") : t("cases.count", { count: page.total });
+  nextOffset = page.next_offset;
+  more.hidden = nextOffset === null || nextOffset === undefined;
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  search(0);
+});
+for (const name of ["status", "category", "district"]) {
+  document.getElementById(name).addEventListener("change", () => search(0));
+}
+more.addEventListener("click", () => search(nextOffset));
+fillFilters();
+search(0).then(() => {
+  form.dataset.ready = "true";
+});

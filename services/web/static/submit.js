@@ -1,0 +1,447 @@
+// The resident's one-step submission: category, description, where, photos, contact.
+// Checks what it can before sending (instant help); what only the city knows comes back
+// as a 422 whose problems name their fields, and each is shown next to its field.
+
+import {
+  api, clearErrors, codes, config, controlOf, copy, failure, h, randomId, replace,
+  showFieldError, showSummary, t, withLang, lang,
+} from "./app.js";
+
+const MAX_PHOTOS = 6;
+const DRAFT_KEY = "zaiban.draft";
+
+const form = document.getElementById("submit-form");
+const categoriesBox = document.getElementById("categories");
+const attributesBox = document.getElementById("attributes");
+const description = document.getElementById("description");
+const counter = document.getElementById("description-count");
+const district = document.getElementById("district");
+const anonymous = document.getElementById("anonymous");
+const contactFields = document.getElementById("contact-fields");
+const thumbs = document.getElementById("thumbs");
+const photosInput = document.getElementById("photos");
+const status = document.getElementById("form-status");
+const sendButton = document.getElementById("send");
+
+let catalogue = { categories: [], districts: [] };
+let photos = []; // {id, ref: {url, content_type, size} | null, preview, uploading}
+let attempt = { key: randomId(), body: null };
+
+// --- the catalogue: categories by name and icon, districts ---------------------------------------
+
+async function loadCatalogue() {
+  const answer = await api(withLang("/api/catalogue"));
+  if (answer.ok) {
+    catalogue = answer.data;
+  } else {
+    // the page still works from the names the page was given
+    catalogue = { categories: config.city.categories.map((c) => ({ ...c, description: "", attributes: [] })),
+      districts: config.city.districts };
+    status.textContent = failure(answer);
+  }
+  replace(categoriesBox, catalogue.categories.map((category) => {
+    const id = `category-${category.code}`;
+    return h("div", { class: "category-option" },
+      h("input", { type: "radio", name: "category", id, value: category.code, required: true }),
+      h("label", { for: id },
+        h("span", { class: "category-icon", "aria-hidden": "true" }, category.icon || ""),
+        h("span", { class: "category-name" }, category.name),
+        category.description ? h("span", { class: "category-description" }, category.description) : null));
+  }));
+  for (const item of catalogue.districts) {
+    district.appendChild(h("option", { value: item.code }, item.name));
+  }
+  categoriesBox.addEventListener("change", () => showAttributes());
+}
+
+function chosenCategory() {
+  const checked = form.querySelector("input[name=category]:checked");
+  return checked ? catalogue.categories.find((c) => c.code === checked.value) : null;
+}
+
+/** The chosen category's own questions (Open311 attributes), asked in the reader's language. */
+function showAttributes() {
+  const category = chosenCategory();
+  const questions = category ? [...(category.attributes || [])].sort((a, b) => a.order - b.order) : [];
+  replace(attributesBox, questions.map(question));
+}
+
+function question(attribute) {
+  const id = `attribute-${attribute.code}`;
+  const where = `attributes.${attribute.code}`;
+  const label = [attribute.description,
+    attribute.required ? h("span", { class: "required" }, ` ${t("form.required")}`) : null];
+  if (attribute.datatype === "multivaluelist") {
+    return h("fieldset", { class: "field", dataset: { where } },
+      h("legend", {}, label),
+      attribute.values.map((value) => h("div", { class: "check" },
+        h("input", { type: "checkbox", id: `${id}-${value.key}`, name: id, value: value.key }),
+        h("label", { for: `${id}-${value.key}` }, value.name))));
+  }
+  let control;
+  if (attribute.datatype === "singlevaluelist") {
+    control = h("select", { id, name: id, required: attribute.required },
+      h("option", { value: "" }, t("form.choose")),
+      attribute.values.map((value) => h("option", { value: value.key }, value.name)));
+  } else if (attribute.datatype === "text") {
+    control = h("textarea", { id, name: id, rows: 3, maxlength: 500 });
+  } else if (attribute.datatype === "number") {
+    control = h("input", { id, name: id, type: "text", inputmode: "decimal" });
+  } else if (attribute.datatype === "datetime") {
+    control = h("input", { id, name: id, type: "datetime-local" });
+  } else {
+    control = h("input", { id, name: id, type: "text", maxlength: 500 });
+  }
+  return h("div", { class: "field", dataset: { where } }, h("label", { for: id }, label), control);
+}
+
+function attributeValues() {
+  const values = {};
+  const category = chosenCategory();
+  for (const attribute of (category && category.attributes) || []) {
+    const id = `attribute-${attribute.code}`;
+    if (attribute.datatype === "multivaluelist") {
+      const checked = [...form.querySelectorAll(`input[name="${id}"]:checked`)].map((i) => i.value);
+      if (checked.length) values[attribute.code] = checked;
+    } else {
+      const control = document.getElementById(id);
+      const value = control ? control.value.trim() : "";
+      if (value) values[attribute.code] = value;
+    }
+  }
+  return values;
+}
+
+// --- description, contact, point -----------------------------------------------------------------
+
+function countCharacters() {
+  const length = [...description.value.trim()].length;
+  counter.textContent = t("submit.count", { count: length, max: 4000 });
+}
+
+function toggleContact() {
+  contactFields.hidden = anonymous.checked;
+  for (const input of contactFields.querySelectorAll("input")) input.disabled = anonymous.checked;
+}
+
+function locate() {
+  const note = document.getElementById("locate-status");
+  if (!navigator.geolocation || !window.isSecureContext) {
+    note.textContent = t("submit.locate_unavailable");
+    return;
+  }
+  note.textContent = t("submit.locating");
+  navigator.geolocation.getCurrentPosition(
+    (position) => {
+      document.getElementById("lat").value = position.coords.latitude.toFixed(6);
+      document.getElementById("lon").value = position.coords.longitude.toFixed(6);
+      note.textContent = t("submit.located");
+      saveDraft();
+    },
+    () => {
+      note.textContent = t("submit.locate_failed");
+    },
+    { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 },
+  );
+}
+
+// --- photos: uploaded as soon as they are chosen, then referenced in the submission ----------------
+
+async function addPhotos() {
+  const wrapper = document.getElementById("field-media");
+  clearErrorsIn(wrapper);
+  const files = [...photosInput.files];
+  photosInput.value = "";
+  for (const file of files) {
+    if (photos.length >= MAX_PHOTOS) {
+      showFieldError(wrapper, t("error.photo_count", { max: MAX_PHOTOS }));
+      break;
+    }
+    const photo = { id: randomId(), ref: null, preview: URL.createObjectURL(file), uploading: true };
+    photos.push(photo);
+    drawThumbs();
+    const form = new FormData();
+    form.append("photo", file);
+    const answer = await api("/api/media", { method: "POST", form });
+    photo.uploading = false;
+    if (answer.ok) {
+      photo.ref = { url: answer.data.url, content_type: answer.data.content_type, size: answer.data.size };
+    } else {
+      photos = photos.filter((p) => p !== photo);
+      URL.revokeObjectURL(photo.preview);
+      const key = { 413: "error.photo_size", 415: "error.photo_type", 422: "error.photo_empty" }[answer.status];
+      showFieldError(wrapper, key ? t(key, { name: file.name }) : failure(answer));
+    }
+    drawThumbs();
+    saveDraft();
+  }
+}
+
+function drawThumbs() {
+  replace(thumbs, photos.map((photo, index) => h("li", { class: photo.uploading ? "uploading" : "" },
+    h("img", { src: photo.preview || photo.ref.url, alt: t("submit.photo_alt", { n: index + 1 }) }),
+    photo.uploading ? h("span", { class: "thumb-note" }, t("submit.uploading")) : null,
+    h("button", {
+      type: "button", class: "thumb-remove",
+      "aria-label": t("submit.photo_remove", { n: index + 1 }),
+      onclick: () => {
+        photos = photos.filter((p) => p !== photo);
+        drawThumbs();
+        saveDraft();
+      },
+    }, "×"))));
+}
+
+function clearErrorsIn(wrapper) {
+  const slot = wrapper.querySelector(":scope > .error");
+  if (slot) {
+    slot.hidden = true;
+    slot.textContent = "";
+  }
+  wrapper.classList.remove("has-error");
+}
+
+// --- checking before sending ------------------------------------------------------------------------
+
+function numberOrNull(text) {
+  const value = text.trim().replace(",", ".");
+  if (!value) return null;
+  return /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+}
+
+/** What the form can tell is missing or wrong without asking the server: [[where, message]]. */
+function check() {
+  const problems = [];
+  const category = chosenCategory();
+  if (!category) problems.push(["category", t("error.category")]);
+  const length = [...description.value.trim()].length;
+  if (length < 5) problems.push(["description", t("error.description_short", { min: 5 })]);
+  if (length > 4000) problems.push(["description", t("error.description_long", { max: 4000 })]);
+  if (!district.value) problems.push(["location.district", t("error.district")]);
+  const lat = numberOrNull(document.getElementById("lat").value);
+  const lon = numberOrNull(document.getElementById("lon").value);
+  if (Number.isNaN(lat) || Number.isNaN(lon)) {
+    problems.push(["location.point", t("error.point_number")]);
+  } else if ((lat === null) !== (lon === null)) {
+    problems.push(["location.point", t("error.point_both")]);
+  }
+  const street = document.getElementById("street").value.trim();
+  const address = document.getElementById("address").value.trim();
+  if (!street && !address && lat === null) problems.push(["location", t("error.where")]);
+  for (const attribute of (category && category.attributes) || []) {
+    const value = attributeValues()[attribute.code];
+    if (attribute.required && !value) {
+      problems.push([`attributes.${attribute.code}`, t("error.attribute_required")]);
+    } else if (value && attribute.datatype === "number" && Number.isNaN(numberOrNull(value))) {
+      problems.push([`attributes.${attribute.code}`, t("error.attribute_number")]);
+    }
+  }
+  if (photos.some((p) => p.uploading)) problems.push(["media", t("error.photo_wait")]);
+  return problems;
+}
+
+/** A problem the server named, in the reader's words, and the field it belongs to. */
+function fromServer(problem) {
+  const where = String(problem.where || "").replace(/^body\.?/, "");
+  const said = String(problem.problem || "").toLowerCase();
+  if (where === "category") return ["category", t("error.category")];
+  if (where === "description") {
+    if (said.includes("at least")) return ["description", t("error.description_short", { min: 5 })];
+    if (said.includes("at most")) return ["description", t("error.description_long", { max: 4000 })];
+    return ["description", t("error.description")];
+  }
+  if (where === "location.district") return ["location.district", t("error.district")];
+  if (where === "location.lat" || where === "location.lon") return ["location.point", t("error.point_number")];
+  if (where === "location") {
+    if (said.includes("outside")) return ["location.point", t("error.point_outside", { city: config.city.name })];
+    if (said.includes("both")) return ["location.point", t("error.point_both")];
+    return ["location", t("error.where")];
+  }
+  if (where.startsWith("location.")) return [where, t("error.text_line")];
+  if (where === "contact.phone") return ["contact.phone", t("error.phone")];
+  if (where === "contact.email") return ["contact.email", t("error.email")];
+  if (where.startsWith("contact")) return [where, t("error.text_line")];
+  if (where.startsWith("attributes.")) {
+    const field = where.split(".").slice(0, 2).join(".");
+    if (said.includes("required")) return [field, t("error.attribute_required")];
+    if (said.includes("one of")) return [field, t("error.attribute_choice")];
+    if (said.includes("number")) return [field, t("error.attribute_number")];
+    return [field, t("error.attribute")];
+  }
+  if (where.startsWith("media")) return ["media", t("error.photo_ref")];
+  return [where || "form", t("error.invalid_field")];
+}
+
+function wrapperFor(where) {
+  let path = where;
+  while (path) {
+    const found = form.querySelector(`[data-where="${CSS.escape(path)}"]`);
+    if (found) return found;
+    path = path.includes(".") ? path.slice(0, path.lastIndexOf(".")) : "";
+  }
+  return null;
+}
+
+function show(problems) {
+  const items = [];
+  const seen = new Set();
+  for (const [where, message] of problems) {
+    const wrapper = wrapperFor(where);
+    if (!wrapper) {
+      status.textContent = message;
+      continue;
+    }
+    if (seen.has(`${where}|${message}`)) continue;
+    seen.add(`${where}|${message}`);
+    showFieldError(wrapper, message);
+    items.push({ message, target: controlOf(wrapper) });
+  }
+  if (items.length) {
+    showSummary(form, items);
+    form.querySelector(".error-summary").focus();
+  }
+}
+
+// --- sending ---------------------------------------------------------------------------------------
+
+function body() {
+  const lat = numberOrNull(document.getElementById("lat").value);
+  const lon = numberOrNull(document.getElementById("lon").value);
+  const location = {
+    district: district.value,
+    street: document.getElementById("street").value.trim(),
+    address: document.getElementById("address").value.trim(),
+  };
+  if (lat !== null && lon !== null) Object.assign(location, { lat, lon });
+  const submission = {
+    category: chosenCategory().code,
+    description: description.value.trim(),
+    location,
+    channel: "web",
+    language: lang,
+    attributes: attributeValues(),
+    media: photos.filter((p) => p.ref).map((p) => p.ref),
+  };
+  if (!anonymous.checked) {
+    const contact = {
+      name: document.getElementById("name").value.trim(),
+      phone: document.getElementById("phone").value.trim(),
+      email: document.getElementById("email").value.trim(),
+    };
+    if (contact.name || contact.phone || contact.email) submission.contact = contact;
+  }
+  return submission;
+}
+
+async function submit(event) {
+  event.preventDefault();
+  clearErrors(form);
+  status.textContent = "";
+  const problems = check();
+  if (problems.length) {
+    show(problems);
+    return;
+  }
+  const submission = body();
+  // The same content sent again (a retry after a lost answer) keeps its key: one case, not two.
+  const text = JSON.stringify(submission);
+  if (attempt.body !== null && attempt.body !== text) attempt = { key: randomId(), body: null };
+  attempt.body = text;
+  sendButton.disabled = true;
+  status.textContent = t("submit.sending");
+  const answer = await api("/api/cases", {
+    method: "POST", body: submission, headers: { "Idempotency-Key": attempt.key },
+  });
+  sendButton.disabled = false;
+  if (answer.ok) {
+    status.textContent = "";
+    received(answer.data);
+    return;
+  }
+  if (answer.status === 422 && Array.isArray(answer.data.problems)) {
+    status.textContent = "";
+    show(answer.data.problems.map(fromServer));
+    return;
+  }
+  status.textContent = failure(answer);
+}
+
+function received(receipt) {
+  codes.set(receipt.case_id, receipt.tracking_code);
+  clearDraft();
+  attempt = { key: randomId(), body: null };
+  document.getElementById("receipt-case").textContent = receipt.case_id;
+  document.getElementById("receipt-code").textContent = receipt.tracking_code;
+  document.getElementById("receipt-link").href = `/cases/${encodeURIComponent(receipt.case_id)}`;
+  document.getElementById("copy-case").onclick = () => copy(receipt.case_id);
+  document.getElementById("copy-code").onclick = () => copy(receipt.tracking_code);
+  form.hidden = true;
+  document.querySelector(".intro").hidden = true;
+  const panel = document.getElementById("receipt");
+  panel.hidden = false;
+  panel.focus();
+  window.scrollTo(0, 0);
+}
+
+// --- a draft survives a change of language or a reload ------------------------------------------
+
+function saveDraft() {
+  const fields = {};
+  for (const control of form.querySelectorAll("input, select, textarea")) {
+    if (!control.id || control.type === "file") continue;
+    fields[control.id] = control.type === "checkbox" || control.type === "radio"
+      ? control.checked : control.value;
+  }
+  const draft = { fields, photos: photos.filter((p) => p.ref).map((p) => p.ref) };
+  try {
+    sessionStorage.setItem(DRAFT_KEY, JSON.stringify(draft));
+  } catch (error) { /* no storage: no draft */ }
+}
+
+function restoreDraft() {
+  let draft = null;
+  try {
+    draft = JSON.parse(sessionStorage.getItem(DRAFT_KEY) || "null");
+  } catch (error) {
+    draft = null;
+  }
+  if (!draft) return;
+  const apply = (ids) => {
+    for (const [id, value] of Object.entries(draft.fields || {})) {
+      const control = document.getElementById(id);
+      if (!control || (ids && !ids(id))) continue;
+      if (control.type === "checkbox" || control.type === "radio") control.checked = Boolean(value);
+      else control.value = value;
+    }
+  };
+  apply((id) => !id.startsWith("attribute-"));
+  showAttributes();
+  apply((id) => id.startsWith("attribute-"));
+  photos = (draft.photos || []).map((ref) => ({ id: randomId(), ref, preview: null, uploading: false }));
+  drawThumbs();
+}
+
+function clearDraft() {
+  try {
+    sessionStorage.removeItem(DRAFT_KEY);
+  } catch (error) { /* nothing kept */ }
+}
+
+// --- wiring ------------------------------------------------------------------------------------------
+
+async function start() {
+  await loadCatalogue();
+  restoreDraft();
+  countCharacters();
+  toggleContact();
+  description.addEventListener("input", countCharacters);
+  anonymous.addEventListener("change", toggleContact);
+  photosInput.addEventListener("change", addPhotos);
+  document.getElementById("locate").addEventListener("click", locate);
+  form.addEventListener("input", saveDraft);
+  form.addEventListener("change", saveDraft);
+  form.addEventListener("submit", submit);
+  form.dataset.ready = "true";
+}
+
+start();

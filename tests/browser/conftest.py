@@ -1,0 +1,83 @@
+"""Fixtures for the browser tests: the whole platform behind one real HTTP server, and a
+headless Chromium (Debian's, at /usr/bin/chromium) driven by Playwright.
+
+`web` starts the public entry (`create_public_app`: every service and the web pages, on the
+test's topics and databases) under uvicorn on a free loopback port; its lifespan starts the
+services' runtimes. `browser` is one Chromium for the session; each test opens its own
+contexts (a resident's phone, an officer's desk), so nothing leaks between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import uvicorn
+from browser.webpages import Web
+from helpers import eventually
+from playwright.async_api import Browser, async_playwright
+
+from services.common.settings import CommonSettings
+from services.public import create_public_app
+
+CHROMIUM = Path(os.environ.get("ZAIBAN_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> Path:
+    """Debian's Chromium: Playwright's own browser download cannot work on these machines."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `make install` (it installs Debian's "
+                    "chromium package), or set ZAIBAN_CHROMIUM", pytrace=False)
+    return CHROMIUM
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(chromium_path),
+                                                    args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def web(settings: CommonSettings) -> AsyncIterator[Web]:
+    """Every service and the web pages behind one uvicorn server on a free port."""
+    app = create_public_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_level="warning",
+                            timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(), name="web-under-test")
+
+    async def started() -> bool:
+        if task.done():
+            task.result()  # the server failed to start: say why
+        return server.started
+
+    await eventually(started, timeout=60, what="the public entry to start")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield Web(base_url=f"http://127.0.0.1:{port}", settings=settings)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=15)
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
