@@ -1,0 +1,105 @@
+"""The metrics service, wired: the case event log in, the public figures out.
+
+It reads the case event log as consumer group `<prefix>zaiban-metrics`
+(partitions spread over N instances), folds each batch into the figures of
+each partition (`store.py` around the pure `figures.fold`), and serves the
+routes of `api.py`, plus Prometheus gauges of the headline figures and
+counters of its own work on /metrics (`telemetry.py`). `replay.py` rebuilds
+the figures from offset 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiokafka import ConsumerRecord
+from fastapi import FastAPI
+from pymongo.asynchronous.collection import AsyncCollection
+
+from services.common.bus import DeadLetters, Delivery, subscribe_envelopes
+from services.common.catalogue import load_city
+from services.common.clock import Clock
+from services.common.http import build_app
+from services.common.logging import get_logger
+from services.common.runtime import ServiceRuntime
+from services.common.settings import CommonSettings
+from services.metrics.api import install_routes
+from services.metrics.figures import Figures
+from services.metrics.settings import MetricsSettings
+from services.metrics.store import FigureStore, KafkaGapReader
+from services.metrics.telemetry import DEAD_LETTERS, observe_batch, show_headline
+
+log = get_logger("zaiban.metrics")
+
+
+class CountedDeadLetters(DeadLetters):
+    """Dead letters, counted on /metrics."""
+
+    async def put(self, record: ConsumerRecord[Any, Any], reason: str) -> None:
+        DEAD_LETTERS.inc()
+        await super().put(record, reason)
+
+
+def city_timezone(settings: CommonSettings) -> tzinfo:
+    """Days are the city's days (deploy/config/districts.yaml: city.timezone)."""
+    return ZoneInfo(load_city(settings.config_dir).city.timezone)
+
+
+def figure_store(collection: AsyncCollection[dict[str, Any]], settings: MetricsSettings,
+                 tz: tzinfo) -> FigureStore:
+    """The writer and reader of the figures in `collection` (the live one, or a rebuild)."""
+    return FigureStore(collection, tz=tz, window=settings.metrics_dedupe_window,
+                       gaps=KafkaGapReader(settings.kafka_bootstrap))
+
+
+class MetricsService(ServiceRuntime):
+    name = "metrics"
+
+    def __init__(self, settings: CommonSettings, clock: Clock | None = None) -> None:
+        metrics = MetricsSettings.from_common(settings)
+        super().__init__(metrics, clock)
+        self.metrics = metrics
+        self.city = load_city(metrics.config_dir)
+        self.dead_letters = CountedDeadLetters(self.broker, self.topics, self.name)
+        self.store = figure_store(self.db[metrics.metrics_collection], metrics,
+                                  city_timezone(metrics))
+        subscribe_envelopes(
+            self.broker,
+            topic=self.topics.case_events,
+            group_id=self.group_id,
+            dead_letters=self.dead_letters,
+            handle=self.project,
+            max_records=metrics.metrics_batch_max,
+            title="metrics: public figures",
+        )
+        install_routes(self.router, store=self.store, city=self.city, seen=show_headline)
+
+    async def on_start(self) -> None:
+        self.background(self.refresh_gauges)
+
+    async def project(self, deliveries: list[Delivery]) -> None:
+        started = time.perf_counter()
+        applied = await self.store.apply(deliveries)
+        observe_batch(applied, time.perf_counter() - started)
+        log.debug("figures_applied", records=len(deliveries), applied=applied.applied,
+                  duplicates=applied.duplicates, redelivered=applied.redelivered)
+
+    async def refresh_gauges(self) -> None:
+        while True:
+            try:
+                show_headline(Figures.of(await self.store.counters()).overall())
+            except Exception as error:  # the store may be away for a while; try again later
+                log.warning("gauges_not_refreshed", error=str(error) or type(error).__name__)
+            await asyncio.sleep(self.metrics.metrics_gauge_refresh_s)
+
+
+def app_for(service: MetricsService) -> FastAPI:
+    return build_app([service], title="zaiban metrics")
+
+
+def create_app(settings: CommonSettings | None = None) -> FastAPI:
+    return app_for(MetricsService(settings or MetricsSettings()))

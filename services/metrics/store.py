@@ -1,0 +1,353 @@
+"""The figures in the document store: one document per partition of the case event log.
+
+A thin adapter around the pure `figures.fold`. Each partition of the log has
+one document, and every batch of that partition's records becomes ONE
+single-document update, a compare-and-set on the offset it started from::
+
+    {
+      "_id": "p0",                        # partition 0 of the case event log
+      "offset": 41236,                    # last record applied: the fence
+      "format": 1,                        # FORMAT; another one asks for a replay
+      "counters": <zlib(JSON)>,           # {"received|category=roads": 812, "fr#93|all=*": 40, ...}
+      "open": <zlib(JSON)>,               # {case_id: Mark as a list}, open cases only
+      "done_0": <zlib(JSON)>,             # {case_id: last seq}, cases finished in records
+      "done_1": <zlib(JSON)>              #   [g*window, (g+1)*window) of this partition
+    }
+
+    update_one({"_id": "p0", "offset": <offset read>},
+               {"$set": {"offset": <last record>, "counters": ..., "open": ..., "done_1": ...}})
+
+Why this is exact under at-least-once delivery, without transactions:
+- the counters, the per-case memory and the offset change in one atomic
+  single-document write, so a crash leaves either all of a batch or none;
+- a redelivered record sits at or below `offset` and is skipped; a duplicated
+  record (the same event published twice) sits at or below its case's
+  remembered seq and is skipped (`figures.fold`);
+- two writers (N instances during a rebalance, a replay's catch-up next to the
+  live consumer) cannot both win: the loser's compare-and-set matches nothing,
+  it reloads the document and applies only what is still missing;
+- records are applied without holes: if the first record of a batch is not
+  right after `offset` (a batch of nothing but unreadable records, or a
+  collection swapped in by a replay), the missing range is read from the log
+  first (`GapReader`), a chunk at a time, passing over unreadable records.
+
+Why blobs and not `$inc` on one field per counter: FerretDB 1.24 on SQLite
+slows down steeply with the number of fields in a document (measured here:
+4,000 fields take ~0.2 s to read and ~0.7 s to update, and 30,000 take
+seconds), and its SQLite `_id` index is never used by a lookup (the index is on
+`_ferretdb_sjson->"_id"`, the query asks for `->'$._id'`: every lookup scans the
+collection, ~6 µs per document), which rules out one document per case too. A few binary
+fields per partition keep every read and write proportional to bytes. The
+increments are computed by the pure fold and applied under the offset fence,
+so a blob replace is as exact as `$inc`, and more: it also fences the case
+memory it depends on.
+
+Size: the counters are bounded by dimensions x duration buckets (a few
+thousand keys) plus ~12 keys a day; the open-case memory by the backlog; the finished-case memory
+by `window` (a duplicate record arriving more than `window` records after its
+case finished would be counted again; real duplicates — an outbox relayed twice,
+a dead letter redriven — arrive within seconds or days, far inside it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from bson import Binary
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from services.common.bus import Delivery, Poison, parse_envelope
+from services.common.logging import get_logger
+from services.metrics.figures import Folded, Ledger, Mark, Positioned, add_counters, fold
+
+log = get_logger("zaiban.metrics.store")
+
+COLLECTION = "figures"
+REBUILD_COLLECTION = "figures_rebuild"
+FORMAT = 1
+"""Bump when what a counter means changes: stored figures of another format need a replay."""
+MAX_ATTEMPTS = 10
+GAP_CHUNK = 5000
+"""Records read from the log at a time to close a hole, each chunk stored before the next."""
+DONE_PREFIX = "done_"
+
+
+class StaleFigures(RuntimeError):
+    """The stored figures were computed by other definitions; `zaiban replay metrics` rebuilds them."""
+
+
+class ConcurrentWriters(RuntimeError):
+    """Another writer kept winning the partition document; the batch is retried."""
+
+
+def pack(value: Any) -> Binary:
+    return Binary(zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 1))
+
+
+def unpack(blob: bytes | None) -> Any:
+    return json.loads(zlib.decompress(blob)) if blob else {}
+
+
+def partition_id(partition: int) -> str:
+    return f"p{partition}"
+
+
+def ledger_of(doc: dict[str, Any]) -> Ledger:
+    if doc.get("format", FORMAT) != FORMAT:
+        raise StaleFigures(
+            f"figures document {doc['_id']} has format {doc.get('format')}, this code reads "
+            f"{FORMAT}: rebuild with `zaiban replay metrics`")
+    return Ledger(
+        offset=int(doc["offset"]),
+        counters=unpack(doc.get("counters")),
+        open={case: Mark.from_json(mark) for case, mark in unpack(doc.get("open")).items()},
+        done={int(name.removeprefix(DONE_PREFIX)): unpack(blob)
+              for name, blob in doc.items() if name.startswith(DONE_PREFIX)},
+    )
+
+
+class OpenCases:
+    """Encodes the open-case memory, re-encoding only the marks that changed since last time."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, tuple[Mark, str]] = {}
+
+    def pack(self, marks: dict[str, Mark]) -> Binary:
+        known, texts, parts = self._texts, {}, []
+        for case_id, mark in marks.items():
+            cached = known.get(case_id)
+            if cached is None or cached[0] != mark:
+                cached = (mark, json.dumps(case_id) + ":"
+                          + json.dumps(mark.to_json(), separators=(",", ":")))
+            texts[case_id] = cached
+            parts.append(cached[1])
+        self._texts = texts
+        return Binary(zlib.compress(("{" + ",".join(parts) + "}").encode(), 1))
+
+
+def changes_of(folded: Folded, open_cases: OpenCases | None = None) -> dict[str, Any]:
+    """The update that stores `folded`: only the fields that changed."""
+    ledger = folded.ledger
+    fields: dict[str, Any] = {"offset": ledger.offset, "format": FORMAT}
+    if folded.counters_changed:
+        fields["counters"] = pack(ledger.counters)
+    if folded.open_changed:
+        fields["open"] = (open_cases or OpenCases()).pack(ledger.open)
+    for generation in folded.done_changed:
+        fields[f"{DONE_PREFIX}{generation}"] = pack(ledger.done[generation])
+    update: dict[str, Any] = {"$set": fields}
+    if folded.done_dropped:
+        update["$unset"] = {f"{DONE_PREFIX}{g}": "" for g in folded.done_dropped}
+    return update
+
+
+class GapReader(Protocol):
+    async def read(self, topic: str, partition: int, start: int, end: int,
+                   limit: int) -> tuple[list[Delivery], int]:
+        """Up to `limit` readable records of [start, end) of one partition, in order, and
+        the offset to read on from (`end` once the range is read; unreadable records
+        are passed over)."""
+        ...
+
+
+class KafkaGapReader:
+    """Reads a range of a partition straight from the log, outside any consumer group."""
+
+    def __init__(self, bootstrap: str, *, timeout_s: float = 60.0) -> None:
+        self.bootstrap = bootstrap
+        self.timeout_s = timeout_s
+
+    async def read(self, topic: str, partition: int, start: int, end: int,
+                   limit: int) -> tuple[list[Delivery], int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            where = TopicPartition(topic, partition)
+            consumer.assign([where])
+            consumer.seek(where, max(start, 0))
+            found: list[Delivery] = []
+            deadline = time.monotonic() + self.timeout_s
+            while await consumer.position(where) < end:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"reading {topic}[{partition}] {start}..{end} took too long")
+                fetched = await consumer.getmany(where, timeout_ms=500,
+                                                 max_records=min(limit - len(found), 2000))
+                for record in fetched.get(where, []):
+                    if record.offset >= end:
+                        return found, end
+                    try:
+                        envelope = parse_envelope(record.value or b"")
+                    except Poison:
+                        continue  # the live consumer dead-letters it; the figures pass over it
+                    found.append(Delivery(envelope, topic, partition, record.offset))
+                    if len(found) >= limit:
+                        return found, record.offset + 1
+            return found, end
+        finally:
+            await consumer.stop()
+
+
+@dataclass
+class Applied:
+    """What a batch did to the figures."""
+
+    applied: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    redelivered: int = 0
+    gap_records: int = 0
+    conflicts: int = 0
+
+    def add(self, other: Applied) -> Applied:
+        return Applied(*(a + b for a, b in zip(self.astuple(), other.astuple(), strict=True)))
+
+    def astuple(self) -> tuple[int, ...]:
+        return (self.applied, self.duplicates, self.stale, self.redelivered, self.gap_records,
+                self.conflicts)
+
+
+class FigureStore:
+    """Writes and reads the figures of one collection (a replay builds another and swaps it in)."""
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], *, tz: tzinfo,
+                 window: int, gaps: GapReader | None = None) -> None:
+        self.collection = collection
+        self.tz = tz
+        self.window = window
+        self.gaps = gaps
+        # The ledger this writer last read or wrote, per partition. Only a guess:
+        # every write is checked against the stored offset, and a miss reloads.
+        self._known: dict[int, Ledger] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._open_cases: dict[int, OpenCases] = {}
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    async def apply(self, deliveries: list[Delivery]) -> Applied:
+        """Apply a batch from the log: each partition in one fenced single-document update."""
+        by_partition: dict[tuple[str, int], list[Delivery]] = {}
+        for delivery in deliveries:
+            by_partition.setdefault((delivery.topic, delivery.partition), []).append(delivery)
+        done = await asyncio.gather(*(self._apply_partition(topic, partition, part)
+                                      for (topic, partition), part in by_partition.items()))
+        total = Applied()
+        for part_result in done:
+            total = total.add(part_result)
+        return total
+
+    async def _apply_partition(self, topic: str, partition: int,
+                               deliveries: list[Delivery]) -> Applied:
+        lock = self._locks.setdefault(partition, asyncio.Lock())
+        async with lock:
+            result = Applied()
+            deliveries = sorted(deliveries, key=lambda d: d.offset)
+            while True:
+                ledger = self._known.get(partition) or await self._load(partition)
+                fresh = [d for d in deliveries if d.offset > ledger.offset]
+                if not fresh:
+                    result.redelivered += len(deliveries)
+                    return result
+                if fresh[0].offset > ledger.offset + 1 and self.gaps is not None:
+                    # a hole before this batch: close it from the log first, a chunk at a time
+                    start, end = ledger.offset + 1, fresh[0].offset
+                    missing, next_offset = await self.gaps.read(topic, partition, start, end,
+                                                                 GAP_CHUNK)
+                    if next_offset <= start:
+                        raise RuntimeError(f"partition {partition}: reading {start}..{end} "
+                                           "made no progress")
+                    if await self._commit(partition, ledger, missing, result,
+                                          through=next_offset - 1):
+                        result.gap_records += len(missing)
+                        log.info("gap_filled", partition=partition, start=start,
+                                 end=next_offset, records=len(missing))
+                    continue
+                if fresh[0].offset > ledger.offset + 1:
+                    log.warning("gap_left_open", partition=partition, start=ledger.offset + 1,
+                                end=fresh[0].offset)
+                if await self._commit(partition, ledger, fresh, result):
+                    result.redelivered += len(deliveries) - len(fresh)
+                    return result
+
+    async def _commit(self, partition: int, ledger: Ledger, deliveries: list[Delivery],
+                      result: Applied, through: int | None = None) -> bool:
+        """Fold `deliveries` into `ledger` and store it, if nobody wrote the partition since."""
+        folded = fold(ledger, (Positioned(d.offset, d.envelope) for d in deliveries),
+                      self.tz, self.window, through)
+        if await self._write(partition, ledger, folded):
+            self._known[partition] = folded.ledger
+            result.applied += folded.applied
+            result.duplicates += folded.duplicates
+            result.stale += folded.stale
+            if folded.stale:
+                log.warning("events_after_finish_skipped", partition=partition,
+                            count=folded.stale)
+            return True
+        result.conflicts += 1
+        self._known.pop(partition, None)
+        log.info("figures_write_conflict", partition=partition, offset=ledger.offset)
+        if result.conflicts >= MAX_ATTEMPTS:
+            raise ConcurrentWriters(f"partition {partition}: {MAX_ATTEMPTS} writes lost the race")
+        return False
+
+    async def _load(self, partition: int) -> Ledger:
+        _id = partition_id(partition)
+        doc = await self.collection.find_one({"_id": _id})
+        if doc is None:
+            try:
+                await self.collection.insert_one({"_id": _id, "offset": -1, "format": FORMAT})
+            except DuplicateKeyError:
+                pass  # another writer made it first
+            doc = await self.collection.find_one({"_id": _id})
+            if doc is None:  # dropped in between (a replay swapping collections)
+                return Ledger()
+        return ledger_of(doc)
+
+    async def _write(self, partition: int, before: Ledger, folded: Folded) -> bool:
+        update = changes_of(folded, self._open_cases.setdefault(partition, OpenCases()))
+        answer = await self.collection.update_one(
+            {"_id": partition_id(partition), "offset": before.offset}, update)
+        return answer.matched_count == 1
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    async def read(self) -> tuple[dict[str, int], dict[int, int]]:
+        """Every counter summed over the partitions, and the last record each has counted
+        (from the same documents, so the two agree)."""
+        parts: list[dict[str, int]] = []
+        positions: dict[int, int] = {}
+        async for doc in self.collection.find({}, projection={"counters": 1, "format": 1,
+                                                              "offset": 1}):
+            if doc.get("format", FORMAT) != FORMAT:
+                raise StaleFigures("stored figures have another format: run "
+                                   "`zaiban replay metrics`")
+            parts.append(unpack(doc.get("counters")))
+            positions[int(str(doc["_id"]).removeprefix("p"))] = int(doc["offset"])
+        return add_counters(parts), positions
+
+    async def counters(self) -> dict[str, int]:
+        """Every counter, summed over the partitions."""
+        return (await self.read())[0]
+
+    async def positions(self) -> dict[int, int]:
+        """The last record counted, per partition."""
+        return (await self.read())[1]
+
+    async def sizes(self) -> dict[str, int]:
+        """Bytes of each stored field summed over the partition documents (for operators)."""
+        sizes: dict[str, int] = {}
+        async for doc in self.collection.find({}):
+            for name, value in doc.items():
+                if isinstance(value, bytes | Binary):
+                    label = DONE_PREFIX + "*" if name.startswith(DONE_PREFIX) else name
+                    sizes[label] = sizes.get(label, 0) + len(value)
+        return sizes
+
