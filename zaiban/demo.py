@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from contracts import case_commands as cmd
@@ -179,8 +180,8 @@ class Fate:
     weight: int
 
 
-FATES = (Fate("confirmed", 38), Fate("unanswered", 10), Fate("reopened", 4), Fate("late", 8),
-         Fate("returned", 4), Fate("rejected", 5), Fate("merged", 3), Fate("open", 28))
+FATES = (Fate("confirmed", 58), Fate("unanswered", 12), Fate("reopened", 3), Fate("late", 8),
+         Fate("returned", 4), Fate("rejected", 3), Fate("merged", 2), Fate("open", 10))
 
 
 def case_number(at: datetime, rng: random.Random) -> str:
@@ -253,7 +254,7 @@ def random_case(chronicle: Chronicle, rng: random.Random, now: datetime,
     chronicle.act(case_id, when, handling.note_progress,
                   cmd.NoteProgress(note="已安排人员到现场处理，预计近期完成。"), chronicle.lead(case_id))
     allowed = chronicle.policy.deadlines.allowed(chronicle.cases[case_id].require_facts().priority)
-    hours = allowed.total_seconds() / 3600 * (1.6 if fate == "late" else 0.5)
+    hours = allowed.total_seconds() / 3600 * (1.6 if fate == "late" else 0.3)
     if fate == "open" or (when := later(hours)) is None:
         chronicle.sweep(case_id, now)
         return
@@ -296,6 +297,13 @@ def generate(city: CityConfig, policy: Policy, secret: SecretStr, *, now: dateti
 
 async def log_is_empty(settings: CommonSettings) -> bool:
     topic = Topics(settings.topic_prefix).case_events
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            return True
+    finally:
+        await admin.close()
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
     await consumer.start()
     try:
