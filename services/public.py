@@ -15,6 +15,7 @@ from services.common.clock import Clock
 from services.common.http import build_app
 from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
+from services.web import web_routes
 
 SERVICES = ("intake", "routing", "tracking", "metrics")
 
@@ -57,4 +58,4 @@ def _as(kind: type[S], settings: CommonSettings | None) -> S:
 def create_public_app(settings: CommonSettings | None = None, clock: Clock | None = None,
                       services: tuple[str, ...] = SERVICES) -> FastAPI:
     runtimes = [make_service(name, settings, clock) for name in services]
-    return build_app(runtimes, title="zaiban — public entry")
+    return build_app(runtimes, title="zaiban — public entry", extra_routers=[web_routes(settings)])

@@ -27,6 +27,9 @@ TEST_SECRET = SecretStr("test-secret-not-for-production-0123456789")
 
 def settings_for(bootstrap: str, mongo_url: str, topic_prefix: str, db_prefix: str,
                  **overrides: Any) -> CommonSettings:
+    # Tests submit many cases from one in-process client, so the per-client rate limit of
+    # public submission is lifted here; tests/security/ sets it back to test it.
+    unlimited = {"submit_rate_per_minute": 1e9, "submit_burst": 1_000_000}
     return CommonSettings(
         environment="test",
         kafka_bootstrap=bootstrap,
@@ -35,7 +38,7 @@ def settings_for(bootstrap: str, mongo_url: str, topic_prefix: str, db_prefix: s
         db_prefix=db_prefix,
         auth_secret=TEST_SECRET,
         log_format="console",
-        **overrides,
+        **{**unlimited, **overrides},
     )
 
 

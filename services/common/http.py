@@ -23,12 +23,12 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTime
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.case import Refused
+from services.common.limits import MAX_BODY_BYTES, BodyGuard, Problem, json_answer
+from services.common.open311 import error_for as open311_error_for
 from services.common.runtime import ServiceRuntime
 
 REQUESTS = Counter("zaiban_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("zaiban_http_request_seconds", "HTTP request latency", ["method", "route"])
-
-MAX_BODY_BYTES = 12 * 1024 * 1024  # photos included; JSON bodies are checked field by field
 
 
 def where(loc: Sequence[Any]) -> str:
@@ -59,7 +59,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body, error.status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        open311_answer = open311_error_for(request.url.path, error)  # no route, bad method
+        if open311_answer is not None:
+            return open311_answer
         return JSONResponse({"error": error.detail}, error.status_code, headers=error.headers)
 
     async def unavailable(request: Request, error: Exception) -> JSONResponse:
@@ -73,6 +76,13 @@ def install_error_handlers(app: FastAPI) -> None:
                        ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure,
                        TimeoutError):
         app.add_exception_handler(error_type, unavailable)
+
+
+def refusal_answer(path: str, problems: list[Problem]) -> Response:
+    """The body guard's refusal, in the Open311 error format on Open311 paths."""
+    summary = "; ".join(f"{p.where}: {p.problem}" for p in problems[:5])
+    open311 = open311_error_for(path, Refused(f"invalid request: {summary}", problems[0].status))
+    return open311 if open311 is not None else json_answer(path, problems)
 
 
 def build_app(
@@ -91,13 +101,11 @@ def build_app(
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
 
+    # Oversized, unreadable or unstorable bodies are refused before any route (limits.py).
+    app.add_middleware(BodyGuard, max_body_bytes=MAX_BODY_BYTES, answer=refusal_answer)
+
     @app.middleware("http")
     async def measure(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse(
-                {"error": f"request body too large: at most {MAX_BODY_BYTES} bytes"}, 413
-            )
         started = time.perf_counter()
         response: Response = await call_next(request)
         route = request.scope.get("route")

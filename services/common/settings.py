@@ -56,6 +56,24 @@ class CommonSettings(BaseSettings):
     write_concern_majority: bool = Field(
         default=False, description="Use w=majority and read concern majority (replica sets)."
     )
+    # Open311 GeoReport v2 (intake and tracking serve it together under /open311/v2).
+    open311_jurisdiction: str | None = Field(
+        default=None, description="The Open311 jurisdiction_id; when set, a different one "
+                                  "given by a client is refused (404).")
+    open311_default_district: str | None = Field(
+        default=None, description="District of an Open311 request that has no point and no "
+                                  "attribute[district]; unset, such a request is refused (400).")
+    open311_contact: str = Field(
+        default="", description="How to reach this deployment's operators (Open311 discovery).")
+    # Public submission is rate-limited per client address, in each instance (limits.py).
+    submit_rate_per_minute: float = Field(
+        default=20.0, gt=0, description="Submissions (POST /api/cases, Open311 POST requests) and "
+                                        "photo uploads one client may make per minute, after a burst.")
+    submit_burst: int = Field(default=10, ge=1, description="Requests of each kind one client "
+                                                            "may make at once.")
+    trusted_proxy_hops: int = Field(
+        default=0, ge=0, description="Proxies of ours in front that append to X-Forwarded-For; "
+                                     "0 believes none and limits by the connecting address.")
 
     def database(self, service: str) -> str:
         return f"{self.db_prefix}_{service}"

@@ -14,6 +14,7 @@ from contracts.facts import Channel, Role
 from services.common.auth import Principal, staff_guard
 from services.common.case import Refused
 from services.common.catalogue import LANGUAGES
+from services.common.limits import per_client
 
 if TYPE_CHECKING:
     from services.intake.service import IntakeService, Receipt
@@ -22,6 +23,8 @@ RESIDENT_CHANNELS = {Channel.WEB, Channel.APP}
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 Correlation = Annotated[str | None, Header(alias="X-Correlation-Id", max_length=200)]
+TOO_MANY: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many from this client; try again after Retry-After seconds."}}
 
 
 def recorded(envelopes: list[Envelope]) -> dict[str, Any]:
@@ -58,6 +61,9 @@ def routes(service: IntakeService) -> APIRouter:
     router = APIRouter(tags=["intake"])
     require = staff_guard(lambda request: service.settings.secret())
     officer = Depends(require(Role.OFFICER, Role.SUPERVISOR))
+    hops = service.settings.trusted_proxy_hops
+    submissions = [Depends(per_client(service.submissions, "submissions", trusted_proxy_hops=hops))]
+    uploads = [Depends(per_client(service.uploads, "photo uploads", trusted_proxy_hops=hops))]
 
     @router.get("/api/catalogue", summary="Categories, districts and the city's bounds")
     async def catalogue(lang: str = "zh-Hans") -> dict[str, Any]:
@@ -79,7 +85,8 @@ def routes(service: IntakeService) -> APIRouter:
             "districts": [{"code": d.code, "name": d.names.in_(language)} for d in city.districts],
         }
 
-    @router.post("/api/cases", status_code=201, summary="Submit a request (one step)")
+    @router.post("/api/cases", status_code=201, summary="Submit a request (one step)",
+                 dependencies=submissions, responses=TOO_MANY)
     async def submit(command: SubmitCase, response: Response, key: IdempotencyKey = None,
                      correlation: Correlation = None) -> dict[str, Any]:
         if command.channel not in RESIDENT_CHANNELS:
@@ -104,7 +111,8 @@ def routes(service: IntakeService) -> APIRouter:
             response.status_code = 200
         return receipt_body(receipt)
 
-    @router.post("/api/media", status_code=201, summary="Upload a photo (JPEG, PNG or WebP)")
+    @router.post("/api/media", status_code=201, summary="Upload a photo (JPEG, PNG or WebP)",
+                 dependencies=uploads, responses=TOO_MANY)
     async def upload(photo: Annotated[UploadFile, File(description="The photo")]) -> dict[str, Any]:
         limit = service.intake_settings.max_photo_bytes
         data = await photo.read(limit + 1)

@@ -8,7 +8,9 @@ so that any intake instance can serve any photo.
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,13 +18,44 @@ from typing import Any
 from bson import Binary
 from pymongo.asynchronous.collection import AsyncCollection
 
+from contracts.case_events import MediaRef
 from services.common.case import Refused
+from services.intake.submission import Problem
 
 SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\xff\xd8\xff", 0, "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
     (b"WEBP", 8, "image/webp"),
 )
+
+
+ACCEPTED_TYPES = frozenset(content_type for _, _, content_type in SIGNATURES)
+OWN_PHOTO = re.compile(r"^/media/[0-9a-f]{32}$")
+"""A photo uploaded here (`POST /api/media` answers this URL)."""
+WEB_PHOTO = re.compile(r"^https?://[^\s/?#]+[^\s\x00-\x1f\x7f]*$")
+"""A photo elsewhere on the web (Open311's media_url): http(s), no spaces or control characters."""
+
+
+def check_media(media: Sequence[MediaRef], *, max_photos: int, max_bytes: int) -> list[Problem]:
+    """The photos attached to a submission: how many, where they are, what they claim to be.
+
+    A link is shown on the case's public page, so it must be one of our uploads or a plain
+    http(s) URL (never `javascript:` or `data:`).
+    """
+    problems: list[Problem] = []
+    if len(media) > max_photos:
+        problems.append(Problem("body.media", f"at most {max_photos} photos per case"))
+    for index, photo in enumerate(media):
+        where = f"body.media.{index}"
+        if not (OWN_PHOTO.match(photo.url) or WEB_PHOTO.match(photo.url)):
+            problems.append(Problem(f"{where}.url", "a photo uploaded with POST /api/media "
+                                                    "(/media/<id>) or an http(s) URL"))
+        if photo.content_type and photo.content_type not in ACCEPTED_TYPES:
+            problems.append(Problem(f"{where}.content_type",
+                                    f"one of: {', '.join(sorted(ACCEPTED_TYPES))}"))
+        if photo.size is not None and photo.size > max_bytes:
+            problems.append(Problem(f"{where}.size", f"at most {max_bytes} bytes"))
+    return problems
 
 
 def sniff_image(head: bytes) -> str | None:

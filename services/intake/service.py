@@ -30,10 +30,11 @@ from services.common.casestreams import CaseStreams
 from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.http import build_app
+from services.common.limits import RateLimiter
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
 from services.intake import duplicates, triage
-from services.intake.media import PhotoStore
+from services.intake.media import PhotoStore, check_media
 from services.intake.numbers import new_case_number
 from services.intake.settings import IntakeSettings
 from services.intake.submission import Invalid, check_submission, submitted
@@ -82,6 +83,9 @@ class IntakeService(ServiceRuntime):
                                    index_fields=index_fields)
         self.keys = self.db["submission_keys"]
         self.photos = PhotoStore(self.db["media"], self.intake_settings.max_photo_bytes)
+        # Per-client limits on public submission and photo uploads (services/common/limits.py).
+        rate = (self.settings.submit_rate_per_minute, self.settings.submit_burst)
+        self.submissions, self.uploads = RateLimiter(*rate), RateLimiter(*rate)
         subscribe_envelopes(self.broker, topic=self.topics.case_events, group_id=self.group_id,
                             dead_letters=self.dead_letters, handle=self._fold,
                             title="intake: keep the triage write model")
@@ -92,6 +96,8 @@ class IntakeService(ServiceRuntime):
         from services.intake.api import routes
 
         self.router.include_router(routes(self))
+        from services.intake.open311 import routes as open311_routes
+        self.router.include_router(open311_routes(self))
 
     async def on_start(self) -> None:
         await self.streams.ensure_indexes()
@@ -111,7 +117,9 @@ class IntakeService(ServiceRuntime):
         correlation_id: str | None = None,
     ) -> Receipt:
         """Record a new case and return once Kafka holds it; a repeated `key` returns the same case."""
-        problems = check_submission(command, self.city)
+        problems = check_submission(command, self.city) + check_media(
+            command.media, max_photos=self.intake_settings.max_photos,
+            max_bytes=self.intake_settings.max_photo_bytes)
         if problems:
             raise Invalid(problems)
         correlation_id = correlation_id or str(uuid.uuid4())

@@ -47,6 +47,8 @@ class TrackingService(ServiceRuntime):
         )
         install_routes(self.router, store=self.store, city=self.city, settings=self.tracking,
                        signals=self.signals)
+        from services.tracking.open311 import routes as open311_routes
+        self.router.include_router(open311_routes(self))
 
     async def on_start(self) -> None:
         await self.store.ensure_indexes()

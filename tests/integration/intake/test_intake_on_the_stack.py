@@ -7,9 +7,6 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-
-from contracts.facts import Role
-from contracts.topics import Topics
 from helpers import (
     client_for,
     dead_letter_reasons,
@@ -20,6 +17,9 @@ from helpers import (
     running,
 )
 from servicefixtures import token
+
+from contracts.facts import Role
+from contracts.topics import Topics
 from services.common.auth import tracking_code_matches
 from services.common.http import build_app
 from services.common.settings import CommonSettings

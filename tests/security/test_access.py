@@ -1,0 +1,385 @@
+"""Who may do what: every HTTP endpoint of the public entry × every kind of caller.
+
+The endpoints are read from the app itself, so a new route without a line in
+`EXPECTED` fails this test until someone decides who may call it. Each cell is
+one real request on the real stack:
+
+- a caller who may not act is refused (401 without credentials, 403 with the
+  wrong ones or the wrong department) on a case in a state where the action
+  would otherwise be taken, and the log shows the case unchanged afterwards;
+- a caller who may act succeeds (2xx), each on a fresh case of its own in the
+  state the action needs, so no cell depends on another.
+
+Department B never reads or changes department A's case, and never finds it in
+its staff list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from helpers import TEST_SECRET, read_events
+from security.public_entry import (
+    ADMIN,
+    DEPARTMENT_A,
+    DEPARTMENT_B,
+    DEPT_A,
+    DEPT_B,
+    OFFICER,
+    PNG,
+    REPORTER,
+    SUBMISSION,
+    SUPERVISOR,
+    Made,
+    case_in,
+    cases_in,
+    client,
+    public_entry,
+    upload_photo,
+)
+
+from contracts.facts import Role
+from services.common.auth import issue_token
+from services.common.settings import CommonSettings
+
+# --- the callers ------------------------------------------------------------------------
+
+RESIDENT, WRONG_CODE, ANONYMOUS, INTEGRATOR = "resident", "wrong_code", "anonymous", "integrator"
+STAFF: dict[str, tuple[Role, dict[str, str]]] = {
+    "officer": (Role.OFFICER, OFFICER),
+    "dept_a": (Role.DEPARTMENT, DEPARTMENT_A),
+    "dept_b": (Role.DEPARTMENT, DEPARTMENT_B),
+    "reporter": (Role.REPORTER, REPORTER),
+    "supervisor": (Role.SUPERVISOR, SUPERVISOR),
+    "admin": (Role.ADMIN, ADMIN),
+}
+CALLERS = (ANONYMOUS, RESIDENT, WRONG_CODE, *STAFF, INTEGRATOR)
+"""Anonymous; the resident with the case's tracking code, and with another case's code;
+the staff roles (two departments); an Open311 client holding an API key."""
+WITHOUT_TOKEN = frozenset({ANONYMOUS, RESIDENT, WRONG_CODE, INTEGRATOR})
+API_KEY = issue_token(TEST_SECRET, "city-app", Role.OFFICER, kind="api_key")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call an endpoint, on a case in which state, and with what request."""
+
+    allowed: frozenset[str]
+    denied: Mapping[str, int]
+    state: str | None = "routed"
+    body: Callable[[Ctx, str], dict[str, Any]] | None = None
+    changes: bool = False
+    """A command: allowed callers act on fresh cases."""
+    share: bool = False
+    """The command can be repeated: allowed callers may share one fresh case."""
+
+    def expected(self, caller: str) -> int | str:
+        return "2xx" if caller in self.allowed else self.denied[caller]
+
+
+def public(state: str | None = "routed", **denied: int) -> Rule:
+    return Rule(frozenset(c for c in CALLERS if c not in denied), denied, state)
+
+
+def nobody(status: int, state: str | None = None) -> Rule:
+    return Rule(frozenset(), dict.fromkeys(CALLERS, status), state)
+
+
+def staff(*roles: Role, state: str = "routed", own_department: bool = False,
+          body: Callable[[Ctx, str], dict[str, Any]] | None = None, changes: bool = True,
+          share: bool = False) -> Rule:
+    """Staff holding one of `roles` (an admin may do what any staff may); with
+    `own_department`, a department only on the cases it leads."""
+    allowed = {name for name, (role, _) in STAFF.items() if role in {*roles, Role.ADMIN}}
+    if own_department:
+        allowed.discard("dept_b")
+    denied = {c: 401 if c in WITHOUT_TOKEN else 403 for c in CALLERS if c not in allowed}
+    return Rule(frozenset(allowed), denied, state, body, changes, share)
+
+
+def resident(state: str, body: Callable[[Ctx, str], dict[str, Any]] | None = None,
+             changes: bool = False) -> Rule:
+    denied = {c: 403 if c == WRONG_CODE else 401 for c in CALLERS if c != RESIDENT}
+    return Rule(frozenset({RESIDENT}), denied, state, body, changes)
+
+
+# --- the requests -----------------------------------------------------------------------
+
+
+@dataclass
+class Ctx:
+    """The cases and things the cells' requests name."""
+
+    targets: dict[str, Made]  # one shared case per state, for refusals and reads
+    other: Made  # another resident's case: its code is the wrong one
+    photo: str
+    fresh: dict[tuple[str, str, str], Made] = field(default_factory=dict)
+
+
+def json_body(payload: dict[str, Any]) -> Callable[[Ctx, str], dict[str, Any]]:
+    return lambda ctx, caller: {"json": payload}
+
+
+def open311_form(ctx: Ctx, caller: str) -> dict[str, Any]:
+    return {"data": {"service_code": "water", "address_string": "花园路88号",
+                     "attribute[district]": "jinshui",
+                     "description": "花园路停水两天了，请尽快处理。"}}
+
+
+NOTE = {"note": "维修人员已到现场"}
+EXPECTED: dict[tuple[str, str], Rule] = {
+    # operations and documentation
+    ("GET", "/healthz"): public(None),
+    ("GET", "/readyz"): public(None),
+    ("GET", "/metrics"): public(None),
+    ("GET", "/openapi.json"): public(None),
+    ("GET", "/docs"): public(None),
+    ("GET", "/docs/oauth2-redirect"): public(None),
+    ("GET", "/redoc"): public(None),
+    # intake
+    ("GET", "/api/catalogue"): public(None),
+    ("POST", "/api/cases"): Rule(frozenset(CALLERS), {}, None, json_body(SUBMISSION), True, True),
+    ("POST", "/api/media"): Rule(frozenset(CALLERS), {}, None, lambda ctx, caller: {
+        "files": {"photo": ("p.png", PNG, "image/png")}}, True, True),
+    ("GET", "/media/{media_id}"): public(None),
+    ("POST", "/api/hotline/cases"): staff(Role.OFFICER, Role.SUPERVISOR, state="none",
+                                          body=json_body(SUBMISSION), share=True),
+    ("POST", "/api/cases/{case_id}/accept"): staff(Role.OFFICER, Role.SUPERVISOR,
+                                                   state="submitted", body=json_body({})),
+    ("POST", "/api/cases/{case_id}/reject"): staff(
+        Role.OFFICER, Role.SUPERVISOR, state="submitted", body=json_body({"reason": "不属于受理范围"})),
+    ("POST", "/api/cases/{case_id}/merge"): staff(
+        Role.OFFICER, Role.SUPERVISOR, state="submitted",
+        body=lambda ctx, caller: {"json": {"into_case_id": ctx.other.case_id}}),
+    ("GET", "/api/cases/{case_id}/duplicates"): staff(Role.OFFICER, Role.SUPERVISOR,
+                                                      changes=False),
+    # routing (the roles of handling.ROLES)
+    ("POST", "/api/cases/{case_id}/route"): staff(
+        Role.OFFICER, Role.REPORTER, Role.SUPERVISOR, state="accepted",
+        body=json_body({"department": DEPT_A})),
+    ("POST", "/api/cases/{case_id}/acknowledge"): staff(
+        Role.DEPARTMENT, own_department=True, body=json_body({"note": "已收到"})),
+    ("POST", "/api/cases/{case_id}/progress"): staff(
+        Role.DEPARTMENT, Role.OFFICER, Role.REPORTER, Role.SUPERVISOR, own_department=True,
+        body=json_body(NOTE), share=True),
+    ("POST", "/api/cases/{case_id}/return"): staff(
+        Role.DEPARTMENT, own_department=True, body=json_body({"reason": "不属于本单位职责"})),
+    ("POST", "/api/cases/{case_id}/resolve"): staff(
+        Role.DEPARTMENT, Role.REPORTER, Role.SUPERVISOR, own_department=True,
+        body=json_body({"resolution": "已恢复供水"})),
+    ("POST", "/api/cases/{case_id}/reassign"): staff(
+        Role.SUPERVISOR, share=True, body=lambda ctx, caller: {"json": {
+            "department": {"supervisor": DEPT_B}.get(caller, "roads-office"),
+            "reason": "应由其他单位处理"}}),
+    ("POST", "/api/cases/{case_id}/reporter"): staff(
+        Role.OFFICER, Role.SUPERVISOR, share=True,
+        body=lambda ctx, caller: {"json": {"reporter_id": f"reporter-of-{caller}"}}),
+    ("POST", "/api/cases/{case_id}/site-visits"): staff(Role.REPORTER, body=json_body(NOTE),
+                                                        share=True),
+    ("POST", "/api/cases/{case_id}/stories"): staff(Role.REPORTER, share=True, body=json_body(
+        {"title": "花园路为何停水两天？", "url": "https://news.example.org/story"})),
+    ("POST", "/api/cases/{case_id}/escalate"): staff(Role.SUPERVISOR, body=json_body(NOTE)),
+    ("POST", "/api/cases/{case_id}/feedback"): resident(
+        "resolved", json_body({"fixed": True, "satisfied": True, "rating": 5}), changes=True),
+    # tracking
+    ("GET", "/api/cases"): public(None),
+    ("GET", "/api/cases/{case_id}"): public(),
+    ("GET", "/api/cases/{case_id}/private"): resident("routed"),
+    ("GET", "/api/tracking/{tracking_code}"): public(),
+    ("GET", "/api/cases/{case_id}/live"): public(wrong_code=403),  # a code, if sent, must fit
+    ("GET", "/api/staff/cases"): staff(Role.OFFICER, Role.SUPERVISOR, Role.REPORTER,
+                                       Role.DEPARTMENT, changes=False),
+    ("GET", "/api/staff/cases/{case_id}"): staff(Role.OFFICER, Role.SUPERVISOR, Role.REPORTER,
+                                                 Role.DEPARTMENT, own_department=True,
+                                                 changes=False),
+    # Open311 GeoReport v2: reads are public; a POST needs an API key (403 without, per spec)
+    ("GET", "/open311/v2/discovery.{fmt}"): public(None),
+    ("GET", "/open311/v2/services.{fmt}"): public(None),
+    ("GET", "/open311/v2/services/{service_code}.{fmt}"): public(None),
+    ("POST", "/open311/v2/requests.{fmt}"): Rule(
+        frozenset({INTEGRATOR}), {c: 403 for c in CALLERS if c != INTEGRATOR}, None,
+        open311_form, True, True),
+    ("GET", "/open311/v2/requests.{fmt}"): public(None),
+    ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): public(),
+    ("GET", "/open311/v2/tokens/{token}.{fmt}"): nobody(404),  # requests are answered at once
+    # web pages: the pages hold no data; they call the APIs above as whoever signs in
+    ("GET", "/"): public(None),
+    ("GET", "/cases"): public(None),
+    ("GET", "/cases/{case_id}"): public(),
+    ("GET", "/track"): public(None),
+    ("GET", "/staff"): public(None),
+    ("GET", "/dashboard"): public(None),
+    ("GET", "/static/{name}"): public(None),
+}
+PUBLIC_PREFIXES = {("GET", "/api/stats"): public(None)}
+"""The statistics are the public's (the dashboard): every GET under /api/stats."""
+
+
+def expectation(method: str, path: str) -> Rule | None:
+    if (method, path) in EXPECTED:
+        return EXPECTED[(method, path)]
+    for (prefix_method, prefix), rule in PUBLIC_PREFIXES.items():
+        if method == prefix_method and path.startswith(prefix + "/"):
+            return rule
+    return None
+
+
+def endpoints(app: FastAPI) -> list[tuple[str, str]]:
+    found = []
+    for route in iter_route_contexts(app.routes):
+        for method in sorted(route.methods or ()):
+            if method != "HEAD" and route.path is not None:
+                found.append((method, route.path))
+    return found
+
+
+# --- one cell -------------------------------------------------------------------------
+
+
+def headers_of(caller: str, case: Made | None, ctx: Ctx) -> dict[str, str]:
+    if caller in STAFF:
+        return dict(STAFF[caller][1])
+    if caller == RESIDENT:
+        return {"X-Tracking-Code": case.code if case else ctx.other.code}
+    if caller == WRONG_CODE:
+        return {"X-Tracking-Code": ctx.other.code}
+    return {}
+
+
+def url_of(path: str, case: Made | None, ctx: Ctx) -> str:
+    named = case or ctx.targets["routed"]
+    values = {"case_id": named.case_id, "service_request_id": named.case_id,
+              "tracking_code": named.code, "media_id": ctx.photo, "fmt": "json",
+              "service_code": "water", "token": "no-such-token", "name": "app.js",
+              "dimension": "department"}
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in values, f"{path}: no value for the path parameter {name!r}"
+        return values[name]
+
+    return re.sub(r"\{(\w+)\}", fill, path)
+
+
+async def call(http: httpx.AsyncClient, method: str, path: str, rule: Rule, caller: str,
+               case: Made | None, ctx: Ctx) -> httpx.Response:
+    kwargs = rule.body(ctx, caller) if rule.body else {}
+    params = {"api_key": API_KEY} if caller == INTEGRATOR and "open311" in path else None
+    return await http.request(method, url_of(path, case, ctx), headers=headers_of(caller, case, ctx),
+                              params=params, **kwargs)
+
+
+def verdict(status: int, expected: int | str) -> bool:
+    return 200 <= status < 300 if expected == "2xx" else status == expected
+
+
+# --- the matrix --------------------------------------------------------------------------
+
+
+async def test_every_endpoint_answers_every_kind_of_caller_as_expected(
+        settings: CommonSettings) -> None:
+    async with public_entry(settings) as app, client(app) as http:
+        cells = endpoints(app)
+        missing = [f"{m} {p}" for m, p in cells if expectation(m, p) is None]
+        assert not missing, ("routes nobody has decided who may call; add them to EXPECTED: "
+                             + ", ".join(missing))
+
+        states = ["submitted", "accepted", "routed", "resolved"]
+        *shared, other = await cases_in(http, [*states, "routed"])
+        ctx = Ctx(targets=dict(zip(states, shared, strict=True)), other=other,
+                  photo=await upload_photo(http))
+        rules = {(m, p): rule for m, p in cells if (rule := expectation(m, p)) is not None}
+
+        # 1. refusals (and reads), all on the shared cases, which must stay as they were
+        before = await read_events(settings, min_count=len(states))
+        first: list[tuple[str, str, str, Rule]] = [
+            (m, p, caller, rule) for (m, p), rule in rules.items()
+            for caller in CALLERS if not (rule.changes and caller in rule.allowed)]
+        answers = await asyncio.gather(*(
+            call(http, m, p, rule, caller, ctx.targets.get(rule.state or ""), ctx)
+            for m, p, caller, rule in first))
+        wrong = [f"{m} {p} as {caller}: expected {rule.expected(caller)}, got "
+                 f"{a.status_code} {a.text[:160]}"
+                 for (m, p, caller, rule), a in zip(first, answers, strict=True)
+                 if not verdict(a.status_code, rule.expected(caller))]
+        assert not wrong, "\n".join(wrong)
+        after = await read_events(settings, min_count=len(before))
+        touched = {e.case_id for e in after} - {e.case_id for e in before}
+        assert [e.event_id for e in after if e.case_id not in touched] == \
+            [e.event_id for e in before], "a refused or read-only call changed a case"
+
+        # department B never finds department A's case among its own
+        theirs = await http.get("/api/staff/cases", headers=DEPARTMENT_B, params={"limit": 100})
+        assert theirs.status_code == 200
+        assert all(item["department"]["code"] == DEPT_B for item in theirs.json()["items"])
+        assert ctx.targets["routed"].case_id not in {i["case_id"] for i in theirs.json()["items"]}
+        assert (await http.get("/api/staff/cases", headers=DEPARTMENT_B,
+                               params={"department": DEPT_A})).status_code == 403
+
+        # 2. the allowed commands, each on a fresh case in the state it needs
+        commands = [(m, p, caller, rule) for (m, p), rule in rules.items()
+                    if rule.changes for caller in sorted(rule.allowed)]
+        needed = [(m, p, "shared" if rule.share else caller) for m, p, caller, rule in commands
+                  if rule.state in states]
+        fresh_keys = list(dict.fromkeys(needed))
+        made = await cases_in(http, [rules[(m, p)].state or "" for m, p, _ in fresh_keys])
+        ctx.fresh = dict(zip(fresh_keys, made, strict=True))
+
+        def case_for(m: str, p: str, caller: str, rule: Rule) -> Made | None:
+            if rule.state not in states:
+                return None
+            return ctx.fresh[(m, p, "shared" if rule.share else caller)]
+
+        # shared cases take their callers one after the other; the rest go at once
+        async def run(group: list[tuple[str, str, str, Rule]]) -> list[httpx.Response]:
+            return [await call(http, m, p, rule, caller, case_for(m, p, caller, rule), ctx)
+                    for m, p, caller, rule in group]
+
+        groups: dict[tuple[str, str, str], list[tuple[str, str, str, Rule]]] = {}
+        for m, p, caller, rule in commands:
+            groups.setdefault((m, p, "shared" if rule.share else caller), []).append(
+                (m, p, caller, rule))
+        results = await asyncio.gather(*(run(group) for group in groups.values()))
+        wrong = [f"{m} {p} as {caller}: expected 2xx, got {a.status_code} {a.text[:160]}"
+                 for group, answers in zip(groups.values(), results, strict=True)
+                 for (m, p, caller, _rule), a in zip(group, answers, strict=True)
+                 if not 200 <= a.status_code < 300]
+        assert not wrong, "\n".join(wrong)
+
+    size = len(cells) * len(CALLERS)
+    outcomes = Counter(str(rules[cell].expected(c)) for cell in cells for c in CALLERS)
+    print(f"\naccess matrix: {len(cells)} endpoints x {len(CALLERS)} callers = {size} cells "
+          f"{dict(outcomes)}; fresh cases for allowed commands: {len(fresh_keys)}")
+
+
+async def test_department_b_can_neither_read_nor_change_department_a_s_case(
+        settings: CommonSettings) -> None:
+    """The story the matrix checks cell by cell, told once from start to end."""
+    async with public_entry(settings) as app, client(app) as http:
+        theirs = await case_in(http, "routed")
+        case = f"/api/cases/{theirs.case_id}"
+        events = len(await read_events(settings, case_id=theirs.case_id, min_count=3))
+        tries = [
+            http.get(f"/api/staff/cases/{theirs.case_id}", headers=DEPARTMENT_B),
+            http.post(f"{case}/acknowledge", headers=DEPARTMENT_B, json={}),
+            http.post(f"{case}/progress", headers=DEPARTMENT_B, json=NOTE),
+            http.post(f"{case}/return", headers=DEPARTMENT_B, json={"reason": "不是我们的"}),
+            http.post(f"{case}/resolve", headers=DEPARTMENT_B, json={"resolution": "已处理"}),
+            http.post(f"{case}/reassign", headers=DEPARTMENT_B,
+                      json={"department": DEPT_B, "reason": "我们接了"}),
+        ]
+        assert [a.status_code for a in await asyncio.gather(*tries)] == [403] * 6
+        listed = (await http.get("/api/staff/cases", headers=DEPARTMENT_B)).json()
+        assert theirs.case_id not in {item["case_id"] for item in listed["items"]}
+        assert len(await read_events(settings, case_id=theirs.case_id)) == events
+        # while their own department may
+        mine = await http.post(f"{case}/acknowledge", headers=DEPARTMENT_A, json={})
+        assert mine.status_code == 200, mine.text
