@@ -1,10 +1,11 @@
 # zaiban — everyday tasks. CI runs `make test` (see .ci/run) on a fresh clone.
 #
-#   make install   .venv (python3.11) with the project and its dev tools; skipped when up to date
+#   make install   .venv (python3.11) with the project and its dev tools, and Chromium (apt); skipped when up to date
 #   make infra     start the local Kafka broker and FerretDB store (zaiban infra up)
 #   make up        the whole local platform (zaiban up)
 #   make test      install, start the stack, run the test suite (fails if no test ran)
 #   make lint      ruff + mypy
+#   make bench     every benchmark on the local stack, each against its baseline (a few minutes)
 #   make down      stop the local stack
 #
 # Variables: PYTHON (python3.11), PYTEST_ARGS (extra pytest arguments, e.g. PYTEST_ARGS="-k infra").
@@ -18,12 +19,25 @@ BIN := $(VENV)/bin
 INSTALL_STAMP := $(VENV)/.zaiban-installed
 PYTEST_ARGS ?=
 
-.PHONY: help install infra up test lint down status
+.PHONY: help install browser infra up test lint bench down status
 
 help:
-	@sed -n '1,11s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '1,12s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
-install: $(INSTALL_STAMP)
+install: $(INSTALL_STAMP) browser
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download cannot work
+# here), with CJK and emoji fonts so pages render as people see them; installed once, by apt.
+BROWSER_PACKAGES := chromium fonts-wqy-microhei fonts-noto-color-emoji
+browser:
+	@if [ -x /usr/bin/chromium ] && command -v fc-list >/dev/null && fc-list :lang=zh | grep -q . \
+		&& fc-list | grep -qi "color emoji"; then exit 0; fi; \
+	command -v apt-get >/dev/null || { echo "make install: no /usr/bin/chromium (or no CJK font), and apt-get is not available: install Chromium and a CJK font with your system's package manager" >&2; exit 1; }; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	mkdir -p .zaiban/logs; echo "apt-get install -y $(BROWSER_PACKAGES) (log: .zaiban/logs/apt-browser.log)"; \
+	{ $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y $(BROWSER_PACKAGES); } \
+		> .zaiban/logs/apt-browser.log 2>&1 \
+		|| { tail -n 20 .zaiban/logs/apt-browser.log >&2; echo "make install: could not install Chromium, see .zaiban/logs/apt-browser.log" >&2; exit 1; }
 
 # re-installs only when pyproject.toml changed (the package itself is installed editable)
 $(INSTALL_STAMP): pyproject.toml
@@ -51,6 +65,12 @@ lint: install
 	echo "ruff check zaiban contracts services tests"; $(BIN)/ruff check zaiban contracts services tests || status=1; \
 	echo "mypy"; $(BIN)/mypy || status=1; \
 	exit $$status
+
+# Not part of `make test`: figures go to .zaiban/bench/*.json (BENCH_ARGS: e.g. --profile).
+BENCH_ARGS ?=
+bench: install
+	$(BIN)/zaiban infra up
+	$(BIN)/zaiban bench all $(BENCH_ARGS)
 
 down:
 	@if [ -x $(BIN)/zaiban ]; then $(BIN)/zaiban infra down; else echo "no $(BIN)/zaiban: nothing to stop"; fi
