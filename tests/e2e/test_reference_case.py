@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
-
-from contracts.facts import Role
 from helpers import client_for, eventually, running
 from servicefixtures import token
+
+from contracts.facts import Role
 from services.common.clock import ManualClock
 from services.common.http import build_app
 from services.common.settings import CommonSettings
