@@ -53,10 +53,24 @@ def upcast(event_type: str, version: int, data: dict[str, Any]) -> dict[str, Any
     return data
 
 
+_RECENT_SIZE = 4096
+_recent: dict[int, tuple[Envelope, CaseEvent]] = {}
+"""Events read lately, by the identity of their envelope (kept, so the identity stays its
+own): a consumer checks each envelope is readable when it arrives and its projection reads
+it again; validating once is enough (envelopes and events are frozen)."""
+
+
 def read_event(envelope: Envelope) -> CaseEvent:
     """The envelope's event, at the current version of its type."""
+    known = _recent.get(id(envelope))
+    if known is not None and known[0] is envelope:
+        return known[1]
     data = upcast(envelope.type, envelope.schema_version, envelope.data)
-    return EVENT_TYPES[envelope.type].model_validate(data)
+    event = EVENT_TYPES[envelope.type].model_validate(data)
+    if len(_recent) >= _RECENT_SIZE:
+        del _recent[next(iter(_recent))]
+    _recent[id(envelope)] = (envelope, event)
+    return event
 
 
 def record(

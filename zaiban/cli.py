@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import typer
 
@@ -206,15 +207,15 @@ def replay(model: str = typer.Argument(..., help="tracking or metrics")) -> None
     from rich.progress import Progress
 
     from services.common.settings import CommonSettings
+    from services.metrics import replay as metrics_replay
+    from services.tracking import replay as tracking_replay
 
     settings = CommonSettings()
-    if model == "tracking":
-        from services.tracking.replay import rebuild
-    elif model == "metrics":
-        from services.metrics.replay import rebuild  # type: ignore[no-redef]
-    else:
+    rebuilders = {"tracking": tracking_replay.rebuild, "metrics": metrics_replay.rebuild}
+    if model not in rebuilders:
         _fail("replay takes a read model: tracking or metrics")
         return
+    rebuild: Any = rebuilders[model]
     with Progress() as bar:
         task = bar.add_task(f"rebuilding {model} from offset 0", total=None)
 
@@ -284,6 +285,121 @@ def import_social(
     asyncio.run(publish())
     typer.echo(f"published {len(ready)} submissions, skipped {len(skipped)}; intake records "
                "them as cases (an import repeated makes no second case)")
+
+
+# --- zaiban bench (owner: performance; zaiban/bench/) -------------------------------------------
+bench_app = typer.Typer(help="Benchmarks on the real local stack, each against its baseline.",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+PROFILE_HELP = "Sample the measured process with py-spy (pip install py-spy) into .zaiban/bench/."
+STORE_HELP = "Another MongoDB-protocol store than the local stack's (Kafka stays the local one)."
+
+
+def _bench(names: list[str], sizes: dict[str, object] | None, profile: bool,
+           store_url: str | None) -> None:
+    from rich.console import Console
+
+    from zaiban.bench.env import BenchError
+    from zaiban.bench.runner import run
+
+    try:
+        run(names, sizes, console=Console(), profile=profile, store_url=store_url)
+    except BenchError as error:
+        _fail(str(error))
+
+
+@bench_app.command("intake")
+def bench_intake(
+    requests: int = typer.Option(3000, help="Submissions to post (after a warm-up)."),
+    concurrency: int = typer.Option(32, help="Clients posting at once."),
+    seconds: float = typer.Option(60.0, help="Stop after this long at the latest."),
+    profile: bool = typer.Option(False, help=PROFILE_HELP),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """Accepted submissions per second over HTTP, with latency, against a bare endpoint."""
+    from zaiban.bench.intake import Sizes
+
+    sizes = Sizes(requests=requests, concurrency=concurrency, seconds=seconds)
+    _bench(["intake"], {"intake": sizes}, profile, store_url)
+
+
+@bench_app.command("projections")
+def bench_projections(
+    cases: int = typer.Option(3000, help="Cases in the history (about 7 events each)."),
+    profile: bool = typer.Option(False, help=PROFILE_HELP),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """Events per second through tracking and metrics, against a raw consumer."""
+    from zaiban.bench.projections import Sizes
+
+    _bench(["projections"], {"projections": Sizes(cases=cases)}, profile, store_url)
+
+
+@bench_app.command("e2e")
+def bench_e2e(
+    rate: float = typer.Option(200.0, help="Submissions offered per second."),
+    seconds: float = typer.Option(20.0, help="For this long."),
+    sample_every: int = typer.Option(4, help="Follow one case in this many to the API."),
+    profile: bool = typer.Option(False, help=PROFILE_HELP),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """Latency from submission to the case on tracking's API, at a steady rate."""
+    from zaiban.bench.e2e import Sizes
+
+    sizes = Sizes(rate=rate, seconds=seconds, sample_every=sample_every)
+    _bench(["e2e"], {"e2e": sizes}, profile, store_url)
+
+
+@bench_app.command("replay")
+def bench_replay(
+    cases: int = typer.Option(4000, help="Cases in the history (about 7 events each)."),
+    profile: bool = typer.Option(False, help=PROFILE_HELP),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """Events per second rebuilding each read model from offset 0."""
+    from zaiban.bench.replay import Sizes
+
+    _bench(["replay"], {"replay": Sizes(cases=cases)}, profile, store_url)
+
+
+@bench_app.command("seed")
+def bench_seed(
+    cases: int = typer.Option(30_148, help="Cases received (the article: 30,148); resolved "
+                                           "keeps the article's share (25,807 of 30,148)."),
+    profile: bool = typer.Option(False, help=PROFILE_HELP),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """The article's volume through the pipeline: wall time and the final figures (85.6%)."""
+    from zaiban.bench.seed import Sizes
+
+    _bench(["seed"], {"seed": Sizes.scaled(cases)}, profile, store_url)
+
+
+@bench_app.command("scale")
+def bench_scale(
+    cases: int = typer.Option(3000, help="Cases in the history (about 7 events each)."),
+    service: str = typer.Option("tracking", help="tracking or metrics"),
+    profile: bool = typer.Option(False, help=PROFILE_HELP),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """The same projection load with one and with two instances in one consumer group."""
+    from zaiban.bench.scale import Sizes
+
+    if service not in ("tracking", "metrics"):
+        _fail("scale takes a read model: tracking or metrics")
+    _bench(["scale"], {"scale": Sizes(cases=cases, service=service)}, profile, store_url)
+
+
+@bench_app.command("all")
+def bench_all(
+    profile: bool = typer.Option(False, help=PROFILE_HELP),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """Every scenario, with sizes that fit a few minutes on two cores (what `make bench` runs)."""
+    from zaiban.bench.runner import SCENARIOS
+
+    _bench(list(SCENARIOS), None, profile, store_url)
+# --- end of zaiban bench -------------------------------------------------------------------------
 
 
 def main() -> None:

@@ -19,6 +19,15 @@ append to the log and wait until Kafka holds it (acks=all); mark it
 published. A crash in between leaves an unpublished batch, which the next
 command on the case or the relay publishes with the same ids and seq, and
 every consumer skips a seq it has seen.
+
+Reads are by `_id` only. Batches of a case follow each other without gaps, so
+the batch after the snapshot is `<case id>#<version + 1>`, and the snapshot
+names the batch it ends with (`claim`). Only that newest batch can be
+unpublished and missing from the log: a command settles the batches before
+its own before it claims, and an event folded from the log was in the log. So
+loading is a few lookups by key, never a query over all claims — which
+matters on FerretDB 1.24, where any other filter reads every document of the
+collection (and so grew with every case ever recorded).
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from contracts.case_events import CaseEvent
 from contracts.envelope import Envelope
@@ -89,15 +98,18 @@ class CaseStreams:
         doc = await self.collection.find_one({"_id": case_id})
         case = Case.model_validate(doc["case"]) if doc else None
         known = case.version if case else 0
-        newer = self.claims.find({"case_id": case_id, "last_seq": {"$gt": known}})
-        claims = sorted([claim async for claim in newer], key=lambda c: c["first_seq"])
-        for claim in claims:
+        newest: dict[str, Any] | None = None
+        while (claim := await self.claims.find_one({"_id": claim_id(case_id, known + 1)})):
             case = (case or Case(case_id=case_id)).fold(envelopes_of(claim))
-        pending = self.claims.find({"case_id": case_id, "published": False})
-        unpublished = sorted([claim async for claim in pending], key=lambda c: c["first_seq"])
-        if claims and case is not None:
-            await self._save_snapshot(case)
-        return case, unpublished
+            known, newest = claim["last_seq"], claim
+        if newest is not None and case is not None:
+            await self._save_snapshot(case, newest["_id"])
+        elif doc is not None and doc.get("claim"):
+            newest = await self.claims.find_one({"_id": doc["claim"]})
+        elif doc is not None:  # a snapshot written before snapshots named their batch
+            pending = self.claims.find({"case_id": case_id, "published": False})
+            return case, sorted([c async for c in pending], key=lambda c: c["first_seq"])
+        return case, [newest] if newest is not None and not newest["published"] else []
 
     async def get(self, case_id: str) -> Case | None:
         case, _ = await self._load(case_id)
@@ -126,8 +138,13 @@ class CaseStreams:
         the same cause twice on the same state records the same event ids.
         With `create`, the case must not exist yet (a submission).
         """
-        for _attempt in range(MAX_ATTEMPTS):
-            case, unpublished = await self._load(case_id)
+        for attempt in range(MAX_ATTEMPTS):
+            case: Case | None = None
+            unpublished: list[dict[str, Any]] = []
+            if not create or attempt > 0:
+                # (A new case number has no claims: its first batch is claimed at once, the
+                # unique key being the check; if it exists after all, load and refuse.)
+                case, unpublished = await self._load(case_id)
             if case is None and not create:
                 raise Refused(f"case {case_id} not found", status=404)
             if case is not None and create:
@@ -150,10 +167,17 @@ class CaseStreams:
             if not await self._claim(case_id, envelopes, published=False):
                 continue
             updated = current.fold(envelopes)
-            await self._save_snapshot(updated)
+            await self._save_snapshot(updated, claim_id(case_id, envelopes[0].seq),
+                                      new=case is None)
             with bound(case_id=case_id, correlation_id=correlation_id):
                 await self.log.append(envelopes)
-                await self._mark_published(case_id, envelopes[0].seq)
+                try:
+                    await self._mark_published(case_id, envelopes[0].seq)
+                except PyMongoError as error:
+                    # Kafka holds the events: the command succeeded. The batch still looks
+                    # unpublished, so the next command or the relay publishes it again (same
+                    # ids and seq, skipped by every consumer) and marks it.
+                    log.warning("mark_published_failed", error=str(error)[:200])
                 for envelope in envelopes:
                     log.info("recorded", event_id=str(envelope.event_id), type=envelope.type,
                              seq=envelope.seq)
@@ -176,10 +200,23 @@ class CaseStreams:
             return False
         return True
 
-    async def _save_snapshot(self, case: Case) -> None:
-        doc = {"_id": case.case_id, "version": case.version, "case": case.model_dump(mode="json"),
-               **self.index_fields(case)}
-        await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
+    async def _save_snapshot(self, case: Case, claim: str, *, new: bool = False) -> None:
+        """Keep `case` as of the batch `claim` (its newest). `new`: there is no snapshot yet
+        (an insert then, which FerretDB does without reading the collection)."""
+        doc = {"_id": case.case_id, "version": case.version, "claim": claim,
+               "case": case.model_dump(mode="json"), **self.index_fields(case)}
+        if new:
+            try:
+                await self.collection.insert_one(doc)
+                return
+            except DuplicateKeyError:
+                pass
+        try:
+            await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
+        except DuplicateKeyError:
+            # FerretDB's upsert is not atomic: another writer inserted the snapshot between
+            # its read and its insert. It exists now, so this is a plain replace.
+            await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
 
     async def _mark_published(self, case_id: str, first_seq: int) -> None:
         await self.claims.update_one({"_id": claim_id(case_id, first_seq)},
@@ -196,8 +233,8 @@ class CaseStreams:
         waiting = {claim["_id"] for claim in unpublished}
         for _wait in range(OUTBOX_PATIENCE_STEPS):
             await asyncio.sleep(OUTBOX_PATIENCE_S / OUTBOX_PATIENCE_STEPS)
-            still = self.claims.find({"_id": {"$in": list(waiting)}, "published": False})
-            waiting = {claim["_id"] async for claim in still}
+            still = [await self.claims.find_one({"_id": key}) for key in waiting]
+            waiting = {claim["_id"] for claim in still if claim and not claim["published"]}
             if not waiting:
                 return
         for claim in unpublished:
@@ -244,6 +281,12 @@ class CaseStreams:
 
         Returns the case after the event, or None when it was already applied.
         """
+        # Usually the snapshot says it all (always for events this service recorded):
+        # one lookup, not a load.
+        known = await self.collection.find_one({"_id": envelope.case_id},
+                                               projection={"version": 1})
+        if known is not None and envelope.seq <= known.get("version", 0):
+            return None
         for _attempt in range(MAX_ATTEMPTS):
             case, _ = await self._load(envelope.case_id)
             current = case or Case(case_id=envelope.case_id)
@@ -252,6 +295,7 @@ class CaseStreams:
             if not await self._claim(envelope.case_id, [envelope], published=True):
                 continue
             updated = current.apply(envelope)
-            await self._save_snapshot(updated)
+            await self._save_snapshot(updated, claim_id(envelope.case_id, envelope.seq),
+                                      new=case is None)
             return updated
         raise ConcurrentChange(envelope.case_id)

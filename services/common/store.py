@@ -7,10 +7,14 @@ aggregation. Read models are written idempotently instead.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import AsyncMongoClient, WriteConcern
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 from pymongo.read_concern import ReadConcern
 
 from services.common.settings import CommonSettings
@@ -40,3 +44,37 @@ def service_db(
 
 async def ping(client: AsyncMongoClient[dict[str, Any]]) -> None:
     await client.admin.command("ping")
+
+
+@dataclass(frozen=True)
+class StoreTraits:
+    """What the document store behind a collection does well, for adapters that care.
+
+    FerretDB 1.24 pushes only a filter that is exactly `{"_id": <string>}` down to its
+    backend: any other filter, `$in` on `_id` included, reads and decodes every
+    document of the collection. Nor is a filtered update atomic there (it reads, then
+    writes). And on SQLite its `_id` index goes unused unless FerretDB is built with the
+    lookup expression matching the index (`SCAN` in the plan instead of `SEARCH`).
+    """
+
+    ferretdb: bool
+    indexed_id_lookups: bool
+
+    @property
+    def atomic_filtered_updates(self) -> bool:
+        return not self.ferretdb
+
+
+async def traits_of(collection: AsyncCollection[dict[str, Any]]) -> StoreTraits:
+    """The traits of the store behind `collection` (which should exist: its plan is asked)."""
+    info = await collection.database.client.admin.command("buildInfo")
+    if "ferretdbVersion" not in info:
+        return StoreTraits(ferretdb=False, indexed_id_lookups=True)
+    try:
+        plan = await collection.database.command(
+            {"explain": {"find": collection.name, "filter": {"_id": "-"}},
+             "verbosity": "queryPlanner"})
+        indexed = "USING INDEX" in json.dumps(plan.get("queryPlanner", {}), default=str)
+    except OperationFailure:
+        indexed = False
+    return StoreTraits(ferretdb=True, indexed_id_lookups=indexed)

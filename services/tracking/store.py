@@ -5,7 +5,11 @@ events of one case: they are folded in memory per case, and each case is
 written once, with a compare-and-set on the `seq` the fold started from, so
 two writers (N instances during a rebalance, or a replay next to the live
 consumer) never lose each other's events and a redelivered event changes
-nothing.
+nothing. Cases that begin in the batch are inserted together without a read
+(the unique `_id` is their compare-and-set); the others are replaced in bulk.
+On FerretDB, whose filtered updates are neither atomic nor cheap (a filter on
+more than `_id` reads every document), the `seq` is compared on the document
+read at the start of the batch and the write goes by `_id` (`StoreTraits`).
 
 The document::
 
@@ -35,14 +39,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from contracts.envelope import Envelope
 from contracts.facts import CaseStatus
 from services.common.bus import describe_error
 from services.common.logging import bound, get_logger
+from services.common.store import StoreTraits, traits_of
 from services.tracking.timeline import CaseView, apply
 
 log = get_logger("zaiban.tracking.store")
@@ -50,7 +55,11 @@ log = get_logger("zaiban.tracking.store")
 COLLECTION = "cases"
 REBUILD_COLLECTION = "cases_rebuild"
 MAX_ATTEMPTS = 8
-WRITERS = 16  # cases written concurrently per batch
+WRITERS = 16  # cases read concurrently per batch, where reads go one by one
+WRITE_CHUNK = 25
+"""Replaces per bulk command: FerretDB 1.24 holds a connection per statement of a command
+until it ends (at most 100 per database), so a bulk of ~100 updates waits forever."""
+DUPLICATE_KEY = 11000
 
 
 class ProjectionConflict(RuntimeError):
@@ -150,6 +159,7 @@ def view_of(doc: dict[str, Any] | None) -> CaseView | None:
 class TimelineStore:
     def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
         self.collection = collection
+        self.traits: StoreTraits | None = None  # asked of the store at the first batch
 
     async def ensure_indexes(self) -> None:
         c = self.collection
@@ -165,30 +175,122 @@ class TimelineStore:
     # -- writing ------------------------------------------------------------------
 
     async def project(self, envelopes: Sequence[Envelope]) -> Projected:
-        """Apply a batch: one read for all its cases, one write per case that changed."""
+        """Apply a batch: new cases inserted in one command without a read, the others read
+        (one query, or by key where the store indexes it) and replaced in bulk."""
         by_case: dict[str, list[Envelope]] = defaultdict(list)
         for envelope in envelopes:
             by_case[envelope.case_id].append(envelope)
-        current = {
-            doc["_id"]: doc
-            async for doc in self.collection.find({"_id": {"$in": list(by_case)}})
-        }
-        gate = asyncio.Semaphore(WRITERS)
+        traits = await self._traits()
         projected = Projected()
-
-        async def write(case_id: str) -> None:
-            async with gate:
-                changed, failed = await self._write_case(case_id, by_case[case_id],
-                                                         current.get(case_id))
-            if changed:
-                projected.changed.append(case_id)
+        remaining = dict(by_case)
+        fresh = [case_id for case_id, found in by_case.items() if min(e.seq for e in found) == 1]
+        for case_id in await self._insert_fresh({c: by_case[c] for c in fresh}, projected):
+            del remaining[case_id]
+        if not remaining:
+            return projected
+        current = await self._read(list(remaining), traits)
+        writes: list[tuple[str, int, CaseView]] = []
+        for case_id, found in remaining.items():
+            before = view_of(current.get(case_id))
+            after, failed = fold_safely(before, found)
             projected.failed.extend(failed)
-
-        await asyncio.gather(*(write(case_id) for case_id in by_case))
+            if after is None or (before is not None and after.seq == before.seq):
+                continue  # everything here was applied already (a redelivery)
+            if before is None:  # not new in this batch, yet not there (a collection swapped in)
+                changed, _ = await self._write_case(case_id, found, None)
+                if changed:
+                    projected.changed.append(case_id)
+                continue
+            writes.append((case_id, before.seq, after))
+        for start in range(0, len(writes), WRITE_CHUNK):
+            chunk = writes[start:start + WRITE_CHUNK]
+            for case_id in await self._replace(chunk, traits):
+                projected.changed.append(case_id)
+                self._log_gap(case_id, dict((c, b) for c, b, _ in chunk)[case_id],
+                              remaining[case_id])
+            for case_id in {c for c, _, _ in chunk} - set(projected.changed):
+                changed, _ = await self._write_case(  # lost a race: the careful way
+                    case_id, remaining[case_id], await self.collection.find_one({"_id": case_id}))
+                if changed:
+                    projected.changed.append(case_id)
         return projected
+
+    async def _traits(self) -> StoreTraits:
+        if self.traits is None:
+            self.traits = await traits_of(self.collection)
+        return self.traits
+
+    async def _insert_fresh(self, fresh: dict[str, list[Envelope]],
+                            projected: Projected) -> list[str]:
+        """Insert the cases that start in this batch; returns those inserted (the others
+        exist already: a redelivery, handled like any known case)."""
+        docs: list[dict[str, Any]] = []
+        outcomes: list[tuple[str, list[tuple[Envelope, str]]]] = []
+        for case_id, found in fresh.items():
+            after, failed = fold_safely(None, found)
+            if after is not None:
+                docs.append(document(after))
+                outcomes.append((case_id, failed))
+        if not docs:
+            return []
+        refused: set[int] = set()
+        try:
+            await self.collection.insert_many(docs, ordered=False)
+        except BulkWriteError as error:
+            problems = error.details.get("writeErrors", [])
+            if any(p.get("code") != DUPLICATE_KEY for p in problems):
+                raise
+            refused = {p["index"] for p in problems}
+        inserted = []
+        for index, (case_id, failed) in enumerate(outcomes):
+            if index in refused:
+                continue
+            inserted.append(case_id)
+            projected.changed.append(case_id)
+            projected.failed.extend(failed)
+            self._log_gap(case_id, 0, fresh[case_id])
+        return inserted
+
+    async def _read(self, case_ids: list[str], traits: StoreTraits) -> dict[str, dict[str, Any]]:
+        """The documents of these cases: one by one where lookups by key are indexed, else in
+        one query (on FerretDB 1.24 without the index, any read scans the whole collection)."""
+        if not traits.indexed_id_lookups:
+            return {doc["_id"]: doc
+                    async for doc in self.collection.find({"_id": {"$in": case_ids}})}
+        gate = asyncio.Semaphore(WRITERS)
+
+        async def one(case_id: str) -> dict[str, Any] | None:
+            async with gate:
+                return await self.collection.find_one({"_id": case_id})
+
+        found = await asyncio.gather(*(one(case_id) for case_id in case_ids))
+        return {doc["_id"]: doc for doc in found if doc is not None}
+
+    async def _replace(self, chunk: list[tuple[str, int, CaseView]],
+                       traits: StoreTraits) -> list[str]:
+        """Write a chunk of cases in one command; returns those written.
+
+        The write is a compare-and-set on the `seq` read where the store makes a filtered
+        update atomic. FerretDB does not (it reads, then writes, and reads every document
+        of the collection to match a filter on more than `_id`): there the `seq` was
+        compared on the document just read, and the write goes by `_id`.
+        """
+        guarded = traits.atomic_filtered_updates
+        operations = [ReplaceOne({"_id": case_id, "seq": seq} if guarded else {"_id": case_id},
+                                 document(after)) for case_id, seq, after in chunk]
+        result = await self.collection.bulk_write(operations, ordered=False)
+        if result.matched_count == len(chunk):
+            return [case_id for case_id, _, _ in chunk]
+        # some lost: the ones whose document now holds what we wrote are done
+        wanted = {case_id: after.seq for case_id, _, after in chunk}
+        now = await self._read(list(wanted), traits)
+        return [case_id for case_id, seq in wanted.items()
+                if case_id in now and now[case_id].get("seq") == seq]
 
     async def _write_case(self, case_id: str, envelopes: list[Envelope],
                           doc: dict[str, Any] | None) -> tuple[bool, list[tuple[Envelope, str]]]:
+        """One case, read again and written until it holds; for the rare batch that raced."""
+        traits = await self._traits()
         for _attempt in range(MAX_ATTEMPTS):
             before = view_of(doc)
             after, failed = fold_safely(before, envelopes)
@@ -202,8 +304,9 @@ class TimelineStore:
                 except DuplicateKeyError:
                     pass
             else:
-                result = await self.collection.replace_one(
-                    {"_id": case_id, "seq": before.seq}, document(after))
+                guard = ({"_id": case_id, "seq": before.seq} if traits.atomic_filtered_updates
+                         else {"_id": case_id})
+                result = await self.collection.replace_one(guard, document(after))
                 if result.matched_count == 1:
                     self._log_gap(case_id, before.seq, envelopes)
                     return True, failed

@@ -1,0 +1,93 @@
+"""The arithmetic behind `zaiban bench`: percentiles, ratios, targets, the history's shape."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from services.intake.numbers import looks_like_case_number
+from zaiban.bench.env import hot_spots
+from zaiban.bench.report import Result, fmt, latency_summary, percentile, rate, ratio, table, write
+from zaiban.bench.seed import ARTICLE_CASES, ARTICLE_RESOLVED, Sizes
+from zaiban.bench.workload import SINCE, case_id_for, is_resolved
+
+
+def test_percentiles_interpolate_between_the_closest_ranks() -> None:
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([5.0], 99) == 5.0
+    assert percentile(list(range(1, 101)), 99) == 99.01
+    assert percentile([3, 1, 2], 0) == 1 and percentile([3, 1, 2], 100) == 3
+    assert math.isnan(percentile([], 50))
+
+
+def test_latencies_are_summarised_in_milliseconds() -> None:
+    figures = latency_summary([0.010, 0.020, 0.030], "visible_")
+    assert figures == pytest.approx({"visible_p50_ms": 20.0, "visible_p95_ms": 29.0,
+                                     "visible_p99_ms": 29.8, "visible_max_ms": 30.0})
+
+
+def test_ratios_and_rates_say_nothing_rather_than_something_wrong() -> None:
+    assert ratio(60, 100) == 0.6
+    assert math.isnan(ratio(60, 0)) and math.isnan(ratio(math.nan, 100))
+    assert rate(500, 2.0) == 250.0 and math.isnan(rate(5, 0))
+
+
+def test_a_target_is_met_from_the_right_side() -> None:
+    result = Result("intake", params={})
+    assert result.check("ratio", 0.61, 0.60).met
+    assert not result.check("ratio", 0.59, 0.60).met
+    assert result.check("p99", 240.0, 250.0, " ms", "below").met
+    assert not result.check("p99", 250.0, 250.0, " ms", "below").met
+    assert not result.check("missing", math.nan, 1.0).met
+    assert "at least 0.60" in result.checks[0].describe()
+
+
+def test_figures_are_kept_as_json_without_nan(tmp_path: Path) -> None:
+    result = Result("projections", params={"cases": 10})
+    result.add("zaiban tracking", events_per_s=1234.5, p99_ms=math.nan)
+    result.check("tracking / baseline", 0.8, 0.7)
+    path = write(result, tmp_path)
+    kept = json.loads(path.read_text())
+    assert kept["subjects"]["zaiban tracking"] == {"events_per_s": 1234.5, "p99_ms": None}
+    assert kept["checks"][0]["met"] is True
+    assert kept["machine"]["cpus"] >= 1
+
+
+def test_the_table_has_a_column_per_subject_and_a_row_per_figure() -> None:
+    result = Result("intake", params={})
+    result.add("baseline", per_s=100.0, p99_ms=12.0)
+    result.add("zaiban intake", per_s=70.0)
+    console = Console(width=120, record=True)
+    console.print(table(result))
+    text = console.export_text()
+    assert "baseline" in text and "zaiban intake" in text and "per_s" in text
+    assert fmt(12345.6) == "12,346" and fmt(0.5) == "0.50" and fmt(math.nan) == "–"
+
+
+def test_the_history_resolves_exactly_the_share_asked_for() -> None:
+    resolved = sum(is_resolved(i, ARTICLE_CASES, ARTICLE_RESOLVED) for i in range(ARTICLE_CASES))
+    assert resolved == ARTICLE_RESOLVED
+    scaled = Sizes.scaled(3000)
+    assert (scaled.cases, scaled.resolved) == (3000, 2568)
+    assert round(100 * scaled.resolved / scaled.cases, 1) == 85.6
+
+
+def test_history_case_numbers_are_well_formed_and_distinct() -> None:
+    ids = {case_id_for(i, SINCE) for i in range(5000)}
+    assert len(ids) == 5000
+    assert all(looks_like_case_number(i) for i in ids)
+
+
+def test_a_profile_names_the_hottest_functions() -> None:
+    collapsed = ("main (app.py:1);project (store.py:10);parse (bus.py:5) 30\n"
+                 "main (app.py:1);project (store.py:10) 10\n"
+                 "main (app.py:1);select (selectors.py:9) 60\n")
+    spots = hot_spots(collapsed, top=3)
+    assert spots["samples"] == 100
+    assert spots["inclusive"][0] == ("main (app.py)", 100.0)
+    assert ("project (store.py)", 40.0) in spots["inclusive"]
+    assert spots["self"][0] == ("select (selectors.py)", 60.0)

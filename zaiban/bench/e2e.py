@@ -1,0 +1,171 @@
+"""`zaiban bench e2e`: from a resident's submission to the case on tracking's API.
+
+Intake and tracking run together under uvicorn in a child process (as the
+public entry runs them). Submissions are offered at a steady `rate` for
+`seconds`, open loop: each is due at its own time whatever the answers before
+it did, and its latency counts from when it was due (so a slow server cannot
+hide its queue). For every `sample_every`-th case, once intake has answered
+with its number, tracking's public API is asked for the case every `poll_ms`
+until it answers 200: the time from due to that answer is the case's latency
+(to within `poll_ms`, or a fifth of the wait so far when that is longer). Only
+a sample is followed, so that the polling does not become the load.
+
+Baseline: the bare pipeline (`baseline.pipeline_app`) driven the same way: the
+bare endpoint sends, a raw consumer inserts one document per case, a bare read
+by id answers. Target: p99 under 250 ms at 200 cases/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from services.common.catalogue import load_city
+from zaiban.bench.env import Bench, BenchError, Server, Step, profiled
+from zaiban.bench.report import Result, latency_summary, rate
+from zaiban.bench.workload import submissions
+
+TARGET_P99_MS = 250.0
+CLIENTS = 64
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rate: float = 200.0
+    seconds: float = 20.0
+    sample_every: int = 4
+    poll_ms: float = 10.0
+    visible_timeout_s: float = 30.0
+    drain_s: float = 30.0
+    """After the last submission is offered, wait at most this long for the rest: an
+    overloaded server's queue is reported (`unfinished`), not waited out for minutes."""
+
+
+@dataclass
+class Seen:
+    submitted: list[float] = field(default_factory=list)  # due -> answered
+    visible: list[float] = field(default_factory=list)  # due -> readable on the API
+    refused: int = 0
+    failed: int = 0
+    never_visible: int = 0
+    unfinished: int = 0
+    elapsed: float = 0.0
+
+
+async def offer(base_url: str, bodies: list[dict[str, Any]], sizes: Sizes,
+                step: Step | None = None) -> Seen:
+    seen = Seen()
+    count = max(1, int(sizes.rate * sizes.seconds))
+    pool: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+    tls = ssl.create_default_context()
+    clients = [httpx.AsyncClient(base_url=base_url, timeout=60.0, verify=tls,
+                                 limits=httpx.Limits(max_connections=1))
+               for _ in range(CLIENTS)]
+    for client in clients:
+        pool.put_nowait(client)
+
+    async def one(number: int, due: float) -> None:
+        http = await pool.get()
+        try:
+            answer = await http.post("/api/cases", json=bodies[number % len(bodies)])
+        except httpx.HTTPError:
+            seen.failed += 1
+            return
+        finally:
+            pool.put_nowait(http)
+        if answer.status_code not in (200, 201):
+            seen.refused += 1
+            return
+        seen.submitted.append(time.monotonic() - due)
+        if step is not None:
+            step.advance()
+        if number % sizes.sample_every:
+            return
+        case_id = answer.json()["case_id"]
+        deadline = time.monotonic() + sizes.visible_timeout_s
+        while time.monotonic() < deadline:
+            http = await pool.get()
+            try:
+                found = await http.get(f"/api/cases/{case_id}")
+            except httpx.HTTPError:
+                found = None
+            finally:
+                pool.put_nowait(http)
+            if found is not None and found.status_code == 200:
+                seen.visible.append(time.monotonic() - due)
+                return
+            # every poll_ms, or a fifth of the wait so far if longer: a late case is measured
+            # to within 20% instead of being polled so often that the polls become the load
+            await asyncio.sleep(max(sizes.poll_ms / 1000, (time.monotonic() - due) / 5))
+        seen.never_visible += 1
+
+    started = time.monotonic()
+    tasks = []
+    for number in range(count):
+        due = started + number / sizes.rate
+        pause = due - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        tasks.append(asyncio.create_task(one(number, due)))
+    _, late = await asyncio.wait(tasks, timeout=sizes.drain_s)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
+    seen.unfinished = len(late)
+    seen.elapsed = time.monotonic() - started
+    for client in clients:
+        await client.aclose()
+    return seen
+
+
+async def warm_up(base_url: str, bodies: list[dict[str, Any]]) -> None:
+    """A few cases through, until one is visible: consumers have joined their groups."""
+    warm = Sizes(rate=20, seconds=1, sample_every=1, poll_ms=50, visible_timeout_s=60,
+                 drain_s=90)
+    for _attempt in range(3):
+        seen = await offer(base_url, bodies, warm)
+        if seen.visible:
+            return
+    raise BenchError(f"warm-up: no case became visible on {base_url}")
+
+
+async def measure(bench: Bench, app: str, bodies: list[dict[str, Any]], sizes: Sizes,
+                  profiles: dict[str, Any]) -> Seen:
+    async with Server(bench, app) as server:
+        await warm_up(server.base_url, bodies)
+        step = bench.steps.start(f"e2e: {app}, {sizes.rate:.0f} cases/s",
+                                 int(sizes.rate * sizes.seconds))
+        async with profiled(bench, server.pid, f"e2e-{app}", profiles):
+            seen = await offer(server.base_url, bodies, sizes, step)
+        step.done()
+    return seen
+
+
+async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
+    result = Result("e2e", params=vars(sizes).copy())
+    bodies = submissions(load_city(bench.settings.config_dir), 2000)
+    profiles: dict[str, Any] = {}
+    runs = {"baseline (send, raw consumer, read by id)":
+            await measure(bench, "bare-pipeline", bodies, sizes, profiles),
+            "zaiban intake + tracking": await measure(bench, "e2e", bodies, sizes, profiles)}
+    for subject, seen in runs.items():
+        result.add(subject, offered_per_s=sizes.rate,
+                   answered_per_s=rate(len(seen.submitted), seen.elapsed),
+                   **latency_summary(seen.submitted, "submit_"),
+                   followed=len(seen.visible), **latency_summary(seen.visible, "visible_"),
+                   refused=seen.refused, failed=seen.failed, never_visible=seen.never_visible,
+                   unfinished=seen.unfinished)
+    mine = runs["zaiban intake + tracking"]
+    found = latency_summary(mine.visible, "visible_")["visible_p99_ms"]
+    result.check(f"e2e p99 at {sizes.rate:.0f} cases/s", found, TARGET_P99_MS, " ms", "below")
+    result.note(f"latency counts from when each submission was due (open loop); visibility "
+                f"is polled on 1 in {sizes.sample_every} cases every {sizes.poll_ms:.0f} ms "
+                "(or a fifth of the wait so far, when longer)")
+    if profiles:
+        result.params["profiles"] = profiles
+    return result

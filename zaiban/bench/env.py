@@ -1,0 +1,410 @@
+"""Where a benchmark runs: the real local stack, in a corner of its own.
+
+Each run gets a topic prefix (`bench<hex>.`) and a database prefix
+(`bench_<hex>`) of its own, so it never touches the demo's data or a test's,
+and drops them afterwards. Services run for real: in this process (started
+like `zaiban serve` starts them) or, where HTTP is measured, as a uvicorn
+server in a child process on a loopback port, so the load generator and the
+server do not share one interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
+from pymongo import AsyncMongoClient
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from contracts.topics import Topics
+from services.common.logging import configure_logging
+from services.common.runtime import ServiceRuntime
+from services.common.settings import REPO_ROOT, CommonSettings
+
+RESULTS = REPO_ROOT / ".zaiban" / "bench"
+"""Where figures are kept (git-ignored, like the rest of `.zaiban/`)."""
+
+SERVER_START_S = 90.0
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot go on; the message says why."""
+
+
+# --- progress ---------------------------------------------------------------------------
+
+
+class Steps:
+    """Progress bars for the long parts of a scenario (silent when `console` is None)."""
+
+    def __init__(self, console: Console | None) -> None:
+        self.bar: Progress | None = None
+        if console is not None:
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                                transient=True)
+
+    def __enter__(self) -> Steps:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def start(self, description: str, total: int | None = None) -> Step:
+        task = self.bar.add_task(description, total=total) if self.bar is not None else None
+        return Step(self.bar, task)
+
+
+@dataclass
+class Step:
+    bar: Progress | None
+    task: TaskID | None
+
+    def to(self, completed: int, total: int | None = None) -> None:
+        if self.bar is not None and self.task is not None:
+            if total is None:
+                self.bar.update(self.task, completed=completed)
+            else:
+                self.bar.update(self.task, completed=completed, total=total)
+
+    def advance(self, by: int = 1) -> None:
+        if self.bar is not None and self.task is not None:
+            self.bar.advance(self.task, by)
+
+    def done(self) -> None:
+        if self.bar is not None and self.task is not None:
+            self.bar.remove_task(self.task)
+
+
+# --- the run's own corner of the stack ------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    """One run: its settings (prefixes, secret), the stack, progress, and its clean-up."""
+
+    settings: CommonSettings
+    token: str
+    steps: Steps
+    folder: Path
+    stack_versions: dict[str, str]
+    profile: bool = False
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.settings.topic_prefix)
+
+    def child(self, **overrides: Any) -> CommonSettings:
+        """The run's settings with some changed (a second consumer group, another prefix)."""
+        return CommonSettings.model_validate({**self.settings.model_dump(), **overrides})
+
+    def env(self, settings: CommonSettings | None = None) -> dict[str, str]:
+        """Environment variables that point a child process at this run's corner."""
+        s = settings or self.settings
+        secret = s.auth_secret.get_secret_value() if s.auth_secret else ""
+        return {**os.environ, "ZAIBAN_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+                "ZAIBAN_MONGO_URL": s.mongo_url, "ZAIBAN_TOPIC_PREFIX": s.topic_prefix,
+                "ZAIBAN_DB_PREFIX": s.db_prefix, "ZAIBAN_AUTH_SECRET": secret,
+                "ZAIBAN_ENVIRONMENT": s.environment, "ZAIBAN_LOG_FORMAT": "json",
+                "ZAIBAN_LOG_LEVEL": "INFO", "ZAIBAN_TOPIC_PARTITIONS": str(s.topic_partitions),
+                # all the load comes from one address: the per-client submission limit is
+                # a defence against abuse, not what is measured here
+                "ZAIBAN_SUBMIT_RATE_PER_MINUTE": "100000000", "ZAIBAN_SUBMIT_BURST": "1000000"}
+
+    async def ensure_topics(self, settings: CommonSettings | None = None) -> None:
+        from services.common.catalogue import load_city
+        from zaiban.topics import ensure
+
+        s = settings or self.settings
+        departments = [d.code for d in load_city(s.config_dir).departments]
+        await ensure(s, departments)
+
+    async def cleanup(self) -> None:
+        """Drop the run's databases and topics (best effort: a leftover costs disk only)."""
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            self.settings.mongo_url, serverSelectionTimeoutMS=5000)
+        try:
+            for name in await client.list_database_names():
+                if name.startswith(f"bench_{self.token}"):
+                    await client.drop_database(name)
+        finally:
+            await client.close()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(30):
+                admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap,
+                                            request_timeout_ms=15_000)
+                await admin.start()
+                try:
+                    mine = [t for t in await admin.list_topics()
+                            if t.startswith(f"bench{self.token}")]
+                    if mine:
+                        await admin.delete_topics(mine)
+                finally:
+                    await admin.close()
+
+
+def bench_settings(bootstrap: str, mongo_url: str, token: str, **overrides: Any) -> CommonSettings:
+    return CommonSettings(
+        environment="test", kafka_bootstrap=bootstrap, mongo_url=mongo_url,
+        topic_prefix=f"bench{token}.", db_prefix=f"bench_{token}",
+        auth_secret=SecretStr(secrets.token_urlsafe(32)), log_format="json",
+        log_level="WARNING", **overrides)
+
+
+@contextlib.asynccontextmanager
+async def opened(*, console: Console | None, mongo_url: str | None = None,
+                 bootstrap: str | None = None, partitions: int = 3,
+                 folder: Path = RESULTS, profile: bool = False) -> AsyncIterator[Bench]:
+    """The stack up (`zaiban infra up`), a fresh corner of it, dropped afterwards."""
+    from zaiban import infra
+
+    versions: dict[str, str] = {}
+    if mongo_url is None or bootstrap is None:
+        try:
+            stack = await asyncio.to_thread(infra.ensure_up, console=console or Console(stderr=True))
+        except infra.InfraError as error:
+            raise BenchError(f"the local stack is not available: {error}") from error
+        versions = {"kafka": stack.kafka_version, "store": stack.store_version}
+        mongo_url = mongo_url or stack.mongo_url
+        bootstrap = bootstrap or stack.bootstrap_servers
+    versions.update(store_url=mongo_url, kafka_bootstrap=bootstrap)
+    token = secrets.token_hex(5)
+    settings = bench_settings(bootstrap, mongo_url, token, topic_partitions=partitions)
+    configure_logging(settings)  # warnings only: the services' info lines would drown the bars
+    bench = Bench(settings=settings, token=token, steps=Steps(console), folder=folder,
+                  stack_versions=versions, profile=profile)
+    with bench.steps:
+        try:
+            await bench.ensure_topics()
+            yield bench
+        finally:
+            await bench.cleanup()
+
+
+# --- services, in this process or in a child -----------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def running(*runtimes: ServiceRuntime) -> AsyncIterator[None]:
+    """Start runtimes (their consumers join their groups), stop them afterwards."""
+    started: list[ServiceRuntime] = []
+    try:
+        for runtime in runtimes:
+            await runtime.start()
+            started.append(runtime)
+        yield
+    finally:
+        for runtime in reversed(started):
+            with contextlib.suppress(Exception):
+                await runtime.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """`python -m zaiban.bench.serve <app>` under uvicorn on a loopback port, in a child process."""
+
+    def __init__(self, bench: Bench, app: str, *, settings: CommonSettings | None = None) -> None:
+        self.bench = bench
+        self.app = app
+        self.settings = settings
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log = bench.folder / "logs" / f"{bench.token}-{app}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "zaiban.bench.serve", self.app, "--port", str(self.port)],
+                env=self.bench.env(self.settings), stdout=out, stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT)
+
+    async def __aenter__(self) -> Server:
+        self.process = self._spawn()
+        deadline = time.monotonic() + SERVER_START_S
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=3.0) as http:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise BenchError(f"the {self.app} server exited ({self.process.returncode}); "
+                                     f"see {self.log}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get("/readyz")).status_code == 200:
+                        return self
+                await asyncio.sleep(0.2)
+        await self.__aexit__()
+        raise BenchError(f"the {self.app} server was not ready in {SERVER_START_S:.0f} s; "
+                         f"see {self.log}")
+
+    async def __aexit__(self, *exc: object) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.to_thread(process.wait, 20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            await asyncio.to_thread(process.wait, 10)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+
+# --- the log's side: how far a group got ----------------------------------------------------
+
+
+class Positions:
+    """End offsets of topics and committed offsets of groups, for progress and 'caught up'."""
+
+    def __init__(self, settings: CommonSettings) -> None:
+        self.settings = settings
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+                                         request_timeout_ms=15_000)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                                         group_id=None, enable_auto_commit=False)
+
+    async def __aenter__(self) -> Positions:
+        await self.admin.start()
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+        await self.admin.close()
+
+    async def partitions(self, topic: str) -> list[TopicPartition]:
+        await self.consumer._client.force_metadata_update()
+        found = self.consumer.partitions_for_topic(topic) or set()
+        return [TopicPartition(topic, p) for p in sorted(found)]
+
+    async def ends(self, topic: str) -> dict[TopicPartition, int]:
+        parts = await self.partitions(topic)
+        return dict(await self.consumer.end_offsets(parts)) if parts else {}
+
+    async def committed(self, group: str, topic: str) -> int:
+        offsets = await self.admin.list_consumer_group_offsets(group)
+        return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+
+    async def wait_committed(self, group: str, topic: str, total: int, *, step: Step | None = None,
+                             within_s: float, every: float = 0.1) -> float:
+        """Wait until `group` committed `total` records of `topic`; returns when (monotonic)."""
+        deadline = time.monotonic() + within_s
+        done = 0
+        while time.monotonic() < deadline:
+            done = await self.committed(group, topic)
+            if step is not None:
+                step.to(done)
+            if done >= total:
+                return time.monotonic()
+            await asyncio.sleep(every)
+        raise BenchError(f"group {group} committed {done} of {total} records of {topic} "
+                         f"in {within_s:.0f} s")
+
+
+def total(offsets: dict[TopicPartition, int] | Iterable[int]) -> int:
+    values = offsets.values() if isinstance(offsets, dict) else offsets
+    return sum(values)
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+
+def py_spy() -> str | None:
+    """py-spy, if installed (`pip install py-spy` into the venv); profiles are optional."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+@contextlib.asynccontextmanager
+async def profiled(bench: Bench, pid: int, name: str, into: dict[str, Any]) -> AsyncIterator[None]:
+    """Sample `pid` with py-spy while the block runs (when the run asked for profiles).
+
+    Writes collapsed stacks to `<folder>/profiles/<token>-<name>.txt` and puts the
+    hottest functions (share of samples in which each was on the stack, and where
+    the time was spent itself) into `into[name]`.
+    """
+    spy = py_spy() if bench.profile else None
+    if spy is None:
+        yield
+        return
+    out = bench.folder / "profiles" / f"{bench.token}-{name}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    process = _record(spy, pid, out)
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            await asyncio.to_thread(process.wait, 30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if out.exists():
+            into[name] = {"file": str(out), **hot_spots(out.read_text())}
+
+
+def _record(spy: str, pid: int, out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 - py-spy from our venv, on a process of ours
+        [spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
+         "--rate", "50", "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def hot_spots(collapsed: str, top: int = 12) -> dict[str, Any]:
+    """The functions most often on the stack (inclusive) and at its top (self), in percent."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    samples = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        samples += count
+        frames = [frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0] + ")"
+                  if " (" in frame else frame for frame in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] += count
+        own[frames[-1]] += count
+    if not samples:
+        return {"samples": 0, "inclusive": [], "self": []}
+
+    def share(counter: Counter[str]) -> list[tuple[str, float]]:
+        return [(frame, round(100 * n / samples, 1)) for frame, n in counter.most_common(top)]
+
+    return {"samples": samples, "inclusive": share(inclusive), "self": share(own)}

@@ -1,0 +1,48 @@
+"""A server for a benchmark, run in a child process: `python -m zaiban.bench.serve <app> --port N`.
+
+Settings come from the environment (`ZAIBAN_*`), as for `zaiban serve`. The
+apps: `intake`, `tracking`, `metrics` (a service alone, as production runs it), `e2e` (intake and
+tracking in one process, the public entry's way), and the baselines `bare`
+(validate and send) and `bare-pipeline` (send, consume, read back).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+from fastapi import FastAPI
+
+from services.common.http import build_app
+from services.common.settings import CommonSettings
+from services.public import make_service
+from zaiban.bench.baseline import pipeline_app, submit_app
+
+APPS = ("intake", "tracking", "metrics", "e2e", "bare", "bare-pipeline")
+
+
+def app_named(name: str, settings: CommonSettings) -> FastAPI:
+    if name in ("intake", "tracking", "metrics"):
+        return build_app([make_service(name, settings)], title=f"zaiban {name} (bench)")
+    if name == "e2e":
+        return build_app([make_service("intake", settings), make_service("tracking", settings)],
+                         title="zaiban intake + tracking (bench)")
+    if name == "bare":
+        return submit_app(settings)
+    if name == "bare-pipeline":
+        return pipeline_app(settings)
+    raise SystemExit(f"no bench app {name!r}; one of: {', '.join(APPS)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("app", choices=APPS)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    settings = CommonSettings()
+    uvicorn.run(app_named(args.app, settings), host="127.0.0.1", port=args.port,
+                log_level="warning", access_log=False, lifespan="on")
+
+
+if __name__ == "__main__":
+    main()

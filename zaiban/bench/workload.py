@@ -1,0 +1,257 @@
+"""The load: what residents submit, and case histories written by the real deciders.
+
+Submissions are valid `SubmitCase` bodies from the city's own catalogue, so
+intake does its full work on each. Histories are lives of cases recorded
+through the same decisions the services make (`zaiban.demo.Chronicle`:
+intake's triage, routing's reactions and handling) at chosen times, by the
+producer `history:bench` (routing keeps them as the past and reacts to none).
+
+A history is `cases` cases received over the months since April, of which
+`resolved` are taken through the whole lifecycle — submitted, accepted,
+routed by the dispatch rules, acknowledged, progress noted, resolved, and
+confirmed by the resident (closed) — and the others stop on the way
+(submitted, routed, or acknowledged). So a read model that sees all of it
+must say: received `cases`, resolved `resolved` (辦結), the rate their ratio.
+
+Writing 200,000 events through pydantic takes a while, so histories are
+generated on every core and kept under `.zaiban/bench/cache/` (as the bytes
+the log will hold): a second run with the same sizes starts publishing at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import random
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
+
+from contracts import case_commands as cmd
+from contracts.envelope import HISTORY_PRODUCER_PREFIX
+from contracts.topics import Topics
+from services.common.catalogue import CityConfig, load_city
+from services.common.settings import REPO_ROOT, CommonSettings
+from services.intake.numbers import ALPHABET
+from services.routing import handling
+from services.routing.dispatch import Policy
+from zaiban.demo import PROBLEMS, STREETS, SURNAMES, Chronicle
+
+PRODUCER = f"{HISTORY_PRODUCER_PREFIX}bench"
+HISTORY_SECRET = SecretStr("zaiban-bench-histories-only-not-a-real-secret")
+CACHE = REPO_ROOT / ".zaiban" / "bench" / "cache"
+FORMAT = 1  # bump when the shape of generated histories changes
+SINCE = datetime(2026, 4, 1, tzinfo=UTC)
+SPAN = timedelta(days=180)
+
+Record = tuple[bytes, bytes]
+"""(key, value) of one log record: the case id, the envelope's JSON."""
+
+
+# --- what residents submit -------------------------------------------------------------
+
+
+def routable(city: CityConfig) -> list[tuple[str, str]]:
+    """(category, district) pairs the dispatch rules send somewhere."""
+    return [(c.code, d.code) for c in city.categories for d in city.districts
+            if city.rule_for(c.code, d.code) is not None]
+
+
+def submission(city: CityConfig, rng: random.Random, *, category: str | None = None,
+               district: str | None = None, channel: str | None = None) -> dict[str, Any]:
+    """A valid submission body, as a resident's browser would send it."""
+    chosen = city.category(category) if category else rng.choice(city.categories)
+    assert chosen is not None
+    place = city.district(district) if district else rng.choice(city.districts)
+    assert place is not None
+    street, cross = rng.sample(STREETS, 2)
+    lat, lon = place.center
+    problems = PROBLEMS.get(chosen.code) or ("{street}附近有问题需要处理。",)
+    return {
+        "category": chosen.code,
+        "description": rng.choice(problems).format(street=street, cross=cross),
+        "location": {"district": place.code, "street": f"{street}{rng.randint(1, 300)}号附近",
+                     "lat": round(lat + rng.uniform(-0.02, 0.02), 5),
+                     "lon": round(lon + rng.uniform(-0.02, 0.02), 5)},
+        "channel": channel or rng.choice(["web", "app"]),
+        "attributes": {a.code: a.values[0].key for a in chosen.attributes
+                       if a.required and a.values},
+        "contact": {"name": f"{rng.choice(SURNAMES)}女士", "phone": f"137{rng.randint(0, 10**8):08d}"}
+        if rng.random() < 0.7 else None,
+    }
+
+
+def submissions(city: CityConfig, count: int, seed: int = 8) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [submission(city, rng) for _ in range(count)]
+
+
+# --- histories ----------------------------------------------------------------------------
+
+STAGES = ("submitted", "routed", "acknowledged")
+"""Where the unresolved cases stop, in turn."""
+
+
+@dataclass(frozen=True)
+class History:
+    """Records for the log, in the order they happened, and what they add up to."""
+
+    records: list[Record]
+    cases: int
+    resolved: int
+
+    @property
+    def events(self) -> int:
+        return len(self.records)
+
+
+def is_resolved(index: int, cases: int, resolved: int) -> bool:
+    """Spread `resolved` of `cases` evenly over the indexes 0..cases-1."""
+    return (index + 1) * resolved // cases > index * resolved // cases
+
+
+def case_id_for(index: int, at: datetime) -> str:
+    """A well-formed case number, unique by index (40 bits of it, in the case alphabet)."""
+    chars = "".join(ALPHABET[(index >> (5 * i)) & 31] for i in range(8))[::-1]
+    return f"ZB{(at + timedelta(hours=8)).strftime('%y%m%d')}-{chars[:4]}-{chars[4:]}"
+
+
+def _policy(settings: CommonSettings) -> tuple[CityConfig, Policy]:
+    from services.routing.settings import RoutingSettings
+
+    city = load_city(settings.config_dir)
+    routing = RoutingSettings.model_validate(settings.model_dump())
+    return city, Policy.from_settings(city, routing)
+
+
+def live_one(chronicle: Chronicle, index: int, cases: int, resolved: int,
+             pairs: Sequence[tuple[str, str]], rng: random.Random) -> None:
+    """One case's life: all of it if it is among the resolved, else up to a stage."""
+    at = SINCE + SPAN * index / cases
+    category, district = pairs[index % len(pairs)]
+    case_id = case_id_for(index, at)
+    body = submission(chronicle.city, rng, category=category, district=district,
+                      channel=rng.choice(["web", "app", "hotline", "wechat", "weibo"]))
+    chronicle.submit(case_id, cmd.SubmitCase.model_validate(body), at)
+    done = is_resolved(index, cases, resolved)
+    # the n-th unresolved case stops at the n-th stage, in turn
+    stage = None if done else STAGES[(index - index * resolved // cases) % len(STAGES)]
+    if stage == "submitted":
+        return
+    at += timedelta(hours=rng.uniform(0.2, 6))
+    chronicle.accept(case_id, at)
+    if stage == "routed":
+        return
+    lead = chronicle.lead(case_id)
+    at += timedelta(hours=rng.uniform(0.5, 8))
+    chronicle.act(case_id, at, handling.acknowledge, cmd.AcknowledgeCase(), lead)
+    if stage == "acknowledged":
+        return
+    at += timedelta(hours=rng.uniform(1, 20))
+    chronicle.act(case_id, at, handling.note_progress,
+                  cmd.NoteProgress(note="已安排人员到现场处理，预计近期完成。"), lead)
+    at += timedelta(hours=rng.uniform(1, 30))
+    chronicle.act(case_id, at, handling.resolve,
+                  cmd.ResolveCase(resolution="问题已处理完毕，现场已恢复正常。"), lead)
+    at += timedelta(hours=rng.uniform(1, 48))
+    satisfied = rng.random() < 0.9
+    chronicle.feedback(case_id, at, fixed=True, satisfied=satisfied,
+                       rating=rng.choice([4, 5, 5]) if satisfied else rng.choice([2, 3]))
+
+
+def _generate_part(config_dir: str, start: int, stop: int, cases: int, resolved: int,
+                   seed: int) -> list[tuple[float, str, int, bytes]]:
+    """Cases start..stop-1 (a worker process's share): (when, case, seq, envelope JSON)."""
+    settings = CommonSettings(config_dir=Path(config_dir), auth_secret=HISTORY_SECRET)
+    city, policy = _policy(settings)
+    chronicle = Chronicle(city, policy, HISTORY_SECRET, producer=PRODUCER)
+    pairs = routable(city)
+    for index in range(start, stop):
+        live_one(chronicle, index, cases, resolved, pairs, random.Random(seed * 1_000_003 + index))
+    return [(e.occurred_at.timestamp(), e.case_id, e.seq, e.to_bytes())
+            for e in chronicle.envelopes]
+
+
+def _cache_path(cases: int, resolved: int, seed: int) -> Path:
+    return CACHE / f"histories-v{FORMAT}-{cases}-{resolved}-{seed}.bin.gz"
+
+
+def _read_cache(path: Path) -> list[Record]:
+    records: list[Record] = []
+    with gzip.open(path, "rb") as stream:
+        for line in stream:
+            key, _, value = line.rstrip(b"\n").partition(b"\t")
+            records.append((key, value))
+    return records
+
+
+def _write_cache(path: Path, records: list[Record]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    with gzip.open(partial, "wb", compresslevel=1) as stream:
+        for key, value in records:
+            stream.write(key + b"\t" + value + b"\n")
+    partial.replace(path)
+
+
+def history(settings: CommonSettings, cases: int, resolved: int, *, seed: int = 2026,
+            progress: Callable[[int, int], None] | None = None, cache: bool = True) -> History:
+    """Histories of `cases` cases, `resolved` of them resolved (see the module doc)."""
+    if not 0 <= resolved <= cases:
+        raise ValueError(f"resolved ({resolved}) must be between 0 and cases ({cases})")
+    path = _cache_path(cases, resolved, seed)
+    if cache and path.exists():
+        return History(_read_cache(path), cases, resolved)
+    workers = max(1, min(os.cpu_count() or 1, 8))
+    chunk = max(1, min(2000, -(-cases // workers)))
+    parts = [(start, min(start + chunk, cases)) for start in range(0, cases, chunk)]
+    rows: list[tuple[float, str, int, bytes]] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_generate_part, str(settings.config_dir), start, stop, cases,
+                               resolved, seed) for start, stop in parts]
+        done = 0
+        for (start, stop), future in zip(parts, futures, strict=True):
+            rows += future.result()
+            done += stop - start
+            if progress is not None:
+                progress(done, cases)
+    # each case's events stay in order; across cases the log reads like the months it covers
+    rows.sort(key=lambda row: (row[0], row[1], row[2]))
+    records = [(case_id.encode(), value) for _, case_id, _, value in rows]
+    if cache:
+        _write_cache(path, records)
+    return History(records, cases, resolved)
+
+
+# --- putting records in the log ------------------------------------------------------------
+
+
+async def publish(settings: CommonSettings, records: Sequence[Record], *, topic: str | None = None,
+                  progress: Callable[[int], None] | None = None) -> None:
+    """Append records to the case event log as fast as the producer batches them (acks=all)."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                enable_idempotence=True, linger_ms=20,
+                                max_batch_size=512 * 1024, compression_type="gzip")
+    await producer.start()
+    try:
+        target = topic or Topics(settings.topic_prefix).case_events
+        pending = []
+        for number, (key, value) in enumerate(records, 1):
+            pending.append(await producer.send(target, value, key=key))
+            if number % 5000 == 0:
+                await asyncio.gather(*pending)
+                pending.clear()
+                if progress is not None:
+                    progress(number)
+        await asyncio.gather(*pending)
+        if progress is not None:
+            progress(len(records))
+    finally:
+        await producer.stop()
