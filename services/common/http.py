@@ -19,7 +19,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.case import Refused
@@ -76,6 +81,19 @@ def install_error_handlers(app: FastAPI) -> None:
                        ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure,
                        TimeoutError):
         app.add_exception_handler(error_type, unavailable)
+
+    @app.exception_handler(OperationFailure)
+    async def store_failed(request: Request, error: OperationFailure) -> Response:
+        # FerretDB on SQLite answers a write that found the database locked with a plain
+        # OperationFailure: the store is busy, not the request wrong — try again.
+        if is_store_busy(error):
+            return await unavailable(request, error)
+        raise error
+
+
+def is_store_busy(error: OperationFailure) -> bool:
+    text = str(error.details or error).lower()
+    return "sqlite_busy" in text or "database is locked" in text
 
 
 def refusal_answer(path: str, problems: list[Problem]) -> Response:

@@ -117,7 +117,10 @@ async def swap_in(db: AsyncDatabase[dict[str, Any]], source: str, target: str) -
             await db[source].rename(target)
             return
         except OperationFailure as error:
-            if error.code != NAMESPACE_EXISTS:
+            # MongoDB says the namespace exists (48); FerretDB on SQLite may say its
+            # table's unique constraint failed (1): either way, `target` reappeared
+            recreated = error.code == NAMESPACE_EXISTS or "unique constraint" in str(error).lower()
+            if not recreated:
                 raise
             await asyncio.sleep(0.05)
     raise RuntimeError(f"could not swap {source} in as {target}: it kept being recreated")
