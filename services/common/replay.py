@@ -26,7 +26,7 @@ from services.common.settings import CommonSettings
 log = get_logger("zaiban.replay")
 
 NAMESPACE_EXISTS = 48
-SWAP_ATTEMPTS = 10
+SWAP_ATTEMPTS = 200
 
 Offsets = dict[TopicPartition, int]
 Progress = Callable[[int, int], None]
@@ -122,5 +122,6 @@ async def swap_in(db: AsyncDatabase[dict[str, Any]], source: str, target: str) -
             recreated = error.code == NAMESPACE_EXISTS or "unique constraint" in str(error).lower()
             if not recreated:
                 raise
-            await asyncio.sleep(0.05)
+            # no pause: the window between drop and rename must stay as short as it can
+            await asyncio.sleep(0)
     raise RuntimeError(f"could not swap {source} in as {target}: it kept being recreated")
