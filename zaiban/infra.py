@@ -49,6 +49,9 @@ from rich.console import Console
 
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
+# The build's package name says which of FERRETDB_FIXES it carries: a binary built
+# without them (an older checkout's) is rebuilt.
+FERRETDB_PACKAGE = "zaiban-local+sqlite-id-index"
 KAFKA_COMPONENT = "kafka"
 STORE_COMPONENT = "ferretdb"
 COMPONENTS: tuple[str, ...] = (KAFKA_COMPONENT, STORE_COMPONENT)
@@ -566,8 +569,8 @@ def _kafka_ready(settings: StackSettings) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def ferretdb_binary_version(binary: Path) -> str | None:
-    """`ferretdb --version` → 'v1.24.2', or None when the binary is absent or broken."""
+def ferretdb_binary_version(binary: Path) -> tuple[str, str] | None:
+    """`ferretdb --version` → ('v1.24.2', package), or None when the binary is absent or broken."""
     if not binary.is_file():
         return None
     try:
@@ -575,8 +578,46 @@ def ferretdb_binary_version(binary: Path) -> str | None:
                              timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    match = re.search(r"^version:\s*(\S+)", out.stdout, re.MULTILINE)
-    return match.group(1) if out.returncode == 0 and match else None
+    version = re.search(r"^version:\s*(\S+)", out.stdout, re.MULTILINE)
+    package = re.search(r"^package:\s*(\S+)", out.stdout, re.MULTILINE)
+    if out.returncode != 0 or not version:
+        return None
+    return version.group(1), package.group(1) if package else ""
+
+
+@dataclass(frozen=True)
+class SourceFix:
+    """One exact replacement in FerretDB's source, and why."""
+
+    path: str
+    old: str
+    new: str
+    why: str
+
+
+FERRETDB_FIXES = (
+    SourceFix(
+        path="internal/backends/sqlite/metadata/metadata.go",
+        old="IDColumn = DefaultColumn + \"->'$._id'\"",
+        new="IDColumn = DefaultColumn + \"->'_id'\"",
+        why="FerretDB 1.24's SQLite backend creates the unique _id index on the expression "
+            "_ferretdb_sjson->\"_id\" but looks documents up by _ferretdb_sjson->'$._id': the "
+            "same value, a different expression, so SQLite never uses the index and every "
+            "find, update or delete by _id scans the whole collection (upstream's PostgreSQL "
+            "twin of this is FerretDB issue 4646). Spelling the lookup as the index spells it "
+            "lets SQLite use the index; stored data and indexes are unchanged.",
+    ),
+)
+
+
+def _apply_ferretdb_fixes(src: Path) -> None:
+    for fix in FERRETDB_FIXES:
+        target = src / fix.path
+        text = target.read_text()
+        if text.count(fix.old) != 1:
+            raise InfraError(f"FerretDB's {fix.path} no longer reads as expected; the fix "
+                             f"for the _id index cannot be applied to {FERRETDB_VERSION}")
+        target.write_text(text.replace(fix.old, fix.new))
 
 
 def _build_ferretdb(settings: StackSettings) -> None:
@@ -586,7 +627,7 @@ def _build_ferretdb(settings: StackSettings) -> None:
     module lacks the generated build/version/version.txt. So: download the module, copy it,
     write that file, and ``go build`` the copy.
     """
-    if ferretdb_binary_version(settings.ferretdb_bin) == FERRETDB_VERSION:
+    if ferretdb_binary_version(settings.ferretdb_bin) == (FERRETDB_VERSION, FERRETDB_PACKAGE):
         return
     go = _require_tool("go", "Go builds the FerretDB document store")
     log = settings.logs_dir / "ferretdb-build.log"
@@ -607,15 +648,16 @@ def _build_ferretdb(settings: StackSettings) -> None:
         for name in files:
             os.chmod(os.path.join(dirpath, name), 0o644)
     (src / "build" / "version" / "version.txt").write_text(FERRETDB_VERSION + "\n")
-    (src / "build" / "version" / "package.txt").write_text("zaiban-local\n")
+    (src / "build" / "version" / "package.txt").write_text(FERRETDB_PACKAGE + "\n")
+    _apply_ferretdb_fixes(src)
     settings.bin_dir.mkdir(parents=True, exist_ok=True)
     tmp_bin = settings.bin_dir / "ferretdb.tmp"
     _run_logged([go, "build", "-trimpath", "-o", str(tmp_bin), "./cmd/ferretdb"], log, cwd=src,
                 env=env, what="Go build of FerretDB")
     built = ferretdb_binary_version(tmp_bin)
-    if built != FERRETDB_VERSION:
-        raise InfraError(f"the FerretDB build reports version {built!r}, not {FERRETDB_VERSION} "
-                         f"— see {log}")
+    if built != (FERRETDB_VERSION, FERRETDB_PACKAGE):
+        raise InfraError(f"the FerretDB build reports {built!r}, not {FERRETDB_VERSION} "
+                         f"({FERRETDB_PACKAGE}) — see {log}")
     tmp_bin.replace(settings.ferretdb_bin)
     shutil.rmtree(src, ignore_errors=True)
 
@@ -661,7 +703,8 @@ def _store_ready(settings: StackSettings) -> bool:
 
 def store_version(settings: StackSettings | None = None) -> str:
     settings = settings or StackSettings.from_env()
-    return ferretdb_binary_version(settings.ferretdb_bin) or FERRETDB_VERSION
+    built = ferretdb_binary_version(settings.ferretdb_bin)
+    return built[0] if built else FERRETDB_VERSION
 
 
 # --------------------------------------------------------------------------------------------
@@ -715,7 +758,7 @@ def _prepare(settings: StackSettings, components: tuple[str, ...], console: Cons
         jobs[f"resolving Kafka {kafka_version(settings)} jars with Maven "
              f"(log: {settings.logs_dir / 'maven.log'})"] = lambda: _resolve_kafka_jars(settings)
     if STORE_COMPONENT in components and \
-            ferretdb_binary_version(settings.ferretdb_bin) != FERRETDB_VERSION:
+            ferretdb_binary_version(settings.ferretdb_bin) != (FERRETDB_VERSION, FERRETDB_PACKAGE):
         jobs[f"building FerretDB {FERRETDB_VERSION} with Go "
              f"(log: {settings.logs_dir / 'ferretdb-build.log'})"] = (
             lambda: _build_ferretdb(settings))

@@ -60,6 +60,24 @@ async def test_store_insert_and_read(stack: StackInfo, namespace: Namespace) -> 
         await client.close()
 
 
+async def test_store_finds_documents_by_id_through_the_index(stack: StackInfo,
+                                                            namespace: Namespace) -> None:
+    """Every read model and write model here looks documents up by `_id`: without the index
+    (stock FerretDB 1.24 on SQLite, see infra.FERRETDB_FIXES) each lookup scans the collection."""
+    _local_only(stack)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url)
+    try:
+        db = client[namespace.db_name]
+        await db["cases"].insert_many([{"_id": f"ZB261006-{n:04d}", "n": n} for n in range(50)])
+        answer = await db.command("explain", {"find": "cases", "filter": {"_id": "ZB261006-0042"}})
+        plan = " ".join(answer["queryPlanner"]["Plan"])
+        assert "USING INDEX" in plan and "SCAN" not in plan.replace("SEARCH", ""), plan
+        assert await db["cases"].find_one({"_id": "ZB261006-0042"}) == {"_id": "ZB261006-0042",
+                                                                        "n": 42}
+    finally:
+        await client.close()
+
+
 def test_second_ensure_up_is_a_noop(stack: StackInfo) -> None:
     _local_only(stack)
     first = infra.ensure_up()
