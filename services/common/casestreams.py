@@ -6,8 +6,11 @@ Two collections in the service's own database:
   is unique, so of two commands decided on the same version of a case only
   one can insert its batch — two racing commands cannot both win. (A
   filtered update is no such guarantee on every MongoDB-protocol server; a
-  unique key is.) A batch is also the outbox: `published` turns true once
-  Kafka holds its events.
+  unique key is.) `published` turns true once Kafka holds a batch's events.
+- `<name>_outbox`: the keys of batches a command is about to claim or is
+  publishing — written before the claim, removed once the batch is
+  published. It stays as small as the commands in flight, so the relay that
+  finds what a crash left behind reads it, not every claim ever made.
 - `<name>`: one snapshot per case (state, version, and top-level fields for
   queries). A snapshot may lag its claims; loading folds the newer claims in,
   so the claims are the truth and a lost snapshot write loses nothing.
@@ -28,6 +31,11 @@ its own before it claims, and an event folded from the log was in the log. So
 loading is a few lookups by key, never a query over all claims — which
 matters on FerretDB 1.24, where any other filter reads every document of the
 collection (and so grew with every case ever recorded).
+
+Outbox entries are never removed by the command that lost a race (the winner
+may be publishing under the same key); the relay removes an entry whose
+batch is published, or was never claimed, once it is older than a relay
+period.
 """
 
 from __future__ import annotations
@@ -82,6 +90,7 @@ class CaseStreams:
     ) -> None:
         self.collection = collection
         self.claims = collection.database[f"{collection.name}_claims"]
+        self.outbox = collection.database[f"{collection.name}_outbox"]
         self.log = log_
         self.clock = clock
         self.producer = producer
@@ -89,7 +98,6 @@ class CaseStreams:
 
     async def ensure_indexes(self) -> None:
         await self.claims.create_index([("case_id", ASCENDING), ("last_seq", ASCENDING)])
-        await self.claims.create_index("published")
 
     # -- reading --------------------------------------------------------------
 
@@ -164,6 +172,7 @@ class CaseStreams:
                 correlation_id=correlation_id,
                 cause=cause,
             )
+            await self._enter_outbox(claim_id(case_id, envelopes[0].seq))
             if not await self._claim(case_id, envelopes, published=False):
                 continue
             updated = current.fold(envelopes)
@@ -193,7 +202,7 @@ class CaseStreams:
                 "last_seq": envelopes[-1].seq,
                 "events": [envelope.model_dump_json() for envelope in envelopes],
                 "published": published,
-                # wall time, not the domain clock: how long a batch has waited to be published
+                # wall time, not the domain clock: when the batch was claimed
                 "claimed_at": datetime.now(UTC),
             })
         except DuplicateKeyError:
@@ -218,9 +227,17 @@ class CaseStreams:
             # its read and its insert. It exists now, so this is a plain replace.
             await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
 
+    async def _enter_outbox(self, key: str) -> None:
+        try:
+            # wall time, not the domain clock: how long the entry has waited
+            await self.outbox.insert_one({"_id": key, "entered_at": datetime.now(UTC)})
+        except DuplicateKeyError:
+            pass  # a racing command entered the same key: one entry covers whoever wins
+
     async def _mark_published(self, case_id: str, first_seq: int) -> None:
-        await self.claims.update_one({"_id": claim_id(case_id, first_seq)},
-                                     {"$set": {"published": True}})
+        key = claim_id(case_id, first_seq)
+        await self.claims.update_one({"_id": key}, {"$set": {"published": True}})
+        await self.outbox.delete_one({"_id": key})
 
     async def _settle(self, case_id: str, unpublished: list[dict[str, Any]]) -> None:
         """Make sure the batches before ours are in the log.
@@ -250,18 +267,24 @@ class CaseStreams:
     async def flush_outboxes(self, older_than_s: float = 0.0) -> int:
         """Publish every batch a crash left unpublished. Returns how many there were.
 
-        With `older_than_s`, only batches that have waited that long: a younger
-        one usually belongs to a command publishing it right now.
+        With `older_than_s`, only outbox entries that have waited that long: a
+        younger one usually belongs to a command publishing it right now. Entries
+        whose batch is published, or was never claimed (a crash before the
+        claim, or a command that lost its race), are removed.
         """
-        query: dict[str, Any] = {"published": False}
+        query: dict[str, Any] = {}
         if older_than_s:
-            query["claimed_at"] = {"$lt": datetime.now(UTC) - timedelta(seconds=older_than_s)}
-        cursor = self.claims.find(query)
-        claims = sorted([claim async for claim in cursor],
-                        key=lambda c: (c["case_id"], c["first_seq"]))
-        for claim in claims:
+            query["entered_at"] = {"$lt": datetime.now(UTC) - timedelta(seconds=older_than_s)}
+        keys = sorted([entry["_id"] async for entry in self.outbox.find(query)])
+        published = 0
+        for key in keys:  # sorted: a case's batches in order
+            claim = await self.claims.find_one({"_id": key})
+            if claim is None or claim["published"]:
+                await self.outbox.delete_one({"_id": key})
+                continue
             await self._publish(claim)
-        return len(claims)
+            published += 1
+        return published
 
     async def relay(self, every_s: float = 5.0) -> None:
         """Publish what crashes left behind, forever (a background task of the service)."""

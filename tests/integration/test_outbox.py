@@ -1,0 +1,104 @@
+"""The write model's outbox on the real store and broker: a batch claimed by a command that
+died before Kafka had it is published by the relay, once; the outbox holds only what is in
+flight, so the relay never reads every claim ever made."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+from helpers import read_events, unique
+from unit.routing.casebook import T0, accepted, submitted
+
+from contracts.envelope import Envelope
+from services.common.bus import EventLog
+from services.common.case import Case
+from services.common.casestreams import CaseStreams, claim_id
+from services.common.runtime import ServiceRuntime
+from services.common.settings import CommonSettings
+
+
+class DyingLog:
+    """The service's log, for a process that is killed as it starts to append."""
+
+    def __init__(self, real: EventLog) -> None:
+        self.real = real
+
+    async def append(self, envelopes: Sequence[Envelope]) -> None:
+        raise RuntimeError("killed before Kafka had the events")
+
+    async def publish(self, topic: str, body: bytes, key: bytes | None = None) -> None:
+        await self.real.publish(topic, body, key)
+
+
+@pytest.fixture
+async def runtime(settings: CommonSettings) -> AsyncIterator[ServiceRuntime]:
+    runtime = ServiceRuntime(settings)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+def streams(runtime: ServiceRuntime, log: Any) -> CaseStreams:
+    return CaseStreams(runtime.db["cases"], log, runtime.clock, producer="outbox-test")
+
+
+async def outbox_keys(streams_: CaseStreams) -> list[str]:
+    return sorted([entry["_id"] async for entry in streams_.outbox.find({})])
+
+
+async def test_a_command_that_dies_before_kafka_is_published_by_the_relay_once(
+        runtime: ServiceRuntime, settings: CommonSettings) -> None:
+    case_id = unique("ZB-OUTBOX-")
+    alive = streams(runtime, runtime.events)
+    await alive.execute(case_id, lambda case: [submitted()], cause="submit", correlation_id="c1",
+                        at=T0, create=True)
+    assert await outbox_keys(alive) == []  # published: nothing left in flight
+
+    # when the process dies between claiming the batch and Kafka holding it
+    dying = streams(runtime, DyingLog(runtime.events))
+    with pytest.raises(RuntimeError):
+        await dying.execute(case_id, lambda case: [accepted()], cause="accept",
+                            correlation_id="c2", at=T0)
+    assert await outbox_keys(alive) == [claim_id(case_id, 2)]
+    assert [e.seq for e in await read_events(settings, case_id=case_id, min_count=1)] == [1]
+
+    # then the relay of the restarted process publishes it, marks it and empties the outbox
+    restarted = streams(runtime, runtime.events)
+    assert await restarted.flush_outboxes() == 1
+    assert await restarted.flush_outboxes() == 0
+    assert await outbox_keys(restarted) == []
+    logged = await read_events(settings, case_id=case_id, min_count=2)
+    assert [(e.seq, e.type) for e in logged] == [(1, "CaseSubmitted"), (2, "CaseAccepted")]
+    case = await restarted.get(case_id)
+    assert isinstance(case, Case) and case.version == 2
+
+
+async def test_the_relay_removes_entries_of_batches_published_or_never_claimed(
+        runtime: ServiceRuntime) -> None:
+    case_id = unique("ZB-OUTBOX-")
+    relay = streams(runtime, runtime.events)
+    await relay.execute(case_id, lambda case: [submitted()], cause="submit", correlation_id="c1",
+                        at=T0, create=True)
+    # a command that lost its race left its entry (the winner's batch is published) and a
+    # command that died before claiming left one for a batch that never was
+    await relay.outbox.insert_many([{"_id": claim_id(case_id, 1), "entered_at": T0},
+                                    {"_id": claim_id(case_id, 2), "entered_at": T0}])
+    assert await relay.flush_outboxes(older_than_s=5.0) == 0
+    assert await outbox_keys(relay) == []
+    case = await relay.get(case_id)
+    assert case is not None and case.version == 1
+
+
+async def test_the_relay_leaves_entries_younger_than_its_period(runtime: ServiceRuntime) -> None:
+    case_id = unique("ZB-OUTBOX-")
+    dying = streams(runtime, DyingLog(runtime.events))
+    with pytest.raises(RuntimeError):
+        await dying.execute(case_id, lambda case: [submitted()], cause="submit",
+                            correlation_id="c1", at=T0, create=True)
+    # a command may be publishing this batch right now: the relay waits a period
+    assert await streams(runtime, runtime.events).flush_outboxes(older_than_s=60.0) == 0
+    assert await outbox_keys(dying) == [claim_id(case_id, 1)]
