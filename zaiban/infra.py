@@ -620,6 +620,13 @@ def _apply_ferretdb_fixes(src: Path) -> None:
         target.write_text(text.replace(fix.old, fix.new))
 
 
+# WAL with synchronous=NORMAL: a commit is safe from a crash of FerretDB or of a service, and
+# is fsynced at checkpoints rather than one by one (an OS crash may lose the last commits).
+# The store holds projections and write models of the case log, and Kafka here acknowledges
+# before fsync too; the log is the record. (FerretDB adds its WAL and busy-timeout defaults.)
+SQLITE_PRAGMAS = "_pragma=journal_mode(wal)&_pragma=synchronous(normal)"
+
+
 def _build_ferretdb(settings: StackSettings) -> None:
     """Build FerretDB from its Go module (skipped when the binary has the wanted version).
 
@@ -669,7 +676,7 @@ def _start_ferretdb(settings: StackSettings) -> int:
     data.mkdir(parents=True, exist_ok=True)
     state.mkdir(parents=True, exist_ok=True)
     cmd = [str(settings.ferretdb_bin),
-           "--handler=sqlite", f"--sqlite-url=file:{data}/",
+           "--handler=sqlite", f"--sqlite-url=file:{data}/?{SQLITE_PRAGMAS}",
            f"--listen-addr={settings.host}:{settings.store_port}",
            f"--state-dir={state}",
            "--debug-addr=-",  # no HTTP debug/metrics listener

@@ -6,11 +6,12 @@ Two collections in the service's own database:
   is unique, so of two commands decided on the same version of a case only
   one can insert its batch — two racing commands cannot both win. (A
   filtered update is no such guarantee on every MongoDB-protocol server; a
-  unique key is.) `published` turns true once Kafka holds a batch's events.
-- `<name>_outbox`: the keys of batches a command is about to claim or is
-  publishing — written before the claim, removed once the batch is
-  published. It stays as small as the commands in flight, so the relay that
-  finds what a crash left behind reads it, not every claim ever made.
+  unique key is.) A claim is never changed once written.
+- `<name>_outbox`: the keys of batches not yet known to be in Kafka —
+  entered before the claim, removed once Kafka holds the batch. A batch is
+  unpublished exactly while its key is here. The collection stays as small
+  as the commands in flight, so the relay that finds what a crash left
+  behind reads it, not every claim ever made.
 - `<name>`: one snapshot per case (state, version, and top-level fields for
   queries). A snapshot may lag its claims; loading folds the newer claims in,
   so the claims are the truth and a lost snapshot write loses nothing.
@@ -18,8 +19,8 @@ Two collections in the service's own database:
 A command runs as: load; publish (or wait for) unpublished batches of the
 case, so the log keeps the case's order; decide (pure; may raise `Refused`);
 insert the batch (or lose the race, and decide again on the newer state);
-append to the log and wait until Kafka holds it (acks=all); mark it
-published. A crash in between leaves an unpublished batch, which the next
+append to the log and wait until Kafka holds it (acks=all); remove its
+outbox entry. A crash in between leaves an unpublished batch, which the next
 command on the case or the relay publishes with the same ids and seq, and
 every consumer skips a seq it has seen.
 
@@ -32,15 +33,17 @@ loading is a few lookups by key, never a query over all claims — which
 matters on FerretDB 1.24, where any other filter reads every document of the
 collection (and so grew with every case ever recorded).
 
-Outbox entries are never removed by the command that lost a race (the winner
-may be publishing under the same key); the relay removes an entry whose
-batch is published, or was never claimed, once it is older than a relay
-period.
+A command that loses the race never removes the outbox entry (the winner
+may be publishing under that very key). So an entry can outlive its
+batch's publication after a race: the batch is then published once more —
+same ids and seq, skipped by every consumer. The relay removes an entry
+whose batch was never claimed once it is older than a relay period.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,11 +57,13 @@ from contracts.envelope import Envelope
 from services.common.bus import EventLog
 from services.common.case import Case, Refused
 from services.common.clock import Clock
+from services.common.grouped import GroupedWrites
 from services.common.logging import bound, get_logger
 
 log = get_logger("zaiban.casestreams")
 
 MAX_ATTEMPTS = 8
+REMEMBERED_CASES = 100_000
 OUTBOX_PATIENCE_S = 1.0
 OUTBOX_PATIENCE_STEPS = 20
 
@@ -91,10 +96,22 @@ class CaseStreams:
         self.collection = collection
         self.claims = collection.database[f"{collection.name}_claims"]
         self.outbox = collection.database[f"{collection.name}_outbox"]
+        # group commit: concurrent commands' writes leave as one command per collection
+        self._snapshot_inserts = GroupedWrites(collection)
+        self._claim_inserts = GroupedWrites(self.claims)
+        self._outbox_writes = GroupedWrites(self.outbox)
+        # case id → a version the store holds at least (it only grows), for recent cases
+        self._recorded: OrderedDict[str, int] = OrderedDict()
         self.log = log_
         self.clock = clock
         self.producer = producer
         self.index_fields = index_fields or (lambda case: {})
+
+    def _remember(self, case_id: str, version: int) -> None:
+        self._recorded[case_id] = max(version, self._recorded.get(case_id, 0))
+        self._recorded.move_to_end(case_id)
+        if len(self._recorded) > REMEMBERED_CASES:
+            self._recorded.popitem(last=False)
 
     async def ensure_indexes(self) -> None:
         await self.claims.create_index([("case_id", ASCENDING), ("last_seq", ASCENDING)])
@@ -112,12 +129,16 @@ class CaseStreams:
             known, newest = claim["last_seq"], claim
         if newest is not None and case is not None:
             await self._save_snapshot(case, newest["_id"])
-        elif doc is not None and doc.get("claim"):
-            newest = await self.claims.find_one({"_id": doc["claim"]})
-        elif doc is not None:  # a snapshot written before snapshots named their batch
-            pending = self.claims.find({"case_id": case_id, "published": False})
-            return case, sorted([c async for c in pending], key=lambda c: c["first_seq"])
-        return case, [newest] if newest is not None and not newest["published"] else []
+            pending = await self._in_outbox(newest["_id"])
+        else:
+            key = doc.get("claim") if doc is not None else None
+            pending = key is not None and await self._in_outbox(key)
+            if pending:
+                newest = await self.claims.find_one({"_id": key})
+        return case, [newest] if pending and newest is not None else []
+
+    async def _in_outbox(self, key: str) -> bool:
+        return await self.outbox.find_one({"_id": key}, projection={"_id": 1}) is not None
 
     async def get(self, case_id: str) -> Case | None:
         case, _ = await self._load(case_id)
@@ -173,19 +194,20 @@ class CaseStreams:
                 cause=cause,
             )
             await self._enter_outbox(claim_id(case_id, envelopes[0].seq))
-            if not await self._claim(case_id, envelopes, published=False):
+            if not await self._claim(case_id, envelopes):
                 continue
             updated = current.fold(envelopes)
+            self._remember(case_id, updated.version)
             await self._save_snapshot(updated, claim_id(case_id, envelopes[0].seq),
                                       new=case is None)
             with bound(case_id=case_id, correlation_id=correlation_id):
                 await self.log.append(envelopes)
                 try:
-                    await self._mark_published(case_id, envelopes[0].seq)
+                    await self._mark_published(claim_id(case_id, envelopes[0].seq))
                 except PyMongoError as error:
                     # Kafka holds the events: the command succeeded. The batch still looks
                     # unpublished, so the next command or the relay publishes it again (same
-                    # ids and seq, skipped by every consumer) and marks it.
+                    # ids and seq, skipped by every consumer).
                     log.warning("mark_published_failed", error=str(error)[:200])
                 for envelope in envelopes:
                     log.info("recorded", event_id=str(envelope.event_id), type=envelope.type,
@@ -193,33 +215,25 @@ class CaseStreams:
             return envelopes
         raise ConcurrentChange(case_id)
 
-    async def _claim(self, case_id: str, envelopes: Sequence[Envelope], *, published: bool) -> bool:
-        try:
-            await self.claims.insert_one({
-                "_id": claim_id(case_id, envelopes[0].seq),
-                "case_id": case_id,
-                "first_seq": envelopes[0].seq,
-                "last_seq": envelopes[-1].seq,
-                "events": [envelope.model_dump_json() for envelope in envelopes],
-                "published": published,
-                # wall time, not the domain clock: when the batch was claimed
-                "claimed_at": datetime.now(UTC),
-            })
-        except DuplicateKeyError:
-            return False
-        return True
+    async def _claim(self, case_id: str, envelopes: Sequence[Envelope]) -> bool:
+        """Insert the batch; False when the key is taken (another command won)."""
+        return await self._claim_inserts.insert({
+            "_id": claim_id(case_id, envelopes[0].seq),
+            "case_id": case_id,
+            "first_seq": envelopes[0].seq,
+            "last_seq": envelopes[-1].seq,
+            "events": [envelope.model_dump_json() for envelope in envelopes],
+            # wall time, not the domain clock: when the batch was claimed
+            "claimed_at": datetime.now(UTC),
+        })
 
     async def _save_snapshot(self, case: Case, claim: str, *, new: bool = False) -> None:
         """Keep `case` as of the batch `claim` (its newest). `new`: there is no snapshot yet
         (an insert then, which FerretDB does without reading the collection)."""
         doc = {"_id": case.case_id, "version": case.version, "claim": claim,
                "case": case.model_dump(mode="json"), **self.index_fields(case)}
-        if new:
-            try:
-                await self.collection.insert_one(doc)
-                return
-            except DuplicateKeyError:
-                pass
+        if new and await self._snapshot_inserts.insert(doc):
+            return
         try:
             await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
         except DuplicateKeyError:
@@ -228,16 +242,12 @@ class CaseStreams:
             await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
 
     async def _enter_outbox(self, key: str) -> None:
-        try:
-            # wall time, not the domain clock: how long the entry has waited
-            await self.outbox.insert_one({"_id": key, "entered_at": datetime.now(UTC)})
-        except DuplicateKeyError:
-            pass  # a racing command entered the same key: one entry covers whoever wins
+        # Taken already (False) means a racing command entered the same key: one entry
+        # covers whoever wins. Wall time, not the domain clock: how long it has waited.
+        await self._outbox_writes.insert({"_id": key, "entered_at": datetime.now(UTC)})
 
-    async def _mark_published(self, case_id: str, first_seq: int) -> None:
-        key = claim_id(case_id, first_seq)
-        await self.claims.update_one({"_id": key}, {"$set": {"published": True}})
-        await self.outbox.delete_one({"_id": key})
+    async def _mark_published(self, key: str) -> None:
+        await self._outbox_writes.delete(key)
 
     async def _settle(self, case_id: str, unpublished: list[dict[str, Any]]) -> None:
         """Make sure the batches before ours are in the log.
@@ -250,8 +260,7 @@ class CaseStreams:
         waiting = {claim["_id"] for claim in unpublished}
         for _wait in range(OUTBOX_PATIENCE_STEPS):
             await asyncio.sleep(OUTBOX_PATIENCE_S / OUTBOX_PATIENCE_STEPS)
-            still = [await self.claims.find_one({"_id": key}) for key in waiting]
-            waiting = {claim["_id"] for claim in still if claim and not claim["published"]}
+            waiting = {key for key in waiting if await self._in_outbox(key)}
             if not waiting:
                 return
         for claim in unpublished:
@@ -261,16 +270,15 @@ class CaseStreams:
     async def _publish(self, claim: dict[str, Any]) -> None:
         envelopes = envelopes_of(claim)
         await self.log.append(envelopes)
-        await self._mark_published(claim["case_id"], claim["first_seq"])
+        await self._mark_published(claim["_id"])
         log.info("outbox_published", case_id=claim["case_id"], events=len(envelopes))
 
     async def flush_outboxes(self, older_than_s: float = 0.0) -> int:
         """Publish every batch a crash left unpublished. Returns how many there were.
 
         With `older_than_s`, only outbox entries that have waited that long: a
-        younger one usually belongs to a command publishing it right now. Entries
-        whose batch is published, or was never claimed (a crash before the
-        claim, or a command that lost its race), are removed.
+        younger one usually belongs to a command publishing it right now. An
+        entry whose batch was never claimed (a crash before the claim) is removed.
         """
         query: dict[str, Any] = {}
         if older_than_s:
@@ -279,7 +287,7 @@ class CaseStreams:
         published = 0
         for key in keys:  # sorted: a case's batches in order
             claim = await self.claims.find_one({"_id": key})
-            if claim is None or claim["published"]:
+            if claim is None:
                 await self.outbox.delete_one({"_id": key})
                 continue
             await self._publish(claim)
@@ -304,8 +312,10 @@ class CaseStreams:
 
         Returns the case after the event, or None when it was already applied.
         """
-        # Usually the snapshot says it all (always for events this service recorded):
-        # one lookup, not a load.
+        # Events this process recorded come back from the log: it knows, without a lookup.
+        if envelope.seq <= self._recorded.get(envelope.case_id, 0):
+            return None
+        # Otherwise the snapshot usually says it all: one lookup, not a load.
         known = await self.collection.find_one({"_id": envelope.case_id},
                                                projection={"version": 1})
         if known is not None and envelope.seq <= known.get("version", 0):
@@ -315,9 +325,11 @@ class CaseStreams:
             current = case or Case(case_id=envelope.case_id)
             if envelope.seq <= current.version:
                 return None
-            if not await self._claim(envelope.case_id, [envelope], published=True):
+            # from the log: in Kafka already, so no outbox entry
+            if not await self._claim(envelope.case_id, [envelope]):
                 continue
             updated = current.apply(envelope)
+            self._remember(envelope.case_id, updated.version)
             await self._save_snapshot(updated, claim_id(envelope.case_id, envelope.seq),
                                       new=case is None)
             return updated

@@ -26,6 +26,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.case import Refused
 from services.common.limits import MAX_BODY_BYTES, BodyGuard, Problem, json_answer
@@ -103,6 +104,29 @@ def refusal_answer(path: str, problems: list[Problem]) -> Response:
     return open311 if open311 is not None else json_answer(path, problems)
 
 
+class RequestMetrics:
+    """Requests and latency (to the first byte of the answer) per route, as plain ASGI:
+    no task or stream wrapping per request, which Starlette's `BaseHTTPMiddleware` adds."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def measured_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                path = getattr(scope.get("route"), "path", "unmatched")
+                LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+                REQUESTS.labels(scope["method"], path, str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, measured_send)
+
+
 def build_app(
     runtimes: Sequence[ServiceRuntime], *, title: str, extra_routers: Sequence[Any] = ()
 ) -> FastAPI:
@@ -122,15 +146,7 @@ def build_app(
     # Oversized, unreadable or unstorable bodies are refused before any route (limits.py).
     app.add_middleware(BodyGuard, max_body_bytes=MAX_BODY_BYTES, answer=refusal_answer)
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
-        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        return response
+    app.add_middleware(RequestMetrics)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

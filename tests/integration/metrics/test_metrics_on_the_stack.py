@@ -314,6 +314,9 @@ async def test_names_come_in_the_readers_language_and_bad_questions_are_named(
     prometheus = (await http.get("/metrics")).text
     assert 'zaiban_figures_cases{figure="received"} 50.0' in prometheus
     assert "zaiban_metrics_events_total" in prometheus
+    # every answer is counted by its route's template, not by the raw path
+    assert 'zaiban_http_requests_total{method="GET",route="/api/stats/definitions",status="200"}' \
+        in prometheus
 
 
 async def test_no_personal_data_reaches_the_figures(settings: CommonSettings,

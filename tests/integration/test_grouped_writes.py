@@ -1,0 +1,65 @@
+"""Group commit on the real store: concurrent callers share one command, yet each learns its
+own document's fate — the duplicate key that makes the write model's compare-and-set."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import WriteError
+from stackfixtures import Namespace
+
+from services.common.grouped import GroupedWrites
+from zaiban.infra import StackInfo
+
+
+@pytest.fixture
+async def db(stack: StackInfo, namespace: Namespace) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url)
+    try:
+        yield client[namespace.db_name]
+    finally:
+        await client.close()
+
+
+async def test_of_racing_inserts_of_one_key_exactly_one_wins(
+        db: AsyncDatabase[dict[str, Any]]) -> None:
+    claims = db["claims"]
+    grouped = GroupedWrites(claims)
+    await claims.insert_one({"_id": "ZB-1#00000001", "by": "earlier"})
+    # 40 commands at once: 20 race for ZB-1#2, 19 claim a key each, one repeats ZB-1#1
+    keys = ["ZB-1#00000002"] * 20 + [f"ZB-{n}#00000001" for n in range(2, 21)] + ["ZB-1#00000001"]
+    outcomes = await asyncio.gather(*(grouped.insert({"_id": key, "by": f"command-{i}"})
+                                      for i, key in enumerate(keys)))
+    assert outcomes[:20].count(True) == 1
+    assert all(outcomes[20:39]) and outcomes[39] is False
+    winner = outcomes.index(True)
+    stored = {doc["_id"]: doc["by"] async for doc in claims.find({})}
+    assert len(stored) == 21
+    assert stored["ZB-1#00000002"] == f"command-{winner}"
+    assert stored["ZB-1#00000001"] == "earlier"
+
+
+async def test_a_lone_insert_and_grouped_deletes(db: AsyncDatabase[dict[str, Any]]) -> None:
+    outbox = db["outbox"]
+    grouped = GroupedWrites(outbox)
+    assert await grouped.insert({"_id": "a"}) is True
+    assert await grouped.insert({"_id": "a"}) is False
+    await asyncio.gather(*(grouped.insert({"_id": k}) for k in "bcdef"))
+    await asyncio.gather(*(grouped.delete(k) for k in "abcz"))
+    assert sorted([doc["_id"] async for doc in outbox.find({})]) == ["d", "e", "f"]
+
+
+async def test_a_document_the_store_refuses_fails_its_own_caller_only(
+        db: AsyncDatabase[dict[str, Any]]) -> None:
+    grouped = GroupedWrites(db["claims"])
+    good, bad = await asyncio.gather(grouped.insert({"_id": "fine", "v": 1}),
+                                     grouped.insert({"_id": "bad", "$v": 1}),
+                                     return_exceptions=True)
+    assert good is True
+    assert isinstance(bad, WriteError), bad
+    assert [doc["_id"] async for doc in db["claims"].find({})] == ["fine"]
