@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import Depends, Header, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -134,13 +134,15 @@ def bearer(authorization: str | None) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def staff_guard(secret_of: Callable[[Request], SecretStr]) -> Callable[..., Callable[..., Principal]]:
+def staff_guard(
+    secret_of: Callable[[Request], SecretStr],
+) -> Callable[..., Callable[..., Awaitable[Principal]]]:
     """Build `require(*roles)`: a dependency that admits staff holding one of `roles`."""
 
-    def require(*roles: Role) -> Callable[..., Principal]:
+    def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         allowed = set(roles) | {Role.ADMIN}
 
-        def dependency(
+        async def dependency(  # async: checked on the event loop, no worker thread
             request: Request, authorization: str | None = Header(default=None)
         ) -> Principal:
             token = bearer(authorization)

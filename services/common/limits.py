@@ -38,7 +38,7 @@ import math
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -374,10 +374,10 @@ def client_address(request: Request, trusted_proxy_hops: int = 0) -> str:
 
 
 def per_client(limiter: RateLimiter, what: str, *,
-               trusted_proxy_hops: int = 0) -> Callable[[Request], None]:
+               trusted_proxy_hops: int = 0) -> Callable[[Request], Awaitable[None]]:
     """A FastAPI dependency admitting a request only within `limiter`'s rate for its client."""
 
-    def admit(request: Request) -> None:
+    async def admit(request: Request) -> None:  # async: no worker thread per request
         wait = limiter.take(client_address(request, trusted_proxy_hops))
         if wait > 0:
             seconds = max(1, math.ceil(wait))

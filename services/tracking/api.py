@@ -70,8 +70,8 @@ LangParam = Annotated[str | None, Query(description="zh-Hans, zh-Hant or en.")]
 _CODE_SHAPE = re.compile(r"^[0-9A-Z]{8,32}$")
 
 
-def reader_language(lang: LangParam = None,
-                    accept_language: Annotated[str | None, Header()] = None) -> Language:
+async def reader_language(lang: LangParam = None,
+                          accept_language: Annotated[str | None, Header()] = None) -> Language:
     try:
         return pick_language(lang, accept_language)
     except UnknownLanguage as error:

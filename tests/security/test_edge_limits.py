@@ -145,15 +145,15 @@ def test_x_forwarded_for_is_believed_only_as_far_as_our_own_proxies_wrote_it() -
     assert client_address(bypassing, trusted_proxy_hops=1) == "198.51.100.8"
 
 
-def test_the_dependency_answers_429_with_retry_after() -> None:
+async def test_the_dependency_answers_429_with_retry_after() -> None:
     admit = per_client(RateLimiter(per_minute=20, burst=1, clock=Clock()), "submissions")
-    admit(request_from("198.51.100.1"))
+    await admit(request_from("198.51.100.1"))
     with pytest.raises(HTTPException) as refused:
-        admit(request_from("198.51.100.1"))
+        await admit(request_from("198.51.100.1"))
     assert refused.value.status_code == 429
     assert refused.value.headers == {"Retry-After": "3"}
     assert "too many submissions" in str(refused.value.detail)
-    admit(request_from("198.51.100.2"))
+    await admit(request_from("198.51.100.2"))
 
 
 # --- photos attached to a submission ------------------------------------------------------
