@@ -331,8 +331,12 @@ class TimelineStore:
         return view_of(await self.collection.find_one({"_id": case_id}))
 
     async def newer_than(self, case_id: str, seq: int) -> CaseView | None:
-        """The view if it moved past `seq` (the cheap read behind live streams)."""
-        return view_of(await self.collection.find_one({"_id": case_id, "seq": {"$gt": seq}}))
+        """The view if it moved past `seq` (the cheap read behind live streams).
+
+        Looked up by `_id` alone, with `seq` compared here: a filter on more than `_id`
+        reads every document of the collection on FerretDB 1.24."""
+        doc = await self.collection.find_one({"_id": case_id})
+        return view_of(doc) if doc is not None and doc.get("seq", 0) > seq else None
 
     async def case_for_code_hash(self, code_hash: str) -> str | None:
         doc = await self.collection.find_one({"code_hash": code_hash}, projection={"_id": 1})
