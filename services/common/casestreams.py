@@ -59,6 +59,7 @@ from services.common.case import Case, Refused
 from services.common.clock import Clock
 from services.common.grouped import GroupedWrites
 from services.common.logging import bound, get_logger
+from services.common.store import create_query_indexes
 
 log = get_logger("zaiban.casestreams")
 
@@ -113,8 +114,10 @@ class CaseStreams:
         if len(self._recorded) > REMEMBERED_CASES:
             self._recorded.popitem(last=False)
 
-    async def ensure_indexes(self) -> None:
-        await self.claims.create_index([("case_id", ASCENDING), ("last_seq", ASCENDING)])
+    async def ensure_indexes(self, fields: Sequence[str] = ()) -> None:
+        """Indexes for snapshot queries on `fields` (claims and outbox are read by key)."""
+        await create_query_indexes(self.collection,
+                                   [([(name, ASCENDING)], name) for name in fields])
 
     # -- reading --------------------------------------------------------------
 

@@ -8,6 +8,7 @@ aggregation. Read models are written idempotently instead.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,9 @@ from pymongo.errors import OperationFailure
 from pymongo.read_concern import ReadConcern
 
 from services.common.settings import CommonSettings
+
+IndexSpec = tuple[list[tuple[str, int]], str]
+"""An index's keys and its name."""
 
 
 def make_client(settings: CommonSettings) -> AsyncMongoClient[dict[str, Any]]:
@@ -65,10 +69,25 @@ class StoreTraits:
         return not self.ferretdb
 
 
+async def is_ferretdb(db: AsyncDatabase[dict[str, Any]]) -> bool:
+    info = await db.client.admin.command("buildInfo")
+    return "ferretdbVersion" in info
+
+
+async def create_query_indexes(collection: AsyncCollection[dict[str, Any]],
+                               indexes: Sequence[IndexSpec]) -> None:
+    """Create the indexes that serve queries on fields other than `_id` — where the store
+    reads them. FerretDB 1.24 pushes no filter but `{"_id": <string>}` down to its backend,
+    so there such an index is never read, only kept up on every write: it is left out."""
+    if await is_ferretdb(collection.database):
+        return
+    for keys, name in indexes:
+        await collection.create_index(keys, name=name)
+
+
 async def traits_of(collection: AsyncCollection[dict[str, Any]]) -> StoreTraits:
     """The traits of the store behind `collection` (which should exist: its plan is asked)."""
-    info = await collection.database.client.admin.command("buildInfo")
-    if "ferretdbVersion" not in info:
+    if not await is_ferretdb(collection.database):
         return StoreTraits(ferretdb=False, indexed_id_lookups=True)
     try:
         plan = await collection.database.command(

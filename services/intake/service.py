@@ -100,9 +100,7 @@ class IntakeService(ServiceRuntime):
         self.router.include_router(open311_routes(self))
 
     async def on_start(self) -> None:
-        await self.streams.ensure_indexes()
-        for field in ("status", "category", "submitted_at"):
-            await self.streams.collection.create_index(field)
+        await self.streams.ensure_indexes(("status", "category", "submitted_at"))
         self.background(self.streams.relay)
 
     # -- submissions -------------------------------------------------------------

@@ -103,9 +103,7 @@ class RoutingService(ServiceRuntime):
     # -- lifecycle --------------------------------------------------------------
 
     async def on_start(self) -> None:
-        await self.streams.ensure_indexes()
-        for field in ("status", "due_at", "resolved_at", "department"):
-            await self.streams.collection.create_index(field)
+        await self.streams.ensure_indexes(("status", "due_at", "resolved_at", "department"))
 
     async def start(self) -> None:
         await super().start()

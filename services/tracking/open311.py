@@ -75,6 +75,7 @@ from services.common.open311 import (
 )
 from services.tracking.i18n import message
 from services.tracking.render import category_name, department_name, district_name, render
+from services.tracking.store import view_of
 from services.tracking.timeline import CaseView
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ async def find(collection: AsyncCollection[dict[str, Any]],
     cursor = (collection.find(query.selector(), projection={"view": 1})
               .sort([("submitted_at", DESCENDING), ("_id", DESCENDING)])
               .limit(MAX_REQUESTS))
-    return [CaseView.model_validate(doc["view"]) async for doc in cursor]
+    return [view async for doc in cursor if (view := view_of(doc)) is not None]
 
 
 # --- a case as a GeoReport request -------------------------------------------------------

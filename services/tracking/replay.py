@@ -4,7 +4,9 @@ The log is the source of truth, so the read model can be thrown away and
 built again by the same pure projection:
 
 1. read the case event log from offset 0 up to its end as it is *now* (E1),
-   projecting into a fresh collection, `cases_rebuild`, with its indexes;
+   folding the views in memory (`Rebuilder`: no read per event, each case
+   written once, in bulk) into a fresh collection, `cases_rebuild`, with its
+   indexes;
 2. swap it in: drop `cases`, rename `cases_rebuild` to `cases` (FerretDB has
    no `dropTarget`, so a live consumer recreating `cases` in between makes the
    rename fail, and it is retried);
@@ -20,14 +22,27 @@ the rebuilt document).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 
+from pymongo import ReplaceOne
+
+from contracts.envelope import Envelope
 from services.common.bus import Delivery
 from services.common.logging import get_logger
 from services.common.replay import LogReader, Progress, Project, swap_in
 from services.common.settings import CommonSettings
 from services.common.store import make_client, service_db
-from services.tracking.store import COLLECTION, REBUILD_COLLECTION, TimelineStore
+from services.tracking.store import (
+    COLLECTION,
+    REBUILD_COLLECTION,
+    WRITE_CHUNK,
+    TimelineStore,
+    document,
+    fold_safely,
+    view_of,
+)
+from services.tracking.timeline import CaseView
 
 log = get_logger("zaiban.tracking.replay")
 
@@ -40,28 +55,87 @@ class RebuildReport:
     cases: int
 
 
+INSERT_CHUNK = 500
+HELD_CASES = 50_000
+"""Views a rebuild keeps in memory before writing them out (a few KB each)."""
+
+
+def _skipped(failed: list[tuple[Envelope, str]]) -> int:
+    for envelope, reason in failed:
+        log.warning("replay_skipped_unprojectable", case_id=envelope.case_id,
+                    event_id=str(envelope.event_id), reason=reason)
+    return len(failed)
+
+
 def projector(store: TimelineStore) -> Project:
+    """Project into a live collection, as the consumer does (the catch-up after the swap)."""
     async def project(deliveries: list[Delivery]) -> int:
         projected = await store.project([d.envelope for d in deliveries])
-        for envelope, reason in projected.failed:
-            log.warning("replay_skipped_unprojectable", case_id=envelope.case_id,
-                        event_id=str(envelope.event_id), reason=reason)
-        return len(projected.failed)
+        return _skipped(projected.failed)
 
     return project
 
 
-async def rebuild(settings: CommonSettings, *, progress: Progress | None = None) -> RebuildReport:
-    """Rebuild the tracking read model from offset 0 and swap it in (see the module doc)."""
+@dataclass
+class Rebuilder:
+    """Folds the log into views in memory and writes each case once, in bulk.
+
+    The collection is new and only this rebuilder writes it, so nothing is read per
+    event. When more than `held` cases are in memory they are written out; a later
+    event of a written case reads it back once (a write-back cache), so memory stays
+    bounded whatever the size of the log.
+    """
+
+    store: TimelineStore
+    held: int = HELD_CASES
+    views: dict[str, CaseView] = field(default_factory=dict)
+    written: set[str] = field(default_factory=set)
+
+    async def project(self, deliveries: list[Delivery]) -> int:
+        by_case: dict[str, list[Envelope]] = defaultdict(list)
+        for delivery in deliveries:
+            by_case[delivery.envelope.case_id].append(delivery.envelope)
+        skipped = 0
+        for case_id, found in by_case.items():
+            view = self.views.get(case_id)
+            if view is None and case_id in self.written:
+                view = view_of(await self.store.collection.find_one({"_id": case_id}))
+            after, failed = fold_safely(view, found)
+            skipped += _skipped(failed)
+            if after is not None:
+                self.views[case_id] = after
+        if len(self.views) >= self.held:
+            await self.flush()
+        return skipped
+
+    async def flush(self) -> None:
+        fresh = [document(v) for c, v in self.views.items() if c not in self.written]
+        again = [document(v) for c, v in self.views.items() if c in self.written]
+        collection = self.store.collection
+        for start in range(0, len(fresh), INSERT_CHUNK):
+            await collection.insert_many(fresh[start:start + INSERT_CHUNK], ordered=False)
+        for start in range(0, len(again), WRITE_CHUNK):
+            await collection.bulk_write([ReplaceOne({"_id": doc["_id"]}, doc)
+                                         for doc in again[start:start + WRITE_CHUNK]])
+        self.written.update(self.views)
+        self.views.clear()
+
+
+async def rebuild(settings: CommonSettings, *, progress: Progress | None = None,
+                  held: int = HELD_CASES, batch: int = 2000) -> RebuildReport:
+    """Rebuild the tracking read model from offset 0 and swap it in (see the module doc).
+
+    `held`: cases kept in memory before they are written out; `batch`: records per read."""
     client = make_client(settings)
     db = service_db(client, settings, "tracking")
     try:
         async with LogReader(settings) as reader:
             await db.drop_collection(REBUILD_COLLECTION)
-            fresh = TimelineStore(db[REBUILD_COLLECTION])
-            await fresh.ensure_indexes()
+            rebuilder = Rebuilder(TimelineStore(db[REBUILD_COLLECTION]), held=held)
             beginnings, ends = await reader.bounds()
-            built = await reader.replay(beginnings, ends, projector(fresh), progress)
+            built = await reader.replay(beginnings, ends, rebuilder.project, progress, batch)
+            await rebuilder.flush()
+            await rebuilder.store.ensure_indexes()  # one pass over the loaded collection
             await swap_in(db, REBUILD_COLLECTION, COLLECTION)
             live = TimelineStore(db[COLLECTION])
             _, now = await reader.bounds()

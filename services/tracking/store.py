@@ -16,7 +16,10 @@ The document::
     {
       "_id": case_id,
       "seq": 9,                               # last event applied (the write guard)
-      "view": {...},                          # timeline.CaseView, as JSON: the projection
+      "view": "{...}",                        # timeline.CaseView as a JSON string: the
+                                              #   projection (one value to the store, not
+                                              #   a tree of fields: ~4x cheaper to write
+                                              #   on FerretDB; never queried inside)
       "code_hash": "<sha256 hex>",            # of the tracking code: looks a code up;
                                               #   never returned by any endpoint
       "status": "closed", "open": false,      # facts copied to the top for the staff
@@ -47,7 +50,7 @@ from contracts.envelope import Envelope
 from contracts.facts import CaseStatus
 from services.common.bus import describe_error
 from services.common.logging import bound, get_logger
-from services.common.store import StoreTraits, traits_of
+from services.common.store import StoreTraits, create_query_indexes, traits_of
 from services.tracking.timeline import CaseView, apply
 
 log = get_logger("zaiban.tracking.store")
@@ -134,7 +137,7 @@ def document(view: CaseView) -> dict[str, Any]:
     return {
         "_id": view.case_id,
         "seq": view.seq,
-        "view": view.model_dump(mode="json"),
+        "view": view.model_dump_json(),
         "code_hash": view.tracking_code_hash,
         "status": facts.status.value,
         "open": facts.status.is_open,
@@ -153,7 +156,12 @@ def document(view: CaseView) -> dict[str, Any]:
 
 
 def view_of(doc: dict[str, Any] | None) -> CaseView | None:
-    return CaseView.model_validate(doc["view"]) if doc else None
+    if not doc:
+        return None
+    view = doc["view"]
+    # a JSON string; documents written before that change hold the tree itself
+    return CaseView.model_validate_json(view) if isinstance(view, str) else \
+        CaseView.model_validate(view)
 
 
 class TimelineStore:
@@ -162,15 +170,14 @@ class TimelineStore:
         self.traits: StoreTraits | None = None  # asked of the store at the first batch
 
     async def ensure_indexes(self) -> None:
-        c = self.collection
-        await c.create_index([("code_hash", ASCENDING)], name="code_hash")
-        await c.create_index([("submitted_at", DESCENDING), ("_id", DESCENDING)], name="newest")
-        for name in ("status", "department", "category", "district", "channel"):
-            await c.create_index([(name, ASCENDING), ("submitted_at", DESCENDING)],
-                                 name=f"{name}_newest")
-        await c.create_index([("open", ASCENDING), ("overdue", ASCENDING)], name="open_overdue")
-        await c.create_index([("open", ASCENDING), ("escalated", ASCENDING)],
-                             name="open_escalated")
+        await create_query_indexes(self.collection, [
+            ([("code_hash", ASCENDING)], "code_hash"),
+            ([("submitted_at", DESCENDING), ("_id", DESCENDING)], "newest"),
+            *[([(name, ASCENDING), ("submitted_at", DESCENDING)], f"{name}_newest")
+              for name in ("status", "department", "category", "district", "channel")],
+            ([("open", ASCENDING), ("overdue", ASCENDING)], "open_overdue"),
+            ([("open", ASCENDING), ("escalated", ASCENDING)], "open_escalated"),
+        ])
 
     # -- writing ------------------------------------------------------------------
 
@@ -349,7 +356,7 @@ class TimelineStore:
         cursor = (self.collection.find(selector, projection={"view": 1})
                   .sort([("submitted_at", DESCENDING), ("_id", DESCENDING)])
                   .skip(query.offset).limit(query.limit))
-        views = [CaseView.model_validate(doc["view"]) async for doc in cursor]
+        views = [view async for doc in cursor if (view := view_of(doc)) is not None]
         total = await self.collection.count_documents(selector) if count else None
         return total, views
 

@@ -352,3 +352,20 @@ async def test_a_replay_from_offset_zero_rebuilds_exactly_the_live_read_model(
     await publish_envelopes(settings, more.envelopes[1:])
     assert (await projected(http, water.case_id, 2))["status"] == "accepted"
     assert CITY.category("water") is not None
+
+
+async def test_a_replay_holding_one_case_in_memory_at_a_time_builds_the_same_read_model(
+        settings: CommonSettings, tracking: TrackingService, http: httpx.AsyncClient) -> None:
+    # A log bigger than memory: views are written out after every case and read back when
+    # a later batch has more of their events.
+    lights, water = reference_case(), water_case()
+    await publish_envelopes(settings, lights.envelopes + water.envelopes)
+    await projected(http, lights.case_id, 8)
+    await projected(http, water.case_id, 1)
+    cases = tracking.db[COLLECTION]
+    live = sorted([doc async for doc in cases.find({})], key=lambda d: d["_id"])
+
+    report = await rebuild(settings, held=1, batch=2)
+
+    assert sorted([doc async for doc in cases.find({})], key=lambda d: d["_id"]) == live
+    assert report.events == 9 and report.cases == 2
