@@ -15,7 +15,7 @@ from typing import Any
 from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import CollectionInvalid, OperationFailure
 from pymongo.read_concern import ReadConcern
 
 from services.common.settings import CommonSettings
@@ -86,9 +86,14 @@ async def create_query_indexes(collection: AsyncCollection[dict[str, Any]],
 
 
 async def traits_of(collection: AsyncCollection[dict[str, Any]]) -> StoreTraits:
-    """The traits of the store behind `collection` (which should exist: its plan is asked)."""
+    """The traits of the store behind `collection` (created if missing: its plan is asked,
+    and FerretDB plans a lookup in a missing collection as a scan)."""
     if not await is_ferretdb(collection.database):
         return StoreTraits(ferretdb=False, indexed_id_lookups=True)
+    try:
+        await collection.database.create_collection(collection.name)
+    except CollectionInvalid:
+        pass  # it exists
     try:
         plan = await collection.database.command(
             {"explain": {"find": collection.name, "filter": {"_id": "-"}},

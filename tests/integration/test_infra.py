@@ -78,6 +78,21 @@ async def test_store_finds_documents_by_id_through_the_index(stack: StackInfo,
         await client.close()
 
 
+async def test_services_learn_that_lookups_by_id_are_indexed_even_before_a_collection_exists(
+        stack: StackInfo, namespace: Namespace) -> None:
+    """Read models choose one lookup per key (indexed) or one query for a batch (scan) by
+    this; a wrong answer made tracking four times slower."""
+    from services.common.store import traits_of
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url)
+    try:
+        traits = await traits_of(client[namespace.db_name]["not_yet"])
+        assert traits.indexed_id_lookups
+        assert traits.ferretdb == (stack.mode == "local")
+    finally:
+        await client.close()
+
+
 def test_second_ensure_up_is_a_noop(stack: StackInfo) -> None:
     _local_only(stack)
     first = infra.ensure_up()
