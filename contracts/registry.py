@@ -36,6 +36,21 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {
 }
 
 
+def check_readable(event_type: str, version: int) -> None:
+    """Raise UnreadableEvent unless this code can read `event_type` at `version` (known
+    type, not newer than the code, an upcaster for every step) — without reading data."""
+    cls = EVENT_TYPES.get(event_type)
+    if cls is None:
+        raise UnreadableEvent(f"unknown event type {event_type!r}")
+    if version > cls.VERSION:
+        raise UnreadableEvent(
+            f"{event_type} v{version} is newer than this code reads (v{cls.VERSION})"
+        )
+    for step in range(version, cls.VERSION):
+        if (event_type, step) not in UPCASTERS:
+            raise UnreadableEvent(f"no upcaster for {event_type} v{step}")
+
+
 def upcast(event_type: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
     cls = EVENT_TYPES.get(event_type)
     if cls is None:

@@ -27,7 +27,7 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 
 from contracts.envelope import Envelope
-from contracts.registry import UnreadableEvent, read_event
+from contracts.registry import UnreadableEvent, check_readable, read_event
 from contracts.topics import Topics
 from services.common.logging import bound, get_logger
 from services.common.settings import CommonSettings
@@ -191,11 +191,22 @@ class DeadLetters:
         )
 
 
-def parse_envelope(raw: bytes) -> Envelope:
-    """The envelope in `raw`, with its event readable at the current version, or Poison."""
+DataOf = Callable[[str], bool]
+"""Which event types' data a consumer reads (by type name); None: all of them."""
+
+
+def parse_envelope(raw: bytes, data_of: DataOf | None = None) -> Envelope:
+    """The envelope in `raw`, with its event readable at the current version, or Poison.
+
+    A consumer that reads only some events' data (metrics counts from the envelope's
+    facts) names them with `data_of`: the others are checked for a known type and
+    version but their data is not validated, which is most of the cost of reading."""
     try:
         envelope = Envelope.from_bytes(raw)
-        read_event(envelope)
+        if data_of is None or data_of(envelope.type):
+            read_event(envelope)
+        else:
+            check_readable(envelope.type, envelope.schema_version)
     except (ValidationError, UnreadableEvent, ValueError) as error:
         raise Poison(describe_error(error)) from error
     return envelope
@@ -245,6 +256,7 @@ def subscribe_envelopes(
     handle: BatchHandler,
     max_records: int = 500,
     title: str | None = None,
+    data_of: DataOf | None = None,
 ) -> Any:
     """Feed the case event log to `handle` in batches, in order, at least once.
 
@@ -268,7 +280,7 @@ def subscribe_envelopes(
         deliveries: list[Delivery] = []
         for record in records_of(message):
             try:
-                envelope = parse_envelope(record.value or b"")
+                envelope = parse_envelope(record.value or b"", data_of)
             except Poison as poison:
                 await dead_letters.put(record, str(poison))
                 continue

@@ -19,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from contracts.topics import Topics
-from services.common.bus import Delivery, Poison, parse_envelope
+from services.common.bus import DataOf, Delivery, Poison, parse_envelope
 from services.common.logging import get_logger
 from services.common.settings import CommonSettings
 
@@ -45,8 +45,9 @@ class Replayed:
 class LogReader:
     """A consumer outside any group, reading ranges of the case event log."""
 
-    def __init__(self, settings: CommonSettings) -> None:
+    def __init__(self, settings: CommonSettings, data_of: DataOf | None = None) -> None:
         self.topic = Topics(settings.topic_prefix).case_events
+        self.data_of = data_of
         self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                                          group_id=None, enable_auto_commit=False,
                                          auto_offset_reset="earliest")
@@ -86,7 +87,7 @@ class LogReader:
                         continue
                     read += 1
                     try:
-                        envelope = parse_envelope(record.value or b"")
+                        envelope = parse_envelope(record.value or b"", self.data_of)
                     except Poison as poison:
                         unreadable += 1
                         log.warning("replay_skipped_unreadable", partition=tp.partition,

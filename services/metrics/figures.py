@@ -364,6 +364,12 @@ def move(total: dict[str, int], before: Mark | None, after: Mark | None) -> None
             total[k] = total.get(k, 0) - 1
 
 
+def reads_data_of(event_type: str) -> bool:
+    """The events whose own fields the figures read; every other figure comes from the
+    envelope's facts (so the consumer need not validate the rest: `parse_envelope`)."""
+    return event_type == ev.FeedbackGiven.TYPE
+
+
 def answer_counts(envelope: Envelope, tz: tzinfo) -> dict[str, int]:
     """The feedback answer an event gives, counted under the case's dimensions now."""
     if envelope.type != ev.FeedbackGiven.TYPE:

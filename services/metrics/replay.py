@@ -20,7 +20,7 @@ from services.common.logging import get_logger
 from services.common.replay import LogReader, Progress, Project, swap_in
 from services.common.settings import CommonSettings
 from services.common.store import make_client, service_db
-from services.metrics.figures import Figures
+from services.metrics.figures import Figures, reads_data_of
 from services.metrics.service import city_timezone, figure_store
 from services.metrics.settings import MetricsSettings
 from services.metrics.store import FigureStore
@@ -54,7 +54,7 @@ async def rebuild(settings: CommonSettings, *, progress: Progress | None = None)
     client = make_client(metrics)
     db = service_db(client, metrics, "metrics")
     try:
-        async with LogReader(metrics) as reader:
+        async with LogReader(metrics, data_of=reads_data_of) as reader:
             await db.drop_collection(rebuild_name)
             fresh = figure_store(db[rebuild_name], metrics, tz)
             beginnings, ends = await reader.bounds()

@@ -28,7 +28,7 @@ from services.common.logging import get_logger
 from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
 from services.metrics.api import install_routes
-from services.metrics.figures import Figures
+from services.metrics.figures import Figures, reads_data_of
 from services.metrics.settings import MetricsSettings
 from services.metrics.store import FigureStore, KafkaGapReader
 from services.metrics.telemetry import DEAD_LETTERS, observe_batch, show_headline
@@ -74,6 +74,7 @@ class MetricsService(ServiceRuntime):
             dead_letters=self.dead_letters,
             handle=self.project,
             max_records=metrics.metrics_batch_max,
+            data_of=reads_data_of,
             title="metrics: public figures",
         )
         install_routes(self.router, store=self.store, city=self.city, seen=show_headline)
