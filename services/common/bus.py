@@ -271,6 +271,7 @@ def subscribe_envelopes(
         batch=True,
         max_records=max_records,
         auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 << 20,  # catching up: fewer, larger fetches
         title=title or f"{group_id}:{topic}",
         decoder=undecoded,
     )
