@@ -52,19 +52,9 @@ def check_readable(event_type: str, version: int) -> None:
 
 
 def upcast(event_type: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
-    cls = EVENT_TYPES.get(event_type)
-    if cls is None:
-        raise UnreadableEvent(f"unknown event type {event_type!r}")
-    if version > cls.VERSION:
-        raise UnreadableEvent(
-            f"{event_type} v{version} is newer than this code reads (v{cls.VERSION})"
-        )
-    while version < cls.VERSION:
-        step = UPCASTERS.get((event_type, version))
-        if step is None:
-            raise UnreadableEvent(f"no upcaster for {event_type} v{version}")
-        data = step(data)
-        version += 1
+    check_readable(event_type, version)
+    for step in range(version, EVENT_TYPES[event_type].VERSION):
+        data = UPCASTERS[(event_type, step)](data)
     return data
 
 

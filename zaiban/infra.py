@@ -632,7 +632,7 @@ def _build_ferretdb(settings: StackSettings) -> None:
 
     A plain ``go install …/cmd/ferretdb@version`` builds a binary that panics at start: the
     module lacks the generated build/version/version.txt. So: download the module, copy it,
-    write that file, and ``go build`` the copy.
+    write that file, apply FERRETDB_FIXES, and ``go build`` the copy.
     """
     if ferretdb_binary_version(settings.ferretdb_bin) == (FERRETDB_VERSION, FERRETDB_PACKAGE):
         return

@@ -332,19 +332,28 @@ async def test_a_department_sees_only_the_cases_it_leads(
 # -- replay -----------------------------------------------------------------------------------
 
 
-async def test_a_replay_from_offset_zero_rebuilds_exactly_the_live_read_model(
-        settings: CommonSettings, tracking: TrackingService, http: httpx.AsyncClient) -> None:
+async def documents(tracking: TrackingService) -> list[dict[str, Any]]:
+    return sorted([doc async for doc in tracking.db[COLLECTION].find({})], key=lambda d: d["_id"])
+
+
+async def two_cases_projected_live(settings: CommonSettings, http: httpx.AsyncClient
+                                   ) -> tuple[History, History]:
+    """The reference case (8 events) and a water case (1), projected by the live consumer."""
     lights, water = reference_case(), water_case()
     await publish_envelopes(settings, lights.envelopes + water.envelopes)
     await projected(http, lights.case_id, 8)
     await projected(http, water.case_id, 1)
-    cases = tracking.db[COLLECTION]
-    live = sorted([doc async for doc in cases.find({})], key=lambda d: d["_id"])
+    return lights, water
+
+
+async def test_a_replay_from_offset_zero_rebuilds_exactly_the_live_read_model(
+        settings: CommonSettings, tracking: TrackingService, http: httpx.AsyncClient) -> None:
+    _, water = await two_cases_projected_live(settings, http)
+    live = await documents(tracking)
 
     report = await rebuild(settings)
 
-    rebuilt = sorted([doc async for doc in cases.find({})], key=lambda d: d["_id"])
-    assert rebuilt == live
+    assert await documents(tracking) == live
     assert report.events == 9 and report.cases == 2 and report.unreadable == 0
     assert REBUILD_COLLECTION not in await tracking.db.list_collection_names()
     # the running service goes on projecting into the swapped-in collection
@@ -358,14 +367,10 @@ async def test_a_replay_holding_one_case_in_memory_at_a_time_builds_the_same_rea
         settings: CommonSettings, tracking: TrackingService, http: httpx.AsyncClient) -> None:
     # A log bigger than memory: views are written out after every case and read back when
     # a later batch has more of their events.
-    lights, water = reference_case(), water_case()
-    await publish_envelopes(settings, lights.envelopes + water.envelopes)
-    await projected(http, lights.case_id, 8)
-    await projected(http, water.case_id, 1)
-    cases = tracking.db[COLLECTION]
-    live = sorted([doc async for doc in cases.find({})], key=lambda d: d["_id"])
+    await two_cases_projected_live(settings, http)
+    live = await documents(tracking)
 
     report = await rebuild(settings, held=1, batch=2)
 
-    assert sorted([doc async for doc in cases.find({})], key=lambda d: d["_id"]) == live
+    assert await documents(tracking) == live
     assert report.events == 9 and report.cases == 2
