@@ -12,8 +12,8 @@ Two collections in the service's own database:
   unpublished exactly while its key is here. The collection stays as small
   as the commands in flight, so the relay that finds what a crash left
   behind reads it, not every claim ever made.
-- `<name>`: one snapshot per case (state, version, and top-level fields for
-  queries). A snapshot may lag its claims; loading folds the newer claims in,
+- `<name>`: one snapshot per case (state as JSON, version, and top-level
+  fields for queries). A snapshot may lag its claims; loading folds the newer claims in,
   so the claims are the truth and a lost snapshot write loses nothing.
 
 A command runs as: load; publish (or wait for) unpublished batches of the
@@ -81,6 +81,14 @@ def claim_id(case_id: str, first_seq: int) -> str:
     return f"{case_id}#{first_seq:08d}"
 
 
+def case_of(snapshot: dict[str, Any]) -> Case:
+    """The case a snapshot holds: a JSON string (one value for the store to keep, which
+    FerretDB writes several times faster than a tree of fields; only the top-level index
+    fields are queried), or the tree itself in snapshots written before."""
+    case = snapshot["case"]
+    return Case.model_validate_json(case) if isinstance(case, str) else Case.model_validate(case)
+
+
 def envelopes_of(claim: dict[str, Any]) -> list[Envelope]:
     return [Envelope.model_validate_json(raw) for raw in claim["events"]]
 
@@ -124,7 +132,7 @@ class CaseStreams:
     async def _load(self, case_id: str) -> tuple[Case | None, list[dict[str, Any]]]:
         """The case as its claims tell it, and its unpublished batches in order."""
         doc = await self.collection.find_one({"_id": case_id})
-        case = Case.model_validate(doc["case"]) if doc else None
+        case = case_of(doc) if doc else None
         known = case.version if case else 0
         newest: dict[str, Any] | None = None
         while (claim := await self.claims.find_one({"_id": claim_id(case_id, known + 1)})):
@@ -150,7 +158,7 @@ class CaseStreams:
     async def find(self, query: dict[str, Any], limit: int = 100) -> list[Case]:
         """Cases whose snapshots match `query` (snapshots can lag their claims by a moment)."""
         cursor = self.collection.find(query, limit=limit)
-        return [Case.model_validate(doc["case"]) async for doc in cursor]
+        return [case_of(doc) async for doc in cursor]
 
     # -- commands -------------------------------------------------------------
 
@@ -234,7 +242,7 @@ class CaseStreams:
         """Keep `case` as of the batch `claim` (its newest). `new`: there is no snapshot yet
         (an insert then, which FerretDB does without reading the collection)."""
         doc = {"_id": case.case_id, "version": case.version, "claim": claim,
-               "case": case.model_dump(mode="json"), **self.index_fields(case)}
+               "case": case.model_dump_json(), **self.index_fields(case)}
         if new and await self._snapshot_inserts.insert(doc):
             return
         try:

@@ -1,7 +1,8 @@
 """`zaiban bench e2e`: from a resident's submission to the case on tracking's API.
 
-Intake and tracking run together under uvicorn in a child process (as the
-public entry runs them). Submissions are offered at a steady `rate` for
+Intake and tracking run as production runs them: each service in its own
+process (uvicorn, a child process each), submissions posted to intake, the
+case read from tracking. Submissions are offered at a steady `rate` for
 `seconds`, open loop: each is due at its own time whatever the answers before
 it did, and its latency counts from when it was due (so a slow server cannot
 hide its queue). For every `sample_every`-th case, once intake has answered
@@ -10,9 +11,9 @@ until it answers 200: the time from due to that answer is the case's latency
 (to within `poll_ms`, or a fifth of the wait so far when that is longer). Only
 a sample is followed, so that the polling does not become the load.
 
-Baseline: the bare pipeline (`baseline.pipeline_app`) driven the same way: the
-bare endpoint sends, a raw consumer inserts one document per case, a bare read
-by id answers. Target: p99 under 250 ms at 200 cases/s.
+Baseline: the bare pipeline (`baseline.pipeline_app`, one process) driven the
+same way: the bare endpoint sends, a raw consumer inserts one document per
+case, a bare read by id answers. Target: p99 under 250 ms at 200 cases/s.
 """
 
 from __future__ import annotations
@@ -57,10 +58,9 @@ class Seen:
     elapsed: float = 0.0
 
 
-async def offer(base_url: str, bodies: list[dict[str, Any]], sizes: Sizes,
-                step: Step | None = None) -> Seen:
-    seen = Seen()
-    count = max(1, int(sizes.rate * sizes.seconds))
+def client_pool(base_url: str) -> tuple[asyncio.Queue[httpx.AsyncClient],
+                                       list[httpx.AsyncClient]]:
+    """CLIENTS connections to `base_url`, each taken by one request at a time."""
     pool: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
     tls = ssl.create_default_context()
     clients = [httpx.AsyncClient(base_url=base_url, timeout=60.0, verify=tls,
@@ -68,16 +68,25 @@ async def offer(base_url: str, bodies: list[dict[str, Any]], sizes: Sizes,
                for _ in range(CLIENTS)]
     for client in clients:
         pool.put_nowait(client)
+    return pool, clients
+
+
+async def offer(submit_url: str, read_url: str, bodies: list[dict[str, Any]], sizes: Sizes,
+                step: Step | None = None) -> Seen:
+    seen = Seen()
+    count = max(1, int(sizes.rate * sizes.seconds))
+    posts, post_clients = client_pool(submit_url)
+    reads, read_clients = client_pool(read_url)
 
     async def one(number: int, due: float) -> None:
-        http = await pool.get()
+        http = await posts.get()
         try:
             answer = await http.post("/api/cases", json=bodies[number % len(bodies)])
         except httpx.HTTPError:
             seen.failed += 1
             return
         finally:
-            pool.put_nowait(http)
+            posts.put_nowait(http)
         if answer.status_code not in (200, 201):
             seen.refused += 1
             return
@@ -89,13 +98,13 @@ async def offer(base_url: str, bodies: list[dict[str, Any]], sizes: Sizes,
         case_id = answer.json()["case_id"]
         deadline = time.monotonic() + sizes.visible_timeout_s
         while time.monotonic() < deadline:
-            http = await pool.get()
+            http = await reads.get()
             try:
                 found = await http.get(f"/api/cases/{case_id}")
             except httpx.HTTPError:
                 found = None
             finally:
-                pool.put_nowait(http)
+                reads.put_nowait(http)
             if found is not None and found.status_code == 200:
                 seen.visible.append(time.monotonic() - due)
                 return
@@ -118,32 +127,44 @@ async def offer(base_url: str, bodies: list[dict[str, Any]], sizes: Sizes,
     await asyncio.gather(*late, return_exceptions=True)
     seen.unfinished = len(late)
     seen.elapsed = time.monotonic() - started
-    for client in clients:
+    for client in post_clients + read_clients:
         await client.aclose()
     return seen
 
 
-async def warm_up(base_url: str, bodies: list[dict[str, Any]]) -> None:
+async def warm_up(submit_url: str, read_url: str, bodies: list[dict[str, Any]]) -> None:
     """A few cases through, until one is visible: consumers have joined their groups."""
     warm = Sizes(rate=20, seconds=1, sample_every=1, poll_ms=50, visible_timeout_s=60,
                  drain_s=90)
     for _attempt in range(3):
-        seen = await offer(base_url, bodies, warm)
+        seen = await offer(submit_url, read_url, bodies, warm)
         if seen.visible:
             return
-    raise BenchError(f"warm-up: no case became visible on {base_url}")
+    raise BenchError(f"warm-up: no case became visible on {read_url}")
 
 
-async def measure(bench: Bench, app: str, bodies: list[dict[str, Any]], sizes: Sizes,
-                  profiles: dict[str, Any]) -> Seen:
-    async with Server(bench, app) as server:
-        await warm_up(server.base_url, bodies)
-        step = bench.steps.start(f"e2e: {app}, {sizes.rate:.0f} cases/s",
-                                 int(sizes.rate * sizes.seconds))
-        async with profiled(bench, server.pid, f"e2e-{app}", profiles):
-            seen = await offer(server.base_url, bodies, sizes, step)
-        step.done()
+async def drive(bench: Bench, name: str, submit: Server, read: Server,
+                bodies: list[dict[str, Any]], sizes: Sizes, profiles: dict[str, Any]) -> Seen:
+    await warm_up(submit.base_url, read.base_url, bodies)
+    step = bench.steps.start(f"e2e: {name}, {sizes.rate:.0f} cases/s",
+                             int(sizes.rate * sizes.seconds))
+    async with profiled(bench, submit.pid, f"e2e-{submit.app}", profiles):
+        seen = await offer(submit.base_url, read.base_url, bodies, sizes, step)
+    step.done()
     return seen
+
+
+async def measure_baseline(bench: Bench, bodies: list[dict[str, Any]], sizes: Sizes,
+                           profiles: dict[str, Any]) -> Seen:
+    async with Server(bench, "bare-pipeline") as server:
+        return await drive(bench, "bare pipeline", server, server, bodies, sizes, profiles)
+
+
+async def measure_zaiban(bench: Bench, bodies: list[dict[str, Any]], sizes: Sizes,
+                         profiles: dict[str, Any]) -> Seen:
+    async with Server(bench, "intake") as intake, Server(bench, "tracking") as tracking:
+        return await drive(bench, "intake and tracking", intake, tracking, bodies, sizes,
+                           profiles)
 
 
 async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
@@ -151,8 +172,8 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
     bodies = submissions(load_city(bench.settings.config_dir), 2000)
     profiles: dict[str, Any] = {}
     runs = {"baseline (send, raw consumer, read by id)":
-            await measure(bench, "bare-pipeline", bodies, sizes, profiles),
-            "zaiban intake + tracking": await measure(bench, "e2e", bodies, sizes, profiles)}
+            await measure_baseline(bench, bodies, sizes, profiles),
+            "zaiban intake + tracking": await measure_zaiban(bench, bodies, sizes, profiles)}
     for subject, seen in runs.items():
         result.add(subject, offered_per_s=sizes.rate,
                    answered_per_s=rate(len(seen.submitted), seen.elapsed),

@@ -1,9 +1,8 @@
 """A server for a benchmark, run in a child process: `python -m zaiban.bench.serve <app> --port N`.
 
 Settings come from the environment (`ZAIBAN_*`), as for `zaiban serve`. The
-apps: `intake`, `tracking`, `metrics` (a service alone, as production runs it), `e2e` (intake and
-tracking in one process, the public entry's way), and the baselines `bare`
-(validate and send) and `bare-pipeline` (send, consume, read back).
+apps: `intake`, `tracking`, `metrics` (a service alone, as production runs it), and the
+baselines `bare` (validate and send) and `bare-pipeline` (send, consume, read back).
 """
 
 from __future__ import annotations
@@ -18,15 +17,12 @@ from services.common.settings import CommonSettings
 from services.public import make_service
 from zaiban.bench.baseline import pipeline_app, submit_app
 
-APPS = ("intake", "tracking", "metrics", "e2e", "bare", "bare-pipeline")
+APPS = ("intake", "tracking", "metrics", "bare", "bare-pipeline")
 
 
 def app_named(name: str, settings: CommonSettings) -> FastAPI:
     if name in ("intake", "tracking", "metrics"):
         return build_app([make_service(name, settings)], title=f"zaiban {name} (bench)")
-    if name == "e2e":
-        return build_app([make_service("intake", settings), make_service("tracking", settings)],
-                         title="zaiban intake + tracking (bench)")
     if name == "bare":
         return submit_app(settings)
     if name == "bare-pipeline":
