@@ -40,6 +40,7 @@ from services.tracking.store import (
     TimelineStore,
     document,
     fold_safely,
+    remember_codes,
     view_of,
 )
 from services.tracking.timeline import CaseView
@@ -114,6 +115,7 @@ class Rebuilder:
         collection = self.store.collection
         for start in range(0, len(fresh), INSERT_CHUNK):
             await collection.insert_many(fresh[start:start + INSERT_CHUNK], ordered=False)
+            await remember_codes(self.store.codes, fresh[start:start + INSERT_CHUNK])
         for start in range(0, len(again), WRITE_CHUNK):
             await collection.bulk_write([ReplaceOne({"_id": doc["_id"]}, doc)
                                          for doc in again[start:start + WRITE_CHUNK]])

@@ -20,14 +20,20 @@ The document::
                                               #   projection (one value to the store, not
                                               #   a tree of fields: ~4x cheaper to write
                                               #   on FerretDB; never queried inside)
-      "code_hash": "<sha256 hex>",            # of the tracking code: looks a code up;
-                                              #   never returned by any endpoint
+      "code_hash": "<sha256 hex>",            # of the tracking code (looked up through
+                                              #   tracking_codes); never returned
       "status": "closed", "open": false,      # facts copied to the top for the staff
       "category": ..., "district": ..., "channel": ..., "department": ...,
       "priority": ..., "overdue": false, "escalated": false,
       "submitted_at": <date>, "updated_at": <date>, "due_at": <date|null>,
       "text": "<description>"                 # searched with $regex (Chinese included)
     }
+
+Tracking codes are looked up in `tracking_codes` ({_id: code hash, case_id}),
+written when a case's document is first inserted: a lookup by `_id`, which
+every MongoDB-protocol store answers from its index (a query on `code_hash`
+reads every document on FerretDB 1.24). A code never changes, so the live
+writer and a replay write the same entries, and a swap leaves them be.
 
 The projection writer takes the collection as a parameter, so a replay can
 build `cases_rebuild` and swap it in (`replay.py`).
@@ -57,6 +63,7 @@ log = get_logger("zaiban.tracking.store")
 
 COLLECTION = "cases"
 REBUILD_COLLECTION = "cases_rebuild"
+CODES_COLLECTION = "tracking_codes"
 MAX_ATTEMPTS = 8
 WRITERS = 16  # cases read concurrently per batch, where reads go one by one
 WRITE_CHUNK = 25
@@ -164,14 +171,29 @@ def view_of(doc: dict[str, Any] | None) -> CaseView | None:
         CaseView.model_validate(view)
 
 
+async def remember_codes(codes: AsyncCollection[dict[str, Any]],
+                         inserted: Sequence[dict[str, Any]]) -> None:
+    """Enter the tracking codes of newly inserted case documents (an entry already there,
+    from a redelivery or a replay, is the same entry)."""
+    entries = [{"_id": doc["code_hash"], "case_id": doc["_id"]}
+               for doc in inserted if doc.get("code_hash")]
+    if not entries:
+        return
+    try:
+        await codes.insert_many(entries, ordered=False)
+    except BulkWriteError as error:
+        if any(p.get("code") != DUPLICATE_KEY for p in error.details.get("writeErrors", [])):
+            raise
+
+
 class TimelineStore:
     def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
         self.collection = collection
+        self.codes = collection.database[CODES_COLLECTION]
         self.traits: StoreTraits | None = None  # asked of the store at the first batch
 
     async def ensure_indexes(self) -> None:
         await create_query_indexes(self.collection, [
-            ([("code_hash", ASCENDING)], "code_hash"),
             ([("submitted_at", DESCENDING), ("_id", DESCENDING)], "newest"),
             *[([(name, ASCENDING), ("submitted_at", DESCENDING)], f"{name}_newest")
               for name in ("status", "department", "category", "district", "channel")],
@@ -248,6 +270,8 @@ class TimelineStore:
             if any(p.get("code") != DUPLICATE_KEY for p in problems):
                 raise
             refused = {p["index"] for p in problems}
+        await remember_codes(self.codes, [doc for index, doc in enumerate(docs)
+                                          if index not in refused])
         inserted = []
         for index, (case_id, failed) in enumerate(outcomes):
             if index in refused:
@@ -305,7 +329,9 @@ class TimelineStore:
                 return False, failed  # everything here was applied already (a redelivery)
             if before is None:
                 try:
-                    await self.collection.insert_one(document(after))
+                    doc = document(after)
+                    await self.collection.insert_one(doc)
+                    await remember_codes(self.codes, [doc])
                     self._log_gap(case_id, 0, envelopes)
                     return True, failed
                 except DuplicateKeyError:
@@ -346,8 +372,8 @@ class TimelineStore:
         return view_of(doc) if doc is not None and doc.get("seq", 0) > seq else None
 
     async def case_for_code_hash(self, code_hash: str) -> str | None:
-        doc = await self.collection.find_one({"code_hash": code_hash}, projection={"_id": 1})
-        return str(doc["_id"]) if doc else None
+        entry = await self.codes.find_one({"_id": code_hash})
+        return str(entry["case_id"]) if entry else None
 
     async def search(self, query: CaseQuery, *, count: bool = True) -> tuple[int | None,
                                                                             list[CaseView]]:

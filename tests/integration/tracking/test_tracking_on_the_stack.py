@@ -43,7 +43,7 @@ from contracts.facts import Role
 from services.common.settings import CommonSettings
 from services.tracking.replay import rebuild
 from services.tracking.service import TrackingService, app_for
-from services.tracking.store import COLLECTION, REBUILD_COLLECTION
+from services.tracking.store import CODES_COLLECTION, COLLECTION, REBUILD_COLLECTION
 
 pytestmark = pytest.mark.stack
 
@@ -367,10 +367,14 @@ async def test_a_replay_holding_one_case_in_memory_at_a_time_builds_the_same_rea
         settings: CommonSettings, tracking: TrackingService, http: httpx.AsyncClient) -> None:
     # A log bigger than memory: views are written out after every case and read back when
     # a later batch has more of their events.
-    await two_cases_projected_live(settings, http)
+    lights, _ = await two_cases_projected_live(settings, http)
     live = await documents(tracking)
+    await tracking.db[CODES_COLLECTION].drop()  # a store lost: the codes go with it
 
     report = await rebuild(settings, held=1, batch=2)
 
     assert await documents(tracking) == live
+    # and a resident's tracking code finds the case again
+    looked_up = await http.get(f"/api/tracking/{code_of(lights.case_id)}")
+    assert looked_up.status_code == 200 and looked_up.json()["case_id"] == lights.case_id
     assert report.events == 9 and report.cases == 2
