@@ -50,12 +50,18 @@ async def outbox_keys(streams_: CaseStreams) -> list[str]:
     return sorted([entry["_id"] async for entry in streams_.outbox.find({})])
 
 
+async def submit(streams_: CaseStreams) -> str:
+    """A new case submitted through `streams_`; its number."""
+    case_id = unique("ZB-OUTBOX-")
+    await streams_.execute(case_id, lambda case: [submitted()], cause="submit",
+                           correlation_id="c1", at=T0, create=True)
+    return case_id
+
+
 async def test_a_command_that_dies_before_kafka_is_published_by_the_relay_once(
         runtime: ServiceRuntime, settings: CommonSettings) -> None:
-    case_id = unique("ZB-OUTBOX-")
     alive = streams(runtime, runtime.events)
-    await alive.execute(case_id, lambda case: [submitted()], cause="submit", correlation_id="c1",
-                        at=T0, create=True)
+    case_id = await submit(alive)
     assert await outbox_keys(alive) == []  # published: nothing left in flight
 
     # when the process dies between claiming the batch and Kafka holding it
@@ -79,10 +85,8 @@ async def test_a_command_that_dies_before_kafka_is_published_by_the_relay_once(
 
 async def test_entries_left_by_a_lost_race_or_a_death_before_the_claim_are_cleared(
         runtime: ServiceRuntime, settings: CommonSettings) -> None:
-    case_id = unique("ZB-OUTBOX-")
     relay = streams(runtime, runtime.events)
-    await relay.execute(case_id, lambda case: [submitted()], cause="submit", correlation_id="c1",
-                        at=T0, create=True)
+    case_id = await submit(relay)
     # a command that lost its race re-entered the winner's key after the winner had published,
     # and a command that died before claiming left a key for a batch that never was
     await relay.outbox.insert_many([{"_id": claim_id(case_id, 1), "entered_at": T0},
