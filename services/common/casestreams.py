@@ -1,6 +1,6 @@
 """A service's write model of cases: its own small event store, plus snapshots.
 
-Two collections in the service's own database:
+Three collections in the service's own database:
 - `<name>_claims`: the events this service knows, in batches keyed
   `<case id>#<first seq>`. Inserting a batch is the compare-and-set: the key
   is unique, so of two commands decided on the same version of a case only
@@ -13,8 +13,9 @@ Two collections in the service's own database:
   as the commands in flight, so the relay that finds what a crash left
   behind reads it, not every claim ever made.
 - `<name>`: one snapshot per case (state as JSON, version, and top-level
-  fields for queries). A snapshot may lag its claims; loading folds the newer claims in,
-  so the claims are the truth and a lost snapshot write loses nothing.
+  fields for queries). A snapshot may lag its claims; loading folds the newer
+  claims in, so the claims are the truth and a lost snapshot write loses
+  nothing.
 
 A command runs as: load; publish (or wait for) unpublished batches of the
 case, so the log keeps the case's order; decide (pure; may raise `Refused`);
