@@ -12,10 +12,12 @@ import pytest
 #     ZAIBAN_TEST_STACK=containers, testcontainers images instead. Unavailable → tests FAIL.
 # `namespace` (function): a unique topic prefix "t<hex>." and database "zt_<hex>" for one test;
 #     the database and the prefixed topics are dropped afterwards.
+# `local_stack` (session): the project's own local processes (`zaiban infra up`) in any mode —
+#     for tests about them; in local mode it is `stack`. Unavailable → tests FAIL.
 # `private_stack` (function): a second Kafka + FerretDB of one's own on free ports, for fault tests
 #     that stop/restart the broker or store (PrivateStack.restart_kafka(), .stop("store"), ...).
 # The tests/ folder is on sys.path (pytest's rootdir-relative conftest import), hence the import.
-from stackfixtures import Namespace, namespace, private_stack, stack  # noqa: F401
+from stackfixtures import Namespace, local_stack, namespace, private_stack, stack  # noqa: F401
 
 
 @pytest.hookimpl(trylast=True)

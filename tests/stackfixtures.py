@@ -79,11 +79,22 @@ def stack() -> Iterator[StackInfo]:
                             f"{type(exc).__name__}: {exc}", pytrace=False)
             yield info
         return
+    yield _local_processes()
+
+
+def _local_processes() -> StackInfo:
     try:
-        info = infra.ensure_up()
+        return infra.ensure_up()
     except infra.InfraError as exc:
         pytest.fail(f"the local stack (zaiban infra up) is not available: {exc}", pytrace=False)
-    yield info
+
+
+@pytest.fixture(scope="session")
+def local_stack(stack: StackInfo) -> StackInfo:
+    """The project's own local processes (`zaiban infra up`), whatever ZAIBAN_TEST_STACK says:
+    tests about them, and private stacks (which share their jars and binary), need them.
+    In local mode this is `stack`; unavailable → the test fails."""
+    return stack if stack.mode == "local" else _local_processes()
 
 
 @dataclass(frozen=True)
@@ -190,10 +201,9 @@ class PrivateStack:
 
 
 @pytest.fixture
-def private_stack(stack: StackInfo, tmp_path: Path) -> Iterator[PrivateStack]:
-    """A second Kafka + FerretDB on free ports (local mode only), stopped afterwards."""
-    if stack.mode != "local":
-        pytest.skip("a private stack needs the local processes (ZAIBAN_TEST_STACK=local)")
+def private_stack(local_stack: StackInfo, tmp_path: Path) -> Iterator[PrivateStack]:
+    """A second Kafka + FerretDB on free ports, stopped afterwards (in any stack mode: it is
+    made of the local processes, whose jars and binary `local_stack` provides)."""
     settings = private_settings(tmp_path)
     try:
         info = infra.ensure_up(settings)

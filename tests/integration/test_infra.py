@@ -18,11 +18,6 @@ from zaiban.infra import StackInfo, StackSettings
 pytestmark = pytest.mark.stack
 
 
-def _local_only(stack: StackInfo) -> None:
-    if stack.mode != "local":
-        pytest.skip("about the local `zaiban infra` processes; ZAIBAN_TEST_STACK=containers")
-
-
 async def test_kafka_produce_and_consume(stack: StackInfo, namespace: Namespace) -> None:
     topic = namespace.topic("infra.roundtrip")
     producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all",
@@ -60,12 +55,11 @@ async def test_store_insert_and_read(stack: StackInfo, namespace: Namespace) -> 
         await client.close()
 
 
-async def test_store_finds_documents_by_id_through_the_index(stack: StackInfo,
+async def test_store_finds_documents_by_id_through_the_index(local_stack: StackInfo,
                                                             namespace: Namespace) -> None:
     """Every read model and write model here looks documents up by `_id`: without the index
     (stock FerretDB 1.24 on SQLite, see infra.FERRETDB_FIXES) each lookup scans the collection."""
-    _local_only(stack)
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(local_stack.mongo_url)
     try:
         db = client[namespace.db_name]
         await db["cases"].insert_many([{"_id": f"ZB261006-{n:04d}", "n": n} for n in range(50)])
@@ -75,6 +69,7 @@ async def test_store_finds_documents_by_id_through_the_index(stack: StackInfo,
         assert await db["cases"].find_one({"_id": "ZB261006-0042"}) == {"_id": "ZB261006-0042",
                                                                         "n": 42}
     finally:
+        await client.drop_database(namespace.db_name)  # `namespace` cleans `stack`'s store
         await client.close()
 
 
@@ -93,8 +88,8 @@ async def test_services_learn_that_lookups_by_id_are_indexed_even_before_a_colle
         await client.close()
 
 
-def test_second_ensure_up_is_a_noop(stack: StackInfo) -> None:
-    _local_only(stack)
+def test_second_ensure_up_is_a_noop(local_stack: StackInfo) -> None:
+    stack = local_stack
     first = infra.ensure_up()
     again = infra.ensure_up()
     assert again.started == ()
@@ -108,9 +103,9 @@ def test_second_ensure_up_is_a_noop(stack: StackInfo) -> None:
 
 
 @pytest.fixture
-def spare_store(stack: StackInfo, tmp_path: Path) -> StackSettings:
-    """Settings for a second FerretDB in a temporary home (the shared one stays untouched)."""
-    _local_only(stack)
+def spare_store(local_stack: StackInfo, tmp_path: Path) -> StackSettings:
+    """Settings for a second FerretDB in a temporary home (the shared one stays untouched;
+    its binary, which `local_stack` provides, is shared)."""
     return private_settings(tmp_path)
 
 
