@@ -8,8 +8,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -17,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
 from contracts.envelope import Envelope
-from services.common.runtime import ServiceRuntime
+from services.common.runtime import running  # noqa: F401 (tests import it from here)
 from services.common.settings import CommonSettings
 
 T = TypeVar("T")
@@ -40,20 +39,6 @@ def settings_for(bootstrap: str, mongo_url: str, topic_prefix: str, db_prefix: s
         log_format="console",
         **{**unlimited, **overrides},
     )
-
-
-@asynccontextmanager
-async def running(*runtimes: ServiceRuntime) -> AsyncIterator[None]:
-    """Start runtimes (their consumers join their groups), stop them afterwards."""
-    started: list[ServiceRuntime] = []
-    try:
-        for runtime in runtimes:
-            await runtime.start()
-            started.append(runtime)
-        yield
-    finally:
-        for runtime in reversed(started):
-            await runtime.stop()
 
 
 def client_for(app: Any) -> httpx.AsyncClient:

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.common.case import Refused
 from services.common.limits import MAX_BODY_BYTES, BodyGuard, Problem, json_answer
 from services.common.open311 import error_for as open311_error_for
-from services.common.runtime import ServiceRuntime
+from services.common.runtime import ServiceRuntime, running
 
 REQUESTS = Counter("zaiban_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("zaiban_http_request_seconds", "HTTP request latency", ["method", "route"])
@@ -132,13 +132,8 @@ def build_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for runtime in runtimes:
-            await runtime.start()
-        try:
+        async with running(*runtimes):
             yield
-        finally:
-            for runtime in reversed(runtimes):
-                await runtime.stop()
 
     app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter
@@ -87,3 +87,14 @@ class ServiceRuntime:
             except Exception:
                 results[name] = False
         return results
+
+
+@contextlib.asynccontextmanager
+async def running(*runtimes: ServiceRuntime) -> AsyncIterator[None]:
+    """Start runtimes in order (their consumers join their groups); however the block ends,
+    stop those started, in reverse — each stop runs even if one before it failed."""
+    async with contextlib.AsyncExitStack() as started:
+        for runtime in runtimes:
+            await runtime.start()
+            started.push_async_callback(runtime.stop)
+        yield

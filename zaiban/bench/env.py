@@ -43,7 +43,7 @@ from rich.progress import (
 
 from contracts.topics import Topics
 from services.common.logging import configure_logging
-from services.common.runtime import ServiceRuntime
+from services.common.runtime import running  # noqa: F401 (scenarios import it from here)
 from services.common.settings import REPO_ROOT, CommonSettings
 
 RESULTS = REPO_ROOT / ".zaiban" / "bench"
@@ -210,21 +210,6 @@ async def opened(*, console: Console | None, mongo_url: str | None = None,
 
 
 # --- services, in this process or in a child -----------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def running(*runtimes: ServiceRuntime) -> AsyncIterator[None]:
-    """Start runtimes (their consumers join their groups), stop them afterwards."""
-    started: list[ServiceRuntime] = []
-    try:
-        for runtime in runtimes:
-            await runtime.start()
-            started.append(runtime)
-        yield
-    finally:
-        for runtime in reversed(started):
-            with contextlib.suppress(Exception):
-                await runtime.stop()
 
 
 def free_port() -> int:
