@@ -26,16 +26,8 @@ from pydantic import BaseModel, Field
 
 from contracts.facts import Channel
 from services.common.catalogue import CityConfig, Names
-from services.metrics.figures import (
-    FIGURES,
-    NO_DEPARTMENT,
-    RANK_ORDER,
-    Dimension,
-    Figures,
-    RankBy,
-    Row,
-    ranking,
-)
+from services.metrics.definitions import FIGURES, NO_DEPARTMENT, Dimension
+from services.metrics.report import RANK_ORDER, Figures, RankBy, Row, ranking
 from services.metrics.store import FigureStore
 
 Language = Literal["zh-Hans", "zh-Hant", "en"]

@@ -20,7 +20,8 @@ from services.common.logging import get_logger
 from services.common.replay import LogReader, Progress, Project, swap_in
 from services.common.settings import CommonSettings
 from services.common.store import make_client, service_db
-from services.metrics.figures import Figures, reads_data_of
+from services.metrics.marks import reads_data_of
+from services.metrics.report import Figures
 from services.metrics.service import city_timezone, figure_store
 from services.metrics.settings import MetricsSettings
 from services.metrics.store import FigureStore

@@ -2,7 +2,7 @@
 
 It reads the case event log as consumer group `<prefix>zaiban-metrics`
 (partitions spread over N instances), folds each batch into the figures of
-each partition (`store.py` around the pure `figures.fold`), and serves the
+each partition (`store.py` around the pure `ledger.fold`), and serves the
 routes of `api.py`, plus Prometheus gauges of the headline figures and
 counters of its own work on /metrics (`telemetry.py`). `replay.py` rebuilds
 the figures from offset 0.
@@ -28,7 +28,8 @@ from services.common.logging import get_logger
 from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
 from services.metrics.api import install_routes
-from services.metrics.figures import Figures, reads_data_of
+from services.metrics.marks import reads_data_of
+from services.metrics.report import Figures
 from services.metrics.settings import MetricsSettings
 from services.metrics.store import FigureStore, KafkaGapReader
 from services.metrics.telemetry import DEAD_LETTERS, observe_batch, show_headline

@@ -1,6 +1,6 @@
 """The figures in the document store: one document per partition of the case event log.
 
-A thin adapter around the pure `figures.fold`. Each partition of the log has
+A thin adapter around the pure `ledger.fold`. Each partition of the log has
 one document, and every batch of that partition's records becomes ONE
 single-document update, a compare-and-set on the offset it started from::
 
@@ -22,7 +22,7 @@ Why this is exact under at-least-once delivery, without transactions:
   single-document write, so a crash leaves either all of a batch or none;
 - a redelivered record sits at or below `offset` and is skipped; a duplicated
   record (the same event published twice) sits at or below its case's
-  remembered seq and is skipped (`figures.fold`);
+  remembered seq and is skipped (`ledger.fold`);
 - two writers (N instances during a rebalance, a replay's catch-up next to the
   live consumer) cannot both win: the loser's compare-and-set matches nothing,
   it reloads the document and applies only what is still missing;
@@ -66,7 +66,9 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.bus import Delivery, Poison, parse_envelope
 from services.common.logging import get_logger
-from services.metrics.figures import Folded, Ledger, Mark, Positioned, add_counters, fold
+from services.metrics.counters import add_counters
+from services.metrics.ledger import Folded, Ledger, Positioned, fold
+from services.metrics.marks import Mark
 
 log = get_logger("zaiban.metrics.store")
 

@@ -9,7 +9,7 @@ import math
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.metrics.figures import Row
+from services.metrics.report import Row
 from services.metrics.store import Applied
 
 CASES = Gauge("zaiban_figures_cases", "Headline case counts (see GET /api/stats/definitions)",

@@ -50,7 +50,7 @@ class Sizes:
 
 async def figures_of(service: ServiceRuntime) -> dict[str, float]:
     """What metrics says now: received, resolved, the rate (in percent, one decimal)."""
-    from services.metrics.figures import Figures
+    from services.metrics.report import Figures
 
     store: Any = getattr(service, "store")  # noqa: B009 - MetricsService.store
     row = Figures.of(await store.counters()).overall()

@@ -34,8 +34,9 @@ from contracts.topics import Topics
 from services.common.bus import Delivery
 from services.common.replay import LogReader
 from services.common.settings import CommonSettings
-from services.metrics.figures import Figures, fold_envelopes
+from services.metrics.ledger import fold_envelopes
 from services.metrics.replay import rebuild
+from services.metrics.report import Figures
 from services.metrics.service import MetricsService, app_for, city_timezone, figure_store
 from services.metrics.settings import MetricsSettings
 

@@ -74,7 +74,7 @@ def test_events_this_code_cannot_read_are_named_as_such() -> None:
 
 def test_a_consumer_reading_only_some_events_data_still_refuses_what_it_cannot_read() -> None:
     from services.common.bus import Poison, parse_envelope
-    from services.metrics.figures import reads_data_of
+    from services.metrics.marks import reads_data_of
 
     broken_accept = wrap(ev.CaseClosed(reason="confirmed")).model_copy(
         update={"type": "CaseAccepted", "data": {"officer": "not an actor"}}).to_bytes()

@@ -30,23 +30,11 @@ from unit.metrics.metrics_stories import (
 from contracts import case_events as ev
 from contracts.envelope import Envelope
 from contracts.facts import Actor, Channel, Role
-from services.metrics.figures import (
-    DIMENSIONS,
-    NO_DEPARTMENT,
-    Figures,
-    Ledger,
-    Mark,
-    Positioned,
-    bucket_bounds,
-    bucket_of,
-    contributions,
-    deltas,
-    fold,
-    fold_envelopes,
-    quantile,
-    ranking,
-    rate_parts,
-)
+from services.metrics.definitions import DIMENSIONS, NO_DEPARTMENT
+from services.metrics.histograms import bucket_bounds, bucket_of, quantile
+from services.metrics.ledger import Ledger, Positioned, fold, fold_envelopes
+from services.metrics.marks import Mark, contributions, deltas
+from services.metrics.report import Figures, ranking, rate_parts
 
 TZ = ZoneInfo("Asia/Shanghai")
 WINDOW = 1 << 40

@@ -12,7 +12,9 @@ from unit.metrics.metrics_stories import city_of_cases
 from services.common.catalogue import load_city
 from services.common.settings import REPO_ROOT
 from services.metrics.api import Breakdown, BreakdownRow, csv_of, known_values, namer
-from services.metrics.figures import NO_DEPARTMENT, Figures, Ledger, Positioned, fold
+from services.metrics.definitions import NO_DEPARTMENT
+from services.metrics.ledger import Ledger, Positioned, fold
+from services.metrics.report import Figures
 from services.metrics.store import (
     FORMAT,
     OpenCases,
