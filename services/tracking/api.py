@@ -37,7 +37,7 @@ from services.common.auth import (
     tracking_code_matches,
 )
 from services.common.catalogue import CityConfig, Language
-from services.tracking.i18n import UnknownLanguage, pick_language
+from services.common.i18n import UnknownLanguage, pick_language
 from services.tracking.live import Signals, follow
 from services.tracking.render import (
     present_entry,

@@ -73,7 +73,7 @@ from services.common.open311 import (
     single,
     w3c,
 )
-from services.tracking.i18n import message
+from services.tracking.messages import message
 from services.tracking.render import category_name, department_name, district_name, render
 from services.tracking.store import view_of
 from services.tracking.timeline import CaseView

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from contracts.facts import Location, Role
 from services.common.catalogue import CityConfig, Language, Names
-from services.tracking.i18n import message
+from services.tracking.messages import message
 from services.tracking.timeline import CaseView, Entry, JsonValue, Who
 
 _ZONES: dict[str, ZoneInfo] = {}

@@ -13,7 +13,8 @@ block (`{{config}}`), so what the browser writes later is translated too.
 
 The reader's language: `?lang=` when it names one of ours (and then it is
 remembered in a cookie), else the cookie, else the browser's Accept-Language,
-else simplified Chinese, the platform's first language.
+else simplified Chinese, the platform's first language (the tags and the
+negotiation are the kit's, `services/common/i18n.py`).
 """
 
 from __future__ import annotations
@@ -28,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from services.common.catalogue import LANGUAGES, CityConfig, Language
-from services.tracking.i18n import language_of_tag, negotiate
+from services.common.i18n import DEFAULT_LANGUAGE, language_of_tag, negotiate
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 CATALOGUES = HERE / "i18n"
 
-DEFAULT_LANGUAGE: Language = "zh-Hans"
 LANGUAGE_COOKIE = "zaiban_lang"
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z]+)(?::([A-Za-z0-9_.\-/]+))?\s*\}\}")

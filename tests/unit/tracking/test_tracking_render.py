@@ -1,4 +1,4 @@
-"""What each reader sees of a case, and in which language."""
+"""What each reader sees of a case, in each of our languages."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from unit.tracking.tracking_stories import (
 from contracts import case_events as ev
 from contracts.facts import Priority
 from services.common.catalogue import LANGUAGES, Language
-from services.tracking.i18n import MESSAGES, UnknownLanguage, pick_language
+from services.tracking.messages import MESSAGES
 from services.tracking.render import public_view, render, resident_view, staff_view, summary
 from services.tracking.timeline import CaseView, fold
 
@@ -144,24 +144,3 @@ def test_a_merged_case_says_where_it_went() -> None:
     shown = public_view(duplicate, "zh-Hans", CITY)
     assert shown["merged_into"] == "ZB261006-WFF0-0001"
     assert shown["timeline"][-1]["text"] == "与案件 ZB261006-WFF0-0001 重复，已合并办理"
-
-
-@pytest.mark.parametrize(("lang", "accept", "chosen"), [
-    (None, None, "zh-Hans"),
-    (None, "zh-TW,zh;q=0.9,en;q=0.8", "zh-Hant"),
-    (None, "en-GB,en;q=0.9", "en"),
-    (None, "fr-FR, en;q=0.5, zh-CN;q=0.7", "zh-Hans"),
-    (None, "zh-Hant-HK", "zh-Hant"),
-    (None, "de, fr", "zh-Hans"),
-    ("en", "zh-TW", "en"),
-    ("zh-hant", None, "zh-Hant"),
-    ("zh-CN", "en", "zh-Hans"),
-])
-def test_the_language_comes_from_the_query_then_accept_language(
-        lang: str | None, accept: str | None, chosen: str) -> None:
-    assert pick_language(lang, accept) == chosen
-
-
-def test_an_unknown_language_is_refused_by_name() -> None:
-    with pytest.raises(UnknownLanguage, match="'fr'"):
-        pick_language("fr", None)

@@ -1,19 +1,17 @@
 """The words of the timeline in the reader's language: zh-Hans, zh-Hant, en.
 
 One dict per language, keyed by message id; `render.py` fills the `{fields}`
-with names from the city's catalogue. The web pages reuse the same catalogue,
-so a sentence is translated once. Adding a language means adding a dict here
-(and its names in `deploy/config/*.yaml`).
-
-`pick_language` chooses the language of an answer: `?lang=` if given, else the
-best match in `Accept-Language`, else simplified Chinese.
+with names from the city's catalogue. Only tracking writes these sentences —
+its API (which the web pages show as they come) and Open311's status notes
+and notices — so they live here; which language a reader gets is the kit's
+one negotiation (`services/common/i18n.py`), and the web's own words are in
+`services/web/i18n/*.json`. Adding a language means adding a dict here (and its
+names in `deploy/config/*.yaml`).
 """
 
 from __future__ import annotations
 
-from services.common.catalogue import LANGUAGES, Language
-
-DEFAULT_LANGUAGE: Language = "zh-Hans"
+from services.common.catalogue import Language
 
 ZH_HANS: dict[str, str] = {
     # timeline entries, one per event type (and variant)
@@ -224,62 +222,3 @@ def message(language: Language, key: str) -> str:
     """The text for `key` in `language`, falling back to simplified Chinese, then the key."""
     return MESSAGES[language].get(key) or ZH_HANS.get(key) or key
 
-
-# Language tags people's browsers send, mapped to the three we write.
-_TAGS: dict[str, Language] = {
-    "zh-hans": "zh-Hans", "zh-cn": "zh-Hans", "zh-sg": "zh-Hans", "zh-my": "zh-Hans",
-    "zh": "zh-Hans", "zh-hant": "zh-Hant", "zh-tw": "zh-Hant", "zh-hk": "zh-Hant",
-    "zh-mo": "zh-Hant", "en": "en",
-}
-
-
-def language_of_tag(tag: str) -> Language | None:
-    """Our language for a BCP 47 tag (`zh-Hant-TW`, `zh-CN`, `en-GB`...), or None."""
-    parts = tag.strip().lower().replace("_", "-").split("-")
-    if not parts or not parts[0]:
-        return None
-    if parts[0] == "en":
-        return "en"
-    if parts[0] != "zh":
-        return None
-    for part in parts[1:]:
-        found = _TAGS.get(f"zh-{part}")
-        if found:
-            return found
-    return "zh-Hans"
-
-
-def negotiate(accept_language: str | None) -> Language | None:
-    """The best of our languages in an `Accept-Language` header (q-values honoured)."""
-    if not accept_language:
-        return None
-    choices: list[tuple[float, int, Language]] = []
-    for index, item in enumerate(accept_language.split(",")):
-        tag, _, params = item.partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        language = language_of_tag(tag)
-        if language and quality > 0:
-            choices.append((-quality, index, language))
-    return min(choices)[2] if choices else None
-
-
-class UnknownLanguage(ValueError):
-    def __init__(self, given: str) -> None:
-        super().__init__(f"unknown language {given!r}: use one of {', '.join(LANGUAGES)}")
-
-
-def pick_language(lang: str | None, accept_language: str | None) -> Language:
-    """`?lang=` if given (an unknown one is an error), else Accept-Language, else zh-Hans."""
-    if lang:
-        chosen = language_of_tag(lang)
-        if chosen is None:
-            raise UnknownLanguage(lang)
-        return chosen
-    return negotiate(accept_language) or DEFAULT_LANGUAGE
