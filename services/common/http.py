@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.case import Refused
 from services.common.limits import MAX_BODY_BYTES, BodyGuard, Problem, json_answer
-from services.common.open311 import error_for as open311_error_for
+from services.common.open311.errors import error_for as open311_error_for
 from services.common.runtime import ServiceRuntime, running
 
 REQUESTS = Counter("zaiban_http_requests_total", "HTTP requests", ["method", "route", "status"])

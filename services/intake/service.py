@@ -96,7 +96,7 @@ class IntakeService(ServiceRuntime):
         from services.intake.api import routes
 
         self.router.include_router(routes(self))
-        from services.intake.open311 import routes as open311_routes
+        from services.intake.open311.routes import routes as open311_routes
         self.router.include_router(open311_routes(self))
 
     async def on_start(self) -> None:

@@ -47,7 +47,7 @@ class TrackingService(ServiceRuntime):
         )
         install_routes(self.router, store=self.store, city=self.city, settings=self.tracking,
                        signals=self.signals)
-        from services.tracking.open311 import routes as open311_routes
+        from services.tracking.open311.routes import routes as open311_routes
         self.router.include_router(open311_routes(self))
 
     async def on_start(self) -> None:

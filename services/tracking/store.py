@@ -379,12 +379,21 @@ class TimelineStore:
                                                                             list[CaseView]]:
         """Newest first; the total is counted only when asked (staff lists)."""
         selector = query.filter()
-        cursor = (self.collection.find(selector, projection={"view": 1})
-                  .sort([("submitted_at", DESCENDING), ("_id", DESCENDING)])
-                  .skip(query.offset).limit(query.limit))
-        views = [view async for doc in cursor if (view := view_of(doc)) is not None]
+        views = await self.newest(selector, skip=query.offset, limit=query.limit)
         total = await self.collection.count_documents(selector) if count else None
         return total, views
+
+    async def newest(self, selector: dict[str, Any], *, limit: int,
+                     skip: int = 0) -> list[CaseView]:
+        """The cases `selector` finds, newest submitted first (staff lists, Open311)."""
+        cursor = (self.collection.find(selector, projection={"view": 1})
+                  .sort([("submitted_at", DESCENDING), ("_id", DESCENDING)])
+                  .skip(skip).limit(limit))
+        return [view async for doc in cursor if (view := view_of(doc)) is not None]
+
+    async def has(self, case_id: str) -> bool:
+        """Whether the case is in the read model (without reading its view)."""
+        return await self.collection.find_one({"_id": case_id}, projection={"_id": 1}) is not None
 
     async def count(self) -> int:
         return await self.collection.count_documents({})

@@ -11,19 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from services.common.case import Refused
-from services.common.open311 import (
-    Open311Error,
-    answer,
-    as_open311_error,
+from services.common.open311.errors import Open311Error, as_open311_error, error_for
+from services.common.open311.formats import answer, to_xml, w3c
+from services.common.open311.params import (
     check_jurisdiction,
     comma_list,
-    error_for,
     format_of,
     parse_w3c,
     pick_language,
     single,
-    to_xml,
-    w3c,
 )
 
 CST = timezone(timedelta(hours=8))

@@ -24,13 +24,9 @@ from unit.tracking.tracking_stories import (
 
 from contracts import case_events as ev
 from contracts.facts import CaseStatus
-from services.common.open311 import Open311Error
-from services.tracking.open311 import (
-    RequestQuery,
-    open311_status,
-    read_query,
-    request_row,
-)
+from services.common.open311.errors import Open311Error
+from services.tracking.open311.format import open311_status, request_row
+from services.tracking.open311.parse import RequestQuery, read_query
 from services.tracking.timeline import CaseView, fold
 
 NOW = day("10-20", 12)

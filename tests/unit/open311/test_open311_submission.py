@@ -8,15 +8,14 @@ from unit.tracking.tracking_stories import CITY
 from contracts.case_commands import SubmitCase
 from contracts.facts import Channel
 from services.common.catalogue import Language
-from services.common.open311 import Open311Error
-from services.intake.open311 import (
+from services.common.open311.errors import Open311Error
+from services.intake.open311.format import service_definition, service_row
+from services.intake.open311.parse import (
     full_name,
     nearest_district,
     open311_where,
     read_attributes,
     read_submission,
-    service_definition,
-    service_row,
 )
 from services.intake.submission import check_submission
 

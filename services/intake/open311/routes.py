@@ -1,0 +1,123 @@
+"""Intake's Open311 routes: discovery, services, service definitions, `POST requests`.
+
+Each reads its parameters (`parse.py`, `services/common/open311/params.py`),
+asks the intake service, and answers a document (`format.py`) in the URL's
+format; every failure answers in the spec's error shape (`Open311Route`).
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route signatures.
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+
+from contracts.facts import Channel
+from services.common.auth import BadToken, verify_token
+from services.common.limits import per_client
+from services.common.logging import get_logger
+from services.common.open311 import BASE_PATH
+from services.common.open311.errors import Open311Route, bad_request, forbidden, not_found
+from services.common.open311.formats import answer
+from services.common.open311.params import check_jurisdiction, format_of, pick_language, single
+from services.intake.open311.format import (
+    changeset_of,
+    discovery,
+    receipt_row,
+    service_definition,
+    service_row,
+)
+from services.intake.open311.parse import open311_where, read_submission, request_params
+from services.intake.submission import Invalid
+
+if TYPE_CHECKING:
+    from services.intake.service import IntakeService
+
+log = get_logger("zaiban.intake.open311")
+
+AcceptLanguage = Annotated[str | None, Header()]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+Correlation = Annotated[str | None, Header(alias="X-Correlation-Id", max_length=200)]
+
+# The form a POST takes, for the OpenAPI document (the route reads it by hand: see parse.py).
+POST_FORM = {"requestBody": {"required": True, "content": {
+    "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
+        name: {"type": "string"} for name in (
+            "api_key", "jurisdiction_id", "service_code", "lat", "long",
+            "address_string", "address_id", "email", "device_id", "account_id",
+            "first_name", "last_name", "phone", "description", "media_url")},
+        "required": ["api_key", "service_code"]}}}}}
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def routes(service: "IntakeService") -> APIRouter:
+    router = APIRouter(route_class=Open311Route, tags=["open311"])
+    settings, city = service.settings, service.city
+    changeset = changeset_of(settings.config_dir)
+
+    @router.get(BASE_PATH + "/discovery.{fmt}", summary="Open311 service discovery")
+    async def discover(request: Request, fmt: str) -> Response:
+        return answer(format_of(fmt), "discovery",
+                      discovery(settings, city, base_url(request), changeset))
+
+    @router.get(BASE_PATH + "/services.{fmt}", summary="Open311: the services (categories)")
+    async def services(fmt: str, jurisdiction_id: str | None = None, lang: str | None = None,
+                       accept_language: AcceptLanguage = None) -> Response:
+        out = format_of(fmt)
+        check_jurisdiction(settings.open311_jurisdiction, jurisdiction_id)
+        language = pick_language(lang, accept_language)
+        return answer(out, "services", [service_row(c, language) for c in city.categories])
+
+    @router.get(BASE_PATH + "/services/{service_code}.{fmt}",
+                summary="Open311: a service's definition (its attributes)")
+    async def definition(service_code: str, fmt: str, jurisdiction_id: str | None = None,
+                         lang: str | None = None,
+                         accept_language: AcceptLanguage = None) -> Response:
+        out = format_of(fmt)
+        check_jurisdiction(settings.open311_jurisdiction, jurisdiction_id)
+        language = pick_language(lang, accept_language)
+        category = city.category(service_code)
+        if category is None:
+            raise not_found(f"service_code {service_code!r} not found")
+        return answer(out, "service_definition",
+                      service_definition(category, city, language))
+
+    @router.post(
+        BASE_PATH + "/requests.{fmt}", status_code=201,
+        summary="Open311: submit a request (form-encoded; needs an api_key)",
+        dependencies=[Depends(per_client(service.submissions, "submissions",
+                                         trusted_proxy_hops=settings.trusted_proxy_hops))],
+        openapi_extra=POST_FORM,
+    )
+    async def create(request: Request, fmt: str, accept_language: AcceptLanguage = None,
+                     key: IdempotencyKey = None, correlation: Correlation = None) -> Response:
+        out = format_of(fmt)
+        params = await request_params(request)
+        check_jurisdiction(settings.open311_jurisdiction, single(params, "jurisdiction_id"))
+        api_key = single(params, "api_key")
+        if api_key is None:
+            raise forbidden("api_key was not provided; POST requests needs one")
+        try:
+            client = verify_token(settings.secret(), api_key, kind="api_key")
+        except BadToken as error:
+            raise forbidden(f"invalid api_key ({error}); cannot create the request") from None
+        language = pick_language(single(params, "lang"), accept_language)
+        command = read_submission(params, city, language=language, client=client.subject,
+                                  default_district=settings.open311_default_district)
+        try:
+            receipt = await service.submit(
+                command, key=f"open311/{client.subject}/{key}" if key else None,
+                channel=Channel.OPEN311, correlation_id=correlation)
+        except Invalid as invalid:
+            raise bad_request(*(f"{open311_where(p['where'])}: {p['problem']}"
+                                for p in invalid.problems)) from None
+        case_id = receipt.case_id
+        log.info("open311_request_recorded", case_id=case_id, client=client.subject,
+                 replayed=receipt.replayed)
+        return answer(out, "service_requests", [receipt_row(case_id, base_url(request), language)],
+                      status=200 if receipt.replayed else 201,
+                      headers={"Location": f"{BASE_PATH}/requests/{case_id}.{out}"})
+
+    return router
