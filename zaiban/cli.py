@@ -10,9 +10,10 @@ import typer
 
 from contracts.facts import Role
 from zaiban import infra
+from zaiban.infra.cli import app as infra_app
 
 app = typer.Typer(help="zaiban — citizen requests, handled in the open.", no_args_is_help=True)
-app.add_typer(infra.app, name="infra",
+app.add_typer(infra_app, name="infra",
               help="Start, stop and inspect the local Kafka broker and document store.")
 token_app = typer.Typer(help="Staff tokens and Open311 API keys.", no_args_is_help=True)
 app.add_typer(token_app, name="token")

@@ -1,0 +1,78 @@
+"""The local real stack: Apache Kafka (KRaft) and FerretDB (SQLite), run as local processes.
+
+No container engine is needed. Kafka's jars are resolved by Maven from ``deploy/local/pom.xml``;
+FerretDB is built from its Go module. Both are cached and started detached, so they outlive the
+``zaiban infra up`` command, and are found again by the next one.
+
+One module per job: ``settings`` (StackSettings, StackInfo, InfraError), ``processes`` (pid
+files, ports, the lock, detached starts), ``kafka`` (Maven, config, start, readiness),
+``ferretdb`` (the Go build with its source fix, start, readiness), ``stack`` (the API below)
+and ``cli`` (the ``zaiban infra`` commands).
+
+Everything lives under one git-ignored folder (``$ZAIBAN_HOME``, default ``<repo>/.zaiban``)::
+
+    bin/ferretdb                    the FerretDB binary (rebuilt when its version differs)
+    build/                          scratch space for the FerretDB build
+    kafka/pom.xml, kafka/libs/      the Kafka classpath (stamped with the pom's SHA-256)
+    kafka/server.properties         KRaft combined node, written on each start
+    kafka/data/                     the broker's log dirs (formatted once)
+    ferretdb/data/, ferretdb/state/ FerretDB's SQLite files and its state file
+    run/*.pid, run/infra.lock       pid files; a lock so concurrent ``up`` calls do not race
+    logs/*.log                      one log per process, plus the Maven and Go build logs
+
+Ports: ``ZAIBAN_KAFKA_PORT`` (9092), ``ZAIBAN_KAFKA_CONTROLLER_PORT`` (Kafka port + 1),
+``ZAIBAN_STORE_PORT`` (27017). Python API: :func:`ensure_up`, :func:`down`, :func:`status`,
+:func:`start`, :func:`stop`, :func:`restart_kafka`, :func:`restart_store`.
+"""
+
+from zaiban.infra.ferretdb import (
+    FERRETDB_FIXES,
+    FERRETDB_MODULE,
+    FERRETDB_PACKAGE,
+    FERRETDB_VERSION,
+    SQLITE_PRAGMAS,
+    SourceFix,
+    ferretdb_binary_version,
+    store_version,
+)
+from zaiban.infra.kafka import kafka_version
+from zaiban.infra.settings import (
+    COMPONENTS,
+    KAFKA_COMPONENT,
+    STORE_COMPONENT,
+    ComponentStatus,
+    InfraError,
+    StackInfo,
+    StackSettings,
+    component_name,
+    repo_root,
+)
+from zaiban.infra.stack import down, ensure_up, restart_kafka, restart_store, start, status, stop
+
+__all__ = [
+    "COMPONENTS",
+    "FERRETDB_FIXES",
+    "FERRETDB_MODULE",
+    "FERRETDB_PACKAGE",
+    "FERRETDB_VERSION",
+    "KAFKA_COMPONENT",
+    "SQLITE_PRAGMAS",
+    "STORE_COMPONENT",
+    "ComponentStatus",
+    "InfraError",
+    "SourceFix",
+    "StackInfo",
+    "StackSettings",
+    "component_name",
+    "down",
+    "ensure_up",
+    "ferretdb_binary_version",
+    "kafka_version",
+    "repo_root",
+    "restart_kafka",
+    "restart_store",
+    "start",
+    "status",
+    "stop",
+    "store_version",
+]
