@@ -1,9 +1,10 @@
 # zaiban — everyday tasks. CI runs `make test` (see .ci/run) on a fresh clone.
 #
-#   make install   .venv (python3.11) with the project and its dev tools, and Chromium (apt); skipped when up to date
+#   make venv      .venv (python3.11) with the project and its dev tools; skipped when up to date
+#   make install   venv, and Chromium with CJK and emoji fonts (apt) for the browser tests
 #   make infra     start the local Kafka broker and FerretDB store (zaiban infra up)
-#   make up        the whole local platform (zaiban up)
-#   make test      install, start the stack, run the test suite (fails if no test ran)
+#   make up        the whole local platform (zaiban up): needs the venv only, no browser
+#   make test      install (browser included), start the stack, run the test suite (fails if no test ran)
 #   make lint      ruff + mypy
 #   make bench     every benchmark on the local stack, each against its baseline (a few minutes)
 #   make down      stop the local stack
@@ -19,15 +20,19 @@ BIN := $(VENV)/bin
 INSTALL_STAMP := $(VENV)/.zaiban-installed
 PYTEST_ARGS ?=
 
-.PHONY: help install browser infra up test lint bench down status
+.PHONY: help venv install browser infra up test lint bench down status
 
 help:
-	@sed -n '1,12s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '1,13s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
-install: $(INSTALL_STAMP) browser
+# What running needs (up, infra, bench, lint): the venv. What testing needs too: the browser.
+venv: $(INSTALL_STAMP)
+
+install: venv browser
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download cannot work
-# here), with CJK and emoji fonts so pages render as people see them; installed once, by apt.
+# here), with CJK and emoji fonts so pages render as people see them; installed once, by apt,
+# and only for the tests: `make up` never installs it.
 BROWSER_PACKAGES := chromium fonts-wqy-microhei fonts-noto-color-emoji
 browser:
 	@if [ -x /usr/bin/chromium ] && command -v fc-list >/dev/null && fc-list :lang=zh | grep -q . \
@@ -49,10 +54,10 @@ $(INSTALL_STAMP): pyproject.toml
 		|| { tail -n 30 .zaiban/logs/pip-install.log >&2; echo "make install: pip install failed, see .zaiban/logs/pip-install.log" >&2; exit 1; }
 	@touch $@
 
-infra: install
+infra: venv
 	$(BIN)/zaiban infra up
 
-up: install
+up: venv
 	$(BIN)/zaiban up
 
 test: install
@@ -60,7 +65,7 @@ test: install
 	ZAIBAN_REQUIRE_TESTS=1 $(BIN)/python -m pytest -q -ra --strict-markers --durations=10 $(PYTEST_ARGS)
 
 # both run even when the first fails; the target fails if either did
-lint: install
+lint: venv
 	@status=0; \
 	echo "ruff check zaiban contracts services tests"; $(BIN)/ruff check zaiban contracts services tests || status=1; \
 	echo "mypy"; $(BIN)/mypy || status=1; \
@@ -68,7 +73,7 @@ lint: install
 
 # Not part of `make test`: figures go to .zaiban/bench/*.json (BENCH_ARGS: e.g. --profile).
 BENCH_ARGS ?=
-bench: install
+bench: venv
 	$(BIN)/zaiban infra up
 	$(BIN)/zaiban bench all $(BENCH_ARGS)
 
