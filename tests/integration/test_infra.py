@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.client import AIOKafkaClient, CoordinationType
 from pymongo import AsyncMongoClient, MongoClient
 from stackfixtures import Namespace, PrivateStack, private_settings
 
@@ -160,3 +161,16 @@ async def test_a_private_broker_restart_keeps_the_log(private_stack: PrivateStac
     finally:
         await consumer.stop()
     assert (msg.key, msg.value, msg.offset) == (b"case-9", b"before", sent.offset)
+
+
+async def test_a_fresh_broker_is_ready_once_it_names_group_coordinators(
+        private_stack: PrivateStack) -> None:
+    """A new broker has no __consumer_offsets until a client asks for a coordinator; `up`
+    waits for one, so the platform's first consumers do not log GroupCoordinatorNotAvailable."""
+    client = AIOKafkaClient(bootstrap_servers=private_stack.info.bootstrap_servers)
+    await client.bootstrap()
+    try:
+        for group in ("zaiban-intake", "zaiban-routing", "zaiban-tracking", "zaiban-metrics"):
+            assert await client.coordinator_lookup(CoordinationType.GROUP, group) == 1
+    finally:
+        await client.close()

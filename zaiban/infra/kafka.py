@@ -170,14 +170,25 @@ def start_kafka(settings: StackSettings) -> int:
     return pid
 
 
-async def _kafka_brokers(bootstrap: str, request_timeout_s: float) -> int:
-    from aiokafka.client import AIOKafkaClient
+# A consumer group's coordinator lives on a partition of __consumer_offsets, which a fresh
+# broker creates only when a client first asks for a coordinator. Until it exists, every
+# consumer that starts logs GroupCoordinatorNotAvailable (at ERROR) and retries; so the broker
+# counts as ready once it names a coordinator, which also makes it create that topic.
+READINESS_GROUP = "zaiban-infra-readiness"
+
+
+async def _kafka_answers(bootstrap: str, request_timeout_s: float) -> bool:
+    """A broker is in the metadata and names a group coordinator (raises while it cannot)."""
+    from aiokafka.client import AIOKafkaClient, CoordinationType
 
     client = AIOKafkaClient(bootstrap_servers=bootstrap,
                             request_timeout_ms=int(request_timeout_s * 1000))
     try:
         await client.bootstrap()
-        return len(client.cluster.brokers())
+        if not client.cluster.brokers():
+            return False
+        await client.coordinator_lookup(CoordinationType.GROUP, READINESS_GROUP)
+        return True
     finally:
         await client.close()
 
@@ -197,4 +208,4 @@ def kafka_ready(settings: StackSettings) -> bool:
     if not port_answers(settings.host, settings.kafka_port):
         return False
     with _quiet("aiokafka"):
-        return bool(run_async(lambda: _kafka_brokers(settings.bootstrap_servers, 3.0)))
+        return bool(run_async(lambda: _kafka_answers(settings.bootstrap_servers, 3.0)))
