@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import structlog
+from aiokafka.errors import GroupCoordinatorNotAvailableError, GroupLoadInProgressError
 
 from services.common.settings import CommonSettings
 
@@ -49,6 +50,29 @@ def configure_logging(settings: CommonSettings) -> None:
     )
     # Libraries log through the standard library; keep them quiet unless asked.
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr)
+    logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(
+        CoordinatorNotYetKnown())
+
+
+class CoordinatorNotYetKnown(logging.Filter):
+    """aiokafka's "Group Coordinator Request failed" for a coordinator that is not there yet,
+    logged as the WARNING it is rather than as an ERROR.
+
+    aiokafka logs each failed coordinator lookup at ERROR and, when the broker's error is
+    retriable, asks again. Coordinator not available and coordinator loading are what a broker
+    answers while __consumer_offsets is being created, led or loaded (a fresh or restarted
+    broker): transient, and retried. Any other failure of that lookup stays an ERROR.
+    """
+
+    TRANSIENT = (GroupCoordinatorNotAvailableError, GroupLoadInProgressError)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (record.levelno == logging.ERROR
+                and record.msg == "Group Coordinator Request failed: %s"
+                and isinstance(record.args, tuple)
+                and any(isinstance(arg, self.TRANSIENT) for arg in record.args)):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
 def get_logger(name: str) -> Any:
