@@ -69,10 +69,14 @@ def up(
     port: int = typer.Option(None, help="Public port (default 8080)."),
 ) -> None:
     """Start everything locally in the foreground: broker, store, the four services, the public entry."""
+    import asyncio
+
     import uvicorn
 
+    from services.common.logging import configure_logging
     from services.common.settings import CommonSettings
     from services.public import create_public_app
+    from zaiban.topics import ensure_for_city
 
     try:
         stack = infra.ensure_up()
@@ -82,6 +86,16 @@ def up(
     os.environ.setdefault("ZAIBAN_KAFKA_BOOTSTRAP", stack.bootstrap_servers)
     os.environ.setdefault("ZAIBAN_MONGO_URL", stack.mongo_url)
     settings = CommonSettings()
+    configure_logging(settings)  # now, not when the services are built: the libraries' first
+    # lines (the demo's producer) carry their level too
+    # Every topic exists before the demo's producer and the services' consumers first ask for
+    # one: a topic left to auto-creation is "not found in cluster metadata" (an ERROR line)
+    # until the broker has made it.
+    try:
+        asyncio.run(ensure_for_city(settings))
+    except Exception as error:
+        _fail(f"cannot create the topics on Kafka at {settings.kafka_bootstrap}: {error}")
+        return
     public_port = port or settings.public_port
     if demo:
         from zaiban.demo import load_demo_if_new
@@ -135,14 +149,12 @@ def topics_ensure() -> None:
     """Create every topic zaiban uses, with partitions, replication and retention from settings."""
     import asyncio
 
-    from services.common.catalogue import load_city
     from services.common.settings import CommonSettings
-    from zaiban.topics import ensure
+    from zaiban.topics import ensure_for_city
 
     settings = CommonSettings()
-    departments = [d.code for d in load_city(settings.config_dir).departments]
     try:
-        outcome = asyncio.run(ensure(settings, departments))
+        outcome = asyncio.run(ensure_for_city(settings))
     except Exception as error:  # the broker is away: say so plainly
         _fail(f"cannot reach Kafka at {settings.kafka_bootstrap}: {error}")
         return

@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from contracts.topics import Topics
+from services.common.catalogue import load_city
 from services.common.settings import CommonSettings
 
 DAY_MS = 24 * 3600 * 1000
@@ -75,3 +76,8 @@ async def ensure(settings: CommonSettings, departments: list[str]) -> list[tuple
     finally:
         await admin.close()
     return outcome
+
+
+async def ensure_for_city(settings: CommonSettings) -> list[tuple[str, str]]:
+    """`ensure` with the departments of the city in `settings.config_dir`."""
+    return await ensure(settings, [d.code for d in load_city(settings.config_dir).departments])
