@@ -1,16 +1,19 @@
 """JSON Schemas of the envelope, every event and every command, for integrators.
 
 `zaiban contracts export` writes them to `contracts/schemas/`; a test keeps
-the committed files equal to what the code says.
+the committed files equal to what the code says. `CaseEventEnvelope` is the
+envelope with its `data` typed, as the AsyncAPI documents show the case event log.
 """
 
 from __future__ import annotations
 
 import json
+import operator
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter, create_model
 
 from contracts import case_commands
 from contracts.case_events import ALL_EVENTS
@@ -25,6 +28,19 @@ COMMANDS: tuple[type[BaseModel], ...] = (
     case_commands.ReassignCase, case_commands.AssignReporter, case_commands.RecordSiteVisit,
     case_commands.LinkStory, case_commands.EscalateCase, case_commands.GiveFeedback,
 )
+
+AnyEvent: Any = reduce(operator.or_, ALL_EVENTS)
+"""CaseSubmitted | CaseAccepted | ... : every event type at its current version."""
+
+CaseEventEnvelope: type[Envelope] = create_model(
+    "CaseEventEnvelope",
+    __base__=Envelope,
+    __doc__="One record of the case event log: the envelope, and in `data` the event that "
+            "`type` names, at `schema_version` (older versions are upcast on reading).",
+    data=(AnyEvent, Field(description="The event's own fields: the event type named by `type`.")),
+)
+"""For the documents only: a consumer reads `data` with `contracts.registry.read_event`,
+which knows the type from `type` (the events carry no tag of their own to tell them apart)."""
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:

@@ -1,5 +1,12 @@
 """The Kafka side of every service: the broker, the event log, dead letters.
 
+Every subscriber declares what it reads by its handler's argument (`CaseEvents`,
+`SubmitCase`, ...), so the service's AsyncAPI document shows the messages' schemas.
+Each record is read once, by our own code, in the subscriber's decoder
+(`read_case_events`, `read_as`): FastStream's own decoding and validation of every
+record would be a quarter of a projection's time (profiled by `zaiban bench
+projections`). A record that cannot be read is dead-lettered there.
+
 Delivery is at least once: a subscriber's offset is committed only after its
 handler returned (FastStream's `AckPolicy.NACK_ON_ERROR`; the default,
 ack-first, would lose messages on a crash). A message that can never be
@@ -17,17 +24,18 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaTimeoutError, OutOfOrderSequenceNumber, ProducerFenced
-from faststream import AckPolicy
+from faststream import AckPolicy, StreamMessage
+from faststream.exceptions import AckMessage
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from contracts.envelope import Envelope
 from contracts.registry import UnreadableEvent, check_readable, read_event
+from contracts.schemas import CaseEventEnvelope
 from contracts.topics import Topics
 from services.common.logging import bound, get_logger
 from services.common.settings import CommonSettings
@@ -110,6 +118,11 @@ async def renewing_on_fatal(broker: KafkaBroker, send: Callable[[], Awaitable[No
         log.warning("producer_failed_for_good", error=describe_error(error))
         await renew_producer(broker, producer)
         raise
+
+
+def described(topic: Any) -> str | None:
+    """What `contracts.topics` says of a topic (a `Topics` property or method)."""
+    return getattr(topic, "__doc__", None)
 
 
 class EventLog:
@@ -221,15 +234,7 @@ def describe_error(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def undecoded(message: Any) -> Any:
-    """A batch's bodies as they came: the handler parses each envelope itself (and
-    dead-letters what it cannot read), so FastStream's own decoding of every record
-    (a message object and a JSON parse each) would be work thrown away — a quarter of
-    a projection's time, as profiled by `zaiban bench projections`."""
-    return message.body
-
-
-def records_of(message: Any) -> tuple[ConsumerRecord[Any, Any], ...]:
+def records_of(message: StreamMessage[Any]) -> tuple[ConsumerRecord[Any, Any], ...]:
     raw = message.raw_message
     return raw if isinstance(raw, tuple) else (raw,)
 
@@ -242,6 +247,60 @@ class Delivery:
     topic: str
     partition: int
     offset: int
+
+
+class CaseEvents(BaseModel):
+    """A batch of the case event log, in log order, as a subscriber's handler receives it.
+
+    On Kafka each record is one `CaseEventEnvelope`, which is what the AsyncAPI document
+    shows (`model_json_schema`). The decoder (`read_case_events`) has read every record
+    already, so FastStream only checks that the handler is given this type."""
+
+    model_config = ConfigDict(frozen=True)
+
+    deliveries: list[Delivery]
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return CaseEventEnvelope.model_json_schema(*args, **kwargs)
+
+
+def read_case_events(dead_letters: DeadLetters, data_of: DataOf | None = None
+                     ) -> Callable[[StreamMessage[Any]], Awaitable[CaseEvents]]:
+    """A decoder for a batch of the case event log: each record parsed once, with
+    `parse_envelope`; an unreadable one is dead-lettered and the rest are handled."""
+
+    async def read(message: StreamMessage[Any]) -> CaseEvents:
+        deliveries: list[Delivery] = []
+        for record in records_of(message):
+            try:
+                envelope = parse_envelope(record.value or b"", data_of)
+            except Poison as poison:
+                await dead_letters.put(record, str(poison))
+                continue
+            deliveries.append(Delivery(envelope, record.topic, record.partition, record.offset))
+        return CaseEvents.model_construct(deliveries=deliveries)
+
+    return read
+
+
+T = TypeVar("T")
+
+
+def read_as(kind: TypeAdapter[T], dead_letters: DeadLetters
+            ) -> Callable[[StreamMessage[Any]], Awaitable[T]]:
+    """A decoder for a topic of commands (one record at a time): the record read once as
+    `kind`; one that is not is dead-lettered with the reason, and acknowledged."""
+
+    async def read(message: StreamMessage[Any]) -> T:
+        [record] = records_of(message)
+        try:
+            return kind.validate_json(record.value or b"")
+        except ValidationError as error:
+            await dead_letters.put(record, describe_error(error))
+            raise AckMessage() from error  # put aside: the stream goes on
+
+    return read
 
 
 BatchHandler = Callable[[list[Delivery]], Awaitable[None]]
@@ -273,19 +332,11 @@ def subscribe_envelopes(
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 << 20,  # catching up: fewer, larger fetches
         title=title or f"{group_id}:{topic}",
-        decoder=undecoded,
+        description=described(Topics.case_events),
+        decoder=read_case_events(dead_letters, data_of),
     )
-    async def on_events(message: KafkaMessage) -> None:
-        # The raw records, not FastStream's decoding: the bytes are parsed here, so
-        # that anything unreadable is dead-lettered instead of failing the batch.
-        deliveries: list[Delivery] = []
-        for record in records_of(message):
-            try:
-                envelope = parse_envelope(record.value or b"", data_of)
-            except Poison as poison:
-                await dead_letters.put(record, str(poison))
-                continue
-            deliveries.append(Delivery(envelope, record.topic, record.partition, record.offset))
+    async def on_events(batch: CaseEvents) -> None:
+        deliveries = batch.deliveries
         if not deliveries:
             return
         try:

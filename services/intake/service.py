@@ -16,15 +16,16 @@ from typing import Any
 
 from fastapi import FastAPI
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import ValidationError
+from pydantic import TypeAdapter
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from contracts.case_commands import AcceptCase, MergeCase, RejectCase, SubmitCase
 from contracts.envelope import Envelope
 from contracts.facts import Actor, CaseStatus, Channel
+from contracts.topics import Topics
 from services.common.auth import hash_tracking_code, tracking_code_for
-from services.common.bus import Delivery, describe_error, records_of, subscribe_envelopes
+from services.common.bus import Delivery, described, read_as, records_of, subscribe_envelopes
 from services.common.case import Case, Refused
 from services.common.casestreams import CaseStreams
 from services.common.catalogue import load_city
@@ -42,6 +43,7 @@ from services.intake.submission import Invalid, check_submission, submitted
 log = get_logger("zaiban.intake")
 
 NUMBER_ATTEMPTS = 5
+SUBMISSIONS: TypeAdapter[SubmitCase] = TypeAdapter(SubmitCase)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,9 @@ class IntakeService(ServiceRuntime):
                             title="intake: keep the triage write model")
         self.broker.subscriber(self.topics.submissions, group_id=self.group_id,
                                auto_offset_reset="earliest",
-                               title="intake: submissions published by frontends")(
+                               title="intake: submissions published by frontends",
+                               description=described(Topics.submissions),
+                               decoder=read_as(SUBMISSIONS, self.dead_letters))(
             self._on_bus_submission)
         from services.intake.api import routes
 
@@ -175,19 +179,13 @@ class IntakeService(ServiceRuntime):
             correlation_id=correlation_id, create=True)
         return Receipt(case_id, code, replayed=False, envelope=envelopes[0])
 
-    async def _on_bus_submission(self, message: KafkaMessage) -> None:
-        """A submission a frontend published on the bus: checked exactly like HTTP."""
+    async def _on_bus_submission(self, command: SubmitCase, message: KafkaMessage) -> None:
+        """A submission a frontend published on the bus: checked exactly like HTTP (an
+        unreadable one was dead-lettered by the decoder, `read_as`)."""
         record = records_of(message)[0]
-        try:
-            command = SubmitCase.model_validate_json(record.value or b"")
-            problems = check_submission(command, self.city)
-            if problems:
-                raise Invalid(problems)
-        except ValidationError as error:
-            await self.dead_letters.put(record, describe_error(error))
-            return
-        except Invalid as invalid:
-            await self.dead_letters.put(record, invalid.reason)
+        problems = check_submission(command, self.city)
+        if problems:
+            await self.dead_letters.put(record, Invalid(problems).reason)
             return
         key = f"bus/{command.submission_id}" if command.submission_id else \
             f"bus/{record.topic}/{record.partition}/{record.offset}"

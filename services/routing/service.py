@@ -25,20 +25,22 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from aiokafka import ConsumerRecord
 from fastapi import FastAPI
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 
 from contracts import case_commands as cmd
 from contracts import case_events as ev
 from contracts.envelope import Envelope, derived_id
+from contracts.topics import Topics
 from services.common.bus import (
     RETRY_PAUSE_S,
     Delivery,
-    describe_error,
+    described,
+    read_as,
     records_of,
     subscribe_envelopes,
 )
@@ -57,8 +59,8 @@ from services.routing.settings import RoutingSettings
 
 log = get_logger("zaiban.routing")
 
-REPLIES: TypeAdapter[cmd.AcknowledgeReply | cmd.ProgressReply | cmd.ReturnReply
-                     | cmd.ResolveReply] = TypeAdapter(cmd.DepartmentReply)
+Reply = cmd.AcknowledgeReply | cmd.ProgressReply | cmd.ReturnReply | cmd.ResolveReply
+REPLIES: TypeAdapter[Reply] = TypeAdapter(cmd.DepartmentReply)
 
 Decide = Callable[[Case, datetime, Policy], list[ev.CaseEvent]]
 
@@ -95,7 +97,7 @@ class RoutingService(ServiceRuntime):
             group_id=self.group_id,
             dead_letters=self.dead_letters,
             handle=self.on_case_events,
-            title="routing:case-events",
+            title="routing: keep the write model, react, announce",
         )
         self._subscribe_replies()
         install_routes(self)
@@ -192,24 +194,25 @@ class RoutingService(ServiceRuntime):
             self.topics.department_replies,
             group_id=f"{self.group_id}-replies",
             auto_offset_reset="earliest",
-            title="routing:department-replies",
+            title="routing: department replies",
+            description=described(Topics.department_replies),
+            decoder=read_as(REPLIES, self.dead_letters),
         )
-        async def on_reply(body: Any, message: KafkaMessage) -> None:
-            for record in records_of(message):
-                try:
-                    await self.handle_reply(record)
-                except Exception:
-                    log.exception("reply_failed_will_retry", offset=record.offset)
-                    await asyncio.sleep(RETRY_PAUSE_S)
-                    raise
+        async def on_reply(
+            reply: Annotated[cmd.DepartmentReply, Field(title="DepartmentReply")],
+            message: KafkaMessage,
+        ) -> None:
+            record = records_of(message)[0]
+            try:
+                await self.handle_reply(reply, record)
+            except Exception:
+                log.exception("reply_failed_will_retry", offset=record.offset)
+                await asyncio.sleep(RETRY_PAUSE_S)
+                raise
 
-    async def handle_reply(self, record: ConsumerRecord[Any, Any]) -> None:
-        """Run a department's reply as its command, once; dead-letter what cannot run."""
-        try:
-            reply = REPLIES.validate_json(record.value or b"")
-        except ValidationError as error:
-            await self.dead_letters.put(record, describe_error(error))
-            return
+    async def handle_reply(self, reply: Reply, record: ConsumerRecord[Any, Any]) -> None:
+        """Run a department's reply as its command, once; dead-letter what cannot run (an
+        unreadable reply was dead-lettered by the decoder, `read_as`)."""
         cause = str(derived_id("department-reply", reply.department, reply.reply_id))
         with bound(case_id=reply.case_id, correlation_id=cause):
             if await self.replies.find_one({"_id": cause}) is not None:
