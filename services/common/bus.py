@@ -1,7 +1,11 @@
 """The Kafka side of every service: the broker, the event log, dead letters.
 
-Every subscriber declares what it reads by its handler's argument (`CaseEvents`,
-`SubmitCase`, ...), so the service's AsyncAPI document shows the messages' schemas.
+Every topic a service reads or writes is declared on its broker with its message type:
+subscribers by their handler's argument (`CaseEvents`, `SubmitCase`, ...), and what a
+service writes by a publisher declared with a schema (`EventLog`, `DeadLetters`,
+`Outlet`), which is also what it sends through. FastStream builds the service's
+AsyncAPI document from these declarations (services/common/asyncapi.py).
+
 Each record is read once, by our own code, in the subscriber's decoder
 (`read_case_events`, `read_as`): FastStream's own decoding and validation of every
 record would be a quarter of a projection's time (profiled by `zaiban bench
@@ -19,19 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaTimeoutError, OutOfOrderSequenceNumber, ProducerFenced
 from faststream import AckPolicy, StreamMessage
 from faststream.exceptions import AckMessage
 from faststream.kafka import KafkaBroker
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from contracts.envelope import Envelope
 from contracts.registry import UnreadableEvent, check_readable, read_event
@@ -70,7 +73,7 @@ def make_broker(settings: CommonSettings, service: str) -> KafkaBroker:
         ack_policy=AckPolicy.NACK_ON_ERROR,
         logger=logging.getLogger(f"zaiban.{service}.broker"),
         log_level=logging.DEBUG,
-        description=f"zaiban {service} service",
+        description="zaiban's Kafka: the case event log and the integration topics",
     )
 
 
@@ -125,12 +128,36 @@ def described(topic: Any) -> str | None:
     return getattr(topic, "__doc__", None)
 
 
-class EventLog:
-    """Appends case events to the log; returns once Kafka holds them durably."""
+class Outlet:
+    """A topic this service writes: declared on the broker with the type of its messages
+    (so the AsyncAPI document shows it), and sent through that declaration."""
 
-    def __init__(self, broker: KafkaBroker, topics: Topics) -> None:
+    def __init__(self, broker: KafkaBroker, topic: str, *, schema: Any, title: str,
+                 description: str | None) -> None:
+        self.broker = broker
+        self.topic = topic
+        self.publisher = broker.publisher(topic, schema=schema, title=title,
+                                          description=description)
+
+    async def send(self, body: bytes, key: bytes | None = None) -> None:
+        async def send() -> None:
+            await self.publisher.publish(body, key=key)
+
+        await renewing_on_fatal(self.broker, send)
+
+
+class EventLog:
+    """Appends case events to the log; returns once Kafka holds them durably.
+
+    Made by a service that records events (`ServiceRuntime.events`), which so declares
+    the log among the topics it writes."""
+
+    def __init__(self, broker: KafkaBroker, topics: Topics, service: str) -> None:
         self.broker = broker
         self.topics = topics
+        self.log = broker.publisher(topics.case_events, schema=CaseEventEnvelope,
+                                    title=f"{service}: records case events",
+                                    description=described(Topics.case_events))
 
     async def append(self, envelopes: Sequence[Envelope]) -> None:
         try:
@@ -144,9 +171,8 @@ class EventLog:
         # Send all, then wait for all: one producer keeps a case's order, and
         # idempotence keeps retries from reordering or repeating it.
         pending = [
-            await self.broker.publish(
+            await self.log.publish(
                 envelope.to_bytes(),
-                self.topics.case_events,
                 key=envelope.key(),
                 headers={"event-type": envelope.type, "case-id": envelope.case_id},
                 correlation_id=envelope.correlation_id,
@@ -157,44 +183,60 @@ class EventLog:
         await asyncio.gather(*pending)
 
     async def publish(self, topic: str, body: bytes, key: bytes | None = None) -> None:
+        """Send to a topic not declared as an `Outlet` (see routing's department topics)."""
+
         async def send() -> None:
             await self.broker.publish(body, topic, key=key)
 
         await renewing_on_fatal(self.broker, send)
 
 
+class DeadLetter(BaseModel):
+    """A message a service could never process: why, and where it came from, with its bytes.
+
+    `zaiban dlq` lists them and, once the cause is fixed, sends the payload to its source
+    topic again."""
+
+    reason: str
+    service: str = Field(description="The service that could not process it.")
+    source_topic: str
+    partition: int
+    offset: int
+    key: str | None = Field(description="The record's key (the case id), if it had one.")
+    payload: str = Field(description="The record's value, as text or in base64 (`payload_encoding`).")
+    payload_encoding: Literal["utf-8", "base64"]
+    failed_at: AwareDatetime
+
+
 class DeadLetters:
     """Where one service puts what it can never process."""
 
     def __init__(self, broker: KafkaBroker, topics: Topics, service: str) -> None:
-        self.broker = broker
-        self.topic = topics.dead_letter(service)
         self.service = service
+        self.outlet = Outlet(broker, topics.dead_letter(service), schema=DeadLetter,
+                             title=f"{service}: dead letters",
+                             description=described(Topics.dead_letter))
+        self.topic = self.outlet.topic
 
     async def put(self, record: ConsumerRecord[Any, Any], reason: str) -> None:
         raw: bytes = record.value or b""
         try:
-            payload: Any = raw.decode("utf-8")
-            encoding = "utf-8"
+            payload = raw.decode("utf-8")
+            encoding: Literal["utf-8", "base64"] = "utf-8"
         except UnicodeDecodeError:
             payload, encoding = base64.b64encode(raw).decode(), "base64"
-        letter = {
-            "reason": reason,
-            "service": self.service,
-            "source_topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "key": record.key.decode("utf-8", "replace") if record.key else None,
-            "payload": payload,
-            "payload_encoding": encoding,
-            "failed_at": datetime.now(UTC).isoformat(),
-        }
-        async def send() -> None:
-            await self.broker.publish(
-                json.dumps(letter, ensure_ascii=False).encode(), self.topic, key=record.key
-            )
-
-        await renewing_on_fatal(self.broker, send)
+        letter = DeadLetter(
+            reason=reason,
+            service=self.service,
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key.decode("utf-8", "replace") if record.key else None,
+            payload=payload,
+            payload_encoding=encoding,
+            failed_at=datetime.now(UTC),
+        )
+        await self.outlet.send(letter.model_dump_json().encode(), key=record.key)
         log.warning(
             "dead_lettered",
             reason=reason,

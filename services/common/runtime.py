@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from functools import cached_property
 from typing import Any
 
 from fastapi import APIRouter
@@ -36,14 +37,25 @@ class ServiceRuntime:
         self.clock: Clock = clock or SystemClock()
         self.topics = Topics(settings.topic_prefix)
         self.broker = make_broker(settings, self.name)
-        self.events = EventLog(self.broker, self.topics)
-        self.dead_letters = DeadLetters(self.broker, self.topics, self.name)
         self.mongo: AsyncMongoClient[dict[str, Any]] = make_client(settings)
         self.db: AsyncDatabase[dict[str, Any]] = service_db(self.mongo, settings, self.name)
         self.router = APIRouter()
         self.group_id = f"{settings.topic_prefix}zaiban-{self.name}"
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = False
+
+    # What a service writes is declared on its broker (and so in its AsyncAPI document)
+    # when the service first takes it: only intake and routing record case events.
+
+    @cached_property
+    def events(self) -> EventLog:
+        """The case event log, for a service that records events."""
+        return EventLog(self.broker, self.topics, self.name)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetters:
+        """This service's dead-letter topic."""
+        return DeadLetters(self.broker, self.topics, self.name)
 
     # -- lifecycle --------------------------------------------------------------
 

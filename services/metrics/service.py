@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import tzinfo
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,7 +66,6 @@ class MetricsService(ServiceRuntime):
         super().__init__(metrics, clock)
         self.metrics = metrics
         self.city = load_city(metrics.config_dir)
-        self.dead_letters = CountedDeadLetters(self.broker, self.topics, self.name)
         self.store = figure_store(self.db[metrics.metrics_collection], metrics,
                                   city_timezone(metrics))
         subscribe_envelopes(
@@ -79,6 +79,10 @@ class MetricsService(ServiceRuntime):
             title="metrics: public figures",
         )
         install_routes(self.router, store=self.store, city=self.city, seen=show_headline)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetters:
+        return CountedDeadLetters(self.broker, self.topics, self.name)
 
     async def on_start(self) -> None:
         self.background(self.refresh_gauges)

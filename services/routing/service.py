@@ -39,6 +39,7 @@ from contracts.topics import Topics
 from services.common.bus import (
     RETRY_PAUSE_S,
     Delivery,
+    Outlet,
     described,
     read_as,
     records_of,
@@ -91,6 +92,14 @@ class RoutingService(ServiceRuntime):
             index_fields=deadlines.index_fields,
         )
         self.replies = self.db["department_replies"]
+        self.department_topics = {
+            department.code: Outlet(
+                self.broker, self.topics.department_cases(department.code),
+                schema=departments.DepartmentCase,
+                title=f"routing: cases for {department.code}",
+                description=described(Topics.department_cases))
+            for department in self.policy.city.departments
+        }
         subscribe_envelopes(
             self.broker,
             topic=self.topics.case_events,
@@ -179,11 +188,13 @@ class RoutingService(ServiceRuntime):
         if case is None:
             return
         for message in departments.messages_for(envelope, case):
-            await self.events.publish(
-                self.topics.department_cases(message.department),
-                message.model_dump_json().encode(),
-                key=envelope.key(),
-            )
+            body, key = message.model_dump_json().encode(), envelope.key()
+            outlet = self.department_topics.get(message.department)
+            if outlet is not None:
+                await outlet.send(body, key=key)
+            else:  # no longer in the city's list (an old case reopened): its topic all the same
+                await self.events.publish(self.topics.department_cases(message.department),
+                                          body, key=key)
             log.info("department_notified", department=message.department,
                      action=message.action)
 
