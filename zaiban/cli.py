@@ -105,6 +105,7 @@ def up(
     typer.secho(f"\nzaiban is starting on {base}", fg=typer.colors.GREEN, bold=True)
     for label, path in (("submit a request", "/"), ("public dashboard", "/dashboard"),
                         ("staff console", "/staff"), ("API docs", "/docs"),
+                        ("bus topics", "/asyncapi"),
                         ("Open311", "/open311/v2/services.xml"), ("readiness", "/readyz")):
         typer.echo(f"  {label:<18} {base}{path}")
     typer.echo("  staff tokens       zaiban token issue --role officer --subject you\n"

@@ -1,10 +1,12 @@
 """The HTTP face of a process: routes, health, readiness, metrics, clear errors.
 
 `build_app` serves one runtime (a service alone, as production runs it) or
-several (the local all-in-one public entry). Errors always say what is wrong
-and where: a field that fails validation answers 422 naming the field; a
-refused command answers 409/403/404 with the reason; the broker or store
-being away answers 503 with Retry-After, never 500 and never "accepted".
+several (the local all-in-one public entry), and the AsyncAPI document of
+their brokers (services/common/asyncapi.py: one document for all of them).
+Errors always say what is wrong and where: a field that fails validation
+answers 422 naming the field; a refused command answers 409/403/404 with the
+reason; the broker or store being away answers 503 with Retry-After, never
+500 and never "accepted".
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pymongo.errors import (
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.asyncapi import asyncapi_routes
 from services.common.case import Refused
 from services.common.limits import MAX_BODY_BYTES, BodyGuard, Problem, json_answer
 from services.common.open311.errors import error_for as open311_error_for
@@ -157,6 +160,8 @@ def build_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(asyncapi_routes([runtime.broker for runtime in runtimes], title=title,
+                                       version=app.version))
     for runtime in runtimes:
         app.include_router(runtime.router)
     for router in extra_routers:

@@ -144,6 +144,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/docs"): public(None),
     ("GET", "/docs/oauth2-redirect"): public(None),
     ("GET", "/redoc"): public(None),
+    ("GET", "/asyncapi.json"): public(None),
+    ("GET", "/asyncapi"): public(None),
     # intake
     ("GET", "/api/catalogue"): public(None),
     ("POST", "/api/cases"): Rule(frozenset(CALLERS), {}, None, json_body(SUBMISSION), True, True),
