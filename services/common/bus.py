@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -327,6 +328,20 @@ def read_case_events(dead_letters: DeadLetters, data_of: DataOf | None = None
 
 
 T = TypeVar("T")
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def typed(handler: Handler) -> Handler:
+    """`handler` with its annotations evaluated here, in its own module, before FastStream
+    reads them.
+
+    Under `from __future__ import annotations` every annotation is a string, and FastStream
+    (through fast_depends) evaluates such strings in the handler's module overlaid with the
+    locals of the frames on the stack when it starts: run from `zaiban up`, the CLI's local
+    `cmd` shadowed `contracts.case_commands as cmd`, and routing did not start."""
+    function = getattr(handler, "__func__", handler)
+    function.__annotations__ = typing.get_type_hints(function, include_extras=True)
+    return handler
 
 
 def read_as(kind: TypeAdapter[T], dead_letters: DeadLetters
@@ -377,6 +392,7 @@ def subscribe_envelopes(
         description=described(Topics.case_events),
         decoder=read_case_events(dead_letters, data_of),
     )
+    @typed
     async def on_events(batch: CaseEvents) -> None:
         deliveries = batch.deliveries
         if not deliveries:

@@ -25,7 +25,14 @@ from contracts.envelope import Envelope
 from contracts.facts import Actor, CaseStatus, Channel
 from contracts.topics import Topics
 from services.common.auth import hash_tracking_code, tracking_code_for
-from services.common.bus import Delivery, described, read_as, records_of, subscribe_envelopes
+from services.common.bus import (
+    Delivery,
+    described,
+    read_as,
+    records_of,
+    subscribe_envelopes,
+    typed,
+)
 from services.common.case import Case, Refused
 from services.common.casestreams import CaseStreams
 from services.common.catalogue import load_city
@@ -96,7 +103,7 @@ class IntakeService(ServiceRuntime):
                                title="intake: submissions published by frontends",
                                description=described(Topics.submissions),
                                decoder=read_as(SUBMISSIONS, self.dead_letters))(
-            self._on_bus_submission)
+            typed(self._on_bus_submission))
         from services.intake.api import routes
 
         self.router.include_router(routes(self))

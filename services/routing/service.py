@@ -44,6 +44,7 @@ from services.common.bus import (
     read_as,
     records_of,
     subscribe_envelopes,
+    typed,
 )
 from services.common.case import Case, Refused
 from services.common.casestreams import CaseStreams, ConcurrentChange
@@ -209,6 +210,7 @@ class RoutingService(ServiceRuntime):
             description=described(Topics.department_replies),
             decoder=read_as(REPLIES, self.dead_letters),
         )
+        @typed
         async def on_reply(
             reply: Annotated[cmd.DepartmentReply, Field(title="DepartmentReply")],
             message: KafkaMessage,
