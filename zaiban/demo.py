@@ -1,7 +1,7 @@
 """The demo city: a few hundred cases of the last six weeks, and the reference case.
 
-Histories are written by the same decisions the services make (intake's
-triage, routing's handling and reactions), only at times of our choosing, and
+Histories are written by the same decisions the services make (the deciders
+of `services/lifecycle/`), only at times of our choosing, and
 recorded by the producer `history:demo`: routing keeps them as the past and
 does not route, escalate or close anything because of them. Loaded once, into
 an empty log; after that the log is the city's own.
@@ -24,15 +24,22 @@ from contracts import case_events as ev
 from contracts.envelope import HISTORY_PRODUCER_PREFIX, Envelope
 from contracts.facts import Actor, CaseStatus, Channel, Role
 from contracts.topics import Topics
-from services.common.auth import hash_tracking_code, tracking_code_for
-from services.common.case import Case
 from services.common.catalogue import CityConfig, load_city
 from services.common.settings import CommonSettings
-from services.intake import triage
 from services.intake.numbers import ALPHABET
-from services.intake.submission import submitted
-from services.routing import deadlines, handling, reactions
-from services.routing.dispatch import Policy
+from services.lifecycle import (
+    dispatching,
+    feedback,
+    handling,
+    reporting,
+    returning,
+    supervision,
+    triage,
+)
+from services.lifecycle.case import Case
+from services.lifecycle.codes import hash_tracking_code, tracking_code_for
+from services.lifecycle.policy import Policy
+from services.lifecycle.submitting import submitted
 
 PRODUCER = f"{HISTORY_PRODUCER_PREFIX}demo"
 REFERENCE_CASE = "ZB261006-WFF1-0001"
@@ -86,7 +93,7 @@ class Chronicle:
         self.decide(case_id, at, lambda c: triage.accept(c, command, OFFICER, self.city))
         accepted = self.envelopes[-1]
         return self.decide(case_id, at,
-                           lambda c: reactions.on_accepted(c, accepted, at, self.policy))
+                           lambda c: dispatching.on_accepted(c, accepted, at, self.policy))
 
     def act(self, case_id: str, at: datetime, step: Callable[..., list[ev.CaseEvent]],
             command: cmd.Command, actor: Actor) -> Case:
@@ -102,13 +109,13 @@ class Chronicle:
         command = cmd.GiveFeedback(fixed=fixed, satisfied=satisfied, rating=rating,
                                    comment=comment)
         code = self.tracking_code(case_id)
-        return self.decide(case_id, at, lambda c: handling.give_feedback(
+        return self.decide(case_id, at, lambda c: feedback.give_feedback(
             c, command, RESIDENT, at, self.policy, tracking_code=code))
 
     def sweep(self, case_id: str, at: datetime) -> Case:
         """What routing's deadline watch would have recorded by `at`."""
         case = self.cases[case_id].model_copy(update={"from_history": False})
-        events = deadlines.overdue(case, at) or deadlines.unanswered(
+        events = supervision.overdue(case, at) or feedback.unanswered(
             case, at, self.policy.feedback_window)
         return self.record(case_id, events, at) if events else self.cases[case_id]
 
@@ -129,18 +136,18 @@ def reference_case(chronicle: Chronicle) -> str:
     }), day(6, 8, 40))
     chronicle.accept(case_id, day(6, 10, 15), reporter_id="reporter-zhang",
                      note="安排记者现场了解")
-    chronicle.act(case_id, day(7, 9, 30), handling.record_site_visit, cmd.RecordSiteVisit(
+    chronicle.act(case_id, day(7, 9, 30), reporting.record_site_visit, cmd.RecordSiteVisit(
         note="记者到现场查看：菜市场门口四组信号灯均不亮，已联系信号灯维护单位。"), REPORTER)
-    chronicle.act(case_id, day(7, 10), handling.route, cmd.RouteCase(department="signal-co"),
+    chronicle.act(case_id, day(7, 10), dispatching.route, cmd.RouteCase(department="signal-co"),
                   REPORTER)
     chronicle.act(case_id, day(7, 15), handling.acknowledge,
                   cmd.AcknowledgeCase(note="已派维修人员排查"), department("signal-co"))
-    chronicle.act(case_id, day(8, 18), handling.link_story, cmd.LinkStory.model_validate({
+    chronicle.act(case_id, day(8, 18), reporting.link_story, cmd.LinkStory.model_validate({
         "title": "王府坟菜市场门口红绿灯何时能点亮？", "column": "inquiry",
         "url": "https://news.example.org/zhengzaiban/wangfufen-traffic-lights"}), REPORTER)
     chronicle.act(case_id, day(12, 9), handling.resolve, cmd.ResolveCase(
         resolution="已更换信号机电源模块，四组信号灯恢复正常。"), department("signal-co"))
-    chronicle.act(case_id, day(12, 10, 30), handling.record_site_visit, cmd.RecordSiteVisit(
+    chronicle.act(case_id, day(12, 10, 30), reporting.record_site_visit, cmd.RecordSiteVisit(
         note="记者回访：四组信号灯全部正常工作。"), REPORTER)
     chronicle.feedback(case_id, day(12, 16), fixed=True, satisfied=True, rating=5,
                        comment="灯亮了，谢谢记者和维修师傅！")
@@ -239,7 +246,7 @@ def random_case(chronicle: Chronicle, rng: random.Random, now: datetime,
     if chronicle.cases[case_id].require_facts().department is None:
         return
     if fate == "returned" and (when := later(10)) is not None:
-        chronicle.act(case_id, when, handling.return_case,
+        chronicle.act(case_id, when, returning.return_case,
                       cmd.ReturnCase(reason="不属于本单位职责范围"), chronicle.lead(case_id))
         if chronicle.cases[case_id].require_facts().department is None:
             return
@@ -260,7 +267,7 @@ def random_case(chronicle: Chronicle, rng: random.Random, now: datetime,
         return
     chronicle.sweep(case_id, when)
     if fate == "late" and rng.random() < 0.5:
-        chronicle.act(case_id, when, handling.link_story, cmd.LinkStory.model_validate({
+        chronicle.act(case_id, when, reporting.link_story, cmd.LinkStory.model_validate({
             "title": f"{street}的问题为何迟迟没有解决？", "column": "supervision",
             "url": f"https://news.example.org/zhengzaiban/{case_id.lower()}"}), REPORTER)
     chronicle.act(case_id, when, handling.resolve,
@@ -334,7 +341,7 @@ def demo_history(settings: CommonSettings, cases: int = 300) -> Chronicle:
 
     city = load_city(settings.config_dir)
     routing = RoutingSettings.model_validate(settings.model_dump())
-    return generate(city, Policy.from_settings(city, routing), settings.secret(),
+    return generate(city, routing.policy(city), settings.secret(),
                     now=datetime.now(UTC), cases=cases)
 
 

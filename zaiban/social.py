@@ -25,7 +25,7 @@ from contracts.case_commands import SubmitCase
 from contracts.facts import Channel
 from services.common.bus import describe_error
 from services.common.catalogue import CityConfig
-from services.intake.submission import check_submission
+from services.lifecycle.submitting import check_submission
 
 
 @dataclass(frozen=True)

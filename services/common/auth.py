@@ -1,12 +1,11 @@
-"""Who is asking: staff bearer tokens, Open311 API keys, residents' tracking codes.
+"""Who is asking: staff bearer tokens and Open311 API keys.
 
 Tokens are signed, not stored: `zb1.<payload>.<signature>` with HMAC-SHA256
 under the deployment's secret, so any instance of any service can check one
 without a lookup. Every comparison of a secret value is constant-time.
 
-A resident proves a case is theirs with its tracking code. The code is
-derived from the case number under the secret (so a retried submission gets
-the same one back); the log keeps only its SHA-256.
+A resident proves a case is theirs with its tracking code instead
+(`services/lifecycle/codes.py`, pure, checked by the deciders themselves).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from contracts.facts import Actor, Role
 
 TOKEN_PREFIX = "zb1"  # noqa: S105 - a format marker, not a secret
-TRACKING_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
 
 
 class Principal(BaseModel):
@@ -95,33 +93,6 @@ def verify_token(secret: SecretStr, token: str, *, kind: str = "staff") -> Princ
     if principal.kind != kind:
         raise BadToken(f"not a {kind} token")
     return principal
-
-
-# --- tracking codes ----------------------------------------------------------
-
-
-def tracking_code_for(secret: SecretStr, case_id: str) -> str:
-    """The case's private tracking code: 80 bits, read as four groups of four."""
-    digest = hmac.new(secret.get_secret_value().encode(), f"tracking/{case_id}".encode(),
-                      hashlib.sha256).digest()
-    number = int.from_bytes(digest[:10], "big")
-    chars = [TRACKING_ALPHABET[(number >> (5 * i)) & 31] for i in range(16)]
-    code = "".join(chars)
-    return "-".join(code[i:i + 4] for i in range(0, 16, 4))
-
-
-def normalise_tracking_code(code: str) -> str:
-    return code.strip().upper().replace("-", "").replace(" ", "")
-
-
-def hash_tracking_code(code: str) -> str:
-    return hashlib.sha256(normalise_tracking_code(code).encode()).hexdigest()
-
-
-def tracking_code_matches(code: str | None, expected_hash: str) -> bool:
-    if not code or not expected_hash:
-        return False
-    return hmac.compare_digest(hash_tracking_code(code), expected_hash)
 
 
 # --- FastAPI dependencies ----------------------------------------------------

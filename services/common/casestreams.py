@@ -18,12 +18,12 @@ Three collections in the service's own database:
   nothing.
 
 A command runs as: load; publish (or wait for) unpublished batches of the
-case, so the log keeps the case's order; decide (pure; may raise `Refused`);
-insert the batch (or lose the race, and decide again on the newer state);
-append to the log and wait until Kafka holds it (acks=all); remove its
-outbox entry. A crash in between leaves an unpublished batch, which the next
-command on the case or the relay publishes with the same ids and seq, and
-every consumer skips a seq it has seen.
+case, so the log keeps the case's order; decide (pure; may raise a domain
+error, `services/lifecycle/errors.py`); insert the batch (or lose the race,
+and decide again on the newer state); append to the log and wait until Kafka
+holds it (acks=all); remove its outbox entry. A crash in between leaves an
+unpublished batch, which the next command on the case or the relay publishes
+with the same ids and seq, and every consumer skips a seq it has seen.
 
 Reads are by `_id` only. Batches of a case follow each other without gaps, so
 the batch after the snapshot is `<case id>#<version + 1>`, and the snapshot
@@ -56,11 +56,12 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from contracts.case_events import CaseEvent
 from contracts.envelope import Envelope
 from services.common.bus import EventLog
-from services.common.case import Case, Refused
 from services.common.clock import Clock
 from services.common.grouped import GroupedWrites
 from services.common.logging import bound, get_logger
 from services.common.store import create_query_indexes
+from services.lifecycle.case import Case
+from services.lifecycle.errors import NotFound, NotNow
 
 log = get_logger("zaiban.casestreams")
 
@@ -73,9 +74,14 @@ Decide = Callable[[Case], Sequence[CaseEvent]]
 IndexFields = Callable[[Case], dict[str, Any]]
 
 
-class ConcurrentChange(Refused):
+class ConcurrentChange(Exception):
+    """Other commands kept changing the case while this one was decided: nothing was
+    recorded, and the caller may try again (a store's answer, not a rule of the case;
+    the HTTP edge answers 409)."""
+
     def __init__(self, case_id: str) -> None:
-        super().__init__(f"case {case_id} changed while this command was decided; try again")
+        self.reason = f"case {case_id} changed while this command was decided; try again"
+        super().__init__(self.reason)
 
 
 def claim_id(case_id: str, first_seq: int) -> str:
@@ -187,9 +193,9 @@ class CaseStreams:
                 # unique key being the check; if it exists after all, load and refuse.)
                 case, unpublished = await self._load(case_id)
             if case is None and not create:
-                raise Refused(f"case {case_id} not found", status=404)
+                raise NotFound(f"case {case_id} not found")
             if case is not None and create:
-                raise Refused(f"case {case_id} exists already")
+                raise NotNow(f"case {case_id} exists already")
             if unpublished:
                 await self._settle(case_id, unpublished)
             current = case or Case(case_id=case_id)

@@ -4,9 +4,10 @@
 several (the local all-in-one public entry), and the AsyncAPI document of
 their brokers (services/common/asyncapi.py: one document for all of them).
 Errors always say what is wrong and where: a field that fails validation
-answers 422 naming the field; a refused command answers 409/403/404 with the
-reason; the broker or store being away answers 503 with Retry-After, never
-500 and never "accepted".
+answers 422 naming the field; a refused command answers with the reason, its
+status given by the domain error (`REFUSALS`, the one place they meet HTTP);
+the broker or store being away answers 503 with Retry-After, never 500 and
+never "accepted".
 """
 
 from __future__ import annotations
@@ -31,13 +32,30 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.asyncapi import asyncapi_routes
-from services.common.case import Refused
+from services.common.casestreams import ConcurrentChange
 from services.common.limits import MAX_BODY_BYTES, BodyGuard, Problem, json_answer
 from services.common.open311.errors import error_for as open311_error_for
 from services.common.runtime import ServiceRuntime, running
+from services.common.store import Unavailable
+from services.lifecycle.errors import Invalid, NotAllowed, NotFound, NotNow
 
 REQUESTS = Counter("zaiban_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("zaiban_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+REFUSALS: dict[type[Exception], int] = {
+    NotFound: 404,
+    NotAllowed: 403,
+    NotNow: 409,
+    Invalid: 422,
+    ConcurrentChange: 409,  # the store's: another command won the race; try again
+}
+"""How a refused command answers over HTTP, by its error: `{"error": reason}` (and the
+problems of an `Invalid`). Open311 routes answer in the spec's codes instead
+(`services/common/open311.py`)."""
+
+
+def refusal_status(error: Exception) -> int:
+    return next(REFUSALS[kind] for kind in type(error).__mro__ if kind in REFUSALS)
 
 
 def where(loc: Sequence[Any]) -> str:
@@ -60,12 +78,14 @@ def install_error_handlers(app: FastAPI) -> None:
         summary = "; ".join(f"{p['where']}: {p['problem']}" for p in problems[:5])
         return JSONResponse({"error": f"invalid request: {summary}", "problems": problems}, 422)
 
-    @app.exception_handler(Refused)
-    async def refused(request: Request, error: Refused) -> JSONResponse:
-        body: dict[str, Any] = {"error": error.reason}
-        if error.problems:
+    async def refused(request: Request, error: Exception) -> JSONResponse:
+        body: dict[str, Any] = {"error": str(error)}  # the reason
+        if isinstance(error, Invalid) and error.problems:
             body["problems"] = error.problems
-        return JSONResponse(body, error.status)
+        return JSONResponse(body, refusal_status(error))
+
+    for refusal in REFUSALS:
+        app.add_exception_handler(refusal, refused)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
@@ -86,6 +106,10 @@ def install_error_handlers(app: FastAPI) -> None:
                        TimeoutError):
         app.add_exception_handler(error_type, unavailable)
 
+    @app.exception_handler(Unavailable)
+    async def store_unavailable(request: Request, error: Unavailable) -> JSONResponse:
+        return JSONResponse({"error": error.reason}, 503, headers={"Retry-After": "5"})
+
     @app.exception_handler(OperationFailure)
     async def store_failed(request: Request, error: OperationFailure) -> Response:
         # FerretDB on SQLite answers a write that found the database locked with a plain
@@ -103,7 +127,8 @@ def is_store_busy(error: OperationFailure) -> bool:
 def refusal_answer(path: str, problems: list[Problem]) -> Response:
     """The body guard's refusal, in the Open311 error format on Open311 paths."""
     summary = "; ".join(f"{p.where}: {p.problem}" for p in problems[:5])
-    open311 = open311_error_for(path, Refused(f"invalid request: {summary}", problems[0].status))
+    refusal = StarletteHTTPException(problems[0].status, f"invalid request: {summary}")
+    open311 = open311_error_for(path, refusal)
     return open311 if open311 is not None else json_answer(path, problems)
 
 

@@ -24,6 +24,15 @@ IndexSpec = tuple[list[tuple[str, int]], str]
 """An index's keys and its name."""
 
 
+class Unavailable(Exception):
+    """The store cannot take this right now (not a rule of the case): nothing was recorded,
+    and trying again shortly may succeed. The HTTP edge answers 503 with Retry-After."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def make_client(settings: CommonSettings) -> AsyncMongoClient[dict[str, Any]]:
     return AsyncMongoClient(
         settings.mongo_url,

@@ -12,9 +12,9 @@ from contracts.case_commands import AcceptCase, MergeCase, RejectCase, SubmitCas
 from contracts.envelope import Envelope
 from contracts.facts import Channel, Role
 from services.common.auth import Principal, staff_guard
-from services.common.case import Refused
 from services.common.catalogue import LANGUAGES
 from services.common.limits import per_client
+from services.lifecycle.errors import Invalid
 
 if TYPE_CHECKING:
     from services.intake.service import IntakeService, Receipt
@@ -90,8 +90,8 @@ def routes(service: IntakeService) -> APIRouter:
     async def submit(command: SubmitCase, response: Response, key: IdempotencyKey = None,
                      correlation: Correlation = None) -> dict[str, Any]:
         if command.channel not in RESIDENT_CHANNELS:
-            raise Refused(f"channel {command.channel.value!r} is entered by staff or adapters; "
-                          "residents use 'web' or 'app'", status=422)
+            raise Invalid(f"channel {command.channel.value!r} is entered by staff or adapters; "
+                          "residents use 'web' or 'app'")
         receipt = await service.submit(command, key=key or command.submission_id or None,
                                        correlation_id=correlation)
         if receipt.replayed:

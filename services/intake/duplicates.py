@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from itertools import pairwise
 
-from services.common.case import Case
+from services.lifecycle.case import Case
 
 _WORD = re.compile(r"[a-z0-9]+")
 

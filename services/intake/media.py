@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from bson import Binary
+from fastapi import HTTPException
 from pymongo.asynchronous.collection import AsyncCollection
 
 from contracts.case_events import MediaRef
-from services.common.case import Refused
-from services.intake.submission import Problem
+from services.lifecycle.errors import Invalid, Problem
 
 SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\xff\xd8\xff", 0, "image/jpeg"),
@@ -86,13 +86,14 @@ class PhotoStore:
 
     async def put(self, data: bytes, now: datetime) -> StoredPhoto:
         if not data:
-            raise Refused("the photo is empty", status=422)
+            raise Invalid("the photo is empty")
+        # Too large, or not an image at all: HTTP's own answers for an upload (413, 415).
         if len(data) > self.max_bytes:
-            raise Refused(f"the photo is {len(data)} bytes; at most {self.max_bytes} are accepted",
-                          status=413)
+            raise HTTPException(413, f"the photo is {len(data)} bytes; at most {self.max_bytes} "
+                                     "are accepted")
         content_type = sniff_image(data[:16])
         if content_type is None:
-            raise Refused("only JPEG, PNG or WebP photos are accepted", status=415)
+            raise HTTPException(415, "only JPEG, PNG or WebP photos are accepted")
         media_id = uuid.uuid4().hex
         await self.collection.insert_one({"_id": media_id, "content_type": content_type,
                                           "size": len(data), "data": Binary(data), "stored_at": now})

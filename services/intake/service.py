@@ -1,9 +1,9 @@
 """Intake: where requests and triage decisions enter, and become case events.
 
-Wiring only: the decisions live in `submission.py`, `triage.py` and
-`duplicates.py`; this file connects them to the write model (`CaseStreams`
-over intake's `cases` collection), the log, the submissions topic and the
-HTTP routes in `api.py`.
+Wiring only: the decisions live in the lifecycle (`services/lifecycle/`:
+`submitting.py`, `triage.py`) and in `duplicates.py`; this file connects them
+to the write model (`CaseStreams` over intake's `cases` collection), the log,
+the submissions topic and the HTTP routes in `api.py`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from contracts.case_commands import AcceptCase, MergeCase, RejectCase, SubmitCas
 from contracts.envelope import Envelope
 from contracts.facts import Actor, CaseStatus, Channel
 from contracts.topics import Topics
-from services.common.auth import hash_tracking_code, tracking_code_for
 from services.common.bus import (
     Delivery,
     described,
@@ -33,19 +32,23 @@ from services.common.bus import (
     subscribe_envelopes,
     typed,
 )
-from services.common.case import Case, Refused
-from services.common.casestreams import CaseStreams
+from services.common.casestreams import CaseStreams, ConcurrentChange
 from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.http import build_app
 from services.common.limits import RateLimiter
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
-from services.intake import duplicates, triage
+from services.common.store import Unavailable
+from services.intake import duplicates
 from services.intake.media import PhotoStore, check_media
 from services.intake.numbers import new_case_number
 from services.intake.settings import IntakeSettings
-from services.intake.submission import Invalid, check_submission, submitted
+from services.lifecycle import triage
+from services.lifecycle.case import Case
+from services.lifecycle.codes import hash_tracking_code, tracking_code_for
+from services.lifecycle.errors import Invalid, NotFound, NotNow, Refused
+from services.lifecycle.submitting import check_submission, submitted
 
 log = get_logger("zaiban.intake")
 
@@ -130,7 +133,7 @@ class IntakeService(ServiceRuntime):
             command.media, max_photos=self.intake_settings.max_photos,
             max_bytes=self.intake_settings.max_photo_bytes)
         if problems:
-            raise Invalid(problems)
+            raise Invalid.of(problems)
         correlation_id = correlation_id or str(uuid.uuid4())
         if key:
             return await self._submit_once(command, key, channel, entered_by, correlation_id)
@@ -138,10 +141,9 @@ class IntakeService(ServiceRuntime):
             case_id = new_case_number(self.clock.now(), self.city.city.timezone)
             try:
                 return await self._create(case_id, command, channel, entered_by, correlation_id)
-            except Refused as refused:
-                if refused.status != 409:
-                    raise
-        raise Refused("could not draw a free case number; try again", status=503)
+            except (NotNow, ConcurrentChange):
+                continue  # the number is taken: draw another
+        raise Unavailable("could not draw a free case number; try again")
 
     async def _submit_once(self, command: SubmitCase, key: str, channel: Channel | None,
                            entered_by: Actor | None, correlation_id: str) -> Receipt:
@@ -162,15 +164,13 @@ class IntakeService(ServiceRuntime):
                 continue  # a concurrent retry inserted it first: read theirs
 
         if entry is None or entry.get("fingerprint") != mark:
-            raise Refused("this Idempotency-Key was already used for a different submission",
-                          status=422)
+            raise Invalid("this Idempotency-Key was already used for a different submission")
         case_id: str = entry["case_id"]
         if await self.streams.get(case_id) is None:
             try:
                 return await self._create(case_id, command, channel, entered_by, correlation_id)
-            except Refused as refused:
-                if refused.status != 409:
-                    raise
+            except (NotNow, ConcurrentChange):
+                pass  # a concurrent retry created it first: answer as for a repeat
         # Seen before: make sure what was recorded is in the log, then answer the same.
         await self.streams.execute(case_id, lambda case: [], cause=f"resubmit/{case_id}",
                                    correlation_id=correlation_id)
@@ -192,13 +192,13 @@ class IntakeService(ServiceRuntime):
         record = records_of(message)[0]
         problems = check_submission(command, self.city)
         if problems:
-            await self.dead_letters.put(record, Invalid(problems).reason)
+            await self.dead_letters.put(record, Invalid.of(problems).reason)
             return
         key = f"bus/{command.submission_id}" if command.submission_id else \
             f"bus/{record.topic}/{record.partition}/{record.offset}"
         try:
             receipt = await self.submit(command, key=key)
-        except Refused as refused:
+        except (Refused, ConcurrentChange, Unavailable) as refused:
             await self.dead_letters.put(record, f"refused: {refused.reason}")
             return
         log.info("bus_submission_recorded", case_id=receipt.case_id, replayed=receipt.replayed)
@@ -227,7 +227,7 @@ class IntakeService(ServiceRuntime):
     async def duplicates(self, case_id: str) -> list[duplicates.Suggestion]:
         case = await self.streams.get(case_id)
         if case is None or case.facts is None:
-            raise Refused(f"case {case_id} not found", status=404)
+            raise NotFound(f"case {case_id} not found")
         since = case.facts.submitted_at - timedelta(days=self.intake_settings.duplicate_window_days)
         closed = [CaseStatus.CLOSED.value, CaseStatus.REJECTED.value, CaseStatus.MERGED.value]
         candidates = await self.streams.find(

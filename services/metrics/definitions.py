@@ -2,8 +2,8 @@
 
 `FIGURES` is served as it stands by `GET /api/stats/definitions`; every other
 module of the metrics service computes what is written here. The figures are
-defined in the words of `services.common.case.next_facts`, whose facts travel
-with every event:
+defined in the words of the case's evolve (`services/lifecycle/case.py`), whose
+facts travel with every event:
 
 - *first response*: the first acknowledgement, progress note or resolution by
   the handling department (`facts.first_response_at`);

@@ -1,10 +1,11 @@
 """Routing's HTTP routes: staff commands on a case, and the resident's feedback.
 
-Every route runs one command from `handling.py` against routing's write model
-and answers 200 with the events recorded (type, seq, event id) and the case's
-facts after them; a refused command answers 403/404/409/422 with
-`{"error": reason}` and records nothing. Staff send `Authorization: Bearer
-<token>` (the roles of each command are `handling.ROLES`); a department's
+Every route runs one decider of the lifecycle (`services/lifecycle/`) against
+routing's write model and answers 200 with the events recorded (type, seq,
+event id) and the case's facts after them; a refused command answers
+403/404/409/422 with `{"error": reason}` and records nothing (the domain
+errors are mapped to these in `services/common/http.py`). Staff send `Authorization: Bearer
+<token>` (the roles of each command are `access.ROLES`); a department's
 token names its department. The resident sends the case's tracking code in
 `X-Tracking-Code`.
 """
@@ -24,9 +25,17 @@ from contracts import case_commands as cmd
 from contracts import case_events as ev
 from contracts.facts import Actor, CaseFacts, Role
 from services.common.auth import Principal, staff_guard
-from services.common.case import Case, new_command_id
-from services.routing import handling
-from services.routing.dispatch import Policy
+from services.lifecycle import (
+    access,
+    dispatching,
+    feedback,
+    handling,
+    reporting,
+    returning,
+    supervision,
+)
+from services.lifecycle.case import Case, new_command_id
+from services.lifecycle.policy import Policy
 
 if TYPE_CHECKING:
     from services.routing.service import RoutingService
@@ -73,7 +82,7 @@ def install_routes(service: RoutingService) -> None:
     router = service.router
     guard = staff_guard(lambda request: _secret(service, request))
 
-    needs = {command: Depends(guard(*roles)) for command, roles in handling.ROLES.items()
+    needs = {command: Depends(guard(*roles)) for command, roles in access.ROLES.items()
              if Role.RESIDENT not in roles}
     """The staff roles each command needs, as FastAPI dependencies giving the `Principal`."""
 
@@ -103,7 +112,7 @@ def install_routes(service: RoutingService) -> None:
     ) -> CommandAnswer:
         actor = who.actor()
         return await run(
-            case_id, lambda c, now, p: handling.route(c, body, actor, now, p), correlation_id
+            case_id, lambda c, now, p: dispatching.route(c, body, actor, now, p), correlation_id
         )
 
     @router.post("/api/cases/{case_id}/acknowledge", tags=tags, responses=ERRORS,
@@ -138,7 +147,7 @@ def install_routes(service: RoutingService) -> None:
     ) -> CommandAnswer:
         actor = who.actor()
         return await run(
-            case_id, lambda c, now, p: handling.return_case(c, body, actor, now, p),
+            case_id, lambda c, now, p: returning.return_case(c, body, actor, now, p),
             correlation_id,
         )
 
@@ -161,7 +170,7 @@ def install_routes(service: RoutingService) -> None:
     ) -> CommandAnswer:
         actor = who.actor()
         return await run(
-            case_id, lambda c, now, p: handling.reassign(c, body, actor, now, p), correlation_id
+            case_id, lambda c, now, p: dispatching.reassign(c, body, actor, now, p), correlation_id
         )
 
     @router.post("/api/cases/{case_id}/reporter", tags=tags, responses=ERRORS,
@@ -172,7 +181,7 @@ def install_routes(service: RoutingService) -> None:
     ) -> CommandAnswer:
         actor = who.actor()
         return await run(
-            case_id, lambda c, now, p: handling.assign_reporter(c, body, actor, now, p),
+            case_id, lambda c, now, p: reporting.assign_reporter(c, body, actor, now, p),
             correlation_id,
         )
 
@@ -184,7 +193,7 @@ def install_routes(service: RoutingService) -> None:
     ) -> CommandAnswer:
         actor = who.actor()
         return await run(
-            case_id, lambda c, now, p: handling.record_site_visit(c, body, actor, now, p),
+            case_id, lambda c, now, p: reporting.record_site_visit(c, body, actor, now, p),
             correlation_id,
         )
 
@@ -196,7 +205,7 @@ def install_routes(service: RoutingService) -> None:
     ) -> CommandAnswer:
         actor = who.actor()
         return await run(
-            case_id, lambda c, now, p: handling.link_story(c, body, actor, now, p),
+            case_id, lambda c, now, p: reporting.link_story(c, body, actor, now, p),
             correlation_id,
         )
 
@@ -208,7 +217,7 @@ def install_routes(service: RoutingService) -> None:
     ) -> CommandAnswer:
         actor, command = who.actor(), body or cmd.EscalateCase()
         return await run(
-            case_id, lambda c, now, p: handling.escalate(c, command, actor, now, p),
+            case_id, lambda c, now, p: supervision.escalate(c, command, actor, now, p),
             correlation_id,
         )
 
@@ -223,7 +232,7 @@ def install_routes(service: RoutingService) -> None:
         resident = Actor(role=Role.RESIDENT)
         return await run(
             case_id,
-            lambda c, now, p: handling.give_feedback(
+            lambda c, now, p: feedback.give_feedback(
                 c, body, resident, now, p, tracking_code=tracking_code
             ),
             correlation_id,

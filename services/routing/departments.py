@@ -24,7 +24,7 @@ from contracts import case_events as ev
 from contracts.envelope import Envelope
 from contracts.facts import Location, Priority
 from contracts.registry import read_event
-from services.common.case import Case
+from services.lifecycle.case import Case
 
 
 class DepartmentCase(BaseModel):

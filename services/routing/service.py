@@ -1,10 +1,10 @@
 """The routing service: who handles a case and by when, from acceptance to closing.
 
-Wiring only; the decisions live in pure modules:
-- `dispatch.py`  the dispatch rules and the deadlines;
-- `handling.py`  every command on an accepted case, and department replies;
-- `reactions.py` auto-routing when a case is accepted;
-- `deadlines.py` overdue cases and unanswered resolutions;
+Wiring only; the decisions live in the lifecycle (`services/lifecycle/`):
+dispatching, handling, returning, reporting, supervision and feedback, each
+with its deciders. Routing's own parts:
+- `settings.py`    deadlines, the feedback window, the sweep (and the `Policy` they make);
+- `sweeps.py`      how the sweep finds overdue cases and unanswered resolutions;
 - `departments.py` what a department's own systems receive.
 
 Routing keeps its own write model of every case (`CaseStreams` over its
@@ -46,7 +46,6 @@ from services.common.bus import (
     subscribe_envelopes,
     typed,
 )
-from services.common.case import Case, Refused
 from services.common.casestreams import CaseStreams, ConcurrentChange
 from services.common.catalogue import CityConfig, load_city
 from services.common.clock import Clock
@@ -54,9 +53,12 @@ from services.common.http import build_app
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
-from services.routing import deadlines, departments, handling, reactions
+from services.lifecycle import dispatching, feedback, handling, supervision
+from services.lifecycle.case import Case
+from services.lifecycle.errors import Refused
+from services.lifecycle.policy import Policy
+from services.routing import departments, sweeps
 from services.routing.api import install_routes
-from services.routing.dispatch import Policy
 from services.routing.settings import RoutingSettings
 
 log = get_logger("zaiban.routing")
@@ -87,10 +89,10 @@ class RoutingService(ServiceRuntime):
         config = RoutingSettings.from_common(settings) if settings else RoutingSettings()
         super().__init__(config, clock)
         self.config = config
-        self.policy = Policy.from_settings(city or load_city(config.config_dir), config)
+        self.policy = config.policy(city or load_city(config.config_dir))
         self.streams = CaseStreams(
             self.db["cases"], self.events, self.clock, producer=self.name,
-            index_fields=deadlines.index_fields,
+            index_fields=sweeps.index_fields,
         )
         self.replies = self.db["department_replies"]
         self.department_topics = {
@@ -173,13 +175,11 @@ class RoutingService(ServiceRuntime):
         try:
             await self.streams.execute(
                 accepted.case_id,
-                lambda case: reactions.on_accepted(case, accepted, at, self.policy),
+                lambda case: dispatching.on_accepted(case, accepted, at, self.policy),
                 cause=str(accepted.event_id),
                 correlation_id=accepted.correlation_id,
                 at=at,
             )
-        except ConcurrentChange:
-            raise
         except Refused as refused:
             log.warning("acceptance_not_routed", reason=refused.reason)
 
@@ -237,10 +237,8 @@ class RoutingService(ServiceRuntime):
                     correlation_id=cause,
                 )
                 outcome = "recorded"
-            except ConcurrentChange:
-                raise
             except Refused as refused:
-                await self.dead_letters.put(record, f"refused ({refused.status}): {refused.reason}")
+                await self.dead_letters.put(record, f"refused ({refused.kind}): {refused.reason}")
                 outcome = "refused"
             await self.replies.update_one(
                 {"_id": cause},
@@ -257,16 +255,16 @@ class RoutingService(ServiceRuntime):
         now = self.clock.now()
         batch = self.config.sweep_batch
         overdue = closed = 0
-        for case in await self.streams.find(deadlines.past_due_query(now), limit=batch):
+        for case in await self.streams.find(sweeps.past_due_query(now), limit=batch):
             overdue += await self._sweep_one(
-                case, lambda c: deadlines.overdue(c, self.clock.now()),
-                deadlines.overdue_cause(case),
+                case, lambda c: supervision.overdue(c, self.clock.now()),
+                supervision.overdue_cause(case),
             )
         window = self.policy.feedback_window
-        for case in await self.streams.find(deadlines.unanswered_query(now, window), limit=batch):
+        for case in await self.streams.find(sweeps.unanswered_query(now, window), limit=batch):
             closed += await self._sweep_one(
-                case, lambda c: deadlines.unanswered(c, self.clock.now(), window),
-                deadlines.unanswered_cause(case),
+                case, lambda c: feedback.unanswered(c, self.clock.now(), window),
+                feedback.unanswered_cause(case),
             )
         if overdue or closed:
             log.info("swept", overdue=overdue, closed=closed)
@@ -280,7 +278,8 @@ class RoutingService(ServiceRuntime):
                 recorded = await self.streams.execute(
                     case.case_id, decide, cause=cause, correlation_id=cause
                 )
-            except Refused as refused:  # another instance got there, or the case moved on
+            except (Refused, ConcurrentChange) as refused:
+                # another instance got there, or the case moved on
                 log.info("sweep_skipped", reason=refused.reason)
                 return 0
         return 1 if recorded else 0

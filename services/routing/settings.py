@@ -11,7 +11,9 @@ from typing import Any
 
 from pydantic import Field
 
+from services.common.catalogue import CityConfig
 from services.common.settings import CommonSettings
+from services.lifecycle.policy import Deadlines, Policy
 
 
 class RoutingSettings(CommonSettings):
@@ -53,3 +55,16 @@ class RoutingSettings(CommonSettings):
             return settings
         values: dict[str, Any] = {**settings.model_dump(exclude_unset=True), **overrides}
         return cls(**values)
+
+    def deadlines(self) -> Deadlines:
+        """The deadline of each priority class, as configured."""
+        return Deadlines(
+            emergency=self.deadline_emergency,
+            utilities=self.deadline_utilities,
+            general=self.deadline_general,
+            complex=self.deadline_complex,
+        )
+
+    def policy(self, city: CityConfig) -> Policy:
+        """What the lifecycle's deciders decide with, in `city`, as configured."""
+        return Policy(city=city, deadlines=self.deadlines(), feedback_window=self.feedback_window)

@@ -29,15 +29,14 @@ from fastapi.responses import StreamingResponse
 
 from contracts.facts import CaseStatus, Channel, Role
 from contracts.text import clean_line
-from services.common.auth import (
-    Principal,
-    hash_tracking_code,
-    normalise_tracking_code,
-    staff_guard,
-    tracking_code_matches,
-)
+from services.common.auth import Principal, staff_guard
 from services.common.catalogue import CityConfig, Language
 from services.common.i18n import UnknownLanguage, pick_language
+from services.lifecycle.codes import (
+    hash_tracking_code,
+    normalise_tracking_code,
+    tracking_code_matches,
+)
 from services.tracking.live import Signals, follow
 from services.tracking.render import (
     present_entry,

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 from helpers import read_events, unique
-from unit.routing.casebook import T0, accepted, submitted
+from unit.lifecycle.casebook import T0, accepted, submitted
 
 from contracts.envelope import Envelope
 from services.common.bus import EventLog
-from services.common.case import Case
 from services.common.casestreams import CaseStreams, claim_id
 from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
+from services.lifecycle.case import Case
 
 
 class DyingLog:

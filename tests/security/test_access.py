@@ -163,7 +163,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
         body=lambda ctx, caller: {"json": {"into_case_id": ctx.other.case_id}}),
     ("GET", "/api/cases/{case_id}/duplicates"): staff(Role.OFFICER, Role.SUPERVISOR,
                                                       changes=False),
-    # routing (the roles of handling.ROLES)
+    # routing (the roles of services/lifecycle/access.py ROLES)
     ("POST", "/api/cases/{case_id}/route"): staff(
         Role.OFFICER, Role.REPORTER, Role.SUPERVISOR, state="accepted",
         body=json_body({"department": DEPT_A})),

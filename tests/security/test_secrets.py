@@ -13,14 +13,9 @@ from helpers import TEST_SECRET
 
 from contracts.facts import Role
 from services.common import auth
-from services.common.auth import (
-    hash_tracking_code,
-    issue_token,
-    tracking_code_for,
-    tracking_code_matches,
-    verify_token,
-)
+from services.common.auth import issue_token, verify_token
 from services.common.settings import CommonSettings
+from services.lifecycle.codes import hash_tracking_code, tracking_code_for, tracking_code_matches
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = ("services", "contracts", "zaiban")

@@ -3,7 +3,7 @@
 Submissions are valid `SubmitCase` bodies from the city's own catalogue, so
 intake does its full work on each. Histories are lives of cases recorded
 through the same decisions the services make (`zaiban.demo.Chronicle`:
-intake's triage, routing's reactions and handling) at chosen times, by the
+the deciders of `services/lifecycle/`) at chosen times, by the
 producer `history:bench` (routing keeps them as the past and reacts to none).
 
 A history is `cases` cases received over the months since April, of which
@@ -40,8 +40,8 @@ from contracts.topics import Topics
 from services.common.catalogue import CityConfig, load_city
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.intake.numbers import ALPHABET
-from services.routing import handling
-from services.routing.dispatch import Policy
+from services.lifecycle import handling
+from services.lifecycle.policy import Policy
 from zaiban.demo import PROBLEMS, STREETS, SURNAMES, Chronicle
 
 PRODUCER = f"{HISTORY_PRODUCER_PREFIX}bench"
@@ -128,7 +128,7 @@ def _policy(settings: CommonSettings) -> tuple[CityConfig, Policy]:
 
     city = load_city(settings.config_dir)
     routing = RoutingSettings.model_validate(settings.model_dump())
-    return city, Policy.from_settings(city, routing)
+    return city, routing.policy(city)
 
 
 def live_one(chronicle: Chronicle, index: int, cases: int, resolved: int,

@@ -26,9 +26,11 @@ from fastapi.routing import APIRoute
 from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.common.case import Refused
+from services.common.casestreams import ConcurrentChange
 from services.common.open311 import BASE_PATH
 from services.common.open311.formats import Format, answer, format_in_path, requested_format
+from services.common.store import Unavailable
+from services.lifecycle.errors import NotAllowed, NotFound, Refused
 
 RETRY_AFTER_S = "5"
 UNAVAILABLE: tuple[type[Exception], ...] = (
@@ -80,9 +82,14 @@ def as_open311_error(error: Exception) -> Open311Error | None:
             message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
             problems.append(f"{'.'.join(loc) or 'request'}: {message}")
         return bad_request(*problems)
-    if isinstance(error, Refused):
-        retry = {"Retry-After": RETRY_AFTER_S} if error.status == 503 else {}
-        return Open311Error(_spec_status(error.status), error.reason, headers=retry)
+    if isinstance(error, NotFound):
+        return not_found(error.reason)
+    if isinstance(error, NotAllowed):
+        return forbidden(error.reason)
+    if isinstance(error, Refused | ConcurrentChange):
+        return bad_request(error.reason)
+    if isinstance(error, Unavailable):
+        return Open311Error(400, error.reason, headers={"Retry-After": RETRY_AFTER_S})
     if isinstance(error, StarletteHTTPException):
         headers = dict(error.headers or {})
         headers.pop("WWW-Authenticate", None)

@@ -27,7 +27,7 @@ from services.intake.open311.format import (
     service_row,
 )
 from services.intake.open311.parse import open311_where, read_submission, request_params
-from services.intake.submission import Invalid
+from services.lifecycle.errors import Invalid
 
 if TYPE_CHECKING:
     from services.intake.service import IntakeService

@@ -20,11 +20,11 @@ from servicefixtures import token
 
 from contracts.facts import Role
 from contracts.topics import Topics
-from services.common.auth import tracking_code_matches
 from services.common.http import build_app
 from services.common.settings import CommonSettings
 from services.intake.service import IntakeService
 from services.intake.settings import IntakeSettings
+from services.lifecycle.codes import tracking_code_matches
 
 OFFICER = token(Role.OFFICER)
 

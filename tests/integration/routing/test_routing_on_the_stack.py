@@ -29,11 +29,11 @@ from contracts import case_events as ev
 from contracts.envelope import Envelope
 from contracts.facts import Actor, Channel, Location, Priority, Role
 from contracts.topics import Topics
-from services.common.auth import hash_tracking_code, tracking_code_for
-from services.common.case import Case
 from services.common.clock import ManualClock
 from services.common.http import build_app
 from services.common.settings import CommonSettings
+from services.lifecycle.case import Case
+from services.lifecycle.codes import hash_tracking_code, tracking_code_for
 from services.routing.service import RoutingService, Swept
 from services.routing.settings import RoutingSettings
 
@@ -323,7 +323,7 @@ async def test_department_replies_on_the_bus_and_garbage_in_the_dead_letter_topi
     assert len(reasons) == 3, reasons
     assert reasons[0].startswith("invalid")
     assert "action" in reasons[1]
-    assert reasons[2].startswith("refused (403)") and "water-co" in reasons[2]
+    assert reasons[2].startswith("refused (not_allowed)") and "water-co" in reasons[2]
 
 
 async def test_not_fixed_reopens_more_urgent_and_a_return_is_rerouted(

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from contracts.registry import read_event
 from services.common.catalogue import load_city
 from services.common.settings import REPO_ROOT
-from services.routing.dispatch import Policy
+from services.lifecycle.policy import Policy
 from zaiban.demo import PRODUCER, REFERENCE_CASE, generate
 
 CITY = load_city(REPO_ROOT / "deploy" / "config")

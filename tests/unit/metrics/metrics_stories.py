@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from contracts import case_events as ev
 from contracts.envelope import Envelope, derived_id
 from contracts.facts import Actor, CaseFacts, Channel, Location, Priority, Role
-from services.common.case import Case
+from services.lifecycle.case import Case
 
 CST = timezone(timedelta(hours=8), "Asia/Shanghai")
 OFFICER = Actor(role=Role.OFFICER, staff_id="officer-1")

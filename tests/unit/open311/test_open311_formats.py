@@ -10,7 +10,6 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from services.common.case import Refused
 from services.common.open311.errors import Open311Error, as_open311_error, error_for
 from services.common.open311.formats import answer, to_xml, w3c
 from services.common.open311.params import (
@@ -21,6 +20,8 @@ from services.common.open311.params import (
     pick_language,
     single,
 )
+from services.common.store import Unavailable
+from services.lifecycle.errors import NotFound, NotNow
 
 CST = timezone(timedelta(hours=8))
 
@@ -75,13 +76,13 @@ def test_errors_take_the_spec_shape_with_one_entry_per_problem() -> None:
 
 
 def test_other_failures_map_to_404_403_or_400() -> None:
-    assert as_open311_error(Refused("case x not found", status=404)).status == 404  # type: ignore[union-attr]
-    assert as_open311_error(Refused("taken", status=409)).status == 400  # type: ignore[union-attr]
+    assert as_open311_error(NotFound("case x not found")).status == 404  # type: ignore[union-attr]
+    assert as_open311_error(NotNow("taken")).status == 400  # type: ignore[union-attr]
     assert as_open311_error(HTTPException(401, "sign in")).status == 403  # type: ignore[union-attr]
     slow_down = as_open311_error(HTTPException(429, "too many", headers={"Retry-After": "3"}))
     assert slow_down is not None and (slow_down.status, slow_down.headers) == (
         429, {"Retry-After": "3"})
-    busy = as_open311_error(Refused("no number", status=503))
+    busy = as_open311_error(Unavailable("no number"))
     assert busy is not None and busy.status == 400 and busy.headers["Retry-After"]
     invalid = as_open311_error(RequestValidationError(
         [{"loc": ("query", "lat"), "msg": "Input should be a valid number", "type": "x"}]))

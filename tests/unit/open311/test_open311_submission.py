@@ -17,7 +17,7 @@ from services.intake.open311.parse import (
     read_attributes,
     read_submission,
 )
-from services.intake.submission import check_submission
+from services.lifecycle.submitting import check_submission
 
 # The gate of the Wangfufen vegetable market on Shakou Road, in Jinshui district.
 WANGFUFEN = {"lat": ["34.7995"], "long": ["113.6390"]}

@@ -24,7 +24,7 @@ from unit.tracking.tracking_stories import (
 from contracts import case_events as ev
 from contracts.case_events import ALL_EVENTS
 from contracts.facts import CaseStatus, Role
-from services.common.auth import hash_tracking_code
+from services.lifecycle.codes import hash_tracking_code
 from services.tracking.store import fold_safely
 from services.tracking.timeline import CaseView, apply, fold
 

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta, timezone
 from contracts import case_events as ev
 from contracts.envelope import Envelope
 from contracts.facts import Actor, Channel, Location, Priority, Role
-from services.common.auth import hash_tracking_code, tracking_code_for
-from services.common.case import Case
 from services.common.catalogue import load_city
 from services.common.settings import REPO_ROOT
+from services.lifecycle.case import Case
+from services.lifecycle.codes import hash_tracking_code, tracking_code_for
 
 CITY = load_city(REPO_ROOT / "deploy" / "config")
 CST = timezone(timedelta(hours=8), "Asia/Shanghai")

@@ -1,9 +1,12 @@
-"""Who handles a case and by when: the dispatch rules and the deadlines. Pure.
+"""Who handles a case and by when: the dispatch rules and the deadlines.
 
 The city's dispatch catalogue (`deploy/config/dispatch.yaml`) maps
 category × district to a lead department (承辦單位) and optional assisting
 ones; the first matching rule wins. Each priority class has a deadline,
 counted from the moment the case reaches its department.
+
+A `Policy` is built from the city and plain values; routing builds it from its
+settings (`RoutingSettings.policy`), tests and the demo build it directly.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from datetime import datetime, timedelta
 
 from contracts.facts import Priority
 from services.common.catalogue import CityConfig
-from services.routing.settings import RoutingSettings
 
 
 @dataclass(frozen=True)
@@ -25,15 +27,6 @@ class Deadlines:
     utilities: timedelta = timedelta(hours=24)
     general: timedelta = timedelta(days=7)
     complex: timedelta = timedelta(days=15)
-
-    @classmethod
-    def from_settings(cls, settings: RoutingSettings) -> Deadlines:
-        return cls(
-            emergency=settings.deadline_emergency,
-            utilities=settings.deadline_utilities,
-            general=settings.deadline_general,
-            complex=settings.deadline_complex,
-        )
 
     def allowed(self, priority: Priority) -> timedelta:
         return {
@@ -49,19 +42,11 @@ class Deadlines:
 
 @dataclass(frozen=True)
 class Policy:
-    """Everything routing decides with besides the case: the city's rules and the clocks."""
+    """Everything the deciders decide with besides the case: the city's rules and the clocks."""
 
     city: CityConfig
     deadlines: Deadlines = Deadlines()
     feedback_window: timedelta = timedelta(days=7)
-
-    @classmethod
-    def from_settings(cls, city: CityConfig, settings: RoutingSettings) -> Policy:
-        return cls(
-            city=city,
-            deadlines=Deadlines.from_settings(settings),
-            feedback_window=settings.feedback_window,
-        )
 
 
 @dataclass(frozen=True)

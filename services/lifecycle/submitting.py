@@ -1,36 +1,23 @@
-"""Checking a submission against the city's configuration and turning it into a case.
+"""What happens when a resident submits a request: it is checked, and becomes a case.
 
-The shape of a submission (`SubmitCase`) is checked by pydantic wherever it
-arrives; this module checks what only the city knows: the category and
-district exist, the point lies inside the city, the category's required
-questions are answered with allowed values. Problems are reported with the
-field they concern, in the same form as a shape error.
+A request arrives in one step (web, app, hotline, Open311, a frontend on the
+bus); every way in ends here. The shape of a submission (`SubmitCase`) is
+checked by pydantic wherever it arrives; this module checks what only the
+city knows: the category and district exist, the point lies inside the city,
+the category's required questions are answered with allowed values. Problems are reported with the
+field they concern, in the same form as a shape error (`Invalid`), and
+nothing is recorded. A valid submission becomes `CaseSubmitted` with the
+category's priority class and the hash of the case's tracking code
+(`codes.py`); the case then waits for triage (`triage.py`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from contracts.case_commands import SubmitCase
 from contracts.case_events import CaseSubmitted
 from contracts.facts import Actor, Channel
-from services.common.case import Refused
 from services.common.catalogue import Attribute, CityConfig
-
-
-@dataclass(frozen=True)
-class Problem:
-    where: str
-    problem: str
-
-
-class Invalid(Refused):
-    """A submission the city cannot take; answered 422 with each problem and its field."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        summary = "; ".join(f"{p.where}: {p.problem}" for p in problems)
-        super().__init__(f"invalid request: {summary}", status=422,
-                         problems=[{"where": p.where, "problem": p.problem} for p in problems])
+from services.lifecycle.errors import Invalid, Problem
 
 
 def check_submission(command: SubmitCase, city: CityConfig) -> list[Problem]:
@@ -99,7 +86,7 @@ def submitted(
     """The event recording a valid submission (check it first)."""
     problems = check_submission(command, city)
     if problems:
-        raise Invalid(problems)
+        raise Invalid.of(problems)
     category = city.category(command.category)
     assert category is not None
     return CaseSubmitted(

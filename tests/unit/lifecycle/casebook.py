@@ -1,18 +1,28 @@
-"""Cases in every state, for the routing stories: given these events, a case as routing knows it."""
+"""Cases in every state, for the lifecycle stories.
+
+Given these events (`Story().given(...)`, `routed_case()`, ...), a case as a
+service knows it; when a decider runs, then the events it returns, or
+`refusal(...)`: the reason it refused with, of the kind expected.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from contracts import case_commands as cmd
 from contracts import case_events as ev
 from contracts.envelope import Envelope
 from contracts.facts import Actor, Channel, Location, Priority, Role
-from services.common.auth import hash_tracking_code
-from services.common.case import Case
 from services.common.catalogue import load_city
 from services.common.settings import REPO_ROOT
-from services.routing.dispatch import Policy
+from services.lifecycle import submitting
+from services.lifecycle.case import Case
+from services.lifecycle.codes import hash_tracking_code
+from services.lifecycle.errors import Refused
+from services.lifecycle.policy import Policy
 
 CITY = load_city(REPO_ROOT / "deploy" / "config")
 POLICY = Policy(city=CITY)
@@ -65,6 +75,33 @@ def routed_to(department: str, *, due_at: datetime, assisting: tuple[str, ...] =
                          by=Actor(role=Role.SYSTEM))
 
 
+def a_submission(**change: object) -> cmd.SubmitCase:
+    """What a resident sends for the reference case (the web form's body), with `change`."""
+    body: dict[str, object] = {
+        "category": "traffic-signals",
+        "description": "沙口路王府坟菜市场门口的红绿灯不亮了，过马路很危险。",
+        "location": {"district": "zhongyuan", "street": "沙口路王府坟菜市场门口",
+                     "address": "沙口路王府坟菜市场正门", "lat": 34.77, "lon": 113.62},
+        "attributes": {"signal_state": "dark"},
+        "contact": {"name": "李女士", "phone": "13800000000"},
+    }
+    body.update(change)
+    return cmd.SubmitCase.model_validate(body)
+
+
+def submitted_case(case_id: str = "ZB261006-AAAA-BBBB",
+                   command: cmd.SubmitCase | None = None) -> Case:
+    """The case a submission makes, checked by the city's rules (`submitting.submitted`)."""
+    event = submitting.submitted(command or a_submission(), CITY, tracking_code_hash="h" * 64)
+    return Story(case_id).given(event, producer="intake").case
+
+
+def after(case: Case, events: Sequence[ev.CaseEvent]) -> Case:
+    """`case` once `events` are recorded."""
+    return case.fold(case.record(events, at=T0, recorded_at=T0, producer="intake",
+                                 correlation_id="c", cause="x"))
+
+
 class Story:
     """A case's history, told event by event."""
 
@@ -101,3 +138,11 @@ def routed_case(department: str = "signal-co", *, category: str = "traffic-signa
 def resolved_case(at: datetime = T0 + timedelta(days=2)) -> Story:
     return routed_case().given(
         ev.CaseResolved(by=SIGNAL_CO, resolution="四个灯都亮了", on_time=True), at=at)
+
+
+def refusal(decide: Callable[[], object], kind: type[Refused]) -> str:
+    """Run `decide()`, which must be refused as `kind`; the reason, for the reader."""
+    with pytest.raises(Refused) as refused:
+        decide()
+    assert type(refused.value) is kind, (type(refused.value).__name__, refused.value.reason)
+    return refused.value.reason

@@ -1,0 +1,307 @@
+"""The case aggregate: the state a command is checked against, rebuilt from events.
+
+State changes only by events, and each event type has ONE evolve function
+below (`@evolves(...)`) that moves the case's own state and its public facts
+together. `Case.record` runs it to number the events and compute the facts
+that travel in each envelope; `Case.apply` runs the same function when an
+event comes back from the log, so a case read back is the case its commands
+saw. Deciding what may happen next lives in the slice modules beside this one.
+
+Definitions used by every figure the platform publishes (the facts below):
+- first response: the first acknowledgement, progress note or resolution
+  by the handling department;
+- resolved (辦結): status resolved or closed after a resolution; a reopen
+  undoes it until the next resolution;
+- on time: resolved no later than the deadline in force when it was resolved.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from contracts import case_events as ev
+from contracts.envelope import Envelope, derived_id
+from contracts.facts import Actor, CaseFacts, CaseStatus, Location, Role
+from contracts.registry import read_event, record
+from services.lifecycle.errors import NotFound
+
+Status = CaseStatus
+
+
+class Case(BaseModel):
+    """What a service knows of one case, enough to decide on its next command."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    version: int = 0
+    facts: CaseFacts | None = None
+    tracking_code_hash: str = ""
+    location: Location | None = None
+    description: str = ""
+    contact: ev.ResidentContact | None = None
+    media: tuple[ev.MediaRef, ...] = ()
+    attributes: dict[str, str | tuple[str, ...]] = {}
+    reporter_id: str | None = None
+    assisting: tuple[str, ...] = ()
+    disputed: bool = False
+    last_event_at: datetime | None = None
+    returned_by: tuple[str, ...] = ()
+    """Departments that returned the case as not theirs; re-routing skips them."""
+    from_history: bool = False
+    """The last event came from a `history:*` producer: a past to keep, not news to act on."""
+
+    @property
+    def status(self) -> CaseStatus | None:
+        return self.facts.status if self.facts else None
+
+    def require_facts(self) -> CaseFacts:
+        if self.facts is None:
+            raise NotFound(f"case {self.case_id} not found")
+        return self.facts
+
+    # -- rebuilding -----------------------------------------------------------
+
+    def apply(self, envelope: Envelope) -> Case:
+        """This case after a recorded event. Events at or below `version` change nothing."""
+        if envelope.seq <= self.version:
+            return self
+        event = read_event(envelope)
+        before = self
+        if self.facts is None and not isinstance(event, ev.CaseSubmitted):
+            # A case whose submission this service never saw starts where the log says it stood.
+            before = self.model_copy(update={"facts": envelope.facts})
+        after = evolve(before, event, envelope.occurred_at)
+        return after.model_copy(update=dict(
+            version=envelope.seq,
+            facts=envelope.facts,  # old events in the forever log keep the facts they had
+            last_event_at=envelope.occurred_at,
+            from_history=envelope.is_history,
+        ))
+
+    def fold(self, envelopes: Sequence[Envelope]) -> Case:
+        case = self
+        for envelope in envelopes:
+            case = case.apply(envelope)
+        return case
+
+    # -- recording ------------------------------------------------------------
+
+    def record(
+        self,
+        events: Sequence[ev.CaseEvent],
+        *,
+        at: datetime,
+        recorded_at: datetime,
+        producer: str,
+        correlation_id: str,
+        cause: str,
+    ) -> list[Envelope]:
+        """Envelopes for `events`, numbered after this case's version, each with the
+        case's public facts after it.
+
+        Event ids derive from `cause` (a command id or the id of the event that
+        led here), so deciding the same thing twice records the same ids.
+        """
+        envelopes: list[Envelope] = []
+        case = self
+        for index, event in enumerate(events):
+            case = evolve(case, event, at)
+            seq = self.version + index + 1
+            envelopes.append(
+                record(
+                    event,
+                    event_id=derived_id(cause, self.case_id, seq, event.TYPE),
+                    case_id=self.case_id,
+                    seq=seq,
+                    occurred_at=at,
+                    recorded_at=recorded_at,
+                    producer=producer,
+                    correlation_id=correlation_id,
+                    causation_id=cause,
+                    facts=case.require_facts(),
+                )
+            )
+        return envelopes
+
+
+def new_command_id() -> str:
+    return str(uuid.uuid4())
+
+
+def actor_label(actor: Actor) -> str:
+    """How logs name an actor: role and department, never a person."""
+    return f"{actor.role.value}:{actor.department}" if actor.department else actor.role.value
+
+
+# --- evolve: one function per event type ------------------------------------------
+
+E = TypeVar("E", bound=ev.CaseEvent)
+EvolveOf = Callable[[Case, E, datetime], Case]
+"""How an event of type E changes a case: the case after it, which happened at the given time."""
+
+EVOLVE: dict[type[ev.CaseEvent], EvolveOf[Any]] = {}
+"""Each event type's evolve (registered with `@evolves`)."""
+
+CHANGES_NOTHING: frozenset[type[ev.CaseEvent]] = frozenset({ev.SiteVisited, ev.StoryPublished})
+"""Events that are part of the timeline but move neither the case's state nor its facts."""
+
+
+def evolves(event_type: type[E]) -> Callable[[EvolveOf[E]], EvolveOf[E]]:
+    """Register the decorated function as the evolve of `event_type` (one per type)."""
+
+    def register(evolve_: EvolveOf[E]) -> EvolveOf[E]:
+        if event_type in EVOLVE or event_type in CHANGES_NOTHING:
+            raise TypeError(f"{event_type.__name__} evolves in one place only")
+        EVOLVE[event_type] = evolve_
+        return evolve_
+
+    return register
+
+
+def evolve(case: Case, event: ev.CaseEvent, at: datetime) -> Case:
+    """`case` after `event` (at `at`): its state and its public facts, together."""
+    if case.facts is None and not isinstance(event, ev.CaseSubmitted):
+        raise NotFound("the case has not been submitted")
+    if type(event) in CHANGES_NOTHING:
+        return case
+    return EVOLVE[type(event)](case, event, at)
+
+
+def _changed(case: Case, facts: dict[str, Any] | None = None, **state: Any) -> Case:
+    """`case` with these facts and these fields of its own state changed."""
+    if facts:
+        state["facts"] = case.require_facts().model_copy(update=facts)
+    return case.model_copy(update=state) if state else case
+
+
+def _first_response(case: Case, at: datetime) -> datetime:
+    return case.require_facts().first_response_at or at
+
+
+@evolves(ev.CaseSubmitted)
+def _submitted(case: Case, event: ev.CaseSubmitted, at: datetime) -> Case:
+    facts = CaseFacts(
+        status=Status.SUBMITTED,
+        category=event.category,
+        district=event.location.district,
+        channel=event.channel,
+        priority=event.priority,
+        submitted_at=at,
+    )
+    return case.model_copy(update=dict(
+        facts=facts,
+        tracking_code_hash=event.tracking_code_hash,
+        location=event.location,
+        description=event.description,
+        contact=event.contact,
+        media=event.media,
+        attributes=event.attributes,
+    ))
+
+
+@evolves(ev.CaseAccepted)
+def _accepted(case: Case, event: ev.CaseAccepted, at: datetime) -> Case:
+    return _changed(
+        case,
+        facts=dict(status=Status.ACCEPTED, category=event.category, district=event.district,
+                   priority=event.priority, accepted_at=at),
+        reporter_id=event.reporter_id or case.reporter_id,
+    )
+
+
+@evolves(ev.CaseRejected)
+def _rejected(case: Case, event: ev.CaseRejected, at: datetime) -> Case:
+    return _changed(case, facts=dict(status=Status.REJECTED, closed_at=at))
+
+
+@evolves(ev.CaseMerged)
+def _merged(case: Case, event: ev.CaseMerged, at: datetime) -> Case:
+    return _changed(case, facts=dict(status=Status.MERGED, merged_into=event.into_case_id,
+                                     closed_at=at))
+
+
+@evolves(ev.CaseRouted)
+def _routed(case: Case, event: ev.CaseRouted, at: datetime) -> Case:
+    return _changed(
+        case,
+        facts=dict(status=Status.ROUTED, department=event.department, priority=event.priority,
+                   routed_at=at, due_at=event.due_at, overdue=False),
+        assisting=event.assisting,
+        disputed=False,
+    )
+
+
+@evolves(ev.CaseReassigned)
+def _reassigned(case: Case, event: ev.CaseReassigned, at: datetime) -> Case:
+    return _changed(case, facts=dict(status=Status.ROUTED, department=event.to_department,
+                                     routed_at=at, due_at=event.due_at, overdue=False))
+
+
+@evolves(ev.CaseReturned)
+def _returned(case: Case, event: ev.CaseReturned, at: datetime) -> Case:
+    department = case.require_facts().department
+    return _changed(
+        case,
+        facts=dict(status=Status.AWAITING_DISPATCH, department=None, due_at=None),
+        returned_by=(*case.returned_by, department) if department else case.returned_by,
+    )
+
+
+@evolves(ev.CaseAcknowledged)
+def _acknowledged(case: Case, event: ev.CaseAcknowledged, at: datetime) -> Case:
+    return _changed(case, facts=dict(status=Status.ACKNOWLEDGED,
+                                     first_response_at=_first_response(case, at)))
+
+
+@evolves(ev.ProgressNoted)
+def _progress_noted(case: Case, event: ev.ProgressNoted, at: datetime) -> Case:
+    if event.by.role is not Role.DEPARTMENT:
+        return case  # an officer's or reporter's note is no response from the department
+    return _changed(case, facts=dict(first_response_at=_first_response(case, at)))
+
+
+@evolves(ev.ReporterAssigned)
+def _reporter_assigned(case: Case, event: ev.ReporterAssigned, at: datetime) -> Case:
+    return _changed(case, reporter_id=event.reporter_id)
+
+
+@evolves(ev.CaseOverdue)
+def _overdue(case: Case, event: ev.CaseOverdue, at: datetime) -> Case:
+    return _changed(case, facts=dict(overdue=True))
+
+
+@evolves(ev.CaseEscalated)
+def _escalated(case: Case, event: ev.CaseEscalated, at: datetime) -> Case:
+    return _changed(case, facts=dict(escalated=True))
+
+
+@evolves(ev.CaseResolved)
+def _resolved(case: Case, event: ev.CaseResolved, at: datetime) -> Case:
+    return _changed(case, facts=dict(status=Status.RESOLVED, resolved_at=at,
+                                     resolved_on_time=event.on_time,
+                                     first_response_at=_first_response(case, at)))
+
+
+@evolves(ev.FeedbackGiven)
+def _feedback_given(case: Case, event: ev.FeedbackGiven, at: datetime) -> Case:
+    return _changed(case, disputed=not event.fixed or not event.satisfied)
+
+
+@evolves(ev.CaseReopened)
+def _reopened(case: Case, event: ev.CaseReopened, at: datetime) -> Case:
+    return _changed(case, facts=dict(
+        status=Status.ROUTED, department=event.department, priority=event.priority,
+        due_at=event.due_at, routed_at=at, resolved_at=None, resolved_on_time=None,
+        overdue=False, reopened=case.require_facts().reopened + 1,
+    ))
+
+
+@evolves(ev.CaseClosed)
+def _closed(case: Case, event: ev.CaseClosed, at: datetime) -> Case:
+    return _changed(case, facts=dict(status=Status.CLOSED, closed_at=at))

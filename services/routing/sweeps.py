@@ -1,0 +1,54 @@
+"""How routing's sweep finds the cases whose clocks ran out: queries over its store.
+
+Two deadlines follow from recorded state alone (decided in the lifecycle:
+`supervision.overdue`, `feedback.unanswered`). The sweep finds candidates
+with the queries below over fields routing's store keeps at the top of each
+case document (`index_fields`), then decides on each case inside a
+compare-and-set (`RoutingService.sweep`). A query may find a case that moved
+on since its snapshot; the decider, run on the current case, then records
+nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from contracts.facts import CaseStatus
+from services.lifecycle.case import Case
+from services.lifecycle.supervision import RUNNING
+
+
+def index_fields(case: Case) -> dict[str, Any]:
+    """What the sweep (and an operator) query routing's store by."""
+    facts = case.facts
+    if facts is None:
+        return {"status": None, "due_at": None, "overdue": False, "resolved_at": None,
+                "department": None, "from_history": case.from_history}
+    return {
+        "status": facts.status.value,
+        "due_at": facts.due_at,
+        "overdue": facts.overdue,
+        "resolved_at": facts.resolved_at,
+        "department": facts.department,
+        "from_history": case.from_history,
+    }
+
+
+def past_due_query(now: datetime) -> dict[str, Any]:
+    """Cases with a department, not yet overdue, whose deadline has passed."""
+    return {
+        "status": {"$in": list(RUNNING)},
+        "overdue": False,
+        "from_history": False,
+        "due_at": {"$lt": now},
+    }
+
+
+def unanswered_query(now: datetime, window: timedelta) -> dict[str, Any]:
+    """Resolved cases whose resident has not answered within `window`."""
+    return {
+        "status": CaseStatus.RESOLVED.value,
+        "from_history": False,
+        "resolved_at": {"$lte": now - window},
+    }

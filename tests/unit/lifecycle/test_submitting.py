@@ -1,0 +1,54 @@
+"""A resident submits a request: checked against the city, it becomes a case.
+
+When the city cannot take it, each problem is named with its field.
+"""
+
+from __future__ import annotations
+
+import pytest
+from unit.lifecycle.casebook import CITY, a_submission, submitted_case
+
+from contracts.facts import CaseStatus, Channel, Location, Priority
+from services.lifecycle.errors import Invalid
+from services.lifecycle.submitting import check_submission, submitted
+
+
+def test_a_valid_submission_becomes_a_case_with_the_category_priority() -> None:
+    case = submitted_case()
+    assert case.status is CaseStatus.SUBMITTED
+    assert case.facts is not None and case.facts.priority is Priority.GENERAL
+    assert case.facts.district == "zhongyuan" and case.version == 1
+
+
+def test_city_checks_name_each_field_that_is_wrong() -> None:
+    command = a_submission(category="fireworks", location={"district": "atlantis", "lat": 1.0,
+                                                           "lon": 2.0}, attributes={})
+    wheres = {p.where for p in check_submission(command, CITY)}
+    assert wheres == {"body.category", "body.location.district", "body.location"}
+    with pytest.raises(Invalid) as refused:
+        submitted(command, CITY, tracking_code_hash="h")
+    assert {p["where"] for p in refused.value.problems} == wheres
+    assert refused.value.reason.startswith("invalid request: body.category: unknown category")
+
+
+def test_a_required_question_must_be_answered_with_an_allowed_value() -> None:
+    assert [p.where for p in check_submission(a_submission(attributes={}), CITY)] == [
+        "body.attributes.signal_state"]
+    problems = check_submission(a_submission(attributes={"signal_state": "purple"}), CITY)
+    assert problems and "one of" in problems[0].problem
+    stray = check_submission(a_submission(attributes={"signal_state": "dark", "colour": "x"}), CITY)
+    assert [p.where for p in stray] == ["body.attributes.colour"]
+
+
+def test_a_point_outside_the_city_is_refused() -> None:
+    problems = check_submission(a_submission(location={"district": "zhongyuan",
+                                                       "lat": 39.9, "lon": 116.4}), CITY)
+    assert problems[0].where == "body.location" and "outside Zhengzhou" in problems[0].problem
+
+
+def test_residents_may_stay_anonymous() -> None:
+    case = submitted_case(command=a_submission(contact=None))
+    assert case.contact is None and case.facts is not None
+    assert case.facts.channel is Channel.WEB and case.location == Location(
+        district="zhongyuan", street="沙口路王府坟菜市场门口", address="沙口路王府坟菜市场正门",
+        lat=34.77, lon=113.62)

@@ -1,0 +1,29 @@
+"""How routing's sweep finds cases whose clocks ran out: the fields it keeps and queries by."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from unit.lifecycle.casebook import SIGNAL_CO, T0, routed_case
+
+from contracts import case_events as ev
+from services.routing import sweeps
+
+WEEK = timedelta(days=7)
+
+
+def test_a_history_is_kept_apart_from_the_cases_the_sweep_acts_on() -> None:
+    story = routed_case().given(ev.ProgressNoted(by=SIGNAL_CO, note="旧数据"),
+                                producer="history:demo")
+    assert sweeps.index_fields(story.case)["from_history"] is True
+    assert sweeps.past_due_query(T0)["from_history"] is False
+    assert sweeps.unanswered_query(T0, WEEK)["from_history"] is False
+
+
+def test_the_sweep_finds_cases_by_top_level_fields() -> None:
+    case = routed_case(due_in=WEEK).case
+    assert sweeps.index_fields(case) == {
+        "status": "routed", "due_at": T0 + WEEK, "overdue": False, "resolved_at": None,
+        "department": "signal-co", "from_history": False}
+    query = sweeps.past_due_query(T0)
+    assert query["due_at"] == {"$lt": T0} and query["overdue"] is False
