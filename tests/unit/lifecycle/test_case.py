@@ -1,0 +1,93 @@
+"""The case is the fold of its events: one evolve per event, for the facts recorded and the case.
+
+Given these events, then this case — the same whether the events were just decided or read back
+from the log.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from unit.lifecycle.casebook import (
+    HEATING_CO,
+    HOUSING,
+    OFFICER,
+    POLICY,
+    RESIDENT,
+    SIGNAL_CO,
+    T0,
+    TRACKING_CODE,
+    Story,
+    accepted_case,
+    routed_case,
+)
+
+from contracts import case_commands as cmd
+from contracts import case_events as ev
+from contracts.facts import CaseStatus
+from contracts.registry import read_event
+from services.lifecycle import feedback, returning
+from services.lifecycle.case import CHANGES_NOTHING, EVOLVE, Case, evolve
+from services.lifecycle.errors import NotFound
+
+T1 = T0 + timedelta(days=1)
+
+
+def test_every_event_type_evolves_or_is_listed_as_changing_nothing() -> None:
+    assert set(EVOLVE).isdisjoint(CHANGES_NOTHING)
+    unhandled = {kind.__name__ for kind in ev.ALL_EVENTS} - {
+        kind.__name__ for kind in (*EVOLVE, *CHANGES_NOTHING)}
+    assert not unhandled, f"give these events an @evolves function, or list them: {unhandled}"
+    assert set(EVOLVE) | CHANGES_NOTHING <= set(ev.ALL_EVENTS)
+
+
+def test_an_event_that_changes_nothing_leaves_the_case_as_it_was() -> None:
+    case = routed_case().case
+    visit = ev.SiteVisited(by=OFFICER, note="到现场")
+    assert evolve(case, visit, T1) is case
+
+
+def test_recording_and_rebuilding_evolve_the_case_the_same_way() -> None:
+    story = routed_case("heating-co", category="heating", assisting=("housing",))
+    story.given(*returning.return_case(story.case, cmd.ReturnCase(reason="是物业的管道"),
+                                       HEATING_CO, T1, POLICY), at=T1)
+    story.given(ev.CaseResolved(by=HOUSING, resolution="修好了", on_time=True), at=T1)
+    story.given(*feedback.give_feedback(story.case, cmd.GiveFeedback(fixed=False, rating=1),
+                                        RESIDENT, T1, POLICY, tracking_code=TRACKING_CODE), at=T1)
+    case = Case(case_id=story.case.case_id)
+    for envelope in story.envelopes:
+        evolved = evolve(case, read_event(envelope), envelope.occurred_at)
+        case = case.apply(envelope)
+        assert evolved.facts == envelope.facts == case.facts, envelope.type
+        assert evolved == case.model_copy(update={"version": evolved.version,
+                                                  "last_event_at": evolved.last_event_at,
+                                                  "from_history": evolved.from_history})
+    assert case == story.case
+    assert (case.returned_by, case.disputed, case.require_facts().reopened) == (
+        ("heating-co",), True, 1)
+
+
+def test_a_recorded_event_keeps_the_facts_it_was_recorded_with() -> None:
+    story = accepted_case()
+    [envelope] = story.case.record([ev.CaseAcknowledged(by=SIGNAL_CO)], at=T1, recorded_at=T1,
+                                   producer="routing", correlation_id="c", cause="old")
+    # an old event in the log, recorded under rules that gave other facts than today's
+    old = envelope.model_copy(update={"facts": envelope.facts.model_copy(
+        update={"status": CaseStatus.ROUTED, "department": "signal-co"})})
+    applied = story.case.apply(old)
+    assert applied.facts == old.facts and applied.version == envelope.seq
+
+
+def test_a_case_whose_submission_was_not_seen_starts_from_the_recorded_facts() -> None:
+    story = routed_case()
+    known_late = Case(case_id=story.case.case_id).fold(story.envelopes[2:])
+    assert known_late.facts == story.case.facts and known_late.assisting == story.case.assisting
+
+
+def test_nothing_happens_to_a_case_before_it_is_submitted() -> None:
+    with pytest.raises(NotFound):
+        Case(case_id="ZB-NOPE").record([ev.CaseEscalated(reason="manual", by=OFFICER)], at=T1,
+                                       recorded_at=T1, producer="routing", correlation_id="c",
+                                       cause="x")
+    assert Story().case.facts is None
