@@ -45,16 +45,14 @@ def serve(
     import uvicorn
 
     from services.common.settings import CommonSettings
-    from services.public import SERVICES, create_public_app, make_service
+    from services.composition import SERVICES, create_app, create_public_app
 
     settings = CommonSettings()
     if service == "public":
-        application = create_public_app(settings)
+        application = create_public_app()
         default_port = settings.public_port
     elif service in SERVICES:
-        from services.common.http import build_app
-
-        application = build_app([make_service(service)], title=f"zaiban {service}")
+        application = create_app(service)
         default_port = getattr(settings, f"{service}_port")
     else:
         _fail(f"no service named {service!r}; one of: {', '.join(SERVICES)}, public")
@@ -75,7 +73,7 @@ def up(
 
     from services.common.logging import configure_logging
     from services.common.settings import CommonSettings
-    from services.public import create_public_app
+    from services.composition import create_public_app
     from zaiban.topics import ensure_for_city
 
     try:

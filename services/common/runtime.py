@@ -1,9 +1,12 @@
 """What every service process holds: broker, store, clock, topics, HTTP routes.
 
-A service subclasses `ServiceRuntime`, declares its subscribers on `broker`
-and its HTTP routes on `router`, and adds background tasks in `on_start`.
-The same runtime object runs alone (`zaiban serve <service>`), inside the
-local all-in-one entry, or inside a test with a `ManualClock`.
+A service subclasses `ServiceRuntime[ItsSettings]`: it is built from its own
+settings object and a clock, `Service(settings, clock)`, declares its
+subscribers on `broker` and its HTTP routes on `router`, and adds background
+tasks in `on_start`. The composition root (`services/composition.py`) builds
+every service that way; the same runtime object runs alone (`zaiban serve
+<service>`), inside the local all-in-one entry, or inside a test with a
+`ManualClock`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter
 from pymongo import AsyncMongoClient
@@ -27,13 +30,15 @@ from services.common.store import make_client, ping, service_db
 
 log = get_logger("zaiban.runtime")
 
+S = TypeVar("S", bound=CommonSettings)
 
-class ServiceRuntime:
+
+class ServiceRuntime(Generic[S]):
     name: str = "service"
 
-    def __init__(self, settings: CommonSettings, clock: Clock | None = None) -> None:
+    def __init__(self, settings: S, clock: Clock | None = None) -> None:
         configure_logging(settings)
-        self.settings = settings
+        self.settings: S = settings
         self.clock: Clock = clock or SystemClock()
         self.topics = Topics(settings.topic_prefix)
         self.broker = make_broker(settings, self.name)

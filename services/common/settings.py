@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,6 +74,14 @@ class CommonSettings(BaseSettings):
     trusted_proxy_hops: int = Field(
         default=0, ge=0, description="Proxies of ours in front that append to X-Forwarded-For; "
                                      "0 believes none and limits by the connecting address.")
+
+    @classmethod
+    def from_common(cls, settings: CommonSettings, **overrides: Any) -> Self:
+        """This class's settings for the deployment `settings` describe (kept if already
+        ours): the shared values as they are, the rest read from the environment."""
+        if isinstance(settings, cls) and not overrides:
+            return settings
+        return cls(**{**settings.model_dump(), **overrides})
 
     def database(self, service: str) -> str:
         return f"{self.db_prefix}_{service}"

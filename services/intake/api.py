@@ -114,7 +114,7 @@ def routes(service: IntakeService) -> APIRouter:
     @router.post("/api/media", status_code=201, summary="Upload a photo (JPEG, PNG or WebP)",
                  dependencies=uploads, responses=TOO_MANY)
     async def upload(photo: Annotated[UploadFile, File(description="The photo")]) -> dict[str, Any]:
-        limit = service.intake_settings.max_photo_bytes
+        limit = service.settings.max_photo_bytes
         data = await photo.read(limit + 1)
         stored = await service.photos.put(data, service.clock.now())
         return {"url": stored.url, "content_type": stored.content_type, "size": stored.size}

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import TypeAdapter
 from pymongo import ReturnDocument
@@ -35,7 +34,6 @@ from services.common.bus import (
 from services.common.casestreams import CaseStreams, ConcurrentChange
 from services.common.catalogue import load_city
 from services.common.clock import Clock
-from services.common.http import build_app
 from services.common.limits import RateLimiter
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
@@ -84,17 +82,16 @@ def fingerprint(command: SubmitCase) -> str:
     return hashlib.sha256(command.model_dump_json().encode()).hexdigest()
 
 
-class IntakeService(ServiceRuntime):
+class IntakeService(ServiceRuntime[IntakeSettings]):
     name = "intake"
 
-    def __init__(self, settings: IntakeSettings | None = None, clock: Clock | None = None) -> None:
-        self.intake_settings = settings or IntakeSettings()
-        super().__init__(self.intake_settings, clock)
+    def __init__(self, settings: IntakeSettings, clock: Clock | None = None) -> None:
+        super().__init__(settings, clock)
         self.city = load_city(self.settings.config_dir)
         self.streams = CaseStreams(self.db["cases"], self.events, self.clock, producer=self.name,
                                    index_fields=index_fields)
         self.keys = self.db["submission_keys"]
-        self.photos = PhotoStore(self.db["media"], self.intake_settings.max_photo_bytes)
+        self.photos = PhotoStore(self.db["media"], self.settings.max_photo_bytes)
         # Per-client limits on public submission and photo uploads (services/common/limits.py).
         rate = (self.settings.submit_rate_per_minute, self.settings.submit_burst)
         self.submissions, self.uploads = RateLimiter(*rate), RateLimiter(*rate)
@@ -130,8 +127,8 @@ class IntakeService(ServiceRuntime):
     ) -> Receipt:
         """Record a new case and return once Kafka holds it; a repeated `key` returns the same case."""
         problems = check_submission(command, self.city) + check_media(
-            command.media, max_photos=self.intake_settings.max_photos,
-            max_bytes=self.intake_settings.max_photo_bytes)
+            command.media, max_photos=self.settings.max_photos,
+            max_bytes=self.settings.max_photo_bytes)
         if problems:
             raise Invalid.of(problems)
         correlation_id = correlation_id or str(uuid.uuid4())
@@ -228,13 +225,13 @@ class IntakeService(ServiceRuntime):
         case = await self.streams.get(case_id)
         if case is None or case.facts is None:
             raise NotFound(f"case {case_id} not found")
-        since = case.facts.submitted_at - timedelta(days=self.intake_settings.duplicate_window_days)
+        since = case.facts.submitted_at - timedelta(days=self.settings.duplicate_window_days)
         closed = [CaseStatus.CLOSED.value, CaseStatus.REJECTED.value, CaseStatus.MERGED.value]
         candidates = await self.streams.find(
             {"category": case.facts.category, "status": {"$nin": closed},
              "submitted_at": {"$gte": since}, "_id": {"$ne": case_id}},
             limit=500)
-        return duplicates.suggest(case, candidates, radius_m=self.intake_settings.duplicate_radius_m)
+        return duplicates.suggest(case, candidates, radius_m=self.settings.duplicate_radius_m)
 
     # -- the log -----------------------------------------------------------------
 
@@ -244,7 +241,3 @@ class IntakeService(ServiceRuntime):
             envelope = delivery.envelope
             with bound(case_id=envelope.case_id, event_id=str(envelope.event_id)):
                 await self.streams.fold(envelope)
-
-
-def create_app(settings: IntakeSettings | None = None) -> FastAPI:
-    return build_app([IntakeService(settings)], title="zaiban intake")

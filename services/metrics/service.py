@@ -18,13 +18,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiokafka import ConsumerRecord
-from fastapi import FastAPI
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.common.bus import DeadLetters, Delivery, subscribe_envelopes
 from services.common.catalogue import load_city
 from services.common.clock import Clock
-from services.common.http import build_app
 from services.common.logging import get_logger
 from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
@@ -58,23 +56,21 @@ def figure_store(collection: AsyncCollection[dict[str, Any]], settings: MetricsS
                        gaps=KafkaGapReader(settings.kafka_bootstrap))
 
 
-class MetricsService(ServiceRuntime):
+class MetricsService(ServiceRuntime[MetricsSettings]):
     name = "metrics"
 
-    def __init__(self, settings: CommonSettings, clock: Clock | None = None) -> None:
-        metrics = MetricsSettings.from_common(settings)
-        super().__init__(metrics, clock)
-        self.metrics = metrics
-        self.city = load_city(metrics.config_dir)
-        self.store = figure_store(self.db[metrics.metrics_collection], metrics,
-                                  city_timezone(metrics))
+    def __init__(self, settings: MetricsSettings, clock: Clock | None = None) -> None:
+        super().__init__(settings, clock)
+        self.city = load_city(settings.config_dir)
+        self.store = figure_store(self.db[settings.metrics_collection], settings,
+                                  city_timezone(settings))
         subscribe_envelopes(
             self.broker,
             topic=self.topics.case_events,
             group_id=self.group_id,
             dead_letters=self.dead_letters,
             handle=self.project,
-            max_records=metrics.metrics_batch_max,
+            max_records=settings.metrics_batch_max,
             data_of=reads_data_of,
             title="metrics: public figures",
         )
@@ -100,12 +96,4 @@ class MetricsService(ServiceRuntime):
                 show_headline(Figures.of(await self.store.counters()).overall())
             except Exception as error:  # the store may be away for a while; try again later
                 log.warning("gauges_not_refreshed", error=str(error) or type(error).__name__)
-            await asyncio.sleep(self.metrics.metrics_gauge_refresh_s)
-
-
-def app_for(service: MetricsService) -> FastAPI:
-    return build_app([service], title="zaiban metrics")
-
-
-def create_app(settings: CommonSettings | None = None) -> FastAPI:
-    return app_for(MetricsService(settings or MetricsSettings()))
+            await asyncio.sleep(self.settings.metrics_gauge_refresh_s)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
 from services.common.settings import CommonSettings
@@ -23,11 +21,3 @@ class MetricsSettings(CommonSettings):
     metrics_gauge_refresh_s: float = Field(
         default=5.0, gt=0, le=3600,
         description="How often the Prometheus gauges of the headline figures are refreshed.")
-
-    @classmethod
-    def from_common(cls, settings: CommonSettings, **overrides: Any) -> MetricsSettings:
-        """Metrics settings from shared ones (what tests and the all-in-one entry hold)."""
-        if isinstance(settings, cls) and not overrides:
-            return settings
-        values = {name: getattr(settings, name) for name in type(settings).model_fields}
-        return cls(**{**values, **overrides})

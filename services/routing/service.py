@@ -28,7 +28,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from aiokafka import ConsumerRecord
-from fastapi import FastAPI
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import Field, TypeAdapter
 
@@ -47,12 +46,10 @@ from services.common.bus import (
     typed,
 )
 from services.common.casestreams import CaseStreams, ConcurrentChange
-from services.common.catalogue import CityConfig, load_city
+from services.common.catalogue import load_city
 from services.common.clock import Clock
-from services.common.http import build_app
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
-from services.common.settings import CommonSettings
 from services.lifecycle import dispatching, feedback, handling, supervision
 from services.lifecycle.case import Case
 from services.lifecycle.errors import Refused
@@ -77,19 +74,12 @@ class Swept:
     closed: int = 0
 
 
-class RoutingService(ServiceRuntime):
+class RoutingService(ServiceRuntime[RoutingSettings]):
     name = "routing"
 
-    def __init__(
-        self,
-        settings: CommonSettings | None = None,
-        clock: Clock | None = None,
-        city: CityConfig | None = None,
-    ) -> None:
-        config = RoutingSettings.from_common(settings) if settings else RoutingSettings()
-        super().__init__(config, clock)
-        self.config = config
-        self.policy = config.policy(city or load_city(config.config_dir))
+    def __init__(self, settings: RoutingSettings, clock: Clock | None = None) -> None:
+        super().__init__(settings, clock)
+        self.policy = settings.policy(load_city(settings.config_dir))
         self.streams = CaseStreams(
             self.db["cases"], self.events, self.clock, producer=self.name,
             index_fields=sweeps.index_fields,
@@ -122,9 +112,9 @@ class RoutingService(ServiceRuntime):
     async def start(self) -> None:
         await super().start()
         # Only once the broker runs: both may append to the log.
-        self.background(lambda: self.streams.relay(self.config.relay_every_s))
-        if self.config.routing_reacts:
-            self.background(lambda: self._every(self.config.sweep_every_s, self.sweep))
+        self.background(lambda: self.streams.relay(self.settings.relay_every_s))
+        if self.settings.routing_reacts:
+            self.background(lambda: self._every(self.settings.sweep_every_s, self.sweep))
 
     async def _every(self, seconds: float, work: Callable[[], Awaitable[Any]]) -> None:
         """Run `work` every `seconds`, surviving its failures."""
@@ -155,7 +145,7 @@ class RoutingService(ServiceRuntime):
         """Fold the batch first, then react: reactions see the latest state routing knows."""
         for delivery in deliveries:
             await self.streams.fold(delivery.envelope)
-        if not self.config.routing_reacts:
+        if not self.settings.routing_reacts:
             return
         for delivery in deliveries:
             envelope = delivery.envelope
@@ -253,7 +243,7 @@ class RoutingService(ServiceRuntime):
     async def sweep(self) -> Swept:
         """Record what passing deadlines mean now; safe to run anywhere, any number of times."""
         now = self.clock.now()
-        batch = self.config.sweep_batch
+        batch = self.settings.sweep_batch
         overdue = closed = 0
         for case in await self.streams.find(sweeps.past_due_query(now), limit=batch):
             overdue += await self._sweep_one(
@@ -283,8 +273,3 @@ class RoutingService(ServiceRuntime):
                 log.info("sweep_skipped", reason=refused.reason)
                 return 0
         return 1 if recorded else 0
-
-
-def create_app(settings: CommonSettings | None = None) -> FastAPI:
-    """The routing service alone, as production runs it."""
-    return build_app([RoutingService(settings)], title="zaiban routing")

@@ -7,7 +7,6 @@ are ISO 8601 (`ZAIBAN_DEADLINE_EMERGENCY=PT2H`, `ZAIBAN_FEEDBACK_WINDOW=P7D`).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from pydantic import Field
 
@@ -47,14 +46,6 @@ class RoutingSettings(CommonSettings):
             "store by replaying the log without deciding anything again."
         ),
     )
-
-    @classmethod
-    def from_common(cls, settings: CommonSettings, **overrides: object) -> RoutingSettings:
-        """Routing's settings for a deployment described by `settings` (kept if already ours)."""
-        if isinstance(settings, cls) and not overrides:
-            return settings
-        values: dict[str, Any] = {**settings.model_dump(exclude_unset=True), **overrides}
-        return cls(**values)
 
     def deadlines(self) -> Deadlines:
         """The deadline of each priority class, as configured."""

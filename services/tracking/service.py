@@ -10,15 +10,12 @@ model from offset 0.
 from __future__ import annotations
 
 from aiokafka import ConsumerRecord
-from fastapi import FastAPI
 
 from services.common.bus import Delivery, subscribe_envelopes
 from services.common.catalogue import load_city
 from services.common.clock import Clock
-from services.common.http import build_app
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
-from services.common.settings import CommonSettings
 from services.tracking.api import install_routes
 from services.tracking.live import Signals
 from services.tracking.settings import TrackingSettings
@@ -27,14 +24,12 @@ from services.tracking.store import COLLECTION, TimelineStore
 log = get_logger("zaiban.tracking")
 
 
-class TrackingService(ServiceRuntime):
+class TrackingService(ServiceRuntime[TrackingSettings]):
     name = "tracking"
 
-    def __init__(self, settings: CommonSettings, clock: Clock | None = None) -> None:
-        tracking = TrackingSettings.from_common(settings)
-        super().__init__(tracking, clock)
-        self.tracking = tracking
-        self.city = load_city(self.tracking.config_dir)
+    def __init__(self, settings: TrackingSettings, clock: Clock | None = None) -> None:
+        super().__init__(settings, clock)
+        self.city = load_city(settings.config_dir)
         self.store = TimelineStore(self.db[COLLECTION])
         self.signals = Signals()
         subscribe_envelopes(
@@ -45,7 +40,7 @@ class TrackingService(ServiceRuntime):
             handle=self.project,
             title="tracking: case timelines",
         )
-        install_routes(self.router, store=self.store, city=self.city, settings=self.tracking,
+        install_routes(self.router, store=self.store, city=self.city, settings=self.settings,
                        signals=self.signals)
         from services.tracking.open311.routes import routes as open311_routes
         self.router.include_router(open311_routes(self))
@@ -75,11 +70,3 @@ def as_record(delivery: Delivery) -> ConsumerRecord[bytes, bytes]:
                           offset=delivery.offset, timestamp=0, timestamp_type=0, key=key,
                           value=value, checksum=None, serialized_key_size=len(key),
                           serialized_value_size=len(value), headers=())
-
-
-def app_for(service: TrackingService) -> FastAPI:
-    return build_app([service], title="zaiban tracking")
-
-
-def create_app(settings: CommonSettings | None = None) -> FastAPI:
-    return app_for(TrackingService(settings or TrackingSettings()))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
 from services.common.settings import CommonSettings
@@ -20,11 +18,3 @@ class TrackingSettings(CommonSettings):
         default=3600.0, gt=0,
         description="A live stream ends after this long; EventSource reconnects with "
                     "Last-Event-ID and misses nothing.")
-
-    @classmethod
-    def from_common(cls, settings: CommonSettings, **overrides: Any) -> TrackingSettings:
-        """Tracking settings from shared ones (what tests and the all-in-one entry hold)."""
-        if isinstance(settings, cls) and not overrides:
-            return settings
-        values = {name: getattr(settings, name) for name in type(settings).model_fields}
-        return cls(**{**values, **overrides})

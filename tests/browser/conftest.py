@@ -23,7 +23,7 @@ from helpers import eventually
 from playwright.async_api import Browser, async_playwright
 
 from services.common.settings import CommonSettings
-from services.public import create_public_app
+from services.composition import create_public_app
 
 CHROMIUM = Path(os.environ.get("ZAIBAN_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

@@ -21,7 +21,7 @@ from contracts.facts import Role
 from services.common.clock import ManualClock
 from services.common.http import build_app
 from services.common.settings import CommonSettings
-from services.public import SERVICES, make_service
+from services.composition import SERVICES, build
 
 CST = timezone(timedelta(hours=8))
 OFFICER = token(Role.OFFICER, subject="officer-li")
@@ -51,7 +51,7 @@ async def ok(answer: httpx.Response) -> dict[str, Any]:
 
 async def test_the_wangfufen_traffic_lights(settings: CommonSettings) -> None:
     clock = ManualClock(at(6, 8, 40))
-    services = [make_service(name, settings, clock) for name in SERVICES]
+    services = [build(name, settings, clock) for name in SERVICES]
     app = build_app(services, title="zaiban")
     async with running(*services), client_for(app) as http:
         # 10-06: the resident reports, in one step

@@ -9,7 +9,7 @@ from helpers import client_for, eventually, read_events, running
 
 from services.common.http import build_app
 from services.common.settings import CommonSettings
-from services.public import make_service
+from services.composition import build
 
 REQUEST = {
     "category": "traffic-signals",
@@ -22,7 +22,7 @@ REQUEST = {
 
 
 async def test_a_submission_becomes_an_event_and_a_readable_case(settings: CommonSettings) -> None:
-    intake, tracking = make_service("intake", settings), make_service("tracking", settings)
+    intake, tracking = build("intake", settings), build("tracking", settings)
     app = build_app([intake, tracking], title="public entry")
     async with running(intake, tracking), client_for(app) as http:
         ready = await http.get("/readyz")

@@ -1,7 +1,7 @@
 """The public entry as `make up` serves it, on the real stack, for the security and fuzz tests.
 
 Every service that exists in this checkout runs in-process behind one app
-(`services.public.create_public_app`); the app's own lifespan starts and stops
+(`services.composition.create_public_app`); the app's own lifespan starts and stops
 them. Cases are made over HTTP, as a resident and staff would make them.
 """
 
@@ -21,8 +21,8 @@ from servicefixtures import token
 
 from contracts.facts import Role
 from services.common.settings import CommonSettings
+from services.composition import SERVICES, create_public_app
 from services.intake.settings import IntakeSettings
-from services.public import SERVICES, create_public_app
 from services.routing.settings import RoutingSettings
 from services.tracking.settings import TrackingSettings
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.runtime import ServiceRuntime
-from services.public import make_service
+from services.composition import build
 from zaiban.bench.baseline import RawProjector, raw_collection
 from zaiban.bench.env import Bench, Positions, profiled, running
 from zaiban.bench.report import Result, rate, ratio
@@ -68,7 +68,7 @@ async def through_service(bench: Bench, name: str, events: int, limit_s: float,
                           profiles: dict[str, Any],
                           make: Callable[[], ServiceRuntime] | None = None) -> float:
     """Seconds from the service's start until its group committed `events` records."""
-    service = make() if make is not None else make_service(name, bench.settings)
+    service = make() if make is not None else build(name, bench.settings)
     step = bench.steps.start(f"{name}: projecting", events)
     async with Positions(bench.settings) as positions:
         started = time.monotonic()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.runtime import ServiceRuntime
-from services.public import make_service
+from services.composition import build
 from zaiban.bench.env import Bench, Positions, profiled, running
 from zaiban.bench.projections import read_models
 from zaiban.bench.report import Result, rate
@@ -80,7 +80,7 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
                events_per_s=rate(made.events, floor_s))
 
     models = read_models()
-    services = {name: make_service(name, bench.settings) for name in models}
+    services = {name: build(name, bench.settings) for name in models}
     profiles: dict[str, Any] = {}
     async with Positions(bench.settings) as positions, running(*services.values()):
         topic = bench.topics.case_events

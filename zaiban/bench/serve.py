@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from services.common.http import build_app
 from services.common.settings import CommonSettings
-from services.public import make_service
+from services.composition import build
 from zaiban.bench.baseline import pipeline_app, submit_app
 
 APPS = ("intake", "tracking", "metrics", "bare", "bare-pipeline")
@@ -22,7 +22,7 @@ APPS = ("intake", "tracking", "metrics", "bare", "bare-pipeline")
 
 def app_named(name: str, settings: CommonSettings) -> FastAPI:
     if name in ("intake", "tracking", "metrics"):
-        return build_app([make_service(name, settings)], title=f"zaiban {name} (bench)")
+        return build_app([build(name, settings)], title=f"zaiban {name} (bench)")
     if name == "bare":
         return submit_app(settings)
     if name == "bare-pipeline":

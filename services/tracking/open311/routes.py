@@ -42,7 +42,7 @@ Optional = Annotated[str | None, Query()]
 
 def routes(service: "TrackingService") -> APIRouter:
     router = APIRouter(route_class=Open311Route, tags=["open311"])
-    store, city, settings, clock = service.store, service.city, service.tracking, service.clock
+    store, city, settings, clock = service.store, service.city, service.settings, service.clock
 
     def rows(request: Request, views: list[CaseView], language: Language) -> list[dict[str, Any]]:
         base = str(request.base_url).rstrip("/")

@@ -22,8 +22,8 @@ from contracts.facts import Role
 from contracts.topics import Topics
 from services.common.http import build_app
 from services.common.settings import CommonSettings
+from services.composition import build
 from services.intake.service import IntakeService
-from services.intake.settings import IntakeSettings
 from services.lifecycle.codes import tracking_code_matches
 
 OFFICER = token(Role.OFFICER)
@@ -40,7 +40,7 @@ REQUEST = {
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def intake(settings: CommonSettings) -> AsyncIterator[IntakeService]:
-    service = IntakeService(IntakeSettings.model_validate(settings.model_dump()))
+    service = build("intake", settings)
     async with running(service):
         yield service
 

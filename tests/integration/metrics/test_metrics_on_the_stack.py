@@ -34,10 +34,11 @@ from contracts.topics import Topics
 from services.common.bus import Delivery
 from services.common.replay import LogReader
 from services.common.settings import CommonSettings
+from services.composition import app_of, build
 from services.metrics.ledger import fold_envelopes
 from services.metrics.replay import rebuild
 from services.metrics.report import Figures
-from services.metrics.service import MetricsService, app_for, city_timezone, figure_store
+from services.metrics.service import MetricsService, city_timezone, figure_store
 from services.metrics.settings import MetricsSettings
 
 pytestmark = pytest.mark.stack
@@ -47,14 +48,14 @@ DIMENSIONS = ("category", "district", "channel", "department", "day")
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def metrics(settings: CommonSettings) -> AsyncIterator[MetricsService]:
-    service = MetricsService(settings)
+    service = build("metrics", settings)
     async with running(service):
         yield service
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def http(metrics: MetricsService) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(app_for(metrics)) as client:
+    async with client_for(app_of(metrics)) as client:
         yield client
 
 
@@ -176,8 +177,8 @@ async def test_30148_cases_received_and_25807_resolved_read_85_6_percent(
     started = time.perf_counter()
     await publish_quickly(settings, envelopes)
     published = time.perf_counter()
-    service = MetricsService(settings)  # started after the log is full: counting alone is timed
-    async with running(service), client_for(app_for(service)) as http:
+    service = build("metrics", settings)  # started after the log is full: counting alone is timed
+    async with running(service), client_for(app_of(service)) as http:
         summary = await caught_up(http, settings, timeout=240)
         counted = time.perf_counter()
         sizes = await service.store.sizes()
@@ -218,7 +219,7 @@ async def test_two_writers_racing_and_a_batch_after_a_hole_still_count_each_even
     deliveries = await all_deliveries(settings)
     truth = fold_envelopes(envelopes, city_timezone(settings)).counters
 
-    service = MetricsService(settings)  # not started: only its store and database are used
+    service = build("metrics", settings)  # not started: only its store and database are used
     metrics = MetricsSettings.from_common(settings)
     tz = city_timezone(settings)
     try:

@@ -97,13 +97,14 @@ async def public_entry(settings: CommonSettings, *, intake: bool = True,
     # live streams end after a moment, so the in-process client can read one to its end
     tracking = TrackingService(TrackingSettings.from_common(
         common, tracking_live_max_age_s=1.0, tracking_live_poll_s=0.2), clock)
-    taking = IntakeService(IntakeSettings.model_validate(common.model_dump()), clock) \
+    taking = IntakeService(IntakeSettings.from_common(common), clock) \
         if intake else None
     counting = None
     if metrics:
         from services.metrics.service import MetricsService
+        from services.metrics.settings import MetricsSettings
 
-        counting = MetricsService(common, clock)
+        counting = MetricsService(MetricsSettings.from_common(common), clock)
     runtimes = [r for r in (taking, tracking, counting) if r is not None]
     async with running(*runtimes), client_for(
             build_app(runtimes, title="zaiban open311")) as http:

@@ -41,8 +41,9 @@ from unit.tracking.tracking_stories import (
 from contracts import case_events as ev
 from contracts.facts import Role
 from services.common.settings import CommonSettings
+from services.composition import app_of, build
 from services.tracking.replay import rebuild
-from services.tracking.service import TrackingService, app_for
+from services.tracking.service import TrackingService
 from services.tracking.store import CODES_COLLECTION, COLLECTION, REBUILD_COLLECTION
 
 pytestmark = pytest.mark.stack
@@ -50,14 +51,14 @@ pytestmark = pytest.mark.stack
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def tracking(settings: CommonSettings) -> AsyncIterator[TrackingService]:
-    service = TrackingService(settings)
+    service = build("tracking", settings)
     async with running(service):
         yield service
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def http(tracking: TrackingService) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(app_for(tracking)) as client:
+    async with client_for(app_of(tracking)) as client:
         yield client
 
 
@@ -249,10 +250,10 @@ async def test_a_follower_gets_new_entries_live_and_resumes_after_the_last_it_sa
     await projected(http, history.case_id, 2)
     # Streams are served by another instance that projects nothing itself: they learn of
     # news from the shared store, as they would with N tracking instances.
-    reader = TrackingService(settings)
+    reader = build("tracking", settings)
     url = f"/api/cases/{history.case_id}/live"
     try:
-        async with serving(app_for(reader)) as base, httpx.AsyncClient(base_url=base) as client:
+        async with serving(app_of(reader)) as base, httpx.AsyncClient(base_url=base) as client:
             async with client.stream("GET", url) as response:
                 assert response.status_code == 200
                 assert response.headers["content-type"].startswith("text/event-stream")

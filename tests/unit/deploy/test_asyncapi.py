@@ -20,9 +20,8 @@ from unit.deploy.manifests import Gateway
 
 from contracts.topics import Topics
 from services.common.catalogue import load_city
-from services.common.http import build_app
 from services.common.settings import CommonSettings
-from services.public import SERVICES, create_public_app, make_service
+from services.composition import SERVICES, app_of, build, create_public_app
 
 
 def offline_settings() -> CommonSettings:
@@ -120,9 +119,9 @@ async def public_http() -> AsyncIterator[httpx.AsyncClient]:
 
 async def document_of(service: str) -> dict[str, Any]:
     """What the service alone serves at /asyncapi.json (as `zaiban serve <service>` runs it)."""
-    runtime = make_service(service, offline_settings())
+    runtime = build(service, offline_settings())
     try:
-        app = build_app([runtime], title=f"zaiban {service}")
+        app = app_of(runtime)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://zaiban.test") as http:
             answer = await http.get("/asyncapi.json")

@@ -18,7 +18,7 @@ from unit.deploy.manifests import (
 )
 
 from services.common.settings import CommonSettings
-from services.public import SERVICES
+from services.composition import SERVICES
 
 SECRET_FROM_THE_ENVIRONMENT = re.compile(r"^\$\{ZAIBAN_AUTH_SECRET:\?[^}]+\}$")
 

@@ -27,7 +27,7 @@ from unit.deploy.manifests import (
 )
 
 from services.common.settings import CommonSettings
-from services.public import SERVICES
+from services.composition import SERVICES
 
 BASE = K8S / "base"
 PROCESSES = (*SERVICES, "public")  # each runs as `zaiban serve <name>` in its own Deployment

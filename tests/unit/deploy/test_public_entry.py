@@ -21,7 +21,7 @@ from unit.deploy.manifests import (
 )
 
 from services.common.settings import CommonSettings
-from services.public import SERVICES, make_service
+from services.composition import SERVICES, build
 from services.web import web_routes
 
 GATEWAY = Gateway.load()
@@ -36,7 +36,7 @@ def offline_settings() -> CommonSettings:
 
 
 async def routes_of(service: str) -> list[tuple[str, str]]:
-    runtime = make_service(service, offline_settings())
+    runtime = build(service, offline_settings())
     try:
         return endpoints(runtime.router)
     finally:
