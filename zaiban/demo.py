@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -90,7 +91,7 @@ class Chronicle:
 
     def accept(self, case_id: str, at: datetime, **change: object) -> Case:
         command = cmd.AcceptCase.model_validate(change)
-        self.decide(case_id, at, lambda c: triage.accept(c, command, OFFICER, self.city))
+        self.act(case_id, at, triage.accept, command, OFFICER)
         accepted = self.envelopes[-1]
         return self.decide(case_id, at,
                            lambda c: dispatching.on_accepted(c, accepted, at, self.policy))
@@ -232,15 +233,15 @@ def random_case(chronicle: Chronicle, rng: random.Random, now: datetime,
         return
     if fate == "rejected":
         rejection = cmd.RejectCase(reason="不属于平台受理范围，请拨打110")
-        chronicle.decide(case_id, when, lambda c: triage.reject(c, rejection, OFFICER))
+        chronicle.act(case_id, when, triage.reject, rejection, OFFICER)
         return
     if fate == "merged" and earlier:
         original = rng.choice(earlier)
         if chronicle.cases[original].require_facts().status not in {CaseStatus.MERGED,
                                                                      CaseStatus.REJECTED}:
             command = cmd.MergeCase(into_case_id=original)
-            chronicle.decide(case_id, when, lambda c: triage.merge(
-                c, command, chronicle.cases[original], OFFICER))
+            merge = partial(triage.merge, into=chronicle.cases[original])
+            chronicle.act(case_id, when, merge, command, OFFICER)
             return
     chronicle.accept(case_id, when)
     if chronicle.cases[case_id].require_facts().department is None:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Header, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
+from pydantic import SecretStr
 
-from contracts.case_commands import AcceptCase, MergeCase, RejectCase, SubmitCase
+from contracts.case_commands import SubmitCase
 from contracts.envelope import Envelope
 from contracts.facts import Channel, Role
 from services.common.auth import Principal, staff_guard
 from services.common.catalogue import LANGUAGES
+from services.common.commands import Correlation, Desk, Door, IdempotencyKey
+from services.common.commands import routes as command_routes
 from services.common.limits import per_client
+from services.intake.commands import TRIAGE
 from services.lifecycle.errors import Invalid
 
 if TYPE_CHECKING:
@@ -21,13 +25,11 @@ if TYPE_CHECKING:
 
 RESIDENT_CHANNELS = {Channel.WEB, Channel.APP}
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
-Correlation = Annotated[str | None, Header(alias="X-Correlation-Id", max_length=200)]
 TOO_MANY: dict[int | str, dict[str, Any]] = {
     429: {"description": "Too many from this client; try again after Retry-After seconds."}}
 
 
-def recorded(envelopes: list[Envelope]) -> dict[str, Any]:
+async def recorded(case_id: str, envelopes: list[Envelope]) -> dict[str, Any]:
     """The answer to a staff command: what the log now holds because of it."""
     last = envelopes[-1] if envelopes else None
     return {
@@ -49,12 +51,6 @@ def receipt_body(receipt: Receipt) -> dict[str, Any]:
             "live": f"/api/cases/{case_id}/live",
         },
     }
-
-
-def command_ids(idempotency_key: str | None, correlation: str | None) -> tuple[str, str]:
-    """A command's cause (stable across retries when the caller sends a key) and correlation."""
-    cause = f"cmd/{idempotency_key}" if idempotency_key else f"cmd/{uuid.uuid4()}"
-    return cause, correlation or str(uuid.uuid4())
 
 
 def routes(service: IntakeService) -> APIRouter:
@@ -129,24 +125,6 @@ def routes(service: IntakeService) -> APIRouter:
                         headers={"Cache-Control": "public, max-age=86400",
                                  "X-Content-Type-Options": "nosniff"})
 
-    @router.post("/api/cases/{case_id}/accept", summary="Accept a case (officers)")
-    async def accept(case_id: str, command: AcceptCase, principal: Principal = officer,
-                     key: IdempotencyKey = None, correlation: Correlation = None) -> dict[str, Any]:
-        cause, corr = command_ids(key, correlation)
-        return recorded(await service.accept(case_id, command, principal.actor(), cause, corr))
-
-    @router.post("/api/cases/{case_id}/reject", summary="Reject a case with a reason (officers)")
-    async def reject(case_id: str, command: RejectCase, principal: Principal = officer,
-                     key: IdempotencyKey = None, correlation: Correlation = None) -> dict[str, Any]:
-        cause, corr = command_ids(key, correlation)
-        return recorded(await service.reject(case_id, command, principal.actor(), cause, corr))
-
-    @router.post("/api/cases/{case_id}/merge", summary="Merge a duplicate into another case")
-    async def merge(case_id: str, command: MergeCase, principal: Principal = officer,
-                    key: IdempotencyKey = None, correlation: Correlation = None) -> dict[str, Any]:
-        cause, corr = command_ids(key, correlation)
-        return recorded(await service.merge(case_id, command, principal.actor(), cause, corr))
-
     @router.get("/api/cases/{case_id}/duplicates", summary="Suggested duplicates (officers)")
     async def suggested(case_id: str, request: Request,
                         principal: Principal = officer) -> dict[str, Any]:
@@ -157,3 +135,10 @@ def routes(service: IntakeService) -> APIRouter:
             for s in suggestions]}
 
     return router
+
+
+def triage_routes(desk: Desk, secret: Callable[[], SecretStr]) -> APIRouter:
+    """Triage, one route per row of `commands.TRIAGE`; a retry with the same
+    Idempotency-Key is the same command."""
+    door = Door(tags=["intake"], answer=recorded, idempotency=True)
+    return command_routes(TRIAGE, desk, door, secret)

@@ -1,9 +1,10 @@
 """Intake: where requests and triage decisions enter, and become case events.
 
 Wiring only: the decisions live in the lifecycle (`services/lifecycle/`:
-`submitting.py`, `triage.py`) and in `duplicates.py`; this file connects them
-to the write model (`CaseStreams` over intake's `cases` collection), the log,
-the submissions topic and the HTTP routes in `api.py`.
+`submitting.py`, `triage.py`, whose commands are the rows of `commands.py`) and
+in `duplicates.py`; this file connects them to the write model (`CaseStreams`
+over intake's `cases` collection), the log, the submissions topic and the HTTP
+routes in `api.py`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import TypeAdapter
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from contracts.case_commands import AcceptCase, MergeCase, RejectCase, SubmitCase
+from contracts.case_commands import SubmitCase
 from contracts.envelope import Envelope
 from contracts.facts import Actor, CaseStatus, Channel
 from contracts.topics import Topics
@@ -34,6 +35,7 @@ from services.common.bus import (
 from services.common.casestreams import CaseStreams, ConcurrentChange
 from services.common.catalogue import load_city
 from services.common.clock import Clock
+from services.common.commands import Desk
 from services.common.limits import RateLimiter
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
@@ -42,10 +44,10 @@ from services.intake import duplicates
 from services.intake.media import PhotoStore, check_media
 from services.intake.numbers import new_case_number
 from services.intake.settings import IntakeSettings
-from services.lifecycle import triage
 from services.lifecycle.case import Case
 from services.lifecycle.codes import hash_tracking_code, tracking_code_for
 from services.lifecycle.errors import Invalid, NotFound, NotNow, Refused
+from services.lifecycle.policy import Policy
 from services.lifecycle.submitting import check_submission, submitted
 
 log = get_logger("zaiban.intake")
@@ -90,6 +92,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         self.city = load_city(self.settings.config_dir)
         self.streams = CaseStreams(self.db["cases"], self.events, self.clock, producer=self.name,
                                    index_fields=index_fields)
+        self.desk = Desk(self.streams, self.clock, Policy(city=self.city))
         self.keys = self.db["submission_keys"]
         self.photos = PhotoStore(self.db["media"], self.settings.max_photo_bytes)
         # Per-client limits on public submission and photo uploads (services/common/limits.py).
@@ -104,9 +107,10 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
                                description=described(Topics.submissions),
                                decoder=read_as(SUBMISSIONS, self.dead_letters))(
             typed(self._on_bus_submission))
-        from services.intake.api import routes
+        from services.intake.api import routes, triage_routes
 
         self.router.include_router(routes(self))
+        self.router.include_router(triage_routes(self.desk, settings.secret))
         from services.intake.open311.routes import routes as open311_routes
         self.router.include_router(open311_routes(self))
 
@@ -201,25 +205,6 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         log.info("bus_submission_recorded", case_id=receipt.case_id, replayed=receipt.replayed)
 
     # -- triage ------------------------------------------------------------------
-
-    async def accept(self, case_id: str, command: AcceptCase, officer: Actor,
-                     cause: str, correlation_id: str) -> list[Envelope]:
-        return await self.streams.execute(
-            case_id, lambda case: triage.accept(case, command, officer, self.city),
-            cause=cause, correlation_id=correlation_id)
-
-    async def reject(self, case_id: str, command: RejectCase, officer: Actor,
-                     cause: str, correlation_id: str) -> list[Envelope]:
-        return await self.streams.execute(
-            case_id, lambda case: triage.reject(case, command, officer),
-            cause=cause, correlation_id=correlation_id)
-
-    async def merge(self, case_id: str, command: MergeCase, officer: Actor,
-                    cause: str, correlation_id: str) -> list[Envelope]:
-        original = await self.streams.get(command.into_case_id)
-        return await self.streams.execute(
-            case_id, lambda case: triage.merge(case, command, original, officer),
-            cause=cause, correlation_id=correlation_id)
 
     async def duplicates(self, case_id: str) -> list[duplicates.Suggestion]:
         case = await self.streams.get(case_id)

@@ -1,9 +1,12 @@
 """Who may give which command, and the guards every decider starts with.
 
-Who may do what once a case is accepted (an admin may do everything staff may):
+Who may do what (an admin may do everything staff may):
 
 | command         | who                                          | when the case is           |
 | --------------- | -------------------------------------------- | -------------------------- |
+| AcceptCase      | officer, supervisor                          | submitted                  |
+| RejectCase      | officer, supervisor                          | submitted                  |
+| MergeCase       | officer, supervisor                          | submitted                  |
 | RouteCase       | officer, reporter, supervisor                | accepted, awaiting_dispatch |
 | AcknowledgeCase | the lead department                          | routed                     |
 | NoteProgress    | lead or assisting department, officer,       | accepted .. resolved       |
@@ -18,15 +21,14 @@ Who may do what once a case is accepted (an admin may do everything staff may):
 | EscalateCase    | supervisor                                   | accepted .. resolved, once |
 | GiveFeedback    | the resident, with the case's tracking code  | resolved                   |
 
-A closed, rejected or merged case takes nothing more. Assisting departments
-may note progress on a case (they help the lead one), but only the lead
-department acknowledges, returns or resolves it. Triage (accept, reject,
-merge) is for officers and supervisors, on a case still `submitted`
-(`triage.py`).
+Triage (`triage.py`) takes a case still `submitted`; everything else waits for
+its acceptance (`admit`). A closed, rejected or merged case takes nothing
+more. Assisting departments may note progress on a case (they help the lead
+one), but only the lead department acknowledges, returns or resolves it.
 
 The HTTP routes and the department replies on the bus both come through the
 deciders, so a department's own system is held to the same rules as a person
-in a browser.
+in a browser; the routes guard with the same `ROLES` before they ask.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ AFTER_ACCEPTANCE = frozenset(
 _STAFF = frozenset({Role.ADMIN})
 
 ROLES: dict[type[cmd.Command], frozenset[Role]] = {
+    cmd.AcceptCase: _STAFF | {Role.OFFICER, Role.SUPERVISOR},
+    cmd.RejectCase: _STAFF | {Role.OFFICER, Role.SUPERVISOR},
+    cmd.MergeCase: _STAFF | {Role.OFFICER, Role.SUPERVISOR},
     cmd.RouteCase: _STAFF | {Role.OFFICER, Role.REPORTER, Role.SUPERVISOR},
     cmd.AcknowledgeCase: _STAFF | {Role.DEPARTMENT},
     cmd.NoteProgress: _STAFF | {Role.DEPARTMENT, Role.OFFICER, Role.REPORTER, Role.SUPERVISOR},
@@ -66,12 +71,17 @@ ROLES: dict[type[cmd.Command], frozenset[Role]] = {
 """The roles that may give each command (HTTP routes check the same table)."""
 
 
-def admit(case: Case, command: cmd.Command, actor: Actor, action: str) -> CaseFacts:
-    """The case's facts if it exists, is open and `actor`'s role may give `command`."""
+def permit(command: cmd.Command, actor: Actor, action: str) -> None:
+    """`actor`'s role may give `command` (`ROLES`)."""
     allowed = ROLES[type(command)]
     if actor.role not in allowed:
         names = ", ".join(sorted(role.value for role in allowed))
         raise NotAllowed(f"a {actor.role.value} may not {action} a case; this needs: {names}")
+
+
+def admit(case: Case, command: cmd.Command, actor: Actor, action: str) -> CaseFacts:
+    """The case's facts if it exists, is open and `actor`'s role may give `command`."""
+    permit(command, actor, action)
     facts = case.require_facts()
     match facts.status:
         case Status.CLOSED:

@@ -11,25 +11,23 @@ department (or a reporter confirming on site, or a supervisor) resolves it
 resident answers the resolution (`feedback.py`).
 
 A department's own system gives the same commands on the bus (replies on the
-department replies topic); `reply_decision` turns each into the command it
-stands for, given by that department, so the same rules hold (a department
-that does not hold the case is refused as in a browser). Returning a case is
-its own story (`returning.py`).
+department replies topic); each runs as the command it stands for, given by
+that department (routing's command table, `services/routing/commands.py`), so
+the same rules hold: a department that does not hold the case is refused as in
+a browser. Returning a case is its own story (`returning.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from contracts import case_commands as cmd
 from contracts import case_events as ev
-from contracts.facts import Actor, CaseStatus, Role
+from contracts.facts import Actor, CaseStatus
 from services.lifecycle.access import AFTER_ACCEPTANCE, WITH_DEPARTMENT, admit, own_case, require
 from services.lifecycle.case import Case
 from services.lifecycle.errors import NotNow
 from services.lifecycle.policy import Policy
-from services.lifecycle.returning import return_case
 
 Status = CaseStatus
 
@@ -70,27 +68,3 @@ def resolve(
     on_time = facts.due_at is None or now <= facts.due_at
     return [ev.CaseResolved(by=actor, resolution=command.resolution, on_time=on_time)]
 
-
-# --- department replies from the bus -------------------------------------------
-
-Decision = Callable[[Case, datetime, Policy], list[ev.CaseEvent]]
-
-
-def reply_decision(reply: cmd.AcknowledgeReply | cmd.ProgressReply | cmd.ReturnReply
-                   | cmd.ResolveReply) -> Decision:
-    """A department's reply on the bus, as the command it stands for, given by that department."""
-    actor = Actor(role=Role.DEPARTMENT, department=reply.department)
-    match reply:
-        case cmd.AcknowledgeReply():
-            ack = cmd.AcknowledgeCase(note=reply.note)
-            return lambda case, now, policy: acknowledge(case, ack, actor, now, policy)
-        case cmd.ProgressReply():
-            note = cmd.NoteProgress(note=reply.note, public=reply.public)
-            return lambda case, now, policy: note_progress(case, note, actor, now, policy)
-        case cmd.ReturnReply():
-            back = cmd.ReturnCase(reason=reply.reason)
-            return lambda case, now, policy: return_case(case, back, actor, now, policy)
-        case cmd.ResolveReply():
-            done = cmd.ResolveCase(resolution=reply.resolution)
-            return lambda case, now, policy: resolve(case, done, actor, now, policy)
-    raise AssertionError(f"unhandled reply {reply!r}")  # pragma: no cover - exhaustive

@@ -15,8 +15,9 @@ it by hand (`dispatching.route`, naming the department; the rules would
 only offer departments that returned it).
 
 A department's own system returns a case with a `ReturnReply` on the
-department replies topic; it runs as this same command
-(`handling.reply_decision`), so the same rules hold.
+department replies topic; it runs as this same command, given by that
+department (routing's command table, `services/routing/commands.py`), so the
+same rules hold.
 """
 
 from __future__ import annotations

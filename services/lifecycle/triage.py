@@ -3,6 +3,7 @@
 When a case is submitted, an officer (or a supervisor) decides what it is,
 24/7. Only a case that is still `submitted` can be triaged; every decision
 is a function of the case and the command, and a refusal says why.
+Acceptance checks the command against the city (`policy.city`).
 
 - Accept (`accept`): the officer may correct the category, district and
   priority; a corrected category brings its own priority class unless the
@@ -10,30 +11,38 @@ is a function of the case and the command, and a refusal says why.
   acceptance the case is routed (`dispatching.on_accepted`), or handed to the
   reporter the officer names.
 - Reject (`reject`): with a reason; the case ends there.
-- Merge (`merge`): a duplicate joins an open original, which must not itself
-  be merged (merge into the case it went into) or rejected. Officers find
-  candidates with intake's duplicate suggestions (`services/intake/duplicates.py`).
+- Merge (`merge`): a duplicate joins an open original (`into`, the case the
+  command names, as the store has it), which must not itself be merged (merge
+  into the case it went into) or rejected. Officers find candidates with
+  intake's duplicate suggestions (`services/intake/duplicates.py`).
 """
 
 from __future__ import annotations
 
-from contracts.case_commands import AcceptCase, MergeCase, RejectCase
-from contracts.case_events import CaseAccepted, CaseMerged, CaseRejected
-from contracts.facts import Actor, CaseStatus
-from services.common.catalogue import CityConfig
+from datetime import datetime
+
+from contracts.case_commands import AcceptCase, Command, MergeCase, RejectCase
+from contracts.case_events import CaseAccepted, CaseEvent, CaseMerged, CaseRejected
+from contracts.facts import Actor, CaseFacts, CaseStatus
+from services.lifecycle.access import permit
 from services.lifecycle.case import Case
 from services.lifecycle.errors import Invalid, NotFound, NotNow
+from services.lifecycle.policy import Policy
 
 
-def _require_submitted(case: Case, action: str) -> None:
+def _submitted(case: Case, command: Command, actor: Actor, action: str, done: str) -> CaseFacts:
+    permit(command, actor, action)
     facts = case.require_facts()
     if facts.status is not CaseStatus.SUBMITTED:
-        raise NotNow(f"case {case.case_id} is {facts.status.value}; only a submitted case can be {action}")
+        raise NotNow(f"case {case.case_id} is {facts.status.value}; only a submitted case can be {done}")
+    return facts
 
 
-def accept(case: Case, command: AcceptCase, officer: Actor, city: CityConfig) -> list[CaseAccepted]:
-    _require_submitted(case, "accepted")
-    facts = case.require_facts()
+def accept(
+    case: Case, command: AcceptCase, actor: Actor, now: datetime, policy: Policy
+) -> list[CaseEvent]:
+    facts = _submitted(case, command, actor, "accept", "accepted")
+    city = policy.city
     category_code = command.category or facts.category
     category = city.category(category_code)
     if category is None:
@@ -59,7 +68,7 @@ def accept(case: Case, command: AcceptCase, officer: Actor, city: CityConfig) ->
     }
     return [
         CaseAccepted(
-            officer=officer,
+            officer=actor,
             category=category_code,
             district=district,
             priority=priority,
@@ -70,21 +79,26 @@ def accept(case: Case, command: AcceptCase, officer: Actor, city: CityConfig) ->
     ]
 
 
-def reject(case: Case, command: RejectCase, officer: Actor) -> list[CaseRejected]:
-    _require_submitted(case, "rejected")
-    return [CaseRejected(officer=officer, reason=command.reason)]
+def reject(
+    case: Case, command: RejectCase, actor: Actor, now: datetime, policy: Policy
+) -> list[CaseEvent]:
+    _submitted(case, command, actor, "reject", "rejected")
+    return [CaseRejected(officer=actor, reason=command.reason)]
 
 
-def merge(case: Case, command: MergeCase, original: Case | None, officer: Actor) -> list[CaseMerged]:
-    _require_submitted(case, "merged")
+def merge(
+    case: Case, command: MergeCase, actor: Actor, now: datetime, policy: Policy, *,
+    into: Case | None,
+) -> list[CaseEvent]:
+    _submitted(case, command, actor, "merge", "merged")
     if command.into_case_id == case.case_id:
         raise NotNow("a case cannot be merged into itself")
-    if original is None or original.facts is None:
+    if into is None or into.facts is None:
         raise NotFound(f"case {command.into_case_id} not found")
-    if original.facts.status is CaseStatus.MERGED:
+    if into.facts.status is CaseStatus.MERGED:
         raise NotNow(
-            f"case {original.case_id} was itself merged into {original.facts.merged_into}; merge into that one"
+            f"case {into.case_id} was itself merged into {into.facts.merged_into}; merge into that one"
         )
-    if original.facts.status is CaseStatus.REJECTED:
-        raise NotNow(f"case {original.case_id} was rejected; it cannot take duplicates")
-    return [CaseMerged(officer=officer, into_case_id=original.case_id)]
+    if into.facts.status is CaseStatus.REJECTED:
+        raise NotNow(f"case {into.case_id} was rejected; it cannot take duplicates")
+    return [CaseMerged(officer=actor, into_case_id=into.case_id)]

@@ -13,9 +13,10 @@ its own events through it (compare-and-set, then the log; an outbox covers a
 crash in between). Its inputs:
 - the case event log: fold every event; react to acceptances; announce cases
   routed, reassigned or reopened on the department's integration topic;
-- the department replies topic: each valid reply runs as its command; an
+- the department replies topic: each valid reply runs as the command its row
+  of the command table stands for (`commands.py`), given by that department; an
   invalid or refused one goes to routing's dead-letter topic with the reason;
-- HTTP commands (`api.py`);
+- HTTP commands: the same rows, as routes (`api.py`);
 - the clock: a sweep every few seconds records what passing deadlines mean.
 """
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from aiokafka import ConsumerRecord
@@ -48,22 +48,20 @@ from services.common.bus import (
 from services.common.casestreams import CaseStreams, ConcurrentChange
 from services.common.catalogue import load_city
 from services.common.clock import Clock
+from services.common.commands import Desk, Reply
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
-from services.lifecycle import dispatching, feedback, handling, supervision
+from services.lifecycle import dispatching, feedback, supervision
 from services.lifecycle.case import Case
 from services.lifecycle.errors import Refused
-from services.lifecycle.policy import Policy
 from services.routing import departments, sweeps
-from services.routing.api import install_routes
+from services.routing.api import command_routes
+from services.routing.commands import REPLIES
 from services.routing.settings import RoutingSettings
 
 log = get_logger("zaiban.routing")
 
-Reply = cmd.AcknowledgeReply | cmd.ProgressReply | cmd.ReturnReply | cmd.ResolveReply
-REPLIES: TypeAdapter[Reply] = TypeAdapter(cmd.DepartmentReply)
-
-Decide = Callable[[Case, datetime, Policy], list[ev.CaseEvent]]
+READ_REPLY: TypeAdapter[Reply] = TypeAdapter(cmd.DepartmentReply)
 
 
 @dataclass(frozen=True)
@@ -84,6 +82,7 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
             self.db["cases"], self.events, self.clock, producer=self.name,
             index_fields=sweeps.index_fields,
         )
+        self.desk = Desk(self.streams, self.clock, self.policy)
         self.replies = self.db["department_replies"]
         self.department_topics = {
             department.code: Outlet(
@@ -102,7 +101,7 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
             title="routing: keep the write model, react, announce",
         )
         self._subscribe_replies()
-        install_routes(self)
+        self.router.include_router(command_routes(self.desk, settings.secret))
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -124,20 +123,6 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
             except Exception:
                 log.exception("background_work_failed", work=getattr(work, "__name__", "?"))
             await asyncio.sleep(seconds)
-
-    # -- commands ---------------------------------------------------------------
-
-    async def command(
-        self, case_id: str, decide: Decide, *, cause: str, correlation_id: str
-    ) -> list[Envelope]:
-        """Decide on the case's current state and record what follows (once, however raced)."""
-        with bound(case_id=case_id, correlation_id=correlation_id):
-            return await self.streams.execute(
-                case_id,
-                lambda case: decide(case, self.clock.now(), self.policy),
-                cause=cause,
-                correlation_id=correlation_id,
-            )
 
     # -- the case event log -----------------------------------------------------
 
@@ -198,7 +183,7 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
             auto_offset_reset="earliest",
             title="routing: department replies",
             description=described(Topics.department_replies),
-            decoder=read_as(REPLIES, self.dead_letters),
+            decoder=read_as(READ_REPLY, self.dead_letters),
         )
         @typed
         async def on_reply(
@@ -214,18 +199,15 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
                 raise
 
     async def handle_reply(self, reply: Reply, record: ConsumerRecord[Any, Any]) -> None:
-        """Run a department's reply as its command, once; dead-letter what cannot run (an
-        unreadable reply was dead-lettered by the decoder, `read_as`)."""
+        """Run a department's reply as the command its row stands for, once; dead-letter what
+        cannot run (an unreadable reply was dead-lettered by the decoder, `read_as`)."""
         cause = str(derived_id("department-reply", reply.department, reply.reply_id))
         with bound(case_id=reply.case_id, correlation_id=cause):
             if await self.replies.find_one({"_id": cause}) is not None:
                 log.info("reply_repeated", reply_id=reply.reply_id)
                 return
             try:
-                await self.command(
-                    reply.case_id, handling.reply_decision(reply), cause=cause,
-                    correlation_id=cause,
-                )
+                await self.desk.reply(REPLIES[type(reply)], reply, cause=cause)
                 outcome = "recorded"
             except Refused as refused:
                 await self.dead_letters.put(record, f"refused ({refused.kind}): {refused.reason}")

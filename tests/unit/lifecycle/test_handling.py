@@ -1,14 +1,14 @@
 """The department's side, told as stories.
 
-Given a routed case, when the department (or its own system, on the bus) acknowledges, notes
-progress or resolves, then these events — or this refusal.
+Given a routed case, when the department acknowledges, notes progress or resolves, then these
+events — or this refusal. (Its own system's replies on the bus run these same deciders:
+tests/unit/common/test_command_table.py.)
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import TypeAdapter
 from unit.lifecycle.casebook import (
     ADMIN,
     HOUSING,
@@ -28,7 +28,6 @@ from unit.lifecycle.casebook import (
 
 from contracts import case_commands as cmd
 from contracts import case_events as ev
-from contracts.facts import Actor, Role
 from services.lifecycle import handling, returning
 from services.lifecycle.errors import NotAllowed, NotNow
 
@@ -104,20 +103,3 @@ def test_a_case_cannot_be_resolved_before_it_is_routed_nor_twice() -> None:
         resolved_case().case, cmd.ResolveCase(resolution="好了"), SIGNAL_CO, T1, POLICY), NotNow)
     refusal(lambda: handling.resolve(routed_case().case, cmd.ResolveCase(resolution="好了"),
                                      OFFICER, T1, POLICY), NotAllowed)
-
-
-# --- replies from a department's own system -----------------------------------
-
-
-def test_a_department_reply_runs_as_its_command_given_by_that_department() -> None:
-    replies: TypeAdapter[object] = TypeAdapter(cmd.DepartmentReply)
-    reply = replies.validate_python({"action": "acknowledge", "reply_id": "r-1",
-                                     "case_id": "ZB251006-TEST-0001", "department": "signal-co"})
-    decide = handling.reply_decision(reply)  # type: ignore[arg-type]
-    [event] = decide(routed_case().case, T1, POLICY)
-    assert isinstance(event, ev.CaseAcknowledged)
-    assert event.by == Actor(role=Role.DEPARTMENT, department="signal-co")
-    wrong = replies.validate_python({"action": "resolve", "reply_id": "r-2",
-                                     "case_id": "ZB251006-TEST-0001", "department": "water-co",
-                                     "resolution": "好了"})
-    refusal(lambda: handling.reply_decision(wrong)(routed_case().case, T1, POLICY), NotAllowed)  # type: ignore[arg-type]
