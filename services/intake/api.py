@@ -1,9 +1,14 @@
-"""Intake's HTTP routes: submit, upload photos, enter a hotline call, triage."""
+"""Intake's HTTP routes: submit, upload photos, enter a hotline call, triage.
+
+The routes are given what they use (the service wires them, `service.py`): the
+submissions (`submissions.py`), the photo store, the per-client limits, the
+duplicate suggestions; triage's routes are the rows of `commands.py`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
@@ -13,15 +18,17 @@ from contracts.case_commands import SubmitCase
 from contracts.envelope import Envelope
 from contracts.facts import Channel, Role
 from services.common.auth import Principal, staff_guard
-from services.common.catalogue import LANGUAGES
+from services.common.catalogue import LANGUAGES, CityConfig
+from services.common.clock import Clock
 from services.common.commands import Correlation, Desk, Door, IdempotencyKey
 from services.common.commands import routes as command_routes
-from services.common.limits import per_client
+from services.common.limits import RateLimiter, per_client
 from services.intake.commands import TRIAGE
+from services.intake.duplicates import Suggestion
+from services.intake.media import PhotoStore
+from services.intake.settings import IntakeSettings
+from services.intake.submissions import Receipt, Submissions
 from services.lifecycle.errors import Invalid
-
-if TYPE_CHECKING:
-    from services.intake.service import IntakeService, Receipt
 
 RESIDENT_CHANNELS = {Channel.WEB, Channel.APP}
 
@@ -53,18 +60,21 @@ def receipt_body(receipt: Receipt) -> dict[str, Any]:
     }
 
 
-def routes(service: IntakeService) -> APIRouter:
+def routes(
+    settings: IntakeSettings, city: CityConfig, clock: Clock, *, submissions: Submissions,
+    photos: PhotoStore, submission_limit: RateLimiter, upload_limit: RateLimiter,
+    duplicates: Callable[[str], Awaitable[list[Suggestion]]],
+) -> APIRouter:
     router = APIRouter(tags=["intake"])
-    require = staff_guard(lambda request: service.settings.secret())
+    require = staff_guard(lambda request: settings.secret())
     officer = Depends(require(Role.OFFICER, Role.SUPERVISOR))
-    hops = service.settings.trusted_proxy_hops
-    submissions = [Depends(per_client(service.submissions, "submissions", trusted_proxy_hops=hops))]
-    uploads = [Depends(per_client(service.uploads, "photo uploads", trusted_proxy_hops=hops))]
+    hops = settings.trusted_proxy_hops
+    limited = [Depends(per_client(submission_limit, "submissions", trusted_proxy_hops=hops))]
+    uploads = [Depends(per_client(upload_limit, "photo uploads", trusted_proxy_hops=hops))]
 
     @router.get("/api/catalogue", summary="Categories, districts and the city's bounds")
     async def catalogue(lang: str = "zh-Hans") -> dict[str, Any]:
         language = lang if lang in LANGUAGES else "zh-Hans"
-        city = service.city
         return {
             "city": {"code": city.city.code, "name": city.city.names.in_(language),
                      "bounds": city.city.bounds.model_dump()},
@@ -82,13 +92,13 @@ def routes(service: IntakeService) -> APIRouter:
         }
 
     @router.post("/api/cases", status_code=201, summary="Submit a request (one step)",
-                 dependencies=submissions, responses=TOO_MANY)
+                 dependencies=limited, responses=TOO_MANY)
     async def submit(command: SubmitCase, response: Response, key: IdempotencyKey = None,
                      correlation: Correlation = None) -> dict[str, Any]:
         if command.channel not in RESIDENT_CHANNELS:
             raise Invalid(f"channel {command.channel.value!r} is entered by staff or adapters; "
                           "residents use 'web' or 'app'")
-        receipt = await service.submit(command, key=key or command.submission_id or None,
+        receipt = await submissions.submit(command, key=key or command.submission_id or None,
                                        correlation_id=correlation)
         if receipt.replayed:
             response.status_code = 200
@@ -100,7 +110,7 @@ def routes(service: IntakeService) -> APIRouter:
                  summary="Enter a case for a caller on the hotline (officers)")
     async def hotline(command: SubmitCase, response: Response, principal: Principal = officer,
                       key: IdempotencyKey = None, correlation: Correlation = None) -> dict[str, Any]:
-        receipt = await service.submit(command, key=key or command.submission_id or None,
+        receipt = await submissions.submit(command, key=key or command.submission_id or None,
                                        channel=Channel.HOTLINE, entered_by=principal.actor(),
                                        correlation_id=correlation)
         if receipt.replayed:
@@ -110,14 +120,14 @@ def routes(service: IntakeService) -> APIRouter:
     @router.post("/api/media", status_code=201, summary="Upload a photo (JPEG, PNG or WebP)",
                  dependencies=uploads, responses=TOO_MANY)
     async def upload(photo: Annotated[UploadFile, File(description="The photo")]) -> dict[str, Any]:
-        limit = service.settings.max_photo_bytes
+        limit = settings.max_photo_bytes
         data = await photo.read(limit + 1)
-        stored = await service.photos.put(data, service.clock.now())
+        stored = await photos.put(data, clock.now())
         return {"url": stored.url, "content_type": stored.content_type, "size": stored.size}
 
     @router.get("/media/{media_id}", summary="A photo attached to a case")
     async def media(media_id: str) -> Response:
-        found = await service.photos.get(media_id) if media_id.isalnum() else None
+        found = await photos.get(media_id) if media_id.isalnum() else None
         if found is None:
             return JSONResponse({"error": f"no photo {media_id}"}, 404)
         content_type, data = found
@@ -128,7 +138,7 @@ def routes(service: IntakeService) -> APIRouter:
     @router.get("/api/cases/{case_id}/duplicates", summary="Suggested duplicates (officers)")
     async def suggested(case_id: str, request: Request,
                         principal: Principal = officer) -> dict[str, Any]:
-        suggestions = await service.duplicates(case_id)
+        suggestions = await duplicates(case_id)
         return {"case_id": case_id, "suggestions": [
             {"case_id": s.case_id, "score": s.score, "reasons": list(s.reasons),
              "distance_m": None if s.distance_m is None else round(s.distance_m)}

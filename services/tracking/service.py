@@ -18,6 +18,7 @@ from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
 from services.tracking.api import install_routes
 from services.tracking.live import Signals
+from services.tracking.open311.routes import routes as open311_routes
 from services.tracking.settings import TrackingSettings
 from services.tracking.store import COLLECTION, TimelineStore
 
@@ -42,8 +43,8 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
         )
         install_routes(self.router, store=self.store, city=self.city, settings=self.settings,
                        signals=self.signals)
-        from services.tracking.open311.routes import routes as open311_routes
-        self.router.include_router(open311_routes(self))
+        self.router.include_router(open311_routes(store=self.store, city=self.city,
+                                                  settings=self.settings, clock=self.clock))
 
     async def on_start(self) -> None:
         await self.store.ensure_indexes()

@@ -1,19 +1,22 @@
 """Intake's Open311 routes: discovery, services, service definitions, `POST requests`.
 
 Each reads its parameters (`parse.py`, `services/common/open311/params.py`),
-asks the intake service, and answers a document (`format.py`) in the URL's
-format; every failure answers in the spec's error shape (`Open311Route`).
+submits through intake's submissions (`services/intake/submissions.py`), and
+answers a document (`format.py`) in the URL's format; every failure answers in
+the spec's error shape (`Open311Route`).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures.
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from contracts.facts import Channel
 from services.common.auth import BadToken, verify_token
-from services.common.limits import per_client
+from services.common.catalogue import CityConfig
+from services.common.commands import Correlation, IdempotencyKey
+from services.common.limits import RateLimiter, per_client
 from services.common.logging import get_logger
 from services.common.open311 import BASE_PATH
 from services.common.open311.errors import Open311Route, bad_request, forbidden, not_found
@@ -27,16 +30,13 @@ from services.intake.open311.format import (
     service_row,
 )
 from services.intake.open311.parse import open311_where, read_submission, request_params
+from services.intake.settings import IntakeSettings
+from services.intake.submissions import Submissions
 from services.lifecycle.errors import Invalid
-
-if TYPE_CHECKING:
-    from services.intake.service import IntakeService
 
 log = get_logger("zaiban.intake.open311")
 
 AcceptLanguage = Annotated[str | None, Header()]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
-Correlation = Annotated[str | None, Header(alias="X-Correlation-Id", max_length=200)]
 
 # The form a POST takes, for the OpenAPI document (the route reads it by hand: see parse.py).
 POST_FORM = {"requestBody": {"required": True, "content": {
@@ -52,9 +52,9 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def routes(service: "IntakeService") -> APIRouter:
+def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissions,
+           limit: RateLimiter) -> APIRouter:
     router = APIRouter(route_class=Open311Route, tags=["open311"])
-    settings, city = service.settings, service.city
     changeset = changeset_of(settings.config_dir)
 
     @router.get(BASE_PATH + "/discovery.{fmt}", summary="Open311 service discovery")
@@ -87,7 +87,7 @@ def routes(service: "IntakeService") -> APIRouter:
     @router.post(
         BASE_PATH + "/requests.{fmt}", status_code=201,
         summary="Open311: submit a request (form-encoded; needs an api_key)",
-        dependencies=[Depends(per_client(service.submissions, "submissions",
+        dependencies=[Depends(per_client(limit, "submissions",
                                          trusted_proxy_hops=settings.trusted_proxy_hops))],
         openapi_extra=POST_FORM,
     )
@@ -107,7 +107,7 @@ def routes(service: "IntakeService") -> APIRouter:
         command = read_submission(params, city, language=language, client=client.subject,
                                   default_district=settings.open311_default_district)
         try:
-            receipt = await service.submit(
+            receipt = await submissions.submit(
                 command, key=f"open311/{client.subject}/{key}" if key else None,
                 channel=Channel.OPEN311, correlation_id=correlation)
         except Invalid as invalid:

@@ -14,11 +14,12 @@ never a token: it opens their private view and stays theirs.
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures.
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from services.common.catalogue import Language
+from services.common.catalogue import CityConfig, Language
+from services.common.clock import Clock
 from services.common.open311 import BASE_PATH, MAX_REQUESTS
 from services.common.open311.errors import Open311Route, not_found
 from services.common.open311.formats import answer
@@ -31,18 +32,17 @@ from services.common.open311.params import (
 )
 from services.tracking.open311.format import request_row
 from services.tracking.open311.parse import is_request_id, read_query
+from services.tracking.settings import TrackingSettings
+from services.tracking.store import TimelineStore
 from services.tracking.timeline import CaseView
-
-if TYPE_CHECKING:
-    from services.tracking.service import TrackingService
 
 AcceptLanguage = Annotated[str | None, Header()]
 Optional = Annotated[str | None, Query()]
 
 
-def routes(service: "TrackingService") -> APIRouter:
+def routes(*, store: TimelineStore, city: CityConfig, settings: TrackingSettings,
+           clock: Clock) -> APIRouter:
     router = APIRouter(route_class=Open311Route, tags=["open311"])
-    store, city, settings, clock = service.store, service.city, service.settings, service.clock
 
     def rows(request: Request, views: list[CaseView], language: Language) -> list[dict[str, Any]]:
         base = str(request.base_url).rstrip("/")

@@ -1,0 +1,128 @@
+"""A resident's request becomes a case: checked, numbered, recorded once, and receipted.
+
+`Submissions.submit` checks the request against the city (`lifecycle/submitting.py`)
+and its photos (`media.py`), draws a case number (`numbers.py`), records
+`CaseSubmitted` in intake's write model and returns once Kafka holds it, with the
+case's tracking code. A submission with a key (an `Idempotency-Key`, a
+`submission_id`, a bus record) is recorded once: a retry with the same key and the
+same request answers the same case (`replayed`); the same key with another request
+is refused. Every channel comes through here: the JSON API, the hotline, Open311,
+the bus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from contracts.case_commands import SubmitCase
+from contracts.envelope import Envelope
+from contracts.facts import Actor, Channel
+from services.common.casestreams import CaseStreams, ConcurrentChange
+from services.common.catalogue import CityConfig
+from services.common.clock import Clock
+from services.common.store import Unavailable
+from services.intake.media import check_media
+from services.intake.numbers import new_case_number
+from services.intake.settings import IntakeSettings
+from services.lifecycle.codes import hash_tracking_code, tracking_code_for
+from services.lifecycle.errors import Invalid, NotNow
+from services.lifecycle.submitting import check_submission, submitted
+
+NUMBER_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a resident is told once the case is durable in the log."""
+
+    case_id: str
+    tracking_code: str
+    replayed: bool
+    envelope: Envelope | None = None
+
+
+def fingerprint(command: SubmitCase) -> str:
+    return hashlib.sha256(command.model_dump_json().encode()).hexdigest()
+
+
+class Submissions:
+    """Submissions into intake's write model (`streams`), once per key (`keys`)."""
+
+    def __init__(self, streams: CaseStreams, keys: AsyncCollection[dict[str, Any]],
+                 city: CityConfig, settings: IntakeSettings, clock: Clock) -> None:
+        self.streams, self.keys, self.city = streams, keys, city
+        self.settings, self.clock = settings, clock
+
+    async def submit(
+        self,
+        command: SubmitCase,
+        *,
+        key: str | None = None,
+        channel: Channel | None = None,
+        entered_by: Actor | None = None,
+        correlation_id: str | None = None,
+    ) -> Receipt:
+        """Record a new case and return once Kafka holds it; a repeated `key` returns the same case."""
+        problems = check_submission(command, self.city) + check_media(
+            command.media, max_photos=self.settings.max_photos,
+            max_bytes=self.settings.max_photo_bytes)
+        if problems:
+            raise Invalid.of(problems)
+        correlation_id = correlation_id or str(uuid.uuid4())
+        if key:
+            return await self._submit_once(command, key, channel, entered_by, correlation_id)
+        for _attempt in range(NUMBER_ATTEMPTS):
+            case_id = new_case_number(self.clock.now(), self.city.city.timezone)
+            try:
+                return await self._create(case_id, command, channel, entered_by, correlation_id)
+            except (NotNow, ConcurrentChange):
+                continue  # the number is taken: draw another
+        raise Unavailable("could not draw a free case number; try again")
+
+    async def _submit_once(self, command: SubmitCase, key: str, channel: Channel | None,
+                           entered_by: Actor | None, correlation_id: str) -> Receipt:
+        mark = fingerprint(command)
+        candidate = new_case_number(self.clock.now(), self.city.city.timezone)
+        entry = None
+        for _attempt in range(3):
+            try:
+                entry = await self.keys.find_one_and_update(
+                    {"_id": key},
+                    {"$setOnInsert": {"case_id": candidate, "fingerprint": mark,
+                                      "at": self.clock.now()}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+                break
+            except DuplicateKeyError:
+                continue  # a concurrent retry inserted it first: read theirs
+
+        if entry is None or entry.get("fingerprint") != mark:
+            raise Invalid("this Idempotency-Key was already used for a different submission")
+        case_id: str = entry["case_id"]
+        if await self.streams.get(case_id) is None:
+            try:
+                return await self._create(case_id, command, channel, entered_by, correlation_id)
+            except (NotNow, ConcurrentChange):
+                pass  # a concurrent retry created it first: answer as for a repeat
+        # Seen before: make sure what was recorded is in the log, then answer the same.
+        await self.streams.execute(case_id, lambda case: [], cause=f"resubmit/{case_id}",
+                                   correlation_id=correlation_id)
+        return Receipt(case_id, tracking_code_for(self.settings.secret(), case_id), replayed=True)
+
+    async def _create(self, case_id: str, command: SubmitCase, channel: Channel | None,
+                      entered_by: Actor | None, correlation_id: str) -> Receipt:
+        code = tracking_code_for(self.settings.secret(), case_id)
+        event = submitted(command, self.city, tracking_code_hash=hash_tracking_code(code),
+                          channel=channel, entered_by=entered_by)
+        envelopes = await self.streams.execute(
+            case_id, lambda case: [event], cause=f"submit/{case_id}",
+            correlation_id=correlation_id, create=True)
+        return Receipt(case_id, code, replayed=False, envelope=envelopes[0])
