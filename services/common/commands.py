@@ -202,7 +202,7 @@ def endpoint(row: Row[Any], desk: Desk, door: Door[Any],
 
     async def give(**asked: Any) -> Any:
         case_id: str = asked["case_id"]
-        command = asked["body"] or row.command()
+        command = row.command() if asked["body"] is None else asked["body"]
         if row.resident:
             code = asked["tracking_code"]
             if not code:
