@@ -70,7 +70,7 @@ class Chronicle:
         case = self.cases.get(case_id, Case(case_id=case_id))
         cause = f"demo/{case_id}/{case.version}"
         recorded = case.record(events, at=at, recorded_at=at, producer=self.producer,
-                               correlation_id=cause, cause=cause)
+                               correlation_id=cause, cause=cause).envelopes
         self.envelopes.extend(recorded)
         self.cases[case_id] = case.fold(recorded)
         return self.cases[case_id]

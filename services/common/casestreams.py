@@ -203,7 +203,7 @@ class CaseStreams:
             if not events:
                 return []
             now = self.clock.now()
-            envelopes = current.record(
+            envelopes, updated = current.record(
                 events,
                 at=at or now,
                 recorded_at=now,
@@ -214,7 +214,6 @@ class CaseStreams:
             await self._enter_outbox(claim_id(case_id, envelopes[0].seq))
             if not await self._claim(case_id, envelopes):
                 continue
-            updated = current.fold(envelopes)
             self._remember(case_id, updated.version)
             await self._save_snapshot(updated, claim_id(case_id, envelopes[0].seq),
                                       new=case is None)

@@ -2,10 +2,11 @@
 
 State changes only by events, and each event type has ONE evolve function
 below (`@evolves(...)`) that moves the case's own state and its public facts
-together. `Case.record` runs it to number the events and compute the facts
-that travel in each envelope; `Case.apply` runs the same function when an
-event comes back from the log, so a case read back is the case its commands
-saw. Deciding what may happen next lives in the slice modules beside this one.
+together. `Case.record` runs it to number the events, compute the facts that
+travel in each envelope and give the case after them; `Case.apply` runs the
+same function when an event comes back from the log, so a case read back is
+the case its commands saw. Deciding what may happen next lives in the slice
+modules beside this one.
 
 Definitions used by every figure the platform publishes (the facts below):
 - first response: the first acknowledgement, progress note or resolution
@@ -20,7 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -101,9 +102,10 @@ class Case(BaseModel):
         producer: str,
         correlation_id: str,
         cause: str,
-    ) -> list[Envelope]:
+    ) -> Recorded:
         """Envelopes for `events`, numbered after this case's version, each with the
-        case's public facts after it.
+        case's public facts after it; and the case after them (what `fold` of the
+        envelopes gives, without reading them back).
 
         Event ids derive from `cause` (a command id or the id of the event that
         led here), so deciding the same thing twice records the same ids.
@@ -127,7 +129,19 @@ class Case(BaseModel):
                     facts=case.require_facts(),
                 )
             )
-        return envelopes
+        if not envelopes:
+            return Recorded(envelopes, self)
+        last = envelopes[-1]
+        # (its facts are the ones the last envelope carries already)
+        return Recorded(envelopes, case.model_copy(update=dict(
+            version=last.seq, last_event_at=at, from_history=last.is_history)))
+
+
+class Recorded(NamedTuple):
+    """What recording events gives: their envelopes, and the case after them."""
+
+    envelopes: list[Envelope]
+    case: Case
 
 
 def new_command_id() -> str:

@@ -71,12 +71,12 @@ async def given_accepted(
         contact=ev.ResidentContact(name="李女士", phone="13800000000"),
         tracking_code_hash=hash_tracking_code(tracking_code_for(TEST_SECRET, case_id)),
         attributes={"signal_state": "dark"},
-    )], at=at, recorded_at=at, producer="intake", correlation_id=case_id, cause=f"submit-{case_id}")
+    )], at=at, recorded_at=at, producer="intake", correlation_id=case_id, cause=f"submit-{case_id}").envelopes
     case = case.fold(submitted)
     accepted = case.record([ev.CaseAccepted(
         officer=Actor(role=Role.OFFICER, staff_id="officer-1"), category=category,
         district=district, priority=priority, reporter_id=reporter_id,
-    )], at=at, recorded_at=at, producer="intake", correlation_id=case_id, cause=f"accept-{case_id}")
+    )], at=at, recorded_at=at, producer="intake", correlation_id=case_id, cause=f"accept-{case_id}").envelopes
     await publish_envelopes(settings, [*submitted, *accepted])
     return case_id
 

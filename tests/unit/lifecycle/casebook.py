@@ -99,7 +99,7 @@ def submitted_case(case_id: str = "ZB261006-AAAA-BBBB",
 def after(case: Case, events: Sequence[ev.CaseEvent]) -> Case:
     """`case` once `events` are recorded."""
     return case.fold(case.record(events, at=T0, recorded_at=T0, producer="intake",
-                                 correlation_id="c", cause="x"))
+                                 correlation_id="c", cause="x").envelopes)
 
 
 class Story:
@@ -111,7 +111,7 @@ class Story:
 
     def given(self, *events: ev.CaseEvent, at: datetime = T0, producer: str = "routing") -> Story:
         envelopes = self.case.record(events, at=at, recorded_at=at, producer=producer,
-                                     correlation_id="story", cause=f"given-{self.case.version}")
+                                     correlation_id="story", cause=f"given-{self.case.version}").envelopes
         self.case = self.case.fold(envelopes)
         self.envelopes.extend(envelopes)
         return self

@@ -70,8 +70,9 @@ def test_recording_and_rebuilding_evolve_the_case_the_same_way() -> None:
 
 def test_a_recorded_event_keeps_the_facts_it_was_recorded_with() -> None:
     story = accepted_case()
-    [envelope] = story.case.record([ev.CaseAcknowledged(by=SIGNAL_CO)], at=T1, recorded_at=T1,
-                                   producer="routing", correlation_id="c", cause="old")
+    [envelope], _ = story.case.record([ev.CaseAcknowledged(by=SIGNAL_CO)], at=T1,
+                                      recorded_at=T1, producer="routing", correlation_id="c",
+                                      cause="old")
     # an old event in the log, recorded under rules that gave other facts than today's
     old = envelope.model_copy(update={"facts": envelope.facts.model_copy(
         update={"status": CaseStatus.ROUTED, "department": "signal-co"})})

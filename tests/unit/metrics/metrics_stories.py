@@ -60,7 +60,7 @@ class Story:
         case = Case(case_id=self.case_id, version=self.version, facts=self.facts)
         recorded = case.record(events, at=when, recorded_at=when, producer="story",
                                correlation_id=f"story-{self.case_id}",
-                               cause=f"{self.case_id}-step-{self.version}")
+                               cause=f"{self.case_id}-step-{self.version}").envelopes
         self.version += len(recorded)
         self.facts = recorded[-1].facts
         self.envelopes.extend(recorded)

@@ -69,7 +69,7 @@ class History:
     def then(self, at: datetime, *events: ev.CaseEvent) -> History:
         recorded = self.case.record(events, at=at, recorded_at=at, producer="story",
                                     correlation_id=f"story-{self.case_id}",
-                                    cause=f"{self.case_id}-step-{self.case.version}")
+                                    cause=f"{self.case_id}-step-{self.case.version}").envelopes
         self.case = self.case.fold(recorded)
         self.envelopes.extend(recorded)
         return self
