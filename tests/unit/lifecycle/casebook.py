@@ -1,20 +1,20 @@
 """Cases in every state, for the lifecycle stories.
 
-Given these events (`Story().given(...)`, `routed_case()`, ...), a case as a
-service knows it; when a decider runs, then the events it returns, or
-`refusal(...)`: the reason it refused with, of the kind expected.
+Given these events (`history().given(T0, ...)`, `routed_case()`, ...: histories told
+with the story kit, `services/lifecycle/history.py`), a case as a service knows
+it; when a decider runs, then the events it returns, or `refusal(...)`: the
+reason it refused with, of the kind expected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from contracts import case_commands as cmd
 from contracts import case_events as ev
-from contracts.envelope import Envelope
 from contracts.facts import Actor, Channel, Location, Priority, Role
 from services.common.catalogue import load_city
 from services.common.settings import REPO_ROOT
@@ -22,6 +22,7 @@ from services.lifecycle import submitting
 from services.lifecycle.case import Case
 from services.lifecycle.codes import hash_tracking_code
 from services.lifecycle.errors import Refused
+from services.lifecycle.history import History
 from services.lifecycle.policy import Policy
 
 CITY = load_city(REPO_ROOT / "deploy" / "config")
@@ -89,55 +90,41 @@ def a_submission(**change: object) -> cmd.SubmitCase:
     return cmd.SubmitCase.model_validate(body)
 
 
+def history(case_id: str = "ZB251006-TEST-0001") -> History:
+    """A case's history, to tell event by event."""
+    return History(case_id, policy=POLICY)
+
+
+def submitted_story(case_id: str = "ZB261006-AAAA-BBBB",
+                    command: cmd.SubmitCase | None = None) -> History:
+    """A submission, checked by the city's rules (`submitting.submitted`)."""
+    event = submitting.submitted(command or a_submission(), CITY, tracking_code_hash="h" * 64)
+    return history(case_id).given(T0, event, producer="intake")
+
+
 def submitted_case(case_id: str = "ZB261006-AAAA-BBBB",
                    command: cmd.SubmitCase | None = None) -> Case:
-    """The case a submission makes, checked by the city's rules (`submitting.submitted`)."""
-    event = submitting.submitted(command or a_submission(), CITY, tracking_code_hash="h" * 64)
-    return Story(case_id).given(event, producer="intake").case
-
-
-def after(case: Case, events: Sequence[ev.CaseEvent]) -> Case:
-    """`case` once `events` are recorded."""
-    return case.fold(case.record(events, at=T0, recorded_at=T0, producer="intake",
-                                 correlation_id="c", cause="x").envelopes)
-
-
-class Story:
-    """A case's history, told event by event."""
-
-    def __init__(self, case_id: str = "ZB251006-TEST-0001") -> None:
-        self.case = Case(case_id=case_id)
-        self.envelopes: list[Envelope] = []
-
-    def given(self, *events: ev.CaseEvent, at: datetime = T0, producer: str = "routing") -> Story:
-        envelopes = self.case.record(events, at=at, recorded_at=at, producer=producer,
-                                     correlation_id="story", cause=f"given-{self.case.version}").envelopes
-        self.case = self.case.fold(envelopes)
-        self.envelopes.extend(envelopes)
-        return self
-
-    def then(self, events: Sequence[ev.CaseEvent], at: datetime) -> Case:
-        """The case after recording `events` (to read the facts they leave)."""
-        return self.given(*events, at=at).case
+    """The case a submission makes."""
+    return submitted_story(case_id, command).case
 
 
 def accepted_case(category: str = "traffic-signals", district: str = "zhongyuan",
-                  priority: Priority = Priority.GENERAL, reporter_id: str | None = None) -> Story:
-    return (Story()
-            .given(submitted(category, district, priority), producer="intake")
-            .given(accepted(category, district, priority, reporter_id), producer="intake"))
+                  priority: Priority = Priority.GENERAL, reporter_id: str | None = None) -> History:
+    return (history()
+            .given(T0, submitted(category, district, priority), producer="intake")
+            .given(T0, accepted(category, district, priority, reporter_id), producer="intake"))
 
 
 def routed_case(department: str = "signal-co", *, category: str = "traffic-signals",
                 assisting: tuple[str, ...] = (), priority: Priority = Priority.GENERAL,
-                due_in: timedelta = timedelta(days=7)) -> Story:
+                due_in: timedelta = timedelta(days=7)) -> History:
     return accepted_case(category, priority=priority).given(
-        routed_to(department, due_at=T0 + due_in, assisting=assisting, priority=priority))
+        T0, routed_to(department, due_at=T0 + due_in, assisting=assisting, priority=priority))
 
 
-def resolved_case(at: datetime = T0 + timedelta(days=2)) -> Story:
+def resolved_case(at: datetime = T0 + timedelta(days=2)) -> History:
     return routed_case().given(
-        ev.CaseResolved(by=SIGNAL_CO, resolution="四个灯都亮了", on_time=True), at=at)
+        at, ev.CaseResolved(by=SIGNAL_CO, resolution="四个灯都亮了", on_time=True))
 
 
 def refusal(decide: Callable[[], object], kind: type[Refused]) -> str:

@@ -17,7 +17,7 @@ from unit.lifecycle.casebook import (
     SIGNAL_CO,
     SUPERVISOR,
     T0,
-    Story,
+    history,
     refusal,
     resolved_case,
     routed_case,
@@ -34,18 +34,19 @@ T1 = T0 + timedelta(days=1)
 
 
 def test_a_case_not_yet_accepted_or_finished_takes_no_command() -> None:
-    submitted = Story().given(submitted_event(), producer="intake")
+    submitted = history().given(T0, submitted_event(), producer="intake")
     assert "not been accepted" in refusal(
         lambda: dispatching.route(submitted.case, cmd.RouteCase(), OFFICER, T1, POLICY), NotNow)
-    closed = resolved_case().given(ev.CaseClosed(reason="no_answer"), at=T1).case
+    closed = resolved_case().given(T1, ev.CaseClosed(reason="no_answer")).case
     assert "closed" in refusal(lambda: handling.note_progress(
         closed, cmd.NoteProgress(note="还在修"), SIGNAL_CO, T1, POLICY), NotNow)
-    rejected = Story().given(submitted_event(), producer="intake").given(
-        ev.CaseRejected(officer=OFFICER, reason="不属于受理范围"), producer="intake").case
+    rejected = history().given(T0, submitted_event(), producer="intake").given(
+        T0, ev.CaseRejected(officer=OFFICER, reason="不属于受理范围"), producer="intake").case
     assert "rejected" in refusal(
         lambda: supervision.escalate(rejected, cmd.EscalateCase(), SUPERVISOR, T1, POLICY), NotNow)
-    merged = Story().given(submitted_event(), producer="intake").given(
-        ev.CaseMerged(officer=OFFICER, into_case_id="ZB251006-AAAA-BBBB"), producer="intake").case
+    merged = history().given(T0, submitted_event(), producer="intake").given(
+        T0, ev.CaseMerged(officer=OFFICER, into_case_id="ZB251006-AAAA-BBBB"),
+        producer="intake").case
     assert "ZB251006-AAAA-BBBB" in refusal(lambda: reporting.record_site_visit(
         merged, cmd.RecordSiteVisit(note="到现场"), REPORTER, T1, POLICY), NotNow)
 
@@ -87,7 +88,7 @@ EVERY_COMMAND = [
 def test_a_closed_case_takes_nothing_and_roles_are_checked(
     decide: object, command: cmd.Command, allowed: Actor, other: Actor,
 ) -> None:
-    closed = resolved_case().given(ev.CaseClosed(reason="confirmed"), at=T1).case
+    closed = resolved_case().given(T1, ev.CaseClosed(reason="confirmed")).case
     assert "closed" in refusal(lambda: decide(closed, command, allowed, T1, POLICY), NotNow)  # type: ignore[operator]
     routed = routed_case().case
     assert "may not" in refusal(lambda: decide(routed, command, other, T1, POLICY), NotAllowed)  # type: ignore[operator]

@@ -18,8 +18,8 @@ from unit.lifecycle.casebook import (
     SIGNAL_CO,
     T0,
     TRACKING_CODE,
-    Story,
     accepted_case,
+    history,
     routed_case,
 )
 
@@ -50,11 +50,11 @@ def test_an_event_that_changes_nothing_leaves_the_case_as_it_was() -> None:
 
 def test_recording_and_rebuilding_evolve_the_case_the_same_way() -> None:
     story = routed_case("heating-co", category="heating", assisting=("housing",))
-    story.given(*returning.return_case(story.case, cmd.ReturnCase(reason="是物业的管道"),
-                                       HEATING_CO, T1, POLICY), at=T1)
-    story.given(ev.CaseResolved(by=HOUSING, resolution="修好了", on_time=True), at=T1)
-    story.given(*feedback.give_feedback(story.case, cmd.GiveFeedback(fixed=False, rating=1),
-                                        RESIDENT, T1, POLICY, tracking_code=TRACKING_CODE), at=T1)
+    story.given(T1, *returning.return_case(story.case, cmd.ReturnCase(reason="是物业的管道"),
+                                           HEATING_CO, T1, POLICY))
+    story.given(T1, ev.CaseResolved(by=HOUSING, resolution="修好了", on_time=True))
+    story.given(T1, *feedback.give_feedback(story.case, cmd.GiveFeedback(fixed=False, rating=1),
+                                            RESIDENT, T1, POLICY, tracking_code=TRACKING_CODE))
     case = Case(case_id=story.case.case_id)
     for envelope in story.envelopes:
         evolved = evolve(case, read_event(envelope), envelope.occurred_at)
@@ -91,4 +91,4 @@ def test_nothing_happens_to_a_case_before_it_is_submitted() -> None:
         Case(case_id="ZB-NOPE").record([ev.CaseEscalated(reason="manual", by=OFFICER)], at=T1,
                                        recorded_at=T1, producer="routing", correlation_id="c",
                                        cause="x")
-    assert Story().case.facts is None
+    assert history().case.facts is None

@@ -13,9 +13,9 @@ from unit.lifecycle.casebook import (
     SIGNAL_CO,
     SUPERVISOR,
     T0,
-    Story,
     accepted,
     accepted_case,
+    history,
     refusal,
     routed_case,
 )
@@ -99,28 +99,28 @@ def test_with_no_rule_the_case_waits_for_the_officers() -> None:
 def test_a_redelivered_acceptance_finds_the_case_routed_and_does_nothing() -> None:
     story = accepted_case()
     acceptance = story.envelopes[-1]
-    story.given(*dispatching.on_accepted(story.case, acceptance, T0, POLICY))
+    story.given(T0, *dispatching.on_accepted(story.case, acceptance, T0, POLICY))
     assert dispatching.on_accepted(story.case, acceptance, T0, POLICY) == []
 
 
 def test_a_case_routed_by_hand_before_the_reaction_is_left_alone() -> None:
     story = accepted_case(reporter_id="reporter-1")
     acceptance = story.envelopes[-1]
-    story.given(ev.ReporterAssigned(by=OFFICER, reporter_id="reporter-1"))
+    story.given(T0, ev.ReporterAssigned(by=OFFICER, reporter_id="reporter-1"))
     assert dispatching.on_accepted(story.case, acceptance, T0, POLICY) == []
 
 
 def test_an_escalation_before_the_reaction_does_not_stop_the_routing() -> None:
     story = accepted_case()
     acceptance = story.envelopes[-1]
-    story.given(ev.CaseEscalated(reason="manual", by=SUPERVISOR))
+    story.given(T0, ev.CaseEscalated(reason="manual", by=SUPERVISOR))
     [routed] = dispatching.on_accepted(story.case, acceptance, T0, POLICY)
     assert isinstance(routed, ev.CaseRouted) and routed.department == "signal-co"
 
 
 def test_an_acceptance_of_a_later_correction_routes_by_the_corrected_category() -> None:
-    story = Story().given(submitted_event("roads", "erqi"), producer="intake").given(
-        accepted("water", "erqi", Priority.UTILITIES), producer="intake")
+    story = history().given(T0, submitted_event("roads", "erqi"), producer="intake").given(
+        T0, accepted("water", "erqi", Priority.UTILITIES), producer="intake")
     [event] = dispatching.on_accepted(story.case, story.envelopes[-1], T0, POLICY)
     assert isinstance(event, ev.CaseRouted)
     assert (event.department, event.due_at) == ("water-co", T0 + timedelta(hours=24))

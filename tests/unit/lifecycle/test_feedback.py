@@ -46,7 +46,7 @@ def test_not_fixed_reopens_to_the_same_department_more_urgent() -> None:
         ev.CaseReopened(department="signal-co", priority=Priority.UTILITIES,
                         due_at=later + timedelta(hours=24), comment="又灭了", was_on_time=True),
     ]
-    reopened = story.then(events, later)
+    reopened = story.given(later, *events).case
     assert reopened.facts is not None
     assert (reopened.facts.status, reopened.facts.department, reopened.facts.reopened) == (
         CaseStatus.ROUTED, "signal-co", 1)
@@ -57,7 +57,7 @@ def test_an_emergency_stays_an_emergency_when_reopened() -> None:
     assert Priority.EMERGENCY.raised() is Priority.EMERGENCY
     story = routed_case("gas-co", category="gas", priority=Priority.EMERGENCY,
                         due_in=timedelta(hours=2)).given(
-        ev.CaseResolved(by=SIGNAL_CO, resolution="已关阀", on_time=True), at=T0)
+        T0, ev.CaseResolved(by=SIGNAL_CO, resolution="已关阀", on_time=True))
     [_, reopened] = feedback.give_feedback(
         story.case, cmd.GiveFeedback(fixed=False, rating=1), RESIDENT, T1, POLICY,
         tracking_code=TRACKING_CODE)

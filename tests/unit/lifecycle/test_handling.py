@@ -39,7 +39,7 @@ def test_the_department_acknowledges_its_case_once() -> None:
     events = handling.acknowledge(story.case, cmd.AcknowledgeCase(note="已派员"), SIGNAL_CO, T1,
                                   POLICY)
     assert events == [ev.CaseAcknowledged(by=SIGNAL_CO, note="已派员")]
-    acknowledged = story.then(events, T1)
+    acknowledged = story.given(T1, *events).case
     assert acknowledged.facts and acknowledged.facts.first_response_at == T1
     assert "already acknowledged" in refusal(lambda: handling.acknowledge(
         acknowledged, cmd.AcknowledgeCase(), SIGNAL_CO, T1, POLICY), NotNow)

@@ -29,7 +29,7 @@ def test_a_reporter_is_assigned_visits_and_links_a_story() -> None:
     assigned = reporting.assign_reporter(story.case, cmd.AssignReporter(reporter_id="reporter-1"),
                                          SUPERVISOR, T1, POLICY)
     assert assigned == [ev.ReporterAssigned(by=SUPERVISOR, reporter_id="reporter-1")]
-    followed = story.then(assigned, T1)
+    followed = story.given(T1, *assigned).case
     assert "already follows" in refusal(lambda: reporting.assign_reporter(
         followed, cmd.AssignReporter(reporter_id="reporter-1"), OFFICER, T1, POLICY), NotNow)
     refusal(lambda: reporting.assign_reporter(followed, cmd.AssignReporter(reporter_id="r2"),

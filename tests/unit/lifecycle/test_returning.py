@@ -37,14 +37,14 @@ def test_a_returned_case_goes_to_the_assisting_department() -> None:
                       priority=Priority.UTILITIES, rule="heating@*", reason="returned",
                       by=SYSTEM),
     ]
-    rerouted = story.then(events, T1)
+    rerouted = story.given(T1, *events).case
     assert rerouted.facts and rerouted.facts.department == "housing"
     assert rerouted.returned_by == ("heating-co",)
     # housing returns it too: no department is left that has not, so the officers route it
     back_again = returning.return_case(rerouted, cmd.ReturnCase(reason="也不是我们"), HOUSING,
                                        T1, POLICY)
     assert back_again == [ev.CaseReturned(by=HOUSING, reason="也不是我们")]
-    waiting = story.then(back_again, T1)
+    waiting = story.given(T1, *back_again).case
     assert waiting.facts and waiting.facts.status is CaseStatus.AWAITING_DISPATCH
     assert waiting.facts.department is None and waiting.facts.due_at is None
     assert "name the department" in refusal(
@@ -55,7 +55,7 @@ def test_a_returned_case_goes_to_the_assisting_department() -> None:
 
 
 def test_a_district_rule_falls_back_to_the_city_wide_one_when_its_departments_return() -> None:
-    story = accepted_case("roads", "jinshui").given(ev.CaseRouted(
+    story = accepted_case("roads", "jinshui").given(T0, ev.CaseRouted(
         department="jinshui-roads", assisting=("roads-office",), due_at=T0 + timedelta(days=7),
         priority=Priority.GENERAL, rule="roads@jinshui", by=SYSTEM))
     jinshui = Actor(role=Role.DEPARTMENT, department="jinshui-roads")

@@ -30,7 +30,7 @@ def test_a_supervisor_escalates_once() -> None:
     story = routed_case()
     events = supervision.escalate(story.case, cmd.EscalateCase(note="督办"), SUPERVISOR, T1, POLICY)
     assert events == [ev.CaseEscalated(reason="manual", by=SUPERVISOR, note="督办")]
-    escalated = story.then(events, T1)
+    escalated = story.given(T1, *events).case
     assert "already under supervision" in refusal(lambda: supervision.escalate(
         escalated, cmd.EscalateCase(), SUPERVISOR, T1, POLICY), NotNow)
     refusal(lambda: supervision.escalate(routed_case().case, cmd.EscalateCase(), REPORTER, T1,
@@ -53,7 +53,7 @@ def test_a_case_past_its_deadline_is_overdue_and_escalated() -> None:
 def test_an_overdue_case_is_escalated_once_and_a_resolved_one_never() -> None:
     late = T0 + WEEK + timedelta(hours=1)
     story = routed_case(due_in=WEEK)
-    story.given(*supervision.overdue(story.case, late), at=late)
+    story.given(late, *supervision.overdue(story.case, late))
     assert story.case.facts and story.case.facts.overdue
     assert supervision.overdue(story.case, late + WEEK) == []
     assert supervision.overdue(resolved_case().case, late + WEEK) == []
@@ -68,9 +68,9 @@ def test_the_same_deadline_passing_is_one_cause() -> None:
 
 
 def test_a_history_is_a_past_to_keep_not_deadlines_to_act_on() -> None:
-    story = routed_case().given(ev.ProgressNoted(by=SIGNAL_CO, note="旧数据"),
+    story = routed_case().given(T0, ev.ProgressNoted(by=SIGNAL_CO, note="旧数据"),
                                 producer="history:demo")
     assert story.case.from_history
     assert supervision.overdue(story.case, T0 + WEEK * 4) == []
-    story.given(ev.CaseEscalated(reason="manual", by=SUPERVISOR))
+    story.given(T0, ev.CaseEscalated(reason="manual", by=SUPERVISOR))
     assert not story.case.from_history

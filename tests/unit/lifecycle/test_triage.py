@@ -12,9 +12,9 @@ from unit.lifecycle.casebook import (
     REPORTER,
     SIGNAL_CO,
     T0,
-    after,
     refusal,
     submitted_case,
+    submitted_story,
 )
 
 from contracts.case_commands import AcceptCase, MergeCase, RejectCase
@@ -41,7 +41,7 @@ def test_an_unknown_category_or_district_is_invalid() -> None:
 
 
 def test_only_a_submitted_case_can_be_triaged() -> None:
-    case = after(submitted_case(), [CaseRejected(officer=OFFICER, reason="不属于受理范围")])
+    case = submitted_story().given(T0, CaseRejected(officer=OFFICER, reason="不属于受理范围")).case
     for decide in (lambda: triage.accept(case, AcceptCase(), OFFICER, T0, POLICY),
                    lambda: triage.reject(case, RejectCase(reason="again"), OFFICER, T0, POLICY)):
         assert "rejected" in refusal(decide, NotNow)
@@ -57,7 +57,8 @@ def test_a_duplicate_merges_into_an_open_original_only() -> None:
                                  T0, POLICY, into=duplicate), NotNow)
     refusal(lambda: triage.merge(duplicate, MergeCase(into_case_id="ZB000000-NONE-0000"), OFFICER,
                                  T0, POLICY, into=None), NotFound)
-    merged = after(original, [CaseMerged(officer=OFFICER, into_case_id="ZB261001-ROOT-0000")])
+    merged = submitted_story(original.case_id).given(
+        T0, CaseMerged(officer=OFFICER, into_case_id="ZB261001-ROOT-0000")).case
     assert "ZB261001-ROOT-0000" in refusal(lambda: triage.merge(
         duplicate, MergeCase(into_case_id=merged.case_id), OFFICER, T0, POLICY, into=merged), NotNow)
 

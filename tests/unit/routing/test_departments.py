@@ -24,7 +24,7 @@ def test_a_routed_case_reaches_its_departments_with_the_contact_details() -> Non
 
 
 def test_a_reassignment_tells_the_new_department_and_withdraws_from_the_old() -> None:
-    story = routed_case().given(ev.CaseReassigned(
+    story = routed_case().given(T0, ev.CaseReassigned(
         by=SUPERVISOR, from_department="signal-co", to_department="roads-office",
         due_at=T0 + WEEK, reason="路面问题"))
     new, old = departments.messages_for(story.envelopes[-1], story.case)

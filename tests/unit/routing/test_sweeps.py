@@ -13,7 +13,7 @@ WEEK = timedelta(days=7)
 
 
 def test_a_history_is_kept_apart_from_the_cases_the_sweep_acts_on() -> None:
-    story = routed_case().given(ev.ProgressNoted(by=SIGNAL_CO, note="旧数据"),
+    story = routed_case().given(T0, ev.ProgressNoted(by=SIGNAL_CO, note="旧数据"),
                                 producer="history:demo")
     assert sweeps.index_fields(story.case)["from_history"] is True
     assert sweeps.past_due_query(T0)["from_history"] is False
