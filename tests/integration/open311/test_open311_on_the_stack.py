@@ -25,7 +25,6 @@ from unit.tracking.tracking_stories import (
     PHONE,
     PRIVATE_ADDRESS,
     STAFF_IDS,
-    History,
     a_long_handling,
     accepted,
     day,
@@ -42,6 +41,7 @@ from services.common.http import build_app
 from services.common.settings import CommonSettings
 from services.intake.service import IntakeService
 from services.intake.settings import IntakeSettings
+from services.lifecycle.history import History
 from services.tracking.service import TrackingService
 from services.tracking.settings import TrackingSettings
 
@@ -397,7 +397,7 @@ async def test_what_cannot_be_a_request_is_refused_in_the_spec_format_and_record
 def a_recent_case(number: int) -> History:
     case_id = f"ZB261010-RCNT-{number:04d}"
     at = day("10-10", 8) + timedelta(minutes=number)
-    return History(case_id).then(at, submitted(case_id, category="roads", street="农业路"))
+    return History(case_id).given(at, submitted(case_id, category="roads", street="农业路"))
 
 
 async def projected(reader: Open311, count: int) -> None:
@@ -411,7 +411,7 @@ async def test_queries_cover_the_last_90_days_by_default_and_answer_at_most_1000
         reader: Open311) -> None:
     http, settings = reader.http, reader.settings
     recent = [a_recent_case(n) for n in range(1, 1002)]
-    old = [History(f"ZB260701-OLD0-000{n}").then(day("07-01", 9 + n), submitted(
+    old = [History(f"ZB260701-OLD0-000{n}").given(day("07-01", 9 + n), submitted(
         f"ZB260701-OLD0-000{n}")) for n in (1, 2)]
     stories = [*recent, *old]
     await publish_envelopes(settings, [e for h in stories for e in h.envelopes])
@@ -435,8 +435,8 @@ async def test_queries_cover_the_last_90_days_by_default_and_answer_at_most_1000
 async def test_queries_filter_by_service_code_and_open_or_closed(reader: Open311) -> None:
     http, settings = reader.http, reader.settings
     lights, water, long_one = reference_case(), water_case(), a_long_handling()
-    refused = History("ZB261009-REJ0-0001").then(day("10-09", 8), submitted(
-        "ZB261009-REJ0-0001", category="roads")).then(day("10-09", 9), ev.CaseRejected(
+    refused = History("ZB261009-REJ0-0001").given(day("10-09", 8), submitted(
+        "ZB261009-REJ0-0001", category="roads")).given(day("10-09", 9), ev.CaseRejected(
             officer=accepted().officer, reason="不属于受理范围"))
     stories = [lights, water, long_one, refused]
     await publish_envelopes(settings, [e for h in stories for e in h.envelopes])

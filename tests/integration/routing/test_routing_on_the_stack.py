@@ -32,8 +32,8 @@ from contracts.topics import Topics
 from services.common.clock import ManualClock
 from services.common.http import build_app
 from services.common.settings import CommonSettings
-from services.lifecycle.case import Case
 from services.lifecycle.codes import hash_tracking_code, tracking_code_for
+from services.lifecycle.history import History
 from services.routing.service import RoutingService, Swept
 from services.routing.settings import RoutingSettings
 
@@ -61,8 +61,7 @@ async def given_accepted(
 ) -> str:
     """A case submitted by a resident and accepted by an officer, as intake writes it."""
     case_id = new_case_id()
-    case = Case(case_id=case_id)
-    submitted = case.record([ev.CaseSubmitted(
+    story = History(case_id, producer="intake").given(at, ev.CaseSubmitted(
         category=category,
         description="沙口路王府坟菜市场门口的红绿灯不亮了，过马路很危险。",
         location=Location(district=district, street="沙口路王府坟菜市场门口",
@@ -71,13 +70,11 @@ async def given_accepted(
         contact=ev.ResidentContact(name="李女士", phone="13800000000"),
         tracking_code_hash=hash_tracking_code(tracking_code_for(TEST_SECRET, case_id)),
         attributes={"signal_state": "dark"},
-    )], at=at, recorded_at=at, producer="intake", correlation_id=case_id, cause=f"submit-{case_id}").envelopes
-    case = case.fold(submitted)
-    accepted = case.record([ev.CaseAccepted(
+    )).given(at, ev.CaseAccepted(
         officer=Actor(role=Role.OFFICER, staff_id="officer-1"), category=category,
         district=district, priority=priority, reporter_id=reporter_id,
-    )], at=at, recorded_at=at, producer="intake", correlation_id=case_id, cause=f"accept-{case_id}").envelopes
-    await publish_envelopes(settings, [*submitted, *accepted])
+    ))
+    await publish_envelopes(settings, story.envelopes)
     return case_id
 
 

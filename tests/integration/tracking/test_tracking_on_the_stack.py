@@ -28,7 +28,6 @@ from unit.tracking.tracking_stories import (
     PRIVATE_ADDRESS,
     REFERENCE_STEPS,
     STAFF_IDS,
-    History,
     accepted,
     code_of,
     day,
@@ -42,6 +41,7 @@ from contracts import case_events as ev
 from contracts.facts import Role
 from services.common.settings import CommonSettings
 from services.composition import app_of, build
+from services.lifecycle.history import History
 from services.tracking.replay import rebuild
 from services.tracking.service import TrackingService
 from services.tracking.store import CODES_COLLECTION, COLLECTION, REBUILD_COLLECTION
@@ -144,9 +144,9 @@ async def test_the_resident_reads_their_case_with_its_tracking_code(
         settings: CommonSettings, http: httpx.AsyncClient) -> None:
     history = reference_case()
     duplicate = (History("ZB261006-DUP0-0002")
-                 .then(day("10-06", 12), submitted("ZB261006-DUP0-0002"))
-                 .then(day("10-06", 13), ev.CaseMerged(officer=accepted().officer,
-                                                       into_case_id=history.case_id)))
+                 .given(day("10-06", 12), submitted("ZB261006-DUP0-0002"))
+                 .given(day("10-06", 13), ev.CaseMerged(officer=accepted().officer,
+                                                        into_case_id=history.case_id)))
     await publish_envelopes(settings, history.envelopes + duplicate.envelopes)
     await projected(http, history.case_id, 8)
     await projected(http, duplicate.case_id, 2)
@@ -288,9 +288,9 @@ async def test_a_follower_gets_new_entries_live_and_resumes_after_the_last_it_sa
 async def test_a_department_sees_only_the_cases_it_leads(
         settings: CommonSettings, http: httpx.AsyncClient) -> None:
     lights = reference_case()
-    water = water_case().then(day("10-08", 9), accepted(category="water")).then(
+    water = water_case().given(day("10-08", 9), accepted(category="water")).given(
         day("10-08", 10), routed("water-co", day("10-09", 10)))
-    fresh = History("ZB261009-NEW0-0007").then(day("10-09", 8), submitted("ZB261009-NEW0-0007"))
+    fresh = History("ZB261009-NEW0-0007").given(day("10-09", 8), submitted("ZB261009-NEW0-0007"))
     await publish_envelopes(settings, lights.envelopes + water.envelopes + fresh.envelopes)
     for case_id, seq in ((lights.case_id, 8), (water.case_id, 3), (fresh.case_id, 1)):
         await projected(http, case_id, seq)
@@ -358,7 +358,7 @@ async def test_a_replay_from_offset_zero_rebuilds_exactly_the_live_read_model(
     assert report.events == 9 and report.cases == 2 and report.unreadable == 0
     assert REBUILD_COLLECTION not in await tracking.db.list_collection_names()
     # the running service goes on projecting into the swapped-in collection
-    more = water.then(day("10-08", 9), accepted(category="water"))
+    more = water.given(day("10-08", 9), accepted(category="water"))
     await publish_envelopes(settings, more.envelopes[1:])
     assert (await projected(http, water.case_id, 2))["status"] == "accepted"
     assert CITY.category("water") is not None

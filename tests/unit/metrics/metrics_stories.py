@@ -1,6 +1,8 @@
-"""Case histories for the metrics stories, recorded with `Case.record` as the services do.
+"""Case histories for the metrics stories, told with the story kit
+(`services/lifecycle/history.py`).
 
-`Story` records one case step by step at chosen times. `city_of_cases` makes
+`History(case_id).given(at, *events)` records one case step by step at chosen
+times. `city_of_cases` makes
 many cases through the lifecycle — submitted -> accepted -> routed ->
 acknowledged -> resolved (-> feedback -> closed) — with plausible times,
 spread over categories, districts, channels and departments, so that exactly
@@ -18,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from contracts import case_events as ev
-from contracts.envelope import Envelope, derived_id
-from contracts.facts import Actor, CaseFacts, Channel, Location, Priority, Role
-from services.lifecycle.case import Case
+from contracts.envelope import Envelope
+from contracts.facts import Actor, Channel, Location, Priority, Role
+from services.lifecycle.history import History, desk, in_log_order
 
 CST = timezone(timedelta(hours=8), "Asia/Shanghai")
 OFFICER = Actor(role=Role.OFFICER, staff_id="officer-1")
@@ -41,30 +43,6 @@ def at(month_day: str, hour: int = 9, minute: int = 0) -> datetime:
     """A moment in 2026, Zhengzhou time: at("10-06", 9, 12)."""
     month, dom = (int(part) for part in month_day.split("-"))
     return datetime(2026, month, dom, hour, minute, tzinfo=CST)
-
-
-def department(code: str) -> Actor:
-    return Actor(role=Role.DEPARTMENT, department=code, staff_id=f"{code}-desk")
-
-
-class Story:
-    """One case's events, recorded one step at a time (without re-reading them: fast)."""
-
-    def __init__(self, case_id: str) -> None:
-        self.case_id = case_id
-        self.version = 0
-        self.facts: CaseFacts | None = None
-        self.envelopes: list[Envelope] = []
-
-    def then(self, when: datetime, *events: ev.CaseEvent) -> Story:
-        case = Case(case_id=self.case_id, version=self.version, facts=self.facts)
-        recorded = case.record(events, at=when, recorded_at=when, producer="story",
-                               correlation_id=f"story-{self.case_id}",
-                               cause=f"{self.case_id}-step-{self.version}").envelopes
-        self.version += len(recorded)
-        self.facts = recorded[-1].facts
-        self.envelopes.extend(recorded)
-        return self
 
 
 def submitted(category: str = "traffic-signals", district: str = "jinshui",
@@ -94,11 +72,11 @@ def routed(to: str, due_at: datetime, reason: str = "accepted") -> ev.CaseRouted
 
 
 def acknowledged(by: str) -> ev.CaseAcknowledged:
-    return ev.CaseAcknowledged(by=department(by))
+    return ev.CaseAcknowledged(by=desk(by))
 
 
 def resolved(by: str, on_time: bool = True) -> ev.CaseResolved:
-    return ev.CaseResolved(by=department(by), resolution="已修复。", on_time=on_time)
+    return ev.CaseResolved(by=desk(by), resolution="已修复。", on_time=on_time)
 
 
 def feedback(satisfied: bool = True, fixed: bool = True, rating: int = 5) -> ev.FeedbackGiven:
@@ -155,7 +133,8 @@ def city_of_cases(received: int, resolved_count: int, *, seed: int = 4314,
         category, district, channel = _dimensions(rng)
         lead = DEPARTMENT_OF[category]
         when = start + timedelta(minutes=rng.randrange(60 * 24 * 58))
-        story = Story(case_number(index, prefix)).then(when, submitted(category, district, channel))
+        story = History(case_number(index, prefix)).given(
+            when, submitted(category, district, channel))
         stop = None if index in chosen else rng.choice(
             ("rejected", "submitted", "accepted", "routed", "acknowledged"))
         if stop == "submitted":
@@ -163,69 +142,45 @@ def city_of_cases(received: int, resolved_count: int, *, seed: int = 4314,
             continue
         when += timedelta(minutes=rng.randrange(5, 240))
         if stop == "rejected":
-            story.then(when, ev.CaseRejected(officer=OFFICER, reason="不属于受理范围"))
+            story.given(when, ev.CaseRejected(officer=OFFICER, reason="不属于受理范围"))
             envelopes += story.envelopes
             continue
-        story.then(when, accepted(category, district))
+        story.given(when, accepted(category, district))
         if stop == "accepted":
             envelopes += story.envelopes
             continue
         when += timedelta(minutes=rng.randrange(1, 30))
         due = when + timedelta(days=7)
-        story.then(when, routed(lead, due))
+        story.given(when, routed(lead, due))
         if stop == "routed":
             envelopes += story.envelopes
             continue
         when += timedelta(minutes=rng.randrange(10, 60 * 24))
-        story.then(when, acknowledged(lead))
+        story.given(when, acknowledged(lead))
         if stop == "acknowledged":
             envelopes += story.envelopes
             continue
         when += timedelta(minutes=rng.randrange(30, 60 * 24 * 9))
         in_time = when <= due
         on_time += in_time
-        story.then(when, resolved(lead, on_time=in_time))
+        story.given(when, resolved(lead, on_time=in_time))
         if rng.random() < 0.8:
             happy = rng.random() < 0.85
             answers += 1
             satisfied_count += happy
             when += timedelta(hours=rng.randrange(1, 48))
-            story.then(when, feedback(satisfied=happy), closed())
+            story.given(when, feedback(satisfied=happy), closed())
         envelopes += story.envelopes
     return envelopes, Expected(received, resolved_count, on_time, answers, satisfied_count,
                                len(envelopes))
 
 
-_FACT_TIMES = ("submitted_at", "accepted_at", "routed_at", "first_response_at", "resolved_at",
-               "closed_at")
-
-
-def retold(story: Story, case_id: str, times: list[datetime]) -> list[Envelope]:
-    """The envelopes `Case.record` would make for the same steps of another case at other
-    times (one per step of `story`), made by copying, which is ~50 times faster."""
-    moved = {e.occurred_at: times[i] for i, e in enumerate(story.envelopes)}
-    copies = []
-    for envelope in story.envelopes:
-        when = moved[envelope.occurred_at]
-        facts = envelope.facts
-        cause = f"{case_id}-step-{envelope.seq - 1}"
-        copies.append(envelope.model_copy(update=dict(
-            case_id=case_id, occurred_at=when, recorded_at=when, causation_id=cause,
-            correlation_id=f"story-{case_id}",
-            event_id=derived_id(cause, case_id, envelope.seq, envelope.type),
-            facts=facts.model_copy(update={
-                name: moved[getattr(facts, name)] for name in _FACT_TIMES
-                if getattr(facts, name) is not None}),
-        )))
-    return copies
-
-
 def lean_story(case_id: str, category: str, district: str, channel: Channel,
-               submitted_at: datetime, resolved_at: datetime | None) -> Story:
+               submitted_at: datetime, resolved_at: datetime | None) -> History:
     """A case with as few events as the counts need: submitted, and maybe resolved."""
-    story = Story(case_id).then(submitted_at, submitted(category, district, channel))
+    story = History(case_id).given(submitted_at, submitted(category, district, channel))
     if resolved_at is not None:
-        story.then(resolved_at, resolved(DEPARTMENT_OF[category]))
+        story.given(resolved_at, resolved(DEPARTMENT_OF[category]))
     return story
 
 
@@ -233,14 +188,14 @@ def lean_cases(received: int, resolved_count: int, *, seed: int = 30148,
                prefix: str = "ZBL") -> tuple[list[Envelope], Expected]:
     """`received` cases with as few events as the counts need, `resolved_count` resolved.
 
-    Each kind of case is recorded once with `Case.record` (`lean_story`) and
-    retold for the others (`retold`); a unit test checks both give the same.
+    Each kind of case is told once (`lean_story`) and retold by copying for the
+    others (`History.retold`); a unit test checks both give the same.
     """
     rng = random.Random(seed)
     chosen = set(rng.sample(range(received), resolved_count))
     envelopes: list[Envelope] = []
     start = at("04-01", 0, 0)
-    kinds: dict[tuple[str, str, Channel, bool], Story] = {}
+    kinds: dict[tuple[str, str, Channel, bool], History] = {}
     for index in range(received):
         category, district, channel = _dimensions(rng)
         when = start + timedelta(minutes=rng.randrange(60 * 24 * 180))
@@ -250,10 +205,10 @@ def lean_cases(received: int, resolved_count: int, *, seed: int = 30148,
             kinds[kind] = lean_story("ZB-KIND", category, district, channel, at("01-01"),
                                      at("01-02") if done else None)
         times = [when] if done is None else [when, done]
-        envelopes += retold(kinds[kind], case_number(index, prefix), times)
+        envelopes += kinds[kind].retold(case_number(index, prefix), times)
     return envelopes, Expected(received, resolved_count, resolved_count, 0, 0, len(envelopes))
 
 
 def interleaved(envelopes: list[Envelope]) -> Iterator[Envelope]:
     """The envelopes in the order they happened (each case's stay in order)."""
-    return iter(sorted(envelopes, key=lambda e: (e.occurred_at, e.case_id, e.seq)))
+    return iter(in_log_order(envelopes))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from unit.metrics.metrics_stories import (
-    Story,
     accepted,
     acknowledged,
     at,
@@ -27,6 +26,7 @@ from unit.metrics.metrics_stories import (
 from contracts import case_events as ev
 from contracts.envelope import Envelope
 from contracts.facts import Actor, Channel, Role
+from services.lifecycle.history import History
 from services.metrics.definitions import NO_DEPARTMENT
 from services.metrics.histograms import bucket_of
 from services.metrics.ledger import fold_envelopes
@@ -37,19 +37,19 @@ TZ = ZoneInfo("Asia/Shanghai")
 WINDOW = 1 << 40
 
 
-def counters_after(*stories: Story) -> dict[str, int]:
+def counters_after(*stories: History) -> dict[str, int]:
     envelopes = [e for story in stories for e in story.envelopes]
     return fold_envelopes(envelopes, TZ, WINDOW).counters
 
 
-def change_made_by(story: Story, index: int) -> dict[str, int]:
+def change_made_by(story: History, index: int) -> dict[str, int]:
     """The counter changes the event at `index` of the story makes."""
     before = fold_envelopes(story.envelopes[:index], TZ).open.get(story.case_id)
     return deltas(before, story.envelopes[index], TZ)[1]
 
 
-def signal_case(case_id: str = "ZB261006-AAAA-0001") -> Story:
-    return Story(case_id).then(at("10-06", 9, 12), submitted(channel=Channel.HOTLINE))
+def signal_case(case_id: str = "ZB261006-AAAA-0001") -> History:
+    return History(case_id).given(at("10-06", 9, 12), submitted(channel=Channel.HOTLINE))
 
 
 # --- one event at a time -------------------------------------------------------------------------
@@ -66,13 +66,13 @@ def test_a_submission_counts_one_received_and_open_case_in_every_group() -> None
 
 def test_the_day_is_the_city_day_of_submission() -> None:
     late_evening_utc = at("10-06", 2, 30)  # 10-05 18:30 UTC is already 10-06 in Zhengzhou
-    story = Story("ZB-DAY").then(late_evening_utc.astimezone(ZoneInfo("UTC")), submitted())
+    story = History("ZB-DAY").given(late_evening_utc.astimezone(ZoneInfo("UTC")), submitted())
     assert counters_after(story)["received|day=2026-10-06"] == 1
 
 
 def test_acceptance_counts_accepted_and_routing_moves_the_case_to_its_department() -> None:
-    story = (signal_case().then(at("10-06", 10), accepted())
-             .then(at("10-07", 10), routed("signal-co", at("10-14", 10))))
+    story = (signal_case().given(at("10-06", 10), accepted())
+             .given(at("10-07", 10), routed("signal-co", at("10-14", 10))))
     assert change_made_by(story, 1) == {k.replace("received", "accepted"): 1
                                         for k in change_made_by(story, 0) if "received" in k}
     moved = change_made_by(story, 2)
@@ -83,11 +83,11 @@ def test_acceptance_counts_accepted_and_routing_moves_the_case_to_its_department
 
 
 def test_a_first_response_is_counted_once_in_its_duration_bucket() -> None:
-    story = (signal_case().then(at("10-06", 10), accepted())
-             .then(at("10-07", 10), routed("signal-co", at("10-14", 10)))
-             .then(at("10-07", 11), acknowledged("signal-co"))
-             .then(at("10-07", 11), ev.ProgressNoted(by=acknowledged("signal-co").by,
-                                                      note="已派人查看。")))
+    story = (signal_case().given(at("10-06", 10), accepted())
+             .given(at("10-07", 10), routed("signal-co", at("10-14", 10)))
+             .given(at("10-07", 11), acknowledged("signal-co"))
+             .given(at("10-07", 11), ev.ProgressNoted(by=acknowledged("signal-co").by,
+                                                       note="已派人查看。")))
     waited = (at("10-07", 11) - at("10-06", 9, 12)).total_seconds()
     bucket = bucket_of(waited)
     assert change_made_by(story, 3) == {
@@ -97,9 +97,9 @@ def test_a_first_response_is_counted_once_in_its_duration_bucket() -> None:
 
 
 def test_a_resolution_on_time_counts_resolved_on_time_and_its_time() -> None:
-    story = (signal_case().then(at("10-06", 10), accepted())
-             .then(at("10-07", 10), routed("signal-co", at("10-14", 10)))
-             .then(at("10-12", 15), resolved("signal-co", on_time=True)))
+    story = (signal_case().given(at("10-06", 10), accepted())
+             .given(at("10-07", 10), routed("signal-co", at("10-14", 10)))
+             .given(at("10-12", 15), resolved("signal-co", on_time=True)))
     change = change_made_by(story, 3)
     assert change["resolved|all=*"] == 1 and change["on_time|all=*"] == 1
     assert change["resolved_ever|department=signal-co"] == 1
@@ -111,19 +111,19 @@ def test_a_resolution_on_time_counts_resolved_on_time_and_its_time() -> None:
 
 
 def test_feedback_counts_answers_and_satisfied_ones_and_closing_changes_nothing_else() -> None:
-    story = (signal_case().then(at("10-06", 10), accepted())
-             .then(at("10-07", 10), routed("signal-co", at("10-14", 10)))
-             .then(at("10-12", 15), resolved("signal-co"))
-             .then(at("10-12", 16), feedback(satisfied=True), closed()))
+    story = (signal_case().given(at("10-06", 10), accepted())
+             .given(at("10-07", 10), routed("signal-co", at("10-14", 10)))
+             .given(at("10-12", 15), resolved("signal-co"))
+             .given(at("10-12", 16), feedback(satisfied=True), closed()))
     assert change_made_by(story, 4) == {
         f"{m}|{g}": 1 for m in ("feedback", "satisfied")
         for g in ("all=*", "category=traffic-signals", "district=jinshui", "channel=hotline",
                   "department=signal-co", "day=2026-10-06")}
     assert change_made_by(story, 5) == {}
-    unhappy = (Story("ZB-UNHAPPY").then(at("10-06"), submitted())
-               .then(at("10-07"), routed("signal-co", at("10-14")))
-               .then(at("10-08"), resolved("signal-co"))
-               .then(at("10-09"), feedback(satisfied=False)))
+    unhappy = (History("ZB-UNHAPPY").given(at("10-06"), submitted())
+               .given(at("10-07"), routed("signal-co", at("10-14")))
+               .given(at("10-08"), resolved("signal-co"))
+               .given(at("10-09"), feedback(satisfied=False)))
     figures = Figures.of(counters_after(story, unhappy)).overall()
     assert (figures.feedback, figures.satisfied, figures.satisfaction_rate_pct) == (2, 1, 50.0)
 
@@ -132,9 +132,9 @@ def test_feedback_counts_answers_and_satisfied_ones_and_closing_changes_nothing_
 
 
 def test_a_category_corrected_at_acceptance_moves_the_case_to_the_right_category() -> None:
-    story = (Story("ZB-CORRECTED").then(at("10-06"), submitted("roads", "erqi"))
-             .then(at("10-06", 11), accepted("water", "jinshui",
-                                             corrected={"category": "roads", "district": "erqi"})))
+    story = (History("ZB-CORRECTED").given(at("10-06"), submitted("roads", "erqi"))
+             .given(at("10-06", 11), accepted("water", "jinshui",
+                                              corrected={"category": "roads", "district": "erqi"})))
     change = change_made_by(story, 1)
     for place in ("category=roads", "district=erqi"):
         assert change[f"received|{place}"] == -1 and change[f"open|{place}"] == -1
@@ -148,11 +148,11 @@ def test_a_category_corrected_at_acceptance_moves_the_case_to_the_right_category
 
 
 def test_a_reopen_takes_the_resolution_back_and_a_late_second_resolution_is_not_on_time() -> None:
-    story = (signal_case().then(at("10-06", 10), accepted())
-             .then(at("10-07", 10), routed("signal-co", at("10-14", 10)))
-             .then(at("10-12", 15), resolved("signal-co", on_time=True))
-             .then(at("10-13", 9), feedback(satisfied=False, fixed=False),
-                   reopened("signal-co", at("10-14", 9), was_on_time=True)))
+    story = (signal_case().given(at("10-06", 10), accepted())
+             .given(at("10-07", 10), routed("signal-co", at("10-14", 10)))
+             .given(at("10-12", 15), resolved("signal-co", on_time=True))
+             .given(at("10-13", 9), feedback(satisfied=False, fixed=False),
+                    reopened("signal-co", at("10-14", 9), was_on_time=True)))
     took_back = change_made_by(story, 5)
     assert took_back["resolved|all=*"] == -1 and took_back["on_time|all=*"] == -1
     assert took_back["reopened|all=*"] == 1 and took_back["open|all=*"] == 1
@@ -164,7 +164,7 @@ def test_a_reopen_takes_the_resolution_back_and_a_late_second_resolution_is_not_
     assert (reopened_now.resolved, reopened_now.on_time, reopened_now.reopened) == (0, 0, 1)
     assert reopened_now.resolution_time is not None and reopened_now.resolution_time.cases == 0
 
-    story.then(at("10-15", 9), resolved("signal-co", on_time=False))
+    story.given(at("10-15", 9), resolved("signal-co", on_time=False))
     again = Figures.of(counters_after(story)).overall()
     assert (again.received, again.resolved, again.on_time, again.resolved_ever) == (1, 1, 0, 1)
     assert (again.reopened, again.reopen_rate_pct, again.on_time_rate_pct) == (1, 100.0, 0.0)
@@ -173,14 +173,14 @@ def test_a_reopen_takes_the_resolution_back_and_a_late_second_resolution_is_not_
 
 
 def test_a_return_and_a_reassignment_carry_the_case_to_the_department_now_responsible() -> None:
-    story = (signal_case().then(at("10-06", 10), accepted())
-             .then(at("10-07", 10), routed("roads-office", at("10-14", 10)))
-             .then(at("10-07", 12), ev.CaseReturned(by=acknowledged("roads-office").by,
-                                                     reason="不是我们的")))
+    story = (signal_case().given(at("10-06", 10), accepted())
+             .given(at("10-07", 10), routed("roads-office", at("10-14", 10)))
+             .given(at("10-07", 12), ev.CaseReturned(by=acknowledged("roads-office").by,
+                                                      reason="不是我们的")))
     counters = counters_after(story)
     assert counters.get("received|department=roads-office", 0) == 0
     assert counters["received|department=_none"] == 1
-    story.then(at("10-07", 13), ev.CaseReassigned(
+    story.given(at("10-07", 13), ev.CaseReassigned(
         by=Actor(role=Role.SUPERVISOR, staff_id="supervisor-1"),
         from_department=None, to_department="signal-co", due_at=at("10-14"), reason="信号灯"))
     counters = counters_after(story)
@@ -202,9 +202,9 @@ def test_retold_cases_are_what_case_record_makes() -> None:
 
 
 def test_a_mark_survives_its_stored_form() -> None:
-    story = (signal_case().then(at("10-06", 10), accepted())
-             .then(at("10-07", 10), routed("signal-co", at("10-14", 10)))
-             .then(at("10-12", 15), resolved("signal-co")))
+    story = (signal_case().given(at("10-06", 10), accepted())
+             .given(at("10-07", 10), routed("signal-co", at("10-14", 10)))
+             .given(at("10-12", 15), resolved("signal-co")))
     mark = fold_envelopes(story.envelopes, TZ).open[story.case_id]
     assert Mark.from_json(mark.to_json()) == mark
     assert contributions(Mark.from_json(mark.to_json())) == contributions(mark)

@@ -13,7 +13,6 @@ from unit.tracking.tracking_stories import (
     PHONE,
     PRIVATE_ADDRESS,
     STAFF_IDS,
-    History,
     a_long_handling,
     accepted,
     day,
@@ -25,6 +24,7 @@ from unit.tracking.tracking_stories import (
 from contracts import case_events as ev
 from contracts.facts import CaseStatus
 from services.common.open311.errors import Open311Error
+from services.lifecycle.history import History
 from services.tracking.open311.format import open311_status, request_row
 from services.tracking.open311.parse import RequestQuery, read_query
 from services.tracking.timeline import CaseView, fold
@@ -106,13 +106,13 @@ def test_open_and_closed_follow_the_lifecycle() -> None:
     closed = {s for s in CaseStatus if open311_status(s) == "closed"}
     assert closed == {CaseStatus.RESOLVED, CaseStatus.CLOSED, CaseStatus.REJECTED,
                       CaseStatus.MERGED}
-    rejected = History("ZB261009-REJ0-0001").then(day("10-09", 8), submitted(
-        "ZB261009-REJ0-0001")).then(day("10-09", 9), ev.CaseRejected(
+    rejected = History("ZB261009-REJ0-0001").given(day("10-09", 8), submitted(
+        "ZB261009-REJ0-0001")).given(day("10-09", 9), ev.CaseRejected(
             officer=accepted().officer, reason="不属于受理范围"))
     row = request_row(project(rejected), CITY, "zh-Hans", BASE)
     assert (row["status"], row["status_notes"]) == ("closed", "不予受理：不属于受理范围")
-    merged = History("ZB261009-DUP0-0002").then(day("10-09", 8), submitted(
-        "ZB261009-DUP0-0002")).then(day("10-09", 9), ev.CaseMerged(
+    merged = History("ZB261009-DUP0-0002").given(day("10-09", 8), submitted(
+        "ZB261009-DUP0-0002")).given(day("10-09", 9), ev.CaseMerged(
             officer=accepted().officer, into_case_id="ZB261006-WFF0-0001"))
     row = request_row(project(merged), CITY, "en", BASE)
     assert row["status"] == "closed"

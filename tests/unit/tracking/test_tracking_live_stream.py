@@ -6,9 +6,10 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from unit.tracking.tracking_stories import CITY, History, accepted, day, reference_case
+from unit.tracking.tracking_stories import CITY, accepted, day, reference_case
 
 from contracts import case_events as ev
+from services.lifecycle.history import History
 from services.tracking.live import HEARTBEAT, Signals, follow
 from services.tracking.render import present_entry
 from services.tracking.timeline import CaseView, Entry, fold
@@ -90,11 +91,11 @@ async def test_a_quiet_stream_sends_heartbeats() -> None:
 
 async def test_a_merged_case_tells_its_follower_where_to_go() -> None:
     history = (History("ZB261009-DUP0-0005")
-               .then(day("10-09"), ev.CaseSubmitted.model_validate(
+               .given(day("10-09"), ev.CaseSubmitted.model_validate(
                    reference_case("ZB261009-DUP0-0005").envelopes[0].data))
-               .then(day("10-09", 9, 30), accepted())
-               .then(day("10-09", 10), ev.CaseMerged(officer=accepted().officer,
-                                                     into_case_id="ZB261006-WFF0-0001")))
+               .given(day("10-09", 9, 30), accepted())
+               .given(day("10-09", 10), ev.CaseMerged(officer=accepted().officer,
+                                                      into_case_id="ZB261006-WFF0-0001")))
     store = MovingCase(history, shown=3)
     stream = follow("ZB261009-DUP0-0005", 3, initial=store.view, newer_than=store.newer_than,
                     signals=Signals(), present=present, poll=30.0)

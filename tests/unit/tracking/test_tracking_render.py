@@ -12,17 +12,18 @@ from unit.tracking.tracking_stories import (
     PHONE,
     PRIVATE_ADDRESS,
     STAFF_IDS,
-    History,
     a_long_handling,
     accepted,
     day,
     reference_case,
+    submitted,
     water_case,
 )
 
 from contracts import case_events as ev
 from contracts.facts import Priority
 from services.common.catalogue import LANGUAGES, Language
+from services.lifecycle.history import History
 from services.tracking.messages import MESSAGES
 from services.tracking.render import public_view, render, resident_view, staff_view, summary
 from services.tracking.timeline import CaseView, fold
@@ -85,11 +86,9 @@ def test_the_exact_address_is_public_only_where_the_category_allows() -> None:
 
 
 def test_an_officers_correction_of_the_category_decides_what_is_public() -> None:
-    history = reference_case("ZB261006-CORR-0009")
-    history.envelopes = history.envelopes[:1]
-    history.case = history.case.model_copy(update={"version": 1})
-    corrected = history.then(day("10-06", 11), accepted(category="water",
-                                                        priority=Priority.UTILITIES))
+    case_id = "ZB261006-CORR-0009"
+    corrected = History(case_id).given(day("10-06", 9, 12), submitted(case_id)).given(
+        day("10-06", 11), accepted(category="water", priority=Priority.UTILITIES))
     location = public_view(project(corrected), "en", CITY)["location"]
     assert "address" not in location and location["street"] == "沙口路"
 
@@ -137,10 +136,10 @@ def test_every_language_has_every_message() -> None:
 
 def test_a_merged_case_says_where_it_went() -> None:
     duplicate = project(History("ZB261009-DUP0-0005")
-                        .then(day("10-09"), ev.CaseSubmitted.model_validate(
+                        .given(day("10-09"), ev.CaseSubmitted.model_validate(
                             reference_case("ZB261009-DUP0-0005").envelopes[0].data))
-                        .then(day("10-09", 10), ev.CaseMerged(officer=accepted().officer,
-                                                              into_case_id="ZB261006-WFF0-0001")))
+                        .given(day("10-09", 10), ev.CaseMerged(officer=accepted().officer,
+                                                               into_case_id="ZB261006-WFF0-0001")))
     shown = public_view(duplicate, "zh-Hans", CITY)
     assert shown["merged_into"] == "ZB261006-WFF0-0001"
     assert shown["timeline"][-1]["text"] == "与案件 ZB261006-WFF0-0001 重复，已合并办理"

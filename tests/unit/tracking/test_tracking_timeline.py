@@ -12,7 +12,6 @@ from unit.tracking.tracking_stories import (
     STAFF_IDS,
     STORY_TITLE,
     STORY_URL,
-    History,
     a_long_handling,
     accepted,
     code_of,
@@ -25,6 +24,7 @@ from contracts import case_events as ev
 from contracts.case_events import ALL_EVENTS
 from contracts.facts import CaseStatus, Role
 from services.lifecycle.codes import hash_tracking_code
+from services.lifecycle.history import History
 from services.tracking.store import fold_safely
 from services.tracking.timeline import CaseView, apply, fold
 
@@ -56,13 +56,13 @@ def test_the_reference_case_reads_as_its_steps_in_order() -> None:
 def test_every_event_type_becomes_an_entry_with_its_status_and_actor() -> None:
     long_view = project(a_long_handling())
     rejected = project(History("ZB261009-REJ0-0004")
-                       .then(day("10-09"), submitted("ZB261009-REJ0-0004"))
-                       .then(day("10-09", 10), ev.CaseRejected(officer=accepted().officer,
-                                                               reason="不属于受理范围")))
+                       .given(day("10-09"), submitted("ZB261009-REJ0-0004"))
+                       .given(day("10-09", 10), ev.CaseRejected(officer=accepted().officer,
+                                                                reason="不属于受理范围")))
     merged = project(History("ZB261009-DUP0-0005")
-                     .then(day("10-09"), submitted("ZB261009-DUP0-0005"))
-                     .then(day("10-09", 10), ev.CaseMerged(officer=accepted().officer,
-                                                           into_case_id="ZB261006-WFF0-0001")))
+                     .given(day("10-09"), submitted("ZB261009-DUP0-0005"))
+                     .given(day("10-09", 10), ev.CaseMerged(officer=accepted().officer,
+                                                            into_case_id="ZB261006-WFF0-0001")))
     seen = {e.type for v in (long_view, rejected, merged, project(reference_case()))
             for e in v.timeline}
     assert seen == {cls.TYPE for cls in ALL_EVENTS}

@@ -1,4 +1,5 @@
-"""Case histories for the tracking stories, recorded with `Case.record` as the services do.
+"""Case histories for the tracking stories, told with the story kit
+(`services/lifecycle/history.py`: `History(case_id).given(at, *events)`).
 
 The reference case (BRIEF.md): a resident reports on 10-06 that the traffic
 lights at the gate of the Wangfufen vegetable market on Shakou Road are dark;
@@ -14,12 +15,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from contracts import case_events as ev
-from contracts.envelope import Envelope
 from contracts.facts import Actor, Channel, Location, Priority, Role
 from services.common.catalogue import load_city
 from services.common.settings import REPO_ROOT
-from services.lifecycle.case import Case
 from services.lifecycle.codes import hash_tracking_code, tracking_code_for
+from services.lifecycle.history import History
 
 CITY = load_city(REPO_ROOT / "deploy" / "config")
 CST = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -53,26 +53,6 @@ def code_of(case_id: str) -> str:
     from helpers import TEST_SECRET
 
     return tracking_code_for(TEST_SECRET, case_id)
-
-
-class History:
-    """A case's events, recorded one step at a time."""
-
-    def __init__(self, case_id: str) -> None:
-        self.case = Case(case_id=case_id)
-        self.envelopes: list[Envelope] = []
-
-    @property
-    def case_id(self) -> str:
-        return self.case.case_id
-
-    def then(self, at: datetime, *events: ev.CaseEvent) -> History:
-        recorded = self.case.record(events, at=at, recorded_at=at, producer="story",
-                                    correlation_id=f"story-{self.case_id}",
-                                    cause=f"{self.case_id}-step-{self.case.version}").envelopes
-        self.case = self.case.fold(recorded)
-        self.envelopes.extend(recorded)
-        return self
 
 
 def submitted(case_id: str, *, category: str = "traffic-signals", district: str = "jinshui",
@@ -113,18 +93,18 @@ def reference_case(case_id: str = "ZB261006-WFF0-0001") -> History:
     """The reference case, 10-06 to 10-12, eight events."""
     return (
         History(case_id)
-        .then(day("10-06", 9, 12), submitted(case_id))
-        .then(day("10-06", 10, 5), accepted())
-        .then(day("10-07", 9, 30), ev.SiteVisited(
+        .given(day("10-06", 9, 12), submitted(case_id))
+        .given(day("10-06", 10, 5), accepted())
+        .given(day("10-07", 9, 30), ev.SiteVisited(
             by=REPORTER, note="路口四个方向的信号灯全部不亮。"))
-        .then(day("10-07", 10, 0), routed("signal-co", day("10-14", 10, 0), by=REPORTER))
-        .then(day("10-07", 16, 0), ev.StoryPublished(
+        .given(day("10-07", 10, 0), routed("signal-co", day("10-14", 10, 0), by=REPORTER))
+        .given(day("10-07", 16, 0), ev.StoryPublished(
             by=REPORTER, title=STORY_TITLE, url=STORY_URL, column="inquiry"))
-        .then(day("10-12", 11, 0), ev.CaseResolved(
+        .given(day("10-12", 11, 0), ev.CaseResolved(
             by=SIGNAL_CO, resolution="更换了信号控制机，四个方向的信号灯均已恢复。", on_time=True))
-        .then(day("10-12", 18, 0), ev.FeedbackGiven(
+        .given(day("10-12", 18, 0), ev.FeedbackGiven(
             fixed=True, satisfied=True, rating=5, comment="灯亮了，谢谢记者和信号公司！"))
-        .then(day("10-12", 18, 1), ev.CaseClosed(reason="confirmed"))
+        .given(day("10-12", 18, 1), ev.CaseClosed(reason="confirmed"))
     )
 
 
@@ -145,45 +125,45 @@ def a_long_handling(case_id: str = "ZB261008-LONG-0003") -> History:
     """Every turn a case can take after triage, on one case."""
     return (
         History(case_id)
-        .then(day("10-08", 8), submitted(case_id, category="roads", street="农业路"))
-        .then(day("10-08", 9), accepted(category="water", district="jinshui",
-                                        priority=Priority.UTILITIES,
-                                        corrected={"category": "roads"},
-                                        note="疑似水管爆裂，改为供水类",
-                                        reporter_id="reporter-0042"))
-        .then(day("10-08", 10), ev.ReporterAssigned(by=SUPERVISOR, reporter_id="reporter-0042"))
-        .then(day("10-08", 11), routed("water-co", day("10-09", 11)))
-        .then(day("10-08", 12), ev.CaseAcknowledged(by=WATER_CO, note="已派抢修班组"))
-        .then(day("10-08", 13), ev.ProgressNoted(by=WATER_CO, note="已关闭阀门，正在开挖"))
-        .then(day("10-08", 14), ev.ProgressNoted(by=WATER_CO, note="班组人手不足，明早继续",
-                                                 public=False))
-        .then(day("10-08", 15), ev.SiteVisited(by=REPORTER, note="现场围挡不规范", public=False))
-        .then(day("10-08", 16), ev.CaseReturned(by=WATER_CO, reason="属于道路积水，非管网问题"))
-        .then(day("10-08", 17), routed("roads-office", day("10-15", 17), reason="returned"))
-        .then(day("10-09", 9), ev.CaseReassigned(by=SUPERVISOR, from_department="roads-office",
-                                                 to_department="water-co",
-                                                 due_at=day("10-10", 9),
-                                                 reason="经核实为供水管网漏水"))
-        .then(day("10-10", 9, 1), ev.CaseOverdue(due_at=day("10-10", 9), department="water-co"))
-        .then(day("10-10", 9, 2), ev.CaseEscalated(reason="overdue", by=SUPERVISOR,
-                                                   note="请供水公司今日办结"))
-        .then(day("10-10", 15), ev.CaseResolved(by=WATER_CO, resolution="管道已修复",
-                                                on_time=False))
-        .then(day("10-11", 9), ev.FeedbackGiven(fixed=False, satisfied=False, rating=2,
-                                                comment="还是在漏水"))
-        .then(day("10-11", 9, 1), ev.CaseReopened(department="water-co",
-                                                  priority=Priority.EMERGENCY,
-                                                  due_at=day("10-11", 11), comment="还是在漏水",
-                                                  was_on_time=False))
-        .then(day("10-11", 10), ev.CaseResolved(by=ROADS_OFFICE, resolution="已彻底修复",
-                                                on_time=True))
-        .then(day("10-18", 10), ev.CaseClosed(reason="no_answer"))
+        .given(day("10-08", 8), submitted(case_id, category="roads", street="农业路"))
+        .given(day("10-08", 9), accepted(category="water", district="jinshui",
+                                         priority=Priority.UTILITIES,
+                                         corrected={"category": "roads"},
+                                         note="疑似水管爆裂，改为供水类",
+                                         reporter_id="reporter-0042"))
+        .given(day("10-08", 10), ev.ReporterAssigned(by=SUPERVISOR, reporter_id="reporter-0042"))
+        .given(day("10-08", 11), routed("water-co", day("10-09", 11)))
+        .given(day("10-08", 12), ev.CaseAcknowledged(by=WATER_CO, note="已派抢修班组"))
+        .given(day("10-08", 13), ev.ProgressNoted(by=WATER_CO, note="已关闭阀门，正在开挖"))
+        .given(day("10-08", 14), ev.ProgressNoted(by=WATER_CO, note="班组人手不足，明早继续",
+                                                  public=False))
+        .given(day("10-08", 15), ev.SiteVisited(by=REPORTER, note="现场围挡不规范", public=False))
+        .given(day("10-08", 16), ev.CaseReturned(by=WATER_CO, reason="属于道路积水，非管网问题"))
+        .given(day("10-08", 17), routed("roads-office", day("10-15", 17), reason="returned"))
+        .given(day("10-09", 9), ev.CaseReassigned(by=SUPERVISOR, from_department="roads-office",
+                                                  to_department="water-co",
+                                                  due_at=day("10-10", 9),
+                                                  reason="经核实为供水管网漏水"))
+        .given(day("10-10", 9, 1), ev.CaseOverdue(due_at=day("10-10", 9), department="water-co"))
+        .given(day("10-10", 9, 2), ev.CaseEscalated(reason="overdue", by=SUPERVISOR,
+                                                    note="请供水公司今日办结"))
+        .given(day("10-10", 15), ev.CaseResolved(by=WATER_CO, resolution="管道已修复",
+                                                 on_time=False))
+        .given(day("10-11", 9), ev.FeedbackGiven(fixed=False, satisfied=False, rating=2,
+                                                 comment="还是在漏水"))
+        .given(day("10-11", 9, 1), ev.CaseReopened(department="water-co",
+                                                   priority=Priority.EMERGENCY,
+                                                   due_at=day("10-11", 11), comment="还是在漏水",
+                                                   was_on_time=False))
+        .given(day("10-11", 10), ev.CaseResolved(by=ROADS_OFFICE, resolution="已彻底修复",
+                                                 on_time=True))
+        .given(day("10-18", 10), ev.CaseClosed(reason="no_answer"))
     )
 
 
 def water_case(case_id: str = "ZB261008-WTR0-0002") -> History:
     """A water case: its exact address is private (catalogue: address_public false)."""
-    return History(case_id).then(day("10-08", 8, 0), submitted(
+    return History(case_id).given(day("10-08", 8, 0), submitted(
         case_id, category="water", district="jinshui", street="文化路",
         address=PRIVATE_ADDRESS, description="家里停水两天了，水压一直很低。",
         priority=Priority.UTILITIES))
