@@ -1,7 +1,7 @@
 """The demo city: a few hundred cases of the last six weeks, and the reference case.
 
-Histories are written by the same decisions the services make (the deciders
-of `services/lifecycle/`), only at times of our choosing, and
+Histories are told with the lifecycle's story kit (`services/lifecycle/history.py`):
+by the same decisions the services make, only at times of our choosing, and
 recorded by the producer `history:demo`: routing keeps them as the past and
 does not route, escalate or close anything because of them. Loaded once, into
 an empty log; after that the log is the city's own.
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -21,138 +21,54 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from contracts import case_commands as cmd
-from contracts import case_events as ev
 from contracts.envelope import HISTORY_PRODUCER_PREFIX, Envelope
 from contracts.facts import Actor, CaseStatus, Channel, Role
 from contracts.topics import Topics
-from services.common.catalogue import CityConfig, load_city
+from services.common.catalogue import load_city
 from services.common.settings import CommonSettings
 from services.intake.numbers import ALPHABET
-from services.lifecycle import (
-    dispatching,
-    feedback,
-    handling,
-    reporting,
-    returning,
-    supervision,
-    triage,
-)
-from services.lifecycle.case import Case
-from services.lifecycle.codes import hash_tracking_code, tracking_code_for
+from services.lifecycle import dispatching, handling, reporting, returning, triage
+from services.lifecycle.history import Chronicle
 from services.lifecycle.policy import Policy
-from services.lifecycle.submitting import submitted
 
 PRODUCER = f"{HISTORY_PRODUCER_PREFIX}demo"
 REFERENCE_CASE = "ZB261006-WFF1-0001"
 
 OFFICER = Actor(role=Role.OFFICER, staff_id="officer-demo")
-SUPERVISOR = Actor(role=Role.SUPERVISOR, staff_id="supervisor-demo")
 REPORTER = Actor(role=Role.REPORTER, staff_id="reporter-zhang")
-RESIDENT = Actor(role=Role.RESIDENT)
-
-
-def department(code: str) -> Actor:
-    return Actor(role=Role.DEPARTMENT, department=code, staff_id=f"{code}-desk")
-
-
-@dataclass
-class Chronicle:
-    """Case histories written through the real deciders, at given times."""
-
-    city: CityConfig
-    policy: Policy
-    secret: SecretStr
-    producer: str = PRODUCER
-    cases: dict[str, Case] = field(default_factory=dict)
-    envelopes: list[Envelope] = field(default_factory=list)
-
-    def record(self, case_id: str, events: Sequence[ev.CaseEvent], at: datetime) -> Case:
-        case = self.cases.get(case_id, Case(case_id=case_id))
-        cause = f"demo/{case_id}/{case.version}"
-        recorded = case.record(events, at=at, recorded_at=at, producer=self.producer,
-                               correlation_id=cause, cause=cause).envelopes
-        self.envelopes.extend(recorded)
-        self.cases[case_id] = case.fold(recorded)
-        return self.cases[case_id]
-
-    def decide(self, case_id: str, at: datetime,
-               decision: Callable[[Case], Sequence[ev.CaseEvent]]) -> Case:
-        return self.record(case_id, decision(self.cases[case_id]), at)
-
-    def tracking_code(self, case_id: str) -> str:
-        return tracking_code_for(self.secret, case_id)
-
-    # -- the steps of a life, in the domain's words ---------------------------
-
-    def submit(self, case_id: str, command: cmd.SubmitCase, at: datetime) -> Case:
-        code = self.tracking_code(case_id)
-        event = submitted(command, self.city, tracking_code_hash=hash_tracking_code(code))
-        return self.record(case_id, [event], at)
-
-    def accept(self, case_id: str, at: datetime, **change: object) -> Case:
-        command = cmd.AcceptCase.model_validate(change)
-        self.act(case_id, at, triage.accept, command, OFFICER)
-        accepted = self.envelopes[-1]
-        return self.decide(case_id, at,
-                           lambda c: dispatching.on_accepted(c, accepted, at, self.policy))
-
-    def act(self, case_id: str, at: datetime, step: Callable[..., list[ev.CaseEvent]],
-            command: cmd.Command, actor: Actor) -> Case:
-        return self.decide(case_id, at, lambda c: step(c, command, actor, at, self.policy))
-
-    def lead(self, case_id: str) -> Actor:
-        facts = self.cases[case_id].require_facts()
-        assert facts.department, f"{case_id} has no department"
-        return department(facts.department)
-
-    def feedback(self, case_id: str, at: datetime, *, fixed: bool, satisfied: bool, rating: int,
-                 comment: str | None = None) -> Case:
-        command = cmd.GiveFeedback(fixed=fixed, satisfied=satisfied, rating=rating,
-                                   comment=comment)
-        code = self.tracking_code(case_id)
-        return self.decide(case_id, at, lambda c: feedback.give_feedback(
-            c, command, RESIDENT, at, self.policy, tracking_code=code))
-
-    def sweep(self, case_id: str, at: datetime) -> Case:
-        """What routing's deadline watch would have recorded by `at`."""
-        case = self.cases[case_id].model_copy(update={"from_history": False})
-        events = supervision.overdue(case, at) or feedback.unanswered(
-            case, at, self.policy.feedback_window)
-        return self.record(case_id, events, at) if events else self.cases[case_id]
 
 
 # --- the reference case (BRIEF.md) ---------------------------------------------
 
 def reference_case(chronicle: Chronicle) -> str:
     """The traffic lights at the Wangfufen vegetable market, as the article tells it."""
-    case_id = REFERENCE_CASE
+    story = chronicle.of(REFERENCE_CASE)
     day = lambda d, h, m=0: datetime(2026, 10, d, h, m, tzinfo=UTC) - timedelta(hours=8)  # noqa: E731
-    chronicle.submit(case_id, cmd.SubmitCase.model_validate({
+    story.submit(day(6, 8, 40), cmd.SubmitCase.model_validate({
         "category": "traffic-signals",
         "description": "沙口路王府坟菜市场门口的红绿灯不亮了，买菜的老人和孩子过马路很危险，希望尽快修好。",
         "location": {"district": "zhongyuan", "street": "沙口路王府坟菜市场门口",
                      "address": "沙口路王府坟菜市场正门"},
         "attributes": {"signal_state": "dark"},
         "contact": {"name": "王女士", "phone": "13700000000"},
-    }), day(6, 8, 40))
-    chronicle.accept(case_id, day(6, 10, 15), reporter_id="reporter-zhang",
-                     note="安排记者现场了解")
-    chronicle.act(case_id, day(7, 9, 30), reporting.record_site_visit, cmd.RecordSiteVisit(
-        note="记者到现场查看：菜市场门口四组信号灯均不亮，已联系信号灯维护单位。"), REPORTER)
-    chronicle.act(case_id, day(7, 10), dispatching.route, cmd.RouteCase(department="signal-co"),
-                  REPORTER)
-    chronicle.act(case_id, day(7, 15), handling.acknowledge,
-                  cmd.AcknowledgeCase(note="已派维修人员排查"), department("signal-co"))
-    chronicle.act(case_id, day(8, 18), reporting.link_story, cmd.LinkStory.model_validate({
+    }))
+    story.accept(day(6, 10, 15), cmd.AcceptCase(reporter_id="reporter-zhang",
+                                                note="安排记者现场了解"), by=OFFICER)
+    story.when(day(7, 9, 30), reporting.record_site_visit, cmd.RecordSiteVisit(
+        note="记者到现场查看：菜市场门口四组信号灯均不亮，已联系信号灯维护单位。"), by=REPORTER)
+    story.when(day(7, 10), dispatching.route, cmd.RouteCase(department="signal-co"), by=REPORTER)
+    story.when(day(7, 15), handling.acknowledge, cmd.AcknowledgeCase(note="已派维修人员排查"),
+               by=story.lead)
+    story.when(day(8, 18), reporting.link_story, cmd.LinkStory.model_validate({
         "title": "王府坟菜市场门口红绿灯何时能点亮？", "column": "inquiry",
-        "url": "https://news.example.org/zhengzaiban/wangfufen-traffic-lights"}), REPORTER)
-    chronicle.act(case_id, day(12, 9), handling.resolve, cmd.ResolveCase(
-        resolution="已更换信号机电源模块，四组信号灯恢复正常。"), department("signal-co"))
-    chronicle.act(case_id, day(12, 10, 30), reporting.record_site_visit, cmd.RecordSiteVisit(
-        note="记者回访：四组信号灯全部正常工作。"), REPORTER)
-    chronicle.feedback(case_id, day(12, 16), fixed=True, satisfied=True, rating=5,
-                       comment="灯亮了，谢谢记者和维修师傅！")
-    return case_id
+        "url": "https://news.example.org/zhengzaiban/wangfufen-traffic-lights"}), by=REPORTER)
+    story.when(day(12, 9), handling.resolve, cmd.ResolveCase(
+        resolution="已更换信号机电源模块，四组信号灯恢复正常。"), by=story.lead)
+    story.when(day(12, 10, 30), reporting.record_site_visit, cmd.RecordSiteVisit(
+        note="记者回访：四组信号灯全部正常工作。"), by=REPORTER)
+    story.give_feedback(day(12, 16), cmd.GiveFeedback(fixed=True, satisfied=True, rating=5,
+                                                      comment="灯亮了，谢谢记者和维修师傅！"))
+    return REFERENCE_CASE
 
 
 # --- the city's other cases ------------------------------------------------------
@@ -199,18 +115,19 @@ def case_number(at: datetime, rng: random.Random) -> str:
 
 def random_case(chronicle: Chronicle, rng: random.Random, now: datetime,
                 earlier: list[str]) -> None:
-    city = chronicle.city
-    category = rng.choice(city.categories)
-    district = rng.choice(city.districts)
+    policy = chronicle.policy
+    category = rng.choice(policy.city.categories)
+    district = rng.choice(policy.city.districts)
     street, cross = rng.sample(STREETS, 2)
     at = now - timedelta(days=rng.uniform(0.2, 42))
     case_id = case_number(at, rng)
-    if case_id in chronicle.cases:
+    if case_id in chronicle.histories:
         return
     lat, lon = district.center
     answers = {a.code: a.values[0].key for a in category.attributes
                if a.required and a.values}
-    chronicle.submit(case_id, cmd.SubmitCase.model_validate({
+    story = chronicle.of(case_id)
+    story.submit(at, cmd.SubmitCase.model_validate({
         "category": category.code,
         "description": rng.choice(PROBLEMS[category.code]).format(street=street, cross=cross),
         "location": {"district": district.code, "street": f"{street}{rng.randint(1, 300)}号附近",
@@ -221,7 +138,7 @@ def random_case(chronicle: Chronicle, rng: random.Random, now: datetime,
         "attributes": answers,
         "contact": {"name": f"{rng.choice(SURNAMES)}先生" if rng.random() < 0.5
                     else f"{rng.choice(SURNAMES)}女士"} if rng.random() < 0.8 else None,
-    }), at)
+    }))
     fate = rng.choices(FATES, weights=[f.weight for f in FATES])[0].name
 
     def later(hours: float) -> datetime | None:
@@ -233,71 +150,69 @@ def random_case(chronicle: Chronicle, rng: random.Random, now: datetime,
         return
     if fate == "rejected":
         rejection = cmd.RejectCase(reason="不属于平台受理范围，请拨打110")
-        chronicle.act(case_id, when, triage.reject, rejection, OFFICER)
+        story.when(when, triage.reject, rejection, by=OFFICER)
         return
     if fate == "merged" and earlier:
-        original = rng.choice(earlier)
-        if chronicle.cases[original].require_facts().status not in {CaseStatus.MERGED,
-                                                                     CaseStatus.REJECTED}:
-            command = cmd.MergeCase(into_case_id=original)
-            merge = partial(triage.merge, into=chronicle.cases[original])
-            chronicle.act(case_id, when, merge, command, OFFICER)
+        original = chronicle.histories[rng.choice(earlier)].case
+        if original.require_facts().status not in {CaseStatus.MERGED, CaseStatus.REJECTED}:
+            command = cmd.MergeCase(into_case_id=original.case_id)
+            story.when(when, partial(triage.merge, into=original), command, by=OFFICER)
             return
-    chronicle.accept(case_id, when)
-    if chronicle.cases[case_id].require_facts().department is None:
+    story.accept(when, cmd.AcceptCase(), by=OFFICER)
+    if story.facts.department is None:
         return
     if fate == "returned" and (when := later(10)) is not None:
-        chronicle.act(case_id, when, returning.return_case,
-                      cmd.ReturnCase(reason="不属于本单位职责范围"), chronicle.lead(case_id))
-        if chronicle.cases[case_id].require_facts().department is None:
+        story.when(when, returning.return_case, cmd.ReturnCase(reason="不属于本单位职责范围"),
+                   by=story.lead)
+        if story.facts.department is None:
             return
     if (when := later(6)) is None:
         return
-    chronicle.act(case_id, when, handling.acknowledge, cmd.AcknowledgeCase(),
-                  chronicle.lead(case_id))
+    story.when(when, handling.acknowledge, cmd.AcknowledgeCase(), by=story.lead)
     if fate == "open" and rng.random() < 0.6:
         return
     if (when := later(20)) is None:
         return
-    chronicle.act(case_id, when, handling.note_progress,
-                  cmd.NoteProgress(note="已安排人员到现场处理，预计近期完成。"), chronicle.lead(case_id))
-    allowed = chronicle.policy.deadlines.allowed(chronicle.cases[case_id].require_facts().priority)
+    story.when(when, handling.note_progress,
+               cmd.NoteProgress(note="已安排人员到现场处理，预计近期完成。"), by=story.lead)
+    allowed = policy.deadlines.allowed(story.facts.priority)
     hours = allowed.total_seconds() / 3600 * (1.6 if fate == "late" else 0.3)
     if fate == "open" or (when := later(hours)) is None:
-        chronicle.sweep(case_id, now)
+        story.sweep(now)
         return
-    chronicle.sweep(case_id, when)
+    story.sweep(when)
     if fate == "late" and rng.random() < 0.5:
-        chronicle.act(case_id, when, reporting.link_story, cmd.LinkStory.model_validate({
+        story.when(when, reporting.link_story, cmd.LinkStory.model_validate({
             "title": f"{street}的问题为何迟迟没有解决？", "column": "supervision",
-            "url": f"https://news.example.org/zhengzaiban/{case_id.lower()}"}), REPORTER)
-    chronicle.act(case_id, when, handling.resolve,
-                  cmd.ResolveCase(resolution="问题已处理完毕，现场已恢复正常。"), chronicle.lead(case_id))
+            "url": f"https://news.example.org/zhengzaiban/{case_id.lower()}"}), by=REPORTER)
+    story.when(when, handling.resolve,
+               cmd.ResolveCase(resolution="问题已处理完毕，现场已恢复正常。"), by=story.lead)
     if (when := later(20)) is None:
         return
     if fate == "unanswered":
-        closes = when + chronicle.policy.feedback_window
+        closes = when + policy.feedback_window
         if closes < now:
-            chronicle.sweep(case_id, closes)
+            story.sweep(closes)
         return
     if fate == "reopened":
-        chronicle.feedback(case_id, when, fixed=False, satisfied=False, rating=2,
-                           comment="没过两天又坏了")
+        story.give_feedback(when, cmd.GiveFeedback(fixed=False, satisfied=False, rating=2,
+                                                   comment="没过两天又坏了"))
         return
     satisfied = rng.random() < 0.9
-    chronicle.feedback(case_id, when, fixed=True, satisfied=satisfied,
-                       rating=rng.choice([4, 5, 5]) if satisfied else rng.choice([2, 3]))
+    story.give_feedback(when, cmd.GiveFeedback(
+        fixed=True, satisfied=satisfied,
+        rating=rng.choice([4, 5, 5]) if satisfied else rng.choice([2, 3])))
 
 
-def generate(city: CityConfig, policy: Policy, secret: SecretStr, *, now: datetime,
-             cases: int = 300, seed: int = 2026) -> Chronicle:
+def generate(policy: Policy, secret: SecretStr, *, now: datetime, cases: int = 300,
+             seed: int = 2026) -> Chronicle:
+    """The demo city's past: the reference case and `cases` others (its `envelopes` in log
+    order: each case's in order, across cases like the weeks it covers)."""
     rng = random.Random(seed)
-    chronicle = Chronicle(city, policy, secret)
+    chronicle = Chronicle(policy, PRODUCER, secret)
     reference_case(chronicle)
     for _ in range(cases):
-        random_case(chronicle, rng, now, list(chronicle.cases)[-40:])
-    # a case's events stay in order; across cases, the log reads like the weeks it covers
-    chronicle.envelopes.sort(key=lambda e: (e.occurred_at, e.case_id, e.seq))
+        random_case(chronicle, rng, now, list(chronicle.histories)[-40:])
     return chronicle
 
 
@@ -342,14 +257,13 @@ def demo_history(settings: CommonSettings, cases: int = 300) -> Chronicle:
 
     city = load_city(settings.config_dir)
     routing = RoutingSettings.model_validate(settings.model_dump())
-    return generate(city, routing.policy(city), settings.secret(),
-                    now=datetime.now(UTC), cases=cases)
+    return generate(routing.policy(city), settings.secret(), now=datetime.now(UTC), cases=cases)
 
 
 def load_demo_if_new(settings: CommonSettings, cases: int = 300) -> int:
     """Publish the demo history if the case log is empty. Returns the events published."""
     if not asyncio.run(log_is_empty(settings)):
         return 0
-    chronicle = demo_history(settings, cases)
-    asyncio.run(publish(settings, chronicle.envelopes))
-    return len(chronicle.envelopes)
+    envelopes = demo_history(settings, cases).envelopes
+    asyncio.run(publish(settings, envelopes))
+    return len(envelopes)

@@ -1,10 +1,10 @@
 """The load: what residents submit, and case histories written by the real deciders.
 
 Submissions are valid `SubmitCase` bodies from the city's own catalogue, so
-intake does its full work on each. Histories are lives of cases recorded
-through the same decisions the services make (`zaiban.demo.Chronicle`:
-the deciders of `services/lifecycle/`) at chosen times, by the
-producer `history:bench` (routing keeps them as the past and reacts to none).
+intake does its full work on each. Histories are lives of cases told with the
+lifecycle's story kit (`services/lifecycle/history.py`: the same decisions the
+services make) at chosen times, by the producer `history:bench` (routing keeps
+them as the past and reacts to none).
 
 A history is `cases` cases received over the months since April, of which
 `resolved` are taken through the whole lifecycle — submitted, accepted,
@@ -41,13 +41,14 @@ from services.common.catalogue import CityConfig, load_city
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.intake.numbers import ALPHABET
 from services.lifecycle import handling
+from services.lifecycle.history import Chronicle
 from services.lifecycle.policy import Policy
-from zaiban.demo import PROBLEMS, STREETS, SURNAMES, Chronicle
+from zaiban.demo import OFFICER, PROBLEMS, STREETS, SURNAMES
 
 PRODUCER = f"{HISTORY_PRODUCER_PREFIX}bench"
 HISTORY_SECRET = SecretStr("zaiban-bench-histories-only-not-a-real-secret")
 CACHE = REPO_ROOT / ".zaiban" / "bench" / "cache"
-FORMAT = 1  # bump when the shape of generated histories changes
+FORMAT = 2  # bump when the bytes of generated histories change (2: causes `bench/...`)
 SINCE = datetime(2026, 4, 1, tzinfo=UTC)
 SPAN = timedelta(days=180)
 
@@ -136,34 +137,35 @@ def live_one(chronicle: Chronicle, index: int, cases: int, resolved: int,
     """One case's life: all of it if it is among the resolved, else up to a stage."""
     at = SINCE + SPAN * index / cases
     category, district = pairs[index % len(pairs)]
-    case_id = case_id_for(index, at)
-    body = submission(chronicle.city, rng, category=category, district=district,
+    story = chronicle.of(case_id_for(index, at))
+    body = submission(chronicle.policy.city, rng, category=category, district=district,
                       channel=rng.choice(["web", "app", "hotline", "wechat", "weibo"]))
-    chronicle.submit(case_id, cmd.SubmitCase.model_validate(body), at)
+    story.submit(at, cmd.SubmitCase.model_validate(body))
     done = is_resolved(index, cases, resolved)
     # the n-th unresolved case stops at the n-th stage, in turn
     stage = None if done else STAGES[(index - index * resolved // cases) % len(STAGES)]
     if stage == "submitted":
         return
     at += timedelta(hours=rng.uniform(0.2, 6))
-    chronicle.accept(case_id, at)
+    story.accept(at, cmd.AcceptCase(), by=OFFICER)
     if stage == "routed":
         return
-    lead = chronicle.lead(case_id)
+    lead = story.lead
     at += timedelta(hours=rng.uniform(0.5, 8))
-    chronicle.act(case_id, at, handling.acknowledge, cmd.AcknowledgeCase(), lead)
+    story.when(at, handling.acknowledge, cmd.AcknowledgeCase(), by=lead)
     if stage == "acknowledged":
         return
     at += timedelta(hours=rng.uniform(1, 20))
-    chronicle.act(case_id, at, handling.note_progress,
-                  cmd.NoteProgress(note="已安排人员到现场处理，预计近期完成。"), lead)
+    story.when(at, handling.note_progress,
+               cmd.NoteProgress(note="已安排人员到现场处理，预计近期完成。"), by=lead)
     at += timedelta(hours=rng.uniform(1, 30))
-    chronicle.act(case_id, at, handling.resolve,
-                  cmd.ResolveCase(resolution="问题已处理完毕，现场已恢复正常。"), lead)
+    story.when(at, handling.resolve, cmd.ResolveCase(resolution="问题已处理完毕，现场已恢复正常。"),
+               by=lead)
     at += timedelta(hours=rng.uniform(1, 48))
     satisfied = rng.random() < 0.9
-    chronicle.feedback(case_id, at, fixed=True, satisfied=satisfied,
-                       rating=rng.choice([4, 5, 5]) if satisfied else rng.choice([2, 3]))
+    story.give_feedback(at, cmd.GiveFeedback(
+        fixed=True, satisfied=satisfied,
+        rating=rng.choice([4, 5, 5]) if satisfied else rng.choice([2, 3])))
 
 
 def _generate_part(config_dir: str, start: int, stop: int, cases: int, resolved: int,
@@ -171,12 +173,12 @@ def _generate_part(config_dir: str, start: int, stop: int, cases: int, resolved:
     """Cases start..stop-1 (a worker process's share): (when, case, seq, envelope JSON)."""
     settings = CommonSettings(config_dir=Path(config_dir), auth_secret=HISTORY_SECRET)
     city, policy = _policy(settings)
-    chronicle = Chronicle(city, policy, HISTORY_SECRET, producer=PRODUCER)
+    chronicle = Chronicle(policy, PRODUCER, HISTORY_SECRET)
     pairs = routable(city)
     for index in range(start, stop):
         live_one(chronicle, index, cases, resolved, pairs, random.Random(seed * 1_000_003 + index))
     return [(e.occurred_at.timestamp(), e.case_id, e.seq, e.to_bytes())
-            for e in chronicle.envelopes]
+            for story in chronicle.histories.values() for e in story.envelopes]
 
 
 def _cache_path(cases: int, resolved: int, seed: int) -> Path:

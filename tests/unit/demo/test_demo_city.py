@@ -18,7 +18,7 @@ NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
 
 def test_the_demo_has_cases_in_every_state_and_the_reference_case() -> None:
-    chronicle = generate(CITY, Policy(city=CITY), SecretStr("s"), now=NOW, cases=300)
+    chronicle = generate(Policy(city=CITY), SecretStr("s"), now=NOW, cases=300)
     states = Counter(case.require_facts().status.value for case in chronicle.cases.values())
     assert len(chronicle.cases) > 280
     assert {"submitted", "routed", "acknowledged", "resolved", "closed", "rejected", "merged",
@@ -38,6 +38,6 @@ def test_the_demo_has_cases_in_every_state_and_the_reference_case() -> None:
 
 
 def test_the_same_seed_gives_the_same_city() -> None:
-    one = generate(CITY, Policy(city=CITY), SecretStr("s"), now=NOW, cases=50)
-    two = generate(CITY, Policy(city=CITY), SecretStr("s"), now=NOW, cases=50)
+    one = generate(Policy(city=CITY), SecretStr("s"), now=NOW, cases=50)
+    two = generate(Policy(city=CITY), SecretStr("s"), now=NOW, cases=50)
     assert [e.event_id for e in one.envelopes] == [e.event_id for e in two.envelopes]
