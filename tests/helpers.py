@@ -23,6 +23,17 @@ T = TypeVar("T")
 
 TEST_SECRET = SecretStr("test-secret-not-for-production-0123456789")
 
+WANGFUFEN_REQUEST: dict[str, Any] = {
+    "category": "traffic-signals",
+    "description": "沙口路王府坟菜市场门口的红绿灯不亮了，过马路很危险。",
+    "location": {"district": "zhongyuan", "street": "沙口路王府坟菜市场门口",
+                 "address": "沙口路王府坟菜市场正门"},
+    "attributes": {"signal_state": "dark"},
+    "contact": {"name": "李女士", "phone": "13800000000"},
+}
+"""The reference case as a resident's browser submits it (POST /api/cases): the dark
+traffic lights at the gate of the Wangfufen vegetable market on Shakou Road."""
+
 
 def settings_for(bootstrap: str, mongo_url: str, topic_prefix: str, db_prefix: str,
                  **overrides: Any) -> CommonSettings:

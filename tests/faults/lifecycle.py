@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import httpx
 from faults.processes import Tally, call
+from helpers import WANGFUFEN_REQUEST
 from servicefixtures import token
 
 from contracts.facts import Role
@@ -23,14 +24,7 @@ from contracts.facts import Role
 OFFICER = token(Role.OFFICER, subject="officer-fault")
 SIGNAL_CO = token(Role.DEPARTMENT, "signal-co", subject="signal-desk")
 
-REQUEST = {
-    "category": "traffic-signals",
-    "description": "沙口路王府坟菜市场门口的红绿灯不亮了，过马路很危险。",
-    "location": {"district": "zhongyuan", "street": "沙口路王府坟菜市场门口",
-                 "address": "沙口路王府坟菜市场正门"},
-    "attributes": {"signal_state": "dark"},
-    "contact": {"name": "李女士", "phone": "13800000000"},
-}
+REQUEST = WANGFUFEN_REQUEST
 
 RETRY_PAUSE_S = 0.3
 MAX_PAUSE_S = 2.0

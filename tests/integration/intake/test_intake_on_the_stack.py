@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 from helpers import (
+    WANGFUFEN_REQUEST,
     client_for,
     dead_letter_reasons,
     eventually,
@@ -28,14 +29,7 @@ from services.lifecycle.codes import tracking_code_matches
 
 OFFICER = token(Role.OFFICER)
 
-REQUEST = {
-    "category": "traffic-signals",
-    "description": "沙口路王府坟菜市场门口的红绿灯不亮了，过马路很危险。",
-    "location": {"district": "zhongyuan", "street": "沙口路王府坟菜市场门口",
-                 "address": "沙口路王府坟菜市场正门"},
-    "attributes": {"signal_state": "dark"},
-    "contact": {"name": "李女士", "phone": "13800000000"},
-}
+REQUEST = WANGFUFEN_REQUEST
 
 
 @pytest_asyncio.fixture(loop_scope="session")
