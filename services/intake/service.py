@@ -75,7 +75,8 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         self.desk = Desk(self.streams, self.clock, Policy(city=self.city))
         self.submissions = Submissions(self.streams, self.db["submission_keys"], self.city,
                                        settings, self.clock)
-        self.photos = PhotoStore(self.db["media"], self.settings.max_photo_bytes)
+        self.photos = PhotoStore(self.db["media"], self.settings.max_photo_bytes,
+                                 self.settings.max_photo_pixels)
         # Per-client limits on public submission and photo uploads (services/common/limits.py).
         rate = (self.settings.submit_rate_per_minute, self.settings.submit_burst)
         self.submission_limit, self.upload_limit = RateLimiter(*rate), RateLimiter(*rate)

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 from helpers import read_events
+from photofixtures import phone_jpeg, png_declaring
 from security.public_entry import (
     DEPARTMENT_A,
     OFFICER,
@@ -124,6 +125,12 @@ def uploads() -> list[Bad]:
             files={"photo": ("p.jpg", b"<html><script>alert(1)</script></html>", "image/jpeg")}),
         Bad("an empty photo", "POST", "/api/media", 422, "empty",
             files={"photo": ("p.png", b"", "image/png")}),
+        Bad("a truncated JPEG", "POST", "/api/media", 422, "body.photo",
+            files={"photo": ("p.jpg", phone_jpeg()[:400], "image/jpeg")}),
+        Bad("a text file behind a JPEG's first bytes", "POST", "/api/media", 422, "body.photo",
+            files={"photo": ("p.jpg", b"\xff\xd8\xff" + b"not a photo " * 10, "image/jpeg")}),
+        Bad("a decompression bomb (10 gigapixels in 60 bytes)", "POST", "/api/media", 422,
+            "body.photo", files={"photo": ("p.png", png_declaring(100_000, 100_000), "image/png")}),
         Bad("a photo over 5 MB", "POST", "/api/media", 413, "at most",
             files={"photo": ("p.png", PNG + b"\x00" * (5 * MB), "image/png")}),
         Bad("an upload over 12 MB", "POST", "/api/media", 413, "body",

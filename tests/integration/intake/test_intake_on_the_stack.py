@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import AsyncIterator
 
@@ -17,6 +18,8 @@ from helpers import (
     read_topic,
     running,
 )
+from photofixtures import TRACES, phone_jpeg, png_declaring, small_png
+from PIL import Image
 from servicefixtures import token
 
 from contracts.facts import Role
@@ -155,17 +158,48 @@ async def test_a_hotline_call_is_entered_by_an_officer(http, settings) -> None: 
 
 
 async def test_photos_are_checked_by_their_bytes(http) -> None:  # type: ignore[no-untyped-def]
-    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    png = small_png()
     stored = await http.post("/api/media", files={"photo": ("light.png", png, "image/png")})
     assert stored.status_code == 201, stored.text
     fetched = await http.get(stored.json()["url"])
-    assert fetched.status_code == 200 and fetched.content == png
+    assert fetched.status_code == 200
+    assert Image.open(io.BytesIO(fetched.content)).tobytes() == Image.open(io.BytesIO(png)).tobytes()
     assert fetched.headers["content-type"] == "image/png"
     fake = await http.post("/api/media", files={"photo": ("x.jpg", b"<html>", "image/jpeg")})
     assert fake.status_code == 415
     huge = await http.post("/api/media", files={"photo": ("x.png", png + b"\x00" * 6_000_000,
                                                           "image/png")})
     assert huge.status_code == 413
+
+
+async def test_a_photo_is_served_without_where_it_was_taken(http) -> None:  # type: ignore[no-untyped-def]
+    original = phone_jpeg(size=(120, 60))
+    assert all(trace in original for trace in TRACES)  # GPS, XMP, maker note, comment
+
+    stored = await http.post("/api/media", files={"photo": ("IMG_2041.jpg", original,
+                                                            "image/jpeg")})
+    assert stored.status_code == 201, stored.text
+    served = await http.get(stored.json()["url"])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    assert stored.json()["size"] == len(served.content)
+
+    picture = Image.open(io.BytesIO(served.content))
+    assert picture.format == "JPEG" and picture.size == (60, 120)  # upright, as the phone showed it
+    assert not picture.getexif() and {"exif", "xmp", "comment"}.isdisjoint(picture.info)
+    assert [trace for trace in TRACES if trace in served.content] == []
+    assert b"Exif" not in served.content
+
+
+async def test_what_is_no_real_image_gets_a_4xx_naming_the_photo(http) -> None:  # type: ignore[no-untyped-def]
+    jpeg = phone_jpeg()
+    bad = {"truncated": ("cut.jpg", jpeg[: len(jpeg) // 2], "image/jpeg"),
+           "a JPEG's signature on text": ("notes.jpg", b"\xff\xd8\xff" + b"my notes " * 20,
+                                          "image/jpeg"),
+           "a decompression bomb": ("bomb.png", png_declaring(100_000, 100_000), "image/png")}
+    for what, photo in bad.items():
+        answer = await http.post("/api/media", files={"photo": photo})
+        assert answer.status_code == 422, f"{what}: {answer.status_code} {answer.text}"
+        assert answer.json()["problems"][0]["where"] == "body.photo", what
 
 
 async def test_a_frontend_publishes_on_the_bus_and_garbage_is_dead_lettered(intake, settings) -> None:  # type: ignore[no-untyped-def]
