@@ -63,7 +63,8 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Statuses = Annotated[list[CaseStatus] | None,
                      Query(description="Repeat to ask for several statuses.")]
 Text = Annotated[str | None, Query(min_length=1, max_length=100,
-                                   description="Words in the description, or a case number.")]
+                                   description="Words in the description (as the reader "
+                                               "sees it), or a case number.")]
 LangParam = Annotated[str | None, Query(description="zh-Hans, zh-Hant or en.")]
 
 _CODE_SHAPE = re.compile(r"^[0-9A-Z]{8,32}$")
@@ -250,7 +251,8 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
         query = CaseQuery(
             statuses=tuple(status or ()), department=department, district=district,
             category=category, channel=channel.value if channel else None, overdue=overdue,
-            escalated=escalated, open=open, text=checked_text(q), limit=limit, offset=offset,
+            escalated=escalated, open=open, text=checked_text(q), staff=True, limit=limit,
+            offset=offset,
         )
         total, views = await store.search(query)
         return page(total, limit, offset,

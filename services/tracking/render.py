@@ -8,6 +8,13 @@
 - `staff_view`: staff; adds the internal entries.
 - `summary`: one line of a list.
 
+Free texts (the description, string attributes, and the notes, resolutions,
+reasons and comments of the timeline) reach the public masked: phone numbers,
+ID card numbers, emails and licence plates in them show as `138****5678`
+(`services/common/masking.py`). The resident and staff read them as written.
+Masking is done here, when a view is read, so every case in the read model,
+whenever and however it was projected, is shown masked.
+
 The public location is worked out here, when the view is read, from the case's
 current category: an officer's correction of the category, or a city changing
 its catalogue, takes effect at once, without a replay.
@@ -24,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from contracts.facts import Location, Role
 from services.common.catalogue import CityConfig, Language, Names
+from services.common.masking import mask
 from services.tracking.messages import message
 from services.tracking.timeline import CaseView, Entry, JsonValue, Who
 
@@ -63,6 +71,22 @@ def actor_name(who: Who, city: CityConfig, language: Language) -> str:
     if who.department:
         return department_name(city, who.department, language)
     return message(language, f"role.{who.role.value}")
+
+
+FREE_TEXT = ("note", "reason", "resolution", "comment")
+"""The fields of a timeline entry that people write in their own words."""
+
+
+def masked_entry(entry: Entry) -> Entry:
+    """The entry as the public may read it: its free texts masked."""
+    what = {name: mask(value) if name in FREE_TEXT and isinstance(value, str) else value
+            for name, value in entry.what.items()}
+    return entry.model_copy(update={"what": what, "private": {}})
+
+
+def masked_attributes(attributes: dict[str, str | tuple[str, ...]]) -> dict[str, Any]:
+    return {name: mask(value) if isinstance(value, str) else value
+            for name, value in attributes.items()}
 
 
 def _text(value: JsonValue) -> str:
@@ -119,8 +143,9 @@ def local_date(moment: datetime, city: CityConfig) -> str:
 
 def present_entry(entry: Entry, language: Language, city: CityConfig, *,
                   private: bool = False) -> dict[str, Any]:
-    """An entry as JSON for a reader; `private` adds the resident's own fields."""
-    what = {**entry.what, **entry.private} if private else dict(entry.what)
+    """An entry as JSON for a reader; `private` adds the resident's own fields and shows
+    the free texts as written (else masked)."""
+    what = {**entry.what, **entry.private} if private else dict(masked_entry(entry).what)
     shown = entry.model_copy(update={"what": what})
     return {
         "seq": entry.seq,
@@ -196,9 +221,9 @@ def public_view(view: CaseView, language: Language, city: CityConfig) -> dict[st
         **_head(view, language, city),
         "facts": view.facts.model_dump(mode="json"),
         "location": public_location(view.location, view.facts.category, city, language),
-        "description": view.description,
+        "description": mask(view.description),
         "media": [m.model_dump(mode="json") for m in view.media],
-        "attributes": view.attributes,
+        "attributes": masked_attributes(view.attributes),
         "stories": [s.model_dump(mode="json") for s in view.stories],
         "reporter_following": view.reporter_following,
         "feedback": feedback.model_dump(mode="json", exclude={"comment"}) if feedback else None,
@@ -210,6 +235,8 @@ def resident_view(view: CaseView, language: Language, city: CityConfig) -> dict[
     """What the resident with the tracking code reads: their own details too."""
     shown = public_view(view, language, city)
     shown.update(
+        description=view.description,
+        attributes=view.attributes,
         location=full_location(view.location, city, language),
         contact=view.contact.model_dump(mode="json") if view.contact else None,
         feedback=view.feedback.model_dump(mode="json") if view.feedback else None,
@@ -234,7 +261,7 @@ def summary(view: CaseView, language: Language, city: CityConfig, *,
     public_entries = [e for e in view.timeline if staff or e.public]
     last = public_entries[-1] if public_entries else None
     row.update(
-        description=view.description[:200],
+        description=(view.description if staff else mask(view.description))[:200],
         location=(full_location(view.location, city, language) if staff else
                   public_location(view.location, view.facts.category, city, language)),
         last_entry=present_entry(last, language, city, private=staff) if last else None,

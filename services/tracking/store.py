@@ -26,8 +26,18 @@ The document::
       "category": ..., "district": ..., "channel": ..., "department": ...,
       "priority": ..., "overdue": false, "escalated": false,
       "submitted_at": <date>, "updated_at": <date>, "due_at": <date|null>,
-      "text": "<description>"                 # searched with $regex (Chinese included)
+      "text": "<description>",                # searched with $regex (Chinese included) by staff
+      "public_text": "<description, masked>"  # searched by the public
     }
+
+Public search looks only at what the public sees: `public_text` is the
+description as the public page shows it, masked (`services/common/masking.py`),
+so a search for a resident's phone number, or for the digits masked out of it,
+finds nothing, and a search cannot be used to guess them digit by digit. Staff
+search the description as written. A document written before `public_text`
+existed is not found by a public text search (it is found by its case number,
+and in the lists) until tracking's read model is replayed; it is never found
+through its hidden digits.
 
 Tracking codes are looked up in `tracking_codes` ({_id: code hash, case_id}),
 written when a case's document is first inserted: a lookup by `_id`, which
@@ -56,6 +66,7 @@ from contracts.envelope import Envelope
 from contracts.facts import CaseStatus
 from services.common.bus import describe_error
 from services.common.logging import bound, get_logger
+from services.common.masking import mask
 from services.common.store import StoreTraits, create_query_indexes, traits_of
 from services.tracking.timeline import CaseView, apply
 
@@ -100,7 +111,10 @@ def fold_safely(view: CaseView | None, envelopes: Sequence[Envelope]
 
 @dataclass(frozen=True)
 class CaseQuery:
-    """Filters of the public list and the staff queries; None means any."""
+    """Filters of the public list and the staff queries; None means any.
+
+    `text` is looked for in the description as the public sees it (masked), unless
+    `staff`, or taken as a case number."""
 
     statuses: tuple[CaseStatus, ...] = ()
     category: str | None = None
@@ -111,6 +125,7 @@ class CaseQuery:
     escalated: bool | None = None
     open: bool | None = None
     text: str | None = None
+    staff: bool = False
     limit: int = 20
     offset: int = 0
 
@@ -125,7 +140,9 @@ class CaseQuery:
                 query[name] = value
         if self.text:
             pattern = literal_pattern(self.text)
-            query["$or"] = [{"text": {"$regex": pattern, "$options": "i"}}, {"_id": self.text}]
+            searched = "text" if self.staff else "public_text"
+            query["$or"] = [{searched: {"$regex": pattern, "$options": "i"}},
+                            {"_id": self.text}]
         return query
 
 
@@ -159,6 +176,7 @@ def document(view: CaseView) -> dict[str, Any]:
         "updated_at": view.updated_at,
         "due_at": facts.due_at,
         "text": view.description,
+        "public_text": mask(view.description),
     }
 
 

@@ -1,7 +1,8 @@
 """A resident's name, phone, email and private address stay private: through a whole
 lifecycle (submitted on the web and through Open311, triaged, routed, handled, reopened,
 closed) no public answer, no Open311 answer and no log line at info level or above
-carries them. On the public entry, on the real stack."""
+carries them; phone numbers, ID card numbers, emails and plates written into the free
+texts reach the public masked. On the public entry, on the real stack."""
 
 from __future__ import annotations
 
@@ -24,12 +25,16 @@ from security.public_entry import (
     client,
     ok,
     public_entry,
+    settled,
+    staff_rows,
+    submit,
     upload_photo,
 )
 
 from contracts.facts import Role
 from services.common.auth import issue_token
 from services.common.logging import configure_logging
+from services.common.masking import id_check_character
 from services.common.settings import CommonSettings
 
 PRIVATE = (RESIDENT_NAME, RESIDENT_PHONE, RESIDENT_EMAIL, PRIVATE_ADDRESS)
@@ -134,3 +139,67 @@ async def test_no_public_answer_and_no_log_line_carries_a_residents_details(
                                               private)]
     assert not logged, f"personal data in the log: {logged[:3]}"
     print(f"\nchecked {len(answers)} public answers and {len(lines)} log lines")
+
+
+TEXT_PHONE, TEXT_LANDLINE, TEXT_EMAIL, TEXT_PLATE = (
+    "13724681357", "0371-66661234", "zhang.wei@example.org", "豫A·58631")
+TEXT_ID = "41010519780412561" + id_check_character("41010519780412561")
+IN_TEXT = (TEXT_PHONE, TEXT_LANDLINE, TEXT_ID, TEXT_EMAIL, TEXT_PLATE)
+
+
+async def test_details_written_into_the_texts_reach_the_public_masked(
+        settings: CommonSettings) -> None:
+    description = (f"小区门口水管漏水，{TEXT_PLATE}的车停在井盖上没法维修。我叫张伟，"
+                   f"手机{TEXT_PHONE}，座机{TEXT_LANDLINE}，身份证{TEXT_ID}，邮箱{TEXT_EMAIL}。")
+    async with public_entry(settings) as app, client(app) as http:
+        # given a resident who wrote their details into the description, and a department
+        # that quotes them in a public note and in its resolution
+        case = await submit(http, description=description)
+        await ok(await http.post(f"/api/cases/{case.case_id}/accept", headers=OFFICER, json={}))
+
+        async def routed() -> bool:
+            rows = await staff_rows(http, ["routed"])
+            return settled(rows.get(case.case_id), "routed")
+
+        await eventually(routed, timeout=120, every=0.5, what="the case to be routed")
+        await ok(await http.post(f"/api/cases/{case.case_id}/progress", headers=DEPARTMENT_A,
+                                 json={"note": f"已电话联系{TEXT_PHONE}，车主{TEXT_PLATE}已挪车",
+                                       "public": True}))
+        await ok(await http.post(f"/api/cases/{case.case_id}/resolve", headers=DEPARTMENT_A,
+                                 json={"resolution": f"已修复；回执已发{TEXT_EMAIL}"}))
+
+        async def resolved() -> bool:
+            answer = await http.get(f"/api/cases/{case.case_id}")
+            return answer.json()["facts"]["status"] == "resolved"
+
+        await eventually(resolved, what="the resolution on the public page")
+        # when the public reads it everywhere, and searches for the details
+        answers = await public_answers(http, [case.case_id])
+        searches = {}
+        for asked in (TEXT_PHONE, "2468", TEXT_ID, TEXT_EMAIL, "58631", "66661234"):
+            url = f"/api/cases?q={asked}"
+            searches[url] = await ok(await http.get("/api/cases", params={"q": asked}))
+            answers[url] = json.dumps(searches[url], ensure_ascii=False)
+        own = await http.get(f"/api/cases/{case.case_id}/private",
+                             headers={"X-Tracking-Code": case.code})
+        staff = await http.get(f"/api/staff/cases/{case.case_id}", headers=OFFICER)
+        staff_found = await ok(await http.get("/api/staff/cases", headers=OFFICER,
+                                              params={"q": TEXT_PHONE}))
+        masked = await ok(await http.get(f"/api/cases/{case.case_id}"))
+
+    # then no public answer carries them; the page shows them masked
+    leaked = {url: found for url, text in answers.items() if (found := leaks(text, IN_TEXT))}
+    assert not leaked, f"details from the free texts in public answers: {leaked}"
+    assert all(found["total"] == 0 for found in searches.values()), searches
+    assert "手机137****1357" in masked["description"] and "豫A·***31的车" in masked["description"]
+    assert "车主豫A·***31已挪车" in json.dumps(masked["timeline"], ensure_ascii=False)
+    assert f"/api/cases/{case.case_id}/live" in answers
+    assert "137****1357" in answers[f"/api/cases/{case.case_id}/live"]
+    assert "zh***@example.org" in answers[f"/open311/v2/requests/{case.case_id}.json"]
+    # and the resident with the tracking code, and staff, read them as written
+    for answer in (own, staff):
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["description"] == description
+        assert all(detail in answer.text for detail in IN_TEXT)
+    assert f"已电话联系{TEXT_PHONE}" in own.text and f"回执已发{TEXT_EMAIL}" in staff.text
+    assert [row["case_id"] for row in staff_found["items"]] == [case.case_id]

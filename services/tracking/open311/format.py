@@ -24,7 +24,9 @@ What a GeoReport request says of a case, and what it never says:
   `address_id` and `zipcode` are not kept, so always empty.
 - `description` and `media_url` (the first photo, as an absolute URL) as the
   public page shows them. The resident's name, phone, email and a private
-  address never appear.
+  address never appear; phone numbers, ID card numbers, emails and licence
+  plates written into the description or the notes are masked
+  (`services/common/masking.py`), as on the public page.
 """
 
 from __future__ import annotations
@@ -35,9 +37,16 @@ from zoneinfo import ZoneInfo
 
 from contracts.facts import CaseStatus, Location
 from services.common.catalogue import CityConfig, Language
+from services.common.masking import mask
 from services.common.open311.formats import w3c
 from services.tracking.messages import message
-from services.tracking.render import category_name, department_name, district_name, render
+from services.tracking.render import (
+    category_name,
+    department_name,
+    district_name,
+    masked_entry,
+    render,
+)
 from services.tracking.timeline import CaseView
 
 CLOSED = frozenset({CaseStatus.RESOLVED, CaseStatus.CLOSED, CaseStatus.REJECTED,
@@ -73,7 +82,7 @@ def status_notes(view: CaseView, language: Language, city: CityConfig) -> str | 
     for entry in reversed(view.timeline):
         if entry.public and entry.type in NOTE_ENTRIES and (
                 entry.type != "CaseAcknowledged" or entry.what.get("note")):
-            return render(entry, language, city)
+            return render(masked_entry(entry), language, city)
     return None
 
 
@@ -111,7 +120,7 @@ def request_row(view: CaseView, city: CityConfig, language: Language,
         "status_notes": status_notes(view, language, city),
         "service_name": category_name(city, facts.category, language),
         "service_code": facts.category,
-        "description": view.description or None,
+        "description": mask(view.description) or None,
         "agency_responsible": (department_name(city, facts.department, language)
                                if facts.department else None),
         "service_notice": service_notice(view, language),
