@@ -33,6 +33,8 @@ CITY_WITHOUT_SIGNAL_RULE = CITY.model_copy(
 
 T0 = datetime(2025, 10, 6, 9, 0, tzinfo=UTC)
 """10-06, the day the reference case came in."""
+T1 = T0 + timedelta(days=1)
+"""The day after."""
 
 TRACKING_CODE = "7K3M-9QXA-ABCD-EFGH"
 

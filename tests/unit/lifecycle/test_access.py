@@ -6,8 +6,6 @@ whatever the command.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from unit.lifecycle.casebook import (
     OFFICER,
@@ -17,6 +15,7 @@ from unit.lifecycle.casebook import (
     SIGNAL_CO,
     SUPERVISOR,
     T0,
+    T1,
     history,
     refusal,
     resolved_case,
@@ -29,8 +28,6 @@ from contracts import case_events as ev
 from contracts.facts import Actor, Role
 from services.lifecycle import access, dispatching, handling, reporting, returning, supervision
 from services.lifecycle.errors import NotAllowed, NotNow
-
-T1 = T0 + timedelta(days=1)
 
 
 def test_a_case_not_yet_accepted_or_finished_takes_no_command() -> None:

@@ -6,8 +6,6 @@ from the log.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from unit.lifecycle.casebook import (
     HEATING_CO,
@@ -16,7 +14,7 @@ from unit.lifecycle.casebook import (
     POLICY,
     RESIDENT,
     SIGNAL_CO,
-    T0,
+    T1,
     TRACKING_CODE,
     accepted_case,
     history,
@@ -30,8 +28,6 @@ from contracts.registry import read_event
 from services.lifecycle import feedback, returning
 from services.lifecycle.case import CHANGES_NOTHING, EVOLVE, Case, evolve
 from services.lifecycle.errors import NotFound
-
-T1 = T0 + timedelta(days=1)
 
 
 def test_every_event_type_evolves_or_is_listed_as_changing_nothing() -> None:

@@ -13,6 +13,7 @@ from unit.lifecycle.casebook import (
     SIGNAL_CO,
     SUPERVISOR,
     T0,
+    T1,
     accepted,
     accepted_case,
     history,
@@ -29,7 +30,6 @@ from services.lifecycle.case import Case
 from services.lifecycle.errors import Invalid, NotAllowed, NotFound, NotNow
 from services.lifecycle.policy import Assignment, Deadlines, Policy, by_hand, by_rules
 
-T1 = T0 + timedelta(days=1)
 WEEK = timedelta(days=7)
 
 

@@ -10,6 +10,7 @@ from unit.lifecycle.casebook import (
     RESIDENT,
     SIGNAL_CO,
     T0,
+    T1,
     TRACKING_CODE,
     refusal,
     resolved_case,
@@ -22,7 +23,6 @@ from contracts.facts import CaseStatus, Priority
 from services.lifecycle import feedback
 from services.lifecycle.errors import NotAllowed, NotNow
 
-T1 = T0 + timedelta(days=1)
 WEEK = timedelta(days=7)
 
 

@@ -19,6 +19,7 @@ from unit.lifecycle.casebook import (
     SIGNAL_CO,
     SUPERVISOR,
     T0,
+    T1,
     WATER_CO,
     accepted_case,
     refusal,
@@ -30,8 +31,6 @@ from contracts import case_commands as cmd
 from contracts import case_events as ev
 from services.lifecycle import handling, returning
 from services.lifecycle.errors import NotAllowed, NotNow
-
-T1 = T0 + timedelta(days=1)
 
 
 def test_the_department_acknowledges_its_case_once() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pydantic import TypeAdapter
 from unit.lifecycle.casebook import (
     OFFICER,
@@ -11,7 +9,7 @@ from unit.lifecycle.casebook import (
     REPORTER,
     SIGNAL_CO,
     SUPERVISOR,
-    T0,
+    T1,
     refusal,
     routed_case,
 )
@@ -20,8 +18,6 @@ from contracts import case_commands as cmd
 from contracts import case_events as ev
 from services.lifecycle import reporting
 from services.lifecycle.errors import NotAllowed, NotNow
-
-T1 = T0 + timedelta(days=1)
 
 
 def test_a_reporter_is_assigned_visits_and_links_a_story() -> None:

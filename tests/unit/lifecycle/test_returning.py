@@ -11,6 +11,7 @@ from unit.lifecycle.casebook import (
     POLICY,
     SIGNAL_CO,
     T0,
+    T1,
     accepted_case,
     refusal,
     resolved_case,
@@ -22,8 +23,6 @@ from contracts import case_events as ev
 from contracts.facts import SYSTEM, Actor, CaseStatus, Priority, Role
 from services.lifecycle import dispatching, returning
 from services.lifecycle.errors import NotNow
-
-T1 = T0 + timedelta(days=1)
 
 
 def test_a_returned_case_goes_to_the_assisting_department() -> None:

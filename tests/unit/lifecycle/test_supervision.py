@@ -10,6 +10,7 @@ from unit.lifecycle.casebook import (
     SIGNAL_CO,
     SUPERVISOR,
     T0,
+    T1,
     accepted_case,
     refusal,
     resolved_case,
@@ -22,7 +23,6 @@ from contracts.facts import SYSTEM
 from services.lifecycle import supervision
 from services.lifecycle.errors import NotAllowed, NotNow
 
-T1 = T0 + timedelta(days=1)
 WEEK = timedelta(days=7)
 
 
