@@ -38,6 +38,7 @@ from services.lifecycle.codes import (
     tracking_code_matches,
 )
 from services.tracking.live import Signals, follow
+from services.tracking.readers import may_read, sees_contact
 from services.tracking.render import (
     present_entry,
     public_view,
@@ -231,7 +232,7 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
     # -- staff --------------------------------------------------------------------
 
     @router.get("/api/staff/cases", tags=["staff"],
-                summary="Staff queries (a department sees only the cases it leads)")
+                summary="Staff queries (a department sees only the cases it leads or assists)")
     async def staff_cases(
         language: ReaderLanguage,
         principal: Annotated[Principal, Depends(any_staff)],
@@ -247,36 +248,40 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> dict[str, Any]:
-        department = scope_department(principal, department)
+        department, involving = scope_department(principal, department)
         query = CaseQuery(
-            statuses=tuple(status or ()), department=department, district=district,
-            category=category, channel=channel.value if channel else None, overdue=overdue,
-            escalated=escalated, open=open, text=checked_text(q), staff=True, limit=limit,
-            offset=offset,
+            statuses=tuple(status or ()), department=department, involving=involving,
+            district=district, category=category, channel=channel.value if channel else None,
+            overdue=overdue, escalated=escalated, open=open, text=checked_text(q), staff=True,
+            limit=limit, offset=offset,
         )
         total, views = await store.search(query)
         return page(total, limit, offset,
                     [summary(v, language, city, staff=True) for v in views])
 
     @router.get("/api/staff/cases/{case_id}", tags=["staff"],
-                summary="A case as staff see it: every entry, internal notes included")
+                summary="A case as staff see it: every entry, internal notes included; "
+                        "the resident's contact only for staff who handle it")
     async def staff_case(
         case_id: CaseId,
         language: ReaderLanguage,
         principal: Annotated[Principal, Depends(any_staff)],
     ) -> dict[str, Any]:
         view = await known_case(case_id)
-        if principal.role is Role.DEPARTMENT and view.facts.department != principal.department:
-            raise HTTPException(403, "this case is not led by your department")
-        return staff_view(view, language, city)
+        reader = principal.actor()
+        if not may_read(view, reader):
+            raise HTTPException(403, "this case is neither led nor assisted by your department")
+        return staff_view(view, language, city, contact=sees_contact(view, reader))
 
 
-def scope_department(principal: Principal, asked: str | None) -> str | None:
-    """A department's staff see their own cases only; others see what they ask for."""
+def scope_department(principal: Principal, asked: str | None) -> tuple[str | None, str | None]:
+    """`(department, involving)` of a staff query: a department's staff see the cases their
+    department leads or assists, and ask for no other department's; others see what
+    they ask for."""
     if principal.role is not Role.DEPARTMENT:
-        return asked
+        return asked, None
     if asked is not None and asked != principal.department:
         raise HTTPException(403, f"department: your token is for {principal.department}; "
                                  f"you can list only its cases")
-    return principal.department
+    return None, principal.department
 

@@ -5,7 +5,8 @@
   catalogue, otherwise the street (or landmark) and the district.
 - `resident_view`: the resident who holds the tracking code; adds their
   contact details, the exact address, and the entries' private fields.
-- `staff_view`: staff; adds the internal entries.
+- `staff_view`: staff; adds the internal entries. The contact details only for
+  staff who may see them (`readers.sees_contact`).
 - `summary`: one line of a list.
 
 Free texts (the description, string attributes, and the notes, resolutions,
@@ -214,6 +215,11 @@ def _head(view: CaseView, language: Language, city: CityConfig) -> dict[str, Any
     }
 
 
+def _assisting(view: CaseView, language: Language, city: CityConfig) -> list[dict[str, str]]:
+    return [{"code": code, "name": department_name(city, code, language)}
+            for code in view.assisting]
+
+
 def public_view(view: CaseView, language: Language, city: CityConfig) -> dict[str, Any]:
     """What anyone may read of a case: no name, phone, email or private address."""
     feedback = view.feedback
@@ -247,9 +253,16 @@ def resident_view(view: CaseView, language: Language, city: CityConfig) -> dict[
     return shown
 
 
-def staff_view(view: CaseView, language: Language, city: CityConfig) -> dict[str, Any]:
-    """Everything staff may read, internal notes included (never the tracking-code hash)."""
+def staff_view(view: CaseView, language: Language, city: CityConfig, *,
+               contact: bool = True) -> dict[str, Any]:
+    """Everything staff may read, internal notes included (never the tracking-code hash);
+    the resident's contact details only with `contact` (`contact_withheld` says so, so
+    that a case without them does not read as anonymous)."""
     shown = resident_view(view, language, city)
+    shown["contact_withheld"] = not contact
+    if not contact:
+        shown["contact"] = None
+    shown["assisting"] = _assisting(view, language, city)
     shown["timeline"] = [present_entry(e, language, city, private=True) for e in view.timeline]
     return shown
 
@@ -269,6 +282,7 @@ def summary(view: CaseView, language: Language, city: CityConfig, *,
     if staff:
         facts = view.facts
         row.update(
+            assisting=_assisting(view, language, city),
             due_at=facts.due_at.isoformat() if facts.due_at else None,
             overdue=facts.overdue,
             escalated=facts.escalated,

@@ -24,6 +24,7 @@ The document::
                                               #   tracking_codes); never returned
       "status": "closed", "open": false,      # facts copied to the top for the staff
       "category": ..., "district": ..., "channel": ..., "department": ...,
+      "assisting": [...],                     # the departments assisting the lead one
       "priority": ..., "overdue": false, "escalated": false,
       "submitted_at": <date>, "updated_at": <date>, "due_at": <date|null>,
       "text": "<description>",                # searched with $regex (Chinese included) by staff
@@ -114,12 +115,14 @@ class CaseQuery:
     """Filters of the public list and the staff queries; None means any.
 
     `text` is looked for in the description as the public sees it (masked), unless
-    `staff`, or taken as a case number."""
+    `staff`, or taken as a case number. `involving` is a department that leads the
+    case or assists with it (a department's own staff list)."""
 
     statuses: tuple[CaseStatus, ...] = ()
     category: str | None = None
     district: str | None = None
     department: str | None = None
+    involving: str | None = None
     channel: str | None = None
     overdue: bool | None = None
     escalated: bool | None = None
@@ -138,6 +141,9 @@ class CaseQuery:
             value = getattr(self, name)
             if value is not None:
                 query[name] = value
+        if self.involving is not None:
+            query["$and"] = [{"$or": [{"department": self.involving},
+                                      {"assisting": self.involving}]}]
         if self.text:
             pattern = literal_pattern(self.text)
             searched = "text" if self.staff else "public_text"
@@ -169,6 +175,7 @@ def document(view: CaseView) -> dict[str, Any]:
         "district": facts.district,
         "channel": facts.channel.value,
         "department": facts.department,
+        "assisting": list(view.assisting),
         "priority": facts.priority.value,
         "overdue": facts.overdue,
         "escalated": facts.escalated,
@@ -214,7 +221,8 @@ class TimelineStore:
         await create_query_indexes(self.collection, [
             ([("submitted_at", DESCENDING), ("_id", DESCENDING)], "newest"),
             *[([(name, ASCENDING), ("submitted_at", DESCENDING)], f"{name}_newest")
-              for name in ("status", "department", "category", "district", "channel")],
+              for name in ("status", "department", "assisting", "category", "district",
+                           "channel")],
             ([("open", ASCENDING), ("overdue", ASCENDING)], "open_overdue"),
             ([("open", ASCENDING), ("escalated", ASCENDING)], "open_escalated"),
         ])

@@ -19,11 +19,15 @@ is read (`render.py`):
   reach the resident).
 
 Each timeline entry says who acted by role and department only: staff ids
-and reporter ids in the events never reach a view.
+and reporter ids in the events never reach a view. To decide which staff read
+what (`readers.py`) the view keeps the case's assisting departments, as the
+lifecycle does, and its reporter as a hash of their staff id (`reporter_hash`),
+as it keeps the tracking code: it names no member of staff, and is never shown.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -111,6 +115,10 @@ class CaseView(BaseModel):
     stories: tuple[Story, ...] = ()
     feedback: Feedback | None = None
     reporter_following: bool = False
+    reporter_hash: str | None = None
+    """The reporter the case is handed to: `staff_hash` of their staff id; never shown."""
+    assisting: tuple[str, ...] = ()
+    """The departments assisting the lead one, from the latest routing."""
     timeline: tuple[Entry, ...] = ()
     updated_at: AwareDatetime | None = None
 
@@ -124,6 +132,11 @@ class CaseView(BaseModel):
 
     def entries_after(self, seq: int, *, staff: bool = False) -> list[Entry]:
         return [e for e in self.timeline if e.seq > seq and (staff or e.public)]
+
+
+def staff_hash(staff_id: str) -> str:
+    """A member of staff as the read model keeps them: sha256 of their staff id, hex."""
+    return hashlib.sha256(f"zaiban-staff:{staff_id}".encode()).hexdigest()
 
 
 def _iso(moment: datetime) -> str:
@@ -211,9 +224,11 @@ def _changes(view: CaseView, event: ev.CaseEvent, at: datetime) -> dict[str, Any
             story = Story(title=event.title, url=str(event.url), column=event.column, at=at)
             return dict(stories=(*view.stories, story))
         case ev.ReporterAssigned():
-            return dict(reporter_following=True)
+            return dict(reporter_following=True, reporter_hash=staff_hash(event.reporter_id))
         case ev.CaseAccepted() if event.reporter_id:
-            return dict(reporter_following=True)
+            return dict(reporter_following=True, reporter_hash=staff_hash(event.reporter_id))
+        case ev.CaseRouted():
+            return dict(assisting=event.assisting)
         case ev.FeedbackGiven():
             return dict(feedback=Feedback(fixed=event.fixed, satisfied=event.satisfied,
                                           rating=event.rating, comment=event.comment, at=at))

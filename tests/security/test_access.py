@@ -11,7 +11,9 @@ one real request on the real stack:
   state the action needs, so no cell depends on another.
 
 Department B never reads or changes department A's case, and never finds it in
-its staff list.
+its staff list. A department that assists with a case reads it and notes progress
+on it, and a reporter sees the resident's contact only on the cases handed to them
+(the story at the end; the matrix's cases have no assisting department).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
-from helpers import TEST_SECRET, read_events
+from helpers import TEST_SECRET, eventually, read_events
 from security.public_entry import (
     ADMIN,
     DEPARTMENT_A,
@@ -36,15 +38,21 @@ from security.public_entry import (
     OFFICER,
     PNG,
     REPORTER,
+    RESIDENT_EMAIL,
+    RESIDENT_NAME,
+    RESIDENT_PHONE,
     SUBMISSION,
     SUPERVISOR,
     Made,
     case_in,
     cases_in,
     client,
+    ok,
     public_entry,
+    submit,
     upload_photo,
 )
+from servicefixtures import token
 
 from contracts.facts import Role
 from services.common.auth import issue_token
@@ -97,7 +105,8 @@ def staff(*roles: Role, state: str = "routed", own_department: bool = False,
           body: Callable[[Ctx, str], dict[str, Any]] | None = None, changes: bool = True,
           share: bool = False) -> Rule:
     """Staff holding one of `roles` (an admin may do what any staff may); with
-    `own_department`, a department only on the cases it leads."""
+    `own_department`, a department only on the cases it leads (or, where the rules
+    allow, assists: see the assisting story at the end)."""
     allowed = {name for name, (role, _) in STAFF.items() if role in {*roles, Role.ADMIN}}
     if own_department:
         allowed.discard("dept_b")
@@ -318,10 +327,12 @@ async def test_every_endpoint_answers_every_kind_of_caller_as_expected(
         assert [e.event_id for e in after if e.case_id not in touched] == \
             [e.event_id for e in before], "a refused or read-only call changed a case"
 
-        # department B never finds department A's case among its own
+        # department B never finds department A's case among its own (those it leads or assists)
         theirs = await http.get("/api/staff/cases", headers=DEPARTMENT_B, params={"limit": 100})
         assert theirs.status_code == 200
-        assert all(item["department"]["code"] == DEPT_B for item in theirs.json()["items"])
+        assert all(item["department"]["code"] == DEPT_B
+                   or DEPT_B in {a["code"] for a in item["assisting"]}
+                   for item in theirs.json()["items"])
         assert ctx.targets["routed"].case_id not in {i["case_id"] for i in theirs.json()["items"]}
         assert (await http.get("/api/staff/cases", headers=DEPARTMENT_B,
                                params={"department": DEPT_A})).status_code == 403
@@ -385,3 +396,79 @@ async def test_department_b_can_neither_read_nor_change_department_a_s_case(
         # while their own department may
         mine = await http.post(f"{case}/acknowledge", headers=DEPARTMENT_A, json={})
         assert mine.status_code == 200, mine.text
+
+
+HEATING_CO, HOUSING = "heating-co", "housing"
+LEAD = token(Role.DEPARTMENT, HEATING_CO, subject="heating-desk")
+ASSISTING = token(Role.DEPARTMENT, HOUSING, subject="housing-desk")
+OTHER_REPORTER = token(Role.REPORTER, subject="reporter-wang")
+CONTACT = (RESIDENT_NAME, RESIDENT_PHONE, RESIDENT_EMAIL)
+
+
+async def test_an_assisting_department_reads_and_helps_and_only_its_reporter_sees_the_contact(
+        settings: CommonSettings) -> None:
+    """Given a heating case handed to reporter Zhang and routed by the rules to the heating
+    company (lead) with the housing bureau assisting: Zhang sees the resident's contact,
+    reporter Wang reads the case without it; housing reads it, lists it and notes progress,
+    but only the lead acknowledges, returns or resolves; the water company gets 403."""
+    async with public_entry(settings) as app, client(app) as http:
+        made = await submit(http, category="heating")
+        case = f"/api/cases/{made.case_id}"
+        staff_case = f"/api/staff/cases/{made.case_id}"
+        await ok(await http.post(f"{case}/accept", headers=OFFICER,
+                                 json={"reporter_id": "reporter-zhang"}))
+
+        async def handed_over() -> bool:  # routing's reaction to the acceptance is recorded
+            answer = await http.get(staff_case, headers=OFFICER)
+            return answer.status_code == 200 and answer.json()["seq"] >= 3
+
+        await eventually(handed_over, timeout=60, every=0.3, what="the reporter to take it")
+        routed = await ok(await http.post(f"{case}/route", headers=REPORTER, json={}))
+        assert routed["facts"]["department"] == HEATING_CO
+
+        async def assisted() -> bool:  # tracking has projected the routing
+            answer = await http.get(staff_case, headers=ASSISTING)
+            return answer.status_code == 200 and answer.json()["status"] == "routed"
+
+        await eventually(assisted, timeout=60, every=0.3, what="tracking to show the routing")
+
+        # reading: who sees the case, who sees the resident's contact
+        answers = dict(zip(
+            ["zhang", "wang", "lead", "assisting", "water", "officer"],
+            await asyncio.gather(*(http.get(staff_case, headers=headers) for headers in (
+                REPORTER, OTHER_REPORTER, LEAD, ASSISTING, DEPARTMENT_A, OFFICER))),
+            strict=True))
+        assert {who: a.status_code for who, a in answers.items()} == {
+            "zhang": 200, "wang": 200, "lead": 200, "assisting": 200, "water": 403,
+            "officer": 200}
+        for who in ("zhang", "lead", "assisting", "officer"):
+            assert answers[who].json()["contact"]["phone"] == RESIDENT_PHONE, who
+        wang = answers["wang"].json()
+        assert wang["contact"] is None and wang["contact_withheld"] is True
+        assert not [p for p in CONTACT if p in answers["wang"].text]
+        assert [e["seq"] for e in wang["timeline"]] == \
+            [e["seq"] for e in answers["zhang"].json()["timeline"]]
+        assert [a["code"] for a in answers["assisting"].json()["assisting"]] == [HOUSING]
+
+        # listing: the assisting department finds it among its own; the water company does not
+        listed = {who: {i["case_id"] for i in (await ok(await http.get(
+            "/api/staff/cases", headers=headers, params={"q": made.case_id})))["items"]}
+            for who, headers in (("assisting", ASSISTING), ("water", DEPARTMENT_A))}
+        assert listed == {"assisting": {made.case_id}, "water": set()}
+
+        # acting: the assisting department notes progress; the lead's steps stay the lead's
+        events = len(await read_events(settings, case_id=made.case_id, min_count=4))
+        tries = [
+            http.post(f"{case}/acknowledge", headers=ASSISTING, json={}),
+            http.post(f"{case}/return", headers=ASSISTING, json={"reason": "不是我们的"}),
+            http.post(f"{case}/resolve", headers=ASSISTING, json={"resolution": "已处理"}),
+            http.post(f"{case}/progress", headers=DEPARTMENT_A, json=NOTE),
+        ]
+        assert [a.status_code for a in await asyncio.gather(*tries)] == [403] * 4
+        assert len(await read_events(settings, case_id=made.case_id)) == events
+        helped = await http.post(f"{case}/progress", headers=ASSISTING,
+                                 json={"note": "已协调物业检查楼内管道", "public": False})
+        assert helped.status_code == 200, helped.text
+        assert [e["type"] for e in helped.json()["events"]] == ["ProgressNoted"]
+        lead = await http.post(f"{case}/acknowledge", headers=LEAD, json={})
+        assert lead.status_code == 200, lead.text

@@ -18,6 +18,7 @@ from security.public_entry import (
     DEPARTMENT_A,
     OFFICER,
     PRIVATE_ADDRESS,
+    REPORTER,
     RESIDENT_EMAIL,
     RESIDENT_NAME,
     RESIDENT_PHONE,
@@ -108,6 +109,12 @@ async def test_no_public_answer_and_no_log_line_carries_a_residents_details(
             # the resident (and staff) do see the details: they are kept, only not shown
             own = await ok(await http.get(f"/api/cases/{web}/private", headers=resident))
             assert own["contact"]["phone"] == RESIDENT_PHONE
+            handling = await ok(await http.get(f"/api/staff/cases/{web}", headers=DEPARTMENT_A))
+            assert handling["contact"]["phone"] == RESIDENT_PHONE
+            # a reporter the case was not handed to reads it without the contact details
+            unhanded = await http.get(f"/api/staff/cases/{web}", headers=REPORTER)
+            assert unhanded.status_code == 200
+            assert not leaks(unhanded.text, (RESIDENT_NAME, RESIDENT_PHONE, RESIDENT_EMAIL))
 
             # Open311: a city app submits for a resident, with a photo link
             form = {"api_key": api_key, "service_code": "water", "attribute[district]": "jinshui",
