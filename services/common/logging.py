@@ -50,8 +50,9 @@ def configure_logging(settings: CommonSettings) -> None:
     )
     # Libraries log through the standard library; keep them quiet unless asked.
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr)
-    logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(
-        CoordinatorNotYetKnown())
+    # One filter object: configure_logging runs once per service built, and addFilter keeps a
+    # filter it already has only once.
+    logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(COORDINATOR_NOT_YET_KNOWN)
 
 
 class CoordinatorNotYetKnown(logging.Filter):
@@ -73,6 +74,9 @@ class CoordinatorNotYetKnown(logging.Filter):
                 and any(isinstance(arg, self.TRANSIENT) for arg in record.args)):
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
+
+
+COORDINATOR_NOT_YET_KNOWN = CoordinatorNotYetKnown()
 
 
 def get_logger(name: str) -> Any:

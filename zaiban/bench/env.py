@@ -140,12 +140,9 @@ class Bench:
                 "ZAIBAN_SUBMIT_RATE_PER_MINUTE": "100000000", "ZAIBAN_SUBMIT_BURST": "1000000"}
 
     async def ensure_topics(self, settings: CommonSettings | None = None) -> None:
-        from services.common.catalogue import load_city
-        from zaiban.topics import ensure
+        from zaiban.topics import ensure_for_city
 
-        s = settings or self.settings
-        departments = [d.code for d in load_city(s.config_dir).departments]
-        await ensure(s, departments)
+        await ensure_for_city(settings or self.settings)
 
     async def cleanup(self) -> None:
         """Drop the run's databases and topics (best effort: a leftover costs disk only)."""
