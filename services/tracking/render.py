@@ -26,6 +26,7 @@ the city's time zone, the one people use when they talk about the case.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -78,16 +79,15 @@ FREE_TEXT = ("note", "reason", "resolution", "comment")
 """The fields of a timeline entry that people write in their own words."""
 
 
+def masked(values: Mapping[str, Any], names: Collection[str] | None = None) -> dict[str, Any]:
+    """`values` with their texts masked: those under `names`, or every one."""
+    return {name: mask(value) if isinstance(value, str) and (names is None or name in names)
+            else value for name, value in values.items()}
+
+
 def masked_entry(entry: Entry) -> Entry:
     """The entry as the public may read it: its free texts masked."""
-    what = {name: mask(value) if name in FREE_TEXT and isinstance(value, str) else value
-            for name, value in entry.what.items()}
-    return entry.model_copy(update={"what": what, "private": {}})
-
-
-def masked_attributes(attributes: dict[str, str | tuple[str, ...]]) -> dict[str, Any]:
-    return {name: mask(value) if isinstance(value, str) else value
-            for name, value in attributes.items()}
+    return entry.model_copy(update={"what": masked(entry.what, FREE_TEXT), "private": {}})
 
 
 def _text(value: JsonValue) -> str:
@@ -146,7 +146,7 @@ def present_entry(entry: Entry, language: Language, city: CityConfig, *,
                   private: bool = False) -> dict[str, Any]:
     """An entry as JSON for a reader; `private` adds the resident's own fields and shows
     the free texts as written (else masked)."""
-    what = {**entry.what, **entry.private} if private else dict(masked_entry(entry).what)
+    what = {**entry.what, **entry.private} if private else masked(entry.what, FREE_TEXT)
     shown = entry.model_copy(update={"what": what})
     return {
         "seq": entry.seq,
@@ -229,7 +229,7 @@ def public_view(view: CaseView, language: Language, city: CityConfig) -> dict[st
         "location": public_location(view.location, view.facts.category, city, language),
         "description": mask(view.description),
         "media": [m.model_dump(mode="json") for m in view.media],
-        "attributes": masked_attributes(view.attributes),
+        "attributes": masked(view.attributes),
         "stories": [s.model_dump(mode="json") for s in view.stories],
         "reporter_following": view.reporter_following,
         "feedback": feedback.model_dump(mode="json", exclude={"comment"}) if feedback else None,
