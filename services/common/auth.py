@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Header, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -133,20 +133,6 @@ def staff_guard(
         return dependency
 
     return require
-
-
-def optional_staff(secret: SecretStr, authorization: str | None) -> Principal | None:
-    token = bearer(authorization)
-    if token is None:
-        return None
-    try:
-        return verify_token(secret, token)
-    except BadToken:
-        return None
-
-
-def roles(*names: Role) -> Iterable[Role]:
-    return names
 
 
 __all__ = ["Depends", "Principal", "issue_token", "staff_guard", "verify_token"]

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from contracts import case_events as ev
 from contracts.envelope import Envelope, derived_id
-from contracts.facts import Actor, CaseFacts, CaseStatus, Location, Role
+from contracts.facts import CaseFacts, CaseStatus, Location, Role
 from contracts.registry import read_event, record
 from services.lifecycle.errors import NotFound
 
@@ -146,11 +146,6 @@ class Recorded(NamedTuple):
 
 def new_command_id() -> str:
     return str(uuid.uuid4())
-
-
-def actor_label(actor: Actor) -> str:
-    """How logs name an actor: role and department, never a person."""
-    return f"{actor.role.value}:{actor.department}" if actor.department else actor.role.value
 
 
 # --- evolve: one function per event type ------------------------------------------
