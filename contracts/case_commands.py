@@ -151,7 +151,6 @@ class ResolveReply(_Reply):
     resolution: Note
 
 
-DepartmentReply = Annotated[
-    AcknowledgeReply | ProgressReply | ReturnReply | ResolveReply,
-    Field(discriminator="action"),
-]
+Reply = AcknowledgeReply | ProgressReply | ReturnReply | ResolveReply
+"""Any one of a department's replies."""
+DepartmentReply = Annotated[Reply, Field(discriminator="action")]

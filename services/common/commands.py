@@ -53,7 +53,7 @@ Decider = Callable[..., Sequence[ev.CaseEvent]]
 """A decider of the lifecycle: `(case, command, actor, now, policy, **given) -> events`."""
 Loader = Callable[[CaseStreams, Any], Awaitable[dict[str, Any]]]
 """What a decider needs besides the case, read from the write model before deciding."""
-Reply = cmd.AcknowledgeReply | cmd.ProgressReply | cmd.ReturnReply | cmd.ResolveReply
+Reply = cmd.Reply
 """A department's reply on the bus (`contracts.case_commands.DepartmentReply`)."""
 
 RESIDENT = Actor(role=Role.RESIDENT)
