@@ -13,6 +13,7 @@ from stackfixtures import Namespace
 from contracts.facts import Role
 from services.common.auth import issue_token
 from services.common.settings import CommonSettings
+from services.composition import SERVICES
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -25,7 +26,7 @@ async def settings(namespace: Namespace) -> AsyncIterator[CommonSettings]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         namespace.mongo_url, serverSelectionTimeoutMS=10_000)
     try:
-        for service in ("intake", "routing", "tracking", "metrics"):
+        for service in SERVICES:
             await client.drop_database(f"{namespace.db_name}_{service}")
     finally:
         await client.close()

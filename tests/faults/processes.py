@@ -22,6 +22,7 @@ import httpx
 from helpers import TEST_SECRET
 
 from services.common.settings import CommonSettings
+from services.composition import SERVICES
 
 ZAIBAN = Path(sys.executable).with_name("zaiban")
 
@@ -121,7 +122,7 @@ class Fleet:
     """The four services as separate processes."""
 
     def __init__(self, settings: CommonSettings, logs: Path,
-                 names: tuple[str, ...] = ("intake", "routing", "tracking", "metrics"),
+                 names: tuple[str, ...] = SERVICES,
                  **extra: str) -> None:
         logs.mkdir(parents=True, exist_ok=True)
         env = environment(settings, **extra)
