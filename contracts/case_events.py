@@ -5,9 +5,10 @@ envelope (`contracts.envelope.Envelope`) carries the ids, times and order;
 these classes carry only what the event itself says. Older versions stay
 readable through the upcasters in `contracts.registry`.
 
-Personal data of residents appears in exactly one place, `CaseSubmitted.contact`
-(and the exact address in its location). Projections that serve the public
-must leave both out.
+Personal data of residents appears in exactly one place, sealed:
+`CaseSubmitted.personal` (`contracts/personal.py`), encrypted with the case's
+own key. Nothing else an event carries identifies a resident; free texts are
+masked where the public reads them (`services/common/masking.py`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import ClassVar, Literal
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.facts import Actor, Channel, Location, Priority
-from contracts.text import Code, Description, Email, Note, Phone, Reason, ShortLine, Title, Url
+from contracts.personal import ResidentContact, Sealed
+from contracts.text import Code, Description, Note, Reason, ShortLine, Title, Url
+
+__all__ = ["ResidentContact"]  # read from here by commands and consumers since v1
 
 
 class CaseEvent(BaseModel):
@@ -27,16 +31,6 @@ class CaseEvent(BaseModel):
 
     TYPE: ClassVar[str]
     VERSION: ClassVar[int] = 1
-
-
-class ResidentContact(BaseModel):
-    """How to reach the resident. Private: never in public views, logs or metrics."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: ShortLine = ""
-    phone: Phone = ""
-    email: Email = ""
 
 
 class MediaRef(BaseModel):
@@ -51,16 +45,24 @@ class MediaRef(BaseModel):
 
 
 class CaseSubmitted(CaseEvent):
-    """A resident's request was taken in and given a case number."""
+    """A resident's request was taken in and given a case number.
+
+    v2 sealed the personal data (`personal`): the contact, a private address and
+    point, the description as written when it names a detail. The clear
+    `location` then has no address and no point, and the clear `description` is
+    masked. v1 carried the contact in clear; a v1 event reads as v2 without it.
+    """
 
     TYPE: ClassVar[str] = "CaseSubmitted"
+    VERSION: ClassVar[int] = 2
 
     category: Code
     description: Description
     location: Location
     channel: Channel
     priority: Priority = Field(description="The category's priority class from the catalogue.")
-    contact: ResidentContact | None = None
+    personal: Sealed | None = Field(
+        default=None, description="The resident's personal data, encrypted with the case's key.")
     tracking_code_hash: str = Field(description="sha256 of the private tracking code, hex.")
     media: tuple[MediaRef, ...] = ()
     attributes: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
@@ -259,6 +261,21 @@ class CaseClosed(CaseEvent):
     reason: Literal["confirmed", "no_answer"]
 
 
+class PersonalDataErased(CaseEvent):
+    """The resident's personal data was erased: its key destroyed, its photos deleted.
+
+    What the public saw of the case stays; who the resident was is gone from every
+    copy of the log at once (the sealed data no longer opens) and from every read model.
+    """
+
+    TYPE: ClassVar[str] = "PersonalDataErased"
+
+    by: Actor
+    reason: Literal["request", "retention"] = Field(
+        description="The resident or an admin asked, or the retention period passed.")
+    media_deleted: int = Field(default=0, ge=0, description="Photos of the case deleted.")
+
+
 ALL_EVENTS: tuple[type[CaseEvent], ...] = (
     CaseSubmitted,
     CaseAccepted,
@@ -278,4 +295,5 @@ ALL_EVENTS: tuple[type[CaseEvent], ...] = (
     FeedbackGiven,
     CaseReopened,
     CaseClosed,
+    PersonalDataErased,
 )

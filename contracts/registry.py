@@ -29,10 +29,17 @@ def upcast_case_routed_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "assisting": data.get("assisting", [])}
 
 
+def upcast_case_submitted_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried the resident's contact in clear; v2 seals personal data. A v1 event is
+    read without the contact (it cannot be sealed on reading: there is no key for it)."""
+    return {key: value for key, value in data.items() if key != "contact"}
+
+
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("CaseRouted", 1): upcast_case_routed_v1_v2,
+    ("CaseSubmitted", 1): upcast_case_submitted_v1_v2,
 }
 
 

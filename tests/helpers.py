@@ -16,8 +16,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
 from contracts.envelope import Envelope
+from contracts.personal import PersonalData, Sealed
+from services.common.keys import KeyRing, key_store, open_sealed
 from services.common.runtime import running  # noqa: F401 (tests import it from here)
 from services.common.settings import CommonSettings
+from services.common.store import make_client
 
 T = TypeVar("T")
 
@@ -135,8 +138,18 @@ async def publish_raw(bootstrap: str, topic: str, values: list[bytes],
         await producer.stop()
 
 
-async def publish_envelopes(settings: CommonSettings, envelopes: list[Envelope]) -> None:
+async def publish_envelopes(settings: CommonSettings, envelopes: list[Envelope],
+                            keys: KeyRing | None = None) -> None:
+    """Append `envelopes` to the case event log; first, with `keys`, put the keys their
+    personal data is sealed with in the key store (as intake does before it records)."""
     from contracts.topics import Topics
+
+    if keys is not None:
+        client = make_client(settings)
+        try:
+            await keys.keep(key_store(client, settings))
+        finally:
+            await client.close()
 
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                 enable_idempotence=True, linger_ms=5)
@@ -147,6 +160,17 @@ async def publish_envelopes(settings: CommonSettings, envelopes: list[Envelope])
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
+
+
+async def personal_of(settings: CommonSettings, envelope: Envelope) -> PersonalData | None:
+    """The personal data a `CaseSubmitted` carries sealed, opened with the case's key."""
+    sealed = envelope.data.get("personal")
+    client = make_client(settings)
+    try:
+        return await open_sealed(key_store(client, settings),
+                                 Sealed.model_validate(sealed) if sealed else None)
+    finally:
+        await client.close()
 
 
 def dead_letter_reasons(raw: list[bytes]) -> list[str]:

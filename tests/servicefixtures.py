@@ -12,6 +12,7 @@ from stackfixtures import Namespace
 
 from contracts.facts import Role
 from services.common.auth import issue_token
+from services.common.keys import KEYS_DATABASE
 from services.common.settings import CommonSettings
 from services.composition import SERVICES
 
@@ -26,7 +27,7 @@ async def settings(namespace: Namespace) -> AsyncIterator[CommonSettings]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         namespace.mongo_url, serverSelectionTimeoutMS=10_000)
     try:
-        for service in SERVICES:
+        for service in (*SERVICES, KEYS_DATABASE):
             await client.drop_database(f"{namespace.db_name}_{service}")
     finally:
         await client.close()

@@ -25,7 +25,9 @@ from contracts.envelope import HISTORY_PRODUCER_PREFIX, Envelope
 from contracts.facts import Actor, CaseStatus, Channel, Role
 from contracts.topics import Topics
 from services.common.catalogue import load_city
+from services.common.keys import KeyRing, key_store
 from services.common.settings import CommonSettings
+from services.common.store import make_client
 from services.intake.numbers import ALPHABET
 from services.lifecycle import dispatching, handling, reporting, returning, triage
 from services.lifecycle.history import Chronicle
@@ -205,11 +207,12 @@ def random_case(chronicle: Chronicle, rng: random.Random, now: datetime,
 
 
 def generate(policy: Policy, secret: SecretStr, *, now: datetime, cases: int = 300,
-             seed: int = 2026) -> Chronicle:
+             seed: int = 2026, keys: KeyRing | None = None) -> Chronicle:
     """The demo city's past: the reference case and `cases` others (its `envelopes` in log
-    order: each case's in order, across cases like the weeks it covers)."""
+    order: each case's in order, across cases like the weeks it covers). The residents'
+    personal data is sealed as intake seals it, with case keys made in `keys`."""
     rng = random.Random(seed)
-    chronicle = Chronicle(policy, PRODUCER, secret)
+    chronicle = Chronicle(policy, PRODUCER, secret, seal=(keys or KeyRing()).seal)
     reference_case(chronicle)
     for _ in range(cases):
         random_case(chronicle, rng, now, list(chronicle.histories)[-40:])
@@ -252,18 +255,31 @@ async def publish(settings: CommonSettings, envelopes: Sequence[Envelope]) -> No
         await producer.stop()
 
 
-def demo_history(settings: CommonSettings, cases: int = 300) -> Chronicle:
+def demo_history(settings: CommonSettings, cases: int = 300,
+                 keys: KeyRing | None = None) -> Chronicle:
     from services.routing.settings import RoutingSettings
 
     city = load_city(settings.config_dir)
     routing = RoutingSettings.model_validate(settings.model_dump())
-    return generate(routing.policy(city), settings.secret(), now=datetime.now(UTC), cases=cases)
+    return generate(routing.policy(city), settings.secret(), now=datetime.now(UTC), cases=cases,
+                    keys=keys)
+
+
+async def keep_keys(settings: CommonSettings, keys: KeyRing) -> None:
+    """Put the demo cases' keys in the key store, before their events reach the log."""
+    client = make_client(settings)
+    try:
+        await keys.keep(key_store(client, settings))
+    finally:
+        await client.close()
 
 
 def load_demo_if_new(settings: CommonSettings, cases: int = 300) -> int:
     """Publish the demo history if the case log is empty. Returns the events published."""
     if not asyncio.run(log_is_empty(settings)):
         return 0
-    envelopes = demo_history(settings, cases).envelopes
+    keys = KeyRing()
+    envelopes = demo_history(settings, cases, keys).envelopes
+    asyncio.run(keep_keys(settings, keys))
     asyncio.run(publish(settings, envelopes))
     return len(envelopes)

@@ -37,12 +37,16 @@ often something else), local numbers without an area code, numbers written in
 Chinese numerals, names and addresses (those are kept out of free text by
 asking for them in fields of their own).
 
-Where it applies: when a public text is produced (tracking's public views, the
-public list, the live stream for the public, Open311 answers), never on what is
-stored. The events and the read models keep the original, which the resident
-(with the tracking code) and staff read; a replay, or a read model written
-before masking existed, is shown masked without being rewritten. A better
-recogniser later applies at once to every case.
+Where it applies: twice. When a submission is recorded, the log keeps its
+description masked, and the description as written only sealed with the
+resident's other personal data (`lifecycle/submitting.py`,
+`contracts/personal.py`): the resident and staff who may see it read the
+original. And when a public text is produced (tracking's public views, the
+public list, the live stream for the public, Open311 answers) for every other
+free text (notes, resolutions, reasons, comments, attributes), which the log
+and the read models keep as written; a read model written before masking
+existed is shown masked without being rewritten. A better recogniser later
+applies at once to every public answer, and to descriptions from then on.
 """
 
 from __future__ import annotations

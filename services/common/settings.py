@@ -20,9 +20,9 @@ def local_home() -> Path:
     return REPO_ROOT / ".zaiban"
 
 
-def _local_secret() -> SecretStr:
+def _local_secret(name: str = "auth-secret") -> SecretStr:
     """A per-checkout secret for local runs, kept in the git-ignored state folder."""
-    path = local_home() / "auth-secret"
+    path = local_home() / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(32))
@@ -42,6 +42,10 @@ class CommonSettings(BaseSettings):
     auth_secret: SecretStr | None = Field(
         default=None, description="Signs staff tokens and tracking codes. Required in production."
     )
+    master_key: SecretStr | None = Field(
+        default=None, description="Wraps the data keys that seal residents' personal data: "
+                                  "base64 of 32 random bytes. Required in production; "
+                                  "losing it loses every resident's contact.")
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: str = "INFO"
     host: str = "127.0.0.1"
@@ -92,3 +96,11 @@ class CommonSettings(BaseSettings):
         if self.environment == "production":
             raise RuntimeError("ZAIBAN_AUTH_SECRET must be set in production")
         return _local_secret()
+
+    def master_key_text(self) -> str:
+        """The master key (base64 of 32 bytes): set, or made once for a local checkout."""
+        if self.master_key is not None:
+            return self.master_key.get_secret_value()
+        if self.environment == "production":
+            raise RuntimeError("ZAIBAN_MASTER_KEY must be set in production")
+        return _local_secret("master-key").get_secret_value()

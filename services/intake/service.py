@@ -31,6 +31,7 @@ from services.common.casestreams import CaseStreams, ConcurrentChange
 from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.commands import Desk
+from services.common.keys import key_store
 from services.common.limits import RateLimiter
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
@@ -73,8 +74,9 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         self.streams = CaseStreams(self.db["cases"], self.events, self.clock, producer=self.name,
                                    index_fields=index_fields)
         self.desk = Desk(self.streams, self.clock, Policy(city=self.city))
-        self.submissions = Submissions(self.streams, self.db["submission_keys"], self.city,
-                                       settings, self.clock)
+        self.keys = key_store(self.mongo, settings)
+        self.submissions = Submissions(self.streams, self.db["submission_keys"], self.keys,
+                                       self.city, settings, self.clock)
         self.photos = PhotoStore(self.db["media"], self.settings.max_photo_bytes,
                                  self.settings.max_photo_pixels)
         # Per-client limits on public submission and photo uploads (services/common/limits.py).

@@ -1,7 +1,8 @@
 """A resident's request becomes a case: checked, numbered, recorded once, and receipted.
 
 `Submissions.submit` checks the request against the city (`lifecycle/submitting.py`)
-and its photos (`media.py`), draws a case number (`numbers.py`), records
+and its photos (`media.py`), draws a case number (`numbers.py`), seals the
+resident's personal data with a key made for the case (`common/keys.py`), records
 `CaseSubmitted` in intake's write model and returns once Kafka holds it, with the
 case's tracking code. A submission with a key (an `Idempotency-Key`, a
 `submission_id`, a bus record) is recorded once: a retry with the same key and the
@@ -24,16 +25,18 @@ from pymongo.errors import DuplicateKeyError
 from contracts.case_commands import SubmitCase
 from contracts.envelope import Envelope
 from contracts.facts import Actor, Channel
+from contracts.personal import Sealed
 from services.common.casestreams import CaseStreams, ConcurrentChange
 from services.common.catalogue import CityConfig
 from services.common.clock import Clock
+from services.common.keys import KeyDestroyed, KeyStore
 from services.common.store import Unavailable
 from services.intake.media import check_media
 from services.intake.numbers import new_case_number
 from services.intake.settings import IntakeSettings
 from services.lifecycle.codes import hash_tracking_code, tracking_code_for
 from services.lifecycle.errors import Invalid, NotNow
-from services.lifecycle.submitting import check_submission, submitted
+from services.lifecycle.submitting import check_submission, personal_part, submitted
 
 NUMBER_ATTEMPTS = 5
 
@@ -55,9 +58,10 @@ def fingerprint(command: SubmitCase) -> str:
 class Submissions:
     """Submissions into intake's write model (`streams`), once per key (`keys`)."""
 
-    def __init__(self, streams: CaseStreams, keys: AsyncCollection[dict[str, Any]],
-                 city: CityConfig, settings: IntakeSettings, clock: Clock) -> None:
-        self.streams, self.keys, self.city = streams, keys, city
+    def __init__(self, streams: CaseStreams, used_keys: AsyncCollection[dict[str, Any]],
+                 data_keys: KeyStore, city: CityConfig, settings: IntakeSettings,
+                 clock: Clock) -> None:
+        self.streams, self.used_keys, self.keys, self.city = streams, used_keys, data_keys, city
         self.settings, self.clock = settings, clock
 
     async def submit(
@@ -93,7 +97,7 @@ class Submissions:
         entry = None
         for _attempt in range(3):
             try:
-                entry = await self.keys.find_one_and_update(
+                entry = await self.used_keys.find_one_and_update(
                     {"_id": key},
                     {"$setOnInsert": {"case_id": candidate, "fingerprint": mark,
                                       "at": self.clock.now()}},
@@ -121,8 +125,20 @@ class Submissions:
                       entered_by: Actor | None, correlation_id: str) -> Receipt:
         code = tracking_code_for(self.settings.secret(), case_id)
         event = submitted(command, self.city, tracking_code_hash=hash_tracking_code(code),
+                          personal=await self._sealed(case_id, command),
                           channel=channel, entered_by=entered_by)
         envelopes = await self.streams.execute(
             case_id, lambda case: [event], cause=f"submit/{case_id}",
             correlation_id=correlation_id, create=True)
         return Receipt(case_id, code, replayed=False, envelope=envelopes[0])
+
+    async def _sealed(self, case_id: str, command: SubmitCase) -> Sealed | None:
+        """The submission's personal part, sealed with the case's own key (made now)."""
+        personal = personal_part(command, self.city)
+        if personal is None:
+            return None
+        try:
+            key = await self.keys.issue(case_id)
+        except KeyDestroyed as destroyed:  # a number whose case was erased: not free
+            raise NotNow(f"case {case_id} exists already") from destroyed
+        return key.seal(personal)

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from contracts import case_events as ev
 from contracts.envelope import Envelope, derived_id
 from contracts.facts import CaseFacts, CaseStatus, Location, Role
+from contracts.personal import Sealed
 from contracts.registry import read_event, record
 from services.lifecycle.errors import NotFound
 
@@ -45,7 +46,10 @@ class Case(BaseModel):
     tracking_code_hash: str = ""
     location: Location | None = None
     description: str = ""
-    contact: ev.ResidentContact | None = None
+    personal: Sealed | None = None
+    """The resident's personal data, sealed with the case's key (`contracts/personal.py`)."""
+    erased: bool = False
+    """The personal data was erased (`PersonalDataErased`): it is gone for good."""
     media: tuple[ev.MediaRef, ...] = ()
     attributes: dict[str, str | tuple[str, ...]] = {}
     reporter_id: str | None = None
@@ -208,7 +212,7 @@ def _submitted(case: Case, event: ev.CaseSubmitted, at: datetime) -> Case:
         tracking_code_hash=event.tracking_code_hash,
         location=event.location,
         description=event.description,
-        contact=event.contact,
+        personal=event.personal,
         media=event.media,
         attributes=event.attributes,
     ))
@@ -309,6 +313,12 @@ def _reopened(case: Case, event: ev.CaseReopened, at: datetime) -> Case:
         due_at=event.due_at, routed_at=at, resolved_at=None, resolved_on_time=None,
         overdue=False, reopened=case.require_facts().reopened + 1,
     ))
+
+
+@evolves(ev.PersonalDataErased)
+def _personal_data_erased(case: Case, event: ev.PersonalDataErased, at: datetime) -> Case:
+    # the photos are deleted with the personal data: their references lead nowhere now
+    return _changed(case, personal=None, erased=True, media=())
 
 
 @evolves(ev.CaseClosed)

@@ -44,16 +44,19 @@ from contracts import case_commands as cmd
 from contracts import case_events as ev
 from contracts.envelope import HISTORY_PRODUCER_PREFIX, Envelope, derived_id
 from contracts.facts import Actor, CaseFacts, Role
+from contracts.personal import PersonalData, Sealed
 from services.lifecycle import dispatching, feedback, supervision, triage
 from services.lifecycle.case import Case
 from services.lifecycle.codes import hash_tracking_code, tracking_code_for
 from services.lifecycle.policy import Policy
-from services.lifecycle.submitting import submitted
+from services.lifecycle.submitting import personal_part, submitted
 
 C = TypeVar("C", bound=cmd.Command)
 Decider = Callable[[Case, C, Actor, datetime, Policy], Sequence[ev.CaseEvent]]
 """A command's decider: `(case, command, actor, now, policy) -> events`."""
 Decision = Callable[[Case], Sequence[ev.CaseEvent]]
+Seal = Callable[[str, PersonalData], Sealed]
+"""Seals a case's personal data with that case's key (`services/common/keys.KeyRing.seal`)."""
 """Any decision on the case as it stands: the events to record (none, to record nothing)."""
 
 RESIDENT = Actor(role=Role.RESIDENT)
@@ -84,7 +87,7 @@ class History:
     """One case's history, told step by step (see the module's doc)."""
 
     def __init__(self, case_id: str, *, policy: Policy | None = None, producer: str = "story",
-                 tracking_code: str | None = None) -> None:
+                 tracking_code: str | None = None, seal: Seal | None = None) -> None:
         self.case = Case(case_id=case_id)
         self.envelopes: list[Envelope] = []
         self.latest: list[Envelope] = []
@@ -93,6 +96,9 @@ class History:
         self.producer = producer
         self.tracking_code = tracking_code
         """The resident's code (intake's): the submission records its hash, feedback gives it."""
+        self.seal = seal
+        """How the submission's personal part is sealed (as intake does, with a key of the
+        case's own); without it, the history records no personal data."""
 
     @property
     def case_id(self) -> str:
@@ -135,7 +141,11 @@ class History:
     def submit(self, at: datetime, command: cmd.SubmitCase) -> History:
         """A resident submits the case, checked against the city as intake checks it."""
         code_hash = hash_tracking_code(self._tracking_code())
-        return self.given(at, submitted(command, self._policy().city, tracking_code_hash=code_hash))
+        city = self._policy().city
+        personal = personal_part(command, city)
+        sealed = self.seal(self.case_id, personal) if personal and self.seal else None
+        return self.given(at, submitted(command, city, tracking_code_hash=code_hash,
+                                        personal=sealed))
 
     def accept(self, at: datetime, command: cmd.AcceptCase, *, by: Actor) -> History:
         """An officer accepts the case, and routing reacts at once (routes it by the rules,
@@ -170,7 +180,8 @@ class History:
         """The envelopes this story would give another case told at other `times` (one per
         moment of this story, in order), made by copying: ~50 times faster than telling it.
 
-        Only for stories with no deadlines: a deadline is not a moment to move.
+        Only for stories with no deadlines (a deadline is not a moment to move) and no
+        personal data (sealed with this case's key, it opens for no other case).
         """
         moments = dict.fromkeys(e.occurred_at for e in self.envelopes)
         moved = dict(zip(moments, times, strict=True))
@@ -180,6 +191,8 @@ class History:
             facts = envelope.facts
             if facts.due_at is not None:
                 raise ValueError(f"{self.case_id} has a deadline: tell it, do not retell it")
+            if envelope.data.get("personal"):
+                raise ValueError(f"{self.case_id} has personal data: tell it, do not retell it")
             if index == 0 or envelope.causation_id != self.envelopes[index - 1].causation_id:
                 cause = cause_of(envelope.producer, case_id, envelope.seq - 1)
             when = moved[envelope.occurred_at]
@@ -217,6 +230,7 @@ class Chronicle:
     policy: Policy
     producer: str = "story"
     secret: SecretStr | None = None
+    seal: Seal | None = None
     histories: dict[str, History] = field(default_factory=dict)
 
     def of(self, case_id: str) -> History:
@@ -224,7 +238,8 @@ class Chronicle:
         if case_id not in self.histories:
             code = tracking_code_for(self.secret, case_id) if self.secret else None
             self.histories[case_id] = History(case_id, policy=self.policy,
-                                              producer=self.producer, tracking_code=code)
+                                              producer=self.producer, tracking_code=code,
+                                              seal=self.seal)
         return self.histories[case_id]
 
     @property

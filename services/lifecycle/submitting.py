@@ -9,14 +9,22 @@ field they concern, in the same form as a shape error (`Invalid`), and
 nothing is recorded. A valid submission becomes `CaseSubmitted` with the
 category's priority class and the hash of the case's tracking code
 (`codes.py`); the case then waits for triage (`triage.py`).
+
+What in a submission is personal (`personal_part`) leaves it sealed
+(`contracts/personal.py`): the contact; the address and point when the
+category's address is private; the description as written when it names a
+detail, of which the event keeps the masked text. The sealing itself (a key,
+a cipher) is the caller's: the event takes the sealed value as given.
 """
 
 from __future__ import annotations
 
 from contracts.case_commands import SubmitCase
 from contracts.case_events import CaseSubmitted
-from contracts.facts import Actor, Channel
+from contracts.facts import Actor, Channel, Location
+from contracts.personal import PersonalData, ResidentContact, Sealed
 from services.common.catalogue import Attribute, CityConfig
+from services.common.masking import mask
 from services.lifecycle.errors import Invalid, Problem
 
 
@@ -75,15 +83,44 @@ def _check_attributes(command: SubmitCase, attributes: tuple[Attribute, ...]) ->
     return problems
 
 
+def address_private(command: SubmitCase, city: CityConfig) -> bool:
+    category = city.category(command.category)
+    return category is None or not category.address_public
+
+
+def personal_part(command: SubmitCase, city: CityConfig) -> PersonalData | None:
+    """What in the submission identifies the resident; None when nothing does."""
+    location = command.location
+    private_place = address_private(command, city)
+    masked = mask(command.description)
+    personal = PersonalData(
+        contact=command.contact if command.contact != ResidentContact() else None,
+        address=location.address if private_place else "",
+        lat=location.lat if private_place else None,
+        lon=location.lon if private_place else None,
+        description=command.description if masked != command.description else None,
+    )
+    return None if personal.empty else personal
+
+
+def public_location(command: SubmitCase, city: CityConfig) -> Location:
+    """The location the log keeps in clear: without address and point if they are private."""
+    if not address_private(command, city):
+        return command.location
+    return command.location.model_copy(update={"address": "", "lat": None, "lon": None})
+
+
 def submitted(
     command: SubmitCase,
     city: CityConfig,
     *,
     tracking_code_hash: str,
+    personal: Sealed | None = None,
     channel: Channel | None = None,
     entered_by: Actor | None = None,
 ) -> CaseSubmitted:
-    """The event recording a valid submission (check it first)."""
+    """The event recording a valid submission (check it first), its personal part sealed
+    in `personal` (`personal_part`, sealed by the caller; without it, none is recorded)."""
     problems = check_submission(command, city)
     if problems:
         raise Invalid.of(problems)
@@ -91,11 +128,11 @@ def submitted(
     assert category is not None
     return CaseSubmitted(
         category=command.category,
-        description=command.description,
-        location=command.location,
+        description=mask(command.description),
+        location=public_location(command, city),
         channel=channel or command.channel,
         priority=category.priority,
-        contact=command.contact,
+        personal=personal,
         tracking_code_hash=tracking_code_hash,
         media=command.media,
         attributes=command.attributes,

@@ -3,10 +3,15 @@
 Each department has a topic (`Topics.department_cases(code)`,
 `zaiban.routing.department.<code>.cases`) keyed by case id. When a case is
 routed, reassigned or reopened to a department, the department receives
-everything it needs to act, including the resident's contact details and the
-exact address: this is the only place those leave the platform, and only to
-the department that must act. A department that loses a case to a
-reassignment receives a `withdrawn` notice.
+everything it needs to act except the resident's personal data, which no topic
+carries in clear (`contracts/personal.py`): `personal_data` says the case has
+some (the contact; the exact address of a private place; the description as
+written, when the message carries it masked), and the department reads it with
+its token at `GET /api/staff/cases/{case_id}` — each such read is recorded for
+audit. A department that loses a case to a reassignment receives a `withdrawn`
+notice; when the resident's personal data is erased, every department that
+leads, assists or returned the case receives an `erased` notice, and must
+delete any copy it keeps.
 
 Delivery is at least once: a message repeats with the same `message_id` (the
 id of the routing event it announces), which the receiver uses to skip
@@ -33,11 +38,12 @@ class DepartmentCase(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     message_id: uuid.UUID = Field(description="The routing event's id; repeats carry the same.")
-    action: Literal["assigned", "withdrawn"]
+    action: Literal["assigned", "withdrawn", "erased"]
     role: Literal["lead", "assisting"] = Field(
         description="Lead departments act and answer; assisting ones help."
     )
-    reason: Literal["accepted", "returned", "reopened", "manual", "reassigned"]
+    reason: Literal["accepted", "returned", "reopened", "manual", "reassigned", "request",
+                    "retention"]
     case_id: str
     department: str
     lead_department: str | None = None
@@ -47,15 +53,19 @@ class DepartmentCase(BaseModel):
     due_at: AwareDatetime | None = None
     occurred_at: AwareDatetime
     description: str | None = None
-    location: Location | None = None
-    contact: ev.ResidentContact | None = None
+    location: Location | None = Field(
+        default=None, description="Without address and point where the category's are private.")
+    personal_data: bool = Field(
+        default=False, description="The case has personal data: read it with the department's "
+                                   "token at GET /api/staff/cases/{case_id} (each read audited).")
     media: tuple[ev.MediaRef, ...] = ()
     attributes: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
     reopened: int = 0
 
 
-ANNOUNCED = frozenset({ev.CaseRouted.TYPE, ev.CaseReassigned.TYPE, ev.CaseReopened.TYPE})
-"""The events that hand a case to a department."""
+ANNOUNCED = frozenset({ev.CaseRouted.TYPE, ev.CaseReassigned.TYPE, ev.CaseReopened.TYPE,
+                       ev.PersonalDataErased.TYPE})
+"""The events that hand a case to a department, or tell it to forget the resident."""
 
 
 def messages_for(envelope: Envelope, case: Case) -> list[DepartmentCase]:
@@ -63,6 +73,8 @@ def messages_for(envelope: Envelope, case: Case) -> list[DepartmentCase]:
     if envelope.type not in ANNOUNCED:
         return []
     event = read_event(envelope)
+    if isinstance(event, ev.PersonalDataErased):
+        return erased_notices(envelope, event, case)
     facts = envelope.facts
     base = dict(
         message_id=envelope.event_id,
@@ -75,7 +87,7 @@ def messages_for(envelope: Envelope, case: Case) -> list[DepartmentCase]:
         due_at=facts.due_at,
         description=case.description,
         location=case.location,
-        contact=case.contact,
+        personal_data=case.personal is not None,
         media=case.media,
         attributes=case.attributes,
         reopened=facts.reopened,
@@ -110,3 +122,17 @@ def messages_for(envelope: Envelope, case: Case) -> list[DepartmentCase]:
             )
         )
     return messages
+
+
+def erased_notices(envelope: Envelope, event: ev.PersonalDataErased,
+                   case: Case) -> list[DepartmentCase]:
+    """`erased` to every department that may hold the resident's details."""
+    lead = envelope.facts.department
+    holders = dict.fromkeys([*([lead] if lead else []), *case.assisting, *case.returned_by])
+    return [
+        DepartmentCase(message_id=envelope.event_id, action="erased",
+                       role="lead" if department == lead else "assisting",
+                       reason=event.reason, case_id=envelope.case_id, department=department,
+                       lead_department=lead, occurred_at=envelope.occurred_at)
+        for department in holders
+    ]

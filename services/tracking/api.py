@@ -32,6 +32,7 @@ from contracts.text import clean_line
 from services.common.auth import Principal, staff_guard
 from services.common.catalogue import CityConfig, Language
 from services.common.i18n import UnknownLanguage, pick_language
+from services.common.keys import KeyStore, open_sealed
 from services.lifecycle.codes import (
     hash_tracking_code,
     normalise_tracking_code,
@@ -99,7 +100,7 @@ def page(total: int | None, limit: int, offset: int,
 
 
 def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
-                   settings: TrackingSettings, signals: Signals) -> None:
+                   settings: TrackingSettings, signals: Signals, keys: KeyStore) -> None:
     require = staff_guard(lambda request: settings.secret())
     any_staff = require(Role.OFFICER, Role.SUPERVISOR, Role.REPORTER, Role.DEPARTMENT)
 
@@ -165,7 +166,7 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
         x_tracking_code: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         view = await residents_case(case_id, x_tracking_code)
-        shown = resident_view(view, language, city)
+        shown = resident_view(view, language, city, await open_sealed(keys, view.personal))
         original = await original_of(view)
         shown["original"] = public_view(original, language, city) if original else None
         return shown
@@ -271,7 +272,10 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
         reader = principal.actor()
         if not may_read(view, reader):
             raise HTTPException(403, "this case is neither led nor assisted by your department")
-        return staff_view(view, language, city, contact=sees_contact(view, reader))
+        if not sees_contact(view, reader):
+            return staff_view(view, language, city, withheld=True)
+        personal = await open_sealed(keys, view.personal)
+        return staff_view(view, language, city, personal=personal)
 
 
 def scope_department(principal: Principal, asked: str | None) -> tuple[str | None, str | None]:

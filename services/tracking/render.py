@@ -32,6 +32,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from contracts.facts import Location, Role
+from contracts.personal import PersonalData
 from services.common.catalogue import CityConfig, Language, Names
 from services.common.masking import mask
 from services.tracking.messages import message
@@ -123,7 +124,7 @@ def render(entry: Entry, language: Language, city: CityConfig) -> str:
         case "CaseReopened":
             if not what.get("department"):
                 key += ".nobody"
-        case "CaseClosed":
+        case "CaseClosed" | "PersonalDataErased":
             key += f".{what.get('reason')}"
     for field, lookup in (("category", category_name), ("district", district_name),
                           ("department", department_name)):
@@ -237,14 +238,27 @@ def public_view(view: CaseView, language: Language, city: CityConfig) -> dict[st
     }
 
 
-def resident_view(view: CaseView, language: Language, city: CityConfig) -> dict[str, Any]:
-    """What the resident with the tracking code reads: their own details too."""
+def private_location(view: CaseView, personal: PersonalData | None) -> Location | None:
+    """The case's location with the private address and point the resident gave."""
+    if view.location is None or personal is None or not (personal.address or personal.lat):
+        return view.location
+    return view.location.model_copy(
+        update={"address": personal.address, "lat": personal.lat, "lon": personal.lon})
+
+
+def resident_view(view: CaseView, language: Language, city: CityConfig,
+                  personal: PersonalData | None = None) -> dict[str, Any]:
+    """What the resident with the tracking code reads: their own details too (`personal`,
+    the case's sealed personal data opened for them)."""
     shown = public_view(view, language, city)
+    contact = personal.contact if personal else None
     shown.update(
-        description=view.description,
+        description=personal.description if personal and personal.description
+        else view.description,
         attributes=view.attributes,
-        location=full_location(view.location, city, language),
-        contact=view.contact.model_dump(mode="json") if view.contact else None,
+        location=full_location(private_location(view, personal), city, language),
+        contact=contact.model_dump(mode="json") if contact else None,
+        personal_data_erased=view.erased,
         feedback=view.feedback.model_dump(mode="json") if view.feedback else None,
         submitted_language=view.language,
         timeline=[present_entry(e, language, city, private=True)
@@ -254,14 +268,12 @@ def resident_view(view: CaseView, language: Language, city: CityConfig) -> dict[
 
 
 def staff_view(view: CaseView, language: Language, city: CityConfig, *,
-               contact: bool = True) -> dict[str, Any]:
+               personal: PersonalData | None = None, withheld: bool = False) -> dict[str, Any]:
     """Everything staff may read, internal notes included (never the tracking-code hash);
-    the resident's contact details only with `contact` (`contact_withheld` says so, so
-    that a case without them does not read as anonymous)."""
-    shown = resident_view(view, language, city)
-    shown["contact_withheld"] = not contact
-    if not contact:
-        shown["contact"] = None
+    the resident's personal data (`personal`, opened for this reader) unless `withheld`
+    (`contact_withheld` says so, so that a case without it does not read as anonymous)."""
+    shown = resident_view(view, language, city, None if withheld else personal)
+    shown["contact_withheld"] = withheld
     shown["assisting"] = _assisting(view, language, city)
     shown["timeline"] = [present_entry(e, language, city, private=True) for e in view.timeline]
     return shown

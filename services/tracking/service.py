@@ -14,6 +14,7 @@ from aiokafka import ConsumerRecord
 from services.common.bus import Delivery, subscribe_envelopes
 from services.common.catalogue import load_city
 from services.common.clock import Clock
+from services.common.keys import key_store
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
 from services.tracking.api import install_routes
@@ -42,7 +43,7 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
             title="tracking: case timelines",
         )
         install_routes(self.router, store=self.store, city=self.city, settings=self.settings,
-                       signals=self.signals)
+                       signals=self.signals, keys=key_store(self.mongo, settings))
         self.router.include_router(open311_routes(store=self.store, city=self.city,
                                                   settings=self.settings, clock=self.clock))
 

@@ -37,6 +37,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from contracts import case_events as ev
 from contracts.envelope import Envelope
 from contracts.facts import Actor, CaseFacts, CaseStatus, Location, Role
+from contracts.personal import Sealed
 from contracts.registry import read_event
 
 JsonValue = str | int | float | bool | None | list[str]
@@ -110,7 +111,11 @@ class CaseView(BaseModel):
     media: tuple[ev.MediaRef, ...] = ()
     attributes: dict[str, str | tuple[str, ...]] = {}
     language: str = "zh-Hans"
-    contact: ev.ResidentContact | None = None
+    personal: Sealed | None = None
+    """The resident's personal data, sealed with the case's key; opened only to be shown
+    to the resident or to staff who may see it (`api.py`), never kept open."""
+    erased: bool = False
+    """The resident's personal data was erased (`PersonalDataErased`)."""
     tracking_code_hash: str = ""
     stories: tuple[Story, ...] = ()
     feedback: Feedback | None = None
@@ -205,6 +210,9 @@ def _step(event: ev.CaseEvent) -> tuple[Who, dict[str, JsonValue], dict[str, Jso
                             "due_at": _iso(event.due_at)}, private, True
         case ev.CaseClosed():
             return SYSTEM, {"reason": event.reason}, {}, True
+        case ev.PersonalDataErased():
+            who = RESIDENT if event.by.role is Role.RESIDENT else Who.of(event.by)
+            return who, {"reason": event.reason}, {}, True
     return SYSTEM, {}, {}, False
 
 
@@ -218,7 +226,7 @@ def _changes(view: CaseView, event: ev.CaseEvent, at: datetime) -> dict[str, Any
         case ev.CaseSubmitted():
             return dict(location=event.location, description=event.description,
                         media=event.media, attributes=event.attributes,
-                        language=event.language, contact=event.contact,
+                        language=event.language, personal=event.personal,
                         tracking_code_hash=event.tracking_code_hash)
         case ev.StoryPublished():
             story = Story(title=event.title, url=str(event.url), column=event.column, at=at)
@@ -229,6 +237,8 @@ def _changes(view: CaseView, event: ev.CaseEvent, at: datetime) -> dict[str, Any
             return dict(reporter_following=True, reporter_hash=staff_hash(event.reporter_id))
         case ev.CaseRouted():
             return dict(assisting=event.assisting)
+        case ev.PersonalDataErased():
+            return dict(personal=None, erased=True, media=())
         case ev.FeedbackGiven():
             return dict(feedback=Feedback(fixed=event.fixed, satisfied=event.satisfied,
                                           rating=event.rating, comment=event.comment, at=at))

@@ -191,7 +191,9 @@ async def test_details_written_into_the_texts_reach_the_public_masked(
                              headers={"X-Tracking-Code": case.code})
         staff = await http.get(f"/api/staff/cases/{case.case_id}", headers=OFFICER)
         staff_found = await ok(await http.get("/api/staff/cases", headers=OFFICER,
-                                              params={"q": TEXT_PHONE}))
+                                              params={"q": "水管漏水"}))
+        staff_by_phone = await ok(await http.get("/api/staff/cases", headers=OFFICER,
+                                                 params={"q": TEXT_PHONE}))
         masked = await ok(await http.get(f"/api/cases/{case.case_id}"))
 
     # then no public answer carries them; the page shows them masked
@@ -210,3 +212,6 @@ async def test_details_written_into_the_texts_reach_the_public_masked(
         assert all(detail in answer.text for detail in IN_TEXT)
     assert f"已电话联系{TEXT_PHONE}" in own.text and f"回执已发{TEXT_EMAIL}" in staff.text
     assert [row["case_id"] for row in staff_found["items"]] == [case.case_id]
+    # what the log keeps in clear is the masked text: the details are sealed, and no search
+    # (not even staff's) finds a case by them
+    assert staff_by_phone["total"] == 0 and TEXT_PHONE not in json.dumps(staff_found)

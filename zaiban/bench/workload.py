@@ -38,6 +38,7 @@ from contracts import case_commands as cmd
 from contracts.envelope import HISTORY_PRODUCER_PREFIX
 from contracts.topics import Topics
 from services.common.catalogue import CityConfig, load_city
+from services.common.keys import KeyRing
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.intake.numbers import ALPHABET
 from services.lifecycle import handling
@@ -48,7 +49,8 @@ from zaiban.demo import OFFICER, PROBLEMS, STREETS, SURNAMES
 PRODUCER = f"{HISTORY_PRODUCER_PREFIX}bench"
 HISTORY_SECRET = SecretStr("zaiban-bench-histories-only-not-a-real-secret")
 CACHE = REPO_ROOT / ".zaiban" / "bench" / "cache"
-FORMAT = 2  # bump when the bytes of generated histories change (2: causes `bench/...`)
+FORMAT = 3  # bump when the bytes of generated histories change (2: causes `bench/...`,
+#            3: personal data sealed, CaseSubmitted v2)
 SINCE = datetime(2026, 4, 1, tzinfo=UTC)
 SPAN = timedelta(days=180)
 
@@ -173,7 +175,8 @@ def _generate_part(config_dir: str, start: int, stop: int, cases: int, resolved:
     """Cases start..stop-1 (a worker process's share): (when, case, seq, envelope JSON)."""
     settings = CommonSettings(config_dir=Path(config_dir), auth_secret=HISTORY_SECRET)
     city, policy = _policy(settings)
-    chronicle = Chronicle(policy, PRODUCER, HISTORY_SECRET)
+    # sealed as intake seals it (the projections carry the sealed bytes); keys thrown away
+    chronicle = Chronicle(policy, PRODUCER, HISTORY_SECRET, seal=KeyRing().seal)
     pairs = routable(city)
     for index in range(start, stop):
         live_one(chronicle, index, cases, resolved, pairs, random.Random(seed * 1_000_003 + index))

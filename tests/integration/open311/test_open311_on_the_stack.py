@@ -17,13 +17,22 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 import pytest_asyncio
-from helpers import TEST_SECRET, client_for, eventually, publish_envelopes, read_events, running
+from helpers import (
+    TEST_SECRET,
+    client_for,
+    eventually,
+    personal_of,
+    publish_envelopes,
+    read_events,
+    running,
+)
 from servicefixtures import token
 from unit.tracking.tracking_stories import (
     EMAIL,
     NAME,
     PHONE,
     PRIVATE_ADDRESS,
+    RING,
     STAFF_IDS,
     a_long_handling,
     accepted,
@@ -35,6 +44,7 @@ from unit.tracking.tracking_stories import (
 
 from contracts import case_events as ev
 from contracts.facts import Role
+from contracts.personal import ResidentContact
 from services.common.auth import issue_token
 from services.common.clock import ManualClock
 from services.common.http import build_app
@@ -262,7 +272,9 @@ async def test_a_request_is_answered_once_durable_then_read_back_live_and_counte
     assert event.data["location"] == {"district": "jinshui", "address": "", "street": "",
                                       "lat": 34.7995, "lon": 113.639}
     assert event.data["attributes"] == {"signal_state": "dark"}
-    assert event.data["contact"] == {"name": NAME, "phone": PHONE, "email": EMAIL}
+    personal = await personal_of(settings, event)
+    assert personal and personal.contact == ResidentContact(name=NAME, phone=PHONE, email=EMAIL)
+    assert PHONE not in event.model_dump_json() and EMAIL not in event.model_dump_json()
     assert event.data["external_ref"] == "open311:city-app"
     assert "tt222111" not in event.model_dump_json()
 
@@ -422,7 +434,7 @@ async def test_queries_cover_the_last_90_days_by_default_and_answer_at_most_1000
     old = [History(f"ZB260701-OLD0-000{n}").given(day("07-01", 9 + n), submitted(
         f"ZB260701-OLD0-000{n}")) for n in (1, 2)]
     stories = [*recent, *old]
-    await publish_envelopes(settings, [e for h in stories for e in h.envelopes])
+    await publish_envelopes(settings, [e for h in stories for e in h.envelopes], keys=RING)
     await projected(reader, stories)
 
     default = requests_in_xml(await http.get(f"{BASE}/requests.xml"))
@@ -447,7 +459,7 @@ async def test_queries_filter_by_service_code_and_open_or_closed(reader: Open311
         "ZB261009-REJ0-0001", category="roads")).given(day("10-09", 9), ev.CaseRejected(
             officer=accepted().officer, reason="不属于受理范围"))
     stories = [lights, water, long_one, refused]
-    await publish_envelopes(settings, [e for h in stories for e in h.envelopes])
+    await publish_envelopes(settings, [e for h in stories for e in h.envelopes], keys=RING)
     await projected(reader, stories)
 
     closed = json_of(await http.get(f"{BASE}/requests.json", params={"status": "closed"}))

@@ -28,9 +28,11 @@ from servicefixtures import token
 from contracts import case_events as ev
 from contracts.envelope import Envelope
 from contracts.facts import Actor, Channel, Location, Priority, Role
+from contracts.personal import PersonalData, ResidentContact
 from contracts.topics import Topics
 from services.common.clock import ManualClock
 from services.common.http import build_app
+from services.common.keys import KeyRing
 from services.common.settings import CommonSettings
 from services.lifecycle.codes import hash_tracking_code, tracking_code_for
 from services.lifecycle.history import History
@@ -67,7 +69,8 @@ async def given_accepted(
         location=Location(district=district, street="沙口路王府坟菜市场门口",
                           address="沙口路王府坟菜市场正门"),
         channel=Channel.WEB, priority=priority,
-        contact=ev.ResidentContact(name="李女士", phone="13800000000"),
+        personal=KeyRing().seal(case_id, PersonalData(
+            contact=ResidentContact(name="李女士", phone="13800000000"))),
         tracking_code_hash=hash_tracking_code(tracking_code_for(TEST_SECRET, case_id)),
         attributes={"signal_state": "dark"},
     )).given(at, ev.CaseAccepted(
@@ -160,8 +163,10 @@ async def test_an_accepted_case_is_routed_and_reaches_its_department(
     assert routed.occurred_at == T0 and routed.facts.due_at == T0 + timedelta(days=7)
     [message] = await department_messages(settings, "signal-co", 1)
     assert message["case_id"] == case_id and message["message_id"] == str(routed.event_id)
-    assert message["contact"]["phone"] == "13800000000"
-    assert message["location"]["address"] == "沙口路王府坟菜市场正门"
+    # what it needs to act, and that the case has personal data it reads with its token:
+    # never the resident's details themselves, which no topic carries in clear
+    assert message["personal_data"] is True and "13800000000" not in json.dumps(message)
+    assert message["location"]["address"] == "沙口路王府坟菜市场正门"  # a public place
     assert message["attributes"] == {"signal_state": "dark"} and message["priority"] == "general"
     # a case the officer hands to a reporter waits for the reporter, not for dispatch
     newsroom = await given_accepted(settings, reporter_id="reporter-1")
@@ -206,7 +211,7 @@ async def test_the_reference_case_from_site_visit_to_confirmation(
     # the answer named what was recorded, as the log has it
     assert closed["events"][1]["event_id"] == str(events[-1].event_id)
     [message] = await department_messages(settings, "signal-co", 1)
-    assert message["reason"] == "manual" and message["contact"]["name"] == "李女士"
+    assert message["reason"] == "manual" and message["personal_data"] is True
 
 
 async def test_refused_commands_record_nothing(

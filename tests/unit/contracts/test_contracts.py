@@ -10,8 +10,10 @@ import pytest
 from contracts import case_events as ev
 from contracts.envelope import Envelope, derived_id
 from contracts.facts import Actor, CaseFacts, CaseStatus, Channel, Location, Priority, Role
+from contracts.personal import PersonalData
 from contracts.registry import EVENT_TYPES, UnreadableEvent, read_event, record
 from contracts.schemas import SCHEMA_DIR, all_schemas, render
+from services.common.keys import KeyRing
 
 AT = datetime(2026, 10, 6, 9, 30, tzinfo=UTC)
 FACTS = CaseFacts(status=CaseStatus.SUBMITTED, category="traffic-signals", district="zhongyuan",
@@ -31,7 +33,8 @@ def test_a_chinese_submission_round_trips_through_bytes_unchanged() -> None:
         description="沙口路王府墳菜市場門口紅綠燈不亮，過馬路很危險。",
         location=Location(district="zhongyuan", street="沙口路王府坟菜市场门口", lat=34.77, lon=113.62),
         channel=Channel.WEB, priority=Priority.GENERAL,
-        contact=ev.ResidentContact(name="李女士", phone="138 0000 0000"),
+        personal=KeyRing().seal("ZB1", PersonalData(contact=ev.ResidentContact(
+            name="李女士", phone="138 0000 0000"))),
         tracking_code_hash="ab" * 32, attributes={"signal_state": "dark"}, language="zh-Hant")
     envelope = wrap(event)
     raw = envelope.to_bytes()
@@ -49,6 +52,17 @@ def test_a_chinese_submission_round_trips_through_bytes_unchanged() -> None:
 ])
 def test_every_kind_of_event_round_trips(event: ev.CaseEvent) -> None:
     assert read_event(Envelope.from_bytes(wrap(event).to_bytes())) == event
+
+
+def test_a_v1_submission_in_the_log_reads_as_v2_without_its_clear_contact() -> None:
+    """v1 carried the contact in clear; there is no key to seal it with on reading."""
+    v1 = {"category": "traffic-signals", "description": "红绿灯不亮了，很危险。",
+          "location": {"district": "zhongyuan", "street": "沙口路"}, "channel": "web",
+          "priority": "general", "contact": {"name": "李女士", "phone": "13800000000"},
+          "tracking_code_hash": "ab" * 32}
+    current = ev.CaseSubmitted.model_validate({k: v for k, v in v1.items() if k != "contact"})
+    old = wrap(current).model_copy(update={"schema_version": 1, "data": v1})
+    assert read_event(old) == current and current.personal is None
 
 
 def test_a_v1_routing_event_in_the_log_reads_as_v2() -> None:
@@ -106,7 +120,7 @@ def test_the_lifecycle_has_every_event_the_platform_records() -> None:
         "CaseSubmitted", "CaseAccepted", "CaseRejected", "CaseMerged", "CaseRouted",
         "CaseAcknowledged", "CaseReturned", "CaseReassigned", "ProgressNoted", "SiteVisited",
         "StoryPublished", "CaseOverdue", "CaseEscalated", "ReporterAssigned", "CaseResolved",
-        "FeedbackGiven", "CaseReopened", "CaseClosed"}
+        "FeedbackGiven", "CaseReopened", "CaseClosed", "PersonalDataErased"}
 
 
 def test_the_exported_json_schemas_match_the_code() -> None:
@@ -116,5 +130,6 @@ def test_the_exported_json_schemas_match_the_code() -> None:
         assert path.exists(), f"{name} is not exported: run `zaiban contracts export`"
         assert path.read_text(encoding="utf-8") == render(schema), (
             f"{name} is stale: run `zaiban contracts export`")
-    submitted = json.loads((SCHEMA_DIR / "events/CaseSubmitted.v1.json").read_text())
-    assert submitted["x-event-type"] == "CaseSubmitted" and "contact" in submitted["properties"]
+    submitted = json.loads((SCHEMA_DIR / "events/CaseSubmitted.v2.json").read_text())
+    assert submitted["x-event-type"] == "CaseSubmitted" and "personal" in submitted["properties"]
+    assert "contact" not in submitted["properties"]

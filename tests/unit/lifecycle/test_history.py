@@ -94,9 +94,16 @@ def test_acceptance_brings_routings_reaction_and_the_resident_answers_with_their
 
 
 def test_a_retold_story_is_the_story_told_of_another_case_at_other_times() -> None:
-    template = History("ZB-KIND").given(T0, submitted()).given(T1, ev.CaseRejected(
-        officer=OFFICER, reason="不属于受理范围"))
+    template = History("ZB-KIND").given(T0, submitted(anonymous=True)).given(
+        T1, ev.CaseRejected(officer=OFFICER, reason="不属于受理范围"))
     later = [T0 + timedelta(days=3), T1 + timedelta(days=4)]
     retold = template.retold(CASE_ID, later)
-    assert retold == History(CASE_ID).given(later[0], submitted()).given(
+    assert retold == History(CASE_ID).given(later[0], submitted(anonymous=True)).given(
         later[1], ev.CaseRejected(officer=OFFICER, reason="不属于受理范围")).envelopes
+
+
+def test_a_story_with_personal_data_is_not_retold() -> None:
+    """Its personal data is sealed with its own case's key, which no other case shares."""
+    template = History("ZB-KIND").given(T0, submitted())
+    with pytest.raises(ValueError, match="personal data"):
+        template.retold(CASE_ID, [T0])

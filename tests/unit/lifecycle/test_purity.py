@@ -23,7 +23,8 @@ MODULES = sorted(
 )
 FORBIDDEN = ("fastapi", "starlette", "pymongo", "motor", "bson", "aiokafka", "faststream",
              "pydantic_settings", "prometheus_client")
-ALLOWED = ("contracts", "pydantic", "services.lifecycle", "services.common.catalogue")
+ALLOWED = ("contracts", "pydantic", "services.lifecycle", "services.common.catalogue",
+           "services.common.masking")
 """What a lifecycle module may import besides the standard library."""
 
 

@@ -19,6 +19,7 @@ from unit.tracking.tracking_stories import (
     SUPERVISOR,
     accepted,
     day,
+    opened,
     submitted,
 )
 
@@ -66,7 +67,9 @@ def view_of(history: History) -> CaseView:
 
 def as_staff(view: CaseView, reader: Actor) -> dict[str, object]:
     assert may_read(view, reader)
-    return staff_view(view, "zh-Hans", CITY, contact=sees_contact(view, reader))
+    if not sees_contact(view, reader):
+        return staff_view(view, "zh-Hans", CITY, withheld=True)
+    return staff_view(view, "zh-Hans", CITY, personal=opened(view))
 
 
 def test_the_reporter_the_case_is_handed_to_sees_the_contact_and_no_other_reporter_does() -> None:
@@ -79,10 +82,13 @@ def test_the_reporter_the_case_is_handed_to_sees_the_contact_and_no_other_report
     theirs = as_staff(view, REPORTER_B)
     assert theirs["contact"] is None and theirs["contact_withheld"] is True
     assert NAME not in str(theirs) and PHONE not in str(theirs) and EMAIL not in str(theirs)
-    # the case itself they read as before: every entry, the description, the place
+    # the case itself they read as before: every entry, the description, the street; the
+    # exact address of a private place (a flat) is personal data, and not theirs to see
     assert theirs["timeline"] == mine["timeline"]
     assert theirs["description"] == mine["description"]
-    assert theirs["location"] == mine["location"]
+    assert theirs["location"]["street"] == mine["location"]["street"] == "文化路"
+    assert mine["location"]["address"] == "沙口路王府坟菜市场门口"
+    assert theirs["location"]["address"] == "" and theirs["location"]["lat"] is None
 
 
 def test_a_case_handed_to_nobody_shows_no_reporter_the_contact() -> None:

@@ -15,6 +15,7 @@ from unit.tracking.tracking_stories import (
     a_long_handling,
     accepted,
     day,
+    opened,
     reference_case,
     submitted,
     water_case,
@@ -60,7 +61,7 @@ def test_private_fields_and_internal_notes_stay_out_of_the_public_timeline() -> 
 
 def test_the_resident_sees_their_details_but_not_internal_notes() -> None:
     view = project(a_long_handling())
-    shown = resident_view(view, "zh-Hans", CITY)
+    shown = resident_view(view, "zh-Hans", CITY, opened(view))
     assert shown["contact"] == {"name": NAME, "phone": PHONE, "email": EMAIL}
     text = as_json(shown)
     assert "还是在漏水" in text and "疑似水管爆裂" in text
@@ -81,7 +82,9 @@ def test_the_exact_address_is_public_only_where_the_category_allows() -> None:
     assert signals["address"] == "沙口路王府坟菜市场门口" and signals["lat"] == 34.7995
     water = public_view(project(water_case()), "zh-Hans", CITY)["location"]
     assert water == {"district": "jinshui", "district_name": "金水区", "street": "文化路"}
-    assert resident_view(project(water_case()), "zh-Hans", CITY)["location"]["address"] == (
+    view = project(water_case())
+    assert PRIVATE_ADDRESS not in view.model_dump_json()  # sealed: the resident's own
+    assert resident_view(view, "zh-Hans", CITY, opened(view))["location"]["address"] == (
         PRIVATE_ADDRESS)
 
 

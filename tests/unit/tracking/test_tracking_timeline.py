@@ -12,10 +12,12 @@ from unit.tracking.tracking_stories import (
     STAFF_IDS,
     STORY_TITLE,
     STORY_URL,
+    SYSTEM,
     a_long_handling,
     accepted,
     code_of,
     day,
+    opened,
     reference_case,
     submitted,
 )
@@ -50,7 +52,9 @@ def test_the_reference_case_reads_as_its_steps_in_order() -> None:
     assert [s.title for s in view.stories] == [STORY_TITLE]
     assert view.feedback is not None and view.feedback.rating == 5
     assert view.timeline[6].private == {"comment": "灯亮了，谢谢记者和信号公司！"}
-    assert view.contact is not None and view.contact.phone == PHONE
+    personal = opened(view)
+    assert personal is not None and personal.contact is not None
+    assert personal.contact.phone == PHONE
 
 
 def test_every_event_type_becomes_an_entry_with_its_status_and_actor() -> None:
@@ -59,11 +63,17 @@ def test_every_event_type_becomes_an_entry_with_its_status_and_actor() -> None:
                        .given(day("10-09"), submitted("ZB261009-REJ0-0004"))
                        .given(day("10-09", 10), ev.CaseRejected(officer=accepted().officer,
                                                                 reason="不属于受理范围")))
+    erased = project(History("ZB261009-ERA0-0006")
+                     .given(day("10-09"), submitted("ZB261009-ERA0-0006"))
+                     .given(day("10-09", 11), ev.PersonalDataErased(by=SYSTEM,
+                                                                    reason="retention")))
+    assert erased.personal is None and erased.erased and erased.media == ()
+    assert erased.timeline[-1].what == {"reason": "retention"} and erased.timeline[-1].public
     merged = project(History("ZB261009-DUP0-0005")
                      .given(day("10-09"), submitted("ZB261009-DUP0-0005"))
                      .given(day("10-09", 10), ev.CaseMerged(officer=accepted().officer,
                                                             into_case_id="ZB261006-WFF0-0001")))
-    seen = {e.type for v in (long_view, rejected, merged, project(reference_case()))
+    seen = {e.type for v in (long_view, rejected, merged, erased, project(reference_case()))
             for e in v.timeline}
     assert seen == {cls.TYPE for cls in ALL_EVENTS}
 
@@ -124,11 +134,15 @@ def test_no_staff_id_or_reporter_id_reaches_the_view() -> None:
         assert staff_id not in stored
 
 
-def test_the_view_keeps_the_residents_details_for_their_own_eyes() -> None:
+def test_the_view_keeps_the_residents_details_sealed_for_their_own_eyes() -> None:
     history = reference_case()
     view = project(history)
-    assert view.contact is not None
-    assert (view.contact.name, view.contact.phone, view.contact.email) == (NAME, PHONE, EMAIL)
+    stored = view.model_dump_json()
+    assert PHONE not in stored and NAME not in stored and EMAIL not in stored
+    personal = opened(view)
+    assert personal is not None and personal.contact is not None
+    contact = personal.contact
+    assert (contact.name, contact.phone, contact.email) == (NAME, PHONE, EMAIL)
     assert view.tracking_code_hash == hash_tracking_code(code_of(history.case_id))
 
 
@@ -155,7 +169,7 @@ def test_a_case_first_seen_after_its_submission_starts_from_the_envelopes_facts(
     view = fold(None, envelopes[3:])
     assert view is not None and view.seq == 8 and view.status is CaseStatus.CLOSED
     assert [e.seq for e in view.timeline] == [4, 5, 6, 7, 8]
-    assert view.contact is None and view.tracking_code_hash == ""
+    assert view.personal is None and view.tracking_code_hash == ""
 
 
 def test_an_event_the_projection_cannot_apply_is_set_aside_and_the_rest_applied() -> None:

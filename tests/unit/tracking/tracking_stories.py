@@ -16,10 +16,13 @@ from datetime import datetime, timedelta, timezone
 
 from contracts import case_events as ev
 from contracts.facts import Actor, Channel, Location, Priority, Role
+from contracts.personal import PersonalData, ResidentContact
 from services.common.catalogue import load_city
+from services.common.keys import KeyRing
 from services.common.settings import REPO_ROOT
 from services.lifecycle.codes import hash_tracking_code, tracking_code_for
 from services.lifecycle.history import History
+from services.tracking.timeline import CaseView
 
 CITY = load_city(REPO_ROOT / "deploy" / "config")
 CST = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -48,6 +51,15 @@ STORY_TITLE = "王府坟菜市场门口红绿灯何时能点亮？"
 STORY_URL = "https://news.example.org/zhengzaiban/2026/10/07/wangfufen-lights"
 
 
+RING = KeyRing()
+"""The data keys of the stories' cases, as intake keeps them in the key store."""
+
+
+def opened(view: CaseView) -> PersonalData | None:
+    """The view's personal data, opened as tracking opens it for a reader who may see it."""
+    return RING.open(view.personal) if view.personal else None
+
+
 def code_of(case_id: str) -> str:
     """The case's tracking code, as intake would give it (test secret)."""
     from helpers import TEST_SECRET
@@ -60,14 +72,21 @@ def submitted(case_id: str, *, category: str = "traffic-signals", district: str 
               description: str = "沙口路王府坟菜市场门口的红绿灯不亮了，过马路很危险。",
               priority: Priority = Priority.GENERAL, channel: Channel = Channel.WEB,
               entered_by: Actor | None = None) -> ev.CaseSubmitted:
+    """As intake records it: the contact sealed, and so the place where it is private."""
+    place = Location(district=district, street=street, address=address, lat=34.7995, lon=113.6390)
+    entry = CITY.category(category)
+    private = entry is None or not entry.address_public
+    personal = PersonalData(contact=ResidentContact(name=NAME, phone=PHONE, email=EMAIL),
+                            **(dict(address=address, lat=place.lat, lon=place.lon)
+                               if private else {}))
     return ev.CaseSubmitted(
         category=category,
         description=description,
-        location=Location(district=district, street=street, address=address,
-                          lat=34.7995, lon=113.6390),
+        location=place.model_copy(update=dict(address="", lat=None, lon=None)) if private
+        else place,
         channel=channel,
         priority=priority,
-        contact=ev.ResidentContact(name=NAME, phone=PHONE, email=EMAIL),
+        personal=RING.seal(case_id, personal),
         tracking_code_hash=hash_tracking_code(code_of(case_id)),
         media=(ev.MediaRef(url="https://media.example.org/p/dark-lights.jpg",
                            content_type="image/jpeg", size=123_456),),

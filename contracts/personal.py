@@ -1,0 +1,73 @@
+"""A resident's personal data, and the sealed form in which it travels.
+
+The case event log is kept forever and replayed from its start, so nothing in
+it can ever be deleted. Personal data therefore never enters it in clear: what
+identifies the resident is gathered into one `PersonalData` and encrypted with
+a key of its own case (`Sealed`, AES-256-GCM, the case id bound in as
+associated data). The keys live outside the log, in a key store
+(`services/common/keys.py`). Erasing a case's personal data destroys its key:
+every copy of the sealed bytes — in Kafka, in each service's write model, in
+backups — becomes noise at once, and a replay from offset 0 rebuilds the case
+without the person while every public fact stays as it was ("crypto-shredding").
+
+What is personal, and sealed:
+- the contact: name, phone, email;
+- the exact address and the point, when the category's address is private (a
+  heating outage in a flat); a public place (a traffic light) stays in clear;
+- the description as written, when it names a detail (a phone number, an ID
+  card, an email, a plate): the log then keeps the masked text in clear.
+
+What is not kept at all: the device and account ids an Open311 client sends
+(`services/intake/open311/parse.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.text import Email, Phone, ShortLine
+
+
+class ResidentContact(BaseModel):
+    """How to reach the resident. Private: never in public views, logs or metrics."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: ShortLine = ""
+    phone: Phone = ""
+    email: Email = ""
+
+
+class PersonalData(BaseModel):
+    """Everything about one case that identifies its resident, in clear (never logged)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    contact: ResidentContact | None = None
+    address: str = Field(default="", description="The exact address of a private-address category.")
+    lat: float | None = None
+    lon: float | None = None
+    description: str | None = Field(
+        default=None, description="The description as written, when the log keeps it masked.")
+
+    @property
+    def empty(self) -> bool:
+        return self == PersonalData()
+
+
+class Sealed(BaseModel):
+    """A `PersonalData` encrypted with its case's data key: opaque without the key.
+
+    `ciphertext` is AES-256-GCM over the JSON of the personal data (tag appended),
+    with `key_id` as associated data, so a sealed value moved to another case does
+    not open. Both are unpadded base64url.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    alg: Literal["A256GCM"] = "A256GCM"
+    key_id: str = Field(description="The data key: the case's own (its case id).")
+    nonce: str = Field(description="96 random bits, base64url.")
+    ciphertext: str = Field(description="Ciphertext and tag, base64url.")
