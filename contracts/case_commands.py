@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.case_events import MediaRef, ResidentContact
-from contracts.facts import Channel, Location, Priority
+from contracts.facts import Actor, Channel, Location, Priority
 from contracts.text import AttributeValue, Code, Description, Note, Reason, ShortLine, Title
 
 
@@ -122,6 +122,21 @@ class GiveFeedback(Command):
 
 
 # --- department replies on the bus -------------------------------------------
+
+
+class ErasePersonalData(Command):
+    """Erase a case's personal data for good: its key, its photos; the erasure recorded.
+
+    The message on the erasures topic (`Topics.erasures`): intake destroys the key
+    and deletes the photos, and the service that holds the case at that stage records
+    `PersonalDataErased` (intake while it awaits triage, routing after).
+    """
+
+    request_id: str = Field(description="Names this request; a repeat carries the same.")
+    case_id: str
+    by: Actor = Field(description="The resident, an admin, or the system (retention).")
+    reason: Literal["request", "retention"] = "request"
+    requested_at: AwareDatetime
 
 
 class _Reply(Command):

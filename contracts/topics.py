@@ -24,6 +24,11 @@ class Topics:
         """Replies from departments' own systems (`DepartmentReply`)."""
         return f"{self.prefix}zaiban.routing.department-replies"
 
+    @property
+    def erasures(self) -> str:
+        """Requests to erase a case's personal data (`ErasePersonalData`), keyed by case id."""
+        return f"{self.prefix}zaiban.privacy.erasures"
+
     def department_cases(self, department: str) -> str:
         """The cases routed to one department, with what it needs to act."""
         return f"{self.prefix}zaiban.routing.department.{department}.cases"

@@ -33,6 +33,7 @@ def wanted(settings: CommonSettings, departments: list[str]) -> list[TopicSpec]:
         TopicSpec(topics.case_events, -1),
         TopicSpec(topics.submissions, 30 * DAY_MS),
         TopicSpec(topics.department_replies, 30 * DAY_MS),
+        TopicSpec(topics.erasures, 30 * DAY_MS),
     ]
     specs += [TopicSpec(topics.department_cases(d), 90 * DAY_MS) for d in departments]
     specs += [TopicSpec(topics.dead_letter(s), 90 * DAY_MS) for s in SERVICES]

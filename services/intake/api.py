@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Header, HTTPException, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 
 from contracts.case_commands import SubmitCase
 from contracts.envelope import Envelope
-from contracts.facts import Channel, Role
+from contracts.facts import Actor, Channel, Role
 from services.common.auth import Principal, staff_guard
 from services.common.catalogue import LANGUAGES, CityConfig
 from services.common.clock import Clock
@@ -25,6 +25,7 @@ from services.common.commands import routes as command_routes
 from services.common.limits import RateLimiter, per_client
 from services.intake.commands import TRIAGE
 from services.intake.duplicates import Suggestion
+from services.intake.erasures import Erasures
 from services.intake.media import PhotoStore
 from services.intake.settings import IntakeSettings
 from services.intake.submissions import Receipt, Submissions
@@ -152,3 +153,41 @@ def triage_routes(desk: Desk, secret: Callable[[], SecretStr]) -> APIRouter:
     Idempotency-Key is the same command."""
     door = Door(tags=["intake"], answer=recorded, idempotency=True)
     return command_routes(TRIAGE, desk, door, secret)
+
+
+def erasure_routes(erasures: Erasures, secret: Callable[[], SecretStr]) -> APIRouter:
+    """Erasing a resident's personal data: the resident (tracking code) or an admin."""
+    router = APIRouter(tags=["privacy"])
+    admin = Depends(staff_guard(lambda request: secret())(Role.ADMIN))
+    answers: dict[int | str, dict[str, Any]] = {
+        202: {"description": "Requested and under way: the key may not be destroyed yet."},
+        409: {"description": "Erased already."}}
+
+    def answer(outcome: dict[str, Any]) -> JSONResponse:
+        return JSONResponse(outcome, 200 if outcome["status"] == "erased" else 202)
+
+    @router.post("/api/cases/{case_id}/erase", responses=answers,
+                 summary="Erase my personal data from my case (needs its tracking code)")
+    async def erase_own(
+        case_id: str,
+        x_tracking_code: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        if not x_tracking_code:
+            raise HTTPException(401, "send the case's tracking code in the X-Tracking-Code header")
+        return answer(await erasures.request(case_id, Actor(role=Role.RESIDENT),
+                                             tracking_code=x_tracking_code))
+
+    @router.post("/api/admin/cases/{case_id}/erase", responses=answers,
+                 summary="Erase a resident's personal data from a case (admins)")
+    async def erase(case_id: str, principal: Principal = admin) -> JSONResponse:
+        return answer(await erasures.request(case_id, principal.actor()))
+
+    @router.get("/api/admin/erasures/{case_id}",
+                summary="What was erased of a case, when and why (admins)")
+    async def erasure(case_id: str, principal: Principal = admin) -> dict[str, Any]:
+        outcome = await erasures.outcome(case_id)
+        if outcome["key_destroyed_at"] is None and outcome["reason"] is None:
+            raise HTTPException(404, f"nothing of case {case_id} was erased")
+        return outcome
+
+    return router

@@ -138,6 +138,10 @@ def strip_metadata(data: bytes, content_type: str, *, max_pixels: int) -> bytes:
     return clean
 
 
+OUR_PHOTO = re.compile(r"(?:^|/)media/([0-9a-f]{32})$")
+"""The path of a photo this store keeps (`StoredPhoto.url`)."""
+
+
 @dataclass(frozen=True)
 class StoredPhoto:
     media_id: str
@@ -185,3 +189,14 @@ class PhotoStore:
         if doc is None:
             return None
         return doc["content_type"], bytes(doc["data"])
+
+    async def delete(self, media: Sequence[MediaRef]) -> int:
+        """Delete the photos of ours these references name (`/media/<id>`, or a full URL
+        ending so); how many there were. A photo kept elsewhere is not ours to delete."""
+        deleted = 0
+        for ref in media:
+            found = OUR_PHOTO.search(ref.url)
+            if found:
+                result = await self.collection.delete_one({"_id": found.group(1)})
+                deleted += result.deleted_count
+        return deleted

@@ -10,17 +10,21 @@ collection), the log, the submissions topic and the HTTP routes (`api.py`,
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import TypeAdapter
 
-from contracts.case_commands import SubmitCase
+from contracts.case_commands import ErasePersonalData, SubmitCase
+from contracts.case_events import PersonalDataErased
 from contracts.facts import CaseStatus
 from contracts.topics import Topics
 from services.common.bus import (
+    RETRY_PAUSE_S,
     Delivery,
+    Outlet,
     described,
     read_as,
     records_of,
@@ -37,6 +41,7 @@ from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
 from services.common.store import Unavailable
 from services.intake import api, duplicates
+from services.intake.erasures import Erasures
 from services.intake.media import PhotoStore
 from services.intake.open311 import routes as open311
 from services.intake.settings import IntakeSettings
@@ -49,6 +54,7 @@ from services.lifecycle.submitting import check_submission
 log = get_logger("zaiban.intake")
 
 SUBMISSIONS: TypeAdapter[SubmitCase] = TypeAdapter(SubmitCase)
+ERASURES: TypeAdapter[ErasePersonalData] = TypeAdapter(ErasePersonalData)
 
 
 def index_fields(case: Case) -> dict[str, Any]:
@@ -79,6 +85,12 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
                                        self.city, settings, self.clock)
         self.photos = PhotoStore(self.db["media"], self.settings.max_photo_bytes,
                                  self.settings.max_photo_pixels)
+        self.erasures = Erasures(
+            self.streams, self.keys, self.photos,
+            Outlet(self.broker, self.topics.erasures, schema=ErasePersonalData,
+                   title="intake: requests to erase a resident's personal data",
+                   description=described(Topics.erasures)),
+            self.db["erasures"], self.clock)
         # Per-client limits on public submission and photo uploads (services/common/limits.py).
         rate = (self.settings.submit_rate_per_minute, self.settings.submit_burst)
         self.submission_limit, self.upload_limit = RateLimiter(*rate), RateLimiter(*rate)
@@ -91,11 +103,18 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
                                description=described(Topics.submissions),
                                decoder=read_as(SUBMISSIONS, self.dead_letters))(
             typed(self._on_bus_submission))
+        self.broker.subscriber(self.topics.erasures, group_id=self.group_id,
+                               auto_offset_reset="earliest",
+                               title="intake: destroy the key, delete the photos",
+                               description=described(Topics.erasures),
+                               decoder=read_as(ERASURES, self.dead_letters))(
+            typed(self._on_erasure))
         self.router.include_router(api.routes(
             settings, self.city, self.clock, submissions=self.submissions, photos=self.photos,
             submission_limit=self.submission_limit, upload_limit=self.upload_limit,
             duplicates=self.duplicates))
         self.router.include_router(api.triage_routes(self.desk, settings.secret))
+        self.router.include_router(api.erasure_routes(self.erasures, settings.secret))
         self.router.include_router(open311.routes(
             settings, self.city, submissions=self.submissions, limit=self.submission_limit))
 
@@ -122,6 +141,15 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
             return
         log.info("bus_submission_recorded", case_id=receipt.case_id, replayed=receipt.replayed)
 
+    async def _on_erasure(self, command: ErasePersonalData, message: KafkaMessage) -> None:
+        """Carry out an erasure; an error leaves it to be redelivered (each step repeats)."""
+        try:
+            await self.erasures.carry_out(command)
+        except Exception:
+            log.exception("erasure_failed_will_retry", case_id=command.case_id)
+            await asyncio.sleep(RETRY_PAUSE_S)
+            raise
+
     # -- triage ------------------------------------------------------------------
 
     async def duplicates(self, case_id: str) -> list[duplicates.Suggestion]:
@@ -144,3 +172,5 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
             envelope = delivery.envelope
             with bound(case_id=envelope.case_id, event_id=str(envelope.event_id)):
                 await self.streams.fold(envelope)
+                if envelope.type == PersonalDataErased.TYPE:
+                    await self.erasures.on_recorded(envelope)

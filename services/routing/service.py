@@ -49,9 +49,10 @@ from services.common.casestreams import CaseStreams, ConcurrentChange
 from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.commands import Desk, Reply
+from services.common.keys import key_store
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
-from services.lifecycle import dispatching, feedback, supervision
+from services.lifecycle import dispatching, feedback, privacy, supervision
 from services.lifecycle.case import Case
 from services.lifecycle.errors import Refused
 from services.routing import departments, sweeps
@@ -62,6 +63,11 @@ from services.routing.settings import RoutingSettings
 log = get_logger("zaiban.routing")
 
 READ_REPLY: TypeAdapter[Reply] = TypeAdapter(cmd.DepartmentReply)
+ERASURES: TypeAdapter[cmd.ErasePersonalData] = TypeAdapter(cmd.ErasePersonalData)
+ERASURE_PATIENCE_S = 30.0
+"""How long an erasure request waits for intake (the key) or the log (the case) before it
+is tried again from the topic."""
+ERASURE_PATIENCE_STEPS = 60
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,12 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
             title="routing: keep the write model, react, announce",
         )
         self._subscribe_replies()
+        self.keys = key_store(self.mongo, settings)
+        self.broker.subscriber(
+            self.topics.erasures, group_id=f"{self.group_id}-erasures",
+            auto_offset_reset="earliest", title="routing: record erasures of cases it holds",
+            description=described(Topics.erasures), decoder=read_as(ERASURES, self.dead_letters),
+        )(typed(self._on_erasure))
         self.router.include_router(command_routes(self.desk, settings.secret))
 
     # -- lifecycle --------------------------------------------------------------
@@ -219,6 +231,39 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
                           "outcome": outcome, "at": self.clock.now()}},
                 upsert=True,
             )
+
+    # -- erasures ----------------------------------------------------------------
+
+    async def _on_erasure(self, command: cmd.ErasePersonalData, message: KafkaMessage) -> None:
+        try:
+            await self.record_erasure(command)
+        except Exception:
+            log.exception("erasure_not_recorded_will_retry", case_id=command.case_id)
+            await asyncio.sleep(RETRY_PAUSE_S)
+            raise
+
+    async def record_erasure(self, command: cmd.ErasePersonalData) -> None:
+        """Record `PersonalDataErased` for a case routing holds, once intake has destroyed its
+        key. A case still awaiting triage is intake's to record: routing only waits to see
+        it recorded (or the case accepted, when it is routing's after all)."""
+        case_id = command.case_id
+        with bound(case_id=case_id, correlation_id=command.request_id):
+            for _look in range(ERASURE_PATIENCE_STEPS):
+                case = await self.streams.get(case_id)
+                if case is not None and case.erased:
+                    return
+                if (case is not None and not privacy.recorded_by_intake(case)
+                        and await self.keys.destroyed(case_id) is not None):
+                    await self.streams.execute(
+                        case_id,
+                        lambda now: [] if privacy.recorded_by_intake(now)
+                        else privacy.erase(now, command.by, command.reason),
+                        cause=f"erase/{case_id}", correlation_id=command.request_id)
+                    log.info("erasure_recorded")
+                    return
+                await asyncio.sleep(ERASURE_PATIENCE_S / ERASURE_PATIENCE_STEPS)
+            raise TimeoutError(f"case {case_id}: neither recorded as erased nor past triage "
+                               f"with its key destroyed within {ERASURE_PATIENCE_S:g}s")
 
     # -- deadlines --------------------------------------------------------------
 
