@@ -177,7 +177,7 @@ def erasure_routes(erasures: Erasures, secret: Callable[[], SecretStr]) -> APIRo
         return answer(await erasures.request(case_id, Actor(role=Role.RESIDENT),
                                              tracking_code=x_tracking_code))
 
-    @router.post("/api/admin/cases/{case_id}/erase", responses=answers,
+    @router.post("/api/admin/erasures/{case_id}", responses=answers,
                  summary="Erase a resident's personal data from a case (admins)")
     async def erase(case_id: str, principal: Principal = admin) -> JSONResponse:
         return answer(await erasures.request(case_id, principal.actor()))

@@ -90,7 +90,7 @@ async def test_the_resident_erases_their_case_before_triage(settings: CommonSett
         wrong = await http.post(f"/api/cases/{case.case_id}/erase",
                                 headers={"X-Tracking-Code": "0000-0000-0000-0000"})
         unknown = await http.post("/api/cases/ZB000000-NONE-0000/erase", headers=code)
-        not_staff = await http.post(f"/api/admin/cases/{case.case_id}/erase", headers=OFFICER)
+        not_staff = await http.post(f"/api/admin/erasures/{case.case_id}", headers=OFFICER)
         assert (missing.status_code, wrong.status_code, unknown.status_code,
                 not_staff.status_code) == (401, 403, 404, 403)
         assert "X-Tracking-Code" in missing.json()["error"] and "tracking code" in wrong.text
@@ -136,7 +136,7 @@ async def test_an_admin_erases_a_routed_case_and_its_department_is_told(
         detail = await http.get(f"/api/staff/cases/{case.case_id}", headers=DEPARTMENT_A)
         assert detail.json()["contact"]["name"] == RESIDENT_NAME
 
-        erased = await http.post(f"/api/admin/cases/{case.case_id}/erase", headers=ADMIN)
+        erased = await http.post(f"/api/admin/erasures/{case.case_id}", headers=ADMIN)
         assert erased.status_code in (200, 202), erased.text
         [event] = await erased_in_history(settings, case.case_id)
         assert event.producer == "routing" and event.data["reason"] == "request"
@@ -158,7 +158,7 @@ async def test_an_admin_erases_a_routed_case_and_its_department_is_told(
         # the department still acts on the case; the public figures did not move
         await ok(await http.post(f"/api/cases/{case.case_id}/resolve", headers=DEPARTMENT_A,
                                  json={"resolution": "已恢复供水"}))
-        assert (await http.post(f"/api/admin/cases/{case.case_id}/erase",
+        assert (await http.post(f"/api/admin/erasures/{case.case_id}",
                                 headers=ADMIN)).status_code == 409
 
         async def resolved_counted() -> dict[str, Any] | None:

@@ -55,9 +55,9 @@ def every_topic() -> dict[str, str]:
 
 DEPARTMENT_TOPICS = {TOPICS.department_cases(code) for code in DEPARTMENTS}
 RECEIVES_AND_SENDS: dict[str, tuple[set[str], set[str]]] = {
-    "intake": ({TOPICS.case_events, TOPICS.submissions},
-               {TOPICS.case_events, TOPICS.dead_letter("intake")}),
-    "routing": ({TOPICS.case_events, TOPICS.department_replies},
+    "intake": ({TOPICS.case_events, TOPICS.submissions, TOPICS.erasures},
+               {TOPICS.case_events, TOPICS.erasures, TOPICS.dead_letter("intake")}),
+    "routing": ({TOPICS.case_events, TOPICS.department_replies, TOPICS.erasures},
                 {TOPICS.case_events, TOPICS.dead_letter("routing"), *DEPARTMENT_TOPICS}),
     "tracking": ({TOPICS.case_events}, {TOPICS.dead_letter("tracking")}),
     "metrics": ({TOPICS.case_events}, {TOPICS.dead_letter("metrics")}),
@@ -68,6 +68,7 @@ MESSAGES = {
     TOPICS.case_events: "CaseEventEnvelope",
     TOPICS.submissions: "SubmitCase",
     TOPICS.department_replies: "DepartmentReply",
+    TOPICS.erasures: "ErasePersonalData",
     **{topic: "DepartmentCase" for topic in DEPARTMENT_TOPICS},
     **{TOPICS.dead_letter(service): "DeadLetter" for service in SERVICES},
 }
