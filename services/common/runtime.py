@@ -88,6 +88,19 @@ class ServiceRuntime(Generic[S]):
     def background(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._tasks.append(asyncio.create_task(make(), name=f"{self.name}-background"))
 
+    def every(self, seconds: float, work: Callable[[], Awaitable[Any]]) -> None:
+        """Run `work` now and every `seconds` in the background, surviving its failures."""
+
+        async def forever() -> None:
+            while True:
+                try:
+                    await work()
+                except Exception:
+                    log.exception("background_work_failed", work=getattr(work, "__name__", "?"))
+                await asyncio.sleep(seconds)
+
+        self.background(forever)
+
     # -- readiness --------------------------------------------------------------
 
     async def readiness(self) -> dict[str, bool]:

@@ -25,7 +25,7 @@ from services.common.commands import routes as command_routes
 from services.common.limits import RateLimiter, per_client
 from services.intake.commands import TRIAGE
 from services.intake.duplicates import Suggestion
-from services.intake.erasures import Erasures
+from services.intake.erasures import ErasureDesk
 from services.intake.media import PhotoStore
 from services.intake.settings import IntakeSettings
 from services.intake.submissions import Receipt, Submissions
@@ -155,7 +155,7 @@ def triage_routes(desk: Desk, secret: Callable[[], SecretStr]) -> APIRouter:
     return command_routes(TRIAGE, desk, door, secret)
 
 
-def erasure_routes(erasures: Erasures, secret: Callable[[], SecretStr]) -> APIRouter:
+def erasure_routes(erasures: ErasureDesk, secret: Callable[[], SecretStr]) -> APIRouter:
     """Erasing a resident's personal data: the resident (tracking code) or an admin."""
     router = APIRouter(tags=["privacy"])
     admin = Depends(staff_guard(lambda request: secret())(Role.ADMIN))

@@ -1,6 +1,6 @@
 """Erasing a resident's personal data: asked for, then carried out from the erasures topic.
 
-Asked for (`Erasures.request`) by the resident with the case's tracking code, by
+Asked for (`ErasureDesk.request`) by the resident with the case's tracking code, by
 an admin (HTTP, or `zaiban privacy erase`), or by the retention sweep
 (`retention.py`): the request is checked — the case exists, the asker may erase
 it, it is not erased yet — and published on the erasures topic
@@ -30,20 +30,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from contracts.case_commands import ErasePersonalData
 from contracts.envelope import Envelope
 from contracts.facts import Actor, Role
-from services.common.bus import Outlet
 from services.common.casestreams import CaseStreams
 from services.common.clock import Clock
 from services.common.keys import KeyStore
 from services.common.logging import bound, get_logger
 from services.intake.media import PhotoStore
 from services.lifecycle import privacy
+from services.lifecycle.case import Case
 from services.lifecycle.codes import tracking_code_matches
 from services.lifecycle.errors import NotAllowed, NotFound, NotNow
 
@@ -59,20 +60,26 @@ def actor_label(actor: Actor) -> str:
     return f"{actor.role.value}:{actor.staff_id}" if actor.staff_id else actor.role.value
 
 
-class Erasures:
-    def __init__(self, streams: CaseStreams, keys: KeyStore, photos: PhotoStore,
-                 requests: Outlet, records: AsyncCollection[dict[str, Any]], clock: Clock,
-                 settle_s: float = SETTLE_S) -> None:
-        self.streams, self.keys, self.photos = streams, keys, photos
-        self.requests, self.records, self.clock = requests, records, clock
-        self.settle_s = settle_s
+class Sender(Protocol):
+    async def send(self, body: bytes, key: bytes | None = None) -> None: ...
 
-    # -- asking ------------------------------------------------------------------
+
+class ErasureDesk:
+    """Where erasures are asked for: checked, published, and answered with what was done.
+    Reads intake's write model (`cases`) and the erasure records; writes only the topic."""
+
+    def __init__(self, cases: Callable[[str], Awaitable[Case | None]], keys: KeyStore,
+                 requests: Sender, records: AsyncCollection[dict[str, Any]], clock: Clock,
+                 settle_s: float = SETTLE_S) -> None:
+        self.cases, self.keys, self.requests = cases, keys, requests
+        self.records, self.clock, self.settle_s = records, clock, settle_s
 
     async def request(self, case_id: str, by: Actor, *, reason: privacy.Reason = "request",
-                      tracking_code: str | None = None) -> dict[str, Any]:
-        """Check and publish the request; answer what is done once it is (or as it stands)."""
-        case = await self.streams.get(case_id)
+                      tracking_code: str | None = None,
+                      wait_s: float | None = None) -> dict[str, Any]:
+        """Check and publish the request; answer what is done once it is (or as it stands
+        after `wait_s`, by default `settle_s`)."""
+        case = await self.cases(case_id)
         if case is None or case.facts is None:
             raise NotFound(f"case {case_id} not found")
         if by.role is Role.RESIDENT and not tracking_code_matches(tracking_code,
@@ -87,7 +94,7 @@ class Erasures:
                                     reason=reason, requested_at=self.clock.now())
         await self.requests.send(command.model_dump_json().encode(), key=case_id.encode())
         log.info("erasure_requested", case_id=case_id, reason=reason, role=by.role.value)
-        return await self.outcome(case_id, wait_s=self.settle_s)
+        return await self.outcome(case_id, wait_s=self.settle_s if wait_s is None else wait_s)
 
     async def outcome(self, case_id: str, *, wait_s: float = 0.0) -> dict[str, Any]:
         """What was done so far (waiting up to `wait_s` for it to be recorded)."""
@@ -109,7 +116,14 @@ class Erasures:
             if record.get("recorded_seq") else None,
         }
 
-    # -- carrying out ------------------------------------------------------------
+
+
+class Erasures:
+    """Where erasures are carried out: intake's consumer of the erasures topic."""
+
+    def __init__(self, streams: CaseStreams, keys: KeyStore, photos: PhotoStore,
+                 records: AsyncCollection[dict[str, Any]]) -> None:
+        self.streams, self.keys, self.photos, self.records = streams, keys, photos, records
 
     async def carry_out(self, command: ErasePersonalData) -> None:
         """Destroy the key, delete the photos, record the erasure if intake holds the case.

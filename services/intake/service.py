@@ -40,8 +40,8 @@ from services.common.limits import RateLimiter
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
 from services.common.store import Unavailable
-from services.intake import api, duplicates
-from services.intake.erasures import Erasures
+from services.intake import api, duplicates, retention
+from services.intake.erasures import ErasureDesk, Erasures
 from services.intake.media import PhotoStore
 from services.intake.open311 import routes as open311
 from services.intake.settings import IntakeSettings
@@ -68,6 +68,7 @@ def index_fields(case: Case) -> dict[str, Any]:
         "district": facts.district,
         "submitted_at": facts.submitted_at,
         "street": location.street if location else "",
+        **retention.index_fields(case),
     }
 
 
@@ -85,8 +86,10 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
                                        self.city, settings, self.clock)
         self.photos = PhotoStore(self.db["media"], self.settings.max_photo_bytes,
                                  self.settings.max_photo_pixels)
-        self.erasures = Erasures(
-            self.streams, self.keys, self.photos,
+        self.erasures = Erasures(self.streams, self.keys, self.photos, self.db["erasures"])
+        self.retention = timedelta(days=settings.retention_days)
+        self.erasure_desk = ErasureDesk(
+            self.streams.get, self.keys,
             Outlet(self.broker, self.topics.erasures, schema=ErasePersonalData,
                    title="intake: requests to erase a resident's personal data",
                    description=described(Topics.erasures)),
@@ -114,13 +117,23 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
             submission_limit=self.submission_limit, upload_limit=self.upload_limit,
             duplicates=self.duplicates))
         self.router.include_router(api.triage_routes(self.desk, settings.secret))
-        self.router.include_router(api.erasure_routes(self.erasures, settings.secret))
+        self.router.include_router(api.erasure_routes(self.erasure_desk, settings.secret))
         self.router.include_router(open311.routes(
             settings, self.city, submissions=self.submissions, limit=self.submission_limit))
 
     async def on_start(self) -> None:
-        await self.streams.ensure_indexes(("status", "category", "submitted_at"))
+        await self.streams.ensure_indexes(("status", "category", "submitted_at", "ended_at"))
         self.background(self.streams.relay)
+
+    async def start(self) -> None:
+        await super().start()
+        # once the broker runs: the sweep publishes erasure requests
+        self.every(self.settings.retention_sweep_every_s, self.sweep_retention)
+
+    async def sweep_retention(self) -> list[retention.Due]:
+        """Ask for the erasure of the personal data kept past its time (`retention.py`)."""
+        return await retention.sweep(self.streams.collection, self.erasure_desk,
+                                     self.clock.now(), self.retention, self.settings.retention_batch)
 
     # -- submissions -------------------------------------------------------------
 

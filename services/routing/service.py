@@ -23,7 +23,7 @@ crash in between). Its inputs:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -125,16 +125,7 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
         # Only once the broker runs: both may append to the log.
         self.background(lambda: self.streams.relay(self.settings.relay_every_s))
         if self.settings.routing_reacts:
-            self.background(lambda: self._every(self.settings.sweep_every_s, self.sweep))
-
-    async def _every(self, seconds: float, work: Callable[[], Awaitable[Any]]) -> None:
-        """Run `work` every `seconds`, surviving its failures."""
-        while True:
-            try:
-                await work()
-            except Exception:
-                log.exception("background_work_failed", work=getattr(work, "__name__", "?"))
-            await asyncio.sleep(seconds)
+            self.every(self.settings.sweep_every_s, self.sweep)
 
     # -- the case event log -----------------------------------------------------
 
