@@ -176,9 +176,16 @@ class MongoKeyStore:
     replaced by its tombstone `{_id, destroyed_at, by, reason}` (no key material).
     """
 
-    def __init__(self, collection: AsyncCollection[dict[str, Any]], master: MasterKey) -> None:
+    def __init__(self, collection: AsyncCollection[dict[str, Any]],
+                 master: MasterKey | None) -> None:
         self.collection = collection
-        self.master = master
+        self._master = master
+
+    @property
+    def master(self) -> MasterKey:
+        if self._master is None:
+            raise RuntimeError("this key store was opened without the master key")
+        return self._master
 
     async def issue(self, key_id: str) -> DataKey:
         doc = await self.collection.find_one({"_id": key_id})
@@ -239,10 +246,13 @@ KEYS_DATABASE = "keys"
 """The key store's database: `<db prefix>_keys`, apart from every service's own."""
 
 
-def key_store(client: AsyncMongoClient[dict[str, Any]], settings: CommonSettings) -> MongoKeyStore:
-    """The deployment's key store, in its database of its own, under its master key."""
-    return MongoKeyStore(service_db(client, settings, KEYS_DATABASE)[KEYS_COLLECTION],
-                         MasterKey.from_text(settings.master_key_text()))
+def key_store(client: AsyncMongoClient[dict[str, Any]], settings: CommonSettings, *,
+              opens: bool = True) -> MongoKeyStore:
+    """The deployment's key store, in its database of its own, under its master key. Without
+    `opens`, a service that only asks whether keys were destroyed (routing) holds no master
+    key: issuing or finding a key then fails."""
+    master = MasterKey.from_text(settings.master_key_text()) if opens else None
+    return MongoKeyStore(service_db(client, settings, KEYS_DATABASE)[KEYS_COLLECTION], master)
 
 
 class KeyRing:

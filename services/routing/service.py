@@ -107,7 +107,7 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
             title="routing: keep the write model, react, announce",
         )
         self._subscribe_replies()
-        self.keys = key_store(self.mongo, settings)
+        self.keys = key_store(self.mongo, settings, opens=False)  # tombstones only
         self.broker.subscriber(
             self.topics.erasures, group_id=f"{self.group_id}-erasures",
             auto_offset_reset="earliest", title="routing: record erasures of cases it holds",
