@@ -14,6 +14,7 @@ from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.case_events import MediaRef, ResidentContact
 from contracts.facts import Actor, Channel, Location, Priority
+from contracts.personal import SealedMessage
 from contracts.text import AttributeValue, Code, Description, Note, Reason, ShortLine, Title
 
 
@@ -39,6 +40,17 @@ class SubmitCase(Command):
         default="",
         description="Client-chosen id; a retried submission with the same id makes no second case.",
     )
+
+
+class SealedSubmission(Command):
+    """A `SubmitCase` on the bus, sealed for intake (`contracts/personal.py`): how a frontend
+    submits a resident's request with personal data, which no topic carries in clear."""
+
+    sealed: SealedMessage = Field(description="The SubmitCase's JSON, sealed for intake's key.")
+
+
+BusSubmission = SubmitCase | SealedSubmission
+"""What the submissions topic carries."""
 
 
 # --- triage ----------------------------------------------------------------

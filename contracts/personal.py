@@ -19,6 +19,12 @@ What is personal, and sealed:
 
 What is not kept at all: the device and account ids an Open311 client sends
 (`services/intake/open311/parse.py`).
+
+A frontend that submits on the bus (the submissions topic) writes to a topic
+itself, so it seals the whole submission for intake (`SealedMessage`: an
+ephemeral X25519 key agreed with intake's public key, `GET
+/api/bus/submission-key`; HKDF-SHA256; AES-256-GCM), and intake opens it. A
+submission on the bus that carries personal data in clear is refused.
 """
 
 from __future__ import annotations
@@ -69,5 +75,27 @@ class Sealed(BaseModel):
 
     alg: Literal["A256GCM"] = "A256GCM"
     key_id: str = Field(description="The data key: the case's own (its case id).")
+    nonce: str = Field(description="96 random bits, base64url.")
+    ciphertext: str = Field(description="Ciphertext and tag, base64url.")
+
+
+SEALED_FOR_INTAKE: Literal["X25519-HKDF-SHA256-A256GCM"] = "X25519-HKDF-SHA256-A256GCM"
+
+
+class SealedMessage(BaseModel):
+    """Bytes sealed for one recipient's X25519 public key (an ECIES, as HPKE's base mode).
+
+    The sender makes an ephemeral X25519 key pair (`epk`, its public half), agrees a shared
+    secret with the recipient's public key, and derives a 256-bit key with HKDF-SHA256
+    (no salt; info = "zaiban sealed v1" + epk + recipient public key); `ciphertext` is
+    AES-256-GCM of the message under it (tag appended), with `kid` as associated data.
+    All binary fields are unpadded base64url.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alg: Literal["X25519-HKDF-SHA256-A256GCM"] = SEALED_FOR_INTAKE
+    kid: str = Field(description="Which of the recipient's keys it was sealed for.")
+    epk: str = Field(description="The sender's ephemeral X25519 public key, base64url.")
     nonce: str = Field(description="96 random bits, base64url.")
     ciphertext: str = Field(description="Ciphertext and tag, base64url.")

@@ -280,6 +280,15 @@ def import_social(
     async def publish() -> None:
         from aiokafka import AIOKafkaProducer
 
+        from services.common.keys import SUBMISSION_KEY, key_store, public_key_of
+        from services.common.store import make_client
+        from zaiban.social import bus_message
+
+        store = make_client(settings)
+        try:
+            recipient = public_key_of(await key_store(store, settings).issue(SUBMISSION_KEY))
+        finally:
+            await store.close()
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                     enable_idempotence=True, linger_ms=5)
         await producer.start()
@@ -288,7 +297,7 @@ def import_social(
             with Progress() as progress:
                 task = progress.add_task(f"publishing {len(ready)} {channel} posts", total=len(ready))
                 for command in ready:
-                    await producer.send_and_wait(topic, command.model_dump_json().encode(),
+                    await producer.send_and_wait(topic, bus_message(command, recipient),
                                                  key=command.submission_id.encode())
                     progress.advance(task)
         finally:

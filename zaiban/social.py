@@ -1,7 +1,9 @@
 """Importing a social-media export (Weibo, WeChat) as cases.
 
-Each post becomes a `SubmitCase` published on the submissions topic, where
-intake checks it exactly like a web submission. The post's id becomes the
+Each post becomes a `SubmitCase` published on the submissions topic, sealed
+for intake (`bus_message`: a post may name its author and their phone, which no
+topic carries in clear), where intake opens it and checks it exactly like a
+web submission. The post's id becomes the
 submission id, so importing the same export twice makes no second case.
 Rows that cannot become a case are reported with their row number and why,
 before anything is sent.
@@ -21,10 +23,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from contracts.case_commands import SubmitCase
+from contracts.case_commands import SealedSubmission, SubmitCase
 from contracts.facts import Channel
 from services.common.bus import describe_error
 from services.common.catalogue import CityConfig
+from services.common.keys import SUBMISSION_KEY, seal_for
 from services.lifecycle.submitting import check_submission
 
 
@@ -82,6 +85,12 @@ def to_submission(row: Row, channel: Channel, *, default_category: str,
         "external_ref": f"{channel.value}:{post_id}",
         "submission_id": f"{channel.value}:{post_id}",
     })
+
+
+def bus_message(command: SubmitCase, recipient: bytes) -> bytes:
+    """The submission as the bus carries it: sealed for intake's key (`recipient`)."""
+    sealed = seal_for(recipient, SUBMISSION_KEY, command.model_dump_json().encode())
+    return SealedSubmission(sealed=sealed).model_dump_json().encode()
 
 
 def prepare(rows: Iterable[Row], city: CityConfig, channel: Channel, *, default_category: str,

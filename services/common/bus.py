@@ -219,8 +219,11 @@ class DeadLetters:
                              description=described(Topics.dead_letter))
         self.topic = self.outlet.topic
 
-    async def put(self, record: ConsumerRecord[Any, Any], reason: str) -> None:
-        raw: bytes = record.value or b""
+    async def put(self, record: ConsumerRecord[Any, Any], reason: str, *,
+                  withhold: bool = False) -> None:
+        """Put `record` aside with `reason`; with `withhold`, without its bytes (which hold
+        what must not be copied, such as personal data in clear)."""
+        raw: bytes = b"" if withhold else (record.value or b"")
         try:
             payload = raw.decode("utf-8")
             encoding: Literal["utf-8", "base64"] = "utf-8"

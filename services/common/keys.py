@@ -34,13 +34,16 @@ from typing import Any, Protocol
 
 from bson import Binary
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from contracts.personal import PersonalData, Sealed
+from contracts.personal import PersonalData, Sealed, SealedMessage
 from services.common.settings import CommonSettings
 from services.common.store import service_db
 
@@ -253,6 +256,60 @@ def key_store(client: AsyncMongoClient[dict[str, Any]], settings: CommonSettings
     key: issuing or finding a key then fails."""
     master = MasterKey.from_text(settings.master_key_text()) if opens else None
     return MongoKeyStore(service_db(client, settings, KEYS_DATABASE)[KEYS_COLLECTION], master)
+
+
+# --- sealed for intake: submissions on the bus ------------------------------------
+
+SUBMISSION_KEY = "bus:submissions"
+"""The key store's id of intake's X25519 key for submissions on the bus (32 random bytes,
+kept like a case's key: a valid X25519 private key)."""
+SEALED_INFO = b"zaiban sealed v1"
+
+
+def _agreed(shared: bytes, epk: bytes, recipient: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=SEALED_INFO + epk + recipient).derive(shared)
+
+
+def public_key_of(key: DataKey) -> bytes:
+    """The X25519 public key of a key kept as 32 random bytes (`SUBMISSION_KEY`)."""
+    return X25519PrivateKey.from_private_bytes(key.secret).public_key().public_bytes_raw()
+
+
+def recipient_key(text: str) -> bytes:
+    """A public key as `GET /api/bus/submission-key` gives it (base64url), as bytes."""
+    return _unb64(text)
+
+
+def public_key_text(key: DataKey) -> str:
+    return _b64(public_key_of(key))
+
+
+def seal_for(recipient: bytes, kid: str, message: bytes) -> SealedMessage:
+    """`message` sealed for the holder of the X25519 public key `recipient`."""
+    ephemeral = X25519PrivateKey.generate()
+    epk = ephemeral.public_key().public_bytes_raw()
+    key = _agreed(ephemeral.exchange(X25519PublicKey.from_public_bytes(recipient)), epk,
+                  recipient)
+    nonce = os.urandom(NONCE_BYTES)
+    cipher = AESGCM(key).encrypt(nonce, message, kid.encode())
+    return SealedMessage(kid=kid, epk=_b64(epk), nonce=_b64(nonce), ciphertext=_b64(cipher))
+
+
+def open_for(key: DataKey, sealed: SealedMessage) -> bytes:
+    """The message sealed for `key`'s public half; BrokenSeal if it does not open."""
+    if sealed.kid != key.key_id:
+        raise BrokenSeal(f"sealed for key {sealed.kid!r}, not {key.key_id!r}")
+    try:
+        private = X25519PrivateKey.from_private_bytes(key.secret)
+        epk = _unb64(sealed.epk)
+        agreed = _agreed(private.exchange(X25519PublicKey.from_public_bytes(epk)), epk,
+                         public_key_of(key))
+        return AESGCM(agreed).decrypt(_unb64(sealed.nonce), _unb64(sealed.ciphertext),
+                                      sealed.kid.encode())
+    except (InvalidTag, binascii.Error, ValueError) as error:
+        raise BrokenSeal(f"the message sealed for {sealed.kid} does not open "
+                         f"({type(error).__name__})") from error
 
 
 class KeyRing:

@@ -17,11 +17,13 @@ from pydantic import SecretStr
 from contracts.case_commands import SubmitCase
 from contracts.envelope import Envelope
 from contracts.facts import Actor, Channel, Role
+from contracts.personal import SEALED_FOR_INTAKE
 from services.common.auth import Principal, staff_guard
 from services.common.catalogue import LANGUAGES, CityConfig
 from services.common.clock import Clock
 from services.common.commands import Correlation, Desk, Door, IdempotencyKey
 from services.common.commands import routes as command_routes
+from services.common.keys import SUBMISSION_KEY, KeyStore, public_key_text
 from services.common.limits import RateLimiter, per_client
 from services.intake.commands import TRIAGE
 from services.intake.duplicates import Suggestion
@@ -189,5 +191,21 @@ def erasure_routes(erasures: ErasureDesk, secret: Callable[[], SecretStr]) -> AP
         if outcome["key_destroyed_at"] is None and outcome["reason"] is None:
             raise HTTPException(404, f"nothing of case {case_id} was erased")
         return outcome
+
+    return router
+
+
+def bus_routes(keys: KeyStore) -> APIRouter:
+    """What a frontend on the bus needs: the key it seals submissions with."""
+    router = APIRouter(tags=["intake"])
+
+    @router.get("/api/bus/submission-key",
+                summary="The public key a frontend seals submissions on the bus with")
+    async def submission_key() -> dict[str, str]:
+        key = await keys.issue(SUBMISSION_KEY)
+        return {"kid": SUBMISSION_KEY, "alg": SEALED_FOR_INTAKE,
+                "public_key": public_key_text(key),
+                "how": "publish SealedSubmission {sealed: SealedMessage} on the submissions "
+                       "topic: the SubmitCase JSON sealed for this key (contracts/personal.py)"}
 
     return router

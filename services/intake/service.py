@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
+from aiokafka import ConsumerRecord
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter, ValidationError
 
-from contracts.case_commands import ErasePersonalData, SubmitCase
+from contracts.case_commands import BusSubmission, ErasePersonalData, SubmitCase
 from contracts.case_events import PersonalDataErased
 from contracts.facts import CaseStatus
 from contracts.topics import Topics
@@ -25,6 +26,7 @@ from services.common.bus import (
     RETRY_PAUSE_S,
     Delivery,
     Outlet,
+    describe_error,
     described,
     read_as,
     records_of,
@@ -35,7 +37,7 @@ from services.common.casestreams import CaseStreams, ConcurrentChange
 from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.commands import Desk
-from services.common.keys import key_store
+from services.common.keys import SUBMISSION_KEY, BrokenSeal, key_store, open_for
 from services.common.limits import RateLimiter
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
@@ -49,11 +51,14 @@ from services.intake.submissions import Submissions
 from services.lifecycle.case import Case
 from services.lifecycle.errors import Invalid, NotFound, Refused
 from services.lifecycle.policy import Policy
-from services.lifecycle.submitting import check_submission
+from services.lifecycle.submitting import check_submission, personal_part
 
 log = get_logger("zaiban.intake")
 
-SUBMISSIONS: TypeAdapter[SubmitCase] = TypeAdapter(SubmitCase)
+SUBMISSIONS: TypeAdapter[BusSubmission] = TypeAdapter(BusSubmission)
+CLEAR_ON_THE_BUS = (
+    "personal data in clear on the bus: seal the submission for intake (SealedSubmission, "
+    "with the key at GET /api/bus/submission-key); the message is not copied here")
 ERASURES: TypeAdapter[ErasePersonalData] = TypeAdapter(ErasePersonalData)
 
 
@@ -118,6 +123,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
             duplicates=self.duplicates))
         self.router.include_router(api.triage_routes(self.desk, settings.secret))
         self.router.include_router(api.erasure_routes(self.erasure_desk, settings.secret))
+        self.router.include_router(api.bus_routes(self.keys))
         self.router.include_router(open311.routes(
             settings, self.city, submissions=self.submissions, limit=self.submission_limit))
 
@@ -137,10 +143,16 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
 
     # -- submissions -------------------------------------------------------------
 
-    async def _on_bus_submission(self, command: SubmitCase, message: KafkaMessage) -> None:
-        """A submission a frontend published on the bus: checked exactly like HTTP (an
-        unreadable one was dead-lettered by the decoder, `read_as`)."""
+    async def _on_bus_submission(
+        self, submission: Annotated[BusSubmission, Field(title="BusSubmission")],
+        message: KafkaMessage,
+    ) -> None:
+        """A submission a frontend published on the bus: opened if sealed, then checked
+        exactly like HTTP (an unreadable one was dead-lettered by the decoder, `read_as`)."""
         record = records_of(message)[0]
+        command = await self._opened(submission, record)
+        if command is None:
+            return
         problems = check_submission(command, self.city)
         if problems:
             await self.dead_letters.put(record, Invalid.of(problems).reason)
@@ -153,6 +165,22 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
             await self.dead_letters.put(record, f"refused: {refused.reason}")
             return
         log.info("bus_submission_recorded", case_id=receipt.case_id, replayed=receipt.replayed)
+
+    async def _opened(self, submission: BusSubmission,
+                      record: ConsumerRecord[Any, Any]) -> SubmitCase | None:
+        """The submission in clear; None (and a dead letter) when it cannot be, or when it
+        came with personal data in clear — which is then not copied anywhere."""
+        if isinstance(submission, SubmitCase):
+            if personal_part(submission, self.city) is None:
+                return submission
+            await self.dead_letters.put(record, CLEAR_ON_THE_BUS, withhold=True)
+            return None
+        try:
+            key = await self.keys.issue(SUBMISSION_KEY)
+            return SubmitCase.model_validate_json(open_for(key, submission.sealed))
+        except (BrokenSeal, ValidationError) as error:
+            await self.dead_letters.put(record, f"sealed submission: {describe_error(error)}")
+            return None
 
     async def _on_erasure(self, command: ErasePersonalData, message: KafkaMessage) -> None:
         """Carry out an erasure; an error leaves it to be redelivered (each step repeats)."""

@@ -39,9 +39,10 @@ log = get_logger("zaiban.metrics")
 class CountedDeadLetters(DeadLetters):
     """Dead letters, counted on /metrics."""
 
-    async def put(self, record: ConsumerRecord[Any, Any], reason: str) -> None:
+    async def put(self, record: ConsumerRecord[Any, Any], reason: str, *,
+                  withhold: bool = False) -> None:
         DEAD_LETTERS.inc()
-        await super().put(record, reason)
+        await super().put(record, reason, withhold=withhold)
 
 
 def city_timezone(settings: CommonSettings) -> tzinfo:

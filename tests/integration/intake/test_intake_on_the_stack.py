@@ -23,9 +23,11 @@ from photofixtures import TRACES, phone_jpeg, png_declaring, small_png
 from PIL import Image
 from servicefixtures import token
 
+from contracts.case_commands import SealedSubmission
 from contracts.facts import Role
 from contracts.topics import Topics
 from services.common.http import build_app
+from services.common.keys import recipient_key, seal_for
 from services.common.settings import CommonSettings
 from services.composition import build
 from services.intake.service import IntakeService
@@ -206,15 +208,30 @@ async def test_what_is_no_real_image_gets_a_4xx_naming_the_photo(http) -> None: 
         assert answer.json()["problems"][0]["where"] == "body.photo", what
 
 
-async def test_a_frontend_publishes_on_the_bus_and_garbage_is_dead_lettered(intake, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_frontend_publishes_on_the_bus_and_garbage_is_dead_lettered(intake, http, settings) -> None:  # type: ignore[no-untyped-def]
+    """A frontend seals each submission for intake (with the key intake publishes); one with
+    personal data in clear is refused, and its bytes are not copied to the dead letters."""
     topics = Topics(settings.topic_prefix)
-    bad = json.dumps({**REQUEST, "category": "ufo"}).encode()
-    good = json.dumps({**REQUEST, "channel": "wechat", "submission_id": "wx-123"}).encode()
+    published = (await http.get("/api/bus/submission-key")).json()
+    recipient = recipient_key(published["public_key"])
+
+    def sealed(body: dict[str, object]) -> bytes:
+        message = seal_for(recipient, published["kid"], json.dumps(body).encode())
+        return SealedSubmission(sealed=message).model_dump_json().encode()
+
+    anonymous = {key: value for key, value in REQUEST.items() if key != "contact"}
+    bad = json.dumps({**anonymous, "category": "ufo",
+                      "location": {"district": "zhongyuan", "street": "沙口路"}}).encode()
+    clear = json.dumps({**REQUEST, "submission_id": "wx-clear"}).encode()
+    good = sealed({**REQUEST, "channel": "wechat", "submission_id": "wx-123"})
+    assert b"13800000000" not in good
     await publish_raw(settings.kafka_bootstrap, topics.submissions,
-                      [b"\xff\xfenot json", bad, good, good])
-    letters = await read_topic(settings.kafka_bootstrap, topics.dead_letter("intake"), min_count=2)
+                      [b"\xff\xfenot json", bad, clear, good, good])
+    letters = await read_topic(settings.kafka_bootstrap, topics.dead_letter("intake"), min_count=3)
     reasons = dead_letter_reasons(letters)
-    assert any("body.category" in r for r in reasons) and len(reasons) == 2
+    assert any("body.category" in r for r in reasons) and len(reasons) == 3
+    assert any("personal data in clear" in r for r in reasons)
+    assert not any(b"13800000000" in letter for letter in letters)
 
     async def one_case() -> list:  # type: ignore[type-arg]
         events = await read_events(settings)
@@ -222,3 +239,5 @@ async def test_a_frontend_publishes_on_the_bus_and_garbage_is_dead_lettered(inta
 
     events = await eventually(one_case, what="the wechat case in the log")
     assert [(e.type, e.facts.channel) for e in events] == [("CaseSubmitted", "wechat")]
+    personal = await personal_of(settings, events[0])
+    assert personal and personal.contact and personal.contact.phone == "13800000000"

@@ -34,3 +34,19 @@ def test_csv_and_json_exports_become_submissions_keyed_by_post(tmp_path: Path) -
     ready, skipped = prepare(read_rows(json_file), CITY, Channel.WECHAT,
                              default_category="inquiry", default_district="zhongyuan")
     assert not skipped and ready[0].category == "inquiry" and ready[0].location.district == "zhongyuan"
+
+
+def test_a_post_travels_the_bus_sealed_for_intake_and_opens_as_it_was() -> None:
+    from contracts.case_commands import SealedSubmission, SubmitCase
+    from services.common.keys import SUBMISSION_KEY, DataKey, open_for, public_key_of
+    from zaiban.social import bus_message
+
+    intake_key = DataKey.new(SUBMISSION_KEY)
+    command = SubmitCase.model_validate({
+        "category": "traffic-signals", "description": "沙口路红绿灯不亮，请联系13812345678。",
+        "location": {"district": "zhongyuan", "street": "沙口路"}, "channel": "weibo",
+        "contact": {"name": "王先生", "phone": "13812345678"}, "submission_id": "weibo:1"})
+    message = bus_message(command, public_key_of(intake_key))
+    assert b"13812345678" not in message and "王先生".encode() not in message
+    sealed = SealedSubmission.model_validate_json(message).sealed
+    assert SubmitCase.model_validate_json(open_for(intake_key, sealed)) == command

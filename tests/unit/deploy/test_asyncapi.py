@@ -66,7 +66,7 @@ RECEIVES_AND_SENDS: dict[str, tuple[set[str], set[str]]] = {
 
 MESSAGES = {
     TOPICS.case_events: "CaseEventEnvelope",
-    TOPICS.submissions: "SubmitCase",
+    TOPICS.submissions: "BusSubmission",
     TOPICS.department_replies: "DepartmentReply",
     TOPICS.erasures: "ErasePersonalData",
     **{topic: "DepartmentCase" for topic in DEPARTMENT_TOPICS},
