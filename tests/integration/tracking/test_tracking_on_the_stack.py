@@ -15,10 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI
-from helpers import client_for, eventually, publish_envelopes, running
+from helpers import eventually, publish_envelopes
 from servicefixtures import token
 from unit.tracking.tracking_stories import (
     CITY,
@@ -48,19 +47,6 @@ from services.tracking.service import TrackingService
 from services.tracking.store import CODES_COLLECTION, COLLECTION, REBUILD_COLLECTION
 
 pytestmark = pytest.mark.stack
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def tracking(settings: CommonSettings) -> AsyncIterator[TrackingService]:
-    service = build("tracking", settings)
-    async with running(service):
-        yield service
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def http(tracking: TrackingService) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(app_of(tracking)) as client:
-        yield client
 
 
 async def projected(http: httpx.AsyncClient, case_id: str, seq: int) -> dict[str, Any]:
