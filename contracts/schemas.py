@@ -1,4 +1,4 @@
-"""JSON Schemas of the envelope, every event and every command, for integrators.
+"""JSON Schemas of the envelope, every event and command, and the audit record, for integrators.
 
 `zaiban contracts export` writes them to `contracts/schemas/`; a test keeps
 the committed files equal to what the code says. `CaseEventEnvelope` is the
@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field, TypeAdapter, create_model
 
 from contracts import case_commands
+from contracts.audit import PersonalDataRead
 from contracts.case_events import ALL_EVENTS
 from contracts.envelope import Envelope
 
@@ -56,6 +57,7 @@ def all_schemas() -> dict[str, dict[str, Any]]:
         schemas[f"commands/{command.__name__}.json"] = command.model_json_schema()
     schemas["commands/DepartmentReply.json"] = TypeAdapter(
         case_commands.DepartmentReply).json_schema()
+    schemas["audit/PersonalDataRead.json"] = PersonalDataRead.model_json_schema()
     return schemas
 
 

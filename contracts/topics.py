@@ -29,6 +29,12 @@ class Topics:
         """Requests to erase a case's personal data (`ErasePersonalData`), keyed by case id."""
         return f"{self.prefix}zaiban.privacy.erasures"
 
+    @property
+    def audit(self) -> str:
+        """Staff reads of residents' personal data (`PersonalDataRead`), keyed by case id,
+        kept forever: who read whose details, when and where."""
+        return f"{self.prefix}zaiban.audit.personal-data"
+
     def department_cases(self, department: str) -> str:
         """The cases routed to one department, with what it needs to act."""
         return f"{self.prefix}zaiban.routing.department.{department}.cases"

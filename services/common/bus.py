@@ -1,4 +1,4 @@
-"""The Kafka side of every service: the broker, the event log, dead letters.
+"""The Kafka side of every service: the broker, the event log, dead letters, the audit trail.
 
 Every topic a service reads or writes is declared on its broker with its message type:
 subscribers by their handler's argument (`CaseEvents`, `SubmitCase`, ...), and what a
@@ -31,18 +31,25 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import KafkaTimeoutError, OutOfOrderSequenceNumber, ProducerFenced
+from aiokafka.errors import (
+    KafkaError,
+    KafkaTimeoutError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+)
 from faststream import AckPolicy, StreamMessage
 from faststream.exceptions import AckMessage
 from faststream.kafka import KafkaBroker
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from contracts.audit import PersonalDataRead
 from contracts.envelope import Envelope
 from contracts.registry import UnreadableEvent, check_readable, read_event
 from contracts.schemas import CaseEventEnvelope
 from contracts.topics import Topics
 from services.common.logging import bound, get_logger
 from services.common.settings import CommonSettings
+from services.common.store import Unavailable
 
 log = get_logger("zaiban.bus")
 
@@ -190,6 +197,36 @@ class EventLog:
             await self.broker.publish(body, topic, key=key)
 
         await renewing_on_fatal(self.broker, send)
+
+
+class NotAudited(Unavailable):
+    """A read of personal data the audit trail could not take: it is not answered (the HTTP
+    edge says 503 with Retry-After), never answered unaudited."""
+
+
+class AuditTrail:
+    """Records of staff reads of residents' personal data, on the audit topic (kept forever).
+
+    `record` returns once Kafka holds the record (acks=all, as every producer here) or
+    raises `NotAudited`: a service shows the data only after it returned. A record whose
+    wait ran out may still land; a read then looks recorded that was refused, which errs
+    on the side the trail is for."""
+
+    def __init__(self, broker: KafkaBroker, topics: Topics, service: str) -> None:
+        self.outlet = Outlet(broker, topics.audit, schema=PersonalDataRead,
+                             title=f"{service}: records staff reads of personal data",
+                             description=described(Topics.audit))
+
+    async def record(self, read: PersonalDataRead) -> None:
+        try:
+            async with asyncio.timeout(APPEND_TIMEOUT_S):
+                await self.outlet.send(read.model_dump_json().encode(), key=read.case_id.encode())
+        except (KafkaError, TimeoutError) as error:
+            with bound(case_id=read.case_id, correlation_id=read.correlation_id):
+                log.warning("read_not_audited", read_id=str(read.read_id),
+                            error=describe_error(error))
+            raise NotAudited("the audit trail cannot record this read of personal data right "
+                             "now, so it is not shown; try again shortly") from error
 
 
 class DeadLetter(BaseModel):

@@ -22,7 +22,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.topics import Topics
-from services.common.bus import DeadLetters, EventLog, make_broker
+from services.common.bus import AuditTrail, DeadLetters, EventLog, make_broker
 from services.common.clock import Clock, SystemClock
 from services.common.logging import configure_logging, get_logger
 from services.common.settings import CommonSettings
@@ -50,12 +50,18 @@ class ServiceRuntime(Generic[S]):
         self.started = False
 
     # What a service writes is declared on its broker (and so in its AsyncAPI document)
-    # when the service first takes it: only intake and routing record case events.
+    # when the service first takes it: only intake and routing record case events, only
+    # a service that shows staff personal data records reads of it.
 
     @cached_property
     def events(self) -> EventLog:
         """The case event log, for a service that records events."""
         return EventLog(self.broker, self.topics, self.name)
+
+    @cached_property
+    def audit(self) -> AuditTrail:
+        """The audit trail of staff reads of personal data."""
+        return AuditTrail(self.broker, self.topics, self.name)
 
     @cached_property
     def dead_letters(self) -> DeadLetters:

@@ -31,6 +31,7 @@ from contracts.facts import CaseStatus, Channel, Role
 from contracts.text import clean_line
 from services.common.auth import Principal, staff_guard
 from services.common.catalogue import CityConfig, Language
+from services.common.commands import Correlation
 from services.common.i18n import UnknownLanguage, pick_language
 from services.common.keys import KeyStore, open_sealed
 from services.lifecycle.codes import (
@@ -38,6 +39,7 @@ from services.lifecycle.codes import (
     normalise_tracking_code,
     tracking_code_matches,
 )
+from services.tracking.audit import AuditReads, ReadsQuery, StaffReads
 from services.tracking.live import Signals, follow
 from services.tracking.readers import may_read, sees_contact
 from services.tracking.render import (
@@ -57,8 +59,8 @@ MAX_MERGE_HOPS = 5
 # Compared against when the case does not exist, so a wrong code costs the same either way.
 NO_CASE_HASH = "0" * 64
 
-CaseId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
-                             description="The case number.")]
+CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="The case number.")]
 Code = Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
@@ -100,7 +102,8 @@ def page(total: int | None, limit: int, offset: int,
 
 
 def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
-                   settings: TrackingSettings, signals: Signals, keys: KeyStore) -> None:
+                   settings: TrackingSettings, signals: Signals, keys: KeyStore,
+                   audit: StaffReads) -> None:
     require = staff_guard(lambda request: settings.secret())
     any_staff = require(Role.OFFICER, Role.SUPERVISOR, Role.REPORTER, Role.DEPARTMENT)
 
@@ -267,6 +270,7 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
         case_id: CaseId,
         language: ReaderLanguage,
         principal: Annotated[Principal, Depends(any_staff)],
+        correlation: Correlation = None,
     ) -> dict[str, Any]:
         view = await known_case(case_id)
         reader = principal.actor()
@@ -275,6 +279,8 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
         if not sees_contact(view, reader):
             return staff_view(view, language, city, withheld=True)
         personal = await open_sealed(keys, view.personal)
+        await audit.record(view, reader, personal, route="GET /api/staff/cases/{case_id}",
+                           correlation_id=correlation)
         return staff_view(view, language, city, personal=personal)
 
 
@@ -289,3 +295,37 @@ def scope_department(principal: Principal, asked: str | None) -> tuple[str | Non
                                  f"you can list only its cases")
     return None, principal.department
 
+
+
+AUDIT_PARAMETERS = frozenset({"case_id", "staff_id", "limit", "offset"})
+
+
+def install_audit_routes(router: APIRouter, *, reads: AuditReads,
+                         settings: TrackingSettings) -> None:
+    """The audit trail, for admins: who among staff read which resident's personal data."""
+    admin = staff_guard(lambda request: settings.secret())()  # admins alone
+
+    @router.get("/api/admin/audit/reads", tags=["admin"], dependencies=[Depends(admin)],
+                summary="Staff reads of residents' personal data, newest first: of a case, "
+                        "of a member of staff, or both (admins)")
+    async def audit_reads(
+        request: Request,
+        case_id: Annotated[str | None, Query(pattern=CASE_ID_PATTERN,
+                                             description="The reads of this case.")] = None,
+        staff_id: Annotated[str | None, Query(min_length=1, max_length=200,
+                                              description="The reads by this member of "
+                                                          "staff (their token's subject).")
+                            ] = None,
+        limit: Limit = 20,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        unknown = sorted(set(request.query_params) - AUDIT_PARAMETERS)
+        if unknown:
+            raise HTTPException(422, f"{unknown[0]}: not a filter of the audit trail; "
+                                     "filter by case_id or staff_id")
+        try:
+            query = ReadsQuery(case_id=case_id, staff_id=staff_id, limit=limit, offset=offset)
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from error
+        total, found = await reads.find(query)
+        return page(total, limit, offset, [read.model_dump(mode="json") for read in found])

@@ -5,25 +5,44 @@ It reads the case event log as consumer group `<prefix>zaiban-tracking`
 case (`store.py` around the pure `timeline.apply`), wakes this process's live
 streams, and serves the routes of `api.py`. `replay.py` rebuilds the read
 model from offset 0.
+
+It records staff reads of residents' personal data on the audit topic, and reads
+that topic back as `<prefix>zaiban-tracking-audit` into the admins' list
+(`audit.py`).
 """
 
 from __future__ import annotations
 
-from aiokafka import ConsumerRecord
+import asyncio
 
-from services.common.bus import Delivery, subscribe_envelopes
+from aiokafka import ConsumerRecord
+from pydantic import TypeAdapter
+
+from contracts.audit import PersonalDataRead
+from contracts.topics import Topics
+from services.common.bus import (
+    RETRY_PAUSE_S,
+    Delivery,
+    described,
+    read_as,
+    subscribe_envelopes,
+    typed,
+)
 from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.keys import key_store
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
-from services.tracking.api import install_routes
+from services.tracking.api import install_audit_routes, install_routes
+from services.tracking.audit import AUDIT_COLLECTION, AuditReads, StaffReads
 from services.tracking.live import Signals
 from services.tracking.open311.routes import routes as open311_routes
 from services.tracking.settings import TrackingSettings
 from services.tracking.store import COLLECTION, TimelineStore
 
 log = get_logger("zaiban.tracking")
+
+READ_AUDIT: TypeAdapter[PersonalDataRead] = TypeAdapter(PersonalDataRead)
 
 
 class TrackingService(ServiceRuntime[TrackingSettings]):
@@ -42,13 +61,33 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
             handle=self.project,
             title="tracking: case timelines",
         )
+        self.reads = AuditReads(self.db[AUDIT_COLLECTION])
+        self.broker.subscriber(self.topics.audit, group_id=f"{self.group_id}-audit",
+                               auto_offset_reset="earliest",
+                               title="tracking: the audit trail, for admins to list",
+                               description=described(Topics.audit),
+                               decoder=read_as(READ_AUDIT, self.dead_letters))(
+            typed(self.keep_read))
         install_routes(self.router, store=self.store, city=self.city, settings=self.settings,
-                       signals=self.signals, keys=key_store(self.mongo, settings))
+                       signals=self.signals, keys=key_store(self.mongo, settings),
+                       audit=StaffReads(self.audit, self.clock))
+        install_audit_routes(self.router, reads=self.reads, settings=self.settings)
         self.router.include_router(open311_routes(store=self.store, city=self.city,
                                                   settings=self.settings, clock=self.clock))
 
     async def on_start(self) -> None:
         await self.store.ensure_indexes()
+        await self.reads.ensure_indexes()
+
+    async def keep_read(self, read: PersonalDataRead) -> None:
+        """A read on the audit topic, into the admins' list (once, however often delivered)."""
+        try:
+            await self.reads.add(read)
+        except Exception:
+            with bound(case_id=read.case_id, correlation_id=read.correlation_id):
+                log.exception("audit_read_failed_will_retry", read_id=str(read.read_id))
+            await asyncio.sleep(RETRY_PAUSE_S)
+            raise
 
     async def project(self, deliveries: list[Delivery]) -> None:
         projected = await self.store.project([d.envelope for d in deliveries])

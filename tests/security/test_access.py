@@ -211,6 +211,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/api/staff/cases/{case_id}"): staff(Role.OFFICER, Role.SUPERVISOR, Role.REPORTER,
                                                  Role.DEPARTMENT, own_department=True,
                                                  changes=False),
+    ("GET", "/api/admin/audit/reads"): staff(changes=False, body=lambda ctx, caller: {
+        "params": {"case_id": ctx.targets["routed"].case_id}}),  # admins alone
     # Open311 GeoReport v2: reads are public; a POST needs an API key (403 without, per spec)
     ("GET", "/open311/v2/discovery.{fmt}"): public(None),
     ("GET", "/open311/v2/services.{fmt}"): public(None),
@@ -283,9 +285,10 @@ def url_of(path: str, case: Made | None, ctx: Ctx) -> str:
 async def call(http: httpx.AsyncClient, method: str, path: str, rule: Rule, caller: str,
                case: Made | None, ctx: Ctx) -> httpx.Response:
     kwargs = rule.body(ctx, caller) if rule.body else {}
-    params = {"api_key": API_KEY} if caller == INTEGRATOR and "open311" in path else None
+    if caller == INTEGRATOR and "open311" in path:
+        kwargs["params"] = {**kwargs.get("params", {}), "api_key": API_KEY}
     return await http.request(method, url_of(path, case, ctx), headers=headers_of(caller, case, ctx),
-                              params=params, **kwargs)
+                              **kwargs)
 
 
 def verdict(status: int, expected: int | str) -> bool:

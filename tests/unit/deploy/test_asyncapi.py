@@ -59,7 +59,8 @@ RECEIVES_AND_SENDS: dict[str, tuple[set[str], set[str]]] = {
                {TOPICS.case_events, TOPICS.erasures, TOPICS.dead_letter("intake")}),
     "routing": ({TOPICS.case_events, TOPICS.department_replies, TOPICS.erasures},
                 {TOPICS.case_events, TOPICS.dead_letter("routing"), *DEPARTMENT_TOPICS}),
-    "tracking": ({TOPICS.case_events}, {TOPICS.dead_letter("tracking")}),
+    "tracking": ({TOPICS.case_events, TOPICS.audit},
+                 {TOPICS.dead_letter("tracking"), TOPICS.audit}),
     "metrics": ({TOPICS.case_events}, {TOPICS.dead_letter("metrics")}),
 }
 """What each service reads (its subscribers) and writes (its publishers)."""
@@ -69,6 +70,7 @@ MESSAGES = {
     TOPICS.submissions: "BusSubmission",
     TOPICS.department_replies: "DepartmentReply",
     TOPICS.erasures: "ErasePersonalData",
+    TOPICS.audit: "PersonalDataRead",
     **{topic: "DepartmentCase" for topic in DEPARTMENT_TOPICS},
     **{TOPICS.dead_letter(service): "DeadLetter" for service in SERVICES},
 }
