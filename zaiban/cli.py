@@ -211,6 +211,42 @@ def dlq_redrive(service: str,
     typer.echo(f"redriven {run(redrive(settings, letters))} messages")
 
 
+privacy_app = typer.Typer(help="Residents' personal data.", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
+
+
+@privacy_app.command("reads")
+def privacy_reads(
+    case: str = typer.Option(None, "--case", help="The reads of this case."),
+    staff: str = typer.Option(None, "--staff", help="The reads by this member of staff."),
+    limit: int = typer.Option(20, min=1, max=100, help="At most this many."),
+    offset: int = typer.Option(0, min=0, help="Skip the newest this many."),
+) -> None:
+    """Who among staff read residents' personal data, newest first: of a case, of a
+    member of staff, or both (the audit trail, as admins list it)."""
+    import asyncio
+
+    from services.common.settings import CommonSettings
+    from services.tracking.audit import ReadsQuery, list_reads
+
+    try:
+        query = ReadsQuery(case_id=case, staff_id=staff, limit=limit, offset=offset)
+    except ValueError:
+        _fail("say whose reads: --case, --staff, or both")
+        return
+    try:
+        total, reads = asyncio.run(list_reads(CommonSettings(), query))
+    except Exception as error:  # the store is away: say so plainly
+        _fail(f"cannot read the audit trail in tracking's store: {error}")
+        return
+    for read in reads:
+        who = f"{read.role.value}/{read.department}" if read.department else read.role.value
+        typer.echo(f"{read.at.isoformat()}  {read.case_id}  {read.staff_id} ({who})  "
+                   f"{','.join(read.fields)}  {read.route}  {read.correlation_id}")
+    typer.echo(f"{total} {'read' if total == 1 else 'reads'} in all; "
+               f"shown {len(reads)} from offset {offset}")
+
+
 @app.command()
 def replay(model: str = typer.Argument(..., help="tracking or metrics")) -> None:
     """Rebuild a read model from offset 0 into a fresh collection and swap it in."""

@@ -14,7 +14,7 @@ What happens when a member of staff reads a case:
   (`<prefix>zaiban-tracking-audit`) into the collection `audit_reads`, one document
   per read whose `_id` is the read id, so a record delivered twice is one read;
 - an admin lists the reads of a case or of a member of staff, newest first
-  (`GET /api/admin/audit/reads`).
+  (`GET /api/admin/audit/reads`, `zaiban privacy reads`).
 
 The topic, kept forever, is the record; `audit_reads` is its read model. On FerretDB
 1.24 a list reads the collection through (only lookups by `_id` are indexed there); on
@@ -37,7 +37,8 @@ from contracts.facts import Actor
 from contracts.personal import PersonalData
 from services.common.bus import AuditTrail
 from services.common.clock import Clock
-from services.common.store import create_query_indexes
+from services.common.settings import CommonSettings
+from services.common.store import create_query_indexes, make_client, service_db
 from services.tracking.timeline import CaseView
 
 AUDIT_COLLECTION = "audit_reads"
@@ -150,3 +151,14 @@ class AuditReads:
         reads = [read_of(doc) async for doc in cursor]
         return await self.collection.count_documents(selector), reads
 
+
+async def list_reads(settings: CommonSettings, query: ReadsQuery
+                     ) -> tuple[int, list[PersonalDataRead]]:
+    """The admins' list, asked of tracking's store from outside the service
+    (`zaiban privacy reads`)."""
+    client = make_client(settings)
+    try:
+        reads = AuditReads(service_db(client, settings, "tracking")[AUDIT_COLLECTION])
+        return await reads.find(query)
+    finally:
+        await client.close()

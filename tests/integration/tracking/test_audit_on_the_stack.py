@@ -10,21 +10,24 @@ read. Only admins list the trail.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from helpers import eventually, publish_envelopes, publish_raw, read_topic
 from servicefixtures import token
+from typer.testing import CliRunner
 from unit.tracking.tracking_stories import NAME, PHONE, RING, reference_case
 
 from contracts.audit import PersonalDataRead
 from contracts.facts import Role
 from contracts.topics import Topics
 from services.common.settings import CommonSettings
+from zaiban.cli import app as cli
 
 pytestmark = pytest.mark.stack
 
@@ -109,3 +112,31 @@ async def test_only_an_admin_lists_the_trail(http: httpx.AsyncClient) -> None:
     neither = await http.get(READS, headers=ADMIN)
     assert neither.status_code == 422 and "case_id" in neither.json()["error"]
 
+
+async def test_zaiban_privacy_reads_lists_what_the_admins_list(
+        settings: CommonSettings, http: httpx.AsyncClient) -> None:
+    """`zaiban privacy reads --case X | --staff Y`, for an operator at the console."""
+    read = PersonalDataRead(read_id=uuid.uuid4(), case_id="ZB261006-WFF0-0001",
+                            at=datetime(2026, 10, 7, 2, 30, tzinfo=UTC), staff_id="signal-crew-11",
+                            role=Role.DEPARTMENT, department="signal-co", fields=("contact",),
+                            route="GET /api/staff/cases/{case_id}", correlation_id="c-1")
+    await publish_raw(settings.kafka_bootstrap, Topics(settings.topic_prefix).audit,
+                      [read.model_dump_json().encode()], key=read.case_id.encode())
+    await listed(http, 1, staff_id="signal-crew-11")
+    environment = {"ZAIBAN_MONGO_URL": settings.mongo_url, "ZAIBAN_DB_PREFIX": settings.db_prefix,
+                   "ZAIBAN_TOPIC_PREFIX": settings.topic_prefix}
+
+    def zaiban(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(cli, ["privacy", "reads", *args], env=environment)
+        return result.exit_code, result.output
+
+    by_staff = await asyncio.to_thread(zaiban, "--staff", "signal-crew-11")
+    by_case = await asyncio.to_thread(zaiban, "--case", read.case_id)
+    assert by_staff == by_case == (0, (
+        "2026-10-07T02:30:00+00:00  ZB261006-WFF0-0001  signal-crew-11 (department/signal-co)  "
+        "contact  GET /api/staff/cases/{case_id}  c-1\n"
+        "1 read in all; shown 1 from offset 0\n"))
+    nobody = await asyncio.to_thread(zaiban, "--staff", "officer-0007")
+    assert nobody == (0, "0 reads in all; shown 0 from offset 0\n")
+    neither = await asyncio.to_thread(zaiban)
+    assert neither[0] == 1 and "--case, --staff" in neither[1]
