@@ -211,7 +211,8 @@ def dlq_redrive(service: str,
     typer.echo(f"redriven {run(redrive(settings, letters))} messages")
 
 
-privacy_app = typer.Typer(help="Residents' personal data.", no_args_is_help=True)
+privacy_app = typer.Typer(help="Residents' personal data: who read it, proof it is kept "
+                               "only sealed, erasure and retention.", no_args_is_help=True)
 app.add_typer(privacy_app, name="privacy")
 
 
@@ -245,6 +246,58 @@ def privacy_reads(
                    f"{','.join(read.fields)}  {read.route}  {read.correlation_id}")
     typer.echo(f"{total} {'read' if total == 1 else 'reads'} in all; "
                f"shown {len(reads)} from offset {offset}")
+
+
+@privacy_app.command("scan")
+def privacy_scan(
+    needle: list[str] = typer.Option(None, "--needle", help="A detail to look for (a name, "
+                                     "a phone, an email, an address, a coordinate); repeat it."),
+    needles_from: str = typer.Option(None, "--needles-from", help="A file with one detail a "
+                                     "line ('-': standard input), kept out of shell history."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures and hits as JSON."),
+) -> None:
+    """Read every topic and database of this deployment raw and look for each detail:
+    exit 1 when one is found anywhere, 2 when the scan could not read everything."""
+    import asyncio
+    import dataclasses
+    import json as json_
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from services.common.settings import CommonSettings
+    from zaiban.scan import scan
+
+    given = list(needle or [])
+    if needles_from:
+        text = sys.stdin.read() if needles_from == "-" else Path(needles_from).read_text("utf-8")
+        given += [line for line in text.splitlines() if line.strip()]
+    settings = CommonSettings()
+    console = Console(stderr=True)
+    try:
+        with console.status("scanning") as status:
+            result = asyncio.run(scan(settings, given, progress=status.update))
+    except ValueError as error:
+        _fail(str(error))
+        return
+    except Exception as error:  # ScanIncomplete, or the broker or the store is away
+        typer.secho(f"zaiban: the scan did not read everything: {error}", fg=typer.colors.RED,
+                    err=True)
+        raise typer.Exit(2) from error
+    if as_json:
+        typer.echo(json_.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"topics {settings.topic_prefix}zaiban.*, databases {settings.db_prefix}_*, "
+                   f"{len(given)} details\n{result.figures()}")
+        for hit in sorted(result.hits, key=lambda hit: hit.place):
+            typer.secho(f"HIT {hit}", fg=typer.colors.RED)
+    if result.hits:
+        raise typer.Exit(1)
+    if not result.topics or not result.databases:  # a proof over nothing proves nothing
+        typer.secho(f"zaiban: no topic named {settings.topic_prefix}zaiban.* or no database "
+                    f"named {settings.db_prefix}_*: are ZAIBAN_TOPIC_PREFIX and "
+                    "ZAIBAN_DB_PREFIX this deployment's?", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
 
 
 @app.command()
