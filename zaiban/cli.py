@@ -30,9 +30,9 @@ def export_contracts() -> None:
         typer.echo(str(path))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 1) -> None:
     typer.secho(f"zaiban: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -257,7 +257,8 @@ def privacy_scan(
     as_json: bool = typer.Option(False, "--json", help="Print the figures and hits as JSON."),
 ) -> None:
     """Read every topic and database of this deployment raw and look for each detail:
-    exit 1 when one is found anywhere, 2 when the scan could not read everything."""
+    exit 1 when one is found anywhere; 2 when the scan could not be made, could not read
+    everything, or found nothing to read."""
     import asyncio
     import dataclasses
     import json as json_
@@ -266,24 +267,23 @@ def privacy_scan(
     from rich.console import Console
 
     from services.common.settings import CommonSettings
-    from zaiban.scan import scan
+    from zaiban.scan import needles_of, scan
 
     given = list(needle or [])
     if needles_from:
         text = sys.stdin.read() if needles_from == "-" else Path(needles_from).read_text("utf-8")
         given += [line for line in text.splitlines() if line.strip()]
-    settings = CommonSettings()
-    console = Console(stderr=True)
     try:
-        with console.status("scanning") as status:
-            result = asyncio.run(scan(settings, given, progress=status.update))
+        needles_of(given)  # refused before anything is read
     except ValueError as error:
-        _fail(str(error))
-        return
+        _fail(str(error), code=2)
+    settings = CommonSettings()
+    try:
+        with Console(stderr=True).status("scanning") as status:
+            result = asyncio.run(scan(settings, given, progress=status.update))
     except Exception as error:  # ScanIncomplete, or the broker or the store is away
-        typer.secho(f"zaiban: the scan did not read everything: {error}", fg=typer.colors.RED,
-                    err=True)
-        raise typer.Exit(2) from error
+        _fail(f"the scan did not read everything: {error}", code=2)
+        return
     if as_json:
         typer.echo(json_.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=2))
     else:
@@ -294,10 +294,9 @@ def privacy_scan(
     if result.hits:
         raise typer.Exit(1)
     if not result.topics or not result.databases:  # a proof over nothing proves nothing
-        typer.secho(f"zaiban: no topic named {settings.topic_prefix}zaiban.* or no database "
-                    f"named {settings.db_prefix}_*: are ZAIBAN_TOPIC_PREFIX and "
-                    "ZAIBAN_DB_PREFIX this deployment's?", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        _fail(f"no topic named {settings.topic_prefix}zaiban.* or no database named "
+              f"{settings.db_prefix}_*: are ZAIBAN_TOPIC_PREFIX and ZAIBAN_DB_PREFIX this "
+              "deployment's?", code=2)
 
 
 @app.command()

@@ -150,6 +150,18 @@ async def cases_in(http: httpx.AsyncClient, states: list[str]) -> list[Made]:
     return made
 
 
+async def work_on(http: httpx.AsyncClient, case_id: str, department: dict[str, str], *,
+                  note: str, progress: str, resolution: str) -> None:
+    """A department's work on a case routed to it: acknowledged with `note`, a public
+    progress note, resolved."""
+    at = f"/api/cases/{case_id}"
+    await ok(await http.post(f"{at}/acknowledge", headers=department, json={"note": note}))
+    await ok(await http.post(f"{at}/progress", headers=department,
+                             json={"note": progress, "public": True}))
+    await ok(await http.post(f"{at}/resolve", headers=department,
+                             json={"resolution": resolution}))
+
+
 async def case_in(http: httpx.AsyncClient, state: str) -> Made:
     return (await cases_in(http, [state]))[0]
 

@@ -26,7 +26,15 @@ import httpx
 import pytest
 from helpers import TEST_SECRET, eventually, publish_raw, read_events, read_topic
 from photofixtures import GPS_VALUES, MAKER_NOTE_TEXT, phone_jpeg
-from security.public_entry import OFFICER, Made, client, ok, public_entry, staff_rows
+from security.public_entry import (
+    OFFICER,
+    Made,
+    client,
+    ok,
+    public_entry,
+    staff_rows,
+    work_on,
+)
 from servicefixtures import token
 
 from contracts.case_commands import SubmitCase
@@ -133,12 +141,8 @@ async def handle_to_the_end(http: httpx.AsyncClient, cases: dict[Channel, Made])
 
     async def handle(case: Made) -> None:
         at = f"/api/cases/{case.case_id}"
-        await ok(await http.post(f"{at}/acknowledge", headers=HEATING_DESK,
-                                 json={"note": "已派维修工"}))
-        await ok(await http.post(f"{at}/progress", headers=HEATING_DESK,
-                                 json={"note": "已排查楼内管道，更换阀门", "public": True}))
-        await ok(await http.post(f"{at}/resolve", headers=HEATING_DESK,
-                                 json={"resolution": "阀门已更换，室温恢复到20度"}))
+        await work_on(http, case.case_id, HEATING_DESK, note="已派维修工",
+                      progress="已排查楼内管道，更换阀门", resolution="阀门已更换，室温恢复到20度")
         await ok(await http.post(f"{at}/feedback", headers={"X-Tracking-Code": case.code},
                                  json={"fixed": True, "rating": 5, "comment": "暖气热了，谢谢"}))
         staff = await ok(await http.get(f"/api/staff/cases/{case.case_id}", headers=HEATING_DESK))

@@ -30,6 +30,7 @@ from security.public_entry import (
     staff_rows,
     submit,
     upload_photo,
+    work_on,
 )
 
 from contracts.facts import Role
@@ -93,12 +94,8 @@ async def test_no_public_answer_and_no_log_line_carries_a_residents_details(
             # the web: submitted with contact details and a home address; triaged; routed
             case, = await cases_in(http, ["routed"])
             web = case.case_id
-            await ok(await http.post(f"/api/cases/{web}/acknowledge", headers=DEPARTMENT_A,
-                                     json={"note": "已安排维修"}))
-            await ok(await http.post(f"/api/cases/{web}/progress", headers=DEPARTMENT_A,
-                                     json={"note": "正在更换水管", "public": True}))
-            await ok(await http.post(f"/api/cases/{web}/resolve", headers=DEPARTMENT_A,
-                                     json={"resolution": "已恢复供水"}))
+            await work_on(http, web, DEPARTMENT_A, note="已安排维修", progress="正在更换水管",
+                          resolution="已恢复供水")
             resident = {"X-Tracking-Code": case.code}
             await ok(await http.post(f"/api/cases/{web}/feedback", headers=resident,
                                      json={"fixed": False, "rating": 2, "comment": "还是没水"}))

@@ -9,9 +9,11 @@ from urllib.parse import urlencode
 
 import pytest
 from photofixtures import GPS_VALUES, phone_jpeg
+from typer.testing import CliRunner
 
 from contracts.personal import PersonalData, ResidentContact
 from services.common.keys import DataKey
+from zaiban.cli import app
 from zaiban.scan import Needle, fields_holding, forms_of, hits_in
 
 PHONE, NAME, EMAIL = "138 2468 1357", "上官婉清", "Wanqing.Shangguan@example.net"
@@ -84,3 +86,9 @@ def test_sealed_personal_data_holds_no_form_of_any_detail() -> None:
 def test_the_gps_position_a_phone_wrote_into_its_photo_is_found_in_the_bytes() -> None:
     photo = phone_jpeg().lower()
     assert all(Needle.of(seconds).found_in(photo) == "bytes" for seconds in GPS_VALUES)
+
+
+def test_the_command_refuses_a_needle_that_proves_nothing_before_reading_anything() -> None:
+    answer = CliRunner().invoke(app, ["privacy", "scan", "--needle", "13"])
+    assert answer.exit_code == 2
+    assert "at least 4 bytes" in answer.output
