@@ -23,7 +23,6 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from helpers import TEST_SECRET, eventually, publish_raw, read_events, read_topic
 from photofixtures import GPS_VALUES, MAKER_NOTE_TEXT, phone_jpeg
 from security.public_entry import (
@@ -38,15 +37,16 @@ from security.public_entry import (
 )
 from servicefixtures import token
 
-from contracts.case_commands import SubmitCase
+from contracts.case_commands import SealedSubmission, SubmitCase
 from contracts.facts import Channel, Role
 from contracts.topics import Topics
 from services.common.auth import issue_token
+from services.common.keys import recipient_key, seal_for
 from services.common.masking import id_check_character
 from services.common.settings import CommonSettings
 from services.lifecycle.codes import tracking_code_for
 from services.tracking.replay import rebuild as rebuild_tracking
-from zaiban.scan import Hit, scan
+from zaiban.scan import scan
 
 NAME, PHONE, EMAIL = "上官婉清", "159 3726 0418", "wanqing.shangguan@example.net"
 ADDRESS = "金水区经三路北段66号院7号楼1单元1203室"
@@ -93,7 +93,7 @@ async def submit_through_every_channel(http: httpx.AsyncClient,
         "device_id": DEVICE_ID, "account_id": ACCOUNT_ID})
     assert open311.status_code == 201, open311.text
     open311_case = open311.json()[0]["service_request_id"]
-    bus_case = await submit_on_the_bus(settings)
+    bus_case = await submit_on_the_bus(http, settings)
     secret = settings.secret()
     return {
         Channel.WEB: Made(web["case_id"], web["tracking_code"]),
@@ -103,17 +103,22 @@ async def submit_through_every_channel(http: httpx.AsyncClient,
     }
 
 
-async def submit_on_the_bus(settings: CommonSettings) -> str:
-    """A frontend publishes `SubmitCase` on the submissions topic; intake records it. Its
-    submission of a category the city does not have goes to intake's dead letters."""
+async def submit_on_the_bus(http: httpx.AsyncClient, settings: CommonSettings) -> str:
+    """A frontend publishes its submission on the submissions topic, sealed for intake with
+    the key intake publishes; intake records it. Its submission of a category the city does
+    not have goes to intake's dead letters (sealed as it came)."""
     topics = Topics(settings.topic_prefix)
     ref = f"app-{uuid.uuid4().hex[:12]}"
     command, wrong = (SubmitCase.model_validate({
         **SUBMISSION, "channel": "app", "external_ref": ref, "submission_id": ref, **change})
         for change in ({}, {"category": "district-heating", "submission_id": f"{ref}-2"}))
-    await publish_raw(settings.kafka_bootstrap, topics.submissions,
-                      [command.model_dump_json().encode(), wrong.model_dump_json().encode()],
-                      key=ref.encode())
+    published = await ok(await http.get("/api/bus/submission-key"))
+    recipient = recipient_key(published["public_key"])
+    await publish_raw(settings.kafka_bootstrap, topics.submissions, [
+        SealedSubmission(sealed=seal_for(recipient, published["kid"],
+                                         each.model_dump_json().encode())
+                         ).model_dump_json().encode()
+        for each in (command, wrong)], key=ref.encode())
     await read_topic(settings.kafka_bootstrap, topics.dead_letter("intake"), min_count=1,
                      timeout=60)
 
@@ -162,21 +167,12 @@ async def handle_to_the_end(http: httpx.AsyncClient, cases: dict[Channel, Made])
     await eventually(closed, timeout=60, every=0.5, what="the cases to close on the public page")
 
 
-def bus_entry(settings: CommonSettings) -> set[str]:
-    """KNOWN LEAK (issue 13, open): a frontend publishes `SubmitCase` on the submissions
-    topic in clear (kept 30 days), and intake dead-letters one it refuses as it is (kept 90
-    days); an erasure cannot reach either. Delete this, and its use below, once the bus
-    entry carries personal data only sealed."""
-    topics = Topics(settings.topic_prefix)
-    return {topics.submissions, topics.dead_letter("intake")}
-
-
 async def nothing_personal_anywhere(settings: CommonSettings, cases: dict[Channel, Made],
-                                    details: tuple[str | bytes, ...] = DETAILS) -> list[Hit]:
+                                    details: tuple[str | bytes, ...] = DETAILS) -> None:
     """Scan every topic of the test's deployment from its first offset and every database
     of its store: none of `details` (nor a case's tracking code) in any form. And the scan
     read the log and the store: it finds there what is kept in clear (each case number,
-    the masked phone). Returns the hits of the known leak (`bus_entry`)."""
+    the masked phone)."""
     present = (MASKED_PHONE, *(case.case_id for case in cases.values()))
     codes = tuple(case.code for case in cases.values())
     result = await scan(settings, (*details, *codes, *present))
@@ -184,9 +180,7 @@ async def nothing_personal_anywhere(settings: CommonSettings, cases: dict[Channe
     print("\n".join(f"  {topic}: {count} messages"
                     for topic, count in sorted(result.messages_by_topic.items())))
     leaks = [hit for hit in result.hits if hit.needle not in present]
-    known = [hit for hit in leaks if hit.place in bus_entry(settings)]
-    unknown = [hit for hit in leaks if hit not in known]
-    assert not unknown, "personal data in clear:\n" + "\n".join(map(str, unknown))
+    assert not leaks, "personal data in clear:\n" + "\n".join(map(str, leaks))
 
     topics = Topics(settings.topic_prefix)
     assert result.messages_by_topic.get(topics.case_events, 0) > 0
@@ -198,7 +192,6 @@ async def nothing_personal_anywhere(settings: CommonSettings, cases: dict[Channe
         assert topics.case_events in places, f"the scan did not find {needle} in the log"
         assert any(place.startswith(settings.db_prefix) for place in places), \
             f"the scan did not find {needle} in the store"
-    return known
 
 
 async def erase_every_case(http: httpx.AsyncClient, cases: dict[Channel, Made]) -> None:
@@ -220,11 +213,8 @@ async def test_no_detail_of_a_resident_is_kept_in_clear_in_any_topic_or_database
     async with public_entry(settings) as app, client(app) as http:
         cases = await submit_through_every_channel(http, settings)
         await handle_to_the_end(http, cases)
-        known = await nothing_personal_anywhere(settings, cases)
+        await nothing_personal_anywhere(settings, cases)
         # and after the personal data is erased, and tracking rebuilt from offset 0
         await erase_every_case(http, cases)
         await rebuild_tracking(settings)
-        known += await nothing_personal_anywhere(settings, cases)
-    if known:
-        pytest.xfail(f"known leak, the bus entry: {len(known)} hits in clear on "
-                     f"{', '.join(sorted({hit.place for hit in known}))}, e.g. {known[0]}")
+        await nothing_personal_anywhere(settings, cases)
