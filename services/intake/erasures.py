@@ -97,7 +97,9 @@ class ErasureDesk:
         return await self.outcome(case_id, wait_s=self.settle_s if wait_s is None else wait_s)
 
     async def outcome(self, case_id: str, *, wait_s: float = 0.0) -> dict[str, Any]:
-        """What was done so far (waiting up to `wait_s` for it to be recorded)."""
+        """What was done so far (waiting up to `wait_s` for it to be recorded): `erased`
+        (recorded), `erasing` (asked for, the key perhaps destroyed), or `kept` (never
+        asked for). NotFound for a case intake does not know."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         while True:
@@ -106,17 +108,19 @@ class ErasureDesk:
                 break
             await asyncio.sleep(SETTLE_STEP_S)
         destroyed = await self.keys.destroyed(case_id)
+        if not record and destroyed is None and await self.cases(case_id) is None:
+            raise NotFound(f"case {case_id} not found")
+        status = ("erased" if record.get("recorded_seq") else
+                  "erasing" if record or destroyed else "kept")
         return {
             "case_id": case_id,
-            "status": "erased" if record.get("recorded_seq") else "erasing",
+            "status": status,
             "reason": record.get("reason"),
             "key_destroyed_at": destroyed.at.isoformat() if destroyed else None,
             "photos_deleted": record.get("photos_deleted", 0),
             "recorded": {"seq": record["recorded_seq"], "by": record.get("recorded_by")}
             if record.get("recorded_seq") else None,
         }
-
-
 
 class Erasures:
     """Where erasures are carried out: intake's consumer of the erasures topic."""

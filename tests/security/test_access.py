@@ -198,6 +198,10 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/api/cases/{case_id}/stories"): staff(Role.REPORTER, share=True, body=json_body(
         {"title": "花园路为何停水两天？", "url": "https://news.example.org/story"})),
     ("POST", "/api/cases/{case_id}/escalate"): staff(Role.SUPERVISOR, body=json_body(NOTE)),
+    ("POST", "/api/cases/{case_id}/erase"): resident("routed", changes=True),
+    ("POST", "/api/admin/erasures/{case_id}"): staff(),  # admins alone
+    ("GET", "/api/admin/erasures/{case_id}"): staff(changes=False),
+    ("GET", "/api/bus/submission-key"): public(None),
     ("POST", "/api/cases/{case_id}/feedback"): resident(
         "resolved", json_body({"fixed": True, "satisfied": True, "rating": 5}), changes=True),
     # tracking
