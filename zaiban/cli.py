@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from typing import Any
@@ -67,7 +68,6 @@ def up(
     port: int = typer.Option(None, help="Public port (default 8080)."),
 ) -> None:
     """Start everything locally in the foreground: broker, store, the four services, the public entry."""
-    import asyncio
 
     import uvicorn
 
@@ -146,7 +146,6 @@ app.add_typer(topics_app, name="topics")
 @topics_app.command("ensure")
 def topics_ensure() -> None:
     """Create every topic zaiban uses, with partitions, replication and retention from settings."""
-    import asyncio
 
     from services.common.settings import CommonSettings
     from zaiban.topics import ensure_for_city
@@ -216,6 +215,67 @@ privacy_app = typer.Typer(help="Residents' personal data: who read it, proof it 
 app.add_typer(privacy_app, name="privacy")
 
 
+@privacy_app.command("erase")
+def privacy_erase(
+    case_id: str = typer.Argument(..., help="The case whose resident's personal data to erase."),
+    wait: float = typer.Option(30.0, min=0, help="Seconds to wait for it to be carried out."),
+) -> None:
+    """Erase a case's personal data for good (its key, its photos), as an admin would; say
+    what was done."""
+    from services.intake.settings import IntakeSettings
+    from services.lifecycle.errors import Refused
+    from zaiban.privacy import erase
+
+    try:
+        done = asyncio.run(erase(IntakeSettings(), case_id, wait))
+    except Refused as refused:
+        _fail(refused.reason)
+        return
+    typer.echo(f"case {case_id}: {done['status']} ({done['reason'] or 'request'})")
+    typer.echo(f"  key destroyed at   {done['key_destroyed_at'] or 'not yet'}")
+    typer.echo(f"  photos deleted     {done['photos_deleted']}")
+    recorded = done["recorded"]
+    typer.echo("  recorded           " + (
+        f"PersonalDataErased, seq {recorded['seq']}, by {recorded['by']}; departments holding "
+        "the case are told on their topics" if recorded else
+        "not yet: the request is on the erasures topic; intake and routing carry it out"))
+
+
+@privacy_app.command("retention")
+def privacy_retention(
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what is due, erase nothing."),
+    limit: int = typer.Option(500, min=1, help="At most this many cases."),
+) -> None:
+    """Finished cases whose personal data is past ZAIBAN_RETENTION_DAYS; without --dry-run,
+    ask for their erasure now (intake also does it by itself, every sweep)."""
+    from services.intake.settings import IntakeSettings
+    from zaiban.privacy import run_retention
+
+    settings = IntakeSettings()
+    run_ = asyncio.run(run_retention(settings, dry_run=dry_run, limit=limit))
+    for due in run_.due:
+        typer.echo(f"{due.case_id}  {due.status:<9} ended {due.ended_at.isoformat()}")
+    kept = f"kept {settings.retention_days:g} days"
+    if dry_run:
+        typer.echo(f"{len(run_.due)} cases due ({kept}); nothing erased (--dry-run)")
+    else:
+        typer.echo(f"{len(run_.due)} cases due ({kept}); erasure asked for {len(run_.asked)}")
+
+
+@privacy_app.command("reconcile")
+def privacy_reconcile() -> None:
+    """After restoring the key store from a backup: destroy again the key of every case whose
+    erasure is in the log."""
+    from services.intake.settings import IntakeSettings
+    from zaiban.privacy import reconcile
+
+    done = asyncio.run(reconcile(IntakeSettings()))
+    typer.echo(f"read {done.events} events: {done.erasures} erasures in the log; "
+               f"keys destroyed again: {len(done.destroyed_again)}")
+    for case_id in done.destroyed_again:
+        typer.echo(f"  {case_id}")
+
+
 @privacy_app.command("reads")
 def privacy_reads(
     case: str = typer.Option(None, "--case", help="The reads of this case."),
@@ -225,7 +285,6 @@ def privacy_reads(
 ) -> None:
     """Who among staff read residents' personal data, newest first: of a case, of a
     member of staff, or both (the audit trail, as admins list it)."""
-    import asyncio
 
     from services.common.settings import CommonSettings
     from services.tracking.audit import ReadsQuery, list_reads
@@ -259,7 +318,6 @@ def privacy_scan(
     """Read every topic and database of this deployment raw and look for each detail:
     exit 1 when one is found anywhere; 2 when the scan could not be made, could not read
     everything, or found nothing to read."""
-    import asyncio
     import dataclasses
     import json as json_
     from pathlib import Path
@@ -302,7 +360,6 @@ def privacy_scan(
 @app.command()
 def replay(model: str = typer.Argument(..., help="tracking or metrics")) -> None:
     """Rebuild a read model from offset 0 into a fresh collection and swap it in."""
-    import asyncio
 
     from rich.progress import Progress
 
@@ -338,7 +395,6 @@ def import_social(
     default_district: str = typer.Option("zhongyuan", help="For posts without a district."),
 ) -> None:
     """Publish each post as a submission on the bus; intake checks it like any other."""
-    import asyncio
     from pathlib import Path
 
     from rich.progress import Progress

@@ -11,10 +11,13 @@ what it was. Asking twice, with a wrong code, or for an unknown case is a clear 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
 from typing import Any
 
 import httpx
+from faults.processes import ZAIBAN, environment
 from helpers import eventually, personal_of, read_events, read_topic
 from security.public_entry import (
     ADMIN,
@@ -35,7 +38,9 @@ from security.public_entry import (
 )
 
 from contracts.topics import Topics
+from services.common.keys import KEYS_COLLECTION, KEYS_DATABASE
 from services.common.settings import CommonSettings
+from services.common.store import make_client, service_db
 from services.metrics.replay import rebuild as rebuild_metrics
 from services.tracking.replay import rebuild as rebuild_tracking
 
@@ -175,3 +180,50 @@ async def test_an_admin_erases_a_routed_case_and_its_department_is_told(
         assert replayed.json()["personal_data_erased"] and not leaks(replayed)
         assert replayed.json()["contact"] is None
         assert await figures(http) == counted
+
+
+def console(settings: CommonSettings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`zaiban privacy ...` as an operator runs it, on the test's deployment."""
+    return subprocess.run([str(ZAIBAN), "privacy", *args], capture_output=True, text=True,
+                          env=environment(settings, **env), timeout=120, check=False)
+
+
+async def test_the_console_erases_lists_what_retention_would_erase_and_reconciles_a_restore(
+        settings: CommonSettings) -> None:
+    async with public_entry(settings) as app, client(app) as http:
+        case, photo = await with_photo(http)
+        finished = await submit(http)
+        await ok(await http.post(f"/api/cases/{finished.case_id}/reject", headers=OFFICER,
+                                 json={"reason": "不属于本平台受理范围"}))
+        [submitted] = await read_events(settings, case_id=case.case_id)
+        keys = service_db(make_client(settings), settings, KEYS_DATABASE)[KEYS_COLLECTION]
+        backup = await keys.find_one({"_id": case.case_id})  # a backup of the key store
+        assert backup is not None and "wrapped" in backup
+
+        # retention, dry run: what is due is listed, nothing is erased
+        listed = await asyncio.to_thread(console, settings, "retention", "--dry-run",
+                                         ZAIBAN_RETENTION_DAYS="0.000001")
+        assert listed.returncode == 0, listed.stderr
+        assert finished.case_id in listed.stdout and "nothing erased" in listed.stdout
+        assert case.case_id not in listed.stdout  # still open
+
+        erased = await asyncio.to_thread(console, settings, "erase", case.case_id)
+        assert erased.returncode == 0, erased.stderr
+        assert f"case {case.case_id}: erased" in erased.stdout
+        assert "photos deleted     1" in erased.stdout
+        assert "PersonalDataErased, seq 2, by intake" in erased.stdout
+        assert await personal_of(settings, submitted) is None
+        assert (await http.get(f"/media/{photo}")).status_code == 404
+        again = await asyncio.to_thread(console, settings, "erase", case.case_id)
+        assert again.returncode == 1 and "erased already" in again.stderr
+        unknown = await asyncio.to_thread(console, settings, "erase", "ZB000000-NONE-0000")
+        assert unknown.returncode == 1 and "not found" in unknown.stderr
+
+        # the key store restored from that backup: the destroyed key is back, until reconciled
+        await keys.replace_one({"_id": case.case_id}, backup)
+        assert await personal_of(settings, submitted) is not None
+        reconciled = await asyncio.to_thread(console, settings, "reconcile")
+        assert reconciled.returncode == 0, reconciled.stderr
+        assert "keys destroyed again: 1" in reconciled.stdout
+        assert await personal_of(settings, submitted) is None
+        await keys.database.client.close()
