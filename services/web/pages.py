@@ -122,7 +122,8 @@ def city_config(city: CityConfig, language: Language) -> dict[str, Any]:
                         for d in city.departments],
         "districts": [{"code": d.code, "name": d.names.in_(language)} for d in city.districts],
         "categories": [{"code": c.code, "icon": c.icon, "name": c.names.in_(language),
-                        "priority": c.priority.value} for c in city.categories],
+                        "priority": c.priority.value, "address_public": c.address_public}
+                       for c in city.categories],
     }
 
 

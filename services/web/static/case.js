@@ -1,10 +1,11 @@
 // The live case page: the public timeline for anyone; with the tracking code (from ?code=,
-// typed in, or remembered on this device) the resident's own view and, once the case is
-// resolved, their answer. New entries arrive over server-sent events as they happen.
+// typed in, or remembered on this device) the resident's own view, their personal data (and
+// its erasure, for good) and, once the case is resolved, their answer. New entries arrive over
+// server-sent events as they happen.
 
 import {
   api, categoryOf, clearErrors, codes, controlOf, failure, formatDateTime, h, localMedia,
-  replace, showFieldError, showSummary, statusPill, t, tOr, toast, withLang,
+  replace, serverDetail, showFieldError, showSummary, statusPill, t, tOr, toast, withLang,
 } from "./app.js";
 
 const caseId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop());
@@ -112,6 +113,7 @@ function show(data, isPrivate) {
   drawFacts(data);
   drawTimeline();
   drawPrivate(data, isPrivate);
+  drawPersonal(data, isPrivate);
   drawFeedback(data, isPrivate);
   document.getElementById("code-panel").hidden = isPrivate;
 }
@@ -166,7 +168,9 @@ function drawFacts(data) {
   ];
   replace(document.getElementById("facts"), items);
   document.getElementById("description").textContent = data.description || "";
-  replace(document.getElementById("photos"), (data.media || []).map((media, index) => {
+  // photos the erase answer said were deleted are not shown while the views catch up
+  const photos = erasure === "erased" ? [] : data.media || [];
+  replace(document.getElementById("photos"), photos.map((media, index) => {
     const local = localMedia(media.url);
     const label = t("case.photo", { n: index + 1 });
     return h("li", {}, local
@@ -200,17 +204,9 @@ function drawPrivate(data, isPrivate) {
   const panel = document.getElementById("private");
   panel.hidden = !isPrivate;
   if (!isPrivate) return;
-  const contact = data.contact || {};
-  const location = data.location || {};
   const feedback = data.feedback;
-  replace(document.getElementById("private-facts"), [
-    location.address ? fact(t("case.address"), location.address) : null,
-    contact.name ? fact(t("submit.name"), contact.name) : null,
-    contact.phone ? fact(t("submit.phone"), contact.phone) : null,
-    contact.email ? fact(t("submit.email"), contact.email) : null,
-    !contact.name && !contact.phone && !contact.email ? fact(t("submit.contact"), t("case.anonymous")) : null,
-    feedback ? fact(t("case.your_answer"), answerLine(feedback)) : null,
-  ]);
+  replace(document.getElementById("private-facts"),
+    feedback ? fact(t("case.your_answer"), answerLine(feedback)) : null);
 }
 
 function answerLine(feedback) {
@@ -218,6 +214,94 @@ function answerLine(feedback) {
   if (feedback.fixed) parts.push(feedback.satisfied ? t("feedback.satisfied_yes") : t("feedback.satisfied_no"));
   parts.push(t("feedback.stars", { n: feedback.rating }));
   return parts.join(" · ");
+}
+
+// --- the resident's personal data, and erasing it -----------------------------------------------
+// Erasing destroys the key that opens the resident's contact, private address and original
+// text, and deletes their photos; the case and its public timeline stay. The erase answers
+// before the views have read `PersonalDataErased` from the log, so the page keeps what the
+// answer said rather than showing the old details again in the meantime.
+
+let erasure = null; // what the erase answered: "erasing" (under way) or "erased"
+let erasedAt = null;
+
+function personalFacts(data) {
+  const contact = data.contact || {};
+  const location = data.location || {};
+  // a public place's address is on the public page anyway: it is not the resident's to erase
+  const privatePlace = !categoryOf(data.category && data.category.code).address_public;
+  const photos = (data.media || []).length;
+  return [
+    location.address && privatePlace ? fact(t("case.address"), location.address) : null,
+    contact.name ? fact(t("submit.name"), contact.name) : null,
+    contact.phone ? fact(t("submit.phone"), contact.phone) : null,
+    contact.email ? fact(t("submit.email"), contact.email) : null,
+    !contact.name && !contact.phone && !contact.email ? fact(t("submit.contact"), t("case.anonymous")) : null,
+    photos ? fact(t("personal.photos"), t("personal.photo_count", { n: photos })) : null,
+  ];
+}
+
+function erasedEntryAt() {
+  const entry = [...entries.values()].find((e) => e.type === "PersonalDataErased");
+  return entry ? entry.at : null;
+}
+
+function drawPersonal(data, isPrivate) {
+  const panel = document.getElementById("personal");
+  panel.hidden = !isPrivate;
+  if (!isPrivate) return;
+  const erased = Boolean(data.personal_data_erased) || erasure === "erased";
+  document.getElementById("personal-kept").hidden = erased;
+  document.getElementById("personal-erased").hidden = !erased;
+  if (erased) {
+    if (erasure === "erasing") document.getElementById("personal-status").textContent = "";
+    erasure = "erased";
+    const at = erasedAt || erasedEntryAt();
+    document.getElementById("personal-erased-at").textContent =
+      at ? t("personal.erased_at", { time: formatDateTime(at) }) : "";
+    return;
+  }
+  replace(document.getElementById("personal-facts"), personalFacts(data));
+  document.getElementById("erase-open").hidden = erasure === "erasing";
+}
+
+function showConfirmation(open, { focus = true } = {}) {
+  const opener = document.getElementById("erase-open");
+  document.getElementById("erase-confirm").hidden = !open;
+  opener.setAttribute("aria-expanded", String(open));
+  if (!focus) return;
+  if (open) document.getElementById("erase-confirm-title").focus();
+  else opener.focus();
+}
+
+function erasureRefused(answer) {
+  // 401/403: the code on this device no longer opens the case; the staff's "sign in" is no answer
+  const reason = answer.status === 401 || answer.status === 403 ? t("personal.code_refused")
+    : failure(answer);
+  return t("personal.not_erased", { reason });
+}
+
+async function erase() {
+  const status = document.getElementById("personal-status");
+  const buttons = [document.getElementById("erase-confirm-button"), document.getElementById("erase-cancel")];
+  for (const button of buttons) button.disabled = true;
+  status.textContent = t("personal.erasing");
+  const answer = await api(`${path}/erase`, { method: "POST", headers: { "X-Tracking-Code": code || "" } });
+  for (const button of buttons) button.disabled = false;
+  const outcome = answer.status === 409 ? "erased" : answer.ok ? answer.data.status : null;
+  if (outcome !== "erased" && outcome !== "erasing") {
+    replace(status, erasureRefused(answer), h("span", { class: "server-detail" }, serverDetail(answer)));
+    return;
+  }
+  erasure = outcome;
+  erasedAt = answer.data.key_destroyed_at || null;
+  showConfirmation(false, { focus: false });
+  status.textContent = answer.status === 409 ? t("personal.already_erased")
+    : outcome === "erasing" ? t("personal.under_way") : "";
+  drawFacts(view);
+  drawPersonal(view, true);
+  document.getElementById(outcome === "erased" ? "personal-erased-note" : "personal-title").focus();
+  refreshSoon(); // the original text and the exact address leave the page as the views catch up
 }
 
 // --- the resident's answer --------------------------------------------------------------------------
@@ -367,6 +451,13 @@ async function start() {
   for (const radio of document.querySelectorAll("input[name=fixed]")) radio.addEventListener("change", toggleSatisfied);
   toggleSatisfied();
   document.getElementById("code-form").addEventListener("submit", openWithCode);
+  document.getElementById("erase-open").addEventListener("click",
+    () => showConfirmation(document.getElementById("erase-confirm").hidden));
+  document.getElementById("erase-cancel").addEventListener("click", () => showConfirmation(false));
+  document.getElementById("erase-confirm").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") showConfirmation(false);
+  });
+  document.getElementById("erase-confirm-button").addEventListener("click", erase);
   document.getElementById("forget-code").addEventListener("click", () => {
     codes.forget(caseId);
     code = null;
