@@ -254,18 +254,45 @@ function workItem(item, name) {
     h("div", { class: "work-actions" }, actionsFor(item, name)));
 }
 
+/**
+ * The resident's contact as this reader may see it. No contact has three reasons, told apart:
+ * the resident erased it (or its retention ended), it is withheld from this reader (a reporter
+ * on a case not handed to them), or the resident gave none.
+ */
+function contactLines(data) {
+  const contact = data.contact || {};
+  const given = [contact.name, contact.phone, contact.email].filter(Boolean).join(" · ");
+  const state = data.personal_data_erased ? "erased" : data.contact_withheld ? "withheld"
+    : given ? "given" : "anonymous";
+  const shown = {
+    erased: h("span", { class: "badge badge-info" }, t("staff.personal_data_erased")),
+    withheld: h("span", { class: "muted" }, t("staff.contact_withheld")),
+    given,
+    anonymous: t("case.anonymous"),
+  }[state];
+  const address = data.location && data.location.address;
+  const privatePlace = !categoryOf(data.category && data.category.code).address_public;
+  const line = (label, ...value) => h("div", {}, h("dt", {}, label), h("dd", {}, ...value));
+  return h("dl", { class: "facts work-contact", dataset: { contact: state } },
+    line(t("staff.contact"), shown),
+    address && privatePlace ? line(t("case.address"), address) : null);
+}
+
 function timelineDetails(id) {
   const list = h("ol", { class: "timeline compact" });
+  const contact = h("div");
   const details = h("details", { class: "timeline-details" },
-    h("summary", {}, t("staff.timeline")), list);
+    h("summary", {}, t("staff.timeline")), contact, list);
   details.addEventListener("toggle", async () => {
     if (!details.open) return;
+    replace(contact);
     replace(list, h("li", {}, t("common.loading")));
     const answer = await staffApi(`/api/staff/cases/${encodeURIComponent(id)}`);
     if (!answer.ok) {
       replace(list, h("li", {}, failure(answer)));
       return;
     }
+    replace(contact, contactLines(answer.data));
     replace(list, answer.data.timeline.map((entry) => h("li", { class: `entry entry-${entry.type}` },
       h("time", { datetime: entry.at }, formatDateTime(entry.at)),
       h("p", { class: "entry-text" }, entry.text,
