@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -171,6 +172,41 @@ async def personal_of(settings: CommonSettings, envelope: Envelope) -> PersonalD
                                  Sealed.model_validate(sealed) if sealed else None)
     finally:
         await client.close()
+
+
+class Killed(Exception):
+    """A process died here (kill -9): nothing after this point ran."""
+
+
+class DiesAfter:
+    """`inner`, except that its `method` does its work and then the process dies
+    (`Killed`): a service's own code run up to a chosen crash, for tests of what a
+    restart has to finish."""
+
+    def __init__(self, inner: Any, method: str) -> None:
+        self.inner, self.method = inner, method
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.inner, name)
+        if name != self.method:
+            return found
+
+        async def then_die(*args: Any, **kwargs: Any) -> Any:
+            await found(*args, **kwargs)
+            raise Killed(f"after {self.method}")
+
+        return then_die
+
+
+# "ERROR:aiokafka.cluster:…" (the standard library's lines), {"level": "error", …} (the
+# services' JSON lines), "[error    ]" (the same on a terminal)
+ERROR_LINE = re.compile(r'^(ERROR|CRITICAL):|"level": "(error|critical)"|\[(error|critical)\s*\]')
+
+
+def alarming(output: str) -> list[str]:
+    """The lines of `output` logged at ERROR or above, and tracebacks."""
+    return [line for line in output.splitlines()
+            if ERROR_LINE.search(line) or "Traceback (most recent call last)" in line]
 
 
 def dead_letter_reasons(raw: list[bytes]) -> list[str]:

@@ -5,7 +5,6 @@ settles: no ERROR line and no traceback, from the services or from the libraries
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers import alarming
 from stackfixtures import free_port, private_settings
 
 from zaiban import infra
@@ -25,17 +25,6 @@ pytestmark = pytest.mark.stack
 
 ZAIBAN = Path(sys.executable).with_name("zaiban")
 ROOT = Path(__file__).resolve().parents[2]
-
-# "ERROR:aiokafka.cluster:…" (the standard library's lines), {"level": "error", …} (the
-# services' JSON lines), "[error    ]" (the same on a terminal)
-ERROR_LINE = re.compile(r'^(ERROR|CRITICAL):|"level": "(error|critical)"|\[(error|critical)\s*\]')
-
-
-def alarming(output: str) -> list[str]:
-    """The lines of `output` logged at ERROR or above, and tracebacks."""
-    return [line for line in output.splitlines()
-            if ERROR_LINE.search(line) or "Traceback (most recent call last)" in line]
-
 
 def test_the_check_sees_error_lines_in_every_form() -> None:
     output = "\n".join([

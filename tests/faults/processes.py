@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from helpers import TEST_SECRET
+from helpers import TEST_SECRET, alarming
 
 from services.common.settings import CommonSettings
 from services.composition import SERVICES
@@ -97,6 +97,12 @@ class ServiceProcess:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def logged_errors(self) -> list[str]:
+        """What every run of this service logged at ERROR or above, and tracebacks."""
+        return [f"{path.name}: {line[:600]}"
+                for path in sorted(self.logs.glob(f"{self.name}-*.log"))
+                for line in alarming(path.read_text(errors="replace"))]
 
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:]
