@@ -11,10 +11,13 @@ Carried out (`Erasures.carry_out`) by intake's consumer of that topic, in an
 order that survives a kill -9 at any point (the request is redelivered until it
 is carried out, and each step is idempotent):
 
-1. the case's key is destroyed (`KeyStore.destroy`: a tombstone stays): from
+1. the case's photos are deleted;
+2. the case's key is destroyed (`KeyStore.destroy`: a tombstone stays): from
    this moment the sealed personal data opens nowhere — in the log, in every
-   service's write model, in backups;
-2. the case's photos are deleted;
+   service's write model, in backups. The photos go first because from this
+   moment routing may record the erasure of a case past triage, and a case that
+   has folded `PersonalDataErased` names no photos any more: a request
+   redelivered after a crash between the two steps would find none to delete;
 3. `PersonalDataErased` is recorded, by intake while the case awaits triage;
    afterwards routing, which then holds the case, records it
    (`services/lifecycle/privacy.py`) on the same request. Tracking's read model
@@ -130,17 +133,17 @@ class Erasures:
         self.streams, self.keys, self.photos, self.records = streams, keys, photos, records
 
     async def carry_out(self, command: ErasePersonalData) -> None:
-        """Destroy the key, delete the photos, record the erasure if intake holds the case.
+        """Delete the photos, destroy the key, record the erasure if intake holds the case.
         Each step is idempotent: a request redelivered after a crash finishes the work."""
         case_id = command.case_id
         with bound(case_id=case_id, correlation_id=command.request_id):
+            case = await self.streams.get(case_id)
+            photos = await self.photos.delete(case.media) if case is not None else 0
             destroyed = await self.keys.destroy(case_id, at=command.requested_at,
                                                 by=actor_label(command.by), reason=command.reason)
-            case = await self.streams.get(case_id)
             if case is None:
                 log.warning("erasure_of_unknown_case")
                 return
-            photos = await self.photos.delete(case.media)
             noted: dict[str, Any] = {"reason": command.reason, "by_role": command.by.role.value,
                                      "requested_at": command.requested_at,
                                      "key_destroyed_at": destroyed.at}
