@@ -64,10 +64,10 @@ log = get_logger("zaiban.routing")
 
 READ_REPLY: TypeAdapter[Reply] = TypeAdapter(cmd.DepartmentReply)
 ERASURES: TypeAdapter[cmd.ErasePersonalData] = TypeAdapter(cmd.ErasePersonalData)
-ERASURE_PATIENCE_S = 30.0
-"""How long an erasure request waits for intake (the key) or the log (the case) before it
-is tried again from the topic."""
-ERASURE_PATIENCE_STEPS = 60
+ERASURE_PATIENCE_S = 300.0
+"""How long an erasure request waits for intake (the key, or its own record of a case
+awaiting triage) or the log (the case) before it is dead-lettered."""
+ERASURE_PATIENCE_STEPS = 600
 
 
 @dataclass(frozen=True)
@@ -227,34 +227,49 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
 
     async def _on_erasure(self, command: cmd.ErasePersonalData, message: KafkaMessage) -> None:
         try:
-            await self.record_erasure(command)
+            await self.record_erasure(command, records_of(message)[0])
         except Exception:
             log.exception("erasure_not_recorded_will_retry", case_id=command.case_id)
             await asyncio.sleep(RETRY_PAUSE_S)
             raise
 
-    async def record_erasure(self, command: cmd.ErasePersonalData) -> None:
+    async def record_erasure(self, command: cmd.ErasePersonalData,
+                             record: ConsumerRecord[Any, Any] | None = None) -> None:
         """Record `PersonalDataErased` for a case routing holds, once intake has destroyed its
         key. A case still awaiting triage is intake's to record: routing only waits to see
-        it recorded (or the case accepted, when it is routing's after all)."""
+        it recorded (or the case accepted, when it is routing's after all).
+
+        The wait holds the erasures that follow on the partition (erasures are few); past
+        `ERASURE_PATIENCE_S` — intake away that long, or a case routing never learns of —
+        the request is dead-lettered with what it waited for (intake, which reads the same
+        request, still records the erasure of a case it holds when it is back)."""
         case_id = command.case_id
+        waiting_for = "the case"
         with bound(case_id=case_id, correlation_id=command.request_id):
-            for _look in range(ERASURE_PATIENCE_STEPS):
+            for look in range(ERASURE_PATIENCE_STEPS):
                 case = await self.streams.get(case_id)
                 if case is not None and case.erased:
                     return
-                if (case is not None and not privacy.recorded_by_intake(case)
-                        and await self.keys.destroyed(case_id) is not None):
-                    await self.streams.execute(
-                        case_id,
-                        lambda now: [] if privacy.recorded_by_intake(now)
-                        else privacy.erase(now, command.by, command.reason),
-                        cause=f"erase/{case_id}", correlation_id=command.request_id)
-                    log.info("erasure_recorded")
-                    return
+                if case is not None and not privacy.recorded_by_intake(case):
+                    if await self.keys.destroyed(case_id) is not None:
+                        await self.streams.execute(
+                            case_id,
+                            lambda now: [] if privacy.recorded_by_intake(now)
+                            else privacy.erase(now, command.by, command.reason),
+                            cause=f"erase/{case_id}", correlation_id=command.request_id)
+                        log.info("erasure_recorded")
+                        return
+                    waiting_for = "intake to destroy the key"
+                elif case is not None:
+                    waiting_for = "intake to record it (the case awaits triage)"
+                if look == ERASURE_PATIENCE_STEPS // 10:
+                    log.warning("erasure_waiting", waiting_for=waiting_for)
                 await asyncio.sleep(ERASURE_PATIENCE_S / ERASURE_PATIENCE_STEPS)
-            raise TimeoutError(f"case {case_id}: neither recorded as erased nor past triage "
-                               f"with its key destroyed within {ERASURE_PATIENCE_S:g}s")
+            reason = (f"erasure of {case_id} not recorded: waited {ERASURE_PATIENCE_S:g}s "
+                      f"for {waiting_for}")
+            if record is None:
+                raise TimeoutError(reason)
+            await self.dead_letters.put(record, reason)
 
     # -- deadlines --------------------------------------------------------------
 
