@@ -41,9 +41,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from contracts.personal import PersonalData, Sealed, SealedMessage
+from services.common.grouped import GroupedWrites
 from services.common.settings import CommonSettings
 from services.common.store import service_db
 
@@ -183,6 +184,7 @@ class MongoKeyStore:
                  master: MasterKey | None) -> None:
         self.collection = collection
         self._master = master
+        self._inserts = GroupedWrites(collection)
 
     @property
     def master(self) -> MasterKey:
@@ -191,15 +193,15 @@ class MongoKeyStore:
         return self._master
 
     async def issue(self, key_id: str) -> DataKey:
+        # A case's key is made when it is submitted, so it is usually new: insert first (with
+        # the keys other submissions make at the same moment, in one command), read only if
+        # it was there already.
+        key = DataKey.new(key_id)
+        if await self._inserts.insert(self._document(key)):
+            return key
         doc = await self.collection.find_one({"_id": key_id})
-        if doc is None:
-            key = DataKey.new(key_id)
-            try:
-                await self.collection.insert_one(self._document(key))
-                return key
-            except DuplicateKeyError:
-                doc = await self.collection.find_one({"_id": key_id})  # made concurrently
-        assert doc is not None
+        if doc is None:  # destroyed and gone between the two: as good as destroyed
+            raise KeyDestroyed(Destroyed(key_id, datetime.now().astimezone(), "", ""))
         return self._key_of(doc)
 
     async def keep(self, keys: list[DataKey]) -> None:
