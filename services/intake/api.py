@@ -135,7 +135,8 @@ def routes(
             return JSONResponse({"error": f"no photo {media_id}"}, 404)
         content_type, data = found
         return Response(data, media_type=content_type,
-                        headers={"Cache-Control": "public, max-age=86400",
+                        # ten minutes: an erased case's photo does not live on in caches
+                        headers={"Cache-Control": "public, max-age=600",
                                  "X-Content-Type-Options": "nosniff"})
 
     @router.get("/api/cases/{case_id}/duplicates", summary="Suggested duplicates (officers)")

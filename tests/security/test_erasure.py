@@ -86,7 +86,9 @@ async def test_the_resident_erases_their_case_before_triage(settings: CommonSett
 
         own = await eventually(projected, what="the case on tracking")
         assert own["contact"]["phone"] == RESIDENT_PHONE  # theirs, before
-        assert (await http.get(f"/media/{photo}")).status_code == 200
+        served = await http.get(f"/media/{photo}")
+        assert served.status_code == 200
+        assert served.headers["Cache-Control"] == "public, max-age=600"  # not kept a day
         [submitted] = await read_events(settings, case_id=case.case_id)
         assert await personal_of(settings, submitted) is not None
 
