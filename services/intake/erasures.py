@@ -46,6 +46,7 @@ from services.common.clock import Clock
 from services.common.keys import KeyStore
 from services.common.logging import bound, get_logger
 from services.intake.media import PhotoStore
+from services.intake.submissions import ERASED_FINGERPRINT
 from services.lifecycle import privacy
 from services.lifecycle.case import Case
 from services.lifecycle.codes import tracking_code_matches
@@ -129,8 +130,12 @@ class Erasures:
     """Where erasures are carried out: intake's consumer of the erasures topic."""
 
     def __init__(self, streams: CaseStreams, keys: KeyStore, photos: PhotoStore,
-                 records: AsyncCollection[dict[str, Any]]) -> None:
+                 records: AsyncCollection[dict[str, Any]],
+                 submission_keys: AsyncCollection[dict[str, Any]] | None = None) -> None:
         self.streams, self.keys, self.photos, self.records = streams, keys, photos, records
+        self.submission_keys = submission_keys
+        """Idempotency keys of submissions, each with a hash of the whole submission (the
+        resident's details in it): the case's keep their case, and forget the hash."""
 
     async def carry_out(self, command: ErasePersonalData) -> None:
         """Delete the photos, destroy the key, record the erasure if intake holds the case.
@@ -139,6 +144,9 @@ class Erasures:
         with bound(case_id=case_id, correlation_id=command.request_id):
             case = await self.streams.get(case_id)
             photos = await self.photos.delete(case.media) if case is not None else 0
+            if self.submission_keys is not None:
+                await self.submission_keys.update_many(
+                    {"case_id": case_id}, {"$set": {"fingerprint": ERASED_FINGERPRINT}})
             destroyed = await self.keys.destroy(case_id, at=command.requested_at,
                                                 by=actor_label(command.by), reason=command.reason)
             if case is None:

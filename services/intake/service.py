@@ -91,7 +91,8 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
                                        self.city, settings, self.clock)
         self.photos = PhotoStore(self.db["media"], self.settings.max_photo_bytes,
                                  self.settings.max_photo_pixels)
-        self.erasures = Erasures(self.streams, self.keys, self.photos, self.db["erasures"])
+        self.erasures = Erasures(self.streams, self.keys, self.photos, self.db["erasures"],
+                                 self.db["submission_keys"])
         self.retention = timedelta(days=settings.retention_days)
         self.erasure_desk = ErasureDesk(
             self.streams.get, self.keys,

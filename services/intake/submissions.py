@@ -39,6 +39,9 @@ from services.lifecycle.errors import Invalid, NotNow
 from services.lifecycle.submitting import check_submission, personal_part, submitted
 
 NUMBER_ATTEMPTS = 5
+ERASED_FINGERPRINT = "erased"
+"""An idempotency key's fingerprint once its case's personal data was erased: the key still
+answers its case, without a hash of what the resident sent."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ class Submissions:
             except DuplicateKeyError:
                 continue  # a concurrent retry inserted it first: read theirs
 
-        if entry is None or entry.get("fingerprint") != mark:
+        if entry is None or entry.get("fingerprint") not in (mark, ERASED_FINGERPRINT):
             raise Invalid("this Idempotency-Key was already used for a different submission")
         case_id: str = entry["case_id"]
         if await self.streams.get(case_id) is None:

@@ -28,6 +28,7 @@ from security.public_entry import (
     RESIDENT_EMAIL,
     RESIDENT_NAME,
     RESIDENT_PHONE,
+    SUBMISSION,
     Made,
     case_in,
     client,
@@ -229,3 +230,25 @@ async def test_the_console_erases_lists_what_retention_would_erase_and_reconcile
         assert "keys destroyed again: 1" in reconciled.stdout
         assert await personal_of(settings, submitted) is None
         await keys.database.client.close()
+
+
+async def test_a_submissions_idempotency_key_outlives_the_erasure_without_its_hash(
+        settings: CommonSettings) -> None:
+    """A retry with the same key still answers the same case; what the key kept of the
+    resident's submission (a hash of all of it) is forgotten."""
+    headers = {"Idempotency-Key": "resident-app-retry-7"}
+    async with public_entry(settings) as app, client(app) as http:
+        first = await http.post("/api/cases", json=SUBMISSION, headers=headers)
+        assert first.status_code == 201, first.text
+        case_id, code = first.json()["case_id"], first.json()["tracking_code"]
+        kept = service_db(make_client(settings), settings, "intake")["submission_keys"]
+        [before] = [doc async for doc in kept.find({"case_id": case_id})]
+        assert len(before["fingerprint"]) == 64
+
+        erased = await http.post(f"/api/cases/{case_id}/erase", headers={"X-Tracking-Code": code})
+        assert erased.status_code == 200, erased.text
+        [after] = [doc async for doc in kept.find({"case_id": case_id})]
+        assert after["fingerprint"] == "erased"
+        again = await http.post("/api/cases", json=SUBMISSION, headers=headers)
+        assert again.status_code == 200 and again.json()["case_id"] == case_id
+        await kept.database.client.close()
