@@ -35,6 +35,12 @@ class Topics:
         kept forever: who read whose details, when and where."""
         return f"{self.prefix}zaiban.audit.personal-data"
 
+    @property
+    def revocations(self) -> str:
+        """Staff tokens and Open311 api keys taken back (`TokenRevoked`), keyed by subject,
+        kept forever: every instance that checks tokens reads all of it, from the beginning."""
+        return f"{self.prefix}zaiban.staff.revocations"
+
     def department_cases(self, department: str) -> str:
         """The cases routed to one department, with what it needs to act."""
         return f"{self.prefix}zaiban.routing.department.{department}.cases"

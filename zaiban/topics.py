@@ -4,7 +4,9 @@ Auto-creation is convenient on a laptop, but a city's cluster gets its topics
 from here, idempotently: an existing topic is left as it is (and reported if
 its partition count differs), a missing one is created. The case event log is
 kept forever: it is the source of truth every read model is rebuilt from. So is the
-audit trail of staff reads of personal data: a city answers for it years later.
+audit trail of staff reads of personal data: a city answers for it years later. So are the
+revocations of staff access: each must outlive the token it refuses, and every instance
+reads them all when it starts.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def wanted(settings: CommonSettings, departments: list[str]) -> list[TopicSpec]:
     specs = [
         TopicSpec(topics.case_events, -1),
         TopicSpec(topics.audit, -1),
+        TopicSpec(topics.revocations, -1),
         TopicSpec(topics.submissions, 30 * DAY_MS),
         TopicSpec(topics.department_replies, 30 * DAY_MS),
         TopicSpec(topics.erasures, 30 * DAY_MS),

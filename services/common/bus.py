@@ -1,4 +1,5 @@
-"""The Kafka side of every service: the broker, the event log, dead letters, the audit trail.
+"""The Kafka side of every service: the broker, the event log, dead letters, the audit trail,
+the revocations of staff access.
 
 Every topic a service reads or writes is declared on its broker with its message type:
 subscribers by their handler's argument (`CaseEvents`, `SubmitCase`, ...), and what a
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
     KafkaError,
     KafkaTimeoutError,
@@ -40,20 +41,26 @@ from aiokafka.errors import (
 from faststream import AckPolicy, StreamMessage
 from faststream.exceptions import AckMessage
 from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from contracts.audit import PersonalDataRead
 from contracts.envelope import Envelope
 from contracts.registry import UnreadableEvent, check_readable, read_event
+from contracts.revocations import TokenRevoked
 from contracts.schemas import CaseEventEnvelope
 from contracts.topics import Topics
 from services.common.logging import bound, get_logger
+from services.common.revocations import Revocations
 from services.common.settings import CommonSettings
 from services.common.store import Unavailable
 
 log = get_logger("zaiban.bus")
 
 RETRY_PAUSE_S = 1.0
+CATCH_UP_TIMEOUT_S = 60.0
+"""How long a service that checks tokens may take, when it starts, to read every
+revocation of staff access made until then; past this it does not start."""
 APPEND_TIMEOUT_S = 5.0
 """How long an append waits for Kafka to hold its events. With the broker away, aiokafka
 would wait for it (a request hung until the broker came back); past this the caller is
@@ -227,6 +234,94 @@ class AuditTrail:
                             error=describe_error(error))
             raise NotAudited("the audit trail cannot record this read of personal data right "
                              "now, so it is not shown; try again shortly") from error
+
+
+class RevocationLog:
+    """Where a service records that staff access was taken back (`TokenRevoked`), for every
+    instance to read (`RevocationFeed`). `record` returns once Kafka holds it (acks=all);
+    Kafka away, it raises (KafkaError, TimeoutError), which the HTTP edge answers 503."""
+
+    def __init__(self, broker: KafkaBroker, topics: Topics, service: str) -> None:
+        self.outlet = Outlet(broker, topics.revocations, schema=TokenRevoked,
+                             title=f"{service}: staff access taken back",
+                             description=described(Topics.revocations))
+
+    async def record(self, revoked: TokenRevoked) -> None:
+        async with asyncio.timeout(APPEND_TIMEOUT_S):
+            await self.outlet.send(revoked.model_dump_json().encode(), key=revoked.key())
+        log.info("access_revoked", revocation_id=str(revoked.revocation_id),
+                 token_id=revoked.token_id, subject=revoked.subject, by=revoked.by)
+
+
+READ_REVOKED: TypeAdapter[TokenRevoked] = TypeAdapter(TokenRevoked)
+
+
+class RevocationFeed:
+    """Every revocation of staff access, read by this instance into `revocations`.
+
+    Each instance must know all of them, not a share: the topic is read outside any
+    consumer group, from its beginning, each time the service starts (it is small: a line
+    per revocation), and nothing is committed. `caught_up` returns once what the topic held
+    when the service started has been read: a service answers no request before that (its
+    runtime waits for it in `start`), and later revocations arrive within moments.
+    """
+
+    def __init__(self, broker: KafkaBroker, topics: Topics, service: str) -> None:
+        self.service = service
+        self.revocations = Revocations()
+        self.read_to: dict[int, int] = {}
+        """Per partition, the offset after the last record read."""
+        self._moved = asyncio.Event()
+        self.subscriber = broker.subscriber(
+            topics.revocations, group_id=None, auto_offset_reset="earliest",
+            ack_policy=AckPolicy.ACK_FIRST,  # no group: nothing to commit
+            title=f"{service}: staff access taken back, read by every instance",
+            description=described(Topics.revocations), decoder=self._read)
+        self.subscriber(typed(self._on_revoked))
+
+    async def _read(self, message: StreamMessage[Any]) -> TokenRevoked:
+        [record] = records_of(message)
+        try:
+            return READ_REVOKED.validate_json(record.value or b"")
+        except ValidationError as error:
+            # Not dead-lettered: every instance of every service reads it, and would put
+            # it aside as often. It names nobody we can refuse: an operator must look.
+            log.error("revocation_unreadable", partition=record.partition,
+                      offset=record.offset, error=describe_error(error))
+            self._passed(record)
+            raise AckMessage() from error
+
+    async def _on_revoked(self, revoked: TokenRevoked, message: KafkaMessage) -> None:
+        self.revocations.add(revoked)
+        self._passed(records_of(message)[0])
+
+    def _passed(self, record: ConsumerRecord[Any, Any]) -> None:
+        self.read_to[record.partition] = record.offset + 1
+        self._moved.set()
+
+    async def caught_up(self, timeout_s: float = CATCH_UP_TIMEOUT_S) -> None:
+        """Wait until every revocation on the topic now has been read (the broker started)."""
+        consumer = self.subscriber.consumer
+        if consumer is None:
+            raise RuntimeError("the revocations are read once the broker has started")
+        partitions = sorted(consumer.assignment())
+        starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+
+        def behind() -> list[TopicPartition]:
+            return [tp for tp in partitions if self.read_to.get(tp.partition, starts[tp]) < ends[tp]]
+
+        try:
+            async with asyncio.timeout(timeout_s):
+                while behind():
+                    self._moved.clear()
+                    await self._moved.wait()
+        except TimeoutError:
+            raise RuntimeError(
+                f"{self.service} could not read the revocations of staff access within "
+                f"{timeout_s:g}s ({len(behind())} partitions behind): it would admit revoked "
+                "tokens, so it does not start") from None
+        log.info("revocations_read", service=self.service, known=len(self.revocations))
 
 
 class DeadLetter(BaseModel):

@@ -32,13 +32,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path
-from pydantic import SecretStr
 
 from contracts import case_commands as cmd
 from contracts import case_events as ev
 from contracts.envelope import Envelope
 from contracts.facts import Actor, Role
-from services.common.auth import Principal, staff_guard
+from services.common.auth import Principal, TokenCheck, staff_guard
 from services.common.casestreams import CaseStreams
 from services.common.clock import Clock
 from services.common.logging import bound
@@ -167,10 +166,10 @@ class Door(Generic[A]):
 
 
 def routes(rows: Iterable[Row[Any]], desk: Desk, door: Door[Any],
-           secret: Callable[[], SecretStr]) -> APIRouter:
+           tokens: TokenCheck) -> APIRouter:
     """A route for each row: `POST /api/cases/{case_id}/<path>`."""
     router = APIRouter(tags=list(door.tags))
-    guard = staff_guard(lambda request: secret())
+    guard = staff_guard(tokens)
     for row in rows:
         router.add_api_route(
             f"/api/cases/{{case_id}}/{row.path}", endpoint(row, desk, door, guard),

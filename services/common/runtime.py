@@ -22,7 +22,15 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.topics import Topics
-from services.common.bus import AuditTrail, DeadLetters, EventLog, make_broker
+from services.common.auth import TokenCheck
+from services.common.bus import (
+    AuditTrail,
+    DeadLetters,
+    EventLog,
+    RevocationFeed,
+    RevocationLog,
+    make_broker,
+)
 from services.common.clock import Clock, SystemClock
 from services.common.logging import configure_logging, get_logger
 from services.common.settings import CommonSettings
@@ -47,6 +55,7 @@ class ServiceRuntime(Generic[S]):
         self.router = APIRouter()
         self.group_id = f"{settings.topic_prefix}zaiban-{self.name}"
         self._tasks: list[asyncio.Task[Any]] = []
+        self._revocations: RevocationFeed | None = None
         self.started = False
 
     # What a service writes is declared on its broker (and so in its AsyncAPI document)
@@ -68,6 +77,21 @@ class ServiceRuntime(Generic[S]):
         """This service's dead-letter topic."""
         return DeadLetters(self.broker, self.topics, self.name)
 
+    @cached_property
+    def revocation_log(self) -> RevocationLog:
+        """Where this service records that staff access was taken back (admins' route)."""
+        return RevocationLog(self.broker, self.topics, self.name)
+
+    # A service that checks tokens takes `tokens` when it builds its routes; so it reads
+    # every revocation of staff access, on every instance, and answers nothing before.
+
+    @cached_property
+    def tokens(self) -> TokenCheck:
+        """How this service checks staff tokens and Open311 api keys: signature, life, kind,
+        and the revocations this instance reads from the bus (`RevocationFeed`)."""
+        self._revocations = RevocationFeed(self.broker, self.topics, self.name)
+        return TokenCheck(self.settings.secret, self._revocations.revocations)
+
     # -- lifecycle --------------------------------------------------------------
 
     async def on_start(self) -> None:
@@ -76,6 +100,8 @@ class ServiceRuntime(Generic[S]):
     async def start(self) -> None:
         await self.on_start()
         await self.broker.start()
+        if self._revocations is not None:  # it checks tokens: not one revoked may pass
+            await self._revocations.caught_up()
         self.started = True
         log.info("service_started", service=self.name, group=self.group_id)
 

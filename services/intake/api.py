@@ -12,13 +12,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Header, HTTPException, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import SecretStr
 
 from contracts.case_commands import SubmitCase
 from contracts.envelope import Envelope
 from contracts.facts import Actor, Channel, Role
 from contracts.personal import SEALED_FOR_INTAKE
-from services.common.auth import Principal, staff_guard
+from services.common.auth import Principal, TokenCheck, staff_guard
 from services.common.catalogue import LANGUAGES, CityConfig
 from services.common.clock import Clock
 from services.common.commands import Correlation, Desk, Door, IdempotencyKey
@@ -66,10 +65,10 @@ def receipt_body(receipt: Receipt) -> dict[str, Any]:
 def routes(
     settings: IntakeSettings, city: CityConfig, clock: Clock, *, submissions: Submissions,
     photos: PhotoStore, submission_limit: RateLimiter, upload_limit: RateLimiter,
-    duplicates: Callable[[str], Awaitable[list[Suggestion]]],
+    duplicates: Callable[[str], Awaitable[list[Suggestion]]], tokens: TokenCheck,
 ) -> APIRouter:
     router = APIRouter(tags=["intake"])
-    require = staff_guard(lambda request: settings.secret())
+    require = staff_guard(tokens)
     officer = Depends(require(Role.OFFICER, Role.SUPERVISOR))
     hops = settings.trusted_proxy_hops
     limited = [Depends(per_client(submission_limit, "submissions", trusted_proxy_hops=hops))]
@@ -151,17 +150,17 @@ def routes(
     return router
 
 
-def triage_routes(desk: Desk, secret: Callable[[], SecretStr]) -> APIRouter:
+def triage_routes(desk: Desk, tokens: TokenCheck) -> APIRouter:
     """Triage, one route per row of `commands.TRIAGE`; a retry with the same
     Idempotency-Key is the same command."""
     door = Door(tags=["intake"], answer=recorded, idempotency=True)
-    return command_routes(TRIAGE, desk, door, secret)
+    return command_routes(TRIAGE, desk, door, tokens)
 
 
-def erasure_routes(erasures: ErasureDesk, secret: Callable[[], SecretStr]) -> APIRouter:
+def erasure_routes(erasures: ErasureDesk, tokens: TokenCheck) -> APIRouter:
     """Erasing a resident's personal data: the resident (tracking code) or an admin."""
     router = APIRouter(tags=["privacy"])
-    admin = Depends(staff_guard(lambda request: secret())(Role.ADMIN))
+    admin = Depends(staff_guard(tokens)(Role.ADMIN))
     answers: dict[int | str, dict[str, Any]] = {
         202: {"description": "Requested and under way: the key may not be destroyed yet."},
         409: {"description": "Erased already."}}

@@ -121,12 +121,13 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         self.router.include_router(api.routes(
             settings, self.city, self.clock, submissions=self.submissions, photos=self.photos,
             submission_limit=self.submission_limit, upload_limit=self.upload_limit,
-            duplicates=self.duplicates))
-        self.router.include_router(api.triage_routes(self.desk, settings.secret))
-        self.router.include_router(api.erasure_routes(self.erasure_desk, settings.secret))
+            duplicates=self.duplicates, tokens=self.tokens))
+        self.router.include_router(api.triage_routes(self.desk, self.tokens))
+        self.router.include_router(api.erasure_routes(self.erasure_desk, self.tokens))
         self.router.include_router(api.bus_routes(self.keys))
         self.router.include_router(open311.routes(
-            settings, self.city, submissions=self.submissions, limit=self.submission_limit))
+            settings, self.city, submissions=self.submissions, limit=self.submission_limit,
+            tokens=self.tokens))
 
     async def on_start(self) -> None:
         await self.streams.ensure_indexes(("status", "category", "submitted_at", "ended_at"))

@@ -13,14 +13,14 @@ department. The resident sends the case's tracking code in `X-Tracking-Code`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 
 from contracts.envelope import Envelope
 from contracts.facts import CaseFacts
+from services.common.auth import TokenCheck
 from services.common.commands import Desk, Door, routes
 from services.routing.commands import COMMANDS
 
@@ -55,7 +55,7 @@ class CommandAnswer(BaseModel):
     facts: CaseFacts | None
 
 
-def command_routes(desk: Desk, secret: Callable[[], SecretStr]) -> APIRouter:
+def command_routes(desk: Desk, tokens: TokenCheck) -> APIRouter:
     async def answer(case_id: str, envelopes: list[Envelope]) -> CommandAnswer:
         if envelopes:
             facts: CaseFacts | None = envelopes[-1].facts
@@ -70,4 +70,4 @@ def command_routes(desk: Desk, secret: Callable[[], SecretStr]) -> APIRouter:
 
     door = Door(tags=["routing"], answer=answer, case_id=CASE_ID, correlation=CORRELATION_ID,
                 responses=ERRORS)
-    return routes(COMMANDS, desk, door, secret)
+    return routes(COMMANDS, desk, door, tokens)

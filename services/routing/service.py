@@ -113,7 +113,7 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
             auto_offset_reset="earliest", title="routing: record erasures of cases it holds",
             description=described(Topics.erasures), decoder=read_as(ERASURES, self.dead_letters),
         )(typed(self._on_erasure))
-        self.router.include_router(command_routes(self.desk, settings.secret))
+        self.router.include_router(command_routes(self.desk, self.tokens))
 
     # -- lifecycle --------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from fastapi.responses import StreamingResponse
 
 from contracts.facts import CaseStatus, Channel, Role
 from contracts.text import clean_line
-from services.common.auth import Principal, staff_guard
+from services.common.auth import Principal, TokenCheck, staff_guard
 from services.common.catalogue import CityConfig, Language
 from services.common.commands import Correlation
 from services.common.i18n import UnknownLanguage, pick_language
@@ -103,8 +103,8 @@ def page(total: int | None, limit: int, offset: int,
 
 def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
                    settings: TrackingSettings, signals: Signals, keys: KeyStore,
-                   audit: StaffReads) -> None:
-    require = staff_guard(lambda request: settings.secret())
+                   audit: StaffReads, tokens: TokenCheck) -> None:
+    require = staff_guard(tokens)
     any_staff = require(Role.OFFICER, Role.SUPERVISOR, Role.REPORTER, Role.DEPARTMENT)
 
     async def known_case(case_id: str) -> CaseView:
@@ -300,10 +300,9 @@ def scope_department(principal: Principal, asked: str | None) -> tuple[str | Non
 AUDIT_PARAMETERS = frozenset({"case_id", "staff_id", "limit", "offset"})
 
 
-def install_audit_routes(router: APIRouter, *, reads: AuditReads,
-                         settings: TrackingSettings) -> None:
+def install_audit_routes(router: APIRouter, *, reads: AuditReads, tokens: TokenCheck) -> None:
     """The audit trail, for admins: who among staff read which resident's personal data."""
-    admin = staff_guard(lambda request: settings.secret())()  # admins alone
+    admin = staff_guard(tokens)()  # admins alone
 
     @router.get("/api/admin/audit/reads", tags=["admin"], dependencies=[Depends(admin)],
                 summary="Staff reads of residents' personal data, newest first: of a case, "
@@ -329,3 +328,4 @@ def install_audit_routes(router: APIRouter, *, reads: AuditReads,
             raise HTTPException(422, str(error)) from error
         total, found = await reads.find(query)
         return page(total, limit, offset, [read.model_dump(mode="json") for read in found])
+

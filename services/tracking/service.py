@@ -70,8 +70,8 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
             typed(self.keep_read))
         install_routes(self.router, store=self.store, city=self.city, settings=self.settings,
                        signals=self.signals, keys=key_store(self.mongo, settings),
-                       audit=StaffReads(self.audit, self.clock))
-        install_audit_routes(self.router, reads=self.reads, settings=self.settings)
+                       audit=StaffReads(self.audit, self.clock), tokens=self.tokens)
+        install_audit_routes(self.router, reads=self.reads, tokens=self.tokens)
         self.router.include_router(open311_routes(store=self.store, city=self.city,
                                                   settings=self.settings, clock=self.clock))
 

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from contracts.facts import Channel
-from services.common.auth import BadToken, verify_token
+from services.common.auth import BadToken, TokenCheck
 from services.common.catalogue import CityConfig
 from services.common.commands import Correlation, IdempotencyKey
 from services.common.limits import RateLimiter, per_client
@@ -53,7 +53,7 @@ def base_url(request: Request) -> str:
 
 
 def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissions,
-           limit: RateLimiter) -> APIRouter:
+           limit: RateLimiter, tokens: TokenCheck) -> APIRouter:
     router = APIRouter(route_class=Open311Route, tags=["open311"])
     changeset = changeset_of(settings.config_dir)
 
@@ -100,7 +100,7 @@ def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissio
         if api_key is None:
             raise forbidden("api_key was not provided; POST requests needs one")
         try:
-            client = verify_token(settings.secret(), api_key, kind="api_key")
+            client = tokens.verify(api_key, kind="api_key")
         except BadToken as error:
             raise forbidden(f"invalid api_key ({error}); cannot create the request") from None
         language = pick_language(single(params, "lang"), accept_language)

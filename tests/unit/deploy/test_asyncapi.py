@@ -55,15 +55,17 @@ def every_topic() -> dict[str, str]:
 
 DEPARTMENT_TOPICS = {TOPICS.department_cases(code) for code in DEPARTMENTS}
 RECEIVES_AND_SENDS: dict[str, tuple[set[str], set[str]]] = {
-    "intake": ({TOPICS.case_events, TOPICS.submissions, TOPICS.erasures},
+    "intake": ({TOPICS.case_events, TOPICS.submissions, TOPICS.erasures, TOPICS.revocations},
                {TOPICS.case_events, TOPICS.erasures, TOPICS.dead_letter("intake")}),
-    "routing": ({TOPICS.case_events, TOPICS.department_replies, TOPICS.erasures},
+    "routing": ({TOPICS.case_events, TOPICS.department_replies, TOPICS.erasures,
+                 TOPICS.revocations},
                 {TOPICS.case_events, TOPICS.dead_letter("routing"), *DEPARTMENT_TOPICS}),
-    "tracking": ({TOPICS.case_events, TOPICS.audit},
+    "tracking": ({TOPICS.case_events, TOPICS.audit, TOPICS.revocations},
                  {TOPICS.dead_letter("tracking"), TOPICS.audit}),
     "metrics": ({TOPICS.case_events}, {TOPICS.dead_letter("metrics")}),
 }
-"""What each service reads (its subscribers) and writes (its publishers)."""
+"""What each service reads (its subscribers) and writes (its publishers). Every service that
+checks staff tokens reads the revocations; metrics checks none."""
 
 MESSAGES = {
     TOPICS.case_events: "CaseEventEnvelope",
@@ -71,6 +73,7 @@ MESSAGES = {
     TOPICS.department_replies: "DepartmentReply",
     TOPICS.erasures: "ErasePersonalData",
     TOPICS.audit: "PersonalDataRead",
+    TOPICS.revocations: "TokenRevoked",
     **{topic: "DepartmentCase" for topic in DEPARTMENT_TOPICS},
     **{TOPICS.dead_letter(service): "DeadLetter" for service in SERVICES},
 }

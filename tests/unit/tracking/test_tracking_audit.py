@@ -47,10 +47,12 @@ from contracts.facts import Role
 from contracts.personal import PersonalData, ResidentContact
 from contracts.topics import Topics
 from services.common import bus
+from services.common.auth import TokenCheck
 from services.common.bus import AuditTrail, NotAudited, make_broker
 from services.common.clock import ManualClock
 from services.common.http import install_error_handlers
 from services.common.keys import DataKey
+from services.common.revocations import Revocations
 from services.tracking.api import install_audit_routes, install_routes
 from services.tracking.audit import (
     ReadsQuery,
@@ -176,6 +178,7 @@ class Kept:
 
 SETTINGS = TrackingSettings(environment="test", auth_secret=TEST_SECRET,
                             kafka_bootstrap="127.0.0.1:9", mongo_url="mongodb://127.0.0.1:9/")
+TOKENS = TokenCheck(SETTINGS.secret, Revocations())
 
 
 class Trail:
@@ -216,8 +219,8 @@ async def http(trail: Trail, kept: Kept) -> AsyncIterator[httpx.AsyncClient]:
     install_routes(router, store=OneCase(view_of(heating_case())),  # type: ignore[arg-type]
                    city=CITY, settings=SETTINGS, signals=Signals(),
                    keys=Keys(),  # type: ignore[arg-type]
-                   audit=StaffReads(trail.trail, ManualClock(READ_AT)))
-    install_audit_routes(router, reads=kept, settings=SETTINGS)  # type: ignore[arg-type]
+                   audit=StaffReads(trail.trail, ManualClock(READ_AT)), tokens=TOKENS)
+    install_audit_routes(router, reads=kept, tokens=TOKENS)  # type: ignore[arg-type]
     app.include_router(router)
     async with client_for(app) as client:
         yield client
