@@ -117,11 +117,17 @@ def issue(
     role: Role = typer.Option(..., help="officer, department, reporter, supervisor or admin"),
     subject: str = typer.Option(..., help="Who holds it (a staff id, a system's name)."),
     department: str = typer.Option(None, help="The department (for department tokens)."),
-    days: int = typer.Option(30, help="Valid for this many days."),
+    hours: float = typer.Option(None, min=0.01, help="Valid for this many hours (staff: "
+                                                     "ZAIBAN_STAFF_TOKEN_HOURS, 8, by default)."),
+    days: float = typer.Option(None, min=0.01, help="Valid for this many days (api keys: "
+                                                    "ZAIBAN_API_KEY_DAYS, 30, by default)."),
     api_key: bool = typer.Option(False, "--api-key", help="An Open311 API key instead."),
 ) -> None:
-    """Print a signed token for a member of staff (or an Open311 API key)."""
-    from services.common.auth import issue_token
+    """Print a signed token for a member of staff (or an Open311 API key); its id and end of
+    life go to stderr (`zaiban token revoke --id <id>` takes it back)."""
+    from datetime import UTC, datetime
+
+    from services.common.auth import issue_token, verify_token
     from services.common.catalogue import load_city
     from services.common.settings import CommonSettings
 
@@ -130,13 +136,57 @@ def issue(
         _fail("tokens are for staff roles and integrations")
     if department and load_city(settings.config_dir).department(department) is None:
         _fail(f"unknown department {department!r}")
+    if hours is not None and days is not None:
+        _fail("give --hours or --days, not both")
+    kind = "api_key" if api_key else "staff"
+    if hours is not None or days is not None:
+        ttl_s = hours * 3600 if hours is not None else (days or 0) * 86400
+    else:
+        ttl_s = settings.api_key_days * 86400 if api_key else settings.staff_token_hours * 3600
     try:
-        token = issue_token(settings.secret(), subject, role, department,
-                            kind="api_key" if api_key else "staff", ttl_s=days * 86400)
+        token = issue_token(settings.secret(), subject, role, department, kind=kind, ttl_s=ttl_s)
     except ValueError as error:
         _fail(str(error))
         return
+    issued = verify_token(settings.secret(), token, kind=kind)
     sys.stdout.write(token + "\n")
+    expires = datetime.fromtimestamp(issued.expires, UTC).isoformat(timespec="seconds")
+    typer.echo(f"id {issued.token_id}, {kind.replace('_', ' ')} of {subject}, "
+               f"valid until {expires}", err=True)
+
+
+@token_app.command("revoke")
+def revoke(
+    token_id: str = typer.Option(None, "--id", help="The token's id, as `issue` printed it."),
+    subject: str = typer.Option(None, "--subject",
+                                help="Every token of this subject issued until now."),
+    reason: str = typer.Option("", help="Why, for the record."),
+) -> None:
+    """Take staff access back: one token (--id), or every token of a member of staff or an
+    Open311 client issued until now (--subject). Recorded on the revocations topic; every
+    instance of every service refuses them within seconds."""
+    from pydantic import ValidationError
+
+    from contracts.revocations import RevokeTokens
+    from services.common.bus import describe_error
+    from services.common.settings import CommonSettings
+    from zaiban.tokens import revoke_from_console
+
+    settings = CommonSettings()
+    try:
+        asked = RevokeTokens(token_id=token_id, subject=subject, reason=reason)
+    except ValidationError as error:
+        _fail(describe_error(error), code=2)
+        return
+    try:
+        revoked = asyncio.run(revoke_from_console(settings, asked))
+    except Exception as error:  # the broker is away: say so plainly
+        _fail(f"cannot record the revocation on Kafka at {settings.kafka_bootstrap}: {error}")
+        return
+    what = f"token {revoked.token_id}" if revoked.token_id else \
+        f"every token of {revoked.subject} issued before {revoked.at.isoformat()}"
+    typer.echo(f"revoked {what} (revocation {revoked.revocation_id}); every instance refuses "
+               "it within seconds")
 
 
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)

@@ -60,6 +60,12 @@ class CommonSettings(BaseSettings):
     write_concern_majority: bool = Field(
         default=False, description="Use w=majority and read concern majority (replica sets)."
     )
+    staff_token_hours: float = Field(
+        default=8, gt=0, description="How long a staff token `zaiban token issue` signs lives, "
+                                     "unless told otherwise (--hours, --days).")
+    api_key_days: float = Field(
+        default=30, gt=0, description="How long an Open311 api key `zaiban token issue "
+                                      "--api-key` signs lives, unless told otherwise.")
     # Open311 GeoReport v2 (intake and tracking serve it together under /open311/v2).
     open311_jurisdiction: str | None = Field(
         default=None, description="The Open311 jurisdiction_id; when set, a different one "

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 from pydantic import SecretStr, ValidationError
+from typer.testing import CliRunner
 
 from contracts.facts import Role
 from contracts.revocations import RevokeTokens, TokenRevoked
@@ -37,6 +38,7 @@ from services.common.auth import (
 )
 from services.common.http import install_error_handlers
 from services.common.revocations import Revocations, revoke
+from zaiban.cli import app as cli
 
 SECRET = SecretStr("unit-secret-0123456789")
 NOW = datetime(2026, 10, 7, 9, 0, tzinfo=UTC)
@@ -218,3 +220,33 @@ async def test_a_revoked_token_answers_401_saying_it_was_revoked() -> None:
     assert refused.headers["WWW-Authenticate"] == "Bearer"
     assert admitted.status_code == 200 and admitted.json() == {"subject": "officer-bob"}
 
+
+# --- at the console ----------------------------------------------------------------------------
+
+
+def test_zaiban_token_issue_prints_the_token_and_tells_its_id_and_life_apart() -> None:
+    environment = {"ZAIBAN_AUTH_SECRET": SECRET.get_secret_value(), "ZAIBAN_ENVIRONMENT": "test"}
+    staff = CliRunner().invoke(cli, ["token", "issue", "--role", "officer", "--subject", "ann"],
+                               env=environment)
+    assert staff.exit_code == 0, staff.output
+    principal = verify_token(SECRET, staff.stdout.strip())  # stdout: the token alone
+    assert principal.expires - principal.issued_at == pytest.approx(8 * 3600, abs=1)
+    assert staff.stderr.startswith(f"id {principal.token_id}, staff of ann, valid until ")
+
+    key = CliRunner().invoke(cli, ["token", "issue", "--role", "officer", "--subject",
+                                   "city-app", "--api-key"],
+                             env={**environment, "ZAIBAN_API_KEY_DAYS": "90"})
+    assert key.exit_code == 0, key.output
+    api_key = verify_token(SECRET, key.stdout.strip(), kind="api_key")
+    assert api_key.expires - api_key.issued_at == pytest.approx(90 * 86400, abs=1)
+    assert f"id {api_key.token_id}, api key of city-app" in key.stderr
+
+    shorter = CliRunner().invoke(cli, ["token", "issue", "--role", "admin", "--subject", "root",
+                                       "--hours", "1"], env=environment)
+    assert verify_token(SECRET, shorter.stdout.strip()).expires - time.time() <= 3600
+
+
+def test_zaiban_token_revoke_names_one_token_or_one_subject() -> None:
+    for args in ([], ["--id", "tok-bob-0001", "--subject", "officer-bob"], ["--id", "short"]):
+        result = CliRunner().invoke(cli, ["token", "revoke", *args])
+        assert result.exit_code == 2, (args, result.output)
