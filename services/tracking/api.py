@@ -1,4 +1,5 @@
-"""The tracking service's HTTP routes: read a case, follow it live, search cases.
+"""The tracking service's HTTP routes: read a case, follow it live, search cases; for admins,
+the audit trail of staff reads and taking staff access back.
 
 Residents prove a case is theirs with its tracking code (`X-Tracking-Code`,
 or `?code=` on the live stream, since a browser's EventSource cannot send
@@ -28,12 +29,16 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Requ
 from fastapi.responses import StreamingResponse
 
 from contracts.facts import CaseStatus, Channel, Role
+from contracts.revocations import RevokeTokens, TokenRevoked
 from contracts.text import clean_line
 from services.common.auth import Principal, TokenCheck, staff_guard
+from services.common.bus import RevocationLog
 from services.common.catalogue import CityConfig, Language
+from services.common.clock import SystemClock
 from services.common.commands import Correlation
 from services.common.i18n import UnknownLanguage, pick_language
 from services.common.keys import KeyStore, open_sealed
+from services.common.revocations import revoke
 from services.lifecycle.codes import (
     hash_tracking_code,
     normalise_tracking_code,
@@ -329,3 +334,20 @@ def install_audit_routes(router: APIRouter, *, reads: AuditReads, tokens: TokenC
         total, found = await reads.find(query)
         return page(total, limit, offset, [read.model_dump(mode="json") for read in found])
 
+
+def install_revocation_routes(router: APIRouter, *, tokens: TokenCheck,
+                              log: RevocationLog) -> None:
+    """Taking staff access back, for admins: what `zaiban token revoke` does, over HTTP."""
+    admin = staff_guard(tokens)()  # admins alone
+
+    @router.post("/api/admin/tokens/revoke", tags=["admin"],
+                 summary="Take staff access back: one token by its id, or every token of a "
+                         "member of staff (or an Open311 client) issued until now (admins)")
+    async def revoke_tokens(asked: RevokeTokens,
+                            principal: Annotated[Principal, Depends(admin)]) -> TokenRevoked:
+        """Recorded on the revocations topic before the answer; every instance of every
+        service refuses the tokens within seconds (401, "this token was revoked")."""
+        # the wall clock, as tokens' own times (auth.py), whatever clock the service runs on
+        revoked = revoke(asked, by=principal.subject, now=SystemClock().now())
+        await log.record(revoked)
+        return revoked

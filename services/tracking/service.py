@@ -8,7 +8,8 @@ model from offset 0.
 
 It records staff reads of residents' personal data on the audit topic, and reads
 that topic back as `<prefix>zaiban-tracking-audit` into the admins' list
-(`audit.py`).
+(`audit.py`). Admins take staff access back through it too (`POST
+/api/admin/tokens/revoke`, onto the revocations topic every instance reads).
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ from services.common.clock import Clock
 from services.common.keys import key_store
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
-from services.tracking.api import install_audit_routes, install_routes
+from services.tracking.api import (
+    install_audit_routes,
+    install_revocation_routes,
+    install_routes,
+)
 from services.tracking.audit import AUDIT_COLLECTION, AuditReads, StaffReads
 from services.tracking.live import Signals
 from services.tracking.open311.routes import routes as open311_routes
@@ -72,6 +77,7 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
                        signals=self.signals, keys=key_store(self.mongo, settings),
                        audit=StaffReads(self.audit, self.clock), tokens=self.tokens)
         install_audit_routes(self.router, reads=self.reads, tokens=self.tokens)
+        install_revocation_routes(self.router, tokens=self.tokens, log=self.revocation_log)
         self.router.include_router(open311_routes(store=self.store, city=self.city,
                                                   settings=self.settings, clock=self.clock))
 

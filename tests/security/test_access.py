@@ -217,6 +217,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
                                                  changes=False),
     ("GET", "/api/admin/audit/reads"): staff(changes=False, body=lambda ctx, caller: {
         "params": {"case_id": ctx.targets["routed"].case_id}}),  # admins alone
+    ("POST", "/api/admin/tokens/revoke"): staff(state="none", share=True, body=json_body(
+        {"subject": "officer-who-left", "reason": "left the team"})),  # admins alone
     # Open311 GeoReport v2: reads are public; a POST needs an API key (403 without, per spec)
     ("GET", "/open311/v2/discovery.{fmt}"): public(None),
     ("GET", "/open311/v2/services.{fmt}"): public(None),

@@ -61,7 +61,7 @@ RECEIVES_AND_SENDS: dict[str, tuple[set[str], set[str]]] = {
                  TOPICS.revocations},
                 {TOPICS.case_events, TOPICS.dead_letter("routing"), *DEPARTMENT_TOPICS}),
     "tracking": ({TOPICS.case_events, TOPICS.audit, TOPICS.revocations},
-                 {TOPICS.dead_letter("tracking"), TOPICS.audit}),
+                 {TOPICS.dead_letter("tracking"), TOPICS.audit, TOPICS.revocations}),
     "metrics": ({TOPICS.case_events}, {TOPICS.dead_letter("metrics")}),
 }
 """What each service reads (its subscribers) and writes (its publishers). Every service that
