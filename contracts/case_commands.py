@@ -2,8 +2,8 @@
 
 A command may be refused; an event is a fact. The same models are the HTTP
 bodies of the staff and resident APIs and the messages on the bus
-(`SubmitCase` on the submissions topic, `DepartmentReply` on the replies
-topic), so a frontend publishing on the bus is checked exactly like a browser.
+(`SubmitCase` on the submissions topic, `DepartmentReply` on a department's
+replies topic), so a frontend publishing on the bus is checked exactly like a browser.
 """
 
 from __future__ import annotations
@@ -152,9 +152,14 @@ class ErasePersonalData(Command):
 
 
 class _Reply(Command):
-    reply_id: ShortLine = Field(min_length=1, description="Unique per reply; repeats are ignored.")
+    reply_id: ShortLine = Field(
+        min_length=1, description="Unique per reply among the department's own; repeats are "
+                                  "ignored.")
     case_id: ShortLine = Field(min_length=1)
-    department: Code
+    department: Code = Field(
+        description="The department replying: the one whose replies topic "
+                    "(`zaiban.routing.department.<code>.replies`) carries it. A reply naming "
+                    "another department is refused.")
 
 
 class AcknowledgeReply(_Reply):

@@ -20,11 +20,6 @@ class Topics:
         return f"{self.prefix}zaiban.intake.submissions"
 
     @property
-    def department_replies(self) -> str:
-        """Replies from departments' own systems (`DepartmentReply`)."""
-        return f"{self.prefix}zaiban.routing.department-replies"
-
-    @property
     def erasures(self) -> str:
         """Requests to erase a case's personal data (`ErasePersonalData`), keyed by case id."""
         return f"{self.prefix}zaiban.privacy.erasures"
@@ -44,6 +39,12 @@ class Topics:
     def department_cases(self, department: str) -> str:
         """The cases routed to one department, with what it needs to act."""
         return f"{self.prefix}zaiban.routing.department.{department}.cases"
+
+    def department_replies(self, department: str) -> str:
+        """One department's replies (`DepartmentReply`), from its own systems. Only that
+        department may write it (the broker's ACLs), so a reply's sender is the topic it came
+        on: a reply naming another department is refused."""
+        return f"{self.prefix}zaiban.routing.department.{department}.replies"
 
     def dead_letter(self, service: str) -> str:
         """Messages `service` can never process, with the reason."""

@@ -6,7 +6,8 @@ its partition count differs), a missing one is created. The case event log is
 kept forever: it is the source of truth every read model is rebuilt from. So is the
 audit trail of staff reads of personal data: a city answers for it years later. So are the
 revocations of staff access: each must outlive the token it refuses, and every instance
-reads them all when it starts.
+reads them all when it starts. Each department of the city has two topics: the cases
+routed to it and its replies (`zaiban departments onboard <code>` makes a department's alone).
 """
 
 from __future__ import annotations
@@ -37,12 +38,18 @@ def wanted(settings: CommonSettings, departments: list[str]) -> list[TopicSpec]:
         TopicSpec(topics.audit, -1),
         TopicSpec(topics.revocations, -1),
         TopicSpec(topics.submissions, 30 * DAY_MS),
-        TopicSpec(topics.department_replies, 30 * DAY_MS),
         TopicSpec(topics.erasures, 30 * DAY_MS),
     ]
-    specs += [TopicSpec(topics.department_cases(d), 90 * DAY_MS) for d in departments]
+    specs += [spec for d in departments for spec in of_department(settings, d)]
     specs += [TopicSpec(topics.dead_letter(s), 90 * DAY_MS) for s in SERVICES]
     return specs
+
+
+def of_department(settings: CommonSettings, department: str) -> list[TopicSpec]:
+    """A department's two topics: the cases routed to it, and its replies."""
+    topics = Topics(settings.topic_prefix)
+    return [TopicSpec(topics.department_cases(department), 90 * DAY_MS),
+            TopicSpec(topics.department_replies(department), 30 * DAY_MS)]
 
 
 async def ensure(settings: CommonSettings, departments: list[str]) -> list[tuple[str, str]]:

@@ -31,7 +31,8 @@ from faststream.specification import AsyncAPI
 DESCRIPTION = (
     "What zaiban reads and writes on Kafka. Every value is JSON. The case event log is the "
     "source of truth, keyed by case id, so a case's events are read in order; departments "
-    "receive their cases on their own topic and answer on the replies topic; frontends "
+    "receive their cases on their own topic and answer on a replies topic of their own, "
+    "which only they may write (a reply naming another department is refused); frontends "
     "publish submissions. What a service can never process goes to its dead-letter topic. "
     "Every read of a resident's personal data by staff is on the audit topic, kept forever."
 )

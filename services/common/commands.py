@@ -43,6 +43,7 @@ from services.common.clock import Clock
 from services.common.logging import bound
 from services.lifecycle import access
 from services.lifecycle.case import Case, new_command_id
+from services.lifecycle.errors import NotAllowed
 from services.lifecycle.policy import Policy
 
 C = TypeVar("C", bound=cmd.Command)
@@ -105,11 +106,16 @@ class Row(Generic[C]):
         """The command in snake case (`ReturnCase`: `return_case`): the route's name."""
         return re.sub(r"(?<!^)(?=[A-Z])", "_", self.command.__name__).lower()
 
-    def from_reply(self, reply: Reply) -> tuple[C, Actor]:
-        """A department's reply as this command, given by that department."""
+    def from_reply(self, reply: Reply, sender: str) -> tuple[C, Actor]:
+        """A department's reply as this command, given by `sender`: the department whose
+        replies topic it came on, which only that department may write. The topic says who
+        sent it, not the body: a reply naming another department is refused."""
+        if reply.department != sender:
+            raise NotAllowed(f"a reply on {sender}'s replies topic names {reply.department!r}: "
+                             "a department replies only in its own name, on its own topic")
         fields = reply.model_dump(include=set(self.command.model_fields))
         return (self.command.model_validate(fields),
-                Actor(role=Role.DEPARTMENT, department=reply.department))
+                Actor(role=Role.DEPARTMENT, department=sender))
 
 
 def by_reply(rows: Iterable[Row[Any]]) -> dict[type[Reply], Row[Any]]:
@@ -139,9 +145,10 @@ class Desk:
             return await self.cases.execute(case_id, decide, cause=cause,
                                             correlation_id=correlation_id)
 
-    async def reply(self, row: Row[Any], reply: Reply, *, cause: str) -> list[Envelope]:
-        """A department's reply, run as the command its row stands for."""
-        command, department = row.from_reply(reply)
+    async def reply(self, row: Row[Any], reply: Reply, *, sender: str,
+                    cause: str) -> list[Envelope]:
+        """A department's reply from `sender`, run as the command its row stands for."""
+        command, department = row.from_reply(reply, sender)
         return await self.give(row, reply.case_id, command, department, cause=cause,
                                correlation_id=cause)
 

@@ -4,8 +4,8 @@ Each row runs one decider of the lifecycle (`services/lifecycle/`) against
 routing's write model, from two doors: its HTTP route (`api.py`, staff with a
 token holding one of the command's `access.ROLES`, or the resident with the
 case's tracking code) and, for what a department's own system may do, its reply
-on the department replies topic (`service.py`), given by that department. Both
-are held to the same rules. Adding a command is a decider and a row here (see
+on its own replies topic (`service.py`), given by the department whose topic it
+is. Both are held to the same rules. Adding a command is a decider and a row here (see
 `services/common/commands.py`).
 """
 

@@ -16,6 +16,13 @@ delete any copy it keeps.
 Delivery is at least once: a message repeats with the same `message_id` (the
 id of the routing event it announces), which the receiver uses to skip
 repeats. Built from the event and the case (pure); `service.py` publishes.
+
+A department answers on a topic of its own, `Topics.department_replies(code)`
+(`zaiban.routing.department.<code>.replies`), which only it may write: routing
+takes the sender from the topic, and refuses a reply naming another department
+(`services/common/commands.py`, `Row.from_reply`). `zaiban departments onboard
+<code>` gives a department its topics and its client configuration (README,
+"How a department connects").
 """
 
 from __future__ import annotations

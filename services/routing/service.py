@@ -13,9 +13,12 @@ its own events through it (compare-and-set, then the log; an outbox covers a
 crash in between). Its inputs:
 - the case event log: fold every event; react to acceptances; announce cases
   routed, reassigned or reopened on the department's integration topic;
-- the department replies topic: each valid reply runs as the command its row
-  of the command table stands for (`commands.py`), given by that department; an
-  invalid or refused one goes to routing's dead-letter topic with the reason;
+- each department's replies topic (`zaiban.routing.department.<code>.replies`,
+  for every department of the city): each valid reply runs as the command its
+  row of the command table stands for (`commands.py`), given by the department
+  whose topic it came on — only that department may write it, so a reply naming
+  another is refused; an invalid or refused one goes to routing's dead-letter
+  topic with the reason;
 - HTTP commands: the same rows, as routes (`api.py`);
 - the clock: a sweep every few seconds records what passing deadlines mean.
 """
@@ -90,6 +93,9 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
         )
         self.desk = Desk(self.streams, self.clock, self.policy)
         self.replies = self.db["department_replies"]
+        # Who sent a reply is where it arrived: each replies topic is one department's.
+        self.reply_senders = {self.topics.department_replies(department.code): department.code
+                              for department in self.policy.city.departments}
         self.department_topics = {
             department.code: Outlet(
                 self.broker, self.topics.department_cases(department.code),
@@ -180,8 +186,12 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
     # -- department replies -----------------------------------------------------
 
     def _subscribe_replies(self) -> None:
+        # One consumer over the topics by name (not a pattern): routing answers for the
+        # departments of its city's configuration, read once at start like its dispatch rules
+        # and their cases topics; a name is what a broker's ACL grants; and a pattern would
+        # see a new topic only at the next metadata refresh (5 minutes by default).
         @self.broker.subscriber(
-            self.topics.department_replies,
+            *self.reply_senders,
             group_id=f"{self.group_id}-replies",
             auto_offset_reset="earliest",
             title="routing: department replies",
@@ -202,22 +212,26 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
                 raise
 
     async def handle_reply(self, reply: Reply, record: ConsumerRecord[Any, Any]) -> None:
-        """Run a department's reply as the command its row stands for, once; dead-letter what
-        cannot run (an unreadable reply was dead-lettered by the decoder, `read_as`)."""
-        cause = str(derived_id("department-reply", reply.department, reply.reply_id))
+        """Run a department's reply as the command its row stands for, once, given by the
+        department whose replies topic it came on; dead-letter what cannot run (an unreadable
+        reply was dead-lettered by the decoder, `read_as`), a reply naming another department
+        among it. Reply ids are each sender's own: a reply refused under one department's
+        name takes nothing from another's."""
+        sender = self.reply_senders[record.topic]
+        cause = str(derived_id("department-reply", sender, reply.reply_id))
         with bound(case_id=reply.case_id, correlation_id=cause):
             if await self.replies.find_one({"_id": cause}) is not None:
                 log.info("reply_repeated", reply_id=reply.reply_id)
                 return
             try:
-                await self.desk.reply(REPLIES[type(reply)], reply, cause=cause)
+                await self.desk.reply(REPLIES[type(reply)], reply, sender=sender, cause=cause)
                 outcome = "recorded"
             except Refused as refused:
                 await self.dead_letters.put(record, f"refused ({refused.kind}): {refused.reason}")
                 outcome = "refused"
             await self.replies.update_one(
                 {"_id": cause},
-                {"$set": {"case_id": reply.case_id, "department": reply.department,
+                {"$set": {"case_id": reply.case_id, "department": sender,
                           "reply_id": reply.reply_id, "action": reply.action,
                           "outcome": outcome, "at": self.clock.now()}},
                 upsert=True,

@@ -307,13 +307,16 @@ async def test_department_replies_on_the_bus_and_garbage_in_the_dead_letter_topi
         return json.dumps({"case_id": case_id, "department": "signal-co", **fields}).encode()
 
     acknowledged = reply(action="acknowledge", reply_id="sig-1", note="收到")
-    await publish_raw(settings.kafka_bootstrap, topics.department_replies, [
+    await publish_raw(settings.kafka_bootstrap, topics.department_replies("signal-co"), [
         b"\xff\xfe not json",
         reply(action="explode", reply_id="sig-0"),
-        reply(action="resolve", reply_id="sig-x", department="water-co", resolution="好了"),
         acknowledged,
         acknowledged,  # a repeat changes nothing
         reply(action="resolve", reply_id="sig-2", resolution="控制器已更换"),
+    ], key=case_id.encode())
+    # the water company, in its own name on its own topic: not its case
+    await publish_raw(settings.kafka_bootstrap, topics.department_replies("water-co"), [
+        reply(action="resolve", reply_id="wat-1", department="water-co", resolution="好了"),
     ], key=case_id.encode())
     events = await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "CaseRouted",
                                "CaseAcknowledged", "CaseResolved")
@@ -321,11 +324,47 @@ async def test_department_replies_on_the_bus_and_garbage_in_the_dead_letter_topi
                                     "staff_id": None}
     letters = await read_topic(settings.kafka_bootstrap, topics.dead_letter("routing"),
                                min_count=3)
-    reasons = dead_letter_reasons(letters)
-    assert len(reasons) == 3, reasons
-    assert reasons[0].startswith("invalid")
-    assert "action" in reasons[1]
-    assert reasons[2].startswith("refused (not_allowed)") and "water-co" in reasons[2]
+    assert len(letters) == 3, dead_letter_reasons(letters)
+    by_topic: dict[str, list[str]] = {}
+    for letter in map(json.loads, letters):
+        by_topic.setdefault(letter["source_topic"], []).append(letter["reason"])
+    unreadable, unknown = by_topic[topics.department_replies("signal-co")]
+    assert unreadable.startswith("invalid") and "action" in unknown
+    [not_theirs] = by_topic[topics.department_replies("water-co")]
+    assert not_theirs.startswith("refused (not_allowed)") and "water-co" in not_theirs
+
+
+async def test_a_reply_is_its_topics_department_and_one_naming_another_is_refused(
+    routing: RoutingService, settings: CommonSettings,
+) -> None:
+    """The water company writes, on its own replies topic, that the signal company
+    resolved the signal company's case: refused, whatever the body says, and nothing is
+    recorded — the signal company's own reply with the same reply id still counts."""
+    case_id = await given_accepted(settings)
+    await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+    topics = Topics(settings.topic_prefix)
+    claim = json.dumps({"case_id": case_id, "department": "signal-co", "action": "resolve",
+                        "reply_id": "r-1", "resolution": "修好了"}).encode()
+
+    await publish_raw(settings.kafka_bootstrap, topics.department_replies("water-co"), [claim],
+                      key=case_id.encode())
+    [letter] = await read_topic(settings.kafka_bootstrap, topics.dead_letter("routing"),
+                                min_count=1)
+    dead = json.loads(letter)
+    assert dead["source_topic"] == topics.department_replies("water-co")
+    assert dead["reason"] == (
+        "refused (not_allowed): a reply on water-co's replies topic names 'signal-co': "
+        "a department replies only in its own name, on its own topic")
+    assert [e.type for e in await log_of(settings, case_id)] == [
+        "CaseSubmitted", "CaseAccepted", "CaseRouted"]
+    assert await routing.replies.find_one({"department": "signal-co"}) is None
+
+    await publish_raw(settings.kafka_bootstrap, topics.department_replies("signal-co"), [claim],
+                      key=case_id.encode())
+    events = await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "CaseRouted",
+                               "CaseResolved")
+    assert events[-1].data["by"]["department"] == "signal-co"
+    assert len(await read_topic(settings.kafka_bootstrap, topics.dead_letter("routing"))) == 1
 
 
 async def test_not_fixed_reopens_more_urgent_and_a_return_is_rerouted(

@@ -142,7 +142,7 @@ def test_a_department_reply_runs_as_its_command_given_by_that_department() -> No
                                         "case_id": "ZB251006-TEST-0001",
                                         "department": "signal-co"})
     row = REPLIES[type(reply)]
-    command, actor = row.from_reply(reply)
+    command, actor = row.from_reply(reply, sender="signal-co")
     [event] = row.decide(routed_case().case, command, actor, T1, POLICY)
     assert isinstance(event, ev.CaseAcknowledged)
     assert event.by == Actor(role=Role.DEPARTMENT, department="signal-co")
@@ -150,5 +150,15 @@ def test_a_department_reply_runs_as_its_command_given_by_that_department() -> No
                                         "case_id": "ZB251006-TEST-0001",
                                         "department": "water-co", "resolution": "好了"})
     row = REPLIES[type(wrong)]
-    command, actor = row.from_reply(wrong)
+    command, actor = row.from_reply(wrong, sender="water-co")
     refusal(lambda: row.decide(routed_case().case, command, actor, T1, POLICY), NotAllowed)
+
+
+def test_a_reply_is_given_by_the_department_whose_topic_it_came_on_never_another() -> None:
+    """The water company, on its own replies topic, claims to be the signal company."""
+    claim = READ_REPLY.validate_python({"action": "resolve", "reply_id": "r-3",
+                                        "case_id": "ZB251006-TEST-0001",
+                                        "department": "signal-co", "resolution": "修好了"})
+    reason = refusal(lambda: REPLIES[type(claim)].from_reply(claim, sender="water-co"),
+                     NotAllowed)
+    assert "water-co's replies topic names 'signal-co'" in reason

@@ -54,11 +54,11 @@ def every_topic() -> dict[str, str]:
 
 
 DEPARTMENT_TOPICS = {TOPICS.department_cases(code) for code in DEPARTMENTS}
+REPLY_TOPICS = {TOPICS.department_replies(code) for code in DEPARTMENTS}
 RECEIVES_AND_SENDS: dict[str, tuple[set[str], set[str]]] = {
     "intake": ({TOPICS.case_events, TOPICS.submissions, TOPICS.erasures, TOPICS.revocations},
                {TOPICS.case_events, TOPICS.erasures, TOPICS.dead_letter("intake")}),
-    "routing": ({TOPICS.case_events, TOPICS.department_replies, TOPICS.erasures,
-                 TOPICS.revocations},
+    "routing": ({TOPICS.case_events, TOPICS.erasures, TOPICS.revocations, *REPLY_TOPICS},
                 {TOPICS.case_events, TOPICS.dead_letter("routing"), *DEPARTMENT_TOPICS}),
     "tracking": ({TOPICS.case_events, TOPICS.audit, TOPICS.revocations},
                  {TOPICS.dead_letter("tracking"), TOPICS.audit, TOPICS.revocations}),
@@ -70,11 +70,11 @@ checks staff tokens reads the revocations; metrics checks none."""
 MESSAGES = {
     TOPICS.case_events: "CaseEventEnvelope",
     TOPICS.submissions: "BusSubmission",
-    TOPICS.department_replies: "DepartmentReply",
     TOPICS.erasures: "ErasePersonalData",
     TOPICS.audit: "PersonalDataRead",
     TOPICS.revocations: "TokenRevoked",
     **{topic: "DepartmentCase" for topic in DEPARTMENT_TOPICS},
+    **{topic: "DepartmentReply" for topic in REPLY_TOPICS},
     **{TOPICS.dead_letter(service): "DeadLetter" for service in SERVICES},
 }
 """The type of the messages on each topic, as the documents name their payload schemas."""
@@ -198,7 +198,8 @@ async def test_the_page_shows_every_topic_and_message_and_loads_nothing_from_els
         assert f"<code>{address}</code>" in page, address
     for message in set(MESSAGES.values()):
         assert f'id="schema-{message}"' in page, message
-    assert "receives</span> routing: department replies" in page
+    assert ("receives</span> routing: department replies:"
+            f"{TOPICS.department_replies('signal-co')}") in page
     assert "sends</span> routing: cases for signal-co" in page
 
     # no viewer from a CDN: no script at all, nothing loaded from another origin
