@@ -67,7 +67,7 @@ test: install
 # both run even when the first fails; the target fails if either did
 lint: venv
 	@status=0; \
-	echo "ruff check zaiban contracts services tests"; $(BIN)/ruff check zaiban contracts services tests || status=1; \
+	echo "ruff check zaiban contracts services tests examples"; $(BIN)/ruff check zaiban contracts services tests examples || status=1; \
 	echo "mypy"; $(BIN)/mypy || status=1; \
 	exit $$status
 

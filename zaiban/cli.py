@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -208,6 +209,108 @@ def topics_ensure() -> None:
         return
     for topic, what in outcome:
         typer.echo(f"{topic:<60} {what}")
+
+
+departments_app = typer.Typer(help="Departments' own systems on the bus: their topics, "
+                                    "credentials and client configuration.",
+                               no_args_is_help=True)
+app.add_typer(departments_app, name="departments")
+
+
+@departments_app.command("onboard")
+def departments_onboard(
+    code: str = typer.Argument(..., help="A department of the city (deploy/config/departments.yaml)."),
+    out: Path = typer.Option(None, "--out", help="Write the client configuration to this file "
+                             "(mode 0600) instead of standard output."),
+    bootstrap: str = typer.Option(None, help="The broker address the department connects to "
+                                  "(default: ZAIBAN_KAFKA_BOOTSTRAP)."),
+    ca_file: Path = typer.Option(None, "--ca-file", help="With SASL_SSL: the CA certificate "
+                                 "(PEM) the department's client trusts, as it will find it."),
+) -> None:
+    """Give a department its two topics, its Kafka user and ACLs, and print the client
+    configuration (Kafka client properties) its systems connect with."""
+    from services.common.settings import CommonSettings
+    from zaiban.departments import BrokerAccessUnavailable, UnknownDepartment, onboard, write_secret
+
+    settings = CommonSettings()
+    try:
+        done = asyncio.run(onboard(settings, code, bootstrap=bootstrap, ca_file=ca_file))
+    except (UnknownDepartment, BrokerAccessUnavailable) as error:
+        _fail(str(error))
+        return
+    except Exception as error:  # the broker is away: say so plainly
+        _fail(f"cannot onboard {code} on Kafka at {settings.kafka_bootstrap}: {error}")
+        return
+    config = done.config
+    if out is not None:
+        write_secret(out, config.properties())
+    else:
+        sys.stdout.write(config.properties())
+    aside = out is None  # the configuration alone on standard output: `> dept.properties`
+    for topic, what in done.topics:
+        typer.echo(f"{topic:<60} {what}", err=aside)
+    access = config.access
+    if config.security.authenticates:
+        typer.echo(f"user {access.user}: reads {access.cases_topic} in group {access.group}, "
+                   f"writes {access.replies_topic}", err=aside)
+    else:
+        typer.secho(f"zaiban: the broker at {settings.kafka_bootstrap} does not authenticate "
+                    "(security.protocol=PLAINTEXT): no user was made, and any client that reaches "
+                    "it can read every topic", fg=typer.colors.YELLOW, err=True)
+    if out is not None:
+        typer.echo(f"client configuration of {code} written to {out} (readable by you only)")
+
+
+@departments_app.command("offboard")
+def departments_offboard(code: str = typer.Argument(..., help="The department's code.")) -> None:
+    """Take a department's Kafka user and ACLs away; its topics (its history) stay."""
+    from services.common.settings import CommonSettings
+    from zaiban.departments import BrokerAccessUnavailable, UnknownDepartment, offboard, user_of
+
+    settings = CommonSettings()
+    try:
+        had = asyncio.run(offboard(settings, code))
+    except (UnknownDepartment, BrokerAccessUnavailable) as error:
+        _fail(str(error))
+        return
+    except Exception as error:
+        _fail(f"cannot offboard {code} on Kafka at {settings.kafka_bootstrap}: {error}")
+        return
+    if had is None:
+        typer.secho(f"zaiban: the broker at {settings.kafka_bootstrap} does not authenticate: "
+                    f"{code} has no user to take away, and any client can still read every topic",
+                    fg=typer.colors.YELLOW, err=True)
+    elif had:
+        typer.echo(f"{code}: user {user_of(code)} and its ACLs deleted; its topics are kept")
+    else:
+        typer.echo(f"{code}: had no user on the broker; nothing to take away")
+
+
+@departments_app.command("list")
+def departments_list() -> None:
+    """Every department of the city: its topics, and whether it has a Kafka user."""
+    from services.common.settings import CommonSettings
+    from zaiban.departments import BrokerAccessUnavailable, standings
+
+    settings = CommonSettings()
+    try:
+        found = asyncio.run(standings(settings))
+    except BrokerAccessUnavailable as error:
+        _fail(str(error))
+        return
+    except Exception as error:
+        _fail(f"cannot reach Kafka at {settings.kafka_bootstrap}: {error}")
+        return
+
+    def mark(present: bool | None) -> str:
+        return {True: "yes", False: "no", None: "-"}[present]
+
+    typer.echo(f"{'department':<20} {'cases topic':<12} {'replies topic':<14} {'user':<5} name")
+    for standing in found:
+        typer.echo(f"{standing.code:<20} {mark(standing.cases_topic):<12} "
+                   f"{mark(standing.replies_topic):<14} {mark(standing.user):<5} {standing.name}")
+    if found and found[0].user is None:
+        typer.echo("user: - the broker does not authenticate (security.protocol=PLAINTEXT)")
 
 
 dlq_app = typer.Typer(help="Dead letters: what a service could never process.",

@@ -1,0 +1,136 @@
+"""`zaiban departments`: what a department is given, read as the department reads it.
+
+The client configuration is Kafka client properties; the example department system
+(examples/department_client.py) reads it back here into aiokafka's options, so what
+onboarding prints and what a department's system connects with cannot drift apart.
+The broker's part (the SCRAM user and its ACLs) waits behind one hook: a broker that
+authenticates is refused plainly, before anything is changed."""
+
+from __future__ import annotations
+
+import ssl
+import stat
+from pathlib import Path
+
+import certifi
+import pytest
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from examples import department_client
+from services.common.settings import CommonSettings
+from zaiban.cli import app as cli
+from zaiban.departments import (
+    SCRAM_LOGIN,
+    BrokerAccessUnavailable,
+    BrokerSecurity,
+    ClientConfig,
+    Grant,
+    UnknownDepartment,
+    access_of,
+    offboard,
+    onboard,
+    write_secret,
+)
+
+SASL_SSL = BrokerSecurity(protocol="SASL_SSL", mechanism="SCRAM-SHA-512")
+
+
+def offline(prefix: str = "") -> CommonSettings:
+    """Settings that reach no broker: whatever needs one fails."""
+    return CommonSettings(environment="test", auth_secret=SecretStr("offline"),
+                          kafka_bootstrap="127.0.0.1:9", topic_prefix=prefix)
+
+
+def water_co(security: BrokerSecurity, password: str | None, ca_file: Path | None = None
+             ) -> ClientConfig:
+    return ClientConfig(access=access_of(offline("city."), "water-co"),
+                        name="Water Supply Company", bootstrap="kafka.city.example:9094",
+                        security=security, password=password, ca_file=ca_file)
+
+
+def test_a_department_may_read_its_cases_in_its_group_and_write_its_replies_and_nothing_else(
+) -> None:
+    access = access_of(offline("city."), "water-co")
+    assert access.principal == "User:dept-water-co"
+    assert set(access.grants) == {
+        Grant("topic", "city.zaiban.routing.department.water-co.cases", "READ"),
+        Grant("topic", "city.zaiban.routing.department.water-co.cases", "DESCRIBE"),
+        Grant("group", "city.zaiban-dept-water-co", "READ"),
+        Grant("topic", "city.zaiban.routing.department.water-co.replies", "WRITE"),
+        Grant("topic", "city.zaiban.routing.department.water-co.replies", "DESCRIBE"),
+    }
+
+
+def test_the_configuration_is_kafka_client_properties_the_example_client_connects_with(
+        tmp_path: Path) -> None:
+    ca = Path(certifi.where())  # a PEM bundle of certificates, as a city's CA file would be
+    text = water_co(SASL_SSL, "s3cret-Pass_word", ca_file=ca).properties()
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    assert lines[:4] == [
+        "bootstrap.servers=kafka.city.example:9094",
+        "security.protocol=SASL_SSL",
+        "sasl.mechanism=SCRAM-SHA-512",
+        f'sasl.jaas.config={SCRAM_LOGIN} required username="dept-water-co" '
+        'password="s3cret-Pass_word";',
+    ]
+    assert "ssl.truststore.type=PEM" in lines and f"ssl.truststore.location={ca}" in lines
+    assert "group.id=city.zaiban-dept-water-co" in lines
+
+    path = tmp_path / "water-co.properties"
+    write_secret(path, text)
+    config = department_client.read_properties(path)
+    options = department_client.kafka_options(config)
+    assert isinstance(options.pop("ssl_context"), ssl.SSLContext)
+    assert options == {"bootstrap_servers": "kafka.city.example:9094",
+                       "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
+                       "sasl_plain_username": "dept-water-co",
+                       "sasl_plain_password": "s3cret-Pass_word"}
+    assert (config["group.id"], config["zaiban.cases.topic"], config["zaiban.replies.topic"]) == (
+        "city.zaiban-dept-water-co", "city.zaiban.routing.department.water-co.cases",
+        "city.zaiban.routing.department.water-co.replies")
+
+
+def test_on_a_broker_that_does_not_authenticate_the_configuration_has_no_credentials_and_says_so(
+        tmp_path: Path) -> None:
+    text = water_co(BrokerSecurity(), password=None).properties()
+    assert "security.protocol=PLAINTEXT" in text.splitlines()
+    assert not [line for line in text.splitlines() if line.startswith("sasl.")]
+    assert "password=" not in text
+    assert "any client\n# that reaches it can read and write every topic" in text
+    path = tmp_path / "water-co.properties"
+    write_secret(path, text)
+    assert department_client.kafka_options(department_client.read_properties(path)) == {
+        "bootstrap_servers": "kafka.city.example:9094", "security_protocol": "PLAINTEXT"}
+
+
+def test_the_file_is_readable_by_its_owner_only_even_one_that_was_there(tmp_path: Path) -> None:
+    path = tmp_path / "dept.properties"
+    path.write_text("old")
+    path.chmod(0o644)
+    write_secret(path, "new\n")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text() == "new\n"
+
+
+async def test_only_a_department_of_the_city_is_onboarded() -> None:
+    with pytest.raises(UnknownDepartment, match="'gas-station' is not a department of the city"):
+        await onboard(offline(), "gas-station")
+    with pytest.raises(UnknownDepartment, match="not a department code"):
+        await offboard(offline(), "../etc", security=SASL_SSL)
+
+
+async def test_a_broker_that_authenticates_is_refused_before_anything_is_made_until_the_hook_is_wired(
+) -> None:
+    # the broker is unreachable: had onboarding gone on to make the topics, it would say so
+    with pytest.raises(BrokerAccessUnavailable, match="create the Kafka user dept-water-co"):
+        await onboard(offline(), "water-co", security=SASL_SSL)
+    with pytest.raises(BrokerAccessUnavailable, match="delete the Kafka user dept-water-co"):
+        await offboard(offline(), "water-co", security=SASL_SSL)
+
+
+def test_the_command_says_which_departments_the_city_has() -> None:
+    result = CliRunner().invoke(cli, ["departments", "onboard", "gas-station"],
+                                env={"ZAIBAN_KAFKA_BOOTSTRAP": "127.0.0.1:9"})
+    assert result.exit_code == 1
+    assert "'gas-station' is not a department of the city" in result.stderr
+    assert "signal-co" in result.stderr and result.stdout == ""

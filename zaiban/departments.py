@@ -1,0 +1,333 @@
+"""Departments on the bus: `zaiban departments onboard | offboard | list`.
+
+A department (承办单位) is an organisation of its own, with systems of its own. Onboarding
+gives it what it needs to take its cases from the bus and answer them, and nothing more:
+- its two topics: `zaiban.routing.department.<code>.cases`, the cases routed to it, and
+  `zaiban.routing.department.<code>.replies`, its answers, which routing reads as given by
+  that department whatever their body says (`contracts/topics.py`);
+- its own Kafka user, `dept-<code>`, with a password made here and shown once, and ACLs
+  that let it read its cases topic in its own consumer group (`zaiban-dept-<code>`) and
+  write its replies topic — no other topic, no other group (`DepartmentAccess.grants`);
+- a client configuration in Kafka's client-properties format, which the Java client reads
+  as it is and any other client (aiokafka, librdkafka, ...) maps key by key
+  (`examples/department_client.py`).
+Onboarding again makes a new password (the old one stops working for new connections).
+Offboarding deletes the user and its ACLs. The topics stay: the cases topic is the
+department's history, and the replies topic is routing's to read for as long as the city's
+configuration (deploy/config/departments.yaml) lists the department.
+
+The user and its ACLs are the broker's part: `grant_on_broker` and `revoke_on_broker`
+below, the one place they are made and taken. A broker that does not authenticate
+(`security.protocol=PLAINTEXT`) has no users: onboarding then makes the topics and a
+configuration without credentials, and says plainly that any client may read everything.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from contracts.topics import Topics
+from services.common.catalogue import CityConfig, load_city
+from services.common.settings import CommonSettings
+from zaiban.topics import ensure
+
+SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
+CODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+"""A department's code (`contracts.text.Code`)."""
+
+
+class UnknownDepartment(ValueError):
+    """A code the city's configuration does not list."""
+
+
+def user_of(department: str) -> str:
+    """A department's Kafka user: its principal is `User:dept-<code>`."""
+    return f"dept-{department}"
+
+
+# --- what a department may do on the bus ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One right of a department's user, on one resource named literally (never by prefix:
+    `zaiban-dept-water-co` as a prefix would also name the group of a `water-co2`)."""
+
+    resource: Literal["topic", "group"]
+    name: str
+    operation: Literal["READ", "WRITE", "DESCRIBE"]
+
+
+@dataclass(frozen=True)
+class DepartmentAccess:
+    """What one department does on the bus: the topic it reads, in which consumer group,
+    and the topic it writes."""
+
+    department: str
+    cases_topic: str
+    replies_topic: str
+    group: str
+
+    @property
+    def user(self) -> str:
+        return user_of(self.department)
+
+    @property
+    def principal(self) -> str:
+        return f"User:{self.user}"
+
+    @property
+    def grants(self) -> tuple[Grant, ...]:
+        """Its ACLs, all of them (each ALLOW, from any host): reading its cases in its group,
+        writing its replies (which, since Kafka 3.0, lets its producer be idempotent)."""
+        return (Grant("topic", self.cases_topic, "READ"),
+                Grant("topic", self.cases_topic, "DESCRIBE"),
+                Grant("group", self.group, "READ"),
+                Grant("topic", self.replies_topic, "WRITE"),
+                Grant("topic", self.replies_topic, "DESCRIBE"))
+
+
+def access_of(settings: CommonSettings, department: str) -> DepartmentAccess:
+    topics = Topics(settings.topic_prefix)
+    return DepartmentAccess(department=department,
+                            cases_topic=topics.department_cases(department),
+                            replies_topic=topics.department_replies(department),
+                            group=f"{settings.topic_prefix}zaiban-dept-{department}")
+
+
+# --- how the broker is reached ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """How clients reach the broker: `security.protocol` and, with SASL, the mechanism."""
+
+    protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    mechanism: str = "SCRAM-SHA-512"
+
+    @property
+    def authenticates(self) -> bool:
+        return self.protocol != "PLAINTEXT"
+
+
+def broker_security(settings: CommonSettings) -> BrokerSecurity:
+    """As the deployment's settings say (`ZAIBAN_KAFKA_SECURITY_PROTOCOL`,
+    `ZAIBAN_KAFKA_SASL_MECHANISM`); PLAINTEXT where they say nothing."""
+    # Read by name: the settings that carry them come with the authenticated broker
+    # (services/common/kafka.py); without them the broker is plaintext.
+    return BrokerSecurity(protocol=getattr(settings, "kafka_security_protocol", "PLAINTEXT"),
+                          mechanism=getattr(settings, "kafka_sasl_mechanism", "SCRAM-SHA-512"))
+
+
+# --- the broker's part: the department's user and its ACLs ------------------------------------
+#
+# THE HOOK: the only code that makes or takes a department's Kafka user and ACLs. Each
+# function is called only when the broker authenticates (`BrokerSecurity.authenticates`).
+# To plug in zaiban/kafka_security.py (the authenticated broker's admin of users and ACLs):
+#
+#     async with SecurityAdmin(bootstrap_servers=settings.kafka_bootstrap,
+#                              **kafka_options(settings, ADMIN)) as admin:
+#         await admin.ensure_user(access.user, password, ScramMechanism.named(mechanism))
+#         await admin.grant(Acl(access.principal, ResourceType[g.resource.upper()], g.name,
+#                               PatternType.LITERAL, Operation[g.operation])
+#                           for g in access.grants)
+#
+# and, to revoke, `admin.revoke([AclFilter(principal=access.principal)])` then
+# `admin.delete_user(access.user)`; `admin.users()` lists who has credentials.
+
+
+class BrokerAccessUnavailable(RuntimeError):
+    """The broker authenticates, but this build cannot make or take Kafka users and ACLs."""
+
+
+def _no_admin(what: str) -> BrokerAccessUnavailable:
+    return BrokerAccessUnavailable(
+        f"the broker authenticates, but this build cannot {what} yet (zaiban/departments.py, "
+        "grant_on_broker / revoke_on_broker / users_on_broker: the hook for "
+        "zaiban/kafka_security.py); nothing was changed on the broker")
+
+
+async def grant_on_broker(settings: CommonSettings, access: DepartmentAccess, password: str,
+                          security: BrokerSecurity) -> None:
+    """Make (or reset) the department's SCRAM user with `password`, and give it exactly
+    `access.grants`."""
+    raise _no_admin(f"create the Kafka user {access.user} and its ACLs")
+
+
+async def revoke_on_broker(settings: CommonSettings, access: DepartmentAccess) -> bool:
+    """Delete the department's ACLs and its user; False if it had neither."""
+    raise _no_admin(f"delete the Kafka user {access.user} and its ACLs")
+
+
+async def users_on_broker(settings: CommonSettings) -> set[str]:
+    """The Kafka users that have credentials on the broker."""
+    raise _no_admin("list the Kafka users")
+
+
+# --- the client configuration -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """What a department's systems connect with, as Kafka client properties."""
+
+    access: DepartmentAccess
+    name: str
+    bootstrap: str
+    security: BrokerSecurity
+    password: str | None
+    ca_file: Path | None = None
+    made_at: datetime | None = None
+
+    def properties(self) -> str:
+        access = self.access
+        made = f" on {self.made_at.isoformat(timespec='seconds')}" if self.made_at else ""
+        lines = [
+            f"# zaiban: the Kafka client configuration of department {access.department} "
+            f"({self.name}),",
+            f"# made by `zaiban departments onboard {access.department}`{made}.",
+        ]
+        if self.password is not None:
+            lines += ["# It holds the department's password: keep it secret. Onboarding again "
+                      "makes a new one."]
+        lines += [f"bootstrap.servers={self.bootstrap}",
+                  f"security.protocol={self.security.protocol}"]
+        if self.security.authenticates:
+            lines += [f"sasl.mechanism={self.security.mechanism}",
+                      f'sasl.jaas.config={SCRAM_LOGIN} required username="{access.user}" '
+                      f'password="{self.password}";']
+        else:
+            lines += ["# This broker does not authenticate: no user or password was made, and "
+                      "any client",
+                      "# that reaches it can read and write every topic. Do not connect a "
+                      "department from outside."]
+        if self.security.protocol == "SASL_SSL" and self.ca_file is not None:
+            lines += ["ssl.truststore.type=PEM",
+                      f"ssl.truststore.location={_escaped(str(self.ca_file))}"]
+        lines += [
+            "# The department's cases, read in its own consumer group (the only one it may "
+            "join),",
+            "# from the first, committed once handled.",
+            f"group.id={access.group}",
+            "auto.offset.reset=earliest",
+            "enable.auto.commit=false",
+            "# zaiban's own keys (Kafka clients ignore them): what to read, where to answer.",
+            f"zaiban.department={access.department}",
+            f"zaiban.cases.topic={access.cases_topic}",
+            f"zaiban.replies.topic={access.replies_topic}",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _escaped(value: str) -> str:
+    """A value as a properties file reads it back: a backslash is an escape there."""
+    return value.replace("\\", "\\\\")
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (mode 0600), whatever it was."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o600)  # a file that was there keeps its mode otherwise
+        out.write(text)
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Onboarded:
+    config: ClientConfig
+    topics: list[tuple[str, str]]
+    """(topic, what happened) for the department's two topics."""
+
+
+def department_of(city: CityConfig, code: str) -> str:
+    """The department's English name; `UnknownDepartment` if the city has no such one."""
+    department = city.department(code)
+    if department is None:
+        known = ", ".join(d.code for d in city.departments)
+        raise UnknownDepartment(f"{code!r} is not a department of the city "
+                                f"(deploy/config/departments.yaml lists: {known})")
+    return department.names.en
+
+
+async def onboard(settings: CommonSettings, code: str, *, bootstrap: str | None = None,
+                  ca_file: Path | None = None,
+                  security: BrokerSecurity | None = None) -> Onboarded:
+    """Give a department of the city its user and ACLs (where the broker authenticates),
+    its topics, and the client configuration to connect with.
+
+    The user first: a broker this build cannot give users to is left as it was. An ACL
+    may name a topic before it exists."""
+    name = department_of(load_city(settings.config_dir), code)
+    access = access_of(settings, code)
+    security = security or broker_security(settings)
+    password = None
+    if security.authenticates:
+        password = secrets.token_urlsafe(32)
+        await grant_on_broker(settings, access, password, security)
+    made = await ensure(settings, [code])
+    topics = [(topic, what) for topic, what in made
+              if topic in (access.cases_topic, access.replies_topic)]
+    config = ClientConfig(access=access, name=name, bootstrap=bootstrap or settings.kafka_bootstrap,
+                          security=security, password=password, ca_file=ca_file,
+                          made_at=datetime.now(UTC))
+    return Onboarded(config=config, topics=topics)
+
+
+async def offboard(settings: CommonSettings, code: str, *,
+                   security: BrokerSecurity | None = None) -> bool | None:
+    """Take a department's user and ACLs away (its topics stay). True if it had some,
+    False if not, None when the broker does not authenticate (there is nothing to take).
+    A department the city's configuration no longer lists may be offboarded too."""
+    if not CODE.fullmatch(code):
+        raise UnknownDepartment(f"{code!r} is not a department code")
+    security = security or broker_security(settings)
+    if not security.authenticates:
+        return None
+    return await revoke_on_broker(settings, access_of(settings, code))
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One department of the city, as `zaiban departments list` shows it."""
+
+    code: str
+    name: str
+    cases_topic: bool
+    replies_topic: bool
+    user: bool | None
+    """Has a Kafka user; None when the broker does not authenticate."""
+
+
+async def standings(settings: CommonSettings,
+                    security: BrokerSecurity | None = None) -> list[Standing]:
+    """Every department of the city: whether its topics exist and whether it has a user."""
+    city = load_city(settings.config_dir)
+    security = security or broker_security(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+                                request_timeout_ms=15_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    users = await users_on_broker(settings) if security.authenticates else None
+    found = []
+    for department in city.departments:
+        access = access_of(settings, department.code)
+        found.append(Standing(
+            code=department.code, name=department.names.en,
+            cases_topic=access.cases_topic in existing,
+            replies_topic=access.replies_topic in existing,
+            user=None if users is None else access.user in users))
+    return found
