@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from contracts.topics import Topics
 from services.common.catalogue import load_city
@@ -72,12 +72,19 @@ async def ensure(settings: CommonSettings, departments: list[str]) -> list[tuple
                                 "min.insync.replicas": str(settings.topic_min_insync),
                                 "cleanup.policy": "delete",
                             }) for spec in missing]
+            errors: dict[str, int] = {}
             try:
-                await admin.create_topics(new)
+                answer = await admin.create_topics(new)
+                errors = {topic: code for topic, code, *_ in answer.topic_errors}
             except TopicAlreadyExistsError:
                 pass  # created by someone else meanwhile: that is what we wanted
-            outcome += [(spec.name, f"created ({settings.topic_partitions} partitions, "
-                                    f"replication {settings.topic_replication})")
+            made = (f"created ({settings.topic_partitions} partitions, "
+                    f"replication {settings.topic_replication})")
+            # The broker answers for each topic. One made a moment ago may be missing from
+            # the list it gave (its metadata lags the controller): it exists all the same.
+            outcome += [(spec.name, made if not errors.get(spec.name)
+                         else "exists" if errors[spec.name] == TopicAlreadyExistsError.errno
+                         else f"not created: {for_code(errors[spec.name]).__name__}")
                         for spec in missing]
         if existing:
             described = await admin.describe_topics([s.name for s in specs if s.name in existing])
