@@ -1,12 +1,15 @@
-"""A department's own system, as the README shows it (examples/department_client.py), on the
-real stack: the signal company is onboarded (`zaiban departments onboard signal-co --out`),
-its system connects with the configuration it was given, takes the routed case from its
-cases topic, acknowledges it and reports it resolved on its replies topic, and the case's
-public timeline shows both steps, given by the signal company."""
+"""A department's own system, as the README shows it, on the real stack: the signal company
+is onboarded (`zaiban departments onboard signal-co --out`), its system connects with the
+configuration it was given, takes the routed case from its cases topic and answers on its
+replies topic, and the case's public timeline shows it, given by the signal company.
+
+In Python (examples/department_client.py, aiokafka), and in Java (examples/DepartmentClient.java,
+the Kafka client reading the properties file as it is, run with the local broker's jars)."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from services.common.http import build_app
 from services.common.settings import CommonSettings
 from services.composition import build
 from zaiban.departments import onboard, write_secret
+from zaiban.infra import StackInfo, StackSettings
 
 OFFICER = token(Role.OFFICER, subject="officer-li")
 FIXED = "更换了信号控制器，四个灯都亮了"
@@ -31,15 +35,38 @@ async def timeline(http: httpx.AsyncClient, case_id: str) -> list[dict[str, Any]
     return answer.json()["timeline"] if answer.status_code == 200 else []
 
 
-async def test_the_example_client_answers_its_routed_case_and_the_timeline_shows_it(
+async def onboarded(settings: CommonSettings, folder: Path) -> Path:
+    """The operator onboards the signal company and hands it its configuration."""
+    done = await onboard(settings, "signal-co")
+    properties = folder / "signal-co.properties"
+    write_secret(properties, done.config.properties())
+    assert stat.S_IMODE(properties.stat().st_mode) == 0o600
+    return properties
+
+
+async def routed_case(http: httpx.AsyncClient) -> str:
+    """A resident reports the dark traffic lights; an officer accepts: routed to signal-co."""
+    submitted = await http.post("/api/cases", json=WANGFUFEN_REQUEST)
+    assert submitted.status_code == 201, submitted.text
+    case_id: str = submitted.json()["case_id"]
+    accept = await http.post(f"/api/cases/{case_id}/accept", headers=OFFICER, json={})
+    assert accept.status_code == 200, accept.text
+    return case_id
+
+
+async def timeline_ending(http: httpx.AsyncClient, case_id: str, last: str,
+                          what: str) -> list[dict[str, Any]]:
+    async def ended() -> list[dict[str, Any]] | None:
+        entries = await timeline(http, case_id)
+        return entries if entries and entries[-1]["type"] == last else None
+
+    return await eventually(ended, timeout=60, what=what)
+
+
+async def test_the_python_client_answers_its_routed_case_and_the_timeline_shows_it(
     settings: CommonSettings, tmp_path: Path,
 ) -> None:
-    # the operator onboards the signal company and hands it its configuration
-    onboarded = await onboard(settings, "signal-co")
-    properties = tmp_path / "signal-co.properties"
-    write_secret(properties, onboarded.config.properties())
-    assert stat.S_IMODE(properties.stat().st_mode) == 0o600
-    config = department_client.read_properties(properties)
+    config = department_client.read_properties(await onboarded(settings, tmp_path))
     assert config["zaiban.cases.topic"] == settings.topic_prefix + (
         "zaiban.routing.department.signal-co.cases")
 
@@ -49,18 +76,9 @@ async def test_the_example_client_answers_its_routed_case_and_the_timeline_shows
         department = asyncio.create_task(
             department_client.run(config, resolution=FIXED, stop=stop))
         try:
-            submitted = await http.post("/api/cases", json=WANGFUFEN_REQUEST)
-            assert submitted.status_code == 201, submitted.text
-            case_id = submitted.json()["case_id"]
-            accept = await http.post(f"/api/cases/{case_id}/accept", headers=OFFICER, json={})
-            assert accept.status_code == 200, accept.text
-
-            async def resolved() -> list[dict[str, Any]] | None:
-                entries = await timeline(http, case_id)
-                return entries if entries and entries[-1]["type"] == "CaseResolved" else None
-
-            entries = await eventually(resolved, timeout=30,
-                                       what="the department's system to resolve the case")
+            case_id = await routed_case(http)
+            entries = await timeline_ending(http, case_id, "CaseResolved",
+                                            "the department's system to resolve the case")
         finally:
             stop.set()
             await department
@@ -70,3 +88,31 @@ async def test_the_example_client_answers_its_routed_case_and_the_timeline_shows
     for entry in (acknowledged, resolved_):
         assert (entry["who"]["role"], entry["who"]["department"]) == ("department", "signal-co")
     assert FIXED in str(resolved_)
+
+
+async def test_the_java_client_reads_the_same_properties_file_and_acknowledges_its_case(
+    settings: CommonSettings, local_stack: StackInfo, tmp_path: Path,
+) -> None:
+    java = shutil.which("java")
+    assert java, "Java 17 runs the local broker; it runs the Java example too"
+    properties = await onboarded(settings, tmp_path)
+    jars = StackSettings.from_env().libs_dir  # kafka-clients, jackson, slf4j: the broker's own
+    example = Path(__file__).parents[2] / "examples" / "DepartmentClient.java"
+
+    services = [build(name, settings) for name in ("intake", "routing", "tracking")]
+    async with running(*services), client_for(build_app(services, title="zaiban")) as http:
+        case_id = await routed_case(http)
+        department = await asyncio.create_subprocess_exec(
+            java, "-cp", f"{jars}/*", str(example), str(properties), "1",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            output, _ = await asyncio.wait_for(department.communicate(), timeout=120)
+        finally:
+            if department.returncode is None:
+                department.kill()
+        assert department.returncode == 0, output.decode()
+        assert f"signal-co: {case_id} assigned: acknowledged" in output.decode()
+        entries = await timeline_ending(http, case_id, "CaseAcknowledged",
+                                        "the Java client's acknowledgement")
+    assert (entries[-1]["who"]["role"], entries[-1]["who"]["department"]) == (
+        "department", "signal-co")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ssl
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import certifi
@@ -134,3 +135,24 @@ def test_the_command_says_which_departments_the_city_has() -> None:
     assert result.exit_code == 1
     assert "'gas-station' is not a department of the city" in result.stderr
     assert "signal-co" in result.stderr and result.stdout == ""
+
+
+def test_the_readmes_python_excerpt_is_the_examples_own_code() -> None:
+    """The README shows the heart of examples/department_client.py, which the tests run."""
+    root = Path(__file__).parents[3]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## How a department connects", 1)[1].split("\n## ", 1)[0]
+    [excerpt] = [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+    example = (root / "examples" / "department_client.py").read_text(encoding="utf-8")
+    assert excerpt.strip() and excerpt in example
+
+
+def test_the_readmes_properties_file_is_what_onboarding_writes() -> None:
+    root = Path(__file__).parents[3]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    [shown] = [block.split("```", 1)[0] for block in readme.split("```properties\n")[1:]]
+    made = ClientConfig(access=access_of(offline(), "water-co"), name="Water Supply Company",
+                        bootstrap="kafka.zhengzhou.example:9094", security=SASL_SSL,
+                        password="…", ca_file=Path("/etc/zaiban/kafka-ca.pem"),
+                        made_at=datetime(2026, 10, 6, 9, 0, tzinfo=UTC))
+    assert shown == made.properties()
