@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
 from contracts.facts import Role
 from zaiban import infra
 from zaiban.infra.cli import app as infra_app
+
+T = TypeVar("T")
 
 app = typer.Typer(help="zaiban — citizen requests, handled in the open.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra",
@@ -32,7 +35,7 @@ def export_contracts() -> None:
         typer.echo(str(path))
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.secho(f"zaiban: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -217,6 +220,18 @@ departments_app = typer.Typer(help="Departments' own systems on the bus: their t
 app.add_typer(departments_app, name="departments")
 
 
+def _on_kafka(settings: Any, work: Coroutine[Any, Any, T], doing: str) -> T:
+    """Run `work`; a refusal, or a broker that is away, said plainly (exit 1)."""
+    from zaiban.departments import BrokerAccessUnavailable, UnknownDepartment
+
+    try:
+        return asyncio.run(work)
+    except (UnknownDepartment, BrokerAccessUnavailable) as error:
+        _fail(str(error))
+    except Exception as error:
+        _fail(f"cannot {doing} on Kafka at {settings.kafka_bootstrap}: {error}")
+
+
 @departments_app.command("onboard")
 def departments_onboard(
     code: str = typer.Argument(..., help="A department of the city (deploy/config/departments.yaml)."),
@@ -230,17 +245,11 @@ def departments_onboard(
     """Give a department its two topics, its Kafka user and ACLs, and print the client
     configuration (Kafka client properties) its systems connect with."""
     from services.common.settings import CommonSettings
-    from zaiban.departments import BrokerAccessUnavailable, UnknownDepartment, onboard, write_secret
+    from zaiban.departments import onboard, write_secret
 
     settings = CommonSettings()
-    try:
-        done = asyncio.run(onboard(settings, code, bootstrap=bootstrap, ca_file=ca_file))
-    except (UnknownDepartment, BrokerAccessUnavailable) as error:
-        _fail(str(error))
-        return
-    except Exception as error:  # the broker is away: say so plainly
-        _fail(f"cannot onboard {code} on Kafka at {settings.kafka_bootstrap}: {error}")
-        return
+    done = _on_kafka(settings, onboard(settings, code, bootstrap=bootstrap, ca_file=ca_file),
+                     f"onboard {code}")
     config = done.config
     if out is not None:
         write_secret(out, config.properties())
@@ -265,17 +274,10 @@ def departments_onboard(
 def departments_offboard(code: str = typer.Argument(..., help="The department's code.")) -> None:
     """Take a department's Kafka user and ACLs away; its topics (its history) stay."""
     from services.common.settings import CommonSettings
-    from zaiban.departments import BrokerAccessUnavailable, UnknownDepartment, offboard, user_of
+    from zaiban.departments import offboard, user_of
 
     settings = CommonSettings()
-    try:
-        had = asyncio.run(offboard(settings, code))
-    except (UnknownDepartment, BrokerAccessUnavailable) as error:
-        _fail(str(error))
-        return
-    except Exception as error:
-        _fail(f"cannot offboard {code} on Kafka at {settings.kafka_bootstrap}: {error}")
-        return
+    had = _on_kafka(settings, offboard(settings, code), f"offboard {code}")
     if had is None:
         typer.secho(f"zaiban: the broker at {settings.kafka_bootstrap} does not authenticate: "
                     f"{code} has no user to take away, and any client can still read every topic",
@@ -290,17 +292,10 @@ def departments_offboard(code: str = typer.Argument(..., help="The department's 
 def departments_list() -> None:
     """Every department of the city: its topics, and whether it has a Kafka user."""
     from services.common.settings import CommonSettings
-    from zaiban.departments import BrokerAccessUnavailable, standings
+    from zaiban.departments import standings
 
     settings = CommonSettings()
-    try:
-        found = asyncio.run(standings(settings))
-    except BrokerAccessUnavailable as error:
-        _fail(str(error))
-        return
-    except Exception as error:
-        _fail(f"cannot reach Kafka at {settings.kafka_bootstrap}: {error}")
-        return
+    found = _on_kafka(settings, standings(settings), "list the departments")
 
     def mark(present: bool | None) -> str:
         return {True: "yes", False: "no", None: "-"}[present]
