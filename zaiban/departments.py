@@ -131,17 +131,26 @@ def broker_security(settings: CommonSettings) -> BrokerSecurity:
 #
 # THE HOOK: the only code that makes or takes a department's Kafka user and ACLs. Each
 # function is called only when the broker authenticates (`BrokerSecurity.authenticates`).
-# To plug in zaiban/kafka_security.py (the authenticated broker's admin of users and ACLs):
+# To plug in zaiban/kafka_security.py (the authenticated broker's admin of users and ACLs),
+# with the super user's connection (`security_admin(settings)` in zaiban/topics.py, or
+# `SecurityAdmin(bootstrap_servers=..., **kafka_options(settings, ADMIN))`):
 #
-#     async with SecurityAdmin(bootstrap_servers=settings.kafka_bootstrap,
-#                              **kafka_options(settings, ADMIN)) as admin:
-#         await admin.ensure_user(access.user, password, ScramMechanism.named(mechanism))
+#     async with security_admin(settings) as admin:                   # grant_on_broker
+#         await admin.ensure_user(access.user, password,
+#                                 ScramMechanism.named(security.mechanism))
 #         await admin.grant(Acl(access.principal, ResourceType[g.resource.upper()], g.name,
 #                               PatternType.LITERAL, Operation[g.operation])
 #                           for g in access.grants)
 #
-# and, to revoke, `admin.revoke([AclFilter(principal=access.principal)])` then
-# `admin.delete_user(access.user)`; `admin.users()` lists who has credentials.
+#     async with security_admin(settings) as admin:                   # revoke_on_broker
+#         revoked = await admin.revoke([AclFilter(principal=access.principal)])
+#         return await admin.delete_user(access.user) or bool(revoked)
+#
+#     async with security_admin(settings) as admin:                   # users_on_broker
+#         return set(await admin.users())
+#
+# and `broker_security` then reads `settings.kafka_security_protocol` / `kafka_sasl_mechanism`
+# directly; `onboard` calls the topics-only part of `ensure` (`ensure_topics` there).
 
 
 class BrokerAccessUnavailable(RuntimeError):
