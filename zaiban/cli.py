@@ -126,6 +126,9 @@ def issue(
     days: float = typer.Option(None, min=0.01, help="Valid for this many days (api keys: "
                                                     "ZAIBAN_API_KEY_DAYS, 30, by default)."),
     api_key: bool = typer.Option(False, "--api-key", help="An Open311 API key instead."),
+    per_minute: int = typer.Option(
+        None, min=1, help="An API key's own quota of submissions a minute, all of them at once "
+                          "if need be; without one the key is limited like a resident."),
 ) -> None:
     """Print a signed token for a member of staff (or an Open311 API key); its id and end of
     life go to stderr (`zaiban token revoke --id <id>` takes it back)."""
@@ -147,8 +150,11 @@ def issue(
         ttl_s = hours * 3600 if hours is not None else (days or 0) * 86400
     else:
         ttl_s = settings.api_key_days * 86400 if api_key else settings.staff_token_hours * 3600
+    if per_minute is not None and not api_key:
+        _fail("--per-minute is a quota for an API key: add --api-key")
     try:
-        token = issue_token(settings.secret(), subject, role, department, kind=kind, ttl_s=ttl_s)
+        token = issue_token(settings.secret(), subject, role, department, kind=kind, ttl_s=ttl_s,
+                            per_minute=per_minute)
     except ValueError as error:
         _fail(str(error))
         return

@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Header, HTTPException
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from contracts.facts import Actor, Role
 from services.common.revocations import Revocations
@@ -56,6 +56,9 @@ class Principal(BaseModel):
     issued_at: float = 0.0
     """When the token was issued (seconds since the epoch); 0 for one issued before tokens
     said, which any revocation of its subject reaches."""
+    per_minute: int | None = Field(default=None, ge=1)
+    """An API key's own quota of submissions a minute (`services/common/quotas.py`);
+    None: the client is limited like a resident, by its address."""
 
     def actor(self) -> Actor:
         return Actor(role=self.role, department=self.department, staff_id=self.subject)
@@ -86,6 +89,7 @@ def issue_token(
     *,
     kind: str = "staff",
     ttl_s: float | None = None,
+    per_minute: int | None = None,
 ) -> str:
     """A signed token for `subject`, with a new id, living `ttl_s` seconds (by default
     `STAFF_TOKEN_TTL_S` for staff, `API_KEY_TTL_S` for an api key)."""
@@ -93,11 +97,15 @@ def issue_token(
         raise ValueError("a department token names its department")
     if ttl_s is None:
         ttl_s = API_KEY_TTL_S if kind == "api_key" else STAFF_TOKEN_TTL_S
+    if per_minute is not None and (kind != "api_key" or per_minute < 1):
+        raise ValueError("a quota (at least 1 a minute) is given to API keys only")
     now = time.time()
     # `iat` to the millisecond, rounded down: a token issued just before a revocation of its
     # subject never looks issued after it.
     body = {"sub": subject, "role": role.value, "dept": department, "kind": kind,
             "jti": new_token_id(), "iat": int(now * 1000) / 1000, "exp": int(now + ttl_s)}
+    if per_minute is not None:  # only when given: other tokens stay as they were
+        body["per_minute"] = per_minute
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     return f"{TOKEN_PREFIX}.{payload}.{_sign(secret, payload)}"
 
@@ -118,7 +126,8 @@ def verify_token(secret: SecretStr, token: str, *, kind: str = "staff") -> Princ
         principal = Principal(subject=body["sub"], role=Role(body["role"]),
                               department=body.get("dept"), kind=body.get("kind", "staff"),
                               expires=int(body["exp"]), token_id=str(body.get("jti", "")),
-                              issued_at=float(body.get("iat", 0)))
+                              issued_at=float(body.get("iat", 0)),
+                              per_minute=body.get("per_minute"))
     except (ValueError, KeyError, TypeError) as error:
         raise BadToken("unreadable token") from error
     if principal.expires < time.time():
