@@ -25,10 +25,10 @@ address, `burst` requests at once and then `per_minute` a minute; a client
 over its limit gets 429 with Retry-After (the seconds until its next request
 will be taken). The client is the connecting address, or, when
 `trusted_proxy_hops` says that many proxies of ours stand in front and append
-to X-Forwarded-For, the address the outermost of them saw. The buckets live
-in the process: with N instances behind a load balancer a client gets up to N
-times the limit (acceptable for taking the edge off floods; a shared limit
-belongs in the ingress).
+to X-Forwarded-For, the address the outermost of them saw. The buckets here
+live in the process, the first and cheap line; `quotas.py` keeps the same
+bucket in the store behind it, so that with N instances a client still gets
+its limit once, not N times, and gives each Open311 api key its own quota.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import HTTPException, Request
@@ -343,6 +343,10 @@ class RateLimiter:
         self._buckets[client] = (tokens, now)
         return (1.0 - tokens) / self.rate
 
+    async def admit(self, client: str) -> float:
+        """`take`, as a `Limit`."""
+        return self.take(client)
+
     def _forget_idle(self, now: float) -> None:
         if len(self._buckets) <= self.max_clients:
             return
@@ -373,16 +377,26 @@ def client_address(request: Request, trusted_proxy_hops: int = 0) -> str:
     return forwarded[-trusted_proxy_hops]
 
 
-def per_client(limiter: RateLimiter, what: str, *,
+class Limit(Protocol):
+    """A limit per client: `admit` answers 0.0 (let it in) or the seconds to wait."""
+
+    async def admit(self, client: str) -> float: ...
+
+
+def too_many(what: str, wait: float, whose: str = "from your address") -> HTTPException:
+    """The 429 for a client over its limit, with the whole seconds to wait."""
+    seconds = max(1, math.ceil(wait))
+    return HTTPException(429, f"too many {what} {whose}; try again in {seconds} s",
+                         headers={"Retry-After": str(seconds)})
+
+
+def per_client(limit: Limit, what: str, *,
                trusted_proxy_hops: int = 0) -> Callable[[Request], Awaitable[None]]:
-    """A FastAPI dependency admitting a request only within `limiter`'s rate for its client."""
+    """A FastAPI dependency admitting a request only within `limit`'s rate for its client."""
 
     async def admit(request: Request) -> None:  # async: no worker thread per request
-        wait = limiter.take(client_address(request, trusted_proxy_hops))
+        wait = await limit.admit(client_address(request, trusted_proxy_hops))
         if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            raise HTTPException(
-                429, f"too many {what} from your address; try again in {seconds} s",
-                headers={"Retry-After": str(seconds)})
+            raise too_many(what, wait)
 
     return admit

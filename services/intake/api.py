@@ -23,7 +23,7 @@ from services.common.clock import Clock
 from services.common.commands import Correlation, Desk, Door, IdempotencyKey
 from services.common.commands import routes as command_routes
 from services.common.keys import SUBMISSION_KEY, KeyStore, public_key_text
-from services.common.limits import RateLimiter, per_client
+from services.common.limits import Limit, per_client
 from services.intake.commands import TRIAGE
 from services.intake.duplicates import Suggestion
 from services.intake.erasures import ErasureDesk
@@ -35,7 +35,8 @@ from services.lifecycle.errors import Invalid
 RESIDENT_CHANNELS = {Channel.WEB, Channel.APP}
 
 TOO_MANY: dict[int | str, dict[str, Any]] = {
-    429: {"description": "Too many from this client; try again after Retry-After seconds."}}
+    429: {"description": "Too many from this client (its address; all of intake's instances "
+                         "count together); try again after Retry-After seconds."}}
 
 
 async def recorded(case_id: str, envelopes: list[Envelope]) -> dict[str, Any]:
@@ -64,7 +65,7 @@ def receipt_body(receipt: Receipt) -> dict[str, Any]:
 
 def routes(
     settings: IntakeSettings, city: CityConfig, clock: Clock, *, submissions: Submissions,
-    photos: PhotoStore, submission_limit: RateLimiter, upload_limit: RateLimiter,
+    photos: PhotoStore, submission_limit: Limit, upload_limit: Limit,
     duplicates: Callable[[str], Awaitable[list[Suggestion]]], tokens: TokenCheck,
 ) -> APIRouter:
     router = APIRouter(tags=["intake"])

@@ -38,8 +38,9 @@ from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.commands import Desk
 from services.common.keys import SUBMISSION_KEY, BrokenSeal, key_store, open_for
-from services.common.limits import RateLimiter
 from services.common.logging import bound, get_logger
+from services.common.quotas import COLLECTION as RATE_CELLS
+from services.common.quotas import SWEEP_EVERY_S, Cells, ClientLimit, KeyQuotas, Rate, StoredCells
 from services.common.runtime import ServiceRuntime
 from services.common.store import Unavailable
 from services.intake import api, duplicates, retention
@@ -100,9 +101,16 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
                    title="intake: requests to erase a resident's personal data",
                    description=described(Topics.erasures)),
             self.db["erasures"], self.clock)
-        # Per-client limits on public submission and photo uploads (services/common/limits.py).
-        rate = (self.settings.submit_rate_per_minute, self.settings.submit_burst)
-        self.submission_limit, self.upload_limit = RateLimiter(*rate), RateLimiter(*rate)
+        # Per-client limits on public submission and photo uploads, and each Open311 api
+        # key's quota: in the process first, then counted in the store for every instance
+        # (services/common/quotas.py).
+        self.rate_cells = StoredCells(self.db[RATE_CELLS])
+        self._sweep_rate_cells = False  # known at start: where the store has no TTL index
+        cells = Cells(self.rate_cells)
+        rate = Rate(self.settings.submit_rate_per_minute, self.settings.submit_burst)
+        self.submission_limit = ClientLimit("submissions", rate, cells, scope="submit")
+        self.upload_limit = ClientLimit("photo uploads", rate, cells, scope="upload")
+        self.key_quotas = KeyQuotas("submissions", cells)
         subscribe_envelopes(self.broker, topic=self.topics.case_events, group_id=self.group_id,
                             dead_letters=self.dead_letters, handle=self._fold,
                             title="intake: keep the triage write model")
@@ -127,16 +135,19 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         self.router.include_router(api.bus_routes(self.keys))
         self.router.include_router(open311.routes(
             settings, self.city, submissions=self.submissions, limit=self.submission_limit,
-            tokens=self.tokens))
+            quotas=self.key_quotas, tokens=self.tokens))
 
     async def on_start(self) -> None:
         await self.streams.ensure_indexes(("status", "category", "submitted_at", "ended_at"))
+        self._sweep_rate_cells = not await self.rate_cells.expire_by_ttl()
         self.background(self.streams.relay)
 
     async def start(self) -> None:
         await super().start()
         # once the broker runs: the sweep publishes erasure requests
         self.every(self.settings.retention_sweep_every_s, self.sweep_retention)
+        if self._sweep_rate_cells:  # the store has no TTL index (FerretDB 1.24)
+            self.every(SWEEP_EVERY_S, self.rate_cells.sweep)
 
     async def sweep_retention(self) -> list[retention.Due]:
         """Ask for the erasure of the personal data kept past its time (`retention.py`)."""

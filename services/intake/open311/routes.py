@@ -10,18 +10,19 @@ the spec's error shape (`Open311Route`).
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 
 from contracts.facts import Channel
 from services.common.auth import BadToken, TokenCheck
 from services.common.catalogue import CityConfig
 from services.common.commands import Correlation, IdempotencyKey
-from services.common.limits import RateLimiter, per_client
+from services.common.limits import Limit, client_address, too_many
 from services.common.logging import get_logger
 from services.common.open311 import BASE_PATH
 from services.common.open311.errors import Open311Route, bad_request, forbidden, not_found
 from services.common.open311.formats import answer
 from services.common.open311.params import check_jurisdiction, format_of, pick_language, single
+from services.common.quotas import KeyQuotas
 from services.intake.open311.format import (
     changeset_of,
     discovery,
@@ -53,7 +54,9 @@ def base_url(request: Request) -> str:
 
 
 def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissions,
-           limit: RateLimiter, tokens: TokenCheck) -> APIRouter:
+           limit: Limit, quotas: KeyQuotas, tokens: TokenCheck) -> APIRouter:
+    """`limit`: residents' submissions, by address, which also holds an api key issued
+    without a quota; `quotas`: the keys issued with one (`--per-minute`)."""
     router = APIRouter(route_class=Open311Route, tags=["open311"])
     changeset = changeset_of(settings.config_dir)
 
@@ -87,8 +90,9 @@ def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissio
     @router.post(
         BASE_PATH + "/requests.{fmt}", status_code=201,
         summary="Open311: submit a request (form-encoded; needs an api_key)",
-        dependencies=[Depends(per_client(limit, "submissions",
-                                         trusted_proxy_hops=settings.trusted_proxy_hops))],
+        responses={429: {"description": "Over the api key's quota, or (a key without one) "
+                                        "the address's limit; try again after Retry-After "
+                                        "seconds."}},
         openapi_extra=POST_FORM,
     )
     async def create(request: Request, fmt: str, accept_language: AcceptLanguage = None,
@@ -97,12 +101,24 @@ def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissio
         params = await request_params(request)
         check_jurisdiction(settings.open311_jurisdiction, single(params, "jurisdiction_id"))
         api_key = single(params, "api_key")
-        if api_key is None:
-            raise forbidden("api_key was not provided; POST requests needs one")
+        client, refusal = None, "api_key was not provided; POST requests needs one"
         try:
-            client = tokens.verify(api_key, kind="api_key")
+            client = tokens.verify(api_key, kind="api_key") if api_key else None
         except BadToken as error:
-            raise forbidden(f"invalid api_key ({error}); cannot create the request") from None
+            refusal = f"invalid api_key ({error}); cannot create the request"
+        # Whose limit: a key's own quota if it was issued with one, else the address's
+        # (which also holds whoever sends no key or a bad one, before the 403).
+        if client is not None and client.per_minute is not None:
+            wait = await quotas.admit(client)
+            if wait > 0:
+                raise too_many("submissions", wait,
+                               f"with this api_key (its quota: {client.per_minute} a minute)")
+        else:
+            wait = await limit.admit(client_address(request, settings.trusted_proxy_hops))
+            if wait > 0:
+                raise too_many("submissions", wait)
+        if client is None:
+            raise forbidden(refusal)
         language = pick_language(single(params, "lang"), accept_language)
         command = read_submission(params, city, language=language, client=client.subject,
                                   default_district=settings.open311_default_district)
