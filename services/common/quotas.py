@@ -11,7 +11,8 @@ its requests over N instances of intake gets in no more than from one.
 document left it at 73, measured on the local stack). What every store does
 atomically is refuse a second document with the same `_id`. So time is cut into
 cells of 60/per_minute seconds, and each admission *claims* a cell by inserting
-`{_id: "<limit>|<client>|<cell>"}`. At time t a client may claim any free cell
+`{_id: "<limit>|<client>|<cell>"}` (the client's address or key name as a keyed hash:
+the store never holds a resident's address). At time t a client may claim any free cell
 from the current one, floor(t * per_minute / 60), to `burst - 1` cells ahead:
 
     burst 3, now in cell 42:   | 41 | 42  | 43  | 44   | 45 | ...
@@ -49,6 +50,9 @@ FerretDB 1.24 has none, so there each instance sweeps the past cells every minut
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import math
 import time
 from collections import OrderedDict
@@ -165,17 +169,25 @@ class StoredCells:
 class Cells:
     """Claims cells for clients in a `CellStore`, shared by every limit of a process."""
 
-    def __init__(self, store: CellStore, *, now: Callable[[], float] = time.time,
-                 max_clients: int = MAX_CLIENTS) -> None:
+    def __init__(self, store: CellStore, *, secret: bytes,
+                 now: Callable[[], float] = time.time, max_clients: int = MAX_CLIENTS) -> None:
         self.store = store
+        self.secret = secret
         self.now = now
         self.max_clients = max_clients
         self._next: OrderedDict[str, int] = OrderedDict()
         self._away_until = 0.0
 
-    async def claim(self, key: str, rate: Rate) -> float:
-        """Claim a cell for the client `key` (its limit and address or name): 0.0 if one
-        was claimed (the request is admitted), else the seconds until one may be."""
+    def pseudonym(self, client: str) -> str:
+        """The client (an address, a key's name) as the store keeps it: a keyed hash, the
+        same in every instance (the deployment's secret), which no one can turn back."""
+        digest = hmac.new(self.secret, client.encode(), hashlib.sha256).digest()[:15]
+        return base64.urlsafe_b64encode(digest).decode()
+
+    async def claim(self, limit: str, client: str, rate: Rate) -> float:
+        """Claim a cell for `client` under `limit`: 0.0 if one was claimed (the request
+        is admitted), else the seconds until one may be."""
+        key = f"{limit}|{self.pseudonym(client)}"
         found_taken = 0
         while True:
             now = self.now()
@@ -191,16 +203,17 @@ class Cells:
             if found_taken >= GALLOP_AFTER:
                 self._remember(key, await self._first_free(key, cell, last))
 
-    async def admit(self, key: str, rate: Rate, what: str) -> float:
+    async def admit(self, limit: str, client: str, rate: Rate, what: str) -> float:
         """`claim`, failing open: 0.0 when the store does not answer in time (or did not
         a moment ago), so that only the in-process limit holds."""
         if time.monotonic() < self._away_until:
             STORE_AWAY.labels(what).inc()
             return 0.0
         try:
-            return await asyncio.wait_for(self.claim(key, rate), STORE_BUDGET_S)
+            return await asyncio.wait_for(self.claim(limit, client, rate), STORE_BUDGET_S)
         except (PyMongoError, TimeoutError) as error:
-            self._next.pop(key, None)  # cells it reserved may not have been claimed
+            # cells reserved here may not have been claimed: learn them again
+            self._next.pop(f"{limit}|{self.pseudonym(client)}", None)
             self._away_until = time.monotonic() + COOL_OFF_S
             STORE_AWAY.labels(what).inc()
             log.warning("rate_limit_store_unavailable", what=what, without_store_s=COOL_OFF_S,
@@ -243,13 +256,13 @@ class ClientLimit:
                  whose: str = "address") -> None:
         self.what, self.rate, self.cells, self.whose = what, rate, cells, whose
         self.local = RateLimiter(rate.per_minute, rate.burst)
-        self.prefix = f"{scope}@{rate.per_minute:g}|"
+        self.limit = f"{scope}@{rate.per_minute:g}"
 
     async def admit(self, client: str) -> float:
         wait = self.local.take(client)
         line = "instance"
         if wait <= 0 and self.cells is not None:
-            wait = await self.cells.admit(self.prefix + client, self.rate, self.what)
+            wait = await self.cells.admit(self.limit, client, self.rate, self.what)
             line = "shared"
         if wait > 0:
             REFUSED.labels(self.what, self.whose, line).inc()

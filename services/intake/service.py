@@ -106,7 +106,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         # (services/common/quotas.py).
         self.rate_cells = StoredCells(self.db[RATE_CELLS])
         self._sweep_rate_cells = False  # known at start: where the store has no TTL index
-        cells = Cells(self.rate_cells)
+        cells = Cells(self.rate_cells, secret=settings.secret().get_secret_value().encode())
         rate = Rate(self.settings.submit_rate_per_minute, self.settings.submit_burst)
         self.submission_limit = ClientLimit("submissions", rate, cells, scope="submit")
         self.upload_limit = ClientLimit("photo uploads", rate, cells, scope="upload")

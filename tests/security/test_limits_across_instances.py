@@ -86,6 +86,9 @@ async def test_a_client_spreading_submissions_over_two_instances_gets_in_as_ofte
         assert all("too many submissions from your address" in a.json()["error"] for a in waits)
         # each copy's own bucket let its ten through: the count in the store refused them
         assert await refused(clients[1], "address", "shared") - before == 10
+        # and that count does not hold the resident's address, only a keyed hash of it
+        kept = [doc["_id"] async for doc in copies[0].rate_cells.collection.find({})]
+        assert kept and not any(ADDRESS in cell for cell in kept)
 
         # other residents, at either copy, are not held back by their neighbour
         apps = [build_app([copy], title="intake") for copy in copies]
@@ -158,7 +161,8 @@ async def test_when_the_store_cannot_count_a_resident_still_gets_in_up_to_the_in
     nowhere: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         "mongodb://127.0.0.1:9/", serverSelectionTimeoutMS=30_000)  # nothing listens there
     async with two_intakes(settings) as (copies, clients):
-        away = Cells(StoredCells(nowhere["zaiban_intake"][COLLECTION]))
+        away = Cells(StoredCells(nowhere["zaiban_intake"][COLLECTION]),
+                     secret=TEST_SECRET.get_secret_value().encode())
         copies[0].submission_limit.cells = away  # the count is out of reach for this copy
         started = time.monotonic()
         answers = await spread(clients[:1], 11, "/api/cases", json=SUBMISSION)
@@ -178,9 +182,9 @@ async def test_past_cells_are_swept_where_the_store_has_no_ttl_index(
             return  # MongoDB deletes them itself
         now = datetime.now(UTC)
         await cells.collection.insert_many([
-            {"_id": "submit@20|past|1", "expires": now - timedelta(seconds=1)},
-            {"_id": "submit@20|current|2", "expires": now + timedelta(seconds=60)}])
+            {"_id": "submit@20|gone|1", "expires": now - timedelta(seconds=1)},
+            {"_id": "submit@20|kept|2", "expires": now + timedelta(seconds=60)}])
         assert await cells.sweep() == 1
-        assert [doc["_id"] async for doc in cells.collection.find({})] == ["submit@20|current|2"]
+        assert [doc["_id"] async for doc in cells.collection.find({})] == ["submit@20|kept|2"]
     finally:
         await store.close()

@@ -23,6 +23,7 @@ from services.common.quotas import Cells, ClientLimit, Rate
 from zaiban.cli import app
 
 SECRET = SecretStr("a-secret-for-these-tests-only-0123456789")
+SECRET_BYTES = SECRET.get_secret_value().encode()
 
 RESIDENT = Rate(per_minute=20, burst=10)  # the defaults: ten at once, then one every 3 s
 
@@ -55,11 +56,12 @@ class Store:
 
 
 def instances(count: int, store: Store, clock: Clock) -> list[Cells]:
-    return [Cells(store, now=clock) for _ in range(count)]
+    return [Cells(store, secret=SECRET_BYTES, now=clock) for _ in range(count)]
 
 
-async def admitted(claims: list[tuple[Cells, str]], rate: Rate = RESIDENT) -> list[float]:
-    return [await cells.claim(client, rate) for cells, client in claims]
+async def admitted(claims: list[tuple[Cells, str]], rate: Rate = RESIDENT,
+                   limit: str = "submit") -> list[float]:
+    return [await cells.claim(limit, client, rate) for cells, client in claims]
 
 
 # -- the arithmetic ----------------------------------------------------------------------
@@ -84,7 +86,7 @@ async def test_a_client_spreading_its_requests_over_two_instances_gets_in_ten_ti
     answers = await admitted([(one if n % 2 else two, "198.51.100.7") for n in range(20)])
     assert answers[:10] == [0.0] * 10
     assert all(0 < wait <= 3.0 for wait in answers[10:])  # Retry-After: 1 to 3 s
-    assert await two.claim("203.0.113.20", RESIDENT) == 0.0  # another resident is not affected
+    assert await two.claim("submit", "203.0.113.20", RESIDENT) == 0.0  # another resident is not affected
 
     clock.now += max(answers[10:])  # the next cell comes within reach: one more, anywhere
     assert await admitted([(one, "198.51.100.7"), (two, "198.51.100.7")]) == [0.0, 3.0]
@@ -100,7 +102,7 @@ async def test_no_stretch_of_time_lets_a_client_in_more_than_its_bucket_allows()
     times: list[float] = []
     for _ in range(600):
         clock.now += randomly.expovariate(1.0)  # a request a second, three times the rate
-        if await randomly.choice(three).claim("client", RESIDENT) == 0.0:
+        if await randomly.choice(three).claim("submit", "client", RESIDENT) == 0.0:
             times.append(clock.now)
     for start in range(len(times)):
         for end in range(start, len(times)):
@@ -116,12 +118,12 @@ async def test_an_instance_that_comes_late_finds_the_free_cell_in_a_few_reads() 
     store, clock = Store(), Clock(5000.0)
     busy, late = instances(2, store, clock)
     quota = Rate(per_minute=600, burst=600)
-    assert await admitted([(busy, "key:city-app")] * 590, quota) == [0.0] * 590
+    assert await admitted([(busy, "city-app")] * 590, quota, "key") == [0.0] * 590
     before = (store.inserts, store.reads)
-    assert await late.claim("key:city-app", quota) == 0.0
+    assert await late.claim("key", "city-app", quota) == 0.0
     inserts, reads = store.inserts - before[0], store.reads - before[1]
     assert inserts <= 3 and reads <= 25
-    assert await admitted([(late, "key:city-app")] * 10, quota) == [0.0] * 9 + [
+    assert await admitted([(late, "city-app")] * 10, quota, "key") == [0.0] * 9 + [
         pytest.approx(0.1)]  # the 601st waits for the next cell: a tenth of a second
 
 
@@ -132,6 +134,16 @@ async def test_a_client_over_its_limit_is_refused_without_asking_the_store_again
     asked = store.inserts
     assert all(wait > 0 for wait in await admitted([(one, "198.51.100.7")] * 50))
     assert store.inserts == asked
+
+
+async def test_the_store_never_holds_a_residents_address() -> None:
+    store, clock = Store(), Clock(3000.0)
+    one, other_deployment = Cells(store, secret=SECRET_BYTES, now=clock), \
+        Cells(Store(), secret=b"another deployment's secret", now=clock)
+    assert await one.claim("submit", "198.51.100.7", RESIDENT) == 0.0
+    (cell_id,) = store.cells
+    assert "198.51.100.7" not in cell_id and cell_id.startswith("submit|")
+    assert one.pseudonym("198.51.100.7") != other_deployment.pseudonym("198.51.100.7")
 
 
 # -- the two lines -----------------------------------------------------------------------
@@ -155,7 +167,7 @@ class Away:
 
 async def test_without_the_store_the_limit_fails_open_and_the_instance_bucket_holds() -> None:
     away = Away()
-    limit = ClientLimit("submissions", RESIDENT, Cells(away), scope="submit")
+    limit = ClientLimit("submissions", RESIDENT, Cells(away, secret=SECRET_BYTES), scope="submit")
     answers = [await limit.admit("198.51.100.7") for _ in range(11)]
     assert answers[:10] == [0.0] * 10  # let in: a resident's request is worth more
     assert 0 < answers[10] <= 3.0      # the in-process bucket still says when
