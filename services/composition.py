@@ -10,7 +10,9 @@ from the environment with the prefix `ZAIBAN_`) and its runtime class, built as
 - `create_public_app()`: the public entry — every service's routes behind one
   address, with the web pages. Locally all four run in this one process (the
   default of `make up`); in production each runs alone and an ingress routes the
-  same paths to the owning service (see deploy/).
+  same paths to the owning service (see deploy/);
+- `bus_access()`: what each service reads, writes and joins on Kafka, as its
+  broker declares it — what its principal is granted (zaiban/topics.py).
 
 Given a shared `CommonSettings` (the CLI's, a test's), each service reads its own
 class from it (`CommonSettings.from_common`: the shared values, the service's own
@@ -25,9 +27,11 @@ from dataclasses import dataclass
 from typing import Any, Generic
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from services.common.clock import Clock
 from services.common.http import build_app
+from services.common.kafka import BusAccess, access_of
 from services.common.runtime import S, ServiceRuntime
 from services.common.settings import CommonSettings
 from services.intake.service import IntakeService
@@ -98,3 +102,25 @@ def create_public_app(settings: CommonSettings | None = None, clock: Clock | Non
     runtimes = [build(name, settings, clock) for name in services]
     return build_app(runtimes, title="zaiban — public entry",
                      extra_routers=[web_routes(settings)])
+
+
+# Stand-ins for building a service that is never started: nothing is signed or opened with them.
+_DECLARATIONS_ONLY = {"kafka_security_protocol": "PLAINTEXT",
+                      "auth_secret": SecretStr("declarations only"),
+                      "master_key": SecretStr("A" * 43 + "=")}
+
+
+async def bus_access(settings: CommonSettings,
+                     services: Sequence[str] = SERVICES) -> dict[str, BusAccess]:
+    """What each service reads, writes and joins on the bus, as its broker declares it (the
+    declarations its AsyncAPI document is made of), for the topic prefix and the city of
+    `settings`. The services are built, never started: this needs no secret, and no broker."""
+    offline = settings.model_copy(update=_DECLARATIONS_ONLY)
+    found: dict[str, BusAccess] = {}
+    for name in services:
+        runtime = build(name, offline)
+        try:
+            found[name] = access_of(runtime.broker)
+        finally:
+            await runtime.mongo.close()
+    return found

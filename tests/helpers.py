@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from contracts.envelope import Envelope
 from contracts.personal import PersonalData, Sealed
+from services.common.kafka import ADMIN, kafka_options
 from services.common.keys import KeyRing, key_store, open_sealed
 from services.common.runtime import running  # noqa: F401 (tests import it from here)
 from services.common.settings import CommonSettings
@@ -56,6 +57,12 @@ def settings_for(bootstrap: str, mongo_url: str, topic_prefix: str, db_prefix: s
     )
 
 
+def as_admin(settings: CommonSettings | None = None) -> dict[str, Any]:
+    """How a test's own Kafka client logs in: as the super user, who may read and write
+    anything (the services under test are their own principals, with only their rights)."""
+    return kafka_options(settings or CommonSettings(environment="test"), ADMIN)
+
+
 def client_for(app: Any) -> httpx.AsyncClient:
     """An HTTP client talking to an ASGI app in-process (lifespan not run: start runtimes)."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://zaiban.test")
@@ -80,7 +87,7 @@ async def read_topic(bootstrap: str, topic: str, *, min_count: int = 0,
                      timeout: float = 15.0) -> list[bytes]:
     """Every message on `topic` from the beginning (waits for at least `min_count`)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                group_id=None, auto_offset_reset="earliest")
+                                group_id=None, auto_offset_reset="earliest", **as_admin())
     await consumer.start()
     values: list[bytes] = []
     try:
@@ -130,7 +137,7 @@ async def read_events(settings: CommonSettings, *, case_id: str | None = None,
 async def publish_raw(bootstrap: str, topic: str, values: list[bytes],
                       key: bytes | None = None) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                enable_idempotence=True)
+                                enable_idempotence=True, **as_admin())
     await producer.start()
     try:
         for value in values:
@@ -153,7 +160,7 @@ async def publish_envelopes(settings: CommonSettings, envelopes: list[Envelope],
             await client.close()
 
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                enable_idempotence=True, linger_ms=5)
+                                enable_idempotence=True, linger_ms=5, **as_admin(settings))
     await producer.start()
     try:
         topic = Topics(settings.topic_prefix).case_events

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,16 +13,24 @@ from stackfixtures import Namespace
 
 from contracts.facts import Role
 from services.common.auth import issue_token
+from services.common.catalogue import load_city
 from services.common.keys import KEYS_DATABASE
 from services.common.settings import CommonSettings
 from services.composition import SERVICES
+from zaiban.kafka_security import Acl
+from zaiban.topics import ensure_topics, grant_services, revoke
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def settings(namespace: Namespace) -> AsyncIterator[CommonSettings]:
-    """Settings pointing every service at this test's topics and databases."""
-    yield settings_for(namespace.bootstrap_servers, namespace.mongo_url, namespace.prefix,
-                       namespace.db_name)
+    """Settings pointing every service at this test's topics and databases: the topics made
+    and the services' rights on them granted, as `zaiban topics ensure` does for a city."""
+    given = settings_for(namespace.bootstrap_servers, namespace.mongo_url, namespace.prefix,
+                         namespace.db_name)
+    granted = await open_namespace(given)
+    yield given
+    with contextlib.suppress(Exception):  # best effort, as the topics: costs memory only
+        await revoke(given, granted)
     # each service has its own database, <db_name>_<service>: drop them by name (listing
     # every database on a busy shared server is slow and can wait on others' locks)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
@@ -36,3 +45,13 @@ async def settings(namespace: Namespace) -> AsyncIterator[CommonSettings]:
 def token(role: Role, department: str | None = None, subject: str = "tester") -> dict[str, str]:
     """Authorization headers for a member of staff."""
     return {"Authorization": f"Bearer {issue_token(TEST_SECRET, subject, role, department)}"}
+
+
+async def open_namespace(settings: CommonSettings) -> list[Acl]:
+    """The namespace's topics (the city's, as `zaiban topics ensure` makes them) and the
+    services' ACLs on them; returns the ACLs, to be revoked afterwards. Nothing to grant on a
+    broker that does not authenticate (ZAIBAN_TEST_STACK=containers)."""
+    await ensure_topics(settings, [d.code for d in load_city(settings.config_dir).departments])
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return []
+    return await grant_services(settings)

@@ -4,9 +4,13 @@ One setting chooses where they come from, ``ZAIBAN_TEST_STACK``:
 
 ``local`` (default)
     the processes of ``zaiban infra`` (Apache Kafka in KRaft mode, FerretDB on SQLite), started
-    on demand through :func:`zaiban.infra.ensure_up` and reused when they already run.
+    on demand through :func:`zaiban.infra.ensure_up` and reused when they already run. Kafka
+    authenticates (SASL/SCRAM) and authorises (ACLs) as a city's does: the session makes sure
+    each service's principal exists, `settings` grants the services their rights on a test's
+    topics, and tests' own raw reads and writes are the super user's (`helpers.as_admin`).
 ``containers``
-    Kafka and MongoDB images through testcontainers (needs a container engine).
+    Kafka and MongoDB images through testcontainers (needs a container engine); that Kafka
+    does not authenticate (ZAIBAN_KAFKA_SECURITY_PROTOCOL=PLAINTEXT for the session).
 
 If the stack cannot be had, every test that needs it fails with the reason — never skips.
 """
@@ -59,6 +63,7 @@ def container_stack() -> Iterator[StackInfo]:
     kafka = (KafkaContainer(KAFKA_IMAGE).with_kraft()
              .with_env("KAFKA_NUM_PARTITIONS", "3")
              .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "true"))
+    os.environ["ZAIBAN_KAFKA_SECURITY_PROTOCOL"] = "PLAINTEXT"
     with kafka, MongoDbContainer(MONGO_IMAGE) as mongo:
         yield StackInfo(bootstrap_servers=kafka.get_bootstrap_server(),
                         mongo_url=mongo.get_connection_url(),
@@ -84,9 +89,18 @@ def stack() -> Iterator[StackInfo]:
 
 def _local_processes() -> StackInfo:
     try:
-        return infra.ensure_up()
+        info = infra.ensure_up()
     except infra.InfraError as exc:
         pytest.fail(f"the local stack (zaiban infra up) is not available: {exc}", pytrace=False)
+    # each service's principal, with the password its clients will read (made if missing)
+    from services.common.settings import CommonSettings
+    from zaiban.infra.processes import run_async
+    from zaiban.topics import ensure_users
+
+    as_deployed = CommonSettings(environment="test", kafka_bootstrap=info.bootstrap_servers,
+                                 kafka_credentials=info.kafka_credentials)
+    run_async(lambda: ensure_users(as_deployed))
+    return info
 
 
 @pytest.fixture(scope="session")
@@ -123,8 +137,10 @@ class Namespace:
 
 async def _delete_topics(bootstrap_servers: str, prefix: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
+    from helpers import as_admin
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000,
+                                **as_admin())
     await admin.start()
     try:
         mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
@@ -163,7 +179,8 @@ def free_port() -> int:
 
 def private_settings(tmp_path: Path) -> StackSettings:
     """Settings for a second local stack: its own home under `tmp_path`, free ports, and the
-    shared stack's Kafka jars and FerretDB binary (symlinked, so nothing is resolved or built)."""
+    shared stack's Kafka jars, FerretDB binary and Kafka credentials (symlinked, so nothing is
+    resolved or built, and every client logs in to it as to the shared one)."""
     shared = StackSettings.from_env()
     own = StackSettings(home=tmp_path / "zaiban-home", kafka_port=free_port(),
                         controller_port=free_port(), store_port=free_port(),
@@ -175,6 +192,7 @@ def private_settings(tmp_path: Path) -> StackSettings:
         own.libs_dir.symlink_to(shared.libs_dir, target_is_directory=True)
     if shared.ferretdb_bin.is_file():
         own.ferretdb_bin.symlink_to(shared.ferretdb_bin)
+    own.kafka_credentials_dir.symlink_to(shared.kafka_credentials_dir, target_is_directory=True)
     return own
 
 

@@ -228,11 +228,12 @@ app.add_typer(departments_app, name="departments")
 
 def _on_kafka(settings: Any, work: Coroutine[Any, Any, T], doing: str) -> T:
     """Run `work`; a refusal, or a broker that is away, said plainly (exit 1)."""
-    from zaiban.departments import BrokerAccessUnavailable, UnknownDepartment
+    from zaiban.departments import UnknownDepartment
+    from zaiban.kafka_security import SecurityError
 
     try:
         return asyncio.run(work)
-    except (UnknownDepartment, BrokerAccessUnavailable) as error:
+    except (UnknownDepartment, SecurityError) as error:
         _fail(str(error))
     except Exception as error:
         _fail(f"cannot {doing} on Kafka at {settings.kafka_bootstrap}: {error}")
@@ -312,6 +313,31 @@ def departments_list() -> None:
                    f"{mark(standing.replies_topic):<14} {mark(standing.user):<5} {standing.name}")
     if found and found[0].user is None:
         typer.echo("user: - the broker does not authenticate (security.protocol=PLAINTEXT)")
+
+
+@topics_app.command("acls")
+def topics_acls(
+    granted: bool = typer.Option(False, "--granted", help="What the broker holds now (every "
+                                 "principal's), instead of what the services' brokers declare."),
+) -> None:
+    """Who may do what on the bus: principal × topic or group × operations."""
+    from services.common.settings import CommonSettings
+    from zaiban.kafka_security import AclFilter
+    from zaiban.topics import acl_table, security_admin, service_acls
+
+    settings = CommonSettings()
+
+    async def held() -> list[Any]:
+        async with security_admin(settings) as admin:
+            return await admin.acls(AclFilter())
+
+    try:
+        acls = asyncio.run(held() if granted else service_acls(settings))
+    except Exception as error:
+        _fail(f"cannot read the ACLs of Kafka at {settings.kafka_bootstrap}: {error}")
+        return
+    for principal, kind, name, operations in acl_table(acls):
+        typer.echo(f"{principal:<22} {kind:<18} {name:<58} {operations}")
 
 
 dlq_app = typer.Typer(help="Dead letters: what a service could never process.",
@@ -578,6 +604,7 @@ def import_social(
     async def publish() -> None:
         from aiokafka import AIOKafkaProducer
 
+        from services.common.kafka import ADMIN, kafka_options
         from services.common.keys import SUBMISSION_KEY, key_store, public_key_of
         from services.common.store import make_client
         from zaiban.social import bus_message
@@ -588,7 +615,8 @@ def import_social(
         finally:
             await store.close()
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                    enable_idempotence=True, linger_ms=5)
+                                    enable_idempotence=True, linger_ms=5,
+                                    **kafka_options(settings, ADMIN))
         await producer.start()
         try:
             topic = Topics(settings.topic_prefix).submissions

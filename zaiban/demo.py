@@ -25,6 +25,7 @@ from contracts.envelope import HISTORY_PRODUCER_PREFIX, Envelope
 from contracts.facts import Actor, CaseStatus, Channel, Role
 from contracts.topics import Topics
 from services.common.catalogue import load_city
+from services.common.kafka import ADMIN, kafka_options
 from services.common.keys import KeyRing, key_store
 from services.common.settings import CommonSettings
 from services.common.store import make_client
@@ -223,14 +224,16 @@ def generate(policy: Policy, secret: SecretStr, *, now: datetime, cases: int = 3
 
 async def log_is_empty(settings: CommonSettings) -> bool:
     topic = Topics(settings.topic_prefix).case_events
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
+                                **kafka_options(settings, ADMIN))
     await admin.start()
     try:
         if topic not in await admin.list_topics():
             return True
     finally:
         await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                                **kafka_options(settings, ADMIN))
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()
@@ -245,7 +248,8 @@ async def log_is_empty(settings: CommonSettings) -> bool:
 
 async def publish(settings: CommonSettings, envelopes: Sequence[Envelope]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                enable_idempotence=True, linger_ms=20, compression_type="gzip")
+                                enable_idempotence=True, linger_ms=20, compression_type="gzip",
+                                **kafka_options(settings, ADMIN))
     await producer.start()
     try:
         topic = Topics(settings.topic_prefix).case_events

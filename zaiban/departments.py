@@ -36,8 +36,17 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import Topics
 from services.common.catalogue import CityConfig, load_city
+from services.common.kafka import ADMIN, kafka_options
 from services.common.settings import CommonSettings
-from zaiban.topics import ensure
+from zaiban.kafka_security import (
+    Acl,
+    AclFilter,
+    Operation,
+    PatternType,
+    ResourceType,
+    ScramMechanism,
+)
+from zaiban.topics import ensure_topics, security_admin
 
 SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
 CODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -120,65 +129,44 @@ class BrokerSecurity:
 
 def broker_security(settings: CommonSettings) -> BrokerSecurity:
     """As the deployment's settings say (`ZAIBAN_KAFKA_SECURITY_PROTOCOL`,
-    `ZAIBAN_KAFKA_SASL_MECHANISM`); PLAINTEXT where they say nothing."""
-    # Read by name: the settings that carry them come with the authenticated broker
-    # (services/common/kafka.py); without them the broker is plaintext.
-    return BrokerSecurity(protocol=getattr(settings, "kafka_security_protocol", "PLAINTEXT"),
-                          mechanism=getattr(settings, "kafka_sasl_mechanism", "SCRAM-SHA-512"))
+    `ZAIBAN_KAFKA_SASL_MECHANISM`)."""
+    return BrokerSecurity(protocol=settings.kafka_security_protocol,
+                          mechanism=settings.kafka_sasl_mechanism)
 
 
 # --- the broker's part: the department's user and its ACLs ------------------------------------
 #
-# THE HOOK: the only code that makes or takes a department's Kafka user and ACLs. Each
-# function is called only when the broker authenticates (`BrokerSecurity.authenticates`).
-# To plug in zaiban/kafka_security.py (the authenticated broker's admin of users and ACLs),
-# with the super user's connection (`security_admin(settings)` in zaiban/topics.py, or
-# `SecurityAdmin(bootstrap_servers=..., **kafka_options(settings, ADMIN))`):
-#
-#     async with security_admin(settings) as admin:                   # grant_on_broker
-#         await admin.ensure_user(access.user, password,
-#                                 ScramMechanism.named(security.mechanism))
-#         await admin.grant(Acl(access.principal, ResourceType[g.resource.upper()], g.name,
-#                               PatternType.LITERAL, Operation[g.operation])
-#                           for g in access.grants)
-#
-#     async with security_admin(settings) as admin:                   # revoke_on_broker
-#         revoked = await admin.revoke([AclFilter(principal=access.principal)])
-#         return await admin.delete_user(access.user) or bool(revoked)
-#
-#     async with security_admin(settings) as admin:                   # users_on_broker
-#         return set(await admin.users())
-#
-# and `broker_security` then reads `settings.kafka_security_protocol` / `kafka_sasl_mechanism`
-# directly; `onboard` calls the topics-only part of `ensure` (`ensure_topics` there).
+# The only code that makes or takes a department's Kafka user and ACLs, with the super user's
+# connection (zaiban/kafka_security.py through `security_admin`). Each function is called
+# only when the broker authenticates (`BrokerSecurity.authenticates`).
 
 
-class BrokerAccessUnavailable(RuntimeError):
-    """The broker authenticates, but this build cannot make or take Kafka users and ACLs."""
-
-
-def _no_admin(what: str) -> BrokerAccessUnavailable:
-    return BrokerAccessUnavailable(
-        f"the broker authenticates, but this build cannot {what} yet (zaiban/departments.py, "
-        "grant_on_broker / revoke_on_broker / users_on_broker: the hook for "
-        "zaiban/kafka_security.py); nothing was changed on the broker")
+def acls_of(access: DepartmentAccess) -> list[Acl]:
+    """The department's grants as the broker's ACL bindings (each ALLOW, from any host)."""
+    return [Acl(access.principal, ResourceType[g.resource.upper()], g.name,
+                PatternType.LITERAL, Operation[g.operation]) for g in access.grants]
 
 
 async def grant_on_broker(settings: CommonSettings, access: DepartmentAccess, password: str,
                           security: BrokerSecurity) -> None:
     """Make (or reset) the department's SCRAM user with `password`, and give it exactly
     `access.grants`."""
-    raise _no_admin(f"create the Kafka user {access.user} and its ACLs")
+    async with security_admin(settings) as admin:
+        await admin.ensure_user(access.user, password, ScramMechanism.named(security.mechanism))
+        await admin.grant(acls_of(access))
 
 
 async def revoke_on_broker(settings: CommonSettings, access: DepartmentAccess) -> bool:
     """Delete the department's ACLs and its user; False if it had neither."""
-    raise _no_admin(f"delete the Kafka user {access.user} and its ACLs")
+    async with security_admin(settings) as admin:
+        revoked = await admin.revoke([AclFilter(principal=access.principal)])
+        return await admin.delete_user(access.user) or bool(revoked)
 
 
 async def users_on_broker(settings: CommonSettings) -> set[str]:
     """The Kafka users that have credentials on the broker."""
-    raise _no_admin("list the Kafka users")
+    async with security_admin(settings) as admin:
+        return set(await admin.users())
 
 
 # --- the client configuration -----------------------------------------------------------------
@@ -285,7 +273,7 @@ async def onboard(settings: CommonSettings, code: str, *, bootstrap: str | None 
     if security.authenticates:
         password = secrets.token_urlsafe(32)
         await grant_on_broker(settings, access, password, security)
-    made = await ensure(settings, [code])
+    made = await ensure_topics(settings, [code])
     topics = [(topic, what) for topic, what in made
               if topic in (access.cases_topic, access.replies_topic)]
     config = ClientConfig(access=access, name=name, bootstrap=bootstrap or settings.kafka_bootstrap,
@@ -325,7 +313,7 @@ async def standings(settings: CommonSettings,
     city = load_city(settings.config_dir)
     security = security or broker_security(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                                request_timeout_ms=15_000)
+                                request_timeout_ms=15_000, **kafka_options(settings, ADMIN))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

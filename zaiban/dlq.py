@@ -18,6 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.topics import Topics
+from services.common.kafka import ADMIN, kafka_options
 from services.common.settings import CommonSettings
 from zaiban.topics import SERVICES
 
@@ -40,7 +41,7 @@ class Letter:
 async def read_letters(settings: CommonSettings, service: str) -> list[Letter]:
     topic = Topics(settings.topic_prefix).dead_letter(service)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False)
+                                enable_auto_commit=False, **kafka_options(settings, ADMIN))
     await consumer.start()
     letters: list[Letter] = []
     try:
@@ -70,7 +71,7 @@ async def read_letters(settings: CommonSettings, service: str) -> list[Letter]:
 
 async def redrive(settings: CommonSettings, letters: list[Letter]) -> int:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                enable_idempotence=True)
+                                enable_idempotence=True, **kafka_options(settings, ADMIN))
     await producer.start()
     try:
         for letter in letters:

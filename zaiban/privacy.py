@@ -30,6 +30,7 @@ from contracts.topics import Topics
 from services.common.bus import Delivery
 from services.common.casestreams import case_of
 from services.common.clock import SystemClock
+from services.common.kafka import ADMIN, kafka_options
 from services.common.keys import key_store
 from services.common.replay import LogReader
 from services.common.store import make_client, service_db
@@ -48,7 +49,8 @@ class Producer:
     def __init__(self, settings: IntakeSettings) -> None:
         self.topic = Topics(settings.topic_prefix).erasures
         self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
-                                         acks="all", enable_idempotence=True)
+                                         acks="all", enable_idempotence=True,
+                                         **kafka_options(settings, ADMIN))
 
     async def send(self, body: bytes, key: bytes | None = None) -> None:
         await self.producer.send_and_wait(self.topic, body, key=key)
@@ -113,7 +115,7 @@ async def reconcile(settings: IntakeSettings) -> Reconciled:
                 erased[delivery.envelope.case_id] = delivery.envelope
         return 0
 
-    async with LogReader(settings) as reader:
+    async with LogReader(settings, ADMIN) as reader:
         starts, ends = await reader.bounds()
         replayed = await reader.replay(starts, ends, note)
     client: AsyncMongoClient[dict[str, Any]] = make_client(settings)

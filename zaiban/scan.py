@@ -45,6 +45,7 @@ from bson import decode, json_util
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
+from services.common.kafka import ADMIN, kafka_options
 from services.common.settings import CommonSettings
 from services.common.store import make_client
 
@@ -275,7 +276,7 @@ async def scan(settings: CommonSettings, needles: Iterable[str | bytes], *,
 async def scan_topics(settings: CommonSettings, needles: Sequence[Needle], result: ScanResult,
                       say: Progress) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                                request_timeout_ms=15_000)
+                                request_timeout_ms=15_000, **kafka_options(settings, ADMIN))
     await admin.start()
     try:
         names = sorted(t for t in await admin.list_topics()
@@ -293,7 +294,8 @@ async def scan_topics(settings: CommonSettings, needles: Sequence[Needle], resul
         return
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
-                                max_partition_fetch_bytes=8 * 1024 * 1024)
+                                max_partition_fetch_bytes=8 * 1024 * 1024,
+                                **kafka_options(settings, ADMIN))
     await consumer.start()
     try:
         consumer.assign(partitions)

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from contracts.revocations import RevokeTokens, TokenRevoked
 from contracts.topics import Topics
 from services.common.clock import SystemClock
+from services.common.kafka import ADMIN, kafka_options
 from services.common.revocations import revoke
 from services.common.settings import CommonSettings
 
@@ -25,7 +26,7 @@ async def revoke_from_console(settings: CommonSettings, asked: RevokeTokens,
     """Record the revocation `asked` for; returns it once Kafka holds it."""
     revoked = revoke(asked, by=by, now=SystemClock().now())
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                enable_idempotence=True)
+                                enable_idempotence=True, **kafka_options(settings, ADMIN))
     await producer.start()
     try:
         await producer.send_and_wait(Topics(settings.topic_prefix).revocations,

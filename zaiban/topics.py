@@ -1,4 +1,4 @@
-"""Creating the topics explicitly: partitions, replication and retention from settings.
+"""Creating the topics explicitly, and who may use them.
 
 Auto-creation is convenient on a laptop, but a city's cluster gets its topics
 from here, idempotently: an existing topic is left as it is (and reported if
@@ -8,10 +8,20 @@ audit trail of staff reads of personal data: a city answers for it years later. 
 revocations of staff access: each must outlive the token it refuses, and every instance
 reads them all when it starts. Each department of the city has two topics: the cases
 routed to it and its replies (`zaiban departments onboard <code>` makes a department's alone).
+
+Who may use them: each service logs in as its own principal, `zaiban-<service>`, whose
+rights are read off its broker (`services.composition.bus_access`, the declarations its
+AsyncAPI document shows too): READ on each topic its subscribers read and on each consumer
+group they join, WRITE on each topic its publishers write. Nothing else: no CREATE (topics
+come from here), no cluster rights; Kafka lets a reader or a writer describe what it reads
+or writes, and an idempotent producer needs only WRITE. `ensure` sets each service's SCRAM
+credential and grants these ACLs, for the deployment's topic prefix; `zaiban topics acls`
+prints them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -19,10 +29,12 @@ from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from contracts.topics import Topics
 from services.common.catalogue import load_city
+from services.common.kafka import ADMIN, BusAccess, credential_store, kafka_options, principal_of
 from services.common.settings import CommonSettings
+from services.composition import SERVICES, bus_access
+from zaiban.kafka_security import Acl, Operation, PatternType, ResourceType, SecurityAdmin, user
 
 DAY_MS = 24 * 3600 * 1000
-SERVICES = ("intake", "routing", "tracking", "metrics")
 
 
 @dataclass(frozen=True)
@@ -53,9 +65,23 @@ def of_department(settings: CommonSettings, department: str) -> list[TopicSpec]:
 
 
 async def ensure(settings: CommonSettings, departments: list[str]) -> list[tuple[str, str]]:
+    """Create what is missing, set the services' credentials and grant their ACLs. Returns
+    (topic or principal, what happened) for each."""
+    outcome = await ensure_topics(settings, departments)
+    for name in await ensure_users(settings):
+        outcome.append((f"user {name}", "SCRAM-SHA-512 credential set"))
+    granted = await grant_services(settings)
+    for principal in sorted({acl.principal for acl in granted}):
+        rights = [acl for acl in granted if acl.principal == principal]
+        outcome.append((principal, f"{len(rights)} ACLs (zaiban topics acls lists them)"))
+    return outcome
+
+
+async def ensure_topics(settings: CommonSettings,
+                        departments: list[str]) -> list[tuple[str, str]]:
     """Create what is missing. Returns (topic, what happened) for each wanted topic."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                                request_timeout_ms=15_000)
+                                request_timeout_ms=15_000, **kafka_options(settings, ADMIN))
     await admin.start()
     outcome: list[tuple[str, str]] = []
     try:
@@ -101,3 +127,74 @@ async def ensure(settings: CommonSettings, departments: list[str]) -> list[tuple
 async def ensure_for_city(settings: CommonSettings) -> list[tuple[str, str]]:
     """`ensure` with the departments of the city in `settings.config_dir`."""
     return await ensure(settings, [d.code for d in load_city(settings.config_dir).departments])
+
+
+# ---- who may use them ----------------------------------------------------------------------
+
+
+def acls_of(access: dict[str, BusAccess]) -> list[Acl]:
+    """The ACLs of each service's principal: what its broker declares, and nothing else."""
+    acls: list[Acl] = []
+    for service, declared in access.items():
+        who = user(principal_of(service))
+        acls += [Acl(who, ResourceType.TOPIC, t, PatternType.LITERAL, Operation.READ)
+                 for t in declared.reads]
+        acls += [Acl(who, ResourceType.TOPIC, t, PatternType.LITERAL, Operation.WRITE)
+                 for t in declared.writes]
+        acls += [Acl(who, ResourceType.GROUP, g, PatternType.LITERAL, Operation.READ)
+                 for g in declared.groups]
+    return sorted(acls)
+
+
+async def service_acls(settings: CommonSettings,
+                       services: Sequence[str] = SERVICES) -> list[Acl]:
+    """The services' ACLs for the topic prefix and the city of `settings`."""
+    return acls_of(await bus_access(settings, services))
+
+
+def security_admin(settings: CommonSettings) -> SecurityAdmin:
+    """Users and ACLs of the deployment's cluster, as the super user."""
+    return SecurityAdmin(bootstrap_servers=settings.kafka_bootstrap,
+                         **kafka_options(settings, ADMIN))
+
+
+async def ensure_users(settings: CommonSettings,
+                       services: Sequence[str] = SERVICES) -> list[str]:
+    """Each service's principal has its SCRAM credential, with the password the service will
+    log in with (ZAIBAN_KAFKA_CREDENTIALS; a local stack's are made here when missing)."""
+    store = credential_store(settings)
+    local = settings.environment != "production"
+    passwords = {principal_of(s): (store.ensure if local else store.password)(principal_of(s))
+                 for s in services}
+    async with security_admin(settings) as admin:
+        await admin.ensure_users(passwords)
+    return sorted(passwords)
+
+
+async def grant_services(settings: CommonSettings) -> list[Acl]:
+    """Grant the services' ACLs for `settings`' prefix (one request); returns them."""
+    acls = await service_acls(settings)
+    async with security_admin(settings) as admin:
+        await admin.grant(acls)
+    return acls
+
+
+async def revoke(settings: CommonSettings, acls: Iterable[Acl]) -> list[Acl]:
+    """Take these ACLs back (one request); returns those that were there."""
+    wanted = list(acls)
+    if not wanted:
+        return []
+    async with security_admin(settings) as admin:
+        return await admin.revoke(wanted)
+
+
+def acl_table(acls: Iterable[Acl]) -> list[tuple[str, str, str, str]]:
+    """(principal, resource, name, operations) rows, one per principal and resource."""
+    rows: dict[tuple[str, str, str], list[str]] = {}
+    for acl in sorted(acls):
+        kind = acl.resource.name.lower()
+        if acl.pattern is PatternType.PREFIXED:
+            kind += " (prefixed)"
+        rows.setdefault((acl.principal, kind, acl.name), []).append(acl.operation.name)
+    return [(principal, kind, name, ", ".join(ops))
+            for (principal, kind, name), ops in rows.items()]

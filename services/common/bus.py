@@ -50,6 +50,7 @@ from contracts.registry import UnreadableEvent, check_readable, read_event
 from contracts.revocations import TokenRevoked
 from contracts.schemas import CaseEventEnvelope
 from contracts.topics import Topics
+from services.common.kafka import broker_security, principal_of
 from services.common.logging import bound, get_logger
 from services.common.revocations import Revocations
 from services.common.settings import CommonSettings
@@ -73,10 +74,26 @@ class Poison(Exception):
     """A message that can never be processed: it goes to the dead-letter topic."""
 
 
-def make_broker(settings: CommonSettings, service: str) -> KafkaBroker:
-    """A broker whose producer waits for all in-sync replicas and never duplicates on retry."""
+class _TopicsAreEnsured(logging.Filter):
+    """FastStream says at each subscriber's start that it creates no topic (a WARNING): here
+    that is the design, not news — `zaiban topics ensure` made them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Auto create topics is disabled")
+
+
+def make_broker(settings: CommonSettings, service: str, *,
+                principal: str | None = None) -> KafkaBroker:
+    """A broker whose producer waits for all in-sync replicas and never duplicates on retry.
+
+    It logs in as the service's own principal (`zaiban-<service>`, unless `principal` says
+    otherwise), which may read, write and join only what this broker declares
+    (services/common/kafka.py). It creates no topic: `zaiban topics ensure` made them, with
+    their partitions and retention, and a service has no right to create one."""
     return KafkaBroker(
         settings.kafka_bootstrap,
+        security=broker_security(settings, principal or principal_of(service)),
+        allow_auto_create_topics=False,
         client_id=f"zaiban-{service}",
         acks="all",
         enable_idempotence=True,
@@ -86,10 +103,17 @@ def make_broker(settings: CommonSettings, service: str) -> KafkaBroker:
         request_timeout_ms=15_000,
         graceful_timeout=10.0,
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        logger=logging.getLogger(f"zaiban.{service}.broker"),
+        logger=_broker_logger(service),
         log_level=logging.DEBUG,
         description="zaiban's Kafka: the case event log and the integration topics",
     )
+
+
+def _broker_logger(service: str) -> logging.Logger:
+    logger = logging.getLogger(f"zaiban.{service}.broker")
+    if not any(isinstance(f, _TopicsAreEnsured) for f in logger.filters):
+        logger.addFilter(_TopicsAreEnsured())
+    return logger
 
 
 # Errors after which aiokafka's idempotent producer never sends again: its sender task

@@ -20,6 +20,7 @@ from pymongo.errors import OperationFailure
 
 from contracts.topics import Topics
 from services.common.bus import DataOf, Delivery, Poison, parse_envelope
+from services.common.kafka import kafka_options
 from services.common.logging import get_logger
 from services.common.settings import CommonSettings
 
@@ -45,12 +46,14 @@ class Replayed:
 class LogReader:
     """A consumer outside any group, reading ranges of the case event log."""
 
-    def __init__(self, settings: CommonSettings, data_of: DataOf | None = None) -> None:
+    def __init__(self, settings: CommonSettings, principal: str,
+                 data_of: DataOf | None = None) -> None:
         self.topic = Topics(settings.topic_prefix).case_events
         self.data_of = data_of
         self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                                          group_id=None, enable_auto_commit=False,
-                                         auto_offset_reset="earliest")
+                                         auto_offset_reset="earliest",
+                                         **kafka_options(settings, principal))
 
     async def __aenter__(self) -> LogReader:
         await self.consumer.start()

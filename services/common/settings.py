@@ -35,6 +35,25 @@ class CommonSettings(BaseSettings):
 
     environment: Literal["local", "test", "production"] = "local"
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # Who a Kafka client is, and how it proves it (services/common/kafka.py, kafka_options).
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="SASL_PLAINTEXT", description="How clients connect to Kafka: SASL_PLAINTEXT "
+                                              "(the local stack), SASL_SSL (a cluster with TLS), "
+                                              "PLAINTEXT (a broker without authentication).")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str | None = Field(
+        default=None, description="This process's Kafka principal (a deployment gives each "
+                                  "service its own); unset, each client logs in as its own "
+                                  "principal with the password from ZAIBAN_KAFKA_CREDENTIALS.")
+    kafka_password: SecretStr | None = Field(default=None,
+                                             description="The password of ZAIBAN_KAFKA_USERNAME.")
+    kafka_credentials: Path | None = Field(
+        default=None, description="A folder with one file per principal holding its password "
+                                  "(a mounted Secret); default: the local stack's, "
+                                  "$ZAIBAN_HOME/kafka-credentials.")
+    kafka_ca_file: Path | None = Field(
+        default=None, description="With SASL_SSL: the CA certificate (PEM) the broker's is "
+                                  "checked against; default: the system's CAs.")
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     topic_prefix: str = Field(default="", description="Prepended to every topic name.")
     db_prefix: str = Field(default="zaiban", description="Each service's database is <prefix>_<service>.")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.common.bus import Delivery
+from services.common.kafka import principal_of
 from services.common.logging import get_logger
 from services.common.replay import LogReader, Progress, Project, swap_in
 from services.common.settings import CommonSettings
@@ -55,7 +56,7 @@ async def rebuild(settings: CommonSettings, *, progress: Progress | None = None)
     client = make_client(metrics)
     db = service_db(client, metrics, "metrics")
     try:
-        async with LogReader(metrics, data_of=reads_data_of) as reader:
+        async with LogReader(metrics, principal_of("metrics"), data_of=reads_data_of) as reader:
             await db.drop_collection(rebuild_name)
             fresh = figure_store(db[rebuild_name], metrics, tz)
             beginnings, ends = await reader.bounds()

@@ -23,6 +23,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from services.common.bus import DeadLetters, Delivery, subscribe_envelopes
 from services.common.catalogue import load_city
 from services.common.clock import Clock
+from services.common.kafka import principal_of
 from services.common.logging import get_logger
 from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
@@ -54,7 +55,7 @@ def figure_store(collection: AsyncCollection[dict[str, Any]], settings: MetricsS
                  tz: tzinfo) -> FigureStore:
     """The writer and reader of the figures in `collection` (the live one, or a rebuild)."""
     return FigureStore(collection, tz=tz, window=settings.metrics_dedupe_window,
-                       gaps=KafkaGapReader(settings.kafka_bootstrap))
+                       gaps=KafkaGapReader(settings, principal_of("metrics")))
 
 
 class MetricsService(ServiceRuntime[MetricsSettings]):

@@ -65,7 +65,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from services.common.bus import Delivery, Poison, parse_envelope
+from services.common.kafka import kafka_options
 from services.common.logging import get_logger
+from services.common.settings import CommonSettings
 from services.metrics.counters import add_counters
 from services.metrics.ledger import Folded, Ledger, Positioned, fold
 from services.metrics.marks import Mark
@@ -163,14 +165,17 @@ class GapReader(Protocol):
 class KafkaGapReader:
     """Reads a range of a partition straight from the log, outside any consumer group."""
 
-    def __init__(self, bootstrap: str, *, timeout_s: float = 60.0) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, settings: CommonSettings, principal: str, *,
+                 timeout_s: float = 60.0) -> None:
+        self.bootstrap = settings.kafka_bootstrap
+        self.options = kafka_options(settings, principal)
         self.timeout_s = timeout_s
 
     async def read(self, topic: str, partition: int, start: int, end: int,
                    limit: int) -> tuple[list[Delivery], int]:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+                                    enable_auto_commit=False, auto_offset_reset="earliest",
+                                    **self.options)
         await consumer.start()
         try:
             where = TopicPartition(topic, partition)

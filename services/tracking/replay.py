@@ -29,6 +29,7 @@ from pymongo import ReplaceOne
 
 from contracts.envelope import Envelope
 from services.common.bus import Delivery
+from services.common.kafka import principal_of
 from services.common.logging import get_logger
 from services.common.replay import LogReader, Progress, Project, swap_in
 from services.common.settings import CommonSettings
@@ -131,7 +132,7 @@ async def rebuild(settings: CommonSettings, *, progress: Progress | None = None,
     client = make_client(settings)
     db = service_db(client, settings, "tracking")
     try:
-        async with LogReader(settings) as reader:
+        async with LogReader(settings, principal_of("tracking")) as reader:
             await db.drop_collection(REBUILD_COLLECTION)
             rebuilder = Rebuilder(TimelineStore(db[REBUILD_COLLECTION]), held=held)
             beginnings, ends = await reader.bounds()

@@ -20,7 +20,9 @@ from typing import Any
 
 import httpx
 from helpers import TEST_SECRET, alarming
+from servicefixtures import open_namespace
 
+from services.common.kafka import credential_store
 from services.common.settings import CommonSettings
 from services.composition import SERVICES
 
@@ -38,6 +40,7 @@ def environment(settings: CommonSettings, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("ZAIBAN_")}
     env.update({
         "ZAIBAN_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "ZAIBAN_KAFKA_CREDENTIALS": str(credential_store(settings).folder),
         "ZAIBAN_MONGO_URL": settings.mongo_url,
         "ZAIBAN_TOPIC_PREFIX": settings.topic_prefix,
         "ZAIBAN_DB_PREFIX": settings.db_prefix,
@@ -125,12 +128,14 @@ class ServiceProcess:
 
 
 class Fleet:
-    """The four services as separate processes."""
+    """The four services as separate processes, on topics made for them and with their
+    rights granted (`zaiban topics ensure`, here for the settings' prefix)."""
 
     def __init__(self, settings: CommonSettings, logs: Path,
                  names: tuple[str, ...] = SERVICES,
                  **extra: str) -> None:
         logs.mkdir(parents=True, exist_ok=True)
+        self.settings = settings
         env = environment(settings, **extra)
         self.services = {name: ServiceProcess(name, env, logs) for name in names}
 
@@ -138,6 +143,7 @@ class Fleet:
         return self.services[name]
 
     async def __aenter__(self) -> Fleet:
+        await open_namespace(self.settings)
         for service in self.services.values():
             service.start()
         for service in self.services.values():

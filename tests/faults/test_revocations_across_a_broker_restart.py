@@ -14,6 +14,7 @@ import uuid
 
 import httpx
 from helpers import TEST_SECRET, client_for, eventually, running, settings_for
+from servicefixtures import open_namespace
 from stackfixtures import PrivateStack
 
 from contracts.facts import Role
@@ -33,6 +34,7 @@ async def test_a_revocation_after_a_broker_restart_reaches_the_instance_that_liv
     settings = settings_for(private_stack.info.bootstrap_servers, private_stack.info.mongo_url,
                             f"r{token}.", f"zr_{token}")
     ann = {"Authorization": f"Bearer {issue_token(TEST_SECRET, 'officer-ann', Role.OFFICER)}"}
+    await open_namespace(settings)  # its topics, and tracking's rights on them
     tracking = build("tracking", settings)
     async with running(tracking), client_for(app_of(tracking)) as http:
         assert (await http.get("/api/staff/cases", headers=ann)).status_code == 200

@@ -1,7 +1,8 @@
 """`zaiban departments onboard | list | offboard` on the real broker, as an operator runs
-them: onboarding makes the department's two topics and hands over its configuration
-(in a file only its owner reads), the list shows who has topics, and offboarding keeps
-the topics — the cases topic is the department's history."""
+them: onboarding makes the department's two topics, its Kafka user and ACLs, and hands over
+its configuration (in a file only its owner reads); the list shows who has topics and a user;
+offboarding takes the user and its ACLs away and keeps the topics — the cases topic is the
+department's history."""
 
 from __future__ import annotations
 
@@ -10,18 +11,24 @@ import stat
 from pathlib import Path
 
 from helpers import eventually
+from stackfixtures import Namespace
 from typer.testing import CliRunner
 
 from contracts.topics import Topics
 from services.common.settings import CommonSettings
 from zaiban.cli import app as cli
+from zaiban.kafka_security import AclFilter
+from zaiban.topics import security_admin
 
 
 async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,
+                                                     namespace: Namespace,
                                                      tmp_path: Path) -> None:
-    environment = {"ZAIBAN_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-                   "ZAIBAN_TOPIC_PREFIX": settings.topic_prefix}
-    topics = Topics(settings.topic_prefix)
+    # a prefix of its own, inside the namespace (whose topics `settings` made already)
+    fresh = settings.model_copy(update={"topic_prefix": f"{namespace.prefix}fresh."})
+    environment = {"ZAIBAN_KAFKA_BOOTSTRAP": fresh.kafka_bootstrap,
+                   "ZAIBAN_TOPIC_PREFIX": fresh.topic_prefix}
+    topics = Topics(fresh.topic_prefix)
 
     def zaiban(*args: str) -> tuple[int, str, str]:
         result = CliRunner().invoke(cli, ["departments", *args], env=environment)
@@ -34,10 +41,14 @@ async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,
     assert said.splitlines() == [
         f"{topics.department_cases('water-co'):<60} created (3 partitions, replication 1)",
         f"{topics.department_replies('water-co'):<60} created (3 partitions, replication 1)",
+        f"user dept-water-co: reads {topics.department_cases('water-co')} in group "
+        f"{fresh.topic_prefix}zaiban-dept-water-co, writes {topics.department_replies('water-co')}",
         f"client configuration of water-co written to {out} (readable by you only)"]
-    assert "does not authenticate" in warned  # the local broker, until issue 14's lands
+    assert warned == ""
     written = out.read_text().splitlines()
-    assert f"group.id={settings.topic_prefix}zaiban-dept-water-co" in written
+    assert "security.protocol=SASL_PLAINTEXT" in written
+    assert "sasl.mechanism=SCRAM-SHA-512" in written
+    assert f"group.id={fresh.topic_prefix}zaiban-dept-water-co" in written
     assert f"zaiban.replies.topic={topics.department_replies('water-co')}" in written
 
     # again, to standard output alone (`> file`): the topics are there already
@@ -46,16 +57,26 @@ async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,
                                          "department water-co (Water Supply Company)")
     assert f"{topics.department_cases('water-co'):<60} exists" in warned
 
-    async def listed() -> dict[str, list[str]] | None:
-        """`zaiban departments list`, once the broker's metadata shows water-co's topics."""
+    async def listing() -> dict[str, list[str]]:
+        """`zaiban departments list`: department -> cases topic, replies topic, user."""
         code, said, warned = await asyncio.to_thread(zaiban, "list")
         assert code == 0, warned
-        rows = {line.split()[0]: line.split()[1:4] for line in said.splitlines()[1:-1]}
-        return rows if rows["water-co"] == ["yes", "yes", "-"] else None
+        return {line.split()[0]: line.split()[1:4] for line in said.splitlines()[1:]}
 
-    rows = await eventually(listed, what="water-co's topics in the list")
-    assert rows["heating-co"] == ["no", "no", "-"] and len(rows) == 11
+    async def listed() -> dict[str, list[str]] | None:
+        """The list, once the broker's metadata shows water-co's topics."""
+        rows = await listing()
+        return rows if rows["water-co"] == ["yes", "yes", "yes"] else None
+
+    rows = await eventually(listed, what="water-co's topics and user in the list")
+    assert rows["heating-co"] == ["no", "no", "no"] and len(rows) == 11
 
     code, said, warned = await asyncio.to_thread(zaiban, "offboard", "water-co")
-    assert code == 0 and "water-co has no user to take away" in warned
-    assert await listed()  # its history stays
+    assert code == 0, warned
+    assert said.strip() == "water-co: user dept-water-co and its ACLs deleted; its topics are kept"
+    async with security_admin(fresh) as admin:
+        assert "dept-water-co" not in await admin.users()
+        assert await admin.acls(AclFilter(principal="User:dept-water-co")) == []
+    assert (await listing())["water-co"] == ["yes", "yes", "no"]  # its history stays
+    code, said, warned = await asyncio.to_thread(zaiban, "offboard", "water-co")
+    assert code == 0 and said.strip() == "water-co: had no user on the broker; nothing to take away"

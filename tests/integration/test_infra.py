@@ -4,13 +4,16 @@ and the stop/start API that fault tests build on."""
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.client import AIOKafkaClient, CoordinationType
+from helpers import as_admin
 from pymongo import AsyncMongoClient, MongoClient
+from rich.console import Console
 from stackfixtures import Namespace, PrivateStack, private_settings
 
 from zaiban import infra
@@ -22,7 +25,7 @@ pytestmark = pytest.mark.stack
 async def test_kafka_produce_and_consume(stack: StackInfo, namespace: Namespace) -> None:
     topic = namespace.topic("infra.roundtrip")
     producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all",
-                                enable_idempotence=True)
+                                enable_idempotence=True, **as_admin())
     await producer.start()
     try:
         sent = await producer.send_and_wait(topic, "王府墳菜市場".encode(), key=b"case-1")
@@ -33,7 +36,8 @@ async def test_kafka_produce_and_consume(stack: StackInfo, namespace: Namespace)
 
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=stack.bootstrap_servers,
                                 group_id=namespace.group("roundtrip"),
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                **as_admin())
     await consumer.start()
     try:
         msg = await asyncio.wait_for(consumer.getone(), timeout=60)
@@ -142,7 +146,7 @@ def test_taken_port_is_a_clear_error(spare_store: StackSettings) -> None:
 
 async def test_a_private_broker_restart_keeps_the_log(private_stack: PrivateStack) -> None:
     bootstrap = private_stack.info.bootstrap_servers
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **as_admin())
     await producer.start()
     try:
         sent = await producer.send_and_wait("infra.restart", b"before", key=b"case-9")
@@ -154,7 +158,8 @@ async def test_a_private_broker_restart_keeps_the_log(private_stack: PrivateStac
     assert info.started == ("kafka",) and info.kafka_pid != old_pid
 
     consumer = AIOKafkaConsumer("infra.restart", bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                **as_admin())
     await consumer.start()
     try:
         msg = await asyncio.wait_for(consumer.getone(), timeout=60)
@@ -167,10 +172,43 @@ async def test_a_fresh_broker_is_ready_once_it_names_group_coordinators(
         private_stack: PrivateStack) -> None:
     """A new broker has no __consumer_offsets until a client asks for a coordinator; `up`
     waits for one, so the platform's first consumers do not log GroupCoordinatorNotAvailable."""
-    client = AIOKafkaClient(bootstrap_servers=private_stack.info.bootstrap_servers)
+    client = AIOKafkaClient(bootstrap_servers=private_stack.info.bootstrap_servers,
+                            **as_admin())
     await client.bootstrap()
     try:
         for group in ("zaiban-intake", "zaiban-routing", "zaiban-tracking", "zaiban-metrics"):
             assert await client.coordinator_lookup(CoordinationType.GROUP, group) == 1
     finally:
         await client.close()
+
+
+def test_a_storage_formatted_without_the_admins_credential_is_formatted_again_loudly(
+        local_stack: StackInfo, tmp_path: Path) -> None:
+    """A broker formatted by an older zaiban has no SCRAM user: its admin could never log in.
+    Its storage (local data only) is formatted again, and `zaiban infra up` says so."""
+    settings = private_settings(tmp_path)
+    try:
+        infra.start("kafka", settings)
+        infra.stop("kafka", settings)
+        (settings.kafka_dir / "admin-credential.sha256").unlink()  # as an older zaiban left it
+        left = settings.kafka_dir / "data" / "left-by-an-older-zaiban"
+        left.write_text("a topic's data")
+
+        said = io.StringIO()
+        infra.start("kafka", settings, console=Console(file=said, width=400))
+        assert "was formatted without authentication (by an older zaiban): formatting it " \
+               "again" in said.getvalue()
+        assert "are gone (local data only)" in said.getvalue()
+        assert not left.exists()
+
+        async def brokers() -> list[object]:
+            client = AIOKafkaClient(bootstrap_servers=settings.bootstrap_servers, **as_admin())
+            await client.bootstrap()
+            try:
+                return list(client.cluster.brokers())
+            finally:
+                await client.close()
+
+        assert len(asyncio.run(brokers())) == 1  # the admin logs in to the new storage
+    finally:
+        infra.down(settings)

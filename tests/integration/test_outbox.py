@@ -32,9 +32,15 @@ class DyingLog:
         await self.real.publish(topic, body, key)
 
 
+class Recorder(ServiceRuntime[CommonSettings]):
+    """A service that records case events: routing's principal, which may append to the log."""
+
+    name = "routing"
+
+
 @pytest.fixture
 async def runtime(settings: CommonSettings) -> AsyncIterator[ServiceRuntime]:
-    runtime = ServiceRuntime(settings)
+    runtime = Recorder(settings)
     await runtime.start()
     try:
         yield runtime

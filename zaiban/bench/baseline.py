@@ -40,6 +40,7 @@ from pymongo.errors import BulkWriteError
 from contracts.case_commands import SubmitCase
 from contracts.topics import Topics
 from services.common.bus import make_broker
+from services.common.kafka import ADMIN, kafka_options
 from services.common.settings import CommonSettings
 from services.common.store import make_client
 
@@ -62,7 +63,7 @@ Hook = Callable[[], Awaitable[None]]
 def submit_app(settings: CommonSettings, *, also: Callable[[FastAPI], None] | None = None,
                on_start: Hook | None = None, on_stop: Hook | None = None) -> FastAPI:
     """POST /api/cases: validate `SubmitCase`, send it (acks=all), answer 201."""
-    broker = make_broker(settings, "bench-bare")
+    broker = make_broker(settings, "bench-bare", principal=ADMIN)
     topic = bare_topic(settings)
 
     @asynccontextmanager
@@ -103,7 +104,8 @@ def pipeline_app(settings: CommonSettings) -> FastAPI:
     async def consume() -> None:
         consumer = AIOKafkaConsumer(bare_topic(settings), bootstrap_servers=settings.kafka_bootstrap,
                                     group_id=f"{settings.topic_prefix}bench-bare",
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+                                    enable_auto_commit=False, auto_offset_reset="earliest",
+                                    **kafka_options(settings, ADMIN))
         await consumer.start()
         try:
             while True:
@@ -165,7 +167,8 @@ class RawProjector:
         topic = Topics(self.settings.topic_prefix).case_events
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
                                     group_id=self.group, enable_auto_commit=False,
-                                    auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20)
+                                    auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20,
+                                    **kafka_options(self.settings, ADMIN))
         await consumer.start()
         try:
             if self.group is not None:

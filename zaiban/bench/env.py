@@ -42,6 +42,7 @@ from rich.progress import (
 )
 
 from contracts.topics import Topics
+from services.common.kafka import ADMIN, kafka_options
 from services.common.logging import configure_logging
 from services.common.runtime import running  # noqa: F401 (scenarios import it from here)
 from services.common.settings import REPO_ROOT, CommonSettings
@@ -145,7 +146,8 @@ class Bench:
         await ensure_for_city(settings or self.settings)
 
     async def cleanup(self) -> None:
-        """Drop the run's databases and topics (best effort: a leftover costs disk only)."""
+        """Drop the run's databases, topics and the services' ACLs on them (best effort: a
+        leftover costs disk or memory only)."""
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             self.settings.mongo_url, serverSelectionTimeoutMS=5000)
         try:
@@ -157,7 +159,8 @@ class Bench:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(30):
                 admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap,
-                                            request_timeout_ms=15_000)
+                                            request_timeout_ms=15_000,
+                                            **kafka_options(self.settings, ADMIN))
                 await admin.start()
                 try:
                     mine = [t for t in await admin.list_topics()
@@ -166,6 +169,11 @@ class Bench:
                         await admin.delete_topics(mine)
                 finally:
                     await admin.close()
+        with contextlib.suppress(Exception):
+            from zaiban.topics import revoke, service_acls
+
+            async with asyncio.timeout(30):
+                await revoke(self.settings, await service_acls(self.settings))
 
 
 def bench_settings(bootstrap: str, mongo_url: str, token: str, **overrides: Any) -> CommonSettings:
@@ -277,9 +285,11 @@ class Positions:
     def __init__(self, settings: CommonSettings) -> None:
         self.settings = settings
         self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                                         request_timeout_ms=15_000)
+                                         request_timeout_ms=15_000,
+                                         **kafka_options(settings, ADMIN))
         self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
-                                         group_id=None, enable_auto_commit=False)
+                                         group_id=None, enable_auto_commit=False,
+                                         **kafka_options(settings, ADMIN))
 
     async def __aenter__(self) -> Positions:
         await self.admin.start()

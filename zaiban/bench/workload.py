@@ -38,6 +38,7 @@ from contracts import case_commands as cmd
 from contracts.envelope import HISTORY_PRODUCER_PREFIX
 from contracts.topics import Topics
 from services.common.catalogue import CityConfig, load_city
+from services.common.kafka import ADMIN, kafka_options
 from services.common.keys import KeyRing
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.intake.numbers import ALPHABET
@@ -243,7 +244,8 @@ async def publish(settings: CommonSettings, records: Sequence[Record], *, topic:
     """Append records to the case event log as fast as the producer batches them (acks=all)."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                 enable_idempotence=True, linger_ms=20,
-                                max_batch_size=512 * 1024, compression_type="gzip")
+                                max_batch_size=512 * 1024, compression_type="gzip",
+                                **kafka_options(settings, ADMIN))
     await producer.start()
     try:
         target = topic or Topics(settings.topic_prefix).case_events

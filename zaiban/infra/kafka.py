@@ -3,12 +3,23 @@
 ``deploy/local/pom.xml`` names the broker's version; Maven copies Kafka and its runtime
 dependencies into ``kafka/libs`` (stamped with the pom's SHA-256, so a changed pom resolves
 again). One combined broker+controller node listens on loopback; its storage is formatted once.
+
+It authenticates and authorises as a city's cluster does. Clients connect with
+SASL/SCRAM-SHA-512 to the ``CLIENT`` listener (no anonymous listener); the StandardAuthorizer
+allows only what an ACL allows, and everything to the super user ``zaiban-admin``. SCRAM users
+live in the metadata log, so the admin's is added when the storage is formatted
+(``kafka-storage format --add-scram``); the controller, which must authenticate the broker
+before it has read that log, uses SASL/PLAIN with the admin named in its own config. The
+passwords live in ``kafka-credentials/`` (one file per principal, mode 0600): the admin's made
+before the first format, the others by ``zaiban topics ensure``; every principal there is
+(again) a SCRAM user of the broker after each ``zaiban infra up``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import logging
 import re
 import secrets
@@ -17,7 +28,11 @@ import xml.etree.ElementTree as ET
 from base64 import urlsafe_b64encode
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from rich.console import Console
+
+from services.common.kafka import ADMIN, CredentialStore
 from zaiban.infra.processes import (
     check_ports_free,
     port_answers,
@@ -103,20 +118,46 @@ def _kafka_cluster_id(settings: StackSettings) -> str:
     return cid
 
 
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+
+def _jaas(module: str, username: str, password: str, **users: str) -> str:
+    extra = "".join(f' user_{name}="{secret}"' for name, secret in users.items())
+    return f'{module} required username="{username}" password="{password}"{extra};'
+
+
 def _write_kafka_config(settings: StackSettings) -> tuple[Path, Path]:
     kdir = settings.kafka_dir
     h = settings.host
+    admin = admin_password(settings)
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
     props = kdir / "server.properties"
+    props.touch(mode=0o600)
+    props.chmod(0o600)  # it holds the admin's password
     props.write_text("\n".join([
         "# written by `zaiban infra up` on each start; edit zaiban/infra/kafka.py instead",
         "process.roles=broker,controller",
         "node.id=1",
         f"controller.quorum.voters=1@{h}:{settings.controller_port}",
-        f"listeners=PLAINTEXT://{h}:{settings.kafka_port},CONTROLLER://{h}:{settings.controller_port}",
-        f"advertised.listeners=PLAINTEXT://{h}:{settings.kafka_port}",
+        f"listeners=CLIENT://{h}:{settings.kafka_port},CONTROLLER://{h}:{settings.controller_port}",
+        f"advertised.listeners=CLIENT://{h}:{settings.kafka_port}",
         "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=CLIENT",
+        "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        # clients, and the broker to itself: SCRAM users from the metadata log
+        "listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+        f"listener.name.client.scram-sha-512.sasl.jaas.config={_jaas(scram, ADMIN, admin)}",
+        # the broker to the controller: PLAIN, the one user named here (SCRAM users are in
+        # the log the controller serves, so they cannot authenticate the way to it)
+        "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+        "sasl.mechanism.controller.protocol=PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config="
+        + _jaas(plain, ADMIN, admin, **{ADMIN: admin}),
+        f"authorizer.class.name={AUTHORIZER}",
+        "allow.everyone.if.no.acl.found=false",
+        f"super.users=User:{ADMIN}",
         f"log.dirs={kdir / 'data'}",
         "num.partitions=3",
         "auto.create.topics.enable=true",
@@ -154,16 +195,76 @@ def _java_cmd(settings: StackSettings, java: str, log4j: Path) -> list[str]:
             "-cp", f"{settings.libs_dir}/*"]
 
 
-def start_kafka(settings: StackSettings) -> int:
+def credentials(settings: StackSettings) -> CredentialStore:
+    """The local stack's passwords, one file per principal."""
+    return CredentialStore(settings.kafka_credentials_dir)
+
+
+def admin_password(settings: StackSettings) -> str:
+    return credentials(settings).ensure(ADMIN)
+
+
+def _admin_fingerprint(settings: StackSettings) -> str:
+    return hashlib.sha256(f"{ADMIN}:{admin_password(settings)}".encode()).hexdigest()
+
+
+def _stamp(settings: StackSettings) -> Path:
+    """Written once the storage is formatted with the admin's SCRAM credential; it names (by
+    a digest) the password that credential was made from."""
+    return settings.kafka_dir / "admin-credential.sha256"
+
+
+def _storage_matches_credentials(settings: StackSettings) -> bool:
+    try:
+        return hmac.compare_digest(_stamp(settings).read_text().strip(),
+                                   _admin_fingerprint(settings))
+    except OSError:
+        return False
+
+
+def _format_storage(settings: StackSettings, java: str, props: Path, log4j: Path,
+                    console: Console | None) -> None:
+    """Format the storage with the admin's SCRAM credential; a storage formatted without it
+    (by an older zaiban), or for another admin password, is formatted again: its admin could
+    never log in. Local data only; said loudly."""
+    data = settings.kafka_dir / "data"
+    if (data / "meta.properties").is_file():
+        if _storage_matches_credentials(settings):
+            return
+        why = ("was formatted for another admin password" if _stamp(settings).exists() else
+               "was formatted without authentication (by an older zaiban)")
+        (console or Console(stderr=True)).print(
+            f"[bold yellow]zaiban infra: the local Kafka storage {data} {why}: formatting it "
+            f"again with the admin's SCRAM credential. Its topics and their events are "
+            f"gone (local data only).[/bold yellow]", highlight=False, soft_wrap=True)
+        shutil.rmtree(data)
+        _stamp(settings).unlink(missing_ok=True)
+    log = settings.log_file(KAFKA_COMPONENT)
+    run_logged([*_java_cmd(settings, java, log4j),
+                "kafka.tools.StorageTool", "format", "--ignore-formatted",
+                "-t", _kafka_cluster_id(settings), "-c", str(props),
+                "--add-scram", f"SCRAM-SHA-512=[name={ADMIN},password={admin_password(settings)}]"],
+               log, cwd=settings.kafka_dir, what="formatting the Kafka storage",
+               secrets=(admin_password(settings),))
+    _stamp(settings).write_text(_admin_fingerprint(settings) + "\n")
+
+
+def started_with_authentication(settings: StackSettings) -> bool:
+    """Whether the running broker's config (written when it started) authenticates clients:
+    one started by an older zaiban does not, and no client of this one can talk to it."""
+    try:
+        return f"authorizer.class.name={AUTHORIZER}" in (
+            settings.kafka_dir / "server.properties").read_text()
+    except OSError:
+        return False
+
+
+def start_kafka(settings: StackSettings, console: Console | None = None) -> int:
     java = require_tool("java", "Java 17 runs the Kafka broker")
     check_ports_free(settings, KAFKA_COMPONENT)
     props, log4j = _write_kafka_config(settings)
     log = settings.log_file(KAFKA_COMPONENT)
-    if not (settings.kafka_dir / "data" / "meta.properties").is_file():
-        run_logged([*_java_cmd(settings, java, log4j),
-                    "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                    "-t", _kafka_cluster_id(settings), "-c", str(props)],
-                   log, cwd=settings.kafka_dir, what="formatting the Kafka storage")
+    _format_storage(settings, java, props, log4j, console)
     pid = spawn([*_java_cmd(settings, java, log4j), "kafka.Kafka", str(props)], log,
                 cwd=settings.kafka_dir)
     settings.pid_file(KAFKA_COMPONENT).write_text(f"{pid}\n")
@@ -177,12 +278,26 @@ def start_kafka(settings: StackSettings) -> int:
 READINESS_GROUP = "zaiban-infra-readiness"
 
 
-async def _kafka_answers(bootstrap: str, request_timeout_s: float) -> bool:
+def client_options(settings: StackSettings, principal: str = ADMIN) -> dict[str, Any]:
+    """How a client of the local stack logs in as `principal` (the admin by default)."""
+    from services.common.kafka import kafka_options
+    from services.common.settings import CommonSettings
+
+    local = CommonSettings(kafka_bootstrap=settings.bootstrap_servers,
+                           kafka_security_protocol="SASL_PLAINTEXT",
+                           kafka_sasl_mechanism="SCRAM-SHA-512",
+                           kafka_username=None, kafka_password=None,
+                           kafka_credentials=settings.kafka_credentials_dir)
+    return kafka_options(local, principal)
+
+
+async def _kafka_answers(settings: StackSettings, request_timeout_s: float) -> bool:
     """A broker is in the metadata and names a group coordinator (raises while it cannot)."""
     from aiokafka.client import AIOKafkaClient, CoordinationType
 
-    client = AIOKafkaClient(bootstrap_servers=bootstrap,
-                            request_timeout_ms=int(request_timeout_s * 1000))
+    client = AIOKafkaClient(bootstrap_servers=settings.bootstrap_servers,
+                            request_timeout_ms=int(request_timeout_s * 1000),
+                            **client_options(settings))
     try:
         await client.bootstrap()
         if not client.cluster.brokers():
@@ -208,4 +323,21 @@ def kafka_ready(settings: StackSettings) -> bool:
     if not port_answers(settings.host, settings.kafka_port):
         return False
     with _quiet("aiokafka"):
-        return bool(run_async(lambda: _kafka_answers(settings.bootstrap_servers, 3.0)))
+        return bool(run_async(lambda: _kafka_answers(settings, 3.0)))
+
+
+async def _restore_users(settings: StackSettings) -> list[str]:
+    from zaiban.kafka_security import SecurityAdmin
+
+    store = credentials(settings)
+    others = {name: store.password(name) for name in store.principals() if name != ADMIN}
+    async with SecurityAdmin(bootstrap_servers=settings.bootstrap_servers,
+                             **client_options(settings)) as admin:
+        await admin.ensure_users(others)
+    return sorted(others)
+
+
+def restore_users(settings: StackSettings) -> list[str]:
+    """Every principal of the local credentials is a SCRAM user of the broker, with its
+    password there (a new broker, a private one of tests', has only the admin)."""
+    return list(run_async(lambda: _restore_users(settings)))

@@ -157,14 +157,18 @@ def _gist(output: str) -> str:
 
 
 def run_logged(cmd: list[str], log: Path, *, cwd: Path, env: dict[str, str] | None = None,
-                what: str) -> str:
-    """Run a build command, appending its output to `log`; a failure is an InfraError."""
+                what: str, secrets: tuple[str, ...] = ()) -> str:
+    """Run a build command, appending its output to `log` (with `secrets` blanked out); a
+    failure is an InfraError."""
     log.parent.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,  # noqa: S603
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     output = proc.stdout.decode(errors="replace")
+    shown = " ".join(cmd)
+    for secret in secrets:
+        shown, output = shown.replace(secret, "***"), output.replace(secret, "***")
     with log.open("a", encoding="utf-8") as fh:
-        fh.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {' '.join(cmd)}\n{output}"
+        fh.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {shown}\n{output}"
                  f"=== exit {proc.returncode}\n")
     if proc.returncode != 0:
         raise InfraError(f"{what} failed (exit {proc.returncode}): {_gist(output)} — see {log}")

@@ -107,6 +107,11 @@ class StackSettings:
         return self.bin_dir / "ferretdb"
 
     @property
+    def kafka_credentials_dir(self) -> Path:
+        """The principals' passwords, one file each (services/common/kafka.py reads them)."""
+        return self.home / "kafka-credentials"
+
+    @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.kafka_port}"
 
@@ -153,11 +158,17 @@ class StackInfo:
     home: Path | None = None
     mode: str = "local"
     started: tuple[str, ...] = field(default=())  # components this call started (empty: reused)
+    kafka_credentials: Path | None = None  # the principals' passwords (None: no SASL)
 
     def env(self) -> dict[str, str]:
         """Environment variables pointing a service process at this stack."""
-        return {"ZAIBAN_KAFKA_BOOTSTRAP": self.bootstrap_servers,
-                "ZAIBAN_MONGO_URL": self.mongo_url}
+        env = {"ZAIBAN_KAFKA_BOOTSTRAP": self.bootstrap_servers,
+               "ZAIBAN_MONGO_URL": self.mongo_url}
+        if self.kafka_credentials is not None:
+            env["ZAIBAN_KAFKA_CREDENTIALS"] = str(self.kafka_credentials)
+        else:
+            env["ZAIBAN_KAFKA_SECURITY_PROTOCOL"] = "PLAINTEXT"
+        return env
 
 
 def component_name(name: str) -> str:

@@ -29,7 +29,9 @@ from zaiban.infra.kafka import (
     kafka_ready,
     kafka_version,
     resolve_kafka_jars,
+    restore_users,
     start_kafka,
+    started_with_authentication,
 )
 from zaiban.infra.processes import (
     check_ports_free,
@@ -131,6 +133,12 @@ def _ensure(settings: StackSettings, components: tuple[str, ...],
     """Under the lock: bring the components up; returns {component: (pid, started_now)}."""
     result: dict[str, tuple[int, bool]] = {}
     running = {comp: read_pid(settings, comp) for comp in components}
+    if running.get(KAFKA_COMPONENT) is not None and not started_with_authentication(settings):
+        raise InfraError(
+            f"the running Kafka (pid {running[KAFKA_COMPONENT]}) was started by an older zaiban, "
+            f"without authentication, and no client of this one can talk to it: stop it "
+            f"(`zaiban infra down kafka`) and start it again (`zaiban infra up`), which formats "
+            f"its local storage again with the admin's credential")
     to_start = tuple(comp for comp, pid in running.items() if pid is None)
     for comp in to_start:  # fail fast, before any long build
         if comp == KAFKA_COMPONENT:
@@ -143,7 +151,8 @@ def _ensure(settings: StackSettings, components: tuple[str, ...],
             result[comp] = (pid, False)
             continue
         settings.logs_dir.mkdir(parents=True, exist_ok=True)
-        pid = start_kafka(settings) if comp == KAFKA_COMPONENT else start_ferretdb(settings)
+        pid = (start_kafka(settings, console) if comp == KAFKA_COMPONENT
+               else start_ferretdb(settings))
         result[comp] = (pid, True)
     starting = [c for c, (_, new) in result.items() if new]
     label = ("waiting for " + " and ".join(starting) + " to answer") if starting else (
@@ -151,7 +160,21 @@ def _ensure(settings: StackSettings, components: tuple[str, ...],
     with console.status(label + " …", spinner="dots"):
         for comp, (pid, _new) in result.items():
             _wait_ready(settings, comp, pid, settings.start_timeout)
+        if result.get(KAFKA_COMPONENT, (0, False))[1]:
+            _users_back(settings, result[KAFKA_COMPONENT][0])
     return result
+
+
+def _users_back(settings: StackSettings, pid: int) -> None:
+    """A broker started now may be new (a private one of tests', one formatted again) and know
+    only the admin: every principal of the local credentials is made its SCRAM user (again),
+    with its password."""
+    try:
+        restore_users(settings)
+    except Exception as exc:
+        raise InfraError(f"kafka (pid {pid}) answers, but the local principals' credentials "
+                         f"could not be set: {type(exc).__name__}: {exc} — see "
+                         f"{settings.log_file(KAFKA_COMPONENT)}") from exc
 
 
 def ensure_up(settings: StackSettings | None = None, *,
@@ -174,6 +197,7 @@ def ensure_up(settings: StackSettings | None = None, *,
         store_version=store_version(settings),
         home=settings.home,
         started=tuple(c for c, (_, new) in pids.items() if new),
+        kafka_credentials=settings.kafka_credentials_dir,
     )
 
 

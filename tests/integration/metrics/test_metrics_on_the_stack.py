@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from helpers import (
+    as_admin,
     client_for,
     dead_letter_reasons,
     eventually,
@@ -32,6 +33,7 @@ from unit.metrics.metrics_stories import city_of_cases, lean_cases
 from contracts.envelope import Envelope
 from contracts.topics import Topics
 from services.common.bus import Delivery
+from services.common.kafka import ADMIN
 from services.common.replay import LogReader
 from services.common.settings import CommonSettings
 from services.composition import app_of, build
@@ -61,7 +63,7 @@ async def http(metrics: MetricsService) -> AsyncIterator[httpx.AsyncClient]:
 
 async def log_ends(settings: CommonSettings) -> dict[str, int]:
     """The last offset of every non-empty partition of the case event log."""
-    async with LogReader(settings) as reader:
+    async with LogReader(settings, ADMIN) as reader:
         _, ends = await reader.bounds()
     return {str(tp.partition): end - 1 for tp, end in ends.items() if end > 0}
 
@@ -94,7 +96,7 @@ async def publish_quickly(settings: CommonSettings, envelopes: list[Envelope]) -
     """Like `helpers.publish_envelopes`, with bigger batches: ~3x faster for 50k events."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                 enable_idempotence=True, linger_ms=20,
-                                max_batch_size=512 * 1024)
+                                max_batch_size=512 * 1024, **as_admin(settings))
     await producer.start()
     try:
         topic = Topics(settings.topic_prefix).case_events
@@ -117,7 +119,7 @@ async def all_deliveries(settings: CommonSettings) -> list[Delivery]:
         found.extend(deliveries)
         return 0
 
-    async with LogReader(settings) as reader:
+    async with LogReader(settings, ADMIN) as reader:
         starts, ends = await reader.bounds()
         await reader.replay(starts, ends, keep)
     return found

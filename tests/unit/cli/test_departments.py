@@ -3,8 +3,9 @@
 The client configuration is Kafka client properties; the example department system
 (examples/department_client.py) reads it back here into aiokafka's options, so what
 onboarding prints and what a department's system connects with cannot drift apart.
-The broker's part (the SCRAM user and its ACLs) waits behind one hook: a broker that
-authenticates is refused plainly, before anything is changed."""
+The broker's part (the SCRAM user and its ACLs) is made from the same grants
+(`acls_of`); tests/integration/test_department_client.py shows the broker holding a
+department to them."""
 
 from __future__ import annotations
 
@@ -23,12 +24,12 @@ from services.common.settings import CommonSettings
 from zaiban.cli import app as cli
 from zaiban.departments import (
     SCRAM_LOGIN,
-    BrokerAccessUnavailable,
     BrokerSecurity,
     ClientConfig,
     Grant,
     UnknownDepartment,
     access_of,
+    acls_of,
     offboard,
     onboard,
     write_secret,
@@ -40,7 +41,8 @@ SASL_SSL = BrokerSecurity(protocol="SASL_SSL", mechanism="SCRAM-SHA-512")
 def offline(prefix: str = "") -> CommonSettings:
     """Settings that reach no broker: whatever needs one fails."""
     return CommonSettings(environment="test", auth_secret=SecretStr("offline"),
-                          kafka_bootstrap="127.0.0.1:9", topic_prefix=prefix)
+                          kafka_bootstrap="127.0.0.1:9", topic_prefix=prefix,
+                          kafka_security_protocol="PLAINTEXT")
 
 
 def water_co(security: BrokerSecurity, password: str | None, ca_file: Path | None = None
@@ -120,13 +122,13 @@ async def test_only_a_department_of_the_city_is_onboarded() -> None:
         await offboard(offline(), "../etc", security=SASL_SSL)
 
 
-async def test_a_broker_that_authenticates_is_refused_before_anything_is_made_until_the_hook_is_wired(
-) -> None:
-    # the broker is unreachable: had onboarding gone on to make the topics, it would say so
-    with pytest.raises(BrokerAccessUnavailable, match="create the Kafka user dept-water-co"):
-        await onboard(offline(), "water-co", security=SASL_SSL)
-    with pytest.raises(BrokerAccessUnavailable, match="delete the Kafka user dept-water-co"):
-        await offboard(offline(), "water-co", security=SASL_SSL)
+def test_the_broker_is_given_exactly_the_departments_grants_each_on_one_name() -> None:
+    access = access_of(offline("city."), "water-co")
+    acls = acls_of(access)
+    assert {(acl.resource.name.lower(), acl.name, acl.operation.name) for acl in acls} == {
+        (grant.resource, grant.name, grant.operation) for grant in access.grants}
+    assert {(acl.principal, acl.pattern.name, acl.permission.name, acl.host)
+            for acl in acls} == {("User:dept-water-co", "LITERAL", "ALLOW", "*")}
 
 
 def test_the_command_says_which_departments_the_city_has() -> None:

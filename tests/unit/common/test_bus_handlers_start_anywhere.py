@@ -20,7 +20,8 @@ from services.composition import SERVICES, build
 @pytest.mark.parametrize("name", SERVICES)
 async def test_handlers_find_their_types_in_their_own_module(name: str) -> None:
     cmd = ev = "a local of the caller's that shadows a module's import"  # noqa: F841
-    settings = CommonSettings(environment="test", auth_secret=SecretStr("s" * 32))
+    settings = CommonSettings(environment="test", auth_secret=SecretStr("s" * 32),
+                              kafka_security_protocol="PLAINTEXT")
     service = build(name, settings)
     async with TestKafkaBroker(service.broker):  # builds every handler's call model
         assert service.broker.subscribers

@@ -40,7 +40,8 @@ T1 = T0 + timedelta(days=1)
 def offline_settings() -> CommonSettings:
     """Settings that reach nothing: the services are built for their routes, never started."""
     return CommonSettings(environment="test", auth_secret=SECRET,
-                          kafka_bootstrap="127.0.0.1:9", mongo_url="mongodb://127.0.0.1:9/")
+                          kafka_bootstrap="127.0.0.1:9", mongo_url="mongodb://127.0.0.1:9/",
+                          kafka_security_protocol="PLAINTEXT")
 
 
 @pytest.fixture(scope="module")

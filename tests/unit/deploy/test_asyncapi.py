@@ -21,13 +21,16 @@ from unit.deploy.manifests import Gateway
 from contracts.topics import Topics
 from services.common.catalogue import load_city
 from services.common.settings import CommonSettings
-from services.composition import SERVICES, app_of, build, create_public_app
+from services.composition import SERVICES, app_of, build, bus_access, create_public_app
+from zaiban.kafka_security import Acl, Operation, PatternType, ResourceType
+from zaiban.topics import acls_of
 
 
 def offline_settings() -> CommonSettings:
     """Settings that reach nothing: the apps are built for their routes, never started."""
     return CommonSettings(environment="test", auth_secret=SecretStr("offline"),
-                          kafka_bootstrap="127.0.0.1:9", mongo_url="mongodb://127.0.0.1:9/")
+                          kafka_bootstrap="127.0.0.1:9", mongo_url="mongodb://127.0.0.1:9/",
+                          kafka_security_protocol="PLAINTEXT")
 
 
 TOPICS = Topics()
@@ -66,6 +69,14 @@ RECEIVES_AND_SENDS: dict[str, tuple[set[str], set[str]]] = {
 }
 """What each service reads (its subscribers) and writes (its publishers). Every service that
 checks staff tokens reads the revocations; metrics checks none."""
+
+GROUPS: dict[str, set[str]] = {
+    "intake": {"zaiban-intake"},
+    "routing": {"zaiban-routing", "zaiban-routing-replies", "zaiban-routing-erasures"},
+    "tracking": {"zaiban-tracking", "zaiban-tracking-audit"},
+    "metrics": {"zaiban-metrics"},
+}
+"""The consumer groups each service's subscribers join."""
 
 MESSAGES = {
     TOPICS.case_events: "CaseEventEnvelope",
@@ -153,6 +164,24 @@ async def test_each_service_documents_what_it_reads_and_writes_with_the_message_
     assert not without_payload_schema(doc), without_payload_schema(doc)
     assert {(topic, name) for topic, _, name, _ in found} == {
         (topic, MESSAGES[topic]) for topic in receives | sends}
+
+
+async def test_each_service_is_granted_on_kafka_exactly_what_its_document_says() -> None:
+    """The ACLs `zaiban topics ensure` grants are read off the same declarations as the
+    documents: READ on what a service receives and on its groups, WRITE on what it sends,
+    and nothing else (no CREATE, no cluster right, nothing on another service's topic)."""
+    granted = acls_of(await bus_access(offline_settings()))
+
+    expected = set()
+    for service, (receives, sends) in RECEIVES_AND_SENDS.items():
+        who = f"User:zaiban-{service}"
+        expected |= {Acl(who, ResourceType.TOPIC, topic, PatternType.LITERAL, Operation.READ)
+                     for topic in receives}
+        expected |= {Acl(who, ResourceType.TOPIC, topic, PatternType.LITERAL, Operation.WRITE)
+                     for topic in sends}
+        expected |= {Acl(who, ResourceType.GROUP, group, PatternType.LITERAL, Operation.READ)
+                     for group in GROUPS[service]}
+    assert set(granted) == expected and len(granted) == len(expected)
 
 
 async def test_the_public_entry_documents_every_topic_of_the_contracts_with_its_schema(

@@ -32,7 +32,8 @@ OPERATIONS = ("/healthz", "/readyz", "/metrics")  # every process has these on i
 def offline_settings() -> CommonSettings:
     """Settings that reach nothing: the runtimes are built for their routes, never started."""
     return CommonSettings(environment="test", auth_secret=SecretStr("offline"),
-                          kafka_bootstrap="127.0.0.1:9", mongo_url="mongodb://127.0.0.1:9/")
+                          kafka_bootstrap="127.0.0.1:9", mongo_url="mongodb://127.0.0.1:9/",
+                          kafka_security_protocol="PLAINTEXT")
 
 
 async def routes_of(service: str) -> list[tuple[str, str]]:

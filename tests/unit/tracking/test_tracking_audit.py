@@ -177,7 +177,8 @@ class Kept:
 
 
 SETTINGS = TrackingSettings(environment="test", auth_secret=TEST_SECRET,
-                            kafka_bootstrap="127.0.0.1:9", mongo_url="mongodb://127.0.0.1:9/")
+                            kafka_bootstrap="127.0.0.1:9", mongo_url="mongodb://127.0.0.1:9/",
+                            kafka_security_protocol="PLAINTEXT")
 TOKENS = TokenCheck(SETTINGS.secret, Revocations())
 
 
