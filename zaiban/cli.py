@@ -85,8 +85,8 @@ def up(
     except infra.InfraError as error:
         _fail(str(error))
         return
-    os.environ.setdefault("ZAIBAN_KAFKA_BOOTSTRAP", stack.bootstrap_servers)
-    os.environ.setdefault("ZAIBAN_MONGO_URL", stack.mongo_url)
+    for name, value in stack.env().items():  # the broker, its credentials, the store
+        os.environ.setdefault(name, value)
     settings = CommonSettings()
     configure_logging(settings)  # now, not when the services are built: the libraries' first
     # lines (the demo's producer) carry their level too
@@ -315,6 +315,26 @@ def departments_list() -> None:
         typer.echo("user: - the broker does not authenticate (security.protocol=PLAINTEXT)")
 
 
+@topics_app.command("credentials")
+def topics_credentials(
+    folder: Path = typer.Argument(..., help="Where to keep them, e.g. deploy/kafka-credentials "
+                                            "(git-ignored): one file per principal."),
+) -> None:
+    """Make the Kafka passwords a deployment needs: zaiban-admin's and each service's, one
+    file per principal, keeping those already there; then give the folder to compose (its
+    secrets) or to Kubernetes (`kubectl create secret generic zaiban-kafka --from-file=...`)."""
+    from services.common.kafka import ADMIN, CredentialStore, principal_of
+    from services.composition import SERVICES
+
+    # compose mounts each file as it is: its container's user (not yours) must read it, so
+    # the files are 0644 and the folder (0700) keeps the others on this machine out
+    store = CredentialStore(folder, file_mode=0o644)
+    for principal in (ADMIN, *(principal_of(service) for service in SERVICES)):
+        kept = store.path(principal).exists()
+        store.ensure(principal)
+        typer.echo(f"{store.path(principal)}  {'kept' if kept else 'made'}")
+
+
 @topics_app.command("acls")
 def topics_acls(
     granted: bool = typer.Option(False, "--granted", help="What the broker holds now (every "
@@ -500,7 +520,6 @@ def privacy_scan(
     everything, or found nothing to read."""
     import dataclasses
     import json as json_
-    from pathlib import Path
 
     from rich.console import Console
 
@@ -575,7 +594,6 @@ def import_social(
     default_district: str = typer.Option("zhongyuan", help="For posts without a district."),
 ) -> None:
     """Publish each post as a submission on the bus; intake checks it like any other."""
-    from pathlib import Path
 
     from rich.progress import Progress
 

@@ -55,9 +55,11 @@ def default_credentials_dir() -> Path:
 
 @dataclass(frozen=True)
 class CredentialStore:
-    """A folder of passwords, one file per principal (mode 0600, the folder 0700)."""
+    """A folder of passwords, one file per principal (the folder 0700, each file 0600 unless
+    `file_mode` says otherwise)."""
 
     folder: Path
+    file_mode: int = 0o600
 
     def path(self, principal: str) -> Path:
         if not principal or "/" in principal or principal.startswith("."):
@@ -91,7 +93,7 @@ class CredentialStore:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         password = secrets.token_urlsafe(32)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
         except FileExistsError:  # another process made it first: theirs counts
             return self.password(principal)
         with os.fdopen(fd, "w", encoding="utf-8") as out:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,6 +86,50 @@ def test_the_environment_is_what_the_settings_read(service: str,
             settings.topic_min_insync) == (3, 1, 1)
     assert settings.trusted_proxy_hops == 1  # the gateway, then the service
     assert settings.secret().get_secret_value() == "from-the-operator"
+    assert (settings.kafka_security_protocol, settings.kafka_sasl_mechanism) == (
+        "SASL_PLAINTEXT", "SCRAM-SHA-512")
+    assert settings.kafka_credentials == Path("/run/secrets")  # where compose puts secrets
+
+
+KAFKA_PASSWORDS = {  # who holds which principal's password (a compose secret, by target name)
+    "kafka": {"zaiban-admin"},
+    "topics": {"zaiban-admin", *(f"zaiban-{service}" for service in SERVICES)},
+    "public": {f"zaiban-{service}" for service in SERVICES},
+    **{service: {f"zaiban-{service}"} for service in SERVICES},
+}
+
+
+def test_kafka_lets_no_one_in_anonymously_and_allows_nothing_without_an_acl() -> None:
+    env = environment(compose_services()["kafka"])
+    listeners = dict(pair.split(":") for pair in
+                     env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(listeners.values()) == {"SASL_PLAINTEXT"}, "no PLAINTEXT (anonymous) listener"
+    assert {name for name, _ in (listener.split("://") for listener in
+                                 env["KAFKA_LISTENERS"].split(","))} == set(listeners)
+    assert env["KAFKA_LISTENER_NAME_CLIENT_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith(".StandardAuthorizer")
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_SUPER_USERS"] == "User:zaiban-admin"
+    # its storage is formatted with the admin's SCRAM credential, by the script it starts with
+    kafka = compose_services()["kafka"]
+    assert kafka["command"] == ["bash", "/opt/zaiban/start.sh", "/run/secrets"]
+    assert "./kafka/start.sh:/opt/zaiban/start.sh:ro" in kafka["volumes"]
+    start = (REPO / "deploy" / "kafka" / "start.sh").read_text(encoding="utf-8")
+    assert '--add-scram "SCRAM-SHA-512=[name=zaiban-admin,password=$admin]"' in start
+    assert "--command-config" in kafka["healthcheck"]["test"]  # the health check logs in too
+
+
+@pytest.mark.parametrize("container", sorted(KAFKA_PASSWORDS))
+def test_each_container_holds_the_kafka_passwords_of_its_own_principals_only(
+        container: str) -> None:
+    secrets = compose()["secrets"]
+    given = compose_services()[container].get("secrets", [])
+    held = {entry["target"] for entry in given}
+    assert held == KAFKA_PASSWORDS[container]
+    for entry in given:  # the file of the same principal, from the git-ignored folder
+        assert secrets[entry["source"]] == {"file": f"./kafka-credentials/{entry['target']}"}
+    ignored = (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "deploy/kafka-credentials/" in ignored
 
 
 def test_kafka_is_the_official_image_in_kraft_mode_at_the_local_version_with_no_auto_create(
@@ -97,7 +142,7 @@ def test_kafka_is_the_official_image_in_kraft_mode_at_the_local_version_with_no_
     assert kafka["image"] == f"apache/kafka:{version.text}"
     env = environment(kafka)
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert env["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://kafka:9092"
+    assert env["KAFKA_ADVERTISED_LISTENERS"] == "CLIENT://kafka:9092"
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert env["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"
     assert "kafka-data:/var/lib/kafka/data" in kafka["volumes"]

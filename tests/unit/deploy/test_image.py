@@ -41,7 +41,7 @@ def test_the_build_context_holds_what_the_image_copies_and_leaves_state_out() ->
     for source in sources:
         assert (REPO / source).exists(), f"COPY {source}: no such file"
         assert not dockerignored(source), f"COPY {source}: left out by .dockerignore"
-    for state in (".venv", ".zaiban", ".git", "tests", "deploy/local",
+    for state in (".venv", ".zaiban", ".git", "tests", "deploy/local", "deploy/kafka-credentials",
                   "services/__pycache__/public.cpython-311.pyc"):
         assert dockerignored(state), f"{state} would be sent to the image build"
 

@@ -161,6 +161,52 @@ def test_settings_come_from_the_configmap_and_the_secret_from_a_secret() -> None
                 assert volume["configMap"]["name"] in generated, (workload, volume)
 
 
+KAFKA_PRINCIPALS = {  # whose Kafka passwords each workload mounts from the Secret zaiban-kafka
+    "zaiban-topics": {"zaiban-admin", *(f"zaiban-{service}" for service in SERVICES)},
+    "public": {f"zaiban-{service}" for service in SERVICES},
+    **{service: {f"zaiban-{service}"} for service in SERVICES},
+}
+
+
+def kafka_passwords(spec: dict[str, Any], container: dict[str, Any]) -> set[str]:
+    """The principals whose passwords `container` finds in its credentials folder."""
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == "/etc/zaiban/kafka"]
+    [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "zaiban-kafka" and mount["readOnly"]
+    items = volume["secret"]["items"]
+    assert all(item["key"] == item["path"] for item in items)
+    return {item["key"] for item in items}
+
+
+def test_each_workload_logs_in_to_kafka_as_its_own_principals_only() -> None:
+    settings = generated_literals(BASE, SETTINGS)
+    assert settings["ZAIBAN_KAFKA_CREDENTIALS"] == "/etc/zaiban/kafka"
+    assert settings["ZAIBAN_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    specs = dict(pod_specs(kubernetes_objects(BASE)))
+    held = {workload: kafka_passwords(specs[workload], container)
+            for workload, container in zaiban_containers(kubernetes_objects(BASE))}
+    assert held == KAFKA_PRINCIPALS
+
+
+def test_the_laptop_clusters_kafka_lets_no_one_in_anonymously() -> None:
+    folder = K8S / "overlays" / "local"
+    [kafka] = objects("StatefulSet", folder)["kafka"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in kafka["env"]}
+    assert set(dict(pair.split(":") for pair in
+                    env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")).values()) == {
+        "SASL_PLAINTEXT"}
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith(".StandardAuthorizer")
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_SUPER_USERS"] == "User:zaiban-admin"
+    assert kafka["command"] == ["bash", "/opt/zaiban/start.sh", "/etc/zaiban/kafka"]
+    spec = objects("StatefulSet", folder)["kafka"]["spec"]["template"]["spec"]
+    assert kafka_passwords(spec, kafka) == {"zaiban-admin"}
+    start = next(v for v in spec["volumes"] if v["name"] == "start")
+    generated = {g["name"]: g for g in kustomization(DEPLOY / "kafka")["configMapGenerator"]}
+    assert generated[start["configMap"]["name"]]["files"] == ["start.sh"]
+    assert "../../../kafka" in kustomization(folder)["resources"]
+
+
 def test_the_topics_job_runs_zaiban_topics_ensure() -> None:
     job = objects("Job")["zaiban-topics"]
     container = container_of(job)
