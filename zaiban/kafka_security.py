@@ -161,6 +161,13 @@ def _raise_for(error_code: int, message: str | None, what: str) -> None:
 # ---- the SCRAM requests (KIP-554), flexible versions: compact types and tagged fields -------
 
 
+def _per_user(*fields: tuple[str, Any]) -> CompactArray:
+    """The answer for each user: its name, error, `fields`."""
+    return CompactArray(("user", CompactString("utf-8")), ("error_code", Int16),
+                        ("error_message", CompactString("utf-8")), *fields,
+                        ("tags", TaggedFields))
+
+
 class DescribeUserScramCredentialsResponse_v0(Response):
     API_KEY = 50
     API_VERSION = 0
@@ -168,15 +175,8 @@ class DescribeUserScramCredentialsResponse_v0(Response):
         ("throttle_time_ms", Int32),
         ("error_code", Int16),
         ("error_message", CompactString("utf-8")),
-        ("results", CompactArray(
-            ("user", CompactString("utf-8")),
-            ("error_code", Int16),
-            ("error_message", CompactString("utf-8")),
-            ("credential_infos", CompactArray(
-                ("mechanism", Int8),
-                ("iterations", Int32),
-                ("tags", TaggedFields))),
-            ("tags", TaggedFields))),
+        ("results", _per_user(("credential_infos", CompactArray(
+            ("mechanism", Int8), ("iterations", Int32), ("tags", TaggedFields))))),
         ("tags", TaggedFields),
     )
 
@@ -210,11 +210,7 @@ class AlterUserScramCredentialsResponse_v0(Response):
     API_VERSION = 0
     SCHEMA = Schema(
         ("throttle_time_ms", Int32),
-        ("results", CompactArray(
-            ("user", CompactString("utf-8")),
-            ("error_code", Int16),
-            ("error_message", CompactString("utf-8")),
-            ("tags", TaggedFields))),
+        ("results", _per_user()),
         ("tags", TaggedFields),
     )
 
