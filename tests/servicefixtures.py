@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -51,7 +52,9 @@ async def open_namespace(settings: CommonSettings) -> list[Acl]:
     """The namespace's topics (the city's, as `zaiban topics ensure` makes them) and the
     services' ACLs on them; returns the ACLs, to be revoked afterwards. Nothing to grant on a
     broker that does not authenticate (ZAIBAN_TEST_STACK=containers)."""
-    await ensure_topics(settings, [d.code for d in load_city(settings.config_dir).departments])
+    topics = ensure_topics(settings, [d.code for d in load_city(settings.config_dir).departments])
     if settings.kafka_security_protocol == "PLAINTEXT":
+        await topics
         return []
-    return await grant_services(settings)
+    _, granted = await asyncio.gather(topics, grant_services(settings))  # an ACL may come first
+    return granted
