@@ -14,8 +14,11 @@ Everything lives under one git-ignored folder (``$ZAIBAN_HOME``, default ``<repo
     bin/ferretdb                    the FerretDB binary (rebuilt when its version differs)
     build/                          scratch space for the FerretDB build
     kafka/pom.xml, kafka/libs/      the Kafka classpath (stamped with the pom's SHA-256)
-    kafka/server.properties         KRaft combined node, written on each start
-    kafka/data/                     the broker's log dirs (formatted once)
+    kafka/server.properties         KRaft combined node, written on each start (mode 0600)
+    kafka/data/                     the broker's log dirs (formatted once, with the admin's
+                                    SCRAM credential; kafka/admin-credential.sha256 says which)
+    kafka-credentials/              one password per Kafka principal (zaiban-admin, the
+                                    services'; mode 0600): what every local client logs in with
     ferretdb/data/, ferretdb/state/ FerretDB's SQLite files and its state file
     run/*.pid, run/infra.lock       pid files; a lock so concurrent ``up`` calls do not race
     logs/*.log                      one log per process, plus the Maven and Go build logs
