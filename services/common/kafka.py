@@ -8,12 +8,13 @@ super user `zaiban-admin`. Every AIOKafkaProducer/Consumer/AdminClient and every
 takes its connection options from `kafka_options(settings, principal)`, and from nowhere else.
 
 Where a password comes from, in this order:
-- `ZAIBAN_KAFKA_USERNAME` / `ZAIBAN_KAFKA_PASSWORD`: one process, one principal (a deployment
-  gives each service its own, from a Secret);
+- `ZAIBAN_KAFKA_USERNAME` / `ZAIBAN_KAFKA_PASSWORD`: one principal for every client of the
+  process, whichever it asks for (an operator's one-off command as the admin, say);
 - else the credentials folder `ZAIBAN_KAFKA_CREDENTIALS` (locally `$ZAIBAN_HOME/kafka-credentials`,
   made by `zaiban infra up`): one file per principal, named after it, holding its password —
-  the shape of a Kubernetes Secret mounted as a volume and of compose's secrets, so the public
-  entry (all four services in one process) finds each one's own.
+  the shape of a Kubernetes Secret mounted as a volume and of compose's secrets, which give
+  each container only its own principals' (the public entry, all four services in one
+  process, the four services').
 """
 
 from __future__ import annotations
