@@ -42,9 +42,10 @@ class CommonSettings(BaseSettings):
                                               "PLAINTEXT (a broker without authentication).")
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
     kafka_username: str | None = Field(
-        default=None, description="This process's Kafka principal (a deployment gives each "
-                                  "service its own); unset, each client logs in as its own "
-                                  "principal with the password from ZAIBAN_KAFKA_CREDENTIALS.")
+        default=None, description="One Kafka principal for every client of this process (the "
+                                  "admin, for an operator's one-off command); unset, each client "
+                                  "logs in as its own principal with the password from "
+                                  "ZAIBAN_KAFKA_CREDENTIALS.")
     kafka_password: SecretStr | None = Field(default=None,
                                              description="The password of ZAIBAN_KAFKA_USERNAME.")
     kafka_credentials: Path | None = Field(
