@@ -83,6 +83,20 @@ ZH_HANS: dict[str, str] = {
     "escalation.overdue": "逾期未办结",
     "escalation.disputed": "市民对处理结果有异议",
     "escalation.manual": "督办员决定督办",
+    # the public Atom feeds (feeds.py)
+    "feed.author": "{city}在办",
+    "feed.new": "{area}：新诉求",
+    "feed.resolved": "{area}：已办结的诉求",
+    "feed.subtitle": "{city}市民诉求的公开进展，不含任何个人信息。",
+    "feed.entry": "{category} · {place}（{status}）",
+    "feed.status": "状态",
+    "feed.category": "类别",
+    "feed.place": "地点",
+    "feed.department": "承办单位",
+    "feed.submitted": "提交时间",
+    "feed.resolved_at": "办结时间",
+    "feed.latest": "最新进展",
+    "feed.case": "案件编号",
 }
 
 ZH_HANT: dict[str, str] = {
@@ -148,6 +162,19 @@ ZH_HANT: dict[str, str] = {
     "escalation.overdue": "逾期未辦結",
     "escalation.disputed": "市民對處理結果有異議",
     "escalation.manual": "督辦員決定督辦",
+    "feed.author": "{city}在辦",
+    "feed.new": "{area}：新訴求",
+    "feed.resolved": "{area}：已辦結的訴求",
+    "feed.subtitle": "{city}市民訴求的公開進展，不含任何個人資料。",
+    "feed.entry": "{category} · {place}（{status}）",
+    "feed.status": "狀態",
+    "feed.category": "類別",
+    "feed.place": "地點",
+    "feed.department": "承辦單位",
+    "feed.submitted": "提交時間",
+    "feed.resolved_at": "辦結時間",
+    "feed.latest": "最新進展",
+    "feed.case": "案件編號",
 }
 
 EN: dict[str, str] = {
@@ -219,6 +246,19 @@ EN: dict[str, str] = {
     "escalation.overdue": "overdue",
     "escalation.disputed": "the resident disputes the result",
     "escalation.manual": "on a supervisor's decision",
+    "feed.author": "Zaiban {city}",
+    "feed.new": "{area}: new cases",
+    "feed.resolved": "{area}: resolved cases",
+    "feed.subtitle": "Where residents' requests in {city} stand, in public; no personal data.",
+    "feed.entry": "{category} · {place} ({status})",
+    "feed.status": "Status",
+    "feed.category": "Category",
+    "feed.place": "Place",
+    "feed.department": "Handled by",
+    "feed.submitted": "Submitted",
+    "feed.resolved_at": "Resolved",
+    "feed.latest": "Latest step",
+    "feed.case": "Case number",
 }
 
 MESSAGES: dict[Language, dict[str, str]] = {"zh-Hans": ZH_HANS, "zh-Hant": ZH_HANT, "en": EN}

@@ -10,6 +10,8 @@ It records staff reads of residents' personal data on the audit topic, and reads
 that topic back as `<prefix>zaiban-tracking-audit` into the admins' list
 (`audit.py`). Admins take staff access back through it too (`POST
 /api/admin/tokens/revoke`, onto the revocations topic every instance reads).
+
+It serves the public Atom feeds of new and resolved cases (`/feeds/...`, `feeds.py`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from services.tracking.api import (
     install_routes,
 )
 from services.tracking.audit import AUDIT_COLLECTION, AuditReads, StaffReads
+from services.tracking.feed_routes import install_feed_routes
 from services.tracking.live import Signals
 from services.tracking.open311.routes import routes as open311_routes
 from services.tracking.settings import TrackingSettings
@@ -78,6 +81,7 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
                        audit=StaffReads(self.audit, self.clock), tokens=self.tokens)
         install_audit_routes(self.router, reads=self.reads, tokens=self.tokens)
         install_revocation_routes(self.router, tokens=self.tokens, log=self.revocation_log)
+        install_feed_routes(self.router, store=self.store, city=self.city)
         self.router.include_router(open311_routes(store=self.store, city=self.city,
                                                   settings=self.settings, clock=self.clock))
 

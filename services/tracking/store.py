@@ -27,6 +27,8 @@ The document::
       "assisting": [...],                     # the departments assisting the lead one
       "priority": ..., "overdue": false, "escalated": false,
       "submitted_at": <date>, "updated_at": <date>, "due_at": <date|null>,
+      "resolved_at": <date|null>,             # the resolution in force (the feeds of
+                                              #   resolved cases); null once reopened
       "text": "<description>",                # searched with $regex (Chinese included) by staff
       "public_text": "<description, masked>"  # searched by the public
     }
@@ -46,6 +48,13 @@ every MongoDB-protocol store answers from its index (a query on `code_hash`
 reads every document on FerretDB 1.24). A code never changes, so the live
 writer and a replay write the same entries, and a swap leaves them be.
 
+The public feeds (`feeds.py`) read the latest cases of a district, category or
+department, or of the whole city, by `submitted_at` (new cases) or `resolved_at`
+(resolved ones), each through an index of `QUERY_INDEXES` whose keys are the
+equality and then the time (`FeedQuery`). As with `public_text`, a document written
+before `resolved_at` existed stays out of the resolved feeds until its next event or a
+replay of tracking's read model.
+
 The projection writer takes the collection as a parameter, so a replay can
 build `cases_rebuild` and swap it in (`replay.py`).
 """
@@ -57,6 +66,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReplaceOne
@@ -68,7 +78,7 @@ from contracts.facts import CaseStatus
 from services.common.bus import describe_error
 from services.common.logging import bound, get_logger
 from services.common.masking import mask
-from services.common.store import StoreTraits, create_query_indexes, traits_of
+from services.common.store import IndexSpec, StoreTraits, create_query_indexes, traits_of
 from services.tracking.timeline import CaseView, apply
 
 log = get_logger("zaiban.tracking.store")
@@ -182,6 +192,7 @@ def document(view: CaseView) -> dict[str, Any]:
         "submitted_at": facts.submitted_at,
         "updated_at": view.updated_at,
         "due_at": facts.due_at,
+        "resolved_at": facts.resolved_at,
         "text": view.description,
         "public_text": mask(view.description),
     }
@@ -211,6 +222,49 @@ async def remember_codes(codes: AsyncCollection[dict[str, Any]],
             raise
 
 
+FEED_SCOPES = ("district", "category", "department")
+"""What a feed narrows the city to (`FeedQuery.field`)."""
+
+QUERY_INDEXES: tuple[IndexSpec, ...] = (
+    ([("submitted_at", DESCENDING), ("_id", DESCENDING)], "newest"),
+    *[([(name, ASCENDING), ("submitted_at", DESCENDING)], f"{name}_newest")
+      for name in ("status", "department", "assisting", "category", "district", "channel")],
+    ([("open", ASCENDING), ("overdue", ASCENDING)], "open_overdue"),
+    ([("open", ASCENDING), ("escalated", ASCENDING)], "open_escalated"),
+    ([("resolved_at", DESCENDING)], "resolved_latest"),
+    *[([(name, ASCENDING), ("resolved_at", DESCENDING)], f"{name}_resolved_latest")
+      for name in FEED_SCOPES],
+)
+"""The indexes of the queries on fields other than `_id` (where the store reads them)."""
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class FeedQuery:
+    """The latest cases of a feed: `field` (one of `FEED_SCOPES`) equal to `code`, or the
+    whole city when `field` is None; the newest submitted, or the latest resolved (a
+    resolution in force: a reopened case leaves until resolved again).
+
+    The filter is an equality then a range on the time the list is sorted by, so an index
+    of `QUERY_INDEXES` serves it whole: bounded reads, no sort in memory."""
+
+    resolved: bool
+    field: str | None = None
+    code: str | None = None
+    limit: int = 50
+
+    @property
+    def time(self) -> str:
+        return "resolved_at" if self.resolved else "submitted_at"
+
+    def filter(self) -> dict[str, Any]:
+        query: dict[str, Any] = {self.field: self.code} if self.field is not None else {}
+        if self.resolved:
+            query["resolved_at"] = {"$gte": EARLIEST}
+        return query
+
+
 class TimelineStore:
     def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
         self.collection = collection
@@ -218,14 +272,7 @@ class TimelineStore:
         self.traits: StoreTraits | None = None  # asked of the store at the first batch
 
     async def ensure_indexes(self) -> None:
-        await create_query_indexes(self.collection, [
-            ([("submitted_at", DESCENDING), ("_id", DESCENDING)], "newest"),
-            *[([(name, ASCENDING), ("submitted_at", DESCENDING)], f"{name}_newest")
-              for name in ("status", "department", "assisting", "category", "district",
-                           "channel")],
-            ([("open", ASCENDING), ("overdue", ASCENDING)], "open_overdue"),
-            ([("open", ASCENDING), ("escalated", ASCENDING)], "open_escalated"),
-        ])
+        await create_query_indexes(self.collection, QUERY_INDEXES)
 
     # -- writing ------------------------------------------------------------------
 
@@ -415,6 +462,12 @@ class TimelineStore:
         cursor = (self.collection.find(selector, projection={"view": 1})
                   .sort([("submitted_at", DESCENDING), ("_id", DESCENDING)])
                   .skip(skip).limit(limit))
+        return [view async for doc in cursor if (view := view_of(doc)) is not None]
+
+    async def latest(self, query: FeedQuery) -> list[CaseView]:
+        """The cases of a feed, the latest first (`FeedQuery`)."""
+        cursor = (self.collection.find(query.filter(), projection={"view": 1})
+                  .sort([(query.time, DESCENDING)]).limit(query.limit))
         return [view async for doc in cursor if (view := view_of(doc)) is not None]
 
     async def has(self, case_id: str) -> bool:
