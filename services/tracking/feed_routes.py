@@ -11,7 +11,7 @@ and a conditional GET that names them gets `304 Not Modified` with no body.
 # No `from __future__ import annotations` here: FastAPI reads the route signatures.
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated
 
@@ -79,7 +79,7 @@ def install_feed_routes(router: APIRouter, *, store: TimelineStore, city: CityCo
         feed = feed_of(spec, views, language, city, str(request.base_url).rstrip("/"))
         body = atom.to_bytes(feed)
         etag = etag_of(body)
-        headers = {"ETag": etag, "Last-Modified": format_datetime(feed.updated, usegmt=True),
+        headers = {"ETag": etag, "Last-Modified": format_datetime(feed.updated.astimezone(UTC), usegmt=True),
                    "Cache-Control": CACHE_CONTROL, "Content-Language": language,
                    "X-Content-Type-Options": "nosniff"}
         if not_modified(etag, feed.updated, if_none_match, if_modified_since):
