@@ -150,12 +150,14 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
         status: Statuses = None,
         category: Code = None,
         district: Code = None,
+        department: Code = None,
         q: Text = None,
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> dict[str, Any]:
         query = CaseQuery(statuses=tuple(status or ()), category=category, district=district,
-                          text=checked_text(q), limit=limit, offset=offset)
+                          department=department, text=checked_text(q), limit=limit,
+                          offset=offset)
         total, views = await store.search(query)
         return page(total, limit, offset, [summary(v, language, city) for v in views])
 

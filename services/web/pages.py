@@ -7,6 +7,8 @@ HTML-escaped, from `i18n/<language>.json`:
     {{static:file}}    the URL of a file in `static/`, versioned by its content
     {{current:page}}   `aria-current="page"` on the navigation link of the page shown
     {{lang}} {{page}} {{title}} {{main}} {{langs}} {{config}}   filled by `render`
+    {{feeds}} {{subscribe}}   the page's Atom feeds: `<link rel="alternate">` in the head,
+                       and visible links to subscribe (`feed_links`)
 
 The page's scripts get the same catalogue (and the city's names) in a JSON
 block (`{{config}}`), so what the browser writes later is translated too.
@@ -23,10 +25,12 @@ import hashlib
 import html
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from services.common.catalogue import LANGUAGES, CityConfig, Language
 from services.common.i18n import DEFAULT_LANGUAGE, language_of_tag, negotiate
@@ -127,6 +131,51 @@ def city_config(city: CityConfig, language: Language) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class FeedLink:
+    """An Atom feed of what a page shows (tracking serves it: `/feeds/...`)."""
+
+    href: str
+    title: str
+
+
+FEED_SCOPES = {"district": "districts", "category": "categories", "department": "departments"}
+"""A filter of the case list, and the feeds' word for it in their addresses."""
+
+
+def feed_links(city: CityConfig, language: Language,
+               narrowed: Mapping[str, str | None] | None = None) -> list[FeedLink]:
+    """The new and resolved cases' feeds of each district, category or department the page is
+    narrowed to (one the catalogue knows), then the whole city's."""
+    areas: list[tuple[str, str]] = []
+    for field, scope in FEED_SCOPES.items():
+        code = (narrowed or {}).get(field)
+        found = {"district": city.district, "category": city.category,
+                 "department": city.department}[field](code) if code else None
+        if found is not None:
+            areas.append((f"/feeds/{scope}/{quote(found.code)}", found.names.in_(language)))
+    areas.append(("/feeds", city.city.names.in_(language)))
+    return [FeedLink(f"{path}/{kind}.atom?lang={language}",
+                     text(language, f"feeds.{kind}").replace("{area}", name))
+            for path, name in areas for kind in ("new", "resolved")]
+
+
+def feed_head(feeds: Sequence[FeedLink]) -> str:
+    return "".join(f'<link rel="alternate" type="application/atom+xml" '
+                   f'title="{html.escape(feed.title)}" href="{html.escape(feed.href)}">\n'
+                   for feed in feeds)
+
+
+def feed_list(feeds: Sequence[FeedLink], language: Language) -> str:
+    """Links a reader sees and can copy into a feed reader."""
+    if not feeds:
+        return ""
+    links = "".join(f'<li><a href="{html.escape(feed.href)}" type="application/atom+xml">'
+                    f"{html.escape(feed.title)}</a></li>" for feed in feeds)
+    return (f'<p class="feeds-label">{html.escape(text(language, "feeds.subscribe"))}</p>'
+            f'<ul class="feeds-list">{links}</ul>')
+
+
 def fill(source: str, language: Language, page: str, slots: dict[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         kind, argument = match.group(1), match.group(2)
@@ -144,8 +193,9 @@ def fill(source: str, language: Language, page: str, slots: dict[str, str]) -> s
 
 
 def render(page_name: str, language: Language, city: CityConfig,
-           switch_to: dict[Language, str]) -> str:
-    """The HTML of a page in `language`; `switch_to` maps each language to this page's URL in it."""
+           switch_to: dict[Language, str], feeds: Sequence[FeedLink] = ()) -> str:
+    """The HTML of a page in `language`; `switch_to` maps each language to this page's URL in it;
+    `feeds` are the Atom feeds of what it shows."""
     page = PAGES[page_name]
     config = {
         "lang": language,
@@ -160,7 +210,8 @@ def render(page_name: str, language: Language, city: CityConfig,
         f"{html.escape(text(other, 'lang.self'))}</a></li>"
         for other in LANGUAGES
     )
-    main = fill(template(page.template), language, page.name, {"lang": language})
+    main = fill(template(page.template), language, page.name,
+                {"lang": language, "subscribe": feed_list(feeds, language)})
     slots = {
         "lang": language,
         "page": page.name,
@@ -169,5 +220,6 @@ def render(page_name: str, language: Language, city: CityConfig,
         "langs": languages,
         "config": script_json(config),
         "script": f"/static/{page.script}?v={static_version(page.script)}",
+        "feeds": feed_head(feeds),
     }
     return fill(template("layout.html"), language, page.name, slots)

@@ -5,7 +5,7 @@
 | `/`                | resident   | submit a request in one step; get case number + code      |
 | `/cases/{case_id}` | anyone     | read a case's timeline live; with the code, answer it     |
 | `/track`           | resident   | enter a tracking code to open their case                  |
-| `/cases`           | public     | list and search public cases                              |
+| `/cases`           | public     | list and search public cases; subscribe to their feeds    |
 | `/staff`           | staff      | sign in with a token: triage, department inbox, supervision |
 | `/dashboard`       | public     | the figures, live                                         |
 
@@ -24,7 +24,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.common.catalogue import LANGUAGES, CityConfig, Language, load_city
 from services.common.settings import CommonSettings
-from services.web.pages import LANGUAGE_COOKIE, STATIC, choose_language, render, static_version
+from services.web.pages import (
+    LANGUAGE_COOKIE,
+    STATIC,
+    choose_language,
+    feed_links,
+    render,
+    static_version,
+)
 
 ONE_YEAR_S = 365 * 24 * 3600
 STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml",
@@ -58,10 +65,14 @@ def web_routes(settings: CommonSettings | None = None) -> APIRouter:
     city: CityConfig = load_city((settings or CommonSettings()).config_dir)
     router = APIRouter(include_in_schema=False)
 
-    def page(name: str, request: Request, lang: str | None) -> HTMLResponse:
+    def page(name: str, request: Request, lang: str | None, *, feeds: bool = False,
+             ) -> HTMLResponse:
+        """`feeds`: the page links the Atom feeds of what it shows (the case list: of the
+        district, category or department it is narrowed to, and the city's)."""
         language, chosen = choose_language(lang, request.cookies.get(LANGUAGE_COOKIE),
                                            request.headers.get("accept-language"))
-        body = render(name, language, city, switch_links(request))
+        links = feed_links(city, language, request.query_params) if feeds else []
+        body = render(name, language, city, switch_links(request), links)
         response = HTMLResponse(body, headers={**SECURITY_HEADERS,
                                                "Content-Language": language,
                                                "Vary": "Cookie, Accept-Language"})
@@ -75,7 +86,7 @@ def web_routes(settings: CommonSettings | None = None) -> APIRouter:
 
     @router.get("/cases", response_class=HTMLResponse)
     async def cases_page(request: Request, lang: Lang = None) -> HTMLResponse:
-        return page("cases", request, lang)
+        return page("cases", request, lang, feeds=True)
 
     @router.get("/cases/{case_id}", response_class=HTMLResponse)
     async def case_page(request: Request,
@@ -93,7 +104,7 @@ def web_routes(settings: CommonSettings | None = None) -> APIRouter:
 
     @router.get("/dashboard", response_class=HTMLResponse)
     async def dashboard_page(request: Request, lang: Lang = None) -> HTMLResponse:
-        return page("dashboard", request, lang)
+        return page("dashboard", request, lang, feeds=True)
 
     @router.get("/static/{name}")
     async def static_file(name: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,80}$")],

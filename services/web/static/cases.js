@@ -1,5 +1,7 @@
-// The public list of cases: search words, status, category, district. The filters live in
-// the address (so a search can be shared); results come from the public API only.
+// The public list of cases: search words, status, category, district, department. The filters
+// live in the address (so a search can be shared); results come from the public API only.
+// The Atom feeds of what the list is narrowed to follow the filters (in the head, for feed
+// readers, and as links to subscribe; the server writes the same ones first).
 
 import {
   api, categoryOf, config, failure, formatDate, h, placeLine, replace, statusPill, t, withLang,
@@ -8,6 +10,10 @@ import {
 const STATUSES = ["submitted", "accepted", "awaiting_dispatch", "routed", "acknowledged",
   "resolved", "closed", "rejected", "merged"];
 const PAGE = 20;
+const FILTERS = ["q", "status", "category", "district", "department"];
+// a filter, the feeds' word for it in their addresses, and where its names are
+const FEED_SCOPES = [["district", "districts"], ["category", "categories"],
+  ["department", "departments"]];
 
 const form = document.getElementById("search-form");
 const results = document.getElementById("results");
@@ -24,8 +30,10 @@ function fillFilters() {
   }
   const district = document.getElementById("district");
   for (const item of config.city.districts) district.appendChild(h("option", { value: item.code }, item.name));
+  const department = document.getElementById("department");
+  for (const item of config.city.departments) department.appendChild(h("option", { value: item.code }, item.name));
   const params = new URLSearchParams(location.search);
-  for (const name of ["q", "status", "category", "district"]) {
+  for (const name of FILTERS) {
     const control = document.getElementById(name);
     if (params.get(name)) control.value = params.get(name);
   }
@@ -33,7 +41,7 @@ function fillFilters() {
 
 function query(offset) {
   const params = new URLSearchParams();
-  for (const name of ["q", "status", "category", "district"]) {
+  for (const name of FILTERS) {
     const value = document.getElementById(name).value.trim();
     if (value) params.set(name, value);
   }
@@ -58,6 +66,35 @@ function row(item) {
         item.last_entry ? h("span", { class: "case-last" }, item.last_entry.text) : null)));
 }
 
+/** The feeds of what the list is narrowed to, then the city's (as pages.py `feed_links`). */
+function feeds() {
+  const areas = [];
+  for (const [name, scope] of FEED_SCOPES) {
+    const code = document.getElementById(name).value;
+    const item = config.city[scope].find((each) => each.code === code);
+    if (item) areas.push([`/feeds/${scope}/${encodeURIComponent(code)}`, item.name]);
+  }
+  areas.push(["/feeds", config.city.name]);
+  return areas.flatMap(([path, area]) => ["new", "resolved"].map((kind) => ({
+    href: `${path}/${kind}.atom?lang=${encodeURIComponent(config.lang)}`,
+    title: t(`feeds.${kind}`, { area }),
+  })));
+}
+
+function showFeeds() {
+  const shown = feeds();
+  for (const old of document.head.querySelectorAll('link[rel="alternate"][type="application/atom+xml"]')) old.remove();
+  for (const feed of shown) {
+    document.head.appendChild(h("link", { rel: "alternate", type: "application/atom+xml", title: feed.title, href: feed.href }));
+  }
+  const list = document.querySelector("#feeds .feeds-list");
+  if (!list) return;
+  replace(list);
+  for (const feed of shown) {
+    list.appendChild(h("li", {}, h("a", { href: feed.href, type: "application/atom+xml" }, feed.title)));
+  }
+}
+
 async function search(offset = 0) {
   const params = query(offset);
   if (offset === 0) {
@@ -65,6 +102,7 @@ async function search(offset = 0) {
     shown.delete("limit");
     shown.delete("offset");
     history.replaceState(null, "", `/cases${shown.toString() ? `?${shown}` : ""}`);
+    showFeeds();
     count.textContent = t("common.loading");
   }
   const answer = await api(withLang(`/api/cases?${params}`));
@@ -84,7 +122,7 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   search(0);
 });
-for (const name of ["status", "category", "district"]) {
+for (const name of ["status", "category", "district", "department"]) {
   document.getElementById(name).addEventListener("change", () => search(0));
 }
 more.addEventListener("click", () => search(nextOffset));
