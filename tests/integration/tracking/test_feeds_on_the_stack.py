@@ -113,6 +113,14 @@ async def test_cases_show_up_in_the_feeds_of_their_place_category_and_department
     for path, cases in expected.items():
         assert await feed(http, path) == cases, path
 
+    # a feed's alternate link, the case list narrowed the same way, lists the same cases
+    alternate = ET.fromstring((await http.get("/feeds/departments/signal-co/new.atom")).content)
+    link = alternate.find("a:link[@rel='alternate']", NS)
+    assert link is not None and link.get("href") == \
+        "http://zaiban.test/cases?department=signal-co&lang=zh-Hans"
+    listed = (await http.get("/api/cases", params={"department": "signal-co"})).json()
+    assert [c["case_id"] for c in listed["items"]] == [lights.case_id]
+
     english = ET.fromstring((await http.get("/feeds/districts/erqi/resolved.atom",
                                             params={"lang": "en"})).content)
     assert english.findtext("a:title", namespaces=NS) == "Erqi: resolved cases"
