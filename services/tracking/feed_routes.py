@@ -6,11 +6,20 @@ language of `?lang=` (zh-Hans, zh-Hant or en; the site's, simplified Chinese, wh
 not asked: a feed's address says all it is, whoever polls it). Feed readers poll: an
 answer carries an `ETag` (of its bytes) and a `Last-Modified` (the feed's `updated`),
 and a conditional GET that names them gets `304 Not Modified` with no body.
+
+Readers poll, many of them the same feeds, so an instance reads each feed's cases at most
+once every `tracking_feed_cache_s` seconds (`RecentFeeds`), and requests that arrive
+together share one read: the feeds cost the store a bounded number of queries whatever
+the number of subscribers. That matters most on FerretDB 1.24, which reads no index but
+`_id`'s (`services/common/store.py`): there each query reads the whole collection.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the route signatures.
 
+import asyncio
 import hashlib
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated
@@ -22,6 +31,7 @@ from services.common.i18n import DEFAULT_LANGUAGE, UnknownLanguage, pick_languag
 from services.tracking import atom
 from services.tracking.feeds import FeedSpec, UnknownFeed, feed_of, feed_spec
 from services.tracking.store import TimelineStore
+from services.tracking.timeline import CaseView
 
 CONTENT_TYPE = f"{atom.MEDIA_TYPE}; charset=utf-8"
 CACHE_CONTROL = "public, max-age=60"
@@ -70,12 +80,40 @@ def feed_language(lang: str | None) -> Language:
         raise HTTPException(422, f"lang: {error}") from error
 
 
-def install_feed_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig) -> None:
+class RecentFeeds:
+    """The cases of each feed, read from the store at most once per `ttl` seconds; callers
+    that ask while a read is under way share it. A failed read is not kept. The feeds are
+    the catalogue's (a few dozen), so what is kept stays small."""
+
+    def __init__(self, store: TimelineStore, ttl: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.clock = clock
+        self.kept: dict[FeedSpec, tuple[float, asyncio.Task[list[CaseView]]]] = {}
+
+    async def latest(self, spec: FeedSpec) -> list[CaseView]:
+        now = self.clock()
+        kept = self.kept.get(spec)
+        if kept is None or now - kept[0] >= self.ttl or self._failed(kept[1]):
+            kept = (now, asyncio.ensure_future(self.store.latest(spec.query())))
+            self.kept[spec] = kept
+        # shielded: a reader that hangs up does not cancel the read the others wait for
+        return await asyncio.shield(kept[1])
+
+    @staticmethod
+    def _failed(read: asyncio.Task[list[CaseView]]) -> bool:
+        return read.done() and (read.cancelled() or read.exception() is not None)
+
+
+def install_feed_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
+                        cache_s: float) -> None:
+    recent = RecentFeeds(store, cache_s)
 
     async def answer(request: Request, spec: FeedSpec, lang: str | None,
                      if_none_match: str | None, if_modified_since: str | None) -> Response:
         language = feed_language(lang)
-        views = await store.latest(spec.query())
+        views = await recent.latest(spec)
         feed = feed_of(spec, views, language, city, str(request.base_url).rstrip("/"))
         body = atom.to_bytes(feed)
         etag = etag_of(body)

@@ -81,7 +81,8 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
                        audit=StaffReads(self.audit, self.clock), tokens=self.tokens)
         install_audit_routes(self.router, reads=self.reads, tokens=self.tokens)
         install_revocation_routes(self.router, tokens=self.tokens, log=self.revocation_log)
-        install_feed_routes(self.router, store=self.store, city=self.city)
+        install_feed_routes(self.router, store=self.store, city=self.city,
+                            cache_s=settings.tracking_feed_cache_s)
         self.router.include_router(open311_routes(store=self.store, city=self.city,
                                                   settings=self.settings, clock=self.clock))
 

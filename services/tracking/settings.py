@@ -18,3 +18,8 @@ class TrackingSettings(CommonSettings):
         default=3600.0, gt=0,
         description="A live stream ends after this long; EventSource reconnects with "
                     "Last-Event-ID and misses nothing.")
+    tracking_feed_cache_s: float = Field(
+        default=10.0, ge=0, le=300,
+        description="How long an instance answers a feed (`/feeds/...atom`) from the cases it "
+                    "read last, whoever asks: feed readers poll, many of them the same feeds. "
+                    "0 reads the store for every request.")

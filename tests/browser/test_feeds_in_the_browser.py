@@ -9,6 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import httpx
+import pytest
 from browser.webpages import PHONE, Web, collect_errors, texts
 from helpers import eventually
 from playwright.async_api import Browser, expect
@@ -22,6 +23,14 @@ REQUEST = {
     "attributes": {"hazard": "yes"},
     "contact": {"name": "王建国", "phone": "13912345678"},
 }
+
+
+@pytest.fixture(autouse=True)
+def every_request_reads_the_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The feed is followed until the case is in it: no instance keeps a feed's cases."""
+    monkeypatch.setenv("ZAIBAN_TRACKING_FEED_CACHE_S", "0")
+
+
 HEAD_FEEDS = 'head link[rel="alternate"][type="application/atom+xml"]'
 
 

@@ -40,6 +40,13 @@ from services.tracking.atom import ATOM
 
 pytestmark = pytest.mark.stack
 
+
+@pytest.fixture(autouse=True)
+def every_request_reads_the_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These stories watch a feed change as events arrive: no instance keeps a feed's cases
+    (`RecentFeeds`, tested on its own in the unit tests)."""
+    monkeypatch.setenv("ZAIBAN_TRACKING_FEED_CACHE_S", "0")
+
 NS = {"a": ATOM}
 ROADS = Actor(role=Role.DEPARTMENT, department="roads-office", staff_id="roads-9")
 

@@ -3,6 +3,7 @@ each of our languages; which feeds exist; the queries an index serves; condition
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
@@ -24,9 +25,9 @@ from unit.tracking.tracking_stories import (
 from services.common.catalogue import LANGUAGES, Language
 from services.lifecycle.history import History
 from services.tracking import atom
-from services.tracking.feed_routes import etag_of, not_modified
+from services.tracking.feed_routes import RecentFeeds, etag_of, not_modified
 from services.tracking.feeds import KINDS, SCOPES, FeedSpec, UnknownFeed, feed_of, feed_spec
-from services.tracking.store import QUERY_INDEXES, document
+from services.tracking.store import QUERY_INDEXES, FeedQuery, document
 from services.tracking.timeline import CaseView, fold
 
 NS = {"a": atom.ATOM}
@@ -238,3 +239,60 @@ def test_a_reader_that_has_the_feed_gets_not_modified() -> None:
     assert not not_modified(etag, updated, '"other"', http_date)  # If-None-Match wins
     assert not not_modified(etag, updated, None, "not a date")
     assert not not_modified(etag, updated, None, None)
+
+
+# -- many readers, few reads ----------------------------------------------------------------------
+
+
+class CountingStore:
+    """A store that counts its reads; `fail` makes the next read fail."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.fail = False
+        self.gate = asyncio.Event()
+
+    async def latest(self, query: FeedQuery) -> list[CaseView]:
+        self.reads += 1
+        await self.gate.wait()
+        if self.fail:
+            self.fail = False
+            raise RuntimeError("the store is away")
+        return [project(reference_case())] if query.resolved else []
+
+
+async def test_readers_polling_one_feed_share_one_read_per_interval() -> None:
+    store, now = CountingStore(), [100.0]
+    recent = RecentFeeds(store, ttl=10, clock=lambda: now[0])  # type: ignore[arg-type]
+    resolved, new = feed_spec(CITY, "resolved"), feed_spec(CITY, "new")
+
+    together = [asyncio.ensure_future(recent.latest(resolved)) for _ in range(20)]
+    await asyncio.sleep(0)
+    store.gate.set()
+    answers = await asyncio.gather(*together)
+    assert store.reads == 1 and all(len(found) == 1 for found in answers)
+
+    now[0] += 9.9
+    await recent.latest(resolved)
+    assert store.reads == 1  # still fresh
+    await recent.latest(new)
+    assert store.reads == 2  # another feed, its own read
+    now[0] += 0.1
+    await recent.latest(resolved)
+    assert store.reads == 3  # ten seconds on: read again
+
+    store.fail = True
+    now[0] += 10
+    with pytest.raises(RuntimeError):
+        await recent.latest(resolved)
+    assert len(await recent.latest(resolved)) == 1  # a failed read is not kept
+    assert store.reads == 5
+
+
+async def test_with_no_interval_every_request_reads() -> None:
+    store = CountingStore()
+    store.gate.set()
+    recent = RecentFeeds(store, ttl=0)  # type: ignore[arg-type]
+    for _ in range(3):
+        await recent.latest(feed_spec(CITY, "new"))
+    assert store.reads == 3
