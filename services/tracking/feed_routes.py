@@ -20,11 +20,12 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 
 from services.common.catalogue import CityConfig, Language
 from services.common.i18n import DEFAULT_LANGUAGE, UnknownLanguage, pick_language
@@ -106,21 +107,40 @@ class RecentFeeds:
         return read.done() and (read.cancelled() or read.exception() is not None)
 
 
+@dataclass(frozen=True)
+class Poll:
+    """What a feed reader's request asks besides the feed: its language, and what it has."""
+
+    language: Language
+    base_url: str
+    if_none_match: str | None
+    if_modified_since: str | None
+
+
+async def poll(request: Request, lang: FeedLang = None, if_none_match: IfNoneMatch = None,
+               if_modified_since: IfModifiedSince = None) -> Poll:
+    return Poll(feed_language(lang), str(request.base_url).rstrip("/"), if_none_match,
+                if_modified_since)
+
+
+Polled = Annotated[Poll, Depends(poll)]
+Kind = Annotated[str, Path(max_length=20, description="new or resolved")]
+Scope = Annotated[str, Path(max_length=20, description="districts, categories or departments")]
+
+
 def install_feed_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
                         cache_s: float) -> None:
     recent = RecentFeeds(store, cache_s)
 
-    async def answer(request: Request, spec: FeedSpec, lang: str | None,
-                     if_none_match: str | None, if_modified_since: str | None) -> Response:
-        language = feed_language(lang)
-        views = await recent.latest(spec)
-        feed = feed_of(spec, views, language, city, str(request.base_url).rstrip("/"))
+    async def answer(spec: FeedSpec, asked: Poll) -> Response:
+        feed = feed_of(spec, await recent.latest(spec), asked.language, city, asked.base_url)
         body = atom.to_bytes(feed)
         etag = etag_of(body)
-        headers = {"ETag": etag, "Last-Modified": format_datetime(feed.updated.astimezone(UTC), usegmt=True),
-                   "Cache-Control": CACHE_CONTROL, "Content-Language": language,
+        headers = {"ETag": etag,
+                   "Last-Modified": format_datetime(feed.updated.astimezone(UTC), usegmt=True),
+                   "Cache-Control": CACHE_CONTROL, "Content-Language": asked.language,
                    "X-Content-Type-Options": "nosniff"}
-        if not_modified(etag, feed.updated, if_none_match, if_modified_since):
+        if not_modified(etag, feed.updated, asked.if_none_match, asked.if_modified_since):
             return Response(status_code=304, headers=headers)
         return Response(body, media_type=CONTENT_TYPE, headers=headers)
 
@@ -133,28 +153,12 @@ def install_feed_routes(router: APIRouter, *, store: TimelineStore, city: CityCo
     @router.get("/feeds/{kind}.atom", tags=["feeds"], response_class=Response,
                 responses=FEED_RESPONSES,
                 summary="The whole city's new or resolved cases (Atom; public data only)")
-    async def city_feed(
-        request: Request,
-        kind: Annotated[str, Path(max_length=20, description="new or resolved")],
-        lang: FeedLang = None,
-        if_none_match: IfNoneMatch = None,
-        if_modified_since: IfModifiedSince = None,
-    ) -> Response:
-        return await answer(request, spec_or_404(kind), lang, if_none_match, if_modified_since)
+    async def city_feed(kind: Kind, asked: Polled) -> Response:
+        return await answer(spec_or_404(kind), asked)
 
     @router.get("/feeds/{scope}/{code}/{kind}.atom", tags=["feeds"], response_class=Response,
                 responses=FEED_RESPONSES,
                 summary="New or resolved cases of a district, category or department "
                         "(Atom; public data only)")
-    async def area_feed(
-        request: Request,
-        scope: Annotated[str, Path(max_length=20,
-                                   description="districts, categories or departments")],
-        code: FeedCode,
-        kind: Annotated[str, Path(max_length=20, description="new or resolved")],
-        lang: FeedLang = None,
-        if_none_match: IfNoneMatch = None,
-        if_modified_since: IfModifiedSince = None,
-    ) -> Response:
-        return await answer(request, spec_or_404(kind, scope, code), lang, if_none_match,
-                            if_modified_since)
+    async def area_feed(scope: Scope, code: FeedCode, kind: Kind, asked: Polled) -> Response:
+        return await answer(spec_or_404(kind, scope, code), asked)
