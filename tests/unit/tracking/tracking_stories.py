@@ -46,6 +46,9 @@ ROADS_OFFICE = Actor(role=Role.DEPARTMENT, department="roads-office", staff_id="
 SYSTEM = Actor(role=Role.SYSTEM)
 STAFF_IDS = ("officer-0007", "reporter-0042", "supervisor-0003", "signal-crew-11",
              "water-crew-5", "roads-9")
+PRIVATE_DETAILS = (NAME, PHONE, EMAIL, PRIVATE_ADDRESS, *STAFF_IDS)
+"""What no public answer may ever contain: the resident's contact and private address, and
+the staff's ids."""
 
 STORY_TITLE = "王府坟菜市场门口红绿灯何时能点亮？"
 STORY_URL = "https://news.example.org/zhengzaiban/2026/10/07/wangfufen-lights"
