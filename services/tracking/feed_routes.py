@@ -67,7 +67,7 @@ def not_modified(etag: str, last_modified: datetime, if_none_match: str | None,
         return False
     try:
         since = parsedate_to_datetime(if_modified_since)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False  # a date that does not parse is ignored, as RFC 9110 says
     if since.tzinfo is None:
         return False

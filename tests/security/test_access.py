@@ -229,6 +229,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/open311/v2/requests.{fmt}"): public(None),
     ("GET", "/open311/v2/requests/{service_request_id}.{fmt}"): public(),
     ("GET", "/open311/v2/tokens/{token}.{fmt}"): nobody(404),  # requests are answered at once
+    # the Atom feeds: public, like the list they follow
+    ("GET", "/feeds/{kind}.atom"): public(None),
+    ("GET", "/feeds/{scope}/{code}/{kind}.atom"): public(None),
     # web pages: the pages hold no data; they call the APIs above as whoever signs in
     ("GET", "/"): public(None),
     ("GET", "/cases"): public(None),
@@ -278,7 +281,8 @@ def url_of(path: str, case: Made | None, ctx: Ctx) -> str:
     values = {"case_id": named.case_id, "service_request_id": named.case_id,
               "tracking_code": named.code, "media_id": ctx.photo, "fmt": "json",
               "service_code": "water", "token": "no-such-token", "name": "app.js",
-              "dimension": "department"}
+              "dimension": "department", "kind": "new", "scope": "districts",
+              "code": "jinshui"}
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
