@@ -222,7 +222,7 @@ async def test_refused_commands_record_nothing(
     # wrong state: not routed yet
     answer = await post(http, case_id, "resolve", {"resolution": "好了"}, SUPERVISOR, 409)
     assert "before it is routed" in answer["error"]
-    await post(http, case_id, "feedback", {"fixed": True, "rating": 5},
+    await post(http, case_id, "feedback", {"fixed": True, "satisfied": True, "rating": 5},
                {"X-Tracking-Code": tracking_code_for(TEST_SECRET, case_id)}, 409)
     await post(http, case_id, "route", {"department": "signal-co"}, REPORTER)
     await post(http, case_id, "route", {}, OFFICER, 409)
@@ -236,7 +236,7 @@ async def test_refused_commands_record_nothing(
     # not signed in, a forged token, a wrong tracking code, an unknown case, a bad body
     await post(http, case_id, "acknowledge", None, {}, 401)
     await post(http, case_id, "acknowledge", None, {"Authorization": "Bearer zb1.x.y"}, 401)
-    await post(http, case_id, "feedback", {"fixed": True, "rating": 5},
+    await post(http, case_id, "feedback", {"fixed": True, "satisfied": True, "rating": 5},
                {"X-Tracking-Code": "0000-0000-0000-0000"}, 403)
     await post(http, "ZB251006-NONE-NONE", "acknowledge", None, SIGNAL_CO, 404)
     answer = await post(http, case_id, "reassign", {"department": "Water Co!", "reason": "x"},
