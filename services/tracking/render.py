@@ -122,8 +122,16 @@ def render(entry: Entry, language: Language, city: CityConfig) -> str:
             else:
                 key += ".satisfied" if what.get("satisfied") else ".unsatisfied"
         case "CaseReopened":
-            if not what.get("department"):
+            if what.get("after_dispute"):
+                key += ".disputed"
+            elif not what.get("department"):
                 key += ".nobody"
+        case "ResidentAskedAgain":
+            closes = what.get("closes_at")
+            fields["closes"] = local_date(datetime.fromisoformat(closes), city) \
+                if isinstance(closes, str) else ""
+        case "DisputeSettled":
+            key += f".{what.get('outcome')}"
         case "CaseClosed" | "PersonalDataErased":
             key += f".{what.get('reason')}"
     for field, lookup in (("category", category_name), ("district", district_name),
@@ -298,6 +306,7 @@ def summary(view: CaseView, language: Language, city: CityConfig, *,
             due_at=facts.due_at.isoformat() if facts.due_at else None,
             overdue=facts.overdue,
             escalated=facts.escalated,
+            disputed=view.disputed,
             reopened=facts.reopened,
         )
     return row
