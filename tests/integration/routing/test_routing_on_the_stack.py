@@ -273,14 +273,14 @@ async def test_an_overdue_case_is_escalated_even_across_a_restart(
     first = RoutingService(routing_settings(settings), clock=clock)
     async with running(first), client_for(build_app([first], title="routing")) as http:
         late = await given_accepted(settings)
-        answered = await given_accepted(settings)
+        silent = await given_accepted(settings)
         await until_types(settings, late, "CaseSubmitted", "CaseAccepted", "CaseRouted")
-        await until_types(settings, answered, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+        await until_types(settings, silent, "CaseSubmitted", "CaseAccepted", "CaseRouted")
         clock.advance(timedelta(days=1))
-        await post(http, answered, "resolve", {"resolution": "已修复"}, SIGNAL_CO)
+        await post(http, silent, "resolve", {"resolution": "已修复"}, SIGNAL_CO)
         clock.set(T0 + timedelta(days=7))  # the deadline itself: not yet overdue
-        assert await first.sweep() == Swept(overdue=0, closed=0)
-    # routing is down while the deadline passes and the resident stays silent
+        assert await first.sweep() == Swept()
+    # routing is down while the deadline passes and the resident stays silent a week
     clock.set(T0 + timedelta(days=8, minutes=1))
     second = RoutingService(routing_settings(settings), clock=clock)
     async with running(second):
@@ -288,11 +288,24 @@ async def test_an_overdue_case_is_escalated_even_across_a_restart(
                                    "CaseRouted", "CaseOverdue", "CaseEscalated")
         assert events[3].data["due_at"] == events[2].data["due_at"]
         assert events[4].data["reason"] == "overdue" and events[4].facts.overdue
-        closed = await until_types(settings, answered, "CaseSubmitted", "CaseAccepted",
-                                   "CaseRouted", "CaseResolved", "CaseClosed")
-        assert closed[-1].data["reason"] == "no_answer"
+        # asked once more (late, as routing was down: the rest of the window from now)
+        asked = await until_types(settings, silent, "CaseSubmitted", "CaseAccepted",
+                                  "CaseRouted", "CaseResolved", "ResidentAskedAgain")
+        closes_at = T0 + timedelta(days=11, minutes=1)
+        assert datetime.fromisoformat(asked[-1].data["closes_at"]) == closes_at
         # sweeping again (as another instance would) changes nothing
-        assert await second.sweep() == Swept(overdue=0, closed=0)
+        assert await second.sweep() == Swept()
+        clock.set(closes_at - timedelta(seconds=1))
+        assert await second.sweep() == Swept()
+    # and across another restart, the case closes when the asking said
+    clock.set(closes_at)
+    third = RoutingService(routing_settings(settings), clock=clock)
+    async with running(third):
+        closed = await until_types(settings, silent, "CaseSubmitted", "CaseAccepted",
+                                   "CaseRouted", "CaseResolved", "ResidentAskedAgain",
+                                   "CaseClosed")
+        assert closed[-1].data["reason"] == "no_answer"
+        assert await third.sweep() == Swept()
     assert len(await log_of(settings, late)) == 5
 
 
