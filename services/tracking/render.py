@@ -242,6 +242,7 @@ def public_view(view: CaseView, language: Language, city: CityConfig) -> dict[st
         "stories": [s.model_dump(mode="json") for s in view.stories],
         "reporter_following": view.reporter_following,
         "feedback": feedback.model_dump(mode="json", exclude={"comment"}) if feedback else None,
+        "disputed": view.disputed,
         "timeline": [present_entry(e, language, city) for e in view.timeline if e.public],
     }
 
