@@ -216,3 +216,16 @@ def test_a_new_resolution_after_a_reopen_is_asked_about_again() -> None:
 def test_the_reminder_comes_before_the_window_closes() -> None:
     with pytest.raises(ValueError, match="feedback reminder"):
         Policy(city=CITY, feedback_reminder=WEEK, feedback_window=WEEK)
+
+
+def test_an_answer_recorded_under_the_old_rules_still_reads_as_it_happened() -> None:
+    """Before disputes, fixed-but-not-satisfied closed the case at once: those logs replay
+    as closed cases, not as disputes left waiting for a supervisor."""
+    story = resolved_case(at=T0).given(T1, ev.FeedbackGiven(fixed=True, satisfied=False,
+                                                            rating=2),
+                                       ev.CaseClosed(reason="confirmed"))
+    assert story.case.facts is not None and story.case.facts.status is CaseStatus.CLOSED
+    assert feedback.unanswered(story.case, T1 + WEEK * 3) == []
+    assert "closed" in refusal(lambda: supervision.settle_dispute(
+        story.case, cmd.SettleDispute(outcome="reopened", note="x"), SUPERVISOR, T1, POLICY),
+        NotNow)
