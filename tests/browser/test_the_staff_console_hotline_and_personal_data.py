@@ -1,7 +1,8 @@
 """The staff console in the browser: an officer enters a hotline call and reads the caller the
 case number and tracking code, which then open the case like any resident's; the resident's
 photos and contact show to the staff who handle a case, each read in the audit trail, and
-not to a reporter the case is not handed to; a supervisor settles a resident's dispute."""
+not to a reporter the case is not handed to; a resident's dispute, given on the case page,
+is settled by a supervisor in the console."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from browser.webpages import DESK, Web, a_photo, act, sign_in, staff_token, texts, work_item
+from browser.webpages import (
+    DESK,
+    PHONE,
+    Web,
+    a_photo,
+    act,
+    sign_in,
+    staff_token,
+    texts,
+    work_item,
+)
 from helpers import eventually
 from playwright.async_api import Browser, expect
 
@@ -113,20 +124,23 @@ async def test_photos_and_contact_show_to_who_handles_the_case_and_each_read_is_
         web: Web, browser: Browser, screenshots: Path) -> None:
     zh = texts("zh-Hans")
     case_id, code = await a_resolved_case_with_a_photo(web)
-    async with httpx.AsyncClient(base_url=web.base_url, timeout=20) as http:
-        # the resident: fixed, but not satisfied — a dispute, for a supervisor
-        await ok(await http.post(f"/api/cases/{case_id}/feedback",
-                                 headers={"X-Tracking-Code": code},
-                                 json={"fixed": True, "satisfied": False, "rating": 2}))
-
-        async def disputed() -> bool:
-            seen = await http.get(f"/api/cases/{case_id}")
-            return seen.status_code == 200 and seen.json()["disputed"]
-
-        await eventually(disputed, what="the dispute on tracking's timeline")
-
+    phone = await browser.new_context(locale="zh-CN", **PHONE)
     desk = await browser.new_context(locale="zh-CN", **DESK)
     try:
+        # the resident: fixed, but not satisfied — a dispute, for a supervisor
+        resident = await phone.new_page()
+        await resident.goto(web.url(f"/cases/{case_id}?code={code}&lang=zh-Hans"))
+        await expect(resident.locator("#feedback")).to_be_visible(timeout=20_000)
+        await resident.check("#fixed-yes")
+        await resident.check("#satisfied-no")
+        await resident.locator("label[for=rating-2]").click()
+        await resident.click("#feedback-send")
+        await expect(resident.locator("#timeline li[data-type=CaseEscalated]")).to_contain_text(
+            "市民对处理结果有异议", timeout=20_000)
+        await expect(resident.locator("#private-facts")).to_contain_text(
+            zh["case.dispute_with_supervision"])
+        await expect(resident.locator("#feedback")).to_be_hidden()  # no second answer asked
+
         supervisor = await sign_in(desk, web.base_url,
                                    staff_token(Role.SUPERVISOR, subject="supervisor-zhao"))
         await supervisor.click("#tab-supervision")
@@ -178,3 +192,4 @@ async def test_photos_and_contact_show_to_who_handles_the_case_and_each_read_is_
                                                                   "CaseReopened"]
     finally:
         await desk.close()
+        await phone.close()
