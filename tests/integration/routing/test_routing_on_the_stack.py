@@ -267,6 +267,19 @@ async def test_two_racing_resolutions_record_one(
     assert [e.type for e in events].count("CaseResolved") == 1 and len(events) == 4
 
 
+async def as_kept_before_reminders(routing: RoutingService, case_id: str) -> None:
+    """The case's snapshot in routing's store as routing kept it before it asked residents
+    again: without the fields for disputes and reminders, at the top or in the case."""
+    snapshots = routing.streams.collection
+    doc = await snapshots.find_one({"_id": case_id})
+    assert doc is not None and "closes_unanswered_at" in doc
+    case = {k: v for k, v in json.loads(doc["case"]).items()
+            if k not in ("disputed", "closes_unanswered_at")}
+    await snapshots.update_one({"_id": case_id}, {
+        "$set": {"case": json.dumps(case)},
+        "$unset": {"disputed": "", "closes_unanswered_at": ""}})
+
+
 async def test_an_overdue_case_is_escalated_even_across_a_restart(
     settings: CommonSettings, clock: ManualClock,
 ) -> None:
@@ -280,7 +293,9 @@ async def test_an_overdue_case_is_escalated_even_across_a_restart(
         await post(http, silent, "resolve", {"resolution": "已修复"}, SIGNAL_CO)
         clock.set(T0 + timedelta(days=7))  # the deadline itself: not yet overdue
         assert await first.sweep() == Swept()
-    # routing is down while the deadline passes and the resident stays silent a week
+        await as_kept_before_reminders(first, silent)
+    # routing is down while the deadline passes and the resident stays silent a week (and a
+    # new routing, which asks residents again, starts on what the old one kept)
     clock.set(T0 + timedelta(days=8, minutes=1))
     second = RoutingService(routing_settings(settings), clock=clock)
     async with running(second):
