@@ -80,6 +80,9 @@ FIGURES: tuple[Figure, ...] = (
            "satisfied. A case closed without an answer (CaseClosed no_answer, after the "
            "resident was asked again) gave no answer and is in neither count: it is never "
            "taken as satisfied."),
+    Figure("unanswered", "逾期未评价", "逾期未評價", "Closed unanswered",
+           "Cases closed because their resident did not answer the resolution, even when "
+           "asked again (CaseClosed no_answer). Not in the satisfaction rate, either way."),
     Figure("resolved_ever", "曾办结", "曾辦結", "Ever resolved",
            "Cases resolved at least once: resolved now, or reopened since."),
     Figure("reopened", "重新办理", "重新辦理", "Reopened",

@@ -168,3 +168,4 @@ async def test_satisfied_is_asked_a_dispute_goes_to_supervision_and_silence_is_n
         summary = await eventually(all_closed, timeout=30, what="the figures to settle")
         assert (summary["feedback"], summary["satisfied"], summary["satisfaction_rate_pct"]) == (
             2, 1, 50.0)
+        assert summary["unanswered"] == 1  # said beside the rate, in neither of its counts

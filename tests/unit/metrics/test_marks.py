@@ -145,9 +145,14 @@ def test_a_dispute_is_an_answer_not_satisfied_and_silence_is_no_answer_at_all() 
               .given(at("10-18"), ev.CaseClosed(reason="no_answer")))
     figures = Figures.of(counters_after(disputed, silent)).overall()
     assert (figures.feedback, figures.satisfied, figures.satisfaction_rate_pct) == (1, 0, 0.0)
+    assert figures.unanswered == 1  # said beside the rate, in neither of its counts
     assert figures.resolved == 2  # both stay resolved: the figures of the handling are untouched
     alone = Figures.of(counters_after(silent)).overall()
     assert (alone.feedback, alone.satisfied, alone.satisfaction_rate_pct) == (0, 0, None)
+    assert change_made_by(silent, 4) == {
+        f"unanswered|{g}": 1
+        for g in ("all=*", "category=traffic-signals", "district=jinshui", "channel=web",
+                  "department=signal-co", "day=2026-10-06")}
 
 
 # --- corrections, reopening ------------------------------------------------------------------------
