@@ -6,6 +6,7 @@ is settled by a supervisor in the console."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,11 @@ async def test_photos_and_contact_show_to_who_handles_the_case_and_each_read_is_
             public = (await http.get(f"/api/cases/{case_id}")).json()
             assert [e["type"] for e in public["timeline"][-2:]] == ["DisputeSettled",
                                                                   "CaseReopened"]
+            # waiting for the timeline to catch up read no one's details: still one read
+            await asyncio.sleep(3)  # what a read recorded by then would need to be listed
+            seen = await ok(await http.get("/api/admin/audit/reads", headers=admin,
+                                           params={"case_id": case_id}))
+            assert seen["total"] == 1, seen
     finally:
         await desk.close()
         await phone.close()

@@ -510,12 +510,14 @@ async function send(item, action, endpoint, body, element, fields) {
 /**
  * Wait until the lists can show what the command recorded: the timelines are a projection of
  * the log and may be a moment behind the command's answer (which says the seq it recorded).
+ * Asked of the public view: the staff view shows the resident's details, and each of its
+ * reads is one in the audit trail, which should hold only what someone was shown.
  */
 async function caughtUp(caseId, answer) {
   const recorded = answer.recorded || answer.events || [];
   const target = Math.max(0, ...recorded.map((e) => e.seq || 0));
   for (let tries = 0; target && tries < 40; tries += 1) {
-    const found = await staffApi(`/api/staff/cases/${encodeURIComponent(caseId)}`, { quiet: true });
+    const found = await api(`/api/cases/${encodeURIComponent(caseId)}`);
     if (!found.ok || found.data.seq >= target) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
