@@ -324,6 +324,33 @@ async def test_an_overdue_case_is_escalated_even_across_a_restart(
     assert len(await log_of(settings, late)) == 5
 
 
+async def test_instances_sweeping_at_once_ask_a_silent_resident_once(
+    settings: CommonSettings, clock: ManualClock,
+) -> None:
+    first = RoutingService(routing_settings(settings), clock=clock)
+    second = RoutingService(routing_settings(settings), clock=clock)
+    async with running(first, second), client_for(build_app([first], title="routing")) as http:
+        silent = await given_accepted(settings)
+        await until_types(settings, silent, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+        clock.set(T0 + timedelta(days=1))
+        await post(http, silent, "resolve", {"resolution": "已修复"}, SIGNAL_CO)
+        clock.set(T0 + timedelta(days=8))
+        # both instances' own sweeps run too, every 0.2 s: all of them race for the one asking
+        swept = await asyncio.gather(*(s.sweep() for s in (first, second) * 3))
+        assert sum(s.asked_again for s in swept) <= 1
+        await until_types(settings, silent, "CaseSubmitted", "CaseAccepted", "CaseRouted",
+                          "CaseResolved", "ResidentAskedAgain")
+        await asyncio.sleep(1)  # a second asking, had any instance recorded one, is in by now
+        assert [e.type for e in await log_of(settings, silent)].count("ResidentAskedAgain") == 1
+        clock.set(T0 + timedelta(days=11))
+        swept = await asyncio.gather(*(s.sweep() for s in (first, second) * 3))
+        assert sum(s.closed for s in swept) <= 1 and not any(s.asked_again for s in swept)
+        await until_types(settings, silent, "CaseSubmitted", "CaseAccepted", "CaseRouted",
+                          "CaseResolved", "ResidentAskedAgain", "CaseClosed")
+        await asyncio.sleep(1)
+        assert len(await log_of(settings, silent)) == 6
+
+
 async def test_department_replies_on_the_bus_and_garbage_in_the_dead_letter_topic(
     routing: RoutingService, settings: CommonSettings,
 ) -> None:
