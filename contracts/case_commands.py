@@ -125,12 +125,26 @@ class EscalateCase(Command):
 
 
 class GiveFeedback(Command):
-    """The resident's answer after a resolution."""
+    """The resident's answer after a resolution.
+
+    `satisfied` has no default: an answer that does not say it is refused (422), so the
+    satisfaction rate (滿意率) counts only what residents said. Fixed but not satisfied
+    goes to supervision as a dispute (`services/lifecycle/feedback.py`).
+    """
 
     fixed: bool
-    satisfied: bool = True
+    satisfied: bool = Field(description="Whether the resident is satisfied with the handling. "
+                                        "Required: never assumed.")
     rating: int = Field(ge=1, le=5)
     comment: Note | None = None
+
+
+class SettleDispute(Command):
+    """A supervisor's ruling on a resident's dispute (fixed, but not satisfied): close the
+    case as it stands, or send it back to its department."""
+
+    outcome: Literal["closed", "reopened"]
+    note: Note
 
 
 # --- department replies on the bus -------------------------------------------

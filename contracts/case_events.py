@@ -241,8 +241,31 @@ class FeedbackGiven(CaseEvent):
     comment: Note | None = None
 
 
+class ResidentAskedAgain(CaseEvent):
+    """The resident has not answered a resolution for a while: they are asked once more
+    (the notifications service sends the message) before the case closes unanswered."""
+
+    TYPE: ClassVar[str] = "ResidentAskedAgain"
+
+    resolved_at: AwareDatetime = Field(description="The resolution they are asked about.")
+    closes_at: AwareDatetime = Field(
+        description="When the case closes if they still do not answer (CaseClosed no_answer).")
+
+
+class DisputeSettled(CaseEvent):
+    """A supervisor ruled on the resident's dispute (fixed, but not satisfied): the case
+    closes as it stands, or goes back to its department (CaseReopened follows)."""
+
+    TYPE: ClassVar[str] = "DisputeSettled"
+
+    by: Actor
+    outcome: Literal["closed", "reopened"]
+    note: Note
+
+
 class CaseReopened(CaseEvent):
-    """The resident said it is not fixed: back to the same department, more urgent."""
+    """Back to the same department with a new deadline: the resident said it is not fixed
+    (one priority class more urgent), or a supervisor upheld their dispute."""
 
     TYPE: ClassVar[str] = "CaseReopened"
 
@@ -293,6 +316,8 @@ ALL_EVENTS: tuple[type[CaseEvent], ...] = (
     CaseEscalated,
     CaseResolved,
     FeedbackGiven,
+    ResidentAskedAgain,
+    DisputeSettled,
     CaseReopened,
     CaseClosed,
     PersonalDataErased,

@@ -30,6 +30,7 @@ COMMANDS: tuple[type[BaseModel], ...] = (
     case_commands.NoteProgress, case_commands.ReturnCase, case_commands.ResolveCase,
     case_commands.ReassignCase, case_commands.AssignReporter, case_commands.RecordSiteVisit,
     case_commands.LinkStory, case_commands.EscalateCase, case_commands.GiveFeedback,
+    case_commands.SettleDispute,
     case_commands.SealedSubmission, case_commands.ErasePersonalData,
 )
 

@@ -193,9 +193,9 @@ def random_case(chronicle: Chronicle, rng: random.Random, now: datetime,
     if (when := later(20)) is None:
         return
     if fate == "unanswered":
-        closes = when + policy.feedback_window
-        if closes < now:
-            story.sweep(closes)
+        for clock in (policy.feedback_reminder, policy.feedback_window):  # asked again, closed
+            if when + clock < now:
+                story.sweep(when + clock)
         return
     if fate == "reopened":
         story.give_feedback(when, cmd.GiveFeedback(fixed=False, satisfied=False, rating=2,

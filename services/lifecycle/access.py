@@ -19,7 +19,8 @@ Who may do what (an admin may do everything staff may):
 | RecordSiteVisit | reporter                                     | accepted .. resolved       |
 | LinkStory       | reporter                                     | accepted .. resolved       |
 | EscalateCase    | supervisor                                   | accepted .. resolved, once |
-| GiveFeedback    | the resident, with the case's tracking code  | resolved                   |
+| GiveFeedback    | the resident, with the case's tracking code  | resolved, not disputed     |
+| SettleDispute   | supervisor                                   | resolved, disputed         |
 
 Triage (`triage.py`) takes a case still `submitted`; everything else waits for
 its acceptance (`admit`). A closed, rejected or merged case takes nothing
@@ -67,6 +68,7 @@ ROLES: dict[type[cmd.Command], frozenset[Role]] = {
     cmd.LinkStory: _STAFF | {Role.REPORTER},
     cmd.EscalateCase: _STAFF | {Role.SUPERVISOR},
     cmd.GiveFeedback: frozenset({Role.RESIDENT}),
+    cmd.SettleDispute: _STAFF | {Role.SUPERVISOR},
 }
 """The roles that may give each command (HTTP routes check the same table)."""
 

@@ -55,6 +55,11 @@ class Case(BaseModel):
     reporter_id: str | None = None
     assisting: tuple[str, ...] = ()
     disputed: bool = False
+    """The resident answered the resolution in force: fixed, but not satisfied; a supervisor
+    rules on it (`supervision.settle_dispute`)."""
+    closes_unanswered_at: datetime | None = None
+    """The resident was asked again about the resolution in force (`ResidentAskedAgain`):
+    when the case closes if they still do not answer."""
     last_event_at: datetime | None = None
     returned_by: tuple[str, ...] = ()
     """Departments that returned the case as not theirs; re-routing skips them."""
@@ -298,12 +303,24 @@ def _escalated(case: Case, event: ev.CaseEscalated, at: datetime) -> Case:
 def _resolved(case: Case, event: ev.CaseResolved, at: datetime) -> Case:
     return _changed(case, facts=dict(status=Status.RESOLVED, resolved_at=at,
                                      resolved_on_time=event.on_time,
-                                     first_response_at=_first_response(case, at)))
+                                     first_response_at=_first_response(case, at)),
+                    disputed=False, closes_unanswered_at=None)
 
 
 @evolves(ev.FeedbackGiven)
 def _feedback_given(case: Case, event: ev.FeedbackGiven, at: datetime) -> Case:
-    return _changed(case, disputed=not event.fixed or not event.satisfied)
+    # not fixed reopens the case (CaseReopened follows): only fixed-but-not-satisfied disputes it
+    return _changed(case, disputed=event.fixed and not event.satisfied)
+
+
+@evolves(ev.ResidentAskedAgain)
+def _asked_again(case: Case, event: ev.ResidentAskedAgain, at: datetime) -> Case:
+    return _changed(case, closes_unanswered_at=event.closes_at)
+
+
+@evolves(ev.DisputeSettled)
+def _dispute_settled(case: Case, event: ev.DisputeSettled, at: datetime) -> Case:
+    return _changed(case, disputed=False)
 
 
 @evolves(ev.CaseReopened)
@@ -312,7 +329,7 @@ def _reopened(case: Case, event: ev.CaseReopened, at: datetime) -> Case:
         status=Status.ROUTED, department=event.department, priority=event.priority,
         due_at=event.due_at, routed_at=at, resolved_at=None, resolved_on_time=None,
         overdue=False, reopened=case.require_facts().reopened + 1,
-    ))
+    ), disputed=False, closes_unanswered_at=None)
 
 
 @evolves(ev.PersonalDataErased)

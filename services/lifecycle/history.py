@@ -164,13 +164,14 @@ class History:
 
     def sweep(self, at: datetime) -> History:
         """What routing's deadline watch records by `at`: the deadline passed, or the
-        resolution went unanswered (a history's own clocks, too, ran out as they did)."""
+        resolution went unanswered (the resident asked again, or, asked already, the case
+        closed; a history's own clocks, too, ran out as they did)."""
         policy = self._policy()
 
         def watch(case: Case) -> Sequence[ev.CaseEvent]:
             awake = case.model_copy(update={"from_history": False})
-            return supervision.overdue(awake, at) or feedback.unanswered(
-                awake, at, policy.feedback_window)
+            return (supervision.overdue(awake, at) or feedback.unanswered(awake, at)
+                    or feedback.ask_again(awake, at, policy))
 
         return self.decided(at, watch)
 

@@ -46,7 +46,17 @@ class Policy:
 
     city: CityConfig
     deadlines: Deadlines = Deadlines()
-    feedback_window: timedelta = timedelta(days=7)
+    feedback_reminder: timedelta = timedelta(days=7)
+    """A resolution unanswered this long: the resident is asked once more."""
+    feedback_window: timedelta = timedelta(days=10)
+    """A resolution unanswered this long (and at least the rest of it after the asking)
+    closes by itself."""
+
+    def __post_init__(self) -> None:
+        if not timedelta(0) < self.feedback_reminder < self.feedback_window:
+            raise ValueError(
+                f"the feedback reminder ({self.feedback_reminder}) must come after the "
+                f"resolution and before the feedback window closes ({self.feedback_window})")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,14 @@ department's deadline passes unresolved: it becomes overdue (`CaseOverdue`)
 and is escalated with reason "overdue" (`overdue`). A supervisor may then
 move it to another department (`dispatching.reassign`).
 
+A resident who says a resolution fixed the problem but is not satisfied
+disputes it (`feedback.give_feedback`): the case goes to supervision with
+reason "disputed" and stays resolved until a supervisor rules
+(`settle_dispute`): closed as it stands (`DisputeSettled`, then `CaseClosed`
+"confirmed": the resident did confirm the fix), or reopened with its
+department, same priority, new deadline from now (`DisputeSettled`, then
+`CaseReopened`). Either way the answer stays counted as not satisfied.
+
 The deadline follows from recorded state alone (`facts.due_at`), so it
 survives restarts and needs no sleeping task per case: routing's sweep
 (`services/routing/sweeps.py`) finds candidates in its store and decides on
@@ -41,6 +49,23 @@ def escalate(
     if facts.escalated:
         raise NotNow(f"case {case.case_id} is already under supervision")
     return [ev.CaseEscalated(reason="manual", by=actor, note=command.note)]
+
+
+def settle_dispute(
+    case: Case, command: cmd.SettleDispute, actor: Actor, now: datetime, policy: Policy
+) -> list[ev.CaseEvent]:
+    """A supervisor rules on a resident's dispute: close the case, or reopen it."""
+    facts = admit(case, command, actor, "settle the dispute on")
+    require(case, facts, {CaseStatus.RESOLVED}, "settle the dispute on")
+    if not case.disputed:
+        raise NotNow(f"case {case.case_id} has no dispute to settle: its resident has not "
+                     "said they are not satisfied with its resolution")
+    settled = ev.DisputeSettled(by=actor, outcome=command.outcome, note=command.note)
+    if command.outcome == "closed":
+        return [settled, ev.CaseClosed(reason="confirmed")]
+    return [settled, ev.CaseReopened(
+        department=facts.department, priority=facts.priority,
+        due_at=policy.deadlines.due(facts.priority, now), was_on_time=facts.resolved_on_time)]
 
 
 def overdue(case: Case, now: datetime) -> list[ev.CaseEvent]:

@@ -121,7 +121,8 @@ def known_values(city: CityConfig, dimension: Dimension) -> list[str]:
 
 CSV_COUNTS = ("received", "accepted", "rejected", "merged", "open", "resolved",
               "resolution_rate_pct", "on_time", "on_time_rate_pct", "feedback", "satisfied",
-              "satisfaction_rate_pct", "resolved_ever", "reopened", "reopen_rate_pct")
+              "satisfaction_rate_pct", "unanswered", "resolved_ever", "reopened",
+              "reopen_rate_pct")
 CSV_DURATIONS = ("first_response_median_h", "first_response_p90_h",
                  "resolution_median_h", "resolution_p90_h")
 

@@ -71,14 +71,23 @@ FIGURES: tuple[Figure, ...] = (
            "Answers residents gave to a resolution (FeedbackGiven); a case reopened and "
            "resolved again may be answered again, and each answer counts."),
     Figure("satisfied", "满意", "滿意", "Satisfied",
-           "Feedback answers saying the resident is satisfied (FeedbackGiven.satisfied)."),
+           "Feedback answers saying the fix held and the resident is satisfied "
+           "(FeedbackGiven.satisfied, which every answer must state: none is assumed). "
+           "Fixed but not satisfied (a dispute, sent to supervision) and not fixed are "
+           "answers that are not satisfied, whatever a supervisor rules later."),
     Figure("satisfaction_rate", "满意率", "滿意率", "Satisfaction rate",
-           "satisfied / feedback."),
+           "satisfied / feedback: of the answers residents gave, the share that said "
+           "satisfied. A case closed without an answer (CaseClosed no_answer, after the "
+           "resident was asked again) gave no answer and is in neither count: it is never "
+           "taken as satisfied."),
+    Figure("unanswered", "逾期未评价", "逾期未評價", "Closed unanswered",
+           "Cases closed because their resident did not answer the resolution, even when "
+           "asked again (CaseClosed no_answer). Not in the satisfaction rate, either way."),
     Figure("resolved_ever", "曾办结", "曾辦結", "Ever resolved",
            "Cases resolved at least once: resolved now, or reopened since."),
     Figure("reopened", "重新办理", "重新辦理", "Reopened",
-           "Cases reopened at least once because the resident said the fix did not hold "
-           "(CaseReopened)."),
+           "Cases reopened at least once because the resident said the fix did not hold, or "
+           "a supervisor upheld their dispute (CaseReopened)."),
     Figure("reopen_rate", "重新办理率", "重新辦理率", "Reopen rate",
            "reopened / resolved_ever."),
     Figure("first_response", "首次响应用时", "首次回應用時", "Time to first response",

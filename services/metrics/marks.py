@@ -4,7 +4,7 @@ A case's contribution to the counters is a pure function of its public facts
 (`contributions(mark_of(facts))`). When an event arrives, its case's
 contribution moves from what the facts were before to what they are after:
 ``delta = contributions(after) - contributions(before)`` (plus the feedback
-answer, the one figure that is about an event rather than a state). So an
+answer, and a resolution left unanswered: the figures about an event rather than a state). So an
 officer correcting the category at acceptance moves the case from one category
 to the other; a reopen takes back the resolution, its on-time count and its
 resolution time; a case reassigned to another department takes its figures
@@ -184,20 +184,37 @@ def move(total: dict[str, int], before: Mark | None, after: Mark | None) -> None
 # --- what an event changes ------------------------------------------------------------------------
 
 
+ANSWERS = frozenset({ev.FeedbackGiven.TYPE, ev.CaseClosed.TYPE})
+"""The events whose own fields the figures read: the resident's answer, and a closing (which
+says whether it was for want of one)."""
+
+
 def reads_data_of(event_type: str) -> bool:
     """The events whose own fields the figures read; every other figure comes from the
     envelope's facts (so the consumer need not validate the rest: `parse_envelope`)."""
-    return event_type == ev.FeedbackGiven.TYPE
+    return event_type in ANSWERS
+
+
+def _answer_measures(event: ev.CaseEvent) -> tuple[str, ...]:
+    match event:
+        case ev.FeedbackGiven(satisfied=True):
+            return ("feedback", "satisfied")
+        case ev.FeedbackGiven():
+            return ("feedback",)
+        case ev.CaseClosed(reason="no_answer"):
+            return ("unanswered",)
+    return ()
 
 
 def answer_counts(envelope: Envelope, tz: tzinfo) -> dict[str, int]:
-    """The feedback answer an event gives, counted under the case's dimensions now."""
-    if envelope.type != ev.FeedbackGiven.TYPE:
+    """The feedback answer an event gives (or the resolution left unanswered, when a case
+    closes for want of one), counted under the case's dimensions now."""
+    if envelope.type not in ANSWERS:
         return {}
-    answer = read_event(envelope)
-    assert isinstance(answer, ev.FeedbackGiven)
+    measures = _answer_measures(read_event(envelope))
+    if not measures:
+        return {}
     facts = envelope.facts
-    measures = ("feedback", "satisfied") if answer.satisfied else ("feedback",)
     keys = _group_keys(measures, facts.category, facts.district, facts.channel.value,
                        facts.department) + _day_keys(measures, city_day(facts.submitted_at, tz),
                                                      None)

@@ -73,6 +73,7 @@ class Row(BaseModel):
     satisfaction_rate: float | None
     satisfaction_rate_pct: float | None
     satisfaction_rate_whole: int | None
+    unanswered: int
     resolved_ever: int
     reopened: int
     reopen_rate: float | None
@@ -90,7 +91,7 @@ RATES: tuple[tuple[str, str, str], ...] = (
     ("reopen_rate", "reopened", "resolved_ever"),
 )
 COUNTS = ("received", "accepted", "rejected", "merged", "open", "resolved", "on_time",
-          "feedback", "satisfied", "resolved_ever", "reopened")
+          "feedback", "satisfied", "unanswered", "resolved_ever", "reopened")
 
 
 @dataclass

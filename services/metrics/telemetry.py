@@ -32,7 +32,7 @@ DEAD_LETTERS = Counter("zaiban_metrics_dead_letters_total",
 BATCH_SECONDS = Histogram("zaiban_metrics_batch_seconds", "Time to apply one batch")
 
 HEADLINE_COUNTS = ("received", "accepted", "resolved", "on_time", "open", "feedback",
-                   "satisfied", "reopened", "rejected", "merged")
+                   "satisfied", "unanswered", "reopened", "rejected", "merged")
 
 
 def observe_batch(applied: Applied, seconds: float) -> None:

@@ -46,7 +46,11 @@ COMMANDS = (
     Row(cmd.EscalateCase, supervision.escalate, "escalate",
         "Take the case under supervision (督辦)", body_optional=True),
     Row(cmd.GiveFeedback, feedback.give_feedback, "feedback",
-        "The resident confirms the fix, or says it is not fixed (reopens it)", resident=True),
+        "The resident answers a resolution: fixed or not, satisfied or not (both required); "
+        "fixed and satisfied closes the case, fixed but not satisfied goes to supervision as "
+        "a dispute, not fixed reopens it", resident=True),
+    Row(cmd.SettleDispute, supervision.settle_dispute, "settle",
+        "A supervisor rules on a resident's dispute: close the case, or reopen it"),
 )
 
 REPLIES = by_reply(COMMANDS)

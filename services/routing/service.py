@@ -78,6 +78,7 @@ class Swept:
     """What one sweep recorded."""
 
     overdue: int = 0
+    asked_again: int = 0
     closed: int = 0
 
 
@@ -124,7 +125,8 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
     # -- lifecycle --------------------------------------------------------------
 
     async def on_start(self) -> None:
-        await self.streams.ensure_indexes(("status", "due_at", "resolved_at", "department"))
+        await self.streams.ensure_indexes(("status", "due_at", "resolved_at", "department",
+                                           "closes_unanswered_at"))
 
     async def start(self) -> None:
         await super().start()
@@ -291,21 +293,27 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
         """Record what passing deadlines mean now; safe to run anywhere, any number of times."""
         now = self.clock.now()
         batch = self.settings.sweep_batch
-        overdue = closed = 0
+        overdue = asked_again = closed = 0
         for case in await self.streams.find(sweeps.past_due_query(now), limit=batch):
             overdue += await self._sweep_one(
                 case, lambda c: supervision.overdue(c, self.clock.now()),
                 supervision.overdue_cause(case),
             )
-        window = self.policy.feedback_window
-        for case in await self.streams.find(sweeps.unanswered_query(now, window), limit=batch):
+        policy = self.policy
+        for case in await self.streams.find(sweeps.unanswered_query(now), limit=batch):
             closed += await self._sweep_one(
-                case, lambda c: feedback.unanswered(c, self.clock.now(), window),
+                case, lambda c: feedback.unanswered(c, self.clock.now()),
                 feedback.unanswered_cause(case),
             )
-        if overdue or closed:
-            log.info("swept", overdue=overdue, closed=closed)
-        return Swept(overdue=overdue, closed=closed)
+        for case in await self.streams.find(
+                sweeps.ask_again_query(now, policy.feedback_reminder), limit=batch):
+            asked_again += await self._sweep_one(
+                case, lambda c: feedback.ask_again(c, self.clock.now(), policy),
+                feedback.ask_again_cause(case),
+            )
+        if overdue or asked_again or closed:
+            log.info("swept", overdue=overdue, asked_again=asked_again, closed=closed)
+        return Swept(overdue=overdue, asked_again=asked_again, closed=closed)
 
     async def _sweep_one(
         self, case: Case, decide: Callable[[Case], list[ev.CaseEvent]], cause: str

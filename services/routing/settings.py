@@ -1,7 +1,8 @@
 """Routing's settings: deadlines by priority class, the feedback window, the sweep.
 
 Every value comes from the environment with the prefix `ZAIBAN_`; durations
-are ISO 8601 (`ZAIBAN_DEADLINE_EMERGENCY=PT2H`, `ZAIBAN_FEEDBACK_WINDOW=P7D`).
+are ISO 8601 (`ZAIBAN_DEADLINE_EMERGENCY=PT2H`, `ZAIBAN_FEEDBACK_REMINDER=P7D`,
+`ZAIBAN_FEEDBACK_WINDOW=P10D`).
 """
 
 from __future__ import annotations
@@ -28,9 +29,15 @@ class RoutingSettings(CommonSettings):
     deadline_complex: timedelta = Field(
         default=timedelta(days=15), description="Deadline of a complex case."
     )
-    feedback_window: timedelta = Field(
+    feedback_reminder: timedelta = Field(
         default=timedelta(days=7),
-        description="A resolved case with no answer from its resident closes after this long.",
+        description="A resolved case with no answer from its resident after this long: the "
+                    "resident is asked once more (ResidentAskedAgain). Shorter than the window.",
+    )
+    feedback_window: timedelta = Field(
+        default=timedelta(days=10),
+        description="A resolved case with no answer from its resident closes after this long "
+                    "(and never sooner than the window's rest after the asking again).",
     )
     sweep_every_s: float = Field(
         default=5.0, gt=0, description="How often the deadline sweep looks for due cases."
@@ -58,4 +65,6 @@ class RoutingSettings(CommonSettings):
 
     def policy(self, city: CityConfig) -> Policy:
         """What the lifecycle's deciders decide with, in `city`, as configured."""
-        return Policy(city=city, deadlines=self.deadlines(), feedback_window=self.feedback_window)
+        return Policy(city=city, deadlines=self.deadlines(),
+                      feedback_reminder=self.feedback_reminder,
+                      feedback_window=self.feedback_window)

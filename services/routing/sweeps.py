@@ -1,7 +1,7 @@
 """How routing's sweep finds the cases whose clocks ran out: queries over its store.
 
-Two deadlines follow from recorded state alone (decided in the lifecycle:
-`supervision.overdue`, `feedback.unanswered`). The sweep finds candidates
+Three clocks follow from recorded state alone (decided in the lifecycle:
+`supervision.overdue`, `feedback.ask_again`, `feedback.unanswered`). The sweep finds candidates
 with the queries below over fields routing's store keeps at the top of each
 case document (`index_fields`), then decides on each case inside a
 compare-and-set (`RoutingService.sweep`). A query may find a case that moved
@@ -24,13 +24,16 @@ def index_fields(case: Case) -> dict[str, Any]:
     facts = case.facts
     if facts is None:
         return {"status": None, "due_at": None, "overdue": False, "resolved_at": None,
-                "department": None, "from_history": case.from_history}
+                "department": None, "disputed": False, "closes_unanswered_at": None,
+                "from_history": case.from_history}
     return {
         "status": facts.status.value,
         "due_at": facts.due_at,
         "overdue": facts.overdue,
         "resolved_at": facts.resolved_at,
         "department": facts.department,
+        "disputed": case.disputed,
+        "closes_unanswered_at": case.closes_unanswered_at,
         "from_history": case.from_history,
     }
 
@@ -45,10 +48,20 @@ def past_due_query(now: datetime) -> dict[str, Any]:
     }
 
 
-def unanswered_query(now: datetime, window: timedelta) -> dict[str, Any]:
-    """Resolved cases whose resident has not answered within `window`."""
-    return {
-        "status": CaseStatus.RESOLVED.value,
-        "from_history": False,
-        "resolved_at": {"$lte": now - window},
-    }
+def _awaiting_answer() -> dict[str, Any]:
+    # `$ne: True`: a document written before routing kept `disputed` is not disputed
+    return {"status": CaseStatus.RESOLVED.value, "from_history": False,
+            "disputed": {"$ne": True}}
+
+
+def ask_again_query(now: datetime, reminder: timedelta) -> dict[str, Any]:
+    """Resolved cases whose resident has not answered within `reminder`, not asked again yet
+    (`None` matches a document written before routing kept the field, too)."""
+    return {**_awaiting_answer(), "closes_unanswered_at": None,
+            "resolved_at": {"$lte": now - reminder}}
+
+
+def unanswered_query(now: datetime) -> dict[str, Any]:
+    """Resolved cases whose resident, asked again, has still not answered by the time the
+    asking said the case closes."""
+    return {**_awaiting_answer(), "closes_unanswered_at": {"$lte": now}}

@@ -37,6 +37,10 @@ ZH_HANS: dict[str, str] = {
     "entry.FeedbackGiven.satisfied": "市民确认问题已解决，表示满意（{rating} 星）",
     "entry.FeedbackGiven.unsatisfied": "市民确认问题已解决，但不满意（{rating} 星）",
     "entry.FeedbackGiven.not_fixed": "市民反馈问题未解决（{rating} 星）",
+    "entry.ResidentAskedAgain": "已再次请市民评价办理结果（{closes} 前未回复将自动结案）",
+    "entry.DisputeSettled.closed": "督办员复核市民异议，维持办理结果：{note}",
+    "entry.DisputeSettled.reopened": "督办员复核市民异议，要求重新办理：{note}",
+    "entry.CaseReopened.disputed": "督办要求 {department} 重新办理",
     "entry.CaseReopened": "问题未解决，已重新交 {department} 处理",
     "entry.CaseReopened.nobody": "问题未解决，案件重新办理",
     "entry.CaseClosed.confirmed": "市民已确认，结案",
@@ -122,6 +126,10 @@ ZH_HANT: dict[str, str] = {
     "entry.FeedbackGiven.satisfied": "市民確認問題已解決，表示滿意（{rating} 星）",
     "entry.FeedbackGiven.unsatisfied": "市民確認問題已解決，但不滿意（{rating} 星）",
     "entry.FeedbackGiven.not_fixed": "市民反饋問題未解決（{rating} 星）",
+    "entry.ResidentAskedAgain": "已再次請市民評價辦理結果（{closes} 前未回覆將自動結案）",
+    "entry.DisputeSettled.closed": "督辦員覆核市民異議，維持辦理結果：{note}",
+    "entry.DisputeSettled.reopened": "督辦員覆核市民異議，要求重新辦理：{note}",
+    "entry.CaseReopened.disputed": "督辦要求 {department} 重新辦理",
     "entry.CaseReopened": "問題未解決，已重新交 {department} 處理",
     "entry.CaseReopened.nobody": "問題未解決，案件重新辦理",
     "entry.CaseClosed.confirmed": "市民已確認，結案",
@@ -206,6 +214,16 @@ EN: dict[str, str] = {
         "The resident confirmed the fix but is not satisfied ({rating}/5)"
     ),
     "entry.FeedbackGiven.not_fixed": "The resident says it is not fixed ({rating}/5)",
+    "entry.ResidentAskedAgain": (
+        "The resident was asked again for their answer (closes {closes} without one)"
+    ),
+    "entry.DisputeSettled.closed": (
+        "Supervision reviewed the resident's dispute and upheld the resolution: {note}"
+    ),
+    "entry.DisputeSettled.reopened": (
+        "Supervision reviewed the resident's dispute and sent the case back: {note}"
+    ),
+    "entry.CaseReopened.disputed": "Sent back to {department} by supervision",
     "entry.CaseReopened": "Not fixed: sent back to {department}",
     "entry.CaseReopened.nobody": "Not fixed: the case is handled again",
     "entry.CaseClosed.confirmed": "Closed after the resident confirmed",

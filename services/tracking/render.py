@@ -122,8 +122,16 @@ def render(entry: Entry, language: Language, city: CityConfig) -> str:
             else:
                 key += ".satisfied" if what.get("satisfied") else ".unsatisfied"
         case "CaseReopened":
-            if not what.get("department"):
+            if what.get("after_dispute"):
+                key += ".disputed"
+            elif not what.get("department"):
                 key += ".nobody"
+        case "ResidentAskedAgain":
+            closes = what.get("closes_at")
+            fields["closes"] = local_date(datetime.fromisoformat(closes), city) \
+                if isinstance(closes, str) else ""
+        case "DisputeSettled":
+            key += f".{what.get('outcome')}"
         case "CaseClosed" | "PersonalDataErased":
             key += f".{what.get('reason')}"
     for field, lookup in (("category", category_name), ("district", district_name),
@@ -234,6 +242,7 @@ def public_view(view: CaseView, language: Language, city: CityConfig) -> dict[st
         "stories": [s.model_dump(mode="json") for s in view.stories],
         "reporter_following": view.reporter_following,
         "feedback": feedback.model_dump(mode="json", exclude={"comment"}) if feedback else None,
+        "disputed": view.disputed,
         "timeline": [present_entry(e, language, city) for e in view.timeline if e.public],
     }
 
@@ -298,6 +307,7 @@ def summary(view: CaseView, language: Language, city: CityConfig, *,
             due_at=facts.due_at.isoformat() if facts.due_at else None,
             overdue=facts.overdue,
             escalated=facts.escalated,
+            disputed=view.disputed,
             reopened=facts.reopened,
         )
     return row

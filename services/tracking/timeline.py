@@ -124,6 +124,9 @@ class CaseView(BaseModel):
     """The reporter the case is handed to: `staff_hash` of their staff id; never shown."""
     assisting: tuple[str, ...] = ()
     """The departments assisting the lead one, from the latest routing."""
+    disputed: bool = False
+    """The resident said the resolution in force fixed it but they are not satisfied, and no
+    supervisor has ruled on it yet."""
     timeline: tuple[Entry, ...] = ()
     updated_at: AwareDatetime | None = None
 
@@ -204,6 +207,11 @@ def _step(event: ev.CaseEvent) -> tuple[Who, dict[str, JsonValue], dict[str, Jso
             private: dict[str, JsonValue] = {"comment": event.comment} if event.comment else {}
             return RESIDENT, {"fixed": event.fixed, "satisfied": event.satisfied,
                               "rating": event.rating}, private, True
+        case ev.ResidentAskedAgain():
+            return SYSTEM, {"resolved_at": _iso(event.resolved_at),
+                            "closes_at": _iso(event.closes_at)}, {}, True
+        case ev.DisputeSettled():
+            return Who.of(event.by), {"outcome": event.outcome, "note": event.note}, {}, True
         case ev.CaseReopened():
             private = {"comment": event.comment} if event.comment else {}
             return SYSTEM, {"department": event.department, "priority": event.priority.value,
@@ -241,7 +249,10 @@ def _changes(view: CaseView, event: ev.CaseEvent, at: datetime) -> dict[str, Any
             return dict(personal=None, erased=True, media=())
         case ev.FeedbackGiven():
             return dict(feedback=Feedback(fixed=event.fixed, satisfied=event.satisfied,
-                                          rating=event.rating, comment=event.comment, at=at))
+                                          rating=event.rating, comment=event.comment, at=at),
+                        disputed=event.fixed and not event.satisfied)
+        case ev.DisputeSettled() | ev.CaseReopened() | ev.CaseResolved():
+            return dict(disputed=False)
     return {}
 
 
@@ -258,6 +269,9 @@ def apply(view: CaseView | None, envelope: Envelope) -> CaseView:
     if view is None:
         view = CaseView(case_id=envelope.case_id, facts=envelope.facts)
     who, what, private, public = _step(event)
+    if isinstance(event, ev.CaseReopened) and view.timeline \
+            and view.timeline[-1].type == ev.DisputeSettled.TYPE:
+        what = {**what, "after_dispute": True}  # sent back by supervision, not by the resident
     entry = Entry(seq=envelope.seq, at=envelope.occurred_at, type=envelope.type,
                   status=envelope.facts.status, who=who, what=what, private=private,
                   public=public)

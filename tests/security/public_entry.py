@@ -124,7 +124,8 @@ def settled(row: dict[str, Any] | None, state: str) -> bool:
 
 async def cases_in(http: httpx.AsyncClient, states: list[str]) -> list[Made]:
     """Fresh cases, one in each of `states`: submitted, accepted (held by a reporter, so
-    nothing routes it), routed (to DEPT_A, by the rules) or resolved (by DEPT_A)."""
+    nothing routes it), routed (to DEPT_A, by the rules), resolved (by DEPT_A) or disputed
+    (resolved, and its resident says fixed but not satisfied)."""
     made = list(await asyncio.gather(*(submit(http) for _ in states)))
 
     async def accept(case: Made, state: str) -> None:
@@ -146,7 +147,15 @@ async def cases_in(http: httpx.AsyncClient, states: list[str]) -> list[Made]:
         await ok(await http.post(f"/api/cases/{case.case_id}/resolve", headers=DEPARTMENT_A,
                                  json={"resolution": "已修复管道，恢复供水。"}))
 
-    await asyncio.gather(*(resolve(case) for case, state in later if state == "resolved"))
+    await asyncio.gather(*(resolve(case) for case, state in later
+                           if state in ("resolved", "disputed")))
+
+    async def dispute(case: Made) -> None:
+        await ok(await http.post(f"/api/cases/{case.case_id}/feedback",
+                                 headers={"X-Tracking-Code": case.code},
+                                 json={"fixed": True, "satisfied": False, "rating": 2}))
+
+    await asyncio.gather(*(dispute(case) for case, state in later if state == "disputed"))
     return made
 
 

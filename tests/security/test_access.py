@@ -198,6 +198,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/api/cases/{case_id}/stories"): staff(Role.REPORTER, share=True, body=json_body(
         {"title": "花园路为何停水两天？", "url": "https://news.example.org/story"})),
     ("POST", "/api/cases/{case_id}/escalate"): staff(Role.SUPERVISOR, body=json_body(NOTE)),
+    ("POST", "/api/cases/{case_id}/settle"): staff(Role.SUPERVISOR, state="disputed", body=json_body(
+        {"outcome": "closed", "note": "已回访，维持办理结果"})),
     ("POST", "/api/cases/{case_id}/erase"): resident("routed", changes=True),
     ("POST", "/api/admin/erasures/{case_id}"): staff(),  # admins alone
     ("GET", "/api/admin/erasures/{case_id}"): staff(changes=False),
@@ -316,7 +318,7 @@ async def test_every_endpoint_answers_every_kind_of_caller_as_expected(
         assert not missing, ("routes nobody has decided who may call; add them to EXPECTED: "
                              + ", ".join(missing))
 
-        states = ["submitted", "accepted", "routed", "resolved"]
+        states = ["submitted", "accepted", "routed", "resolved", "disputed"]
         *shared, other = await cases_in(http, [*states, "routed"])
         ctx = Ctx(targets=dict(zip(states, shared, strict=True)), other=other,
                   photo=await upload_photo(http))

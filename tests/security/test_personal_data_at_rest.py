@@ -151,7 +151,8 @@ async def handle_to_the_end(http: httpx.AsyncClient, cases: dict[Channel, Made])
         await work_on(http, case.case_id, HEATING_DESK, note="已派维修工",
                       progress="已排查楼内管道，更换阀门", resolution="阀门已更换，室温恢复到20度")
         await ok(await http.post(f"{at}/feedback", headers={"X-Tracking-Code": case.code},
-                                 json={"fixed": True, "rating": 5, "comment": "暖气热了，谢谢"}))
+                                 json={"fixed": True, "satisfied": True, "rating": 5,
+                                       "comment": "暖气热了，谢谢"}))
         staff = await ok(await http.get(f"/api/staff/cases/{case.case_id}", headers=HEATING_DESK))
         assert staff["contact"]["name"] == NAME  # kept (sealed), and read by who may
         own = await ok(await http.get(f"{at}/private", headers={"X-Tracking-Code": case.code}))

@@ -98,11 +98,12 @@ async def test_no_public_answer_and_no_log_line_carries_a_residents_details(
                           resolution="已恢复供水")
             resident = {"X-Tracking-Code": case.code}
             await ok(await http.post(f"/api/cases/{web}/feedback", headers=resident,
-                                     json={"fixed": False, "rating": 2, "comment": "还是没水"}))
+                                     json={"fixed": False, "satisfied": False, "rating": 2,
+                                           "comment": "还是没水"}))
             await ok(await http.post(f"/api/cases/{web}/resolve", headers=DEPARTMENT_A,
                                      json={"resolution": "更换了总阀门"}))
             await ok(await http.post(f"/api/cases/{web}/feedback", headers=resident,
-                                     json={"fixed": True, "rating": 5}))
+                                     json={"fixed": True, "satisfied": True, "rating": 5}))
             # the resident (and staff) do see the details: they are kept, only not shown
             own = await ok(await http.get(f"/api/cases/{web}/private", headers=resident))
             assert own["contact"]["phone"] == RESIDENT_PHONE

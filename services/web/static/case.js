@@ -206,7 +206,8 @@ function drawPrivate(data, isPrivate) {
   if (!isPrivate) return;
   const feedback = data.feedback;
   replace(document.getElementById("private-facts"),
-    feedback ? fact(t("case.your_answer"), answerLine(feedback)) : null);
+    feedback ? fact(t("case.your_answer"), answerLine(feedback)) : null,
+    data.disputed ? fact(t("case.dispute"), t("case.dispute_with_supervision")) : null);
 }
 
 function answerLine(feedback) {
@@ -308,7 +309,8 @@ async function erase() {
 
 function drawFeedback(data, isPrivate) {
   const panel = document.getElementById("feedback");
-  const open = isPrivate && data.status === "resolved";
+  // a disputed resolution waits for a supervisor's ruling, not for another answer
+  const open = isPrivate && data.status === "resolved" && !data.disputed;
   if (panel.hidden === !open) return;
   panel.hidden = !open;
 }
@@ -364,7 +366,8 @@ async function sendFeedback(event) {
   if (answer.status === 422 && Array.isArray(answer.data.problems)) {
     showProblems(form, answer.data.problems.map((p) => {
       const where = String(p.where || "").replace(/^body\.?/, "");
-      return [where || "comment", t(where === "rating" ? "error.rating" : "error.comment")];
+      const known = { rating: "error.rating", satisfied: "error.satisfied", fixed: "error.fixed" };
+      return [where || "comment", t(known[where] || "error.comment")];
     }));
     return;
   }

@@ -110,6 +110,10 @@ function drawHeadline(figures) {
   document.getElementById("fig-satisfaction-rate").textContent = percent(satisfaction);
   meter("meter-on-time", onTime);
   meter("meter-satisfaction", satisfaction);
+  // what the rate is of: the answers given; the cases closed unanswered are said, not counted
+  document.getElementById("fig-satisfaction-basis").textContent = t("dashboard.satisfaction_basis", {
+    answers: formatNumber(s.feedback || 0), unanswered: formatNumber(s.unanswered || 0),
+  });
   document.getElementById("fig-first-response").textContent = duration(hoursOf(s.first_response));
   document.getElementById("fig-resolution-time").textContent = duration(hoursOf(s.resolution_time));
   const reopen = rate(s, "reopen_rate");

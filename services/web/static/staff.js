@@ -2,25 +2,30 @@
 // sessionStorage); the views and the actions on each case follow the token's role:
 // officers triage (accept, reject, merge duplicates, route by hand), departments work their
 // inbox (acknowledge, note progress, return, resolve), supervisors and reporters the
-// supervision board (assign a reporter, reassign, escalate; site visits and stories).
+// supervision board (assign a reporter, reassign, escalate, settle a resident's dispute; site
+// visits and stories); officers and supervisors enter hotline calls (`hotline.js`).
+// The resident's contact and photos show in a case's details to those who handle it: that
+// read (GET /api/staff/cases/{id}) is the audited one; the server withholds them from others.
 // The server checks every command again; the console only leaves out what would be refused.
 
 import {
-  api, categoryOf, clearErrors, config, failure, formatDateTime, h, placeLine, replace,
+  api, categoryOf, clearErrors, config, failure, formatDateTime, h, localMedia, placeLine, replace,
   serverDetail, showFieldError, statusPill, t, tOr, toast, withLang,
 } from "./app.js";
+import { startHotline } from "./hotline.js";
 
 const TOKEN_KEY = "zaiban.staff_token";
 const REFRESH_MS = 15000;
 const LIST_LIMIT = 50;
 
 const VIEWS = {
-  officer: ["triage", "search"],
+  officer: ["triage", "hotline", "search"],
   department: ["inbox", "search"],
-  supervisor: ["supervision", "triage", "inbox", "search"],
+  supervisor: ["supervision", "triage", "inbox", "hotline", "search"],
   reporter: ["supervision", "search"],
-  admin: ["triage", "inbox", "supervision", "search"],
+  admin: ["triage", "inbox", "supervision", "hotline", "search"],
 };
+const FORMS = ["hotline"]; // views that are a form, not a list of cases
 
 const AFTER_ACCEPTANCE = ["accepted", "awaiting_dispatch", "routed", "acknowledged", "resolved"];
 const WITH_DEPARTMENT = ["routed", "acknowledged"];
@@ -38,6 +43,7 @@ const ACTIONS = {
   reporter: { roles: ["officer", "supervisor"], statuses: AFTER_ACCEPTANCE },
   reassign: { roles: ["supervisor"], statuses: ["awaiting_dispatch", "routed", "acknowledged"] },
   escalate: { roles: ["supervisor"], statuses: AFTER_ACCEPTANCE, notEscalated: true },
+  settle: { roles: ["supervisor"], statuses: ["resolved"], disputed: true },
   visit: { roles: ["reporter"], statuses: AFTER_ACCEPTANCE },
   story: { roles: ["reporter"], statuses: AFTER_ACCEPTANCE },
 };
@@ -128,9 +134,9 @@ function departmentLabel(code) {
 
 // --- talking to the API with the token ---------------------------------------------------------------
 
-async function staffApi(path, { method = "GET", body, quiet = false } = {}) {
+async function staffApi(path, { method = "GET", body, headers = {}, quiet = false } = {}) {
   const answer = await api(method === "GET" ? withLang(path) : path, {
-    method, body, headers: { Authorization: `Bearer ${token}` },
+    method, body, headers: { ...headers, Authorization: `Bearer ${token}` },
   });
   if (answer.status === 401 && !quiet) signOut(t("error.token_expired"));
   return answer;
@@ -217,7 +223,7 @@ async function load(name) {
 
 async function refreshAll() {
   if (!me) return;
-  await Promise.all(VIEWS[me.role].map((name) => load(name)));
+  await Promise.all(VIEWS[me.role].filter((name) => !FORMS.includes(name)).map((name) => load(name)));
   document.getElementById("updated").textContent = t("staff.updated", { time: formatDateTime(new Date().toISOString()) });
   document.getElementById("console").dataset.ready = "true";
 }
@@ -228,6 +234,7 @@ function badges(item) {
   return [
     item.overdue ? h("span", { class: "badge badge-danger" }, t("staff.badge_overdue")) : null,
     item.escalated ? h("span", { class: "badge badge-warn" }, t("staff.badge_escalated")) : null,
+    item.disputed ? h("span", { class: "badge badge-danger" }, t("staff.badge_disputed")) : null,
     item.reopened ? h("span", { class: "badge badge-warn" }, t("staff.badge_reopened", { n: item.reopened })) : null,
   ];
 }
@@ -275,7 +282,20 @@ function contactLines(data) {
   const line = (label, ...value) => h("div", {}, h("dt", {}, label), h("dd", {}, ...value));
   return h("dl", { class: "facts work-contact", dataset: { contact: state } },
     line(t("staff.contact"), shown),
-    address && privatePlace ? line(t("case.address"), address) : null);
+    address && privatePlace ? line(t("case.address"), address) : null,
+    state === "given" || state === "anonymous" ? photoLine(data.media || [], line) : null);
+}
+
+/** The resident's photos, beside their contact: for those who handle the case. */
+function photoLine(media, line) {
+  if (!media.length) return null;
+  return line(t("staff.photos"), h("ul", { class: "work-photos" }, media.map((photo, index) => {
+    const label = t("submit.photo_alt", { n: index + 1 });
+    const local = localMedia(photo.url);
+    return h("li", {}, local
+      ? h("a", { href: local, target: "_blank", rel: "noopener" }, h("img", { src: local, alt: label, loading: "lazy" }))
+      : h("a", { href: photo.url, target: "_blank", rel: "noopener noreferrer" }, label));
+  })));
 }
 
 function timelineDetails(id) {
@@ -308,6 +328,7 @@ function allowed(action, item) {
   if (!rule.statuses.includes(item.status)) return false;
   if (rule.own && me.role === "department" && (!item.department || item.department.code !== me.department)) return false;
   if (rule.notEscalated && item.escalated) return false;
+  if (rule.disputed && !item.disputed) return false;
   return true;
 }
 
@@ -335,6 +356,10 @@ function actionsFor(item, name) {
     (values) => ({ department: values.department, reason: values.reason }), "reassign"),
     escalate: () => form(item, "escalate", [field("note", "textarea", { max: 2000 })],
       (values) => (values.note ? { note: values.note } : {}), "escalate"),
+    settle: () => form(item, "settle", [
+      field("outcome", "select", { options: ["closed", "reopened"].map((o) => [o, t(`action.settle.${o}`)]), value: "closed" }),
+      field("note", "textarea", { required: true, min: 1, max: 2000 })],
+    (values) => ({ outcome: values.outcome, note: values.note }), "settle"),
     visit: () => form(item, "visit", [field("note", "textarea", { required: true, min: 1, max: 2000 }),
       field("public", "checkbox", { checked: true })],
     (values) => ({ note: values.note, public: values.public }), "site-visits"),
@@ -345,7 +370,7 @@ function actionsFor(item, name) {
   };
   const order = name === "triage" ? ["accept", "reject", "duplicates", "route", "reporter"]
     : name === "inbox" ? ["acknowledge", "progress", "resolve", "return", "reassign"]
-      : ["reporter", "reassign", "escalate", "visit", "story", "progress", "resolve", "route"];
+      : ["settle", "reporter", "reassign", "escalate", "visit", "story", "progress", "resolve", "route"];
   const rest = Object.keys(all).filter((a) => !order.includes(a));
   return [...order, ...rest].filter((action) => allowed(action, item)).map((action) => all[action]());
 }
@@ -485,12 +510,14 @@ async function send(item, action, endpoint, body, element, fields) {
 /**
  * Wait until the lists can show what the command recorded: the timelines are a projection of
  * the log and may be a moment behind the command's answer (which says the seq it recorded).
+ * Asked of the public view: the staff view shows the resident's details, and each of its
+ * reads is one in the audit trail, which should hold only what someone was shown.
  */
 async function caughtUp(caseId, answer) {
   const recorded = answer.recorded || answer.events || [];
   const target = Math.max(0, ...recorded.map((e) => e.seq || 0));
   for (let tries = 0; target && tries < 40; tries += 1) {
-    const found = await staffApi(`/api/staff/cases/${encodeURIComponent(caseId)}`, { quiet: true });
+    const found = await api(`/api/cases/${encodeURIComponent(caseId)}`);
     if (!found.ok || found.data.seq >= target) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
@@ -572,6 +599,7 @@ function start() {
   tabs.addEventListener("keydown", tabKeys);
   document.getElementById("inbox-department").addEventListener("change", () => load("inbox"));
   document.getElementById("inbox-status").addEventListener("change", () => load("inbox"));
+  startHotline(staffApi, () => refreshAll());
   document.getElementById("staff-search").addEventListener("submit", (event) => {
     event.preventDefault();
     searchText = document.getElementById("staff-q").value.trim();

@@ -3,9 +3,10 @@
 // as a 422 whose problems name their fields, and each is shown next to its field.
 
 import {
-  api, clearErrors, codes, config, controlOf, copy, failure, h, randomId, replace,
-  showFieldError, showSummary, t, withLang, lang,
+  api, clearErrors, codes, config, copy, failure, h, randomId, replace,
+  showFieldError, t, withLang, lang,
 } from "./app.js";
+import { answers, fromServer, showProblems, showQuestions } from "./submission.js";
 
 const MAX_PHOTOS = 6;
 const DRAFT_KEY = "zaiban.draft";
@@ -61,55 +62,11 @@ function chosenCategory() {
 
 /** The chosen category's own questions (Open311 attributes), asked in the reader's language. */
 function showAttributes() {
-  const category = chosenCategory();
-  const questions = category ? [...(category.attributes || [])].sort((a, b) => a.order - b.order) : [];
-  replace(attributesBox, questions.map(question));
-}
-
-function question(attribute) {
-  const id = `attribute-${attribute.code}`;
-  const where = `attributes.${attribute.code}`;
-  const label = [attribute.description,
-    attribute.required ? h("span", { class: "required" }, ` ${t("form.required")}`) : null];
-  if (attribute.datatype === "multivaluelist") {
-    return h("fieldset", { class: "field", dataset: { where } },
-      h("legend", {}, label),
-      attribute.values.map((value) => h("div", { class: "check" },
-        h("input", { type: "checkbox", id: `${id}-${value.key}`, name: id, value: value.key }),
-        h("label", { for: `${id}-${value.key}` }, value.name))));
-  }
-  let control;
-  if (attribute.datatype === "singlevaluelist") {
-    control = h("select", { id, name: id, required: attribute.required },
-      h("option", { value: "" }, t("form.choose")),
-      attribute.values.map((value) => h("option", { value: value.key }, value.name)));
-  } else if (attribute.datatype === "text") {
-    control = h("textarea", { id, name: id, rows: 3, maxlength: 500 });
-  } else if (attribute.datatype === "number") {
-    control = h("input", { id, name: id, type: "text", inputmode: "decimal" });
-  } else if (attribute.datatype === "datetime") {
-    control = h("input", { id, name: id, type: "datetime-local" });
-  } else {
-    control = h("input", { id, name: id, type: "text", maxlength: 500 });
-  }
-  return h("div", { class: "field", dataset: { where } }, h("label", { for: id }, label), control);
+  showQuestions(attributesBox, chosenCategory());
 }
 
 function attributeValues() {
-  const values = {};
-  const category = chosenCategory();
-  for (const attribute of (category && category.attributes) || []) {
-    const id = `attribute-${attribute.code}`;
-    if (attribute.datatype === "multivaluelist") {
-      const checked = [...form.querySelectorAll(`input[name="${id}"]:checked`)].map((i) => i.value);
-      if (checked.length) values[attribute.code] = checked;
-    } else {
-      const control = document.getElementById(id);
-      const value = control ? control.value.trim() : "";
-      if (value) values[attribute.code] = value;
-    }
-  }
-  return values;
+  return answers(form, chosenCategory());
 }
 
 // --- description, contact, point -----------------------------------------------------------------
@@ -240,66 +197,8 @@ function check() {
   return problems;
 }
 
-/** A problem the server named, in the reader's words, and the field it belongs to. */
-function fromServer(problem) {
-  const where = String(problem.where || "").replace(/^body\.?/, "");
-  const said = String(problem.problem || "").toLowerCase();
-  if (where === "category") return ["category", t("error.category")];
-  if (where === "description") {
-    if (said.includes("at least")) return ["description", t("error.description_short", { min: 5 })];
-    if (said.includes("at most")) return ["description", t("error.description_long", { max: 4000 })];
-    return ["description", t("error.description")];
-  }
-  if (where === "location.district") return ["location.district", t("error.district")];
-  if (where === "location.lat" || where === "location.lon") return ["location.point", t("error.point_number")];
-  if (where === "location") {
-    if (said.includes("outside")) return ["location.point", t("error.point_outside", { city: config.city.name })];
-    if (said.includes("both")) return ["location.point", t("error.point_both")];
-    return ["location", t("error.where")];
-  }
-  if (where.startsWith("location.")) return [where, t("error.text_line")];
-  if (where === "contact.phone") return ["contact.phone", t("error.phone")];
-  if (where === "contact.email") return ["contact.email", t("error.email")];
-  if (where.startsWith("contact")) return [where, t("error.text_line")];
-  if (where.startsWith("attributes.")) {
-    const field = where.split(".").slice(0, 2).join(".");
-    if (said.includes("required")) return [field, t("error.attribute_required")];
-    if (said.includes("one of")) return [field, t("error.attribute_choice")];
-    if (said.includes("number")) return [field, t("error.attribute_number")];
-    return [field, t("error.attribute")];
-  }
-  if (where.startsWith("media")) return ["media", t("error.photo_ref")];
-  return [where || "form", t("error.invalid_field")];
-}
-
-function wrapperFor(where) {
-  let path = where;
-  while (path) {
-    const found = form.querySelector(`[data-where="${CSS.escape(path)}"]`);
-    if (found) return found;
-    path = path.includes(".") ? path.slice(0, path.lastIndexOf(".")) : "";
-  }
-  return null;
-}
-
 function show(problems) {
-  const items = [];
-  const seen = new Set();
-  for (const [where, message] of problems) {
-    const wrapper = wrapperFor(where);
-    if (!wrapper) {
-      status.textContent = message;
-      continue;
-    }
-    if (seen.has(`${where}|${message}`)) continue;
-    seen.add(`${where}|${message}`);
-    showFieldError(wrapper, message);
-    items.push({ message, target: controlOf(wrapper) });
-  }
-  if (items.length) {
-    showSummary(form, items);
-    form.querySelector(".error-summary").focus();
-  }
+  showProblems(form, status, problems);
 }
 
 // --- sending ---------------------------------------------------------------------------------------

@@ -222,7 +222,7 @@ async def test_refused_commands_record_nothing(
     # wrong state: not routed yet
     answer = await post(http, case_id, "resolve", {"resolution": "好了"}, SUPERVISOR, 409)
     assert "before it is routed" in answer["error"]
-    await post(http, case_id, "feedback", {"fixed": True, "rating": 5},
+    await post(http, case_id, "feedback", {"fixed": True, "satisfied": True, "rating": 5},
                {"X-Tracking-Code": tracking_code_for(TEST_SECRET, case_id)}, 409)
     await post(http, case_id, "route", {"department": "signal-co"}, REPORTER)
     await post(http, case_id, "route", {}, OFFICER, 409)
@@ -236,7 +236,7 @@ async def test_refused_commands_record_nothing(
     # not signed in, a forged token, a wrong tracking code, an unknown case, a bad body
     await post(http, case_id, "acknowledge", None, {}, 401)
     await post(http, case_id, "acknowledge", None, {"Authorization": "Bearer zb1.x.y"}, 401)
-    await post(http, case_id, "feedback", {"fixed": True, "rating": 5},
+    await post(http, case_id, "feedback", {"fixed": True, "satisfied": True, "rating": 5},
                {"X-Tracking-Code": "0000-0000-0000-0000"}, 403)
     await post(http, "ZB251006-NONE-NONE", "acknowledge", None, SIGNAL_CO, 404)
     answer = await post(http, case_id, "reassign", {"department": "Water Co!", "reason": "x"},
@@ -267,20 +267,35 @@ async def test_two_racing_resolutions_record_one(
     assert [e.type for e in events].count("CaseResolved") == 1 and len(events) == 4
 
 
+async def as_kept_before_reminders(routing: RoutingService, case_id: str) -> None:
+    """The case's snapshot in routing's store as routing kept it before it asked residents
+    again: without the fields for disputes and reminders, at the top or in the case."""
+    snapshots = routing.streams.collection
+    doc = await snapshots.find_one({"_id": case_id})
+    assert doc is not None and "closes_unanswered_at" in doc
+    case = {k: v for k, v in json.loads(doc["case"]).items()
+            if k not in ("disputed", "closes_unanswered_at")}
+    await snapshots.update_one({"_id": case_id}, {
+        "$set": {"case": json.dumps(case)},
+        "$unset": {"disputed": "", "closes_unanswered_at": ""}})
+
+
 async def test_an_overdue_case_is_escalated_even_across_a_restart(
     settings: CommonSettings, clock: ManualClock,
 ) -> None:
     first = RoutingService(routing_settings(settings), clock=clock)
     async with running(first), client_for(build_app([first], title="routing")) as http:
         late = await given_accepted(settings)
-        answered = await given_accepted(settings)
+        silent = await given_accepted(settings)
         await until_types(settings, late, "CaseSubmitted", "CaseAccepted", "CaseRouted")
-        await until_types(settings, answered, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+        await until_types(settings, silent, "CaseSubmitted", "CaseAccepted", "CaseRouted")
         clock.advance(timedelta(days=1))
-        await post(http, answered, "resolve", {"resolution": "已修复"}, SIGNAL_CO)
+        await post(http, silent, "resolve", {"resolution": "已修复"}, SIGNAL_CO)
         clock.set(T0 + timedelta(days=7))  # the deadline itself: not yet overdue
-        assert await first.sweep() == Swept(overdue=0, closed=0)
-    # routing is down while the deadline passes and the resident stays silent
+        assert await first.sweep() == Swept()
+        await as_kept_before_reminders(first, silent)
+    # routing is down while the deadline passes and the resident stays silent a week (and a
+    # new routing, which asks residents again, starts on what the old one kept)
     clock.set(T0 + timedelta(days=8, minutes=1))
     second = RoutingService(routing_settings(settings), clock=clock)
     async with running(second):
@@ -288,12 +303,52 @@ async def test_an_overdue_case_is_escalated_even_across_a_restart(
                                    "CaseRouted", "CaseOverdue", "CaseEscalated")
         assert events[3].data["due_at"] == events[2].data["due_at"]
         assert events[4].data["reason"] == "overdue" and events[4].facts.overdue
-        closed = await until_types(settings, answered, "CaseSubmitted", "CaseAccepted",
-                                   "CaseRouted", "CaseResolved", "CaseClosed")
-        assert closed[-1].data["reason"] == "no_answer"
+        # asked once more (late, as routing was down: the rest of the window from now)
+        asked = await until_types(settings, silent, "CaseSubmitted", "CaseAccepted",
+                                  "CaseRouted", "CaseResolved", "ResidentAskedAgain")
+        closes_at = T0 + timedelta(days=11, minutes=1)
+        assert datetime.fromisoformat(asked[-1].data["closes_at"]) == closes_at
         # sweeping again (as another instance would) changes nothing
-        assert await second.sweep() == Swept(overdue=0, closed=0)
+        assert await second.sweep() == Swept()
+        clock.set(closes_at - timedelta(seconds=1))
+        assert await second.sweep() == Swept()
+    # and across another restart, the case closes when the asking said
+    clock.set(closes_at)
+    third = RoutingService(routing_settings(settings), clock=clock)
+    async with running(third):
+        closed = await until_types(settings, silent, "CaseSubmitted", "CaseAccepted",
+                                   "CaseRouted", "CaseResolved", "ResidentAskedAgain",
+                                   "CaseClosed")
+        assert closed[-1].data["reason"] == "no_answer"
+        assert await third.sweep() == Swept()
     assert len(await log_of(settings, late)) == 5
+
+
+async def test_instances_sweeping_at_once_ask_a_silent_resident_once(
+    settings: CommonSettings, clock: ManualClock,
+) -> None:
+    first = RoutingService(routing_settings(settings), clock=clock)
+    second = RoutingService(routing_settings(settings), clock=clock)
+    async with running(first, second), client_for(build_app([first], title="routing")) as http:
+        silent = await given_accepted(settings)
+        await until_types(settings, silent, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+        clock.set(T0 + timedelta(days=1))
+        await post(http, silent, "resolve", {"resolution": "已修复"}, SIGNAL_CO)
+        clock.set(T0 + timedelta(days=8))
+        # both instances' own sweeps run too, every 0.2 s: all of them race for the one asking
+        swept = await asyncio.gather(*(s.sweep() for s in (first, second) * 3))
+        assert sum(s.asked_again for s in swept) <= 1
+        await until_types(settings, silent, "CaseSubmitted", "CaseAccepted", "CaseRouted",
+                          "CaseResolved", "ResidentAskedAgain")
+        await asyncio.sleep(1)  # a second asking, had any instance recorded one, is in by now
+        assert [e.type for e in await log_of(settings, silent)].count("ResidentAskedAgain") == 1
+        clock.set(T0 + timedelta(days=11))
+        swept = await asyncio.gather(*(s.sweep() for s in (first, second) * 3))
+        assert sum(s.closed for s in swept) <= 1 and not any(s.asked_again for s in swept)
+        await until_types(settings, silent, "CaseSubmitted", "CaseAccepted", "CaseRouted",
+                          "CaseResolved", "ResidentAskedAgain", "CaseClosed")
+        await asyncio.sleep(1)
+        assert len(await log_of(settings, silent)) == 6
 
 
 async def test_department_replies_on_the_bus_and_garbage_in_the_dead_letter_topic(

@@ -101,7 +101,8 @@ async def test_each_route_lets_in_only_the_roles_of_its_command(
         http: dict[str, httpx.AsyncClient], service: str, row: Row[Any]) -> None:
     url = f"/api/cases/ZB251006-TEST-0001/{row.path}"
     if row.resident:  # the resident's tracking code, never a staff token
-        answer = await http[service].post(url, json={"fixed": True, "rating": 5})
+        answer = await http[service].post(url, json={"fixed": True, "satisfied": True,
+                                                          "rating": 5})
         assert answer.status_code == 401 and "X-Tracking-Code" in answer.json()["error"]
         assert row.roles == {Role.RESIDENT}
         return

@@ -120,7 +120,8 @@ def test_the_lifecycle_has_every_event_the_platform_records() -> None:
         "CaseSubmitted", "CaseAccepted", "CaseRejected", "CaseMerged", "CaseRouted",
         "CaseAcknowledged", "CaseReturned", "CaseReassigned", "ProgressNoted", "SiteVisited",
         "StoryPublished", "CaseOverdue", "CaseEscalated", "ReporterAssigned", "CaseResolved",
-        "FeedbackGiven", "CaseReopened", "CaseClosed", "PersonalDataErased"}
+        "FeedbackGiven", "ResidentAskedAgain", "DisputeSettled", "CaseReopened", "CaseClosed",
+        "PersonalDataErased"}
 
 
 def test_the_exported_json_schemas_match_the_code() -> None:

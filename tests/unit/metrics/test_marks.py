@@ -128,6 +128,33 @@ def test_feedback_counts_answers_and_satisfied_ones_and_closing_changes_nothing_
     assert (figures.feedback, figures.satisfied, figures.satisfaction_rate_pct) == (2, 1, 50.0)
 
 
+def test_a_dispute_is_an_answer_not_satisfied_and_silence_is_no_answer_at_all() -> None:
+    supervisor = Actor(role=Role.SUPERVISOR, staff_id="supervisor-1")
+    disputed = (History("ZB-DISPUTED").given(at("10-06"), submitted())
+                .given(at("10-07"), routed("signal-co", at("10-14")))
+                .given(at("10-08"), resolved("signal-co"))
+                .given(at("10-09"), feedback(satisfied=False, rating=2),
+                       ev.CaseEscalated(reason="disputed", by=Actor(role=Role.SYSTEM)))
+                .given(at("10-10"), ev.DisputeSettled(by=supervisor, outcome="closed",
+                                                      note="维持"), closed()))
+    silent = (History("ZB-SILENT").given(at("10-06"), submitted())
+              .given(at("10-07"), routed("signal-co", at("10-14")))
+              .given(at("10-08"), resolved("signal-co"))
+              .given(at("10-15"), ev.ResidentAskedAgain(resolved_at=at("10-08"),
+                                                        closes_at=at("10-18")))
+              .given(at("10-18"), ev.CaseClosed(reason="no_answer")))
+    figures = Figures.of(counters_after(disputed, silent)).overall()
+    assert (figures.feedback, figures.satisfied, figures.satisfaction_rate_pct) == (1, 0, 0.0)
+    assert figures.unanswered == 1  # said beside the rate, in neither of its counts
+    assert figures.resolved == 2  # both stay resolved: the figures of the handling are untouched
+    alone = Figures.of(counters_after(silent)).overall()
+    assert (alone.feedback, alone.satisfied, alone.satisfaction_rate_pct) == (0, 0, None)
+    assert change_made_by(silent, 4) == {
+        f"unanswered|{g}": 1
+        for g in ("all=*", "category=traffic-signals", "district=jinshui", "channel=web",
+                  "department=signal-co", "day=2026-10-06")}
+
+
 # --- corrections, reopening ------------------------------------------------------------------------
 
 

@@ -21,9 +21,22 @@ def test_deadlines_and_the_feedback_window_come_from_the_environment(
 ) -> None:
     monkeypatch.setenv("ZAIBAN_DEADLINE_EMERGENCY", "PT1H")
     monkeypatch.setenv("ZAIBAN_DEADLINE_COMPLEX", "P30D")
+    monkeypatch.setenv("ZAIBAN_FEEDBACK_REMINDER", "P2D")
     monkeypatch.setenv("ZAIBAN_FEEDBACK_WINDOW", "P3D")
     policy = RoutingSettings().policy(CITY)
     assert policy.deadlines.allowed(Priority.EMERGENCY) == timedelta(hours=1)
     assert policy.deadlines.allowed(Priority.COMPLEX) == timedelta(days=30)
     assert policy.deadlines.allowed(Priority.GENERAL) == timedelta(days=7)
-    assert policy.feedback_window == timedelta(days=3)
+    assert (policy.feedback_reminder, policy.feedback_window) == (timedelta(days=2),
+                                                                  timedelta(days=3))
+
+
+def test_the_resident_is_asked_again_before_the_window_closes_or_routing_does_not_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = RoutingSettings().policy(CITY)
+    assert (defaults.feedback_reminder, defaults.feedback_window) == (timedelta(days=7),
+                                                                      timedelta(days=10))
+    monkeypatch.setenv("ZAIBAN_FEEDBACK_WINDOW", "P7D")  # no later than the reminder
+    with pytest.raises(ValueError, match="feedback reminder"):
+        RoutingSettings().policy(CITY)

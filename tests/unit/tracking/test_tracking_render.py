@@ -12,6 +12,7 @@ from unit.tracking.tracking_stories import (
     PHONE,
     PRIVATE_ADDRESS,
     STAFF_IDS,
+    a_disputed_case,
     a_long_handling,
     accepted,
     day,
@@ -123,7 +124,8 @@ def test_entries_read_in_the_readers_language(language: Language) -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_entry_renders_in_every_language(language: Language) -> None:
     unknown = MESSAGES[language]["entry.unknown"]
-    for view in (project(reference_case()), project(a_long_handling())):
+    for view in (project(reference_case()), project(a_long_handling()),
+                 project(a_disputed_case())):
         for entry in view.timeline:
             text = render(entry, language, CITY)
             assert text and text != unknown and "{" not in text, (entry.type, text)
@@ -146,3 +148,28 @@ def test_a_merged_case_says_where_it_went() -> None:
     shown = public_view(duplicate, "zh-Hans", CITY)
     assert shown["merged_into"] == "ZB261006-WFF0-0001"
     assert shown["timeline"][-1]["text"] == "与案件 ZB261006-WFF0-0001 重复，已合并办理"
+
+
+DISPUTE = {
+    "zh-Hans": ["已再次请市民评价办理结果（2026-10-18 前未回复将自动结案）",
+                "市民确认问题已解决，但不满意（2 星）", "转入督办：市民对处理结果有异议",
+                "督办员复核市民异议，要求重新办理：请信号公司回访市民并说明原因",
+                "督办要求 交通信号设施公司 重新办理"],
+    "zh-Hant": ["已再次請市民評價辦理結果（2026-10-18 前未回覆將自動結案）",
+                "市民確認問題已解決，但不滿意（2 星）", "轉入督辦：市民對處理結果有異議",
+                "督辦員覆核市民異議，要求重新辦理：请信号公司回访市民并说明原因",  # as written
+                "督辦要求 交通號誌設施公司 重新辦理"],
+    "en": ["The resident was asked again for their answer (closes 2026-10-18 without one)",
+           "The resident confirmed the fix but is not satisfied (2/5)",
+           "Escalated to supervision: the resident disputes the result",
+           "Supervision reviewed the resident's dispute and sent the case back: "
+           "请信号公司回访市民并说明原因",
+           "Sent back to Traffic Signal Company by supervision"],
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_dispute_reads_on_the_public_timeline_in_the_readers_language(
+        language: Language) -> None:
+    shown = public_view(project(a_disputed_case()), language, CITY)
+    assert [e["text"] for e in shown["timeline"][4:]] == DISPUTE[language]

@@ -9,10 +9,12 @@ from unit.tracking.tracking_stories import (
     NAME,
     PHONE,
     REFERENCE_STEPS,
+    SIGNAL_CO,
     STAFF_IDS,
     STORY_TITLE,
     STORY_URL,
     SYSTEM,
+    a_disputed_case,
     a_long_handling,
     accepted,
     code_of,
@@ -73,8 +75,8 @@ def test_every_event_type_becomes_an_entry_with_its_status_and_actor() -> None:
                      .given(day("10-09"), submitted("ZB261009-DUP0-0005"))
                      .given(day("10-09", 10), ev.CaseMerged(officer=accepted().officer,
                                                             into_case_id="ZB261006-WFF0-0001")))
-    seen = {e.type for v in (long_view, rejected, merged, erased, project(reference_case()))
-            for e in v.timeline}
+    seen = {e.type for v in (long_view, rejected, merged, erased, project(reference_case()),
+                             project(a_disputed_case())) for e in v.timeline}
     assert seen == {cls.TYPE for cls in ALL_EVENTS}
 
     entries = {(e.seq): e for e in long_view.timeline}
@@ -178,3 +180,28 @@ def test_an_event_the_projection_cannot_apply_is_set_aside_and_the_rest_applied(
     view, failed = fold_safely(None, [envelopes[0], envelopes[1], broken, envelopes[3]])
     assert view is not None and [e.seq for e in view.timeline] == [1, 2, 4]
     assert [(e.seq, "CaseTeleported" in reason) for e, reason in failed] == [(3, True)]
+
+
+def test_a_dispute_and_the_asking_again_are_on_the_public_timeline() -> None:
+    view = project(a_disputed_case().given(day("10-18", 9), ev.CaseResolved(
+        by=SIGNAL_CO, resolution="已回访并致歉，灯一直正常", on_time=True)))
+    tail = [(e.type, e.status.value, e.public) for e in view.timeline[4:]]
+    assert tail == [
+        ("ResidentAskedAgain", "resolved", True), ("FeedbackGiven", "resolved", True),
+        ("CaseEscalated", "resolved", True), ("DisputeSettled", "resolved", True),
+        ("CaseReopened", "routed", True), ("CaseResolved", "resolved", True)]
+    assert view.timeline[4].what["closes_at"] == day("10-18", 11).isoformat()
+    assert view.timeline[6].what == {"reason": "disputed"}
+    assert view.timeline[7].what == {"outcome": "reopened", "note": "请信号公司回访市民并说明原因"}
+    assert view.timeline[8].what["after_dispute"] is True
+    assert not view.disputed
+
+
+def test_a_case_is_disputed_from_the_answer_until_supervision_rules() -> None:
+    story = a_disputed_case()
+    until_escalated = story.envelopes[:7]
+    view = fold(None, until_escalated)
+    assert view is not None and view.disputed and view.facts.escalated
+    assert view.feedback is not None and not view.feedback.satisfied
+    settled = fold(view, story.envelopes[7:])
+    assert settled is not None and not settled.disputed

@@ -183,6 +183,29 @@ def a_long_handling(case_id: str = "ZB261008-LONG-0003") -> History:
     )
 
 
+def a_disputed_case(case_id: str = "ZB261006-DSP0-0007") -> History:
+    """Resolved, unanswered a week (asked again), then fixed but not satisfied: a dispute;
+    supervision sends it back, and the department resolves it again."""
+    return (
+        History(case_id)
+        .given(day("10-06", 9), submitted(case_id))
+        .given(day("10-06", 10), accepted())
+        .given(day("10-06", 11), routed("signal-co", day("10-13", 11)))
+        .given(day("10-08", 11), ev.CaseResolved(by=SIGNAL_CO, resolution="已更换灯泡",
+                                                 on_time=True))
+        .given(day("10-15", 11), ev.ResidentAskedAgain(resolved_at=day("10-08", 11),
+                                                       closes_at=day("10-18", 11)))
+        .given(day("10-16", 20), ev.FeedbackGiven(fixed=True, satisfied=False, rating=2,
+                                                  comment="修了一周，没人回电话"))
+        .given(day("10-16", 20), ev.CaseEscalated(reason="disputed", by=SYSTEM))
+        .given(day("10-17", 9), ev.DisputeSettled(by=SUPERVISOR, outcome="reopened",
+                                                  note="请信号公司回访市民并说明原因"))
+        .given(day("10-17", 9), ev.CaseReopened(department="signal-co",
+                                                priority=Priority.GENERAL,
+                                                due_at=day("10-24", 9), was_on_time=True))
+    )
+
+
 def water_case(case_id: str = "ZB261008-WTR0-0002") -> History:
     """A water case: its exact address is private (catalogue: address_public false)."""
     return History(case_id).given(day("10-08", 8, 0), submitted(
