@@ -588,28 +588,49 @@ app.add_typer(import_app, name="import")
 
 @import_app.command("social")
 def import_social(
-    path: str = typer.Argument(..., help="A JSON or CSV export of posts."),
+    path: str = typer.Argument(..., help="A CSV, JSON or JSON-lines (.jsonl) export of posts."),
     channel: str = typer.Option("weibo", help="weibo or wechat"),
     default_category: str = typer.Option("inquiry", help="For posts without a category."),
     default_district: str = typer.Option("zhongyuan", help="For posts without a district."),
+    replies: str | None = typer.Option(
+        None, help="Where to write one reply per post (.csv, else JSON lines); default: "
+                   "beside the export, <name>.replies.jsonl."),
+    site: str | None = typer.Option(
+        None, help="The platform's public address (https://...): each reply links the "
+                   "case's page. Without it a reply gives the case number alone."),
+    wait: float = typer.Option(60.0, min=0, help="Seconds to wait for intake's receipts."),
 ) -> None:
-    """Publish each post as a submission on the bus; intake checks it like any other."""
+    """Publish each post as a submission on the bus; intake checks it like any other, and
+    answers it on the receipts topic. Then write, per post, its case number and the reply to
+    post under it (in the post's language, at most 140 characters), or why it made no case."""
 
+    from rich.console import Console
     from rich.progress import Progress
 
     from contracts.facts import Channel
     from contracts.topics import Topics
     from services.common.catalogue import load_city
     from services.common.settings import CommonSettings
-    from zaiban.social import prepare, read_rows
+    from zaiban.social import (
+        collect_receipts,
+        prepare,
+        read_rows,
+        reply_rows,
+        reply_text,
+        write_replies,
+    )
 
     if channel not in ("weibo", "wechat"):
         _fail("channel is weibo or wechat")
+    if site is not None and not site.startswith(("https://", "http://")):
+        _fail("--site: the platform's address, starting with https://")
     settings = CommonSettings()
     source = Path(path)
     if not source.exists():
         _fail(f"no such file: {source}")
+    target = Path(replies) if replies else source.with_name(f"{source.stem}.replies.jsonl")
     try:
+        reply_text("ZB000000-0000-0000", "en", site)
         ready, skipped = prepare(read_rows(source), load_city(settings.config_dir),
                                  Channel(channel), default_category=default_category,
                                  default_district=default_district)
@@ -638,7 +659,7 @@ def import_social(
         await producer.start()
         try:
             topic = Topics(settings.topic_prefix).submissions
-            with Progress() as progress:
+            with Progress(console=Console(stderr=True)) as progress:  # stdout: the outcome
                 task = progress.add_task(f"publishing {len(ready)} {channel} posts", total=len(ready))
                 for command in ready:
                     await producer.send_and_wait(topic, bus_message(command, recipient),
@@ -648,8 +669,19 @@ def import_social(
             await producer.stop()
 
     asyncio.run(publish())
-    typer.echo(f"published {len(ready)} submissions, skipped {len(skipped)}; intake records "
-               "them as cases (an import repeated makes no second case)")
+    typer.echo(f"published {len(ready)} submissions, skipped {len(skipped)}; waiting for "
+               "intake's receipts (an import repeated makes no second case)", err=True)
+    receipts = asyncio.run(collect_receipts(settings, [c.submission_id for c in ready],
+                                            timeout_s=wait))
+    rows = reply_rows(ready, skipped, receipts, site)
+    write_replies(target, rows)
+    made = sum(1 for row in rows if row["case_id"])
+    pending = len(ready) - len(receipts)
+    typer.echo(f"{made} posts are cases, {len(rows) - made} are not"
+               + (f" ({pending} without a receipt yet)" if pending else "")
+               + f"; one reply per post in {target}")
+    if pending:
+        raise typer.Exit(1)
 
 
 # --- zaiban bench (owner: performance; zaiban/bench/) -------------------------------------------
