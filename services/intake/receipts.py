@@ -123,6 +123,9 @@ class ReceiptDesk:
             return False
         await self.outlet.send(kept["body"].encode(), key=kept["submission_id"].encode())
         await self.slots.update_one({"_id": slot}, {"$set": {"sent": True}})
+        # not the submission id: a frontend chooses it, and it might say who the resident is
+        sent = SubmissionReceipt.model_validate_json(kept["body"])
+        log.info("bus_receipt_sent", outcome=sent.outcome, case_id=sent.case_id)
         return True
 
     async def recorded(self, key: str, command: SubmitCase, record: ConsumerRecord[Any, Any],

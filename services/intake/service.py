@@ -2,7 +2,8 @@
 
 Wiring only: the decisions live in the lifecycle (`services/lifecycle/`:
 `submitting.py`, `triage.py`, whose commands are the rows of `commands.py`) and
-in `duplicates.py`; a submission's way to the log is `submissions.py`. This file
+in `duplicates.py`; a submission's way to the log is `submissions.py`, and a bus
+submission's answer on the receipts topic `receipts.py`. This file
 connects them to the write model (`CaseStreams` over intake's `cases`
 collection), the log, the submissions topic and the HTTP routes (`api.py`,
 `open311/routes.py`).
