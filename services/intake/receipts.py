@@ -29,13 +29,14 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import ConsumerRecord
+from pydantic import ValidationError
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from contracts.case_commands import SubmitCase
+from contracts.case_commands import SealedSubmission, SubmitCase
 from contracts.receipts import SubmissionReceipt
-from services.common.bus import Outlet
+from services.common.bus import Outlet, describe_error
 from services.common.clock import Clock
 from services.common.keys import recipient_key, seal_for
 from services.common.logging import get_logger
@@ -61,6 +62,22 @@ def recorded(submission_id: str, case_id: str, tracking_code: str, receipt_key: 
 def refused(submission_id: str, reason: str, now: datetime) -> SubmissionReceipt:
     return SubmissionReceipt(submission_id=submission_id, outcome="refused", reason=reason,
                              issued_at=now)
+
+
+def unreadable(raw: bytes, error: ValidationError) -> str:
+    """Why a record is no submission, said of the kind it meant to be (a `SealedSubmission`
+    if it has `sealed`, else a `SubmitCase`) rather than of both."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return describe_error(error)
+    meant: type[SubmitCase | SealedSubmission] = \
+        SealedSubmission if isinstance(data, dict) and "sealed" in data else SubmitCase
+    try:
+        meant.model_validate(data)
+    except ValidationError as narrower:
+        return describe_error(narrower)
+    return describe_error(error)
 
 
 def coordinates(record: ConsumerRecord[Any, Any]) -> str:

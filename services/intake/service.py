@@ -51,7 +51,7 @@ from services.intake import api, duplicates, retention
 from services.intake.erasures import ErasureDesk, Erasures
 from services.intake.media import PhotoStore
 from services.intake.open311 import routes as open311
-from services.intake.receipts import ReceiptDesk
+from services.intake.receipts import ReceiptDesk, unreadable
 from services.intake.settings import IntakeSettings
 from services.intake.submissions import Submissions
 from services.lifecycle.case import Case
@@ -174,7 +174,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         try:
             return SUBMISSIONS.validate_json(record.value or b"")
         except ValidationError as error:
-            await self._refuse(record, describe_error(error))
+            await self._refuse(record, unreadable(record.value or b"", error))
             raise AckMessage() from error  # answered: the stream goes on
 
     async def _on_bus_submission(

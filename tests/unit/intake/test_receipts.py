@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,14 @@ from pydantic import ValidationError
 
 from contracts.case_commands import SubmitCase
 from services.common.keys import BrokenSeal, DataKey, open_for, public_key_text
-from services.intake.receipts import recorded, refusal_slot, refused, submission_id_of
+from services.intake.receipts import (
+    recorded,
+    refusal_slot,
+    refused,
+    submission_id_of,
+    unreadable,
+)
+from services.intake.service import SUBMISSIONS
 
 NOW = datetime(2026, 10, 6, 9, 12, tzinfo=UTC)
 CODE = "AB12-CD34-EF56-GH78"
@@ -74,3 +82,18 @@ def test_a_receipt_key_is_an_x25519_public_key_in_base64url() -> None:
     for bad in ("not a key", key[:-1], key + "A", key.replace(key[0], "+")):
         with pytest.raises(ValidationError):
             SubmitCase.model_validate({**LIGHTS, "receipt_key": bad})
+
+
+def test_a_record_that_is_no_submission_is_told_what_is_wrong_with_what_it_meant_to_be() -> None:
+    def why(raw: bytes) -> str:
+        with pytest.raises(ValidationError) as error:
+            SUBMISSIONS.validate_json(raw)
+        return unreadable(raw, error.value)
+
+    plain = why(json.dumps({**LIGHTS, "contact": {"phone": "x1"}}).encode())
+    assert plain.startswith("invalid: contact.phone: String should match pattern")
+    assert "sealed" not in plain and "x1" not in plain
+    sealed = why(b'{"sealed": {"kid": "bus:submissions"}}')
+    assert sealed == ("invalid: sealed.epk: Field required; sealed.nonce: Field required; "
+                      "sealed.ciphertext: Field required")
+    assert "Invalid JSON" in why(b"\xff\xfenot json")
