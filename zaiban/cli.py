@@ -315,6 +315,68 @@ def departments_list() -> None:
         typer.echo("user: - the broker does not authenticate (security.protocol=PLAINTEXT)")
 
 
+frontends_app = typer.Typer(help="Frontends that submit on the bus: their Kafka user, rights "
+                                  "and client configuration.", no_args_is_help=True)
+app.add_typer(frontends_app, name="frontends")
+
+
+@frontends_app.command("onboard")
+def frontends_onboard(
+    name: str = typer.Argument(..., help="The frontend's name (e.g. city-app)."),
+    out: Path = typer.Option(None, "--out", help="Write the client configuration to this file "
+                             "(mode 0600) instead of standard output."),
+    bootstrap: str = typer.Option(None, help="The broker address the frontend connects to "
+                                  "(default: ZAIBAN_KAFKA_BOOTSTRAP)."),
+) -> None:
+    """Give a frontend its Kafka user, allowed to write submissions and read receipts (in its
+    own group) and nothing else, and print the client configuration it connects with."""
+    from services.common.settings import CommonSettings
+    from zaiban.departments import write_secret
+    from zaiban.frontends import BadName, access_of, onboard
+
+    settings = CommonSettings()
+    try:
+        access_of(settings, name)
+    except BadName as error:
+        _fail(str(error))
+    access, config = _on_kafka(settings, onboard(settings, name, bootstrap=bootstrap),
+                               f"onboard {name}")
+    if out is not None:
+        write_secret(out, config)
+    else:
+        sys.stdout.write(config)
+    if "sasl.jaas.config" in config:
+        typer.echo(f"user {access.user}: writes {access.submissions_topic}, reads "
+                   f"{access.receipts_topic} in group {access.group}", err=out is None)
+    else:
+        typer.secho(f"zaiban: the broker at {settings.kafka_bootstrap} does not authenticate "
+                    "(security.protocol=PLAINTEXT): no user was made", fg=typer.colors.YELLOW,
+                    err=True)
+    if out is not None:
+        typer.echo(f"client configuration of {name} written to {out} (readable by you only)")
+
+
+@frontends_app.command("offboard")
+def frontends_offboard(name: str = typer.Argument(..., help="The frontend's name.")) -> None:
+    """Take a frontend's Kafka user and ACLs away."""
+    from services.common.settings import CommonSettings
+    from zaiban.frontends import BadName, access_of, offboard
+
+    settings = CommonSettings()
+    try:
+        access = access_of(settings, name)
+    except BadName as error:
+        _fail(str(error))
+    had = _on_kafka(settings, offboard(settings, name), f"offboard {name}")
+    if had is None:
+        typer.secho(f"zaiban: the broker at {settings.kafka_bootstrap} does not authenticate: "
+                    f"{name} has no user to take away", fg=typer.colors.YELLOW, err=True)
+    elif had:
+        typer.echo(f"{name}: user {access.user} and its ACLs deleted")
+    else:
+        typer.echo(f"{name}: had no user on the broker; nothing to take away")
+
+
 @topics_app.command("credentials")
 def topics_credentials(
     folder: Path = typer.Argument(..., help="Where to keep them, e.g. deploy/kafka-credentials "
