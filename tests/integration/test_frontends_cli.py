@@ -19,7 +19,14 @@ from aiokafka.errors import (
     SaslAuthenticationFailed,
     TopicAuthorizationFailedError,
 )
-from helpers import WANGFUFEN_REQUEST, client_for, read_events, running
+from helpers import (
+    WANGFUFEN_REQUEST,
+    client_for,
+    read_events,
+    read_in_group,
+    running,
+    write_one,
+)
 from typer.testing import CliRunner
 
 from contracts.case_commands import SealedSubmission
@@ -99,27 +106,14 @@ async def test_a_frontend_submits_and_reads_its_receipt_and_nothing_else(
     # nothing else: not the case events, not another group, not writing receipts
     login.pop("bootstrap_servers")
 
-    async def read(topic: str, group: str) -> None:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap,
-                                    group_id=group, auto_offset_reset="earliest", **login)
-        try:
-            await consumer.start()
-            await asyncio.wait_for(consumer.getmany(timeout_ms=2000), timeout=20)
-        finally:
-            await consumer.stop()
-
+    bootstrap = settings.kafka_bootstrap
     with pytest.raises(TopicAuthorizationFailedError):
-        await read(topics.case_events, config["group.id"])
+        await read_in_group(bootstrap, topics.case_events, config["group.id"], **login)
     with pytest.raises(GroupAuthorizationFailedError):
-        await read(topics.receipts, f"{settings.topic_prefix}zaiban-intake")
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
-                                enable_idempotence=True, **login)
-    try:
-        await producer.start()
-        with pytest.raises(TopicAuthorizationFailedError):
-            await asyncio.wait_for(producer.send_and_wait(topics.receipts, b"{}"), timeout=20)
-    finally:
-        await producer.stop()
+        await read_in_group(bootstrap, topics.receipts, f"{settings.topic_prefix}zaiban-intake",
+                            **login)
+    with pytest.raises(TopicAuthorizationFailedError):
+        await write_one(bootstrap, topics.receipts, **login)
 
     code, said, _ = await asyncio.to_thread(zaiban, "offboard", "city-app")
     assert code == 0 and said.strip() == "city-app: user frontend-city-app and its ACLs deleted"
