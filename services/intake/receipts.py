@@ -18,6 +18,8 @@ the same record redelivered finds it, while a corrected submission with the same
 answered anew. A receipt marked sent is never sent again. One whose sending was not yet
 marked when the process died is sent again on redelivery with the same bytes (the stored
 ones: the sealed code is not sealed afresh), which a reader recognises by key and bytes.
+A slot is kept `ZAIBAN_BUS_RECEIPT_DAYS` (60), longer than the submissions topic keeps the
+record it answers; a post imported again after that is answered again, with the same case.
 """
 
 from __future__ import annotations
@@ -144,6 +146,12 @@ class ReceiptDesk:
         sent = SubmissionReceipt.model_validate_json(kept["body"])
         log.info("bus_receipt_sent", outcome=sent.outcome, case_id=sent.case_id)
         return True
+
+    async def forget(self, before: datetime) -> int:
+        """Forget the receipts given before `before` (their submissions are gone from the
+        topic by then); returns how many."""
+        done = await self.slots.delete_many({"at": {"$lt": before}})
+        return done.deleted_count
 
     async def recorded(self, key: str, command: SubmitCase, record: ConsumerRecord[Any, Any],
                        case_id: str, tracking_code: str) -> bool:

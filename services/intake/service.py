@@ -157,6 +157,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         await super().start()
         # once the broker runs: the sweep publishes erasure requests
         self.every(self.settings.retention_sweep_every_s, self.sweep_retention)
+        self.every(self.settings.retention_sweep_every_s, self.forget_old_receipts)
         if self._sweep_rate_cells:  # the store has no TTL index (FerretDB 1.24)
             self.every(SWEEP_EVERY_S, self.rate_cells.sweep)
 
@@ -164,6 +165,11 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         """Ask for the erasure of the personal data kept past its time (`retention.py`)."""
         return await retention.sweep(self.streams.collection, self.erasure_desk,
                                      self.clock.now(), self.retention, self.settings.retention_batch)
+
+    async def forget_old_receipts(self) -> int:
+        """Forget the bus receipts older than `bus_receipt_days` (`receipts.py`)."""
+        return await self.receipts.forget(
+            self.clock.now() - timedelta(days=self.settings.bus_receipt_days))
 
     # -- submissions -------------------------------------------------------------
 

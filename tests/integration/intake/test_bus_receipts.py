@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -159,5 +160,8 @@ async def test_each_submission_on_the_bus_gets_one_receipt_keyed_by_its_id(
     again = build("intake", settings)
     async with running(again):
         await caught_up(settings, again.group_id)
+        # kept while a redelivery may come; forgotten after (ZAIBAN_BUS_RECEIPT_DAYS)
+        assert await again.forget_old_receipts() == 0
+        assert await again.receipts.forget(datetime.now(UTC) + timedelta(seconds=1)) == 4
     assert await receipts_by_key(settings, 4) == found  # the very same records, no more
     assert len(await read_events(settings)) == 1
