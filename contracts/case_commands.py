@@ -15,6 +15,7 @@ from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
 from contracts.case_events import MediaRef, ResidentContact
 from contracts.facts import Actor, Channel, Location, Priority
 from contracts.personal import SealedMessage
+from contracts.receipts import ReceiptKey
 from contracts.text import AttributeValue, Code, Description, Note, Reason, ShortLine, Title
 
 
@@ -40,6 +41,7 @@ class SubmitCase(Command):
         default="",
         description="Client-chosen id; a retried submission with the same id makes no second case.",
     )
+    receipt_key: ReceiptKey = ""
 
 
 class SealedSubmission(Command):

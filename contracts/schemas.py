@@ -1,5 +1,5 @@
-"""JSON Schemas of the envelope, every event and command, the audit record and the revocation
-of staff access, for integrators.
+"""JSON Schemas of the envelope, every event and command, the receipt of a bus submission, the
+audit record and the revocation of staff access, for integrators.
 
 `zaiban contracts export` writes them to `contracts/schemas/`; a test keeps
 the committed files equal to what the code says. `CaseEventEnvelope` is the
@@ -20,6 +20,7 @@ from contracts import case_commands
 from contracts.audit import PersonalDataRead
 from contracts.case_events import ALL_EVENTS
 from contracts.envelope import Envelope
+from contracts.receipts import SubmissionReceipt
 from contracts.revocations import RevokeTokens, TokenRevoked
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -60,6 +61,7 @@ def all_schemas() -> dict[str, dict[str, Any]]:
         schemas[f"commands/{command.__name__}.json"] = command.model_json_schema()
     schemas["commands/DepartmentReply.json"] = TypeAdapter(
         case_commands.DepartmentReply).json_schema()
+    schemas["receipts/SubmissionReceipt.json"] = SubmissionReceipt.model_json_schema()
     schemas["audit/PersonalDataRead.json"] = PersonalDataRead.model_json_schema()
     schemas["staff/RevokeTokens.json"] = RevokeTokens.model_json_schema()
     schemas["staff/TokenRevoked.json"] = TokenRevoked.model_json_schema()

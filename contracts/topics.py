@@ -20,6 +20,12 @@ class Topics:
         return f"{self.prefix}zaiban.intake.submissions"
 
     @property
+    def receipts(self) -> str:
+        """Intake's answers to submissions on the bus (`SubmissionReceipt`), keyed by
+        submission id: the case number and the sealed tracking code, or the refusal."""
+        return f"{self.prefix}zaiban.intake.receipts"
+
+    @property
     def erasures(self) -> str:
         """Requests to erase a case's personal data (`ErasePersonalData`), keyed by case id."""
         return f"{self.prefix}zaiban.privacy.erasures"

@@ -146,6 +146,27 @@ async def publish_raw(bootstrap: str, topic: str, values: list[bytes],
         await producer.stop()
 
 
+async def write_one(bootstrap: str, topic: str, **login: Any) -> None:
+    """Write one record to `topic` as the client `login` names (an idempotent producer)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, **login)
+    try:
+        await producer.start()
+        await asyncio.wait_for(producer.send_and_wait(topic, b"{}"), timeout=20)
+    finally:
+        await producer.stop()
+
+
+async def read_in_group(bootstrap: str, topic: str, group: str, **login: Any) -> None:
+    """Join `group` and fetch from `topic` once, as the client `login` names."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
+                                auto_offset_reset="earliest", **login)
+    try:
+        await consumer.start()
+        await asyncio.wait_for(consumer.getmany(timeout_ms=2000), timeout=20)
+    finally:
+        await consumer.stop()
+
+
 async def publish_envelopes(settings: CommonSettings, envelopes: list[Envelope],
                             keys: KeyRing | None = None) -> None:
     """Append `envelopes` to the case event log; first, with `keys`, put the keys their

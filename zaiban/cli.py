@@ -315,6 +315,68 @@ def departments_list() -> None:
         typer.echo("user: - the broker does not authenticate (security.protocol=PLAINTEXT)")
 
 
+frontends_app = typer.Typer(help="Frontends that submit on the bus: their Kafka user, rights "
+                                  "and client configuration.", no_args_is_help=True)
+app.add_typer(frontends_app, name="frontends")
+
+
+@frontends_app.command("onboard")
+def frontends_onboard(
+    name: str = typer.Argument(..., help="The frontend's name (e.g. city-app)."),
+    out: Path = typer.Option(None, "--out", help="Write the client configuration to this file "
+                             "(mode 0600) instead of standard output."),
+    bootstrap: str = typer.Option(None, help="The broker address the frontend connects to "
+                                  "(default: ZAIBAN_KAFKA_BOOTSTRAP)."),
+) -> None:
+    """Give a frontend its Kafka user, allowed to write submissions and read receipts (in its
+    own group) and nothing else, and print the client configuration it connects with."""
+    from services.common.settings import CommonSettings
+    from zaiban.departments import write_secret
+    from zaiban.frontends import BadName, access_of, onboard
+
+    settings = CommonSettings()
+    try:
+        access_of(settings, name)
+    except BadName as error:
+        _fail(str(error))
+    access, config = _on_kafka(settings, onboard(settings, name, bootstrap=bootstrap),
+                               f"onboard {name}")
+    if out is not None:
+        write_secret(out, config)
+    else:
+        sys.stdout.write(config)
+    if "sasl.jaas.config" in config:
+        typer.echo(f"user {access.user}: writes {access.submissions_topic}, reads "
+                   f"{access.receipts_topic} in group {access.group}", err=out is None)
+    else:
+        typer.secho(f"zaiban: the broker at {settings.kafka_bootstrap} does not authenticate "
+                    "(security.protocol=PLAINTEXT): no user was made", fg=typer.colors.YELLOW,
+                    err=True)
+    if out is not None:
+        typer.echo(f"client configuration of {name} written to {out} (readable by you only)")
+
+
+@frontends_app.command("offboard")
+def frontends_offboard(name: str = typer.Argument(..., help="The frontend's name.")) -> None:
+    """Take a frontend's Kafka user and ACLs away."""
+    from services.common.settings import CommonSettings
+    from zaiban.frontends import BadName, access_of, offboard
+
+    settings = CommonSettings()
+    try:
+        access = access_of(settings, name)
+    except BadName as error:
+        _fail(str(error))
+    had = _on_kafka(settings, offboard(settings, name), f"offboard {name}")
+    if had is None:
+        typer.secho(f"zaiban: the broker at {settings.kafka_bootstrap} does not authenticate: "
+                    f"{name} has no user to take away", fg=typer.colors.YELLOW, err=True)
+    elif had:
+        typer.echo(f"{name}: user {access.user} and its ACLs deleted")
+    else:
+        typer.echo(f"{name}: had no user on the broker; nothing to take away")
+
+
 @topics_app.command("credentials")
 def topics_credentials(
     folder: Path = typer.Argument(..., help="Where to keep them, e.g. deploy/kafka-credentials "
@@ -588,28 +650,49 @@ app.add_typer(import_app, name="import")
 
 @import_app.command("social")
 def import_social(
-    path: str = typer.Argument(..., help="A JSON or CSV export of posts."),
+    path: str = typer.Argument(..., help="A CSV, JSON or JSON-lines (.jsonl) export of posts."),
     channel: str = typer.Option("weibo", help="weibo or wechat"),
     default_category: str = typer.Option("inquiry", help="For posts without a category."),
     default_district: str = typer.Option("zhongyuan", help="For posts without a district."),
+    replies: str | None = typer.Option(
+        None, help="Where to write one reply per post (.csv, else JSON lines); default: "
+                   "beside the export, <name>.replies.jsonl."),
+    site: str | None = typer.Option(
+        None, help="The platform's public address (https://...): each reply links the "
+                   "case's page. Without it a reply gives the case number alone."),
+    wait: float = typer.Option(60.0, min=0, help="Seconds to wait for intake's receipts."),
 ) -> None:
-    """Publish each post as a submission on the bus; intake checks it like any other."""
+    """Publish each post as a submission on the bus; intake checks it like any other, and
+    answers it on the receipts topic. Then write, per post, its case number and the reply to
+    post under it (in the post's language, at most 140 characters), or why it made no case."""
 
+    from rich.console import Console
     from rich.progress import Progress
 
     from contracts.facts import Channel
     from contracts.topics import Topics
     from services.common.catalogue import load_city
     from services.common.settings import CommonSettings
-    from zaiban.social import prepare, read_rows
+    from zaiban.social import (
+        collect_receipts,
+        prepare,
+        read_rows,
+        reply_rows,
+        reply_text,
+        write_replies,
+    )
 
     if channel not in ("weibo", "wechat"):
         _fail("channel is weibo or wechat")
+    if site is not None and not site.startswith(("https://", "http://")):
+        _fail("--site: the platform's address, starting with https://")
     settings = CommonSettings()
     source = Path(path)
     if not source.exists():
         _fail(f"no such file: {source}")
+    target = Path(replies) if replies else source.with_name(f"{source.stem}.replies.jsonl")
     try:
+        reply_text("ZB000000-0000-0000", "en", site)
         ready, skipped = prepare(read_rows(source), load_city(settings.config_dir),
                                  Channel(channel), default_category=default_category,
                                  default_district=default_district)
@@ -638,7 +721,7 @@ def import_social(
         await producer.start()
         try:
             topic = Topics(settings.topic_prefix).submissions
-            with Progress() as progress:
+            with Progress(console=Console(stderr=True)) as progress:  # stdout: the outcome
                 task = progress.add_task(f"publishing {len(ready)} {channel} posts", total=len(ready))
                 for command in ready:
                     await producer.send_and_wait(topic, bus_message(command, recipient),
@@ -648,8 +731,19 @@ def import_social(
             await producer.stop()
 
     asyncio.run(publish())
-    typer.echo(f"published {len(ready)} submissions, skipped {len(skipped)}; intake records "
-               "them as cases (an import repeated makes no second case)")
+    typer.echo(f"published {len(ready)} submissions, skipped {len(skipped)}; waiting for "
+               "intake's receipts (an import repeated makes no second case)", err=True)
+    receipts = asyncio.run(collect_receipts(settings, [c.submission_id for c in ready],
+                                            timeout_s=wait))
+    rows = reply_rows(ready, skipped, receipts, site)
+    write_replies(target, rows)
+    made = sum(1 for row in rows if row["case_id"])
+    pending = len(ready) - len(receipts)
+    typer.echo(f"{made} posts are cases, {len(rows) - made} are not"
+               + (f" ({pending} without a receipt yet)" if pending else "")
+               + f"; one reply per post in {target}")
+    if pending:
+        raise typer.Exit(1)
 
 
 # --- zaiban bench (owner: performance; zaiban/bench/) -------------------------------------------

@@ -30,7 +30,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -73,6 +73,20 @@ class Grant:
     resource: Literal["topic", "group"]
     name: str
     operation: Literal["READ", "WRITE", "DESCRIBE"]
+
+
+class Access(Protocol):
+    """A principal of an organisation of its own on the bus (a department, a frontend):
+    its user and every right it has."""
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def principal(self) -> str: ...
+
+    @property
+    def grants(self) -> tuple[Grant, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -141,13 +155,13 @@ def broker_security(settings: CommonSettings) -> BrokerSecurity:
 # only when the broker authenticates (`BrokerSecurity.authenticates`).
 
 
-def acls_of(access: DepartmentAccess) -> list[Acl]:
+def acls_of(access: Access) -> list[Acl]:
     """The department's grants as the broker's ACL bindings (each ALLOW, from any host)."""
     return [Acl(access.principal, ResourceType[g.resource.upper()], g.name,
                 PatternType.LITERAL, Operation[g.operation]) for g in access.grants]
 
 
-async def grant_on_broker(settings: CommonSettings, access: DepartmentAccess, password: str,
+async def grant_on_broker(settings: CommonSettings, access: Access, password: str,
                           security: BrokerSecurity) -> None:
     """Make (or reset) the department's SCRAM user with `password`, and give it exactly
     `access.grants`."""
@@ -156,7 +170,7 @@ async def grant_on_broker(settings: CommonSettings, access: DepartmentAccess, pa
         await admin.grant(acls_of(access))
 
 
-async def revoke_on_broker(settings: CommonSettings, access: DepartmentAccess) -> bool:
+async def revoke_on_broker(settings: CommonSettings, access: Access) -> bool:
     """Delete the department's ACLs and its user; False if it had neither."""
     async with security_admin(settings) as admin:
         revoked = await admin.revoke([AclFilter(principal=access.principal)])

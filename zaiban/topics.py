@@ -50,6 +50,7 @@ def wanted(settings: CommonSettings, departments: list[str]) -> list[TopicSpec]:
         TopicSpec(topics.audit, -1),
         TopicSpec(topics.revocations, -1),
         TopicSpec(topics.submissions, 30 * DAY_MS),
+        TopicSpec(topics.receipts, 30 * DAY_MS),
         TopicSpec(topics.erasures, 30 * DAY_MS),
     ]
     specs += [spec for d in departments for spec in of_department(settings, d)]

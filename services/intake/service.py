@@ -2,7 +2,8 @@
 
 Wiring only: the decisions live in the lifecycle (`services/lifecycle/`:
 `submitting.py`, `triage.py`, whose commands are the rows of `commands.py`) and
-in `duplicates.py`; a submission's way to the log is `submissions.py`. This file
+in `duplicates.py`; a submission's way to the log is `submissions.py`, and a bus
+submission's answer on the receipts topic `receipts.py`. This file
 connects them to the write model (`CaseStreams` over intake's `cases`
 collection), the log, the submissions topic and the HTTP routes (`api.py`,
 `open311/routes.py`).
@@ -15,12 +16,15 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from aiokafka import ConsumerRecord
+from faststream import StreamMessage
+from faststream.exceptions import AckMessage
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import Field, TypeAdapter, ValidationError
 
 from contracts.case_commands import BusSubmission, ErasePersonalData, SubmitCase
 from contracts.case_events import PersonalDataErased
 from contracts.facts import CaseStatus
+from contracts.receipts import SubmissionReceipt
 from contracts.topics import Topics
 from services.common.bus import (
     RETRY_PAUSE_S,
@@ -47,6 +51,7 @@ from services.intake import api, duplicates, retention
 from services.intake.erasures import ErasureDesk, Erasures
 from services.intake.media import PhotoStore
 from services.intake.open311 import routes as open311
+from services.intake.receipts import ReceiptDesk, unreadable
 from services.intake.settings import IntakeSettings
 from services.intake.submissions import Submissions
 from services.lifecycle.case import Case
@@ -90,6 +95,12 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         self.keys = key_store(self.mongo, settings)
         self.submissions = Submissions(self.streams, self.db["submission_keys"], self.keys,
                                        self.city, settings, self.clock)
+        self.receipts = ReceiptDesk(
+            self.db["bus_receipts"],
+            Outlet(self.broker, self.topics.receipts, schema=SubmissionReceipt,
+                   title="intake: receipts for submissions on the bus",
+                   description=described(Topics.receipts)),
+            self.clock)
         self.photos = PhotoStore(self.db["media"], self.settings.max_photo_bytes,
                                  self.settings.max_photo_pixels)
         self.erasures = Erasures(self.streams, self.keys, self.photos, self.db["erasures"],
@@ -118,7 +129,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
                                auto_offset_reset="earliest",
                                title="intake: submissions published by frontends",
                                description=described(Topics.submissions),
-                               decoder=read_as(SUBMISSIONS, self.dead_letters))(
+                               decoder=self._read_submission)(
             typed(self._on_bus_submission))
         self.broker.subscriber(self.topics.erasures, group_id=self.group_id,
                                auto_offset_reset="earliest",
@@ -146,6 +157,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         await super().start()
         # once the broker runs: the sweep publishes erasure requests
         self.every(self.settings.retention_sweep_every_s, self.sweep_retention)
+        self.every(self.settings.retention_sweep_every_s, self.forget_old_receipts)
         if self._sweep_rate_cells:  # the store has no TTL index (FerretDB 1.24)
             self.every(SWEEP_EVERY_S, self.rate_cells.sweep)
 
@@ -154,45 +166,67 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         return await retention.sweep(self.streams.collection, self.erasure_desk,
                                      self.clock.now(), self.retention, self.settings.retention_batch)
 
+    async def forget_old_receipts(self) -> int:
+        """Forget the bus receipts older than `bus_receipt_days` (`receipts.py`)."""
+        return await self.receipts.forget(
+            self.clock.now() - timedelta(days=self.settings.bus_receipt_days))
+
     # -- submissions -------------------------------------------------------------
+
+    async def _read_submission(self, message: StreamMessage[Any]) -> BusSubmission:
+        """A record of the submissions topic read as a submission; one that is not is
+        refused (a dead letter, and a receipt) and acknowledged."""
+        [record] = records_of(message)
+        try:
+            return SUBMISSIONS.validate_json(record.value or b"")
+        except ValidationError as error:
+            await self._refuse(record, unreadable(record.value or b"", error))
+            raise AckMessage() from error  # answered: the stream goes on
 
     async def _on_bus_submission(
         self, submission: Annotated[BusSubmission, Field(title="BusSubmission")],
         message: KafkaMessage,
     ) -> None:
         """A submission a frontend published on the bus: opened if sealed, then checked
-        exactly like HTTP (an unreadable one was dead-lettered by the decoder, `read_as`)."""
+        exactly like HTTP, and answered on the receipts topic (`receipts.py`)."""
         record = records_of(message)[0]
         command = await self._opened(submission, record)
         if command is None:
             return
         problems = check_submission(command, self.city)
         if problems:
-            await self.dead_letters.put(record, Invalid.of(problems).reason)
+            await self._refuse(record, Invalid.of(problems).reason, command)
             return
         key = f"bus/{command.submission_id}" if command.submission_id else \
             f"bus/{record.topic}/{record.partition}/{record.offset}"
         try:
             receipt = await self.submissions.submit(command, key=key)
         except (Refused, ConcurrentChange, Unavailable) as refused:
-            await self.dead_letters.put(record, f"refused: {refused.reason}")
+            await self._refuse(record, f"refused: {refused.reason}", command)
             return
         log.info("bus_submission_recorded", case_id=receipt.case_id, replayed=receipt.replayed)
+        await self.receipts.recorded(key, command, record, receipt.case_id, receipt.tracking_code)
+
+    async def _refuse(self, record: ConsumerRecord[Any, Any], reason: str,
+                      command: SubmitCase | None = None, *, withhold: bool = False) -> None:
+        """Put a submission aside for the operators and tell its sender why."""
+        await self.dead_letters.put(record, reason, withhold=withhold)
+        await self.receipts.refused(record, reason, command)
 
     async def _opened(self, submission: BusSubmission,
                       record: ConsumerRecord[Any, Any]) -> SubmitCase | None:
-        """The submission in clear; None (and a dead letter) when it cannot be, or when it
+        """The submission in clear; None (and a refusal) when it cannot be, or when it
         came with personal data in clear — which is then not copied anywhere."""
         if isinstance(submission, SubmitCase):
             if personal_part(submission, self.city) is None:
                 return submission
-            await self.dead_letters.put(record, CLEAR_ON_THE_BUS, withhold=True)
+            await self._refuse(record, CLEAR_ON_THE_BUS, submission, withhold=True)
             return None
         try:
             key = await self.keys.issue(SUBMISSION_KEY)
             return SubmitCase.model_validate_json(open_for(key, submission.sealed))
         except (BrokenSeal, ValidationError) as error:
-            await self.dead_letters.put(record, f"sealed submission: {describe_error(error)}")
+            await self._refuse(record, f"sealed submission: {describe_error(error)}")
             return None
 
     async def _on_erasure(self, command: ErasePersonalData, message: KafkaMessage) -> None:

@@ -23,3 +23,8 @@ class IntakeSettings(CommonSettings):
     retention_sweep_every_s: float = Field(
         default=3600.0, gt=0, description="How often intake looks for personal data past its time.")
     retention_batch: int = Field(default=500, ge=1, description="Erasures requested per sweep.")
+    bus_receipt_days: float = Field(
+        default=60.0, gt=0,
+        description="How long intake remembers the receipt it gave a submission on the bus, "
+                    "so that a redelivery is not answered twice: longer than the submissions "
+                    "topic keeps its records (30 days).")

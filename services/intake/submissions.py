@@ -55,7 +55,9 @@ class Receipt:
 
 
 def fingerprint(command: SubmitCase) -> str:
-    return hashlib.sha256(command.model_dump_json().encode()).hexdigest()
+    # Without a receipt key, as before there was one: a key recorded then still matches.
+    leave_out = None if command.receipt_key else {"receipt_key"}
+    return hashlib.sha256(command.model_dump_json(exclude=leave_out).encode()).hexdigest()
 
 
 class Submissions:
@@ -112,7 +114,8 @@ class Submissions:
                 continue  # a concurrent retry inserted it first: read theirs
 
         if entry is None or entry.get("fingerprint") not in (mark, ERASED_FINGERPRINT):
-            raise Invalid("this Idempotency-Key was already used for a different submission")
+            raise Invalid("this Idempotency-Key (or submission_id) was already used for a "
+                          "different submission")
         case_id: str = entry["case_id"]
         if await self.streams.get(case_id) is None:
             try:

@@ -29,7 +29,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 from aiokafka.protocol.metadata import MetadataRequest
-from helpers import as_admin, read_topic
+from helpers import as_admin, read_in_group, read_topic, write_one
 from stackfixtures import Namespace
 
 from contracts.topics import Topics
@@ -181,22 +181,10 @@ async def test_a_department_reads_writes_and_joins_only_its_own_and_offboarding_
     await department_login(settings, "heating-co", tmp_path)
     try:
         async def send(topic: str) -> None:
-            producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap,
-                                        enable_idempotence=True, **water)
-            try:
-                await producer.start()
-                await asyncio.wait_for(producer.send_and_wait(topic, b"{}"), timeout=20)
-            finally:
-                await producer.stop()
+            await write_one(settings.kafka_bootstrap, topic, **water)
 
         async def read(topic: str, group: str) -> None:
-            consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap,
-                                        group_id=group, auto_offset_reset="earliest", **water)
-            try:
-                await consumer.start()
-                await asyncio.wait_for(consumer.getmany(timeout_ms=2000), timeout=20)
-            finally:
-                await consumer.stop()
+            await read_in_group(settings.kafka_bootstrap, topic, group, **water)
 
         own_group = f"{settings.topic_prefix}zaiban-dept-water-co"
         await read(topics.department_cases("water-co"), own_group)  # its own: it may

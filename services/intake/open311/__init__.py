@@ -6,7 +6,8 @@ A service is a category of the catalogue (`deploy/config/catalogue.yaml`):
 its code is the service_code, its questions are the attributes of its
 definition. Every request is `realtime`: POST answers the case number as the
 service_request_id once the `CaseSubmitted` event is durable in Kafka, so it
-returns no token (the spec: one or the other).
+returns no token (the spec: one or the other). It also answers, as the extension
+field `zaiban_tracking_code`, the case's tracking code for the resident (`format.py`).
 
 - `parse.py`: how a GeoReport POST becomes a case (`read_submission`);
 - `format.py`: the catalogue as discovery, services and service definitions,

@@ -1,6 +1,13 @@
 """The catalogue as GeoReport documents: discovery, the service list, service
 definitions, and the answer to a POST.
 
+The answer to a POST carries, after the spec's three fields, one extension:
+`zaiban_tracking_code`, the case's tracking code (`services/lifecycle/codes.py`),
+which the client hands to the resident — as the web form shows it — to open the
+case's private view (`X-Tracking-Code`), answer "fixed? satisfied?" or erase their
+details. A retried POST (the same `Idempotency-Key`) answers the same code. No GET
+answers it: tracking's requests never carry it.
+
 A service is a category: its code, its name and description in the reader's
 language, `realtime` (POST answers the case number at once), its priority
 class as the `group`, and its names in all three languages as `keywords`. Its
@@ -127,8 +134,16 @@ def notice(case_id: str, page: str, language: Language) -> str:
     return NOTICE[language].format(case_id=case_id, page=page)
 
 
-def receipt_row(case_id: str, base_url: str, language: Language) -> dict[str, Any]:
-    """What a POST answers: the case number, where to follow it, and no account."""
+TRACKING_CODE_FIELD = "zaiban_tracking_code"
+"""The extension field of a POST's answer that carries the case's tracking code."""
+
+
+def receipt_row(case_id: str, tracking_code: str, base_url: str,
+                language: Language) -> dict[str, Any]:
+    """What a POST answers: the case number, where to follow it, no account, and (an
+    extension, `zaiban_tracking_code`) the tracking code the resident follows and answers
+    the case with. Only the POST's answer carries it: the code is the resident's key to the
+    private view, and no GET of requests ever shows it."""
     page = f"{base_url}/cases/{case_id}"
     return {"service_request_id": case_id, "service_notice": notice(case_id, page, language),
-            "account_id": None}
+            "account_id": None, TRACKING_CODE_FIELD: tracking_code}

@@ -24,6 +24,7 @@ from services.common.open311.formats import answer
 from services.common.open311.params import check_jurisdiction, format_of, pick_language, single
 from services.common.quotas import KeyQuotas
 from services.intake.open311.format import (
+    TRACKING_CODE_FIELD,
     changeset_of,
     discovery,
     receipt_row,
@@ -90,9 +91,16 @@ def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissio
     @router.post(
         BASE_PATH + "/requests.{fmt}", status_code=201,
         summary="Open311: submit a request (form-encoded; needs an api_key)",
-        responses={429: {"description": "Over the api key's quota, or (a key without one) "
-                                        "the address's limit; try again after Retry-After "
-                                        "seconds."}},
+        responses={
+            201: {"description": "Recorded: `service_request_id` (the case number), "
+                                 "`service_notice`, `account_id` (null), and the extension "
+                                 f"`{TRACKING_CODE_FIELD}`: the case's tracking code, the "
+                                 "resident's key to its private view (`X-Tracking-Code`); "
+                                 "give it to the resident only. A retry with the same "
+                                 "Idempotency-Key answers 200 with the same case and code."},
+            429: {"description": "Over the api key's quota, or (a key without one) "
+                                 "the address's limit; try again after Retry-After "
+                                 "seconds."}},
         openapi_extra=POST_FORM,
     )
     async def create(request: Request, fmt: str, accept_language: AcceptLanguage = None,
@@ -132,7 +140,8 @@ def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissio
         case_id = receipt.case_id
         log.info("open311_request_recorded", case_id=case_id, client=client.subject,
                  replayed=receipt.replayed)
-        return answer(out, "service_requests", [receipt_row(case_id, base_url(request), language)],
+        row = receipt_row(case_id, receipt.tracking_code, base_url(request), language)
+        return answer(out, "service_requests", [row],
                       status=200 if receipt.replayed else 201,
                       headers={"Location": f"{BASE_PATH}/requests/{case_id}.{out}"})
 

@@ -263,8 +263,10 @@ async def test_a_request_is_answered_once_durable_then_read_back_live_and_counte
     assert posted.status_code == 201, posted.text
     [receipt] = json_of(posted)
     case_id = receipt["service_request_id"]
-    assert set(receipt) == {"service_request_id", "service_notice", "account_id"}
+    assert set(receipt) == {"service_request_id", "service_notice", "account_id",
+                            "zaiban_tracking_code"}
     assert receipt["account_id"] is None and case_id in receipt["service_notice"]
+    code = receipt["zaiban_tracking_code"]
     assert posted.headers["Location"] == f"{BASE}/requests/{case_id}.json"
     # durable before the answer: the log holds it already
     [event] = await read_events(settings, case_id=case_id)
@@ -283,13 +285,16 @@ async def test_a_request_is_answered_once_durable_then_read_back_live_and_counte
     assert posted_xml.status_code == 201, posted_xml.text
     receipt_xml = xml_of(posted_xml, "service_requests")
     assert [[f.tag for f in r] for r in receipt_xml] == [
-        ["service_request_id", "service_notice", "account_id"]]
+        ["service_request_id", "service_notice", "account_id", "zaiban_tracking_code"]]
     water_id = receipt_xml.findtext("request/service_request_id")
-    assert water_id and receipt_xml.findtext("request/account_id") == ""
+    water_code = receipt_xml.findtext("request/zaiban_tracking_code")
+    assert water_id and water_code and receipt_xml.findtext("request/account_id") == ""
     again = await http.post(f"{BASE}/requests.xml", data=WATER,
                             headers={"Idempotency-Key": "water-1"})
     assert again.status_code == 200
-    assert xml_of(again, "service_requests").findtext("request/service_request_id") == water_id
+    retried = xml_of(again, "service_requests")
+    assert retried.findtext("request/service_request_id") == water_id
+    assert retried.findtext("request/zaiban_tracking_code") == water_code
 
     lights = await readable(http, case_id)
     assert lights == {
@@ -315,8 +320,23 @@ async def test_a_request_is_answered_once_durable_then_read_back_live_and_counte
     assert {r["service_request_id"] for r in listed} == {case_id, water_id}
     everything = (json.dumps(both, ensure_ascii=False)
                   + (await http.get(f"{BASE}/requests.xml")).text)
-    for private in (NAME, "秀英", PHONE, EMAIL, PRIVATE_ADDRESS, "123456", "tt222111"):
+    for private in (NAME, "秀英", PHONE, EMAIL, PRIVATE_ADDRESS, "123456", "tt222111", code,
+                    water_code, "zaiban_tracking_code"):
         assert private not in everything
+    one = (await http.get(f"{BASE}/requests/{case_id}.json")).text + (
+        await http.get(f"{BASE}/requests/{water_id}.xml")).text
+    assert code not in one and water_code not in one and "tracking" not in one
+
+    # the code the client was given opens the resident's own view of each case, with their
+    # contact; another case's code does not
+    mine = await http.get(f"/api/cases/{case_id}/private", headers={"X-Tracking-Code": code})
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["case_id"] == case_id and PHONE in mine.text
+    water_private = await http.get(f"/api/cases/{water_id}/private",
+                                   headers={"X-Tracking-Code": water_code})
+    assert water_private.status_code == 200 and PRIVATE_ADDRESS in water_private.text
+    assert (await http.get(f"/api/cases/{water_id}/private",
+                           headers={"X-Tracking-Code": code})).status_code == 403
 
     # a token is the case number; anything else is not found
     assert json_of(await http.get(f"{BASE}/tokens/{case_id}.json")) == [

@@ -60,7 +60,8 @@ DEPARTMENT_TOPICS = {TOPICS.department_cases(code) for code in DEPARTMENTS}
 REPLY_TOPICS = {TOPICS.department_replies(code) for code in DEPARTMENTS}
 RECEIVES_AND_SENDS: dict[str, tuple[set[str], set[str]]] = {
     "intake": ({TOPICS.case_events, TOPICS.submissions, TOPICS.erasures, TOPICS.revocations},
-               {TOPICS.case_events, TOPICS.erasures, TOPICS.dead_letter("intake")}),
+               {TOPICS.case_events, TOPICS.erasures, TOPICS.receipts,
+                TOPICS.dead_letter("intake")}),
     "routing": ({TOPICS.case_events, TOPICS.erasures, TOPICS.revocations, *REPLY_TOPICS},
                 {TOPICS.case_events, TOPICS.dead_letter("routing"), *DEPARTMENT_TOPICS}),
     "tracking": ({TOPICS.case_events, TOPICS.audit, TOPICS.revocations},
@@ -81,6 +82,7 @@ GROUPS: dict[str, set[str]] = {
 MESSAGES = {
     TOPICS.case_events: "CaseEventEnvelope",
     TOPICS.submissions: "BusSubmission",
+    TOPICS.receipts: "SubmissionReceipt",
     TOPICS.erasures: "ErasePersonalData",
     TOPICS.audit: "PersonalDataRead",
     TOPICS.revocations: "TokenRevoked",

@@ -9,7 +9,7 @@ from contracts.case_commands import SubmitCase
 from contracts.facts import Channel
 from services.common.catalogue import Language
 from services.common.open311.errors import Open311Error
-from services.intake.open311.format import service_definition, service_row
+from services.intake.open311.format import receipt_row, service_definition, service_row
 from services.intake.open311.parse import (
     full_name,
     nearest_district,
@@ -160,3 +160,25 @@ def test_services_and_their_definitions_come_from_the_catalogue() -> None:
     assert definition["attributes"][0]["values"][0] == {"key": "dark", "name": "全部不亮"}
     assert {v["key"] for v in definition["attributes"][1]["values"]} == \
         {d.code for d in CITY.districts}
+
+
+def test_a_posts_answer_carries_the_tracking_code_as_an_extension_in_json_and_xml() -> None:
+    import json
+    import xml.etree.ElementTree as ET
+
+    from services.common.open311.formats import answer
+
+    row = receipt_row("ZB261020-7K3M-9QXA", "AB12-CD34-EF56-GH78", "https://zaiban.example",
+                      "en")
+
+    assert list(row) == ["service_request_id", "service_notice", "account_id",
+                         "zaiban_tracking_code"]
+    assert row["zaiban_tracking_code"] == "AB12-CD34-EF56-GH78"
+    assert row["service_notice"].endswith("https://zaiban.example/cases/ZB261020-7K3M-9QXA")
+    assert "AB12" not in row["service_notice"]  # the notice is the client's to show anyone
+    [as_json] = json.loads(bytes(answer("json", "service_requests", [row]).body))
+    assert as_json == row
+    request = ET.fromstring(bytes(answer("xml", "service_requests", [row]).body)).find("request")
+    assert request is not None
+    assert [e.tag for e in request] == list(row)
+    assert request.findtext("zaiban_tracking_code") == "AB12-CD34-EF56-GH78"
