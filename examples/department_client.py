@@ -32,15 +32,26 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 def read_properties(path: Path) -> dict[str, str]:
     """A Kafka client-properties file, as `zaiban departments onboard` writes it: `key=value`
-    lines, `#` comments (the subset of Java's properties format it uses)."""
+    lines, `#` comments, a value continued on the next line after a trailing backslash, and
+    the escapes `\\n` and `\\\\` (the subset of Java's properties format it uses)."""
     found: dict[str, str] = {}
+    logical = ""
     for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line[0] in "#!":
+        line = line.strip() if not logical else line.lstrip()
+        if not logical and (not line or line[0] in "#!"):
             continue
-        key, _, value = line.partition("=")
-        found[key.strip()] = value.strip().replace("\\\\", "\\")
+        trailing = len(line) - len(line.rstrip("\\"))
+        if trailing % 2:  # an odd number of backslashes: the value goes on
+            logical += line[:-1]
+            continue
+        key, _, value = (logical + line).partition("=")
+        logical = ""
+        found[key.strip()] = re.sub(r"\\(.)", _unescaped, value.strip())
     return found
+
+
+def _unescaped(escape: re.Match[str]) -> str:
+    return {"n": "\n", "t": "\t", "r": "\r"}.get(escape.group(1), escape.group(1))
 
 
 def kafka_options(config: Mapping[str, str]) -> dict[str, Any]:
@@ -53,9 +64,10 @@ def kafka_options(config: Mapping[str, str]) -> dict[str, Any]:
         options.update(sasl_mechanism=config["sasl.mechanism"],
                        sasl_plain_username=_quoted(jaas, "username"),
                        sasl_plain_password=_quoted(jaas, "password"))
-    if protocol.endswith("SSL"):
+    if protocol.endswith("SSL"):  # the CA in the file (PEM), else the system's CAs
         options["ssl_context"] = ssl.create_default_context(
-            cafile=config.get("ssl.truststore.location"))  # PEM; None: the system's CAs
+            cadata=config.get("ssl.truststore.certificates"),
+            cafile=config.get("ssl.truststore.location"))
     return options
 
 

@@ -95,7 +95,8 @@ def port_free(host: str, port: int) -> bool:
 def _port_env_name(settings: StackSettings, component: str, port: int) -> str:
     if component == STORE_COMPONENT:
         return "ZAIBAN_STORE_PORT"
-    return "ZAIBAN_KAFKA_PORT" if port == settings.kafka_port else "ZAIBAN_KAFKA_CONTROLLER_PORT"
+    return {settings.kafka_port: "ZAIBAN_KAFKA_PORT", settings.tls_port: "ZAIBAN_KAFKA_TLS_PORT"}.get(
+        port, "ZAIBAN_KAFKA_CONTROLLER_PORT")
 
 
 def check_ports_free(settings: StackSettings, component: str) -> None:

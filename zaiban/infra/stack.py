@@ -32,6 +32,7 @@ from zaiban.infra.kafka import (
     restore_users,
     start_kafka,
     started_with_authentication,
+    started_with_tls_listener,
 )
 from zaiban.infra.processes import (
     check_ports_free,
@@ -53,6 +54,7 @@ from zaiban.infra.settings import (
     StackSettings,
     component_name,
 )
+from zaiban.infra.tls import TlsFiles
 
 
 def _version(settings: StackSettings, component: str, *, live: bool = False) -> str:
@@ -139,6 +141,11 @@ def _ensure(settings: StackSettings, components: tuple[str, ...],
             f"without authentication, and no client of this one can talk to it: stop it "
             f"(`zaiban infra down kafka`) and start it again (`zaiban infra up`), which formats "
             f"its local storage again with the admin's credential")
+    if running.get(KAFKA_COMPONENT) is not None and not started_with_tls_listener(settings):
+        raise InfraError(
+            f"the running Kafka (pid {running[KAFKA_COMPONENT]}) was started by an older zaiban, "
+            f"without the departments' TLS listener: restart it (`zaiban infra down kafka`, "
+            f"then `zaiban infra up`; its data is kept)")
     to_start = tuple(comp for comp, pid in running.items() if pid is None)
     for comp in to_start:  # fail fast, before any long build
         if comp == KAFKA_COMPONENT:
@@ -198,6 +205,8 @@ def ensure_up(settings: StackSettings | None = None, *,
         home=settings.home,
         started=tuple(c for c, (_, new) in pids.items() if new),
         kafka_credentials=settings.kafka_credentials_dir,
+        departments_bootstrap=settings.tls_bootstrap_servers,
+        departments_ca_file=TlsFiles(settings.kafka_tls_dir).ca,
     )
 
 
