@@ -724,6 +724,25 @@ def bench_intake(
     _bench(["intake"], {"intake": sizes}, profile, store_url)
 
 
+@bench_app.command("bus-security")
+def bench_bus_security(
+    requests: int = typer.Option(1000, help="Submissions to post per app and listener."),
+    concurrency: int = typer.Option(16, help="Clients posting at once."),
+    seconds: float = typer.Option(30.0, help="Stop each after this long at the latest."),
+    tls: bool = typer.Option(True, help="Also over the departments' SASL_SSL listener."),
+    rounds: int = typer.Option(2, min=1, help="Rounds over every listener, in rotated order."),
+    profile: bool = typer.Option(False, help=PROFILE_HELP),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """The cost of SASL (and TLS) on intake: the bare endpoint and intake against the local
+    broker and against a throwaway PLAINTEXT broker of the same build, in one run."""
+    from zaiban.bench.bus_security import Sizes
+
+    sizes = Sizes(requests=requests, concurrency=concurrency, seconds=seconds, tls=tls,
+                  rounds=rounds)
+    _bench(["bus-security"], {"bus-security": sizes}, profile, store_url)
+
+
 @bench_app.command("projections")
 def bench_projections(
     cases: int = typer.Option(3000, help="Cases in the history (about 7 events each)."),

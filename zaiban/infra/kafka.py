@@ -141,21 +141,24 @@ def tls_files(settings: StackSettings) -> TlsFiles:
     return files
 
 
-def _write_kafka_config(settings: StackSettings) -> tuple[Path, Path]:
-    kdir = settings.kafka_dir
+def _security_lines(settings: StackSettings) -> list[str]:
+    """The listeners, and how each authenticates: SASL everywhere (the local stack), or
+    PLAINTEXT everywhere (a throwaway broker, `authenticated=False`)."""
     h = settings.host
+    if not settings.authenticated:
+        return [
+            f"listeners=CLIENT://{h}:{settings.kafka_port},"
+            f"CONTROLLER://{h}:{settings.controller_port}",
+            f"advertised.listeners=CLIENT://{h}:{settings.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=CLIENT",
+            "listener.security.protocol.map=CLIENT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        ]
     admin = admin_password(settings)
     tls = tls_files(settings)
     scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
     plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
-    props = kdir / "server.properties"
-    props.touch(mode=0o600)
-    props.chmod(0o600)  # it holds the admin's password
-    props.write_text("\n".join([
-        "# written by `zaiban infra up` on each start; edit zaiban/infra/kafka.py instead",
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@{h}:{settings.controller_port}",
+    return [
         f"listeners=CLIENT://{h}:{settings.kafka_port},CONTROLLER://{h}:{settings.controller_port},"
         f"EXTERNAL://{h}:{settings.tls_port}",
         f"advertised.listeners=CLIENT://{h}:{settings.kafka_port},EXTERNAL://{h}:{settings.tls_port}",
@@ -182,6 +185,20 @@ def _write_kafka_config(settings: StackSettings) -> tuple[Path, Path]:
         f"authorizer.class.name={AUTHORIZER}",
         "allow.everyone.if.no.acl.found=false",
         f"super.users=User:{ADMIN}",
+    ]
+
+
+def _write_kafka_config(settings: StackSettings) -> tuple[Path, Path]:
+    kdir = settings.kafka_dir
+    props = kdir / "server.properties"
+    props.touch(mode=0o600)
+    props.chmod(0o600)  # it holds the admin's password
+    props.write_text("\n".join([
+        "# written by `zaiban infra up` on each start; edit zaiban/infra/kafka.py instead",
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.voters=1@{settings.host}:{settings.controller_port}",
+        *_security_lines(settings),
         f"log.dirs={kdir / 'data'}",
         "num.partitions=3",
         "auto.create.topics.enable=true",
@@ -252,6 +269,12 @@ def _format_storage(settings: StackSettings, java: str, props: Path, log4j: Path
     (by an older zaiban), or for another admin password, is formatted again: its admin could
     never log in. Local data only; said loudly."""
     data = settings.kafka_dir / "data"
+    if not settings.authenticated:  # no users: formatted once, as it is
+        run_logged([*_java_cmd(settings, java, log4j), "kafka.tools.StorageTool", "format",
+                    "--ignore-formatted", "-t", _kafka_cluster_id(settings), "-c", str(props)],
+                   settings.log_file(KAFKA_COMPONENT), cwd=settings.kafka_dir,
+                   what="formatting the Kafka storage")
+        return
     if (data / "meta.properties").is_file():
         if _storage_matches_credentials(settings):
             return
@@ -316,6 +339,8 @@ def client_options(settings: StackSettings, principal: str = ADMIN) -> dict[str,
     from services.common.kafka import kafka_options
     from services.common.settings import CommonSettings
 
+    if not settings.authenticated:
+        return {"security_protocol": "PLAINTEXT"}
     local = CommonSettings(kafka_bootstrap=settings.bootstrap_servers,
                            kafka_security_protocol="SASL_PLAINTEXT",
                            kafka_sasl_mechanism="SCRAM-SHA-512",
@@ -373,4 +398,6 @@ async def _restore_users(settings: StackSettings) -> list[str]:
 def restore_users(settings: StackSettings) -> list[str]:
     """Every principal of the local credentials is a SCRAM user of the broker, with its
     password there (a new broker, a private one of tests', has only the admin)."""
+    if not settings.authenticated:
+        return []
     return list(run_async(lambda: _restore_users(settings)))

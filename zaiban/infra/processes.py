@@ -92,6 +92,13 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A loopback port no one listens on now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def _port_env_name(settings: StackSettings, component: str, port: int) -> str:
     if component == STORE_COMPONENT:
         return "ZAIBAN_STORE_PORT"

@@ -54,6 +54,9 @@ class StackSettings:
     start_timeout: float = 120.0
     stop_timeout: float = 30.0
     kafka_heap: str = "512m"
+    authenticated: bool = True
+    """False: a broker of one's own with a PLAINTEXT listener only, no users, no ACLs, no TLS
+    (the baseline `zaiban bench bus-security` measures the cost of authentication against)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> StackSettings:

@@ -10,8 +10,11 @@ import concurrent.futures
 import contextlib
 import os
 import signal
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
 
 from rich.console import Console
 
@@ -36,6 +39,7 @@ from zaiban.infra.kafka import (
 )
 from zaiban.infra.processes import (
     check_ports_free,
+    free_port,
     locked,
     pid_alive,
     port_answers,
@@ -135,13 +139,15 @@ def _ensure(settings: StackSettings, components: tuple[str, ...],
     """Under the lock: bring the components up; returns {component: (pid, started_now)}."""
     result: dict[str, tuple[int, bool]] = {}
     running = {comp: read_pid(settings, comp) for comp in components}
-    if running.get(KAFKA_COMPONENT) is not None and not started_with_authentication(settings):
+    if (settings.authenticated and running.get(KAFKA_COMPONENT) is not None
+            and not started_with_authentication(settings)):
         raise InfraError(
             f"the running Kafka (pid {running[KAFKA_COMPONENT]}) was started by an older zaiban, "
             f"without authentication, and no client of this one can talk to it: stop it "
             f"(`zaiban infra down kafka`) and start it again (`zaiban infra up`), which formats "
             f"its local storage again with the admin's credential")
-    if running.get(KAFKA_COMPONENT) is not None and not started_with_tls_listener(settings):
+    if (settings.authenticated and running.get(KAFKA_COMPONENT) is not None
+            and not started_with_tls_listener(settings)):
         raise InfraError(
             f"the running Kafka (pid {running[KAFKA_COMPONENT]}) was started by an older zaiban, "
             f"without the departments' TLS listener: restart it (`zaiban infra down kafka`, "
@@ -257,6 +263,27 @@ def down(settings: StackSettings | None = None, *, timeout: float | None = None)
     with locked(settings):
         # the store first: services hold no state there that Kafka needs
         return [c for c in reversed(COMPONENTS) if _stop(settings, c, t)]
+
+
+@contextlib.contextmanager
+def throwaway_kafka(like: StackSettings | None = None, *,
+                    console: Console | None = None) -> Iterator[StackSettings]:
+    """A broker of the local stack's Kafka build, but PLAINTEXT (no users, no ACLs, no TLS),
+    in a temporary home on free loopback ports: started, handed over, then stopped and its
+    home deleted. `like` gives the build (its jars are shared, nothing is resolved) and the
+    heap; `zaiban bench bus-security` measures the cost of authentication against it."""
+    like = like or StackSettings.from_env()
+    with tempfile.TemporaryDirectory(prefix="zaiban-kafka-") as home:
+        own = replace(like, home=Path(home), kafka_port=free_port(), controller_port=free_port(),
+                      tls_port=free_port(), stop_timeout=15, authenticated=False)
+        own.kafka_dir.mkdir(parents=True)
+        if like.libs_dir.is_dir():
+            own.libs_dir.symlink_to(like.libs_dir, target_is_directory=True)
+        try:
+            start(KAFKA_COMPONENT, own, console=console)
+            yield own
+        finally:
+            stop(KAFKA_COMPONENT, own)
 
 
 def _restart(component: str, settings: StackSettings | None,
