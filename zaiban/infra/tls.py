@@ -14,7 +14,7 @@ same files for a deployment (deploy/: the Secret the broker mounts). The folder 
                     read from a file needs its key encrypted with PBES1, which `cryptography`
                     does not write; Java 17 reads PKCS#12's PBES2/AES)
     broker.p12-password   the keystore's password (mode 0600): Kafka's
-                    `ssl.keystore.password` and `ssl.key.password`
+                    `ssl.keystore.password` (the key's too)
 
 The broker's certificate names the hosts departments reach it by (DNS names and IP
 addresses); it is issued again when it names other hosts, expires within 30 days, or was
