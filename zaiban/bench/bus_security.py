@@ -82,6 +82,7 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
         await ensure_topics(listeners["PLAINTEXT"],
                             [department.code for department in city.departments])
         runs: dict[tuple[str, str], intake.Drive] = {}
+        rounds: dict[tuple[str, str], list[float]] = {}  # each round's rate: the noise
         order = list(listeners)
         for turn in range(sizes.rounds):  # each round in another order: drift hits all alike
             for app in APPS:
@@ -90,13 +91,16 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
                                                 settings=listeners[protocol],
                                                 label=f" over {protocol}")
                     runs[app, protocol] = merged(runs.get((app, protocol)), seen)
+                    rounds.setdefault((app, protocol), []).append(
+                        rate(seen.accepted, seen.elapsed))
     finally:
         await asyncio.to_thread(throwaway.__exit__, None, None, None)
     for (app, protocol), seen in runs.items():
         base = runs[app, "PLAINTEXT"]
         per_s = rate(seen.accepted, seen.elapsed)
         figures: dict[str, float] = dict(
-            accepted=seen.accepted, per_s=per_s, **latency_summary(seen.latencies),
+            accepted=seen.accepted, per_s=per_s, per_s_lowest_round=min(rounds[app, protocol]),
+            per_s_highest_round=max(rounds[app, protocol]), **latency_summary(seen.latencies),
             refused=sum(seen.refused.values()), failed=seen.failed)
         if protocol != "PLAINTEXT":
             figures.update(
