@@ -2,7 +2,8 @@
 "How a department connects".
 
 It connects with the client configuration `zaiban departments onboard <code> --out
-dept.properties` made (Kafka client properties), reads the department's cases from its cases
+dept.properties` made (Kafka client properties: over TLS, SASL_SSL, trusting the CA the file
+carries), reads the department's cases from its cases
 topic in its own consumer group, and answers on its replies topic: it acknowledges (签收)
 each case assigned to it as the lead department and, given `--resolve "note"`, reports it
 resolved as well (a real system would do that once the work is done). Offsets are committed
