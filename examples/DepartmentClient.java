@@ -1,6 +1,7 @@
 // A department's own system on zaiban's bus, in Java: the client configuration that
 // `zaiban departments onboard <code> --out dept.properties` made is read by the Kafka client
-// as it is (it warns that the zaiban.* keys are not its own, and uses them for nothing).
+// as it is (it warns that the zaiban.* keys are not its own, and uses them for nothing),
+// TLS included: it connects with SASL_SSL, trusting the CA the file carries inline.
 // It takes the department's cases in its own consumer group and acknowledges (签收) each case
 // it leads on its replies topic; offsets are committed once the answers are sent.
 //

@@ -2,7 +2,8 @@
 "How a department connects".
 
 It connects with the client configuration `zaiban departments onboard <code> --out
-dept.properties` made (Kafka client properties), reads the department's cases from its cases
+dept.properties` made (Kafka client properties: over TLS, SASL_SSL, trusting the CA the file
+carries), reads the department's cases from its cases
 topic in its own consumer group, and answers on its replies topic: it acknowledges (签收)
 each case assigned to it as the lead department and, given `--resolve "note"`, reports it
 resolved as well (a real system would do that once the work is done). Offsets are committed
@@ -32,15 +33,26 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 def read_properties(path: Path) -> dict[str, str]:
     """A Kafka client-properties file, as `zaiban departments onboard` writes it: `key=value`
-    lines, `#` comments (the subset of Java's properties format it uses)."""
+    lines, `#` comments, a value continued on the next line after a trailing backslash, and
+    the escapes `\\n` and `\\\\` (the subset of Java's properties format it uses)."""
     found: dict[str, str] = {}
+    logical = ""
     for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line or line[0] in "#!":
+        line = line.strip() if not logical else line.lstrip()
+        if not logical and (not line or line[0] in "#!"):
             continue
-        key, _, value = line.partition("=")
-        found[key.strip()] = value.strip().replace("\\\\", "\\")
+        trailing = len(line) - len(line.rstrip("\\"))
+        if trailing % 2:  # an odd number of backslashes: the value goes on
+            logical += line[:-1]
+            continue
+        key, _, value = (logical + line).partition("=")
+        logical = ""
+        found[key.strip()] = re.sub(r"\\(.)", _unescaped, value.strip())
     return found
+
+
+def _unescaped(escape: re.Match[str]) -> str:
+    return {"n": "\n", "t": "\t", "r": "\r"}.get(escape.group(1), escape.group(1))
 
 
 def kafka_options(config: Mapping[str, str]) -> dict[str, Any]:
@@ -53,9 +65,10 @@ def kafka_options(config: Mapping[str, str]) -> dict[str, Any]:
         options.update(sasl_mechanism=config["sasl.mechanism"],
                        sasl_plain_username=_quoted(jaas, "username"),
                        sasl_plain_password=_quoted(jaas, "password"))
-    if protocol.endswith("SSL"):
+    if protocol.endswith("SSL"):  # the CA in the file (PEM), else the system's CAs
         options["ssl_context"] = ssl.create_default_context(
-            cafile=config.get("ssl.truststore.location"))  # PEM; None: the system's CAs
+            cadata=config.get("ssl.truststore.certificates"),
+            cafile=config.get("ssl.truststore.location"))
     return options
 
 

@@ -23,6 +23,7 @@ from services.common.keys import KeyRing, key_store, open_sealed
 from services.common.runtime import running  # noqa: F401 (tests import it from here)
 from services.common.settings import CommonSettings
 from services.common.store import make_client
+from zaiban.infra import StackInfo
 
 T = TypeVar("T")
 
@@ -61,6 +62,16 @@ def as_admin(settings: CommonSettings | None = None) -> dict[str, Any]:
     """How a test's own Kafka client logs in: as the super user, who may read and write
     anything (the services under test are their own principals, with only their rights)."""
     return kafka_options(settings or CommonSettings(environment="test"), ADMIN)
+
+
+def departments_over_tls(settings: CommonSettings, stack: StackInfo) -> CommonSettings:
+    """`settings` giving departments the local broker's TLS listener and its CA, as the local
+    stack's environment does (`StackInfo.env`): what a department's system connects to."""
+    assert stack.departments_bootstrap and stack.departments_ca_file, (
+        "the local stack names no TLS listener for departments")
+    return settings.model_copy(update={
+        "kafka_departments_bootstrap": stack.departments_bootstrap,
+        "kafka_departments_ca_file": stack.departments_ca_file})
 
 
 def client_for(app: Any) -> httpx.AsyncClient:

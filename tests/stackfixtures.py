@@ -183,7 +183,7 @@ def private_settings(tmp_path: Path) -> StackSettings:
     resolved or built, and every client logs in to it as to the shared one)."""
     shared = StackSettings.from_env()
     own = StackSettings(home=tmp_path / "zaiban-home", kafka_port=free_port(),
-                        controller_port=free_port(), store_port=free_port(),
+                        controller_port=free_port(), tls_port=free_port(), store_port=free_port(),
                         start_timeout=shared.start_timeout, stop_timeout=15,
                         kafka_heap=shared.kafka_heap)
     own.kafka_dir.mkdir(parents=True)

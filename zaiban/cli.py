@@ -228,15 +228,28 @@ app.add_typer(departments_app, name="departments")
 
 def _on_kafka(settings: Any, work: Coroutine[Any, Any, T], doing: str) -> T:
     """Run `work`; a refusal, or a broker that is away, said plainly (exit 1)."""
-    from zaiban.departments import UnknownDepartment
+    from zaiban.departments import NotACertificate, UnknownDepartment
     from zaiban.kafka_security import SecurityError
 
     try:
         return asyncio.run(work)
-    except (UnknownDepartment, SecurityError) as error:
+    except (UnknownDepartment, NotACertificate, SecurityError) as error:
         _fail(str(error))
     except Exception as error:
         _fail(f"cannot {doing} on Kafka at {settings.kafka_bootstrap}: {error}")
+
+
+def _with_local_departments_listener(settings: Any) -> Any:
+    """On the local stack (`zaiban infra up`, the broker these settings name), departments
+    connect to its TLS listener with its CA, unless the settings name another listener."""
+    if settings.kafka_departments_bootstrap or settings.kafka_security_protocol == "PLAINTEXT":
+        return settings
+    local = infra.StackSettings.from_env()
+    ca = local.kafka_tls_dir / "ca.pem"
+    if settings.kafka_bootstrap != local.bootstrap_servers or not ca.is_file():
+        return settings
+    return settings.model_copy(update={"kafka_departments_bootstrap": local.tls_bootstrap_servers,
+                                       "kafka_departments_ca_file": ca})
 
 
 @departments_app.command("onboard")
@@ -247,14 +260,16 @@ def departments_onboard(
     bootstrap: str = typer.Option(None, help="The broker address the department connects to "
                                   "(default: ZAIBAN_KAFKA_BOOTSTRAP)."),
     ca_file: Path = typer.Option(None, "--ca-file", help="With SASL_SSL: the CA certificate "
-                                 "(PEM) the department's client trusts, as it will find it."),
+                                 "(PEM) the department's client trusts, written into its "
+                                 "configuration (default: ZAIBAN_KAFKA_DEPARTMENTS_CA_FILE)."),
 ) -> None:
     """Give a department its two topics, its Kafka user and ACLs, and print the client
-    configuration (Kafka client properties) its systems connect with."""
+    configuration (Kafka client properties) its systems connect with: to the broker's
+    SASL_SSL listener for departments (the local stack's, with its CA, on the local stack)."""
     from services.common.settings import CommonSettings
     from zaiban.departments import onboard, write_secret
 
-    settings = CommonSettings()
+    settings = _with_local_departments_listener(CommonSettings())
     done = _on_kafka(settings, onboard(settings, code, bootstrap=bootstrap, ca_file=ca_file),
                      f"onboard {code}")
     config = done.config
@@ -395,6 +410,27 @@ def topics_credentials(
         kept = store.path(principal).exists()
         store.ensure(principal)
         typer.echo(f"{store.path(principal)}  {'kept' if kept else 'made'}")
+
+
+@topics_app.command("certificates")
+def topics_certificates(
+    folder: Path = typer.Argument(..., help="Where to keep them, e.g. deploy/kafka-tls "
+                                            "(git-ignored)."),
+    host: list[str] = typer.Option(..., "--host", help="A name (or IP address) departments "
+                                   "reach the broker by; repeat for several."),
+) -> None:
+    """Make the broker's TLS certificate for the departments' SASL_SSL listener, issued by a
+    CA of the deployment's own (made once, kept): ca.pem (what departments trust), ca-key.pem
+    (0600, keep it off the cluster), broker.p12 and broker.p12-password (the broker's
+    keystore); then give the folder to compose (its secrets) or to Kubernetes (`kubectl create
+    secret generic zaiban-kafka-tls --from-file=...`)."""
+    from zaiban.infra.tls import TlsFiles, ensure_broker_certificate
+
+    # as the credentials: compose mounts each file as it is, for the broker's container user
+    files = TlsFiles(folder, file_mode=0o644)
+    ensure_broker_certificate(files, host)
+    for path in (files.ca, files.ca_key, files.broker, files.broker_password):
+        typer.echo(str(path))
 
 
 @topics_app.command("acls")
@@ -780,6 +816,25 @@ def bench_intake(
 
     sizes = Sizes(requests=requests, concurrency=concurrency, seconds=seconds)
     _bench(["intake"], {"intake": sizes}, profile, store_url)
+
+
+@bench_app.command("bus-security")
+def bench_bus_security(
+    requests: int = typer.Option(1000, help="Submissions to post per app and listener."),
+    concurrency: int = typer.Option(16, help="Clients posting at once."),
+    seconds: float = typer.Option(30.0, help="Stop each after this long at the latest."),
+    tls: bool = typer.Option(True, help="Also over the departments' SASL_SSL listener."),
+    rounds: int = typer.Option(2, min=1, help="Rounds over every listener, in rotated order."),
+    profile: bool = typer.Option(False, help=PROFILE_HELP),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """The cost of SASL (and TLS) on intake: the bare endpoint and intake against the local
+    broker and against a throwaway PLAINTEXT broker of the same build, in one run."""
+    from zaiban.bench.bus_security import Sizes
+
+    sizes = Sizes(requests=requests, concurrency=concurrency, seconds=seconds, tls=tls,
+                  rounds=rounds)
+    _bench(["bus-security"], {"bus-security": sizes}, profile, store_url)
 
 
 @bench_app.command("projections")

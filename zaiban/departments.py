@@ -10,7 +10,10 @@ gives it what it needs to take its cases from the bus and answer them, and nothi
   write its replies topic — no other topic, no other group (`DepartmentAccess.grants`);
 - a client configuration in Kafka's client-properties format, which the Java client reads
   as it is and any other client (aiokafka, librdkafka, ...) maps key by key
-  (`examples/department_client.py`).
+  (`examples/department_client.py`), for the broker's listener for departments: a SASL_SSL
+  one of its own where the deployment has it (`departments_listener`; on the local stack,
+  the one `zaiban infra up` starts), with the CA certificate its client must trust written
+  into the file itself (`ssl.truststore.certificates`), so that one file is all it needs.
 Onboarding again makes a new password (the old one stops working for new connections).
 Offboarding deletes the user and its ACLs. The topics stay: the cases topic is the
 department's history, and the replies topic is routing's to read for as long as the city's
@@ -195,7 +198,9 @@ class ClientConfig:
     bootstrap: str
     security: BrokerSecurity
     password: str | None
-    ca_file: Path | None = None
+    ca_pem: str | None = None
+    """With SASL_SSL: the CA certificate(s) its client trusts, written into the file (None:
+    its system's CAs)."""
     made_at: datetime | None = None
 
     def properties(self) -> str:
@@ -220,9 +225,11 @@ class ClientConfig:
                       "any client",
                       "# that reaches it can read and write every topic. Do not connect a "
                       "department from outside."]
-        if self.security.protocol == "SASL_SSL" and self.ca_file is not None:
-            lines += ["ssl.truststore.type=PEM",
-                      f"ssl.truststore.location={_escaped(str(self.ca_file))}"]
+        if self.security.protocol == "SASL_SSL" and self.ca_pem is not None:
+            lines += ["# The broker's certificate is checked against this CA (and its name "
+                      "against the host above).",
+                      "ssl.truststore.type=PEM",
+                      f"ssl.truststore.certificates={_multiline(self.ca_pem)}"]
         lines += [
             "# The department's cases, read in its own consumer group (the only one it may "
             "join),",
@@ -239,9 +246,27 @@ class ClientConfig:
         return "\n".join(lines) + "\n"
 
 
-def _escaped(value: str) -> str:
-    """A value as a properties file reads it back: a backslash is an escape there."""
-    return value.replace("\\", "\\\\")
+def _multiline(text: str) -> str:
+    """A value of several lines as a properties file writes it: each line break an escaped
+    `\\n`, then a backslash that continues the value on the next line (whose leading blanks a
+    reader drops)."""
+    return "\\n\\\n    ".join(text.strip().splitlines())
+
+
+class NotACertificate(ValueError):
+    """A CA file that holds no PEM certificate."""
+
+
+def read_ca(path: Path) -> str:
+    """The PEM certificate(s) of a CA file, checked to be some."""
+    from cryptography import x509
+
+    try:
+        pem = path.read_text(encoding="ascii")
+        x509.load_pem_x509_certificates(pem.encode())
+    except (OSError, ValueError) as error:
+        raise NotACertificate(f"{path} is not a CA certificate in PEM: {error}") from None
+    return pem
 
 
 def write_secret(path: Path, text: str) -> None:
@@ -272,17 +297,43 @@ def department_of(city: CityConfig, code: str) -> str:
     return department.names.en
 
 
+@dataclass(frozen=True)
+class Listener:
+    """Where departments connect, how, and the CA certificate their client trusts."""
+
+    bootstrap: str
+    security: BrokerSecurity
+    ca_pem: str | None = None
+
+
+def departments_listener(settings: CommonSettings) -> Listener:
+    """The broker's listener for departments, as the deployment's settings say: its own
+    SASL_SSL listener (`ZAIBAN_KAFKA_DEPARTMENTS_BOOTSTRAP`, with the CA of
+    `ZAIBAN_KAFKA_DEPARTMENTS_CA_FILE`) where it has one, else the services' own."""
+    security = broker_security(settings)
+    if security.authenticates and settings.kafka_departments_bootstrap:
+        ca = settings.kafka_departments_ca_file
+        return Listener(settings.kafka_departments_bootstrap,
+                        BrokerSecurity("SASL_SSL", security.mechanism),
+                        read_ca(ca) if ca else None)
+    ca = settings.kafka_ca_file if security.protocol == "SASL_SSL" else None
+    return Listener(settings.kafka_bootstrap, security, read_ca(ca) if ca else None)
+
+
 async def onboard(settings: CommonSettings, code: str, *, bootstrap: str | None = None,
                   ca_file: Path | None = None,
                   security: BrokerSecurity | None = None) -> Onboarded:
     """Give a department of the city its user and ACLs (where the broker authenticates),
-    its topics, and the client configuration to connect with.
+    its topics, and the client configuration to connect with: to the departments' listener
+    (`departments_listener`), unless `bootstrap`, `ca_file` or `security` say otherwise.
 
     The user first: a broker this build cannot give users to is left as it was. An ACL
     may name a topic before it exists."""
     name = department_of(load_city(settings.config_dir), code)
+    listener = departments_listener(settings)
+    ca_pem = read_ca(ca_file) if ca_file is not None else listener.ca_pem
     access = access_of(settings, code)
-    security = security or broker_security(settings)
+    security = security or listener.security
     password = None
     if security.authenticates:
         password = secrets.token_urlsafe(32)
@@ -290,8 +341,8 @@ async def onboard(settings: CommonSettings, code: str, *, bootstrap: str | None 
     made = await ensure_topics(settings, [code])
     topics = [(topic, what) for topic, what in made
               if topic in (access.cases_topic, access.replies_topic)]
-    config = ClientConfig(access=access, name=name, bootstrap=bootstrap or settings.kafka_bootstrap,
-                          security=security, password=password, ca_file=ca_file,
+    config = ClientConfig(access=access, name=name, bootstrap=bootstrap or listener.bootstrap,
+                          security=security, password=password, ca_pem=ca_pem,
                           made_at=datetime.now(UTC))
     return Onboarded(config=config, topics=topics)
 

@@ -55,6 +55,15 @@ class CommonSettings(BaseSettings):
     kafka_ca_file: Path | None = Field(
         default=None, description="With SASL_SSL: the CA certificate (PEM) the broker's is "
                                   "checked against; default: the system's CAs.")
+    # Where departments (organisations of their own, from outside) connect: zaiban/departments.py
+    kafka_departments_bootstrap: str | None = Field(
+        default=None, description="The broker's SASL_SSL listener that departments connect to "
+                                  "from outside, given in their client configuration; unset: "
+                                  "ZAIBAN_KAFKA_BOOTSTRAP with ZAIBAN_KAFKA_SECURITY_PROTOCOL.")
+    kafka_departments_ca_file: Path | None = Field(
+        default=None, description="The CA certificate (PEM) of that listener, written into each "
+                                  "department's client configuration; unset: the department's "
+                                  "client trusts its system's CAs.")
     mongo_url: str = "mongodb://127.0.0.1:27017/"
     topic_prefix: str = Field(default="", description="Prepended to every topic name.")
     db_prefix: str = Field(default="zaiban", description="Each service's database is <prefix>_<service>.")

@@ -1,7 +1,9 @@
 """A department's own system, as the README shows it, on the real stack: the signal company
 is onboarded (`zaiban departments onboard signal-co --out`), its system connects with the
 configuration it was given, takes the routed case from its cases topic and answers on its
-replies topic, and the case's public timeline shows it, given by the signal company.
+replies topic, and the case's public timeline shows it, given by the signal company. It
+connects as a department does, from outside: to the broker's SASL_SSL listener, trusting the
+CA its configuration carries.
 
 In Python (examples/department_client.py, aiokafka), and in Java (examples/DepartmentClient.java,
 the Kafka client reading the properties file as it is, run with the local broker's jars)."""
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from helpers import WANGFUFEN_REQUEST, client_for, eventually, running
+from helpers import WANGFUFEN_REQUEST, client_for, departments_over_tls, eventually, running
 from servicefixtures import token
 
 from contracts.facts import Role
@@ -35,9 +37,12 @@ async def timeline(http: httpx.AsyncClient, case_id: str) -> list[dict[str, Any]
     return answer.json()["timeline"] if answer.status_code == 200 else []
 
 
-async def onboarded(settings: CommonSettings, folder: Path) -> Path:
-    """The operator onboards the signal company and hands it its configuration."""
-    done = await onboard(settings, "signal-co")
+async def onboarded(settings: CommonSettings, stack: StackInfo, folder: Path) -> Path:
+    """The operator onboards the signal company and hands it its configuration: for the
+    broker's TLS listener, with the CA that issued the broker's certificate."""
+    done = await onboard(departments_over_tls(settings, stack), "signal-co")
+    assert done.config.bootstrap == stack.departments_bootstrap
+    assert done.config.security.protocol == "SASL_SSL"
     properties = folder / "signal-co.properties"
     write_secret(properties, done.config.properties())
     assert stat.S_IMODE(properties.stat().st_mode) == 0o600
@@ -64,9 +69,9 @@ async def timeline_ending(http: httpx.AsyncClient, case_id: str, last: str,
 
 
 async def test_the_python_client_answers_its_routed_case_and_the_timeline_shows_it(
-    settings: CommonSettings, tmp_path: Path,
+    settings: CommonSettings, local_stack: StackInfo, tmp_path: Path,
 ) -> None:
-    config = department_client.read_properties(await onboarded(settings, tmp_path))
+    config = department_client.read_properties(await onboarded(settings, local_stack, tmp_path))
     assert config["zaiban.cases.topic"] == settings.topic_prefix + (
         "zaiban.routing.department.signal-co.cases")
 
@@ -95,7 +100,7 @@ async def test_the_java_client_reads_the_same_properties_file_and_acknowledges_i
 ) -> None:
     java = shutil.which("java")
     assert java, "Java 17 runs the local broker; it runs the Java example too"
-    properties = await onboarded(settings, tmp_path)
+    properties = await onboarded(settings, local_stack, tmp_path)
     jars = StackSettings.from_env().libs_dir  # kafka-clients, jackson, slf4j: the broker's own
     example = Path(__file__).parents[2] / "examples" / "DepartmentClient.java"
 

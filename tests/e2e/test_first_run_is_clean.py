@@ -47,6 +47,7 @@ def first_run_environment(home: infra.StackSettings, public_port: int) -> dict[s
         "ZAIBAN_HOME": str(home.home),
         "ZAIBAN_KAFKA_PORT": str(home.kafka_port),
         "ZAIBAN_KAFKA_CONTROLLER_PORT": str(home.controller_port),
+        "ZAIBAN_KAFKA_TLS_PORT": str(home.tls_port),
         "ZAIBAN_STORE_PORT": str(home.store_port),
         "ZAIBAN_PUBLIC_PORT": str(public_port),
         "ZAIBAN_TOPIC_PREFIX": f"t{token}.",

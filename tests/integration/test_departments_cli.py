@@ -15,14 +15,17 @@ from stackfixtures import Namespace
 from typer.testing import CliRunner
 
 from contracts.topics import Topics
+from examples.department_client import read_properties
 from services.common.settings import CommonSettings
 from zaiban.cli import app as cli
+from zaiban.infra import StackInfo
 from zaiban.kafka_security import AclFilter
 from zaiban.topics import security_admin
 
 
 async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,
                                                      namespace: Namespace,
+                                                     local_stack: StackInfo,
                                                      tmp_path: Path) -> None:
     # a prefix of its own, inside the namespace (whose topics `settings` made already)
     fresh = settings.model_copy(update={"topic_prefix": f"{namespace.prefix}fresh."})
@@ -46,7 +49,12 @@ async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,
         f"client configuration of water-co written to {out} (readable by you only)"]
     assert warned == ""
     written = out.read_text().splitlines()
-    assert "security.protocol=SASL_PLAINTEXT" in written
+    # on the local stack, for its TLS listener, with the CA that issued its certificate
+    assert f"bootstrap.servers={local_stack.departments_bootstrap}" in written
+    assert "security.protocol=SASL_SSL" in written and "ssl.truststore.type=PEM" in written
+    assert local_stack.departments_ca_file is not None
+    assert read_properties(out)["ssl.truststore.certificates"] == (
+        local_stack.departments_ca_file.read_text().strip())
     assert "sasl.mechanism=SCRAM-SHA-512" in written
     assert f"group.id={fresh.topic_prefix}zaiban-dept-water-co" in written
     assert f"zaiban.replies.topic={topics.department_replies('water-co')}" in written

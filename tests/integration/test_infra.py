@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from stackfixtures import Namespace, PrivateStack, private_settings
 
 from zaiban import infra
 from zaiban.infra import StackInfo, StackSettings
+from zaiban.infra.processes import port_answers
 
 pytestmark = pytest.mark.stack
 
@@ -105,6 +107,15 @@ def test_second_ensure_up_is_a_noop(local_stack: StackInfo) -> None:
     assert rows["kafka"].running and rows["kafka"].pid == again.kafka_pid
     assert rows["ferretdb"].running and rows["ferretdb"].pid == again.store_pid
     assert stack.kafka_version == "3.9.1" and stack.store_version == "v1.24.2"
+    # the departments' TLS listener: its CA made once, the CA's key and the broker's keystore
+    # readable by their owner only
+    assert again.departments_ca_file == stack.departments_ca_file
+    assert stack.departments_ca_file is not None and stack.departments_bootstrap is not None
+    tls = stack.departments_ca_file.parent
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in tls.iterdir()} == {
+        "ca.pem": 0o644, "ca-key.pem": 0o600, "broker.p12": 0o600, "broker.p12-password": 0o600}
+    host, port = stack.departments_bootstrap.rsplit(":", 1)
+    assert port_answers(host, int(port))
 
 
 @pytest.fixture

@@ -6,14 +6,17 @@ service is its own principal with the rights its broker declares (`zaiban topics
 stories take the routing service's principal, logged in exactly as routing logs in
 (`kafka_options`), and show the broker refusing each kind of right it was not given: reading
 a topic, writing one, joining a group, creating a topic, seeing a topic, and widening its own
-rights. A department's system, logged in with the configuration onboarding gave it, is held
-to its own topics and group the same way, and offboarding shuts it out. The rest of the suite
+rights. A department's system, logged in with the configuration onboarding gave it, connects
+from outside over TLS (the broker's SASL_SSL listener, its certificate issued by the CA the
+configuration carries: a client trusting other CAs fails the handshake), is held to its own
+topics and group the same way, and offboarding shuts it out. The rest of the suite
 is the other half: every service does its work through this broker, as its own principal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 from aiokafka.protocol.metadata import MetadataRequest
-from helpers import as_admin, read_in_group, read_topic, write_one
+from helpers import as_admin, departments_over_tls, read_in_group, read_topic, write_one
 from stackfixtures import Namespace
 
 from contracts.topics import Topics
@@ -164,27 +167,49 @@ async def test_routing_may_not_widen_its_own_rights(settings: CommonSettings) ->
         await consume(settings, ROUTING, topics.audit, None)
 
 
-async def department_login(settings: CommonSettings, code: str, folder: Path) -> dict[str, Any]:
-    """Onboard a department; the options its system connects with, from its configuration."""
-    done = await onboard(settings, code)
+async def department_login(settings: CommonSettings, stack: StackInfo, code: str,
+                           folder: Path) -> dict[str, Any]:
+    """Onboard a department; the options its system connects with, from its configuration:
+    to the broker's TLS listener, trusting the CA the configuration carries."""
+    done = await onboard(departments_over_tls(settings, stack), code)
     path = folder / f"{code}.properties"
     write_secret(path, done.config.properties())
     options = department_client.kafka_options(department_client.read_properties(path))
-    options.pop("bootstrap_servers")
+    assert (options["bootstrap_servers"], options["security_protocol"]) == (
+        stack.departments_bootstrap, "SASL_SSL")
     return options
 
 
+async def test_a_department_connects_over_tls_only_trusting_the_ca_it_was_given(
+        settings: CommonSettings, local_stack: StackInfo, tmp_path: Path) -> None:
+    water = await department_login(settings, local_stack, "water-co", tmp_path)
+    bootstrap = water.pop("bootstrap_servers")
+    try:
+        assert await ask_for_metadata(bootstrap, **water)  # the CA of its configuration
+        # a client that trusts only the system's CAs: the TLS handshake fails, before any
+        # password is sent
+        with pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed"):
+            await ask_for_metadata(bootstrap, **{**water, "ssl_context": ssl.create_default_context()})
+        # the CA, but no SASL: the broker closes the connection
+        with pytest.raises(KafkaConnectionError, match="closed"):
+            await ask_for_metadata(bootstrap, security_protocol="SSL",
+                                   ssl_context=water["ssl_context"])
+    finally:
+        assert await offboard(settings, "water-co")
+
+
 async def test_a_department_reads_writes_and_joins_only_its_own_and_offboarding_shuts_it_out(
-        settings: CommonSettings, tmp_path: Path) -> None:
+        settings: CommonSettings, local_stack: StackInfo, tmp_path: Path) -> None:
     topics = Topics(settings.topic_prefix)
-    water = await department_login(settings, "water-co", tmp_path)
-    await department_login(settings, "heating-co", tmp_path)
+    water = await department_login(settings, local_stack, "water-co", tmp_path)
+    await department_login(settings, local_stack, "heating-co", tmp_path)
+    bootstrap = water.pop("bootstrap_servers")  # the TLS listener
     try:
         async def send(topic: str) -> None:
-            await write_one(settings.kafka_bootstrap, topic, **water)
+            await write_one(bootstrap, topic, **water)
 
         async def read(topic: str, group: str) -> None:
-            await read_in_group(settings.kafka_bootstrap, topic, group, **water)
+            await read_in_group(bootstrap, topic, group, **water)
 
         own_group = f"{settings.topic_prefix}zaiban-dept-water-co"
         await read(topics.department_cases("water-co"), own_group)  # its own: it may
@@ -200,4 +225,4 @@ async def test_a_department_reads_writes_and_joins_only_its_own_and_offboarding_
         assert await offboard(settings, "heating-co")
         assert await offboard(settings, "water-co")
     with pytest.raises(SaslAuthenticationFailed):  # its user is gone
-        await ask_for_metadata(settings.kafka_bootstrap, **water)
+        await ask_for_metadata(bootstrap, **water)

@@ -138,7 +138,10 @@ class Bench:
                 "ZAIBAN_LOG_LEVEL": "INFO", "ZAIBAN_TOPIC_PARTITIONS": str(s.topic_partitions),
                 # all the load comes from one address: the per-client submission limit is
                 # a defence against abuse, not what is measured here
-                "ZAIBAN_SUBMIT_RATE_PER_MINUTE": "100000000", "ZAIBAN_SUBMIT_BURST": "1000000"}
+                "ZAIBAN_SUBMIT_RATE_PER_MINUTE": "100000000", "ZAIBAN_SUBMIT_BURST": "1000000",
+                # how it logs in to the broker (another listener, a broker without SASL)
+                "ZAIBAN_KAFKA_SECURITY_PROTOCOL": s.kafka_security_protocol,
+                **({"ZAIBAN_KAFKA_CA_FILE": str(s.kafka_ca_file)} if s.kafka_ca_file else {})}
 
     async def ensure_topics(self, settings: CommonSettings | None = None) -> None:
         from zaiban.topics import ensure_for_city

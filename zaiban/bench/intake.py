@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from services.common.catalogue import load_city
+from services.common.settings import CommonSettings
 from zaiban.bench.baseline import bare_topic
 from zaiban.bench.env import Bench, Positions, Server, Step, profiled, total
 from zaiban.bench.report import Result, latency_summary, rate, ratio
@@ -97,12 +98,16 @@ async def drive(base_url: str, bodies: list[dict[str, Any]], *, count: int, conc
 
 
 async def measure(bench: Bench, app: str, bodies: list[dict[str, Any]], sizes: Sizes,
-                  profiles: dict[str, Any]) -> Drive:
-    async with Server(bench, app) as server:
+                  profiles: dict[str, Any], *, settings: CommonSettings | None = None,
+                  label: str = "") -> Drive:
+    """Serve `app` (on the run's broker, or as `settings` say) and drive it."""
+    async with Server(bench, app, settings=settings) as server:
         await drive(server.base_url, bodies, count=sizes.warmup, concurrency=sizes.concurrency,
                     seconds=sizes.seconds)
-        step = bench.steps.start(f"intake: {app}, {sizes.concurrency} clients", sizes.requests)
-        async with profiled(bench, server.pid, f"intake-{app}", profiles):
+        step = bench.steps.start(f"intake: {app}{label}, {sizes.concurrency} clients",
+                                 sizes.requests)
+        async with profiled(bench, server.pid, f"intake-{app}{label.replace(' ', '-')}",
+                            profiles):
             seen = await drive(server.base_url, bodies, count=sizes.requests,
                                concurrency=sizes.concurrency, seconds=sizes.seconds, step=step)
         step.done()

@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
-from zaiban.bench import e2e, intake, projections, replay, scale, seed
+from zaiban.bench import bus_security, e2e, intake, projections, replay, scale, seed
 from zaiban.bench.env import RESULTS, Bench, opened
 from zaiban.bench.report import Result, show, summary_table, write
 
@@ -38,6 +38,8 @@ SCENARIOS: dict[str, Entry] = {
     "replay": Entry(replay.run, replay.Sizes(cases=2000)),
     "seed": Entry(seed.run, seed.Sizes.scaled(1500)),
     "scale": Entry(scale.run, scale.Sizes(cases=1000)),
+    "bus-security": Entry(bus_security.run, bus_security.Sizes(requests=600, concurrency=16,
+                                                              seconds=30)),
 }
 
 

@@ -19,11 +19,15 @@ Everything lives under one git-ignored folder (``$ZAIBAN_HOME``, default ``<repo
                                     SCRAM credential; kafka/admin-credential.sha256 says which)
     kafka-credentials/              one password per Kafka principal (zaiban-admin, the
                                     services'; mode 0600): what every local client logs in with
+    kafka-tls/                      the local CA (ca.pem; its key ca-key.pem, mode 0600) and
+                                    the broker's certificate for the departments' SASL_SSL
+                                    listener (broker.p12 and its password, mode 0600)
     ferretdb/data/, ferretdb/state/ FerretDB's SQLite files and its state file
     run/*.pid, run/infra.lock       pid files; a lock so concurrent ``up`` calls do not race
     logs/*.log                      one log per process, plus the Maven and Go build logs
 
 Ports: ``ZAIBAN_KAFKA_PORT`` (9092), ``ZAIBAN_KAFKA_CONTROLLER_PORT`` (Kafka port + 1),
+``ZAIBAN_KAFKA_TLS_PORT`` (Kafka port + 2: the departments' SASL_SSL listener),
 ``ZAIBAN_STORE_PORT`` (27017). Python API: :func:`ensure_up`, :func:`down`, :func:`status`,
 :func:`start`, :func:`stop`, :func:`restart_kafka`, :func:`restart_store`.
 """

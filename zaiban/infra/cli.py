@@ -60,6 +60,8 @@ def up_cmd(timeout: float = typer.Option(None, help="Seconds to wait for each co
     console.print(f"stack {what} in {time.monotonic() - began:.1f}s — "
                   f"bootstrap servers {info.bootstrap_servers}, store {info.mongo_url}",
                   highlight=False, soft_wrap=True)
+    console.print(f"departments connect over TLS (SASL_SSL) to {info.departments_bootstrap}, "
+                  f"trusting the CA {info.departments_ca_file}", highlight=False, soft_wrap=True)
 
 
 @app.command("down")

@@ -13,6 +13,12 @@ before it has read that log, uses SASL/PLAIN with the admin named in its own con
 passwords live in ``kafka-credentials/`` (one file per principal, mode 0600): the admin's made
 before the first format, the others by ``zaiban topics ensure``; every principal there is
 (again) a SCRAM user of the broker after each ``zaiban infra up``.
+
+Departments, organisations of their own connecting from outside, have a listener of their own,
+``EXTERNAL`` (SASL_SSL on ``ZAIBAN_KAFKA_TLS_PORT``): SCRAM again, inside TLS, with a
+certificate issued by a CA made once under ``$ZAIBAN_HOME/kafka-tls`` (zaiban/infra/tls.py),
+which ``zaiban departments onboard`` writes into their configuration. The services stay on
+loopback with SASL_PLAINTEXT.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from zaiban.infra.processes import (
     spawn,
 )
 from zaiban.infra.settings import KAFKA_COMPONENT, InfraError, StackSettings, repo_root
+from zaiban.infra.tls import TlsFiles, ensure_broker_certificate
 
 
 def _pom_path() -> Path:
@@ -126,25 +133,39 @@ def _jaas(module: str, username: str, password: str, **users: str) -> str:
     return f'{module} required username="{username}" password="{password}"{extra};'
 
 
-def _write_kafka_config(settings: StackSettings) -> tuple[Path, Path]:
-    kdir = settings.kafka_dir
+def tls_files(settings: StackSettings) -> TlsFiles:
+    """The local CA and the broker's certificate, issued for the loopback host (made once)."""
+    files = TlsFiles(settings.kafka_tls_dir)
+    hosts = [settings.host] if settings.host == "localhost" else [settings.host, "localhost"]
+    ensure_broker_certificate(files, hosts)
+    return files
+
+
+def _security_lines(settings: StackSettings) -> list[str]:
+    """The listeners, and how each authenticates: SASL everywhere (the local stack), or
+    PLAINTEXT everywhere (a throwaway broker, `authenticated=False`)."""
     h = settings.host
+    if not settings.authenticated:
+        return [
+            f"listeners=CLIENT://{h}:{settings.kafka_port},"
+            f"CONTROLLER://{h}:{settings.controller_port}",
+            f"advertised.listeners=CLIENT://{h}:{settings.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=CLIENT",
+            "listener.security.protocol.map=CLIENT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        ]
     admin = admin_password(settings)
+    tls = tls_files(settings)
     scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
     plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
-    props = kdir / "server.properties"
-    props.touch(mode=0o600)
-    props.chmod(0o600)  # it holds the admin's password
-    props.write_text("\n".join([
-        "# written by `zaiban infra up` on each start; edit zaiban/infra/kafka.py instead",
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@{h}:{settings.controller_port}",
-        f"listeners=CLIENT://{h}:{settings.kafka_port},CONTROLLER://{h}:{settings.controller_port}",
-        f"advertised.listeners=CLIENT://{h}:{settings.kafka_port}",
+    return [
+        f"listeners=CLIENT://{h}:{settings.kafka_port},CONTROLLER://{h}:{settings.controller_port},"
+        f"EXTERNAL://{h}:{settings.tls_port}",
+        f"advertised.listeners=CLIENT://{h}:{settings.kafka_port},EXTERNAL://{h}:{settings.tls_port}",
         "controller.listener.names=CONTROLLER",
         "inter.broker.listener.name=CLIENT",
-        "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT,"
+        "EXTERNAL:SASL_SSL",
         # clients, and the broker to itself: SCRAM users from the metadata log
         "listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512",
         "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
@@ -155,9 +176,29 @@ def _write_kafka_config(settings: StackSettings) -> tuple[Path, Path]:
         "sasl.mechanism.controller.protocol=PLAIN",
         "listener.name.controller.plain.sasl.jaas.config="
         + _jaas(plain, ADMIN, admin, **{ADMIN: admin}),
+        # departments, from outside: SCRAM over TLS, the certificate issued by the local CA
+        "listener.name.external.sasl.enabled.mechanisms=SCRAM-SHA-512",
+        f"listener.name.external.scram-sha-512.sasl.jaas.config={scram} required;",
+        "listener.name.external.ssl.keystore.type=PKCS12",
+        f"listener.name.external.ssl.keystore.location={tls.broker}",
+        f"listener.name.external.ssl.keystore.password={tls.broker_password.read_text().strip()}",
         f"authorizer.class.name={AUTHORIZER}",
         "allow.everyone.if.no.acl.found=false",
         f"super.users=User:{ADMIN}",
+    ]
+
+
+def _write_kafka_config(settings: StackSettings) -> tuple[Path, Path]:
+    kdir = settings.kafka_dir
+    props = kdir / "server.properties"
+    props.touch(mode=0o600)
+    props.chmod(0o600)  # it holds the admin's password
+    props.write_text("\n".join([
+        "# written by `zaiban infra up` on each start; edit zaiban/infra/kafka.py instead",
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.voters=1@{settings.host}:{settings.controller_port}",
+        *_security_lines(settings),
         f"log.dirs={kdir / 'data'}",
         "num.partitions=3",
         "auto.create.topics.enable=true",
@@ -228,6 +269,12 @@ def _format_storage(settings: StackSettings, java: str, props: Path, log4j: Path
     (by an older zaiban), or for another admin password, is formatted again: its admin could
     never log in. Local data only; said loudly."""
     data = settings.kafka_dir / "data"
+    if not settings.authenticated:  # no users: formatted once, as it is
+        run_logged([*_java_cmd(settings, java, log4j), "kafka.tools.StorageTool", "format",
+                    "--ignore-formatted", "-t", _kafka_cluster_id(settings), "-c", str(props)],
+                   settings.log_file(KAFKA_COMPONENT), cwd=settings.kafka_dir,
+                   what="formatting the Kafka storage")
+        return
     if (data / "meta.properties").is_file():
         if _storage_matches_credentials(settings):
             return
@@ -259,6 +306,15 @@ def started_with_authentication(settings: StackSettings) -> bool:
         return False
 
 
+def started_with_tls_listener(settings: StackSettings) -> bool:
+    """Whether the running broker's config has the departments' SASL_SSL listener (one
+    started by an older zaiban has not)."""
+    try:
+        return "EXTERNAL:SASL_SSL" in (settings.kafka_dir / "server.properties").read_text()
+    except OSError:
+        return False
+
+
 def start_kafka(settings: StackSettings, console: Console | None = None) -> int:
     java = require_tool("java", "Java 17 runs the Kafka broker")
     check_ports_free(settings, KAFKA_COMPONENT)
@@ -283,6 +339,8 @@ def client_options(settings: StackSettings, principal: str = ADMIN) -> dict[str,
     from services.common.kafka import kafka_options
     from services.common.settings import CommonSettings
 
+    if not settings.authenticated:
+        return {"security_protocol": "PLAINTEXT"}
     local = CommonSettings(kafka_bootstrap=settings.bootstrap_servers,
                            kafka_security_protocol="SASL_PLAINTEXT",
                            kafka_sasl_mechanism="SCRAM-SHA-512",
@@ -340,4 +398,6 @@ async def _restore_users(settings: StackSettings) -> list[str]:
 def restore_users(settings: StackSettings) -> list[str]:
     """Every principal of the local credentials is a SCRAM user of the broker, with its
     password there (a new broker, a private one of tests', has only the admin)."""
+    if not settings.authenticated:
+        return []
     return list(run_async(lambda: _restore_users(settings)))

@@ -92,10 +92,18 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A loopback port no one listens on now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def _port_env_name(settings: StackSettings, component: str, port: int) -> str:
     if component == STORE_COMPONENT:
         return "ZAIBAN_STORE_PORT"
-    return "ZAIBAN_KAFKA_PORT" if port == settings.kafka_port else "ZAIBAN_KAFKA_CONTROLLER_PORT"
+    return {settings.kafka_port: "ZAIBAN_KAFKA_PORT", settings.tls_port: "ZAIBAN_KAFKA_TLS_PORT"}.get(
+        port, "ZAIBAN_KAFKA_CONTROLLER_PORT")
 
 
 def check_ports_free(settings: StackSettings, component: str) -> None:

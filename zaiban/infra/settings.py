@@ -49,10 +49,14 @@ class StackSettings:
     host: str = "127.0.0.1"
     kafka_port: int = 9092
     controller_port: int = 9093
+    tls_port: int = 9094
     store_port: int = 27017
     start_timeout: float = 120.0
     stop_timeout: float = 30.0
     kafka_heap: str = "512m"
+    authenticated: bool = True
+    """False: a broker of one's own with a PLAINTEXT listener only, no users, no ACLs, no TLS
+    (the baseline `zaiban bench bus-security` measures the cost of authentication against)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> StackSettings:
@@ -72,6 +76,7 @@ class StackSettings:
             home=home.resolve(),
             kafka_port=kafka_port,
             controller_port=_env_int(env, "ZAIBAN_KAFKA_CONTROLLER_PORT", kafka_port + 1),
+            tls_port=_env_int(env, "ZAIBAN_KAFKA_TLS_PORT", kafka_port + 2),
             store_port=_env_int(env, "ZAIBAN_STORE_PORT", 27017),
             start_timeout=start_timeout,
             kafka_heap=env.get("ZAIBAN_KAFKA_HEAP") or "512m",
@@ -112,8 +117,18 @@ class StackSettings:
         return self.home / "kafka-credentials"
 
     @property
+    def kafka_tls_dir(self) -> Path:
+        """The local CA and the broker's certificate (zaiban/infra/tls.py)."""
+        return self.home / "kafka-tls"
+
+    @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def tls_bootstrap_servers(self) -> str:
+        """The broker's SASL_SSL listener, the one departments connect to."""
+        return f"{self.host}:{self.tls_port}"
 
     @property
     def mongo_url(self) -> str:
@@ -130,7 +145,7 @@ class StackSettings:
 
     def ports(self, component: str) -> tuple[int, ...]:
         if component == KAFKA_COMPONENT:
-            return (self.kafka_port, self.controller_port)
+            return (self.kafka_port, self.controller_port, self.tls_port)
         return (self.store_port,)
 
 
@@ -159,6 +174,9 @@ class StackInfo:
     mode: str = "local"
     started: tuple[str, ...] = field(default=())  # components this call started (empty: reused)
     kafka_credentials: Path | None = None  # the principals' passwords (None: no SASL)
+    departments_bootstrap: str | None = None  # the SASL_SSL listener departments connect to
+    departments_ca_file: Path | None = None  # the CA certificate (PEM) of that listener
+
 
     def env(self) -> dict[str, str]:
         """Environment variables pointing a service process at this stack."""
@@ -168,6 +186,10 @@ class StackInfo:
             env["ZAIBAN_KAFKA_CREDENTIALS"] = str(self.kafka_credentials)
         else:
             env["ZAIBAN_KAFKA_SECURITY_PROTOCOL"] = "PLAINTEXT"
+        if self.departments_bootstrap is not None:
+            env["ZAIBAN_KAFKA_DEPARTMENTS_BOOTSTRAP"] = self.departments_bootstrap
+        if self.departments_ca_file is not None:
+            env["ZAIBAN_KAFKA_DEPARTMENTS_CA_FILE"] = str(self.departments_ca_file)
         return env
 
 

@@ -10,8 +10,11 @@ import concurrent.futures
 import contextlib
 import os
 import signal
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
 
 from rich.console import Console
 
@@ -32,9 +35,11 @@ from zaiban.infra.kafka import (
     restore_users,
     start_kafka,
     started_with_authentication,
+    started_with_tls_listener,
 )
 from zaiban.infra.processes import (
     check_ports_free,
+    free_port,
     locked,
     pid_alive,
     port_answers,
@@ -53,6 +58,7 @@ from zaiban.infra.settings import (
     StackSettings,
     component_name,
 )
+from zaiban.infra.tls import TlsFiles
 
 
 def _version(settings: StackSettings, component: str, *, live: bool = False) -> str:
@@ -133,12 +139,19 @@ def _ensure(settings: StackSettings, components: tuple[str, ...],
     """Under the lock: bring the components up; returns {component: (pid, started_now)}."""
     result: dict[str, tuple[int, bool]] = {}
     running = {comp: read_pid(settings, comp) for comp in components}
-    if running.get(KAFKA_COMPONENT) is not None and not started_with_authentication(settings):
+    if (settings.authenticated and running.get(KAFKA_COMPONENT) is not None
+            and not started_with_authentication(settings)):
         raise InfraError(
             f"the running Kafka (pid {running[KAFKA_COMPONENT]}) was started by an older zaiban, "
             f"without authentication, and no client of this one can talk to it: stop it "
             f"(`zaiban infra down kafka`) and start it again (`zaiban infra up`), which formats "
             f"its local storage again with the admin's credential")
+    if (settings.authenticated and running.get(KAFKA_COMPONENT) is not None
+            and not started_with_tls_listener(settings)):
+        raise InfraError(
+            f"the running Kafka (pid {running[KAFKA_COMPONENT]}) was started by an older zaiban, "
+            f"without the departments' TLS listener: restart it (`zaiban infra down kafka`, "
+            f"then `zaiban infra up`; its data is kept)")
     to_start = tuple(comp for comp, pid in running.items() if pid is None)
     for comp in to_start:  # fail fast, before any long build
         if comp == KAFKA_COMPONENT:
@@ -198,6 +211,8 @@ def ensure_up(settings: StackSettings | None = None, *,
         home=settings.home,
         started=tuple(c for c, (_, new) in pids.items() if new),
         kafka_credentials=settings.kafka_credentials_dir,
+        departments_bootstrap=settings.tls_bootstrap_servers,
+        departments_ca_file=TlsFiles(settings.kafka_tls_dir).ca,
     )
 
 
@@ -248,6 +263,27 @@ def down(settings: StackSettings | None = None, *, timeout: float | None = None)
     with locked(settings):
         # the store first: services hold no state there that Kafka needs
         return [c for c in reversed(COMPONENTS) if _stop(settings, c, t)]
+
+
+@contextlib.contextmanager
+def throwaway_kafka(like: StackSettings | None = None, *,
+                    console: Console | None = None) -> Iterator[StackSettings]:
+    """A broker of the local stack's Kafka build, but PLAINTEXT (no users, no ACLs, no TLS),
+    in a temporary home on free loopback ports: started, handed over, then stopped and its
+    home deleted. `like` gives the build (its jars are shared, nothing is resolved) and the
+    heap; `zaiban bench bus-security` measures the cost of authentication against it."""
+    like = like or StackSettings.from_env()
+    with tempfile.TemporaryDirectory(prefix="zaiban-kafka-") as home:
+        own = replace(like, home=Path(home), kafka_port=free_port(), controller_port=free_port(),
+                      tls_port=free_port(), stop_timeout=15, authenticated=False)
+        own.kafka_dir.mkdir(parents=True)
+        if like.libs_dir.is_dir():
+            own.libs_dir.symlink_to(like.libs_dir, target_is_directory=True)
+        try:
+            start(KAFKA_COMPONENT, own, console=console)
+            yield own
+        finally:
+            stop(KAFKA_COMPONENT, own)
 
 
 def _restart(component: str, settings: StackSettings | None,

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from stackfixtures import StackInfo
 
-from zaiban.bench import projections
+from zaiban.bench import bus_security, projections
 from zaiban.bench.runner import run_one
+from zaiban.infra.processes import port_free
 
 
 async def test_projections_run_end_to_end_on_the_stack(stack: StackInfo, tmp_path: Path) -> None:
@@ -21,3 +22,23 @@ async def test_projections_run_end_to_end_on_the_stack(stack: StackInfo, tmp_pat
         assert result.subjects[f"zaiban {name}"]["events_per_s"] > 0
         assert result.subjects[f"baseline ({name} documents)"]["events_per_s"] > 0
     assert {c.name for c in result.checks} >= {"tracking / baseline events per second"}
+
+
+async def test_bus_security_drives_intake_over_each_listener_and_a_throwaway_plaintext_broker(
+        local_stack: StackInfo, tmp_path: Path) -> None:
+    sizes = bus_security.Sizes(requests=10, concurrency=2, warmup=2, seconds=60, rounds=1)
+    result = await run_one("bus-security", sizes, console=None, folder=tmp_path)
+
+    for app in bus_security.APPS.values():
+        for protocol in ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"):
+            figures = result.subjects[f"{app}, {protocol}"]
+            assert (figures["accepted"], figures["refused"], figures["failed"]) == (10, 0, 0)
+        for protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+            assert result.subjects[f"{app}, {protocol}"]["per_s_vs_plaintext"] > 0
+    assert {c.name for c in result.checks} == {
+        "intake SASL_PLAINTEXT / PLAINTEXT submissions per second",
+        "intake SASL_SSL / PLAINTEXT submissions per second"}
+    # the throwaway broker was another one, and it is gone
+    host, port = result.params["plaintext_broker"].rsplit(":", 1)
+    assert result.params["plaintext_broker"] != local_stack.bootstrap_servers
+    assert port_free(host, int(port))

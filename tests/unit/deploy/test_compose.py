@@ -103,10 +103,12 @@ def test_kafka_lets_no_one_in_anonymously_and_allows_nothing_without_an_acl() ->
     env = environment(compose_services()["kafka"])
     listeners = dict(pair.split(":") for pair in
                      env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
-    assert set(listeners.values()) == {"SASL_PLAINTEXT"}, "no PLAINTEXT (anonymous) listener"
+    assert listeners == {"CLIENT": "SASL_PLAINTEXT", "CONTROLLER": "SASL_PLAINTEXT",
+                         "EXTERNAL": "SASL_SSL"}, "no PLAINTEXT (anonymous) listener"
     assert {name for name, _ in (listener.split("://") for listener in
                                  env["KAFKA_LISTENERS"].split(","))} == set(listeners)
     assert env["KAFKA_LISTENER_NAME_CLIENT_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_LISTENER_NAME_EXTERNAL_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
     assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith(".StandardAuthorizer")
     assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
     assert env["KAFKA_SUPER_USERS"] == "User:zaiban-admin"
@@ -119,17 +121,46 @@ def test_kafka_lets_no_one_in_anonymously_and_allows_nothing_without_an_acl() ->
     assert "--command-config" in kafka["healthcheck"]["test"]  # the health check logs in too
 
 
+
+def test_departments_reach_the_broker_from_outside_over_tls_only() -> None:
+    kafka = compose_services()["kafka"]
+    env = environment(kafka)
+    advertised = dict(listener.split("://") for listener in
+                      env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    assert advertised == {"CLIENT": "kafka:9092",
+                          "EXTERNAL": "${KAFKA_DEPARTMENTS_HOST:-localhost}:9094"}
+    assert kafka["ports"] == ["9094:9094"]  # the TLS listener alone is published
+    # its keystore, from compose's secrets, is given to the broker by start.sh
+    start = (REPO / "deploy" / "kafka" / "start.sh").read_text(encoding="utf-8")
+    assert 'KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_LOCATION="$tls/broker.p12"' in start
+    # onboarding (in the topics container) writes that listener and its CA
+    topics = environment(compose_services()["topics"])
+    assert topics["ZAIBAN_KAFKA_DEPARTMENTS_BOOTSTRAP"] == advertised["EXTERNAL"]
+    assert topics["ZAIBAN_KAFKA_DEPARTMENTS_CA_FILE"] == "/run/secrets/kafka-ca.pem"
+
+
+TLS_FILES = {  # who holds which file of deploy/kafka-tls (`zaiban topics certificates`)
+    "kafka": {"broker.p12": "broker.p12", "broker.p12-password": "broker.p12-password"},
+    "topics": {"kafka-ca.pem": "ca.pem"},  # onboarding writes it into departments' files
+}
+
+
 @pytest.mark.parametrize("container", sorted(KAFKA_PASSWORDS))
 def test_each_container_holds_the_kafka_passwords_of_its_own_principals_only(
         container: str) -> None:
     secrets = compose()["secrets"]
     given = compose_services()[container].get("secrets", [])
-    held = {entry["target"] for entry in given}
+    tls = TLS_FILES.get(container, {})
+    held = {entry["target"] for entry in given} - set(tls)
     assert held == KAFKA_PASSWORDS[container]
     for entry in given:  # the file of the same principal, from the git-ignored folder
-        assert secrets[entry["source"]] == {"file": f"./kafka-credentials/{entry['target']}"}
+        expected = (f"./kafka-tls/{tls[entry['target']]}" if entry["target"] in tls
+                    else f"./kafka-credentials/{entry['target']}")
+        assert secrets[entry["source"]] == {"file": expected}
+    # the CA's own key is given to no container
+    assert not [s for s in secrets.values() if s["file"].endswith("ca-key.pem")]
     ignored = (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
-    assert "deploy/kafka-credentials/" in ignored
+    assert "deploy/kafka-credentials/" in ignored and "deploy/kafka-tls/" in ignored
 
 
 def test_kafka_is_the_official_image_in_kraft_mode_at_the_local_version_with_no_auto_create(
@@ -142,7 +173,7 @@ def test_kafka_is_the_official_image_in_kraft_mode_at_the_local_version_with_no_
     assert kafka["image"] == f"apache/kafka:{version.text}"
     env = environment(kafka)
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert env["KAFKA_ADVERTISED_LISTENERS"] == "CLIENT://kafka:9092"
+    assert env["KAFKA_ADVERTISED_LISTENERS"].startswith("CLIENT://kafka:9092,")
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert env["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"
     assert "kafka-data:/var/lib/kafka/data" in kafka["volumes"]

@@ -192,15 +192,25 @@ def test_the_laptop_clusters_kafka_lets_no_one_in_anonymously() -> None:
     folder = K8S / "overlays" / "local"
     [kafka] = objects("StatefulSet", folder)["kafka"]["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e["value"] for e in kafka["env"]}
-    assert set(dict(pair.split(":") for pair in
-                    env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")).values()) == {
-        "SASL_PLAINTEXT"}
+    assert dict(pair.split(":") for pair in
+                env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")) == {
+        "CONTROLLER": "SASL_PLAINTEXT", "CLIENT": "SASL_PLAINTEXT", "EXTERNAL": "SASL_SSL"}
     assert env["KAFKA_AUTHORIZER_CLASS_NAME"].endswith(".StandardAuthorizer")
     assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
     assert env["KAFKA_SUPER_USERS"] == "User:zaiban-admin"
-    assert kafka["command"] == ["bash", "/opt/zaiban/start.sh", "/etc/zaiban/kafka"]
+    assert kafka["command"] == ["bash", "/opt/zaiban/start.sh", "/etc/zaiban/kafka",
+                                "/etc/zaiban/kafka-tls"]
     spec = objects("StatefulSet", folder)["kafka"]["spec"]["template"]["spec"]
     assert kafka_passwords(spec, kafka) == {"zaiban-admin"}
+    # departments' listener: its keystore from the Secret zaiban-kafka-tls (not the CA's key),
+    # its port on the Service
+    tls = next(v for v in spec["volumes"] if v["name"] == "kafka-tls")["secret"]
+    assert tls["secretName"] == "zaiban-kafka-tls"
+    assert {item["key"] for item in tls["items"]} == {"broker.p12", "broker.p12-password"}
+    assert {"name": "kafka-tls", "mountPath": "/etc/zaiban/kafka-tls",
+            "readOnly": True} in kafka["volumeMounts"]
+    ports = {p["name"]: p["port"] for p in objects("Service", folder)["kafka"]["spec"]["ports"]}
+    assert ports == {"client": 9092, "departments": 9094}
     start = next(v for v in spec["volumes"] if v["name"] == "start")
     generated = {g["name"]: g for g in kustomization(DEPLOY / "kafka")["configMapGenerator"]}
     assert generated[start["configMap"]["name"]]["files"] == ["start.sh"]
