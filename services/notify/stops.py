@@ -1,0 +1,105 @@
+"""The stop link every message ends with: signed, one click, no login.
+
+`GET /notify/stop/{case}?s=<signature>` shows a page with one button (a link opened by a
+mail scanner stops nothing); the button `POST`s to the same address and the stop is
+recorded in notify's store before the page says so. A mail program that follows RFC 8058
+POSTs `List-Unsubscribe=One-Click` to the same address without showing anything. The
+signature is an HMAC-SHA256 of the case number under the deployment's secret, so the
+link cannot be made for another case; a wrong or missing one is refused (403).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from html import escape
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import SecretStr
+
+from services.common.catalogue import Language
+from services.common.i18n import language_of_tag, negotiate
+
+CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+STOP_PATH = "/notify/stop/{case_id}"
+CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="The case number.")]
+Signature = Annotated[str, Query(alias="s", max_length=64, description="The link's signature.")]
+Lang = Annotated[str | None, Query(max_length=35)]
+
+
+def stop_signature(secret: SecretStr, case_id: str) -> str:
+    digest = hmac.new(secret.get_secret_value().encode(), f"notify-stop/{case_id}".encode(),
+                      hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def stop_url(base: str, secret: SecretStr, case_id: str, language: str) -> str:
+    return (f"{base.rstrip('/')}/notify/stop/{quote(case_id)}"
+            f"?s={stop_signature(secret, case_id)}&lang={language}")
+
+
+_PAGE: dict[Language, dict[str, str]] = {
+    "zh-Hans": {"title": "退订通知", "ask": "不再接收诉求 {case} 的任何通知？",
+                "button": "确认退订", "done": "已退订：诉求 {case} 不会再给您发送通知。",
+                "refused": "此退订链接无效。"},
+    "zh-Hant": {"title": "退訂通知", "ask": "不再接收訴求 {case} 的任何通知？",
+                "button": "確認退訂", "done": "已退訂：訴求 {case} 不會再給您發送通知。",
+                "refused": "此退訂連結無效。"},
+    "en": {"title": "Stop messages", "ask": "Stop every message about request {case}?",
+           "button": "Stop them", "done": "Done: you will get no more messages about "
+                                         "request {case}.",
+           "refused": "This stop link is not valid."},
+}
+
+
+def _page(language: Language, body: str, status: int = 200) -> HTMLResponse:
+    words = _PAGE[language]
+    return HTMLResponse(
+        f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="robots" content="noindex"><title>{words["title"]}</title></head>'
+        f"<body><main><h1>{words['title']}</h1>{body}</main></body></html>",
+        status_code=status, headers={"Cache-Control": "no-store",
+                                     "Referrer-Policy": "no-referrer"})
+
+
+def stop_routes(secret: SecretStr, record: Callable[[str], Awaitable[None]]) -> APIRouter:
+    """The stop link's page and its one click; `record` keeps the stop of a case."""
+    router = APIRouter(tags=["notify"])
+
+    def language(request: Request, lang: str | None) -> Language:
+        return ((language_of_tag(lang) if lang else None)
+                or negotiate(request.headers.get("accept-language")) or "zh-Hans")
+
+    def valid(case_id: str, signature: str) -> bool:
+        return hmac.compare_digest(stop_signature(secret, case_id), signature)
+
+    @router.get(STOP_PATH, response_class=HTMLResponse,
+                summary="The stop link's page: one button that stops the messages")
+    async def ask(request: Request, case_id: CaseId, s: Signature,
+                  lang: Lang = None) -> HTMLResponse:
+        chosen = language(request, lang)
+        words = _PAGE[chosen]
+        if not valid(case_id, s):
+            return _page(chosen, f"<p>{words['refused']}</p>", 403)
+        return _page(chosen, (
+            f"<p>{escape(words['ask'].format(case=case_id))}</p>"
+            f'<form method="post"><button type="submit">{words["button"]}</button></form>'))
+
+    @router.post(STOP_PATH, response_class=HTMLResponse,
+                 summary="Stop every message about the case (RFC 8058 one-click too)")
+    async def stop(request: Request, case_id: CaseId, s: Signature,
+                   lang: Lang = None) -> HTMLResponse:
+        chosen = language(request, lang)
+        words = _PAGE[chosen]
+        if not valid(case_id, s):
+            return _page(chosen, f"<p>{words['refused']}</p>", 403)
+        await record(case_id)
+        return _page(chosen, f"<p>{escape(words['done'].format(case=case_id))}</p>")
+
+    return router
