@@ -98,11 +98,11 @@ def email_of(outgoing: Outgoing, mail_from: str) -> EmailMessage:
     mail["Subject"] = outgoing.message.subject
     mail["Date"] = format_datetime(outgoing.at)
     mail["Message-ID"] = message_id(outgoing.delivery_id, mail_from)
-    mail["Content-Language"] = outgoing.language
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
     mail["List-Unsubscribe"] = f"<{outgoing.stop_url}>"
     mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
     mail.set_content(outgoing.message.text)
+    mail["Content-Language"] = outgoing.language  # after the content, which sets Content-*
     return mail
 
 
