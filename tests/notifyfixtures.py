@@ -30,10 +30,25 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from fastapi import FastAPI, Request, Response
+from unit.tracking.tracking_stories import EMAIL, PHONE, RING, submitted
+
+from contracts import case_events as ev
+from contracts.personal import NotifyChannel, PersonalData, ResidentContact
 
 SMTP_USER, SMTP_PASSWORD = "zaiban-mailer", "p@ss:word"
 TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM = "AC0123456789abcdef0123456789abcdef", "twilio-token", "+15005550006"
 WEBHOOK_SECRET = "webhook-secret"
+
+
+def consenting(case_id: str, *, language: str = "en",
+               channels: tuple[NotifyChannel, ...] = ("email",),
+               agreed: bool = True) -> ev.CaseSubmitted:
+    """A submission whose resident left a contact and agreed (or not) to be told, sealed with
+    the case's key in `RING` (tracking's stories), as intake records it."""
+    contact = ResidentContact(name="李秀英", phone=PHONE, email=EMAIL, notify=agreed,
+                              channels=channels)
+    return submitted(case_id).model_copy(update={
+        "personal": RING.seal(case_id, PersonalData(contact=contact)), "language": language})
 
 
 def free_port() -> int:

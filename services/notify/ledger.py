@@ -144,6 +144,13 @@ class Ledger:
         before it (no outcome, lease run out) are counted as uncertain."""
         number = delivery.attempts + 1
         uncertain = delivery.uncertain
+        if delivery.attempts:  # the last attempt claimed: ended, or cut short?
+            last = await self.attempts.find_one(
+                {"_id": f"{delivery.delivery_id}/{delivery.attempts}"})
+            if last is not None and last.get("outcome") is None:
+                if last["lease_until"] > now:
+                    return "held"
+                uncertain += 1  # its instance died with it: it may have gone
         while number <= max_attempts:
             try:
                 await self.attempts.insert_one({"_id": f"{delivery.delivery_id}/{number}",

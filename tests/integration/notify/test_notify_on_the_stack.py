@@ -28,6 +28,7 @@ from notifyfixtures import (
     MailBox,
     SmsProvider,
     TlsCertificate,
+    consenting,
 )
 from unit.tracking.tracking_stories import (
     EMAIL,
@@ -42,12 +43,11 @@ from unit.tracking.tracking_stories import (
     code_of,
     day,
     routed,
-    submitted,
 )
 
 from contracts import case_events as ev
 from contracts.facts import Actor, Role
-from contracts.personal import NotifyChannel, PersonalData, ResidentContact
+from contracts.personal import NotifyChannel
 from contracts.topics import Topics
 from services.common.clock import Clock, ManualClock, SystemClock
 from services.common.keys import key_store
@@ -63,16 +63,6 @@ pytestmark = pytest.mark.stack
 
 MAIL_FROM = "zaiban <notify@zb.example>"
 PUBLIC = "https://zb.example"
-
-
-def consenting(case_id: str, *, language: str = "en",
-               channels: tuple[NotifyChannel, ...] = ("email",),
-               agreed: bool = True) -> ev.CaseSubmitted:
-    """A submission whose resident left a contact and agreed (or not) to be told."""
-    contact = ResidentContact(name="李秀英", phone=PHONE, email=EMAIL, notify=agreed,
-                              channels=channels)
-    return submitted(case_id).model_copy(update={
-        "personal": RING.seal(case_id, PersonalData(contact=contact)), "language": language})
 
 
 def life_of(case_id: str, submission: ev.CaseSubmitted) -> History:
