@@ -72,34 +72,31 @@ def stop_routes(secret: SecretStr, record: Callable[[str], Awaitable[None]]) -> 
     """The stop link's page and its one click; `record` keeps the stop of a case."""
     router = APIRouter(tags=["notify"])
 
-    def language(request: Request, lang: str | None) -> Language:
-        return ((language_of_tag(lang) if lang else None)
-                or negotiate(request.headers.get("accept-language")) or "zh-Hans")
-
-    def valid(case_id: str, signature: str) -> bool:
-        return hmac.compare_digest(stop_signature(secret, case_id), signature)
+    async def answer(request: Request, case_id: str, signature: str, lang: str | None,
+                     stopping: bool) -> HTMLResponse:
+        """In the reader's language: the link refused (403), the question, or the stop done."""
+        chosen: Language = ((language_of_tag(lang) if lang else None)
+                            or negotiate(request.headers.get("accept-language")) or "zh-Hans")
+        words = _PAGE[chosen]
+        if not hmac.compare_digest(stop_signature(secret, case_id), signature):
+            return _page(chosen, f"<p>{words['refused']}</p>", 403)
+        if not stopping:
+            return _page(chosen, (
+                f"<p>{escape(words['ask'].format(case=case_id))}</p>"
+                f'<form method="post"><button type="submit">{words["button"]}</button></form>'))
+        await record(case_id)
+        return _page(chosen, f"<p>{escape(words['done'].format(case=case_id))}</p>")
 
     @router.get(STOP_PATH, response_class=HTMLResponse,
                 summary="The stop link's page: one button that stops the messages")
     async def ask(request: Request, case_id: CaseId, s: Signature,
                   lang: Lang = None) -> HTMLResponse:
-        chosen = language(request, lang)
-        words = _PAGE[chosen]
-        if not valid(case_id, s):
-            return _page(chosen, f"<p>{words['refused']}</p>", 403)
-        return _page(chosen, (
-            f"<p>{escape(words['ask'].format(case=case_id))}</p>"
-            f'<form method="post"><button type="submit">{words["button"]}</button></form>'))
+        return await answer(request, case_id, s, lang, stopping=False)
 
     @router.post(STOP_PATH, response_class=HTMLResponse,
                  summary="Stop every message about the case (RFC 8058 one-click too)")
     async def stop(request: Request, case_id: CaseId, s: Signature,
                    lang: Lang = None) -> HTMLResponse:
-        chosen = language(request, lang)
-        words = _PAGE[chosen]
-        if not valid(case_id, s):
-            return _page(chosen, f"<p>{words['refused']}</p>", 403)
-        await record(case_id)
-        return _page(chosen, f"<p>{escape(words['done'].format(case=case_id))}</p>")
+        return await answer(request, case_id, s, lang, stopping=True)
 
     return router
