@@ -68,6 +68,10 @@ class ResidentContact(BaseModel):
                 raise ValueError(f"channel {channel!r} needs the contact's {needed}")
         return self
 
+    def details(self) -> dict[str, str]:
+        """How to reach the resident, as given (what views of the contact show)."""
+        return {"name": self.name, "phone": self.phone, "email": self.email}
+
     def address_of(self, channel: NotifyChannel) -> str:
         return self.email if channel == "email" else self.phone
 
