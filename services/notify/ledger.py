@@ -50,6 +50,9 @@ class Delivery:
     attempts: int
     uncertain: int
     source: dict[str, Any]
+    subscription: str | None = None
+    """An area alert's or a confirmation's subscription (its address); None: the case's
+    resident."""
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> Delivery:
@@ -59,7 +62,8 @@ class Delivery:
                                  data=json.loads(doc["data"]), occurred_at=doc["occurred_at"],
                                  language=doc["language"]),
                    due_at=doc["due_at"], attempts=doc.get("attempts", 0),
-                   uncertain=doc.get("uncertain", 0), source=doc.get("source", {}))
+                   uncertain=doc.get("uncertain", 0), source=doc.get("source", {}),
+                   subscription=doc.get("subscription"))
 
     def as_record_value(self) -> bytes:
         """What the dead-letter topic keeps of it: the delivery, no address."""
@@ -98,7 +102,9 @@ class Ledger:
     async def drop_pending(self, case_id: str, reason: str) -> int:
         dropped = 0
         async for doc in self.deliveries.find({"case_id": case_id, "status": "pending"},
-                                              projection={"_id": 1}):
+                                              projection={"_id": 1, "subscription": 1}):
+            if doc.get("subscription"):
+                continue  # an alert to a subscriber of the area: public, not the resident's
             await self.deliveries.update_one({"_id": doc["_id"]},
                                              {"$set": {"status": "dropped", "why": reason}})
             dropped += 1
@@ -211,10 +217,13 @@ class Ledger:
 
 
 def planned(envelope: Envelope, channel: NotifyChannel, *, language: str, due_at: datetime,
-            now: datetime, topic: str, partition: int, offset: int) -> dict[str, Any]:
-    """The ledger's document of one message to plan: public data only."""
-    return {
-        "_id": f"{envelope.event_id}:{channel}",
+            now: datetime, topic: str, partition: int, offset: int,
+            subscription: str | None = None) -> dict[str, Any]:
+    """The ledger's document of one message to plan: public data only. To a subscriber, an
+    alert of the event: keyed by the subscription too."""
+    planned = {
+        "_id": f"{envelope.event_id}:{channel}"
+               + (f":{subscription}" if subscription else ""),
         "case_id": envelope.case_id,
         "event_id": str(envelope.event_id),
         "channel": channel,
@@ -228,4 +237,20 @@ def planned(envelope: Envelope, channel: NotifyChannel, *, language: str, due_at
         "attempts": 0,
         "uncertain": 0,
         "source": {"topic": topic, "partition": partition, "offset": offset},
+    }
+    if subscription is not None:
+        planned.update(type="AreaAlert", subscription=subscription, data=json.dumps({
+            "kind": "resolved" if envelope.type == "CaseResolved" else "new",
+            "category": envelope.facts.category, "district": envelope.facts.district}))
+    return planned
+
+
+def planned_confirmation(subscription_id: str, language: str, now: datetime) -> dict[str, Any]:
+    """The double opt-in's email: at most one a day for one subscription."""
+    return {
+        "_id": f"subscription:{subscription_id}:confirm:{now.date().isoformat()}",
+        "case_id": "", "event_id": subscription_id, "channel": "email",
+        "type": "SubscriptionConfirm", "data": "{}", "occurred_at": now, "language": language,
+        "status": "pending", "due_at": now, "planned_at": now, "attempts": 0, "uncertain": 0,
+        "source": {}, "subscription": subscription_id,
     }

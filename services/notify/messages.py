@@ -180,3 +180,53 @@ def render(notice: Notice, city: CityConfig, tz: tzinfo, links: Links) -> Messag
         sms_parts.append(words["due"].format(due=_when(data["due_at"], tz)))
     sms_parts.append(words["sms_stop"].format(url=links.stop))
     return Message(subject=subject, text=text + "\n", sms=" ".join(sms_parts))
+
+
+# --- area alerts (services/notify/subscriptions.py): public data only ----------------------
+
+_ALERTS: dict[Language, dict[str, str]] = {
+    "zh-Hans": {"confirm_subject": "请确认订阅：{area}",
+                "confirm": "有人（希望是您）用此邮箱订阅了{area}的新诉求和已办结诉求。\n\n"
+                           "确认订阅请打开：{url}\n\n如果不是您，请忽略本邮件，不会再收到任何邮件。",
+                "new": "新诉求", "resolved": "已办结", "subject": "[{area}] {what} {case}：{category}",
+                "body": "{what}：{case}\n类别：{category}\n区域：{district}\n\n查看：{url}",
+                "stop": "退订此提醒：{url}"},
+    "zh-Hant": {"confirm_subject": "請確認訂閱：{area}",
+                "confirm": "有人（希望是您）用此電子郵件訂閱了{area}的新訴求和已辦結訴求。\n\n"
+                           "確認訂閱請打開：{url}\n\n如果不是您，請忽略本郵件，不會再收到任何郵件。",
+                "new": "新訴求", "resolved": "已辦結", "subject": "[{area}] {what} {case}：{category}",
+                "body": "{what}：{case}\n類別：{category}\n區域：{district}\n\n查看：{url}",
+                "stop": "退訂此提醒：{url}"},
+    "en": {"confirm_subject": "Please confirm your alerts for {area}",
+           "confirm": "Someone (you, we hope) asked for the new and resolved requests of {area} "
+                      "at this address.\n\nTo confirm, open: {url}\n\nIf it was not you, ignore "
+                      "this email: nothing more will come.",
+           "new": "New request", "resolved": "Resolved", "subject": "[{area}] {what} {case}: "
+                                                                    "{category}",
+           "body": "{what}: {case}\nCategory: {category}\nDistrict: {district}\n\nSee: {url}",
+           "stop": "Stop these alerts: {url}"},
+}
+
+
+def render_confirmation(area: str, language: Language, confirm: str, stop: str) -> Message:
+    """The double opt-in's email: the link that confirms (and nothing else happens without)."""
+    words = _ALERTS[language]
+    subject = words["confirm_subject"].format(area=area)
+    text = words["confirm"].format(area=area, url=confirm)
+    return Message(subject=subject, text=f"{text}\n", sms="")
+
+
+def render_alert(notice: Notice, area: str, city: CityConfig, links: Links) -> Message:
+    """An area alert: a case of the area is new (accepted) or resolved; public facts only."""
+    words = _ALERTS[notice.language]
+    category = city.category(str(notice.data.get("category", "")))
+    district = city.district(str(notice.data.get("district", "")))
+    facts = {
+        "what": words[str(notice.data.get("kind", "new"))], "case": notice.case_id,
+        "category": category.names.in_(notice.language) if category else "",
+        "district": district.names.in_(notice.language) if district else "",
+    }
+    subject = words["subject"].format(area=area, **facts)
+    text = "\n\n".join([words["body"].format(url=links.case, **facts), "--",
+                        words["stop"].format(url=links.stop)])
+    return Message(subject=subject, text=f"{text}\n", sms="")

@@ -35,6 +35,7 @@ from services.common.bus import subscribe_envelopes
 from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.keys import BrokenSeal, key_store, open_sealed
+from services.common.limits import RateLimiter, per_client
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
 from services.lifecycle.codes import tracking_code_for
@@ -46,13 +47,30 @@ from services.notify.channels import (
     TwilioSms,
     WebhookSms,
 )
-from services.notify.ledger import Delivery, Ledger, planned
-from services.notify.messages import Links, render, tells
+from services.notify.ledger import Delivery, Ledger, planned, planned_confirmation
+from services.notify.messages import (
+    Links,
+    Message,
+    render,
+    render_alert,
+    render_confirmation,
+    tells,
+)
 from services.notify.schedule import backoff, held_until
 from services.notify.settings import NotifySettings
 from services.notify.stops import stop_routes, stop_url
+from services.notify.subscriptions import (
+    Subscription,
+    Subscriptions,
+    area_name,
+    subscription_link,
+    subscription_routes,
+)
 
 log = get_logger("zaiban.notify")
+
+ALERTED = ("CaseAccepted", "CaseResolved")
+"""The events of a case its area's subscribers hear of: new (accepted), resolved."""
 
 MESSAGES = Counter("zaiban_notify_messages_total",
                    "Messages to residents by channel and outcome: planned, sent, failed "
@@ -102,10 +120,18 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             title="notify: residents told of their case",
         )
         self.router.include_router(stop_routes(settings.secret(), self.record_stop))
+        self.subscriptions = Subscriptions(self.db["subscriptions"], self.keys, settings.secret())
+        asking = RateLimiter(settings.submit_rate_per_minute, settings.submit_burst)
+        self.router.include_router(subscription_routes(
+            self.subscriptions, self.city, settings.secret(), self.clock.now,
+            ask_confirmation=self.ask_confirmation,
+            admit=per_client(asking, "subscription requests",
+                             trusted_proxy_hops=settings.trusted_proxy_hops)))
 
     async def on_start(self) -> None:
         log.info("notify_channels", channels=sorted(self.senders))
         self.background(self.dispatching)
+        self.every(3600, lambda: self.subscriptions.forget_unconfirmed(self.clock.now()))
 
     # -- the log in: plans ---------------------------------------------------------------
 
@@ -118,7 +144,9 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             elif envelope.type == "PersonalDataErased":
                 dropped = await self.ledger.forget_case(envelope.case_id)
                 MESSAGES.labels("any", "dropped").inc(dropped)
-            elif tells(envelope):
+            elif envelope.type in ALERTED and not envelope.is_history:
+                rows += await self.alerts_of(read)
+            if tells(envelope):
                 rows += await self.deliveries_of(read)
         if await self.ledger.plan(rows):
             self._due.set()
@@ -143,6 +171,25 @@ class NotifyService(ServiceRuntime[NotifySettings]):
                                 partition=read.partition, offset=read.offset))
             MESSAGES.labels(channel, "planned").inc()
         return rows
+
+    async def alerts_of(self, read: Read) -> list[dict[str, Any]]:
+        """An alert of a new or resolved case to each confirmed subscriber of its area."""
+        envelope, now = read.envelope, self.clock.now()
+        too_old = now - envelope.occurred_at > timedelta(hours=self.settings.notify_max_age_h)
+        if too_old or "email" not in self.senders:
+            return []
+        return [planned(envelope, "email", language=subscription.language, due_at=now, now=now,
+                        topic=read.topic, partition=read.partition, offset=read.offset,
+                        subscription=subscription.subscription_id)
+                for subscription in await self.subscriptions.following(
+                    envelope.facts.district, envelope.facts.category)]
+
+    async def ask_confirmation(self, subscription: Subscription) -> None:
+        """Plan the double opt-in's email (nothing goes without an email channel)."""
+        if "email" in self.senders and await self.ledger.plan(
+                [planned_confirmation(subscription.subscription_id, subscription.language,
+                                      self.clock.now())]):
+            self._due.set()
 
     async def contact_of(self, case_id: str) -> ResidentContact | None:
         """The resident's contact, opened now; None if none was left or it was erased."""
@@ -191,7 +238,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
                 MESSAGES.labels("sms", "held").inc()
                 log.info("sms_held_for_the_night", until=held.isoformat())
                 return
-        if await self.ledger.stopped(delivery.case_id):
+        if delivery.subscription is None and await self.ledger.stopped(delivery.case_id):
             await self.ledger.drop(delivery, "stopped")
             MESSAGES.labels(delivery.channel, "dropped").inc()
             return
@@ -201,25 +248,15 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         if number == "exhausted":
             await self.dead(delivery, None, "attempts used up (the last ones were cut short)")
             return
-        contact = await self.contact_of(delivery.case_id)
-        if contact is None or delivery.channel not in contact.reach:
-            await self.ledger.drop(delivery, "erased" if contact is None else "no consent",
-                                   number)
+        addressed = await self.addressed(delivery)
+        if isinstance(addressed, str):
+            await self.ledger.drop(delivery, addressed, number)
             MESSAGES.labels(delivery.channel, "dropped").inc()
-            log.info("message_dropped", reason="erased" if contact is None else "no consent")
+            log.info("message_dropped", reason=addressed)
             return
+        to, message, stop = addressed
         notice = delivery.notice
-        secret = settings.secret()
-        base = settings.notify_public_url.rstrip("/")
-        code = tracking_code_for(secret, delivery.case_id)
-        stop = stop_url(base, secret, delivery.case_id, notice.language)
-        links = Links(case=f"{base}/cases/{delivery.case_id}?lang={notice.language}",
-                      answer=f"{base}/cases/{delivery.case_id}?code={code}"
-                             f"&lang={notice.language}",
-                      stop=stop)
-        message = render(notice, self.city, self.tz, links)
-        outgoing = Outgoing(delivery_id=delivery.delivery_id,
-                            to=contact.address_of(delivery.channel), message=message,
+        outgoing = Outgoing(delivery_id=delivery.delivery_id, to=to, message=message,
                             language=notice.language, stop_url=stop, at=now)
         try:
             async with asyncio.timeout(settings.notify_send_timeout_s):
@@ -235,6 +272,38 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         MESSAGES.labels(delivery.channel, "sent").inc()
         log.info("message_sent", type=notice.type, attempt=number,
                  uncertain_before=delivery.uncertain)
+
+    async def addressed(self, delivery: Delivery) -> tuple[str, Message, str] | str:
+        """Where the message goes, what it says and its stop link; or why it goes nowhere."""
+        notice = delivery.notice
+        secret = self.settings.secret()
+        base = self.settings.notify_public_url.rstrip("/")
+        case_page = f"{base}/cases/{notice.case_id}?lang={notice.language}"
+        if delivery.subscription is not None:
+            subscription = await self.subscriptions.get(delivery.subscription)
+            to = await self.subscriptions.address_of(delivery.subscription)
+            if subscription is None or to is None:
+                return "unsubscribed"
+            area = area_name(self.city, subscription.kind, subscription.code, notice.language)
+            stop = subscription_link(base, secret, subscription.subscription_id, "stop",
+                                     notice.language)
+            if notice.type == "SubscriptionConfirm":
+                confirm = subscription_link(base, secret, subscription.subscription_id,
+                                            "confirm", notice.language)
+                return to, render_confirmation(area, notice.language, confirm, stop), stop
+            links = Links(case=case_page, answer=case_page, stop=stop)
+            return to, render_alert(notice, area, self.city, links), stop
+        contact = await self.contact_of(delivery.case_id)
+        if contact is None:
+            return "erased"
+        if delivery.channel not in contact.reach:
+            return "no consent"
+        code = tracking_code_for(secret, delivery.case_id)
+        stop = stop_url(base, secret, delivery.case_id, notice.language)
+        links = Links(case=case_page, answer=f"{base}/cases/{delivery.case_id}?code={code}"
+                                             f"&lang={notice.language}", stop=stop)
+        return (contact.address_of(delivery.channel), render(notice, self.city, self.tz, links),
+                stop)
 
     async def failed(self, delivery: Delivery, number: int, failure: SendFailed) -> None:
         settings = self.settings

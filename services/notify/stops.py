@@ -32,10 +32,14 @@ Signature = Annotated[str, Query(alias="s", max_length=64, description="The link
 Lang = Annotated[str | None, Query(max_length=35)]
 
 
-def stop_signature(secret: SecretStr, case_id: str) -> str:
-    digest = hmac.new(secret.get_secret_value().encode(), f"notify-stop/{case_id}".encode(),
-                      hashlib.sha256).digest()
+def signature_of(secret: SecretStr, text: str) -> str:
+    """A link's signature: 144 bits of HMAC-SHA256 of `text` under the deployment's secret."""
+    digest = hmac.new(secret.get_secret_value().encode(), text.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def stop_signature(secret: SecretStr, case_id: str) -> str:
+    return signature_of(secret, f"notify-stop/{case_id}")
 
 
 def stop_url(base: str, secret: SecretStr, case_id: str, language: str) -> str:
@@ -57,13 +61,13 @@ _PAGE: dict[Language, dict[str, str]] = {
 }
 
 
-def _page(language: Language, body: str, status: int = 200) -> HTMLResponse:
-    words = _PAGE[language]
+def page(language: Language, title: str, body: str, status: int = 200) -> HTMLResponse:
+    """A page of one of notify's links: a title and a few lines, never cached or indexed."""
     return HTMLResponse(
         f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="robots" content="noindex"><title>{words["title"]}</title></head>'
-        f"<body><main><h1>{words['title']}</h1>{body}</main></body></html>",
+        f'<meta name="robots" content="noindex"><title>{title}</title></head>'
+        f"<body><main><h1>{title}</h1>{body}</main></body></html>",
         status_code=status, headers={"Cache-Control": "no-store",
                                      "Referrer-Policy": "no-referrer"})
 
@@ -79,13 +83,13 @@ def stop_routes(secret: SecretStr, record: Callable[[str], Awaitable[None]]) -> 
                             or negotiate(request.headers.get("accept-language")) or "zh-Hans")
         words = _PAGE[chosen]
         if not hmac.compare_digest(stop_signature(secret, case_id), signature):
-            return _page(chosen, f"<p>{words['refused']}</p>", 403)
+            return page(chosen, words["title"], f"<p>{words['refused']}</p>", 403)
         if not stopping:
-            return _page(chosen, (
+            return page(chosen, words["title"], (
                 f"<p>{escape(words['ask'].format(case=case_id))}</p>"
                 f'<form method="post"><button type="submit">{words["button"]}</button></form>'))
         await record(case_id)
-        return _page(chosen, f"<p>{escape(words['done'].format(case=case_id))}</p>")
+        return page(chosen, words["title"], f"<p>{escape(words['done'].format(case=case_id))}</p>")
 
     @router.get(STOP_PATH, response_class=HTMLResponse,
                 summary="The stop link's page: one button that stops the messages")
