@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter, Histogram
+from pymongo.errors import PyMongoError
 
 from contracts.personal import NotifyChannel, ResidentContact, Sealed
 from services.common.bus import Delivery as Read
@@ -210,6 +211,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         while True:
             try:
                 await self.dispatch()
+            except PyMongoError as error:  # the store is away for a while: try again later
+                log.warning("dispatch_waits_for_the_store", error=str(error)[:200])
             except Exception:
                 log.exception("dispatch_failed_will_retry")
             self._due.clear()
