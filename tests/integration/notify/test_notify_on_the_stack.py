@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import client_for, eventually, publish_envelopes, read_topic
+from helpers import DiesAfter, client_for, eventually, publish_envelopes, read_topic
 from notifyfixtures import (
     TWILIO_FROM,
     TWILIO_SID,
@@ -189,6 +189,30 @@ async def test_redelivered_events_and_a_restart_send_nothing_twice(
             await asyncio.sleep(1.5)
     assert len(box.messages()) == 6
     assert len({m.message_id for m in box.messages()}) == 6
+
+
+async def test_a_crash_between_the_servers_acceptance_and_the_mark_sends_it_again_alike(
+        settings: CommonSettings) -> None:
+    """The one window for a repeat, forced: the server took the email, the process died
+    before the ledger said so. After the lease the next instance sends it again — the same
+    Message-ID, so the receiving side can drop it — and the ledger counts the attempt cut
+    short."""
+    story = accepted_at("ZB261006-NTF7-0001", day("10-06", 10), ("email",))
+    clock = ManualClock(day("10-06", 10, 1))
+    with MailBox() as box:
+        async with notifying(settings, clock, smtp_url=box.url(), notify_lease_s=60) as dying:
+            dying.senders["email"] = DiesAfter(dying.senders["email"], "send")
+            await publish_envelopes(settings, story.envelopes, keys=RING)
+            [first] = await received(box, 1, "the email, before the crash")
+            await asyncio.sleep(0.5)
+            [doc] = (await ledger_of(dying)).values()
+            assert (doc["status"], doc["attempts"]) == ("pending", 1)  # no mark
+        clock.advance(timedelta(seconds=61))  # the dead instance's lease runs out
+        async with notifying(settings, clock, smtp_url=box.url(), notify_lease_s=60) as next_:
+            _, second = await received(box, 2, "the same email again")
+            [doc] = (await ledger_of(next_)).values()
+    assert second.message_id == first.message_id and second.text == first.text
+    assert (doc["status"], doc["attempts"], doc["uncertain"]) == ("sent", 2, 1)
 
 
 async def test_mail_goes_over_starttls_when_the_server_offers_it(
