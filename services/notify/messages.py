@@ -64,7 +64,7 @@ class Message:
 
 _WORDS: dict[Language, dict[str, str]] = {
     "zh-Hans": {
-        "subject": "您的诉求 {case} {what}",
+        "subject": "您的诉求 {case}：{what}",
         "CaseAccepted": "已受理",
         "CaseRejected": "未予受理",
         "CaseRouted": "已转交 {department} 办理",
@@ -87,7 +87,7 @@ _WORDS: dict[Language, dict[str, str]] = {
         "sms_stop": "退订 {url}",
     },
     "zh-Hant": {
-        "subject": "您的訴求 {case} {what}",
+        "subject": "您的訴求 {case}：{what}",
         "CaseAccepted": "已受理",
         "CaseRejected": "未予受理",
         "CaseRouted": "已轉交 {department} 辦理",
@@ -110,16 +110,16 @@ _WORDS: dict[Language, dict[str, str]] = {
         "sms_stop": "退訂 {url}",
     },
     "en": {
-        "subject": "Your request {case} {what}",
-        "CaseAccepted": "was accepted",
-        "CaseRejected": "was not accepted",
-        "CaseRouted": "went to {department}",
-        "CaseReassigned": "went to {department} instead",
-        "SiteVisited": "a reporter went to the site",
+        "subject": "Your request {case}: {what}",
+        "CaseAccepted": "accepted",
+        "CaseRejected": "not accepted",
+        "CaseRouted": "sent to {department}",
+        "CaseReassigned": "moved to {department}",
+        "SiteVisited": "a reporter visited the site",
         "StoryPublished": "a story was published",
-        "CaseResolved": "is resolved: tell us",
-        "CaseReopened": "is being handled again",
-        "CaseClosed": "is closed",
+        "CaseResolved": "resolved, tell us",
+        "CaseReopened": "being handled again",
+        "CaseClosed": "closed",
         "reason": "Reason: {reason}",
         "due": "To be handled by {due}.",
         "note": "On site: {note}",

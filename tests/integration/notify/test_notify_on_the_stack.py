@@ -131,9 +131,9 @@ async def test_a_cases_life_mails_its_resident_each_step_in_their_language_and_n
     assert by_case["NTF0-0002"] == []  # no consent, no message
     life = by_case["NTF0-0001"]
     assert sorted(str(m.message["Subject"]) for m in life) == sorted(
-        f"Your request ZB261006-NTF0-0001 {what}" for what in (
-            "was accepted", "a reporter went to the site", "went to Traffic Signal Company",
-            "a story was published", "is resolved: tell us", "is closed"))
+        f"Your request ZB261006-NTF0-0001: {what}" for what in (
+            "accepted", "a reporter visited the site", "sent to Traffic Signal Company",
+            "a story was published", "resolved, tell us", "closed"))
     assert all(m.rcpt_to == [EMAIL] and m.message["To"] == EMAIL for m in messages)
     assert all(m.message["From"] == MAIL_FROM for m in messages)
 
@@ -147,11 +147,11 @@ async def test_a_cases_life_mails_its_resident_each_step_in_their_language_and_n
     answer = f"{PUBLIC}/cases/ZB261006-NTF0-0001?code={code_of('ZB261006-NTF0-0001')}&lang=en"
     assert f"Is it fixed? Are you satisfied? Tell us here: {answer}" in resolved.text
     assert sum("code=" in m.text for m in life) == 1  # the code only where it is needed
-    [routed_mail] = [m for m in life if "went to Traffic" in str(m.message["Subject"])]
+    [routed_mail] = [m for m in life if "sent to Traffic" in str(m.message["Subject"])]
     assert "To be handled by 2026-10-14 10:00." in routed_mail.text
 
     [refusal] = by_case["NTF0-0003"]
-    assert refusal.message["Subject"] == "您的訴求 ZB261006-NTF0-0003 未予受理"
+    assert refusal.message["Subject"] == "您的訴求 ZB261006-NTF0-0003：未予受理"
     assert "原因：屬於私人物業，請聯繫物業公司" in refusal.text
     assert refusal.message["Content-Language"] == "zh-Hant"
 
@@ -226,7 +226,7 @@ async def test_mail_goes_over_starttls_when_the_server_offers_it(
                              smtp_ca_file=str(tls.cert)):
             await publish_envelopes(settings, story.envelopes, keys=RING)
             [mail] = await received(box, 1, "the acceptance, over TLS")
-    assert mail.message["Subject"] == "您的诉求 ZB261006-NTF2-0001 已受理"
+    assert mail.message["Subject"] == "您的诉求 ZB261006-NTF2-0001：已受理"
 
 
 # -- SMS: quiet hours, the providers, retries and dead letters ---------------------------------
@@ -264,7 +264,7 @@ async def test_an_sms_at_night_waits_until_eight_while_the_email_goes_at_once(
             await eventually(lambda: _some(provider.received), what="the SMS at eight")
     [message] = provider.received
     assert (message.protocol, message.to, message.sender) == ("twilio", PHONE, TWILIO_FROM)
-    assert message.text.startswith("Your request ZB261006-NTF3-0001 was accepted Stop: ")
+    assert message.text.startswith("Your request ZB261006-NTF3-0001: accepted Stop: ")
     assert provider.refused == []
 
 
