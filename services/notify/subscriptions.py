@@ -38,7 +38,7 @@ from contracts.text import Code, Email
 from services.common.catalogue import CityConfig, Language
 from services.common.i18n import language_of_tag, negotiate
 from services.common.keys import MongoKeyStore, open_sealed
-from services.notify.stops import Signature, page, signature_of
+from services.notify.stops import Signature, page, signature_of, signed
 
 PENDING_DAYS = 7
 SUBSCRIPTION_ID = r"^[0-9a-f]{32}$"
@@ -217,13 +217,12 @@ def subscription_routes(subscriptions: Subscriptions, city: CityConfig, secret: 
             await ask_confirmation(subscription)
         return JSONResponse({"status": "check your email: the link in it confirms"}, 202)
 
-    async def answer(request: Request, subscription_id: str, signed: str, lang: str | None,
+    async def answer(request: Request, subscription_id: str, given: str, lang: str | None,
                      action: Literal["confirm", "stop"], acting: bool) -> HTMLResponse:
         chosen: Language = ((language_of_tag(lang) if lang else None)
                             or negotiate(request.headers.get("accept-language")) or "zh-Hans")
         words = _WORDS[chosen]
-        valid = hmac.compare_digest(
-            signature_of(secret, f"notify-sub/{action}/{subscription_id}"), signed)
+        valid = signed(signature_of(secret, f"notify-sub/{action}/{subscription_id}"), given)
         subscription = await subscriptions.get(subscription_id) if valid else None
         title = words[f"{action}_title"]
         if subscription is None:
