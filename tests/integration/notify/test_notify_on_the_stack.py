@@ -330,6 +330,8 @@ async def test_the_stop_link_stops_every_further_message(settings: CommonSetting
                 forged = await http.post(path.replace("s=", "s=x"),
                                          content=b"List-Unsubscribe=One-Click")
                 assert forged.status_code == 403
+                garbled = await http.get(f"{link.path}?s=%C3%A9t%C3%A9")
+                assert garbled.status_code == 422 and "s" in garbled.text  # not base64url
                 other = await http.post(path.replace(case_id, "ZB261006-NTF5-0002"))
                 assert other.status_code == 403  # the link of one case stops no other
                 stopped = await http.post(path, content=b"List-Unsubscribe=One-Click",
