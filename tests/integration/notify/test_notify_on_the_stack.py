@@ -300,6 +300,31 @@ async def test_a_failing_provider_is_tried_again_then_the_message_is_dead_letter
     assert len(provider.received) == 1 and provider.refused == []
 
 
+async def test_a_mail_server_that_says_later_is_tried_again_one_that_refuses_is_not(
+        settings: CommonSettings) -> None:
+    now = datetime.now(UTC)
+    with MailBox() as box:
+        box.fail_next = 2  # 451: try again later
+        async with notifying(settings, _Fixed(now), smtp_url=box.url(),
+                             notify_backoff_s=0.1) as service:
+            first = accepted_at("ZB261006-NTF8-0001", now, ("email",))
+            await publish_envelopes(settings, first.envelopes, keys=RING)
+            await received(box, 1, "the email, third time lucky")
+            box.refuse_next = 1  # 550, naming the address
+            second = accepted_at("ZB261006-NTF8-0002", now, ("email",))
+            await publish_envelopes(settings, second.envelopes, keys=RING)
+            dead = await read_topic(settings.kafka_bootstrap,
+                                    Topics(settings.topic_prefix).dead_letter("notify"),
+                                    min_count=1, timeout=20)
+            ledger = await ledger_of(service)
+    [letter] = [json.loads(raw) for raw in dead]
+    assert letter["reason"] == "notify email: SMTP 550: 5.7.1 <<recipient>>: message refused"
+    assert EMAIL not in json.dumps(ledger, default=str) and EMAIL not in dead[0].decode()
+    assert sorted((d["status"], d["attempts"]) for d in ledger.values()) == [
+        ("dead", 1), ("sent", 3)]
+    assert len(box.messages()) == 1
+
+
 class _Fixed:
     """The time now, moving, but on the day of `start` (no quiet hours in the tests' way)."""
 
