@@ -70,6 +70,8 @@ from services.notify.subscriptions import (
 
 log = get_logger("zaiban.notify")
 
+DUE_AT_ONCE = 100
+"""Deliveries taken from the ledger at a time."""
 ALERTED = ("CaseAccepted", "CaseResolved")
 """The events of a case its area's subscribers hear of: new (accepted), resolved."""
 
@@ -210,7 +212,9 @@ class NotifyService(ServiceRuntime[NotifySettings]):
     async def dispatching(self) -> None:
         while True:
             try:
-                await self.dispatch()
+                for _ in range(50):  # more may be due: on at once, for a while
+                    if await self.dispatch() < DUE_AT_ONCE:
+                        break
             except PyMongoError as error:  # the store is away for a while: try again later
                 log.warning("dispatch_waits_for_the_store", error=str(error)[:200])
             except Exception:
@@ -223,7 +227,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
 
     async def dispatch(self) -> int:
         """Send what is due now; how many were looked at."""
-        due = await self.ledger.due(self.clock.now())
+        due = await self.ledger.due(self.clock.now(), limit=DUE_AT_ONCE)
         for delivery in due:
             with bound(case_id=delivery.case_id, event_id=delivery.event_id,
                        channel=delivery.channel):
