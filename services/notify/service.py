@@ -151,7 +151,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
                 rows += await self.alerts_of(read)
             if tells(envelope):
                 rows += await self.deliveries_of(read)
-        if await self.ledger.plan(rows):
+        if await self.ledger.plan(rows, now=self.clock.now(),
+                                  max_attempts=self.settings.notify_max_attempts):
             self._due.set()
 
     async def deliveries_of(self, read: Read) -> list[dict[str, Any]]:
@@ -314,7 +315,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
 
     async def failed(self, delivery: Delivery, number: int, failure: SendFailed) -> None:
         settings = self.settings
-        if failure.permanent or number >= settings.notify_max_attempts:
+        if failure.permanent or number >= (delivery.limit or settings.notify_max_attempts):
             await self.dead(delivery, number, failure.reason)
             return
         retry_at = self.clock.now() + backoff(number, settings.notify_backoff_s,
@@ -329,6 +330,9 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             await self.ledger.failed(delivery, number, reason=reason, retry_at=None)
         else:
             await self.ledger.mark_dead(delivery, reason)
+        if delivery.envelope is None:  # a confirmation: the subscriber may ask again
+            log.warning("message_dead", reason=reason)
+            return
         value, key = delivery.as_record_value(), delivery.case_id.encode()
         source = delivery.source
         record: ConsumerRecord[bytes, bytes] = ConsumerRecord(

@@ -58,6 +58,7 @@ from services.lifecycle.history import History
 from services.notify.channels import message_id
 from services.notify.service import NotifyService
 from services.notify.settings import NotifySettings
+from zaiban.dlq import read_letters, redrive
 
 pytestmark = pytest.mark.stack
 
@@ -272,7 +273,7 @@ async def _some(items: list[Any]) -> list[Any] | None:
     return items or None
 
 
-async def test_a_failing_provider_is_tried_again_then_the_message_is_dead_lettered(
+async def test_a_failing_provider_is_tried_again_then_dead_lettered_then_redriven(
         settings: CommonSettings) -> None:
     now = datetime.now(UTC).replace(hour=4)  # 12:00 in the city: no quiet hours
     provider = SmsProvider()
@@ -294,10 +295,21 @@ async def test_a_failing_provider_is_tried_again_then_the_message_is_dead_letter
         dead = await read_topic(settings.kafka_bootstrap,
                                 Topics(settings.topic_prefix).dead_letter("notify"),
                                 min_count=1, timeout=20)
-    letter = json.loads(dead[0])
-    assert letter["reason"] == "notify sms: webhook answered 400"
-    assert letter["key"] == "ZB261006-NTF4-0002" and PHONE not in dead[0].decode()
-    assert len(provider.received) == 1 and provider.refused == []
+        letter = json.loads(dead[0])
+        assert letter["reason"] == "notify sms: webhook answered 400"
+        assert letter["key"] == "ZB261006-NTF4-0002" and PHONE not in dead[0].decode()
+        assert len(provider.received) == 1 and provider.refused == []
+
+        # the cause fixed, an operator puts the dead letter back (`zaiban dlq redrive`): the
+        # event comes again, and the message goes, once
+        letters = await read_letters(settings, "notify")
+        assert await redrive(settings, letters) == 1
+        await eventually(lambda: _some(provider.received[1:]), what="the revived SMS")
+        await asyncio.sleep(0.5)
+        revived = (await ledger_of(service))[f"{second.envelopes[-1].event_id}:sms"]
+    assert (revived["status"], revived["attempts"], revived["revived"]) == ("sent", 2, 1)
+    assert [sms.idempotency_key for sms in provider.received] == [
+        delivery["_id"], revived["_id"]]
 
 
 async def test_a_mail_server_that_says_later_is_tried_again_one_that_refuses_is_not(
