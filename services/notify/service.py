@@ -15,6 +15,9 @@ plan is stored; the messages go from the ledger, apart from the log:
   or at once when retrying cannot help, it goes to the dead-letter topic (no address in it);
 - every message ends with a signed stop link (`stops.py`), answered by this service.
 
+Anyone may also follow a district or a category by email (`subscriptions.py`: double
+opt-in, one-click leaving): each case of the area accepted or resolved is mailed to them.
+
 Logs name the case, the event and the channel, never the address.
 """
 
@@ -129,7 +132,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             self.subscriptions, self.city, settings.secret(), self.clock.now,
             ask_confirmation=self.ask_confirmation,
             admit=per_client(asking, "subscription requests",
-                             trusted_proxy_hops=settings.trusted_proxy_hops)))
+                             trusted_proxy_hops=settings.trusted_proxy_hops),
+            mails="email" in self.senders))
 
     async def on_start(self) -> None:
         log.info("notify_channels", channels=sorted(self.senders))
@@ -189,8 +193,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
                     envelope.facts.district, envelope.facts.category)]
 
     async def ask_confirmation(self, subscription: Subscription) -> None:
-        """Plan the double opt-in's email (nothing goes without an email channel)."""
-        if "email" in self.senders and await self.ledger.plan(
+        """Plan the double opt-in's email."""
+        if await self.ledger.plan(
                 [planned_confirmation(subscription.subscription_id, subscription.language,
                                       self.clock.now())]):
             self._due.set()

@@ -202,8 +202,10 @@ Lang = Annotated[str | None, Query(max_length=35)]
 def subscription_routes(subscriptions: Subscriptions, city: CityConfig, secret: SecretStr,
                         clock: Callable[[], datetime],
                         ask_confirmation: Callable[[Subscription], Awaitable[None]],
-                        admit: Callable[[Request], Awaitable[None]]) -> APIRouter:
-    """Subscribing (rate-limited per client), confirming, and leaving."""
+                        admit: Callable[[Request], Awaitable[None]],
+                        mails: bool) -> APIRouter:
+    """Subscribing (rate-limited per client), confirming, and leaving. Without a way to
+    mail (`mails`), subscribing answers 503: nothing could ever be confirmed."""
     router = APIRouter(tags=["notify"])
 
     @router.post("/api/notify/subscriptions", status_code=202, dependencies=[Depends(admit)],
@@ -212,6 +214,9 @@ def subscription_routes(subscriptions: Subscriptions, city: CityConfig, secret: 
         kind, code = asked.area
         if (city.district(code) if kind == "district" else city.category(code)) is None:
             raise HTTPException(422, f"unknown {kind} {code!r}")
+        if not mails:
+            raise HTTPException(503, "this deployment sends no email (ZAIBAN_SMTP_URL is not "
+                                     "set): area alerts cannot be had here")
         subscription, waits = await subscriptions.add(asked, clock())
         if waits:
             await ask_confirmation(subscription)
