@@ -79,11 +79,11 @@ _WORDS: dict[Language, dict[str, str]] = {
         "note": "现场记录：{note}",
         "story": "《{title}》 {url}",
         "resolution": "办理结果：{resolution}",
-        "answer": "问题解决了吗？您满意吗？请点此告诉我们：{url}",
+        "answer": "问题解决了吗？您满意吗？请点此告诉我们：\n{url}",
         "closed_confirmed": "感谢您的确认。",
         "closed_no_answer": "我们未收到您的评价，案件已按时结案。",
-        "follow": "查看办理进度：{url}",
-        "stop": "不想再收到此案件的通知？点此退订：{url}",
+        "follow": "查看办理进度：\n{url}",
+        "stop": "不想再收到此案件的通知？点此退订：\n{url}",
         "sms_stop": "退订 {url}",
     },
     "zh-Hant": {
@@ -102,11 +102,11 @@ _WORDS: dict[Language, dict[str, str]] = {
         "note": "現場記錄：{note}",
         "story": "《{title}》 {url}",
         "resolution": "辦理結果：{resolution}",
-        "answer": "問題解決了嗎？您滿意嗎？請點此告訴我們：{url}",
+        "answer": "問題解決了嗎？您滿意嗎？請點此告訴我們：\n{url}",
         "closed_confirmed": "感謝您的確認。",
         "closed_no_answer": "我們未收到您的評價，案件已按時結案。",
-        "follow": "查看辦理進度：{url}",
-        "stop": "不想再收到此案件的通知？點此退訂：{url}",
+        "follow": "查看辦理進度：\n{url}",
+        "stop": "不想再收到此案件的通知？點此退訂：\n{url}",
         "sms_stop": "退訂 {url}",
     },
     "en": {
@@ -187,16 +187,16 @@ def render(notice: Notice, city: CityConfig, tz: tzinfo, links: Links) -> Messag
 _ALERTS: dict[Language, dict[str, str]] = {
     "zh-Hans": {"confirm_subject": "请确认订阅：{area}",
                 "confirm": "有人（希望是您）用此邮箱订阅了{area}的新诉求和已办结诉求。\n\n"
-                           "确认订阅请打开：{url}\n\n如果不是您，请忽略本邮件，不会再收到任何邮件。",
+                           "确认订阅请打开：\n{url}\n\n如果不是您，请忽略本邮件，不会再收到任何邮件。",
                 "new": "新诉求", "resolved": "已办结", "subject": "[{area}] {what} {case}：{category}",
-                "body": "{what}：{case}\n类别：{category}\n区域：{district}\n\n查看：{url}",
-                "stop": "退订此提醒：{url}"},
+                "body": "{what}：{case}\n类别：{category}\n区域：{district}\n\n查看：\n{url}",
+                "stop": "退订此提醒：\n{url}"},
     "zh-Hant": {"confirm_subject": "請確認訂閱：{area}",
                 "confirm": "有人（希望是您）用此電子郵件訂閱了{area}的新訴求和已辦結訴求。\n\n"
-                           "確認訂閱請打開：{url}\n\n如果不是您，請忽略本郵件，不會再收到任何郵件。",
+                           "確認訂閱請打開：\n{url}\n\n如果不是您，請忽略本郵件，不會再收到任何郵件。",
                 "new": "新訴求", "resolved": "已辦結", "subject": "[{area}] {what} {case}：{category}",
-                "body": "{what}：{case}\n類別：{category}\n區域：{district}\n\n查看：{url}",
-                "stop": "退訂此提醒：{url}"},
+                "body": "{what}：{case}\n類別：{category}\n區域：{district}\n\n查看：\n{url}",
+                "stop": "退訂此提醒：\n{url}"},
     "en": {"confirm_subject": "Please confirm your alerts for {area}",
            "confirm": "Someone (you, we hope) asked for the new and resolved requests of {area} "
                       "at this address.\n\nTo confirm, open: {url}\n\nIf it was not you, ignore "

@@ -73,7 +73,8 @@ def page(language: Language, title: str, body: str, status: int = 200) -> HTMLRe
     return HTMLResponse(
         f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="robots" content="noindex"><title>{title}</title></head>'
+        f'<meta name="robots" content="noindex"><link rel="icon" href="data:,">'
+        f'<title>{title}</title></head>'
         f"<body><main><h1>{title}</h1>{body}</main></body></html>",
         status_code=status, headers={"Cache-Control": "no-store",
                                      "Referrer-Policy": "no-referrer"})
