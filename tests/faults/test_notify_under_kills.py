@@ -25,7 +25,7 @@ from typing import Any
 from faults.processes import Fleet
 from helpers import eventually, publish_envelopes
 from notifyfixtures import MailBox, consenting
-from unit.tracking.tracking_stories import RING, SIGNAL_CO, accepted, routed
+from unit.tracking.tracking_stories import EMAIL, RING, SIGNAL_CO, accepted, routed
 
 from contracts import case_events as ev
 from services.common.settings import CommonSettings
@@ -72,7 +72,8 @@ async def test_killing_notify_loses_no_message_and_every_repeat_is_one_a_kill_cu
         async with Fleet(settings, tmp_path / "logs", names=("notify",),
                          ZAIBAN_SMTP_URL=box.url(), ZAIBAN_NOTIFY_MAIL_FROM=MAIL_FROM,
                          ZAIBAN_NOTIFY_LEASE_S="3", ZAIBAN_NOTIFY_SEND_TIMEOUT_S="2",
-                         ZAIBAN_NOTIFY_SWEEP_S="0.5", ZAIBAN_NOTIFY_BACKOFF_S="0.5") as fleet:
+                         ZAIBAN_NOTIFY_SWEEP_S="0.5", ZAIBAN_NOTIFY_BACKOFF_S="0.5",
+                         ZAIBAN_LOG_LEVEL="INFO") as fleet:
             notify = fleet["notify"]
 
             published = asyncio.Event()
@@ -123,6 +124,14 @@ async def test_killing_notify_loses_no_message_and_every_repeat_is_one_a_kill_cu
         duplicates, cut_short)
     assert not errors, errors[:5]
     assert notify.kills >= 3, "the kills did not happen while notify was mailing"
+    # its logs (JSON, at info) say which case, event and channel; never the address
+    logged = [json.loads(line) for path in sorted((tmp_path / "logs").glob("notify-*.log"))
+              for line in path.read_text().splitlines() if line.startswith("{")]
+    sent = [line for line in logged if line.get("event") == "message_sent"]
+    assert len(sent) >= len(expected) - notify.kills  # a kill may take a line with it
+    assert all(line["case_id"] and line["event_id"] and line["channel"] == "email"
+               for line in sent)
+    assert EMAIL not in json.dumps(logged, ensure_ascii=False)
 
     windows = sorted(a["mark_ms"] for a in attempts if "mark_ms" in a)
     figures = {
