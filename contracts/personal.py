@@ -31,19 +31,57 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.text import Email, Phone, ShortLine
 
+NotifyChannel = Literal["email", "sms"]
+"""How a resident may be told that their case moved (services/notify/)."""
+
 
 class ResidentContact(BaseModel):
-    """How to reach the resident. Private: never in public views, logs or metrics."""
+    """How to reach the resident, and whether they agreed to be told. Private: never in
+    public views, logs or metrics.
+
+    Being told is opt-in (`notify`), by the `channels` the resident chose, each with its
+    address given (email: `email`; sms: `phone`); agreeing without naming channels means
+    every channel whose address was given. A contact sealed before consent existed reads
+    as not agreed."""
 
     model_config = ConfigDict(frozen=True)
 
     name: ShortLine = ""
     phone: Phone = ""
     email: Email = ""
+    notify: bool = Field(default=False, description="The resident agreed to be told when "
+                                                    "the case moves (opt-in).")
+    channels: tuple[NotifyChannel, ...] = Field(
+        default=(), max_length=2,
+        description="How to tell them: email, sms; none named means every one whose "
+                    "address is given.")
+
+    @model_validator(mode="after")
+    def _each_channel_has_its_address(self) -> ResidentContact:
+        for channel in self.channels:
+            if not self.address_of(channel):
+                needed = "email" if channel == "email" else "phone"
+                raise ValueError(f"channel {channel!r} needs the contact's {needed}")
+        return self
+
+    def details(self) -> dict[str, str]:
+        """How to reach the resident, as given (what views of the contact show)."""
+        return {"name": self.name, "phone": self.phone, "email": self.email}
+
+    def address_of(self, channel: NotifyChannel) -> str:
+        return self.email if channel == "email" else self.phone
+
+    @property
+    def reach(self) -> tuple[NotifyChannel, ...]:
+        """The channels the resident agreed to be told by (none without consent)."""
+        if not self.notify:
+            return ()
+        chosen: tuple[NotifyChannel, ...] = self.channels or ("email", "sms")
+        return tuple(dict.fromkeys(c for c in chosen if self.address_of(c)))
 
 
 class PersonalData(BaseModel):

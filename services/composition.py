@@ -8,7 +8,7 @@ from the environment with the prefix `ZAIBAN_`) and its runtime class, built as
 - `create_app(name)`: one service alone on its own port, as production runs it
   (`zaiban serve <service>`);
 - `create_public_app()`: the public entry — every service's routes behind one
-  address, with the web pages. Locally all four run in this one process (the
+  address, with the web pages. Locally all of them run in this one process (the
   default of `make up`); in production each runs alone and an ingress routes the
   same paths to the owning service (see deploy/);
 - `bus_access()`: what each service reads, writes and joins on Kafka, as its
@@ -38,6 +38,8 @@ from services.intake.service import IntakeService
 from services.intake.settings import IntakeSettings
 from services.metrics.service import MetricsService
 from services.metrics.settings import MetricsSettings
+from services.notify.service import NotifyService
+from services.notify.settings import NotifySettings
 from services.routing.service import RoutingService
 from services.routing.settings import RoutingSettings
 from services.tracking.service import TrackingService
@@ -67,6 +69,7 @@ SPECS: tuple[Service[Any], ...] = (
     Service(RoutingSettings, RoutingService),
     Service(TrackingSettings, TrackingService),
     Service(MetricsSettings, MetricsService),
+    Service(NotifySettings, NotifyService),
 )
 SERVICES = tuple(spec.name for spec in SPECS)
 """The services' names, in the order the public entry starts them."""

@@ -71,7 +71,7 @@ def up(
     demo: bool = typer.Option(True, help="Load the demo city's cases on first start."),
     port: int = typer.Option(None, help="Public port (default 8080)."),
 ) -> None:
-    """Start everything locally in the foreground: broker, store, the four services, the public entry."""
+    """Start everything locally in the foreground: broker, store, every service, the public entry."""
 
     import uvicorn
 

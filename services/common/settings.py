@@ -83,6 +83,7 @@ class CommonSettings(BaseSettings):
     routing_port: int = 8082
     tracking_port: int = 8083
     metrics_port: int = 8084
+    notify_port: int = 8085
     topic_partitions: int = Field(default=3, description="Partitions of each topic (zaiban topics ensure).")
     topic_replication: int = Field(default=1, description="Replication factor of each topic.")
     topic_min_insync: int = Field(default=1, description="min.insync.replicas of each topic.")

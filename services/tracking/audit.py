@@ -52,7 +52,7 @@ def shown(personal: PersonalData | None) -> tuple[PersonalField, ...]:
     if personal is None:
         return ()
     present: dict[PersonalField, bool] = {
-        "contact": personal.contact is not None and any(personal.contact.model_dump().values()),
+        "contact": personal.contact is not None and any(personal.contact.details().values()),
         "address": bool(personal.address),
         "coordinates": personal.lat is not None or personal.lon is not None,
         "description": bool(personal.description),

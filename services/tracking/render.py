@@ -266,7 +266,7 @@ def resident_view(view: CaseView, language: Language, city: CityConfig,
         else view.description,
         attributes=view.attributes,
         location=full_location(private_location(view, personal), city, language),
-        contact=contact.model_dump(mode="json") if contact else None,
+        contact=contact.details() if contact else None,  # not the consent: notify's business
         personal_data_erased=view.erased,
         feedback=view.feedback.model_dump(mode="json") if view.feedback else None,
         submitted_language=view.language,

@@ -87,3 +87,35 @@ async def test_an_unknown_tracking_code_is_said_next_to_the_code(web: Web, brows
         await expect(slot).to_have_text(hant["error.code_shape"])
     finally:
         await context.close()
+
+
+async def test_asking_to_be_told_needs_the_address_of_each_channel_and_sends_the_consent(
+        web: Web, browser: Browser) -> None:
+    en = texts("en")
+    context = await browser.new_context(locale="en-GB", **PHONE)
+    try:
+        page = await context.new_page()
+        errors = collect_errors(page)
+        await page.goto(web.url("/?lang=en"))
+        await fill_submission(page)
+        await page.fill("#email", "")
+        await page.check("#notify")
+        await page.check("#notify-sms")
+        await page.fill("#phone", "")
+        await page.click("#send")
+        await expect(page.locator("[data-where='contact.email'] > .error")).to_have_text(
+            en["error.notify_email"])
+        await expect(page.locator("[data-where='contact.phone'] > .error")).to_have_text(
+            en["error.notify_phone"])
+
+        await page.fill("#email", "li@example.org")
+        await page.uncheck("#notify-sms")
+        async with page.expect_request(lambda r: r.url.endswith("/api/cases")) as sent:
+            await page.click("#send")
+        contact = (await sent.value).post_data_json["contact"]
+        assert (contact["email"], contact["notify"], contact["channels"]) == (
+            "li@example.org", True, ["email"])
+        await expect(page.locator("#receipt")).to_be_visible()
+        assert errors == [], errors
+    finally:
+        await context.close()

@@ -143,6 +143,13 @@ def open311_form(ctx: Ctx, caller: str) -> dict[str, Any]:
                      "description": "花园路停水两天了，请尽快处理。"}}
 
 
+def signed_link() -> Rule:
+    """A route of a link notify signs and mails: refused (403) to a caller without its
+    signature, whatever else they hold."""
+    return Rule(frozenset(), dict.fromkeys(CALLERS, 403), None,
+                lambda ctx, caller: {"params": {"s": "not-the-links-signature"}})
+
+
 NOTE = {"note": "维修人员已到现场"}
 EXPECTED: dict[tuple[str, str], Rule] = {
     # operations and documentation
@@ -234,6 +241,17 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     # the Atom feeds: public, like the list they follow
     ("GET", "/feeds/{kind}.atom"): public(None),
     ("GET", "/feeds/{scope}/{code}/{kind}.atom"): public(None),
+    # notify: a signed link's page and click belong to whoever holds the link (no caller here
+    # does: a wrong signature is refused); anyone may ask for area alerts (mailed to confirm)
+    ("GET", "/notify/stop/{case_id}"): signed_link(),
+    ("POST", "/notify/stop/{case_id}"): signed_link(),
+    ("GET", "/notify/subscriptions/{subscription_id}/confirm"): signed_link(),
+    ("POST", "/notify/subscriptions/{subscription_id}/confirm"): signed_link(),
+    ("GET", "/notify/subscriptions/{subscription_id}/stop"): signed_link(),
+    ("POST", "/notify/subscriptions/{subscription_id}/stop"): signed_link(),
+    ("POST", "/api/notify/subscriptions"): Rule(  # anyone; here no mail goes, so 503
+        frozenset(), dict.fromkeys(CALLERS, 503), None,
+        json_body({"email": "follower@example.net", "district": "jinshui"})),
     # web pages: the pages hold no data; they call the APIs above as whoever signs in
     ("GET", "/"): public(None),
     ("GET", "/cases"): public(None),
@@ -284,7 +302,7 @@ def url_of(path: str, case: Made | None, ctx: Ctx) -> str:
               "tracking_code": named.code, "media_id": ctx.photo, "fmt": "json",
               "service_code": "water", "token": "no-such-token", "name": "app.js",
               "dimension": "department", "kind": "new", "scope": "districts",
-              "code": "jinshui"}
+              "code": "jinshui", "subscription_id": "0" * 32}
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)

@@ -78,6 +78,8 @@ export function fromServer(problem) {
   if (where.startsWith("location.")) return [where, t("error.text_line")];
   if (where === "contact.phone") return ["contact.phone", t("error.phone")];
   if (where === "contact.email") return ["contact.email", t("error.email")];
+  if (where === "contact" && said.includes("needs the contact's phone")) return ["contact.phone", t("error.notify_phone")];
+  if (where === "contact" && said.includes("needs the contact's email")) return ["contact.email", t("error.notify_email")];
   if (where.startsWith("contact")) return [where, t("error.text_line")];
   if (where.startsWith("attributes.")) {
     const field = where.split(".").slice(0, 2).join(".");

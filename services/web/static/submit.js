@@ -185,6 +185,13 @@ function check() {
   const street = document.getElementById("street").value.trim();
   const address = document.getElementById("address").value.trim();
   if (!street && !address && lat === null) problems.push(["location", t("error.where")]);
+  if (!anonymous.checked && document.getElementById("notify").checked) {
+    const ticked = (id) => document.getElementById(id).checked;
+    const given = (id) => document.getElementById(id).value.trim() !== "";
+    if (ticked("notify-email") && !given("email")) problems.push(["contact.email", t("error.notify_email")]);
+    if (ticked("notify-sms") && !given("phone")) problems.push(["contact.phone", t("error.notify_phone")]);
+    if (!ticked("notify-email") && !ticked("notify-sms")) problems.push(["contact.channels", t("error.notify_channel")]);
+  }
   for (const attribute of (category && category.attributes) || []) {
     const value = attributeValues()[attribute.code];
     if (attribute.required && !value) {
@@ -227,6 +234,12 @@ function body() {
       phone: document.getElementById("phone").value.trim(),
       email: document.getElementById("email").value.trim(),
     };
+    if (document.getElementById("notify").checked) {
+      // told by the channels ticked (services/notify/); each needs its address
+      contact.notify = true;
+      contact.channels = [...document.querySelectorAll("#notify-channels input:checked")]
+        .map((input) => input.value);
+    }
     if (contact.name || contact.phone || contact.email) submission.contact = contact;
   }
   return submission;

@@ -137,7 +137,7 @@ def test_each_process_is_probed_on_readyz_and_healthz_and_has_resources(process:
         assert {"cpu", "memory"} <= set(container["resources"][kind]), (process, kind)
 
 
-OPENS_PERSONAL_DATA = {"intake", "tracking", "public"}
+OPENS_PERSONAL_DATA = {"intake", "tracking", "notify", "public"}
 
 
 def test_settings_come_from_the_configmap_and_the_secret_from_a_secret() -> None:
@@ -154,6 +154,9 @@ def test_settings_come_from_the_configmap_and_the_secret_from_a_secret() -> None
         expected = {"ZAIBAN_AUTH_SECRET": {"name": SECRET, "key": "auth-secret"}}
         if workload in OPENS_PERSONAL_DATA:  # only those that seal or open it hold the key
             expected["ZAIBAN_MASTER_KEY"] = {"name": SECRET, "key": "master-key"}
+        if workload == "notify":  # where mail goes, with its password: optional
+            expected["ZAIBAN_SMTP_URL"] = {"name": "zaiban-notify", "key": "smtp-url",
+                                           "optional": True}
         assert secrets == expected, workload
     for workload, spec in pod_specs(kubernetes_objects(BASE)):
         for volume in spec.get("volumes", []):
@@ -245,7 +248,7 @@ def test_the_cluster_overlay_scales_each_service_on_twelve_partitions_replicated
     folder = K8S / "overlays" / "cluster"
     counts = replicas(folder)
     assert {name: counts[name] for name in SERVICES} == {
-        "intake": 3, "routing": 2, "tracking": 3, "metrics": 2}
+        "intake": 3, "routing": 2, "tracking": 3, "metrics": 2, "notify": 2}
     settings = settings_of("cluster", monkeypatch)
     assert (settings.topic_partitions, settings.topic_replication,
             settings.topic_min_insync) == (12, 3, 2)

@@ -87,9 +87,11 @@ def test_the_gateway_answers_its_own_health_and_keeps_the_metrics_private() -> N
 
 
 def test_rate_limited_writes_all_pass_the_gateway_so_the_proxy_count_holds() -> None:
-    """intake limits submissions per client by X-Forwarded-For, trusting exactly
-    ZAIBAN_TRUSTED_PROXY_HOPS proxies: every such write must cross the same ones."""
-    for path in ("/api/cases", "/api/media", "/open311/v2/requests.json"):
+    """intake limits submissions (and notify subscriptions) per client by X-Forwarded-For,
+    trusting exactly ZAIBAN_TRUSTED_PROXY_HOPS proxies: every such write must cross the same
+    ones."""
+    for path in ("/api/cases", "/api/media", "/open311/v2/requests.json",
+                 "/api/notify/subscriptions"):
         assert ingress_backend(INGRESS, path) == "gateway", path
 
 

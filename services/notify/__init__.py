@@ -1,0 +1,1 @@
+"""The notifications service: residents who agreed to be told hear when their case moves."""

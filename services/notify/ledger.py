@@ -1,0 +1,293 @@
+"""Notify's store: the cases it may speak about, the delivery ledger, the residents' stops.
+
+- `cases`: per case, its personal data as the log carries it (sealed: it opens only while
+  the case's key lives) and the resident's language.
+- `deliveries`: one document per message, `_id` = `<event id>:<channel>`, inserted when
+  the event is read (a redelivered event inserts nothing), with only public data (the
+  event's own fields); the address is looked up when the message goes. Its `status` is
+  pending (due at `due_at`), sent, dead (attempts used up: on the dead-letter topic, with
+  the event; put back on the log by `zaiban dlq redrive`, the event revives it) or dropped
+  (the personal data was erased, or the resident stopped the messages).
+- `attempts`: one document per attempt, `_id` = `<delivery>/<n>`. An attempt is claimed by
+  inserting it — the store refuses a second insert of one `_id` (atomic on FerretDB too,
+  where a filtered update is not) — before the message goes, and carries its outcome
+  after. An attempt with no outcome whose lease ran out was cut short (its instance died):
+  the message may or may not have left, so the next attempt sends it again with the same
+  Message-ID / Idempotency-Key, and the delivery counts it as `uncertain`. That is the one
+  window for a repeat: between the server's acceptance and the mark, which each sent
+  attempt records (`mark_ms`).
+- `stops`: `_id` = case id: the resident asked for no more messages about the case (the
+  signed link). Kept here, not as an event on the log: it concerns nothing but notify's
+  own deliveries, no other service reads it, and the log keeps everything forever while a
+  stop is a wish about a person — here it goes when the case's records go.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from contracts.envelope import Envelope
+from contracts.personal import NotifyChannel
+from services.notify.messages import Notice
+
+DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: str
+    case_id: str
+    event_id: str
+    channel: NotifyChannel
+    notice: Notice
+    due_at: datetime
+    attempts: int
+    uncertain: int
+    source: dict[str, Any]
+    subscription: str | None = None
+    """An area alert's or a confirmation's subscription (its address); None: the case's
+    resident."""
+    envelope: str | None = None
+    """The event it tells, as the log holds it (what its dead letter carries)."""
+    limit: int | None = None
+    """The attempts it may use in all, once revived from the dead letters."""
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> Delivery:
+        return cls(delivery_id=doc["_id"], case_id=doc["case_id"], event_id=doc["event_id"],
+                   channel=doc["channel"],
+                   notice=Notice(case_id=doc["case_id"], type=doc["type"],
+                                 data=json.loads(doc["data"]), occurred_at=doc["occurred_at"],
+                                 language=doc["language"]),
+                   due_at=doc["due_at"], attempts=doc.get("attempts", 0),
+                   uncertain=doc.get("uncertain", 0), source=doc.get("source", {}),
+                   subscription=doc.get("subscription"), envelope=doc.get("envelope"),
+                   limit=doc.get("limit"))
+
+    def as_record_value(self) -> bytes:
+        """What the dead-letter topic keeps of it: the event it tells (so `zaiban dlq
+        redrive` puts it back on the log, which revives the delivery), never an address."""
+        if self.envelope is not None:
+            return self.envelope.encode()
+        return json.dumps({"delivery_id": self.delivery_id, "case_id": self.case_id,
+                           "event_id": self.event_id, "channel": self.channel,
+                           "type": self.notice.type, "attempts": self.attempts},
+                          ensure_ascii=False).encode()
+
+
+class Ledger:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.cases = db["cases"]
+        self.deliveries = db["deliveries"]
+        self.attempts = db["attempts"]
+        self.stops = db["stops"]
+
+    # -- cases --------------------------------------------------------------------------
+
+    async def remember_case(self, envelope: Envelope) -> None:
+        """A submitted case: its sealed personal data and its resident's language."""
+        await self.cases.update_one(
+            {"_id": envelope.case_id},
+            {"$set": {"personal": envelope.data.get("personal"),
+                      "language": envelope.data.get("language", "zh-Hans")}},
+            upsert=True)
+
+    async def case(self, case_id: str) -> dict[str, Any] | None:
+        return await self.cases.find_one({"_id": case_id})
+
+    async def forget_case(self, case_id: str) -> int:
+        """The personal data was erased: nothing more is said, nothing pending goes."""
+        await self.cases.update_one({"_id": case_id},
+                                    {"$set": {"personal": None, "erased": True}}, upsert=True)
+        return await self.drop_pending(case_id, "erased")
+
+    async def drop_pending(self, case_id: str, reason: str) -> int:
+        dropped = 0
+        async for doc in self.deliveries.find({"case_id": case_id, "status": "pending"},
+                                              projection={"_id": 1, "subscription": 1}):
+            if doc.get("subscription"):
+                continue  # an alert to a subscriber of the area: public, not the resident's
+            await self.deliveries.update_one({"_id": doc["_id"]},
+                                             {"$set": {"status": "dropped", "why": reason}})
+            dropped += 1
+        return dropped
+
+    # -- stops --------------------------------------------------------------------------
+
+    async def stop(self, case_id: str, at: datetime) -> bool:
+        """Record the resident's stop (once); True if it is new."""
+        try:
+            await self.stops.insert_one({"_id": case_id, "at": at})
+        except DuplicateKeyError:
+            return False
+        await self.drop_pending(case_id, "stopped")
+        return True
+
+    async def stopped(self, case_id: str) -> bool:
+        return await self.stops.find_one({"_id": case_id}) is not None
+
+    # -- deliveries ---------------------------------------------------------------------
+
+    async def plan(self, rows: list[dict[str, Any]], *, now: datetime | None = None,
+                   max_attempts: int = 0) -> int:
+        """Insert the deliveries not planned yet; the number inserted, and revived.
+
+        A delivery planned already stays as it is — pending, sent or dropped — unless it is
+        dead: the event came again because an operator put its dead letter back on the log
+        (`zaiban dlq redrive`, once the cause is fixed), so it is due again with
+        `max_attempts` more attempts."""
+        if not rows:
+            return 0
+        try:
+            result = await self.deliveries.insert_many(rows, ordered=False)
+            return len(result.inserted_ids)
+        except BulkWriteError as error:
+            failures = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in failures):
+                raise
+            inserted = int(error.details.get("nInserted", 0))
+            again = [rows[e["index"]]["_id"] for e in failures]
+            return inserted + await self._revive(again, now, max_attempts)
+
+    async def _revive(self, delivery_ids: list[str], now: datetime | None,
+                      max_attempts: int) -> int:
+        if now is None or max_attempts < 1:
+            return 0
+        revived = 0
+        for delivery_id in delivery_ids:
+            doc = await self.deliveries.find_one({"_id": delivery_id},
+                                                 projection={"status": 1, "attempts": 1})
+            if doc is None or doc.get("status") != "dead":
+                continue
+            await self.deliveries.update_one({"_id": delivery_id}, {
+                "$set": {"status": "pending", "due_at": now,
+                         "limit": doc.get("attempts", 0) + max_attempts},
+                "$inc": {"revived": 1}})
+            revived += 1
+        return revived
+
+    async def due(self, now: datetime, limit: int = 100) -> list[Delivery]:
+        cursor = self.deliveries.find({"status": "pending", "due_at": {"$lte": now}},
+                                      sort=[("due_at", 1)], limit=limit)
+        return [Delivery.of(doc) async for doc in cursor]
+
+    async def claim(self, delivery: Delivery, now: datetime, lease: timedelta,
+                    max_attempts: int) -> int | Literal["held", "exhausted"]:
+        """Claim the delivery's next attempt: its number; "held" if another instance holds
+        one whose lease has not run out; "exhausted" past `max_attempts`. Attempts cut short
+        before it (no outcome, lease run out) are counted as uncertain."""
+        max_attempts = delivery.limit or max_attempts
+        number = delivery.attempts + 1
+        uncertain = delivery.uncertain
+        if delivery.attempts:  # the last attempt claimed: ended, or cut short?
+            last = await self.attempts.find_one(
+                {"_id": f"{delivery.delivery_id}/{delivery.attempts}"})
+            if last is not None and last.get("outcome") is None:
+                if last["lease_until"] > now:
+                    return "held"
+                uncertain += 1  # its instance died with it: it may have gone
+        while number <= max_attempts:
+            try:
+                await self.attempts.insert_one({"_id": f"{delivery.delivery_id}/{number}",
+                                                "at": now, "lease_until": now + lease})
+                break
+            except DuplicateKeyError:
+                held = await self.attempts.find_one({"_id": f"{delivery.delivery_id}/{number}"})
+                if held is not None and held.get("outcome") is None:
+                    if held["lease_until"] > now:
+                        return "held"
+                    uncertain += 1  # its instance died with it: it may have gone
+                number += 1
+        await self.deliveries.update_one(
+            {"_id": delivery.delivery_id},
+            {"$set": {"attempts": min(number, max_attempts), "uncertain": uncertain,
+                      "due_at": now + lease}})
+        return number if number <= max_attempts else "exhausted"
+
+    async def sent(self, delivery: Delivery, number: int, *, at: datetime, provider_id: str,
+                   accepted: float) -> float:
+        """Mark the delivery sent; the milliseconds from the provider's acceptance
+        (`accepted`, a perf_counter reading) until the mark was written: the window in
+        which a crash makes the message go twice."""
+        await self.deliveries.update_one(
+            {"_id": delivery.delivery_id},
+            {"$set": {"status": "sent", "sent_at": at, "provider_id": provider_id}})
+        window_ms = round((time.perf_counter() - accepted) * 1000, 3)
+        await self.attempts.update_one({"_id": f"{delivery.delivery_id}/{number}"},
+                                       {"$set": {"outcome": "sent", "mark_ms": window_ms}})
+        return window_ms
+
+    async def reschedule(self, delivery: Delivery, due_at: datetime) -> None:
+        await self.deliveries.update_one({"_id": delivery.delivery_id},
+                                         {"$set": {"due_at": due_at}})
+
+    async def failed(self, delivery: Delivery, number: int, *, reason: str,
+                     retry_at: datetime | None) -> None:
+        """A failed attempt: due again at `retry_at`, or dead (None)."""
+        change: dict[str, Any] = {"last_error": reason}
+        change.update({"due_at": retry_at} if retry_at is not None else {"status": "dead"})
+        await self.deliveries.update_one({"_id": delivery.delivery_id}, {"$set": change})
+        await self.attempts.update_one({"_id": f"{delivery.delivery_id}/{number}"},
+                                       {"$set": {"outcome": "failed"}})
+
+    async def mark_dead(self, delivery: Delivery, reason: str) -> None:
+        await self.deliveries.update_one({"_id": delivery.delivery_id},
+                                         {"$set": {"status": "dead", "last_error": reason}})
+
+    async def drop(self, delivery: Delivery, reason: str, number: int | None = None) -> None:
+        await self.deliveries.update_one({"_id": delivery.delivery_id},
+                                         {"$set": {"status": "dropped", "why": reason}})
+        if number is not None:
+            await self.attempts.update_one({"_id": f"{delivery.delivery_id}/{number}"},
+                                           {"$set": {"outcome": "dropped"}})
+
+    async def all(self) -> list[dict[str, Any]]:
+        return [doc async for doc in self.deliveries.find({})]
+
+
+def planned(envelope: Envelope, channel: NotifyChannel, *, language: str, due_at: datetime,
+            now: datetime, topic: str, partition: int, offset: int,
+            subscription: str | None = None) -> dict[str, Any]:
+    """The ledger's document of one message to plan: public data only. To a subscriber, an
+    alert of the event: keyed by the subscription too."""
+    planned = {
+        "_id": f"{envelope.event_id}:{channel}"
+               + (f":{subscription}" if subscription else ""),
+        "case_id": envelope.case_id,
+        "event_id": str(envelope.event_id),
+        "channel": channel,
+        "type": envelope.type,
+        "data": json.dumps(envelope.data, ensure_ascii=False, default=str),
+        "occurred_at": envelope.occurred_at,
+        "language": language,
+        "status": "pending",
+        "due_at": due_at,
+        "planned_at": now,
+        "attempts": 0,
+        "uncertain": 0,
+        "source": {"topic": topic, "partition": partition, "offset": offset},
+        "envelope": envelope.to_bytes().decode(),
+    }
+    if subscription is not None:
+        planned.update(type="AreaAlert", subscription=subscription, data=json.dumps({
+            "kind": "resolved" if envelope.type == "CaseResolved" else "new",
+            "category": envelope.facts.category, "district": envelope.facts.district}))
+    return planned
+
+
+def planned_confirmation(subscription_id: str, language: str, now: datetime) -> dict[str, Any]:
+    """The double opt-in's email: at most one a day for one subscription."""
+    return {
+        "_id": f"subscription:{subscription_id}:confirm:{now.date().isoformat()}",
+        "case_id": "", "event_id": subscription_id, "channel": "email",
+        "type": "SubscriptionConfirm", "data": "{}", "occurred_at": now, "language": language,
+        "status": "pending", "due_at": now, "planned_at": now, "attempts": 0, "uncertain": 0,
+        "source": {}, "subscription": subscription_id,
+    }

@@ -1,0 +1,259 @@
+"""What the notifications reach in tests: a real SMTP server on loopback (aiosmtpd), and an SMS
+provider on loopback speaking Twilio's Messages API and the signed webhook.
+
+Both record what they accepted, as a provider would have sent it on; both can be told to
+fail the next requests (a provider away) or to take their time (a slow server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import email
+import email.policy
+import hashlib
+import hmac
+import ipaddress
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from fastapi import FastAPI, Request, Response
+from unit.tracking.tracking_stories import EMAIL, PHONE, RING, submitted
+
+from contracts import case_events as ev
+from contracts.personal import NotifyChannel, PersonalData, ResidentContact
+
+SMTP_USER, SMTP_PASSWORD = "zaiban-mailer", "p@ss:word"
+TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM = "AC0123456789abcdef0123456789abcdef", "twilio-token", "+15005550006"
+WEBHOOK_SECRET = "webhook-secret"
+
+
+def consenting(case_id: str, *, language: str = "en",
+               channels: tuple[NotifyChannel, ...] = ("email",),
+               agreed: bool = True) -> ev.CaseSubmitted:
+    """A submission whose resident left a contact and agreed (or not) to be told, sealed with
+    the case's key in `RING` (tracking's stories), as intake records it."""
+    contact = ResidentContact(name="李秀英", phone=PHONE, email=EMAIL, notify=agreed,
+                              channels=channels)
+    return submitted(case_id).model_copy(update={
+        "personal": RING.seal(case_id, PersonalData(contact=contact)), "language": language})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_to: list[str]
+    message: EmailMessage
+    at: float
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"])
+
+    @property
+    def text(self) -> str:
+        body = self.message.get_body(preferencelist=("plain",))
+        return body.get_content() if body is not None else ""
+
+
+class MailBox:
+    """An SMTP server on loopback that asks for a login and keeps every message it accepts."""
+
+    def __init__(self, *, delay_s: float = 0.0, tls: TlsCertificate | None = None) -> None:
+        self.port = free_port()
+        self.received: list[Received] = []
+        self.delay_s = delay_s
+        self.fail_next = 0
+        self.refuse_next = 0
+        self._lock = threading.Lock()
+        kwargs: dict[str, Any] = {}
+        if tls is not None:
+            kwargs.update(tls_context=tls.server_context(), require_starttls=True)
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port,
+                                     authenticator=self._authenticate,
+                                     auth_require_tls=tls is not None, auth_required=True,
+                                     **kwargs)
+
+    def url(self, scheme: str = "smtp") -> str:
+        return f"{scheme}://{SMTP_USER}:{SMTP_PASSWORD.replace('@', '%40')}@127.0.0.1:{self.port}"
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                      auth_data: Any) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == SMTP_USER.encode()
+              and auth_data.password == SMTP_PASSWORD.encode())
+        return AuthResult(success=ok)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        with self._lock:
+            if self.fail_next:
+                self.fail_next -= 1
+                return "451 4.3.0 try again later"
+            if self.refuse_next:
+                self.refuse_next -= 1
+                return f"550 5.7.1 <{envelope.rcpt_tos[0]}>: message refused"
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message,
+                                          time.time()))
+        return "250 2.0.0 accepted"
+
+    def messages(self) -> list[Received]:
+        with self._lock:
+            return list(self.received)
+
+    def __enter__(self) -> MailBox:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.controller.stop()
+
+
+@dataclass
+class TlsCertificate:
+    """A self-signed certificate for 127.0.0.1, and the CA file a client trusts it by."""
+
+    folder: Path
+    cert: Path = field(init=False)
+    key: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+        now = dt.datetime.now(dt.UTC)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(minutes=5))
+                .not_valid_after(now + dt.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                     x509.DNSName("localhost")]), critical=False)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        self.cert, self.key = self.folder / "smtp-cert.pem", self.folder / "smtp-key.pem"
+        self.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self.key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+
+    def server_context(self) -> Any:
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+@dataclass
+class Sms:
+    protocol: str
+    to: str
+    text: str
+    sender: str = ""
+    idempotency_key: str = ""
+    at: float = 0.0
+
+
+class SmsProvider:
+    """One loopback HTTP server speaking both: Twilio's Messages API (HTTP basic auth with the
+    Account SID and auth token, a form with To, From, Body; 201 and the message's sid) and the
+    signed webhook (a fresh timestamp, the HMAC-SHA256 signature of `<timestamp>.<body>`)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[Sms] = []
+        self.refused: list[str] = []
+        self.fail_next = 0
+        self.refuse_next = 0
+        self.app = FastAPI()
+        self.app.post("/2010-04-01/Accounts/{sid}/Messages.json")(self._twilio)
+        self.app.post("/hook")(self._webhook)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _failing(self) -> Response | None:
+        if self.fail_next:
+            self.fail_next -= 1
+            return Response(status_code=503)
+        if self.refuse_next:
+            self.refuse_next -= 1
+            return Response(status_code=400)
+        return None
+
+    async def _twilio(self, sid: str, request: Request) -> Response:
+        expected = "Basic " + base64.b64encode(f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).decode()
+        if sid != TWILIO_SID or request.headers.get("authorization") != expected:
+            self.refused.append("twilio: bad credentials")
+            return Response(status_code=401)
+        form = await request.form()
+        if not all(form.get(k) for k in ("To", "From", "Body")):
+            self.refused.append("twilio: To, From and Body are required")
+            return Response(status_code=400)
+        if (failing := self._failing()) is not None:
+            return failing
+        self.received.append(Sms("twilio", str(form["To"]), str(form["Body"]),
+                                 sender=str(form["From"]), at=time.time()))
+        return Response(content=f'{{"sid": "SM{uuid.uuid4().hex}", "status": "queued"}}',
+                        status_code=201, media_type="application/json")
+
+    async def _webhook(self, request: Request) -> Response:
+        body = await request.body()
+        stamp = request.headers.get("x-zaiban-timestamp", "")
+        signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), stamp.encode() + b"." + body,
+                                         hashlib.sha256).hexdigest()
+        fresh = stamp.isdigit() and abs(time.time() - int(stamp)) < 300
+        if not fresh or not hmac.compare_digest(
+                signature, request.headers.get("x-zaiban-signature", "")):
+            self.refused.append("webhook: bad signature or stale timestamp")
+            return Response(status_code=401)
+        if (failing := self._failing()) is not None:
+            return failing
+        import json
+
+        sent = json.loads(body)
+        self.received.append(Sms("webhook", sent["to"], sent["text"],
+                                 idempotency_key=request.headers.get("idempotency-key", ""),
+                                 at=time.time()))
+        return Response(status_code=202)
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[SmsProvider]:
+        server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
+                                               log_level="warning", lifespan="off"))
+        task = asyncio.create_task(server.serve())
+        for _ in range(500):  # uvicorn says when it listens by a flag only
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        try:
+            yield self
+        finally:
+            server.should_exit = True
+            await task
