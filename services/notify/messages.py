@@ -21,7 +21,7 @@ from contracts.envelope import Envelope
 from services.common.catalogue import CityConfig, Language
 
 TOLD = ("CaseAccepted", "CaseRejected", "CaseRouted", "CaseReassigned", "SiteVisited",
-        "StoryPublished", "CaseResolved", "CaseReopened", "CaseClosed")
+        "StoryPublished", "CaseResolved", "ResidentAskedAgain", "CaseReopened", "CaseClosed")
 """The events a resident is told of."""
 
 
@@ -72,6 +72,7 @@ _WORDS: dict[Language, dict[str, str]] = {
         "SiteVisited": "记者已到现场",
         "StoryPublished": "记者发布了报道",
         "CaseResolved": "已办结，请您评价",
+        "ResidentAskedAgain": "仍在等待您的评价",
         "CaseReopened": "已重新办理",
         "CaseClosed": "已结案",
         "reason": "原因：{reason}",
@@ -80,6 +81,7 @@ _WORDS: dict[Language, dict[str, str]] = {
         "story": "《{title}》 {url}",
         "resolution": "办理结果：{resolution}",
         "answer": "问题解决了吗？您满意吗？请点此告诉我们：\n{url}",
+        "closes": "如您仍未评价，案件将于 {closes} 结案。",
         "closed_confirmed": "感谢您的确认。",
         "closed_no_answer": "我们未收到您的评价，案件已按时结案。",
         "follow": "查看办理进度：\n{url}",
@@ -95,6 +97,7 @@ _WORDS: dict[Language, dict[str, str]] = {
         "SiteVisited": "記者已到現場",
         "StoryPublished": "記者發佈了報道",
         "CaseResolved": "已辦結，請您評價",
+        "ResidentAskedAgain": "仍在等待您的評價",
         "CaseReopened": "已重新辦理",
         "CaseClosed": "已結案",
         "reason": "原因：{reason}",
@@ -103,6 +106,7 @@ _WORDS: dict[Language, dict[str, str]] = {
         "story": "《{title}》 {url}",
         "resolution": "辦理結果：{resolution}",
         "answer": "問題解決了嗎？您滿意嗎？請點此告訴我們：\n{url}",
+        "closes": "如您仍未評價，案件將於 {closes} 結案。",
         "closed_confirmed": "感謝您的確認。",
         "closed_no_answer": "我們未收到您的評價，案件已按時結案。",
         "follow": "查看辦理進度：\n{url}",
@@ -118,6 +122,7 @@ _WORDS: dict[Language, dict[str, str]] = {
         "SiteVisited": "a reporter visited the site",
         "StoryPublished": "a story was published",
         "CaseResolved": "resolved, tell us",
+        "ResidentAskedAgain": "we are still waiting for your answer",
         "CaseReopened": "being handled again",
         "CaseClosed": "closed",
         "reason": "Reason: {reason}",
@@ -126,6 +131,7 @@ _WORDS: dict[Language, dict[str, str]] = {
         "story": "“{title}” {url}",
         "resolution": "What was done: {resolution}",
         "answer": "Is it fixed? Are you satisfied? Tell us here: {url}",
+        "closes": "If we do not hear from you, the case closes on {closes}.",
         "closed_confirmed": "Thank you for confirming.",
         "closed_no_answer": "We did not hear from you, so the case was closed in time.",
         "follow": "Follow your request: {url}",
@@ -165,14 +171,19 @@ def render(notice: Notice, city: CityConfig, tz: tzinfo, links: Links) -> Messag
     if notice.type == "CaseResolved":
         details.append(words["resolution"].format(resolution=data.get("resolution", "")))
         details.append(words["answer"].format(url=links.answer))
+    if notice.type == "ResidentAskedAgain":
+        details.append(words["answer"].format(url=links.answer))
+        if data.get("closes_at"):
+            details.append(words["closes"].format(closes=_when(data["closes_at"], tz)))
     if notice.type == "CaseClosed":
         details.append(words["closed_confirmed" if data.get("reason") == "confirmed"
                              else "closed_no_answer"])
 
-    follow = [] if notice.type == "CaseResolved" else [words["follow"].format(url=links.case)]
+    asks = notice.type in ("CaseResolved", "ResidentAskedAgain")
+    follow = [] if asks else [words["follow"].format(url=links.case)]
     text = "\n\n".join([subject, *details, *follow, "--", words["stop"].format(url=links.stop)])
     sms_parts = [subject]
-    if notice.type == "CaseResolved":
+    if asks:
         sms_parts.append(links.answer)
     elif notice.type == "CaseRejected" and data.get("reason"):
         sms_parts.append(words["reason"].format(reason=data["reason"]))

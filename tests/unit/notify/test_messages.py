@@ -63,7 +63,7 @@ def test_resolved_carries_the_one_link_to_answer_with_the_tracking_code() -> Non
 @pytest.mark.parametrize("language", ["zh-Hans", "zh-Hant", "en"])
 @pytest.mark.parametrize("kind", ["CaseAccepted", "CaseRejected", "CaseRouted", "CaseReassigned",
                                   "SiteVisited", "StoryPublished", "CaseResolved",
-                                  "CaseReopened", "CaseClosed"])
+                                  "ResidentAskedAgain", "CaseReopened", "CaseClosed"])
 def test_every_message_names_the_case_and_ends_with_the_stop_link(kind: str,
                                                                    language: str) -> None:
     data = dict(reason="原因说明", department="signal-co", to_department="water-co",
@@ -73,6 +73,17 @@ def test_every_message_names_the_case_and_ends_with_the_stop_link(kind: str,
     assert "ZB1" in message.subject and message.text.startswith(message.subject)
     assert message.text.rstrip().endswith(LINKS.stop)
     assert message.sms.endswith(LINKS.stop)
+
+
+def test_asked_again_carries_the_answer_link_and_says_when_the_case_closes() -> None:
+    closes = datetime(2026, 10, 18, 2, 0, tzinfo=ZoneInfo("UTC")).isoformat()
+    message = render(notice("ResidentAskedAgain", resolved_at=day("10-08").isoformat(),
+                            closes_at=closes), CITY, TZ, LINKS)
+    assert message.subject == "Your request ZB1: we are still waiting for your answer"
+    assert f"Tell us here: {LINKS.answer}" in message.text and LINKS.answer in message.sms
+    assert "the case closes on 2026-10-18 10:00." in message.text
+    zh = render(notice("ResidentAskedAgain", "zh-Hans", closes_at=closes), CITY, TZ, LINKS)
+    assert "案件将于 2026-10-18 10:00 结案" in zh.text
 
 
 def test_closed_says_why() -> None:
