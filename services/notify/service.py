@@ -27,12 +27,22 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiokafka import ConsumerRecord
+from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter, Histogram
+from pydantic import TypeAdapter
 from pymongo.errors import PyMongoError
 
 from contracts.personal import NotifyChannel, ResidentContact, Sealed
+from contracts.topics import Topics
+from services.common.bus import (
+    RETRY_PAUSE_S,
+    described,
+    read_as,
+    records_of,
+    subscribe_envelopes,
+    typed,
+)
 from services.common.bus import Delivery as Read
-from services.common.bus import subscribe_envelopes
 from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.keys import BrokenSeal, key_store, open_sealed
@@ -67,8 +77,17 @@ from services.notify.subscriptions import (
     subscription_link,
     subscription_routes,
 )
+from services.notify.webhooks import (
+    CaseForDepartment,
+    Webhooks,
+    planned_webhook,
+    post_case,
+    webhook_routes,
+)
 
 log = get_logger("zaiban.notify")
+
+READ_CASE = TypeAdapter(CaseForDepartment)
 
 ALERTED = ("CaseAccepted", "CaseResolved")
 """The events of a case its area's subscribers hear of: new (accepted), resolved."""
@@ -128,11 +147,57 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             ask_confirmation=self.ask_confirmation,
             admit=per_client(asking, "subscription requests",
                              trusted_proxy_hops=settings.trusted_proxy_hops)))
+        self.webhooks = Webhooks(self.db["webhooks"], settings.secret())
+        # The department is where a case arrived: each cases topic is one department's.
+        self.department_topics = {self.topics.department_cases(department.code):
+                                  department.code for department in self.city.departments}
+        self._subscribe_department_cases()
+        self.router.include_router(webhook_routes(self.ledger, self.webhooks, self.tokens))
 
     async def on_start(self) -> None:
         log.info("notify_channels", channels=sorted(self.senders))
         self.background(self.dispatching)
         self.every(3600, lambda: self.subscriptions.forget_unconfirmed(self.clock.now()))
+
+    # -- the departments' cases in: webhooks ---------------------------------------------
+
+    def _subscribe_department_cases(self) -> None:
+        # By name, as routing reads the replies topics: the city's departments, read at start.
+        @self.broker.subscriber(
+            *self.department_topics,
+            group_id=f"{self.group_id}-webhooks",
+            auto_offset_reset="earliest",
+            title="notify: departments' cases, POSTed to their webhooks",
+            description=described(Topics.department_cases),
+            decoder=read_as(READ_CASE, self.dead_letters),
+        )
+        @typed
+        async def on_department_case(case: CaseForDepartment, message: KafkaMessage) -> None:
+            record = records_of(message)[0]
+            try:
+                await self.plan_webhook(case, record)
+            except Exception:
+                log.exception("webhook_plan_failed_will_retry", offset=record.offset)
+                await asyncio.sleep(RETRY_PAUSE_S)
+                raise
+
+    async def plan_webhook(self, case: CaseForDepartment,
+                           record: ConsumerRecord[Any, Any]) -> bool:
+        """Plan the POST of one case to its department's webhook, if it has one and the case
+        came after it was registered; True if a delivery was planned."""
+        department = self.department_topics[record.topic]
+        webhook = await self.webhooks.get(department)
+        if webhook is None or case.occurred_at < webhook.since:
+            return False
+        now = self.clock.now()
+        planned_now = await self.ledger.plan([planned_webhook(
+            department, case.message_id, case.case_id, record.value or b"",
+            occurred_at=case.occurred_at, now=now, topic=record.topic,
+            partition=record.partition, offset=record.offset)])
+        if planned_now:
+            MESSAGES.labels("webhook", "planned").inc()
+            self._due.set()
+        return bool(planned_now)
 
     # -- the log in: plans ---------------------------------------------------------------
 
@@ -231,6 +296,9 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         return len(due)
 
     async def deliver(self, delivery: Delivery) -> None:
+        if delivery.channel == "webhook":
+            await self.post_to_department(delivery)
+            return
         now = self.clock.now()
         settings = self.settings
         if delivery.channel == "sms":
@@ -275,6 +343,37 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         MESSAGES.labels(delivery.channel, "sent").inc()
         log.info("message_sent", type=notice.type, attempt=number,
                  uncertain_before=delivery.uncertain)
+
+    async def post_to_department(self, delivery: Delivery) -> None:
+        """One attempt at POSTing a case to its department's webhook (`webhooks.py`)."""
+        assert delivery.department is not None
+        settings = self.settings
+        number = await self.ledger.claim(delivery, self.clock.now(), self.lease,
+                                         settings.notify_max_attempts)
+        if number == "held":
+            return
+        if number == "exhausted":
+            await self.dead(delivery, None, "attempts used up (the last ones were cut short)")
+            return
+        webhook = await self.webhooks.get(delivery.department)
+        if webhook is None:  # the department went back to Kafka alone
+            await self.ledger.drop(delivery, "no webhook", number)
+            MESSAGES.labels("webhook", "dropped").inc()
+            return
+        try:
+            async with asyncio.timeout(settings.notify_send_timeout_s):
+                answer = await post_case(webhook.url, self.webhooks.secret_of(webhook),
+                                         delivery.department, delivery.event_id,
+                                         delivery.body.encode(),
+                                         timeout_s=settings.notify_send_timeout_s)
+        except (SendFailed, TimeoutError) as error:
+            failure = error if isinstance(error, SendFailed) else SendFailed("timed out")
+            await self.failed(delivery, number, failure)
+            return
+        await self.ledger.sent(delivery, number, at=self.clock.now(), provider_id=answer,
+                               accepted=time.perf_counter())
+        MESSAGES.labels("webhook", "sent").inc()
+        log.info("case_posted_to_department", department=delivery.department, attempt=number)
 
     async def addressed(self, delivery: Delivery) -> tuple[str, Message, str] | str:
         """Where the message goes, what it says and its stop link; or why it goes nowhere."""
