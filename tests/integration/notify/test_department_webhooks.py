@@ -1,0 +1,222 @@
+"""Departments by webhook on the real stack: a case accepted by an officer is routed by
+routing onto the signal company's topic, and notify POSTs it to the company's URL — a
+receiver on loopback — signed, once; retried while the receiver fails, dead-lettered when it
+says the URL is gone, and shown to supervisors while it fails."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from helpers import TEST_SECRET, client_for, eventually, publish_envelopes, read_topic
+from notifyfixtures import free_port
+from servicefixtures import token
+
+from contracts import case_events as ev
+from contracts.facts import Actor, Channel, Location, Priority, Role
+from contracts.personal import PersonalData, ResidentContact
+from contracts.topics import Topics
+from examples.webhook_receiver import BadSignature, make_server, verify
+from services.common.http import build_app
+from services.common.keys import KeyRing
+from services.common.runtime import running
+from services.common.settings import CommonSettings
+from services.lifecycle.codes import hash_tracking_code, tracking_code_for
+from services.lifecycle.history import History
+from services.notify.service import NotifyService
+from services.notify.settings import NotifySettings
+from services.routing.service import RoutingService
+from services.routing.settings import RoutingSettings
+from zaiban.departments import register_webhook
+
+pytestmark = pytest.mark.stack
+
+PHONE = "13800000000"
+
+
+async def accepted_signal_case(settings: CommonSettings) -> str:
+    """A resident's dark traffic light, accepted by an officer (as intake records it): routing
+    dispatches it to the signal company."""
+    case_id = f"ZB261130-{uuid.uuid4().hex[:4].upper()}-{uuid.uuid4().hex[:4].upper()}"
+    now = datetime.now(UTC)
+    story = History(case_id, producer="intake").given(now, ev.CaseSubmitted(
+        category="traffic-signals", description="沙口路王府坟菜市场门口的红绿灯不亮了。",
+        location=Location(district="zhongyuan", street="沙口路王府坟菜市场门口"),
+        channel=Channel.WEB, priority=Priority.GENERAL,
+        personal=KeyRing().seal(case_id, PersonalData(
+            contact=ResidentContact(name="李女士", phone=PHONE))),
+        tracking_code_hash=hash_tracking_code(tracking_code_for(TEST_SECRET, case_id)),
+    )).given(now, ev.CaseAccepted(
+        officer=Actor(role=Role.OFFICER, staff_id="officer-1"), category="traffic-signals",
+        district="zhongyuan", priority=Priority.GENERAL))
+    await publish_envelopes(settings, story.envelopes)
+    return case_id
+
+
+@dataclass
+class Posted:
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Receiver:
+    """A department's receiver on loopback that checks each signature with the example's
+    `verify` and answers as scripted (then 204)."""
+
+    secret: str = ""
+    answers: list[int] = field(default_factory=list)
+    requests: list[Posted] = field(default_factory=list)
+    accepted: list[Posted] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/zaiban/cases"
+
+    async def _take(self, request: Request) -> Response:
+        posted = Posted(await request.body(), dict(request.headers))
+        self.requests.append(posted)
+        try:
+            verify(self.secret, posted.body, request.headers.get("zaiban-signature"))
+        except BadSignature:
+            return Response(status_code=401)
+        status = self.answers.pop(0) if self.answers else 204
+        if status < 300:
+            self.accepted.append(posted)
+        return Response(status_code=status)
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[Receiver]:
+        app = FastAPI()
+        app.post("/zaiban/cases")(self._take)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                               log_level="warning", lifespan="off"))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.02)
+        try:
+            yield self
+        finally:
+            server.should_exit = True
+            await task
+
+
+@contextlib.asynccontextmanager
+async def routing_and_notify(settings: CommonSettings) -> AsyncIterator[NotifyService]:
+    notify = NotifyService(NotifySettings.from_common(
+        settings, notify_sweep_s=0.2, notify_backoff_s=0.3, notify_backoff_max_s=1.0,
+        notify_send_timeout_s=5.0))
+    routing = RoutingService(RoutingSettings.from_common(settings, sweep_every_s=0.5,
+                                                         relay_every_s=1.0))
+    async with running(routing, notify):
+        yield notify
+
+
+async def troubles(notify: NotifyService, headers: dict[str, str]) -> Any:
+    async with client_for(build_app([notify], title="notify")) as http:
+        return await http.get("/api/admin/webhooks", headers=headers)
+
+
+async def test_a_routed_case_reaches_the_departments_url_signed_as_its_topic_carries_it(
+        settings: CommonSettings) -> None:
+    old = await register_webhook(settings, "signal-co", "http://127.0.0.1:1/moved")
+    port = free_port()
+    secret = await register_webhook(settings, "signal-co", f"http://127.0.0.1:{port}/")
+    assert isinstance(secret, str) and secret != old  # moved: signed with a new secret only
+    taken: list[dict[str, Any]] = []
+    server = make_server(port, secret, taken.append)  # the example itself, as a department runs it
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        async with routing_and_notify(settings) as notify:
+            case_id = await accepted_signal_case(settings)
+            await eventually(lambda: asyncio.sleep(0, taken), timeout=25,
+                             what="the case at the signal company's receiver")
+            [record] = await read_topic(settings.kafka_bootstrap, Topics(
+                settings.topic_prefix).department_cases("signal-co"), min_count=1)
+            ledger = await notify.ledger.all()
+    finally:
+        server.shutdown()
+        server.server_close()
+    [case] = taken
+    assert case == json.loads(record)  # the topic's record, as it is
+    assert (case["case_id"], case["action"], case["role"]) == (case_id, "assigned", "lead")
+    assert case["personal_data"] is True and PHONE not in record.decode()  # read with a token
+    [delivery] = ledger
+    assert (delivery["_id"], delivery["status"], delivery["attempts"]) == (
+        f"{case['message_id']}:webhook:signal-co", "sent", 1)
+
+
+async def test_a_receiver_failing_twice_gets_the_case_once_after_retries(
+        settings: CommonSettings) -> None:
+    receiver = Receiver(answers=[500, 500])
+    secret = await register_webhook(settings, "signal-co", receiver.url)
+    assert isinstance(secret, str)
+    receiver.secret = secret
+    async with receiver.serving(), routing_and_notify(settings) as notify:
+        await accepted_signal_case(settings)
+        await eventually(lambda: asyncio.sleep(0, receiver.accepted), timeout=25,
+                         what="the case accepted after two failures")
+        await asyncio.sleep(1.5)  # longer than the backoff: nothing more comes
+        [record] = await read_topic(settings.kafka_bootstrap, Topics(
+            settings.topic_prefix).department_cases("signal-co"), min_count=1)
+        # the record read again (a redelivery, a restart) plans nothing new
+        replanned = await notify.plan_webhook(*await _as_read(notify, settings, record))
+        [delivery] = await notify.ledger.all()
+    assert replanned is False
+    assert len(receiver.requests) == 3 and len(receiver.accepted) == 1
+    keys = {r.headers["idempotency-key"] for r in receiver.requests}
+    assert keys == {json.loads(record)["message_id"]}  # every attempt: one key to dedupe by
+    assert (delivery["status"], delivery["attempts"]) == ("sent", 3)
+
+
+async def _as_read(notify: NotifyService, settings: CommonSettings, value: bytes) -> Any:
+    from aiokafka import ConsumerRecord
+
+    from services.notify.service import READ_CASE
+
+    topic = Topics(settings.topic_prefix).department_cases("signal-co")
+    record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
+        topic=topic, partition=0, offset=0, timestamp=0, timestamp_type=0, key=None,
+        value=value, checksum=None, serialized_key_size=0, serialized_value_size=len(value),
+        headers=())
+    return READ_CASE.validate_json(value), record
+
+
+async def test_a_gone_url_ends_in_a_dead_letter_and_on_the_supervisors_console(
+        settings: CommonSettings) -> None:
+    receiver = Receiver(answers=[410])
+    secret = await register_webhook(settings, "signal-co", receiver.url)
+    assert isinstance(secret, str)
+    receiver.secret = secret
+    async with receiver.serving(), routing_and_notify(settings) as notify:
+        case_id = await accepted_signal_case(settings)
+
+        async def dead() -> Any:
+            answer = await troubles(notify, token(Role.SUPERVISOR))
+            found = answer.json()["deliveries"]
+            return found if found and found[0]["status"] == "dead" else None
+
+        [shown] = await eventually(dead, timeout=25, what="the dead delivery on the console")
+        as_department = await troubles(notify, token(Role.DEPARTMENT, "signal-co"))
+        unsigned = await troubles(notify, {})
+        listed = (await troubles(notify, token(Role.ADMIN))).json()["webhooks"]
+    letters = await read_topic(settings.kafka_bootstrap,
+                               Topics(settings.topic_prefix).dead_letter("notify"), min_count=1)
+    assert (shown["department"], shown["case_id"], shown["attempts"]) == ("signal-co", case_id, 1)
+    assert shown["last_error"] == "HTTP 410" and shown["next_try"] is None
+    assert len(receiver.requests) == 1  # a 410 is not tried again
+    assert (as_department.status_code, unsigned.status_code) == (403, 401)
+    assert listed == [{"department": "signal-co", "url": receiver.url}]
+    [letter] = [json.loads(v) for v in letters]
+    assert letter["reason"] == "notify webhook: HTTP 410" and PHONE not in json.dumps(letter)
