@@ -32,6 +32,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import TypeAdapter
 from pymongo.errors import PyMongoError
 
+from contracts.departments import DepartmentCase
 from contracts.personal import NotifyChannel, ResidentContact, Sealed
 from contracts.topics import Topics
 from services.common.bus import (
@@ -78,7 +79,6 @@ from services.notify.subscriptions import (
     subscription_routes,
 )
 from services.notify.webhooks import (
-    CaseForDepartment,
     Webhooks,
     planned_webhook,
     post_case,
@@ -87,7 +87,7 @@ from services.notify.webhooks import (
 
 log = get_logger("zaiban.notify")
 
-READ_CASE = TypeAdapter(CaseForDepartment)
+READ_CASE = TypeAdapter(DepartmentCase)
 
 ALERTED = ("CaseAccepted", "CaseResolved")
 """The events of a case its area's subscribers hear of: new (accepted), resolved."""
@@ -172,7 +172,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             decoder=read_as(READ_CASE, self.dead_letters),
         )
         @typed
-        async def on_department_case(case: CaseForDepartment, message: KafkaMessage) -> None:
+        async def on_department_case(case: DepartmentCase, message: KafkaMessage) -> None:
             record = records_of(message)[0]
             try:
                 await self.plan_webhook(case, record)
@@ -181,7 +181,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
                 await asyncio.sleep(RETRY_PAUSE_S)
                 raise
 
-    async def plan_webhook(self, case: CaseForDepartment,
+    async def plan_webhook(self, case: DepartmentCase,
                            record: ConsumerRecord[Any, Any]) -> bool:
         """Plan the POST of one case to its department's webhook, if it has one and the case
         came after it was registered; True if a delivery was planned."""
@@ -191,7 +191,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             return False
         now = self.clock.now()
         planned_now = await self.ledger.plan([planned_webhook(
-            department, case.message_id, case.case_id, record.value or b"",
+            department, str(case.message_id), case.case_id, record.value or b"",
             occurred_at=case.occurred_at, now=now, topic=record.topic,
             partition=record.partition, offset=record.offset)])
         if planned_now:

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from fastapi import APIRouter, Depends
-from pydantic import AwareDatetime, BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, SecretStr
 from pymongo.asynchronous.collection import AsyncCollection
 
 from contracts.facts import Role
@@ -56,18 +56,6 @@ SIGNATURE_HEADER = "Zaiban-Signature"
 TOLERANCE_S = 300
 """How far from the receiver's clock a signature's timestamp may be (5 minutes)."""
 CHANNEL = "webhook"
-
-
-class CaseForDepartment(BaseModel):
-    """What notify reads of a `DepartmentCase` record (routing's, `services/routing/
-    departments.py`): enough to key and date the delivery; the body goes on as it came."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    message_id: str
-    case_id: str
-    department: str
-    occurred_at: AwareDatetime
 
 
 def sign(secret: bytes, body: bytes, at: int) -> str:

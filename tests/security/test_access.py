@@ -244,6 +244,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/notify/subscriptions/{subscription_id}/confirm"): signed_link(),
     ("GET", "/notify/subscriptions/{subscription_id}/stop"): signed_link(),
     ("POST", "/notify/subscriptions/{subscription_id}/stop"): signed_link(),
+    # notify: departments' webhooks that fail, for supervisors (and admins)
+    ("GET", "/api/admin/webhooks"): staff(Role.SUPERVISOR, changes=False),
     ("POST", "/api/notify/subscriptions"): Rule(
         frozenset(CALLERS), {}, None, json_body({"email": "follower@example.net",
                                                  "district": "jinshui"})),

@@ -103,7 +103,9 @@ class Receiver:
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                log_level="warning", lifespan="off"))
         task = asyncio.create_task(server.serve())
-        while not server.started:
+        for _ in range(500):  # uvicorn says when it listens by a flag only
+            if server.started:
+                break
             await asyncio.sleep(0.02)
         try:
             yield self
