@@ -9,30 +9,20 @@ import asyncio
 import contextlib
 import json
 import threading
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import uvicorn
-from fastapi import FastAPI, Request, Response
-from helpers import TEST_SECRET, client_for, eventually, publish_envelopes, read_topic
-from notifyfixtures import free_port
+from helpers import client_for, eventually, read_topic
+from notifyfixtures import PHONE, Receiver, accepted_signal_case, free_port
 from servicefixtures import token
 
-from contracts import case_events as ev
-from contracts.facts import Actor, Channel, Location, Priority, Role
-from contracts.personal import PersonalData, ResidentContact
+from contracts.facts import Role
 from contracts.topics import Topics
-from examples.webhook_receiver import BadSignature, make_server, verify
+from examples.webhook_receiver import make_server
 from services.common.http import build_app
-from services.common.keys import KeyRing
 from services.common.runtime import running
 from services.common.settings import CommonSettings
-from services.lifecycle.codes import hash_tracking_code, tracking_code_for
-from services.lifecycle.history import History
 from services.notify.service import NotifyService
 from services.notify.settings import NotifySettings
 from services.routing.service import RoutingService
@@ -40,79 +30,6 @@ from services.routing.settings import RoutingSettings
 from zaiban.departments import register_webhook
 
 pytestmark = pytest.mark.stack
-
-PHONE = "13800000000"
-
-
-async def accepted_signal_case(settings: CommonSettings) -> str:
-    """A resident's dark traffic light, accepted by an officer (as intake records it): routing
-    dispatches it to the signal company."""
-    case_id = f"ZB261130-{uuid.uuid4().hex[:4].upper()}-{uuid.uuid4().hex[:4].upper()}"
-    now = datetime.now(UTC)
-    story = History(case_id, producer="intake").given(now, ev.CaseSubmitted(
-        category="traffic-signals", description="沙口路王府坟菜市场门口的红绿灯不亮了。",
-        location=Location(district="zhongyuan", street="沙口路王府坟菜市场门口"),
-        channel=Channel.WEB, priority=Priority.GENERAL,
-        personal=KeyRing().seal(case_id, PersonalData(
-            contact=ResidentContact(name="李女士", phone=PHONE))),
-        tracking_code_hash=hash_tracking_code(tracking_code_for(TEST_SECRET, case_id)),
-    )).given(now, ev.CaseAccepted(
-        officer=Actor(role=Role.OFFICER, staff_id="officer-1"), category="traffic-signals",
-        district="zhongyuan", priority=Priority.GENERAL))
-    await publish_envelopes(settings, story.envelopes)
-    return case_id
-
-
-@dataclass
-class Posted:
-    body: bytes
-    headers: dict[str, str]
-
-
-@dataclass
-class Receiver:
-    """A department's receiver on loopback that checks each signature with the example's
-    `verify` and answers as scripted (then 204)."""
-
-    secret: str = ""
-    answers: list[int] = field(default_factory=list)
-    requests: list[Posted] = field(default_factory=list)
-    accepted: list[Posted] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/zaiban/cases"
-
-    async def _take(self, request: Request) -> Response:
-        posted = Posted(await request.body(), dict(request.headers))
-        self.requests.append(posted)
-        try:
-            verify(self.secret, posted.body, request.headers.get("zaiban-signature"))
-        except BadSignature:
-            return Response(status_code=401)
-        status = self.answers.pop(0) if self.answers else 204
-        if status < 300:
-            self.accepted.append(posted)
-        return Response(status_code=status)
-
-    @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[Receiver]:
-        app = FastAPI()
-        app.post("/zaiban/cases")(self._take)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                               log_level="warning", lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        for _ in range(500):  # uvicorn says when it listens by a flag only
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        try:
-            yield self
-        finally:
-            server.should_exit = True
-            await task
-
 
 @contextlib.asynccontextmanager
 async def routing_and_notify(settings: CommonSettings) -> AsyncIterator[NotifyService]:
