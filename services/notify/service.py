@@ -424,7 +424,11 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             await self.ledger.failed(delivery, number, reason=reason, retry_at=None)
         else:
             await self.ledger.mark_dead(delivery, reason)
-        value, key = delivery.as_record_value(), delivery.case_id.encode()
+        # a department's case: the record as its topic carries it (no personal data), so the
+        # letter shows what did not arrive; a resident's message: the delivery, no address
+        value = (delivery.body.encode() if delivery.channel == "webhook"
+                 else delivery.as_record_value())
+        key = delivery.case_id.encode()
         source = delivery.source
         record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
             topic=source.get("topic", self.topics.case_events),

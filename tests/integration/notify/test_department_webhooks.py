@@ -137,5 +137,9 @@ async def test_a_gone_url_ends_in_a_dead_letter_and_on_the_supervisors_console(
     assert len(receiver.requests) == 1  # a 410 is not tried again
     assert (as_department.status_code, unsigned.status_code) == (403, 401)
     assert listed == [{"department": "signal-co", "url": receiver.url}]
+    [record] = await read_topic(settings.kafka_bootstrap, Topics(
+        settings.topic_prefix).department_cases("signal-co"), min_count=1)
     [letter] = [json.loads(v) for v in letters]
-    assert letter["reason"] == "notify webhook: HTTP 410" and PHONE not in json.dumps(letter)
+    assert letter["reason"] == "notify webhook: HTTP 410"
+    assert json.loads(letter["payload"]) == json.loads(record)  # what did not arrive
+    assert PHONE not in json.dumps(letter)
