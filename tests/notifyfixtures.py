@@ -248,18 +248,25 @@ class SmsProvider:
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[SmsProvider]:
-        server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                               log_level="warning", lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        for _ in range(500):  # uvicorn says when it listens by a flag only
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        try:
+        async with on_loopback(self.app, self.port):
             yield self
-        finally:
-            server.should_exit = True
-            await task
+
+
+@contextlib.asynccontextmanager
+async def on_loopback(app: FastAPI, port: int) -> AsyncIterator[None]:
+    """`app` served by uvicorn on 127.0.0.1:`port` for the block."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):  # uvicorn says when it listens by a flag only
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
 
 
 # --- a department's webhook receiver ----------------------------------------------------
@@ -321,15 +328,5 @@ class Receiver:
     async def serving(self) -> AsyncIterator[Receiver]:
         app = FastAPI()
         app.post("/zaiban/cases")(self._take)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                               log_level="warning", lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        for _ in range(500):  # uvicorn says when it listens by a flag only
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        try:
+        async with on_loopback(app, self.port):
             yield self
-        finally:
-            server.should_exit = True
-            await task

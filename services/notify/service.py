@@ -27,7 +27,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiokafka import ConsumerRecord
-from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter, Histogram
 from pydantic import TypeAdapter
 from pymongo.errors import PyMongoError
@@ -35,15 +34,8 @@ from pymongo.errors import PyMongoError
 from contracts.departments import DepartmentCase
 from contracts.personal import NotifyChannel, ResidentContact, Sealed
 from contracts.topics import Topics
-from services.common.bus import (
-    RETRY_PAUSE_S,
-    described,
-    read_as,
-    records_of,
-    subscribe_envelopes,
-    typed,
-)
 from services.common.bus import Delivery as Read
+from services.common.bus import described, subscribe_envelopes, subscribe_records
 from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.keys import BrokenSeal, key_store, open_sealed
@@ -163,32 +155,20 @@ class NotifyService(ServiceRuntime[NotifySettings]):
 
     def _subscribe_department_cases(self) -> None:
         # By name, as routing reads the replies topics: the city's departments, read at start.
-        @self.broker.subscriber(
-            *self.department_topics,
-            group_id=f"{self.group_id}-webhooks",
-            auto_offset_reset="earliest",
-            title="notify: departments' cases, POSTed to their webhooks",
-            description=described(Topics.department_cases),
-            decoder=read_as(READ_CASE, self.dead_letters),
-        )
-        @typed
-        async def on_department_case(case: DepartmentCase, message: KafkaMessage) -> None:
-            record = records_of(message)[0]
-            try:
-                await self.plan_webhook(case, record)
-            except Exception:
-                log.exception("webhook_plan_failed_will_retry", offset=record.offset)
-                await asyncio.sleep(RETRY_PAUSE_S)
-                raise
+        subscribe_records(
+            self.broker, list(self.department_topics), group_id=f"{self.group_id}-webhooks",
+            kind=READ_CASE, message=DepartmentCase, dead_letters=self.dead_letters,
+            handle=self.plan_webhook, title="notify: departments' cases, POSTed to their webhooks",
+            description=described(Topics.department_cases))
 
     async def plan_webhook(self, case: DepartmentCase,
-                           record: ConsumerRecord[Any, Any]) -> bool:
+                           record: ConsumerRecord[Any, Any]) -> None:
         """Plan the POST of one case to its department's webhook, if it has one and the case
-        came after it was registered; True if a delivery was planned."""
+        came after it was registered (a record read again plans nothing new)."""
         department = self.department_topics[record.topic]
         webhook = await self.webhooks.get(department)
         if webhook is None or case.occurred_at < webhook.since:
-            return False
+            return
         now = self.clock.now()
         planned_now = await self.ledger.plan([planned_webhook(
             department, str(case.message_id), case.case_id, record.value or b"",
@@ -197,7 +177,6 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         if planned_now:
             MESSAGES.labels("webhook", "planned").inc()
             self._due.set()
-        return bool(planned_now)
 
     # -- the log in: plans ---------------------------------------------------------------
 
