@@ -11,8 +11,8 @@ acknowledges (签收) each case it leads over HTTP: `POST /api/cases/{case_id}/a
     python examples/webhook_receiver.py --port 8700 --secret-file signal-co.whsec \\
         [--zaiban https://zaiban.example --token-file signal-co.token]
 
-Answers: 204 taken (or a repeat), 401 a bad or stale signature, 400 not JSON. Anything
-else (an exception: 500) is retried by zaiban with backoff; a 4xx other than 408 and 429
+Answers: 204 taken (or a repeat), 401 a bad or stale signature, 400 not JSON, 500 when
+`handle` fails (zaiban tries again with backoff); a 4xx other than 408 and 429
 is not, so answer 4xx only to what can never be taken.
 """
 
@@ -104,7 +104,11 @@ def make_server(port: int, secret: str, handle: Callable[[dict[str, Any]], None]
             except ValueError:
                 self._answer(400, "not JSON")
                 return
-            handle(case)  # raises: 500, and zaiban tries again later
+            try:
+                handle(case)
+            except Exception as failure:  # not taken: zaiban tries again later
+                self._answer(500, f"not taken: {type(failure).__name__}")
+                return
             with lock:
                 seen.add(key)
             self._answer(204)

@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from helpers import client_for, eventually, read_topic
-from notifyfixtures import PHONE, Receiver, accepted_signal_case, free_port
+from helpers import TEST_SECRET, client_for, eventually, read_events, read_topic
+from notifyfixtures import PHONE, Receiver, accepted_signal_case, free_port, on_loopback
 from servicefixtures import token
 
 from contracts.facts import Role
 from contracts.topics import Topics
-from examples.webhook_receiver import make_server
+from examples.webhook_receiver import acknowledger, make_server
+from services.common.auth import issue_token
 from services.common.http import build_app
 from services.common.runtime import running
 from services.common.settings import CommonSettings
@@ -32,14 +33,15 @@ from zaiban.departments import register_webhook
 pytestmark = pytest.mark.stack
 
 @contextlib.asynccontextmanager
-async def routing_and_notify(settings: CommonSettings) -> AsyncIterator[NotifyService]:
+async def routing_and_notify(
+        settings: CommonSettings) -> AsyncIterator[tuple[RoutingService, NotifyService]]:
     notify = NotifyService(NotifySettings.from_common(
         settings, notify_sweep_s=0.2, notify_backoff_s=0.3, notify_backoff_max_s=1.0,
         notify_send_timeout_s=5.0))
     routing = RoutingService(RoutingSettings.from_common(settings, sweep_every_s=0.5,
                                                          relay_every_s=1.0))
     async with running(routing, notify):
-        yield notify
+        yield routing, notify
 
 
 async def troubles(notify: NotifyService, headers: dict[str, str]) -> Any:
@@ -47,23 +49,32 @@ async def troubles(notify: NotifyService, headers: dict[str, str]) -> Any:
         return await http.get("/api/admin/webhooks", headers=headers)
 
 
-async def test_a_routed_case_reaches_the_departments_url_signed_as_its_topic_carries_it(
+async def test_a_routed_case_reaches_the_departments_url_signed_and_its_answer_comes_back(
         settings: CommonSettings) -> None:
     old = await register_webhook(settings, "signal-co", "http://127.0.0.1:1/moved")
-    port = free_port()
+    port, api_port = free_port(), free_port()
     secret = await register_webhook(settings, "signal-co", f"http://127.0.0.1:{port}/")
     assert isinstance(secret, str) and secret != old  # moved: signed with a new secret only
     taken: list[dict[str, Any]] = []
-    server = make_server(port, secret, taken.append)  # the example itself, as a department runs it
+    desk_token = issue_token(TEST_SECRET, "signal-desk", Role.DEPARTMENT, "signal-co")
+    acknowledge = acknowledger(f"http://127.0.0.1:{api_port}", desk_token)
+
+    def handle(case: dict[str, Any]) -> None:
+        acknowledge(case)  # over HTTP, with the department's token
+        taken.append(case)
+
+    server = make_server(port, secret, handle)  # the example itself, as a department runs it
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        async with routing_and_notify(settings) as notify:
+        async with routing_and_notify(settings) as (routing, notify), on_loopback(
+                build_app([routing], title="routing"), api_port):
             case_id = await accepted_signal_case(settings)
             await eventually(lambda: asyncio.sleep(0, taken), timeout=25,
                              what="the case at the signal company's receiver")
             [record] = await read_topic(settings.kafka_bootstrap, Topics(
                 settings.topic_prefix).department_cases("signal-co"), min_count=1)
             ledger = await notify.ledger.all()
+            events = await read_events(settings, case_id=case_id, min_count=4)
     finally:
         server.shutdown()
         server.server_close()
@@ -74,6 +85,9 @@ async def test_a_routed_case_reaches_the_departments_url_signed_as_its_topic_car
     [delivery] = ledger
     assert (delivery["_id"], delivery["status"], delivery["attempts"]) == (
         f"{case['message_id']}:webhook:signal-co", "sent", 1)
+    acknowledged = events[-1]
+    assert acknowledged.type == "CaseAcknowledged"
+    assert acknowledged.facts.department == "signal-co"
 
 
 async def test_a_receiver_failing_twice_gets_the_case_once_after_retries(
@@ -82,7 +96,7 @@ async def test_a_receiver_failing_twice_gets_the_case_once_after_retries(
     secret = await register_webhook(settings, "signal-co", receiver.url)
     assert isinstance(secret, str)
     receiver.secret = secret
-    async with receiver.serving(), routing_and_notify(settings) as notify:
+    async with receiver.serving(), routing_and_notify(settings) as (_, notify):
         await accepted_signal_case(settings)
         await eventually(lambda: asyncio.sleep(0, receiver.accepted), timeout=25,
                          what="the case accepted after two failures")
@@ -117,7 +131,7 @@ async def test_a_gone_url_ends_in_a_dead_letter_and_on_the_supervisors_console(
     secret = await register_webhook(settings, "signal-co", receiver.url)
     assert isinstance(secret, str)
     receiver.secret = secret
-    async with receiver.serving(), routing_and_notify(settings) as notify:
+    async with receiver.serving(), routing_and_notify(settings) as (_, notify):
         case_id = await accepted_signal_case(settings)
 
         async def dead() -> Any:

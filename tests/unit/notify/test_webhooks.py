@@ -77,3 +77,45 @@ def test_a_webhook_url_that_would_leak_or_cannot_be_posted_to_is_refused(url: st
                                                                         why: str) -> None:
     with pytest.raises(BadWebhookUrl, match=why):
         checked_url(url)
+
+
+def test_the_example_receiver_takes_a_case_once_and_says_why_it_refuses() -> None:
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from examples.webhook_receiver import make_server
+
+    taken: list[dict[str, object]] = []
+    failing = [True]
+
+    def handle(case: dict[str, object]) -> None:
+        if failing.pop() if failing else False:
+            raise RuntimeError("our database is away")
+        taken.append(case)
+
+    server = make_server(0, SECRET, handle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+
+    def post(body: bytes, signature: str, key: str = "m-1") -> int:
+        request = urllib.request.Request(url, data=body, method="POST", headers={
+            "Zaiban-Signature": signature, "Idempotency-Key": key})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
+    try:
+        now = int(time.time())
+        assert post(BODY, sign(b"another secret", BODY, now)) == 401
+        assert post(BODY, sign(SECRET.encode(), BODY, now - 600)) == 401
+        assert post(b"not json", sign(SECRET.encode(), b"not json", now)) == 400
+        assert post(BODY, sign(SECRET.encode(), BODY, now)) == 500  # handle failed: again later
+        assert post(BODY, sign(SECRET.encode(), BODY, now)) == 204
+        assert post(BODY, sign(SECRET.encode(), BODY, now)) == 204  # a repeat, by its key
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert taken == [json.loads(BODY)]
