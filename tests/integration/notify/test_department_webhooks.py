@@ -10,6 +10,7 @@ import contextlib
 import json
 import threading
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -34,10 +35,11 @@ pytestmark = pytest.mark.stack
 
 @contextlib.asynccontextmanager
 async def routing_and_notify(
-        settings: CommonSettings) -> AsyncIterator[tuple[RoutingService, NotifyService]]:
-    notify = NotifyService(NotifySettings.from_common(
-        settings, notify_sweep_s=0.2, notify_backoff_s=0.3, notify_backoff_max_s=1.0,
-        notify_send_timeout_s=5.0))
+        settings: CommonSettings, **overrides: Any,
+) -> AsyncIterator[tuple[RoutingService, NotifyService]]:
+    notify = NotifyService(NotifySettings.from_common(settings, **{
+        "notify_sweep_s": 0.2, "notify_backoff_s": 0.3, "notify_backoff_max_s": 1.0,
+        "notify_send_timeout_s": 5.0, **overrides}))
     routing = RoutingService(RoutingSettings.from_common(settings, sweep_every_s=0.5,
                                                          relay_every_s=1.0))
     async with running(routing, notify):
@@ -156,3 +158,25 @@ async def test_a_gone_url_ends_in_a_dead_letter_and_on_the_supervisors_console(
     assert letter["reason"] == "notify webhook: HTTP 410"
     assert json.loads(letter["payload"]) == json.loads(record)  # what did not arrive
     assert PHONE not in json.dumps(letter)
+
+
+async def test_a_receiver_asking_to_slow_down_is_shown_failing_with_its_next_try(
+        settings: CommonSettings) -> None:
+    receiver = Receiver(answers=[429])  # too many requests: later, not never
+    secret = await register_webhook(settings, "signal-co", receiver.url)
+    assert isinstance(secret, str)
+    receiver.secret = secret
+    async with receiver.serving(), routing_and_notify(
+            settings, notify_backoff_s=60.0, notify_backoff_max_s=600.0) as (_, notify):
+        case_id = await accepted_signal_case(settings)
+
+        async def failing() -> Any:
+            found = (await troubles(notify, token(Role.SUPERVISOR))).json()["deliveries"]
+            return found or None
+
+        [shown] = await eventually(failing, timeout=25, what="the failing delivery")
+    assert (shown["case_id"], shown["status"], shown["attempts"]) == (case_id, "failing", 1)
+    assert shown["last_error"] == "HTTP 429"
+    wait = datetime.fromisoformat(shown["next_try"]) - datetime.fromisoformat(shown["planned_at"])
+    assert timedelta(seconds=55) < wait < timedelta(seconds=70)  # the backoff's first wait
+    assert len(receiver.requests) == 1
