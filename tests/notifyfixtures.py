@@ -89,6 +89,7 @@ class MailBox:
         self.received: list[Received] = []
         self.delay_s = delay_s
         self.fail_next = 0
+        self.refuse_next = 0
         self._lock = threading.Lock()
         kwargs: dict[str, Any] = {}
         if tls is not None:
@@ -114,6 +115,9 @@ class MailBox:
             if self.fail_next:
                 self.fail_next -= 1
                 return "451 4.3.0 try again later"
+            if self.refuse_next:
+                self.refuse_next -= 1
+                return f"550 5.7.1 <{envelope.rcpt_tos[0]}>: message refused"
             message = email.message_from_bytes(envelope.content, policy=email.policy.default)
             assert isinstance(message, EmailMessage)
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message,

@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 import httpx
 
+from services.common.masking import mask
 from services.notify.messages import Message
 
 
@@ -128,11 +129,18 @@ class SmtpSender:
         except aiosmtplib.SMTPRecipientsRefused as error:
             raise SendFailed(f"recipient refused: {_codes(error)}", permanent=True) from error
         except aiosmtplib.SMTPResponseException as error:
-            raise SendFailed(f"SMTP {error.code}: {error.message[:200]}",
+            raise SendFailed(f"SMTP {error.code}: {scrubbed(error.message, outgoing.to)}",
                              permanent=500 <= error.code < 600) from error
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            raise SendFailed(f"SMTP: {type(error).__name__}: {str(error)[:200]}") from error
+            raise SendFailed(f"SMTP: {type(error).__name__}: "
+                             f"{scrubbed(str(error), outgoing.to)}") from error
         return answer[:200]
+
+
+def scrubbed(said: str, to: str) -> str:
+    """What a server said about a failure, fit for logs and dead letters: the address it
+    names replaced, any other detail masked (servers quote the recipient: "550 <li@…>")."""
+    return mask(said.replace(to, "<recipient>"))[:200]
 
 
 def _codes(error: aiosmtplib.SMTPRecipientsRefused) -> str:

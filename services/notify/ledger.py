@@ -6,8 +6,9 @@
   department's webhook: `<message id>:webhook:<department>`, `webhooks.py`), inserted when
   the event is read (a redelivered event inserts nothing), with only public data (the
   event's own fields); the address is looked up when the message goes. Its `status` is
-  pending (due at `due_at`), sent, dead (attempts used up: on the dead-letter topic) or
-  dropped (the personal data was erased, or the resident stopped the messages).
+  pending (due at `due_at`), sent, dead (attempts used up: on the dead-letter topic, with
+  the event; put back on the log by `zaiban dlq redrive`, the event revives it) or dropped
+  (the personal data was erased, or the resident stopped the messages).
 - `attempts`: one document per attempt, `_id` = `<delivery>/<n>`. An attempt is claimed by
   inserting it — the store refuses a second insert of one `_id` (atomic on FerretDB too,
   where a filtered update is not) — before the message goes, and carries its outcome
@@ -54,9 +55,13 @@ class Delivery:
     subscription: str | None = None
     """An area alert's or a confirmation's subscription (its address); None: the case's
     resident."""
+    envelope: str | None = None
+    """The event it tells, as the log holds it (what its dead letter carries); for a
+    department's webhook, the record of its cases topic, which is what is POSTed."""
+    limit: int | None = None
+    """The attempts it may use in all, once revived from the dead letters."""
     department: str | None = None
-    """A case POSTed to a department's webhook (`webhooks.py`); `body` is what goes."""
-    body: str = ""
+    """A case POSTed to a department's webhook (`webhooks.py`)."""
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> Delivery:
@@ -67,11 +72,14 @@ class Delivery:
                                  language=doc["language"]),
                    due_at=doc["due_at"], attempts=doc.get("attempts", 0),
                    uncertain=doc.get("uncertain", 0), source=doc.get("source", {}),
-                   subscription=doc.get("subscription"), department=doc.get("department"),
-                   body=doc.get("body", ""))
+                   subscription=doc.get("subscription"), envelope=doc.get("envelope"),
+                   limit=doc.get("limit"), department=doc.get("department"))
 
     def as_record_value(self) -> bytes:
-        """What the dead-letter topic keeps of it: the delivery, no address."""
+        """What the dead-letter topic keeps of it: the event it tells (so `zaiban dlq
+        redrive` puts it back on the log, which revives the delivery), never an address."""
+        if self.envelope is not None:
+            return self.envelope.encode()
         return json.dumps({"delivery_id": self.delivery_id, "case_id": self.case_id,
                            "event_id": self.event_id, "channel": self.channel,
                            "type": self.notice.type, "attempts": self.attempts},
@@ -132,17 +140,43 @@ class Ledger:
 
     # -- deliveries ---------------------------------------------------------------------
 
-    async def plan(self, rows: list[dict[str, Any]]) -> int:
-        """Insert the deliveries not planned yet; the number inserted."""
+    async def plan(self, rows: list[dict[str, Any]], *, now: datetime | None = None,
+                   max_attempts: int = 0) -> int:
+        """Insert the deliveries not planned yet; the number inserted, and revived.
+
+        A delivery planned already stays as it is — pending, sent or dropped — unless it is
+        dead: the event came again because an operator put its dead letter back on the log
+        (`zaiban dlq redrive`, once the cause is fixed), so it is due again with
+        `max_attempts` more attempts."""
         if not rows:
             return 0
         try:
             result = await self.deliveries.insert_many(rows, ordered=False)
             return len(result.inserted_ids)
         except BulkWriteError as error:
-            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+            failures = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in failures):
                 raise
-            return int(error.details.get("nInserted", 0))
+            inserted = int(error.details.get("nInserted", 0))
+            again = [rows[e["index"]]["_id"] for e in failures]
+            return inserted + await self._revive(again, now, max_attempts)
+
+    async def _revive(self, delivery_ids: list[str], now: datetime | None,
+                      max_attempts: int) -> int:
+        if now is None or max_attempts < 1:
+            return 0
+        revived = 0
+        for delivery_id in delivery_ids:
+            doc = await self.deliveries.find_one({"_id": delivery_id},
+                                                 projection={"status": 1, "attempts": 1})
+            if doc is None or doc.get("status") != "dead":
+                continue
+            await self.deliveries.update_one({"_id": delivery_id}, {
+                "$set": {"status": "pending", "due_at": now,
+                         "limit": doc.get("attempts", 0) + max_attempts},
+                "$inc": {"revived": 1}})
+            revived += 1
+        return revived
 
     async def due(self, now: datetime, limit: int = 100) -> list[Delivery]:
         cursor = self.deliveries.find({"status": "pending", "due_at": {"$lte": now}},
@@ -154,6 +188,7 @@ class Ledger:
         """Claim the delivery's next attempt: its number; "held" if another instance holds
         one whose lease has not run out; "exhausted" past `max_attempts`. Attempts cut short
         before it (no outcome, lease run out) are counted as uncertain."""
+        max_attempts = delivery.limit or max_attempts
         number = delivery.attempts + 1
         uncertain = delivery.uncertain
         if delivery.attempts:  # the last attempt claimed: ended, or cut short?
@@ -252,6 +287,7 @@ def planned(envelope: Envelope, channel: NotifyChannel, *, language: str, due_at
         "attempts": 0,
         "uncertain": 0,
         "source": {"topic": topic, "partition": partition, "offset": offset},
+        "envelope": envelope.to_bytes().decode(),
     }
     if subscription is not None:
         planned.update(type="AreaAlert", subscription=subscription, data=json.dumps({

@@ -15,6 +15,9 @@ plan is stored; the messages go from the ledger, apart from the log:
   or at once when retrying cannot help, it goes to the dead-letter topic (no address in it);
 - every message ends with a signed stop link (`stops.py`), answered by this service.
 
+Anyone may also follow a district or a category by email (`subscriptions.py`: double
+opt-in, one-click leaving): each case of the area accepted or resolved is mailed to them.
+
 Logs name the case, the event and the channel, never the address.
 """
 
@@ -80,7 +83,8 @@ from services.notify.webhooks import (
 log = get_logger("zaiban.notify")
 
 READ_CASE = TypeAdapter(DepartmentCase)
-
+DUE_AT_ONCE = 100
+"""Deliveries taken from the ledger at a time."""
 ALERTED = ("CaseAccepted", "CaseResolved")
 """The events of a case its area's subscribers hear of: new (accepted), resolved."""
 
@@ -138,7 +142,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             self.subscriptions, self.city, settings.secret(), self.clock.now,
             ask_confirmation=self.ask_confirmation,
             admit=per_client(asking, "subscription requests",
-                             trusted_proxy_hops=settings.trusted_proxy_hops)))
+                             trusted_proxy_hops=settings.trusted_proxy_hops),
+            mails="email" in self.senders))
         self.webhooks = Webhooks(self.db["webhooks"], settings.secret())
         # The department is where a case arrived: each cases topic is one department's.
         self.department_topics = {self.topics.department_cases(department.code):
@@ -173,7 +178,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         planned_now = await self.ledger.plan([planned_webhook(
             department, str(case.message_id), case.case_id, record.value or b"",
             occurred_at=case.occurred_at, now=now, topic=record.topic,
-            partition=record.partition, offset=record.offset)])
+            partition=record.partition, offset=record.offset)],
+            now=now, max_attempts=self.settings.notify_max_attempts)
         if planned_now:
             MESSAGES.labels("webhook", "planned").inc()
             self._due.set()
@@ -193,7 +199,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
                 rows += await self.alerts_of(read)
             if tells(envelope):
                 rows += await self.deliveries_of(read)
-        if await self.ledger.plan(rows):
+        if await self.ledger.plan(rows, now=self.clock.now(),
+                                  max_attempts=self.settings.notify_max_attempts):
             self._due.set()
 
     async def deliveries_of(self, read: Read) -> list[dict[str, Any]]:
@@ -230,8 +237,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
                     envelope.facts.district, envelope.facts.category)]
 
     async def ask_confirmation(self, subscription: Subscription) -> None:
-        """Plan the double opt-in's email (nothing goes without an email channel)."""
-        if "email" in self.senders and await self.ledger.plan(
+        """Plan the double opt-in's email."""
+        if await self.ledger.plan(
                 [planned_confirmation(subscription.subscription_id, subscription.language,
                                       self.clock.now())]):
             self._due.set()
@@ -254,7 +261,9 @@ class NotifyService(ServiceRuntime[NotifySettings]):
     async def dispatching(self) -> None:
         while True:
             try:
-                await self.dispatch()
+                for _ in range(50):  # more may be due: on at once, for a while
+                    if await self.dispatch() < DUE_AT_ONCE:
+                        break
             except PyMongoError as error:  # the store is away for a while: try again later
                 log.warning("dispatch_waits_for_the_store", error=str(error)[:200])
             except Exception:
@@ -267,7 +276,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
 
     async def dispatch(self) -> int:
         """Send what is due now; how many were looked at."""
-        due = await self.ledger.due(self.clock.now())
+        due = await self.ledger.due(self.clock.now(), limit=DUE_AT_ONCE)
         for delivery in due:
             with bound(case_id=delivery.case_id, event_id=delivery.event_id,
                        channel=delivery.channel):
@@ -343,7 +352,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             async with asyncio.timeout(settings.notify_send_timeout_s):
                 answer = await post_case(webhook.url, self.webhooks.secret_of(webhook),
                                          delivery.department, delivery.event_id,
-                                         delivery.body.encode(),
+                                         (delivery.envelope or "").encode(),
                                          timeout_s=settings.notify_send_timeout_s)
         except (SendFailed, TimeoutError) as error:
             failure = error if isinstance(error, SendFailed) else SendFailed("timed out")
@@ -388,7 +397,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
 
     async def failed(self, delivery: Delivery, number: int, failure: SendFailed) -> None:
         settings = self.settings
-        if failure.permanent or number >= settings.notify_max_attempts:
+        if failure.permanent or number >= (delivery.limit or settings.notify_max_attempts):
             await self.dead(delivery, number, failure.reason)
             return
         retry_at = self.clock.now() + backoff(number, settings.notify_backoff_s,
@@ -403,11 +412,10 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             await self.ledger.failed(delivery, number, reason=reason, retry_at=None)
         else:
             await self.ledger.mark_dead(delivery, reason)
-        # a department's case: the record as its topic carries it (no personal data), so the
-        # letter shows what did not arrive; a resident's message: the delivery, no address
-        value = (delivery.body.encode() if delivery.channel == "webhook"
-                 else delivery.as_record_value())
-        key = delivery.case_id.encode()
+        if delivery.envelope is None:  # a confirmation: the subscriber may ask again
+            log.warning("message_dead", reason=reason)
+            return
+        value, key = delivery.as_record_value(), delivery.case_id.encode()
         source = delivery.source
         record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
             topic=source.get("topic", self.topics.case_events),

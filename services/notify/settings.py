@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from services.common.settings import CommonSettings
 
@@ -61,3 +61,11 @@ class NotifySettings(CommonSettings):
                                       description="No SMS from this hour, city time...")
     notify_quiet_end_h: int = Field(default=8, ge=0, le=23,
                                     description="...until this hour: held until then.")
+
+    @model_validator(mode="after")
+    def _a_lease_outlives_an_attempt(self) -> NotifySettings:
+        if self.notify_lease_s <= self.notify_send_timeout_s:
+            raise ValueError("ZAIBAN_NOTIFY_LEASE_S must be longer than "
+                             "ZAIBAN_NOTIFY_SEND_TIMEOUT_S, or a slow attempt could be taken "
+                             "for a dead one and its message sent twice")
+        return self

@@ -28,7 +28,8 @@ from services.common.i18n import language_of_tag, negotiate
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 STOP_PATH = "/notify/stop/{case_id}"
 CaseId = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="The case number.")]
-Signature = Annotated[str, Query(alias="s", max_length=64, description="The link's signature.")]
+Signature = Annotated[str, Query(alias="s", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                                 description="The link's signature (base64url).")]
 Lang = Annotated[str | None, Query(max_length=35)]
 
 
@@ -36,6 +37,12 @@ def signature_of(secret: SecretStr, text: str) -> str:
     """A link's signature: 144 bits of HMAC-SHA256 of `text` under the deployment's secret."""
     digest = hmac.new(secret.get_secret_value().encode(), text.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def signed(expected: str, given: str) -> bool:
+    """Whether `given` is the signature `expected`, in constant time (as bytes: a text that
+    is not ASCII is simply not it)."""
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 def stop_signature(secret: SecretStr, case_id: str) -> str:
@@ -66,7 +73,8 @@ def page(language: Language, title: str, body: str, status: int = 200) -> HTMLRe
     return HTMLResponse(
         f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="robots" content="noindex"><title>{title}</title></head>'
+        f'<meta name="robots" content="noindex"><link rel="icon" href="data:,">'
+        f'<title>{title}</title></head>'
         f"<body><main><h1>{title}</h1>{body}</main></body></html>",
         status_code=status, headers={"Cache-Control": "no-store",
                                      "Referrer-Policy": "no-referrer"})
@@ -82,7 +90,7 @@ def stop_routes(secret: SecretStr, record: Callable[[str], Awaitable[None]]) -> 
         chosen: Language = ((language_of_tag(lang) if lang else None)
                             or negotiate(request.headers.get("accept-language")) or "zh-Hans")
         words = _PAGE[chosen]
-        if not hmac.compare_digest(stop_signature(secret, case_id), signature):
+        if not signed(stop_signature(secret, case_id), signature):
             return page(chosen, words["title"], f"<p>{words['refused']}</p>", 403)
         if not stopping:
             return page(chosen, words["title"], (

@@ -38,7 +38,7 @@ from contracts.text import Code, Email
 from services.common.catalogue import CityConfig, Language
 from services.common.i18n import language_of_tag, negotiate
 from services.common.keys import MongoKeyStore, open_sealed
-from services.notify.stops import Signature, page, signature_of
+from services.notify.stops import Signature, page, signature_of, signed
 
 PENDING_DAYS = 7
 SUBSCRIPTION_ID = r"^[0-9a-f]{32}$"
@@ -202,8 +202,10 @@ Lang = Annotated[str | None, Query(max_length=35)]
 def subscription_routes(subscriptions: Subscriptions, city: CityConfig, secret: SecretStr,
                         clock: Callable[[], datetime],
                         ask_confirmation: Callable[[Subscription], Awaitable[None]],
-                        admit: Callable[[Request], Awaitable[None]]) -> APIRouter:
-    """Subscribing (rate-limited per client), confirming, and leaving."""
+                        admit: Callable[[Request], Awaitable[None]],
+                        mails: bool) -> APIRouter:
+    """Subscribing (rate-limited per client), confirming, and leaving. Without a way to
+    mail (`mails`), subscribing answers 503: nothing could ever be confirmed."""
     router = APIRouter(tags=["notify"])
 
     @router.post("/api/notify/subscriptions", status_code=202, dependencies=[Depends(admit)],
@@ -212,18 +214,20 @@ def subscription_routes(subscriptions: Subscriptions, city: CityConfig, secret: 
         kind, code = asked.area
         if (city.district(code) if kind == "district" else city.category(code)) is None:
             raise HTTPException(422, f"unknown {kind} {code!r}")
+        if not mails:
+            raise HTTPException(503, "this deployment sends no email (ZAIBAN_SMTP_URL is not "
+                                     "set): area alerts cannot be had here")
         subscription, waits = await subscriptions.add(asked, clock())
         if waits:
             await ask_confirmation(subscription)
         return JSONResponse({"status": "check your email: the link in it confirms"}, 202)
 
-    async def answer(request: Request, subscription_id: str, signed: str, lang: str | None,
+    async def answer(request: Request, subscription_id: str, given: str, lang: str | None,
                      action: Literal["confirm", "stop"], acting: bool) -> HTMLResponse:
         chosen: Language = ((language_of_tag(lang) if lang else None)
                             or negotiate(request.headers.get("accept-language")) or "zh-Hans")
         words = _WORDS[chosen]
-        valid = hmac.compare_digest(
-            signature_of(secret, f"notify-sub/{action}/{subscription_id}"), signed)
+        valid = signed(signature_of(secret, f"notify-sub/{action}/{subscription_id}"), given)
         subscription = await subscriptions.get(subscription_id) if valid else None
         title = words[f"{action}_title"]
         if subscription is None:

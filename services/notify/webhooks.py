@@ -18,7 +18,10 @@ dispatcher sends it, retries it and dead-letters it as it does messages to resid
   5 minutes away from its clock (`examples/webhook_receiver.py`).
 - The answer: any 2xx is accepted; 408, 429, 5xx, a timeout or no connection are tried
   again after the backoff; any other 4xx means retrying cannot help (the URL is gone, the
-  department refuses the request): dead-lettered at once.
+  department refuses the request): dead-lettered at once, with the record as it came, so
+  `zaiban dlq redrive notify` puts it back on the department's topic (a repeat, same
+  `message_id`, for a Kafka reader) and that revives the delivery with as many attempts
+  more (`Ledger.plan`).
 - Registration (`zaiban departments webhook <code> <url>`) is kept here, in notify's
   store (`webhooks`: the URL, since when, and a random salt — no secret). The signing secret
   is derived from the deployment's secret (`ZAIBAN_AUTH_SECRET`) and the salt; it is shown
@@ -152,7 +155,7 @@ def planned_webhook(department: str, message_id: str, case_id: str, body: bytes,
         "_id": f"{message_id}:{CHANNEL}:{department}",
         "case_id": case_id, "event_id": message_id, "channel": CHANNEL,
         "department": department, "type": "DepartmentCase", "data": "{}",
-        "body": body.decode(), "occurred_at": occurred_at, "language": "",
+        "envelope": body.decode(), "occurred_at": occurred_at, "language": "",
         "status": "pending", "due_at": now, "planned_at": now, "attempts": 0,
         "uncertain": 0, "source": {"topic": topic, "partition": partition, "offset": offset},
     }

@@ -75,6 +75,6 @@ async def test_the_resident_hears_of_each_step_and_answers_from_the_resolution_e
             await eventually(lambda: mails(4), timeout=30, what="closed")
 
     subjects = [str(m.message["Subject"]) for m in box.messages()]
-    assert sorted(subjects) == sorted(f"您的訴求 {case_id} {what}" for what in (
+    assert sorted(subjects) == sorted(f"您的訴求 {case_id}：{what}" for what in (
         "已受理", "已轉交 交通號誌設施公司 辦理", "已辦結，請您評價", "已結案"))
     assert all(m.rcpt_to == ["li@example.org"] for m in box.messages())

@@ -246,9 +246,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/notify/subscriptions/{subscription_id}/stop"): signed_link(),
     # notify: departments' webhooks that fail, for supervisors (and admins)
     ("GET", "/api/admin/webhooks"): staff(Role.SUPERVISOR, changes=False),
-    ("POST", "/api/notify/subscriptions"): Rule(
-        frozenset(CALLERS), {}, None, json_body({"email": "follower@example.net",
-                                                 "district": "jinshui"})),
+    ("POST", "/api/notify/subscriptions"): Rule(  # anyone; here no mail goes, so 503
+        frozenset(), dict.fromkeys(CALLERS, 503), None,
+        json_body({"email": "follower@example.net", "district": "jinshui"})),
     # web pages: the pages hold no data; they call the APIs above as whoever signs in
     ("GET", "/"): public(None),
     ("GET", "/cases"): public(None),

@@ -2,7 +2,8 @@
 // the address (so a search can be shared); results come from the public API only.
 
 import {
-  api, categoryOf, config, failure, formatDate, h, placeLine, replace, statusPill, t, withLang,
+  api, categoryOf, config, failure, formatDate, h, lang, placeLine, replace, statusPill, t,
+  withLang,
 } from "./app.js";
 
 const STATUSES = ["submitted", "accepted", "awaiting_dispatch", "routed", "acknowledged",
@@ -88,6 +89,43 @@ for (const name of ["status", "category", "district"]) {
   document.getElementById(name).addEventListener("change", () => search(0));
 }
 more.addEventListener("click", () => search(nextOffset));
+
+// --- area alerts: the new and resolved cases of a district or a category, by email ---------
+// (services/notify/subscriptions.py: the address gets a link to confirm first)
+
+const alertsForm = document.getElementById("alerts-form");
+const alertsArea = document.getElementById("alerts-area");
+const alertsStatus = document.getElementById("alerts-status");
+
+function fillAlertAreas() {
+  const group = (label, kind, items) => h("optgroup", { label },
+    ...items.map((item) => h("option", { value: `${kind}:${item.code}` }, item.name)));
+  alertsArea.append(group(t("cases.district"), "district", config.city.districts),
+    group(t("cases.category"), "category", config.city.categories));
+  const params = new URLSearchParams(location.search);
+  if (params.get("district")) alertsArea.value = `district:${params.get("district")}`;
+  else if (params.get("category")) alertsArea.value = `category:${params.get("category")}`;
+}
+
+alertsForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const email = document.getElementById("alerts-email").value.trim();
+  if (!email.includes("@")) {
+    alertsStatus.textContent = t("error.email");
+    return;
+  }
+  const [kind, code] = alertsArea.value.split(":");
+  alertsStatus.textContent = t("common.sending");
+  const answer = await api("/api/notify/subscriptions", {
+    method: "POST", body: { email, [kind]: code, language: lang },
+  });
+  if (answer.ok) alertsStatus.textContent = t("alerts.check_email");
+  else if (answer.status === 503) alertsStatus.textContent = t("alerts.unavailable");
+  else if (answer.status === 422) alertsStatus.textContent = t("error.email");
+  else alertsStatus.textContent = failure(answer);
+});
+
+fillAlertAreas();
 fillFilters();
 search(0).then(() => {
   form.dataset.ready = "true";

@@ -150,3 +150,16 @@ async def test_asking_twice_makes_one_subscription_and_bad_requests_are_refused(
             assert forged.status_code == 403
         await asyncio.sleep(0.5)
     assert len(box.messages()) == 1
+
+
+async def test_without_a_mail_server_area_alerts_are_refused_plainly(
+        settings: CommonSettings) -> None:
+    service = NotifyService(NotifySettings.from_common(settings, smtp_url=None),
+                            ManualClock(day("10-06", 12)))
+    try:
+        async with client_for(app_of(service)) as http:
+            answer = await http.post("/api/notify/subscriptions", json={
+                "email": FOLLOWER, "district": "jinshui"})
+    finally:
+        await service.mongo.close()
+    assert answer.status_code == 503 and "ZAIBAN_SMTP_URL" in answer.text

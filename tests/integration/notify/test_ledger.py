@@ -97,3 +97,20 @@ async def test_a_stop_or_an_erasure_drops_what_waits(ledger: Ledger) -> None:
     assert {d["status"] for d in await ledger.all()} == {"dropped"}
     assert await ledger.stopped(ACCEPTED.case_id)
     assert not await ledger.stopped("ZB261006-LDG0-0002")
+
+
+async def test_an_event_planned_again_revives_its_dead_delivery_only(ledger: Ledger) -> None:
+    await ledger.plan([row("email"), row("sms")])
+    email, sms = sorted(await ledger.due(NOW), key=lambda d: d.channel)
+    assert await ledger.claim(email, NOW, LEASE, 1) == 1
+    await ledger.failed(email, 1, reason="550", retry_at=None)  # dead
+    assert await ledger.claim(sms, NOW, LEASE, 1) == 1
+    await ledger.sent(sms, 1, at=NOW, provider_id="", accepted=0.0)
+
+    later = NOW + timedelta(hours=1)  # the dead letter put back on the log
+    assert await ledger.plan([row("email"), row("sms")], now=later, max_attempts=2) == 1
+    [revived] = await ledger.due(later)
+    assert (revived.channel, revived.attempts, revived.limit) == ("email", 1, 3)
+    assert await ledger.claim(revived, later, LEASE, 2) == 2  # its own limit, not the default
+    statuses = {d["channel"]: d["status"] for d in await ledger.all()}
+    assert statuses == {"email": "pending", "sms": "sent"}  # what was sent stays sent

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import client_for, eventually, publish_envelopes, read_topic
+from helpers import DiesAfter, client_for, eventually, publish_envelopes, read_topic
 from notifyfixtures import (
     TWILIO_FROM,
     TWILIO_SID,
@@ -58,6 +58,7 @@ from services.lifecycle.history import History
 from services.notify.channels import message_id
 from services.notify.service import NotifyService
 from services.notify.settings import NotifySettings
+from zaiban.dlq import read_letters, redrive
 
 pytestmark = pytest.mark.stack
 
@@ -131,9 +132,9 @@ async def test_a_cases_life_mails_its_resident_each_step_in_their_language_and_n
     assert by_case["NTF0-0002"] == []  # no consent, no message
     life = by_case["NTF0-0001"]
     assert sorted(str(m.message["Subject"]) for m in life) == sorted(
-        f"Your request ZB261006-NTF0-0001 {what}" for what in (
-            "was accepted", "a reporter went to the site", "went to Traffic Signal Company",
-            "a story was published", "is resolved: tell us", "is closed"))
+        f"Your request ZB261006-NTF0-0001: {what}" for what in (
+            "accepted", "a reporter visited the site", "sent to Traffic Signal Company",
+            "a story was published", "resolved, tell us", "closed"))
     assert all(m.rcpt_to == [EMAIL] and m.message["To"] == EMAIL for m in messages)
     assert all(m.message["From"] == MAIL_FROM for m in messages)
 
@@ -147,11 +148,11 @@ async def test_a_cases_life_mails_its_resident_each_step_in_their_language_and_n
     answer = f"{PUBLIC}/cases/ZB261006-NTF0-0001?code={code_of('ZB261006-NTF0-0001')}&lang=en"
     assert f"Is it fixed? Are you satisfied? Tell us here: {answer}" in resolved.text
     assert sum("code=" in m.text for m in life) == 1  # the code only where it is needed
-    [routed_mail] = [m for m in life if "went to Traffic" in str(m.message["Subject"])]
+    [routed_mail] = [m for m in life if "sent to Traffic" in str(m.message["Subject"])]
     assert "To be handled by 2026-10-14 10:00." in routed_mail.text
 
     [refusal] = by_case["NTF0-0003"]
-    assert refusal.message["Subject"] == "您的訴求 ZB261006-NTF0-0003 未予受理"
+    assert refusal.message["Subject"] == "您的訴求 ZB261006-NTF0-0003：未予受理"
     assert "原因：屬於私人物業，請聯繫物業公司" in refusal.text
     assert refusal.message["Content-Language"] == "zh-Hant"
 
@@ -191,6 +192,30 @@ async def test_redelivered_events_and_a_restart_send_nothing_twice(
     assert len({m.message_id for m in box.messages()}) == 6
 
 
+async def test_a_crash_between_the_servers_acceptance_and_the_mark_sends_it_again_alike(
+        settings: CommonSettings) -> None:
+    """The one window for a repeat, forced: the server took the email, the process died
+    before the ledger said so. After the lease the next instance sends it again — the same
+    Message-ID, so the receiving side can drop it — and the ledger counts the attempt cut
+    short."""
+    story = accepted_at("ZB261006-NTF7-0001", day("10-06", 10), ("email",))
+    clock = ManualClock(day("10-06", 10, 1))
+    with MailBox() as box:
+        async with notifying(settings, clock, smtp_url=box.url(), notify_lease_s=60) as dying:
+            dying.senders["email"] = DiesAfter(dying.senders["email"], "send")
+            await publish_envelopes(settings, story.envelopes, keys=RING)
+            [first] = await received(box, 1, "the email, before the crash")
+            await asyncio.sleep(0.5)
+            [doc] = (await ledger_of(dying)).values()
+            assert (doc["status"], doc["attempts"]) == ("pending", 1)  # no mark
+        clock.advance(timedelta(seconds=61))  # the dead instance's lease runs out
+        async with notifying(settings, clock, smtp_url=box.url(), notify_lease_s=60) as next_:
+            _, second = await received(box, 2, "the same email again")
+            [doc] = (await ledger_of(next_)).values()
+    assert second.message_id == first.message_id and second.text == first.text
+    assert (doc["status"], doc["attempts"], doc["uncertain"]) == ("sent", 2, 1)
+
+
 async def test_mail_goes_over_starttls_when_the_server_offers_it(
         settings: CommonSettings, tmp_path: Path) -> None:
     tls = TlsCertificate(tmp_path)
@@ -202,7 +227,7 @@ async def test_mail_goes_over_starttls_when_the_server_offers_it(
                              smtp_ca_file=str(tls.cert)):
             await publish_envelopes(settings, story.envelopes, keys=RING)
             [mail] = await received(box, 1, "the acceptance, over TLS")
-    assert mail.message["Subject"] == "您的诉求 ZB261006-NTF2-0001 已受理"
+    assert mail.message["Subject"] == "您的诉求 ZB261006-NTF2-0001：已受理"
 
 
 # -- SMS: quiet hours, the providers, retries and dead letters ---------------------------------
@@ -240,7 +265,7 @@ async def test_an_sms_at_night_waits_until_eight_while_the_email_goes_at_once(
             await eventually(lambda: _some(provider.received), what="the SMS at eight")
     [message] = provider.received
     assert (message.protocol, message.to, message.sender) == ("twilio", PHONE, TWILIO_FROM)
-    assert message.text.startswith("Your request ZB261006-NTF3-0001 was accepted Stop: ")
+    assert message.text.startswith("Your request ZB261006-NTF3-0001: accepted Stop: ")
     assert provider.refused == []
 
 
@@ -248,7 +273,7 @@ async def _some(items: list[Any]) -> list[Any] | None:
     return items or None
 
 
-async def test_a_failing_provider_is_tried_again_then_the_message_is_dead_lettered(
+async def test_a_failing_provider_is_tried_again_then_dead_lettered_then_redriven(
         settings: CommonSettings) -> None:
     now = datetime.now(UTC).replace(hour=4)  # 12:00 in the city: no quiet hours
     provider = SmsProvider()
@@ -270,10 +295,46 @@ async def test_a_failing_provider_is_tried_again_then_the_message_is_dead_letter
         dead = await read_topic(settings.kafka_bootstrap,
                                 Topics(settings.topic_prefix).dead_letter("notify"),
                                 min_count=1, timeout=20)
-    letter = json.loads(dead[0])
-    assert letter["reason"] == "notify sms: webhook answered 400"
-    assert letter["key"] == "ZB261006-NTF4-0002" and PHONE not in dead[0].decode()
-    assert len(provider.received) == 1 and provider.refused == []
+        letter = json.loads(dead[0])
+        assert letter["reason"] == "notify sms: webhook answered 400"
+        assert letter["key"] == "ZB261006-NTF4-0002" and PHONE not in dead[0].decode()
+        assert len(provider.received) == 1 and provider.refused == []
+
+        # the cause fixed, an operator puts the dead letter back (`zaiban dlq redrive`): the
+        # event comes again, and the message goes, once
+        letters = await read_letters(settings, "notify")
+        assert await redrive(settings, letters) == 1
+        await eventually(lambda: _some(provider.received[1:]), what="the revived SMS")
+        await asyncio.sleep(0.5)
+        revived = (await ledger_of(service))[f"{second.envelopes[-1].event_id}:sms"]
+    assert (revived["status"], revived["attempts"], revived["revived"]) == ("sent", 2, 1)
+    assert [sms.idempotency_key for sms in provider.received] == [
+        delivery["_id"], revived["_id"]]
+
+
+async def test_a_mail_server_that_says_later_is_tried_again_one_that_refuses_is_not(
+        settings: CommonSettings) -> None:
+    now = datetime.now(UTC)
+    with MailBox() as box:
+        box.fail_next = 2  # 451: try again later
+        async with notifying(settings, _Fixed(now), smtp_url=box.url(),
+                             notify_backoff_s=0.1) as service:
+            first = accepted_at("ZB261006-NTF8-0001", now, ("email",))
+            await publish_envelopes(settings, first.envelopes, keys=RING)
+            await received(box, 1, "the email, third time lucky")
+            box.refuse_next = 1  # 550, naming the address
+            second = accepted_at("ZB261006-NTF8-0002", now, ("email",))
+            await publish_envelopes(settings, second.envelopes, keys=RING)
+            dead = await read_topic(settings.kafka_bootstrap,
+                                    Topics(settings.topic_prefix).dead_letter("notify"),
+                                    min_count=1, timeout=20)
+            ledger = await ledger_of(service)
+    [letter] = [json.loads(raw) for raw in dead]
+    assert letter["reason"] == "notify email: SMTP 550: 5.7.1 <<recipient>>: message refused"
+    assert EMAIL not in json.dumps(ledger, default=str) and EMAIL not in dead[0].decode()
+    assert sorted((d["status"], d["attempts"]) for d in ledger.values()) == [
+        ("dead", 1), ("sent", 3)]
+    assert len(box.messages()) == 1
 
 
 class _Fixed:
@@ -306,6 +367,8 @@ async def test_the_stop_link_stops_every_further_message(settings: CommonSetting
                 forged = await http.post(path.replace("s=", "s=x"),
                                          content=b"List-Unsubscribe=One-Click")
                 assert forged.status_code == 403
+                garbled = await http.get(f"{link.path}?s=%C3%A9t%C3%A9")
+                assert garbled.status_code == 422 and "s" in garbled.text  # not base64url
                 other = await http.post(path.replace(case_id, "ZB261006-NTF5-0002"))
                 assert other.status_code == 403  # the link of one case stops no other
                 stopped = await http.post(path, content=b"List-Unsubscribe=One-Click",

@@ -13,6 +13,7 @@ from services.notify.channels import (
     SmtpServer,
     email_of,
     message_id,
+    scrubbed,
     webhook_signature,
 )
 from services.notify.messages import Message
@@ -48,3 +49,17 @@ def test_the_webhook_signs_timestamp_and_body() -> None:
     expected = hmac.new(b"k", b"1700000000.{}", hashlib.sha256).hexdigest()
     assert webhook_signature(b"k", "1700000000", b"{}") == f"sha256={expected}"
     assert webhook_signature(b"k", "1700000001", b"{}") != f"sha256={expected}"
+
+
+def test_what_a_server_says_of_a_failure_loses_the_address_before_it_is_logged() -> None:
+    said = "5.1.1 <li@example.com>: Recipient address rejected; call 13812345678"
+    assert scrubbed(said, "li@example.com") == (
+        "5.1.1 <<recipient>>: Recipient address rejected; call 138****5678")
+
+
+def test_a_lease_shorter_than_an_attempt_is_refused_at_start() -> None:
+    from services.notify.settings import NotifySettings
+
+    with pytest.raises(ValueError, match="ZAIBAN_NOTIFY_LEASE_S must be longer"):
+        NotifySettings(notify_lease_s=10, notify_send_timeout_s=30)
+    assert NotifySettings(notify_lease_s=3, notify_send_timeout_s=2).notify_lease_s == 3

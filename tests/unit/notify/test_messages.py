@@ -40,7 +40,7 @@ def test_routed_says_to_whom_and_by_when_in_city_time() -> None:
     message = render(notice("CaseRouted", "zh-Hans", department="signal-co",
                             due_at=datetime(2026, 10, 14, 2, 0, tzinfo=ZoneInfo("UTC")).isoformat()),
                      CITY, TZ, LINKS)
-    assert message.subject == "您的诉求 ZB1 已转交 交通信号设施公司 办理"
+    assert message.subject == "您的诉求 ZB1：已转交 交通信号设施公司 办理"
     assert "办理时限：2026-10-14 10:00 前。" in message.text
     assert "办理时限：2026-10-14 10:00 前。" in message.sms
 
@@ -48,7 +48,7 @@ def test_routed_says_to_whom_and_by_when_in_city_time() -> None:
 def test_rejected_gives_the_reason() -> None:
     message = render(notice("CaseRejected", "zh-Hant", reason="不屬於本平台受理範圍"), CITY, TZ,
                      LINKS)
-    assert message.subject == "您的訴求 ZB1 未予受理"
+    assert message.subject == "您的訴求 ZB1：未予受理"
     assert "原因：不屬於本平台受理範圍" in message.text and "原因：不屬於本平台受理範圍" in message.sms
 
 
