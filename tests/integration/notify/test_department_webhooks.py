@@ -30,6 +30,7 @@ from services.notify.settings import NotifySettings
 from services.routing.service import RoutingService
 from services.routing.settings import RoutingSettings
 from zaiban.departments import register_webhook
+from zaiban.dlq import read_letters, redrive
 
 pytestmark = pytest.mark.stack
 
@@ -127,7 +128,7 @@ async def _as_read(notify: NotifyService, settings: CommonSettings, value: bytes
     return READ_CASE.validate_json(value), record
 
 
-async def test_a_gone_url_ends_in_a_dead_letter_and_on_the_supervisors_console(
+async def test_a_gone_url_ends_in_a_dead_letter_on_the_console_and_a_redrive_sends_it(
         settings: CommonSettings) -> None:
     receiver = Receiver(answers=[410])
     secret = await register_webhook(settings, "signal-co", receiver.url)
@@ -142,22 +143,34 @@ async def test_a_gone_url_ends_in_a_dead_letter_and_on_the_supervisors_console(
             return found if found and found[0]["status"] == "dead" else None
 
         [shown] = await eventually(dead, timeout=25, what="the dead delivery on the console")
+        tried = len(receiver.requests)
         as_department = await troubles(notify, token(Role.DEPARTMENT, "signal-co"))
         unsigned = await troubles(notify, {})
         listed = (await troubles(notify, token(Role.ADMIN))).json()["webhooks"]
-    letters = await read_topic(settings.kafka_bootstrap,
-                               Topics(settings.topic_prefix).dead_letter("notify"), min_count=1)
+        letters = await read_topic(settings.kafka_bootstrap, Topics(
+            settings.topic_prefix).dead_letter("notify"), min_count=1)
+
+        # the department's URL is back: the operator puts the dead letter back
+        await redrive(settings, await read_letters(settings, "notify"))
+        await eventually(lambda: asyncio.sleep(0, receiver.accepted), timeout=25,
+                         what="the case at the receiver once redriven")
+        cleared = (await troubles(notify, token(Role.SUPERVISOR))).json()["deliveries"]
+        [delivery] = await notify.ledger.all()
     assert (shown["department"], shown["case_id"], shown["attempts"]) == ("signal-co", case_id, 1)
     assert shown["last_error"] == "HTTP 410" and shown["next_try"] is None
-    assert len(receiver.requests) == 1  # a 410 is not tried again
+    assert tried == 1  # a 410 is not tried again
     assert (as_department.status_code, unsigned.status_code) == (403, 401)
     assert listed == [{"department": "signal-co", "url": receiver.url}]
-    [record] = await read_topic(settings.kafka_bootstrap, Topics(
-        settings.topic_prefix).department_cases("signal-co"), min_count=1)
+    record, *again = await read_topic(settings.kafka_bootstrap, Topics(
+        settings.topic_prefix).department_cases("signal-co"), min_count=2)
+    assert again == [record]  # redriven: the same record once more, for a Kafka reader a repeat
     [letter] = [json.loads(v) for v in letters]
     assert letter["reason"] == "notify webhook: HTTP 410"
     assert json.loads(letter["payload"]) == json.loads(record)  # what did not arrive
     assert PHONE not in json.dumps(letter)
+    # redriven: the same delivery, revived, sent once; nothing left failing
+    assert (delivery["status"], delivery["attempts"], len(receiver.requests)) == ("sent", 2, 2)
+    assert receiver.accepted[0].body == record and cleared == []
 
 
 async def test_a_receiver_asking_to_slow_down_is_shown_failing_with_its_next_try(
