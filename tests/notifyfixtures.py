@@ -30,10 +30,17 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from fastapi import FastAPI, Request, Response
+from helpers import TEST_SECRET, publish_envelopes
 from unit.tracking.tracking_stories import EMAIL, PHONE, RING, submitted
 
 from contracts import case_events as ev
+from contracts.facts import Actor, Channel, Location, Priority, Role
 from contracts.personal import NotifyChannel, PersonalData, ResidentContact
+from examples.webhook_receiver import BadSignature, verify
+from services.common.keys import KeyRing
+from services.common.settings import CommonSettings
+from services.lifecycle.codes import hash_tracking_code, tracking_code_for
+from services.lifecycle.history import History
 
 SMTP_USER, SMTP_PASSWORD = "zaiban-mailer", "p@ss:word"
 TWILIO_SID, TWILIO_TOKEN, TWILIO_FROM = "AC0123456789abcdef0123456789abcdef", "twilio-token", "+15005550006"
@@ -245,15 +252,85 @@ class SmsProvider:
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[SmsProvider]:
-        server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                               log_level="warning", lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        for _ in range(500):  # uvicorn says when it listens by a flag only
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        try:
+        async with on_loopback(self.app, self.port):
             yield self
-        finally:
-            server.should_exit = True
-            await task
+
+
+@contextlib.asynccontextmanager
+async def on_loopback(app: FastAPI, port: int) -> AsyncIterator[None]:
+    """`app` served by uvicorn on 127.0.0.1:`port` for the block."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):  # uvicorn says when it listens by a flag only
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+# --- a department's webhook receiver ----------------------------------------------------
+
+
+async def accepted_signal_case(settings: CommonSettings) -> str:
+    """A resident's dark traffic light, accepted by an officer (as intake records it): routing
+    dispatches it to the signal company."""
+    case_id = f"ZB261130-{uuid.uuid4().hex[:4].upper()}-{uuid.uuid4().hex[:4].upper()}"
+    now = dt.datetime.now(dt.UTC)
+    story = History(case_id, producer="intake").given(now, ev.CaseSubmitted(
+        category="traffic-signals", description="沙口路王府坟菜市场门口的红绿灯不亮了。",
+        location=Location(district="zhongyuan", street="沙口路王府坟菜市场门口"),
+        channel=Channel.WEB, priority=Priority.GENERAL,
+        personal=KeyRing().seal(case_id, PersonalData(
+            contact=ResidentContact(name="李女士", phone=PHONE))),
+        tracking_code_hash=hash_tracking_code(tracking_code_for(TEST_SECRET, case_id)),
+    )).given(now, ev.CaseAccepted(
+        officer=Actor(role=Role.OFFICER, staff_id="officer-1"), category="traffic-signals",
+        district="zhongyuan", priority=Priority.GENERAL))
+    await publish_envelopes(settings, story.envelopes)
+    return case_id
+
+
+@dataclass
+class Posted:
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Receiver:
+    """A department's receiver on loopback that checks each signature with the example's
+    `verify` and answers as scripted (then 204)."""
+
+    secret: str = ""
+    answers: list[int] = field(default_factory=list)
+    requests: list[Posted] = field(default_factory=list)
+    accepted: list[Posted] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/zaiban/cases"
+
+    async def _take(self, request: Request) -> Response:
+        posted = Posted(await request.body(), dict(request.headers))
+        self.requests.append(posted)
+        try:
+            verify(self.secret, posted.body, request.headers.get("zaiban-signature"))
+        except BadSignature:
+            return Response(status_code=401)
+        status = self.answers.pop(0) if self.answers else 204
+        if status < 300:
+            self.accepted.append(posted)
+        return Response(status_code=status)
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[Receiver]:
+        app = FastAPI()
+        app.post("/zaiban/cases")(self._take)
+        async with on_loopback(app, self.port):
+            yield self

@@ -292,6 +292,37 @@ def departments_onboard(
         typer.echo(f"client configuration of {code} written to {out} (readable by you only)")
 
 
+@departments_app.command("webhook")
+def departments_webhook(
+    code: str = typer.Argument(..., help="A department of the city."),
+    url: str = typer.Argument(None, help="Where its cases are POSTed: an https:// URL."),
+    off: bool = typer.Option(False, "--off", help="Take the webhook away (its cases stay on "
+                                                  "its topic)."),
+) -> None:
+    """POST a department's routed cases to its URL, signed: prints the signing secret once
+    (registering again makes a new one)."""
+    from services.common.settings import CommonSettings
+    from services.notify.webhooks import BadWebhookUrl
+    from zaiban.departments import UnknownDepartment, register_webhook
+
+    if off == (url is not None):
+        _fail("give the department's URL, or --off")
+    settings = CommonSettings()
+    try:
+        done = asyncio.run(register_webhook(settings, code, None if off else url))
+    except (UnknownDepartment, BadWebhookUrl) as error:
+        _fail(str(error))
+    except Exception as error:
+        _fail(f"cannot register the webhook in the store: {error}")
+    if off:
+        typer.echo(f"{code}: webhook taken away" if done else f"{code}: had no webhook")
+        return
+    sys.stdout.write(f"{done}\n")
+    typer.echo(f"{code}: its cases are POSTed to {url}, signed with the secret above "
+               "(Zaiban-Signature); it is shown this once: keep it where the receiver reads it",
+               err=True)
+
+
 @departments_app.command("offboard")
 def departments_offboard(code: str = typer.Argument(..., help="The department's code.")) -> None:
     """Take a department's Kafka user and ACLs away; its topics (its history) stay."""

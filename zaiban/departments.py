@@ -394,3 +394,25 @@ async def standings(settings: CommonSettings,
             replies_topic=access.replies_topic in existing,
             user=None if users is None else access.user in users))
     return found
+
+
+# --- departments by webhook -------------------------------------------------------------------
+
+
+async def register_webhook(settings: CommonSettings, code: str, url: str | None) -> str | bool:
+    """Register (or move) a department's webhook, kept in notify's store (it POSTs the cases,
+    `services/notify/webhooks.py`): its new signing secret, to be shown once. With `url`
+    None, take the webhook away: True if there was one."""
+    from services.common.store import make_client, service_db
+    from services.notify.webhooks import Webhooks
+
+    department_of(load_city(settings.config_dir), code)
+    client = make_client(settings)
+    try:
+        webhooks = Webhooks(service_db(client, settings, "notify")["webhooks"],
+                            settings.secret())
+        if url is None:
+            return await webhooks.remove(code)
+        return await webhooks.register(code, url, datetime.now(UTC))
+    finally:
+        await client.close()

@@ -519,6 +519,40 @@ def read_as(kind: TypeAdapter[T], dead_letters: DeadLetters
     return read
 
 
+def subscribe_records(
+    broker: KafkaBroker,
+    topics: Sequence[str],
+    *,
+    group_id: str,
+    kind: TypeAdapter[T],
+    message: Any,
+    dead_letters: DeadLetters,
+    handle: Callable[[T, ConsumerRecord[Any, Any]], Awaitable[None]],
+    title: str,
+    description: str | None,
+) -> Any:
+    """Feed the records of `topics` (read by name, from the first) to `handle` one at a time,
+    each read as `kind` (one that is not is dead-lettered, `read_as`), at least once: if
+    `handle` fails, the record comes again after a pause. `message` is the value's annotation
+    as the AsyncAPI document names it (`Annotated[Model, Field(title=...)]`, or the model)."""
+
+    async def on_record(value: Any, raw: KafkaMessage) -> None:
+        record = records_of(raw)[0]
+        try:
+            await handle(value, record)
+        except Exception:
+            log.exception("record_failed_will_retry", group=group_id, topic=record.topic,
+                          offset=record.offset)
+            await asyncio.sleep(RETRY_PAUSE_S)
+            raise
+
+    # the annotations FastStream reads, evaluated here (see `typed`), the value's as given
+    on_record.__annotations__ = {"value": message, "raw": KafkaMessage, "return": None}
+    return broker.subscriber(*topics, group_id=group_id, auto_offset_reset="earliest",
+                             title=title, description=description,
+                             decoder=read_as(kind, dead_letters))(on_record)
+
+
 BatchHandler = Callable[[list[Delivery]], Awaitable[None]]
 
 

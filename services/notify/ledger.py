@@ -2,7 +2,8 @@
 
 - `cases`: per case, its personal data as the log carries it (sealed: it opens only while
   the case's key lives) and the resident's language.
-- `deliveries`: one document per message, `_id` = `<event id>:<channel>`, inserted when
+- `deliveries`: one document per message, `_id` = `<event id>:<channel>` (a case to a
+  department's webhook: `<message id>:webhook:<department>`, `webhooks.py`), inserted when
   the event is read (a redelivered event inserts nothing), with only public data (the
   event's own fields); the address is looked up when the message goes. Its `status` is
   pending (due at `due_at`), sent, dead (attempts used up: on the dead-letter topic, with
@@ -45,7 +46,7 @@ class Delivery:
     delivery_id: str
     case_id: str
     event_id: str
-    channel: NotifyChannel
+    channel: NotifyChannel | Literal["webhook"]
     notice: Notice
     due_at: datetime
     attempts: int
@@ -55,9 +56,12 @@ class Delivery:
     """An area alert's or a confirmation's subscription (its address); None: the case's
     resident."""
     envelope: str | None = None
-    """The event it tells, as the log holds it (what its dead letter carries)."""
+    """The event it tells, as the log holds it (what its dead letter carries); for a
+    department's webhook, the record of its cases topic, which is what is POSTed."""
     limit: int | None = None
     """The attempts it may use in all, once revived from the dead letters."""
+    department: str | None = None
+    """A case POSTed to a department's webhook (`webhooks.py`)."""
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> Delivery:
@@ -69,7 +73,7 @@ class Delivery:
                    due_at=doc["due_at"], attempts=doc.get("attempts", 0),
                    uncertain=doc.get("uncertain", 0), source=doc.get("source", {}),
                    subscription=doc.get("subscription"), envelope=doc.get("envelope"),
-                   limit=doc.get("limit"))
+                   limit=doc.get("limit"), department=doc.get("department"))
 
     def as_record_value(self) -> bytes:
         """What the dead-letter topic keeps of it: the event it tells (so `zaiban dlq
@@ -111,9 +115,10 @@ class Ledger:
     async def drop_pending(self, case_id: str, reason: str) -> int:
         dropped = 0
         async for doc in self.deliveries.find({"case_id": case_id, "status": "pending"},
-                                              projection={"_id": 1, "subscription": 1}):
-            if doc.get("subscription"):
-                continue  # an alert to a subscriber of the area: public, not the resident's
+                                              projection={"_id": 1, "subscription": 1,
+                                                          "department": 1}):
+            if doc.get("subscription") or doc.get("department"):
+                continue  # an alert to an area's subscriber, a case to its department
             await self.deliveries.update_one({"_id": doc["_id"]},
                                              {"$set": {"status": "dropped", "why": reason}})
             dropped += 1
@@ -247,6 +252,15 @@ class Ledger:
         if number is not None:
             await self.attempts.update_one({"_id": f"{delivery.delivery_id}/{number}"},
                                            {"$set": {"outcome": "dropped"}})
+
+    async def troubled(self, channel: str, limit: int = 200) -> list[dict[str, Any]]:
+        """The deliveries of `channel` that failed at least once and have not gone: pending
+        (to be tried again at `due_at`) or dead; the longest troubled first."""
+        cursor = self.deliveries.find(
+            {"channel": channel, "status": {"$in": ["pending", "dead"]},
+             "last_error": {"$exists": True}},
+            sort=[("planned_at", 1)], limit=limit)
+        return [doc async for doc in cursor]
 
     async def all(self) -> list[dict[str, Any]]:
         return [doc async for doc in self.deliveries.find({})]

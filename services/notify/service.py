@@ -31,11 +31,14 @@ from zoneinfo import ZoneInfo
 
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter, Histogram
+from pydantic import TypeAdapter
 from pymongo.errors import PyMongoError
 
+from contracts.departments import DepartmentCase
 from contracts.personal import NotifyChannel, ResidentContact, Sealed
+from contracts.topics import Topics
 from services.common.bus import Delivery as Read
-from services.common.bus import subscribe_envelopes
+from services.common.bus import described, subscribe_envelopes, subscribe_records
 from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.keys import BrokenSeal, key_store, open_sealed
@@ -70,9 +73,16 @@ from services.notify.subscriptions import (
     subscription_link,
     subscription_routes,
 )
+from services.notify.webhooks import (
+    Webhooks,
+    planned_webhook,
+    post_case,
+    webhook_routes,
+)
 
 log = get_logger("zaiban.notify")
 
+READ_CASE = TypeAdapter(DepartmentCase)
 DUE_AT_ONCE = 100
 """Deliveries taken from the ledger at a time."""
 ALERTED = ("CaseAccepted", "CaseResolved")
@@ -134,11 +144,45 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             admit=per_client(asking, "subscription requests",
                              trusted_proxy_hops=settings.trusted_proxy_hops),
             mails="email" in self.senders))
+        self.webhooks = Webhooks(self.db["webhooks"], settings.secret())
+        # The department is where a case arrived: each cases topic is one department's.
+        self.department_topics = {self.topics.department_cases(department.code):
+                                  department.code for department in self.city.departments}
+        self._subscribe_department_cases()
+        self.router.include_router(webhook_routes(self.ledger, self.webhooks, self.tokens))
 
     async def on_start(self) -> None:
         log.info("notify_channels", channels=sorted(self.senders))
         self.background(self.dispatching)
         self.every(3600, lambda: self.subscriptions.forget_unconfirmed(self.clock.now()))
+
+    # -- the departments' cases in: webhooks ---------------------------------------------
+
+    def _subscribe_department_cases(self) -> None:
+        # By name, as routing reads the replies topics: the city's departments, read at start.
+        subscribe_records(
+            self.broker, list(self.department_topics), group_id=f"{self.group_id}-webhooks",
+            kind=READ_CASE, message=DepartmentCase, dead_letters=self.dead_letters,
+            handle=self.plan_webhook, title="notify: departments' cases, POSTed to their webhooks",
+            description=described(Topics.department_cases))
+
+    async def plan_webhook(self, case: DepartmentCase,
+                           record: ConsumerRecord[Any, Any]) -> None:
+        """Plan the POST of one case to its department's webhook, if it has one and the case
+        came after it was registered (a record read again plans nothing new)."""
+        department = self.department_topics[record.topic]
+        webhook = await self.webhooks.get(department)
+        if webhook is None or case.occurred_at < webhook.since:
+            return
+        now = self.clock.now()
+        planned_now = await self.ledger.plan([planned_webhook(
+            department, str(case.message_id), case.case_id, record.value or b"",
+            occurred_at=case.occurred_at, now=now, topic=record.topic,
+            partition=record.partition, offset=record.offset)],
+            now=now, max_attempts=self.settings.notify_max_attempts)
+        if planned_now:
+            MESSAGES.labels("webhook", "planned").inc()
+            self._due.set()
 
     # -- the log in: plans ---------------------------------------------------------------
 
@@ -240,6 +284,9 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         return len(due)
 
     async def deliver(self, delivery: Delivery) -> None:
+        if delivery.channel == "webhook":
+            await self.post_to_department(delivery)
+            return
         now = self.clock.now()
         settings = self.settings
         if delivery.channel == "sms":
@@ -284,6 +331,37 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         MESSAGES.labels(delivery.channel, "sent").inc()
         log.info("message_sent", type=notice.type, attempt=number,
                  uncertain_before=delivery.uncertain)
+
+    async def post_to_department(self, delivery: Delivery) -> None:
+        """One attempt at POSTing a case to its department's webhook (`webhooks.py`)."""
+        assert delivery.department is not None
+        settings = self.settings
+        number = await self.ledger.claim(delivery, self.clock.now(), self.lease,
+                                         settings.notify_max_attempts)
+        if number == "held":
+            return
+        if number == "exhausted":
+            await self.dead(delivery, None, "attempts used up (the last ones were cut short)")
+            return
+        webhook = await self.webhooks.get(delivery.department)
+        if webhook is None:  # the department went back to Kafka alone
+            await self.ledger.drop(delivery, "no webhook", number)
+            MESSAGES.labels("webhook", "dropped").inc()
+            return
+        try:
+            async with asyncio.timeout(settings.notify_send_timeout_s):
+                answer = await post_case(webhook.url, self.webhooks.secret_of(webhook),
+                                         delivery.department, delivery.event_id,
+                                         (delivery.envelope or "").encode(),
+                                         timeout_s=settings.notify_send_timeout_s)
+        except (SendFailed, TimeoutError) as error:
+            failure = error if isinstance(error, SendFailed) else SendFailed("timed out")
+            await self.failed(delivery, number, failure)
+            return
+        await self.ledger.sent(delivery, number, at=self.clock.now(), provider_id=answer,
+                               accepted=time.perf_counter())
+        MESSAGES.labels("webhook", "sent").inc()
+        log.info("case_posted_to_department", department=delivery.department, attempt=number)
 
     async def addressed(self, delivery: Delivery) -> tuple[str, Message, str] | str:
         """Where the message goes, what it says and its stop link; or why it goes nowhere."""

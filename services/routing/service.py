@@ -46,6 +46,7 @@ from services.common.bus import (
     read_as,
     records_of,
     subscribe_envelopes,
+    subscribe_records,
     typed,
 )
 from services.common.casestreams import CaseStreams, ConcurrentChange
@@ -192,26 +193,12 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
         # departments of its city's configuration, read once at start like its dispatch rules
         # and their cases topics; a name is what a broker's ACL grants; and a pattern would
         # see a new topic only at the next metadata refresh (5 minutes by default).
-        @self.broker.subscriber(
-            *self.reply_senders,
-            group_id=f"{self.group_id}-replies",
-            auto_offset_reset="earliest",
-            title="routing: department replies",
-            description=described(Topics.department_replies),
-            decoder=read_as(READ_REPLY, self.dead_letters),
-        )
-        @typed
-        async def on_reply(
-            reply: Annotated[cmd.DepartmentReply, Field(title="DepartmentReply")],
-            message: KafkaMessage,
-        ) -> None:
-            record = records_of(message)[0]
-            try:
-                await self.handle_reply(reply, record)
-            except Exception:
-                log.exception("reply_failed_will_retry", offset=record.offset)
-                await asyncio.sleep(RETRY_PAUSE_S)
-                raise
+        subscribe_records(
+            self.broker, list(self.reply_senders), group_id=f"{self.group_id}-replies",
+            kind=READ_REPLY,
+            message=Annotated[cmd.DepartmentReply, Field(title="DepartmentReply")],
+            dead_letters=self.dead_letters, handle=self.handle_reply,
+            title="routing: department replies", description=described(Topics.department_replies))
 
     async def handle_reply(self, reply: Reply, record: ConsumerRecord[Any, Any]) -> None:
         """Run a department's reply as the command its row stands for, once, given by the

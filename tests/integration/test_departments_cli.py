@@ -88,3 +88,46 @@ async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,
     assert (await listing())["water-co"] == ["yes", "yes", "no"]  # its history stays
     code, said, warned = await asyncio.to_thread(zaiban, "offboard", "water-co")
     assert code == 0 and said.strip() == "water-co: had no user on the broker; nothing to take away"
+
+
+async def test_a_department_by_webhook_gets_its_signing_secret_once(
+        settings: CommonSettings) -> None:
+    """`zaiban departments webhook`: the secret alone on standard output, the registration in
+    notify's store (no secret there), a URL that would leak refused, `--off` taking it away."""
+    from services.common.store import make_client, service_db
+    from services.notify.webhooks import Webhooks
+
+    environment = {"ZAIBAN_MONGO_URL": settings.mongo_url, "ZAIBAN_DB_PREFIX": settings.db_prefix,
+                   "ZAIBAN_AUTH_SECRET": settings.secret().get_secret_value()}
+
+    def zaiban(*args: str) -> tuple[int, str, str]:
+        result = CliRunner().invoke(cli, ["departments", "webhook", *args], env=environment)
+        return result.exit_code, result.stdout, result.stderr
+
+    url = "https://signals.example/zaiban/cases"
+    code, said, told = await asyncio.to_thread(zaiban, "signal-co", url)
+    assert code == 0, told
+    [secret] = said.splitlines()
+    assert secret.startswith("whsec_") and f"POSTed to {url}" in told
+    client = make_client(settings)
+    try:
+        collection = service_db(client, settings, "notify")["webhooks"]
+        webhooks = Webhooks(collection, settings.secret())
+        registered = await webhooks.get("signal-co")
+        assert registered is not None and registered.url == url
+        assert webhooks.secret_of(registered) == secret
+        assert secret not in str(await collection.find_one({"_id": "signal-co"}))
+        again = await asyncio.to_thread(zaiban, "signal-co", url)
+        assert again[0] == 0 and again[1].strip() != secret  # a new secret each time
+
+        for args, why in [(("signal-co", "http://signals.example/"), "https only"),
+                          (("no-such-co", url), "is not a department of the city"),
+                          (("signal-co",), "give the department's URL, or --off")]:
+            code, _, told = await asyncio.to_thread(zaiban, *args)
+            assert code == 1 and why in told, (args, told)
+
+        assert (await asyncio.to_thread(zaiban, "signal-co", "--off"))[:2] == (
+            0, "signal-co: webhook taken away\n")
+        assert await webhooks.get("signal-co") is None
+    finally:
+        await client.close()

@@ -249,6 +249,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/notify/subscriptions/{subscription_id}/confirm"): signed_link(),
     ("GET", "/notify/subscriptions/{subscription_id}/stop"): signed_link(),
     ("POST", "/notify/subscriptions/{subscription_id}/stop"): signed_link(),
+    # notify: departments' webhooks that fail, for supervisors (and admins)
+    ("GET", "/api/admin/webhooks"): staff(Role.SUPERVISOR, changes=False),
     ("POST", "/api/notify/subscriptions"): Rule(  # anyone; here no mail goes, so 503
         frozenset(), dict.fromkeys(CALLERS, 503), None,
         json_body({"email": "follower@example.net", "district": "jinshui"})),

@@ -3,7 +3,8 @@
 // officers triage (accept, reject, merge duplicates, route by hand), departments work their
 // inbox (acknowledge, note progress, return, resolve), supervisors and reporters the
 // supervision board (assign a reporter, reassign, escalate, settle a resident's dispute; site
-// visits and stories); officers and supervisors enter hotline calls (`hotline.js`).
+// visits and stories); officers and supervisors enter hotline calls (`hotline.js`);
+// supervisors and admins also see the cases that fail to reach a department's webhook.
 // The resident's contact and photos show in a case's details to those who handle it: that
 // read (GET /api/staff/cases/{id}) is the audited one; the server withholds them from others.
 // The server checks every command again; the console only leaves out what would be refused.
@@ -21,9 +22,9 @@ const LIST_LIMIT = 50;
 const VIEWS = {
   officer: ["triage", "hotline", "search"],
   department: ["inbox", "search"],
-  supervisor: ["supervision", "triage", "inbox", "hotline", "search"],
+  supervisor: ["supervision", "triage", "inbox", "hotline", "webhooks", "search"],
   reporter: ["supervision", "search"],
-  admin: ["triage", "inbox", "supervision", "hotline", "search"],
+  admin: ["triage", "inbox", "supervision", "hotline", "webhooks", "search"],
 };
 const FORMS = ["hotline"]; // views that are a form, not a list of cases
 
@@ -193,6 +194,7 @@ function queriesFor(name) {
 }
 
 async function load(name) {
+  if (name === "webhooks") return loadWebhooks();
   const list = document.getElementById(`list-${name}`);
   // someone is typing in an action, or reading a timeline: the list stays as it is until they are done
   if (list.querySelector("details[open], details :focus")) return;
@@ -219,6 +221,36 @@ async function load(name) {
   if (count) count.textContent = items.length ? String(items.length) : "";
   const empty = name === "search" && !searchText ? t("staff.search_hint") : t(`staff.empty_${name}`);
   replace(list, items.length ? items.map((item) => workItem(item, name)) : h("li", { class: "empty" }, empty));
+}
+
+// Cases that did not reach a department's webhook (notify's GET /api/admin/webhooks).
+async function loadWebhooks() {
+  const list = document.getElementById("list-webhooks");
+  const answer = await staffApi("/api/admin/webhooks");
+  if (!token) return;
+  if (!answer.ok) {
+    replace(list, h("li", { class: "empty" }, failure(answer)));
+    return;
+  }
+  const items = answer.data.deliveries;
+  document.getElementById("count-webhooks").textContent = items.length ? String(items.length) : "";
+  replace(list, items.length ? items.map(webhookItem) : h("li", { class: "empty" }, t("staff.empty_webhooks")));
+}
+
+function webhookItem(item) {
+  const dead = item.status === "dead";
+  return h("li", { class: "work-item", dataset: { case: item.case_id, webhook: item.status } },
+    h("div", { class: "work-head" },
+      h("div", { class: "work-title" },
+        h("h3", {}, h("a", { href: `/cases/${encodeURIComponent(item.case_id)}`, target: "_blank", rel: "noopener" }, item.case_id),
+          " ", h("span", { class: "muted" }, departmentLabel(item.department))),
+        h("p", { class: "work-meta" },
+          h("span", { class: dead ? "badge badge-danger" : "badge badge-warn" },
+            t(dead ? "staff.webhook_dead" : "staff.webhook_failing")), " ",
+          [t("staff.webhook_attempts", { n: item.attempts }),
+            item.next_try ? t("staff.webhook_next_try", { time: formatDateTime(item.next_try) }) : null,
+          ].filter(Boolean).join(" · ")))),
+    h("p", { class: "work-last" }, t("staff.webhook_error", { error: item.last_error })));
 }
 
 async function refreshAll() {

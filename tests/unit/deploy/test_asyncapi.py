@@ -67,7 +67,8 @@ RECEIVES_AND_SENDS: dict[str, tuple[set[str], set[str]]] = {
     "tracking": ({TOPICS.case_events, TOPICS.audit, TOPICS.revocations},
                  {TOPICS.dead_letter("tracking"), TOPICS.audit, TOPICS.revocations}),
     "metrics": ({TOPICS.case_events}, {TOPICS.dead_letter("metrics")}),
-    "notify": ({TOPICS.case_events}, {TOPICS.dead_letter("notify")}),
+    "notify": ({TOPICS.case_events, TOPICS.revocations, *DEPARTMENT_TOPICS},
+               {TOPICS.dead_letter("notify")}),
 }
 """What each service reads (its subscribers) and writes (its publishers). Every service that
 checks staff tokens reads the revocations; metrics checks none."""
@@ -77,7 +78,7 @@ GROUPS: dict[str, set[str]] = {
     "routing": {"zaiban-routing", "zaiban-routing-replies", "zaiban-routing-erasures"},
     "tracking": {"zaiban-tracking", "zaiban-tracking-audit"},
     "metrics": {"zaiban-metrics"},
-    "notify": {"zaiban-notify"},
+    "notify": {"zaiban-notify", "zaiban-notify-webhooks"},
 }
 """The consumer groups each service's subscribers join."""
 
