@@ -128,8 +128,9 @@ class ServiceProcess:
 
 
 class Fleet:
-    """The four services as separate processes, on topics made for them and with their
-    rights granted (`zaiban topics ensure`, here for the settings' prefix)."""
+    """The services as separate processes (all of them unless `names` says which), on topics
+    made for them and with their rights granted (`zaiban topics ensure`, here for the
+    settings' prefix)."""
 
     def __init__(self, settings: CommonSettings, logs: Path,
                  names: tuple[str, ...] = SERVICES,
