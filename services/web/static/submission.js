@@ -58,6 +58,30 @@ export function answers(form, category) {
   return values;
 }
 
+/**
+ * The consent to be told as the case moves (services/notify/) that `form` gives: its `notify`
+ * box and the `channels` ticked, as the contact's `{ notify, channels }`; null when not given.
+ */
+export function consent(form) {
+  const agreed = form.querySelector('input[name="notify"]');
+  if (!agreed || !agreed.checked) return null;
+  return { notify: true,
+    channels: [...form.querySelectorAll('input[name="channels"]:checked')].map((i) => i.value) };
+}
+
+/** What is wrong with `form`'s consent before sending: a channel needs its address (`email`,
+ * `phone` in the same form), and agreeing needs one channel at least. */
+export function consentProblems(form) {
+  const given = consent(form);
+  if (given === null) return [];
+  const filled = (name) => form.querySelector(`input[name="${name}"]`).value.trim() !== "";
+  const problems = [];
+  if (given.channels.includes("email") && !filled("email")) problems.push(["contact.email", t("error.notify_email")]);
+  if (given.channels.includes("sms") && !filled("phone")) problems.push(["contact.phone", t("error.notify_phone")]);
+  if (!given.channels.length) problems.push(["contact.channels", t("error.notify_channel")]);
+  return problems;
+}
+
 /** A problem the server named, in the reader's words, and the field it belongs to. */
 export function fromServer(problem) {
   const where = String(problem.where || "").replace(/^body\.?/, "");
