@@ -9,7 +9,9 @@
 // lost answer never makes two cases; the next call gets a new key.
 
 import { api, clearErrors, config, failure, h, randomId, replace, t, withLang } from "./app.js";
-import { answers, consent, consentProblems, fromServer, showProblems, showQuestions } from "./submission.js";
+import {
+  answers, consent, consentProblems, fromServer, showConsent, showProblems, showQuestions,
+} from "./submission.js";
 
 let catalogue = { categories: config.city.categories.map((c) => ({ ...c, attributes: [] })) };
 let key = randomId();
@@ -88,6 +90,8 @@ function nextCall() {
 
 /** Wire the form; `send(path, options)` is the console's API call with the staff token. */
 export function startHotline(send, onEntered) {
+  showConsent(document.getElementById("hotline-consent"), "hotline-",
+    { label: "hotline.notify", hint: "hotline.notify_hint" });
   loadCatalogue();
   document.getElementById("hotline-category").addEventListener("change", () => {
     showQuestions(document.getElementById("hotline-attributes"), chosenCategory());

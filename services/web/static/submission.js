@@ -59,6 +59,27 @@ export function answers(form, category) {
 }
 
 /**
+ * Ask in `box` for the consent to be told as the case moves: the `notify` box (its label and
+ * hint the texts `label`, `hint`) and a box per channel, email ticked; ids start with `prefix`.
+ * A channel's address is the form's own `email` or `phone` field.
+ */
+export function showConsent(box, prefix, { label, hint }) {
+  const id = (name) => `${prefix}${name}`;
+  const channel = (value, text) => h("div", { class: "check" },
+    h("input", { id: id(`notify-${value}`), name: "channels", value, type: "checkbox",
+      checked: value === "email" }),
+    h("label", { for: id(`notify-${value}`) }, t(text)));
+  replace(box,
+    h("div", { class: "check", dataset: { where: "contact.notify" } },
+      h("input", { id: id("notify"), name: "notify", type: "checkbox",
+        "aria-describedby": id("notify-hint") }),
+      h("label", { for: id("notify") }, t(label))),
+    h("p", { class: "hint", id: id("notify-hint") }, t(hint)),
+    h("div", { class: "checks", id: id("notify-channels"), dataset: { where: "contact.channels" } },
+      channel("email", "submit.notify_email"), channel("sms", "submit.notify_sms")));
+}
+
+/**
  * The consent to be told as the case moves (services/notify/) that `form` gives: its `notify`
  * box and the `channels` ticked, as the contact's `{ notify, channels }`; null when not given.
  */

@@ -6,7 +6,9 @@ import {
   api, clearErrors, codes, config, copy, failure, h, randomId, replace,
   showFieldError, t, withLang, lang,
 } from "./app.js";
-import { answers, consent, consentProblems, fromServer, showProblems, showQuestions } from "./submission.js";
+import {
+  answers, consent, consentProblems, fromServer, showConsent, showProblems, showQuestions,
+} from "./submission.js";
 
 const MAX_PHOTOS = 6;
 const DRAFT_KEY = "zaiban.draft";
@@ -331,6 +333,8 @@ function clearDraft() {
 // --- wiring ------------------------------------------------------------------------------------------
 
 async function start() {
+  showConsent(document.getElementById("notify-consent"), "",
+    { label: "submit.notify", hint: "submit.notify_hint" });
   await loadCatalogue();
   restoreDraft();
   countCharacters();
