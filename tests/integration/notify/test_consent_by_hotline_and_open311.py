@@ -11,15 +11,13 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
-from helpers import TEST_SECRET, client_for, eventually, running
-from notifyfixtures import MailBox
+from helpers import TEST_SECRET
+from notifyfixtures import MailBox, mailing_services, received
 from servicefixtures import token
 
 from contracts.facts import Role
 from services.common.auth import issue_token
-from services.common.http import build_app
 from services.common.settings import CommonSettings
-from services.composition import build
 
 pytestmark = pytest.mark.stack
 
@@ -45,12 +43,7 @@ LIGHTS = {
 async def test_a_caller_and_an_open311_resident_who_agreed_are_mailed_and_no_one_else(
         settings: CommonSettings, monkeypatch: pytest.MonkeyPatch) -> None:
     with MailBox() as box:
-        monkeypatch.setenv("ZAIBAN_SMTP_URL", box.url())
-        monkeypatch.setenv("ZAIBAN_NOTIFY_PUBLIC_URL", "https://zb.example")
-        monkeypatch.setenv("ZAIBAN_NOTIFY_SWEEP_S", "0.2")
-        services = [build(name, settings) for name in ("intake", "notify")]
-        app = build_app(services, title="intake, notify")
-        async with running(*services), client_for(app) as http:
+        async with mailing_services(settings, monkeypatch, box, "intake", "notify") as http:
             # the officer ticked SMS, but the caller gave no phone: named, nothing recorded
             refused = await http.post("/api/hotline/cases", headers=OFFICER, json={
                 **CALL, "contact": {"email": CALLER, "notify": True, "channels": ["sms"]}})
@@ -88,11 +81,7 @@ async def test_a_caller_and_an_open311_resident_who_agreed_are_mailed_and_no_one
                                            json={})
                 assert accepted.status_code == 200, accepted.text
 
-            async def mails() -> list[Any] | None:
-                found = box.messages()
-                return found if len(found) >= 2 else None
-
-            await eventually(mails, timeout=30, what="the caller's and the Open311 resident's")
+            await received(box, 2, "the caller's and the Open311 resident's")
             await asyncio.sleep(1.5)  # and then nothing more
 
     told = {m.rcpt_to[0]: str(m.message["Subject"]) for m in box.messages()}
