@@ -26,19 +26,23 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from fastapi import FastAPI, Request, Response
-from helpers import TEST_SECRET, publish_envelopes
+from helpers import TEST_SECRET, client_for, eventually, publish_envelopes, running
 from unit.tracking.tracking_stories import EMAIL, PHONE, RING, submitted
 
 from contracts import case_events as ev
 from contracts.facts import Actor, Channel, Location, Priority, Role
 from contracts.personal import NotifyChannel, PersonalData, ResidentContact
 from examples.webhook_receiver import BadSignature, verify
+from services.common.http import build_app
 from services.common.keys import KeyRing
 from services.common.settings import CommonSettings
+from services.composition import build
 from services.lifecycle.codes import hash_tracking_code, tracking_code_for
 from services.lifecycle.history import History
 
@@ -254,6 +258,29 @@ class SmsProvider:
     async def serving(self) -> AsyncIterator[SmsProvider]:
         async with on_loopback(self.app, self.port):
             yield self
+
+
+async def received(box: MailBox, count: int, what: str) -> list[Received]:
+    """The messages `box` accepted, once there are `count` of them at least."""
+    async def probe() -> list[Received] | None:
+        found = box.messages()
+        return found if len(found) >= count else None
+
+    return await eventually(probe, timeout=30, what=what)
+
+
+@contextlib.asynccontextmanager
+async def mailing_services(settings: CommonSettings, monkeypatch: pytest.MonkeyPatch,
+                           box: MailBox, *names: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The services `names` (notify among them) running on the stack behind one app, notify
+    mailing to `box`: a client of that app."""
+    monkeypatch.setenv("ZAIBAN_SMTP_URL", box.url())
+    monkeypatch.setenv("ZAIBAN_NOTIFY_PUBLIC_URL", "https://zb.example")
+    monkeypatch.setenv("ZAIBAN_NOTIFY_SWEEP_S", "0.2")
+    services = [build(name, settings) for name in names]
+    app = build_app(services, title=", ".join(names))
+    async with running(*services), client_for(app) as http:
+        yield http
 
 
 @contextlib.asynccontextmanager

@@ -343,7 +343,8 @@ def departments_offboard(code: str = typer.Argument(..., help="The department's 
 
 @departments_app.command("list")
 def departments_list() -> None:
-    """Every department of the city: its topics, and whether it has a Kafka user."""
+    """Every department of the city: its topics, whether it has a Kafka user, and whether its
+    cases are POSTed to a webhook."""
     from services.common.settings import CommonSettings
     from zaiban.departments import standings
 
@@ -353,10 +354,12 @@ def departments_list() -> None:
     def mark(present: bool | None) -> str:
         return {True: "yes", False: "no", None: "-"}[present]
 
-    typer.echo(f"{'department':<20} {'cases topic':<12} {'replies topic':<14} {'user':<5} name")
+    typer.echo(f"{'department':<20} {'cases topic':<12} {'replies topic':<14} {'user':<5} "
+               f"{'webhook':<8} name")
     for standing in found:
         typer.echo(f"{standing.code:<20} {mark(standing.cases_topic):<12} "
-                   f"{mark(standing.replies_topic):<14} {mark(standing.user):<5} {standing.name}")
+                   f"{mark(standing.replies_topic):<14} {mark(standing.user):<5} "
+                   f"{mark(standing.webhook):<8} {standing.name}")
     if found and found[0].user is None:
         typer.echo("user: - the broker does not authenticate (security.protocol=PLAINTEXT)")
 

@@ -30,10 +30,12 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -50,6 +52,9 @@ from zaiban.kafka_security import (
     ScramMechanism,
 )
 from zaiban.topics import ensure_topics, security_admin
+
+if TYPE_CHECKING:
+    from services.notify.webhooks import Webhooks
 
 SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
 CODE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -370,11 +375,14 @@ class Standing:
     replies_topic: bool
     user: bool | None
     """Has a Kafka user; None when the broker does not authenticate."""
+    webhook: bool = False
+    """Has a webhook registered (`zaiban departments webhook`): its cases are POSTed to it."""
 
 
 async def standings(settings: CommonSettings,
                     security: BrokerSecurity | None = None) -> list[Standing]:
-    """Every department of the city: whether its topics exist and whether it has a user."""
+    """Every department of the city: whether its topics exist, whether it has a user, and
+    whether it has a webhook (in notify's store)."""
     city = load_city(settings.config_dir)
     security = security or broker_security(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
@@ -385,6 +393,8 @@ async def standings(settings: CommonSettings,
     finally:
         await admin.close()
     users = await users_on_broker(settings) if security.authenticates else None
+    async with notify_webhooks(settings) as webhooks:
+        hooked = {webhook.department for webhook in await webhooks.all()}
     found = []
     for department in city.departments:
         access = access_of(settings, department.code)
@@ -392,27 +402,33 @@ async def standings(settings: CommonSettings,
             code=department.code, name=department.names.en,
             cases_topic=access.cases_topic in existing,
             replies_topic=access.replies_topic in existing,
-            user=None if users is None else access.user in users))
+            user=None if users is None else access.user in users,
+            webhook=department.code in hooked))
     return found
 
 
 # --- departments by webhook -------------------------------------------------------------------
 
 
-async def register_webhook(settings: CommonSettings, code: str, url: str | None) -> str | bool:
-    """Register (or move) a department's webhook, kept in notify's store (it POSTs the cases,
-    `services/notify/webhooks.py`): its new signing secret, to be shown once. With `url`
-    None, take the webhook away: True if there was one."""
+@asynccontextmanager
+async def notify_webhooks(settings: CommonSettings) -> AsyncIterator[Webhooks]:
+    """The departments' webhooks, as notify keeps them in its store (it POSTs the cases,
+    `services/notify/webhooks.py`)."""
     from services.common.store import make_client, service_db
     from services.notify.webhooks import Webhooks
 
-    department_of(load_city(settings.config_dir), code)
     client = make_client(settings)
     try:
-        webhooks = Webhooks(service_db(client, settings, "notify")["webhooks"],
-                            settings.secret())
+        yield Webhooks(service_db(client, settings, "notify")["webhooks"], settings.secret())
+    finally:
+        await client.close()
+
+
+async def register_webhook(settings: CommonSettings, code: str, url: str | None) -> str | bool:
+    """Register (or move) a department's webhook: its new signing secret, to be shown once.
+    With `url` None, take the webhook away: True if there was one."""
+    department_of(load_city(settings.config_dir), code)
+    async with notify_webhooks(settings) as webhooks:
         if url is None:
             return await webhooks.remove(code)
         return await webhooks.register(code, url, datetime.now(UTC))
-    finally:
-        await client.close()

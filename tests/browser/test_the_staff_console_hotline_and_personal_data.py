@@ -1,5 +1,5 @@
-"""The staff console in the browser: an officer enters a hotline call and reads the caller the
-case number and tracking code, which then open the case like any resident's; the resident's
+"""The staff console in the browser: an officer enters a hotline call, with the caller's wish to
+be told by SMS, and reads the caller the case number and tracking code, which then open the case like any resident's; the resident's
 photos and contact show to the staff who handle a case, each read in the audit trail, and
 not to a reporter the case is not handed to; a resident's dispute, given on the case page,
 is settled by a supervisor in the console."""
@@ -63,8 +63,23 @@ async def test_an_officer_enters_a_hotline_call_in_the_console(
         await officer.select_option("#hotline-district", "jinshui")
         await officer.fill("#hotline-street", "农业路花园路口")
         await officer.fill("#hotline-name", CALLER_NAME)
-        await officer.fill("#hotline-phone", CALLER_PHONE)
+        # the caller wants to be told by email, but has none: said next to the email field
+        await officer.check("#hotline-notify")
         await officer.click("#hotline-send")
+        await expect(form.locator("[data-where='contact.email'] .error")).to_have_text(
+            en["error.notify_email"])
+        # by SMS, then: the phone is what it needs
+        await officer.uncheck("#hotline-notify-email")
+        await officer.check("#hotline-notify-sms")
+        await officer.click("#hotline-send")
+        await expect(form.locator("[data-where='contact.phone'] .error")).to_have_text(
+            en["error.notify_phone"])
+        await officer.fill("#hotline-phone", CALLER_PHONE)
+        async with officer.expect_request("**/api/hotline/cases") as sending:
+            await officer.click("#hotline-send")
+        sent = (await sending.value).post_data_json
+        assert sent["contact"] == {"name": CALLER_NAME, "phone": CALLER_PHONE, "email": "",
+                                   "notify": True, "channels": ["sms"]}
         receipt = officer.locator("#hotline-receipt")
         await expect(receipt).to_be_visible(timeout=20_000)
         case_id = (await officer.locator("#hotline-case").text_content() or "").strip()
@@ -93,6 +108,7 @@ async def test_an_officer_enters_a_hotline_call_in_the_console(
         await officer.click("#hotline-next")
         await expect(form).to_be_visible()
         assert await officer.input_value("#hotline-name") == ""
+        assert not await officer.is_checked("#hotline-notify")
     finally:
         await desk.close()
 

@@ -10,14 +10,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from helpers import client_for, eventually, read_events, running
-from notifyfixtures import MailBox
+from helpers import eventually, read_events
+from notifyfixtures import MailBox, mailing_services, received
 from servicefixtures import token
 
 from contracts.facts import Role
-from services.common.http import build_app
 from services.common.settings import CommonSettings
-from services.composition import build
 
 OFFICER = token(Role.OFFICER)
 SIGNAL_CO = token(Role.DEPARTMENT, "signal-co", subject="signal-desk")
@@ -35,12 +33,8 @@ REQUEST: dict[str, Any] = {
 async def test_the_resident_hears_of_each_step_and_answers_from_the_resolution_email(
         settings: CommonSettings, monkeypatch: pytest.MonkeyPatch) -> None:
     with MailBox() as box:
-        monkeypatch.setenv("ZAIBAN_SMTP_URL", box.url())
-        monkeypatch.setenv("ZAIBAN_NOTIFY_PUBLIC_URL", "https://zb.example")
-        monkeypatch.setenv("ZAIBAN_NOTIFY_SWEEP_S", "0.2")
-        services = [build(name, settings) for name in ("intake", "routing", "notify")]
-        app = build_app(services, title="intake, routing, notify")
-        async with running(*services), client_for(app) as http:
+        async with mailing_services(settings, monkeypatch, box,
+                                    "intake", "routing", "notify") as http:
             refused = await http.post("/api/cases", json={**REQUEST, "contact": {
                 **REQUEST["contact"], "channels": ["sms"]}})
             assert refused.status_code == 422 and "needs the contact's phone" in refused.text
@@ -61,18 +55,14 @@ async def test_the_resident_hears_of_each_step_and_answers_from_the_resolution_e
                 done = await http.post(f"{at}/{action}", headers=SIGNAL_CO, json=body)
                 assert done.status_code == 200, done.text
 
-            async def mails(count: int) -> list[Any] | None:
-                found = box.messages()
-                return found if len(found) >= count else None
-
-            await eventually(lambda: mails(3), timeout=30, what="accepted, routed, resolved")
+            await received(box, 3, "accepted, routed, resolved")
             [resolved] = [m for m in box.messages() if "已辦結" in str(m.message["Subject"])]
             [link] = [word for word in resolved.text.split() if "code=" in word]
             code = parse_qs(urlsplit(link).query)["code"][0]
             feedback = await http.post(f"{at}/feedback", headers={"X-Tracking-Code": code},
                                        json={"fixed": True, "satisfied": True, "rating": 5})
             assert feedback.status_code == 200, feedback.text
-            await eventually(lambda: mails(4), timeout=30, what="closed")
+            await received(box, 4, "closed")
 
     subjects = [str(m.message["Subject"]) for m in box.messages()]
     assert sorted(subjects) == sorted(f"您的訴求 {case_id}：{what}" for what in (

@@ -1,6 +1,7 @@
 """`zaiban departments onboard | list | offboard` on the real broker, as an operator runs
 them: onboarding makes the department's two topics, its Kafka user and ACLs, and hands over
-its configuration (in a file only its owner reads); the list shows who has topics and a user;
+its configuration (in a file only its owner reads); the list shows who has topics, a user and
+a webhook;
 offboarding takes the user and its ACLs away and keeps the topics — the cases topic is the
 department's history."""
 
@@ -18,6 +19,7 @@ from contracts.topics import Topics
 from examples.department_client import read_properties
 from services.common.settings import CommonSettings
 from zaiban.cli import app as cli
+from zaiban.departments import register_webhook
 from zaiban.infra import StackInfo
 from zaiban.kafka_security import AclFilter
 from zaiban.topics import security_admin
@@ -30,7 +32,9 @@ async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,
     # a prefix of its own, inside the namespace (whose topics `settings` made already)
     fresh = settings.model_copy(update={"topic_prefix": f"{namespace.prefix}fresh."})
     environment = {"ZAIBAN_KAFKA_BOOTSTRAP": fresh.kafka_bootstrap,
-                   "ZAIBAN_TOPIC_PREFIX": fresh.topic_prefix}
+                   "ZAIBAN_TOPIC_PREFIX": fresh.topic_prefix,
+                   "ZAIBAN_MONGO_URL": settings.mongo_url, "ZAIBAN_DB_PREFIX": settings.db_prefix,
+                   "ZAIBAN_AUTH_SECRET": settings.secret().get_secret_value()}
     topics = Topics(fresh.topic_prefix)
 
     def zaiban(*args: str) -> tuple[int, str, str]:
@@ -65,19 +69,27 @@ async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,
                                          "department water-co (Water Supply Company)")
     assert f"{topics.department_cases('water-co'):<60} exists" in warned
 
+    # signal-co takes its cases by webhook instead (`zaiban departments webhook`)
+    await register_webhook(settings, "signal-co", "https://signals.example/zaiban/cases")
+
     async def listing() -> dict[str, list[str]]:
-        """`zaiban departments list`: department -> cases topic, replies topic, user."""
+        """`zaiban departments list`: department -> cases topic, replies topic, user, webhook."""
         code, said, warned = await asyncio.to_thread(zaiban, "list")
         assert code == 0, warned
-        return {line.split()[0]: line.split()[1:4] for line in said.splitlines()[1:]}
+        assert said.split()[:7] == ["department", "cases", "topic", "replies", "topic", "user",
+                                    "webhook"]
+        return {line.split()[0]: line.split()[1:5] for line in said.splitlines()[1:]}
 
     async def listed() -> dict[str, list[str]] | None:
         """The list, once the broker's metadata shows water-co's topics."""
         rows = await listing()
-        return rows if rows["water-co"] == ["yes", "yes", "yes"] else None
+        return rows if rows["water-co"] == ["yes", "yes", "yes", "no"] else None
 
     rows = await eventually(listed, what="water-co's topics and user in the list")
-    assert rows["heating-co"] == ["no", "no", "no"] and len(rows) == 11
+    assert rows["heating-co"] == ["no", "no", "no", "no"] and len(rows) == 11
+    assert rows["signal-co"] == ["no", "no", "no", "yes"]
+    await register_webhook(settings, "signal-co", None)
+    assert (await listing())["signal-co"] == ["no", "no", "no", "no"]
 
     code, said, warned = await asyncio.to_thread(zaiban, "offboard", "water-co")
     assert code == 0, warned
@@ -85,7 +97,7 @@ async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,
     async with security_admin(fresh) as admin:
         assert "dept-water-co" not in await admin.users()
         assert await admin.acls(AclFilter(principal="User:dept-water-co")) == []
-    assert (await listing())["water-co"] == ["yes", "yes", "no"]  # its history stays
+    assert (await listing())["water-co"] == ["yes", "yes", "no", "no"]  # its history stays
     code, said, warned = await asyncio.to_thread(zaiban, "offboard", "water-co")
     assert code == 0 and said.strip() == "water-co: had no user on the broker; nothing to take away"
 

@@ -8,6 +8,9 @@ definition. Every request is `realtime`: POST answers the case number as the
 service_request_id once the `CaseSubmitted` event is durable in Kafka, so it
 returns no token (the spec: one or the other). It also answers, as the extension
 field `zaiban_tracking_code`, the case's tracking code for the resident (`format.py`).
+GeoReport v2 has no consent, so POST takes two extension parameters: `zaiban_notify=true`
+(the resident agreed to be told when the case moves) and `zaiban_channels=email,sms` (how),
+kept in the sealed contact like the web form's consent (`parse.py`).
 
 - `parse.py`: how a GeoReport POST becomes a case (`read_submission`);
 - `format.py`: the catalogue as discovery, services and service definitions,

@@ -21,6 +21,12 @@
   required ones, singlevaluelist/multivaluelist values, numbers).
 - `first_name`/`last_name` (family name first when written in Chinese),
   `phone`, `email` → the private contact; none given, the case is anonymous.
+- `zaiban_notify=true` (an extension; GeoReport v2 has no consent) → the resident
+  agreed to be told when the case moves (`services/notify/`), by the channels of
+  `zaiban_channels` (an extension: `email`, `sms`, comma-separated or repeated;
+  none named means every one whose address is given), each needing its address
+  (`email`, `phone`). Absent or `false`, nobody is told. Channels without consent,
+  consent without an address, and any other value are refused (400).
 - `description` (at most 4,000 characters; the spec makes it optional, so
   without one the service's name stands in), `media_url` (http or https).
 - `device_id` and `account_id` are checked and not kept: the platform keeps
@@ -57,9 +63,14 @@ from contracts.text import clean_line, clean_text
 from services.common.catalogue import CityConfig, Language
 from services.common.open311 import BASE_PATH
 from services.common.open311.errors import bad_request, not_found
-from services.common.open311.params import Params, query_params, single
+from services.common.open311.params import Params, comma_list, query_params, single
 
 DISTRICT_ATTRIBUTE = "district"
+NOTIFY_FIELD = "zaiban_notify"
+"""The extension parameter by which the resident agrees to be told (`true` / `false`)."""
+CHANNELS_FIELD = "zaiban_channels"
+"""The extension parameter naming how they are told: `email`, `sms` (comma-separated)."""
+CHANNELS = ("email", "sms")
 MAX_DESCRIPTION = 4000
 MAX_FIELDS = 200
 
@@ -180,6 +191,29 @@ def refuse_control_characters(params: Mapping[str, list[str]]) -> None:
                 raise bad_request(f"{key}: {error}") from None
 
 
+def read_consent(params: Mapping[str, list[str]], *, reachable: bool) -> dict[str, Any]:
+    """The resident's consent to be told (the extension `zaiban_notify`, `zaiban_channels`), as
+    the contact's `notify` and `channels`; empty without consent. `reachable`: an email or a
+    phone was given."""
+    agreed = single(params, NOTIFY_FIELD)
+    channels = comma_list(params.get(CHANNELS_FIELD, []))
+    if agreed is not None and agreed.lower() not in ("true", "false"):
+        raise bad_request(f"{NOTIFY_FIELD}: {agreed[:40]!r} is neither true nor false")
+    unknown = [c for c in channels if c not in CHANNELS]
+    if unknown:
+        raise bad_request(f"{CHANNELS_FIELD}: {unknown[0][:40]!r} is not a channel; "
+                          f"one of: {', '.join(CHANNELS)}")
+    if agreed is None or agreed.lower() == "false":
+        if channels:
+            raise bad_request(f"{CHANNELS_FIELD}: given without {NOTIFY_FIELD}=true; the "
+                              "resident is told only if they agreed")
+        return {}
+    if not reachable:
+        raise bad_request(f"{NOTIFY_FIELD}: the resident can be told only at an email or "
+                          "a phone; give one")
+    return {"notify": True, "channels": list(dict.fromkeys(channels))}
+
+
 def read_submission(params: Mapping[str, list[str]], city: CityConfig, *,
                     default_district: str | None, language: Language,
                     client: str) -> SubmitCase:
@@ -230,13 +264,14 @@ def read_submission(params: Mapping[str, list[str]], city: CityConfig, *,
     phone, email = single(params, "phone") or "", single(params, "email") or ""
     for private in ("device_id", "account_id"):
         _plain_line(private, single(params, private))
+    consent = read_consent(params, reachable=bool(phone or email))
 
     body: dict[str, Any] = {
         "category": category.code,
         "description": description,
         "location": {"district": district, "address": address or "", "lat": lat, "lon": lon},
         "channel": Channel.OPEN311.value,
-        "contact": {"name": name, "phone": phone, "email": email}
+        "contact": {"name": name, "phone": phone, "email": email, **consent}
         if (name or phone or email) else None,
         "media": _media(single(params, "media_url")),
         "attributes": attributes,
@@ -257,6 +292,7 @@ _PARAMETERS: dict[tuple[str, ...], str] = {
     ("contact", "name"): "first_name/last_name",
     ("contact", "phone"): "phone",
     ("contact", "email"): "email",
+    ("contact",): CHANNELS_FIELD,  # a channel without its address
     ("media",): "media_url",
     ("external_ref",): "api_key",
 }

@@ -31,7 +31,13 @@ from services.intake.open311.format import (
     service_definition,
     service_row,
 )
-from services.intake.open311.parse import open311_where, read_submission, request_params
+from services.intake.open311.parse import (
+    CHANNELS_FIELD,
+    NOTIFY_FIELD,
+    open311_where,
+    read_submission,
+    request_params,
+)
 from services.intake.settings import IntakeSettings
 from services.intake.submissions import Submissions
 from services.lifecycle.errors import Invalid
@@ -43,10 +49,18 @@ AcceptLanguage = Annotated[str | None, Header()]
 # The form a POST takes, for the OpenAPI document (the route reads it by hand: see parse.py).
 POST_FORM = {"requestBody": {"required": True, "content": {
     "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
-        name: {"type": "string"} for name in (
+        **{name: {"type": "string"} for name in (
             "api_key", "jurisdiction_id", "service_code", "lat", "long",
             "address_string", "address_id", "email", "device_id", "account_id",
             "first_name", "last_name", "phone", "description", "media_url")},
+        NOTIFY_FIELD: {"type": "string", "enum": ["true", "false"], "description":
+                       "Extension: the resident agreed to be told when the case moves "
+                       "(by email and/or SMS, in their language); needs an email or a phone. "
+                       "Absent or false: nobody is told."},
+        CHANNELS_FIELD: {"type": "string", "example": "email,sms", "description":
+                         "Extension, with zaiban_notify=true: how to tell them, "
+                         "comma-separated `email`, `sms`; each needs its address (email, "
+                         "phone). None named: every channel whose address is given."}},
         "required": ["api_key", "service_code"]}}}}}
 
 
@@ -97,7 +111,12 @@ def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissio
                                  f"`{TRACKING_CODE_FIELD}`: the case's tracking code, the "
                                  "resident's key to its private view (`X-Tracking-Code`); "
                                  "give it to the resident only. A retry with the same "
-                                 "Idempotency-Key answers 200 with the same case and code."},
+                                 "Idempotency-Key answers 200 with the same case and code. "
+                                 f"The extension parameters `{NOTIFY_FIELD}=true` and "
+                                 f"`{CHANNELS_FIELD}=email,sms` record the resident's "
+                                 "consent to be told when the case moves."},
+            400: {"description": "A bad parameter, named in the spec's error body (e.g. "
+                                 f"`{CHANNELS_FIELD}: 'fax' is not a channel`)."},
             429: {"description": "Over the api key's quota, or (a key without one) "
                                  "the address's limit; try again after Retry-After "
                                  "seconds."}},

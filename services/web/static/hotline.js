@@ -1,13 +1,17 @@
 // The hotline entry form of the staff console: an officer (or a supervisor) takes a call and
 // enters the caller's request for them (POST /api/hotline/cases: channel hotline, entered by
 // the officer's token). The answer's case number and tracking code are read back to the
-// caller, who follows and answers the case with them like any resident.
+// caller, who follows and answers the case with them like any resident. The officer asks the
+// caller whether to be told as the case moves, by email and/or SMS (the same consent as the
+// resident's form: submission.js), in the caller's language.
 //
 // A retried send of the same call carries the same Idempotency-Key, so a double click or a
 // lost answer never makes two cases; the next call gets a new key.
 
 import { api, clearErrors, config, failure, h, randomId, replace, t, withLang } from "./app.js";
-import { answers, fromServer, showProblems, showQuestions } from "./submission.js";
+import {
+  answers, consent, consentProblems, fromServer, showConsent, showProblems, showQuestions,
+} from "./submission.js";
 
 let catalogue = { categories: config.city.categories.map((c) => ({ ...c, attributes: [] })) };
 let key = randomId();
@@ -39,6 +43,7 @@ function check() {
   if (length < 5 || length > 4000) problems.push(["description", t("error.description")]);
   if (!value("hotline-district")) problems.push(["location.district", t("error.district")]);
   if (!value("hotline-street") && !value("hotline-address")) problems.push(["location", t("error.where")]);
+  problems.push(...consentProblems(form()));
   const given = answers(form(), category);
   for (const attribute of (category && category.attributes) || []) {
     if (attribute.required && !given[attribute.code]) {
@@ -57,8 +62,9 @@ function body() {
     language: document.getElementById("hotline-language").value,
     attributes: answers(form(), chosenCategory()),
   };
-  const contact = { name: value("hotline-name"), phone: value("hotline-phone"), email: value("hotline-email") };
-  if (contact.name || contact.phone || contact.email) request.contact = contact;
+  const contact = { name: value("hotline-name"), phone: value("hotline-phone"), email: value("hotline-email"),
+    ...consent(form()) };
+  if (contact.name || contact.phone || contact.email || contact.notify) request.contact = contact;
   return request;
 }
 
@@ -84,6 +90,8 @@ function nextCall() {
 
 /** Wire the form; `send(path, options)` is the console's API call with the staff token. */
 export function startHotline(send, onEntered) {
+  showConsent(document.getElementById("hotline-consent"), "hotline-",
+    { label: "hotline.notify", hint: "hotline.notify_hint" });
   loadCatalogue();
   document.getElementById("hotline-category").addEventListener("change", () => {
     showQuestions(document.getElementById("hotline-attributes"), chosenCategory());

@@ -58,6 +58,51 @@ export function answers(form, category) {
   return values;
 }
 
+/**
+ * Ask in `box` for the consent to be told as the case moves: the `notify` box (its label and
+ * hint the texts `label`, `hint`) and a box per channel, email ticked; ids start with `prefix`.
+ * A channel's address is the form's own `email` or `phone` field.
+ */
+export function showConsent(box, prefix, { label, hint }) {
+  const id = (name) => `${prefix}${name}`;
+  const channel = (value, text) => h("div", { class: "check" },
+    h("input", { id: id(`notify-${value}`), name: "channels", value, type: "checkbox",
+      checked: value === "email" }),
+    h("label", { for: id(`notify-${value}`) }, t(text)));
+  replace(box,
+    h("div", { class: "check", dataset: { where: "contact.notify" } },
+      h("input", { id: id("notify"), name: "notify", type: "checkbox",
+        "aria-describedby": id("notify-hint") }),
+      h("label", { for: id("notify") }, t(label))),
+    h("p", { class: "hint", id: id("notify-hint") }, t(hint)),
+    h("div", { class: "checks", id: id("notify-channels"), dataset: { where: "contact.channels" } },
+      channel("email", "submit.notify_email"), channel("sms", "submit.notify_sms")));
+}
+
+/**
+ * The consent to be told as the case moves (services/notify/) that `form` gives: its `notify`
+ * box and the `channels` ticked, as the contact's `{ notify, channels }`; null when not given.
+ */
+export function consent(form) {
+  const agreed = form.querySelector('input[name="notify"]');
+  if (!agreed || !agreed.checked) return null;
+  return { notify: true,
+    channels: [...form.querySelectorAll('input[name="channels"]:checked')].map((i) => i.value) };
+}
+
+/** What is wrong with `form`'s consent before sending: a channel needs its address (`email`,
+ * `phone` in the same form), and agreeing needs one channel at least. */
+export function consentProblems(form) {
+  const given = consent(form);
+  if (given === null) return [];
+  const filled = (name) => form.querySelector(`input[name="${name}"]`).value.trim() !== "";
+  const problems = [];
+  if (given.channels.includes("email") && !filled("email")) problems.push(["contact.email", t("error.notify_email")]);
+  if (given.channels.includes("sms") && !filled("phone")) problems.push(["contact.phone", t("error.notify_phone")]);
+  if (!given.channels.length) problems.push(["contact.channels", t("error.notify_channel")]);
+  return problems;
+}
+
 /** A problem the server named, in the reader's words, and the field it belongs to. */
 export function fromServer(problem) {
   const where = String(problem.where || "").replace(/^body\.?/, "");

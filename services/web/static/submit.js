@@ -6,7 +6,9 @@ import {
   api, clearErrors, codes, config, copy, failure, h, randomId, replace,
   showFieldError, t, withLang, lang,
 } from "./app.js";
-import { answers, fromServer, showProblems, showQuestions } from "./submission.js";
+import {
+  answers, consent, consentProblems, fromServer, showConsent, showProblems, showQuestions,
+} from "./submission.js";
 
 const MAX_PHOTOS = 6;
 const DRAFT_KEY = "zaiban.draft";
@@ -185,13 +187,7 @@ function check() {
   const street = document.getElementById("street").value.trim();
   const address = document.getElementById("address").value.trim();
   if (!street && !address && lat === null) problems.push(["location", t("error.where")]);
-  if (!anonymous.checked && document.getElementById("notify").checked) {
-    const ticked = (id) => document.getElementById(id).checked;
-    const given = (id) => document.getElementById(id).value.trim() !== "";
-    if (ticked("notify-email") && !given("email")) problems.push(["contact.email", t("error.notify_email")]);
-    if (ticked("notify-sms") && !given("phone")) problems.push(["contact.phone", t("error.notify_phone")]);
-    if (!ticked("notify-email") && !ticked("notify-sms")) problems.push(["contact.channels", t("error.notify_channel")]);
-  }
+  if (!anonymous.checked) problems.push(...consentProblems(form));
   for (const attribute of (category && category.attributes) || []) {
     const value = attributeValues()[attribute.code];
     if (attribute.required && !value) {
@@ -234,12 +230,7 @@ function body() {
       phone: document.getElementById("phone").value.trim(),
       email: document.getElementById("email").value.trim(),
     };
-    if (document.getElementById("notify").checked) {
-      // told by the channels ticked (services/notify/); each needs its address
-      contact.notify = true;
-      contact.channels = [...document.querySelectorAll("#notify-channels input:checked")]
-        .map((input) => input.value);
-    }
+    Object.assign(contact, consent(form)); // told by the channels ticked, if agreed
     if (contact.name || contact.phone || contact.email) submission.contact = contact;
   }
   return submission;
@@ -342,6 +333,8 @@ function clearDraft() {
 // --- wiring ------------------------------------------------------------------------------------------
 
 async function start() {
+  showConsent(document.getElementById("notify-consent"), "",
+    { label: "submit.notify", hint: "submit.notify_hint" });
   await loadCatalogue();
   restoreDraft();
   countCharacters();

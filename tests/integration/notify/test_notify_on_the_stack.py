@@ -29,6 +29,7 @@ from notifyfixtures import (
     SmsProvider,
     TlsCertificate,
     consenting,
+    received,
 )
 from unit.tracking.tracking_stories import (
     EMAIL,
@@ -92,14 +93,6 @@ async def notifying(settings: CommonSettings, clock: Clock,
     service = NotifyService(own, clock)
     async with running(service):
         yield service
-
-
-async def received(box: MailBox, count: int, what: str) -> list[Any]:
-    async def probe() -> list[Any] | None:
-        found = box.messages()
-        return found if len(found) >= count else None
-
-    return await eventually(probe, timeout=30, what=what)
 
 
 async def ledger_of(service: NotifyService) -> dict[str, dict[str, Any]]:

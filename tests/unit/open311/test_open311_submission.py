@@ -109,6 +109,42 @@ def test_what_cannot_be_a_case_is_a_400_naming_the_parameter(params: dict[str, l
     assert says in str(refused)
 
 
+def test_the_residents_consent_to_be_told_is_an_extension_kept_in_their_contact() -> None:
+    reachable = {"service_code": ["roads"], **WANGFUFEN, "phone": ["13812345678"],
+                 "email": ["li@example.com"]}
+
+    both = submission({**reachable, "zaiban_notify": ["true"],
+                       "zaiban_channels": ["email, sms"]}).contact
+    assert both is not None and both.notify and both.reach == ("email", "sms")
+    repeated = submission({**reachable, "zaiban_notify": ["TRUE"],
+                           "zaiban_channels": ["sms", "sms"]}).contact
+    assert repeated is not None and repeated.channels == ("sms",)
+    unnamed = submission({**reachable, "zaiban_notify": ["true"]}).contact
+    assert unnamed is not None and unnamed.reach == ("email", "sms")  # every address given
+    for silent in ({}, {"zaiban_notify": ["false"]}, {"zaiban_notify": [""]}):
+        contact = submission({**reachable, **silent}).contact
+        assert contact is not None and not contact.notify and contact.reach == ()
+
+
+@pytest.mark.parametrize(("extension", "says"), [
+    ({"zaiban_channels": ["fax"], "zaiban_notify": ["true"]},
+     "zaiban_channels: 'fax' is not a channel; one of: email, sms"),
+    ({"zaiban_notify": ["yes"]}, "zaiban_notify: 'yes' is neither true nor false"),
+    ({"zaiban_notify": ["true", "false"]}, "zaiban_notify: given 2 times"),
+    ({"zaiban_channels": ["email"]}, "zaiban_channels: given without zaiban_notify=true"),
+    ({"zaiban_notify": ["true"], "zaiban_channels": ["sms"], "phone": []},
+     "zaiban_channels: channel 'sms' needs the contact's phone"),
+    ({"zaiban_notify": ["true"], "phone": [], "email": []},
+     "zaiban_notify: the resident can be told only at an email or a phone"),
+])
+def test_a_bad_consent_is_a_400_naming_the_extension(extension: dict[str, list[str]],
+                                                     says: str) -> None:
+    refused = refusal({"service_code": ["roads"], **WANGFUFEN, "first_name": ["秀英"],
+                       "email": ["li@example.com"], "phone": ["13812345678"], **extension})
+    assert refused.status == 400
+    assert says in str(refused)
+
+
 def test_an_unknown_service_code_is_a_404() -> None:
     assert refusal({"service_code": ["potholes"], **WANGFUFEN}).status == 404
 
