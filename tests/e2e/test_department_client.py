@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import shutil
 import stat
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import pytest_asyncio
 from helpers import WANGFUFEN_REQUEST, client_for, departments_over_tls, eventually, running
 from servicefixtures import token
 
@@ -25,8 +28,12 @@ from examples import department_client
 from services.common.http import build_app
 from services.common.settings import CommonSettings
 from services.composition import build
-from zaiban.departments import onboard, write_secret
+from zaiban.departments import offboard, onboard, write_secret
 from zaiban.infra import StackInfo, StackSettings
+
+# Kafka users are the broker's, shared by every test process: the tests that make them
+# (onboarding a department or a frontend) run one after another (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("kafka-users")
 
 OFFICER = token(Role.OFFICER, subject="officer-li")
 FIXED = "更换了信号控制器，四个灯都亮了"
@@ -37,16 +44,22 @@ async def timeline(http: httpx.AsyncClient, case_id: str) -> list[dict[str, Any]
     return answer.json()["timeline"] if answer.status_code == 200 else []
 
 
-async def onboarded(settings: CommonSettings, stack: StackInfo, folder: Path) -> Path:
+@pytest_asyncio.fixture(loop_scope="session")
+async def onboarded(settings: CommonSettings, local_stack: StackInfo,
+                    tmp_path: Path) -> AsyncIterator[Path]:
     """The operator onboards the signal company and hands it its configuration: for the
-    broker's TLS listener, with the CA that issued the broker's certificate."""
-    done = await onboard(departments_over_tls(settings, stack), "signal-co")
-    assert done.config.bootstrap == stack.departments_bootstrap
-    assert done.config.security.protocol == "SASL_SSL"
-    properties = folder / "signal-co.properties"
-    write_secret(properties, done.config.properties())
-    assert stat.S_IMODE(properties.stat().st_mode) == 0o600
-    return properties
+    broker's TLS listener, with the CA that issued the broker's certificate. Its Kafka user is
+    the broker's, not the test's namespace's: offboarded afterwards."""
+    done = await onboard(departments_over_tls(settings, local_stack), "signal-co")
+    try:
+        assert done.config.bootstrap == local_stack.departments_bootstrap
+        assert done.config.security.protocol == "SASL_SSL"
+        properties = tmp_path / "signal-co.properties"
+        write_secret(properties, done.config.properties())
+        assert stat.S_IMODE(properties.stat().st_mode) == 0o600
+        yield properties
+    finally:
+        await offboard(settings, "signal-co")
 
 
 async def routed_case(http: httpx.AsyncClient) -> str:
@@ -69,9 +82,9 @@ async def timeline_ending(http: httpx.AsyncClient, case_id: str, last: str,
 
 
 async def test_the_python_client_answers_its_routed_case_and_the_timeline_shows_it(
-    settings: CommonSettings, local_stack: StackInfo, tmp_path: Path,
+    settings: CommonSettings, onboarded: Path,
 ) -> None:
-    config = department_client.read_properties(await onboarded(settings, local_stack, tmp_path))
+    config = department_client.read_properties(onboarded)
     assert config["zaiban.cases.topic"] == settings.topic_prefix + (
         "zaiban.routing.department.signal-co.cases")
 
@@ -96,11 +109,11 @@ async def test_the_python_client_answers_its_routed_case_and_the_timeline_shows_
 
 
 async def test_the_java_client_reads_the_same_properties_file_and_acknowledges_its_case(
-    settings: CommonSettings, local_stack: StackInfo, tmp_path: Path,
+    settings: CommonSettings, onboarded: Path,
 ) -> None:
     java = shutil.which("java")
     assert java, "Java 17 runs the local broker; it runs the Java example too"
-    properties = await onboarded(settings, local_stack, tmp_path)
+    properties = onboarded
     jars = StackSettings.from_env().libs_dir  # kafka-clients, jackson, slf4j: the broker's own
     example = Path(__file__).parents[2] / "examples" / "DepartmentClient.java"
 
