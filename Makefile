@@ -9,7 +9,8 @@
 #   make bench     every benchmark on the local stack, each against its baseline (a few minutes)
 #   make down      stop the local stack
 #
-# Variables: PYTHON (python3.11), PYTEST_ARGS (extra pytest arguments, e.g. PYTEST_ARGS="-k infra").
+# Variables: PYTHON (python3.11), PYTEST_ARGS (extra pytest arguments, e.g. PYTEST_ARGS="-k infra"),
+# TEST_WORKERS (2: test processes side by side, each test in its own namespace; 0 runs them in one).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -19,6 +20,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALL_STAMP := $(VENV)/.zaiban-installed
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
 .PHONY: help venv install browser infra up test lint bench down status
 
@@ -62,7 +64,8 @@ up: venv
 
 test: install
 	$(BIN)/zaiban infra up
-	ZAIBAN_REQUIRE_TESTS=1 $(BIN)/python -m pytest -q -ra --strict-markers --durations=10 $(PYTEST_ARGS)
+	ZAIBAN_REQUIRE_TESTS=1 $(BIN)/python -m pytest -q -ra --strict-markers --durations=10 \
+		-n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # both run even when the first fails; the target fails if either did
 lint: venv

@@ -11,6 +11,7 @@ import asyncio
 import stat
 from pathlib import Path
 
+import pytest
 from helpers import eventually
 from stackfixtures import Namespace
 from typer.testing import CliRunner
@@ -23,6 +24,10 @@ from zaiban.departments import register_webhook
 from zaiban.infra import StackInfo
 from zaiban.kafka_security import AclFilter
 from zaiban.topics import security_admin
+
+# Kafka users are the broker's, shared by every test process: the tests that make them
+# (onboarding a department or a frontend) run one after another (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("kafka-users")
 
 
 async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,

@@ -40,7 +40,9 @@ from services.composition import build
 from services.lifecycle.codes import tracking_code_matches
 from zaiban.cli import app as cli
 
-pytestmark = pytest.mark.stack
+# Kafka users are the broker's, shared by every test process: the tests that make them
+# (onboarding a department or a frontend) run one after another (make test: --dist loadgroup)
+pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("kafka-users")]
 
 
 async def test_a_frontend_submits_and_reads_its_receipt_and_nothing_else(

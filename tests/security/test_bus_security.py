@@ -52,7 +52,9 @@ from zaiban.kafka_security import (
     user,
 )
 
-pytestmark = pytest.mark.stack
+# Kafka users are the broker's, shared by every test process: the tests that make them
+# (onboarding a department or a frontend) run one after another (make test: --dist loadgroup)
+pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("kafka-users")]
 
 ROUTING = principal_of("routing")
 
