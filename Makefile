@@ -65,7 +65,7 @@ up: venv
 test: install
 	$(BIN)/zaiban infra up
 	ZAIBAN_REQUIRE_TESTS=1 $(BIN)/python -m pytest -q -ra --strict-markers --durations=10 \
-		-n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+		-n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # both run even when the first fails; the target fails if either did
 lint: venv

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import pytest_asyncio
 from helpers import WANGFUFEN_REQUEST, client_for, departments_over_tls, eventually, running
 from servicefixtures import token
@@ -30,10 +29,6 @@ from services.common.settings import CommonSettings
 from services.composition import build
 from zaiban.departments import offboard, onboard, write_secret
 from zaiban.infra import StackInfo, StackSettings
-
-# Kafka users are the broker's, shared by every test process: the tests that make them
-# (onboarding a department or a frontend) run one after another (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("kafka-users")
 
 OFFICER = token(Role.OFFICER, subject="officer-li")
 FIXED = "更换了信号控制器，四个灯都亮了"
@@ -49,7 +44,8 @@ async def onboarded(settings: CommonSettings, local_stack: StackInfo,
                     tmp_path: Path) -> AsyncIterator[Path]:
     """The operator onboards the signal company and hands it its configuration: for the
     broker's TLS listener, with the CA that issued the broker's certificate. Its Kafka user is
-    the broker's, not the test's namespace's: offboarded afterwards."""
+    the broker's, not the test's namespace's: offboarded afterwards (and no other test file
+    onboards signal-co, as make test runs the files side by side)."""
     done = await onboard(departments_over_tls(settings, local_stack), "signal-co")
     try:
         assert done.config.bootstrap == local_stack.departments_bootstrap

@@ -11,7 +11,6 @@ import asyncio
 import stat
 from pathlib import Path
 
-import pytest
 from helpers import eventually
 from stackfixtures import Namespace
 from typer.testing import CliRunner
@@ -25,9 +24,9 @@ from zaiban.infra import StackInfo
 from zaiban.kafka_security import AclFilter
 from zaiban.topics import security_admin
 
-# Kafka users are the broker's, shared by every test process: the tests that make them
-# (onboarding a department or a frontend) run one after another (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("kafka-users")
+# Kafka users are the broker's, not a namespace's: each test file that onboards departments
+# onboards its own (here gas-co; power-co's webhook, housing never), as make test runs the
+# files side by side
 
 
 async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,
@@ -46,16 +45,16 @@ async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,
         result = CliRunner().invoke(cli, ["departments", *args], env=environment)
         return result.exit_code, result.stdout, result.stderr
 
-    out = tmp_path / "water-co.properties"
-    code, said, warned = await asyncio.to_thread(zaiban, "onboard", "water-co", "--out", str(out))
+    out = tmp_path / "gas-co.properties"
+    code, said, warned = await asyncio.to_thread(zaiban, "onboard", "gas-co", "--out", str(out))
     assert code == 0, warned
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert said.splitlines() == [
-        f"{topics.department_cases('water-co'):<60} created (3 partitions, replication 1)",
-        f"{topics.department_replies('water-co'):<60} created (3 partitions, replication 1)",
-        f"user dept-water-co: reads {topics.department_cases('water-co')} in group "
-        f"{fresh.topic_prefix}zaiban-dept-water-co, writes {topics.department_replies('water-co')}",
-        f"client configuration of water-co written to {out} (readable by you only)"]
+        f"{topics.department_cases('gas-co'):<60} created (3 partitions, replication 1)",
+        f"{topics.department_replies('gas-co'):<60} created (3 partitions, replication 1)",
+        f"user dept-gas-co: reads {topics.department_cases('gas-co')} in group "
+        f"{fresh.topic_prefix}zaiban-dept-gas-co, writes {topics.department_replies('gas-co')}",
+        f"client configuration of gas-co written to {out} (readable by you only)"]
     assert warned == ""
     written = out.read_text().splitlines()
     # on the local stack, for its TLS listener, with the CA that issued its certificate
@@ -65,17 +64,17 @@ async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,
     assert read_properties(out)["ssl.truststore.certificates"] == (
         local_stack.departments_ca_file.read_text().strip())
     assert "sasl.mechanism=SCRAM-SHA-512" in written
-    assert f"group.id={fresh.topic_prefix}zaiban-dept-water-co" in written
-    assert f"zaiban.replies.topic={topics.department_replies('water-co')}" in written
+    assert f"group.id={fresh.topic_prefix}zaiban-dept-gas-co" in written
+    assert f"zaiban.replies.topic={topics.department_replies('gas-co')}" in written
 
     # again, to standard output alone (`> file`): the topics are there already
-    code, said, warned = await asyncio.to_thread(zaiban, "onboard", "water-co")
+    code, said, warned = await asyncio.to_thread(zaiban, "onboard", "gas-co")
     assert code == 0 and said.startswith("# zaiban: the Kafka client configuration of "
-                                         "department water-co (Water Supply Company)")
-    assert f"{topics.department_cases('water-co'):<60} exists" in warned
+                                         "department gas-co (Gas Company)")
+    assert f"{topics.department_cases('gas-co'):<60} exists" in warned
 
-    # signal-co takes its cases by webhook instead (`zaiban departments webhook`)
-    await register_webhook(settings, "signal-co", "https://signals.example/zaiban/cases")
+    # power-co takes its cases by webhook instead (`zaiban departments webhook`)
+    await register_webhook(settings, "power-co", "https://power.example/zaiban/cases")
 
     async def listing() -> dict[str, list[str]]:
         """`zaiban departments list`: department -> cases topic, replies topic, user, webhook."""
@@ -86,25 +85,25 @@ async def test_onboard_list_and_offboard_a_department(settings: CommonSettings,
         return {line.split()[0]: line.split()[1:5] for line in said.splitlines()[1:]}
 
     async def listed() -> dict[str, list[str]] | None:
-        """The list, once the broker's metadata shows water-co's topics."""
+        """The list, once the broker's metadata shows gas-co's topics."""
         rows = await listing()
-        return rows if rows["water-co"] == ["yes", "yes", "yes", "no"] else None
+        return rows if rows["gas-co"] == ["yes", "yes", "yes", "no"] else None
 
-    rows = await eventually(listed, what="water-co's topics and user in the list")
-    assert rows["heating-co"] == ["no", "no", "no", "no"] and len(rows) == 11
-    assert rows["signal-co"] == ["no", "no", "no", "yes"]
-    await register_webhook(settings, "signal-co", None)
-    assert (await listing())["signal-co"] == ["no", "no", "no", "no"]
+    rows = await eventually(listed, what="gas-co's topics and user in the list")
+    assert rows["housing"] == ["no", "no", "no", "no"] and len(rows) == 11
+    assert rows["power-co"] == ["no", "no", "no", "yes"]
+    await register_webhook(settings, "power-co", None)
+    assert (await listing())["power-co"] == ["no", "no", "no", "no"]
 
-    code, said, warned = await asyncio.to_thread(zaiban, "offboard", "water-co")
+    code, said, warned = await asyncio.to_thread(zaiban, "offboard", "gas-co")
     assert code == 0, warned
-    assert said.strip() == "water-co: user dept-water-co and its ACLs deleted; its topics are kept"
+    assert said.strip() == "gas-co: user dept-gas-co and its ACLs deleted; its topics are kept"
     async with security_admin(fresh) as admin:
-        assert "dept-water-co" not in await admin.users()
-        assert await admin.acls(AclFilter(principal="User:dept-water-co")) == []
-    assert (await listing())["water-co"] == ["yes", "yes", "no", "no"]  # its history stays
-    code, said, warned = await asyncio.to_thread(zaiban, "offboard", "water-co")
-    assert code == 0 and said.strip() == "water-co: had no user on the broker; nothing to take away"
+        assert "dept-gas-co" not in await admin.users()
+        assert await admin.acls(AclFilter(principal="User:dept-gas-co")) == []
+    assert (await listing())["gas-co"] == ["yes", "yes", "no", "no"]  # its history stays
+    code, said, warned = await asyncio.to_thread(zaiban, "offboard", "gas-co")
+    assert code == 0 and said.strip() == "gas-co: had no user on the broker; nothing to take away"
 
 
 async def test_a_department_by_webhook_gets_its_signing_secret_once(

@@ -40,9 +40,7 @@ from services.composition import build
 from services.lifecycle.codes import tracking_code_matches
 from zaiban.cli import app as cli
 
-# Kafka users are the broker's, shared by every test process: the tests that make them
-# (onboarding a department or a frontend) run one after another (make test: --dist loadgroup)
-pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("kafka-users")]
+pytestmark = pytest.mark.stack
 
 
 async def test_a_frontend_submits_and_reads_its_receipt_and_nothing_else(

@@ -52,9 +52,9 @@ from zaiban.kafka_security import (
     user,
 )
 
-# Kafka users are the broker's, shared by every test process: the tests that make them
-# (onboarding a department or a frontend) run one after another (make test: --dist loadgroup)
-pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("kafka-users")]
+# Kafka users are the broker's, not a namespace's: each test file that onboards departments
+# onboards its own (here water-co and heating-co), as make test runs the files side by side
+pytestmark = pytest.mark.stack
 
 ROUTING = principal_of("routing")
 
