@@ -219,13 +219,8 @@ class ClientConfig:
         if self.password is not None:
             lines += ["# It holds the department's password: keep it secret. Onboarding again "
                       "makes a new one."]
-        lines += [f"bootstrap.servers={self.bootstrap}",
-                  f"security.protocol={self.security.protocol}"]
-        if self.security.authenticates:
-            lines += [f"sasl.mechanism={self.security.mechanism}",
-                      f'sasl.jaas.config={SCRAM_LOGIN} required username="{access.user}" '
-                      f'password="{self.password}";']
-        else:
+        lines += login_lines(self.bootstrap, self.security, access.user, self.password)
+        if not self.security.authenticates:
             lines += ["# This broker does not authenticate: no user or password was made, and "
                       "any client",
                       "# that reaches it can read and write every topic. Do not connect a "
@@ -249,6 +244,18 @@ class ClientConfig:
             f"zaiban.replies.topic={access.replies_topic}",
         ]
         return "\n".join(lines) + "\n"
+
+
+def login_lines(bootstrap: str, security: BrokerSecurity, user: str,
+                password: str | None) -> list[str]:
+    """Where a client connects and how it logs in, as Kafka's client properties say it: the
+    part of a department's or a frontend's configuration that names its principal."""
+    lines = [f"bootstrap.servers={bootstrap}", f"security.protocol={security.protocol}"]
+    if security.authenticates:
+        lines += [f"sasl.mechanism={security.mechanism}",
+                  f'sasl.jaas.config={SCRAM_LOGIN} required username="{user}" '
+                  f'password="{password}";']
+    return lines
 
 
 def _multiline(text: str) -> str:

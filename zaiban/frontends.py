@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from contracts.topics import Topics
 from services.common.settings import CommonSettings
 from zaiban.departments import (
-    SCRAM_LOGIN,
     BrokerSecurity,
     Grant,
     broker_security,
     grant_on_broker,
+    login_lines,
     revoke_on_broker,
 )
 
@@ -89,12 +89,8 @@ def properties(access: FrontendAccess, bootstrap: str, security: BrokerSecurity,
     if password is not None:
         lines += ["# It holds the frontend's password: keep it secret. Onboarding again makes "
                   "a new one."]
-    lines += [f"bootstrap.servers={bootstrap}", f"security.protocol={security.protocol}"]
-    if security.authenticates:
-        lines += [f"sasl.mechanism={security.mechanism}",
-                  f'sasl.jaas.config={SCRAM_LOGIN} required username="{access.user}" '
-                  f'password="{password}";']
-    else:
+    lines += login_lines(bootstrap, security, access.user, password)
+    if not security.authenticates:
         lines += ["# This broker does not authenticate: no user or password was made."]
     lines += [
         "# Receipts, read in the frontend's own consumer group (the only one it may join).",
