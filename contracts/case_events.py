@@ -17,7 +17,7 @@ from typing import ClassVar, Literal
 
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
 
-from contracts.facts import Actor, Channel, Location, Priority
+from contracts.facts import Actor, Channel, Clock, Location, Priority
 from contracts.personal import ResidentContact, Sealed
 from contracts.text import Code, Description, Note, Reason, ShortLine, Title, Url
 
@@ -51,10 +51,11 @@ class CaseSubmitted(CaseEvent):
     point, the description as written when it names a detail. The clear
     `location` then has no address and no point, and the clear `description` is
     masked. v1 carried the contact in clear; a v1 event reads as v2 without it.
+    v3 added `triage_due_at`; a v2 event reads as v3 without a triage deadline.
     """
 
     TYPE: ClassVar[str] = "CaseSubmitted"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
 
     category: Code
     description: Description
@@ -71,6 +72,8 @@ class CaseSubmitted(CaseEvent):
         default=None, description="The officer who entered it (hotline), if not the resident."
     )
     external_ref: ShortLine = Field(default="", description="Id in the source channel, if any.")
+    triage_due_at: AwareDatetime | None = Field(
+        default=None, description="When triage is due, by the time limits in force at submission.")
 
 
 class CaseAccepted(CaseEvent):
@@ -116,11 +119,12 @@ class CaseRouted(CaseEvent):
     """The case was sent to the department that must handle it, with a deadline.
 
     v2 added `assisting` (departments that help the lead one); v1 events read
-    as v2 with none.
+    as v2 with none. v3 added `response_due_at` (the first response's deadline, 签收;
+    `due_at` is the resolution's); a v2 event reads as v3 without one.
     """
 
     TYPE: ClassVar[str] = "CaseRouted"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
 
     department: Code
     assisting: tuple[str, ...] = ()
@@ -129,6 +133,8 @@ class CaseRouted(CaseEvent):
     rule: str = Field(description="The dispatch rule that matched, or 'manual'.")
     reason: Literal["accepted", "returned", "reopened", "manual"] = "accepted"
     by: Actor
+    response_due_at: AwareDatetime | None = Field(
+        default=None, description="When the department's first response (签收) is due.")
 
 
 class CaseAcknowledged(CaseEvent):
@@ -150,15 +156,20 @@ class CaseReturned(CaseEvent):
 
 
 class CaseReassigned(CaseEvent):
-    """A supervisor moved the case to another department."""
+    """A supervisor moved the case to another department.
+
+    v2 added `response_due_at`; a v1 event reads as v2 without one."""
 
     TYPE: ClassVar[str] = "CaseReassigned"
+    VERSION: ClassVar[int] = 2
 
     by: Actor
     from_department: str | None
     to_department: Code
     due_at: AwareDatetime
     reason: Reason
+    response_due_at: AwareDatetime | None = Field(
+        default=None, description="When the department's first response (签收) is due.")
 
 
 class ProgressNoted(CaseEvent):
@@ -202,12 +213,15 @@ class ReporterAssigned(CaseEvent):
 
 
 class CaseOverdue(CaseEvent):
-    """The deadline passed with the case still not resolved."""
+    """A deadline passed with the case still not past that step: triage, the department's
+    first response (签收) or, as in v1 (which reads as v2 so), resolution."""
 
     TYPE: ClassVar[str] = "CaseOverdue"
+    VERSION: ClassVar[int] = 2
 
     due_at: AwareDatetime
     department: str | None
+    clock: Clock = Field(default="resolution", description="Which deadline passed.")
 
 
 class CaseEscalated(CaseEvent):
@@ -265,15 +279,20 @@ class DisputeSettled(CaseEvent):
 
 class CaseReopened(CaseEvent):
     """Back to the same department with a new deadline: the resident said it is not fixed
-    (one priority class more urgent), or a supervisor upheld their dispute."""
+    (one priority class more urgent), or a supervisor upheld their dispute.
+
+    v2 added `response_due_at`; a v1 event reads as v2 without one."""
 
     TYPE: ClassVar[str] = "CaseReopened"
+    VERSION: ClassVar[int] = 2
 
     department: str | None
     priority: Priority
     due_at: AwareDatetime
     comment: Note | None = None
     was_on_time: bool | None = Field(description="Whether the resolution now undone was on time.")
+    response_due_at: AwareDatetime | None = Field(
+        default=None, description="When the department's first response (签收) is due.")
 
 
 class CaseClosed(CaseEvent):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -69,6 +70,12 @@ class Priority(StrEnum):
         return order[min(order.index(self) + 1, len(order) - 1)]
 
 
+Clock = Literal["triage", "response", "resolution"]
+"""The three deadlines of a case: triage (from submission), its department's first response
+(签收) and resolution (both from when the case reaches its department)."""
+CLOCKS: tuple[Clock, ...] = ("triage", "response", "resolution")
+
+
 class Actor(BaseModel):
     """Who did something, as the record keeps it: a role, a department, an opaque id.
 
@@ -120,3 +127,16 @@ class CaseFacts(BaseModel):
     reopened: int = 0
     resolved_on_time: bool | None = None
     merged_into: str | None = None
+    triage_due_at: AwareDatetime | None = None
+    """When triage is due (recorded at submission); None for cases submitted before."""
+    response_due_at: AwareDatetime | None = None
+    """When the department's first response (签收) is due (recorded when the case reached
+    it); None for cases routed before, or with no department."""
+    responded_at: AwareDatetime | None = None
+    """The first response of the department the case is with now (`first_response_at` is
+    the first of any department's, for the figures)."""
+    triage_overdue: bool = False
+    """Triage is overdue: cleared when the case is accepted, rejected or merged."""
+    response_overdue: bool = False
+    """The first response is overdue: cleared when the department responds (`overdue` is
+    the resolution's, cleared when the case is resolved)."""

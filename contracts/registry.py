@@ -35,11 +35,22 @@ def upcast_case_submitted_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if key != "contact"}
 
 
+def upcast_deadline_added(data: dict[str, Any]) -> dict[str, Any]:
+    """The next version added a deadline, or which deadline passed (`CaseOverdue.clock`),
+    with a default that says what the older event meant: none recorded, or resolution."""
+    return data
+
+
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("CaseRouted", 1): upcast_case_routed_v1_v2,
     ("CaseSubmitted", 1): upcast_case_submitted_v1_v2,
+    ("CaseSubmitted", 2): upcast_deadline_added,
+    ("CaseRouted", 2): upcast_deadline_added,
+    ("CaseReassigned", 1): upcast_deadline_added,
+    ("CaseReopened", 1): upcast_deadline_added,
+    ("CaseOverdue", 1): upcast_deadline_added,
 }
 
 

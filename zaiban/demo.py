@@ -178,7 +178,9 @@ def random_case(chronicle: Chronicle, rng: random.Random, now: datetime,
         return
     story.when(when, handling.note_progress,
                cmd.NoteProgress(note="已安排人员到现场处理，预计近期完成。"), by=story.lead)
-    allowed = policy.deadlines.allowed(story.facts.priority)
+    facts = story.facts
+    assert facts.due_at is not None and facts.routed_at is not None  # with its department
+    allowed = facts.due_at - facts.routed_at
     hours = allowed.total_seconds() / 3600 * (1.6 if fate == "late" else 0.3)
     if fate == "open" or (when := later(hours)) is None:
         story.sweep(now)

@@ -1,4 +1,5 @@
-"""The city's configuration, read from YAML: categories, districts, departments, dispatch.
+"""The city's configuration, read from YAML: categories, districts, departments, dispatch,
+time limits (`deadlines.yaml`) and changes to the official calendar (`calendar.yaml`).
 
 These are configuration files (`deploy/config/` by default, `ZAIBAN_CONFIG_DIR`
 to point elsewhere), not code: a city edits them without a release.
@@ -6,14 +7,24 @@ to point elsewhere), not code: a city edits them without a release.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.facts import Priority
+from services.common.workdays import (
+    CalendarRules,
+    Clock,
+    Deadlines,
+    TimeLimits,
+    TimeLimitsOverride,
+    WorkCalendar,
+)
 
 Language = Literal["zh-Hans", "zh-Hant", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh-Hans", "zh-Hant", "en")
@@ -60,6 +71,9 @@ class Category(BaseModel):
     names: Names
     description: Names
     attributes: tuple[Attribute, ...] = ()
+    deadlines: TimeLimitsOverride | None = None
+    """The category's own time limits, replacing its priority class's where given (for
+    cases in that class: a case an officer moved to another class takes that class's)."""
 
 
 class Bounds(BaseModel):
@@ -125,6 +139,8 @@ class CityConfig(BaseModel):
     districts: tuple[District, ...]
     departments: tuple[Department, ...]
     rules: tuple[DispatchRule, ...]
+    deadlines: Deadlines = Deadlines()
+    calendar: CalendarRules = CalendarRules()
 
     def category(self, code: str) -> Category | None:
         return next((c for c in self.categories if c.code == code), None)
@@ -137,6 +153,20 @@ class CityConfig(BaseModel):
 
     def rule_for(self, category: str, district: str) -> DispatchRule | None:
         return next((r for r in self.rules if r.matches(category, district)), None)
+
+    def limits(self, category: str, priority: Priority) -> TimeLimits:
+        """The time limits of a case of `category` in `priority` class."""
+        limits = self.deadlines.of(priority.value)
+        own = self.category(category)
+        if own is not None and own.deadlines is not None and own.priority is priority:
+            return own.deadlines.over(limits)
+        return limits
+
+    def due(self, clock: Clock, category: str, priority: Priority, start: datetime) -> datetime:
+        """When `clock` of a case of `category` in `priority` class, started at `start`,
+        runs out: counted in the city's timezone, working days by its calendar."""
+        limit = self.limits(category, priority).of(clock)
+        return work_calendar(self.calendar).due(start, limit, ZoneInfo(self.city.timezone))
 
     def check(self) -> CityConfig:
         categories = {c.code for c in self.categories}
@@ -161,13 +191,41 @@ def _read(path: Path) -> dict[str, object]:
     return data
 
 
+FILES = {"city": "districts.yaml", "categories": "catalogue.yaml",
+         "districts": "districts.yaml", "departments": "departments.yaml",
+         "rules": "dispatch.yaml", "deadlines": "deadlines.yaml", "calendar": "calendar.yaml"}
+"""The file each part of the configuration is read from."""
+
+
 @cache
 def load_city(config_dir: Path) -> CityConfig:
+    """The city in `config_dir`; a mistake is named by its file and the key it is at
+    (`deadlines.yaml: general.resolution: ...`). `deadlines.yaml` and `calendar.yaml` may be
+    left out: the defaults then apply (`Deadlines`, the official calendar unchanged)."""
     places = _read(config_dir / "districts.yaml")
-    return CityConfig(
-        city=City.model_validate(places["city"]),
+    parts: dict[str, Any] = dict(
+        city=places["city"],
         categories=_read(config_dir / "catalogue.yaml")["categories"],
         districts=places["districts"],
         departments=_read(config_dir / "departments.yaml")["departments"],
         rules=_read(config_dir / "dispatch.yaml")["rules"],
-    ).check()
+    )
+    for part in ("deadlines", "calendar"):
+        if (config_dir / FILES[part]).exists():
+            parts[part] = _read(config_dir / FILES[part])
+    try:
+        city = CityConfig.model_validate(parts)
+    except ValidationError as invalid:
+        first = invalid.errors()[0]
+        where, *key = first["loc"]
+        if where == "categories" and key:
+            key[0] = parts["categories"][int(key[0])].get("code", key[0])
+        raise ValueError(f"{FILES.get(str(where), where)}: "
+                         f"{'.'.join(str(k) for k in key) or '(top)'}: {first['msg']}") from None
+    return city.check()
+
+
+@cache
+def work_calendar(rules: CalendarRules) -> WorkCalendar:
+    """The working-day calendar with the city's `rules` (one per rules: it caches years)."""
+    return WorkCalendar(rules)

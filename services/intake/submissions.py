@@ -132,7 +132,7 @@ class Submissions:
         code = tracking_code_for(self.settings.secret(), case_id)
         event = submitted(command, self.city, tracking_code_hash=hash_tracking_code(code),
                           personal=await self._sealed(case_id, command),
-                          channel=channel, entered_by=entered_by)
+                          channel=channel, entered_by=entered_by, at=self.clock.now())
         envelopes = await self.streams.execute(
             case_id, lambda case: [event], cause=f"submit/{case_id}",
             correlation_id=correlation_id, create=True)

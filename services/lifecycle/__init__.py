@@ -15,7 +15,8 @@ One module per part of the life, each opening with what happens when:
 - `handling.py`    the department acknowledges, notes progress, resolves;
 - `returning.py`   the department returns a case that is not theirs;
 - `reporting.py`   a reporter follows it: assigned, site visits, stories;
-- `supervision.py` a supervisor escalates it, or its deadline passes (overdue);
+- `supervision.py` a supervisor escalates it, or a deadline passes (triage, first
+                   response, resolution: overdue);
 - `feedback.py`    the resident answers the resolution, or does not (auto-close).
 Beside them: `policy.py` (dispatch rules and deadlines), `codes.py` (tracking codes).
 

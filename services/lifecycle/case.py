@@ -14,6 +14,11 @@ Definitions used by every figure the platform publishes (the facts below):
 - resolved (辦結): status resolved or closed after a resolution; a reopen
   undoes it until the next resolution;
 - on time: resolved no later than the deadline in force when it was resolved.
+
+Deadlines (`services/lifecycle/policy.py`): triage's is recorded at submission,
+the department's first response's (签收) and resolution's (`due_at`) when the case
+reaches a department (routed, reassigned, reopened), which also starts them afresh.
+Each overdue flag clears when the case moves past its step (`supervision.py`).
 """
 
 from __future__ import annotations
@@ -202,6 +207,16 @@ def _first_response(case: Case, at: datetime) -> datetime:
     return case.require_facts().first_response_at or at
 
 
+def _reaches_department(response_due_at: datetime | None) -> dict[str, Any]:
+    """The department's clocks start afresh: it has not responded yet, nothing is overdue."""
+    return dict(response_due_at=response_due_at, responded_at=None, response_overdue=False)
+
+
+def _responded(case: Case, at: datetime) -> dict[str, Any]:
+    """The department the case is with has responded (签收): its response is not overdue."""
+    return dict(responded_at=case.require_facts().responded_at or at, response_overdue=False)
+
+
 @evolves(ev.CaseSubmitted)
 def _submitted(case: Case, event: ev.CaseSubmitted, at: datetime) -> Case:
     facts = CaseFacts(
@@ -211,6 +226,7 @@ def _submitted(case: Case, event: ev.CaseSubmitted, at: datetime) -> Case:
         channel=event.channel,
         priority=event.priority,
         submitted_at=at,
+        triage_due_at=event.triage_due_at,
     )
     return case.model_copy(update=dict(
         facts=facts,
@@ -228,20 +244,20 @@ def _accepted(case: Case, event: ev.CaseAccepted, at: datetime) -> Case:
     return _changed(
         case,
         facts=dict(status=Status.ACCEPTED, category=event.category, district=event.district,
-                   priority=event.priority, accepted_at=at),
+                   priority=event.priority, accepted_at=at, triage_overdue=False),
         reporter_id=event.reporter_id or case.reporter_id,
     )
 
 
 @evolves(ev.CaseRejected)
 def _rejected(case: Case, event: ev.CaseRejected, at: datetime) -> Case:
-    return _changed(case, facts=dict(status=Status.REJECTED, closed_at=at))
+    return _changed(case, facts=dict(status=Status.REJECTED, closed_at=at, triage_overdue=False))
 
 
 @evolves(ev.CaseMerged)
 def _merged(case: Case, event: ev.CaseMerged, at: datetime) -> Case:
     return _changed(case, facts=dict(status=Status.MERGED, merged_into=event.into_case_id,
-                                     closed_at=at))
+                                     closed_at=at, triage_overdue=False))
 
 
 @evolves(ev.CaseRouted)
@@ -249,7 +265,8 @@ def _routed(case: Case, event: ev.CaseRouted, at: datetime) -> Case:
     return _changed(
         case,
         facts=dict(status=Status.ROUTED, department=event.department, priority=event.priority,
-                   routed_at=at, due_at=event.due_at, overdue=False),
+                   routed_at=at, due_at=event.due_at, overdue=False,
+                   **_reaches_department(event.response_due_at)),
         assisting=event.assisting,
         disputed=False,
     )
@@ -258,7 +275,8 @@ def _routed(case: Case, event: ev.CaseRouted, at: datetime) -> Case:
 @evolves(ev.CaseReassigned)
 def _reassigned(case: Case, event: ev.CaseReassigned, at: datetime) -> Case:
     return _changed(case, facts=dict(status=Status.ROUTED, department=event.to_department,
-                                     routed_at=at, due_at=event.due_at, overdue=False))
+                                     routed_at=at, due_at=event.due_at, overdue=False,
+                                     **_reaches_department(event.response_due_at)))
 
 
 @evolves(ev.CaseReturned)
@@ -266,7 +284,8 @@ def _returned(case: Case, event: ev.CaseReturned, at: datetime) -> Case:
     department = case.require_facts().department
     return _changed(
         case,
-        facts=dict(status=Status.AWAITING_DISPATCH, department=None, due_at=None),
+        facts=dict(status=Status.AWAITING_DISPATCH, department=None, due_at=None,
+                   response_due_at=None, response_overdue=False),
         returned_by=(*case.returned_by, department) if department else case.returned_by,
     )
 
@@ -274,14 +293,17 @@ def _returned(case: Case, event: ev.CaseReturned, at: datetime) -> Case:
 @evolves(ev.CaseAcknowledged)
 def _acknowledged(case: Case, event: ev.CaseAcknowledged, at: datetime) -> Case:
     return _changed(case, facts=dict(status=Status.ACKNOWLEDGED,
-                                     first_response_at=_first_response(case, at)))
+                                     first_response_at=_first_response(case, at),
+                                     **_responded(case, at)))
 
 
 @evolves(ev.ProgressNoted)
 def _progress_noted(case: Case, event: ev.ProgressNoted, at: datetime) -> Case:
     if event.by.role is not Role.DEPARTMENT:
         return case  # an officer's or reporter's note is no response from the department
-    return _changed(case, facts=dict(first_response_at=_first_response(case, at)))
+    lead = event.by.department == case.require_facts().department
+    return _changed(case, facts=dict(first_response_at=_first_response(case, at),
+                                     **(_responded(case, at) if lead else {})))
 
 
 @evolves(ev.ReporterAssigned)
@@ -291,7 +313,8 @@ def _reporter_assigned(case: Case, event: ev.ReporterAssigned, at: datetime) -> 
 
 @evolves(ev.CaseOverdue)
 def _overdue(case: Case, event: ev.CaseOverdue, at: datetime) -> Case:
-    return _changed(case, facts=dict(overdue=True))
+    flag = {"triage": "triage_overdue", "response": "response_overdue"}.get(event.clock, "overdue")
+    return _changed(case, facts={flag: True})
 
 
 @evolves(ev.CaseEscalated)
@@ -303,7 +326,8 @@ def _escalated(case: Case, event: ev.CaseEscalated, at: datetime) -> Case:
 def _resolved(case: Case, event: ev.CaseResolved, at: datetime) -> Case:
     return _changed(case, facts=dict(status=Status.RESOLVED, resolved_at=at,
                                      resolved_on_time=event.on_time,
-                                     first_response_at=_first_response(case, at)),
+                                     first_response_at=_first_response(case, at),
+                                     overdue=False, **_responded(case, at)),
                     disputed=False, closes_unanswered_at=None)
 
 
@@ -329,6 +353,7 @@ def _reopened(case: Case, event: ev.CaseReopened, at: datetime) -> Case:
         status=Status.ROUTED, department=event.department, priority=event.priority,
         due_at=event.due_at, routed_at=at, resolved_at=None, resolved_on_time=None,
         overdue=False, reopened=case.require_facts().reopened + 1,
+        **_reaches_department(event.response_due_at),
     ), disputed=False, closes_unanswered_at=None)
 
 

@@ -104,13 +104,15 @@ def reassign(
     known_department(policy, command.department)
     if command.department == facts.department:
         raise NotNow(f"case {case.case_id} is already with {command.department}")
+    deadlines = policy.reaching(facts.category, facts.priority, now)
     return [
         ev.CaseReassigned(
             by=actor,
             from_department=facts.department,
             to_department=command.department,
-            due_at=policy.deadlines.due(facts.priority, now),
+            due_at=deadlines.due_at,
             reason=command.reason,
+            response_due_at=deadlines.response_due_at,
         )
     ]
 
@@ -122,15 +124,17 @@ def routed(
     facts: CaseFacts, assignment: Assignment, *, reason: RouteReason, by: Actor, now: datetime,
     policy: Policy,
 ) -> ev.CaseRouted:
-    """The case goes to `assignment`, due by its priority class's deadline from now."""
+    """The case goes to `assignment`, due by its time limits from now."""
+    deadlines = policy.reaching(facts.category, facts.priority, now)
     return ev.CaseRouted(
         department=assignment.lead,
         assisting=assignment.assisting,
-        due_at=policy.deadlines.due(facts.priority, now),
+        due_at=deadlines.due_at,
         priority=facts.priority,
         rule=assignment.rule,
         reason=reason,
         by=by,
+        response_due_at=deadlines.response_due_at,
     )
 
 

@@ -66,12 +66,14 @@ def give_feedback(
     )
     if not command.fixed:
         priority = facts.priority.raised()
+        deadlines = policy.reaching(facts.category, priority, now)
         reopened = ev.CaseReopened(
             department=facts.department,
             priority=priority,
-            due_at=policy.deadlines.due(priority, now),
+            due_at=deadlines.due_at,
             comment=command.comment,
             was_on_time=facts.resolved_on_time,
+            response_due_at=deadlines.response_due_at,
         )
         return [feedback, reopened]
     if command.satisfied:

@@ -145,7 +145,7 @@ class History:
         personal = personal_part(command, city)
         sealed = self.seal(self.case_id, personal) if personal and self.seal else None
         return self.given(at, submitted(command, city, tracking_code_hash=code_hash,
-                                        personal=sealed))
+                                        personal=sealed, at=at))
 
     def accept(self, at: datetime, command: cmd.AcceptCase, *, by: Actor) -> History:
         """An officer accepts the case, and routing reacts at once (routes it by the rules,

@@ -2,8 +2,13 @@
 
 The city's dispatch catalogue (`deploy/config/dispatch.yaml`) maps
 category × district to a lead department (承辦單位) and optional assisting
-ones; the first matching rule wins. Each priority class has a deadline,
-counted from the moment the case reaches its department.
+ones; the first matching rule wins. Each priority class has three time limits
+(`deploy/config/deadlines.yaml`; a category may set its own): triage, counted
+from submission; the department's first response (签收) and resolution, counted
+from the moment the case reaches its department. Each deadline is worked out
+once, when its clock starts, and recorded in the event that starts it, so a
+later change of the limits never moves a case's deadline (`Policy.due`;
+working days by the official calendar, `services/common/workdays.py`).
 
 A `Policy` is built from the city and plain values; routing builds it from its
 settings (`RoutingSettings.policy`), tests and the demo build it directly.
@@ -15,29 +20,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from contracts.facts import Priority
+from contracts.facts import Clock, Priority
 from services.common.catalogue import CityConfig
-
-
-@dataclass(frozen=True)
-class Deadlines:
-    """How long each priority class may take, from routing to resolution."""
-
-    emergency: timedelta = timedelta(hours=2)
-    utilities: timedelta = timedelta(hours=24)
-    general: timedelta = timedelta(days=7)
-    complex: timedelta = timedelta(days=15)
-
-    def allowed(self, priority: Priority) -> timedelta:
-        return {
-            Priority.EMERGENCY: self.emergency,
-            Priority.UTILITIES: self.utilities,
-            Priority.GENERAL: self.general,
-            Priority.COMPLEX: self.complex,
-        }[priority]
-
-    def due(self, priority: Priority, start: datetime) -> datetime:
-        return start + self.allowed(priority)
 
 
 @dataclass(frozen=True)
@@ -45,7 +29,6 @@ class Policy:
     """Everything the deciders decide with besides the case: the city's rules and the clocks."""
 
     city: CityConfig
-    deadlines: Deadlines = Deadlines()
     feedback_reminder: timedelta = timedelta(days=7)
     """A resolution unanswered this long: the resident is asked once more."""
     feedback_window: timedelta = timedelta(days=10)
@@ -57,6 +40,25 @@ class Policy:
             raise ValueError(
                 f"the feedback reminder ({self.feedback_reminder}) must come after the "
                 f"resolution and before the feedback window closes ({self.feedback_window})")
+
+    def due(self, clock: Clock, category: str, priority: Priority, start: datetime) -> datetime:
+        """When `clock` of a case of `category` in `priority` class started at `start` runs
+        out, by the city's time limits and calendar now."""
+        return self.city.due(clock, category, priority, start)
+
+    def reaching(self, category: str, priority: Priority, start: datetime) -> Reaching:
+        """The deadlines a case gets when it reaches a department at `start`."""
+        return Reaching(response_due_at=self.due("response", category, priority, start),
+                        due_at=self.due("resolution", category, priority, start))
+
+
+@dataclass(frozen=True)
+class Reaching:
+    """The deadlines of a case that reaches a department: its first response's (签收) and
+    its resolution's (`due_at`), as `CaseRouted`, `CaseReassigned`, `CaseReopened` record them."""
+
+    response_due_at: datetime
+    due_at: datetime
 
 
 @dataclass(frozen=True)

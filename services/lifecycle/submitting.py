@@ -19,6 +19,8 @@ a cipher) is the caller's: the event takes the sealed value as given.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from contracts.case_commands import SubmitCase
 from contracts.case_events import CaseSubmitted
 from contracts.facts import Actor, Channel, Location
@@ -118,9 +120,11 @@ def submitted(
     personal: Sealed | None = None,
     channel: Channel | None = None,
     entered_by: Actor | None = None,
+    at: datetime | None = None,
 ) -> CaseSubmitted:
     """The event recording a valid submission (check it first), its personal part sealed
-    in `personal` (`personal_part`, sealed by the caller; without it, none is recorded)."""
+    in `personal` (`personal_part`, sealed by the caller; without it, none is recorded),
+    due for triage by the category's time limit from `at` (without it, no triage deadline)."""
     problems = check_submission(command, city)
     if problems:
         raise Invalid.of(problems)
@@ -139,4 +143,6 @@ def submitted(
         language=command.language,
         entered_by=entered_by,
         external_ref=command.external_ref,
+        triage_due_at=(city.due("triage", category.code, category.priority, at)
+                       if at is not None else None),
     )

@@ -1,10 +1,16 @@
 """Supervision (督辦): cases pressed on by a supervisor, by hand or because time ran out.
 
 A supervisor takes an accepted, unfinished case under supervision by hand
-(`escalate`, once). A case also goes to supervision by itself when its
-department's deadline passes unresolved: it becomes overdue (`CaseOverdue`)
-and is escalated with reason "overdue" (`overdue`). A supervisor may then
-move it to another department (`dispatching.reassign`).
+(`escalate`, once). A case also goes to supervision by itself when one of its
+three deadlines passes (`overdue`): triage (still submitted), its department's
+first response (签收: routed, and the department has not responded) or
+resolution (with its department, unresolved). It becomes overdue on that clock
+(`CaseOverdue`, naming it) and is escalated with reason "overdue". Each flag
+clears when the case moves on: accepted, rejected or merged clears triage's;
+the department's acknowledgement (or first progress note, or resolution)
+clears the response's; the resolution clears the resolution's (`case.py`). A
+supervisor may move the case to another department (`dispatching.reassign`),
+which starts both of the department's clocks again.
 
 A resident who says a resolution fixed the problem but is not satisfied
 disputes it (`feedback.give_feedback`): the case goes to supervision with
@@ -14,7 +20,8 @@ reason "disputed" and stays resolved until a supervisor rules
 department, same priority, new deadline from now (`DisputeSettled`, then
 `CaseReopened`). Either way the answer stays counted as not satisfied.
 
-The deadline follows from recorded state alone (`facts.due_at`), so it
+The deadlines follow from recorded state alone (`facts.triage_due_at`,
+`facts.response_due_at`, `facts.due_at`), so they
 survives restarts and needs no sleeping task per case: routing's sweep
 (`services/routing/sweeps.py`) finds candidates in its store and decides on
 each with `overdue` inside a compare-and-set, so N instances sweeping at once
@@ -30,7 +37,7 @@ from datetime import datetime
 from contracts import case_commands as cmd
 from contracts import case_events as ev
 from contracts.envelope import derived_id
-from contracts.facts import SYSTEM, Actor, CaseStatus
+from contracts.facts import SYSTEM, Actor, CaseFacts, CaseStatus, Clock
 from services.lifecycle.access import AFTER_ACCEPTANCE, admit, require
 from services.lifecycle.case import Case
 from services.lifecycle.errors import NotNow
@@ -63,30 +70,42 @@ def settle_dispute(
     settled = ev.DisputeSettled(by=actor, outcome=command.outcome, note=command.note)
     if command.outcome == "closed":
         return [settled, ev.CaseClosed(reason="confirmed")]
+    deadlines = policy.reaching(facts.category, facts.priority, now)
     return [settled, ev.CaseReopened(
-        department=facts.department, priority=facts.priority,
-        due_at=policy.deadlines.due(facts.priority, now), was_on_time=facts.resolved_on_time)]
+        department=facts.department, priority=facts.priority, due_at=deadlines.due_at,
+        was_on_time=facts.resolved_on_time, response_due_at=deadlines.response_due_at)]
 
 
 def overdue(case: Case, now: datetime) -> list[ev.CaseEvent]:
-    """A running deadline that has passed: overdue, and up to supervision."""
+    """Running deadlines that have passed: overdue on each, and up to supervision (once)."""
     facts = case.facts
-    if (
-        facts is None
-        or case.from_history
-        or facts.status.value not in RUNNING
-        or facts.overdue
-        or facts.due_at is None
-        or now <= facts.due_at
-    ):
+    if facts is None or case.from_history:
         return []
-    return [
-        ev.CaseOverdue(due_at=facts.due_at, department=facts.department),
-        ev.CaseEscalated(reason="overdue", by=SYSTEM),
+    passed: list[ev.CaseEvent] = [
+        ev.CaseOverdue(due_at=due, department=facts.department, clock=clock)
+        for clock, due in running(facts) if now > due
     ]
+    return [*passed, ev.CaseEscalated(reason="overdue", by=SYSTEM)] if passed else []
+
+
+def running(facts: CaseFacts) -> list[tuple[Clock, datetime]]:
+    """The case's deadlines that run now and are not overdue yet, with when they are due."""
+    clocks: list[tuple[Clock, datetime]] = []
+    if (facts.status is CaseStatus.SUBMITTED and facts.triage_due_at is not None
+            and not facts.triage_overdue):
+        clocks.append(("triage", facts.triage_due_at))
+    if facts.status.value in RUNNING:
+        if (facts.responded_at is None and facts.response_due_at is not None
+                and not facts.response_overdue):
+            clocks.append(("response", facts.response_due_at))
+        if facts.due_at is not None and not facts.overdue:
+            clocks.append(("resolution", facts.due_at))
+    return clocks
 
 
 def overdue_cause(case: Case) -> str:
-    """The same deadline passing is one cause, however many instances notice it."""
-    due = case.facts.due_at.isoformat() if case.facts and case.facts.due_at else "-"
-    return str(derived_id("overdue", case.case_id, due))
+    """The same deadlines passing are one cause, however many instances notice them."""
+    facts = case.facts
+    parts = [due.isoformat() if clock == "resolution" else f"{clock}@{due.isoformat()}"
+             for clock, due in (running(facts) if facts else [])]
+    return str(derived_id("overdue", case.case_id, *(parts or ["-"])))

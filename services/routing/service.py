@@ -50,7 +50,7 @@ from services.common.bus import (
     typed,
 )
 from services.common.casestreams import CaseStreams, ConcurrentChange
-from services.common.catalogue import load_city
+from services.common.catalogue import load_city, work_calendar
 from services.common.clock import Clock
 from services.common.commands import Desk, Reply
 from services.common.keys import key_store
@@ -127,7 +127,13 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
 
     async def on_start(self) -> None:
         await self.streams.ensure_indexes(("status", "due_at", "resolved_at", "department",
-                                           "closes_unanswered_at"))
+                                           "closes_unanswered_at", "triage_due_at",
+                                           "response_due_at"))
+        calendar = work_calendar(self.policy.city.calendar)
+        if calendar.rules.outside_known_years == "weekends":
+            # say it rather than guess silently: beyond this year, Monday to Friday count
+            log.info("working_days_known_until", year=calendar.known_until,
+                     beyond="monday to friday count as working days (calendar.yaml)")
 
     async def start(self) -> None:
         await super().start()

@@ -1,8 +1,8 @@
-"""Routing's settings: deadlines by priority class, the feedback window, the sweep.
+"""Routing's settings: the feedback window, the sweep.
 
 Every value comes from the environment with the prefix `ZAIBAN_`; durations
-are ISO 8601 (`ZAIBAN_DEADLINE_EMERGENCY=PT2H`, `ZAIBAN_FEEDBACK_REMINDER=P7D`,
-`ZAIBAN_FEEDBACK_WINDOW=P10D`).
+are ISO 8601 (`ZAIBAN_FEEDBACK_REMINDER=P7D`, `ZAIBAN_FEEDBACK_WINDOW=P10D`).
+The deadlines of cases are the city's (`deploy/config/deadlines.yaml`, `calendar.yaml`).
 """
 
 from __future__ import annotations
@@ -13,22 +13,10 @@ from pydantic import Field
 
 from services.common.catalogue import CityConfig
 from services.common.settings import CommonSettings
-from services.lifecycle.policy import Deadlines, Policy
+from services.lifecycle.policy import Policy
 
 
 class RoutingSettings(CommonSettings):
-    deadline_emergency: timedelta = Field(
-        default=timedelta(hours=2), description="Deadline of an emergency case (gas leaks...)."
-    )
-    deadline_utilities: timedelta = Field(
-        default=timedelta(hours=24), description="Deadline of water, power, gas, heating cases."
-    )
-    deadline_general: timedelta = Field(
-        default=timedelta(days=7), description="Deadline of a general case."
-    )
-    deadline_complex: timedelta = Field(
-        default=timedelta(days=15), description="Deadline of a complex case."
-    )
     feedback_reminder: timedelta = Field(
         default=timedelta(days=7),
         description="A resolved case with no answer from its resident after this long: the "
@@ -54,17 +42,7 @@ class RoutingSettings(CommonSettings):
         ),
     )
 
-    def deadlines(self) -> Deadlines:
-        """The deadline of each priority class, as configured."""
-        return Deadlines(
-            emergency=self.deadline_emergency,
-            utilities=self.deadline_utilities,
-            general=self.deadline_general,
-            complex=self.deadline_complex,
-        )
-
     def policy(self, city: CityConfig) -> Policy:
         """What the lifecycle's deciders decide with, in `city`, as configured."""
-        return Policy(city=city, deadlines=self.deadlines(),
-                      feedback_reminder=self.feedback_reminder,
+        return Policy(city=city, feedback_reminder=self.feedback_reminder,
                       feedback_window=self.feedback_window)

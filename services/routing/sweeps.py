@@ -1,6 +1,6 @@
 """How routing's sweep finds the cases whose clocks ran out: queries over its store.
 
-Three clocks follow from recorded state alone (decided in the lifecycle:
+The clocks follow from recorded state alone (decided in the lifecycle:
 `supervision.overdue`, `feedback.ask_again`, `feedback.unanswered`). The sweep finds candidates
 with the queries below over fields routing's store keeps at the top of each
 case document (`index_fields`), then decides on each case inside a
@@ -18,6 +18,10 @@ from contracts.facts import CaseStatus
 from services.lifecycle.case import Case
 from services.lifecycle.supervision import RUNNING
 
+DEADLINE_FIELDS = ("triage_due_at", "response_due_at", "responded", "triage_overdue",
+                   "response_overdue")
+"""The index fields of the triage and first-response deadlines (besides `due_at`, `overdue`)."""
+
 
 def index_fields(case: Case) -> dict[str, Any]:
     """What the sweep (and an operator) query routing's store by."""
@@ -25,7 +29,9 @@ def index_fields(case: Case) -> dict[str, Any]:
     if facts is None:
         return {"status": None, "due_at": None, "overdue": False, "resolved_at": None,
                 "department": None, "disputed": False, "closes_unanswered_at": None,
-                "from_history": case.from_history}
+                "from_history": case.from_history, "triage_due_at": None,
+                "response_due_at": None, "responded": False, "triage_overdue": False,
+                "response_overdue": False}
     return {
         "status": facts.status.value,
         "due_at": facts.due_at,
@@ -35,17 +41,25 @@ def index_fields(case: Case) -> dict[str, Any]:
         "disputed": case.disputed,
         "closes_unanswered_at": case.closes_unanswered_at,
         "from_history": case.from_history,
+        "triage_due_at": facts.triage_due_at,
+        "response_due_at": facts.response_due_at,
+        "responded": facts.responded_at is not None,
+        "triage_overdue": facts.triage_overdue,
+        "response_overdue": facts.response_overdue,
     }
 
 
 def past_due_query(now: datetime) -> dict[str, Any]:
-    """Cases with a department, not yet overdue, whose deadline has passed."""
-    return {
-        "status": {"$in": list(RUNNING)},
-        "overdue": False,
-        "from_history": False,
-        "due_at": {"$lt": now},
-    }
+    """Cases with a deadline passed that is not marked overdue yet: triage (submitted), the
+    department's first response (with it, not responded) or resolution (with it).
+    (`$ne: True`: a document written before routing kept a flag has not raised it.)"""
+    return {"from_history": False, "$or": [
+        {"status": CaseStatus.SUBMITTED.value, "triage_overdue": {"$ne": True},
+         "triage_due_at": {"$lt": now}},
+        {"status": {"$in": list(RUNNING)}, "responded": {"$ne": True},
+         "response_overdue": {"$ne": True}, "response_due_at": {"$lt": now}},
+        {"status": {"$in": list(RUNNING)}, "overdue": False, "due_at": {"$lt": now}},
+    ]}
 
 
 def _awaiting_answer() -> dict[str, Any]:

@@ -24,7 +24,7 @@ FILES = [COMPOSE, DOCKERFILE, NGINX_CONF, DEPLOY / "README.md", *k8s_yaml_files(
 def test_the_known_variables_come_from_the_settings_models() -> None:
     known = known_variables()
     assert {"ZAIBAN_KAFKA_BOOTSTRAP", "ZAIBAN_WRITE_CONCERN_MAJORITY",  # CommonSettings
-            "ZAIBAN_DEADLINE_EMERGENCY",                                # RoutingSettings
+            "ZAIBAN_FEEDBACK_WINDOW",                                   # RoutingSettings
             "ZAIBAN_HOME"} <= known                                     # zaiban infra
 
 

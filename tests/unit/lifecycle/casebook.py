@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -37,6 +38,10 @@ T0 = datetime(2025, 10, 6, 9, 0, tzinfo=UTC)
 """10-06, the day the reference case came in."""
 T1 = T0 + timedelta(days=1)
 """The day after."""
+
+AFTER_NATIONAL_DAY_2025 = datetime(2025, 10, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+"""T0 and T1 fall in the National Day holiday of 2025 (Oct 1-8): one working day from either
+starts on Thu Oct 9 and ends with it (the deadline of a general case's first response)."""
 
 TRACKING_CODE = "7K3M-9QXA-ABCD-EFGH"
 

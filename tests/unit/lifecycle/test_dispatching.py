@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from unit.lifecycle.casebook import (
+    AFTER_NATIONAL_DAY_2025,
     CITY,
     CITY_WITHOUT_SIGNAL_RULE,
     OFFICER,
@@ -28,7 +29,7 @@ from contracts.facts import SYSTEM, Priority
 from services.lifecycle import dispatching
 from services.lifecycle.case import Case
 from services.lifecycle.errors import Invalid, NotAllowed, NotFound, NotNow
-from services.lifecycle.policy import Assignment, Deadlines, Policy, by_hand, by_rules
+from services.lifecycle.policy import Assignment, Policy, by_hand, by_rules
 
 WEEK = timedelta(days=7)
 
@@ -65,12 +66,11 @@ def test_routing_by_hand_keeps_the_rule_when_it_agrees() -> None:
     assert by_hand(CITY, "housing", "heating", "erqi") == Assignment("housing")
 
 
-def test_deadlines_default_to_the_priority_classes() -> None:
-    deadlines = Deadlines()
-    assert deadlines.due(Priority.EMERGENCY, T0) == T0 + timedelta(hours=2)
-    assert deadlines.due(Priority.UTILITIES, T0) == T0 + timedelta(hours=24)
-    assert deadlines.due(Priority.GENERAL, T0) == T0 + timedelta(days=7)
-    assert deadlines.due(Priority.COMPLEX, T0) == T0 + timedelta(days=15)
+def test_resolution_deadlines_are_those_of_the_priority_classes() -> None:
+    assert POLICY.due("resolution", "gas", Priority.EMERGENCY, T0) == T0 + timedelta(hours=2)
+    assert POLICY.due("resolution", "water", Priority.UTILITIES, T0) == T0 + timedelta(hours=24)
+    assert POLICY.due("resolution", "roads", Priority.GENERAL, T0) == T0 + timedelta(days=7)
+    assert POLICY.due("resolution", "rights", Priority.COMPLEX, T0) == T0 + timedelta(days=15)
 
 
 # --- on acceptance ------------------------------------------------------------
@@ -81,7 +81,8 @@ def test_an_accepted_case_is_routed_by_the_rules() -> None:
     events = dispatching.on_accepted(story.case, story.envelopes[-1], T0, POLICY)
     assert events == [ev.CaseRouted(department="signal-co", assisting=(), due_at=T0 + WEEK,
                                     priority=Priority.GENERAL, rule="traffic-signals@*",
-                                    reason="accepted", by=SYSTEM)]
+                                    reason="accepted", by=SYSTEM,
+                                    response_due_at=AFTER_NATIONAL_DAY_2025)]
 
 
 def test_a_case_handed_to_a_reporter_is_not_dispatched() -> None:
@@ -134,7 +135,8 @@ def test_an_officer_routes_an_accepted_case_by_the_rules() -> None:
     events = dispatching.route(case, cmd.RouteCase(), OFFICER, T1, POLICY)
     assert events == [ev.CaseRouted(
         department="signal-co", assisting=(), due_at=T1 + timedelta(days=7),
-        priority=Priority.GENERAL, rule="traffic-signals@*", reason="manual", by=OFFICER)]
+        priority=Priority.GENERAL, rule="traffic-signals@*", reason="manual", by=OFFICER,
+        response_due_at=AFTER_NATIONAL_DAY_2025)]
 
 
 def test_a_reporter_routes_to_the_department_named_as_in_the_reference_case() -> None:
@@ -181,7 +183,8 @@ def test_a_supervisor_reassigns_with_a_new_deadline() -> None:
         case, cmd.ReassignCase(department="roads-office", reason="路面问题"), SUPERVISOR, T1, POLICY)
     assert events == [ev.CaseReassigned(by=SUPERVISOR, from_department="signal-co",
                                         to_department="roads-office",
-                                        due_at=T1 + timedelta(days=7), reason="路面问题")]
+                                        due_at=T1 + timedelta(days=7), reason="路面问题",
+                                        response_due_at=AFTER_NATIONAL_DAY_2025)]
     refusal(lambda: dispatching.reassign(
         case, cmd.ReassignCase(department="roads-office", reason="路面问题"), OFFICER, T1, POLICY),
         NotAllowed)

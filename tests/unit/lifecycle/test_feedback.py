@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from pydantic import ValidationError
 from unit.lifecycle.casebook import (
+    AFTER_NATIONAL_DAY_2025,
     CITY,
     OFFICER,
     POLICY,
@@ -62,7 +63,8 @@ def test_not_fixed_reopens_to_the_same_department_more_urgent() -> None:
     assert events == [
         ev.FeedbackGiven(fixed=False, satisfied=False, rating=1, comment="又灭了"),
         ev.CaseReopened(department="signal-co", priority=Priority.UTILITIES,
-                        due_at=later + timedelta(hours=24), comment="又灭了", was_on_time=True),
+                        due_at=later + timedelta(hours=24), comment="又灭了", was_on_time=True,
+                        response_due_at=later + timedelta(hours=4)),  # utilities, on Thu 10-09
     ]
     reopened = story.given(later, *events).case
     assert reopened.facts is not None
@@ -142,7 +144,8 @@ def test_a_supervisor_settles_a_dispute_by_sending_the_case_back() -> None:
     assert events == [
         ev.DisputeSettled(by=SUPERVISOR, outcome="reopened", note="请重新处理并回访"),
         ev.CaseReopened(department="signal-co", priority=Priority.GENERAL,
-                        due_at=later + WEEK, was_on_time=True)]
+                        due_at=later + WEEK, was_on_time=True,
+                        response_due_at=AFTER_NATIONAL_DAY_2025)]
     reopened = story.given(later, *events).case
     assert not reopened.disputed and reopened.facts is not None
     assert (reopened.facts.status, reopened.facts.reopened) == (CaseStatus.ROUTED, 1)

@@ -34,7 +34,7 @@ def test_a_returned_case_goes_to_the_assisting_department() -> None:
         ev.CaseReturned(by=HEATING_CO, reason="是物业的管道"),
         ev.CaseRouted(department="housing", assisting=(), due_at=T1 + timedelta(hours=24),
                       priority=Priority.UTILITIES, rule="heating@*", reason="returned",
-                      by=SYSTEM),
+                      by=SYSTEM, response_due_at=T1 + timedelta(hours=4)),
     ]
     rerouted = story.given(T1, *events).case
     assert rerouted.facts and rerouted.facts.department == "housing"

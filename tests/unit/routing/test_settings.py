@@ -1,4 +1,5 @@
-"""Routing's settings: the deadlines and the feedback window the lifecycle decides with."""
+"""Routing's settings: the feedback window the lifecycle decides with (the deadlines are the
+city's: tests/unit/common/test_workdays.py)."""
 
 from __future__ import annotations
 
@@ -7,26 +8,16 @@ from datetime import timedelta
 import pytest
 from unit.lifecycle.casebook import CITY
 
-from contracts.facts import Priority
-from services.lifecycle.policy import Deadlines
 from services.routing.settings import RoutingSettings
 
 
-def test_the_default_deadlines_are_the_priority_classes() -> None:
-    assert RoutingSettings().deadlines() == Deadlines()
-
-
-def test_deadlines_and_the_feedback_window_come_from_the_environment(
+def test_the_feedback_window_comes_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("ZAIBAN_DEADLINE_EMERGENCY", "PT1H")
-    monkeypatch.setenv("ZAIBAN_DEADLINE_COMPLEX", "P30D")
     monkeypatch.setenv("ZAIBAN_FEEDBACK_REMINDER", "P2D")
     monkeypatch.setenv("ZAIBAN_FEEDBACK_WINDOW", "P3D")
     policy = RoutingSettings().policy(CITY)
-    assert policy.deadlines.allowed(Priority.EMERGENCY) == timedelta(hours=1)
-    assert policy.deadlines.allowed(Priority.COMPLEX) == timedelta(days=30)
-    assert policy.deadlines.allowed(Priority.GENERAL) == timedelta(days=7)
+    assert policy.city is CITY
     assert (policy.feedback_reminder, policy.feedback_window) == (timedelta(days=2),
                                                                   timedelta(days=3))
 

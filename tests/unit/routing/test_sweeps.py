@@ -26,9 +26,11 @@ def test_the_sweep_finds_cases_by_top_level_fields() -> None:
     assert sweeps.index_fields(case) == {
         "status": "routed", "due_at": T0 + WEEK, "overdue": False, "resolved_at": None,
         "department": "signal-co", "disputed": False, "closes_unanswered_at": None,
-        "from_history": False}
-    query = sweeps.past_due_query(T0)
-    assert query["due_at"] == {"$lt": T0} and query["overdue"] is False
+        "from_history": False, "triage_due_at": None, "response_due_at": None,
+        "responded": False, "triage_overdue": False, "response_overdue": False}
+    triage, response, resolution = sweeps.past_due_query(T0)["$or"]
+    assert triage["triage_due_at"] == response["response_due_at"] == {"$lt": T0}
+    assert resolution["due_at"] == {"$lt": T0} and resolution["overdue"] is False
 
 
 def test_the_sweep_asks_again_then_closes_only_cases_awaiting_their_residents_answer() -> None:
