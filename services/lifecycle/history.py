@@ -62,8 +62,9 @@ Seal = Callable[[str, PersonalData], Sealed]
 RESIDENT = Actor(role=Role.RESIDENT)
 
 MOMENTS = ("submitted_at", "accepted_at", "routed_at", "first_response_at", "resolved_at",
-           "closed_at")
-"""The facts that are moments of the story (`due_at` is a deadline: a moment plus a rule)."""
+           "closed_at", "responded_at")
+"""The facts that are moments of the story (`due_at`, `triage_due_at`, `response_due_at` are
+deadlines: a moment plus a rule)."""
 
 
 def cause_of(producer: str, case_id: str, version: int) -> str:
@@ -190,7 +191,7 @@ class History:
         cause = ""
         for index, envelope in enumerate(self.envelopes):
             facts = envelope.facts
-            if facts.due_at is not None:
+            if facts.due_at is not None or facts.triage_due_at is not None:
                 raise ValueError(f"{self.case_id} has a deadline: tell it, do not retell it")
             if envelope.data.get("personal"):
                 raise ValueError(f"{self.case_id} has personal data: tell it, do not retell it")
