@@ -290,6 +290,7 @@ async def test_an_overdue_case_is_escalated_even_across_a_restart(
         await until_types(settings, late, "CaseSubmitted", "CaseAccepted", "CaseRouted")
         await until_types(settings, silent, "CaseSubmitted", "CaseAccepted", "CaseRouted")
         clock.advance(timedelta(days=1))
+        await post(http, late, "acknowledge", {}, SIGNAL_CO)  # in time: only resolution is late
         await post(http, silent, "resolve", {"resolution": "已修复"}, SIGNAL_CO)
         clock.set(T0 + timedelta(days=7))  # the deadline itself: not yet overdue
         assert await first.sweep() == Swept()
@@ -300,9 +301,11 @@ async def test_an_overdue_case_is_escalated_even_across_a_restart(
     second = RoutingService(routing_settings(settings), clock=clock)
     async with running(second):
         events = await until_types(settings, late, "CaseSubmitted", "CaseAccepted",
-                                   "CaseRouted", "CaseOverdue", "CaseEscalated")
-        assert events[3].data["due_at"] == events[2].data["due_at"]
-        assert events[4].data["reason"] == "overdue" and events[4].facts.overdue
+                                   "CaseRouted", "CaseAcknowledged", "CaseOverdue",
+                                   "CaseEscalated")
+        assert events[4].data["due_at"] == events[2].data["due_at"]
+        assert events[4].data["clock"] == "resolution"
+        assert events[5].data["reason"] == "overdue" and events[5].facts.overdue
         # asked once more (late, as routing was down: the rest of the window from now)
         asked = await until_types(settings, silent, "CaseSubmitted", "CaseAccepted",
                                   "CaseRouted", "CaseResolved", "ResidentAskedAgain")
@@ -321,7 +324,7 @@ async def test_an_overdue_case_is_escalated_even_across_a_restart(
                                    "CaseClosed")
         assert closed[-1].data["reason"] == "no_answer"
         assert await third.sweep() == Swept()
-    assert len(await log_of(settings, late)) == 5
+    assert len(await log_of(settings, late)) == 6
 
 
 async def test_instances_sweeping_at_once_ask_a_silent_resident_once(
