@@ -84,7 +84,7 @@ ZH_HANS: dict[str, str] = {
     "column.supervision": "郑在督办",
     "column.news": "新闻",
     # why a case went to supervision
-    "escalation.overdue": "逾期未办结",
+    "escalation.overdue": "超过办理时限",
     "escalation.disputed": "市民对处理结果有异议",
     "escalation.manual": "督办员决定督办",
     # the public Atom feeds (feeds.py)
@@ -101,6 +101,9 @@ ZH_HANS: dict[str, str] = {
     "feed.resolved_at": "办结时间",
     "feed.latest": "最新进展",
     "feed.case": "案件编号",
+    # which deadline passed (CaseOverdue v2; plain "entry.CaseOverdue" is the resolution's)
+    "entry.CaseOverdue.triage": "已超过受理时限，尚未受理",
+    "entry.CaseOverdue.response": "{department}已超过签收时限，尚未签收",
 }
 
 ZH_HANT: dict[str, str] = {
@@ -167,7 +170,7 @@ ZH_HANT: dict[str, str] = {
     "column.inquiry": "幫打聽",
     "column.supervision": "鄭在督辦",
     "column.news": "新聞",
-    "escalation.overdue": "逾期未辦結",
+    "escalation.overdue": "超過辦理時限",
     "escalation.disputed": "市民對處理結果有異議",
     "escalation.manual": "督辦員決定督辦",
     "feed.author": "{city}在辦",
@@ -183,6 +186,9 @@ ZH_HANT: dict[str, str] = {
     "feed.resolved_at": "辦結時間",
     "feed.latest": "最新進展",
     "feed.case": "案件編號",
+    # which deadline passed (CaseOverdue v2; plain "entry.CaseOverdue" is the resolution's)
+    "entry.CaseOverdue.triage": "已超過受理時限，尚未受理",
+    "entry.CaseOverdue.response": "{department}已超過簽收時限，尚未簽收",
 }
 
 EN: dict[str, str] = {
@@ -261,7 +267,7 @@ EN: dict[str, str] = {
     "column.inquiry": "Inquiry column",
     "column.supervision": "Supervision column",
     "column.news": "News",
-    "escalation.overdue": "overdue",
+    "escalation.overdue": "past a time limit",
     "escalation.disputed": "the resident disputes the result",
     "escalation.manual": "on a supervisor's decision",
     "feed.author": "Zaiban {city}",
@@ -277,6 +283,9 @@ EN: dict[str, str] = {
     "feed.resolved_at": "Resolved",
     "feed.latest": "Latest step",
     "feed.case": "Case number",
+    # which deadline passed (CaseOverdue v2; plain "entry.CaseOverdue" is the resolution's)
+    "entry.CaseOverdue.triage": "Not triaged within its time limit",
+    "entry.CaseOverdue.response": "{department} has not acknowledged it within its time limit",
 }
 
 MESSAGES: dict[Language, dict[str, str]] = {"zh-Hans": ZH_HANS, "zh-Hant": ZH_HANT, "en": EN}

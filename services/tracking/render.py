@@ -116,6 +116,9 @@ def render(entry: Entry, language: Language, city: CityConfig) -> str:
                 key += f".{what['reason']}"
         case "CaseEscalated":
             fields["reason"] = message(language, f"escalation.{what.get('reason')}")
+        case "CaseOverdue":
+            if what.get("clock") in ("triage", "response"):
+                key += f".{what['clock']}"
         case "FeedbackGiven":
             if not what.get("fixed"):
                 key += ".not_fixed"
@@ -309,5 +312,11 @@ def summary(view: CaseView, language: Language, city: CityConfig, *,
             escalated=facts.escalated,
             disputed=view.disputed,
             reopened=facts.reopened,
+            triage_due_at=facts.triage_due_at.isoformat() if facts.triage_due_at else None,
+            response_due_at=(facts.response_due_at.isoformat() if facts.response_due_at
+                             else None),
+            responded=facts.responded_at is not None,
+            triage_overdue=facts.triage_overdue,
+            response_overdue=facts.response_overdue,
         )
     return row

@@ -196,7 +196,8 @@ def _step(event: ev.CaseEvent) -> tuple[Who, dict[str, JsonValue], dict[str, Jso
         case ev.ReporterAssigned():
             return Who.of(event.by), {}, {}, True
         case ev.CaseOverdue():
-            return SYSTEM, {"due_at": _iso(event.due_at), "department": event.department}, {}, True
+            return SYSTEM, {"due_at": _iso(event.due_at), "department": event.department,
+                            "clock": event.clock}, {}, True
         case ev.CaseEscalated():
             return Who.of(event.by), {"reason": event.reason}, _note(event.note), True
         case ev.CaseResolved():

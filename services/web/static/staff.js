@@ -265,6 +265,8 @@ async function refreshAll() {
 function badges(item) {
   return [
     item.overdue ? h("span", { class: "badge badge-danger" }, t("staff.badge_overdue")) : null,
+    item.triage_overdue ? h("span", { class: "badge badge-danger" }, t("staff.badge_triage_overdue")) : null,
+    item.response_overdue ? h("span", { class: "badge badge-danger" }, t("staff.badge_response_overdue")) : null,
     item.escalated ? h("span", { class: "badge badge-warn" }, t("staff.badge_escalated")) : null,
     item.disputed ? h("span", { class: "badge badge-danger" }, t("staff.badge_disputed")) : null,
     item.reopened ? h("span", { class: "badge badge-warn" }, t("staff.badge_reopened", { n: item.reopened })) : null,
@@ -285,6 +287,10 @@ function workItem(item, name) {
           [placeLine(item.location) || (item.district && item.district.name),
             item.department ? item.department.name : null,
             t("staff.submitted_at", { time: formatDateTime(item.submitted_at) }),
+            item.status === "submitted" && item.triage_due_at
+              ? t("staff.triage_due_at", { time: formatDateTime(item.triage_due_at) }) : null,
+            item.status === "routed" && item.response_due_at && !item.responded
+              ? t("staff.response_due_at", { time: formatDateTime(item.response_due_at) }) : null,
             item.due_at ? t("staff.due_at", { time: formatDateTime(item.due_at) }) : null,
           ].filter(Boolean).join(" · ")))),
     h("p", { class: "work-description" }, item.description),

@@ -12,6 +12,7 @@ from unit.tracking.tracking_stories import (
     PHONE,
     PRIVATE_ADDRESS,
     STAFF_IDS,
+    SYSTEM,
     a_disputed_case,
     a_long_handling,
     accepted,
@@ -173,3 +174,44 @@ def test_a_dispute_reads_on_the_public_timeline_in_the_readers_language(
         language: Language) -> None:
     shown = public_view(project(a_disputed_case()), language, CITY)
     assert [e["text"] for e in shown["timeline"][4:]] == DISPUTE[language]
+
+
+LATE = {
+    "zh-Hans": ["已超过受理时限，尚未受理", "转入督办：超过办理时限",
+                "交通信号设施公司已超过签收时限，尚未签收", "已超过办理时限"],
+    "en": ["Not triaged within its time limit", "Escalated to supervision: past a time limit",
+           "Traffic Signal Company has not acknowledged it within its time limit",
+           "The deadline has passed"],
+}
+
+
+@pytest.mark.parametrize("language", ["zh-Hans", "en"])
+def test_each_deadline_passing_reads_as_its_own_and_staff_see_the_three_deadlines(
+    language: Language,
+) -> None:
+    triage_due, response_due, resolution_due = day("10-07"), day("10-08"), day("10-13")
+    story = History("ZB261006-LATE-0009").given(day("10-06"), ev.CaseSubmitted.model_validate({
+        **reference_case("ZB261006-LATE-0009").envelopes[0].data,
+        "triage_due_at": triage_due.isoformat()}))
+    story.given(day("10-07", 10), ev.CaseOverdue(due_at=triage_due, department=None,
+                                                 clock="triage"),
+                ev.CaseEscalated(reason="overdue", by=SYSTEM))
+    submitted_late = summary(project(story), language, CITY, staff=True)
+    assert (submitted_late["triage_overdue"], submitted_late["triage_due_at"]) == (
+        True, triage_due.isoformat())
+    story.given(day("10-07", 11), accepted()).given(day("10-07", 11), ev.CaseRouted(
+        department="signal-co", due_at=resolution_due, priority=Priority.GENERAL, rule="test",
+        by=SYSTEM, response_due_at=response_due))
+    story.given(day("10-08", 10), ev.CaseOverdue(due_at=response_due, department="signal-co",
+                                                 clock="response"))
+    story.given(day("10-13", 10), ev.CaseOverdue(due_at=resolution_due, department="signal-co"))
+    view = project(story)
+    texts = [e["text"] for e in public_view(view, language, CITY)["timeline"]
+             if e["type"] in ("CaseOverdue", "CaseEscalated")]
+    assert texts == LATE[language]
+    row = summary(view, language, CITY, staff=True)
+    assert (row["triage_due_at"], row["response_due_at"], row["due_at"]) == (
+        triage_due.isoformat(), response_due.isoformat(), resolution_due.isoformat())
+    assert (row["triage_overdue"], row["response_overdue"], row["overdue"]) == (
+        False, True, True)
+    assert "response_due_at" not in summary(view, language, CITY)  # staff's, not the list's
