@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest_asyncio
 from helpers import (
@@ -26,6 +27,7 @@ from servicefixtures import token
 from contracts.case_commands import SealedSubmission
 from contracts.facts import Role
 from contracts.topics import Topics
+from services.common.catalogue import load_city
 from services.common.http import build_app
 from services.common.keys import recipient_key, seal_for
 from services.common.settings import CommonSettings
@@ -68,6 +70,12 @@ async def test_a_submission_is_answered_only_once_it_is_in_the_log(http, setting
     assert code.replace("-", "") not in json.dumps(submitted.data)
     assert tracking_code_matches(code, submitted.data["tracking_code_hash"])
     assert not tracking_code_matches("0000-0000-0000-0000", submitted.data["tracking_code_hash"])
+    # due for triage by the city's time limit of its category, counted from the submission
+    city, facts = load_city(settings.config_dir), submitted.facts
+    expected = city.due("triage", facts.category, facts.priority, submitted.occurred_at)
+    assert facts.triage_due_at is not None and facts.triage_due_at > submitted.occurred_at
+    assert abs(facts.triage_due_at - expected) < timedelta(minutes=1)
+    assert submitted.data["triage_due_at"] == facts.triage_due_at.isoformat()
 
 
 async def test_a_retried_submission_with_the_same_key_makes_one_case(http, settings) -> None:  # type: ignore[no-untyped-def]
