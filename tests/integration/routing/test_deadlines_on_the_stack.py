@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,7 +17,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest_asyncio
 import yaml
-from helpers import TEST_SECRET, client_for, publish_envelopes, running
+from helpers import TEST_SECRET, publish_envelopes
 from integration.routing.test_routing_on_the_stack import SIGNAL_CO, log_of, post, until_types
 from unit.lifecycle.casebook import a_submission
 
@@ -27,14 +26,12 @@ from contracts.envelope import Envelope
 from contracts.facts import Actor, Role
 from services.common.catalogue import load_city
 from services.common.clock import ManualClock
-from services.common.http import build_app
 from services.common.keys import KeyRing
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.lifecycle.codes import tracking_code_for
 from services.lifecycle.history import History
 from services.lifecycle.policy import Policy
 from services.routing.service import RoutingService
-from services.routing.settings import RoutingSettings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OFFICER = Actor(role=Role.OFFICER, staff_id="officer-1")
@@ -61,21 +58,6 @@ async def city_dir(tmp_path_factory: object) -> Path:
 @pytest_asyncio.fixture(loop_scope="session")
 async def clock() -> ManualClock:
     return ManualClock(at(9, 18, 16))
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def routing(settings: CommonSettings, clock: ManualClock,
-                  city_dir: Path) -> AsyncIterator[RoutingService]:
-    service = RoutingService(RoutingSettings.from_common(
-        settings, sweep_every_s=0.2, relay_every_s=1.0, config_dir=city_dir), clock=clock)
-    async with running(service):
-        yield service
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def http(routing: RoutingService) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(build_app([routing], title="routing")) as client:
-        yield client
 
 
 def story_of(case_id: str, city_dir: Path) -> History:
@@ -168,8 +150,7 @@ async def test_a_case_routed_on_the_eve_of_national_day(
 
 
 async def test_cases_across_the_adjusted_working_sunday(
-    routing: RoutingService, http: httpx.AsyncClient, clock: ManualClock,
-    settings: CommonSettings, city_dir: Path,
+    routing: RoutingService, clock: ManualClock, settings: CommonSettings, city_dir: Path,
 ) -> None:
     clock.set(at(9, 18, 16))
     waiting = await submitted(settings, city_dir, at(9, 18, 16))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -124,19 +123,6 @@ def routing_settings(settings: CommonSettings) -> RoutingSettings:
 @pytest_asyncio.fixture(loop_scope="session")
 async def clock() -> ManualClock:
     return ManualClock(T0)
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def routing(settings: CommonSettings, clock: ManualClock) -> AsyncIterator[RoutingService]:
-    service = RoutingService(routing_settings(settings), clock=clock)
-    async with running(service):
-        yield service
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def http(routing: RoutingService) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(build_app([routing], title="routing")) as client:
-        yield client
 
 
 async def post(http: httpx.AsyncClient, case_id: str, action: str, body: dict[str, Any] | None,
