@@ -43,3 +43,7 @@ class DepartmentCase(BaseModel):
     media: tuple[ev.MediaRef, ...] = ()
     attributes: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
     reopened: int = 0
+    response_due_at: AwareDatetime | None = Field(
+        default=None, description="When the lead department's first response (签收: acknowledge, "
+                                  "a progress note or the resolution) is due; `due_at` is the "
+                                  "resolution's.")

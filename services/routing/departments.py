@@ -61,6 +61,7 @@ def messages_for(envelope: Envelope, case: Case) -> list[DepartmentCase]:
         media=case.media,
         attributes=case.attributes,
         reopened=facts.reopened,
+        response_due_at=facts.response_due_at,
     )
     match event:
         case ev.CaseRouted():

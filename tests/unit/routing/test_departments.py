@@ -39,8 +39,10 @@ def test_an_erasure_tells_every_department_holding_the_case_to_forget_the_reside
 def test_a_reassignment_tells_the_new_department_and_withdraws_from_the_old() -> None:
     story = routed_case().given(T0, ev.CaseReassigned(
         by=SUPERVISOR, from_department="signal-co", to_department="roads-office",
-        due_at=T0 + WEEK, reason="路面问题"))
+        due_at=T0 + WEEK, reason="路面问题", response_due_at=T0 + timedelta(hours=4)))
     new, old = departments.messages_for(story.envelopes[-1], story.case)
     assert (new.department, new.action, new.reason) == ("roads-office", "assigned", "reassigned")
+    # the new department's own clocks: its first response (签收) and the resolution
+    assert (new.response_due_at, new.due_at) == (T0 + timedelta(hours=4), T0 + WEEK)
     assert (old.department, old.action, old.personal_data) == ("signal-co", "withdrawn", False)
     assert departments.messages_for(routed_case().envelopes[0], story.case) == []
