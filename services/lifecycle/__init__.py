@@ -22,6 +22,6 @@ Beside them: `policy.py` (dispatch rules and deadlines), `codes.py` (tracking co
 
 Nothing here does I/O or reads settings: the services (`services/intake`,
 `services/routing`) load a case, call a decider, and record what it returns.
-Only `contracts/`, the city (`services/common/catalogue.py`), pydantic and the
-standard library are imported (`tests/unit/lifecycle/test_purity.py` checks).
+Only `contracts/`, the city (`services/common/catalogue.py`, its calendar
+`services/common/workdays.py`), pydantic and the standard library are imported (`tests/unit/lifecycle/test_purity.py` checks).
 """

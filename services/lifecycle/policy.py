@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 
 from contracts.facts import Clock, Priority
 from services.common.catalogue import CityConfig
+from services.common.workdays import OutsideCalendar
+from services.lifecycle.errors import NotNow
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Policy:
     def due(self, clock: Clock, category: str, priority: Priority, start: datetime) -> datetime:
         """When `clock` of a case of `category` in `priority` class started at `start` runs
         out, by the city's time limits and calendar now."""
-        return self.city.due(clock, category, priority, start)
+        return due_in(self.city, clock, category, priority, start)
 
     def reaching(self, category: str, priority: Priority, start: datetime) -> Reaching:
         """The deadlines a case gets when it reaches a department at `start`."""
@@ -59,6 +61,17 @@ class Reaching:
 
     response_due_at: datetime
     due_at: datetime
+
+
+def due_in(city: CityConfig, clock: Clock, category: str, priority: Priority,
+           start: datetime) -> datetime:
+    """`CityConfig.due`; a deadline counted in working days into a year the calendar does not
+    know, in a city that chose to refuse rather than count weekdays, refuses the command (it
+    can be given again once the year is in `calendar.yaml`)."""
+    try:
+        return city.due(clock, category, priority, start)
+    except OutsideCalendar as unknown:
+        raise NotNow(str(unknown)) from unknown
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from contracts.personal import PersonalData, ResidentContact, Sealed
 from services.common.catalogue import Attribute, CityConfig
 from services.common.masking import mask
 from services.lifecycle.errors import Invalid, Problem
+from services.lifecycle.policy import due_in
 
 
 def check_submission(command: SubmitCase, city: CityConfig) -> list[Problem]:
@@ -143,6 +144,6 @@ def submitted(
         language=command.language,
         entered_by=entered_by,
         external_ref=command.external_ref,
-        triage_due_at=(city.due("triage", category.code, category.priority, at)
+        triage_due_at=(due_in(city, "triage", category.code, category.priority, at)
                        if at is not None else None),
     )

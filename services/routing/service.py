@@ -129,11 +129,13 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
         await self.streams.ensure_indexes(("status", "due_at", "resolved_at", "department",
                                            "closes_unanswered_at", "triage_due_at",
                                            "response_due_at"))
+        # say it rather than guess silently: what working days are beyond the known years
         calendar = work_calendar(self.policy.city.calendar)
-        if calendar.rules.outside_known_years == "weekends":
-            # say it rather than guess silently: beyond this year, Monday to Friday count
-            log.info("working_days_known_until", year=calendar.known_until,
-                     beyond="monday to friday count as working days (calendar.yaml)")
+        log.info("working_days_known_until", year=calendar.known_until,
+                 beyond={"weekends": "monday to friday count as working days",
+                         "refuse": "deadlines in working days are refused"}[
+                             calendar.rules.outside_known_years],
+                 change_in="calendar.yaml")
 
     async def start(self) -> None:
         await super().start()

@@ -16,14 +16,17 @@ from unit.lifecycle.casebook import (
     SUPERVISOR,
     TRACKING_CODE,
     a_submission,
+    refusal,
     routed_case,
 )
 
 from contracts import case_commands as cmd
 from contracts import case_events as ev
 from contracts.facts import SYSTEM, Actor, CaseFacts, Role
-from services.common.workdays import Deadlines, TimeLimits
+from services.common.catalogue import work_calendar
+from services.common.workdays import CalendarRules, Deadlines, TimeLimits
 from services.lifecycle import dispatching, handling, triage
+from services.lifecycle.errors import NotNow
 from services.lifecycle.history import History, desk
 from services.lifecycle.policy import Policy
 from services.lifecycle.supervision import overdue
@@ -153,3 +156,16 @@ def test_events_recorded_before_the_deadlines_existed_run_the_resolution_clock_o
     far = story.facts.submitted_at + timedelta(days=30)
     assert [e.clock for e in overdue(story.case, far) if isinstance(e, ev.CaseOverdue)] == [
         "resolution"]
+
+
+def test_a_city_refusing_to_guess_an_unknown_years_calendar_refuses_the_submission() -> None:
+    beyond = work_calendar(CITY.calendar).known_until + 1
+    refusing = CITY.model_copy(update={"calendar": CalendarRules(outside_known_years="refuse")})
+    story = History("ZB300101-DEAD-0002", policy=Policy(city=refusing),
+                    tracking_code=TRACKING_CODE)
+    reason = refusal(lambda: story.submit(datetime(beyond, 3, 2, 9, tzinfo=SHANGHAI),
+                                          a_submission()), NotNow)
+    assert f"{beyond} is not known" in reason and "calendar.yaml" in reason
+    # an emergency, counted in hours, needs no calendar
+    gas = a_submission(category="gas", attributes={})
+    assert story.submit(datetime(beyond, 3, 2, 9, tzinfo=SHANGHAI), gas).facts.triage_due_at

@@ -24,7 +24,7 @@ MODULES = sorted(
 FORBIDDEN = ("fastapi", "starlette", "pymongo", "motor", "bson", "aiokafka", "faststream",
              "pydantic_settings", "prometheus_client")
 ALLOWED = ("contracts", "pydantic", "services.lifecycle", "services.common.catalogue",
-           "services.common.masking")
+           "services.common.masking", "services.common.workdays")
 """What a lifecycle module may import besides the standard library."""
 
 
