@@ -36,7 +36,7 @@ from typing import Annotated, Literal, cast
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, model_validator
 
 from contracts.facts import CLOCKS, Clock
 
@@ -106,6 +106,13 @@ class CalendarRules(BaseModel):
     outside_known_years: Literal["weekends", "refuse"] = "weekends"
     """Beyond the known years: count Monday to Friday, or refuse to count."""
 
+    @model_validator(mode="after")
+    def _one_kind_of_day(self) -> CalendarRules:
+        both = sorted(set(self.holidays) & set(self.working_days))
+        if both:
+            raise ValueError(f"both a holiday and a working day: {', '.join(map(str, both))}")
+        return self
+
 
 class WorkCalendar:
     """Which days are working days: the package's official calendar with the city's rules."""
@@ -126,19 +133,22 @@ class WorkCalendar:
         """The last year known: from the package, or listed in full in the city's file."""
         return max((self.package_years[1], *self.rules.known_years))
 
-    def knows(self, day: date) -> bool:
+    def in_package(self, day: date) -> bool:
         first, last = self.package_years
-        return first <= day.year <= last or day.year in self.rules.known_years
+        return first <= day.year <= last
+
+    def knows(self, day: date) -> bool:
+        """Whether `day`'s year is known: from the package, or listed in full by the city."""
+        return self.in_package(day) or day.year in self.rules.known_years
 
     def is_working_day(self, day: date) -> bool:
         if day in self._working:
             return True
         if day in self._holidays:
             return False
-        first, last = self.package_years
-        if first <= day.year <= last:
+        if self.in_package(day):
             return bool(chinese_calendar.is_workday(day))
-        if day.year not in self.rules.known_years and self.rules.outside_known_years == "refuse":
+        if not self.knows(day) and self.rules.outside_known_years == "refuse":
             raise OutsideCalendar(
                 f"the official calendar of {day.year} is not known: add the year's holidays "
                 "and adjusted working days to calendar.yaml (known_years, holidays, "

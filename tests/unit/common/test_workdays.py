@@ -128,7 +128,8 @@ def test_beyond_the_packages_years_weekdays_count_or_the_city_refuses() -> None:
     listed = WorkCalendar(CalendarRules(outside_known_years="refuse", known_years=(beyond,),
                                         holidays=(monday,)))
     assert not listed.is_working_day(monday) and listed.is_working_day(monday + timedelta(1))
-    assert listed.known_until == beyond
+    assert listed.known_until == beyond and listed.knows(monday)
+    assert not CALENDAR.knows(monday) and CALENDAR.knows(date(2026, 10, 1))
 
 
 # --- the notation ----------------------------------------------------------------------------
@@ -202,6 +203,10 @@ def test_a_mistake_in_the_calendar_names_the_file_and_the_key(tmp_path: Path) ->
         load_city.__wrapped__(copy_of_the_city(tmp_path, calendar={"outside_known_years": "guess"}))
     with pytest.raises(ValueError, match=r"^calendar.yaml: holidays.0: "):
         load_city.__wrapped__(copy_of_the_city(tmp_path, calendar={"holidays": ["10-08"]}))
+    twice = {"holidays": ["2026-10-08"], "working_days": ["2026-10-08"]}
+    with pytest.raises(ValueError, match=r"^calendar.yaml: .*both a holiday and a working day: "
+                                         r"2026-10-08"):
+        load_city.__wrapped__(copy_of_the_city(tmp_path, calendar=twice))
 
 
 def test_without_the_files_the_defaults_apply(tmp_path: Path) -> None:
