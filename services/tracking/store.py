@@ -195,6 +195,10 @@ def document(view: CaseView) -> dict[str, Any]:
         "resolved_at": facts.resolved_at,
         "text": view.description,
         "public_text": mask(view.description),
+        "triage_due_at": facts.triage_due_at,
+        "response_due_at": facts.response_due_at,
+        "triage_overdue": facts.triage_overdue,
+        "response_overdue": facts.response_overdue,
     }
 
 
