@@ -3,8 +3,10 @@
 Wiring only; the decisions live in the lifecycle (`services/lifecycle/`):
 dispatching, handling, returning, reporting, supervision and feedback, each
 with its deciders. Routing's own parts:
-- `settings.py`    deadlines, the feedback window, the sweep (and the `Policy` they make);
-- `sweeps.py`      how the sweep finds overdue cases and unanswered resolutions;
+- `settings.py`    the feedback window, the sweep (and the `Policy` they make with the
+                   city, whose time limits and calendar give the deadlines);
+- `sweeps.py`      how the sweep finds overdue cases (triage, first response, resolution)
+                   and unanswered resolutions;
 - `departments.py` what a department's own systems receive.
 
 Routing keeps its own write model of every case (`CaseStreams` over its
