@@ -58,6 +58,9 @@ async def test_a_supervisor_and_a_reporter_follow_a_case_on_the_board(
         await supervisor.click("#tab-supervision")
         card = work_item(supervisor, case_id)
         await expect(card).to_contain_text(zh["staff.badge_escalated"])
+        # routed, not yet signed for (签收): by when its department must answer, and resolve
+        await expect(card).to_contain_text(zh["staff.response_due_at"].split("{")[0])
+        await expect(card).to_contain_text(" · " + zh["staff.due_at"].split("{")[0])
         await act(supervisor, case_id, "reporter", {"reporter_id": "reporter-wang"})
         await expect(work_item(supervisor, case_id)).to_be_visible()
         await supervisor.screenshot(path=screenshots / "supervision-zh-Hans.png", full_page=True)
