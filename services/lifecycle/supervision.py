@@ -22,7 +22,7 @@ department, same priority, new deadline from now (`DisputeSettled`, then
 
 The deadlines follow from recorded state alone (`facts.triage_due_at`,
 `facts.response_due_at`, `facts.due_at`), so they
-survives restarts and needs no sleeping task per case: routing's sweep
+survive restarts and need no sleeping task per case: routing's sweep
 (`services/routing/sweeps.py`) finds candidates in its store and decides on
 each with `overdue` inside a compare-and-set, so N instances sweeping at once
 record each outcome once (`overdue_cause` names the passing of one deadline

@@ -214,3 +214,11 @@ def test_without_the_files_the_defaults_apply(tmp_path: Path) -> None:
     (city / "deadlines.yaml").unlink()
     (city / "calendar.yaml").unlink()
     assert load_city.__wrapped__(city).deadlines == load_city(CONFIG).deadlines
+
+
+def test_the_city_with_its_limits_and_calendar_reads_back_from_its_json_as_the_same() -> None:
+    """One value: what `model_dump` writes (an export, a configuration event) reads back."""
+    city = load_city(CONFIG)
+    written = city.model_dump(mode="json", by_alias=True)
+    assert written["deadlines"]["general"]["resolution"] == "7 days"
+    assert type(city).model_validate(written) == city
