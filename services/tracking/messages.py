@@ -101,6 +101,9 @@ ZH_HANS: dict[str, str] = {
     "feed.resolved_at": "办结时间",
     "feed.latest": "最新进展",
     "feed.case": "案件编号",
+    # inside a department: its coordinator gives the case to a handler (named to staff only)
+    "entry.HandlerAssigned": "{actor} 已指定承办人",
+    "entry.HandlerAssigned.handed_on": "{actor} 已将案件转交另一位承办人",
 }
 
 ZH_HANT: dict[str, str] = {
@@ -183,6 +186,9 @@ ZH_HANT: dict[str, str] = {
     "feed.resolved_at": "辦結時間",
     "feed.latest": "最新進展",
     "feed.case": "案件編號",
+    # inside a department: its coordinator gives the case to a handler (named to staff only)
+    "entry.HandlerAssigned": "{actor} 已指定承辦人",
+    "entry.HandlerAssigned.handed_on": "{actor} 已將案件轉交另一位承辦人",
 }
 
 EN: dict[str, str] = {
@@ -277,6 +283,9 @@ EN: dict[str, str] = {
     "feed.resolved_at": "Resolved",
     "feed.latest": "Latest step",
     "feed.case": "Case number",
+    # inside a department: its coordinator gives the case to a handler (named to staff only)
+    "entry.HandlerAssigned": "{actor} gave the case to a handler",
+    "entry.HandlerAssigned.handed_on": "{actor} handed the case on to another handler",
 }
 
 MESSAGES: dict[Language, dict[str, str]] = {"zh-Hans": ZH_HANS, "zh-Hant": ZH_HANT, "en": EN}

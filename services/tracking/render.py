@@ -134,6 +134,9 @@ def render(entry: Entry, language: Language, city: CityConfig) -> str:
             key += f".{what.get('outcome')}"
         case "CaseClosed" | "PersonalDataErased":
             key += f".{what.get('reason')}"
+        case "HandlerAssigned":
+            if what.get("handed_on"):
+                key += ".handed_on"
     for field, lookup in (("category", category_name), ("district", district_name),
                           ("department", department_name)):
         if isinstance(what.get(field), str):
@@ -285,6 +288,7 @@ def staff_view(view: CaseView, language: Language, city: CityConfig, *,
     shown["contact_withheld"] = withheld
     shown["assisting"] = _assisting(view, language, city)
     shown["timeline"] = [present_entry(e, language, city, private=True) for e in view.timeline]
+    shown["handler"] = view.handler  # staff personal data: staff views only
     return shown
 
 
@@ -309,5 +313,6 @@ def summary(view: CaseView, language: Language, city: CityConfig, *,
             escalated=facts.escalated,
             disputed=view.disputed,
             reopened=facts.reopened,
+            handler=view.handler,  # staff personal data: staff lists only
         )
     return row

@@ -79,6 +79,7 @@ from services.common.bus import describe_error
 from services.common.logging import bound, get_logger
 from services.common.masking import mask
 from services.common.store import IndexSpec, StoreTraits, create_query_indexes, traits_of
+from services.tracking import inbox
 from services.tracking.timeline import CaseView, apply
 
 log = get_logger("zaiban.tracking.store")
@@ -141,9 +142,11 @@ class CaseQuery:
     staff: bool = False
     limit: int = 20
     offset: int = 0
+    mine: dict[str, Any] | None = None
+    """The reader's own cases (`inbox.mine`): a reporter's, or a handler's."""
 
     def filter(self) -> dict[str, Any]:
-        query: dict[str, Any] = {}
+        query: dict[str, Any] = dict(self.mine or {})
         if self.statuses:
             query["status"] = {"$in": [s.value for s in self.statuses]}
         for name in ("category", "district", "department", "channel", "overdue", "escalated",
@@ -195,6 +198,7 @@ def document(view: CaseView) -> dict[str, Any]:
         "resolved_at": facts.resolved_at,
         "text": view.description,
         "public_text": mask(view.description),
+        **inbox.fields(view),
     }
 
 
@@ -234,6 +238,8 @@ QUERY_INDEXES: tuple[IndexSpec, ...] = (
     ([("resolved_at", DESCENDING)], "resolved_latest"),
     *[([(name, ASCENDING), ("resolved_at", DESCENDING)], f"{name}_resolved_latest")
       for name in FEED_SCOPES],
+    ([("department", ASCENDING), *inbox.SORT], "department_inbox"),
+    ([("reporter", ASCENDING), ("submitted_at", DESCENDING)], "reporter_newest"),
 )
 """The indexes of the queries on fields other than `_id` (where the store reads them)."""
 
@@ -476,3 +482,11 @@ class TimelineStore:
 
     async def count(self) -> int:
         return await self.collection.count_documents({})
+
+    async def inbox(self, query: inbox.InboxQuery) -> tuple[int, list[CaseView]]:
+        """A department's inbox (`inbox.SORT`: late first, then the soonest deadline)."""
+        selector = query.filter()
+        cursor = (self.collection.find(selector, projection={"view": 1})
+                  .sort(inbox.SORT).skip(query.offset).limit(query.limit))
+        views = [view async for doc in cursor if (view := view_of(doc)) is not None]
+        return await self.collection.count_documents(selector), views
