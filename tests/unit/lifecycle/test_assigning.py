@@ -27,6 +27,7 @@ from unit.lifecycle.casebook import (
 
 from contracts import case_commands as cmd
 from contracts import case_events as ev
+from contracts.facts import Actor
 from services.lifecycle import assigning, dispatching, returning
 from services.lifecycle.case import Case
 from services.lifecycle.errors import NotAllowed, NotNow
@@ -35,10 +36,10 @@ from services.lifecycle.history import History
 COORDINATOR = SIGNAL_CO  # a signal-co token with the coordinator flag (`coordinator=True`)
 
 
-def assign(case: object, handler: str, actor: object = COORDINATOR, *,
+def assign(case: Case, handler: str, actor: Actor = COORDINATOR, *,
            coordinator: bool = True) -> list[ev.CaseEvent]:
-    return assigning.assign_handler(case, cmd.AssignHandler(handler=handler), actor,  # type: ignore[arg-type]
-                                    T1, POLICY, coordinator=coordinator)
+    return assigning.assign_handler(case, cmd.AssignHandler(handler=handler), actor, T1, POLICY,
+                                    coordinator=coordinator)
 
 
 def test_the_coordinator_gives_the_case_to_a_handler_then_hands_it_on() -> None:
