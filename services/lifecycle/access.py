@@ -21,7 +21,8 @@ Who may do what (an admin may do everything staff may):
 | EscalateCase    | supervisor                                   | accepted .. resolved, once |
 | GiveFeedback    | the resident, with the case's tracking code  | resolved, not disputed     |
 | SettleDispute   | supervisor                                   | resolved, disputed         |
-| AssignHandler   | the lead department's coordinator, supervisor | routed, acknowledged      |
+| AssignHandler   | the lead department's coordinator,           | routed, acknowledged       |
+|                 | supervisor                                   |                            |
 
 Triage (`triage.py`) takes a case still `submitted`; everything else waits for
 its acceptance (`admit`). A closed, rejected or merged case takes nothing

@@ -30,7 +30,10 @@ The document::
       "resolved_at": <date|null>,             # the resolution in force (the feeds of
                                               #   resolved cases); null once reopened
       "text": "<description>",                # searched with $regex (Chinese included) by staff
-      "public_text": "<description, masked>"  # searched by the public
+      "public_text": "<description, masked>", # searched by the public
+      "deadline": <date>, "late": false,      # a department's inbox sorts by them (inbox.py)
+      "handler": "<sha256 hex>|null",         # staff_hash of the handler in force ("mine")
+      "reporter": "<sha256 hex>|null"         # staff_hash of the case's reporter ("mine")
     }
 
 Public search looks only at what the public sees: `public_text` is the
@@ -54,6 +57,10 @@ department, or of the whole city, by `submitted_at` (new cases) or `resolved_at`
 equality and then the time (`FeedQuery`). As with `public_text`, a document written
 before `resolved_at` existed stays out of the resolved feeds until its next event or a
 replay of tracking's read model.
+
+Likewise a document written before the inbox fields existed (`deadline`, `late`,
+`handler`, `reporter`) is out of place in a department's inbox and in "mine" until its
+next event or a replay of tracking's read model.
 
 The projection writer takes the collection as a parameter, so a replay can
 build `cases_rebuild` and swap it in (`replay.py`).
