@@ -156,7 +156,7 @@ def _named(handler: str) -> str:
 
 
 HandlerId = Annotated[ShortLine, AfterValidator(_named), Field(
-    description="The handler's staff id: the subject of their department token.")]
+    min_length=1, description="The handler's staff id: the subject of their department token.")]
 
 
 class AssignHandler(Command):
