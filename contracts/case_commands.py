@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.case_events import MediaRef, ResidentContact
 from contracts.facts import Actor, Channel, Location, Priority
@@ -149,6 +149,23 @@ class SettleDispute(Command):
     note: Note
 
 
+def _named(handler: str) -> str:
+    if not handler:
+        raise ValueError("name the handler: their staff id, the subject of their token")
+    return handler
+
+
+HandlerId = Annotated[ShortLine, AfterValidator(_named), Field(
+    min_length=1, description="The handler's staff id: the subject of their department token.")]
+
+
+class AssignHandler(Command):
+    """The lead department's coordinator (or a supervisor) gives the case to a handler of
+    the department, or hands it on to another."""
+
+    handler: HandlerId
+
+
 # --- department replies on the bus -------------------------------------------
 
 
@@ -199,6 +216,13 @@ class ResolveReply(_Reply):
     resolution: Note
 
 
-Reply = AcknowledgeReply | ProgressReply | ReturnReply | ResolveReply
+class AssignReply(_Reply):
+    """The department's own system gives the case to one of its handlers (`AssignHandler`)."""
+
+    action: Literal["assign"]
+    handler: HandlerId
+
+
+Reply = AcknowledgeReply | ProgressReply | ReturnReply | ResolveReply | AssignReply
 """Any one of a department's replies."""
 DepartmentReply = Annotated[Reply, Field(discriminator="action")]

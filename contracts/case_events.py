@@ -318,6 +318,25 @@ class PersonalDataErased(CaseEvent):
     media_deleted: int = Field(default=0, ge=0, description="Photos of the case deleted.")
 
 
+# --- inside a department (routing) ------------------------------------------------
+
+
+class HandlerAssigned(CaseEvent):
+    """The lead department's coordinator (or a supervisor) gave the case to one of the
+    department's handlers (承办人), or handed it on from `previous` to another.
+
+    `handler` is a staff id, the subject of the handler's department token, as
+    `Actor.staff_id` and `ReporterAssigned.reporter_id` are: no name in clear. It names
+    a person of the department that led the case when it was assigned; the assignment
+    holds until the case is routed again (`services/lifecycle/assigning.py`)."""
+
+    TYPE: ClassVar[str] = "HandlerAssigned"
+
+    by: Actor
+    handler: str = Field(description="The handler's staff id.")
+    previous: str | None = Field(default=None, description="The handler it was handed on from.")
+
+
 ALL_EVENTS: tuple[type[CaseEvent], ...] = (
     CaseSubmitted,
     CaseAccepted,
@@ -340,4 +359,5 @@ ALL_EVENTS: tuple[type[CaseEvent], ...] = (
     CaseReopened,
     CaseClosed,
     PersonalDataErased,
+    HandlerAssigned,
 )

@@ -140,3 +140,22 @@ class CaseFacts(BaseModel):
     response_overdue: bool = False
     """The first response is overdue: cleared when the department responds (`overdue` is
     the resolution's, cleared when the case is resolved)."""
+
+
+class Handling(BaseModel):
+    """Who in the lead department handles a case (承办人): a staff id, the subject of their
+    department token, given by the department's coordinator (`HandlerAssigned`) for the
+    routing in force. Staff personal data: shown to staff, never to the public."""
+
+    model_config = ConfigDict(frozen=True)
+
+    handler: str
+    department: str | None
+    routed_at: AwareDatetime | None
+
+    def in_force(self, facts: CaseFacts) -> str | None:
+        """The handler while the case stays where it was when they were given it: routed
+        again (returned, reassigned, reopened), it waits for its department to assign it."""
+        if facts.department == self.department and facts.routed_at == self.routed_at:
+            return self.handler
+        return None

@@ -33,6 +33,7 @@ COMMANDS: tuple[type[BaseModel], ...] = (
     case_commands.LinkStory, case_commands.EscalateCase, case_commands.GiveFeedback,
     case_commands.SettleDispute,
     case_commands.SealedSubmission, case_commands.ErasePersonalData,
+    case_commands.AssignHandler,
 )
 
 AnyEvent: Any = reduce(operator.or_, ALL_EVENTS)

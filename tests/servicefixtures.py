@@ -43,9 +43,11 @@ async def settings(namespace: Namespace) -> AsyncIterator[CommonSettings]:
         await client.close()
 
 
-def token(role: Role, department: str | None = None, subject: str = "tester") -> dict[str, str]:
-    """Authorization headers for a member of staff."""
-    return {"Authorization": f"Bearer {issue_token(TEST_SECRET, subject, role, department)}"}
+def token(role: Role, department: str | None = None, subject: str = "tester",
+          coordinator: bool = False) -> dict[str, str]:
+    """Authorization headers for a member of staff (`coordinator`: of their department)."""
+    issued = issue_token(TEST_SECRET, subject, role, department, coordinator=coordinator)
+    return {"Authorization": f"Bearer {issued}"}
 
 
 async def open_namespace(settings: CommonSettings) -> list[Acl]:

@@ -129,6 +129,9 @@ def issue(
     per_minute: int = typer.Option(
         None, min=1, help="An API key's own quota of submissions a minute, all of them at once "
                           "if need be; without one the key is limited like a resident."),
+    coordinator: bool = typer.Option(
+        False, "--coordinator", help="The department's coordinator, who gives its cases to "
+                                     "handlers (the subjects of the department's tokens)."),
 ) -> None:
     """Print a signed token for a member of staff (or an Open311 API key); its id and end of
     life go to stderr (`zaiban token revoke --id <id>` takes it back)."""
@@ -154,7 +157,7 @@ def issue(
         _fail("--per-minute is a quota for an API key: add --api-key")
     try:
         token = issue_token(settings.secret(), subject, role, department, kind=kind, ttl_s=ttl_s,
-                            per_minute=per_minute)
+                            per_minute=per_minute, coordinator=coordinator)
     except ValueError as error:
         _fail(str(error))
         return

@@ -59,6 +59,10 @@ class Principal(BaseModel):
     per_minute: int | None = Field(default=None, ge=1)
     """An API key's own quota of submissions a minute (`services/common/quotas.py`);
     None: the client is limited like a resident, by its address."""
+    coordinator: bool = False
+    """A department token of its coordinator, who gives the department's cases to its
+    handlers (`services/lifecycle/assigning.py`); a handler is anyone else holding a
+    token of the department, named by its subject."""
 
     def actor(self) -> Actor:
         return Actor(role=self.role, department=self.department, staff_id=self.subject)
@@ -90,11 +94,15 @@ def issue_token(
     kind: str = "staff",
     ttl_s: float | None = None,
     per_minute: int | None = None,
+    coordinator: bool = False,
 ) -> str:
     """A signed token for `subject`, with a new id, living `ttl_s` seconds (by default
-    `STAFF_TOKEN_TTL_S` for staff, `API_KEY_TTL_S` for an api key)."""
+    `STAFF_TOKEN_TTL_S` for staff, `API_KEY_TTL_S` for an api key); `coordinator` for the
+    coordinator of a department."""
     if role is Role.DEPARTMENT and not department:
         raise ValueError("a department token names its department")
+    if coordinator and (role is not Role.DEPARTMENT or kind != "staff"):
+        raise ValueError("a coordinator is a member of a department's staff: --role department")
     if ttl_s is None:
         ttl_s = API_KEY_TTL_S if kind == "api_key" else STAFF_TOKEN_TTL_S
     if per_minute is not None and (kind != "api_key" or per_minute < 1):
@@ -106,6 +114,8 @@ def issue_token(
             "jti": new_token_id(), "iat": int(now * 1000) / 1000, "exp": int(now + ttl_s)}
     if per_minute is not None:  # only when given: other tokens stay as they were
         body["per_minute"] = per_minute
+    if coordinator:  # likewise
+        body["coord"] = True
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     return f"{TOKEN_PREFIX}.{payload}.{_sign(secret, payload)}"
 
@@ -127,7 +137,8 @@ def verify_token(secret: SecretStr, token: str, *, kind: str = "staff") -> Princ
                               department=body.get("dept"), kind=body.get("kind", "staff"),
                               expires=int(body["exp"]), token_id=str(body.get("jti", "")),
                               issued_at=float(body.get("iat", 0)),
-                              per_minute=body.get("per_minute"))
+                              per_minute=body.get("per_minute"),
+                              coordinator=body.get("coord", False) is True)
     except (ValueError, KeyError, TypeError) as error:
         raise BadToken("unreadable token") from error
     if principal.expires < time.time():

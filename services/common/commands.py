@@ -96,6 +96,10 @@ class Row(Generic[C]):
     reply: type[Reply] | None = None
     """The reply a department's own system sends on the bus for it."""
     load: Loader | None = None
+    coordinating: bool = False
+    """The decider is told whether the staff member coordinates their department
+    (`coordinator=`, from their token; a department's own system replying on the bus
+    speaks for the whole department, as its coordinator)."""
 
     @property
     def roles(self) -> frozenset[Role]:
@@ -149,8 +153,9 @@ class Desk:
                     cause: str) -> list[Envelope]:
         """A department's reply from `sender`, run as the command its row stands for."""
         command, department = row.from_reply(reply, sender)
+        given = {"coordinator": True} if row.coordinating else {}
         return await self.give(row, reply.case_id, command, department, cause=cause,
-                               correlation_id=cause)
+                               correlation_id=cause, **given)
 
 
 # --- the routes ------------------------------------------------------------------------
@@ -217,6 +222,8 @@ def endpoint(row: Row[Any], desk: Desk, door: Door[Any],
             actor, given = RESIDENT, {"tracking_code": code}
         else:
             actor, given = asked["who"].actor(), {}
+            if row.coordinating:
+                given = {"coordinator": asked["who"].coordinator}
         cause, correlation_id = command_ids(asked.get("key"), asked["correlation_id"])
         envelopes = await desk.give(row, case_id, command, actor, cause=cause,
                                     correlation_id=correlation_id, **given)

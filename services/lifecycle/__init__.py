@@ -17,7 +17,8 @@ One module per part of the life, each opening with what happens when:
 - `reporting.py`   a reporter follows it: assigned, site visits, stories;
 - `supervision.py` a supervisor escalates it, or a deadline passes (triage, first
                    response, resolution: overdue);
-- `feedback.py`    the resident answers the resolution, or does not (auto-close).
+- `feedback.py`    the resident answers the resolution, or does not (auto-close);
+- `assigning.py`   inside the department, its coordinator gives it to a handler.
 Beside them: `policy.py` (dispatch rules and deadlines), `codes.py` (tracking codes).
 
 Nothing here does I/O or reads settings: the services (`services/intake`,

@@ -21,6 +21,8 @@ Who may do what (an admin may do everything staff may):
 | EscalateCase    | supervisor                                   | accepted .. resolved, once |
 | GiveFeedback    | the resident, with the case's tracking code  | resolved, not disputed     |
 | SettleDispute   | supervisor                                   | resolved, disputed         |
+| AssignHandler   | the lead department's coordinator,           | routed, acknowledged       |
+|                 | supervisor                                   |                            |
 
 Triage (`triage.py`) takes a case still `submitted`; everything else waits for
 its acceptance (`admit`). A closed, rejected or merged case takes nothing
@@ -69,6 +71,7 @@ ROLES: dict[type[cmd.Command], frozenset[Role]] = {
     cmd.EscalateCase: _STAFF | {Role.SUPERVISOR},
     cmd.GiveFeedback: frozenset({Role.RESIDENT}),
     cmd.SettleDispute: _STAFF | {Role.SUPERVISOR},
+    cmd.AssignHandler: _STAFF | {Role.DEPARTMENT, Role.SUPERVISOR},
 }
 """The roles that may give each command (HTTP routes check the same table)."""
 

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from contracts import case_events as ev
 from contracts.envelope import Envelope, derived_id
-from contracts.facts import CaseFacts, CaseStatus, Location, Role
+from contracts.facts import CaseFacts, CaseStatus, Handling, Location, Role
 from contracts.personal import Sealed
 from contracts.registry import read_event, record
 from services.lifecycle.errors import NotFound
@@ -70,6 +70,16 @@ class Case(BaseModel):
     """Departments that returned the case as not theirs; re-routing skips them."""
     from_history: bool = False
     """The last event came from a `history:*` producer: a past to keep, not news to act on."""
+    handling: Handling | None = None
+    """The last handler its department gave it (`assigning.py`); `handler` says whether
+    that assignment still holds."""
+
+    @property
+    def handler(self) -> str | None:
+        """The handler of the routing in force, if its department assigned one."""
+        if self.handling is None or self.facts is None:
+            return None
+        return self.handling.in_force(self.facts)
 
     @property
     def status(self) -> CaseStatus | None:
@@ -366,3 +376,10 @@ def _personal_data_erased(case: Case, event: ev.PersonalDataErased, at: datetime
 @evolves(ev.CaseClosed)
 def _closed(case: Case, event: ev.CaseClosed, at: datetime) -> Case:
     return _changed(case, facts=dict(status=Status.CLOSED, closed_at=at))
+
+
+@evolves(ev.HandlerAssigned)
+def _handler_assigned(case: Case, event: ev.HandlerAssigned, at: datetime) -> Case:
+    facts = case.require_facts()
+    return _changed(case, handling=Handling(handler=event.handler, department=facts.department,
+                                            routed_at=facts.routed_at))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from contracts import case_commands as cmd
 from services.common.commands import Row, by_reply
 from services.lifecycle import (
+    assigning,
     dispatching,
     feedback,
     handling,
@@ -51,6 +52,10 @@ COMMANDS = (
         "a dispute, not fixed reopens it", resident=True),
     Row(cmd.SettleDispute, supervision.settle_dispute, "settle",
         "A supervisor rules on a resident's dispute: close the case, or reopen it"),
+    Row(cmd.AssignHandler, assigning.assign_handler, "handler",
+        "The lead department's coordinator (or a supervisor) gives the case to a handler of "
+        "the department, or hands it on to another", coordinating=True,
+        reply=cmd.AssignReply),
 )
 
 REPLIES = by_reply(COMMANDS)

@@ -44,6 +44,7 @@ from services.lifecycle.codes import (
     normalise_tracking_code,
     tracking_code_matches,
 )
+from services.tracking import inbox
 from services.tracking.audit import AuditReads, ReadsQuery, StaffReads
 from services.tracking.live import Signals, follow
 from services.tracking.readers import may_read, sees_contact
@@ -258,13 +259,15 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
         q: Text = None,
         limit: Limit = 20,
         offset: Offset = 0,
+        mine: Annotated[bool | None, Query(description="My cases: a reporter's (handed to "
+                                                       "them), a department handler's.")] = None,
     ) -> dict[str, Any]:
         department, involving = scope_department(principal, department)
         query = CaseQuery(
             statuses=tuple(status or ()), department=department, involving=involving,
             district=district, category=category, channel=channel.value if channel else None,
             overdue=overdue, escalated=escalated, open=open, text=checked_text(q), staff=True,
-            limit=limit, offset=offset,
+            limit=limit, offset=offset, mine=my_cases(principal) if mine else None,
         )
         total, views = await store.search(query)
         return page(total, limit, offset,
@@ -289,6 +292,41 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
         await audit.record(view, reader, personal, route="GET /api/staff/cases/{case_id}",
                            correlation_id=correlation)
         return staff_view(view, language, city, personal=personal)
+
+    @router.get("/api/staff/inbox", tags=["staff"],
+                summary="A department's inbox: the cases it leads and holds, late first, then "
+                        "by the soonest deadline, each with its handler; `mine`: a handler's own")
+    async def department_inbox(
+        language: ReaderLanguage,
+        principal: Annotated[Principal, Depends(require(Role.DEPARTMENT, Role.SUPERVISOR,
+                                                        Role.OFFICER))],
+        department: Code = None,
+        mine: Annotated[bool, Query(description="Only the cases given to me (a handler).")
+                        ] = False,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        inbox_of, _ = scope_department(principal, department)
+        inbox_of = inbox_of or principal.department
+        if inbox_of is None:
+            raise HTTPException(422, "department: name the department whose inbox to show")
+        if mine and principal.role is not Role.DEPARTMENT:
+            raise HTTPException(422, "mine: only a department's handlers have cases of their own")
+        total, views = await store.inbox(inbox.InboxQuery(
+            department=inbox_of, handler=principal.subject if mine else None,
+            limit=limit, offset=offset))
+        now = SystemClock().now()
+        return page(total, limit, offset, [
+            {**summary(v, language, city, staff=True), **inbox.row_fields(v, now)}
+            for v in views])
+
+
+def my_cases(principal: Principal) -> dict[str, Any]:
+    """The filter of the reader's own cases (`?mine=true`), or 422 for a reader with none."""
+    try:
+        return inbox.mine(principal.role, principal.subject, principal.department)
+    except inbox.NotMine as error:
+        raise HTTPException(422, str(error)) from error
 
 
 def scope_department(principal: Principal, asked: str | None) -> tuple[str | None, str | None]:

@@ -104,6 +104,9 @@ ZH_HANS: dict[str, str] = {
     # which deadline passed (CaseOverdue v2; plain "entry.CaseOverdue" is the resolution's)
     "entry.CaseOverdue.triage": "已超过受理时限，尚未受理",
     "entry.CaseOverdue.response": "{department}已超过签收时限，尚未签收",
+    # inside a department: its coordinator gives the case to a handler (named to staff only)
+    "entry.HandlerAssigned": "{actor} 已指定承办人",
+    "entry.HandlerAssigned.handed_on": "{actor} 已将案件转交另一位承办人",
 }
 
 ZH_HANT: dict[str, str] = {
@@ -189,6 +192,9 @@ ZH_HANT: dict[str, str] = {
     # which deadline passed (CaseOverdue v2; plain "entry.CaseOverdue" is the resolution's)
     "entry.CaseOverdue.triage": "已超過受理時限，尚未受理",
     "entry.CaseOverdue.response": "{department}已超過簽收時限，尚未簽收",
+    # inside a department: its coordinator gives the case to a handler (named to staff only)
+    "entry.HandlerAssigned": "{actor} 已指定承辦人",
+    "entry.HandlerAssigned.handed_on": "{actor} 已將案件轉交另一位承辦人",
 }
 
 EN: dict[str, str] = {
@@ -286,6 +292,9 @@ EN: dict[str, str] = {
     # which deadline passed (CaseOverdue v2; plain "entry.CaseOverdue" is the resolution's)
     "entry.CaseOverdue.triage": "Not triaged within its time limit",
     "entry.CaseOverdue.response": "{department} has not acknowledged it within its time limit",
+    # inside a department: its coordinator gives the case to a handler (named to staff only)
+    "entry.HandlerAssigned": "{actor} gave the case to a handler",
+    "entry.HandlerAssigned.handed_on": "{actor} handed the case on to another handler",
 }
 
 MESSAGES: dict[Language, dict[str, str]] = {"zh-Hans": ZH_HANS, "zh-Hant": ZH_HANT, "en": EN}

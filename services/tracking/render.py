@@ -137,6 +137,9 @@ def render(entry: Entry, language: Language, city: CityConfig) -> str:
             key += f".{what.get('outcome')}"
         case "CaseClosed" | "PersonalDataErased":
             key += f".{what.get('reason')}"
+        case "HandlerAssigned":
+            if what.get("handed_on"):
+                key += ".handed_on"
     for field, lookup in (("category", category_name), ("district", district_name),
                           ("department", department_name)):
         if isinstance(what.get(field), str):
@@ -288,6 +291,7 @@ def staff_view(view: CaseView, language: Language, city: CityConfig, *,
     shown["contact_withheld"] = withheld
     shown["assisting"] = _assisting(view, language, city)
     shown["timeline"] = [present_entry(e, language, city, private=True) for e in view.timeline]
+    shown["handler"] = view.handler  # staff personal data: staff views only
     return shown
 
 
@@ -318,5 +322,6 @@ def summary(view: CaseView, language: Language, city: CityConfig, *,
             responded=facts.responded_at is not None,
             triage_overdue=facts.triage_overdue,
             response_overdue=facts.response_overdue,
+            handler=view.handler,  # staff personal data: staff lists only
         )
     return row

@@ -30,7 +30,10 @@ The document::
       "resolved_at": <date|null>,             # the resolution in force (the feeds of
                                               #   resolved cases); null once reopened
       "text": "<description>",                # searched with $regex (Chinese included) by staff
-      "public_text": "<description, masked>"  # searched by the public
+      "public_text": "<description, masked>", # searched by the public
+      "deadline": <date>, "late": false,      # a department's inbox sorts by them (inbox.py)
+      "handler": "<sha256 hex>|null",         # staff_hash of the handler in force ("mine")
+      "reporter": "<sha256 hex>|null"         # staff_hash of the case's reporter ("mine")
     }
 
 Public search looks only at what the public sees: `public_text` is the
@@ -54,6 +57,10 @@ department, or of the whole city, by `submitted_at` (new cases) or `resolved_at`
 equality and then the time (`FeedQuery`). As with `public_text`, a document written
 before `resolved_at` existed stays out of the resolved feeds until its next event or a
 replay of tracking's read model.
+
+Likewise a document written before the inbox fields existed (`deadline`, `late`,
+`handler`, `reporter`) is out of place in a department's inbox and in "mine" until its
+next event or a replay of tracking's read model.
 
 The projection writer takes the collection as a parameter, so a replay can
 build `cases_rebuild` and swap it in (`replay.py`).
@@ -79,6 +86,7 @@ from services.common.bus import describe_error
 from services.common.logging import bound, get_logger
 from services.common.masking import mask
 from services.common.store import IndexSpec, StoreTraits, create_query_indexes, traits_of
+from services.tracking import inbox
 from services.tracking.timeline import CaseView, apply
 
 log = get_logger("zaiban.tracking.store")
@@ -141,9 +149,11 @@ class CaseQuery:
     staff: bool = False
     limit: int = 20
     offset: int = 0
+    mine: dict[str, Any] | None = None
+    """The reader's own cases (`inbox.mine`): a reporter's, or a handler's."""
 
     def filter(self) -> dict[str, Any]:
-        query: dict[str, Any] = {}
+        query: dict[str, Any] = dict(self.mine or {})
         if self.statuses:
             query["status"] = {"$in": [s.value for s in self.statuses]}
         for name in ("category", "district", "department", "channel", "overdue", "escalated",
@@ -199,6 +209,7 @@ def document(view: CaseView) -> dict[str, Any]:
         "response_due_at": facts.response_due_at,
         "triage_overdue": facts.triage_overdue,
         "response_overdue": facts.response_overdue,
+        **inbox.fields(view),
     }
 
 
@@ -238,6 +249,8 @@ QUERY_INDEXES: tuple[IndexSpec, ...] = (
     ([("resolved_at", DESCENDING)], "resolved_latest"),
     *[([(name, ASCENDING), ("resolved_at", DESCENDING)], f"{name}_resolved_latest")
       for name in FEED_SCOPES],
+    ([("department", ASCENDING), *inbox.SORT], "department_inbox"),
+    ([("reporter", ASCENDING), ("submitted_at", DESCENDING)], "reporter_newest"),
 )
 """The indexes of the queries on fields other than `_id` (where the store reads them)."""
 
@@ -480,3 +493,11 @@ class TimelineStore:
 
     async def count(self) -> int:
         return await self.collection.count_documents({})
+
+    async def inbox(self, query: inbox.InboxQuery) -> tuple[int, list[CaseView]]:
+        """A department's inbox (`inbox.SORT`: late first, then the soonest deadline)."""
+        selector = query.filter()
+        cursor = (self.collection.find(selector, projection={"view": 1})
+                  .sort(inbox.SORT).skip(query.offset).limit(query.limit))
+        views = [view async for doc in cursor if (view := view_of(doc)) is not None]
+        return await self.collection.count_documents(selector), views

@@ -19,7 +19,9 @@ is read (`render.py`):
   reach the resident).
 
 Each timeline entry says who acted by role and department only: staff ids
-and reporter ids in the events never reach a view. To decide which staff read
+and reporter ids in the events never reach a view — but for the handler the
+lead department gave the case (`handling`), whom staff lists show (`render.py`
+to staff only; `inbox.py`). To decide which staff read
 what (`readers.py`) the view keeps the case's assisting departments, as the
 lifecycle does, and its reporter as a hash of their staff id (`reporter_hash`),
 as it keeps the tracking code: it names no member of staff, and is never shown.
@@ -36,7 +38,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from contracts import case_events as ev
 from contracts.envelope import Envelope
-from contracts.facts import Actor, CaseFacts, CaseStatus, Location, Role
+from contracts.facts import Actor, CaseFacts, CaseStatus, Handling, Location, Role
 from contracts.personal import Sealed
 from contracts.registry import read_event
 
@@ -129,6 +131,14 @@ class CaseView(BaseModel):
     supervisor has ruled on it yet."""
     timeline: tuple[Entry, ...] = ()
     updated_at: AwareDatetime | None = None
+    handling: Handling | None = None
+    """The last handler the lead department gave the case (`HandlerAssigned`): staff
+    personal data, shown to staff only (`render.py`); `handler` says if it still holds."""
+
+    @property
+    def handler(self) -> str | None:
+        """The lead department's handler of the routing in force, if one was assigned."""
+        return self.handling.in_force(self.facts) if self.handling else None
 
     @property
     def status(self) -> CaseStatus:
@@ -222,6 +232,8 @@ def _step(event: ev.CaseEvent) -> tuple[Who, dict[str, JsonValue], dict[str, Jso
         case ev.PersonalDataErased():
             who = RESIDENT if event.by.role is Role.RESIDENT else Who.of(event.by)
             return who, {"reason": event.reason}, {}, True
+        case ev.HandlerAssigned():  # who handles it is for staff: the view keeps it
+            return Who.of(event.by), {"handed_on": event.previous is not None}, {}, True
     return SYSTEM, {}, {}, False
 
 
@@ -254,6 +266,9 @@ def _changes(view: CaseView, event: ev.CaseEvent, at: datetime) -> dict[str, Any
                         disputed=event.fixed and not event.satisfied)
         case ev.DisputeSettled() | ev.CaseReopened() | ev.CaseResolved():
             return dict(disputed=False)
+        case ev.HandlerAssigned():  # facts before the event: the routing it is given for
+            return dict(handling=Handling(handler=event.handler, department=view.facts.department,
+                                          routed_at=view.facts.routed_at))
     return {}
 
 

@@ -52,8 +52,9 @@ def a_photo(width: int = 24, height: int = 16) -> bytes:
             + chunk(b"IEND", b""))
 
 
-def staff_token(role: Role, department: str | None = None, subject: str = "tester") -> str:
-    return issue_token(TEST_SECRET, subject, role, department)
+def staff_token(role: Role, department: str | None = None, subject: str = "tester",
+                coordinator: bool = False) -> str:
+    return issue_token(TEST_SECRET, subject, role, department, coordinator=coordinator)
 
 
 def collect_errors(page: Page) -> list[str]:

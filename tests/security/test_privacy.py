@@ -16,12 +16,14 @@ import structlog
 from helpers import TEST_SECRET, eventually
 from security.public_entry import (
     DEPARTMENT_A,
+    DEPT_A,
     OFFICER,
     PRIVATE_ADDRESS,
     REPORTER,
     RESIDENT_EMAIL,
     RESIDENT_NAME,
     RESIDENT_PHONE,
+    SUPERVISOR,
     cases_in,
     client,
     ok,
@@ -32,6 +34,7 @@ from security.public_entry import (
     upload_photo,
     work_on,
 )
+from servicefixtures import token
 
 from contracts.facts import Role
 from services.common.auth import issue_token
@@ -40,6 +43,8 @@ from services.common.masking import id_check_character
 from services.common.settings import CommonSettings
 
 PRIVATE = (RESIDENT_NAME, RESIDENT_PHONE, RESIDENT_EMAIL, PRIVATE_ADDRESS)
+HANDLERS = ("water-handler-liu", "water-handler-ma")
+"""Staff ids of the water company's handlers: shown to staff, never to the public."""
 OPEN311_PHONE, OPEN311_EMAIL = "13600001111", "li.si@example.cn"
 
 
@@ -94,6 +99,13 @@ async def test_no_public_answer_and_no_log_line_carries_a_residents_details(
             # the web: submitted with contact details and a home address; triaged; routed
             case, = await cases_in(http, ["routed"])
             web = case.case_id
+            # its department's coordinator gives it to a handler, a supervisor hands it on:
+            # staff see who handles it (their staff ids are staff's personal data), no one else
+            coordinator = token(Role.DEPARTMENT, DEPT_A, subject="water-chief",
+                                coordinator=True)
+            for who, handler in ((coordinator, HANDLERS[0]), (SUPERVISOR, HANDLERS[1])):
+                await ok(await http.post(f"/api/cases/{web}/handler", headers=who,
+                                         json={"handler": handler}))
             await work_on(http, web, DEPARTMENT_A, note="已安排维修", progress="正在更换水管",
                           resolution="已恢复供水")
             resident = {"X-Tracking-Code": case.code}
@@ -134,7 +146,7 @@ async def test_no_public_answer_and_no_log_line_carries_a_residents_details(
             answers = await public_answers(http, [web, open311])
             answers[f"POST {open311}"] = created.text
 
-    private = (*PRIVATE, OPEN311_PHONE, OPEN311_EMAIL, case.code)
+    private = (*PRIVATE, OPEN311_PHONE, OPEN311_EMAIL, case.code, *HANDLERS)
     leaked = {url: found for url, text in answers.items() if (found := leaks(text, private))}
     assert not leaked, f"personal data in public answers: {leaked}"
     assert json.loads(answers[f"/api/cases?q={RESIDENT_NAME}"])["total"] == 0

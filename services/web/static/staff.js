@@ -5,6 +5,9 @@
 // supervision board (assign a reporter, reassign, escalate, settle a resident's dispute; site
 // visits and stories); officers and supervisors enter hotline calls (`hotline.js`);
 // supervisors and admins also see the cases that fail to reach a department's webhook.
+// Inside a department the inbox is sorted by deadline (late cases on top) with each case's
+// handler; its coordinator (a token with `coord`), a supervisor or an admin gives a case to a
+// handler; a handler narrows the inbox to their own ("only mine"); reporters have "my cases".
 // The resident's contact and photos show in a case's details to those who handle it: that
 // read (GET /api/staff/cases/{id}) is the audited one; the server withholds them from others.
 // The server checks every command again; the console only leaves out what would be refused.
@@ -23,7 +26,7 @@ const VIEWS = {
   officer: ["triage", "hotline", "search"],
   department: ["inbox", "search"],
   supervisor: ["supervision", "triage", "inbox", "hotline", "webhooks", "search"],
-  reporter: ["supervision", "search"],
+  reporter: ["supervision", "search", "mine"],
   admin: ["triage", "inbox", "supervision", "hotline", "webhooks", "search"],
 };
 const FORMS = ["hotline"]; // views that are a form, not a list of cases
@@ -47,6 +50,7 @@ const ACTIONS = {
   settle: { roles: ["supervisor"], statuses: ["resolved"], disputed: true },
   visit: { roles: ["reporter"], statuses: AFTER_ACCEPTANCE },
   story: { roles: ["reporter"], statuses: AFTER_ACCEPTANCE },
+  handler: { roles: ["department", "supervisor"], statuses: WITH_DEPARTMENT, own: true, coordinator: true },
 };
 
 let token = null;
@@ -65,7 +69,7 @@ function claims(text) {
     const base64 = parts[1].replace(/-/g, "+").replace(/_/g, "/");
     const body = JSON.parse(atob(base64 + "=".repeat((4 - (base64.length % 4)) % 4)));
     if (!body.role || !VIEWS[body.role]) return null;
-    return { subject: body.sub, role: body.role, department: body.dept || null, expires: body.exp };
+    return { subject: body.sub, role: body.role, department: body.dept || null, expires: body.exp, coordinator: body.coord === true };
   } catch (error) {
     return null;
   }
@@ -112,7 +116,7 @@ function showSignIn() {
 function showConsole() {
   document.getElementById("signin").hidden = true;
   document.getElementById("console").hidden = false;
-  const role = tOr(`staffrole.${me.role}`, me.role);
+  const role = tOr(me.coordinator ? "staffrole.coordinator" : `staffrole.${me.role}`, me.role);
   const who = me.department
     ? t("staff.whoami_department", { subject: me.subject, role, department: departmentLabel(me.department) })
     : t("staff.whoami", { subject: me.subject, role });
@@ -121,6 +125,7 @@ function showConsole() {
   for (const tab of document.querySelectorAll("[role=tab]")) tab.hidden = !mine.includes(tab.dataset.view);
   const select = document.getElementById("inbox-department");
   document.getElementById("inbox-department-field").hidden = me.role === "department";
+  document.getElementById("inbox-mine-field").hidden = me.role !== "department";
   if (!select.options.length) {
     for (const d of config.city.departments) select.appendChild(h("option", { value: d.code }, d.name));
   }
@@ -180,13 +185,16 @@ function queriesFor(name) {
   if (name === "inbox") {
     const department = me.role === "department" ? me.department : document.getElementById("inbox-department").value;
     const shown = document.getElementById("inbox-status").value;
-    const which = shown === "open" ? "open=true" : `status=${shown}`;
-    return [`/api/staff/cases?department=${encodeURIComponent(department)}&${which}&${base}`];
+    const mine = me.role === "department" && document.getElementById("inbox-mine").checked ? "&mine=true" : "";
+    // what the department holds: its inbox, late first, then by the soonest deadline
+    if (shown === "open") return [`/api/staff/inbox?department=${encodeURIComponent(department)}${mine}&${base}`];
+    return [`/api/staff/cases?department=${encodeURIComponent(department)}&status=${shown}${mine}&${base}`];
   }
   if (name === "supervision") {
     return [`/api/staff/cases?overdue=true&open=true&${base}`,
       `/api/staff/cases?escalated=true&open=true&${base}`];
   }
+  if (name === "mine") return [`/api/staff/cases?mine=true&open=true&${base}`];
   if (name === "search") {
     return searchText ? [`/api/staff/cases?q=${encodeURIComponent(searchText)}&${base}`] : [];
   }
@@ -264,9 +272,9 @@ async function refreshAll() {
 
 function badges(item) {
   return [
-    item.overdue ? h("span", { class: "badge badge-danger" }, t("staff.badge_overdue")) : null,
     item.triage_overdue ? h("span", { class: "badge badge-danger" }, t("staff.badge_triage_overdue")) : null,
     item.response_overdue ? h("span", { class: "badge badge-danger" }, t("staff.badge_response_overdue")) : null,
+    item.overdue || item.late ? h("span", { class: "badge badge-danger" }, t("staff.badge_overdue")) : null,
     item.escalated ? h("span", { class: "badge badge-warn" }, t("staff.badge_escalated")) : null,
     item.disputed ? h("span", { class: "badge badge-danger" }, t("staff.badge_disputed")) : null,
     item.reopened ? h("span", { class: "badge badge-warn" }, t("staff.badge_reopened", { n: item.reopened })) : null,
@@ -292,11 +300,18 @@ function workItem(item, name) {
             item.status === "routed" && item.response_due_at && !item.responded
               ? t("staff.response_due_at", { time: formatDateTime(item.response_due_at) }) : null,
             item.due_at ? t("staff.due_at", { time: formatDateTime(item.due_at) }) : null,
+            handlerLine(item),
           ].filter(Boolean).join(" · ")))),
     h("p", { class: "work-description" }, item.description),
     item.last_entry ? h("p", { class: "work-last" }, item.last_entry.text) : null,
     timelineDetails(id),
     h("div", { class: "work-actions" }, actionsFor(item, name)));
+}
+
+/** Who in the department handles the case (staff only): one, or none yet. */
+function handlerLine(item) {
+  if (!("handler" in item) || !WITH_DEPARTMENT.includes(item.status)) return null;
+  return item.handler ? t("staff.handler", { handler: item.handler }) : t("staff.no_handler");
 }
 
 /**
@@ -367,6 +382,7 @@ function allowed(action, item) {
   if (rule.own && me.role === "department" && (!item.department || item.department.code !== me.department)) return false;
   if (rule.notEscalated && item.escalated) return false;
   if (rule.disputed && !item.disputed) return false;
+  if (rule.coordinator && me.role === "department" && !me.coordinator) return false;
   return true;
 }
 
@@ -405,9 +421,11 @@ function actionsFor(item, name) {
       field("url", "url", { required: true }),
       field("column", "select", { options: ["inquiry", "supervision", "news"].map((c) => [c, t(`column.${c}`)]), value: "supervision" })],
     (values) => ({ title: values.title, url: values.url, column: values.column }), "stories"),
+    handler: () => form(item, "handler", [field("handler", "text", { required: true, min: 1, max: 200 })],
+      (values) => ({ handler: values.handler }), "handler"),
   };
   const order = name === "triage" ? ["accept", "reject", "duplicates", "route", "reporter"]
-    : name === "inbox" ? ["acknowledge", "progress", "resolve", "return", "reassign"]
+    : name === "inbox" ? ["acknowledge", "handler", "progress", "resolve", "return", "reassign"]
       : ["settle", "reporter", "reassign", "escalate", "visit", "story", "progress", "resolve", "route"];
   const rest = Object.keys(all).filter((a) => !order.includes(a));
   return [...order, ...rest].filter((action) => allowed(action, item)).map((action) => all[action]());
@@ -637,6 +655,7 @@ function start() {
   tabs.addEventListener("keydown", tabKeys);
   document.getElementById("inbox-department").addEventListener("change", () => load("inbox"));
   document.getElementById("inbox-status").addEventListener("change", () => load("inbox"));
+  document.getElementById("inbox-mine").addEventListener("change", () => load("inbox"));
   startHotline(staffApi, () => refreshAll());
   document.getElementById("staff-search").addEventListener("submit", (event) => {
     event.preventDefault();

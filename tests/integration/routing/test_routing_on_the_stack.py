@@ -443,3 +443,53 @@ async def test_not_fixed_reopens_more_urgent_and_a_return_is_rerouted(
     first, again = await department_messages(settings, "signal-co", 2)
     assert (first["reason"], again["reason"], again["priority"]) == (
         "accepted", "reopened", "utilities")
+
+
+SIGNAL_COORDINATOR = token(Role.DEPARTMENT, "signal-co", subject="signal-chen", coordinator=True)
+SIGNAL_WANG = token(Role.DEPARTMENT, "signal-co", subject="signal-wang")
+WATER_COORDINATOR = token(Role.DEPARTMENT, "water-co", subject="water-zhou", coordinator=True)
+
+
+async def test_the_coordinator_assigns_a_handler_and_hands_the_case_on(
+    routing: RoutingService, http: httpx.AsyncClient, settings: CommonSettings,
+) -> None:
+    case_id = await given_accepted(settings)
+    await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+    given = await post(http, case_id, "handler", {"handler": "signal-wang"}, SIGNAL_COORDINATOR)
+    assert [e["type"] for e in given["events"]] == ["HandlerAssigned"]
+    # a handler is no coordinator; another department's coordinator has no say; nor an officer
+    refused = await post(http, case_id, "handler", {"handler": "signal-li"}, SIGNAL_WANG, 403)
+    assert "only a coordinator of signal-co" in refused["error"]
+    refused = await post(http, case_id, "handler", {"handler": "water-li"}, WATER_COORDINATOR,
+                         403)
+    assert "acts only on its own cases" in refused["error"]
+    await post(http, case_id, "handler", {"handler": "signal-li"}, OFFICER, 403)
+    # a name is needed, and the one who has it already is nothing to record
+    blank = await post(http, case_id, "handler", {"handler": "  "}, SIGNAL_COORDINATOR, 422)
+    assert "handler" in json.dumps(blank) and "name the handler" in json.dumps(blank)
+    await post(http, case_id, "handler", {}, SIGNAL_COORDINATOR, 422)
+    await post(http, case_id, "handler", {"handler": "signal-wang"}, SIGNAL_COORDINATOR, 409)
+    # handed on by the coordinator, then by a supervisor
+    await post(http, case_id, "handler", {"handler": "signal-li"}, SIGNAL_COORDINATOR)
+    await post(http, case_id, "handler", {"handler": "signal-zhao"}, SUPERVISOR)
+    events = await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "CaseRouted",
+                               "HandlerAssigned", "HandlerAssigned", "HandlerAssigned")
+    assert [(e.data["handler"], e.data["previous"]) for e in events[3:]] == [
+        ("signal-wang", None), ("signal-li", "signal-wang"), ("signal-zhao", "signal-li")]
+    assert events[3].data["by"]["staff_id"] == "signal-chen"
+    assert (await routing.streams.get(case_id)).handler == "signal-zhao"  # type: ignore[union-attr]
+    # the department's own system assigns on its replies topic, as its coordinator
+    await publish_raw(settings.kafka_bootstrap,
+                      Topics(settings.topic_prefix).department_replies("signal-co"),
+                      [json.dumps({"case_id": case_id, "department": "signal-co",
+                                   "action": "assign", "reply_id": "as-1",
+                                   "handler": "signal-wang"}).encode()], key=case_id.encode())
+    events = await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "CaseRouted",
+                               "HandlerAssigned", "HandlerAssigned", "HandlerAssigned",
+                               "HandlerAssigned")
+    assert events[-1].data["previous"] == "signal-zhao"
+    # nobody's name goes on the department's topic: it was told of the routing alone
+    [message] = await department_messages(settings, "signal-co", 1)
+    told = json.dumps(message)
+    assert message["action"] == "assigned" and not any(
+        handler in told for handler in ("signal-wang", "signal-li", "signal-zhao", "signal-chen"))

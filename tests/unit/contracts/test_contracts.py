@@ -121,7 +121,7 @@ def test_the_lifecycle_has_every_event_the_platform_records() -> None:
         "CaseAcknowledged", "CaseReturned", "CaseReassigned", "ProgressNoted", "SiteVisited",
         "StoryPublished", "CaseOverdue", "CaseEscalated", "ReporterAssigned", "CaseResolved",
         "FeedbackGiven", "ResidentAskedAgain", "DisputeSettled", "CaseReopened", "CaseClosed",
-        "PersonalDataErased"}
+        "PersonalDataErased", "HandlerAssigned"}
 
 
 def test_the_exported_json_schemas_match_the_code() -> None:

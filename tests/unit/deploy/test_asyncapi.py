@@ -212,7 +212,7 @@ async def test_the_public_entry_documents_every_topic_of_the_contracts_with_its_
     assert {"case_id", "department", "action", "due_at"} <= set(department_case["properties"])
     assert [ref["$ref"].rsplit("/", 1)[-1]
             for ref in doc["components"]["schemas"]["DepartmentReply"]["oneOf"]] == [
-        "AcknowledgeReply", "ProgressReply", "ReturnReply", "ResolveReply"]
+        "AcknowledgeReply", "ProgressReply", "ReturnReply", "ResolveReply", "AssignReply"]
     # the case event log shows the envelope, and every event its `data` may hold
     envelope = doc["components"]["schemas"]["CaseEventEnvelope"]
     events = {ref["$ref"].rsplit("/", 1)[-1] for ref in envelope["properties"]["data"]["anyOf"]}

@@ -52,7 +52,7 @@ def test_every_command_has_its_roles() -> None:
     commands = {c for c in vars(cmd).values()
                 if isinstance(c, type) and issubclass(c, cmd.Command)
                 and c.__name__.endswith(("Case", "Progress", "Reporter", "Visit", "Story",
-                                         "Feedback", "Dispute"))
+                                         "Feedback", "Dispute", "Handler"))
                 and c.__name__ != "SubmitCase"}
     assert commands == set(access.ROLES)
 

@@ -15,6 +15,7 @@ from unit.tracking.tracking_stories import (
     STORY_URL,
     SYSTEM,
     a_disputed_case,
+    a_handled_case,
     a_long_handling,
     accepted,
     code_of,
@@ -76,7 +77,8 @@ def test_every_event_type_becomes_an_entry_with_its_status_and_actor() -> None:
                      .given(day("10-09", 10), ev.CaseMerged(officer=accepted().officer,
                                                             into_case_id="ZB261006-WFF0-0001")))
     seen = {e.type for v in (long_view, rejected, merged, erased, project(reference_case()),
-                             project(a_disputed_case())) for e in v.timeline}
+                             project(a_disputed_case()), project(a_handled_case()))
+            for e in v.timeline}
     assert seen == {cls.TYPE for cls in ALL_EVENTS}
 
     entries = {(e.seq): e for e in long_view.timeline}

@@ -212,3 +212,21 @@ def water_case(case_id: str = "ZB261008-WTR0-0002") -> History:
         case_id, category="water", district="jinshui", street="文化路",
         address=PRIVATE_ADDRESS, description="家里停水两天了，水压一直很低。",
         priority=Priority.UTILITIES))
+
+
+HANDLERS = ("signal-wang-01", "signal-li-02")
+"""Handlers of signal-co (staff ids): staff see who handles a case, the public never."""
+
+
+def a_handled_case(case_id: str = "ZB261006-HND0-0008") -> History:
+    """Routed to signal-co, whose coordinator gives it to a handler, then hands it on."""
+    return (
+        History(case_id)
+        .given(day("10-06", 9), submitted(case_id))
+        .given(day("10-06", 10), accepted())
+        .given(day("10-06", 11), routed("signal-co", day("10-13", 11)))
+        .given(day("10-06", 12), ev.HandlerAssigned(by=SIGNAL_CO, handler=HANDLERS[0]))
+        .given(day("10-06", 13), ev.CaseAcknowledged(by=SIGNAL_CO))
+        .given(day("10-07", 9), ev.HandlerAssigned(by=SIGNAL_CO, handler=HANDLERS[1],
+                                                   previous=HANDLERS[0]))
+    )
