@@ -30,7 +30,9 @@ The document::
       "resolved_at": <date|null>,             # the resolution in force (the feeds of
                                               #   resolved cases); null once reopened
       "text": "<description>",                # searched with $regex (Chinese included) by staff
-      "public_text": "<description, masked>"  # searched by the public
+      "public_text": "<description, masked>", # searched by the public
+      "lat": 34.75, "lon": 113.62             # the point the log holds in clear (a public
+                                              #   place's), for the maps; absent otherwise
     }
 
 Public search looks only at what the public sees: `public_text` is the
@@ -54,6 +56,9 @@ department, or of the whole city, by `submitted_at` (new cases) or `resolved_at`
 equality and then the time (`FeedQuery`). As with `public_text`, a document written
 before `resolved_at` existed stays out of the resolved feeds until its next event or a
 replay of tracking's read model.
+
+The maps (`map_routes.py`) ask for the cases whose `lat` and `lon` lie in a box; a document
+written before those fields existed stays off the maps until its next event or a replay.
 
 The projection writer takes the collection as a parameter, so a replay can
 build `cases_rebuild` and swap it in (`replay.py`).
@@ -195,7 +200,17 @@ def document(view: CaseView) -> dict[str, Any]:
         "resolved_at": facts.resolved_at,
         "text": view.description,
         "public_text": mask(view.description),
+        **point_of(view),
     }
+
+
+def point_of(view: CaseView) -> dict[str, float]:
+    """The case's point as the log holds it, for the maps' range queries (`map_routes.py`):
+    only a public place's is there, a private one's is sealed in `personal`."""
+    location = view.location
+    if location is None or location.lat is None or location.lon is None:
+        return {}
+    return {"lat": location.lat, "lon": location.lon}
 
 
 def view_of(doc: dict[str, Any] | None) -> CaseView | None:
@@ -469,6 +484,13 @@ class TimelineStore:
         cursor = (self.collection.find(query.filter(), projection={"view": 1})
                   .sort([(query.time, DESCENDING)]).limit(query.limit))
         return [view async for doc in cursor if (view := view_of(doc)) is not None]
+
+    async def count_by_district(self, selector: dict[str, Any]) -> dict[str, int]:
+        """How many cases `selector` finds in each district (`$match`, `$group`, `$sum`:
+        what FerretDB 1.24 aggregates)."""
+        pipeline = [{"$match": selector}, {"$group": {"_id": "$district", "n": {"$sum": 1}}}]
+        cursor = await self.collection.aggregate(pipeline)
+        return {str(row["_id"]): int(row["n"]) async for row in cursor if row["_id"]}
 
     async def has(self, case_id: str) -> bool:
         """Whether the case is in the read model (without reading its view)."""
