@@ -66,11 +66,13 @@ export async function makeMap(element, { label, zoom = null, center = null } = {
   element.setAttribute("role", "region");
   element.setAttribute("aria-label", label || t("map.label"));
   const bounds = cityBounds(L);
-  const map = L.map(element, { maxBounds: bounds.pad(0.5), maxBoundsViscosity: 0.8 });
+  // the deepest zoom is the map's own, not only its tiles': without tiles it has none else
+  const maxZoom = (config.map && config.map.max_zoom) || 18;
+  const map = L.map(element, { maxZoom, maxBounds: bounds.pad(0.5), maxBoundsViscosity: 0.8 });
   const tiles = config.map && config.map.tiles;
   if (tiles) {
     L.tileLayer(tiles, {
-      maxZoom: config.map.max_zoom || 18,
+      maxZoom,
       attribution: config.map.attribution || "",
     }).addTo(map);
   }
