@@ -22,11 +22,12 @@ Points are WGS84 (RFC 7946); a page drawing them on GCJ-02 tiles converts them (
 # No `from __future__ import annotations`: FastAPI reads the route signatures at definition
 # time, and the staff dependency is a local of `install_map_routes`.
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from contracts.facts import Role
+from contracts.facts import CaseStatus, Role
 from services.common.auth import Principal, TokenCheck, staff_guard
 from services.common.catalogue import Bounds, CityConfig, Language
 from services.tracking.api import Code, ReaderLanguage, Statuses, scope_department
@@ -132,6 +133,27 @@ async def cases_on_map(store: TimelineStore, city: CityConfig, language: Languag
     }
 
 
+@dataclass(frozen=True)
+class MapAsked:
+    """What a map asks for: the list's filters, a box, how many points at most."""
+
+    statuses: tuple[CaseStatus, ...]
+    category: str | None
+    district: str | None
+    department: str | None
+    bbox: str | None
+    limit: int
+
+
+async def map_asked(status: Statuses = None, category: Code = None, district: Code = None,
+                    department: Code = None, bbox: BboxParam = None,
+                    limit: PointLimit = 500) -> MapAsked:
+    return MapAsked(tuple(status or ()), category, district, department, bbox, limit)
+
+
+Asked = Annotated[MapAsked, Depends(map_asked)]
+
+
 def install_map_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
                        tokens: TokenCheck) -> None:
     """Installed before `api.install_routes`, whose `/api/cases/{case_id}` would take `map`."""
@@ -140,34 +162,19 @@ def install_map_routes(router: APIRouter, *, store: TimelineStore, city: CityCon
 
     @router.get("/api/cases/map", tags=["tracking"],
                 summary="The public cases on a map (GeoJSON): points of public places only")
-    async def public_map(
-        language: ReaderLanguage,
-        status: Statuses = None,
-        category: Code = None,
-        district: Code = None,
-        department: Code = None,
-        bbox: BboxParam = None,
-        limit: PointLimit = 500,
-    ) -> dict[str, Any]:
-        query = CaseQuery(statuses=tuple(status or ()), category=category, district=district,
-                          department=department)
-        return await cases_on_map(store, city, language, query, parse_bbox(bbox, city),
-                                  public=True, limit=limit)
+    async def public_map(language: ReaderLanguage, asked: Asked) -> dict[str, Any]:
+        query = CaseQuery(statuses=asked.statuses, category=asked.category,
+                          district=asked.district, department=asked.department)
+        return await cases_on_map(store, city, language, query, parse_bbox(asked.bbox, city),
+                                  public=True, limit=asked.limit)
 
     @router.get("/api/staff/cases/map", tags=["staff"],
                 summary="Staff's open cases on a map (GeoJSON; a department: its own)")
-    async def staff_map(
-        language: ReaderLanguage,
-        principal: Annotated[Principal, Depends(any_staff)],
-        status: Statuses = None,
-        category: Code = None,
-        district: Code = None,
-        department: Code = None,
-        bbox: BboxParam = None,
-        limit: PointLimit = 500,
-    ) -> dict[str, Any]:
-        department, involving = scope_department(principal, department)
-        query = CaseQuery(statuses=tuple(status or ()), category=category, district=district,
-                          department=department, involving=involving, open=True, staff=True)
-        return await cases_on_map(store, city, language, query, parse_bbox(bbox, city),
-                                  public=False, limit=limit)
+    async def staff_map(language: ReaderLanguage, asked: Asked,
+                        principal: Annotated[Principal, Depends(any_staff)]) -> dict[str, Any]:
+        department, involving = scope_department(principal, asked.department)
+        query = CaseQuery(statuses=asked.statuses, category=asked.category,
+                          district=asked.district, department=department, involving=involving,
+                          open=True, staff=True)
+        return await cases_on_map(store, city, language, query, parse_bbox(asked.bbox, city),
+                                  public=False, limit=asked.limit)
