@@ -227,7 +227,9 @@ async def test_staff_see_their_open_cases_and_residents_pick_on_a_map(
         await a_case(http, "traffic-signals", WANGFUFEN, **SIGNALS)
         await a_case(http, "roads", FAR_OFF, district="jinshui")
     for language in LANGUAGES:
-        desk = await browser.new_context(locale=LOCALES[language], **DESK)
+        desk = await browser.new_context(
+            locale=LOCALES[language], permissions=["geolocation"],
+            geolocation={"latitude": WANGFUFEN[0], "longitude": WANGFUFEN[1]}, **DESK)
         try:
             console = await sign_in(desk, map_web.base_url,
                                     staff_token(Role.OFFICER, subject="map-desk"), language)
@@ -242,12 +244,19 @@ async def test_staff_see_their_open_cases_and_residents_pick_on_a_map(
             errors = collect_errors(page)
             await page.goto(map_web.url(f"/?lang={language}"))
             await expect(page.locator("#point-map[data-map=ready]")).to_have_count(1)
+            # "use my location": the fields and the pin go where the device is
+            await page.click("#locate")
+            await expect(page.locator("#lat")).to_have_value(f"{WANGFUFEN[0]:.6f}")
+            await expect(page.locator("#point-map .leaflet-marker-icon")).to_have_count(1)
+            # then a click on the map moves it (the middle: where the pin was put, re-centred)
             await page.locator("#point-map").scroll_into_view_if_needed()
             box = await page.locator("#point-map").bounding_box()
             assert box is not None
-            await page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            await page.mouse.click(box["x"] + box["width"] / 4, box["y"] + box["height"] / 2)
             await expect(page.locator("#point-map .leaflet-marker-icon")).to_have_count(1)
             await expect(page.locator("#point-map-status")).not_to_be_empty()
+            moved = float(await page.locator("#lon").input_value())
+            assert moved < WANGFUFEN[1] - 0.001  # a quarter of the map to the west
             await page.locator("#field-point").screenshot(
                 path=screenshots / f"map-submit-{language}.png")
             assert errors == [], (language, errors)
