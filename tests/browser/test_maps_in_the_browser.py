@@ -58,6 +58,13 @@ async def to_gcj02(page: Page, lat: float, lon: float) -> tuple[float, float]:
     return float(found[0]), float(found[1])
 
 
+async def tiles_drawn(page: Page, where: str) -> None:
+    """Every tile the map in `where` shows is loaded (before it is photographed)."""
+    await expect(page.locator(f"{where} img.leaflet-tile-loaded").first).to_be_attached()
+    await expect(page.locator(f"{where} img.leaflet-tile:not(.leaflet-tile-loaded)")
+                 ).to_have_count(0)
+
+
 async def test_a_point_picked_on_gcj02_tiles_is_submitted_in_wgs84(
         map_web: Web, tiles: TileServer, browser: Browser) -> None:
     context = await browser.new_context(locale="zh-CN", **PHONE)
@@ -146,6 +153,7 @@ async def test_a_case_page_shows_its_place_only_when_the_address_is_public(
             await expect(page.locator("#case-map .leaflet-marker-icon")).to_have_count(
                 1, timeout=20_000)
             await expect(page.locator("#case-map img.leaflet-tile-loaded").first).to_be_visible()
+            await tiles_drawn(page, "#case-map")
             await page.screenshot(path=screenshots / f"map-case-{language}.png", full_page=True)
             # the resident's own view of a private place: its address, never a map
             await page.goto(map_web.url(f"/cases/{private}?lang={language}&code={code}"))
@@ -191,6 +199,7 @@ async def test_the_list_and_dashboard_maps_cluster_and_filter(
             assert "6" in [c.strip() for c in counts], counts
             # the flat without water: counted in its district, not placed
             await expect(cases_map.locator(".map-count")).to_have_text(["1"])
+            await tiles_drawn(page, "#cases-map")
             await page.screenshot(path=screenshots / f"map-cases-{language}.png", full_page=True)
             # narrowed to roads: the pothole alone, and the list agrees
             await page.select_option("#category", "roads")
@@ -209,6 +218,7 @@ async def test_the_list_and_dashboard_maps_cluster_and_filter(
             await expect(dash_map).to_have_attribute("data-points", "7", timeout=20_000)
             await expect(page.locator("#dash-map-title")).to_have_text(words["map.cases_title"])
             await page.locator("#dash-map-block").scroll_into_view_if_needed()
+            await tiles_drawn(page, "#dash-map")
             await page.locator("#dash-map-block").screenshot(
                 path=screenshots / f"map-dashboard-{language}.png")
             await page.select_option("#dash-map-category", "traffic-signals")
@@ -236,6 +246,7 @@ async def test_staff_see_their_open_cases_and_residents_pick_on_a_map(
             await console.locator("#staff-map-block > summary").click()
             staff_map = console.locator("#staff-map")
             await expect(staff_map).to_have_attribute("data-points", "2", timeout=20_000)
+            await tiles_drawn(console, "#staff-map")
             await console.locator("#staff-map-block").screenshot(
                 path=screenshots / f"map-staff-{language}.png")
 
@@ -257,6 +268,7 @@ async def test_staff_see_their_open_cases_and_residents_pick_on_a_map(
             await expect(page.locator("#point-map-status")).not_to_be_empty()
             moved = float(await page.locator("#lon").input_value())
             assert moved < WANGFUFEN[1] - 0.001  # a quarter of the map to the west
+            await tiles_drawn(page, "#point-map")
             await page.locator("#field-point").screenshot(
                 path=screenshots / f"map-submit-{language}.png")
             assert errors == [], (language, errors)

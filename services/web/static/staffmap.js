@@ -27,7 +27,7 @@ export function startStaffMap(staffApi) {
     }
     if (draw) draw(answer.data);
     const elsewhere = (answer.data.elsewhere || []).reduce((sum, area) => sum + area.count, 0);
-    const parts = [t("map.shown", { count: answer.data.features.length, placed: answer.data.placed })];
+    const parts = [t("map.shown_staff", { count: answer.data.features.length, placed: answer.data.placed })];
     if (answer.data.truncated) parts.push(t("map.truncated"));
     if (elsewhere) parts.push(t("map.elsewhere_staff", { count: elsewhere }));
     counter.textContent = parts.join(" ");
