@@ -1,9 +1,9 @@
 // A map of the public cases (the case list's and the dashboard's): clustered points of the
 // cases whose place is public, from /api/cases/map with the same filters as the list beside
-// it; the cases whose place is private are only counted, each at its district's centre.
+// it; the cases whose place is private are only counted, by district, under the map.
 
 import { api, failure, t, withLang } from "./app.js";
-import { caseLayer, makeMap } from "./map.js";
+import { caseLayer, makeMap, summary } from "./map.js";
 
 const MAP_FILTERS = ["status", "category", "district", "department"];
 
@@ -28,10 +28,6 @@ export async function showCaseMap(view, params) {
     return;
   }
   if (made) view.draw(answer.data);
-  const elsewhere = (answer.data.elsewhere || []).reduce((sum, area) => sum + area.count, 0);
-  const parts = [t("map.shown", { count: answer.data.features.length, placed: answer.data.placed })];
-  if (answer.data.truncated) parts.push(t("map.truncated"));
-  if (elsewhere) parts.push(t("map.elsewhere", { count: elsewhere }));
-  counter.textContent = parts.join(" ");
+  counter.textContent = summary(answer.data);
   document.getElementById(view.element).dataset.points = String(answer.data.features.length);
 }

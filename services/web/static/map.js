@@ -95,17 +95,15 @@ export function pointOf(latlng) {
 
 /**
  * A clustered layer of GeoJSON cases (`/api/cases/map`, `/api/staff/cases/map`): each point
- * a marker whose popup links the case's page (`link(id)`), each district's cases without a
- * public place a count at its centre. Returns a function that draws a new answer.
+ * a marker whose popup links the case's page (`link(id)`). Returns a function that draws a
+ * new answer; the cases without a point are not drawn: `summary` says how many, by district.
  */
 export function caseLayer(L, map, { link }) {
   const clusters = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 50 });
-  const counts = L.layerGroup();
   clusters.addTo(map);
-  counts.addTo(map);
+  let framed = false; // the first answer with points frames them; later the reader's view stays
   return (answer) => {
     clusters.clearLayers();
-    counts.clearLayers();
     for (const feature of answer.features) {
       const [lon, lat] = feature.geometry.coordinates;
       const p = feature.properties;
@@ -115,22 +113,27 @@ export function caseLayer(L, map, { link }) {
         [p.street, p.district_name].filter(Boolean).join(" · "), h("br"),
         h("a", { href: link(p.case_id) }, p.case_id));
       const one = marker(L, lat, lon, { title, alt: title });
-      one.feature = feature;
       one.bindPopup(popup);
       clusters.addLayer(one);
     }
-    for (const area of answer.elsewhere || []) {
-      const text = t("map.elsewhere_marker", { count: area.count, district: area.name });
-      const icon = L.divIcon({ className: "map-count", html: "", iconSize: [34, 34] });
-      const shown = L.marker(datum.toMap(area.center[0], area.center[1]), {
-        icon, title: text, alt: text, keyboard: false, interactive: true,
-      });
-      shown.on("add", () => {
-        const element = shown.getElement();
-        if (element) element.textContent = String(area.count);
-      });
-      shown.bindTooltip(text);
-      counts.addLayer(shown);
+    if (!framed && answer.features.length) {
+      framed = true;
+      map.fitBounds(clusters.getBounds().pad(0.2), { maxZoom: 15 });
     }
   };
+}
+
+/** What a map answer shows and leaves off (`staff`: any point, else public places'), in words. */
+export function summary(answer, { staff = false } = {}) {
+  const elsewhere = answer.elsewhere || [];
+  const off = elsewhere.reduce((sum, area) => sum + area.count, 0);
+  const parts = [t(staff ? "map.shown_staff" : "map.shown",
+    { count: answer.features.length, placed: answer.placed })];
+  if (answer.truncated) parts.push(t("map.truncated"));
+  if (off) {
+    parts.push(t(staff ? "map.elsewhere_staff" : "map.elsewhere", { count: off }));
+    parts.push(elsewhere.map((area) => t("map.district_count",
+      { district: area.name, count: area.count })).join(" · "));
+  }
+  return parts.join(" ");
 }

@@ -4,7 +4,7 @@
 // details (audited), and the map counts those cases by district.
 
 import { failure, t } from "./app.js";
-import { caseLayer, makeMap } from "./map.js";
+import { caseLayer, makeMap, summary } from "./map.js";
 
 export function startStaffMap(staffApi) {
   const block = document.getElementById("staff-map-block");
@@ -26,11 +26,7 @@ export function startStaffMap(staffApi) {
       return;
     }
     if (draw) draw(answer.data);
-    const elsewhere = (answer.data.elsewhere || []).reduce((sum, area) => sum + area.count, 0);
-    const parts = [t("map.shown_staff", { count: answer.data.features.length, placed: answer.data.placed })];
-    if (answer.data.truncated) parts.push(t("map.truncated"));
-    if (elsewhere) parts.push(t("map.elsewhere_staff", { count: elsewhere }));
-    counter.textContent = parts.join(" ");
+    counter.textContent = summary(answer.data, { staff: true });
     element.dataset.points = String(answer.data.features.length);
   });
 }
