@@ -5,6 +5,7 @@ headless Chromium (Debian's, at /usr/bin/chromium) driven by Playwright.
 test's topics and databases) under uvicorn on a free loopback port; its lifespan starts the
 services' runtimes. `browser` is one Chromium for the session; each test opens its own
 contexts (a resident's phone, an officer's desk), so nothing leaks between them.
+`map_web` is the same entry with its maps on `tiles`, a tile server on loopback (GCJ-02).
 """
 
 from __future__ import annotations
