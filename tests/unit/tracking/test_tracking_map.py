@@ -10,6 +10,7 @@ from unit.tracking.tracking_stories import (
     CITY,
     accepted,
     day,
+    project,
     reference_case,
     submitted,
     water_case,
@@ -19,13 +20,6 @@ from contracts.facts import Priority
 from services.lifecycle.history import History
 from services.tracking.map_routes import elsewhere, feature, parse_bbox, public_places
 from services.tracking.store import document, point_of
-from services.tracking.timeline import CaseView, fold
-
-
-def project(history: History) -> CaseView:
-    view = fold(None, history.envelopes)
-    assert view is not None
-    return view
 
 
 def test_a_public_places_point_is_kept_for_the_maps_a_private_ones_is_not() -> None:

@@ -22,7 +22,7 @@ from services.common.keys import KeyRing
 from services.common.settings import REPO_ROOT
 from services.lifecycle.codes import hash_tracking_code, tracking_code_for
 from services.lifecycle.history import History
-from services.tracking.timeline import CaseView
+from services.tracking.timeline import CaseView, fold
 
 CITY = load_city(REPO_ROOT / "deploy" / "config")
 CST = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -212,3 +212,10 @@ def water_case(case_id: str = "ZB261008-WTR0-0002") -> History:
         case_id, category="water", district="jinshui", street="文化路",
         address=PRIVATE_ADDRESS, description="家里停水两天了，水压一直很低。",
         priority=Priority.UTILITIES))
+
+
+def project(history: History) -> CaseView:
+    """The case's view after its whole history (tracking's projection, as a replay builds it)."""
+    view = fold(None, history.envelopes)
+    assert view is not None
+    return view
