@@ -6,6 +6,13 @@
 #       -e ZAIBAN_MONGO_URL=... zaiban:local serve intake
 #
 # Built as in `deploy/compose.yaml` and `deploy/k8s/`; see deploy/README.md.
+# The web pages' map library (Leaflet, leaflet.markercluster): npm packages pinned by
+# package-lock.json, installed as `make install` does; only node_modules goes on.
+FROM node:20-slim AS web-packages
+WORKDIR /web
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,6 +29,9 @@ COPY services ./services
 COPY zaiban ./zaiban
 RUN pip install . && rm -rf /src
 
+# served by the public entry from here (ZAIBAN_WEB_MODULES: services/web/routes.py)
+COPY --from=web-packages /web/node_modules /app/node_modules
+
 # The city (catalogue, districts, departments, dispatch rules). A cluster mounts its own
 # over this folder (deploy/k8s: a ConfigMap generated from deploy/config/*.yaml).
 COPY deploy/config /app/config
@@ -35,6 +45,7 @@ WORKDIR /app
 # (ZAIBAN_AUTH_SECRET is then required and no per-checkout secret is ever written).
 ENV ZAIBAN_HOST=0.0.0.0 \
     ZAIBAN_CONFIG_DIR=/app/config \
+    ZAIBAN_WEB_MODULES=/app/node_modules \
     ZAIBAN_ENVIRONMENT=production \
     ZAIBAN_LOG_FORMAT=json
 

@@ -1,6 +1,7 @@
 # zaiban — everyday tasks. CI runs `make test` (see .ci/run) on a fresh clone.
 #
-#   make venv      .venv (python3.11) with the project and its dev tools; skipped when up to date
+#   make venv      .venv (python3.11) with the project and its dev tools, and the web pages'
+#                  npm packages (node_modules, `npm ci`); skipped when up to date
 #   make install   venv, and Chromium with CJK and emoji fonts (apt) for the browser tests
 #   make infra     start the local Kafka broker and FerretDB store (zaiban infra up)
 #   make up        the whole local platform (zaiban up): needs the venv only, no browser
@@ -19,6 +20,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALL_STAMP := $(VENV)/.zaiban-installed
+NPM_STAMP := node_modules/.zaiban-installed
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
@@ -28,7 +30,7 @@ help:
 	@sed -n '1,13s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # What running needs (up, infra, bench, lint): the venv. What testing needs too: the browser.
-venv: $(INSTALL_STAMP)
+venv: $(INSTALL_STAMP) $(NPM_STAMP)
 
 install: venv browser
 
@@ -54,6 +56,16 @@ $(INSTALL_STAMP): pyproject.toml
 	@echo "pip install -e .[dev] into $(VENV) (log: .zaiban/logs/pip-install.log)"
 	@$(BIN)/python -m pip install --disable-pip-version-check -e ".[dev]" > .zaiban/logs/pip-install.log 2>&1 \
 		|| { tail -n 30 .zaiban/logs/pip-install.log >&2; echo "make install: pip install failed, see .zaiban/logs/pip-install.log" >&2; exit 1; }
+	@touch $@
+
+# The web pages' map library (Leaflet, leaflet.markercluster) is an npm package, pinned by
+# package-lock.json: `npm ci` installs exactly that, again only when the lock changed.
+$(NPM_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null && command -v node >/dev/null || { echo "make install: node and npm are not on PATH: install Node.js (18 or newer, with npm) for the web pages' map library (package.json)" >&2; exit 1; }
+	@mkdir -p .zaiban/logs
+	@echo "npm ci: the web pages' packages into node_modules (log: .zaiban/logs/npm-ci.log)"
+	@npm ci > .zaiban/logs/npm-ci.log 2>&1 \
+		|| { tail -n 30 .zaiban/logs/npm-ci.log >&2; echo "make install: npm ci failed, see .zaiban/logs/npm-ci.log" >&2; exit 1; }
 	@touch $@
 
 infra: venv

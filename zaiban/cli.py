@@ -103,6 +103,13 @@ def up(
         from zaiban.demo import load_demo_if_new
 
         load_demo_if_new(settings)
+    if not os.environ.get("ZAIBAN_MAP_TILES"):
+        # no tile server set: plain tiles from one on loopback, so the maps work offline
+        from zaiban.tiles import TileServer
+
+        tiles = TileServer(settings.host).start()
+        os.environ["ZAIBAN_MAP_TILES"] = tiles.template
+        os.environ.setdefault("ZAIBAN_MAP_ATTRIBUTION", "zaiban (plain tiles)")
     base = f"http://{settings.host}:{public_port}"
     typer.secho(f"\nzaiban is starting on {base}", fg=typer.colors.GREEN, bold=True)
     for label, path in (("submit a request", "/"), ("public dashboard", "/dashboard"),
@@ -110,6 +117,7 @@ def up(
                         ("bus topics", "/asyncapi"),
                         ("Open311", "/open311/v2/services.xml"), ("readiness", "/readyz")):
         typer.echo(f"  {label:<18} {base}{path}")
+    typer.echo(f"  map tiles          {os.environ['ZAIBAN_MAP_TILES']}")
     typer.echo("  staff tokens       zaiban token issue --role officer --subject you\n"
                "Ctrl-C stops the services; `zaiban infra down` stops the broker and store.\n")
     uvicorn.run(create_public_app(settings), host=settings.host, port=public_port,

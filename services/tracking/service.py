@@ -44,6 +44,7 @@ from services.tracking.api import (
 from services.tracking.audit import AUDIT_COLLECTION, AuditReads, StaffReads
 from services.tracking.feed_routes import install_feed_routes
 from services.tracking.live import Signals
+from services.tracking.map_routes import install_map_routes
 from services.tracking.open311.routes import routes as open311_routes
 from services.tracking.settings import TrackingSettings
 from services.tracking.store import COLLECTION, TimelineStore
@@ -76,6 +77,7 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
                                description=described(Topics.audit),
                                decoder=read_as(READ_AUDIT, self.dead_letters))(
             typed(self.keep_read))
+        install_map_routes(self.router, store=self.store, city=self.city, tokens=self.tokens)
         install_routes(self.router, store=self.store, city=self.city, settings=self.settings,
                        signals=self.signals, keys=key_store(self.mongo, settings),
                        audit=StaffReads(self.audit, self.clock), tokens=self.tokens)

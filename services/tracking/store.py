@@ -33,7 +33,9 @@ The document::
       "public_text": "<description, masked>", # searched by the public
       "deadline": <date>, "late": false,      # a department's inbox sorts by them (inbox.py)
       "handler": "<sha256 hex>|null",         # staff_hash of the handler in force ("mine")
-      "reporter": "<sha256 hex>|null"         # staff_hash of the case's reporter ("mine")
+      "reporter": "<sha256 hex>|null",        # staff_hash of the case's reporter ("mine")
+      "lat": 34.75, "lon": 113.62             # the point the log holds in clear (a public
+                                              #   place's), for the maps; absent otherwise
     }
 
 Public search looks only at what the public sees: `public_text` is the
@@ -61,6 +63,9 @@ replay of tracking's read model.
 Likewise a document written before the inbox fields existed (`deadline`, `late`,
 `handler`, `reporter`) is out of place in a department's inbox and in "mine" until its
 next event or a replay of tracking's read model.
+
+The maps (`map_routes.py`) ask for the cases whose `lat` and `lon` lie in a box; a document
+written before those fields existed stays off the maps until its next event or a replay.
 
 The projection writer takes the collection as a parameter, so a replay can
 build `cases_rebuild` and swap it in (`replay.py`).
@@ -210,7 +215,17 @@ def document(view: CaseView) -> dict[str, Any]:
         "triage_overdue": facts.triage_overdue,
         "response_overdue": facts.response_overdue,
         **inbox.fields(view),
+        **point_of(view),
     }
+
+
+def point_of(view: CaseView) -> dict[str, float]:
+    """The case's point as the log holds it, for the maps' range queries (`map_routes.py`):
+    only a public place's is there, a private one's is sealed in `personal`."""
+    location = view.location
+    if location is None or location.lat is None or location.lon is None:
+        return {}
+    return {"lat": location.lat, "lon": location.lon}
 
 
 def view_of(doc: dict[str, Any] | None) -> CaseView | None:
@@ -486,6 +501,13 @@ class TimelineStore:
         cursor = (self.collection.find(query.filter(), projection={"view": 1})
                   .sort([(query.time, DESCENDING)]).limit(query.limit))
         return [view async for doc in cursor if (view := view_of(doc)) is not None]
+
+    async def count_by_district(self, selector: dict[str, Any]) -> dict[str, int]:
+        """How many cases `selector` finds in each district (`$match`, `$group`, `$sum`:
+        what FerretDB 1.24 aggregates)."""
+        pipeline = [{"$match": selector}, {"$group": {"_id": "$district", "n": {"$sum": 1}}}]
+        cursor = await self.collection.aggregate(pipeline)
+        return {str(row["_id"]): int(row["n"]) async for row in cursor if row["_id"]}
 
     async def has(self, case_id: str) -> bool:
         """Whether the case is in the read model (without reading its view)."""

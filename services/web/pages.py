@@ -193,15 +193,17 @@ def fill(source: str, language: Language, page: str, slots: dict[str, str]) -> s
 
 
 def render(page_name: str, language: Language, city: CityConfig,
-           switch_to: dict[Language, str], feeds: Sequence[FeedLink] = ()) -> str:
+           switch_to: dict[Language, str], feeds: Sequence[FeedLink] = (),
+           map_config: Mapping[str, object] | None = None) -> str:
     """The HTML of a page in `language`; `switch_to` maps each language to this page's URL in it;
-    `feeds` are the Atom feeds of what it shows."""
+    `feeds` are the Atom feeds of what it shows; `map_config` the maps' tiles (`settings.py`)."""
     page = PAGES[page_name]
     config = {
         "lang": language,
         "page": page.name,
         "messages": catalogue(language),
         "city": city_config(city, language),
+        "map": dict(map_config or {}),
     }
     current = ' aria-current="true"'
     languages = "".join(

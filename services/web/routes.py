@@ -15,6 +15,7 @@ the browser: this router holds no state and reads no service's store.
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 from typing import Annotated
 from urllib.parse import urlencode
@@ -32,6 +33,7 @@ from services.web.pages import (
     render,
     static_version,
 )
+from services.web.settings import WebSettings
 
 ONE_YEAR_S = 365 * 24 * 3600
 STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml",
@@ -50,6 +52,27 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
+# The map library's files the pages load (`npm ci` installs them: package.json), by package:
+# its script and styles, and the images the styles name. Nothing else of node_modules is served.
+VENDOR_FILES: dict[str, tuple[str, ...]] = {
+    "leaflet": ("leaflet.js", "leaflet.css", "images/layers.png", "images/layers-2x.png",
+                "images/marker-icon.png", "images/marker-icon-2x.png",
+                "images/marker-shadow.png"),
+    "leaflet.markercluster": ("leaflet.markercluster.js", "MarkerCluster.css",
+                              "MarkerCluster.Default.css"),
+}
+
+
+def security_headers(settings: WebSettings) -> dict[str, str]:
+    """`SECURITY_HEADERS`, with the map's tile server allowed as a source of images."""
+    origin = settings.tile_origin()
+    if origin is None:
+        return SECURITY_HEADERS
+    policy = SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "img-src 'self' data: blob:", f"img-src 'self' data: blob: {origin}")
+    return {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+
+
 Lang = Annotated[str | None, Query(max_length=20, description="zh-Hans, zh-Hant or en.")]
 
 
@@ -62,7 +85,10 @@ def switch_links(request: Request) -> dict[Language, str]:
 
 def web_routes(settings: CommonSettings | None = None) -> APIRouter:
     """The pages and their static files, for the city configured in `settings`."""
-    city: CityConfig = load_city((settings or CommonSettings()).config_dir)
+    web = WebSettings.from_common(settings or CommonSettings())
+    city: CityConfig = load_city(web.config_dir)
+    headers_of_pages = security_headers(web)
+    map_config = web.map_config()
     router = APIRouter(include_in_schema=False)
 
     def page(name: str, request: Request, lang: str | None, *, feeds: bool = False,
@@ -72,8 +98,8 @@ def web_routes(settings: CommonSettings | None = None) -> APIRouter:
         language, chosen = choose_language(lang, request.cookies.get(LANGUAGE_COOKIE),
                                            request.headers.get("accept-language"))
         links = feed_links(city, language, request.query_params) if feeds else []
-        body = render(name, language, city, switch_links(request), links)
-        response = HTMLResponse(body, headers={**SECURITY_HEADERS,
+        body = render(name, language, city, switch_links(request), links, map_config)
+        response = HTMLResponse(body, headers={**headers_of_pages,
                                                "Content-Language": language,
                                                "Vary": "Cookie, Accept-Language"})
         if chosen:
@@ -126,5 +152,24 @@ def web_routes(settings: CommonSettings | None = None) -> APIRouter:
         media_type = (STATIC_TYPES.get(path.suffix) or mimetypes.guess_type(name)[0]
                       or "application/octet-stream")
         return Response(path.read_bytes(), media_type=media_type, headers=headers)
+
+    @router.get("/static/vendor/{package}/{path:path}")
+    async def vendor_file(package: str, path: str, request: Request) -> Response:
+        """A file of the map library, from node_modules/<package>/dist (`VENDOR_FILES`)."""
+        if path not in VENDOR_FILES.get(package, ()):
+            return Response(status_code=404)
+        found = web.web_modules / package / "dist" / path
+        if not found.is_file():
+            return Response(f"{package} is not installed: run `make install` (npm ci)",
+                            status_code=404, media_type="text/plain")
+        content = found.read_bytes()
+        # the packages are pinned (package-lock.json): a version changes with the bytes
+        etag = f'"{hashlib.sha256(content).hexdigest()[:12]}"'
+        headers = {"ETag": etag, "X-Content-Type-Options": "nosniff",
+                   "Cache-Control": "no-cache"}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        media_type = STATIC_TYPES.get(found.suffix) or "application/octet-stream"
+        return Response(content, media_type=media_type, headers=headers)
 
     return router

@@ -5,6 +5,7 @@ headless Chromium (Debian's, at /usr/bin/chromium) driven by Playwright.
 test's topics and databases) under uvicorn on a free loopback port; its lifespan starts the
 services' runtimes. `browser` is one Chromium for the session; each test opens its own
 contexts (a resident's phone, an officer's desk), so nothing leaks between them.
+`map_web` is the same entry with its maps on `tiles`, a tile server on loopback (GCJ-02).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ from playwright.async_api import Browser, async_playwright
 
 from services.common.settings import CommonSettings
 from services.composition import create_public_app
+from services.web.settings import WebSettings
+from zaiban.tiles import TileServer
 
 CHROMIUM = Path(os.environ.get("ZAIBAN_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -56,6 +59,30 @@ async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
 @pytest_asyncio.fixture(loop_scope="session")
 async def web(settings: CommonSettings) -> AsyncIterator[Web]:
     """Every service and the web pages behind one uvicorn server on a free port."""
+    async with serving(settings) as served:
+        yield served
+
+
+@pytest.fixture
+def tiles() -> Iterator[TileServer]:
+    """A tile server of plain tiles on loopback, counting what it serves (`zaiban/tiles.py`)."""
+    with TileServer() as server:
+        yield server
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def map_web(settings: CommonSettings, tiles: TileServer) -> AsyncIterator[Web]:
+    """The public entry whose maps draw on `tiles`, GCJ-02 tiles as most Chinese cities' are:
+    every point is converted on its way to the map and back."""
+    drawn_on = WebSettings.from_common(settings, map_tiles=tiles.template, map_datum="gcj02",
+                                       map_attribution="loopback tiles")
+    async with serving(drawn_on) as served:
+        yield served
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: CommonSettings) -> AsyncIterator[Web]:
+    """The public entry for `settings` under uvicorn on a free loopback port, while inside."""
     app = create_public_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_level="warning",
                             timeout_graceful_shutdown=2)

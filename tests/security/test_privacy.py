@@ -77,7 +77,7 @@ def leaks(text: str, private: tuple[str, ...] = PRIVATE) -> list[str]:
 async def public_answers(http: httpx.AsyncClient, case_ids: list[str]) -> dict[str, str]:
     """What anyone can read about these cases, keyed by the URL asked."""
     urls = ["/api/cases?limit=100", f"/api/cases?q={RESIDENT_NAME}", "/open311/v2/requests.json",
-            "/open311/v2/requests.xml", "/open311/v2/services.json"]
+            "/open311/v2/requests.xml", "/open311/v2/services.json", "/api/cases/map"]
     for case_id in case_ids:
         urls += [f"/api/cases/{case_id}?lang={lang}" for lang in ("zh-Hans", "zh-Hant", "en")]
         urls += [f"/api/cases/{case_id}/live", f"/open311/v2/requests/{case_id}.json",

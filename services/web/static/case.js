@@ -7,6 +7,7 @@ import {
   api, categoryOf, clearErrors, codes, controlOf, failure, formatDateTime, h, localMedia,
   replace, serverDetail, showFieldError, showSummary, statusPill, t, tOr, toast, withLang,
 } from "./app.js";
+import { makeMap, marker } from "./map.js";
 
 const caseId = decodeURIComponent(location.pathname.replace(/\/+$/, "").split("/").pop());
 const path = `/api/cases/${encodeURIComponent(caseId)}`;
@@ -167,6 +168,7 @@ function drawFacts(data) {
     data.reporter_following ? fact(t("case.reporter"), t("case.reporter_following")) : null,
   ];
   replace(document.getElementById("facts"), items);
+  drawPlace(data);
   document.getElementById("description").textContent = data.description || "";
   // photos the erase answer said were deleted are not shown while the views catch up
   const photos = erasure === "erased" ? [] : data.media || [];
@@ -185,6 +187,30 @@ function drawFacts(data) {
       h("span", { class: "story-column" }, tOr(`column.${story.column}`, story.column)), " ",
       h("a", { href: story.url, target: "_blank", rel: "noopener noreferrer" }, story.title)))),
   ] : []);
+}
+
+// The place on a small map, when the category's address is public (never a private one's,
+// even on the resident's own view, which holds it).
+let placeMap = null; // {L, map, pin}, once drawn
+
+async function drawPlace(data) {
+  const box = document.getElementById("case-map");
+  const location = data.location || {};
+  const shown = categoryOf(data.category && data.category.code).address_public
+    && typeof location.lat === "number" && typeof location.lon === "number";
+  box.hidden = !shown;
+  if (!shown) return;
+  if (!placeMap) {
+    placeMap = { pending: makeMap(box, { label: t("map.case_label"), center: [location.lat, location.lon], zoom: 16 }) };
+    Object.assign(placeMap, await placeMap.pending);
+    if (!placeMap.map) return;
+  } else {
+    await placeMap.pending;
+    if (!placeMap.map) return;
+  }
+  if (placeMap.pin) placeMap.pin.remove();
+  const title = placeOnly(location) || t("map.pin");
+  placeMap.pin = marker(placeMap.L, location.lat, location.lon, { title, alt: title }).addTo(placeMap.map);
 }
 
 function drawTimeline() {

@@ -7,6 +7,7 @@ import {
   api, categoryOf, config, failure, formatDate, h, lang, placeLine, replace, statusPill, t,
   withLang,
 } from "./app.js";
+import { showCaseMap } from "./casemap.js";
 
 const STATUSES = ["submitted", "accepted", "awaiting_dispatch", "routed", "acknowledged",
   "resolved", "closed", "rejected", "merged"];
@@ -17,6 +18,7 @@ const FEED_SCOPES = [["district", "districts"], ["category", "categories"],
   ["department", "departments"]];
 
 const form = document.getElementById("search-form");
+const mapView = { element: "cases-map", count: "cases-map-count" };
 const results = document.getElementById("results");
 const count = document.getElementById("result-count");
 const more = document.getElementById("more");
@@ -106,6 +108,7 @@ async function search(offset = 0) {
     showFeeds();
     count.textContent = t("common.loading");
   }
+  if (offset === 0) showCaseMap(mapView, params);
   const answer = await api(withLang(`/api/cases?${params}`));
   if (!answer.ok) {
     count.textContent = failure(answer);

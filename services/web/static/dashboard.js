@@ -243,3 +243,6 @@ document.addEventListener("visibilitychange", () => {
   if (!document.hidden) refresh();
 });
 loop();
+
+// the map of cases: a block of its own (dashmap.js)
+import("./dashmap.js");

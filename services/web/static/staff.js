@@ -17,6 +17,7 @@ import {
   serverDetail, showFieldError, statusPill, t, tOr, toast, withLang,
 } from "./app.js";
 import { startHotline } from "./hotline.js";
+import { startStaffMap } from "./staffmap.js";
 
 const TOKEN_KEY = "zaiban.staff_token";
 const REFRESH_MS = 15000;
@@ -657,6 +658,7 @@ function start() {
   document.getElementById("inbox-status").addEventListener("change", () => load("inbox"));
   document.getElementById("inbox-mine").addEventListener("change", () => load("inbox"));
   startHotline(staffApi, () => refreshAll());
+  startStaffMap(staffApi);
   document.getElementById("staff-search").addEventListener("submit", (event) => {
     event.preventDefault();
     searchText = document.getElementById("staff-q").value.trim();

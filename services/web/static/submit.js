@@ -9,6 +9,7 @@ import {
 import {
   answers, consent, consentProblems, fromServer, showConsent, showProblems, showQuestions,
 } from "./submission.js";
+import { inCity, makeMap, marker, pointOf } from "./map.js";
 
 const MAX_PHOTOS = 6;
 const DRAFT_KEY = "zaiban.draft";
@@ -95,6 +96,7 @@ function locate() {
       document.getElementById("lat").value = position.coords.latitude.toFixed(6);
       document.getElementById("lon").value = position.coords.longitude.toFixed(6);
       note.textContent = t("submit.located");
+      showPicked({ center: true });
       saveDraft();
     },
     () => {
@@ -102,6 +104,51 @@ function locate() {
     },
     { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 },
   );
+}
+
+// --- the map: a click (or a dragged pin) fills lat and lon, in WGS84 whatever the tiles' datum;
+// typing them moves the pin. The fields stay the way to give a point without the map.
+
+let picker = null; // {L, map, pin}
+
+async function startPicker() {
+  picker = await makeMap(document.getElementById("point-map"), { label: t("map.pick_label") });
+  if (!picker) return;
+  picker.map.on("click", (event) => pick(pointOf(event.latlng)));
+  showPicked({ center: true });
+  document.getElementById("lat").addEventListener("change", () => showPicked({ center: true }));
+  document.getElementById("lon").addEventListener("change", () => showPicked({ center: true }));
+}
+
+function pick(point) {
+  const note = document.getElementById("point-map-status");
+  if (!inCity(point.lat, point.lon)) {
+    note.textContent = t("map.outside_city", { city: config.city.name });
+    return;
+  }
+  document.getElementById("lat").value = point.lat.toFixed(6);
+  document.getElementById("lon").value = point.lon.toFixed(6);
+  note.textContent = t("map.picked", { lat: point.lat.toFixed(6), lon: point.lon.toFixed(6) });
+  showPicked({ center: false });
+  saveDraft();
+}
+
+/** The pin where the fields say (none when they hold no point of the city). */
+function showPicked({ center }) {
+  if (!picker) return;
+  const lat = numberOrNull(document.getElementById("lat").value);
+  const lon = numberOrNull(document.getElementById("lon").value);
+  const placed = lat !== null && lon !== null && !Number.isNaN(lat) && !Number.isNaN(lon)
+    && inCity(lat, lon);
+  if (picker.pin) {
+    picker.pin.remove();
+    picker.pin = null;
+  }
+  if (!placed) return;
+  picker.pin = marker(picker.L, lat, lon, { draggable: true, title: t("map.pin"), alt: t("map.pin") });
+  picker.pin.on("dragend", () => pick(pointOf(picker.pin.getLatLng())));
+  picker.pin.addTo(picker.map);
+  if (center) picker.map.setView(picker.pin.getLatLng(), Math.max(picker.map.getZoom(), 15));
 }
 
 // --- photos: uploaded as soon as they are chosen, then referenced in the submission ----------------
@@ -347,6 +394,7 @@ async function start() {
   form.addEventListener("change", saveDraft);
   form.addEventListener("submit", submit);
   form.dataset.ready = "true";
+  startPicker();
 }
 
 start();

@@ -10,7 +10,7 @@ from unit.deploy.manifests import REPO, dockerfile, dockerignored, env_of_docker
 
 def test_the_image_is_python_3_11_slim_and_runs_the_zaiban_command() -> None:
     instructions = dockerfile()
-    [base] = [i.argument for i in instructions if i.keyword == "FROM"]
+    *_stages, base = [i.argument for i in instructions if i.keyword == "FROM"]
     assert base == "python:3.11-slim"
     [entrypoint] = [i.exec_form() for i in instructions if i.keyword == "ENTRYPOINT"]
     assert entrypoint == ["zaiban"]
@@ -35,7 +35,7 @@ def test_each_service_listens_on_every_interface_and_reads_the_city_baked_in() -
 
 
 def test_the_build_context_holds_what_the_image_copies_and_leaves_state_out() -> None:
-    sources = [part for i in dockerfile() if i.keyword == "COPY"
+    sources = [part for i in dockerfile() if i.keyword == "COPY" and "--from=" not in i.argument
                for part in i.argument.split()[:-1] if not part.startswith("--")]
     assert sources, "the Dockerfile copies nothing"
     for source in sources:
@@ -60,3 +60,16 @@ def test_pip_install_takes_every_file_the_packages_read() -> None:
         and not any(fnmatch(path.name, pattern) for pattern in patterns)
     ]
     assert not left_behind, f"not package data, missing from the image: {left_behind}"
+
+
+def test_the_web_pages_map_library_comes_from_npm_ci_of_the_lock() -> None:
+    """Leaflet is an npm package, installed from package-lock.json in a stage of its own; the
+    image keeps its node_modules where the public entry looks (ZAIBAN_WEB_MODULES)."""
+    instructions = dockerfile()
+    [stage] = [i.argument for i in instructions if i.keyword == "FROM" and " AS " in i.argument]
+    name = stage.split(" AS ")[1].strip()
+    assert any(i.keyword == "RUN" and i.argument == "npm ci" for i in instructions)
+    [copied] = [i.argument for i in instructions if i.keyword == "COPY"
+                and i.argument.startswith(f"--from={name} ")]
+    assert copied.split()[-1] == env_of_dockerfile()["ZAIBAN_WEB_MODULES"]
+    assert (REPO / "package-lock.json").is_file() and not dockerignored("package-lock.json")

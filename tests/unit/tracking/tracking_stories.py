@@ -22,7 +22,7 @@ from services.common.keys import KeyRing
 from services.common.settings import REPO_ROOT
 from services.lifecycle.codes import hash_tracking_code, tracking_code_for
 from services.lifecycle.history import History
-from services.tracking.timeline import CaseView
+from services.tracking.timeline import CaseView, fold
 
 CITY = load_city(REPO_ROOT / "deploy" / "config")
 CST = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -230,3 +230,10 @@ def a_handled_case(case_id: str = "ZB261006-HND0-0008") -> History:
         .given(day("10-07", 9), ev.HandlerAssigned(by=SIGNAL_CO, handler=HANDLERS[1],
                                                    previous=HANDLERS[0]))
     )
+
+
+def project(history: History) -> CaseView:
+    """The case's view after its whole history (tracking's projection, as a replay builds it)."""
+    view = fold(None, history.envelopes)
+    assert view is not None
+    return view
