@@ -129,6 +129,10 @@ class CaseRouted(CaseEvent):
     rule: str = Field(description="The dispatch rule that matched, or 'manual'.")
     reason: Literal["accepted", "returned", "reopened", "manual"] = "accepted"
     by: Actor
+    config_version: int | None = Field(
+        default=None, description="The version of the city's configuration the case was "
+                                  "routed by (its rule and deadline); none before versions "
+                                  "were recorded.")
 
 
 class CaseAcknowledged(CaseEvent):

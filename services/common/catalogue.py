@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -171,3 +171,23 @@ def load_city(config_dir: Path) -> CityConfig:
         departments=_read(config_dir / "departments.yaml")["departments"],
         rules=_read(config_dir / "dispatch.yaml")["rules"],
     ).check()
+
+
+LAYOUT: dict[str, tuple[str, ...]] = {
+    "districts.yaml": ("city", "districts"),
+    "catalogue.yaml": ("categories",),
+    "departments.yaml": ("departments",),
+    "dispatch.yaml": ("rules",),
+}
+"""Which fields of `CityConfig` each file of a configuration directory holds. A field not
+named here is written to (and read from) a file of its own, `<field>.yaml`."""
+
+
+def as_files(city: CityConfig) -> dict[str, dict[str, Any]]:
+    """`city` as the files of a configuration directory hold it (file name → its mapping):
+    what `zaiban config export` writes, and `load_city` reads back as an equal value."""
+    data = city.model_dump(mode="json", by_alias=True)
+    files = {name: {field: data.pop(field) for field in fields if field in data}
+             for name, fields in LAYOUT.items()}
+    files.update({f"{field}.yaml": {field: value} for field, value in data.items()})
+    return files

@@ -131,6 +131,7 @@ def routed(
         rule=assignment.rule,
         reason=reason,
         by=by,
+        config_version=policy.config_version,
     )
 
 

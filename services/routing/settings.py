@@ -63,8 +63,9 @@ class RoutingSettings(CommonSettings):
             complex=self.deadline_complex,
         )
 
-    def policy(self, city: CityConfig) -> Policy:
-        """What the lifecycle's deciders decide with, in `city`, as configured."""
+    def policy(self, city: CityConfig, *, version: int | None = None) -> Policy:
+        """What the lifecycle's deciders decide with, in `city` (at configuration `version`),
+        as configured."""
         return Policy(city=city, deadlines=self.deadlines(),
                       feedback_reminder=self.feedback_reminder,
-                      feedback_window=self.feedback_window)
+                      feedback_window=self.feedback_window, config_version=version)
