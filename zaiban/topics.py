@@ -132,8 +132,14 @@ async def ensure_topics(settings: CommonSettings,
 
 
 async def ensure_for_city(settings: CommonSettings) -> list[tuple[str, str]]:
-    """`ensure` with the departments of the city in `settings.config_dir`."""
-    return await ensure(settings, [d.code for d in load_city(settings.config_dir).departments])
+    """`ensure` with the departments of the city as it runs (`settings.config_dir` and the
+    changes admins made since: a department added while running gets its topics, and the
+    services their rights on them)."""
+    from zaiban.cityconfig import as_running  # it reads topics with what this module knows
+
+    async with as_running(settings) as running:
+        return await ensure(running,
+                            [d.code for d in load_city(running.config_dir).departments])
 
 
 # ---- who may use them ----------------------------------------------------------------------
