@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from contracts.cityconfig import Change, ChangeCity, CityChanged, Kind
 from services.common.catalogue import (
+    LANGUAGES,
     Category,
     CityConfig,
     Department,
@@ -100,6 +102,21 @@ def _put(items: list[Any], kind: Kind, code: str, item: Any) -> list[Any]:
     return [*items, item]
 
 
+def blank_names(data: Any, where: str) -> Iterator[Problem]:
+    """A name or text in one of the three languages left empty: residents would see nothing."""
+    if isinstance(data, dict):
+        if set(LANGUAGES) <= set(data):
+            for language in LANGUAGES:
+                if not str(data[language] or "").strip():
+                    yield Problem(f"{where}.{language}", "must not be empty")
+            return
+        for key, value in data.items():
+            yield from blank_names(value, f"{where}.{key}")
+    elif isinstance(data, list):
+        for at, value in enumerate(data):
+            yield from blank_names(value, f"{where}.{at}")
+
+
 def changed(city: CityConfig, kind: Kind, code: str, command: ChangeCity) -> CityConfig:
     """The configuration after putting or removing (no `item`) the `kind` item `code`."""
     field, model = LISTS[kind]
@@ -114,6 +131,9 @@ def changed(city: CityConfig, kind: Kind, code: str, command: ChangeCity) -> Cit
             item = model.model_validate(command.item)
         except ValidationError as error:
             raise Invalid.of(problems_of(error, "item")) from None
+        blank = list(blank_names(command.item, "item"))
+        if blank:
+            raise Invalid.of(blank)
         if code_of(kind, item) != code:
             raise Invalid.of([Problem("item.code", f"{code_of(kind, item)} is not {code}, "
                                                    "the code this change is for")])

@@ -14,6 +14,7 @@ import {
   serverDetail, showFieldError, statusPill, t, tOr, toast, withLang,
 } from "./app.js";
 import { startHotline } from "./hotline.js";
+import { loadCity, startCity } from "./city.js";
 
 const TOKEN_KEY = "zaiban.staff_token";
 const REFRESH_MS = 15000;
@@ -24,9 +25,9 @@ const VIEWS = {
   department: ["inbox", "search"],
   supervisor: ["supervision", "triage", "inbox", "hotline", "webhooks", "search"],
   reporter: ["supervision", "search"],
-  admin: ["triage", "inbox", "supervision", "hotline", "webhooks", "search"],
+  admin: ["triage", "inbox", "supervision", "hotline", "webhooks", "search", "city"],
 };
-const FORMS = ["hotline"]; // views that are a form, not a list of cases
+const FORMS = ["hotline", "city"]; // views that are a form, not a list of cases
 
 const AFTER_ACCEPTANCE = ["accepted", "awaiting_dispatch", "routed", "acknowledged", "resolved"];
 const WITH_DEPARTMENT = ["routed", "acknowledged"];
@@ -153,6 +154,7 @@ function choose(name) {
     tab.tabIndex = selected ? 0 : -1;
     document.getElementById(tab.getAttribute("aria-controls")).hidden = !selected;
   }
+  if (name === "city") loadCity();
 }
 
 function tabKeys(event) {
@@ -632,6 +634,7 @@ function start() {
   document.getElementById("inbox-department").addEventListener("change", () => load("inbox"));
   document.getElementById("inbox-status").addEventListener("change", () => load("inbox"));
   startHotline(staffApi, () => refreshAll());
+  startCity(staffApi);
   document.getElementById("staff-search").addEventListener("submit", (event) => {
     event.preventDefault();
     searchText = document.getElementById("staff-q").value.trim();

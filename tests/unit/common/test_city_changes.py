@@ -96,6 +96,14 @@ def test_an_item_must_be_what_the_configuration_allows_each_problem_named() -> N
     assert "item.names.zh-Hans" in found
 
 
+def test_a_name_left_empty_in_one_language_is_refused_there() -> None:
+    blank = {**BIKES, "attributes": [{**BIKES["attributes"][0],
+                                      "description": {"zh-Hans": "品牌", "zh-Hant": " ", "en": "Brand"}}]}
+    with pytest.raises(Invalid) as refusal:
+        change(CITY, 0, "category", "bikes", put(blank), by="admin-1", now=NOW)
+    assert problems(refusal) == {"item.attributes.0.description.zh-Hant": "must not be empty"}
+
+
 def test_the_code_of_the_item_is_the_code_of_the_change_and_a_code_that_topics_can_carry() -> None:
     with pytest.raises(Invalid) as refusal:
         change(CITY, 0, "category", "water", put(BIKES), by="admin-1", now=NOW)
