@@ -38,9 +38,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from contracts.topics import Topics
-from services.common.catalogue import CityConfig
+from services.common.catalogue import CityConfig, load_city
 from services.common.kafka import ADMIN, kafka_options
 from services.common.settings import CommonSettings
 from zaiban.cityconfig import running_city
@@ -342,7 +343,7 @@ async def onboard(settings: CommonSettings, code: str, *, bootstrap: str | None 
 
     The user first: a broker this build cannot give users to is left as it was. An ACL
     may name a topic before it exists."""
-    name = department_of((await running_city(settings)).current, code)
+    name = await known_department(settings, code)
     listener = departments_listener(settings)
     ca_pem = read_ca(ca_file) if ca_file is not None else listener.ca_pem
     access = access_of(settings, code)
@@ -371,6 +372,19 @@ async def offboard(settings: CommonSettings, code: str, *,
     if not security.authenticates:
         return None
     return await revoke_on_broker(settings, access_of(settings, code))
+
+
+async def known_department(settings: CommonSettings, code: str) -> str:
+    """The name of the city's department `code`: of the initial configuration, or else of the
+    running one (an admin may have added it while the city runs). Raises `UnknownDepartment`."""
+    try:
+        return department_of(load_city(settings.config_dir), code)
+    except UnknownDepartment as unknown:
+        try:
+            running = (await running_city(settings)).current
+        except (KafkaError, OSError):
+            raise unknown from None  # the running configuration cannot be read
+        return department_of(running, code)
 
 
 @dataclass(frozen=True)
@@ -435,7 +449,7 @@ async def notify_webhooks(settings: CommonSettings) -> AsyncIterator[Webhooks]:
 async def register_webhook(settings: CommonSettings, code: str, url: str | None) -> str | bool:
     """Register (or move) a department's webhook: its new signing secret, to be shown once.
     With `url` None, take the webhook away: True if there was one."""
-    department_of((await running_city(settings)).current, code)
+    await known_department(settings, code)
     async with notify_webhooks(settings) as webhooks:
         if url is None:
             return await webhooks.remove(code)

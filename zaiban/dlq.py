@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from contracts.topics import Topics
 from services.common.kafka import ADMIN, kafka_options
 from services.common.settings import CommonSettings
-from zaiban.topics import SERVICES
+from services.composition import SERVICES
 
 
 @dataclass(frozen=True)
