@@ -16,6 +16,7 @@ current version.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -63,7 +64,8 @@ async def test_a_changed_rule_reaches_both_instances_and_routes_only_new_cases(
                         build("intake", settings))
     async with running(one, two, intake), client_for(app_of(one)) as first, \
             client_for(app_of(intake)) as intake_http:
-        before = await given_accepted(settings, category="water", district="erqi")
+        before = await given_accepted(settings, category="water", district="erqi",
+                                      at=datetime.now(UTC))
         [*_, routed_before] = await until_types(settings, before, "CaseSubmitted",
                                                 "CaseAccepted", "CaseRouted")
         assert routed_before.data["department"] == "water-co"
@@ -92,7 +94,8 @@ async def test_a_changed_rule_reaches_both_instances_and_routes_only_new_cases(
         assert all(at - accepted < WITHIN_S for at in timings.values())
         assert two.city.current.rule_for("water", "erqi").lead == "housing"  # type: ignore[union-attr]
 
-        after = await given_accepted(settings, category="water", district="erqi")
+        after = await given_accepted(settings, category="water", district="erqi",
+                                      at=datetime.now(UTC))
         [*_, routed_after] = await until_types(settings, after, "CaseSubmitted", "CaseAccepted",
                                                "CaseRouted")
         assert (routed_after.data["department"], routed_after.data["config_version"]) == \
