@@ -17,11 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from faststream import AckPolicy, StreamMessage
-from faststream.exceptions import AckMessage
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from contracts.cityconfig import CityChanged
 from contracts.topics import Topics
@@ -29,9 +27,8 @@ from services.common.bus import (
     APPEND_TIMEOUT_S,
     CATCH_UP_TIMEOUT_S,
     Outlet,
-    describe_error,
+    WholeTopic,
     described,
-    read_to_end,
     records_of,
     typed,
 )
@@ -112,48 +109,28 @@ class CityLog:
                  code=event.change.code, action=event.change.action)
 
 
-class CityFeed:
-    """The configuration topic, read by this instance into `live`, from its beginning and
-    outside any consumer group (each instance needs all of it; nothing is committed)."""
+class CityFeed(WholeTopic[CityChanged]):
+    """The configuration topic, read by this instance into `live`, whole (`WholeTopic`). An
+    unreadable change is passed over: the configuration stays as it was."""
+
+    unreadable = "city_change_unreadable"
 
     def __init__(self, broker: KafkaBroker, topics: Topics, service: str,
                  live: LiveCity) -> None:
-        self.service = service
+        super().__init__(broker, topics.city_config, kind=READ_CHANGE, service=service,
+                         title=f"{service}: the city's configuration, read by every instance",
+                         description=described(Topics.city_config))
         self.live = live
-        self.read_to: dict[int, int] = {}
-        self._moved = asyncio.Event()
-        self.subscriber = broker.subscriber(
-            topics.city_config, group_id=None, auto_offset_reset="earliest",
-            ack_policy=AckPolicy.ACK_FIRST,  # no group: nothing to commit
-            title=f"{service}: the city's configuration, read by every instance",
-            description=described(Topics.city_config), decoder=self._read)
         self.subscriber(typed(self._on_changed))
 
-    async def _read(self, message: StreamMessage[Any]) -> CityChanged:
-        [record] = records_of(message)
-        try:
-            return READ_CHANGE.validate_json(record.value or b"")
-        except ValidationError as error:
-            # Not dead-lettered: every instance reads it. The configuration stays as it was.
-            log.error("city_change_unreadable", offset=record.offset,
-                      error=describe_error(error))
-            self._passed(record.partition, record.offset)
-            raise AckMessage() from error
-
     async def _on_changed(self, event: CityChanged, message: KafkaMessage) -> None:
-        record = records_of(message)[0]
         if self.live.apply(event):
             log.info("city_applied", service=self.service, version=event.version)
-        self._passed(record.partition, record.offset)
-
-    def _passed(self, partition: int, offset: int) -> None:
-        self.read_to[partition] = offset + 1
-        self._moved.set()
+        self._passed(records_of(message)[0])
 
     async def caught_up(self, timeout_s: float = CATCH_UP_TIMEOUT_S) -> None:
         """Wait until every change on the topic now has been read (the broker started)."""
-        behind = await read_to_end(self.subscriber, self.read_to, self._moved, timeout_s)
-        if behind:
+        if await self._behind_after(timeout_s):
             raise RuntimeError(f"{self.service} could not read the city's configuration within "
                                f"{timeout_s:g}s: it does not start with an old one")
         log.info("city_read", service=self.service, version=self.live.version)
