@@ -27,6 +27,8 @@ READ_BACK_TIMEOUT_S = 10.0
 KINDS: dict[str, Kind] = {"categories": "category", "districts": "district",
                           "departments": "department", "rules": "rule"}
 
+Section = Annotated[str, Path(pattern="^(categories|districts|departments|rules)$",
+                             description="Which list of the configuration.")]
 ItemCode = Annotated[str, Path(min_length=1, max_length=140,
                                description="The item's code; a dispatch rule's is "
                                            "`category@district`.")]
@@ -65,28 +67,24 @@ def city_routes(*, live: LiveCity, log_: CityLog, tokens: TokenCheck, clock: Clo
         return [{"version": e.version, "by": e.by, "at": e.at.isoformat(),
                  "change": e.change.model_dump()} for e in live.history]
 
-    @router.put("/api/admin/city/{kind}/{code}",
+    @router.put("/api/admin/city/{section}/{item_code}",
                 summary="Add or replace a category, district, department or dispatch rule "
                         "(admins)")
-    async def put_item(kind: Annotated[str, Path(pattern="^(categories|districts|departments|"
-                                                         "rules)$")],
-                       code: ItemCode, command: ChangeCity,
+    async def put_item(section: Section, item_code: ItemCode, command: ChangeCity,
                        principal: Annotated[Principal, Depends(admin)]) -> dict[str, Any]:
         """Recorded on the configuration topic before the answer (409 against an old
         version, 422 naming what is wrong); every instance runs it within seconds."""
         if command.item is None:
             raise Invalid.of([Problem("body.item", "a put needs the item; to remove one, "
                                                    "DELETE it")])
-        return await record(KINDS[kind], code, command, principal)
+        return await record(KINDS[section], item_code, command, principal)
 
-    @router.delete("/api/admin/city/{kind}/{code}",
+    @router.delete("/api/admin/city/{section}/{item_code}",
                    summary="Remove a category, district, department or dispatch rule (admins)")
-    async def remove_item(kind: Annotated[str, Path(pattern="^(categories|districts|"
-                                                            "departments|rules)$")],
-                          code: ItemCode,
+    async def remove_item(section: Section, item_code: ItemCode,
                           expected_version: Annotated[int, Query(ge=0)],
                           principal: Annotated[Principal, Depends(admin)]) -> dict[str, Any]:
-        return await record(KINDS[kind], code, ChangeCity(expected_version=expected_version),
-                            principal)
+        return await record(KINDS[section], item_code,
+                            ChangeCity(expected_version=expected_version), principal)
 
     return router
