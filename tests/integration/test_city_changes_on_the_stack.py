@@ -10,13 +10,15 @@ recorded as routed by version 1; the first stays with the water company, as rout
 version 0. A change against version 0 now is refused 409 naming version 1; one naming a
 department the city does not have, 422 naming it; an officer may not change anything.
 Intake takes a category added while it runs. An instance started afterwards starts at the
-current version.
+current version; the console exports the running configuration as files that load back as
+the same city.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,9 +30,11 @@ from servicefixtures import token
 from contracts.cityconfig import CityChanged
 from contracts.facts import Role
 from contracts.topics import Topics
+from services.common.catalogue import load_city
 from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
 from services.composition import app_of, build
+from zaiban.cityconfig import history_line, running_city, write_files
 
 pytestmark = pytest.mark.stack
 
@@ -59,7 +63,7 @@ async def applied(instance: ServiceRuntime[Any], version: int) -> float:
 
 
 async def test_a_changed_rule_reaches_both_instances_and_routes_only_new_cases(
-        settings: CommonSettings) -> None:
+        settings: CommonSettings, tmp_path: Path) -> None:
     one, two, intake = (build("routing", settings), build("routing", settings),
                         build("intake", settings))
     async with running(one, two, intake), client_for(app_of(one)) as first, \
@@ -147,3 +151,12 @@ async def test_a_changed_rule_reaches_both_instances_and_routes_only_new_cases(
     async with running(third):
         assert third.city.version == 2
         assert third.city.current.category("bikes") is not None
+
+    # `zaiban config export` writes it as deploy/config's files; they load as the same city
+    running_now = await running_city(settings)
+    assert running_now.version == 2
+    write_files(running_now, tmp_path)
+    assert load_city(tmp_path) == third.city.current
+    assert [history_line(e).split()[2:] for e in running_now.history] == [
+        ["admin-zhang", "put", "rule", "water@*", "—", "mains", "moved", "to", "housing"],
+        ["admin-zhang", "put", "category", "bikes"]]
