@@ -170,10 +170,16 @@ class Applied:
     city: CityConfig
     version: int = 0
     event: CityChanged | None = None
+    initial: CityConfig | None = None
+    """Version 0: what a part of the configuration an older event does not carry is taken
+    from (a field the configuration gained since that event was recorded)."""
 
     def then(self, event: CityChanged) -> Applied:
         """After `event`: the next version, or unchanged when it does not follow this one (a
         change that lost a race, or one read twice)."""
         if event.version != self.version + 1:
             return self
-        return Applied(CityConfig.model_validate(event.city), event.version, event)
+        initial = self.city if self.version == 0 else self.initial
+        carried = {**(initial.model_dump(mode="json", by_alias=True) if initial else {}),
+                   **event.city}
+        return Applied(CityConfig.model_validate(carried), event.version, event, initial)

@@ -150,6 +150,18 @@ def test_an_instance_applies_versions_in_order_and_a_lost_race_changes_nothing()
     assert Applied(CITY).then(changed_event(3)).version == 0  # a gap: not this instance's next
 
 
+def test_a_part_an_older_event_does_not_carry_is_the_initial_configuration_s() -> None:
+    older = changed_event(1)
+    without_rules = older.model_copy(update={"city": {k: v for k, v in older.city.items()
+                                                      if k != "rules"}})
+    live = LiveCity(CITY)
+    assert live.apply(without_rules)
+    assert live.current.rules == CITY.rules and live.current.category("bikes") is not None
+    assert live.apply(changed_event(2, live.current).model_copy(update={"city": {
+        k: v for k, v in changed_event(2, live.current).city.items() if k != "rules"}}))
+    assert live.current.rules == CITY.rules
+
+
 def test_export_writes_files_load_city_reads_back_as_an_equal_configuration(tmp_path: Path) -> None:
     city = CityConfig.model_validate(changed_event(1).city)
     for name, data in as_files(city).items():
