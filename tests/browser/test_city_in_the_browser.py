@@ -4,13 +4,15 @@ The story: the admin opens the City tab and sees the configuration at version 0 
 one). They add a category, shared bikes, named in three languages, with a question; a
 resident's form offers it at once. They move the water rule to the housing bureau. A
 district with a latitude that is not a number, and a department whose code has a space, are
-refused with the problem next to the field. An officer has no City tab.
+refused with the problem next to the field. A change made while another admin changed the
+city is refused, and the tab shows the current version. An officer has no City tab.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from browser.webpages import DESK, Web, collect_errors, sign_in, staff_token, texts
 from playwright.async_api import Browser, Page, expect
@@ -101,8 +103,29 @@ async def test_an_admin_adds_a_category_and_moves_a_rule_and_sees_what_is_wrong(
         await form.locator("button[type=submit]").click()
         await expect(form.locator("[data-where=code] .error")).to_contain_text("lower-case")
         await expect(console.locator("#panel-city")).to_have_attribute("data-version", "2")
-        # the browser logs the two refusals (422) it was answered; nothing else went wrong
-        assert [e for e in errors if "status of 422" not in e] == [], errors
+        # another admin changed the city meanwhile: the change made against version 2 is
+        # refused, the tab says so and shows the current version
+        departments = console.locator("section[data-kind=departments]")
+        await departments.locator("tr[data-item=water-co] button",
+                                  has_text=words["city.edit"]).click()
+        await form.locator("[name='names.en']").fill("Water Works")
+        async with httpx.AsyncClient(base_url=web.base_url) as http:
+            meanwhile = await http.put(
+                "/api/admin/city/departments/newsroom", json={"expected_version": 2, "item": {
+                    "code": "newsroom", "contact": "0371-0000-0110", "names": {
+                        "zh-Hans": "郑在办编辑部", "zh-Hant": "鄭在辦編輯部", "en": "The Newsroom"}}},
+                headers={"Authorization": f"Bearer {staff_token(Role.ADMIN, subject='admin-li')}"})
+            assert meanwhile.status_code == 200, meanwhile.text
+        await form.locator("button[type=submit]").click()
+        await expect(form.locator(".form-status")).to_contain_text(words["city.stale"])
+        await expect(console.locator("#panel-city")).to_have_attribute("data-version", "3")
+        await expect(departments.locator("tr[data-item=water-co]")).to_contain_text(
+            "Water Supply Company")
+        await expect(console.locator("#city-version")).to_contain_text("admin-li")
+
+        # the browser logs the refusals (422, 409) it was answered; nothing else went wrong
+        assert [e for e in errors if "status of 422" not in e and "status of 409" not in e] \
+            == [], errors
 
         officer = await sign_in(desk, web.base_url, staff_token(Role.OFFICER), "en")
         await expect(officer.locator("#tab-city")).to_be_hidden()
