@@ -135,6 +135,10 @@ class CaseRouted(CaseEvent):
     by: Actor
     response_due_at: AwareDatetime | None = Field(
         default=None, description="When the department's first response (签收) is due.")
+    config_version: int | None = Field(
+        default=None, description="The version of the city's configuration the case was "
+                                  "routed by (its rule and deadline); none before versions "
+                                  "were recorded.")
 
 
 class CaseAcknowledged(CaseEvent):

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, TypeAdapter, create_model
 from contracts import case_commands
 from contracts.audit import PersonalDataRead
 from contracts.case_events import ALL_EVENTS
+from contracts.cityconfig import ChangeCity, CityChanged
 from contracts.envelope import Envelope
 from contracts.receipts import SubmissionReceipt
 from contracts.revocations import RevokeTokens, TokenRevoked
@@ -66,6 +67,8 @@ def all_schemas() -> dict[str, dict[str, Any]]:
     schemas["audit/PersonalDataRead.json"] = PersonalDataRead.model_json_schema()
     schemas["staff/RevokeTokens.json"] = RevokeTokens.model_json_schema()
     schemas["staff/TokenRevoked.json"] = TokenRevoked.model_json_schema()
+    schemas["config/ChangeCity.json"] = ChangeCity.model_json_schema()
+    schemas["config/CityChanged.json"] = CityChanged.model_json_schema()
     return schemas
 
 

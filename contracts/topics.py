@@ -42,6 +42,13 @@ class Topics:
         kept forever: every instance that checks tokens reads all of it, from the beginning."""
         return f"{self.prefix}zaiban.staff.revocations"
 
+    @property
+    def city_config(self) -> str:
+        """The city's configuration, changed while running (`CityChanged`): one partition, so
+        versions are read in order; kept forever. Every instance of every service reads all
+        of it, from the beginning; the last event is the running configuration."""
+        return f"{self.prefix}zaiban.config.city"
+
     def department_cases(self, department: str) -> str:
         """The cases routed to one department, with what it needs to act."""
         return f"{self.prefix}zaiban.routing.department.{department}.cases"

@@ -103,8 +103,9 @@ def create_public_app(settings: CommonSettings | None = None, clock: Clock | Non
                       services: Sequence[str] = SERVICES) -> FastAPI:
     """The public entry: `services` (all, by default) behind one app, and the web pages."""
     runtimes = [build(name, settings, clock) for name in services]
+    # The pages show the city as the first service runs it: changes reach them too.
     return build_app(runtimes, title="zaiban — public entry",
-                     extra_routers=[web_routes(settings)])
+                     extra_routers=[web_routes(settings, runtimes[0].city if runtimes else None)])
 
 
 # Stand-ins for building a service that is never started: nothing is signed or opened with them.

@@ -231,6 +231,38 @@ def topics_ensure() -> None:
         typer.echo(f"{topic:<60} {what}")
 
 
+config_app = typer.Typer(help="The city's configuration as it runs (changed by admins in the "
+                                "staff console or by API).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("export")
+def config_export(out: Path = typer.Option(Path("city-config"), "--out",
+                                           help="The directory to write the files into.")) -> None:
+    """Write the running configuration as YAML files in the layout of deploy/config/."""
+    from services.common.settings import CommonSettings
+    from zaiban.cityconfig import running_city, write_files
+
+    settings = CommonSettings()
+    live = _on_kafka(settings, running_city(settings), "read the city's configuration")
+    for path in write_files(live, out):
+        typer.echo(f"wrote {path}")
+    typer.echo(f"the city's configuration at version {live.version}")
+
+
+@config_app.command("history")
+def config_history() -> None:
+    """Every change of the configuration: version, when, who, what."""
+    from services.common.settings import CommonSettings
+    from zaiban.cityconfig import history_line, running_city
+
+    settings = CommonSettings()
+    live = _on_kafka(settings, running_city(settings), "read the city's configuration")
+    typer.echo("    0  deploy/config/ (the initial configuration)")
+    for event in live.history:
+        typer.echo(history_line(event))
+
+
 departments_app = typer.Typer(help="Departments' own systems on the bus: their topics, "
                                     "credentials and client configuration.",
                                no_args_is_help=True)

@@ -38,11 +38,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from contracts.topics import Topics
 from services.common.catalogue import CityConfig, load_city
 from services.common.kafka import ADMIN, kafka_options
 from services.common.settings import CommonSettings
+from zaiban.cityconfig import running_city
 from zaiban.kafka_security import (
     Acl,
     AclFilter,
@@ -341,7 +343,7 @@ async def onboard(settings: CommonSettings, code: str, *, bootstrap: str | None 
 
     The user first: a broker this build cannot give users to is left as it was. An ACL
     may name a topic before it exists."""
-    name = department_of(load_city(settings.config_dir), code)
+    name = await known_department(settings, code)
     listener = departments_listener(settings)
     ca_pem = read_ca(ca_file) if ca_file is not None else listener.ca_pem
     access = access_of(settings, code)
@@ -372,6 +374,19 @@ async def offboard(settings: CommonSettings, code: str, *,
     return await revoke_on_broker(settings, access_of(settings, code))
 
 
+async def known_department(settings: CommonSettings, code: str) -> str:
+    """The name of the city's department `code`: of the initial configuration, or else of the
+    running one (an admin may have added it while the city runs). Raises `UnknownDepartment`."""
+    try:
+        return department_of(load_city(settings.config_dir), code)
+    except UnknownDepartment as unknown:
+        try:
+            running = (await running_city(settings)).current
+        except (KafkaError, OSError):
+            raise unknown from None  # the running configuration cannot be read
+        return department_of(running, code)
+
+
 @dataclass(frozen=True)
 class Standing:
     """One department of the city, as `zaiban departments list` shows it."""
@@ -390,7 +405,7 @@ async def standings(settings: CommonSettings,
                     security: BrokerSecurity | None = None) -> list[Standing]:
     """Every department of the city: whether its topics exist, whether it has a user, and
     whether it has a webhook (in notify's store)."""
-    city = load_city(settings.config_dir)
+    city = (await running_city(settings)).current
     security = security or broker_security(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
                                 request_timeout_ms=15_000, **kafka_options(settings, ADMIN))
@@ -434,7 +449,7 @@ async def notify_webhooks(settings: CommonSettings) -> AsyncIterator[Webhooks]:
 async def register_webhook(settings: CommonSettings, code: str, url: str | None) -> str | bool:
     """Register (or move) a department's webhook: its new signing secret, to be shown once.
     With `url` None, take the webhook away: True if there was one."""
-    department_of(load_city(settings.config_dir), code)
+    await known_department(settings, code)
     async with notify_webhooks(settings) as webhooks:
         if url is None:
             return await webhooks.remove(code)

@@ -15,12 +15,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from contracts.topics import Topics
 from services.common.kafka import ADMIN, kafka_options
 from services.common.settings import CommonSettings
-from zaiban.topics import SERVICES
+from services.composition import SERVICES
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,23 @@ class Letter:
 
 
 async def read_letters(settings: CommonSettings, service: str) -> list[Letter]:
-    topic = Topics(settings.topic_prefix).dead_letter(service)
+    letters: list[Letter] = []
+    for record in await read_topic(settings, Topics(settings.topic_prefix).dead_letter(service)):
+        try:
+            body = json.loads(record.value or b"{}")
+        except ValueError:
+            body = {"reason": "unreadable dead letter"}
+        letters.append(Letter(service, record.offset, record.partition, body))
+    return letters
+
+
+async def read_topic(settings: CommonSettings, topic: str) -> list[ConsumerRecord[Any, Any]]:
+    """Every record `topic` holds now, from its beginning, outside any consumer group (as the
+    console's super user)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
                                 enable_auto_commit=False, **kafka_options(settings, ADMIN))
     await consumer.start()
-    letters: list[Letter] = []
+    found: list[ConsumerRecord[Any, Any]] = []
     try:
         partitions = consumer.partitions_for_topic(topic)
         if partitions is None:
@@ -58,15 +70,10 @@ async def read_letters(settings: CommonSettings, service: str) -> list[Letter]:
         while [tp for tp in assigned if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=500)
             for records in batch.values():
-                for record in records:
-                    try:
-                        body = json.loads(record.value or b"{}")
-                    except ValueError:
-                        body = {"reason": "unreadable dead letter"}
-                    letters.append(Letter(service, record.offset, record.partition, body))
+                found.extend(records)
     finally:
         await consumer.stop()
-    return letters
+    return found
 
 
 async def redrive(settings: CommonSettings, letters: list[Letter]) -> int:

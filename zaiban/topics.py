@@ -41,6 +41,7 @@ DAY_MS = 24 * 3600 * 1000
 class TopicSpec:
     name: str
     retention_ms: int  # -1: forever
+    partitions: int | None = None  # None: the settings' count
 
 
 def wanted(settings: CommonSettings, departments: list[str]) -> list[TopicSpec]:
@@ -49,6 +50,7 @@ def wanted(settings: CommonSettings, departments: list[str]) -> list[TopicSpec]:
         TopicSpec(topics.case_events, -1),
         TopicSpec(topics.audit, -1),
         TopicSpec(topics.revocations, -1),
+        TopicSpec(topics.city_config, -1, partitions=1),  # one: its versions read in order
         TopicSpec(topics.submissions, 30 * DAY_MS),
         TopicSpec(topics.receipts, 30 * DAY_MS),
         TopicSpec(topics.erasures, 30 * DAY_MS),
@@ -93,7 +95,8 @@ async def ensure_topics(settings: CommonSettings,
             if spec.name in existing:
                 outcome.append((spec.name, "exists"))
         if missing:
-            new = [NewTopic(spec.name, settings.topic_partitions, settings.topic_replication,
+            new = [NewTopic(spec.name, spec.partitions or settings.topic_partitions,
+                            settings.topic_replication,
                             topic_configs={
                                 "retention.ms": str(spec.retention_ms),
                                 "min.insync.replicas": str(settings.topic_min_insync),
@@ -105,11 +108,12 @@ async def ensure_topics(settings: CommonSettings,
                 errors = {topic: code for topic, code, *_ in answer.topic_errors}
             except TopicAlreadyExistsError:
                 pass  # created by someone else meanwhile: that is what we wanted
-            made = (f"created ({settings.topic_partitions} partitions, "
-                    f"replication {settings.topic_replication})")
+            def made(spec: TopicSpec) -> str:
+                return (f"created ({spec.partitions or settings.topic_partitions} partitions, "
+                        f"replication {settings.topic_replication})")
             # The broker answers for each topic. One made a moment ago may be missing from
             # the list it gave (its metadata lags the controller): it exists all the same.
-            outcome += [(spec.name, made if not errors.get(spec.name)
+            outcome += [(spec.name, made(spec) if not errors.get(spec.name)
                          else "exists" if errors[spec.name] == TopicAlreadyExistsError.errno
                          else f"not created: {for_code(errors[spec.name]).__name__}")
                         for spec in missing]
@@ -117,17 +121,25 @@ async def ensure_topics(settings: CommonSettings,
             described = await admin.describe_topics([s.name for s in specs if s.name in existing])
             for topic in described:
                 count = len(topic.get("partitions", []))
-                if count and count != settings.topic_partitions:
+                wanted_count = next((s.partitions for s in specs if s.name == topic["topic"]
+                                     and s.partitions), settings.topic_partitions)
+                if count and count != wanted_count:
                     outcome.append((topic["topic"], f"has {count} partitions, settings say "
-                                                    f"{settings.topic_partitions}: left as is"))
+                                                    f"{wanted_count}: left as is"))
     finally:
         await admin.close()
     return outcome
 
 
 async def ensure_for_city(settings: CommonSettings) -> list[tuple[str, str]]:
-    """`ensure` with the departments of the city in `settings.config_dir`."""
-    return await ensure(settings, [d.code for d in load_city(settings.config_dir).departments])
+    """`ensure` with the departments of the city as it runs (`settings.config_dir` and the
+    changes admins made since: a department added while running gets its topics, and the
+    services their rights on them)."""
+    from zaiban.cityconfig import as_running  # it reads topics with what this module knows
+
+    async with as_running(settings) as running:
+        return await ensure(running,
+                            [d.code for d in load_city(running.config_dir).departments])
 
 
 # ---- who may use them ----------------------------------------------------------------------

@@ -29,7 +29,7 @@ import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
@@ -57,6 +57,8 @@ from services.common.settings import CommonSettings
 from services.common.store import Unavailable
 
 log = get_logger("zaiban.bus")
+
+T = TypeVar("T")
 
 RETRY_PAUSE_S = 1.0
 CATCH_UP_TIMEOUT_S = 60.0
@@ -280,72 +282,106 @@ class RevocationLog:
 READ_REVOKED: TypeAdapter[TokenRevoked] = TypeAdapter(TokenRevoked)
 
 
-class RevocationFeed:
-    """Every revocation of staff access, read by this instance into `revocations`.
+class WholeTopic(Generic[T]):
+    """A small topic each instance must know all of, not a share: read outside any consumer
+    group, from its beginning, each time the service starts, and nothing is committed. A
+    subclass registers its handler on `subscriber` (typed with its message) and calls
+    `_passed` for each record it took. A record that cannot be read is logged (`unreadable`)
+    and passed over, not dead-lettered: every instance of every service reads it, and would
+    put it aside as often."""
 
-    Each instance must know all of them, not a share: the topic is read outside any
-    consumer group, from its beginning, each time the service starts (it is small: a line
-    per revocation), and nothing is committed. `caught_up` returns once what the topic held
-    when the service started has been read: a service answers no request before that (its
-    runtime waits for it in `start`), and later revocations arrive within moments.
-    """
+    unreadable = "record_unreadable"
 
-    def __init__(self, broker: KafkaBroker, topics: Topics, service: str) -> None:
+    def __init__(self, broker: KafkaBroker, topic: str, *, kind: TypeAdapter[T], service: str,
+                 title: str, description: str | None) -> None:
         self.service = service
-        self.revocations = Revocations()
         self.read_to: dict[int, int] = {}
         """Per partition, the offset after the last record read."""
         self._moved = asyncio.Event()
+        self._kind = kind
         self.subscriber = broker.subscriber(
-            topics.revocations, group_id=None, auto_offset_reset="earliest",
+            topic, group_id=None, auto_offset_reset="earliest",
             ack_policy=AckPolicy.ACK_FIRST,  # no group: nothing to commit
-            title=f"{service}: staff access taken back, read by every instance",
-            description=described(Topics.revocations), decoder=self._read)
-        self.subscriber(typed(self._on_revoked))
+            title=title, description=description, decoder=self._read)
 
-    async def _read(self, message: StreamMessage[Any]) -> TokenRevoked:
+    async def _read(self, message: StreamMessage[Any]) -> T:
         [record] = records_of(message)
         try:
-            return READ_REVOKED.validate_json(record.value or b"")
+            return self._kind.validate_json(record.value or b"")
         except ValidationError as error:
-            # Not dead-lettered: every instance of every service reads it, and would put
-            # it aside as often. It names nobody we can refuse: an operator must look.
-            log.error("revocation_unreadable", partition=record.partition,
-                      offset=record.offset, error=describe_error(error))
+            log.error(self.unreadable, partition=record.partition, offset=record.offset,
+                      error=describe_error(error))
             self._passed(record)
             raise AckMessage() from error
-
-    async def _on_revoked(self, revoked: TokenRevoked, message: KafkaMessage) -> None:
-        self.revocations.add(revoked)
-        self._passed(records_of(message)[0])
 
     def _passed(self, record: ConsumerRecord[Any, Any]) -> None:
         self.read_to[record.partition] = record.offset + 1
         self._moved.set()
 
+    async def _behind_after(self, timeout_s: float) -> int:
+        """Wait until what the topic holds now has been read: how many partitions are still
+        behind after `timeout_s` (0: all read)."""
+        return await read_to_end(self.subscriber, self.read_to, self._moved, timeout_s)
+
+
+class RevocationFeed(WholeTopic[TokenRevoked]):
+    """Every revocation of staff access, read by this instance into `revocations`.
+
+    Each instance must know all of them (`WholeTopic`: it is small, a line per revocation).
+    `caught_up` returns once what the topic held when the service started has been read: a
+    service answers no request before that (its runtime waits for it in `start`), and later
+    revocations arrive within moments. An unreadable one names nobody we can refuse: an
+    operator must look.
+    """
+
+    unreadable = "revocation_unreadable"
+
+    def __init__(self, broker: KafkaBroker, topics: Topics, service: str) -> None:
+        super().__init__(broker, topics.revocations, kind=READ_REVOKED, service=service,
+                         title=f"{service}: staff access taken back, read by every instance",
+                         description=described(Topics.revocations))
+        self.revocations = Revocations()
+        self.subscriber(typed(self._on_revoked))
+
+    async def _on_revoked(self, revoked: TokenRevoked, message: KafkaMessage) -> None:
+        self.revocations.add(revoked)
+        self._passed(records_of(message)[0])
+
     async def caught_up(self, timeout_s: float = CATCH_UP_TIMEOUT_S) -> None:
         """Wait until every revocation on the topic now has been read (the broker started)."""
-        consumer = self.subscriber.consumer
-        if consumer is None:
-            raise RuntimeError("the revocations are read once the broker has started")
-        partitions = sorted(consumer.assignment())
-        starts = await consumer.beginning_offsets(partitions)
-        ends = await consumer.end_offsets(partitions)
-
-        def behind() -> list[TopicPartition]:
-            return [tp for tp in partitions if self.read_to.get(tp.partition, starts[tp]) < ends[tp]]
-
-        try:
-            async with asyncio.timeout(timeout_s):
-                while behind():
-                    self._moved.clear()
-                    await self._moved.wait()
-        except TimeoutError:
+        behind = await self._behind_after(timeout_s)
+        if behind:
             raise RuntimeError(
                 f"{self.service} could not read the revocations of staff access within "
-                f"{timeout_s:g}s ({len(behind())} partitions behind): it would admit revoked "
-                "tokens, so it does not start") from None
+                f"{timeout_s:g}s ({behind} partitions behind): it would admit revoked "
+                "tokens, so it does not start")
         log.info("revocations_read", service=self.service, known=len(self.revocations))
+
+
+async def read_to_end(subscriber: Any, read_to: dict[int, int], moved: asyncio.Event,
+                      timeout_s: float) -> int:
+    """Wait until a subscriber outside any group has read what its topic held when this was
+    called: `read_to` is, per partition, the offset after the last record it read, and
+    `moved` is set each time that moves. Returns how many partitions are still behind after
+    `timeout_s` (0: all read)."""
+    consumer = subscriber.consumer
+    if consumer is None:
+        raise RuntimeError("a topic is read once the broker has started")
+    partitions = sorted(consumer.assignment())
+    starts = await consumer.beginning_offsets(partitions)
+    ends = await consumer.end_offsets(partitions)
+
+    def behind() -> list[TopicPartition]:
+        return [tp for tp in partitions if read_to.get(tp.partition, starts[tp]) < ends[tp]]
+
+    try:
+        async with asyncio.timeout(timeout_s):
+            while behind():
+                moved.clear()
+                await moved.wait()
+    except TimeoutError:
+        pass
+    return len(behind())
 
 
 class DeadLetter(BaseModel):
@@ -486,7 +522,6 @@ def read_case_events(dead_letters: DeadLetters, data_of: DataOf | None = None
     return read
 
 
-T = TypeVar("T")
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 

@@ -229,3 +229,24 @@ def load_city(config_dir: Path) -> CityConfig:
 def work_calendar(rules: CalendarRules) -> WorkCalendar:
     """The working-day calendar with the city's `rules` (one per rules: it caches years)."""
     return WorkCalendar(rules)
+
+
+LAYOUT: dict[str, tuple[str, ...]] = {
+    "districts.yaml": ("city", "districts"),
+    "catalogue.yaml": ("categories",),
+    "departments.yaml": ("departments",),
+    "dispatch.yaml": ("rules",),
+}
+"""Which fields of `CityConfig` each file of a configuration directory holds, each under its
+name. Any other field is a file of its own whose whole mapping it is (`FILES`: the time
+limits in `deadlines.yaml`, the calendar in `calendar.yaml`)."""
+
+
+def as_files(city: CityConfig) -> dict[str, dict[str, Any]]:
+    """`city` as the files of a configuration directory hold it (file name → its mapping):
+    what `zaiban config export` writes, and `load_city` reads back as an equal value."""
+    data = city.model_dump(mode="json", by_alias=True)
+    files = {name: {field: data.pop(field) for field in fields if field in data}
+             for name, fields in LAYOUT.items()}
+    files.update({FILES.get(field, f"{field}.yaml"): value for field, value in data.items()})
+    return files

@@ -133,7 +133,8 @@ class Desk:
 
     cases: CaseStreams
     clock: Clock
-    policy: Policy
+    policy: Callable[[], Policy]
+    """The policy now: the city's configuration changes while the service runs."""
 
     async def give(self, row: Row[C], case_id: str, command: C, actor: Actor, *, cause: str,
                    correlation_id: str, **given: Any) -> list[Envelope]:
@@ -143,7 +144,7 @@ class Desk:
             given = {**given, **await row.load(self.cases, command)}
 
         def decide(case: Case) -> Sequence[ev.CaseEvent]:
-            return row.decide(case, command, actor, self.clock.now(), self.policy, **given)
+            return row.decide(case, command, actor, self.clock.now(), self.policy(), **given)
 
         with bound(case_id=case_id, correlation_id=correlation_id):
             return await self.cases.execute(case_id, decide, cause=cause,

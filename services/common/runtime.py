@@ -31,6 +31,8 @@ from services.common.bus import (
     RevocationLog,
     make_broker,
 )
+from services.common.catalogue import load_city
+from services.common.cityconfig import CityFeed, CityLog, LiveCity
 from services.common.clock import Clock, SystemClock
 from services.common.logging import configure_logging, get_logger
 from services.common.settings import CommonSettings
@@ -56,6 +58,10 @@ class ServiceRuntime(Generic[S]):
         self.group_id = f"{settings.topic_prefix}zaiban-{self.name}"
         self._tasks: list[asyncio.Task[Any]] = []
         self._revocations: RevocationFeed | None = None
+        # The city's configuration: deploy/config/ (version 0), then every change on the
+        # configuration topic, which every instance reads (services/common/cityconfig.py).
+        self.city = LiveCity(load_city(settings.config_dir))
+        self._city_feed = CityFeed(self.broker, self.topics, self.name, self.city)
         self.started = False
 
     # What a service writes is declared on its broker (and so in its AsyncAPI document)
@@ -82,6 +88,11 @@ class ServiceRuntime(Generic[S]):
         """Where this service records that staff access was taken back (admins' route)."""
         return RevocationLog(self.broker, self.topics, self.name)
 
+    @cached_property
+    def city_log(self) -> CityLog:
+        """Where this service records changes of the city's configuration (admins' routes)."""
+        return CityLog(self.broker, self.topics, self.name)
+
     # A service that checks tokens takes `tokens` when it builds its routes; so it reads
     # every revocation of staff access, on every instance, and answers nothing before.
 
@@ -102,6 +113,7 @@ class ServiceRuntime(Generic[S]):
         await self.broker.start()
         if self._revocations is not None:  # it checks tokens: not one revoked may pass
             await self._revocations.caught_up()
+        await self._city_feed.caught_up()  # decides with the city as it is now, not as it was
         self.started = True
         log.info("service_started", service=self.name, group=self.group_id)
 

@@ -18,7 +18,8 @@ from contracts.envelope import Envelope
 from contracts.facts import Actor, Channel, Role
 from contracts.personal import SEALED_FOR_INTAKE
 from services.common.auth import Principal, TokenCheck, staff_guard
-from services.common.catalogue import LANGUAGES, CityConfig
+from services.common.catalogue import LANGUAGES
+from services.common.cityconfig import LiveCity
 from services.common.clock import Clock
 from services.common.commands import Correlation, Desk, Door, IdempotencyKey
 from services.common.commands import routes as command_routes
@@ -64,7 +65,7 @@ def receipt_body(receipt: Receipt) -> dict[str, Any]:
 
 
 def routes(
-    settings: IntakeSettings, city: CityConfig, clock: Clock, *, submissions: Submissions,
+    settings: IntakeSettings, live: LiveCity, clock: Clock, *, submissions: Submissions,
     photos: PhotoStore, submission_limit: Limit, upload_limit: Limit,
     duplicates: Callable[[str], Awaitable[list[Suggestion]]], tokens: TokenCheck,
 ) -> APIRouter:
@@ -78,6 +79,7 @@ def routes(
     @router.get("/api/catalogue", summary="Categories, districts and the city's bounds")
     async def catalogue(lang: str = "zh-Hans") -> dict[str, Any]:
         language = lang if lang in LANGUAGES else "zh-Hans"
+        city = live.current
         return {
             "city": {"code": city.city.code, "name": city.city.names.in_(language),
                      "bounds": city.city.bounds.model_dump()},

@@ -38,7 +38,6 @@ from services.common.bus import (
     typed,
 )
 from services.common.casestreams import CaseStreams, ConcurrentChange
-from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.commands import Desk
 from services.common.keys import SUBMISSION_KEY, BrokenSeal, key_store, open_for
@@ -88,10 +87,10 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
 
     def __init__(self, settings: IntakeSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
-        self.city = load_city(self.settings.config_dir)
         self.streams = CaseStreams(self.db["cases"], self.events, self.clock, producer=self.name,
                                    index_fields=index_fields)
-        self.desk = Desk(self.streams, self.clock, Policy(city=self.city))
+        self.desk = Desk(self.streams, self.clock, lambda: Policy(city=self.city.current,
+                                                                  config_version=self.city.version))
         self.keys = key_store(self.mongo, settings)
         self.submissions = Submissions(self.streams, self.db["submission_keys"], self.keys,
                                        self.city, settings, self.clock)
@@ -193,7 +192,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         command = await self._opened(submission, record)
         if command is None:
             return
-        problems = check_submission(command, self.city)
+        problems = check_submission(command, self.city.current)
         if problems:
             await self._refuse(record, Invalid.of(problems).reason, command)
             return
@@ -218,7 +217,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         """The submission in clear; None (and a refusal) when it cannot be, or when it
         came with personal data in clear — which is then not copied anywhere."""
         if isinstance(submission, SubmitCase):
-            if personal_part(submission, self.city) is None:
+            if personal_part(submission, self.city.current) is None:
                 return submission
             await self._refuse(record, CLEAR_ON_THE_BUS, submission, withhold=True)
             return None

@@ -27,7 +27,7 @@ from contracts.envelope import Envelope
 from contracts.facts import Actor, Channel
 from contracts.personal import Sealed
 from services.common.casestreams import CaseStreams, ConcurrentChange
-from services.common.catalogue import CityConfig
+from services.common.cityconfig import LiveCity
 from services.common.clock import Clock
 from services.common.keys import KeyDestroyed, KeyStore
 from services.common.store import Unavailable
@@ -64,7 +64,7 @@ class Submissions:
     """Submissions into intake's write model (`streams`), once per key (`keys`)."""
 
     def __init__(self, streams: CaseStreams, used_keys: AsyncCollection[dict[str, Any]],
-                 data_keys: KeyStore, city: CityConfig, settings: IntakeSettings,
+                 data_keys: KeyStore, city: LiveCity, settings: IntakeSettings,
                  clock: Clock) -> None:
         self.streams, self.used_keys, self.keys, self.city = streams, used_keys, data_keys, city
         self.settings, self.clock = settings, clock
@@ -79,7 +79,7 @@ class Submissions:
         correlation_id: str | None = None,
     ) -> Receipt:
         """Record a new case and return once Kafka holds it; a repeated `key` returns the same case."""
-        problems = check_submission(command, self.city) + check_media(
+        problems = check_submission(command, self.city.current) + check_media(
             command.media, max_photos=self.settings.max_photos,
             max_bytes=self.settings.max_photo_bytes)
         if problems:
@@ -88,7 +88,7 @@ class Submissions:
         if key:
             return await self._submit_once(command, key, channel, entered_by, correlation_id)
         for _attempt in range(NUMBER_ATTEMPTS):
-            case_id = new_case_number(self.clock.now(), self.city.city.timezone)
+            case_id = new_case_number(self.clock.now(), self.city.current.city.timezone)
             try:
                 return await self._create(case_id, command, channel, entered_by, correlation_id)
             except (NotNow, ConcurrentChange):
@@ -98,7 +98,7 @@ class Submissions:
     async def _submit_once(self, command: SubmitCase, key: str, channel: Channel | None,
                            entered_by: Actor | None, correlation_id: str) -> Receipt:
         mark = fingerprint(command)
-        candidate = new_case_number(self.clock.now(), self.city.city.timezone)
+        candidate = new_case_number(self.clock.now(), self.city.current.city.timezone)
         entry = None
         for _attempt in range(3):
             try:
@@ -130,7 +130,7 @@ class Submissions:
     async def _create(self, case_id: str, command: SubmitCase, channel: Channel | None,
                       entered_by: Actor | None, correlation_id: str) -> Receipt:
         code = tracking_code_for(self.settings.secret(), case_id)
-        event = submitted(command, self.city, tracking_code_hash=hash_tracking_code(code),
+        event = submitted(command, self.city.current, tracking_code_hash=hash_tracking_code(code),
                           personal=await self._sealed(case_id, command),
                           channel=channel, entered_by=entered_by, at=self.clock.now())
         envelopes = await self.streams.execute(
@@ -140,7 +140,7 @@ class Submissions:
 
     async def _sealed(self, case_id: str, command: SubmitCase) -> Sealed | None:
         """The submission's personal part, sealed with the case's own key (made now)."""
-        personal = personal_part(command, self.city)
+        personal = personal_part(command, self.city.current)
         if personal is None:
             return None
         try:

@@ -135,6 +135,7 @@ def routed(
         reason=reason,
         by=by,
         response_due_at=deadlines.response_due_at,
+        config_version=policy.config_version,
     )
 
 

@@ -36,6 +36,9 @@ class Policy:
     feedback_window: timedelta = timedelta(days=10)
     """A resolution unanswered this long (and at least the rest of it after the asking)
     closes by itself."""
+    config_version: int | None = None
+    """The version of the city's configuration `city` is (services/common/cityconfig.py):
+    recorded with each routing, so a case shows the rules it was routed by."""
 
     def __post_init__(self) -> None:
         if not timedelta(0) < self.feedback_reminder < self.feedback_window:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from contracts.facts import Channel
 from services.common.catalogue import CityConfig, Names
+from services.common.cityconfig import LiveCity
 from services.metrics.definitions import FIGURES, NO_DEPARTMENT, Dimension
 from services.metrics.report import RANK_ORDER, Figures, RankBy, Row, ranking
 from services.metrics.store import FigureStore
@@ -145,7 +146,7 @@ def csv_of(breakdown: Breakdown) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def install_routes(router: APIRouter, *, store: FigureStore, city: CityConfig,
+def install_routes(router: APIRouter, *, store: FigureStore, city: LiveCity,
                    seen: Callable[[Row], None] | None = None) -> None:
 
     async def figures() -> Figures:
@@ -153,9 +154,10 @@ def install_routes(router: APIRouter, *, store: FigureStore, city: CityConfig,
 
     async def breakdown_of(dimension: Dimension, lang: Language) -> Breakdown:
         computed = await figures()
-        name = namer(city, dimension, lang)
+        name = namer(city.current, dimension, lang)
         rows = [BreakdownRow(code=code, name=name(code), **row.model_dump())
-                for code, row in computed.breakdown(dimension, known_values(city, dimension))]
+                for code, row in computed.breakdown(dimension,
+                                                    known_values(city.current, dimension))]
         return Breakdown(dimension=dimension, language=lang, rows=rows,
                          **computed.overall().model_dump())
 
@@ -187,7 +189,7 @@ def install_routes(router: APIRouter, *, store: FigureStore, city: CityConfig,
                 summary="Departments ranked by resolution rate, on-time rate or satisfaction")
     async def rank(by: Annotated[RankBy, Query(description="The rate ranked on first.")]
                    = "resolution", lang: Lang = "zh-Hans") -> Ranking:
-        name = namer(city, "department", lang)
+        name = namer(city.current, "department", lang)
         ranked = [RankedDepartment(rank=position, code=code, name=name(code), **row.model_dump())
                   for position, code, row in ranking(await figures(), by)]
         return Ranking(by=by, order=[*RANK_ORDER[by], "resolved"], departments=ranked)

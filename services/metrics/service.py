@@ -63,7 +63,6 @@ class MetricsService(ServiceRuntime[MetricsSettings]):
 
     def __init__(self, settings: MetricsSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
-        self.city = load_city(settings.config_dir)
         self.store = figure_store(self.db[settings.metrics_collection], settings,
                                   city_timezone(settings))
         subscribe_envelopes(

@@ -39,7 +39,6 @@ from contracts.personal import NotifyChannel, ResidentContact, Sealed
 from contracts.topics import Topics
 from services.common.bus import Delivery as Read
 from services.common.bus import described, subscribe_envelopes, subscribe_records
-from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.keys import BrokenSeal, key_store, open_sealed
 from services.common.limits import RateLimiter, per_client
@@ -120,8 +119,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
 
     def __init__(self, settings: NotifySettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
-        self.city = load_city(settings.config_dir)
-        self.tz = ZoneInfo(self.city.city.timezone)
+        self.tz = ZoneInfo(self.city.current.city.timezone)
         self.ledger = Ledger(self.db)
         self.keys = key_store(self.mongo, settings)
         self.senders = senders_of(settings)
@@ -147,7 +145,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         self.webhooks = Webhooks(self.db["webhooks"], settings.secret())
         # The department is where a case arrived: each cases topic is one department's.
         self.department_topics = {self.topics.department_cases(department.code):
-                                  department.code for department in self.city.departments}
+                                  department.code for department in self.city.current.departments}
         self._subscribe_department_cases()
         self.router.include_router(webhook_routes(self.ledger, self.webhooks, self.tokens))
 
@@ -374,7 +372,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             to = await self.subscriptions.address_of(delivery.subscription)
             if subscription is None or to is None:
                 return "unsubscribed"
-            area = area_name(self.city, subscription.kind, subscription.code, notice.language)
+            area = area_name(self.city.current, subscription.kind, subscription.code,
+                             notice.language)
             stop = subscription_link(base, secret, subscription.subscription_id, "stop",
                                      notice.language)
             if notice.type == "SubscriptionConfirm":
@@ -382,7 +381,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
                                             "confirm", notice.language)
                 return to, render_confirmation(area, notice.language, confirm, stop), stop
             links = Links(case=case_page, answer=case_page, stop=stop)
-            return to, render_alert(notice, area, self.city, links), stop
+            return to, render_alert(notice, area, self.city.current, links), stop
         contact = await self.contact_of(delivery.case_id)
         if contact is None:
             return "erased"
@@ -392,7 +391,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         stop = stop_url(base, secret, delivery.case_id, notice.language)
         links = Links(case=case_page, answer=f"{base}/cases/{delivery.case_id}?code={code}"
                                              f"&lang={notice.language}", stop=stop)
-        return (contact.address_of(delivery.channel), render(notice, self.city, self.tz, links),
+        return (contact.address_of(delivery.channel),
+                render(notice, self.city.current, self.tz, links),
                 stop)
 
     async def failed(self, delivery: Delivery, number: int, failure: SendFailed) -> None:

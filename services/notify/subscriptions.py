@@ -36,6 +36,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from contracts.personal import PersonalData, ResidentContact, Sealed
 from contracts.text import Code, Email
 from services.common.catalogue import CityConfig, Language
+from services.common.cityconfig import LiveCity
 from services.common.i18n import language_of_tag, negotiate
 from services.common.keys import MongoKeyStore, open_sealed
 from services.notify.stops import Signature, page, signature_of, signed
@@ -199,7 +200,7 @@ SubscriptionId = Annotated[str, Path(pattern=SUBSCRIPTION_ID, description="The s
 Lang = Annotated[str | None, Query(max_length=35)]
 
 
-def subscription_routes(subscriptions: Subscriptions, city: CityConfig, secret: SecretStr,
+def subscription_routes(subscriptions: Subscriptions, city: LiveCity, secret: SecretStr,
                         clock: Callable[[], datetime],
                         ask_confirmation: Callable[[Subscription], Awaitable[None]],
                         admit: Callable[[Request], Awaitable[None]],
@@ -212,7 +213,8 @@ def subscription_routes(subscriptions: Subscriptions, city: CityConfig, secret: 
                  summary="Follow a district's or a category's new and resolved cases by email")
     async def subscribe(asked: Subscribe) -> JSONResponse:
         kind, code = asked.area
-        if (city.district(code) if kind == "district" else city.category(code)) is None:
+        now = city.current
+        if (now.district(code) if kind == "district" else now.category(code)) is None:
             raise HTTPException(422, f"unknown {kind} {code!r}")
         if not mails:
             raise HTTPException(503, "this deployment sends no email (ZAIBAN_SMTP_URL is not "
@@ -234,7 +236,7 @@ def subscription_routes(subscriptions: Subscriptions, city: CityConfig, secret: 
             if valid and action == "stop":  # already gone: that is what was asked
                 return page(chosen, title, f"<p>{words['stopped']}</p>")
             return page(chosen, title, f"<p>{words['refused']}</p>", 403 if not valid else 404)
-        area = escape(area_name(city, subscription.kind, subscription.code, chosen))
+        area = escape(area_name(city.current, subscription.kind, subscription.code, chosen))
         if not acting:
             return page(chosen, title, (
                 f"<p>{words[f'{action}_ask'].format(area=area)}</p><form method=\"post\">"

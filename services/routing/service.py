@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaError
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import Field, TypeAdapter
 
@@ -44,6 +45,7 @@ from services.common.bus import (
     RETRY_PAUSE_S,
     Delivery,
     Outlet,
+    describe_error,
     described,
     read_as,
     records_of,
@@ -52,7 +54,8 @@ from services.common.bus import (
     typed,
 )
 from services.common.casestreams import CaseStreams, ConcurrentChange
-from services.common.catalogue import load_city, work_calendar
+from services.common.catalogue import work_calendar
+from services.common.cityroutes import city_routes
 from services.common.clock import Clock
 from services.common.commands import Desk, Reply
 from services.common.keys import key_store
@@ -61,6 +64,7 @@ from services.common.runtime import ServiceRuntime
 from services.lifecycle import dispatching, feedback, privacy, supervision
 from services.lifecycle.case import Case
 from services.lifecycle.errors import Refused
+from services.lifecycle.policy import Policy
 from services.routing import departments, sweeps
 from services.routing.api import command_routes
 from services.routing.commands import REPLIES
@@ -90,23 +94,26 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
 
     def __init__(self, settings: RoutingSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
-        self.policy = settings.policy(load_city(settings.config_dir))
+        self._policy = settings.policy(self.city.current, version=self.city.version)
         self.streams = CaseStreams(
             self.db["cases"], self.events, self.clock, producer=self.name,
             index_fields=sweeps.index_fields,
         )
-        self.desk = Desk(self.streams, self.clock, self.policy)
+        self.desk = Desk(self.streams, self.clock, lambda: self.policy)
         self.replies = self.db["department_replies"]
-        # Who sent a reply is where it arrived: each replies topic is one department's.
+        # Who sent a reply is where it arrived: each replies topic is one department's. The
+        # departments on the bus are those of the city when routing starts: one added while
+        # it runs is routed to at once, and takes its cases on the bus once onboarded
+        # (`zaiban departments onboard`, `zaiban topics ensure`) and routing restarted.
         self.reply_senders = {self.topics.department_replies(department.code): department.code
-                              for department in self.policy.city.departments}
+                              for department in self.city.current.departments}
         self.department_topics = {
             department.code: Outlet(
                 self.broker, self.topics.department_cases(department.code),
                 schema=departments.DepartmentCase,
                 title=f"routing: cases for {department.code}",
                 description=described(Topics.department_cases))
-            for department in self.policy.city.departments
+            for department in self.city.current.departments
         }
         subscribe_envelopes(
             self.broker,
@@ -124,6 +131,16 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
             description=described(Topics.erasures), decoder=read_as(ERASURES, self.dead_letters),
         )(typed(self._on_erasure))
         self.router.include_router(command_routes(self.desk, self.tokens))
+        self.router.include_router(city_routes(live=self.city, log_=self.city_log,
+                                               tokens=self.tokens, clock=self.clock))
+
+    @property
+    def policy(self) -> Policy:
+        """What the deciders decide with now: the city as this instance runs it (it changes
+        while routing runs), and routing's settings."""
+        if self._policy.config_version != self.city.version:
+            self._policy = self.settings.policy(self.city.current, version=self.city.version)
+        return self._policy
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -190,9 +207,16 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
             outlet = self.department_topics.get(message.department)
             if outlet is not None:
                 await outlet.send(body, key=key)
-            else:  # no longer in the city's list (an old case reopened): its topic all the same
-                await self.events.publish(self.topics.department_cases(message.department),
-                                          body, key=key)
+            else:  # not on the bus when routing started: its topic, if it can be written
+                try:
+                    await self.events.publish(self.topics.department_cases(message.department),
+                                              body, key=key)
+                except (KafkaError, TimeoutError) as error:
+                    # Not onboarded yet (no topic, no right): the case stays the
+                    # department's; the stream goes on.
+                    log.warning("department_not_on_bus", department=message.department,
+                                error=describe_error(error))
+                    continue
             log.info("department_notified", department=message.department,
                      action=message.action)
 

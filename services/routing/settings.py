@@ -42,7 +42,8 @@ class RoutingSettings(CommonSettings):
         ),
     )
 
-    def policy(self, city: CityConfig) -> Policy:
-        """What the lifecycle's deciders decide with, in `city`, as configured."""
+    def policy(self, city: CityConfig, *, version: int | None = None) -> Policy:
+        """What the lifecycle's deciders decide with, in `city` (at configuration `version`),
+        as configured."""
         return Policy(city=city, feedback_reminder=self.feedback_reminder,
-                      feedback_window=self.feedback_window)
+                      feedback_window=self.feedback_window, config_version=version)

@@ -33,7 +33,8 @@ from contracts.revocations import RevokeTokens, TokenRevoked
 from contracts.text import clean_line
 from services.common.auth import Principal, TokenCheck, staff_guard
 from services.common.bus import RevocationLog
-from services.common.catalogue import CityConfig, Language
+from services.common.catalogue import Language
+from services.common.cityconfig import LiveCity
 from services.common.clock import SystemClock
 from services.common.commands import Correlation
 from services.common.i18n import UnknownLanguage, pick_language
@@ -107,7 +108,7 @@ def page(total: int | None, limit: int, offset: int,
             "next_offset": offset + len(items) if more else None, "items": items}
 
 
-def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
+def install_routes(router: APIRouter, *, store: TimelineStore, city: LiveCity,
                    settings: TrackingSettings, signals: Signals, keys: KeyStore,
                    audit: StaffReads, tokens: TokenCheck) -> None:
     require = staff_guard(tokens)
@@ -160,12 +161,12 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
                           department=department, text=checked_text(q), limit=limit,
                           offset=offset)
         total, views = await store.search(query)
-        return page(total, limit, offset, [summary(v, language, city) for v in views])
+        return page(total, limit, offset, [summary(v, language, city.current) for v in views])
 
     @router.get("/api/cases/{case_id}", tags=["tracking"],
                 summary="A case's public timeline (no personal data)")
     async def read_case(case_id: CaseId, language: ReaderLanguage) -> dict[str, Any]:
-        return public_view(await known_case(case_id), language, city)
+        return public_view(await known_case(case_id), language, city.current)
 
     # -- the resident -------------------------------------------------------------
 
@@ -177,9 +178,9 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
         x_tracking_code: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         view = await residents_case(case_id, x_tracking_code)
-        shown = resident_view(view, language, city, await open_sealed(keys, view.personal))
+        shown = resident_view(view, language, city.current, await open_sealed(keys, view.personal))
         original = await original_of(view)
-        shown["original"] = public_view(original, language, city) if original else None
+        shown["original"] = public_view(original, language, city.current) if original else None
         return shown
 
     @router.get("/api/tracking/{tracking_code}", tags=["tracking"],
@@ -229,7 +230,7 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
         private = bool(secret_code)
 
         def present(entry: Entry) -> dict[str, Any]:
-            return present_entry(entry, language, city, private=private)
+            return present_entry(entry, language, city.current, private=private)
 
         stream = follow(
             case_id, resume, initial=view, newer_than=store.newer_than, signals=signals,
@@ -271,7 +272,7 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
         )
         total, views = await store.search(query)
         return page(total, limit, offset,
-                    [summary(v, language, city, staff=True) for v in views])
+                    [summary(v, language, city.current, staff=True) for v in views])
 
     @router.get("/api/staff/cases/{case_id}", tags=["staff"],
                 summary="A case as staff see it: every entry, internal notes included; "
@@ -287,11 +288,11 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
         if not may_read(view, reader):
             raise HTTPException(403, "this case is neither led nor assisted by your department")
         if not sees_contact(view, reader):
-            return staff_view(view, language, city, withheld=True)
+            return staff_view(view, language, city.current, withheld=True)
         personal = await open_sealed(keys, view.personal)
         await audit.record(view, reader, personal, route="GET /api/staff/cases/{case_id}",
                            correlation_id=correlation)
-        return staff_view(view, language, city, personal=personal)
+        return staff_view(view, language, city.current, personal=personal)
 
     @router.get("/api/staff/inbox", tags=["staff"],
                 summary="A department's inbox: the cases it leads and holds, late first, then "
@@ -317,7 +318,7 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
             limit=limit, offset=offset))
         now = SystemClock().now()
         return page(total, limit, offset, [
-            {**summary(v, language, city, staff=True), **inbox.row_fields(v, now)}
+            {**summary(v, language, city.current, staff=True), **inbox.row_fields(v, now)}
             for v in views])
 
 

@@ -27,7 +27,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 
-from services.common.catalogue import CityConfig, Language
+from services.common.catalogue import Language
+from services.common.cityconfig import LiveCity
 from services.common.i18n import DEFAULT_LANGUAGE, UnknownLanguage, pick_language
 from services.tracking import atom
 from services.tracking.feeds import FeedSpec, UnknownFeed, feed_of, feed_spec
@@ -128,12 +129,13 @@ Kind = Annotated[str, Path(max_length=20, description="new or resolved")]
 Scope = Annotated[str, Path(max_length=20, description="districts, categories or departments")]
 
 
-def install_feed_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
+def install_feed_routes(router: APIRouter, *, store: TimelineStore, city: LiveCity,
                         cache_s: float) -> None:
     recent = RecentFeeds(store, cache_s)
 
     async def answer(spec: FeedSpec, asked: Poll) -> Response:
-        feed = feed_of(spec, await recent.latest(spec), asked.language, city, asked.base_url)
+        feed = feed_of(spec, await recent.latest(spec), asked.language, city.current,
+                       asked.base_url)
         body = atom.to_bytes(feed)
         etag = etag_of(body)
         headers = {"ETag": etag,
@@ -146,7 +148,7 @@ def install_feed_routes(router: APIRouter, *, store: TimelineStore, city: CityCo
 
     def spec_or_404(kind: str, scope: str | None = None, code: str | None = None) -> FeedSpec:
         try:
-            return feed_spec(city, kind, scope, code)
+            return feed_spec(city.current, kind, scope, code)
         except UnknownFeed as error:
             raise HTTPException(404, str(error)) from error
 

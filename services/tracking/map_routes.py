@@ -30,6 +30,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from contracts.facts import CaseStatus, Role
 from services.common.auth import Principal, TokenCheck, staff_guard
 from services.common.catalogue import Bounds, CityConfig, Language
+from services.common.cityconfig import LiveCity
 from services.tracking.api import Code, ReaderLanguage, Statuses, scope_department
 from services.tracking.messages import message
 from services.tracking.render import category_name, district_name
@@ -154,7 +155,7 @@ async def map_asked(status: Statuses = None, category: Code = None, district: Co
 Asked = Annotated[MapAsked, Depends(map_asked)]
 
 
-def install_map_routes(router: APIRouter, *, store: TimelineStore, city: CityConfig,
+def install_map_routes(router: APIRouter, *, store: TimelineStore, city: LiveCity,
                        tokens: TokenCheck) -> None:
     """Installed before `api.install_routes`, whose `/api/cases/{case_id}` would take `map`."""
     any_staff = staff_guard(tokens)(Role.OFFICER, Role.SUPERVISOR, Role.REPORTER,
@@ -165,7 +166,9 @@ def install_map_routes(router: APIRouter, *, store: TimelineStore, city: CityCon
     async def public_map(language: ReaderLanguage, asked: Asked) -> dict[str, Any]:
         query = CaseQuery(statuses=asked.statuses, category=asked.category,
                           district=asked.district, department=asked.department)
-        return await cases_on_map(store, city, language, query, parse_bbox(asked.bbox, city),
+        running = city.current
+        return await cases_on_map(store, running, language, query,
+                                  parse_bbox(asked.bbox, running),
                                   public=True, limit=asked.limit)
 
     @router.get("/api/staff/cases/map", tags=["staff"],
@@ -176,5 +179,7 @@ def install_map_routes(router: APIRouter, *, store: TimelineStore, city: CityCon
         query = CaseQuery(statuses=asked.statuses, category=asked.category,
                           district=asked.district, department=department, involving=involving,
                           open=True, staff=True)
-        return await cases_on_map(store, city, language, query, parse_bbox(asked.bbox, city),
+        running = city.current
+        return await cases_on_map(store, running, language, query,
+                                  parse_bbox(asked.bbox, running),
                                   public=False, limit=asked.limit)

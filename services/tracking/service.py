@@ -31,7 +31,6 @@ from services.common.bus import (
     subscribe_envelopes,
     typed,
 )
-from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.keys import key_store
 from services.common.logging import bound, get_logger
@@ -59,7 +58,6 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
 
     def __init__(self, settings: TrackingSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
-        self.city = load_city(settings.config_dir)
         self.store = TimelineStore(self.db[COLLECTION])
         self.signals = Signals()
         subscribe_envelopes(

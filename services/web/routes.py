@@ -23,7 +23,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from services.common.catalogue import LANGUAGES, CityConfig, Language, load_city
+from services.common.catalogue import LANGUAGES, Language, load_city
+from services.common.cityconfig import LiveCity
 from services.common.settings import CommonSettings
 from services.web.pages import (
     LANGUAGE_COOKIE,
@@ -83,10 +84,12 @@ def switch_links(request: Request) -> dict[Language, str]:
             for language in LANGUAGES}
 
 
-def web_routes(settings: CommonSettings | None = None) -> APIRouter:
-    """The pages and their static files, for the city configured in `settings`."""
+def web_routes(settings: CommonSettings | None = None, city: LiveCity | None = None
+               ) -> APIRouter:
+    """The pages and their static files, for the city as `city` runs it (the public entry's
+    services read its changes), else as configured in `settings`."""
     web = WebSettings.from_common(settings or CommonSettings())
-    city: CityConfig = load_city(web.config_dir)
+    live = city or LiveCity(load_city(web.config_dir))
     headers_of_pages = security_headers(web)
     map_config = web.map_config()
     router = APIRouter(include_in_schema=False)
@@ -97,6 +100,7 @@ def web_routes(settings: CommonSettings | None = None) -> APIRouter:
         district, category or department it is narrowed to, and the city's)."""
         language, chosen = choose_language(lang, request.cookies.get(LANGUAGE_COOKIE),
                                            request.headers.get("accept-language"))
+        city = live.current
         links = feed_links(city, language, request.query_params) if feeds else []
         body = render(name, language, city, switch_links(request), links, map_config)
         response = HTMLResponse(body, headers={**headers_of_pages,

@@ -228,6 +228,18 @@ EXPECTED: dict[tuple[str, str], Rule] = {
         "params": {"case_id": ctx.targets["routed"].case_id}}),  # admins alone
     ("POST", "/api/admin/tokens/revoke"): staff(state="none", share=True, body=json_body(
         {"subject": "officer-who-left", "reason": "left the team"})),  # admins alone
+    # the city's configuration: admins alone read and change it; a change against a version
+    # that is not the current one changes nothing (409), so the matrix leaves the city as it is
+    ("GET", "/api/admin/city"): staff(changes=False),
+    ("GET", "/api/admin/city/history"): staff(changes=False),
+    ("PUT", "/api/admin/city/{section}/{item_code}"): Rule(
+        frozenset(), {**staff().denied, "admin": 409}, None, json_body(
+            {"expected_version": 999, "item": {"code": "jinshui", "names": {
+                "zh-Hans": "金水区", "zh-Hant": "金水區", "en": "Jinshui"},
+                "center": [34.8, 113.66]}})),
+    ("DELETE", "/api/admin/city/{section}/{item_code}"): Rule(
+        frozenset(), {**staff().denied, "admin": 409}, None,
+        lambda ctx, caller: {"params": {"expected_version": 999}}),
     # Open311 GeoReport v2: reads are public; a POST needs an API key (403 without, per spec)
     ("GET", "/open311/v2/discovery.{fmt}"): public(None),
     ("GET", "/open311/v2/services.{fmt}"): public(None),
@@ -304,7 +316,8 @@ def url_of(path: str, case: Made | None, ctx: Ctx) -> str:
               "tracking_code": named.code, "media_id": ctx.photo, "fmt": "json",
               "service_code": "water", "token": "no-such-token", "name": "app.js",
               "dimension": "department", "kind": "new", "scope": "districts",
-              "code": "jinshui", "subscription_id": "0" * 32}
+              "code": "jinshui", "subscription_id": "0" * 32, "section": "districts",
+              "item_code": "jinshui"}
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Request, Response
 
 from contracts.facts import Channel
 from services.common.auth import BadToken, TokenCheck
-from services.common.catalogue import CityConfig
+from services.common.cityconfig import LiveCity
 from services.common.commands import Correlation, IdempotencyKey
 from services.common.limits import Limit, client_address, too_many
 from services.common.logging import get_logger
@@ -68,7 +68,7 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissions,
+def routes(settings: IntakeSettings, live: LiveCity, *, submissions: Submissions,
            limit: Limit, quotas: KeyQuotas, tokens: TokenCheck) -> APIRouter:
     """`limit`: residents' submissions, by address, which also holds an api key issued
     without a quota; `quotas`: the keys issued with one (`--per-minute`)."""
@@ -78,7 +78,7 @@ def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissio
     @router.get(BASE_PATH + "/discovery.{fmt}", summary="Open311 service discovery")
     async def discover(request: Request, fmt: str) -> Response:
         return answer(format_of(fmt), "discovery",
-                      discovery(settings, city, base_url(request), changeset))
+                      discovery(settings, live.current, base_url(request), changeset))
 
     @router.get(BASE_PATH + "/services.{fmt}", summary="Open311: the services (categories)")
     async def services(fmt: str, jurisdiction_id: str | None = None, lang: str | None = None,
@@ -86,7 +86,8 @@ def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissio
         out = format_of(fmt)
         check_jurisdiction(settings.open311_jurisdiction, jurisdiction_id)
         language = pick_language(lang, accept_language)
-        return answer(out, "services", [service_row(c, language) for c in city.categories])
+        return answer(out, "services", [service_row(c, language)
+                                          for c in live.current.categories])
 
     @router.get(BASE_PATH + "/services/{service_code}.{fmt}",
                 summary="Open311: a service's definition (its attributes)")
@@ -96,6 +97,7 @@ def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissio
         out = format_of(fmt)
         check_jurisdiction(settings.open311_jurisdiction, jurisdiction_id)
         language = pick_language(lang, accept_language)
+        city = live.current
         category = city.category(service_code)
         if category is None:
             raise not_found(f"service_code {service_code!r} not found")
@@ -147,7 +149,7 @@ def routes(settings: IntakeSettings, city: CityConfig, *, submissions: Submissio
         if client is None:
             raise forbidden(refusal)
         language = pick_language(single(params, "lang"), accept_language)
-        command = read_submission(params, city, language=language, client=client.subject,
+        command = read_submission(params, live.current, language=language, client=client.subject,
                                   default_district=settings.open311_default_district)
         try:
             receipt = await submissions.submit(

@@ -18,7 +18,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from services.common.catalogue import CityConfig, Language
+from services.common.catalogue import Language
+from services.common.cityconfig import LiveCity
 from services.common.clock import Clock
 from services.common.open311 import BASE_PATH, MAX_REQUESTS
 from services.common.open311.errors import Open311Route, not_found
@@ -40,13 +41,13 @@ AcceptLanguage = Annotated[str | None, Header()]
 Optional = Annotated[str | None, Query()]
 
 
-def routes(*, store: TimelineStore, city: CityConfig, settings: TrackingSettings,
+def routes(*, store: TimelineStore, city: LiveCity, settings: TrackingSettings,
            clock: Clock) -> APIRouter:
     router = APIRouter(route_class=Open311Route, tags=["open311"])
 
     def rows(request: Request, views: list[CaseView], language: Language) -> list[dict[str, Any]]:
         base = str(request.base_url).rstrip("/")
-        return [request_row(view, city, language, base) for view in views]
+        return [request_row(view, city.current, language, base) for view in views]
 
     @router.get(BASE_PATH + "/requests.{fmt}", summary="Open311: query requests")
     async def list_requests(
@@ -64,7 +65,7 @@ def routes(*, store: TimelineStore, city: CityConfig, settings: TrackingSettings
         params = query_params(request)
         check_jurisdiction(settings.open311_jurisdiction, single(params, "jurisdiction_id"))
         language = pick_language(single(params, "lang"), accept_language)
-        query = read_query(params, city, clock.now())
+        query = read_query(params, city.current, clock.now())
         views = await store.newest(query.selector(), limit=MAX_REQUESTS)
         return answer(out, "service_requests", rows(request, views, language))
 

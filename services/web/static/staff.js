@@ -18,6 +18,7 @@ import {
 } from "./app.js";
 import { startHotline } from "./hotline.js";
 import { startStaffMap } from "./staffmap.js";
+import { loadCity, startCity } from "./city.js";
 
 const TOKEN_KEY = "zaiban.staff_token";
 const REFRESH_MS = 15000;
@@ -28,9 +29,9 @@ const VIEWS = {
   department: ["inbox", "search"],
   supervisor: ["supervision", "triage", "inbox", "hotline", "webhooks", "search"],
   reporter: ["supervision", "search", "mine"],
-  admin: ["triage", "inbox", "supervision", "hotline", "webhooks", "search"],
+  admin: ["triage", "inbox", "supervision", "hotline", "webhooks", "search", "city"],
 };
-const FORMS = ["hotline"]; // views that are a form, not a list of cases
+const FORMS = ["hotline", "city"]; // views that are a form, not a list of cases
 
 const AFTER_ACCEPTANCE = ["accepted", "awaiting_dispatch", "routed", "acknowledged", "resolved"];
 const WITH_DEPARTMENT = ["routed", "acknowledged"];
@@ -159,6 +160,7 @@ function choose(name) {
     tab.tabIndex = selected ? 0 : -1;
     document.getElementById(tab.getAttribute("aria-controls")).hidden = !selected;
   }
+  if (name === "city") loadCity();
 }
 
 function tabKeys(event) {
@@ -659,6 +661,7 @@ function start() {
   document.getElementById("inbox-mine").addEventListener("change", () => load("inbox"));
   startHotline(staffApi, () => refreshAll());
   startStaffMap(staffApi);
+  startCity(staffApi);
   document.getElementById("staff-search").addEventListener("submit", (event) => {
     event.preventDefault();
     searchText = document.getElementById("staff-q").value.trim();

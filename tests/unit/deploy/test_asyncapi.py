@@ -59,19 +59,23 @@ def every_topic() -> dict[str, str]:
 DEPARTMENT_TOPICS = {TOPICS.department_cases(code) for code in DEPARTMENTS}
 REPLY_TOPICS = {TOPICS.department_replies(code) for code in DEPARTMENTS}
 RECEIVES_AND_SENDS: dict[str, tuple[set[str], set[str]]] = {
-    "intake": ({TOPICS.case_events, TOPICS.submissions, TOPICS.erasures, TOPICS.revocations},
+    "intake": ({TOPICS.case_events, TOPICS.submissions, TOPICS.erasures, TOPICS.revocations,
+                TOPICS.city_config},
                {TOPICS.case_events, TOPICS.erasures, TOPICS.receipts,
                 TOPICS.dead_letter("intake")}),
-    "routing": ({TOPICS.case_events, TOPICS.erasures, TOPICS.revocations, *REPLY_TOPICS},
-                {TOPICS.case_events, TOPICS.dead_letter("routing"), *DEPARTMENT_TOPICS}),
-    "tracking": ({TOPICS.case_events, TOPICS.audit, TOPICS.revocations},
+    "routing": ({TOPICS.case_events, TOPICS.erasures, TOPICS.revocations, *REPLY_TOPICS,
+                 TOPICS.city_config},
+                {TOPICS.case_events, TOPICS.dead_letter("routing"), *DEPARTMENT_TOPICS,
+                 TOPICS.city_config}),
+    "tracking": ({TOPICS.case_events, TOPICS.audit, TOPICS.revocations, TOPICS.city_config},
                  {TOPICS.dead_letter("tracking"), TOPICS.audit, TOPICS.revocations}),
-    "metrics": ({TOPICS.case_events}, {TOPICS.dead_letter("metrics")}),
-    "notify": ({TOPICS.case_events, TOPICS.revocations, *DEPARTMENT_TOPICS},
+    "metrics": ({TOPICS.case_events, TOPICS.city_config}, {TOPICS.dead_letter("metrics")}),
+    "notify": ({TOPICS.case_events, TOPICS.revocations, *DEPARTMENT_TOPICS, TOPICS.city_config},
                {TOPICS.dead_letter("notify")}),
 }
 """What each service reads (its subscribers) and writes (its publishers). Every service that
-checks staff tokens reads the revocations; metrics checks none."""
+checks staff tokens reads the revocations; metrics checks none. Every service reads the
+city's configuration; routing, where admins change it, writes it too."""
 
 GROUPS: dict[str, set[str]] = {
     "intake": {"zaiban-intake"},
@@ -89,6 +93,7 @@ MESSAGES = {
     TOPICS.erasures: "ErasePersonalData",
     TOPICS.audit: "PersonalDataRead",
     TOPICS.revocations: "TokenRevoked",
+    TOPICS.city_config: "CityChanged",
     **{topic: "DepartmentCase" for topic in DEPARTMENT_TOPICS},
     **{topic: "DepartmentReply" for topic in REPLY_TOPICS},
     **{TOPICS.dead_letter(service): "DeadLetter" for service in SERVICES},

@@ -49,6 +49,7 @@ from contracts.topics import Topics
 from services.common import bus
 from services.common.auth import TokenCheck
 from services.common.bus import AuditTrail, NotAudited, make_broker
+from services.common.cityconfig import LiveCity
 from services.common.clock import ManualClock
 from services.common.http import install_error_handlers
 from services.common.keys import DataKey
@@ -218,7 +219,7 @@ async def http(trail: Trail, kept: Kept) -> AsyncIterator[httpx.AsyncClient]:
     install_error_handlers(app)
     router = APIRouter()
     install_routes(router, store=OneCase(view_of(heating_case())),  # type: ignore[arg-type]
-                   city=CITY, settings=SETTINGS, signals=Signals(),
+                   city=LiveCity(CITY), settings=SETTINGS, signals=Signals(),
                    keys=Keys(),  # type: ignore[arg-type]
                    audit=StaffReads(trail.trail, ManualClock(READ_AT)), tokens=TOKENS)
     install_audit_routes(router, reads=kept, tokens=TOKENS)  # type: ignore[arg-type]
