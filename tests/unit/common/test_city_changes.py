@@ -167,7 +167,8 @@ def test_export_writes_files_load_city_reads_back_as_an_equal_configuration(tmp_
     for name, data in as_files(city).items():
         (tmp_path / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "catalogue.yaml", "departments.yaml", "dispatch.yaml", "districts.yaml"]
+        "calendar.yaml", "catalogue.yaml", "deadlines.yaml", "departments.yaml",
+        "dispatch.yaml", "districts.yaml"]
     assert load_city(tmp_path) == city
 
 
@@ -177,7 +178,9 @@ def test_a_case_routed_records_the_configuration_version_it_was_routed_by() -> N
     [routed] = dispatching.on_accepted(story.case, story.envelopes[-1], T0, policy)
     assert routed == ev.CaseRouted(department="signal-co", due_at=T0 + timedelta(days=7),
                                    priority=Priority.GENERAL, rule="traffic-signals@*",
-                                   reason="accepted", by=SYSTEM, config_version=7)
+                                   reason="accepted", by=SYSTEM, config_version=7,
+                                   response_due_at=routed.response_due_at)
+    assert routed.response_due_at is not None
 
 
 def test_a_routing_recorded_before_versions_reads_with_none() -> None:
