@@ -228,6 +228,19 @@ EXPECTED: dict[tuple[str, str], Rule] = {
         "params": {"case_id": ctx.targets["routed"].case_id}}),  # admins alone
     ("POST", "/api/admin/tokens/revoke"): staff(state="none", share=True, body=json_body(
         {"subject": "officer-who-left", "reason": "left the team"})),  # admins alone
+    # inside a department: its coordinator (none among the matrix's department tokens),
+    # supervisors and admins give a case to a handler; the inbox is a department's own
+    ("POST", "/api/cases/{case_id}/handler"): staff(
+        Role.SUPERVISOR, share=True,
+        body=lambda ctx, caller: {"json": {"handler": f"handler-of-{caller}"}}),
+    ("GET", "/api/staff/inbox"): staff(
+        Role.DEPARTMENT, Role.SUPERVISOR, Role.OFFICER, own_department=True, changes=False,
+        body=lambda ctx, caller: {"params": {"department": DEPT_A}}),
+    # the maps: the public one is public; staff see their open cases
+    ("GET", "/api/cases/map"): public(None),
+    ("GET", "/api/staff/cases/map"): staff(Role.OFFICER, Role.SUPERVISOR, Role.REPORTER,
+                                           Role.DEPARTMENT, changes=False),
+    ("GET", "/static/vendor/{package}/{path:path}"): public(None),
     # the city's configuration: admins alone read and change it; a change against a version
     # that is not the current one changes nothing (409), so the matrix leaves the city as it is
     ("GET", "/api/admin/city"): staff(changes=False),
@@ -317,14 +330,14 @@ def url_of(path: str, case: Made | None, ctx: Ctx) -> str:
               "service_code": "water", "token": "no-such-token", "name": "app.js",
               "dimension": "department", "kind": "new", "scope": "districts",
               "code": "jinshui", "subscription_id": "0" * 32, "section": "districts",
-              "item_code": "jinshui"}
+              "item_code": "jinshui", "package": "leaflet", "path": "leaflet.js"}
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
         assert name in values, f"{path}: no value for the path parameter {name!r}"
         return values[name]
 
-    return re.sub(r"\{(\w+)\}", fill, path)
+    return re.sub(r"\{(\w+)(?::\w+)?\}", fill, path)
 
 
 async def call(http: httpx.AsyncClient, method: str, path: str, rule: Rule, caller: str,
