@@ -11,7 +11,9 @@ single-document update, a compare-and-set on the offset it started from::
       "counters": <zlib(JSON)>,           # {"received|category=roads": 812, "fr#93|all=*": 40, ...}
       "open": <zlib(JSON)>,               # {case_id: Mark as a list}, open cases only
       "done_0": <zlib(JSON)>,             # {case_id: last seq}, cases finished in records
-      "done_1": <zlib(JSON)>              #   [g*window, (g+1)*window) of this partition
+      "done_1": <zlib(JSON)>,             #   [g*window, (g+1)*window) of this partition
+      "lineage": "5f0c...",               # this document's line of writes (see below)
+      "pending": <zlib(JSON)>             # the last batch's changes by day, see below
     }
 
     update_one({"_id": "p0", "offset": <offset read>},
@@ -42,6 +44,42 @@ increments are computed by the pure fold and applied under the offset fence,
 so a blob replace is as exact as `$inc`, and more: it also fences the case
 memory it depends on.
 
+Figures by period (`daily.py`): the same changes, by the day each case was
+submitted, are kept per month in a second collection, `<collection>_days`, one
+document per partition and month::
+
+    {"_id": "5f0c.../2026-10", "lineage": "5f0c...", "partition": 0, "month": "2026-10",
+     "through": 41236,                   # the partition's last record whose changes are in
+     "days": <zlib(JSON)>}               # {"2026-10-06": {"received|all=*": 9, ...}, ...}
+
+A batch writes its changes by month as `pending` (tagged `through`: its last
+record) in the SAME fenced update as the offset, then adds each month's part to
+its month document with a compare-and-set on that document's `through`
+(`_settle`). Why that is exact as well:
+- a crash after the partition update leaves `pending` behind; every writer
+  settles the pending it finds (or left) before it folds the next batch, so
+  each pending reaches its months before the next one is written: pendings of
+  one partition reach the months one after the other, in order;
+- a month whose `through` is at or past the pending's has it already (a
+  second writer settling the same pending, or a retry): it is skipped; two
+  writers adding it at once cannot both win the compare-and-set;
+- a reader adds a pending to the months it has not reached yet, so a period's
+  figures never miss a batch whose whole-time figures are counted;
+- `lineage` is drawn when the partition document is made and names its month
+  documents: a replay builds its own lineage, and a writer that still settles
+  an old lineage after the replay swapped its collection in writes month
+  documents nobody reads (the replay deletes the lineages it replaced).
+Each write touches only the months the batch changed: a live stream moves
+this month and those of cases still being handled, ~2-4 month documents.
+
+Size at the article's volume (30,148 cases over ~3 years, ~27 a day): a day
+holds the ~40 counters each of its cases adds per partition (all cases,
+category, district, channel, department; histogram buckets; minus the
+counters they share): a month document of a partition (of 3) is ~22 KB
+compressed, 25 KB at most, 108 of them 2.4 MB in all (measured:
+`test_the_days_of_30148_cases_...`). A year's figures read 12 month documents
+per partition; whole-time figures read none.
+
 Size: the counters are bounded by dimensions x duration buckets (a few
 thousand keys) plus ~12 keys a day; the open-case memory by the backlog; the finished-case memory
 by `window` (a duplicate record arriving more than `window` records after its
@@ -54,6 +92,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -69,15 +108,18 @@ from services.common.kafka import kafka_options
 from services.common.logging import get_logger
 from services.common.settings import CommonSettings
 from services.metrics.counters import add_counters
+from services.metrics.daily import DayCounters, add_days, by_month, in_period
 from services.metrics.ledger import Folded, Ledger, Positioned, fold
 from services.metrics.marks import Mark
+from services.metrics.periods import Period
 
 log = get_logger("zaiban.metrics.store")
 
 COLLECTION = "figures"
 REBUILD_COLLECTION = "figures_rebuild"
-FORMAT = 1
-"""Bump when what a counter means changes: stored figures of another format need a replay."""
+FORMAT = 2
+"""Bump when what a counter means or how it is kept changes: stored figures of another format
+need a replay (2: the counters by submission day, `pending` and the month documents)."""
 MAX_ATTEMPTS = 10
 GAP_CHUNK = 5000
 """Records read from the log at a time to close a hole, each chunk stored before the next."""
@@ -137,10 +179,34 @@ class OpenCases:
         return Binary(zlib.compress(("{" + ",".join(parts) + "}").encode(), 1))
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A batch's changes by submission day, grouped by month, not yet in every month document."""
+
+    through: int
+    months: dict[str, DayCounters]
+
+    @classmethod
+    def of(cls, blob: bytes | None) -> Pending | None:
+        if not blob:
+            return None
+        data = unpack(blob)
+        return cls(int(data["through"]), data["months"])
+
+    def pack(self) -> Binary:
+        return pack({"through": self.through, "months": self.months})
+
+
+def month_id(lineage: str, month: str) -> str:
+    return f"{lineage}/{month}"
+
+
 def changes_of(folded: Folded, open_cases: OpenCases | None = None) -> dict[str, Any]:
     """The update that stores `folded`: only the fields that changed."""
     ledger = folded.ledger
     fields: dict[str, Any] = {"offset": ledger.offset, "format": FORMAT}
+    if folded.day_deltas:
+        fields["pending"] = Pending(ledger.offset, by_month(folded.day_deltas)).pack()
     if folded.counters_changed:
         fields["counters"] = pack(ledger.counters)
     if folded.open_changed:
@@ -226,8 +292,10 @@ class FigureStore:
     """Writes and reads the figures of one collection (a replay builds another and swaps it in)."""
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]], *, tz: tzinfo,
-                 window: int, gaps: GapReader | None = None) -> None:
+                 window: int, gaps: GapReader | None = None,
+                 days: AsyncCollection[dict[str, Any]] | None = None) -> None:
         self.collection = collection
+        self.days = days if days is not None else collection.database[f"{collection.name}_days"]
         self.tz = tz
         self.window = window
         self.gaps = gaps
@@ -236,6 +304,10 @@ class FigureStore:
         self._known: dict[int, Ledger] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._open_cases: dict[int, OpenCases] = {}
+        # Per partition, with the known ledger: its lineage, and its pending changes by day
+        # (None once this writer has added them to their month documents).
+        self._lineage: dict[int, str] = {}
+        self._pending: dict[int, Pending | None] = {}
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -259,6 +331,7 @@ class FigureStore:
             deliveries = sorted(deliveries, key=lambda d: d.offset)
             while True:
                 ledger = self._known.get(partition) or await self._load(partition)
+                await self._settle(partition)
                 fresh = [d for d in deliveries if d.offset > ledger.offset]
                 if not fresh:
                     result.redelivered += len(deliveries)
@@ -291,6 +364,10 @@ class FigureStore:
                       self.tz, self.window, through)
         if await self._write(partition, ledger, folded):
             self._known[partition] = folded.ledger
+            if folded.day_deltas:
+                self._pending[partition] = Pending(folded.ledger.offset,
+                                                   by_month(folded.day_deltas))
+                await self._settle(partition)
             result.applied += folded.applied
             result.duplicates += folded.duplicates
             result.stale += folded.stale
@@ -310,39 +387,122 @@ class FigureStore:
         doc = await self.collection.find_one({"_id": _id})
         if doc is None:
             try:
-                await self.collection.insert_one({"_id": _id, "offset": -1, "format": FORMAT})
+                await self.collection.insert_one({"_id": _id, "offset": -1, "format": FORMAT,
+                                                  "lineage": uuid.uuid4().hex})
             except DuplicateKeyError:
                 pass  # another writer made it first
             doc = await self.collection.find_one({"_id": _id})
             if doc is None:  # dropped in between (a replay swapping collections)
-                return Ledger()
-        return ledger_of(doc)
+                self._lineage[partition], self._pending[partition] = "", None
+                return Ledger()  # a guess no write can match: the next try reloads
+        ledger = ledger_of(doc)
+        self._lineage[partition] = str(doc["lineage"])
+        self._pending[partition] = Pending.of(doc.get("pending"))
+        return ledger
 
     async def _write(self, partition: int, before: Ledger, folded: Folded) -> bool:
         update = changes_of(folded, self._open_cases.setdefault(partition, OpenCases()))
         answer = await self.collection.update_one(
-            {"_id": partition_id(partition), "offset": before.offset}, update)
+            {"_id": partition_id(partition), "offset": before.offset,
+             "lineage": self._lineage[partition]}, update)
         return answer.matched_count == 1
+
+    async def _settle(self, partition: int) -> None:
+        """Add the partition's pending changes to their month documents (see the module doc)."""
+        pending = self._pending.get(partition)
+        if pending is None:
+            return
+        lineage = self._lineage[partition]
+        await asyncio.gather(*(self._add_month(lineage, partition, month, days, pending.through)
+                               for month, days in pending.months.items()))
+        self._pending[partition] = None
+
+    async def _add_month(self, lineage: str, partition: int, month: str, change: DayCounters,
+                         through: int) -> None:
+        _id = month_id(lineage, month)
+        for _attempt in range(MAX_ATTEMPTS):
+            doc = await self.days.find_one({"_id": _id})
+            if doc is None:
+                try:
+                    await self.days.insert_one({
+                        "_id": _id, "lineage": lineage, "partition": partition, "month": month,
+                        "through": through, "days": pack(add_days({}, change))})
+                    return
+                except DuplicateKeyError:
+                    continue  # another writer added the same pending first: look again
+            if int(doc["through"]) >= through:
+                return  # in already
+            days = add_days(unpack(doc.get("days")), change)
+            answer = await self.days.update_one(
+                {"_id": _id, "through": doc["through"]},
+                {"$set": {"through": through, "days": pack(days)}})
+            if answer.matched_count == 1:
+                return
+        raise ConcurrentWriters(f"month {month} of partition {partition}: {MAX_ATTEMPTS} "
+                                "writes lost the race")
 
     # -- reading ----------------------------------------------------------------------------------
 
-    async def read(self) -> tuple[dict[str, int], dict[int, int]]:
+    async def read(self, period: Period | None = None) -> tuple[dict[str, int], dict[int, int]]:
         """Every counter summed over the partitions, and the last record each has counted
-        (from the same documents, so the two agree)."""
+        (from the same documents, so the two agree); of the cases submitted in `period`
+        when one is given (from the month documents, see the module doc)."""
         parts: list[dict[str, int]] = []
         positions: dict[int, int] = {}
-        async for doc in self.collection.find({}, projection={"counters": 1, "format": 1,
+        by_period = period is not None and not period.all_time
+        fields = {"pending": 1, "lineage": 1} if by_period else {"counters": 1}
+        pendings: dict[str, Pending | None] = {}
+        async for doc in self.collection.find({}, projection={**fields, "format": 1,
                                                               "offset": 1}):
             if doc.get("format", FORMAT) != FORMAT:
                 raise StaleFigures("stored figures have another format: run "
                                    "`zaiban replay metrics`")
-            parts.append(unpack(doc.get("counters")))
+            if by_period:
+                pendings[str(doc["lineage"])] = Pending.of(doc.get("pending"))
+            else:
+                parts.append(unpack(doc.get("counters")))
             positions[int(str(doc["_id"]).removeprefix("p"))] = int(doc["offset"])
+        if period is not None and by_period:
+            return in_period(await self._days_of(period, pendings), period), positions
         return add_counters(parts), positions
 
-    async def counters(self) -> dict[str, int]:
-        """Every counter, summed over the partitions."""
-        return (await self.read())[0]
+    async def _days_of(self, period: Period, pendings: dict[str, Pending | None]
+                       ) -> list[DayCounters]:
+        """The month documents of `period` of these lineages, each with the pending changes
+        it has not received yet."""
+        if not pendings:
+            return []
+        query: dict[str, Any] = {"lineage": {"$in": sorted(pendings)}}
+        if period.first is not None and period.last is not None:
+            query = {"_id": {"$in": [month_id(lineage, month) for lineage in sorted(pendings)
+                                     for month in period.months()]}}
+        elif period.first is not None:
+            query["month"] = {"$gte": period.first.isoformat()[:7]}
+        elif period.last is not None:
+            query["month"] = {"$lte": period.last.isoformat()[:7]}
+        found: list[DayCounters] = []
+        reached: dict[tuple[str, str], int] = {}
+        async for doc in self.days.find(query):
+            found.append(unpack(doc.get("days")))
+            reached[(str(doc["lineage"]), str(doc["month"]))] = int(doc["through"])
+        for lineage, pending in pendings.items():
+            if pending is None:
+                continue
+            for month, days in pending.months.items():
+                if reached.get((lineage, month), -1) < pending.through:
+                    found.append(days)
+        return found
+
+    async def counters(self, period: Period | None = None) -> dict[str, int]:
+        """Every counter, summed over the partitions (of the cases submitted in `period`)."""
+        return (await self.read(period))[0]
+
+    async def forget_other_lineages(self) -> int:
+        """Delete the month documents no partition document names (a replay's leftovers)."""
+        lineages = [str(doc["lineage"]) async for doc in
+                    self.collection.find({}, projection={"lineage": 1}) if "lineage" in doc]
+        answer = await self.days.delete_many({"lineage": {"$nin": lineages}})
+        return answer.deleted_count
 
     async def positions(self) -> dict[int, int]:
         """The last record counted, per partition."""
@@ -356,5 +516,8 @@ class FigureStore:
                 if isinstance(value, bytes | Binary):
                     label = DONE_PREFIX + "*" if name.startswith(DONE_PREFIX) else name
                     sizes[label] = sizes.get(label, 0) + len(value)
+        async for doc in self.days.find({}, projection={"days": 1}):
+            sizes["days"] = sizes.get("days", 0) + len(doc.get("days") or b"")
+            sizes["month_documents"] = sizes.get("month_documents", 0) + 1
         return sizes
 
