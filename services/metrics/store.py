@@ -65,6 +65,13 @@ its month document with a compare-and-set on that document's `through`
   writers adding it at once cannot both win the compare-and-set;
 - a reader adds a pending to the months it has not reached yet, so a period's
   figures never miss a batch whose whole-time figures are counted;
+- on FerretDB, whose compare-and-set is not atomic (an update is a read then a
+  write: two writers on the same offset can both "win", the later landing over
+  the earlier; the whole-time figures stay whole, each write being a complete
+  state), a writer settles only the pending it reads back after its write
+  (`_settle_written`), never one another write has replaced. A window stays
+  where both writers read back their own before the later lands; MongoDB's
+  compare-and-set is atomic and has none;
 - `lineage` is drawn when the partition document is made and names its month
   documents: a replay builds its own lineage, and a writer that still settles
   an old lineage after the replay swapped its collection in writes month
@@ -365,9 +372,7 @@ class FigureStore:
         if await self._write(partition, ledger, folded):
             self._known[partition] = folded.ledger
             if folded.day_deltas:
-                self._pending[partition] = Pending(folded.ledger.offset,
-                                                   by_month(folded.day_deltas))
-                await self._settle(partition)
+                await self._settle_written(partition, folded.ledger.offset)
             result.applied += folded.applied
             result.duplicates += folded.duplicates
             result.stale += folded.stale
@@ -406,6 +411,23 @@ class FigureStore:
             {"_id": partition_id(partition), "offset": before.offset,
              "lineage": self._lineage[partition]}, update)
         return answer.matched_count == 1
+
+    async def _settle_written(self, partition: int, offset: int) -> None:
+        """Settle the pending changes the partition document holds after our write.
+
+        Read back rather than taken from memory: FerretDB 1.24 applies an update as a read
+        then a write, so two compare-and-sets on the same offset can both match (measured:
+        29 rounds of 30 with 5 racing writers), the later write landing over the earlier.
+        Only the pending that stands may reach the month documents."""
+        doc = await self.collection.find_one({"_id": partition_id(partition)},
+                                             projection={"pending": 1, "offset": 1,
+                                                         "lineage": 1})
+        if (doc is None or int(doc["offset"]) != offset
+                or doc.get("lineage") != self._lineage[partition]):
+            self._known.pop(partition, None)  # another write stands: reload before the next
+            return
+        self._pending[partition] = Pending.of(doc.get("pending"))
+        await self._settle(partition)
 
     async def _settle(self, partition: int) -> None:
         """Add the partition's pending changes to their month documents (see the module doc)."""
