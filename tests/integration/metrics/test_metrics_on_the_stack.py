@@ -470,3 +470,8 @@ async def test_a_period_that_cannot_be_read_is_refused_naming_its_parameter(
             answer = await http.get(path, params=params)
             assert answer.status_code == 422, (path, params)
             assert f"query.{parameter}" in answer.json()["error"], (path, params)
+
+    # the definitions say how a period selects cases: by the day they were submitted
+    definitions = (await http.get("/api/stats/definitions", params={"lang": "en"})).json()
+    received = next(d for d in definitions if d["code"] == "received")
+    assert "by the day they were submitted" in received["definition"]
