@@ -45,47 +45,51 @@ so a blob replace is as exact as `$inc`, and more: it also fences the case
 memory it depends on.
 
 Figures by period (`daily.py`): the same changes, by the day each case was
-submitted, are kept per month in a second collection, `<collection>_days`, one
-document per partition and month::
+submitted, are kept per month in a second collection, `<collection>_days`, as
+*versions* of each month of each partition, never updated in place::
 
-    {"_id": "5f0c.../2026-10", "lineage": "5f0c...", "partition": 0, "month": "2026-10",
-     "through": 41236,                   # the partition's last record whose changes are in
-     "days": <zlib(JSON)>}               # {"2026-10-06": {"received|all=*": 9, ...}, ...}
+    {"_id": "5f0c.../2026-10/000000041236", "lineage": "5f0c...", "partition": 0,
+     "month": "2026-10", "through": 41236,   # the month as of the partition's record 41236
+     "days": <zlib(JSON)>}                   # {"2026-10-06": {"received|all=*": 9, ...}, ...}
 
-A batch writes its changes by month as `pending` (tagged `through`: its last
-record) in the SAME fenced update as the offset, then adds each month's part to
-its month document with a compare-and-set on that document's `through`
-(`_settle`). Why that is exact as well:
-- a crash after the partition update leaves `pending` behind; every writer
-  settles the pending it finds (or left) before it folds the next batch, so
-  each pending reaches its months before the next one is written: pendings of
-  one partition reach the months one after the other, in order;
-- a month whose `through` is at or past the pending's has it already (a
-  second writer settling the same pending, or a retry): it is skipped; two
-  writers adding it at once cannot both win the compare-and-set;
-- a reader adds a pending to the months it has not reached yet, so a period's
-  figures never miss a batch whose whole-time figures are counted;
-- on FerretDB, whose compare-and-set is not atomic (an update is a read then a
-  write: two writers on the same offset can both "win", the later landing over
-  the earlier; the whole-time figures stay whole, each write being a complete
-  state), a writer settles only the pending it reads back after its write
-  (`_settle_written`), never one another write has replaced. A window stays
-  where both writers read back their own before the later lands; MongoDB's
-  compare-and-set is atomic and has none;
-- `lineage` is drawn when the partition document is made and names its month
-  documents: a replay builds its own lineage, and a writer that still settles
-  an old lineage after the replay swapped its collection in writes month
-  documents nobody reads (the replay deletes the lineages it replaced).
-Each write touches only the months the batch changed: a live stream moves
-this month and those of cases still being handled, ~2-4 month documents.
+A batch from record `since` to `through` writes its changes by month as
+`pending` in the SAME fenced update as the offset; then, for each month it
+changed, a version as of `through` is inserted: the month's latest version as
+of `since`, plus the batch's changes (`_settle`, `_add_version`). Why that is
+exact as well:
+- a month's content as of record x is a function of the log up to x alone
+  (it is what replaying the log to x gives, as the whole-time counters are), so
+  every writer that stores version x of a month stores the same document: a
+  second writer, a retry, a writer whose batch ended on the same record. An
+  insert of an `_id` that exists changes nothing, and an insert is atomic even
+  on FerretDB, whose compare-and-set update is not (it reads, then writes: two
+  writers on one offset can both "match"; measured 29 rounds in 30 with 5
+  writers). That is also why nothing here updates a month in place;
+- the latest version as of `since` is the month as of `since`: every earlier
+  batch that changed it stored its version before the next batch was written
+  (a writer settles the pending it finds or left before it folds the next
+  batch, `_settle`), and a version is never older than a change it lacks;
+- a writer settles the pending of its own write; should another write have
+  replaced it (the non-atomic compare-and-set), its versions are still right
+  for their records, and the next batch settles the pending that stands;
+- a reader takes, per month, the version at the partition's pending batch or
+  the one before it plus the pending changes (or the latest version as of the
+  partition's offset): never a batch twice, never one missing;
+- versions before the one a batch was built on are deleted; a reader that
+  misses one deleted meanwhile reads again;
+- `lineage` is drawn when the partition document is made and names its
+  versions: a replay builds its own lineage (its months are the same anyway),
+  and deletes the versions of the lineages it replaced.
+Each batch inserts a version of only the months it changed: a live stream moves
+this month and those of cases still being handled.
 
 Size at the article's volume (30,148 cases over ~3 years, ~27 a day): a day
 holds the ~40 counters each of its cases adds per partition (all cases,
 category, district, channel, department; histogram buckets; minus the
-counters they share): a month document of a partition (of 3) is ~22 KB
-compressed, 25 KB at most, 108 of them 2.4 MB in all (measured:
-`test_the_days_of_30148_cases_...`). A year's figures read 12 month documents
-per partition; whole-time figures read none.
+counters they share): a month of a partition (of 3) is ~22 KB compressed,
+25 KB at most, 108 of them 2.4 MB in all (measured:
+`test_the_days_of_30148_cases_...`), kept in two versions or three. A year's
+figures read 12 versions per partition; whole-time figures read none.
 
 Size: the counters are bounded by dimensions x duration buckets (a few
 thousand keys) plus ~12 keys a day; the open-case memory by the backlog; the finished-case memory
@@ -131,6 +135,8 @@ MAX_ATTEMPTS = 10
 GAP_CHUNK = 5000
 """Records read from the log at a time to close a hole, each chunk stored before the next."""
 DONE_PREFIX = "done_"
+MONTHS_REMEMBERED = 24
+"""Month documents a writer keeps in memory as it wrote them (~1 MB each at most, see below)."""
 
 
 class StaleFigures(RuntimeError):
@@ -188,8 +194,10 @@ class OpenCases:
 
 @dataclass(frozen=True)
 class Pending:
-    """A batch's changes by submission day, grouped by month, not yet in every month document."""
+    """A batch's changes by submission day, grouped by month, from the partition's record
+    `since` (excluded) to `through`: not yet in every month's version."""
 
+    since: int
     through: int
     months: dict[str, DayCounters]
 
@@ -198,22 +206,24 @@ class Pending:
         if not blob:
             return None
         data = unpack(blob)
-        return cls(int(data["through"]), data["months"])
+        return cls(int(data["since"]), int(data["through"]), data["months"])
 
     def pack(self) -> Binary:
-        return pack({"through": self.through, "months": self.months})
+        return pack({"since": self.since, "through": self.through, "months": self.months})
 
 
-def month_id(lineage: str, month: str) -> str:
-    return f"{lineage}/{month}"
+def version_id(lineage: str, month: str, through: int) -> str:
+    return f"{lineage}/{month}/{through:012d}"
 
 
-def changes_of(folded: Folded, open_cases: OpenCases | None = None) -> dict[str, Any]:
-    """The update that stores `folded`: only the fields that changed."""
+def changes_of(folded: Folded, open_cases: OpenCases | None = None,
+               since: int = -1) -> dict[str, Any]:
+    """The update that stores `folded` (folded from the ledger at offset `since`): only the
+    fields that changed."""
     ledger = folded.ledger
     fields: dict[str, Any] = {"offset": ledger.offset, "format": FORMAT}
     if folded.day_deltas:
-        fields["pending"] = Pending(ledger.offset, by_month(folded.day_deltas)).pack()
+        fields["pending"] = Pending(since, ledger.offset, by_month(folded.day_deltas)).pack()
     if folded.counters_changed:
         fields["counters"] = pack(ledger.counters)
     if folded.open_changed:
@@ -315,6 +325,7 @@ class FigureStore:
         # (None once this writer has added them to their month documents).
         self._lineage: dict[int, str] = {}
         self._pending: dict[int, Pending | None] = {}
+        self._months: dict[tuple[str, str], tuple[int, DayCounters]] = {}  # see _add_version
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -372,7 +383,9 @@ class FigureStore:
         if await self._write(partition, ledger, folded):
             self._known[partition] = folded.ledger
             if folded.day_deltas:
-                await self._settle_written(partition, folded.ledger.offset)
+                self._pending[partition] = Pending(ledger.offset, folded.ledger.offset,
+                                                   by_month(folded.day_deltas))
+                await self._settle(partition)
             result.applied += folded.applied
             result.duplicates += folded.duplicates
             result.stale += folded.stale
@@ -406,28 +419,12 @@ class FigureStore:
         return ledger
 
     async def _write(self, partition: int, before: Ledger, folded: Folded) -> bool:
-        update = changes_of(folded, self._open_cases.setdefault(partition, OpenCases()))
+        update = changes_of(folded, self._open_cases.setdefault(partition, OpenCases()),
+                            since=before.offset)
         answer = await self.collection.update_one(
             {"_id": partition_id(partition), "offset": before.offset,
              "lineage": self._lineage[partition]}, update)
         return answer.matched_count == 1
-
-    async def _settle_written(self, partition: int, offset: int) -> None:
-        """Settle the pending changes the partition document holds after our write.
-
-        Read back rather than taken from memory: FerretDB 1.24 applies an update as a read
-        then a write, so two compare-and-sets on the same offset can both match (measured:
-        29 rounds of 30 with 5 racing writers), the later write landing over the earlier.
-        Only the pending that stands may reach the month documents."""
-        doc = await self.collection.find_one({"_id": partition_id(partition)},
-                                             projection={"pending": 1, "offset": 1,
-                                                         "lineage": 1})
-        if (doc is None or int(doc["offset"]) != offset
-                or doc.get("lineage") != self._lineage[partition]):
-            self._known.pop(partition, None)  # another write stands: reload before the next
-            return
-        self._pending[partition] = Pending.of(doc.get("pending"))
-        await self._settle(partition)
 
     async def _settle(self, partition: int) -> None:
         """Add the partition's pending changes to their month documents (see the module doc)."""
@@ -435,33 +432,62 @@ class FigureStore:
         if pending is None:
             return
         lineage = self._lineage[partition]
-        await asyncio.gather(*(self._add_month(lineage, partition, month, days, pending.through)
+        await asyncio.gather(*(self._add_version(lineage, partition, month, days, pending)
                                for month, days in pending.months.items()))
         self._pending[partition] = None
 
-    async def _add_month(self, lineage: str, partition: int, month: str, change: DayCounters,
-                         through: int) -> None:
-        _id = month_id(lineage, month)
+    async def _versions(self, lineage: str, month: str) -> list[int]:
+        """The `through` of every stored version of a month, in order."""
+        return sorted([int(doc["through"]) async for doc in self.days.find(
+            {"lineage": lineage, "month": month}, projection={"through": 1})])
+
+    async def _add_version(self, lineage: str, partition: int, month: str, change: DayCounters,
+                           pending: Pending) -> None:
+        """Store the month as of `pending.through`: its latest version as of `pending.since`
+        plus the batch's changes (see the module doc: why any writer stores the same)."""
+        key = (lineage, month)
         for _attempt in range(MAX_ATTEMPTS):
-            doc = await self.days.find_one({"_id": _id})
-            if doc is None:
-                try:
-                    await self.days.insert_one({
-                        "_id": _id, "lineage": lineage, "partition": partition, "month": month,
-                        "through": through, "days": pack(add_days({}, change))})
-                    return
-                except DuplicateKeyError:
-                    continue  # another writer added the same pending first: look again
-            if int(doc["through"]) >= through:
-                return  # in already
-            days = add_days(unpack(doc.get("days")), change)
-            answer = await self.days.update_one(
-                {"_id": _id, "through": doc["through"]},
-                {"$set": {"through": through, "days": pack(days)}})
-            if answer.matched_count == 1:
-                return
-        raise ConcurrentWriters(f"month {month} of partition {partition}: {MAX_ATTEMPTS} "
-                                "writes lost the race")
+            versions = await self._versions(lineage, month)
+            if pending.through in versions:
+                return  # stored already (by another writer, or by us before a crash)
+            older = [v for v in versions if v <= pending.since]
+            base_through = older[-1] if older else None
+            cached = self._months.get(key)
+            if base_through is None:
+                base: DayCounters | None = {}
+            elif cached is not None and cached[0] == base_through:
+                base = cached[1]
+            else:
+                doc = await self.days.find_one({"_id": version_id(lineage, month, base_through)})
+                base = unpack(doc.get("days")) if doc is not None else None
+            if base is None:
+                continue  # forgotten meanwhile by a writer further on: look again
+            days = add_days(base, change)
+            try:
+                await self.days.insert_one({
+                    "_id": version_id(lineage, month, pending.through), "lineage": lineage,
+                    "partition": partition, "month": month, "through": pending.through,
+                    "days": pack(days)})
+            except DuplicateKeyError:
+                pass  # another writer stored the same version first
+            self._remember_month(key, pending.through, days)
+            # keep the base and the new version (a reader may be reading the base); the
+            # versions before the base are of no use to anyone
+            stale = [version_id(lineage, month, v) for v in versions
+                     if base_through is not None and v < base_through]
+            if stale:
+                await self.days.delete_many({"_id": {"$in": stale}})
+            return
+        raise ConcurrentWriters(f"month {month} of partition {partition}: its versions kept "
+                                "going away")
+
+    def _remember_month(self, key: tuple[str, str], through: int, days: DayCounters) -> None:
+        """Keep the months this writer stored last (a live stream moves a few again and again),
+        so that adding to one needs neither reading it nor unpacking it."""
+        self._months.pop(key, None)
+        self._months[key] = (through, days)
+        while len(self._months) > MONTHS_REMEMBERED:
+            del self._months[next(iter(self._months))]
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -473,47 +499,64 @@ class FigureStore:
         positions: dict[int, int] = {}
         by_period = period is not None and not period.all_time
         fields = {"pending": 1, "lineage": 1} if by_period else {"counters": 1}
-        pendings: dict[str, Pending | None] = {}
+        stands: dict[str, tuple[int, Pending | None]] = {}
         async for doc in self.collection.find({}, projection={**fields, "format": 1,
                                                               "offset": 1}):
             if doc.get("format", FORMAT) != FORMAT:
                 raise StaleFigures("stored figures have another format: run "
                                    "`zaiban replay metrics`")
             if by_period:
-                pendings[str(doc["lineage"])] = Pending.of(doc.get("pending"))
+                stands[str(doc["lineage"])] = (int(doc["offset"]), Pending.of(doc.get("pending")))
             else:
                 parts.append(unpack(doc.get("counters")))
             positions[int(str(doc["_id"]).removeprefix("p"))] = int(doc["offset"])
         if period is not None and by_period:
-            return in_period(await self._days_of(period, pendings), period), positions
+            found = await self._days_of(period, stands) if stands else []
+            return in_period(found, period), positions
         return add_counters(parts), positions
 
-    async def _days_of(self, period: Period, pendings: dict[str, Pending | None]
+    async def _days_of(self, period: Period, stands: dict[str, tuple[int, Pending | None]]
                        ) -> list[DayCounters]:
-        """The month documents of `period` of these lineages, each with the pending changes
-        it has not received yet."""
-        if not pendings:
-            return []
-        query: dict[str, Any] = {"lineage": {"$in": sorted(pendings)}}
-        if period.first is not None and period.last is not None:
-            query = {"_id": {"$in": [month_id(lineage, month) for lineage in sorted(pendings)
-                                     for month in period.months()]}}
-        elif period.first is not None:
-            query["month"] = {"$gte": period.first.isoformat()[:7]}
-        elif period.last is not None:
-            query["month"] = {"$lte": period.last.isoformat()[:7]}
-        found: list[DayCounters] = []
-        reached: dict[tuple[str, str], int] = {}
-        async for doc in self.days.find(query):
-            found.append(unpack(doc.get("days")))
-            reached[(str(doc["lineage"]), str(doc["month"]))] = int(doc["through"])
-        for lineage, pending in pendings.items():
-            if pending is None:
-                continue
-            for month, days in pending.months.items():
-                if reached.get((lineage, month), -1) < pending.through:
-                    found.append(days)
-        return found
+        """Each month of `period` of each lineage as of its partition's offset (see the module
+        doc): its version at the offset, or the latest before the pending batch plus it."""
+        for _attempt in range(MAX_ATTEMPTS):
+            query: dict[str, Any] = {"lineage": {"$in": sorted(stands)}}
+            if period.first is not None:
+                query["month"] = {"$gte": period.first.isoformat()[:7]}
+            if period.last is not None:
+                query.setdefault("month", {})["$lte"] = period.last.isoformat()[:7]
+            versions: dict[tuple[str, str], list[int]] = {}
+            async for doc in self.days.find(query, projection={"lineage": 1, "month": 1,
+                                                               "through": 1}):
+                versions.setdefault((str(doc["lineage"]), str(doc["month"])), []).append(
+                    int(doc["through"]))
+            wanted: list[str] = []
+            added: list[DayCounters] = []
+            for lineage, (offset, pending) in stands.items():
+                months = {m for (line, m) in versions if line == lineage}
+                if pending is not None:
+                    months |= {m for m in pending.months
+                               if (period.first is None or m >= period.first.isoformat()[:7])
+                               and (period.last is None or m <= period.last.isoformat()[:7])}
+                for month in months:
+                    stored = versions.get((lineage, month), [])
+                    if pending is not None and month in pending.months:
+                        if pending.through in stored:
+                            wanted.append(version_id(lineage, month, pending.through))
+                            continue
+                        limit = pending.since
+                        added.append(pending.months[month])
+                    else:
+                        limit = offset
+                    older = [v for v in stored if v <= limit]
+                    if older:
+                        wanted.append(version_id(lineage, month, max(older)))
+            found = [unpack(doc.get("days")) async for doc in
+                     self.days.find({"_id": {"$in": wanted}}, projection={"days": 1})]
+            if len(found) == len(wanted):
+                return found + added
+            # a writer further on forgot a version between the two reads: read again
+        raise ConcurrentWriters("the month versions kept going away while read")
 
     async def counters(self, period: Period | None = None) -> dict[str, int]:
         """Every counter, summed over the partitions (of the cases submitted in `period`)."""
@@ -540,6 +583,6 @@ class FigureStore:
                     sizes[label] = sizes.get(label, 0) + len(value)
         async for doc in self.days.find({}, projection={"days": 1}):
             sizes["days"] = sizes.get("days", 0) + len(doc.get("days") or b"")
-            sizes["month_documents"] = sizes.get("month_documents", 0) + 1
+            sizes["month_versions"] = sizes.get("month_versions", 0) + 1
         return sizes
 
