@@ -43,6 +43,7 @@ from services.metrics.replay import rebuild
 from services.metrics.report import Figures
 from services.metrics.service import MetricsService, city_timezone, figure_store
 from services.metrics.settings import MetricsSettings
+from services.metrics.store import FigureStore
 
 pytestmark = pytest.mark.stack
 
@@ -124,6 +125,14 @@ async def all_deliveries(settings: CommonSettings) -> list[Delivery]:
         starts, ends = await reader.bounds()
         await reader.replay(starts, ends, keep)
     return found
+
+
+async def race(first: FigureStore, second: FigureStore, deliveries: list[Delivery]) -> None:
+    """Two instances (a rebalance) write the same figures, with overlapping batches."""
+    batches = [deliveries[i:i + 97] for i in range(0, len(deliveries), 97)]
+    overlapping = [deliveries[max(0, i - 50):i + 61] for i in range(0, len(deliveries), 61)]
+    await asyncio.gather(*(first.apply(b) for b in batches),
+                         *(second.apply(b) for b in overlapping))
 
 
 # --- the article's figures ----------------------------------------------------------------------
@@ -226,13 +235,8 @@ async def test_two_writers_racing_and_a_batch_after_a_hole_still_count_each_even
     metrics = MetricsSettings.from_common(settings)
     tz = city_timezone(settings)
     try:
-        # two instances (a rebalance) write the same figures, with overlapping batches
         first = figure_store(service.db["figures_race"], metrics, tz)
-        second = figure_store(service.db["figures_race"], metrics, tz)
-        batches = [deliveries[i:i + 97] for i in range(0, len(deliveries), 97)]
-        overlapping = [deliveries[max(0, i - 50):i + 61] for i in range(0, len(deliveries), 61)]
-        await asyncio.gather(*(first.apply(b) for b in batches),
-                             *(second.apply(b) for b in overlapping))
+        await race(first, figure_store(service.db["figures_race"], metrics, tz), deliveries)
         assert await first.counters() == truth
 
         # a writer whose next batch starts after a hole reads the hole from the log
@@ -439,11 +443,7 @@ async def test_racing_writers_and_a_replay_keep_every_periods_figures(
     metrics = MetricsSettings.from_common(settings)
     try:
         first = figure_store(service.db["figures_race_days"], metrics, tz)
-        second = figure_store(service.db["figures_race_days"], metrics, tz)
-        batches = [deliveries[i:i + 89] for i in range(0, len(deliveries), 89)]
-        overlapping = [deliveries[max(0, i - 40):i + 53] for i in range(0, len(deliveries), 53)]
-        await asyncio.gather(*(first.apply(b) for b in batches),
-                             *(second.apply(b) for b in overlapping))
+        await race(first, figure_store(service.db["figures_race_days"], metrics, tz), deliveries)
         for month, truth in truths.items():
             assert await first.counters(period_of(period=month)) == truth, month
     finally:
