@@ -325,7 +325,9 @@ class FigureStore:
         # (None once this writer has added them to their month documents).
         self._lineage: dict[int, str] = {}
         self._pending: dict[int, Pending | None] = {}
-        self._months: dict[tuple[str, str], tuple[int, DayCounters]] = {}  # see _add_version
+        # per (lineage, month): the version this writer stored last, its days, and its base
+        self._months: dict[tuple[str, str], tuple[int, DayCounters, int | None]] = {}
+        self._continuous: set[int] = set()  # partitions whose last batch was this writer's
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -380,12 +382,14 @@ class FigureStore:
         """Fold `deliveries` into `ledger` and store it, if nobody wrote the partition since."""
         folded = fold(ledger, (Positioned(d.offset, d.envelope) for d in deliveries),
                       self.tz, self.window, through)
+        ours = partition in self._continuous
         if await self._write(partition, ledger, folded):
             self._known[partition] = folded.ledger
             if folded.day_deltas:
                 self._pending[partition] = Pending(ledger.offset, folded.ledger.offset,
                                                    by_month(folded.day_deltas))
-                await self._settle(partition)
+                await self._settle(partition, ours=ours)
+            self._continuous.add(partition)
             result.applied += folded.applied
             result.duplicates += folded.duplicates
             result.stale += folded.stale
@@ -395,6 +399,7 @@ class FigureStore:
             return True
         result.conflicts += 1
         self._known.pop(partition, None)
+        self._continuous.discard(partition)
         log.info("figures_write_conflict", partition=partition, offset=ledger.offset)
         if result.conflicts >= MAX_ATTEMPTS:
             raise ConcurrentWriters(f"partition {partition}: {MAX_ATTEMPTS} writes lost the race")
@@ -402,6 +407,9 @@ class FigureStore:
 
     async def _load(self, partition: int) -> Ledger:
         _id = partition_id(partition)
+        self._continuous.discard(partition)
+        self._months = {k: v for k, v in self._months.items()
+                        if k[0] != self._lineage.get(partition)}
         doc = await self.collection.find_one({"_id": _id})
         if doc is None:
             try:
@@ -415,6 +423,7 @@ class FigureStore:
                 return Ledger()  # a guess no write can match: the next try reloads
         ledger = ledger_of(doc)
         self._lineage[partition] = str(doc["lineage"])
+        self._months = {k: v for k, v in self._months.items() if k[0] != doc["lineage"]}
         self._pending[partition] = Pending.of(doc.get("pending"))
         return ledger
 
@@ -426,13 +435,15 @@ class FigureStore:
              "lineage": self._lineage[partition]}, update)
         return answer.matched_count == 1
 
-    async def _settle(self, partition: int) -> None:
-        """Add the partition's pending changes to their month documents (see the module doc)."""
+    async def _settle(self, partition: int, *, ours: bool = False) -> None:
+        """Store the versions of the months the partition's pending batch changed (see the
+        module doc). `ours`: the batch was folded from this writer's own previous batch, whose
+        versions it remembers (the months it did not change stayed as they were)."""
         pending = self._pending.get(partition)
         if pending is None:
             return
         lineage = self._lineage[partition]
-        await asyncio.gather(*(self._add_version(lineage, partition, month, days, pending)
+        await asyncio.gather(*(self._add_version(lineage, partition, month, days, pending, ours)
                                for month, days in pending.months.items()))
         self._pending[partition] = None
 
@@ -442,10 +453,19 @@ class FigureStore:
             {"lineage": lineage, "month": month}, projection={"through": 1})])
 
     async def _add_version(self, lineage: str, partition: int, month: str, change: DayCounters,
-                           pending: Pending) -> None:
+                           pending: Pending, ours: bool = False) -> None:
         """Store the month as of `pending.through`: its latest version as of `pending.since`
         plus the batch's changes (see the module doc: why any writer stores the same)."""
         key = (lineage, month)
+        cached = self._months.get(key)
+        if ours and cached is not None and cached[0] <= pending.since:
+            # the batch before this one was ours: the month we remember is its latest version
+            days = add_days(cached[1], change)
+            await self._insert_version(lineage, partition, month, pending.through, days)
+            self._remember_month(key, pending.through, days, cached[0])
+            if cached[2] is not None:
+                await self.days.delete_one({"_id": version_id(lineage, month, cached[2])})
+            return
         for _attempt in range(MAX_ATTEMPTS):
             versions = await self._versions(lineage, month)
             if pending.through in versions:
@@ -463,14 +483,8 @@ class FigureStore:
             if base is None:
                 continue  # forgotten meanwhile by a writer further on: look again
             days = add_days(base, change)
-            try:
-                await self.days.insert_one({
-                    "_id": version_id(lineage, month, pending.through), "lineage": lineage,
-                    "partition": partition, "month": month, "through": pending.through,
-                    "days": pack(days)})
-            except DuplicateKeyError:
-                pass  # another writer stored the same version first
-            self._remember_month(key, pending.through, days)
+            await self._insert_version(lineage, partition, month, pending.through, days)
+            self._remember_month(key, pending.through, days, base_through)
             # keep the base and the new version (a reader may be reading the base); the
             # versions before the base are of no use to anyone
             stale = [version_id(lineage, month, v) for v in versions
@@ -481,11 +495,21 @@ class FigureStore:
         raise ConcurrentWriters(f"month {month} of partition {partition}: its versions kept "
                                 "going away")
 
-    def _remember_month(self, key: tuple[str, str], through: int, days: DayCounters) -> None:
+    async def _insert_version(self, lineage: str, partition: int, month: str, through: int,
+                              days: DayCounters) -> None:
+        try:
+            await self.days.insert_one({
+                "_id": version_id(lineage, month, through), "lineage": lineage,
+                "partition": partition, "month": month, "through": through, "days": pack(days)})
+        except DuplicateKeyError:
+            pass  # another writer stored it first: the same document
+
+    def _remember_month(self, key: tuple[str, str], through: int, days: DayCounters,
+                        base: int | None) -> None:
         """Keep the months this writer stored last (a live stream moves a few again and again),
         so that adding to one needs neither reading it nor unpacking it."""
         self._months.pop(key, None)
-        self._months[key] = (through, days)
+        self._months[key] = (through, days, base)
         while len(self._months) > MONTHS_REMEMBERED:
             del self._months[next(iter(self._months))]
 
