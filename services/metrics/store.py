@@ -12,8 +12,8 @@ single-document update, a compare-and-set on the offset it started from::
       "open": <zlib(JSON)>,               # {case_id: Mark as a list}, open cases only
       "done_0": <zlib(JSON)>,             # {case_id: last seq}, cases finished in records
       "done_1": <zlib(JSON)>,             #   [g*window, (g+1)*window) of this partition
-      "lineage": "5f0c...",               # this document's line of writes (see below)
-      "pending": <zlib(JSON)>             # the last batch's changes by day, see below
+      "lineage": "5f0c...",               # names its months' versions (see below)
+      "months": <zlib(JSON)>              # {"2026-10": 41236, ...}: the version of each month
     }
 
     update_one({"_id": "p0", "offset": <offset read>},
@@ -52,31 +52,27 @@ submitted, are kept per month in a second collection, `<collection>_days`, as
      "month": "2026-10", "through": 41236,   # the month as of the partition's record 41236
      "days": <zlib(JSON)>}                   # {"2026-10-06": {"received|all=*": 9, ...}, ...}
 
-A batch from record `since` to `through` writes its changes by month as
-`pending` in the SAME fenced update as the offset; then, for each month it
-changed, a version as of `through` is inserted: the month's latest version as
-of `since`, plus the batch's changes (`_settle`, `_add_version`). Why that is
+The partition document names the version of each month that goes with its
+offset (`months`). A batch first inserts, for each month it changed, a version
+as of its last record: the version named now plus the batch's changes
+(`_store_months`); then its fenced partition update names them. Why that is
 exact as well:
-- a month's content as of record x is a function of the log up to x alone
-  (it is what replaying the log to x gives, as the whole-time counters are), so
-  every writer that stores version x of a month stores the same document: a
-  second writer, a retry, a writer whose batch ended on the same record. An
-  insert of an `_id` that exists changes nothing, and an insert is atomic even
-  on FerretDB, whose compare-and-set update is not (it reads, then writes: two
+- a month's content as of record x is a function of the log up to x alone (it
+  is what replaying the log to x gives, as the whole-time counters are), and
+  every writer computes it so, from a ledger and a version that are such
+  values too: version x of a month is the same document whoever stores it (a
+  second writer, a retry, a writer whose batch then loses the race). An insert
+  of an `_id` that exists changes nothing, and an insert is atomic even on
+  FerretDB, whose compare-and-set update is not (it reads, then writes: two
   writers on one offset can both "match"; measured 29 rounds in 30 with 5
-  writers). That is also why nothing here updates a month in place;
-- the latest version as of `since` is the month as of `since`: every earlier
-  batch that changed it stored its version before the next batch was written
-  (a writer settles the pending it finds or left before it folds the next
-  batch, `_settle`), and a version is never older than a change it lacks;
-- a writer settles the pending of its own write; should another write have
-  replaced it (the non-atomic compare-and-set), its versions are still right
-  for their records, and the next batch settles the pending that stands;
-- a reader takes, per month, the version at the partition's pending batch or
-  the one before it plus the pending changes (or the latest version as of the
-  partition's offset): never a batch twice, never one missing;
-- versions before the one a batch was built on are deleted; a reader that
-  misses one deleted meanwhile reads again;
+  writers). That is why nothing here updates a month in place;
+- the versions and the offset that go together are named in one document
+  write, so a reader (which takes the named versions) and the next batch
+  (which builds on them) never see a batch half counted; a version of a batch
+  that did not count (a crash, a lost race) is named by no one;
+- a version stops being named when a later write names its successor; it is
+  deleted once that write is known to have stood (the writer's next write
+  matched it), and a reader that misses one deleted meanwhile reads again;
 - `lineage` is drawn when the partition document is made and names its
   versions: a replay builds its own lineage (its months are the same anyway),
   and deletes the versions of the lineages it replaced.
@@ -130,7 +126,7 @@ COLLECTION = "figures"
 REBUILD_COLLECTION = "figures_rebuild"
 FORMAT = 2
 """Bump when what a counter means or how it is kept changes: stored figures of another format
-need a replay (2: the counters by submission day, `pending` and the month documents)."""
+need a replay (2: the counters by submission day, in the month versions)."""
 MAX_ATTEMPTS = 10
 GAP_CHUNK = 5000
 """Records read from the log at a time to close a hole, each chunk stored before the next."""
@@ -141,6 +137,10 @@ MONTHS_REMEMBERED = 24
 
 class StaleFigures(RuntimeError):
     """The stored figures were computed by other definitions; `zaiban replay metrics` rebuilds them."""
+
+
+class VersionsMoved(RuntimeError):
+    """A month version named by a partition document was replaced while being read."""
 
 
 class ConcurrentWriters(RuntimeError):
@@ -192,38 +192,14 @@ class OpenCases:
         return Binary(zlib.compress(("{" + ",".join(parts) + "}").encode(), 1))
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A batch's changes by submission day, grouped by month, from the partition's record
-    `since` (excluded) to `through`: not yet in every month's version."""
-
-    since: int
-    through: int
-    months: dict[str, DayCounters]
-
-    @classmethod
-    def of(cls, blob: bytes | None) -> Pending | None:
-        if not blob:
-            return None
-        data = unpack(blob)
-        return cls(int(data["since"]), int(data["through"]), data["months"])
-
-    def pack(self) -> Binary:
-        return pack({"since": self.since, "through": self.through, "months": self.months})
-
-
 def version_id(lineage: str, month: str, through: int) -> str:
     return f"{lineage}/{month}/{through:012d}"
 
 
-def changes_of(folded: Folded, open_cases: OpenCases | None = None,
-               since: int = -1) -> dict[str, Any]:
-    """The update that stores `folded` (folded from the ledger at offset `since`): only the
-    fields that changed."""
+def changes_of(folded: Folded, open_cases: OpenCases | None = None) -> dict[str, Any]:
+    """The update that stores `folded`: only the fields that changed."""
     ledger = folded.ledger
     fields: dict[str, Any] = {"offset": ledger.offset, "format": FORMAT}
-    if folded.day_deltas:
-        fields["pending"] = Pending(since, ledger.offset, by_month(folded.day_deltas)).pack()
     if folded.counters_changed:
         fields["counters"] = pack(ledger.counters)
     if folded.open_changed:
@@ -321,13 +297,13 @@ class FigureStore:
         self._known: dict[int, Ledger] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._open_cases: dict[int, OpenCases] = {}
-        # Per partition, with the known ledger: its lineage, and its pending changes by day
-        # (None once this writer has added them to their month documents).
+        # Per partition, with the known ledger: its lineage
         self._lineage: dict[int, str] = {}
-        self._pending: dict[int, Pending | None] = {}
-        # per (lineage, month): the version this writer stored last, its days, and its base
-        self._months: dict[tuple[str, str], tuple[int, DayCounters, int | None]] = {}
-        self._continuous: set[int] = set()  # partitions whose last batch was this writer's
+        # per partition, the version of each month its document names (see the module doc)
+        self._month_map: dict[int, dict[str, int]] = {}
+        self._replaced: dict[int, list[str]] = {}  # versions our last write stopped naming
+        # per (lineage, month): the version this writer stored last, and its days
+        self._months: dict[tuple[str, str], tuple[int, DayCounters]] = {}
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -351,7 +327,6 @@ class FigureStore:
             deliveries = sorted(deliveries, key=lambda d: d.offset)
             while True:
                 ledger = self._known.get(partition) or await self._load(partition)
-                await self._settle(partition)
                 fresh = [d for d in deliveries if d.offset > ledger.offset]
                 if not fresh:
                     result.redelivered += len(deliveries)
@@ -382,14 +357,22 @@ class FigureStore:
         """Fold `deliveries` into `ledger` and store it, if nobody wrote the partition since."""
         folded = fold(ledger, (Positioned(d.offset, d.envelope) for d in deliveries),
                       self.tz, self.window, through)
-        ours = partition in self._continuous
-        if await self._write(partition, ledger, folded):
+        before = self._month_map.get(partition, {})
+        # the months first, each a new version; then the partition, naming them: see the doc
+        months = await self._store_months(partition, before, folded) if folded.day_deltas \
+            else before
+        if months is not None and await self._write(partition, ledger, folded,
+                                                    months if months != before else None):
             self._known[partition] = folded.ledger
-            if folded.day_deltas:
-                self._pending[partition] = Pending(ledger.offset, folded.ledger.offset,
-                                                   by_month(folded.day_deltas))
-                await self._settle(partition, ours=ours)
-            self._continuous.add(partition)
+            self._month_map[partition] = months
+            # Our write matched the document as our previous write left it, so that one stood:
+            # the versions it replaced are named by no one any more. (This write's own may not
+            # have stood: FerretDB's compare-and-set can let two writers match.)
+            forgotten = self._replaced.pop(partition, [])
+            if forgotten:
+                await self.days.delete_many({"_id": {"$in": forgotten}})
+            self._replaced[partition] = [version_id(self._lineage[partition], m, v)
+                                         for m, v in before.items() if months.get(m) != v]
             result.applied += folded.applied
             result.duplicates += folded.duplicates
             result.stale += folded.stale
@@ -399,7 +382,7 @@ class FigureStore:
             return True
         result.conflicts += 1
         self._known.pop(partition, None)
-        self._continuous.discard(partition)
+        self._replaced.pop(partition, None)
         log.info("figures_write_conflict", partition=partition, offset=ledger.offset)
         if result.conflicts >= MAX_ATTEMPTS:
             raise ConcurrentWriters(f"partition {partition}: {MAX_ATTEMPTS} writes lost the race")
@@ -407,9 +390,6 @@ class FigureStore:
 
     async def _load(self, partition: int) -> Ledger:
         _id = partition_id(partition)
-        self._continuous.discard(partition)
-        self._months = {k: v for k, v in self._months.items()
-                        if k[0] != self._lineage.get(partition)}
         doc = await self.collection.find_one({"_id": _id})
         if doc is None:
             try:
@@ -419,175 +399,122 @@ class FigureStore:
                 pass  # another writer made it first
             doc = await self.collection.find_one({"_id": _id})
             if doc is None:  # dropped in between (a replay swapping collections)
-                self._lineage[partition], self._pending[partition] = "", None
+                self._lineage[partition] = ""
                 return Ledger()  # a guess no write can match: the next try reloads
         ledger = ledger_of(doc)
         self._lineage[partition] = str(doc["lineage"])
-        self._months = {k: v for k, v in self._months.items() if k[0] != doc["lineage"]}
-        self._pending[partition] = Pending.of(doc.get("pending"))
+        self._month_map[partition] = unpack(doc.get("months"))
         return ledger
 
-    async def _write(self, partition: int, before: Ledger, folded: Folded) -> bool:
-        update = changes_of(folded, self._open_cases.setdefault(partition, OpenCases()),
-                            since=before.offset)
+    async def _write(self, partition: int, before: Ledger, folded: Folded,
+                     months: dict[str, int] | None) -> bool:
+        update = changes_of(folded, self._open_cases.setdefault(partition, OpenCases()))
+        if months is not None:
+            update["$set"]["months"] = pack(months)
         answer = await self.collection.update_one(
             {"_id": partition_id(partition), "offset": before.offset,
              "lineage": self._lineage[partition]}, update)
         return answer.matched_count == 1
 
-    async def _settle(self, partition: int, *, ours: bool = False) -> None:
-        """Store the versions of the months the partition's pending batch changed (see the
-        module doc). `ours`: the batch was folded from this writer's own previous batch, whose
-        versions it remembers (the months it did not change stayed as they were)."""
-        pending = self._pending.get(partition)
-        if pending is None:
-            return
-        lineage = self._lineage[partition]
-        await asyncio.gather(*(self._add_version(lineage, partition, month, days, pending, ours)
-                               for month, days in pending.months.items()))
-        self._pending[partition] = None
-
-    async def _versions(self, lineage: str, month: str) -> list[int]:
-        """The `through` of every stored version of a month, in order."""
-        return sorted([int(doc["through"]) async for doc in self.days.find(
-            {"lineage": lineage, "month": month}, projection={"through": 1})])
+    async def _store_months(self, partition: int, before: dict[str, int],
+                            folded: Folded) -> dict[str, int] | None:
+        """Store a version of each month the batch changed, as of its last record: the
+        version the partition names now plus the batch's changes. The months named after the
+        batch; None when a version named now is gone (a writer further on replaced it: this
+        writer is behind, and its write could not match anyway)."""
+        lineage, through = self._lineage[partition], folded.ledger.offset
+        changes = by_month(folded.day_deltas)
+        stored = await asyncio.gather(*(
+            self._add_version(lineage, partition, month, days, before.get(month), through)
+            for month, days in changes.items()))
+        if not all(stored):
+            return None
+        return {**before, **dict.fromkeys(changes, through)}
 
     async def _add_version(self, lineage: str, partition: int, month: str, change: DayCounters,
-                           pending: Pending, ours: bool = False) -> None:
-        """Store the month as of `pending.through`: its latest version as of `pending.since`
-        plus the batch's changes (see the module doc: why any writer stores the same)."""
+                           base: int | None, through: int) -> bool:
+        """Store the month as of record `through`: version `base` plus the batch's changes (see
+        the module doc: why any writer stores the same). False if version `base` is gone."""
         key = (lineage, month)
         cached = self._months.get(key)
-        if ours and cached is not None and cached[0] <= pending.since:
-            # the batch before this one was ours: the month we remember is its latest version
-            days = add_days(cached[1], change)
-            await self._insert_version(lineage, partition, month, pending.through, days)
-            self._remember_month(key, pending.through, days, cached[0])
-            if cached[2] is not None:
-                await self.days.delete_one({"_id": version_id(lineage, month, cached[2])})
-            return
-        for _attempt in range(MAX_ATTEMPTS):
-            versions = await self._versions(lineage, month)
-            if pending.through in versions:
-                return  # stored already (by another writer, or by us before a crash)
-            older = [v for v in versions if v <= pending.since]
-            base_through = older[-1] if older else None
-            cached = self._months.get(key)
-            if base_through is None:
-                base: DayCounters | None = {}
-            elif cached is not None and cached[0] == base_through:
-                base = cached[1]
-            else:
-                doc = await self.days.find_one({"_id": version_id(lineage, month, base_through)})
-                base = unpack(doc.get("days")) if doc is not None else None
-            if base is None:
-                continue  # forgotten meanwhile by a writer further on: look again
-            days = add_days(base, change)
-            await self._insert_version(lineage, partition, month, pending.through, days)
-            self._remember_month(key, pending.through, days, base_through)
-            # keep the base and the new version (a reader may be reading the base); the
-            # versions before the base are of no use to anyone
-            stale = [version_id(lineage, month, v) for v in versions
-                     if base_through is not None and v < base_through]
-            if stale:
-                await self.days.delete_many({"_id": {"$in": stale}})
-            return
-        raise ConcurrentWriters(f"month {month} of partition {partition}: its versions kept "
-                                "going away")
-
-    async def _insert_version(self, lineage: str, partition: int, month: str, through: int,
-                              days: DayCounters) -> None:
+        if base is None:
+            known: DayCounters = {}
+        elif cached is not None and cached[0] == base:
+            known = cached[1]
+        else:
+            doc = await self.days.find_one({"_id": version_id(lineage, month, base)})
+            if doc is None:
+                return False
+            known = unpack(doc.get("days"))
+        days = add_days(known, change)
         try:
             await self.days.insert_one({
                 "_id": version_id(lineage, month, through), "lineage": lineage,
                 "partition": partition, "month": month, "through": through, "days": pack(days)})
         except DuplicateKeyError:
             pass  # another writer stored it first: the same document
-
-    def _remember_month(self, key: tuple[str, str], through: int, days: DayCounters,
-                        base: int | None) -> None:
-        """Keep the months this writer stored last (a live stream moves a few again and again),
-        so that adding to one needs neither reading it nor unpacking it."""
         self._months.pop(key, None)
-        self._months[key] = (through, days, base)
+        self._months[key] = (through, days)
         while len(self._months) > MONTHS_REMEMBERED:
             del self._months[next(iter(self._months))]
+        return True
 
     # -- reading ----------------------------------------------------------------------------------
 
     async def read(self, period: Period | None = None) -> tuple[dict[str, int], dict[int, int]]:
         """Every counter summed over the partitions, and the last record each has counted
         (from the same documents, so the two agree); of the cases submitted in `period`
-        when one is given (from the month documents, see the module doc)."""
+        when one is given (from the month versions they name, see the module doc)."""
+        for _attempt in range(MAX_ATTEMPTS - 1):
+            try:
+                return await self._read(period)
+            except VersionsMoved:
+                continue
+        return await self._read(period)
+
+    async def _read(self, period: Period | None) -> tuple[dict[str, int], dict[int, int]]:
         parts: list[dict[str, int]] = []
         positions: dict[int, int] = {}
         by_period = period is not None and not period.all_time
-        fields = {"pending": 1, "lineage": 1} if by_period else {"counters": 1}
-        stands: dict[str, tuple[int, Pending | None]] = {}
+        fields = {"lineage": 1, "months": 1} if by_period else {"counters": 1}
+        named: dict[str, dict[str, int]] = {}
         async for doc in self.collection.find({}, projection={**fields, "format": 1,
                                                               "offset": 1}):
             if doc.get("format", FORMAT) != FORMAT:
                 raise StaleFigures("stored figures have another format: run "
                                    "`zaiban replay metrics`")
             if by_period:
-                stands[str(doc["lineage"])] = (int(doc["offset"]), Pending.of(doc.get("pending")))
+                named[str(doc["lineage"])] = unpack(doc.get("months"))
             else:
                 parts.append(unpack(doc.get("counters")))
             positions[int(str(doc["_id"]).removeprefix("p"))] = int(doc["offset"])
         if period is not None and by_period:
-            found = await self._days_of(period, stands) if stands else []
+            found = await self._days_of(period, named)
             return in_period(found, period), positions
         return add_counters(parts), positions
 
-    async def _days_of(self, period: Period, stands: dict[str, tuple[int, Pending | None]]
+    async def _days_of(self, period: Period, named: dict[str, dict[str, int]]
                        ) -> list[DayCounters]:
-        """Each month of `period` of each lineage as of its partition's offset (see the module
-        doc): its version at the offset, or the latest before the pending batch plus it."""
-        for _attempt in range(MAX_ATTEMPTS):
-            query: dict[str, Any] = {"lineage": {"$in": sorted(stands)}}
-            if period.first is not None:
-                query["month"] = {"$gte": period.first.isoformat()[:7]}
-            if period.last is not None:
-                query.setdefault("month", {})["$lte"] = period.last.isoformat()[:7]
-            versions: dict[tuple[str, str], list[int]] = {}
-            async for doc in self.days.find(query, projection={"lineage": 1, "month": 1,
-                                                               "through": 1}):
-                versions.setdefault((str(doc["lineage"]), str(doc["month"])), []).append(
-                    int(doc["through"]))
-            wanted: list[str] = []
-            added: list[DayCounters] = []
-            for lineage, (offset, pending) in stands.items():
-                months = {m for (line, m) in versions if line == lineage}
-                if pending is not None:
-                    months |= {m for m in pending.months
-                               if (period.first is None or m >= period.first.isoformat()[:7])
-                               and (period.last is None or m <= period.last.isoformat()[:7])}
-                for month in months:
-                    stored = versions.get((lineage, month), [])
-                    if pending is not None and month in pending.months:
-                        if pending.through in stored:
-                            wanted.append(version_id(lineage, month, pending.through))
-                            continue
-                        limit = pending.since
-                        added.append(pending.months[month])
-                    else:
-                        limit = offset
-                    older = [v for v in stored if v <= limit]
-                    if older:
-                        wanted.append(version_id(lineage, month, max(older)))
-            found = [unpack(doc.get("days")) async for doc in
-                     self.days.find({"_id": {"$in": wanted}}, projection={"days": 1})]
-            if len(found) == len(wanted):
-                return found + added
-            # a writer further on forgot a version between the two reads: read again
-        raise ConcurrentWriters("the month versions kept going away while read")
+        """The versions of the months of `period` the partition documents name."""
+        wanted = [version_id(lineage, month, at) for lineage, months in named.items()
+                  for month, at in months.items()
+                  if (period.first is None or month >= period.first.isoformat()[:7])
+                  and (period.last is None or month <= period.last.isoformat()[:7])]
+        if not wanted:
+            return []
+        found = [unpack(doc.get("days")) async for doc in
+                 self.days.find({"_id": {"$in": wanted}}, projection={"days": 1})]
+        if len(found) != len(wanted):
+            raise VersionsMoved  # a writer replaced one between the two reads: read again
+        return found
 
     async def counters(self, period: Period | None = None) -> dict[str, int]:
         """Every counter, summed over the partitions (of the cases submitted in `period`)."""
         return (await self.read(period))[0]
 
     async def forget_other_lineages(self) -> int:
-        """Delete the month documents no partition document names (a replay's leftovers)."""
+        """Delete the month versions of the lineages no partition document has (what a replay
+        replaced)."""
         lineages = [str(doc["lineage"]) async for doc in
                     self.collection.find({}, projection={"lineage": 1}) if "lineage" in doc]
         answer = await self.days.delete_many({"lineage": {"$nin": lineages}})
