@@ -4,6 +4,7 @@ links follow it, and the page's address keeps it, so a link shows the same figur
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ async def figures_of(web: Web, **params: str) -> dict[str, Any]:
 
 
 async def test_a_visitor_chooses_a_month_and_the_address_keeps_it(
-        web: Web, browser: Browser) -> None:
+        web: Web, browser: Browser, screenshots: Path) -> None:
     envelopes, _ = city_of_cases(200, 150, seed=51)  # submitted 2026-08-13 .. 2026-10-10
     await publish_envelopes(web.settings, envelopes)
 
@@ -58,6 +59,8 @@ async def test_a_visitor_chooses_a_month_and_the_address_keeps_it(
         if ranked["skipped"]:
             await expect(page.locator("#ranking-skipped")).to_contain_text(
                 ranked["skipped"][0]["name"])
+
+        await page.screenshot(path=screenshots / "dashboard-period-month-en.png", full_page=True)
 
         # -- the address she shares shows the same -----------------------------------------------
         shared = page.url
