@@ -43,7 +43,7 @@ from services.metrics.replay import rebuild
 from services.metrics.report import Figures
 from services.metrics.service import MetricsService, city_timezone, figure_store
 from services.metrics.settings import MetricsSettings
-from services.metrics.store import FigureStore
+from services.metrics.store import ConcurrentWriters, FigureStore
 
 pytestmark = pytest.mark.stack
 
@@ -442,6 +442,18 @@ async def test_racing_writers_and_a_replay_keep_every_periods_figures(
     service = build("metrics", settings)
     metrics = MetricsSettings.from_common(settings)
     try:
+        # a writer that stores its months and then never gets its batch counted (it crashes, or
+        # loses every race) leaves versions that no one names: they change no figure
+        loser = figure_store(service.db["figures_race_days"], metrics, tz)
+
+        async def never_stands(*_: object) -> bool:
+            return False
+
+        loser._write = never_stands  # type: ignore[method-assign]
+        with pytest.raises(ConcurrentWriters):
+            await loser.apply(deliveries[: len(deliveries) // 2])
+        assert await loser.days.count_documents({}) > 0
+
         first = figure_store(service.db["figures_race_days"], metrics, tz)
         await race(first, figure_store(service.db["figures_race_days"], metrics, tz), deliveries)
         for month, truth in truths.items():
