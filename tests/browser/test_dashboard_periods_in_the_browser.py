@@ -52,7 +52,7 @@ async def test_a_visitor_chooses_a_month_and_the_address_keeps_it(
         await expect(page.locator("#period-shown")).to_contain_text("September 1, 2026")
         await expect(page.locator("#article-line")).to_contain_text(
             f"{received} requests received")
-        for link in await page.locator("#dashboard .csv a").all():
+        for link in await page.locator("#dashboard .csv a, a[hreflang]").all():
             assert "period=2026-09" in (await link.get_attribute("href") or "")
         ranked = september["ranking"]
         await expect(page.locator("#ranking tbody tr")).to_have_count(len(ranked["departments"]))

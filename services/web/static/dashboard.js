@@ -317,8 +317,9 @@ function chosenPeriod(c) {
   }
 }
 
+/** The CSV links, and the links to this page in the other languages, carry the period. */
 function linkCsv() {
-  for (const link of document.querySelectorAll("#dashboard .csv a")) {
+  for (const link of document.querySelectorAll("#dashboard .csv a, a[hreflang]")) {
     const url = new URL(link.getAttribute("href"), location.origin);
     for (const k of PERIOD_KEYS) url.searchParams.delete(k);
     link.setAttribute("href", withPeriod(url.pathname + url.search));
