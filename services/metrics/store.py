@@ -84,7 +84,9 @@ holds the ~40 counters each of its cases adds per partition (all cases,
 category, district, channel, department; histogram buckets; minus the
 counters they share): a month of a partition (of 3) is ~22 KB compressed,
 25 KB at most, 108 of them 2.4 MB in all (measured:
-`test_the_days_of_30148_cases_...`), kept in two versions or three. A year's
+`test_the_days_of_30148_cases_...`), kept in two versions (the one named, and
+the one it replaced until the next write shows that one stood); a version of
+a batch that lost a race stays until a replay (one per month per lost race). A year's
 figures read 12 versions per partition; whole-time figures read none.
 
 Size: the counters are bounded by dimensions x duration buckets (a few
