@@ -12,6 +12,13 @@ and days.
     GET /api/stats/breakdown/{dimension}.csv     the same as CSV (UTF-8 with BOM, for Excel)
     GET /api/stats/ranking?by=resolution         departments ranked (on_time|satisfaction)
     GET /api/stats/definitions                   what every figure counts
+
+Every figure, breakdown, CSV and the ranking may be asked for a period, by the
+day each case was submitted (`periods.py`): `?period=2026-Q4`, or `?from=` and
+`?to=` (a day, month, quarter or year each); without one, of all time. A
+period that cannot be read is refused (422) naming its parameter. The ranking
+leaves out departments with fewer than `ZAIBAN_METRICS_RANKING_MIN_CASES` cases
+in the period, and lists them as skipped.
 """
 
 from __future__ import annotations
@@ -21,14 +28,16 @@ import io
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.facts import Channel
 from services.common.catalogue import CityConfig, Names
 from services.common.cityconfig import LiveCity
 from services.metrics.definitions import FIGURES, NO_DEPARTMENT, Dimension
-from services.metrics.report import RANK_ORDER, Figures, RankBy, Row, ranking
+from services.metrics.periods import Period, PeriodError, period_of
+from services.metrics.report import RANK_ORDER, Figures, RankBy, Row, ranking, too_few_cases
 from services.metrics.store import FigureStore
 
 Language = Literal["zh-Hans", "zh-Hant", "en"]
@@ -46,8 +55,27 @@ CHANNEL_NAMES: dict[str, Names] = {
 UNASSIGNED = Names(zh_hans="尚未分派", zh_hant="尚未分派", en="Not assigned")
 
 
+class Asked(BaseModel):
+    """The period the figures are of: the cases submitted from `from` to `to` (both days
+    included, city time); null on a side without a bound, both null for all time."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+
+    @classmethod
+    def of(cls, period: Period) -> Asked:
+        return cls.model_validate(period.bounds())
+
+
+PeriodField = Field(default_factory=Asked, description="The period the figures are of.")
+
+
 class Summary(Row):
-    """The headline figures of every case."""
+    """The headline figures of every case (submitted in the period)."""
+
+    period: Asked = PeriodField
 
     positions: dict[str, int] = Field(
         default_factory=dict,
@@ -65,10 +93,20 @@ class Breakdown(Row):
     dimension: str
     language: str
     rows: list[BreakdownRow]
+    period: Asked = PeriodField
 
 
 class RankedDepartment(BreakdownRow):
     rank: int
+
+
+class Skipped(BaseModel):
+    """A department the ranking leaves out."""
+
+    code: str
+    name: str
+    received: int
+    reason: str
 
 
 class Ranking(BaseModel):
@@ -77,6 +115,11 @@ class Ranking(BaseModel):
     by: str
     order: list[str]
     departments: list[RankedDepartment]
+    period: Asked = PeriodField
+    min_cases: int = Field(default=1, description="Departments with fewer cases received in "
+                           "the period are not ranked (ZAIBAN_METRICS_RANKING_MIN_CASES).")
+    skipped: list[Skipped] = Field(default_factory=list, description="The departments left out, "
+                                   "and why.")
 
 
 class Definition(BaseModel):
@@ -146,53 +189,94 @@ def csv_of(breakdown: Breakdown) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
+def asked_period(
+    period: Annotated[str | None, Query(
+        max_length=40, description="The cases submitted in a day (2026-10-06), a month "
+        "(2026-10), a quarter (2026-Q4) or a year (2026); not with from/to.")] = None,
+    from_: Annotated[str | None, Query(
+        alias="from", max_length=40,
+        description="The first day of the period, or the first day of a month, quarter "
+        "or year named as in `period`.")] = None,
+    to: Annotated[str | None, Query(
+        max_length=40, description="The last day of the period (included), or the last day "
+        "of a month, quarter or year named as in `period`.")] = None,
+) -> Period:
+    """The period asked for; an unreadable one is refused (422) naming its parameter."""
+    try:
+        return period_of(period, from_, to)
+    except PeriodError as error:
+        raise RequestValidationError([{"loc": ("query", error.parameter), "msg": str(error),
+                                       "type": "value_error"}]) from None
+
+
+AskedPeriod = Annotated[Period, Depends(asked_period)]
+
+
+def csv_name(dimension: str, period: Period) -> str:
+    if period.all_time:
+        return f"zaiban-{dimension}.csv"
+    bounds = period.bounds()
+    return f"zaiban-{dimension}-{bounds['from'] or 'start'}-{bounds['to'] or 'now'}.csv"
+
+
 def install_routes(router: APIRouter, *, store: FigureStore, city: LiveCity,
-                   seen: Callable[[Row], None] | None = None) -> None:
+                   seen: Callable[[Row], None] | None = None,
+                   ranking_min_cases: int = 1) -> None:
 
-    async def figures() -> Figures:
-        return Figures.of(await store.counters())
+    async def figures(period: Period) -> Figures:
+        return Figures.of(await store.counters(period))
 
-    async def breakdown_of(dimension: Dimension, lang: Language) -> Breakdown:
-        computed = await figures()
+    async def breakdown_of(dimension: Dimension, lang: Language, period: Period) -> Breakdown:
+        computed = await figures(period)
         name = namer(city.current, dimension, lang)
         rows = [BreakdownRow(code=code, name=name(code), **row.model_dump())
-                for code, row in computed.breakdown(dimension,
-                                                    known_values(city.current, dimension))]
-        return Breakdown(dimension=dimension, language=lang, rows=rows,
+                for code, row in computed.breakdown(dimension, known_values(city.current, dimension))
+                # by day, a period's rows are its days (its cases resolved later are counted
+                # in the total, not as days after it)
+                if dimension != "day" or period.covers(code)]
+        return Breakdown(dimension=dimension, language=lang, rows=rows, period=Asked.of(period),
                          **computed.overall().model_dump())
 
     @router.get("/api/stats/summary", tags=["figures"], response_model=Summary,
                 summary="The headline figures: received, resolved, rates, durations")
-    async def summary() -> Summary:
-        counters, positions = await store.read()
+    async def summary(period: AskedPeriod) -> Summary:
+        counters, positions = await store.read(period)
         overall = Figures.of(counters).overall()
-        if seen is not None:
+        if seen is not None and period.all_time:
             seen(overall)
         return Summary(positions={str(p): o for p, o in sorted(positions.items())},
-                       **overall.model_dump())
+                       period=Asked.of(period), **overall.model_dump())
 
     @router.get("/api/stats/breakdown/{dimension}.csv", tags=["figures"],
                 response_class=Response,
                 responses={200: {"content": {"text/csv": {}}}},
                 summary="A breakdown as CSV (UTF-8 with BOM)")
-    async def breakdown_csv(dimension: Dimension, lang: Lang = "zh-Hans") -> Response:
-        body = csv_of(await breakdown_of(dimension, lang))
+    async def breakdown_csv(dimension: Dimension, period: AskedPeriod,
+                            lang: Lang = "zh-Hans") -> Response:
+        body = csv_of(await breakdown_of(dimension, lang, period))
         return Response(body, media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="zaiban-{dimension}.csv"'})
+            "Content-Disposition": f'attachment; filename="{csv_name(dimension, period)}"'})
 
     @router.get("/api/stats/breakdown/{dimension}", tags=["figures"], response_model=Breakdown,
                 summary="The figures by category, district, channel, department or day")
-    async def breakdown(dimension: Dimension, lang: Lang = "zh-Hans") -> Breakdown:
-        return await breakdown_of(dimension, lang)
+    async def breakdown(dimension: Dimension, period: AskedPeriod,
+                        lang: Lang = "zh-Hans") -> Breakdown:
+        return await breakdown_of(dimension, lang, period)
 
     @router.get("/api/stats/ranking", tags=["figures"], response_model=Ranking,
                 summary="Departments ranked by resolution rate, on-time rate or satisfaction")
-    async def rank(by: Annotated[RankBy, Query(description="The rate ranked on first.")]
+    async def rank(period: AskedPeriod,
+                   by: Annotated[RankBy, Query(description="The rate ranked on first.")]
                    = "resolution", lang: Lang = "zh-Hans") -> Ranking:
         name = namer(city.current, "department", lang)
+        computed = await figures(period)
         ranked = [RankedDepartment(rank=position, code=code, name=name(code), **row.model_dump())
-                  for position, code, row in ranking(await figures(), by)]
-        return Ranking(by=by, order=[*RANK_ORDER[by], "resolved"], departments=ranked)
+                  for position, code, row in ranking(computed, by, ranking_min_cases)]
+        skipped = [Skipped(code=code, name=name(code), received=received,
+                           reason=f"fewer than {ranking_min_cases} cases received in the period")
+                   for code, received in too_few_cases(computed, ranking_min_cases)]
+        return Ranking(by=by, order=[*RANK_ORDER[by], "resolved"], departments=ranked,
+                       period=Asked.of(period), min_cases=ranking_min_cases, skipped=skipped)
 
     @router.get("/api/stats/definitions", tags=["figures"], response_model=list[Definition],
                 summary="What exactly every figure counts")

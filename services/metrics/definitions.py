@@ -22,6 +22,13 @@ Every breakdown therefore partitions the cases, and its rows sum to the total.
 Feedback counts under the case's dimensions when the answer was given.
 Durations (first response, resolution) are kept by every dimension except the
 day.
+
+Periods
+-------
+Every figure may be asked for a period (`periods.py`): the figures of the cases
+*submitted* in it (city time), as they are now. A case submitted on 09-30 and
+resolved on 10-02 is a resolution of September's figures; a later reopen or
+answer changes September's figures too. By day, a period's rows are its days.
 """
 
 from __future__ import annotations
@@ -47,7 +54,9 @@ class Figure:
 FIGURES: tuple[Figure, ...] = (
     Figure("received", "收到诉求", "收到訴求", "Received",
            "Cases submitted (CaseSubmitted), through any channel, whatever became of them "
-           "later (rejected and merged cases included)."),
+           "later (rejected and merged cases included). Every figure counts cases by the day "
+           "they were submitted (city time): asked for a period (?period=, ?from=&to=), the "
+           "figures are those of the cases submitted in it, as they are now."),
     Figure("accepted", "受理", "受理", "Accepted",
            "Cases an information officer accepted at triage (CaseAccepted)."),
     Figure("rejected", "不予受理", "不予受理", "Rejected",

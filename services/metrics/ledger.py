@@ -19,6 +19,10 @@ events alone (`CaseResolved.on_time`, `CaseAccepted.corrected` ...) would need
 no memory, but could not tell a record published twice from a new one, nor a
 second progress note at the same instant from a first response; the facts
 before and after can.
+
+Each change is also kept under the day its case was submitted
+(`Folded.day_deltas`, see `daily.py`): the whole-time deltas are their sum, so
+the figures of every period and of all time come from the same moves.
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 
 from contracts.envelope import Envelope
-from services.metrics.marks import FINISHED_STATUSES, Mark, answer_counts, mark_of, move
+from services.metrics.daily import DayCounters
+from services.metrics.marks import (
+    FINISHED_STATUSES,
+    Mark,
+    answer_counts,
+    city_day,
+    mark_of,
+    move,
+)
 
 
 @dataclass
@@ -77,6 +89,8 @@ class Folded:
     done_changed: set[int] = field(default_factory=set)
     done_dropped: set[int] = field(default_factory=set)
     deltas: dict[str, int] = field(default_factory=dict)
+    day_deltas: DayCounters = field(default_factory=dict)
+    """The same changes, by the day each case was submitted (`daily.py`)."""
 
 
 @dataclass
@@ -103,7 +117,7 @@ def fold(ledger: Ledger, records: Iterable[Positioned], tz: tzinfo, window: int,
     A case's contribution moves once per batch, from its mark before the batch
     to its mark after its last event in it: the steps in between cancel out.
     """
-    total: dict[str, int] = {}
+    by_day: DayCounters = {}
     latest: dict[str, _Latest] = {}
     result = Folded(ledger=ledger)
     offset = ledger.offset
@@ -129,8 +143,11 @@ def fold(ledger: Ledger, records: Iterable[Positioned], tz: tzinfo, window: int,
             continue
         latest[case_id] = _Latest(envelope, offset,
                                   envelope.facts.status in FINISHED_STATUSES)
-        for k, v in answer_counts(envelope, tz).items():
-            total[k] = total.get(k, 0) + v
+        answers = answer_counts(envelope, tz)
+        if answers:
+            day = by_day.setdefault(city_day(envelope.facts.submitted_at, tz), {})
+            for k, v in answers.items():
+                day[k] = day.get(k, 0) + v
         result.applied += 1
 
     if through is not None:
@@ -143,7 +160,11 @@ def fold(ledger: Ledger, records: Iterable[Positioned], tz: tzinfo, window: int,
         for case_id, last in latest.items():
             before = open_marks.get(case_id)
             after = mark_of(last.envelope.seq, last.envelope.facts, tz)
-            move(total, before, after)
+            if before is None or before.day == after.day:
+                move(by_day.setdefault(after.day, {}), before, after)
+            else:  # a submission day never changes; were it to, each side moves its own day
+                move(by_day.setdefault(after.day, {}), None, after)
+                move(by_day.setdefault(before.day, {}), before, None)
             if last.finished:
                 if before is not None:
                     del open_marks[case_id]
@@ -164,6 +185,10 @@ def fold(ledger: Ledger, records: Iterable[Positioned], tz: tzinfo, window: int,
             result.done_dropped = dropped
             result.done_changed -= dropped
 
+    total: dict[str, int] = {}
+    for changes in by_day.values():
+        for k, v in changes.items():
+            total[k] = total.get(k, 0) + v
     counters = dict(ledger.counters)
     for k, v in total.items():
         if v:
@@ -173,6 +198,8 @@ def fold(ledger: Ledger, records: Iterable[Positioned], tz: tzinfo, window: int,
             else:
                 del counters[k]
     result.deltas = {k: v for k, v in total.items() if v}
+    result.day_deltas = {day: nonzero for day, changes in by_day.items()
+                         if (nonzero := {k: v for k, v in changes.items() if v})}
     result.counters_changed = bool(result.deltas)
     result.ledger = Ledger(offset=offset, counters=counters, open=open_marks, done=done)
     return result
@@ -184,3 +211,9 @@ def fold_envelopes(envelopes: Sequence[Envelope], tz: tzinfo, window: int = 1 <<
     start = (ledger or Ledger()).offset + 1
     records = [Positioned(start + i, e) for i, e in enumerate(envelopes)]
     return fold(ledger or Ledger(), records, tz, window).ledger
+
+
+def fold_days(envelopes: Sequence[Envelope], tz: tzinfo) -> DayCounters:
+    """The counters by submission day that replaying `envelopes` (in log order) gives."""
+    records = [Positioned(i, e) for i, e in enumerate(envelopes)]
+    return fold(Ledger(), records, tz, 1 << 40).day_deltas

@@ -8,7 +8,9 @@
    writing the same collection by name; every write is fenced by the offset
    the partition document holds, and a writer that finds a hole before its
    batch reads it from the log first, so whichever writer gets to a record
-   first applies it, exactly once.
+   first applies it, exactly once;
+4. delete the month documents of the figures by day (`<collection>_days`) of
+   the lineages the swap replaced (see `store.py`).
 """
 
 from __future__ import annotations
@@ -66,8 +68,10 @@ async def rebuild(settings: CommonSettings, *, progress: Progress | None = None)
             _, now = await reader.bounds()
             caught = await reader.replay({tp: ends.get(tp, beginnings.get(tp, 0)) for tp in now},
                                          now, projector(live))
+            forgotten = await live.forget_other_lineages()
             overall = Figures.of(await live.counters()).overall()
         log.info("figures_rebuilt", events=built.events, caught_up=caught.events,
+                 month_documents_forgotten=forgotten,
                  unreadable=built.unreadable + caught.unreadable, received=overall.received,
                  resolved=overall.resolved)
         return RebuildReport(events=built.events, unreadable=built.unreadable + caught.unreadable,

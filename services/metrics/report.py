@@ -169,8 +169,19 @@ RANK_ORDER: dict[str, tuple[str, ...]] = {
 _RATE_TERMS = {name: (numerator, denominator) for name, numerator, denominator in RATES}
 
 
-def ranking(figures: Figures, by: RankBy = "resolution") -> list[tuple[int, str, Row]]:
-    """Departments ranked, best first: (rank, department, row).
+def too_few_cases(figures: Figures, min_cases: int) -> list[tuple[str, int]]:
+    """The departments left out of the ranking: fewer than `min_cases` cases received (in the
+    figures' period), as (department, cases), by code. A rate of three cases says little, and
+    a centre's assessment (考核) ranks only departments with enough cases to judge."""
+    return sorted((v, t.counts["received"]) for (d, v), t in figures.groups.items()
+                  if d == "department" and v != NO_DEPARTMENT
+                  and 0 < t.counts["received"] < min_cases)
+
+
+def ranking(figures: Figures, by: RankBy = "resolution",
+            min_cases: int = 1) -> list[tuple[int, str, Row]]:
+    """Departments ranked, best first: (rank, department, row); only those with at least
+    `min_cases` cases received (`too_few_cases` names the others).
 
     Order: the chosen rate, then the other two in `RANK_ORDER`, then more cases
     resolved; rates are compared exactly (as fractions), and a department
@@ -192,7 +203,8 @@ def ranking(figures: Figures, by: RankBy = "resolution") -> list[tuple[int, str,
 
     departments = sorted(
         ((merit(t), v, t) for (d, v), t in figures.groups.items()
-         if d == "department" and v != NO_DEPARTMENT and t.counts["received"] > 0),
+         if d == "department" and v != NO_DEPARTMENT
+         and t.counts["received"] >= max(1, min_cases)),
         key=lambda item: (item[0], item[1]),
     )
     ranked: list[tuple[int, str, Row]] = []

@@ -55,7 +55,8 @@ def figure_store(collection: AsyncCollection[dict[str, Any]], settings: MetricsS
                  tz: tzinfo) -> FigureStore:
     """The writer and reader of the figures in `collection` (the live one, or a rebuild)."""
     return FigureStore(collection, tz=tz, window=settings.metrics_dedupe_window,
-                       gaps=KafkaGapReader(settings, principal_of("metrics")))
+                       gaps=KafkaGapReader(settings, principal_of("metrics")),
+                       days=collection.database[f"{settings.metrics_collection}_days"])
 
 
 class MetricsService(ServiceRuntime[MetricsSettings]):
@@ -75,7 +76,8 @@ class MetricsService(ServiceRuntime[MetricsSettings]):
             data_of=reads_data_of,
             title="metrics: public figures",
         )
-        install_routes(self.router, store=self.store, city=self.city, seen=show_headline)
+        install_routes(self.router, store=self.store, city=self.city, seen=show_headline,
+                       ranking_min_cases=settings.metrics_ranking_min_cases)
 
     @cached_property
     def dead_letters(self) -> DeadLetters:

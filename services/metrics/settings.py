@@ -21,3 +21,7 @@ class MetricsSettings(CommonSettings):
     metrics_gauge_refresh_s: float = Field(
         default=5.0, gt=0, le=3600,
         description="How often the Prometheus gauges of the headline figures are refreshed.")
+    metrics_ranking_min_cases: int = Field(
+        default=10, ge=1, le=1_000_000,
+        description="Departments with fewer cases received (in the period asked for) are left "
+                    "out of the ranking, and the ranking says which.")

@@ -11,7 +11,9 @@ single-document update, a compare-and-set on the offset it started from::
       "counters": <zlib(JSON)>,           # {"received|category=roads": 812, "fr#93|all=*": 40, ...}
       "open": <zlib(JSON)>,               # {case_id: Mark as a list}, open cases only
       "done_0": <zlib(JSON)>,             # {case_id: last seq}, cases finished in records
-      "done_1": <zlib(JSON)>              #   [g*window, (g+1)*window) of this partition
+      "done_1": <zlib(JSON)>,             #   [g*window, (g+1)*window) of this partition
+      "lineage": "5f0c...",               # names its months' versions (see below)
+      "months": <zlib(JSON)>              # {"2026-10": 41236, ...}: the version of each month
     }
 
     update_one({"_id": "p0", "offset": <offset read>},
@@ -42,6 +44,51 @@ increments are computed by the pure fold and applied under the offset fence,
 so a blob replace is as exact as `$inc`, and more: it also fences the case
 memory it depends on.
 
+Figures by period (`daily.py`): the same changes, by the day each case was
+submitted, are kept per month in a second collection, `<collection>_days`, as
+*versions* of each month of each partition, never updated in place::
+
+    {"_id": "5f0c.../2026-10/000000041236", "lineage": "5f0c...", "partition": 0,
+     "month": "2026-10", "through": 41236,   # the month as of the partition's record 41236
+     "days": <zlib(JSON)>}                   # {"2026-10-06": {"received|all=*": 9, ...}, ...}
+
+The partition document names the version of each month that goes with its
+offset (`months`). A batch first inserts, for each month it changed, a version
+as of its last record: the version named now plus the batch's changes
+(`_store_months`); then its fenced partition update names them. Why that is
+exact as well:
+- a month's content as of record x is a function of the log up to x alone (it
+  is what replaying the log to x gives, as the whole-time counters are), and
+  every writer computes it so, from a ledger and a version that are such
+  values too: version x of a month is the same document whoever stores it (a
+  second writer, a retry, a writer whose batch then loses the race). An insert
+  of an `_id` that exists changes nothing, and an insert is atomic even on
+  FerretDB, whose compare-and-set update is not (it reads, then writes: two
+  writers on one offset can both "match"; measured 29 rounds in 30 with 5
+  writers). That is why nothing here updates a month in place;
+- the versions and the offset that go together are named in one document
+  write, so a reader (which takes the named versions) and the next batch
+  (which builds on them) never see a batch half counted; a version of a batch
+  that did not count (a crash, a lost race) is named by no one;
+- a version stops being named when a later write names its successor; it is
+  deleted once that write is known to have stood (the writer's next write
+  matched it), and a reader that misses one deleted meanwhile reads again;
+- `lineage` is drawn when the partition document is made and names its
+  versions: a replay builds its own lineage (its months are the same anyway),
+  and deletes the versions of the lineages it replaced.
+Each batch inserts a version of only the months it changed: a live stream moves
+this month and those of cases still being handled.
+
+Size at the article's volume (30,148 cases over ~3 years, ~27 a day): a day
+holds the ~40 counters each of its cases adds per partition (all cases,
+category, district, channel, department; histogram buckets; minus the
+counters they share): a month of a partition (of 3) is ~22 KB compressed,
+25 KB at most, 108 of them 2.4 MB in all (measured:
+`test_the_days_of_30148_cases_...`), kept in two versions (the one named, and
+the one it replaced until the next write shows that one stood); a version of
+a batch that lost a race stays until a replay (one per month per lost race). A year's
+figures read 12 versions per partition; whole-time figures read none.
+
 Size: the counters are bounded by dimensions x duration buckets (a few
 thousand keys) plus ~12 keys a day; the open-case memory by the backlog; the finished-case memory
 by `window` (a duplicate record arriving more than `window` records after its
@@ -54,6 +101,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -69,23 +117,32 @@ from services.common.kafka import kafka_options
 from services.common.logging import get_logger
 from services.common.settings import CommonSettings
 from services.metrics.counters import add_counters
+from services.metrics.daily import DayCounters, add_days, by_month, in_period
 from services.metrics.ledger import Folded, Ledger, Positioned, fold
 from services.metrics.marks import Mark
+from services.metrics.periods import Period
 
 log = get_logger("zaiban.metrics.store")
 
 COLLECTION = "figures"
 REBUILD_COLLECTION = "figures_rebuild"
-FORMAT = 1
-"""Bump when what a counter means changes: stored figures of another format need a replay."""
+FORMAT = 2
+"""Bump when what a counter means or how it is kept changes: stored figures of another format
+need a replay (2: the counters by submission day, in the month versions)."""
 MAX_ATTEMPTS = 10
 GAP_CHUNK = 5000
 """Records read from the log at a time to close a hole, each chunk stored before the next."""
 DONE_PREFIX = "done_"
+MONTHS_REMEMBERED = 24
+"""Month documents a writer keeps in memory as it wrote them (~1 MB each at most, see below)."""
 
 
 class StaleFigures(RuntimeError):
     """The stored figures were computed by other definitions; `zaiban replay metrics` rebuilds them."""
+
+
+class VersionsMoved(RuntimeError):
+    """A month version named by a partition document was replaced while being read."""
 
 
 class ConcurrentWriters(RuntimeError):
@@ -135,6 +192,10 @@ class OpenCases:
             parts.append(cached[1])
         self._texts = texts
         return Binary(zlib.compress(("{" + ",".join(parts) + "}").encode(), 1))
+
+
+def version_id(lineage: str, month: str, through: int) -> str:
+    return f"{lineage}/{month}/{through:012d}"
 
 
 def changes_of(folded: Folded, open_cases: OpenCases | None = None) -> dict[str, Any]:
@@ -226,8 +287,10 @@ class FigureStore:
     """Writes and reads the figures of one collection (a replay builds another and swaps it in)."""
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]], *, tz: tzinfo,
-                 window: int, gaps: GapReader | None = None) -> None:
+                 window: int, gaps: GapReader | None = None,
+                 days: AsyncCollection[dict[str, Any]] | None = None) -> None:
         self.collection = collection
+        self.days = days if days is not None else collection.database[f"{collection.name}_days"]
         self.tz = tz
         self.window = window
         self.gaps = gaps
@@ -236,6 +299,13 @@ class FigureStore:
         self._known: dict[int, Ledger] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._open_cases: dict[int, OpenCases] = {}
+        # Per partition, with the known ledger: its lineage
+        self._lineage: dict[int, str] = {}
+        # per partition, the version of each month its document names (see the module doc)
+        self._month_map: dict[int, dict[str, int]] = {}
+        self._replaced: dict[int, list[str]] = {}  # versions our last write stopped naming
+        # per (lineage, month): the version this writer stored last, and its days
+        self._months: dict[tuple[str, str], tuple[int, DayCounters]] = {}
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -289,8 +359,22 @@ class FigureStore:
         """Fold `deliveries` into `ledger` and store it, if nobody wrote the partition since."""
         folded = fold(ledger, (Positioned(d.offset, d.envelope) for d in deliveries),
                       self.tz, self.window, through)
-        if await self._write(partition, ledger, folded):
+        before = self._month_map.get(partition, {})
+        # the months first, each a new version; then the partition, naming them: see the doc
+        months = await self._store_months(partition, before, folded) if folded.day_deltas \
+            else before
+        if months is not None and await self._write(partition, ledger, folded,
+                                                    months if months != before else None):
             self._known[partition] = folded.ledger
+            self._month_map[partition] = months
+            # Our write matched the document as our previous write left it, so that one stood:
+            # the versions it replaced are named by no one any more. (This write's own may not
+            # have stood: FerretDB's compare-and-set can let two writers match.)
+            forgotten = self._replaced.pop(partition, [])
+            if forgotten:
+                await self.days.delete_many({"_id": {"$in": forgotten}})
+            self._replaced[partition] = [version_id(self._lineage[partition], m, v)
+                                         for m, v in before.items() if months.get(m) != v]
             result.applied += folded.applied
             result.duplicates += folded.duplicates
             result.stale += folded.stale
@@ -300,6 +384,7 @@ class FigureStore:
             return True
         result.conflicts += 1
         self._known.pop(partition, None)
+        self._replaced.pop(partition, None)
         log.info("figures_write_conflict", partition=partition, offset=ledger.offset)
         if result.conflicts >= MAX_ATTEMPTS:
             raise ConcurrentWriters(f"partition {partition}: {MAX_ATTEMPTS} writes lost the race")
@@ -310,39 +395,132 @@ class FigureStore:
         doc = await self.collection.find_one({"_id": _id})
         if doc is None:
             try:
-                await self.collection.insert_one({"_id": _id, "offset": -1, "format": FORMAT})
+                await self.collection.insert_one({"_id": _id, "offset": -1, "format": FORMAT,
+                                                  "lineage": uuid.uuid4().hex})
             except DuplicateKeyError:
                 pass  # another writer made it first
             doc = await self.collection.find_one({"_id": _id})
             if doc is None:  # dropped in between (a replay swapping collections)
-                return Ledger()
-        return ledger_of(doc)
+                self._lineage[partition] = ""
+                return Ledger()  # a guess no write can match: the next try reloads
+        ledger = ledger_of(doc)
+        self._lineage[partition] = str(doc["lineage"])
+        self._month_map[partition] = unpack(doc.get("months"))
+        return ledger
 
-    async def _write(self, partition: int, before: Ledger, folded: Folded) -> bool:
+    async def _write(self, partition: int, before: Ledger, folded: Folded,
+                     months: dict[str, int] | None) -> bool:
         update = changes_of(folded, self._open_cases.setdefault(partition, OpenCases()))
+        if months is not None:
+            update["$set"]["months"] = pack(months)
         answer = await self.collection.update_one(
-            {"_id": partition_id(partition), "offset": before.offset}, update)
+            {"_id": partition_id(partition), "offset": before.offset,
+             "lineage": self._lineage[partition]}, update)
         return answer.matched_count == 1
+
+    async def _store_months(self, partition: int, before: dict[str, int],
+                            folded: Folded) -> dict[str, int] | None:
+        """Store a version of each month the batch changed, as of its last record: the
+        version the partition names now plus the batch's changes. The months named after the
+        batch; None when a version named now is gone (a writer further on replaced it: this
+        writer is behind, and its write could not match anyway)."""
+        lineage, through = self._lineage[partition], folded.ledger.offset
+        changes = by_month(folded.day_deltas)
+        stored = await asyncio.gather(*(
+            self._add_version(lineage, partition, month, days, before.get(month), through)
+            for month, days in changes.items()))
+        if not all(stored):
+            return None
+        return {**before, **dict.fromkeys(changes, through)}
+
+    async def _add_version(self, lineage: str, partition: int, month: str, change: DayCounters,
+                           base: int | None, through: int) -> bool:
+        """Store the month as of record `through`: version `base` plus the batch's changes (see
+        the module doc: why any writer stores the same). False if version `base` is gone."""
+        key = (lineage, month)
+        cached = self._months.get(key)
+        if base is None:
+            known: DayCounters = {}
+        elif cached is not None and cached[0] == base:
+            known = cached[1]
+        else:
+            doc = await self.days.find_one({"_id": version_id(lineage, month, base)})
+            if doc is None:
+                return False
+            known = unpack(doc.get("days"))
+        days = add_days(known, change)
+        try:
+            await self.days.insert_one({
+                "_id": version_id(lineage, month, through), "lineage": lineage,
+                "partition": partition, "month": month, "through": through, "days": pack(days)})
+        except DuplicateKeyError:
+            pass  # another writer stored it first: the same document
+        self._months.pop(key, None)
+        self._months[key] = (through, days)
+        while len(self._months) > MONTHS_REMEMBERED:
+            del self._months[next(iter(self._months))]
+        return True
 
     # -- reading ----------------------------------------------------------------------------------
 
-    async def read(self) -> tuple[dict[str, int], dict[int, int]]:
+    async def read(self, period: Period | None = None) -> tuple[dict[str, int], dict[int, int]]:
         """Every counter summed over the partitions, and the last record each has counted
-        (from the same documents, so the two agree)."""
+        (from the same documents, so the two agree); of the cases submitted in `period`
+        when one is given (from the month versions they name, see the module doc)."""
+        for _attempt in range(MAX_ATTEMPTS - 1):
+            try:
+                return await self._read(period)
+            except VersionsMoved:
+                continue
+        return await self._read(period)
+
+    async def _read(self, period: Period | None) -> tuple[dict[str, int], dict[int, int]]:
         parts: list[dict[str, int]] = []
         positions: dict[int, int] = {}
-        async for doc in self.collection.find({}, projection={"counters": 1, "format": 1,
+        by_period = period is not None and not period.all_time
+        fields = {"lineage": 1, "months": 1} if by_period else {"counters": 1}
+        named: dict[str, dict[str, int]] = {}
+        async for doc in self.collection.find({}, projection={**fields, "format": 1,
                                                               "offset": 1}):
             if doc.get("format", FORMAT) != FORMAT:
                 raise StaleFigures("stored figures have another format: run "
                                    "`zaiban replay metrics`")
-            parts.append(unpack(doc.get("counters")))
+            if by_period:
+                named[str(doc["lineage"])] = unpack(doc.get("months"))
+            else:
+                parts.append(unpack(doc.get("counters")))
             positions[int(str(doc["_id"]).removeprefix("p"))] = int(doc["offset"])
+        if period is not None and by_period:
+            found = await self._days_of(period, named)
+            return in_period(found, period), positions
         return add_counters(parts), positions
 
-    async def counters(self) -> dict[str, int]:
-        """Every counter, summed over the partitions."""
-        return (await self.read())[0]
+    async def _days_of(self, period: Period, named: dict[str, dict[str, int]]
+                       ) -> list[DayCounters]:
+        """The versions of the months of `period` the partition documents name."""
+        wanted = [version_id(lineage, month, at) for lineage, months in named.items()
+                  for month, at in months.items()
+                  if (period.first is None or month >= period.first.isoformat()[:7])
+                  and (period.last is None or month <= period.last.isoformat()[:7])]
+        if not wanted:
+            return []
+        found = [unpack(doc.get("days")) async for doc in
+                 self.days.find({"_id": {"$in": wanted}}, projection={"days": 1})]
+        if len(found) != len(wanted):
+            raise VersionsMoved  # a writer replaced one between the two reads: read again
+        return found
+
+    async def counters(self, period: Period | None = None) -> dict[str, int]:
+        """Every counter, summed over the partitions (of the cases submitted in `period`)."""
+        return (await self.read(period))[0]
+
+    async def forget_other_lineages(self) -> int:
+        """Delete the month versions of the lineages no partition document has (what a replay
+        replaced)."""
+        lineages = [str(doc["lineage"]) async for doc in
+                    self.collection.find({}, projection={"lineage": 1}) if "lineage" in doc]
+        answer = await self.days.delete_many({"lineage": {"$nin": lineages}})
+        return answer.deleted_count
 
     async def positions(self) -> dict[int, int]:
         """The last record counted, per partition."""
@@ -356,5 +534,8 @@ class FigureStore:
                 if isinstance(value, bytes | Binary):
                     label = DONE_PREFIX + "*" if name.startswith(DONE_PREFIX) else name
                     sizes[label] = sizes.get(label, 0) + len(value)
+        async for doc in self.days.find({}, projection={"days": 1}):
+            sizes["days"] = sizes.get("days", 0) + len(doc.get("days") or b"")
+            sizes["month_versions"] = sizes.get("month_versions", 0) + 1
         return sizes
 

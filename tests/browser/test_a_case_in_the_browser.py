@@ -118,9 +118,9 @@ async def test_a_resident_watches_their_case_handled_live(
         await expect(board.locator("#article-line")).to_contain_text(
             "共收到诉求 1 件，办结 1 件，办结率 100%")
         await expect(board.locator("#chart-category svg")).to_contain_text("交通信号灯")
-        ranked = board.locator("#ranking tbody tr")
-        await expect(ranked).to_have_count(1)
-        await expect(ranked.first).to_contain_text("交通信号设施公司")
+        # one case is too few to rank a department on (ZAIBAN_METRICS_RANKING_MIN_CASES): said
+        await expect(board.locator("#ranking-skipped")).to_contain_text("交通信号设施公司")
+        await expect(board.locator("#ranking tbody tr")).to_have_count(0)
         await board.screenshot(path=screenshots / "story-5-dashboard-zh-Hans.png", full_page=True)
         assert board_errors == [], board_errors
     finally:

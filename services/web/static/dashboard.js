@@ -16,6 +16,7 @@ const DIMENSIONS = ["category", "department", "district", "channel"];
 // --- reading the figures (the one place that knows the metrics API's shape) ----------------------
 
 async function fetchFigures() {
+  const asked = periodParams();
   const paths = {
     summary: "/api/stats/summary",
     day: "/api/stats/breakdown/day",
@@ -23,7 +24,7 @@ async function fetchFigures() {
     ...Object.fromEntries(DIMENSIONS.map((d) => [d, `/api/stats/breakdown/${d}`])),
   };
   const names = Object.keys(paths);
-  const answers = await Promise.all(names.map((name) => api(withLang(paths[name]))));
+  const answers = await Promise.all(names.map((name) => api(withPeriod(withLang(paths[name]), asked))));
   const failed = answers.find((a) => !a.ok);
   if (failed) return { failed };
   const data = Object.fromEntries(names.map((name, i) => [name, answers[i].data]));
@@ -32,6 +33,8 @@ async function fetchFigures() {
     days: rowsOf(data.day.rows),
     breakdowns: Object.fromEntries(DIMENSIONS.map((d) => [d, rowsOf(data[d].rows)])),
     ranking: rowsOf(data.ranking.departments),
+    skipped: data.ranking.skipped || [],
+    minCases: data.ranking.min_cases,
   };
 }
 
@@ -123,6 +126,7 @@ function drawHeadline(figures) {
   // the article's sentence: "4,314 received since April, 3,960 resolved, resolution rate 92%"
   const since = figures.days.length ? figures.days[0].value : null; // the first day with a case
   const whole = s.resolution_rate_whole ?? (resolutionRate === null ? null : Math.round(resolutionRate * 100));
+  if (drawPeriodLine(s, whole)) return;
   document.getElementById("article-line").textContent = t(since ? "dashboard.article" : "dashboard.article_no_date", {
     since: since ? longDayFormat.format(new Date(`${since}T00:00:00Z`)) : "",
     received: formatNumber(s.received),
@@ -176,10 +180,12 @@ function drawBreakdown(dimension, rows) {
       [percent(rate(row, "satisfaction_rate")), true]])));
 }
 
-function drawRanking(rows) {
+function drawRanking(rows, skipped = [], minCases = 1) {
+  drawSkipped(skipped, minCases);
   const box = document.getElementById("ranking");
   if (!rows.length) {
-    replace(box, h("p", { class: "note" }, t("dashboard.no_data")));
+    // every department left out for too few cases: the note under it says so
+    replace(box, skipped.length ? h("span", {}) : h("p", { class: "note" }, t("dashboard.no_data")));
     return;
   }
   replace(box, table(
@@ -225,7 +231,7 @@ function draw(figures) {
   drawHeadline(figures);
   drawTrend(figures.days);
   for (const dimension of DIMENSIONS) drawBreakdown(dimension, figures.breakdowns[dimension]);
-  drawRanking(figures.ranking);
+  drawRanking(figures.ranking, figures.skipped, figures.minCases);
 }
 
 let resizeTimer = null;
@@ -242,6 +248,135 @@ async function loop() {
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden) refresh();
 });
+
+// --- figures by period -----------------------------------------------------------------------
+// The period is in the page's URL (?period=2026-Q4, or ?from=...&to=...), so a link to the page
+// shows the same figures; every API call and CSV link carries it. All time without one.
+
+const PERIOD_KEYS = ["period", "from", "to"];
+
+function periodParams() {
+  const here = new URLSearchParams(location.search);
+  return PERIOD_KEYS.filter((k) => here.get(k)).map((k) => [k, here.get(k)]);
+}
+
+function withPeriod(path, asked = periodParams()) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of asked) url.searchParams.set(k, v);
+  return url.pathname + url.search;
+}
+
+function periodControls() {
+  const $ = (id) => document.getElementById(id);
+  return {
+    kind: $("period-kind"), year: $("period-year"), quarter: $("period-quarter"),
+    month: $("period-month"), from: $("period-from"), to: $("period-to"),
+    fromLabel: $("period-from-label"), toLabel: $("period-to-label"),
+  };
+}
+
+function showPeriodFields(c) {
+  const kind = c.kind.value;
+  c.year.hidden = !(kind === "year" || kind === "quarter");
+  c.quarter.hidden = kind !== "quarter";
+  c.month.hidden = kind !== "month";
+  c.fromLabel.hidden = c.toLabel.hidden = kind !== "custom";
+}
+
+/** The chooser shows what the URL asks for. */
+function setChooser(c) {
+  const asked = Object.fromEntries(periodParams());
+  const now = new Date();
+  c.year.value = String(now.getFullYear());
+  c.quarter.value = String(Math.floor(now.getMonth() / 3) + 1);
+  c.month.value = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}`;
+  const p = asked.period || "";
+  let m;
+  if ((m = /^(\d{4})$/.exec(p))) {
+    c.kind.value = "year"; c.year.value = m[1];
+  } else if ((m = /^(\d{4})-[Qq]([1-4])$/.exec(p))) {
+    c.kind.value = "quarter"; c.year.value = m[1]; c.quarter.value = m[2];
+  } else if (/^\d{4}-\d{2}$/.test(p)) {
+    c.kind.value = "month"; c.month.value = p;
+  } else if (p || asked.from || asked.to) {
+    c.kind.value = "custom"; c.from.value = asked.from || p; c.to.value = asked.to || p;
+  } else {
+    c.kind.value = "all";
+  }
+  showPeriodFields(c);
+}
+
+/** What the chooser says, as query parameters. */
+function chosenPeriod(c) {
+  switch (c.kind.value) {
+    case "year": return [["period", c.year.value]];
+    case "quarter": return [["period", `${c.year.value}-Q${c.quarter.value}`]];
+    case "month": return [["period", c.month.value]];
+    case "custom": return [["from", c.from.value], ["to", c.to.value]].filter(([, v]) => v);
+    default: return [];
+  }
+}
+
+/** The CSV links, and the links to this page in the other languages, carry the period. */
+function linkCsv() {
+  for (const link of document.querySelectorAll("#dashboard .csv a, a[hreflang]")) {
+    const url = new URL(link.getAttribute("href"), location.origin);
+    for (const k of PERIOD_KEYS) url.searchParams.delete(k);
+    link.setAttribute("href", withPeriod(url.pathname + url.search));
+  }
+}
+
+function startChooser() {
+  const c = periodControls();
+  setChooser(c);
+  linkCsv();
+  c.kind.addEventListener("change", () => showPeriodFields(c));
+  document.getElementById("period-chooser").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const url = new URL(location.href);
+    for (const k of PERIOD_KEYS) url.searchParams.delete(k);
+    for (const [k, v] of chosenPeriod(c)) url.searchParams.set(k, v);
+    history.pushState(null, "", url.pathname + url.search);
+    linkCsv();
+    refresh();
+  });
+  window.addEventListener("popstate", () => {
+    setChooser(c);
+    linkCsv();
+    refresh();
+  });
+}
+
+function dayText(day) {
+  return day ? longDayFormat.format(new Date(`${day}T00:00:00Z`)) : "…";
+}
+
+/** In a period, the headline sentence and the note say which cases are counted. */
+function drawPeriodLine(summary, whole) {
+  const asked = summary.period || {};
+  const shown = document.getElementById("period-shown");
+  if (!asked.from && !asked.to) {
+    shown.textContent = "";
+    return false;
+  }
+  const bounds = { from: dayText(asked.from), to: dayText(asked.to) };
+  shown.textContent = t("dashboard.period_shown", bounds);
+  document.getElementById("article-line").textContent = t("dashboard.period_line", {
+    ...bounds, received: formatNumber(summary.received), resolved: formatNumber(summary.resolved),
+    rate: whole === null ? "—" : `${whole}%`,
+  });
+  return true;
+}
+
+function drawSkipped(skipped, minCases) {
+  const note = document.getElementById("ranking-skipped");
+  note.textContent = skipped.length ? t("dashboard.ranking_skipped", {
+    min: formatNumber(minCases),
+    departments: skipped.map((d) => `${nameOf("department", { ...d, value: d.code })} (${formatNumber(d.received)})`).join(", "),
+  }) : "";
+}
+
+startChooser();
 loop();
 
 // the map of cases: a block of its own (dashmap.js)

@@ -38,10 +38,12 @@ from services.common.replay import LogReader
 from services.common.settings import CommonSettings
 from services.composition import app_of, build
 from services.metrics.ledger import fold_envelopes
+from services.metrics.periods import period_of
 from services.metrics.replay import rebuild
 from services.metrics.report import Figures
 from services.metrics.service import MetricsService, city_timezone, figure_store
 from services.metrics.settings import MetricsSettings
+from services.metrics.store import ConcurrentWriters, FigureStore
 
 pytestmark = pytest.mark.stack
 
@@ -123,6 +125,14 @@ async def all_deliveries(settings: CommonSettings) -> list[Delivery]:
         starts, ends = await reader.bounds()
         await reader.replay(starts, ends, keep)
     return found
+
+
+async def race(first: FigureStore, second: FigureStore, deliveries: list[Delivery]) -> None:
+    """Two instances (a rebalance) write the same figures, with overlapping batches."""
+    batches = [deliveries[i:i + 97] for i in range(0, len(deliveries), 97)]
+    overlapping = [deliveries[max(0, i - 50):i + 61] for i in range(0, len(deliveries), 61)]
+    await asyncio.gather(*(first.apply(b) for b in batches),
+                         *(second.apply(b) for b in overlapping))
 
 
 # --- the article's figures ----------------------------------------------------------------------
@@ -225,13 +235,8 @@ async def test_two_writers_racing_and_a_batch_after_a_hole_still_count_each_even
     metrics = MetricsSettings.from_common(settings)
     tz = city_timezone(settings)
     try:
-        # two instances (a rebalance) write the same figures, with overlapping batches
         first = figure_store(service.db["figures_race"], metrics, tz)
-        second = figure_store(service.db["figures_race"], metrics, tz)
-        batches = [deliveries[i:i + 97] for i in range(0, len(deliveries), 97)]
-        overlapping = [deliveries[max(0, i - 50):i + 61] for i in range(0, len(deliveries), 61)]
-        await asyncio.gather(*(first.apply(b) for b in batches),
-                             *(second.apply(b) for b in overlapping))
+        await race(first, figure_store(service.db["figures_race"], metrics, tz), deliveries)
         assert await first.counters() == truth
 
         # a writer whose next batch starts after a hole reads the hole from the log
@@ -337,3 +342,148 @@ async def test_no_personal_data_reaches_the_figures(settings: CommonSettings,
         *(f"/api/stats/breakdown/{d}.csv" for d in DIMENSIONS))]
     for private in (NAME, PHONE, EMAIL, PRIVATE_ADDRESS, "ZB261006-MTRX-0001"):
         assert not any(private in answer for answer in answers)
+
+
+# --- figures by period ----------------------------------------------------------------------------
+
+
+def cases_submitted_in(envelopes: list[Envelope], month: str, tz: Any) -> list[Envelope]:
+    """The events of the cases submitted in `month` (city time): what its figures recount."""
+    from services.metrics.marks import city_day
+
+    return [e for e in envelopes if city_day(e.facts.submitted_at, tz)[:7] == month]
+
+
+async def test_a_months_figures_recount_its_cases_and_the_months_sum_to_all_time(
+        settings: CommonSettings, http: httpx.AsyncClient) -> None:
+    envelopes, _ = city_of_cases(360, 280, seed=41)  # submitted 2026-08-13 .. 2026-10-12
+    tz = city_timezone(settings)
+    await publish_envelopes(settings, envelopes)
+    await caught_up(http, settings)
+    whole = (await http.get("/api/stats/summary")).json()
+    assert whole["period"] == {"from": None, "to": None} and whole["received"] == 360
+
+    months = ("2026-08", "2026-09", "2026-10")
+    summed: dict[str, int] = {}
+    for month in months:
+        truth = Figures.of(fold_envelopes(cases_submitted_in(envelopes, month, tz), tz).counters)
+        summary = (await http.get("/api/stats/summary", params={"period": month})).json()
+        assert summary["period"]["from"] == f"{month}-01"
+        expected = truth.overall()
+        for field in ("received", "resolved", "on_time", "feedback", "satisfied", "open",
+                      "reopened"):
+            assert summary[field] == getattr(expected, field), (month, field)
+            summed[field] = summed.get(field, 0) + summary[field]
+        assert summary["resolution_time"] == expected.resolution_time.model_dump()
+        by_category = (await http.get("/api/stats/breakdown/category",
+                                      params={"from": month, "to": month})).json()
+        assert {r["code"]: r["received"] for r in by_category["rows"] if r["received"]} == {
+            code: row.received for code, row in truth.breakdown("category") if row.received}
+        days = (await http.get("/api/stats/breakdown/day", params={"period": month})).json()
+        assert days["rows"] and all(r["code"].startswith(month) for r in days["rows"])
+        exported = parsed_csv((await http.get("/api/stats/breakdown/department.csv",
+                                              params={"period": month})).content)
+        assert sum(int(line["received"]) for line in exported) == expected.received
+    for field, total in summed.items():
+        assert total == whole[field], field
+
+    # the quarter is its months; a year with no case has no figures
+    q3 = (await http.get("/api/stats/summary", params={"period": "2026-Q3"})).json()
+    assert q3["received"] == sum(
+        1 for e in envelopes if e.type == "CaseSubmitted"
+        and e.facts.submitted_at.astimezone(tz).month in (8, 9))
+    assert (await http.get("/api/stats/summary", params={"period": "2025"})).json()[
+        "received"] == 0
+
+    # the ranking of a month leaves out the departments with too few cases in it, and says so
+    ranked = (await http.get("/api/stats/ranking", params={"period": "2026-10"})).json()
+    october = (await http.get("/api/stats/breakdown/department",
+                              params={"period": "2026-10"})).json()
+    few = {r["code"]: r["received"] for r in october["rows"]
+           if 0 < r["received"] < 10 and r["code"] != "_none"}
+    assert few, "the story has departments with fewer than 10 cases in October"
+    assert ranked["min_cases"] == 10
+    assert {s["code"]: s["received"] for s in ranked["skipped"]} == few
+    assert all(d["received"] >= 10 for d in ranked["departments"])
+    assert "fewer than 10" in ranked["skipped"][0]["reason"]
+
+
+async def test_the_same_events_twice_change_no_figure_of_any_period(
+        settings: CommonSettings, http: httpx.AsyncClient, metrics: MetricsService) -> None:
+    envelopes, _ = city_of_cases(200, 150, seed=42)
+    await publish_envelopes(settings, envelopes)
+    await caught_up(http, settings)
+
+    async def by_period() -> list[dict[str, Any]]:
+        answers = []
+        for period in ("2026-08", "2026-09", "2026-Q4", "2026"):
+            body = (await http.get("/api/stats/breakdown/department",
+                                   params={"period": period})).json()
+            answers.append(body)
+        return answers
+
+    before = await by_period()
+    assert sum(answer["received"] for answer in before[:3]) == 200
+    await publish_envelopes(settings, envelopes)  # a relay sending its outbox again
+    await caught_up(http, settings)
+    assert await by_period() == before
+    await metrics.store.apply(await all_deliveries(settings))  # the log read once more
+    assert await by_period() == before
+
+
+async def test_racing_writers_and_a_replay_keep_every_periods_figures(
+        settings: CommonSettings) -> None:
+    envelopes, _ = city_of_cases(240, 180, seed=43)
+    await publish_envelopes(settings, envelopes)
+    deliveries = await all_deliveries(settings)
+    tz = city_timezone(settings)
+    truths = {month: fold_envelopes(cases_submitted_in(envelopes, month, tz), tz).counters
+              for month in ("2026-08", "2026-09", "2026-10")}
+    service = build("metrics", settings)
+    metrics = MetricsSettings.from_common(settings)
+    try:
+        # a writer that stores its months and then never gets its batch counted (it crashes, or
+        # loses every race) leaves versions that no one names: they change no figure
+        loser = figure_store(service.db["figures_race_days"], metrics, tz)
+
+        async def never_stands(*_: object) -> bool:
+            return False
+
+        loser._write = never_stands  # type: ignore[method-assign]
+        with pytest.raises(ConcurrentWriters):
+            await loser.apply(deliveries[: len(deliveries) // 2])
+        assert await loser.days.count_documents({}) > 0
+
+        first = figure_store(service.db["figures_race_days"], metrics, tz)
+        await race(first, figure_store(service.db["figures_race_days"], metrics, tz), deliveries)
+        for month, truth in truths.items():
+            assert await first.counters(period_of(period=month)) == truth, month
+    finally:
+        await service.mongo.close()
+
+    report = await rebuild(settings)
+    assert report.events == len(envelopes)
+    service = build("metrics", settings)
+    try:
+        live = figure_store(service.db[metrics.metrics_collection], metrics, tz)
+        for month, truth in truths.items():
+            assert await live.counters(period_of(period=month)) == truth, month
+    finally:
+        await service.mongo.close()
+
+
+async def test_a_period_that_cannot_be_read_is_refused_naming_its_parameter(
+        settings: CommonSettings, http: httpx.AsyncClient) -> None:
+    for path in ("/api/stats/summary", "/api/stats/breakdown/day",
+                 "/api/stats/breakdown/day.csv", "/api/stats/ranking"):
+        for params, parameter in (({"from": "2026-11", "to": "2026-10"}, "from"),
+                                  ({"period": "2026-Q7"}, "period"),
+                                  ({"to": "yesterday"}, "to")):
+            answer = await http.get(path, params=params)
+            assert answer.status_code == 422, (path, params)
+            assert f"query.{parameter}" in answer.json()["error"], (path, params)
+
+    # the definitions say how a period selects cases: by the day they were submitted
+    definitions = (await http.get("/api/stats/definitions", params={"lang": "en"})).json()
+    received = next(d for d in definitions if d["code"] == "received")
+    assert "by the day they were submitted" in received["definition"]

@@ -185,8 +185,9 @@ def lean_story(case_id: str, category: str, district: str, channel: Channel,
 
 
 def lean_cases(received: int, resolved_count: int, *, seed: int = 30148,
-               prefix: str = "ZBL") -> tuple[list[Envelope], Expected]:
-    """`received` cases with as few events as the counts need, `resolved_count` resolved.
+               prefix: str = "ZBL", over_days: int = 180) -> tuple[list[Envelope], Expected]:
+    """`received` cases with as few events as the counts need, `resolved_count` resolved,
+    submitted over `over_days` days from 2026-04-01.
 
     Each kind of case is told once (`lean_story`) and retold by copying for the
     others (`History.retold`); a unit test checks both give the same.
@@ -198,7 +199,7 @@ def lean_cases(received: int, resolved_count: int, *, seed: int = 30148,
     kinds: dict[tuple[str, str, Channel, bool], History] = {}
     for index in range(received):
         category, district, channel = _dimensions(rng)
-        when = start + timedelta(minutes=rng.randrange(60 * 24 * 180))
+        when = start + timedelta(minutes=rng.randrange(60 * 24 * over_days))
         done = when + timedelta(hours=rng.randrange(1, 24 * 10)) if index in chosen else None
         kind = (category, district, channel, done is not None)
         if kind not in kinds:
