@@ -26,8 +26,13 @@ Why this is exact under at-least-once delivery, without transactions:
   record (the same event published twice) sits at or below its case's
   remembered seq and is skipped (`ledger.fold`);
 - two writers (N instances during a rebalance, a replay's catch-up next to the
-  live consumer) cannot both win: the loser's compare-and-set matches nothing,
-  it reloads the document and applies only what is still missing;
+  live consumer): on MongoDB the loser's compare-and-set matches nothing, it
+  reloads the document and applies only what is still missing. FerretDB 1.24's
+  filtered update is not atomic (five racing updates on one offset: more than
+  one matched in 29 of 30 rounds), so there both may write; each write is a
+  whole state as of its own offset, so the one that lands last leaves a
+  consistent state, and a writer whose next batch no longer follows the stored
+  offset reads the missing range first (below) — nothing counted twice or lost;
 - records are applied without holes: if the first record of a batch is not
   right after `offset` (a batch of nothing but unreadable records, or a
   collection swapped in by a replay), the missing range is read from the log
