@@ -23,9 +23,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.text import ShortLine
 
-Kind = Literal["category", "district", "department", "rule"]
+Kind = Literal["category", "district", "department", "rule", "limits"]
 """What an admin changes: each is one list of the configuration, its items keyed by code (a
-dispatch rule by `category@district`)."""
+dispatch rule by `category@district`); `limits` are the time limits of one priority class
+(keyed by the class: emergency, utilities, general, complex), replaced, never removed."""
 
 Action = Literal["put", "remove"]
 

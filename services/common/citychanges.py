@@ -37,6 +37,7 @@ from services.common.catalogue import (
     DispatchRule,
     District,
 )
+from services.common.workdays import TimeLimits
 from services.lifecycle.errors import Invalid, NotNow, Problem
 
 LISTS: dict[Kind, tuple[str, type[BaseModel]]] = {
@@ -117,8 +118,29 @@ def blank_names(data: Any, where: str) -> Iterator[Problem]:
             yield from blank_names(value, f"{where}.{at}")
 
 
+def changed_limits(city: CityConfig, priority: str, command: ChangeCity) -> CityConfig:
+    """The configuration with new time limits for the priority class `priority`. A class
+    always has limits: they are replaced, never removed. Cases keep the deadlines they were
+    given (recorded when each clock started); the new limits count for those to come."""
+    if priority not in type(city.deadlines).model_fields:
+        raise Invalid.of([Problem("code", f"there is no priority class {priority}: one of "
+                                          f"{', '.join(type(city.deadlines).model_fields)}")])
+    if command.item is None:
+        raise Invalid.of([Problem("code", "a priority class's time limits are changed, "
+                                          "not removed")])
+    try:
+        limits = TimeLimits.model_validate(command.item)
+    except ValidationError as error:
+        raise Invalid.of(problems_of(error, "item")) from None
+    deadlines = city.deadlines.model_copy(update={priority: limits})
+    return CityConfig.model_validate(
+        city.model_copy(update={"deadlines": deadlines}).model_dump(by_alias=True))
+
+
 def changed(city: CityConfig, kind: Kind, code: str, command: ChangeCity) -> CityConfig:
     """The configuration after putting or removing (no `item`) the `kind` item `code`."""
+    if kind == "limits":
+        return changed_limits(city, code, command)
     field, model = LISTS[kind]
     items = list(getattr(city, field))
     if command.item is None:

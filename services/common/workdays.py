@@ -190,7 +190,7 @@ class WorkCalendar:
 class TimeLimits(BaseModel):
     """How long each step of a case may take, in one priority class."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     triage: Limit
     response: Limit

@@ -5,7 +5,9 @@ one). They add a category, shared bikes, named in three languages, with a questi
 resident's form offers it at once. They move the water rule to the housing bureau. A
 district with a latitude that is not a number, and a department whose code has a space, are
 refused with the problem next to the field. A change made while another admin changed the
-city is refused, and the tab shows the current version. An officer has no City tab.
+city is refused, and the tab shows the current version. The general class's resolution limit
+becomes five working days; the consumer category keeps its own ten when its icon changes.
+An officer has no City tab.
 """
 
 from __future__ import annotations
@@ -122,6 +124,28 @@ async def test_an_admin_adds_a_category_and_moves_a_rule_and_sees_what_is_wrong(
         await expect(departments.locator("tr[data-item=water-co]")).to_contain_text(
             "Water Supply Company")
         await expect(console.locator("#city-version")).to_contain_text("admin-li")
+
+        # the time limits: a class's are edited, never removed; a category's own are kept
+        # when the category is edited for something else
+        limits = console.locator("section[data-kind=limits]")
+        general = limits.locator("tr[data-item=general]")
+        await expect(general).to_contain_text("Resolution 7 days")
+        await expect(limits.locator("button", has_text=words["city.remove"])).to_have_count(0)
+        await general.locator("button", has_text=words["city.edit"]).click()
+        await form.locator("[name=resolution]").fill("5 working days")
+        await form.locator("button[type=submit]").click()
+        await saved(console, 4)
+        await expect(general).to_contain_text("Resolution 5 working days")
+        consumer = console.locator("section[data-kind=categories] tr[data-item=consumer]")
+        await expect(consumer).to_contain_text("Resolution 10 working days")
+        await consumer.locator("button", has_text=words["city.edit"]).click()
+        await expect(form.locator("[name='deadlines.resolution']")).to_have_value(
+            "10 working days")
+        await form.locator("[name=icon]").fill("🧾")
+        await form.locator("button[type=submit]").click()
+        await saved(console, 5)
+        await expect(consumer).to_contain_text("🧾")
+        await expect(consumer).to_contain_text("Resolution 10 working days")
 
         # the browser logs the refusals (422, 409) it was answered; nothing else went wrong
         assert [e for e in errors if "status of 422" not in e and "status of 409" not in e] \

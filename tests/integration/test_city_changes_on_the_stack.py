@@ -17,7 +17,7 @@ the same city.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +160,44 @@ async def test_a_changed_rule_reaches_both_instances_and_routes_only_new_cases(
     assert [history_line(e).split()[2:] for e in running_now.history] == [
         ["admin-zhang", "put", "rule", "water@*", "—", "mains", "moved", "to", "housing"],
         ["admin-zhang", "put", "category", "bikes"]]
+
+
+def allowed(routed: Any) -> timedelta:
+    """How long the routing gave the department to resolve the case."""
+    return datetime.fromisoformat(routed.data["due_at"]) - routed.occurred_at
+
+
+async def test_a_class_s_time_limits_changed_while_running_count_for_new_cases_only(
+        settings: CommonSettings) -> None:
+    routing = build("routing", settings)
+    async with running(routing), client_for(app_of(routing)) as http:
+        before = await given_accepted(settings, category="roads", district="erqi",
+                                      at=datetime.now(UTC))
+        [*_, routed_before] = await until_types(settings, before, "CaseSubmitted",
+                                                "CaseAccepted", "CaseRouted")
+        assert abs(allowed(routed_before) - timedelta(days=7)) < timedelta(seconds=1)
+
+        faster = {"triage": "2 hours", "response": "4 hours", "resolution": "10 hours"}
+        removed = await http.delete("/api/admin/city/limits/general", headers=ADMIN,
+                                    params={"expected_version": 0})
+        assert removed.status_code == 422 and "not removed" in removed.text
+        wrong = await http.put("/api/admin/city/limits/general", headers=ADMIN,
+                               json={"expected_version": 0,
+                                     "item": {**faster, "resolution": "soon"}})
+        assert wrong.status_code == 422 and "item.resolution" in wrong.text
+        answer = await ok(await http.put("/api/admin/city/limits/general", headers=ADMIN,
+                                         json={"expected_version": 0, "item": faster,
+                                               "note": "roads within the day"}))
+        assert answer["version"] == 1
+        assert str(routing.city.current.deadlines.general.resolution) == "10 hours"
+
+        after = await given_accepted(settings, category="roads", district="erqi",
+                                     at=datetime.now(UTC))
+        [*_, routed_after] = await until_types(settings, after, "CaseSubmitted",
+                                               "CaseAccepted", "CaseRouted")
+        assert abs(allowed(routed_after) - timedelta(hours=10)) < timedelta(seconds=1)
+        assert routed_after.data["config_version"] == 1
+        # the case routed before keeps the seven days it was given
+        [*_, still] = await until_types(settings, before, "CaseSubmitted", "CaseAccepted",
+                                        "CaseRouted")
+        assert still.data == routed_before.data

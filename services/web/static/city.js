@@ -1,6 +1,7 @@
 // The staff console's "City" tab, for admins: the city's configuration as it runs
 // (GET /api/admin/city) — categories with their attributes, districts, departments, dispatch
-// rules — and a form to add, edit or remove one item (PUT / DELETE /api/admin/city/{kind}/{code}),
+// rules, the time limits of each priority class — and a form to add, edit or remove one item
+// (PUT / DELETE /api/admin/city/{kind}/{code}; a class's time limits are edited, never removed),
 // made against the version shown. Each change is an event on the configuration topic; every
 // service runs it within seconds. A change against an older version is refused (409): the
 // tab reloads and says so. A refused item (422) shows each problem next to its field.
@@ -10,7 +11,8 @@ import { clearErrors, failure, formatDateTime, h, replace, serverDetail, showFie
 const LANGS = ["zh-Hans", "zh-Hant", "en"];
 const PRIORITIES = ["emergency", "utilities", "general", "complex"];
 const DATATYPES = ["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"];
-const KINDS = { categories: "category", districts: "district", departments: "department", rules: "rule" };
+const KINDS = { categories: "category", districts: "district", departments: "department", rules: "rule", limits: "limits" };
+const CLOCKS = ["triage", "response", "resolution"];
 
 let staffApi = null;
 let state = null; // the last GET /api/admin/city
@@ -40,11 +42,18 @@ export async function loadCity() {
   panel().dataset.version = String(state.version);
 }
 
+/** The items of a section: a list of the configuration, or each priority class's limits. */
+function itemsOf(kind) {
+  if (kind === "limits") return PRIORITIES.map((p) => ({ code: p, ...(state.city.deadlines || {})[p] }));
+  return state.city[kind] || [];
+}
+
 function section(kind) {
-  const items = state.city[kind] || [];
+  const items = itemsOf(kind);
+  const fixed = kind === "limits"; // one per priority class: edited, never added or removed
   return h("section", { class: "city-section", dataset: { kind } },
     h("h2", {}, t(`city.${kind}`), " ",
-      h("button", { type: "button", class: "secondary small", dataset: { add: kind }, onclick: () => edit(kind, null) },
+      fixed ? null : h("button", { type: "button", class: "secondary small", dataset: { add: kind }, onclick: () => edit(kind, null) },
         t("city.add"))),
     h("div", { class: "table-scroll" }, h("table", { class: "data-table" },
       h("tbody", {}, items.map((item) => h("tr", { dataset: { item: codeOf(kind, item) } },
@@ -52,17 +61,23 @@ function section(kind) {
         h("td", {}, describe(kind, item)),
         h("td", {},
           h("button", { type: "button", class: "link-button", onclick: () => edit(kind, item) }, t("city.edit")), " ",
-          h("button", { type: "button", class: "link-button danger", onclick: () => remove(kind, item) }, t("city.remove")))))))));
+          fixed ? null : h("button", { type: "button", class: "link-button danger", onclick: () => remove(kind, item) }, t("city.remove")))))))));
+}
+
+function limitsLine(limits) {
+  return CLOCKS.filter((clock) => limits && limits[clock]).map((clock) => `${t(`city.clock_${clock}`)} ${limits[clock]}`).join(" · ");
 }
 
 function describe(kind, item) {
+  if (kind === "limits") return `${t(`priority.${item.code}`)}: ${limitsLine(item)}`;
   if (kind === "rules") {
     const assisting = (item.assisting || []).length ? ` + ${item.assisting.join(", ")}` : "";
     return `→ ${item.lead}${assisting}`;
   }
   if (kind === "categories") {
+    const own = limitsLine(item.deadlines);
     return `${item.icon || ""} ${named(item.names)} · ${t(`priority.${item.priority}`)}`
-      + ` · ${t("city.attributes_count", { n: (item.attributes || []).length })}`;
+      + ` · ${t("city.attributes_count", { n: (item.attributes || []).length })}${own ? ` · ${own}` : ""}`;
   }
   return named(item.names);
 }
@@ -113,9 +128,17 @@ function attributeFields(attribute, at) {
       t("city.attribute_remove")));
 }
 
+/** A limit per clock ("3 working days", "4 hours"); for a category, blank keeps its class's. */
+function limitFields(prefix, limits, hint) {
+  return h("fieldset", { class: "field", dataset: { where: prefix || "limits" } }, h("legend", {}, t("city.limits_legend")),
+    h("p", { class: "hint" }, hint),
+    CLOCKS.map((clock) => input(prefix ? `${prefix}.${clock}` : clock, t(`city.clock_${clock}`), limits ? limits[clock] : "")));
+}
+
 function fieldsFor(kind, item) {
   const city = state.city;
   const code = item ? item.code : "";
+  if (kind === "limits") return [input("code", t("city.priority"), t(`priority.${code}`), { readonly: true }), limitFields("", item, t("city.limits_hint"))];
   if (kind === "rules") {
     const departments = city.departments.map((d) => [d.code, `${d.code} — ${named(d.names)}`]);
     return [
@@ -138,6 +161,7 @@ function fieldsFor(kind, item) {
     namesFields("description", item && item.description, t("city.description")),
     select("priority", t("city.priority"), PRIORITIES.map((p) => [p, t(`priority.${p}`)]), (item && item.priority) || "general"),
     check("address_public", t("city.address_public"), item && item.address_public),
+    limitFields("deadlines", item && item.deadlines, t("city.own_limits_hint")),
     h("fieldset", { class: "field" }, h("legend", {}, t("city.attributes")), attributes,
       h("button", { type: "button", class: "secondary small", id: "city-attribute-add",
         onclick: () => attributes.appendChild(attributeFields({}, attributes.children.length)) }, t("city.attribute_add")))];
@@ -183,6 +207,7 @@ function number(text) {
 
 /** The item as the configuration files describe it, from the form. */
 function itemOf(kind, form) {
+  if (kind === "limits") return Object.fromEntries(CLOCKS.map((clock) => [clock, valueOf(form, clock)]));
   if (kind === "rules") {
     return { category: valueOf(form, "category"), district: valueOf(form, "district"),
       lead: valueOf(form, "lead"), assisting: valueOf(form, "assisting") };
@@ -193,6 +218,8 @@ function itemOf(kind, form) {
   if (kind === "categories") {
     Object.assign(item, { icon: valueOf(form, "icon"), description: namesOf(form, "description"),
       priority: valueOf(form, "priority"), address_public: valueOf(form, "address_public") });
+    const own = CLOCKS.filter((clock) => valueOf(form, `deadlines.${clock}`));
+    if (own.length) item.deadlines = Object.fromEntries(own.map((clock) => [clock, valueOf(form, `deadlines.${clock}`)]));
     item.attributes = [...form.querySelectorAll(".city-attribute")].map((fieldset, order) => {
       const at = `attributes.${fieldset.dataset.attribute}`;
       const values = valueOf(form, `${at}.values`).split("\n").map((line) => line.trim()).filter(Boolean).map((line) => {
@@ -212,7 +239,7 @@ async function save(kind, old, form) {
   clearErrors(form);
   const status = form.querySelector(".form-status");
   const item = itemOf(kind, form);
-  if (kind !== "rules" && !item.code) {
+  if (kind !== "rules" && kind !== "limits" && !item.code) {
     showFieldError(form.querySelector('[data-where="code"]'), t("city.error_code"));
     return;
   }

@@ -187,3 +187,37 @@ def test_a_routing_recorded_before_versions_reads_with_none() -> None:
     old = {"department": "signal-co", "due_at": T0.isoformat(), "priority": "general",
            "rule": "traffic-signals@*", "reason": "accepted", "by": SYSTEM.model_dump()}
     assert ev.CaseRouted.model_validate(old).config_version is None
+
+
+def test_a_priority_class_s_time_limits_are_replaced_never_removed_and_each_mistake_named() -> None:
+    faster = {"triage": "2 hours", "response": "4 hours", "resolution": "3 working days"}
+    event = change(CITY, 0, "limits", "general", put(faster), by="admin-1", now=NOW)
+    after = CityConfig.model_validate(event.city)
+    assert after.deadlines.general.model_dump(mode="json") == faster
+    assert after.deadlines.complex == CITY.deadlines.complex  # the other classes as they were
+    assert (event.change.kind, event.change.code) == ("limits", "general")
+
+    with pytest.raises(Invalid) as refusal:
+        change(CITY, 0, "limits", "general", removal(), by="admin-1", now=NOW)
+    assert "not removed" in problems(refusal)["code"]
+    with pytest.raises(Invalid) as refusal:
+        change(CITY, 0, "limits", "urgent", put(faster), by="admin-1", now=NOW)
+    assert "no priority class urgent" in problems(refusal)["code"]
+    with pytest.raises(Invalid) as refusal:
+        change(CITY, 0, "limits", "general", put({**faster, "resolution": "soon",
+                                                  "resolve": "1 day"}), by="a", now=NOW)
+    found = problems(refusal)
+    assert "item.resolution" in found and "item.resolve" in found
+
+
+def test_a_category_s_own_time_limits_travel_with_it_and_are_checked_like_the_class_s() -> None:
+    own = {**BIKES, "deadlines": {"resolution": "5 working days"}}
+    city = CityConfig.model_validate(
+        change(CITY, 0, "category", "bikes", put(own), by="admin-1", now=NOW).city)
+    bikes = city.category("bikes")
+    assert bikes is not None and bikes.deadlines is not None
+    assert str(bikes.deadlines.resolution) == "5 working days"
+    with pytest.raises(Invalid) as refusal:
+        change(CITY, 0, "category", "bikes", put({**BIKES, "deadlines": {"resolution": "later"}}),
+               by="admin-1", now=NOW)
+    assert "item.deadlines.resolution" in problems(refusal)
