@@ -23,10 +23,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.text import ShortLine
 
-Kind = Literal["category", "district", "department", "rule", "limits"]
+Kind = Literal["category", "district", "department", "rule", "limits", "calendar"]
 """What an admin changes: each is one list of the configuration, its items keyed by code (a
 dispatch rule by `category@district`); `limits` are the time limits of one priority class
-(keyed by the class: emergency, utilities, general, complex), replaced, never removed."""
+(keyed by the class: emergency, utilities, general, complex) and `calendar` the city's
+changes to the official calendar (one item, `changes`): replaced, never removed."""
 
 Action = Literal["put", "remove"]
 

@@ -37,7 +37,7 @@ from services.common.catalogue import (
     DispatchRule,
     District,
 )
-from services.common.workdays import TimeLimits
+from services.common.workdays import CalendarRules, TimeLimits
 from services.lifecycle.errors import Invalid, NotNow, Problem
 
 LISTS: dict[Kind, tuple[str, type[BaseModel]]] = {
@@ -118,29 +118,37 @@ def blank_names(data: Any, where: str) -> Iterator[Problem]:
             yield from blank_names(value, f"{where}.{at}")
 
 
-def changed_limits(city: CityConfig, priority: str, command: ChangeCity) -> CityConfig:
-    """The configuration with new time limits for the priority class `priority`. A class
-    always has limits: they are replaced, never removed. Cases keep the deadlines they were
-    given (recorded when each clock started); the new limits count for those to come."""
-    if priority not in type(city.deadlines).model_fields:
-        raise Invalid.of([Problem("code", f"there is no priority class {priority}: one of "
-                                          f"{', '.join(type(city.deadlines).model_fields)}")])
+CALENDAR = "changes"
+"""The code of the calendar's one item: the city's changes to the official calendar."""
+
+
+def changed_part(city: CityConfig, kind: Kind, code: str, command: ChangeCity) -> CityConfig:
+    """The configuration with a part that always exists replaced: a priority class's time
+    limits (`limits`, the class its code) or the city's changes to the official calendar
+    (`calendar`, code `changes`). Such a part is replaced, never removed. Cases keep the
+    deadlines they were given (recorded when each clock started); the new part counts for
+    those to come."""
+    codes = tuple(type(city.deadlines).model_fields) if kind == "limits" else (CALENDAR,)
+    if code not in codes:
+        raise Invalid.of([Problem("code", f"there is no {kind} {code}: "
+                                          f"{' or '.join(codes)}")])
     if command.item is None:
-        raise Invalid.of([Problem("code", "a priority class's time limits are changed, "
-                                          "not removed")])
+        raise Invalid.of([Problem("code", f"the {kind} {code} is changed, not removed")])
+    model: type[BaseModel] = TimeLimits if kind == "limits" else CalendarRules
     try:
-        limits = TimeLimits.model_validate(command.item)
+        part = model.model_validate(command.item)
     except ValidationError as error:
         raise Invalid.of(problems_of(error, "item")) from None
-    deadlines = city.deadlines.model_copy(update={priority: limits})
-    return CityConfig.model_validate(
-        city.model_copy(update={"deadlines": deadlines}).model_dump(by_alias=True))
+    update: dict[str, Any] = (
+        {"deadlines": city.deadlines.model_copy(update={code: part})} if kind == "limits"
+        else {"calendar": part})
+    return CityConfig.model_validate(city.model_copy(update=update).model_dump(by_alias=True))
 
 
 def changed(city: CityConfig, kind: Kind, code: str, command: ChangeCity) -> CityConfig:
     """The configuration after putting or removing (no `item`) the `kind` item `code`."""
-    if kind == "limits":
-        return changed_limits(city, code, command)
+    if kind in ("limits", "calendar"):
+        return changed_part(city, kind, code, command)
     field, model = LISTS[kind]
     items = list(getattr(city, field))
     if command.item is None:

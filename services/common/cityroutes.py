@@ -25,11 +25,13 @@ READ_BACK_TIMEOUT_S = 10.0
 """How long an accepted change waits to be read back by the instance that recorded it."""
 
 KINDS: dict[str, Kind] = {"categories": "category", "districts": "district",
-                          "departments": "department", "rules": "rule", "limits": "limits"}
+                          "departments": "department", "rules": "rule", "limits": "limits",
+                          "calendar": "calendar"}
 
-Section = Annotated[str, Path(pattern="^(categories|districts|departments|rules|limits)$",
-                             description="Which list of the configuration (`limits`: the time "
-                                         "limits of the priority class named by the code).")]
+Section = Annotated[str, Path(
+    pattern="^(categories|districts|departments|rules|limits|calendar)$",
+    description="Which list of the configuration (`limits`: the time limits of the priority "
+                "class the code names; `calendar`: its one item `changes`).")]
 ItemCode = Annotated[str, Path(min_length=1, max_length=140,
                                description="The item's code; a dispatch rule's is "
                                            "`category@district`.")]

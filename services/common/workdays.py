@@ -94,7 +94,7 @@ Limit = Annotated[TimeLimit, BeforeValidator(TimeLimit.parse), PlainSerializer(s
 class CalendarRules(BaseModel):
     """The city's changes to the official calendar (`calendar.yaml`)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     holidays: tuple[date, ...] = ()
     """Extra days off (a local holiday), or an official one the package does not know yet."""

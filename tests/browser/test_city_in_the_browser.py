@@ -6,7 +6,8 @@ resident's form offers it at once. They move the water rule to the housing burea
 district with a latitude that is not a number, and a department whose code has a space, are
 refused with the problem next to the field. A change made while another admin changed the
 city is refused, and the tab shows the current version. The general class's resolution limit
-becomes five working days; the consumer category keeps its own ten when its icon changes.
+becomes five working days; the consumer category keeps its own ten when its icon changes;
+two local holidays join the official calendar.
 An officer has no City tab.
 """
 
@@ -146,6 +147,14 @@ async def test_an_admin_adds_a_category_and_moves_a_rule_and_sees_what_is_wrong(
         await saved(console, 5)
         await expect(consumer).to_contain_text("🧾")
         await expect(consumer).to_contain_text("Resolution 10 working days")
+        # a local holiday: the city's changes to the official calendar, one item, edited
+        calendar = console.locator("section[data-kind=calendar] tr[data-item=changes]")
+        await expect(calendar).to_contain_text("extra days off: 0")
+        await calendar.locator("button", has_text=words["city.edit"]).click()
+        await form.locator("[name=holidays]").fill("2026-12-24\n2026-12-25")
+        await form.locator("button[type=submit]").click()
+        await saved(console, 6)
+        await expect(calendar).to_contain_text("extra days off: 2")
 
         # the browser logs the refusals (422, 409) it was answered; nothing else went wrong
         assert [e for e in errors if "status of 422" not in e and "status of 409" not in e] \

@@ -1,7 +1,8 @@
 // The staff console's "City" tab, for admins: the city's configuration as it runs
 // (GET /api/admin/city) — categories with their attributes, districts, departments, dispatch
-// rules, the time limits of each priority class — and a form to add, edit or remove one item
-// (PUT / DELETE /api/admin/city/{kind}/{code}; a class's time limits are edited, never removed),
+// rules, the time limits of each priority class, the city's changes to the official calendar —
+// and a form to add, edit or remove one item (PUT / DELETE /api/admin/city/{kind}/{code}; time
+// limits and the calendar are edited, never removed),
 // made against the version shown. Each change is an event on the configuration topic; every
 // service runs it within seconds. A change against an older version is refused (409): the
 // tab reloads and says so. A refused item (422) shows each problem next to its field.
@@ -11,7 +12,8 @@ import { clearErrors, failure, formatDateTime, h, replace, serverDetail, showFie
 const LANGS = ["zh-Hans", "zh-Hant", "en"];
 const PRIORITIES = ["emergency", "utilities", "general", "complex"];
 const DATATYPES = ["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"];
-const KINDS = { categories: "category", districts: "district", departments: "department", rules: "rule", limits: "limits" };
+const KINDS = { categories: "category", districts: "district", departments: "department", rules: "rule", limits: "limits", calendar: "calendar" };
+const FIXED = ["limits", "calendar"]; // parts that always exist: edited, never added or removed
 const CLOCKS = ["triage", "response", "resolution"];
 
 let staffApi = null;
@@ -45,12 +47,13 @@ export async function loadCity() {
 /** The items of a section: a list of the configuration, or each priority class's limits. */
 function itemsOf(kind) {
   if (kind === "limits") return PRIORITIES.map((p) => ({ code: p, ...(state.city.deadlines || {})[p] }));
+  if (kind === "calendar") return [{ code: "changes", ...(state.city.calendar || {}) }];
   return state.city[kind] || [];
 }
 
 function section(kind) {
   const items = itemsOf(kind);
-  const fixed = kind === "limits"; // one per priority class: edited, never added or removed
+  const fixed = FIXED.includes(kind);
   return h("section", { class: "city-section", dataset: { kind } },
     h("h2", {}, t(`city.${kind}`), " ",
       fixed ? null : h("button", { type: "button", class: "secondary small", dataset: { add: kind }, onclick: () => edit(kind, null) },
@@ -70,6 +73,10 @@ function limitsLine(limits) {
 
 function describe(kind, item) {
   if (kind === "limits") return `${t(`priority.${item.code}`)}: ${limitsLine(item)}`;
+  if (kind === "calendar") {
+    return t("city.calendar_line", { holidays: (item.holidays || []).length, working: (item.working_days || []).length,
+      beyond: t(`city.beyond_${item.outside_known_years || "weekends"}`) });
+  }
   if (kind === "rules") {
     const assisting = (item.assisting || []).length ? ` + ${item.assisting.join(", ")}` : "";
     return `→ ${item.lead}${assisting}`;
@@ -135,9 +142,25 @@ function limitFields(prefix, limits, hint) {
     CLOCKS.map((clock) => input(prefix ? `${prefix}.${clock}` : clock, t(`city.clock_${clock}`), limits ? limits[clock] : "")));
 }
 
+function lines(where, label, values, hint) {
+  const id = `city-${where}`;
+  return h("div", { class: "field", dataset: { where } },
+    h("label", { for: id }, label), h("p", { class: "hint" }, hint),
+    h("textarea", { id, name: where, rows: 3 }, (values || []).join("\n")));
+}
+
 function fieldsFor(kind, item) {
   const city = state.city;
   const code = item ? item.code : "";
+  if (kind === "calendar") {
+    return [
+      lines("holidays", t("city.holidays"), item.holidays, t("city.days_hint")),
+      lines("working_days", t("city.working_days"), item.working_days, t("city.days_hint")),
+      input("known_years", t("city.known_years"), (item.known_years || []).join(", "), { inputmode: "numeric" }),
+      select("outside_known_years", t("city.outside_known_years"),
+        ["weekends", "refuse"].map((x) => [x, t(`city.beyond_${x}`)]), item.outside_known_years || "weekends"),
+    ];
+  }
   if (kind === "limits") return [input("code", t("city.priority"), t(`priority.${code}`), { readonly: true }), limitFields("", item, t("city.limits_hint"))];
   if (kind === "rules") {
     const departments = city.departments.map((d) => [d.code, `${d.code} — ${named(d.names)}`]);
@@ -208,6 +231,11 @@ function number(text) {
 /** The item as the configuration files describe it, from the form. */
 function itemOf(kind, form) {
   if (kind === "limits") return Object.fromEntries(CLOCKS.map((clock) => [clock, valueOf(form, clock)]));
+  if (kind === "calendar") {
+    const days = (where) => valueOf(form, where).split(/[\s,]+/).filter(Boolean);
+    return { holidays: days("holidays"), working_days: days("working_days"),
+      known_years: days("known_years").map(number), outside_known_years: valueOf(form, "outside_known_years") };
+  }
   if (kind === "rules") {
     return { category: valueOf(form, "category"), district: valueOf(form, "district"),
       lead: valueOf(form, "lead"), assisting: valueOf(form, "assisting") };
@@ -239,7 +267,7 @@ async function save(kind, old, form) {
   clearErrors(form);
   const status = form.querySelector(".form-status");
   const item = itemOf(kind, form);
-  if (kind !== "rules" && kind !== "limits" && !item.code) {
+  if (kind !== "rules" && !FIXED.includes(kind) && !item.code) {
     showFieldError(form.querySelector('[data-where="code"]'), t("city.error_code"));
     return;
   }

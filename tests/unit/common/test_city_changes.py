@@ -199,10 +199,10 @@ def test_a_priority_class_s_time_limits_are_replaced_never_removed_and_each_mist
 
     with pytest.raises(Invalid) as refusal:
         change(CITY, 0, "limits", "general", removal(), by="admin-1", now=NOW)
-    assert "not removed" in problems(refusal)["code"]
+    assert "changed, not removed" in problems(refusal)["code"]
     with pytest.raises(Invalid) as refusal:
         change(CITY, 0, "limits", "urgent", put(faster), by="admin-1", now=NOW)
-    assert "no priority class urgent" in problems(refusal)["code"]
+    assert "no limits urgent" in problems(refusal)["code"]
     with pytest.raises(Invalid) as refusal:
         change(CITY, 0, "limits", "general", put({**faster, "resolution": "soon",
                                                   "resolve": "1 day"}), by="a", now=NOW)
@@ -221,3 +221,28 @@ def test_a_category_s_own_time_limits_travel_with_it_and_are_checked_like_the_cl
         change(CITY, 0, "category", "bikes", put({**BIKES, "deadlines": {"resolution": "later"}}),
                by="admin-1", now=NOW)
     assert "item.deadlines.resolution" in problems(refusal)
+
+
+def test_the_city_s_changes_to_the_official_calendar_are_one_item_replaced_never_removed() -> None:
+    local = {"holidays": ["2026-12-25"], "working_days": [], "known_years": [],
+             "outside_known_years": "refuse"}
+    after = CityConfig.model_validate(
+        change(CITY, 0, "calendar", "changes", put(local), by="admin-1", now=NOW).city)
+    assert [str(day) for day in after.calendar.holidays] == ["2026-12-25"]
+    assert after.calendar.outside_known_years == "refuse"
+
+    with pytest.raises(Invalid) as refusal:
+        change(CITY, 0, "calendar", "changes", removal(), by="admin-1", now=NOW)
+    assert "changed, not removed" in problems(refusal)["code"]
+    with pytest.raises(Invalid) as refusal:
+        change(CITY, 0, "calendar", "2027", put(local), by="admin-1", now=NOW)
+    assert problems(refusal) == {"code": "there is no calendar 2027: changes"}
+    with pytest.raises(Invalid) as refusal:
+        change(CITY, 0, "calendar", "changes",
+               put({**local, "working_days": ["2026-12-25"], "holiday": []}), by="a", now=NOW)
+    found = problems(refusal)
+    assert "item.holiday" in found
+    with pytest.raises(Invalid) as refusal:
+        change(CITY, 0, "calendar", "changes", put({**local, "working_days": ["2026-12-25"]}),
+               by="a", now=NOW)
+    assert "both a holiday and a working day: 2026-12-25" in " ".join(problems(refusal).values())
