@@ -565,11 +565,14 @@ def subscribe_records(
     handle: Callable[[T, ConsumerRecord[Any, Any]], Awaitable[None]],
     title: str,
     description: str | None,
+    persistent: bool = True,
 ) -> Any:
     """Feed the records of `topics` (read by name, from the first) to `handle` one at a time,
     each read as `kind` (one that is not is dead-lettered, `read_as`), at least once: if
     `handle` fails, the record comes again after a pause. `message` is the value's annotation
-    as the AsyncAPI document names it (`Annotated[Model, Field(title=...)]`, or the model)."""
+    as the AsyncAPI document names it (`Annotated[Model, Field(title=...)]`, or the model).
+    Returns the subscriber; one not `persistent` is made while the broker runs and started by
+    the caller (`following.py`)."""
 
     async def on_record(value: Any, raw: KafkaMessage) -> None:
         record = records_of(raw)[0]
@@ -583,9 +586,11 @@ def subscribe_records(
 
     # the annotations FastStream reads, evaluated here (see `typed`), the value's as given
     on_record.__annotations__ = {"value": message, "raw": KafkaMessage, "return": None}
-    return broker.subscriber(*topics, group_id=group_id, auto_offset_reset="earliest",
-                             title=title, description=description,
-                             decoder=read_as(kind, dead_letters))(on_record)
+    subscriber = broker.subscriber(*topics, group_id=group_id, auto_offset_reset="earliest",
+                                   title=title, description=description,
+                                   persistent=persistent, decoder=read_as(kind, dead_letters))
+    subscriber(on_record)
+    return subscriber
 
 
 BatchHandler = Callable[[list[Delivery]], Awaitable[None]]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +41,7 @@ from contracts.topics import Topics
 from services.common.bus import Delivery as Read
 from services.common.bus import described, subscribe_envelopes, subscribe_records
 from services.common.clock import Clock
+from services.common.following import FOLLOW_EVERY_S, DepartmentTopics
 from services.common.keys import BrokenSeal, key_store, open_sealed
 from services.common.limits import RateLimiter, per_client
 from services.common.logging import bound, get_logger
@@ -143,10 +145,12 @@ class NotifyService(ServiceRuntime[NotifySettings]):
                              trusted_proxy_hops=settings.trusted_proxy_hops),
             mails="email" in self.senders))
         self.webhooks = Webhooks(self.db["webhooks"], settings.secret())
-        # The department is where a case arrived: each cases topic is one department's.
-        self.department_topics = {self.topics.department_cases(department.code):
-                                  department.code for department in self.city.current.departments}
-        self._subscribe_department_cases()
+        # The department is where a case arrived: each cases topic is one department's (one
+        # added while notify runs is read once onboarded: `DepartmentTopics`).
+        self.department_cases = DepartmentTopics(settings, self.name, self.city,
+                                                 self.topics.department_cases,
+                                                 self._subscribe_department_cases)
+        self.department_topics = self.department_cases.department_of
         self.router.include_router(webhook_routes(self.ledger, self.webhooks, self.tokens))
 
     async def on_start(self) -> None:
@@ -154,15 +158,20 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         self.background(self.dispatching)
         self.every(3600, lambda: self.subscriptions.forget_unconfirmed(self.clock.now()))
 
+    async def start(self) -> None:
+        await super().start()
+        # Only once the broker runs: a topic followed is read by a consumer started then.
+        self.every(FOLLOW_EVERY_S, self.department_cases.follow)
+
     # -- the departments' cases in: webhooks ---------------------------------------------
 
-    def _subscribe_department_cases(self) -> None:
-        # By name, as routing reads the replies topics: the city's departments, read at start.
-        subscribe_records(
-            self.broker, list(self.department_topics), group_id=f"{self.group_id}-webhooks",
+    def _subscribe_department_cases(self, topics: Sequence[str], persistent: bool) -> Any:
+        # By name, as routing reads the replies topics.
+        return subscribe_records(
+            self.broker, topics, group_id=f"{self.group_id}-webhooks",
             kind=READ_CASE, message=DepartmentCase, dead_letters=self.dead_letters,
             handle=self.plan_webhook, title="notify: departments' cases, POSTed to their webhooks",
-            description=described(Topics.department_cases))
+            description=described(Topics.department_cases), persistent=persistent)
 
     async def plan_webhook(self, case: DepartmentCase,
                            record: ConsumerRecord[Any, Any]) -> None:

@@ -28,7 +28,7 @@ crash in between). Its inputs:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -58,6 +58,7 @@ from services.common.catalogue import work_calendar
 from services.common.cityroutes import city_routes
 from services.common.clock import Clock
 from services.common.commands import Desk, Reply
+from services.common.following import FOLLOW_EVERY_S, DepartmentTopics
 from services.common.keys import key_store
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
@@ -101,12 +102,13 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
         )
         self.desk = Desk(self.streams, self.clock, lambda: self.policy)
         self.replies = self.db["department_replies"]
-        # Who sent a reply is where it arrived: each replies topic is one department's. The
-        # departments on the bus are those of the city when routing starts: one added while
-        # it runs is routed to at once, and takes its cases on the bus once onboarded
-        # (`zaiban departments onboard`, `zaiban topics ensure`) and routing restarted.
-        self.reply_senders = {self.topics.department_replies(department.code): department.code
-                              for department in self.city.current.departments}
+        # Who sent a reply is where it arrived: each replies topic is one department's. A
+        # department added while routing runs is routed to at once, and its replies are read
+        # within seconds of its onboarding (`zaiban topics ensure`): `DepartmentTopics`.
+        self.replies_topics = DepartmentTopics(settings, self.name, self.city,
+                                               self.topics.department_replies,
+                                               self._subscribe_replies)
+        self.reply_senders = self.replies_topics.department_of
         self.department_topics = {
             department.code: Outlet(
                 self.broker, self.topics.department_cases(department.code),
@@ -123,7 +125,6 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
             handle=self.on_case_events,
             title="routing: keep the write model, react, announce",
         )
-        self._subscribe_replies()
         self.keys = key_store(self.mongo, settings, opens=False)  # tombstones only
         self.broker.subscriber(
             self.topics.erasures, group_id=f"{self.group_id}-erasures",
@@ -162,6 +163,7 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
         self.background(lambda: self.streams.relay(self.settings.relay_every_s))
         if self.settings.routing_reacts:
             self.every(self.settings.sweep_every_s, self.sweep)
+        self.every(FOLLOW_EVERY_S, self.replies_topics.follow)
 
     # -- the case event log -----------------------------------------------------
 
@@ -222,16 +224,13 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
 
     # -- department replies -----------------------------------------------------
 
-    def _subscribe_replies(self) -> None:
-        # One consumer over the topics by name (not a pattern): routing answers for the
-        # departments of its city's configuration, read once at start like its dispatch rules
-        # and their cases topics; a name is what a broker's ACL grants; and a pattern would
+    def _subscribe_replies(self, topics: Sequence[str], persistent: bool) -> Any:
+        # By name (not a pattern): a name is what a broker's ACL grants; and a pattern would
         # see a new topic only at the next metadata refresh (5 minutes by default).
-        subscribe_records(
-            self.broker, list(self.reply_senders), group_id=f"{self.group_id}-replies",
-            kind=READ_REPLY,
+        return subscribe_records(
+            self.broker, topics, group_id=f"{self.group_id}-replies", kind=READ_REPLY,
             message=Annotated[cmd.DepartmentReply, Field(title="DepartmentReply")],
-            dead_letters=self.dead_letters, handle=self.handle_reply,
+            dead_letters=self.dead_letters, handle=self.handle_reply, persistent=persistent,
             title="routing: department replies", description=described(Topics.department_replies))
 
     async def handle_reply(self, reply: Reply, record: ConsumerRecord[Any, Any]) -> None:

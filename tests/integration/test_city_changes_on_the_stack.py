@@ -16,6 +16,7 @@ the same city.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import client_for, eventually, read_topic, running
+from helpers import client_for, eventually, publish_raw, read_topic, running
 from integration.routing.test_routing_on_the_stack import given_accepted, until_types
 from servicefixtures import token
 
@@ -31,10 +32,12 @@ from contracts.cityconfig import CityChanged
 from contracts.facts import Role
 from contracts.topics import Topics
 from services.common.catalogue import load_city
+from services.common.following import FOLLOW_EVERY_S
 from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
 from services.composition import app_of, build
 from zaiban.cityconfig import history_line, running_city, write_files
+from zaiban.topics import ensure_for_city
 
 pytestmark = pytest.mark.stack
 
@@ -201,3 +204,43 @@ async def test_a_class_s_time_limits_changed_while_running_count_for_new_cases_o
         [*_, still] = await until_types(settings, before, "CaseSubmitted", "CaseAccepted",
                                         "CaseRouted")
         assert still.data == routed_before.data
+
+
+METRO = {"code": "metro-co", "contact": "0371-0000-0199", "names": {
+    "zh-Hans": "地铁公司", "zh-Hant": "地鐵公司", "en": "Metro Company"}}
+
+
+async def test_a_department_added_while_running_is_heard_on_the_bus_once_onboarded(
+        settings: CommonSettings) -> None:
+    routing, notify = build("routing", settings), build("notify", settings)
+    topics = Topics(settings.topic_prefix)
+    async with running(routing, notify), client_for(app_of(routing)) as http:
+        await ok(await http.put("/api/admin/city/departments/metro-co", headers=ADMIN,
+                                json={"expected_version": 0, "item": METRO}))
+        await ok(await http.put("/api/admin/city/rules/roads@*", headers=ADMIN, json={
+            "expected_version": 1, "item": {"category": "roads", "lead": "metro-co"}}))
+        case_id = await given_accepted(settings, category="roads", district="gaoxin",
+                                       at=datetime.now(UTC))
+        [*_, routed] = await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted",
+                                         "CaseRouted")
+        assert routed.data["department"] == "metro-co"
+        assert await routing.replies_topics.follow() == []  # no topic yet: nothing to read
+
+        # onboarded as any department (`zaiban topics ensure`: its topics, and the services'
+        # rights on them), it is heard within seconds, by the instances already running
+        await ensure_for_city(settings)
+
+        async def following() -> bool | None:
+            return (topics.department_replies("metro-co") in routing.reply_senders
+                    and topics.department_cases("metro-co") in notify.department_topics) or None
+
+        await eventually(following, timeout=4 * FOLLOW_EVERY_S,
+                         what="routing and notify to read metro-co's topics")
+        await publish_raw(settings.kafka_bootstrap, topics.department_replies("metro-co"), [
+            json.dumps({"case_id": case_id, "department": "metro-co", "action": "acknowledge",
+                        "reply_id": "metro-1", "note": "已收到"}).encode()],
+            key=case_id.encode())
+        [*_, acknowledged] = await until_types(settings, case_id, "CaseSubmitted",
+                                               "CaseAccepted", "CaseRouted",
+                                               "CaseAcknowledged")
+        assert acknowledged.data["by"]["department"] == "metro-co"
