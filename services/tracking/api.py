@@ -35,7 +35,7 @@ from services.common.auth import Principal, TokenCheck, staff_guard
 from services.common.bus import RevocationLog
 from services.common.catalogue import Language
 from services.common.cityconfig import LiveCity
-from services.common.clock import SystemClock
+from services.common.clock import Clock, SystemClock
 from services.common.commands import Correlation
 from services.common.i18n import UnknownLanguage, pick_language
 from services.common.keys import KeyStore, open_sealed
@@ -110,7 +110,7 @@ def page(total: int | None, limit: int, offset: int,
 
 def install_routes(router: APIRouter, *, store: TimelineStore, city: LiveCity,
                    settings: TrackingSettings, signals: Signals, keys: KeyStore,
-                   audit: StaffReads, tokens: TokenCheck) -> None:
+                   audit: StaffReads, tokens: TokenCheck, clock: Clock) -> None:
     require = staff_guard(tokens)
     any_staff = require(Role.OFFICER, Role.SUPERVISOR, Role.REPORTER, Role.DEPARTMENT)
 
@@ -316,7 +316,7 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: LiveCity,
         total, views = await store.inbox(inbox.InboxQuery(
             department=inbox_of, handler=principal.subject if mine else None,
             limit=limit, offset=offset))
-        now = SystemClock().now()
+        now = clock.now()
         return page(total, limit, offset, [
             {**summary(v, language, city.current, staff=True), **inbox.row_fields(v, now)}
             for v in views])

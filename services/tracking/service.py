@@ -78,7 +78,8 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
         install_map_routes(self.router, store=self.store, city=self.city, tokens=self.tokens)
         install_routes(self.router, store=self.store, city=self.city, settings=self.settings,
                        signals=self.signals, keys=key_store(self.mongo, settings),
-                       audit=StaffReads(self.audit, self.clock), tokens=self.tokens)
+                       audit=StaffReads(self.audit, self.clock), tokens=self.tokens,
+                       clock=self.clock)
         install_audit_routes(self.router, reads=self.reads, tokens=self.tokens)
         install_revocation_routes(self.router, tokens=self.tokens, log=self.revocation_log)
         install_feed_routes(self.router, store=self.store, city=self.city,

@@ -221,7 +221,8 @@ async def http(trail: Trail, kept: Kept) -> AsyncIterator[httpx.AsyncClient]:
     install_routes(router, store=OneCase(view_of(heating_case())),  # type: ignore[arg-type]
                    city=LiveCity(CITY), settings=SETTINGS, signals=Signals(),
                    keys=Keys(),  # type: ignore[arg-type]
-                   audit=StaffReads(trail.trail, ManualClock(READ_AT)), tokens=TOKENS)
+                   audit=StaffReads(trail.trail, ManualClock(READ_AT)), tokens=TOKENS,
+                   clock=ManualClock(READ_AT))
     install_audit_routes(router, reads=kept, tokens=TOKENS)  # type: ignore[arg-type]
     app.include_router(router)
     async with client_for(app) as client:
