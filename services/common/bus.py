@@ -321,7 +321,25 @@ class WholeTopic(Generic[T]):
     async def _behind_after(self, timeout_s: float) -> int:
         """Wait until what the topic holds now has been read: how many partitions are still
         behind after `timeout_s` (0: all read)."""
-        return await read_to_end(self.subscriber, self.read_to, self._moved, timeout_s)
+        consumer = self.subscriber.consumer
+        if consumer is None:
+            raise RuntimeError("a topic is read once the broker has started")
+        partitions = sorted(consumer.assignment())
+        starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+
+        def behind() -> list[TopicPartition]:
+            return [tp for tp in partitions
+                    if self.read_to.get(tp.partition, starts[tp]) < ends[tp]]
+
+        try:
+            async with asyncio.timeout(timeout_s):
+                while behind():
+                    self._moved.clear()
+                    await self._moved.wait()
+        except TimeoutError:
+            pass
+        return len(behind())
 
 
 class RevocationFeed(WholeTopic[TokenRevoked]):
@@ -356,32 +374,6 @@ class RevocationFeed(WholeTopic[TokenRevoked]):
                 f"{timeout_s:g}s ({behind} partitions behind): it would admit revoked "
                 "tokens, so it does not start")
         log.info("revocations_read", service=self.service, known=len(self.revocations))
-
-
-async def read_to_end(subscriber: Any, read_to: dict[int, int], moved: asyncio.Event,
-                      timeout_s: float) -> int:
-    """Wait until a subscriber outside any group has read what its topic held when this was
-    called: `read_to` is, per partition, the offset after the last record it read, and
-    `moved` is set each time that moves. Returns how many partitions are still behind after
-    `timeout_s` (0: all read)."""
-    consumer = subscriber.consumer
-    if consumer is None:
-        raise RuntimeError("a topic is read once the broker has started")
-    partitions = sorted(consumer.assignment())
-    starts = await consumer.beginning_offsets(partitions)
-    ends = await consumer.end_offsets(partitions)
-
-    def behind() -> list[TopicPartition]:
-        return [tp for tp in partitions if read_to.get(tp.partition, starts[tp]) < ends[tp]]
-
-    try:
-        async with asyncio.timeout(timeout_s):
-            while behind():
-                moved.clear()
-                await moved.wait()
-    except TimeoutError:
-        pass
-    return len(behind())
 
 
 class DeadLetter(BaseModel):
