@@ -1,0 +1,339 @@
+"""Publishing the days: the manifest (`opendata_days`) and the files (`opendata_files`).
+
+Every ~30 s the publisher asks whether days have become publishable (`days.py`: the day
+ended more than the grace ago, and the projection has caught up with the case log and then
+been quiet for `settle_s`), and publishes each, oldest first:
+
+1. its lines are read from `opendata_events` (`day` = the day), put in file order, hashed,
+   chained to the day before's head;
+2. the manifest entry is INSERTED with `_id` = the day — once: the unique `_id` decides.
+   A second publisher (another copy of the service, or this one after a restart) whose
+   insert finds it there reads the stored entry instead, and from then on follows it. The
+   entry lists the `_id`s of the file's lines (`lines`), so the file can always be made
+   again from the store, exactly;
+3. the gzipped file is stored in chunks (`_id` = f"{day}:{n}", each ≤ 4 MB, with the day's
+   sha256), written by whoever holds bytes matching the entry (identical bytes, so two
+   writers agree); a missing or foreign chunk is made again from the entry's lines on the
+   first round after a start — and never from lines that no longer hash to the entry;
+4. after the round's days are in, the lines of those days are read again: any not in its
+   day's file (a line the consumer wrote while the day was being published) moves to the
+   first day not yet published — and so, before a round publishes, do those of the last day
+   published before it. A file never changes once its entry exists.
+
+Nothing here takes a lock: every step is an insert that only one can win, or a write
+that gives the same result whoever makes it, so any number of publishers may run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from services.common.clock import Clock
+from services.common.kafka import kafka_options
+from services.common.logging import get_logger
+from services.opendata.days import (
+    GENESIS,
+    ONE_DAY,
+    Line,
+    chain_head,
+    file_order,
+    gzipped,
+    is_settled,
+    ndjson_of,
+    publishable_days,
+    sha256_hex,
+)
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
+
+    from services.common.settings import CommonSettings
+
+log = get_logger("zaiban.opendata.publishing")
+
+EVENTS = "opendata_events"
+PROGRESS = "opendata_progress"
+DAYS = "opendata_days"
+FILES = "opendata_files"
+
+CHUNK_BYTES = 4 * 1024 * 1024
+"""A file is stored in chunks of at most this size (a document holds at most 16 MB)."""
+
+DAYS_PER_READ = 31
+"""Days of lines read at once when catching up on many (one scan of the events each)."""
+
+EndOffsets = Callable[[], Awaitable[Mapping[int, int]]]
+"""The end offset of each partition of the case event log, now."""
+
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PublishingPolicy:
+    """What the publisher needs of the service's settings."""
+
+    tz: tzinfo
+    """The city's timezone: its days are the files' days."""
+    grace_s: float = 600.0
+    """How long after a day ends before it is published (late lines still come in)."""
+    settle_s: float = 30.0
+    """How long the projection must have been quiet, caught up, before a day is final."""
+    every_s: float = 30.0
+    """How often `run_forever` looks for days to publish."""
+
+
+def line_of(doc: Doc) -> Line:
+    return Line(partition=int(doc["partition"]), offset=int(doc["offset"]),
+                recorded_at=doc["recorded_at"], text=str(doc["text"]))
+
+
+def manifest_entry(doc: Doc) -> Doc:
+    """A stored day as `/open-data/days.json` lists it."""
+    published = doc["published_at"]
+    return {"day": doc["day"], "events": doc["events"], "sha256": doc["sha256"],
+            "previous": doc["previous"], "head": doc["head"],
+            "published_at": published.isoformat() if isinstance(published, datetime)
+            else str(published),
+            "file": f"/open-data/days/{doc['day']}.ndjson.gz"}
+
+
+class PublishedDays:
+    """Reading what is published: the manifest and the files (the routes' store)."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.days = db[DAYS]
+        self.files = db[FILES]
+
+    async def entries(self) -> list[Doc]:
+        """The stored days, oldest first, without their lists of lines."""
+        found = [doc async for doc in self.days.find({}, {"lines": 0})]
+        return sorted(found, key=lambda doc: str(doc["_id"]))
+
+    async def entry(self, day: date) -> Doc | None:
+        return await self.days.find_one({"_id": day.isoformat()}, {"lines": 0})
+
+    async def file(self, entry: Doc) -> bytes | None:
+        """The day's gzipped file, as stored; None if a chunk is missing or not the day's."""
+        parts = []
+        for n in range(int(entry["chunks"])):
+            chunk = await self.files.find_one({"_id": f"{entry['day']}:{n}"})
+            if chunk is None or chunk.get("sha256") != entry["sha256"]:
+                return None
+            parts.append(bytes(chunk["data"]))
+        return b"".join(parts)
+
+
+class Publisher:
+    """Publishes the due days of the open data, idempotently (see the module's text)."""
+
+    def __init__(self, db: AsyncDatabase[Doc], policy: PublishingPolicy, clock: Clock,
+                 end_offsets: EndOffsets) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.end_offsets = end_offsets
+        self.events = db[EVENTS]
+        self.progress = db[PROGRESS]
+        self.days = db[DAYS]
+        self.files = db[FILES]
+        self.published = PublishedDays(db)
+        self._checked_after_start = False
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                published = await self.publish_due(self.clock.now())
+                if published:
+                    log.info("open_data_days_published", days=[d.isoformat() for d in published])
+            except PyMongoError as error:  # the store is away for a while: next round
+                log.warning("open_data_publishing_waits_for_the_store", error=str(error)[:200])
+            except Exception:
+                log.exception("open_data_publishing_failed_will_retry")
+            await asyncio.sleep(self.policy.every_s)
+
+    async def publish_due(self, now: datetime) -> list[date]:
+        """Publish every day due at `now`; the days this round published, oldest first (a
+        day another publisher got in first counts as published here too)."""
+        entries = await self.published.entries()
+        last = date.fromisoformat(entries[-1]["_id"]) if entries else None
+        if not self._checked_after_start:
+            await self._check_after_start(entries)
+            self._checked_after_start = True
+        if not await self._settled(now):
+            return []
+        first = None if last is not None else await self._first_day()
+        due = publishable_days(now, self.policy.tz, self.policy.grace_s, first, last, True)
+        if due and last is not None:
+            # lines a consumer gave the last published day while it was being published
+            # (it knew it unpublished): now into the first of the days about to go out
+            await self._move_strays(last, last)
+        previous = entries[-1]["head"] if entries else GENESIS
+        done: list[date] = []
+        for start in range(0, len(due), DAYS_PER_READ):
+            batch = due[start:start + DAYS_PER_READ]
+            lines = await self._lines_of(batch[0], batch[-1])
+            for day in batch:
+                stored = await self._publish_day(day, lines.get(day, []), previous, now)
+                previous = stored["head"]
+                done.append(day)
+        if done:
+            await self._move_strays(done[0], done[-1])
+        return done
+
+    async def _settled(self, now: datetime) -> bool:
+        ends = await self.end_offsets()
+        progress = {int(doc["_id"]): doc async for doc in self.progress.find({})}
+        return is_settled(ends, progress, now, self.policy.settle_s)
+
+    async def _first_day(self) -> date | None:
+        first = None
+        async for doc in self.events.find({}, {"day": 1}):
+            day = str(doc["day"])
+            first = day if first is None or day < first else first
+        return date.fromisoformat(first) if first else None
+
+    async def _lines_of(self, first: date, last: date) -> dict[date, list[Line]]:
+        found: dict[date, list[Line]] = {}
+        async for doc in self.events.find(
+                {"day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}):
+            found.setdefault(date.fromisoformat(doc["day"]), []).append(line_of(doc))
+        return found
+
+    async def _publish_day(self, day: date, lines: Sequence[Line], previous: str,
+                           now: datetime) -> Doc:
+        ordered = file_order(lines)
+        ndjson = ndjson_of(ordered)
+        sha = sha256_hex(ndjson)
+        gz = gzipped(ndjson)
+        chunks = [gz[i:i + CHUNK_BYTES] for i in range(0, len(gz), CHUNK_BYTES)]
+        entry = {"_id": day.isoformat(), "day": day.isoformat(), "events": len(ordered),
+                 "sha256": sha, "previous": previous, "head": chain_head(previous, day, sha),
+                 "published_at": now, "bytes": len(gz), "chunks": len(chunks),
+                 "lines": [line.key for line in ordered]}
+        try:
+            await self.days.insert_one(entry)
+        except DuplicateKeyError:  # another publisher, or this one before a restart
+            stored = await self.days.find_one({"_id": day.isoformat()})
+            assert stored is not None, "a day's entry is never deleted"
+            entry = stored
+        if entry["sha256"] == sha:
+            await self._store_chunks(day, sha, chunks)
+        else:
+            await self._ensure_file(entry)
+        return entry
+
+    async def _store_chunks(self, day: date, sha: str, chunks: Sequence[bytes]) -> None:
+        for n, data in enumerate(chunks):
+            chunk = {"_id": f"{day.isoformat()}:{n}", "day": day.isoformat(), "n": n,
+                     "sha256": sha, "data": data}
+            try:
+                await self.files.replace_one({"_id": chunk["_id"]}, chunk, upsert=True)
+            except DuplicateKeyError:
+                pass  # two writers upserted the same (identical) chunk at once
+
+    async def _ensure_file(self, entry: Doc) -> None:
+        """Make the entry's file again from its lines if a chunk is missing or foreign (a
+        publisher stopped between the entry and its file) — only if they still hash to it."""
+        if await self.published.file(entry) is not None:
+            return
+        keys = list(entry["lines"])
+        docs = {doc["_id"]: doc async for doc in self.events.find({"_id": {"$in": keys}})}
+        if any(key not in docs for key in keys):
+            log.error("open_data_day_lines_missing", day=entry["day"])
+            return
+        ndjson = ndjson_of(line_of(docs[key]) for key in keys)
+        if sha256_hex(ndjson) != entry["sha256"]:
+            # the stored lines were changed after the day was published: never serve that
+            log.error("open_data_day_lines_changed", day=entry["day"])
+            return
+        gz = gzipped(ndjson)
+        await self._store_chunks(date.fromisoformat(entry["day"]), entry["sha256"],
+                                 [gz[i:i + CHUNK_BYTES] for i in range(0, len(gz), CHUNK_BYTES)])
+
+    async def _check_after_start(self, entries: Sequence[Doc]) -> None:
+        """After a start: every published day has its file, and the lines of the last
+        month's days are all in their files (a stop may have come in between)."""
+        for entry in entries:
+            if await self.published.file(entry) is None:
+                stored = await self.days.find_one({"_id": entry["_id"]})
+                if stored is not None:
+                    await self._ensure_file(stored)
+        if entries:
+            last = date.fromisoformat(entries[-1]["_id"])
+            await self._move_strays(max(date.fromisoformat(entries[0]["_id"]),
+                                        last - timedelta(days=DAYS_PER_READ)), last)
+
+    async def _move_strays(self, first: date, last: date) -> None:
+        """Lines of published days in [first, last] that their day's file lacks move to the
+        first day not yet published."""
+        lines = [(str(doc["_id"]), str(doc["day"])) async for doc in self.events.find(
+            {"day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}, {"day": 1})]
+        files: dict[str, set[str] | None] = {}
+        for key, day in lines:
+            if day not in files:
+                entry = await self.days.find_one({"_id": day}, {"lines": 1})
+                files[day] = set(entry["lines"]) if entry is not None else None
+            in_file = files[day]
+            if in_file is not None and key not in in_file:
+                await self._move(key, date.fromisoformat(day) + ONE_DAY)
+
+    async def _move(self, key: str, target: date) -> None:
+        """Give the line `key` the first day from `target` on that is not published; if that
+        day gets published meanwhile without it, on to the next."""
+        while True:
+            entry = await self.days.find_one({"_id": target.isoformat()}, {"lines": 1})
+            if entry is not None:
+                if key in entry["lines"]:
+                    return
+                target += ONE_DAY
+                continue
+            await self.events.update_one({"_id": key}, {"$set": {"day": target.isoformat()}})
+            entry = await self.days.find_one({"_id": target.isoformat()}, {"lines": 1})
+            if entry is None or key in entry["lines"]:
+                log.info("open_data_line_moved", line=key, day=target.isoformat())
+                return
+
+
+class CaseLogEnds:
+    """The end offsets of the case event log, asked of the broker as `principal` (the
+    service's own: describing a topic it reads needs no other right). One consumer without a
+    group, started on first use and kept."""
+
+    def __init__(self, settings: CommonSettings, principal: str, topic: str) -> None:
+        self.settings = settings
+        self.principal = principal
+        self.topic = topic
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def __call__(self) -> dict[int, int]:
+        from aiokafka import TopicPartition
+
+        consumer = await self._started()
+        await consumer._client.force_metadata_update()
+        partitions = sorted(consumer.partitions_for_topic(self.topic) or set())
+        if not partitions:
+            return {}
+        ends = await consumer.end_offsets([TopicPartition(self.topic, p) for p in partitions])
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
+
+    async def _started(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            from aiokafka import AIOKafkaConsumer
+
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap,
+                                        group_id=None,
+                                        **kafka_options(self.settings, self.principal))
+            await consumer.start()
+            self._consumer = consumer
+        return self._consumer
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()
