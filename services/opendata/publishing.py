@@ -121,13 +121,20 @@ class PublishedDays:
 
     async def file(self, entry: Doc) -> bytes | None:
         """The day's gzipped file, as stored; None if a chunk is missing or not the day's."""
-        parts = []
+        chunks = await self._chunks(entry, None)
+        return None if chunks is None else b"".join(bytes(chunk["data"]) for chunk in chunks)
+
+    async def has_file(self, entry: Doc) -> bool:
+        return await self._chunks(entry, {"sha256": 1}) is not None
+
+    async def _chunks(self, entry: Doc, projection: Doc | None) -> list[Doc] | None:
+        chunks = []
         for n in range(int(entry["chunks"])):
-            chunk = await self.files.find_one({"_id": f"{entry['day']}:{n}"})
+            chunk = await self.files.find_one({"_id": f"{entry['day']}:{n}"}, projection)
             if chunk is None or chunk.get("sha256") != entry["sha256"]:
                 return None
-            parts.append(bytes(chunk["data"]))
-        return b"".join(parts)
+            chunks.append(chunk)
+        return chunks
 
 
 class Publisher:
@@ -240,7 +247,7 @@ class Publisher:
     async def _ensure_file(self, entry: Doc) -> None:
         """Make the entry's file again from its lines if a chunk is missing or foreign (a
         publisher stopped between the entry and its file) — only if they still hash to it."""
-        if await self.published.file(entry) is not None:
+        if await self.published.has_file(entry):
             return
         keys = list(entry["lines"])
         docs = {doc["_id"]: doc async for doc in self.events.find({"_id": {"$in": keys}})}
@@ -260,7 +267,7 @@ class Publisher:
         """After a start: every published day has its file, and the lines of the last
         month's days are all in their files (a stop may have come in between)."""
         for entry in entries:
-            if await self.published.file(entry) is None:
+            if not await self.published.has_file(entry):
                 stored = await self.days.find_one({"_id": entry["_id"]})
                 if stored is not None:
                     await self._ensure_file(stored)

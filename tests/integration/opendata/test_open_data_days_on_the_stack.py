@@ -138,18 +138,26 @@ async def download(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[date
     return manifest, files
 
 
+REFERENCE_DAYS = [D("2026-10-06"), D("2026-10-07"), D("2026-10-08"), D("2026-10-09")]
+
+
+async def published_reference_case(db: Db) -> tuple[Log, datetime, Publisher]:
+    """The reference case projected, and its days published by a publisher (returned)."""
+    log = Log(db)
+    await the_reference_case(log)
+    now = after_day("2026-10-09")
+    first = publisher(db, log, now)
+    assert await first.publish_due(now) == REFERENCE_DAYS
+    return log, now, first
+
+
 def links_of(manifest: dict[str, Any]) -> list[Link]:
     return [Link(D(e["day"]), e["sha256"], e["previous"], e["head"]) for e in manifest["days"]]
 
 
 async def test_each_day_is_published_once_and_publishing_again_or_after_a_restart_changes_nothing(
         db: Db) -> None:
-    log = Log(db)
-    await the_reference_case(log)
-    now = after_day("2026-10-09")
-    first = publisher(db, log, now)
-    assert await first.publish_due(now) == [D("2026-10-06"), D("2026-10-07"), D("2026-10-08"),
-                                            D("2026-10-09")]
+    log, now, first = await published_reference_case(db)
     before = await stored(db)
     days = {doc["_id"]: doc for doc in before[0]}
     assert [days[d]["events"] for d in sorted(days)] == [3, 1, 0, 1]  # 10-08: empty, still there
@@ -201,8 +209,7 @@ async def test_two_publishers_at_once_publish_each_day_once(db: Db) -> None:
     now = after_day("2026-10-09")
     one, other = publisher(db, log, now), publisher(db, log, now)
     done = await asyncio.gather(one.publish_due(now), other.publish_due(now))
-    assert done[0] == done[1] == [D("2026-10-06"), D("2026-10-07"), D("2026-10-08"),
-                                  D("2026-10-09")]
+    assert done[0] == done[1] == REFERENCE_DAYS
     async with client_for(routes_app(db)) as client:
         manifest, files = await download(client)
     assert len(manifest["days"]) == 4
@@ -210,10 +217,7 @@ async def test_two_publishers_at_once_publish_each_day_once(db: Db) -> None:
 
 
 async def test_a_published_day_is_never_published_differently(db: Db) -> None:
-    log = Log(db)
-    await the_reference_case(log)
-    now = after_day("2026-10-09")
-    await publisher(db, log, now).publish_due(now)
+    log, now, _ = await published_reference_case(db)
     before = await stored(db)
     # a stop between a day's entry and its file: the next start stores the same file again
     await db["opendata_files"].delete_one({"_id": "2026-10-09:0"})
@@ -263,11 +267,7 @@ async def test_a_rewritten_old_event_breaks_the_chain_on_exactly_its_day(db: Db)
 
 async def test_a_line_for_a_day_already_published_goes_into_the_next_unpublished_day(
         db: Db) -> None:
-    log = Log(db)
-    await the_reference_case(log)
-    now = after_day("2026-10-09")
-    running = publisher(db, log, now)
-    await running.publish_due(now)
+    log, _, running = await published_reference_case(db)
     before = await stored(db)
     # a late record of 10-09, projected by a consumer that knew 10-09 published: 10-10 ...
     late = await log.project(0, "2026-10-09T23:58:00+08:00", case="ZB-2", type_="CaseAccepted",
@@ -312,18 +312,15 @@ async def test_the_running_publisher_publishes_each_day_once_it_is_due(db: Db) -
 
 
 async def test_the_day_routes_answer_as_documented(db: Db) -> None:
-    log = Log(db)
     async with client_for(routes_app(db)) as client:
         empty = (await client.get("/open-data/days.json")).json()
         assert empty["days"] == [] and empty["head"] is None and empty["head_day"] is None
-        await the_reference_case(log)
-        await publisher(db, log, after_day("2026-10-09")).publish_due(after_day("2026-10-09"))
+        await published_reference_case(db)
 
         manifest = await client.get("/open-data/days.json")
         assert manifest.status_code == 200
         body = manifest.json()
-        assert [e["day"] for e in body["days"]] == ["2026-10-06", "2026-10-07", "2026-10-08",
-                                                    "2026-10-09"]
+        assert [D(e["day"]) for e in body["days"]] == REFERENCE_DAYS
         assert set(body["days"][0]) == {"day", "events", "sha256", "previous", "head",
                                         "published_at", "file"}
         assert body["head"] == body["days"][-1]["head"] and "SHA-256" in body["chain"]
