@@ -18,7 +18,9 @@ been quiet for `settle_s`), and publishes each, oldest first:
 4. after the round's days are in, the lines of those days are read again: any not in its
    day's file (a line the consumer wrote while the day was being published) moves to the
    first day not yet published — and so, before a round publishes, do those of the last day
-   published before it. A file never changes once its entry exists.
+   published before it. A file never changes once its entry exists. (A moved line's text is
+   not touched — it was made once, at projection — so its "day" still names the day it was
+   recorded for: the file it is in is where it was published.)
 
 Nothing here takes a lock: every step is an insert that only one can win, or a write
 that gives the same result whoever makes it, so any number of publishers may run.
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from aiokafka.errors import KafkaError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -158,8 +161,8 @@ class Publisher:
                 published = await self.publish_due(self.clock.now())
                 if published:
                     log.info("open_data_days_published", days=[d.isoformat() for d in published])
-            except PyMongoError as error:  # the store is away for a while: next round
-                log.warning("open_data_publishing_waits_for_the_store", error=str(error)[:200])
+            except (PyMongoError, KafkaError) as error:  # away for a while: next round
+                log.warning("open_data_publishing_waits", error=str(error)[:200])
             except Exception:
                 log.exception("open_data_publishing_failed_will_retry")
             await asyncio.sleep(self.policy.every_s)

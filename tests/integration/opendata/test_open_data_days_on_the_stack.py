@@ -282,6 +282,8 @@ async def test_a_line_for_a_day_already_published_goes_into_the_next_unpublished
         manifest, downloaded = await download(client)
     tenth = [json.loads(x) for x in downloaded[D("2026-10-10")].decode().splitlines()]
     assert [line["position"] for line in tenth] == ["0:1", "2:0"]
+    # the moved line's text is as projected: its "day" is the one it was recorded for
+    assert [line["day"] for line in tenth] == ["2026-10-10", "2026-10-09"]
     assert {late, stale} == {doc["_id"] async for doc in db["opendata_events"].find(
         {"day": "2026-10-10"})}
     assert verify_chain(links_of(manifest), downloaded) is None
