@@ -13,8 +13,8 @@ every line: whoever kept a head can tell, later, that no earlier day was rewritt
 `verify_chain` names the first day where files and manifest stop agreeing.
 
 A day D is publishable once the city has left it for good: now ≥ the end of D + the grace,
-and the projection has caught up with the log and then projected nothing for a while
-(`is_settled`). The days run contiguously from the first line's day, empty days included, so
+and the projection has every record the log held a while ago, or holds now and has been
+quiet for that while (`is_settled`). The days run contiguously from the first line's day, empty days included, so
 a missing day can never be mistaken for a quiet one. A line recorded for a day already
 published goes to the first day not yet published (`day_of_line`): a file never changes.
 """
@@ -59,12 +59,14 @@ def day_of_line(recorded_at: datetime, tz: tzinfo, last_published: date | None) 
     return day
 
 
-def is_settled(ends: Mapping[int, int], progress: Mapping[int, Mapping[str, object]],
-               now: datetime, settle_s: float) -> bool:
-    """Whether the projection has every record the log held (`ends`: each partition's end
-    offset; `progress`: per partition, the last projected `offset` and when, `at`) and has
-    projected nothing for `settle_s` seconds: only then is a past day's set of lines final."""
-    last_at: datetime | None = None
+Ends = Mapping[int, int]
+"""The end offset of each partition of the case event log."""
+Progress = Mapping[int, Mapping[str, object]]
+"""Per partition, the projection's last projected `offset`, and when (`at`)."""
+
+
+def caught_up(ends: Ends, progress: Progress) -> bool:
+    """Whether the projection has every record of the log up to `ends`."""
     for partition, end in ends.items():
         if end <= 0:
             continue  # an empty partition has nothing to project
@@ -72,10 +74,24 @@ def is_settled(ends: Mapping[int, int], progress: Mapping[int, Mapping[str, obje
         offset = mark.get("offset") if mark else None
         if not isinstance(offset, int) or offset < end - 1:
             return False
-        at = mark.get("at") if mark else None
-        if isinstance(at, datetime) and (last_at is None or at > last_at):
-            last_at = at
-    return last_at is None or now - last_at >= timedelta(seconds=settle_s)
+    return True
+
+
+def is_settled(ends: Ends, progress: Progress, now: datetime, settle_s: float,
+               earlier: tuple[datetime, Ends] | None = None) -> bool:
+    """Whether a past day's set of lines is final: the projection has every record the log
+    held at least `settle_s` ago (`earlier`: the end offsets read then, and when) — a busy
+    city's projection is never idle, yet a day that ended the grace ago is all in the log
+    by then — or, with no such reading yet, every record the log holds `now` and has
+    projected nothing for `settle_s` seconds."""
+    settle = timedelta(seconds=settle_s)
+    if earlier is not None and now - earlier[0] >= settle and caught_up(earlier[1], progress):
+        return True
+    if not caught_up(ends, progress):
+        return False
+    moments = [mark.get("at") for mark in progress.values()]
+    last_at = max((at for at in moments if isinstance(at, datetime)), default=None)
+    return last_at is None or now - last_at >= settle
 
 
 def publishable_days(now: datetime, tz: tzinfo, grace_s: float, first_day: date | None,

@@ -1,21 +1,23 @@
 """Publishing the days: the manifest (`opendata_days`) and the files (`opendata_files`).
 
-Every ~30 s the publisher asks whether days have become publishable (`days.py`: the day
-ended more than the grace ago, and the projection has caught up with the case log and then
-been quiet for `settle_s`), and publishes each, oldest first:
+Every ~30 s the publisher asks whether days have become publishable, and publishes each,
+oldest first:
 
-1. its lines are read from `opendata_events` (`day` = the day), put in file order, hashed,
+1. the day is due (`days.py`) once it ended the grace ago and the projection has every
+   record the log held `settle_s` ago (the log's end offsets are noted each round) — or, on
+   the first rounds after a start, every record it holds now and has been quiet that long;
+2. its lines are read from `opendata_events` (`day` = the day), put in file order, hashed,
    chained to the day before's head;
-2. the manifest entry is INSERTED with `_id` = the day — once: the unique `_id` decides.
+3. the manifest entry is INSERTED with `_id` = the day — once: the unique `_id` decides.
    A second publisher (another copy of the service, or this one after a restart) whose
    insert finds it there reads the stored entry instead, and from then on follows it. The
    entry lists the `_id`s of the file's lines (`lines`), so the file can always be made
    again from the store, exactly;
-3. the gzipped file is stored in chunks (`_id` = f"{day}:{n}", each ≤ 4 MB, with the day's
+4. the gzipped file is stored in chunks (`_id` = f"{day}:{n}", each ≤ 4 MB, with the day's
    sha256), written by whoever holds bytes matching the entry (identical bytes, so two
    writers agree); a missing or foreign chunk is made again from the entry's lines on the
    first round after a start — and never from lines that no longer hash to the entry;
-4. after the round's days are in, the lines of those days are read again: any not in its
+5. after the round's days are in, the lines of those days are read again: any not in its
    day's file (a line the consumer wrote while the day was being published) moves to the
    first day not yet published — and so, before a round publishes, do those of the last day
    published before it. A file never changes once its entry exists. (A moved line's text is
@@ -29,7 +31,7 @@ that gives the same result whoever makes it, so any number of publishers may run
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -44,6 +46,7 @@ from services.common.logging import get_logger
 from services.opendata.days import (
     GENESIS,
     ONE_DAY,
+    Ends,
     Line,
     chain_head,
     file_order,
@@ -72,7 +75,7 @@ CHUNK_BYTES = 4 * 1024 * 1024
 DAYS_PER_READ = 31
 """Days of lines read at once when catching up on many (one scan of the events each)."""
 
-EndOffsets = Callable[[], Awaitable[Mapping[int, int]]]
+EndOffsets = Callable[[], Awaitable[Ends]]
 """The end offset of each partition of the case event log, now."""
 
 Doc = dict[str, Any]
@@ -87,7 +90,8 @@ class PublishingPolicy:
     grace_s: float = 600.0
     """How long after a day ends before it is published (late lines still come in)."""
     settle_s: float = 30.0
-    """How long the projection must have been quiet, caught up, before a day is final."""
+    """A day is final once the projection has every record the log held this long ago (or,
+    just after a start, holds now, and has been quiet this long)."""
     every_s: float = 30.0
     """How often `run_forever` looks for days to publish."""
 
@@ -154,6 +158,7 @@ class Publisher:
         self.files = db[FILES]
         self.published = PublishedDays(db)
         self._checked_after_start = False
+        self._log_ends: list[tuple[datetime, Ends]] = []  # the log's ends as read, and when
 
     async def run_forever(self) -> None:
         while True:
@@ -197,9 +202,14 @@ class Publisher:
         return done
 
     async def _settled(self, now: datetime) -> bool:
-        ends = await self.end_offsets()
+        ends = await self.end_offsets()  # before the progress: what the log held by then
         progress = {int(doc["_id"]): doc async for doc in self.progress.find({})}
-        return is_settled(ends, progress, now, self.policy.settle_s)
+        old_enough = [mark for mark in self._log_ends
+                      if now - mark[0] >= timedelta(seconds=self.policy.settle_s)]
+        earlier = old_enough[-1] if old_enough else None
+        self._log_ends = [mark for mark in self._log_ends if earlier is None or mark[0] >= earlier[0]]
+        self._log_ends.append((now, dict(ends)))
+        return is_settled(ends, progress, now, self.policy.settle_s, earlier)
 
     async def _first_day(self) -> date | None:
         first = None

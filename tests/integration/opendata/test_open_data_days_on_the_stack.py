@@ -203,6 +203,24 @@ async def test_no_day_is_published_before_its_grace_is_over_or_while_the_log_is_
         D("2026-10-07")]
 
 
+async def test_a_busy_city_gets_its_day_published_though_its_projection_is_never_idle(
+        db: Db) -> None:
+    log = Log(db)
+    await the_reference_case(log)
+    now = after_day("2026-10-09")
+    running = publisher(db, log, now)
+
+    async def a_record_a_second(at: datetime) -> None:
+        await log.project(2, at.isoformat(), case="ZB-9", type_="CaseSubmitted", seq=1)
+        await db["opendata_progress"].update_one({"_id": "2"}, {"$set": {"at": at}})
+
+    await a_record_a_second(now - timedelta(seconds=1))
+    assert await running.publish_due(now) == []  # busy: not quiet, and no earlier reading
+    await a_record_a_second(now + timedelta(seconds=29))
+    log.ends[2] += 1  # and the log is a record ahead of it
+    assert await running.publish_due(now + timedelta(seconds=30)) == REFERENCE_DAYS
+
+
 async def test_two_publishers_at_once_publish_each_day_once(db: Db) -> None:
     log = Log(db)
     await the_reference_case(log)

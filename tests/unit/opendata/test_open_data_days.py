@@ -80,6 +80,20 @@ def test_the_projection_is_settled_when_caught_up_with_every_partition_and_quiet
     assert is_settled({0: 0}, {}, now, 30)  # an empty log
 
 
+def test_a_busy_projection_is_settled_once_it_has_what_the_log_held_a_while_ago() -> None:
+    now = at("2026-11-30T00:00:00+00:00")
+    busy = {"at": now - timedelta(seconds=1)}  # never quiet: a record every second
+    progress = {0: {"offset": 120, **busy}, 1: {"offset": 80, **busy}}
+    ends_now = {0: 122, 1: 81}  # two records on 0 not projected yet
+    assert not is_settled(ends_now, progress, now, 30)
+    assert is_settled(ends_now, progress, now, 30,
+                      earlier=(now - timedelta(seconds=30), {0: 110, 1: 81}))
+    assert not is_settled(ends_now, progress, now, 30,  # not that long ago
+                          earlier=(now - timedelta(seconds=29), {0: 110, 1: 81}))
+    assert not is_settled(ends_now, progress, now, 30,  # and not all of it either
+                          earlier=(now - timedelta(seconds=90), {0: 110, 1: 82}))
+
+
 def lines_of_a_day() -> list[Line]:
     base = at("2026-11-29T09:00:00+08:00")
     return [Line(2, 7, base + timedelta(minutes=5), '{"position":"2:7","seq":2}'),
