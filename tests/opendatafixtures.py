@@ -1,5 +1,6 @@
 """Open data as a city publishes it, for the verifier's tests: feed lines, days, a site.
 
+- `demo_records()`: the demo city, logged;
 - `logged(envelopes)`: the envelopes as records of a 3-partition case event log (a case
   keeps its partition; offsets follow the log order);
 - `feed_line(record, tz)`: the feed line of a record, in the spec's shape (DESIGN.md, the
@@ -26,25 +27,35 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI
 from helpers import client_for
+from pydantic import SecretStr
 
 from contracts import case_events as ev
 from contracts.envelope import Envelope
 from contracts.registry import read_event
-from services.common.catalogue import CityConfig
+from services.common.catalogue import CityConfig, load_city
 from services.common.cityconfig import LiveCity
+from services.common.settings import REPO_ROOT
 from services.lifecycle.history import in_log_order
+from services.lifecycle.policy import Policy
 from services.metrics.api import install_routes
 from services.metrics.counters import add_counters
 from services.metrics.ledger import fold_envelopes
 from services.metrics.periods import Period
 from services.metrics.store import FigureStore
+from zaiban.demo import generate
 
+CITY = load_city(REPO_ROOT / "deploy" / "config")
+TZ = ZoneInfo("Asia/Shanghai")
+DEMO_NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+"""The demo city's "now": its days are published through the day before."""
+DEMO_PUBLISHED_THROUGH = date(2026, 11, 25)
 PARTITIONS = 3
 GENESIS = "0" * 64
 DIMENSIONS = ("category", "district", "channel", "department", "day")
@@ -69,6 +80,12 @@ def logged(envelopes: Iterable[Envelope]) -> list[Record]:
         records.append(Record(partition, next_offset[partition], envelope))
         next_offset[partition] += 1
     return records
+
+
+def demo_records() -> list[Record]:
+    """The demo city (`zaiban/demo.py`: 300 cases of six weeks, the reference case) as logged."""
+    chronicle = generate(Policy(city=CITY), SecretStr("s"), now=DEMO_NOW, cases=300)
+    return logged(chronicle.envelopes)
 
 
 def public_what(envelope: Envelope) -> dict[str, Any]:

@@ -11,35 +11,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 from opendatafixtures import (
+    CITY,
+    DEMO_PUBLISHED_THROUGH,
+    TZ,
     OpenDataSite,
+    demo_records,
     feed_line,
-    logged,
     published_days,
     published_figures,
     serving,
 )
-from pydantic import SecretStr
 
-from services.common.catalogue import load_city
-from services.common.settings import REPO_ROOT
-from services.lifecycle.policy import Policy
 from zaiban import verify_open_data as verifier
-from zaiban.demo import generate
-
-CITY = load_city(REPO_ROOT / "deploy" / "config")
-TZ = ZoneInfo("Asia/Shanghai")
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
-PUBLISHED_THROUGH = date(2026, 11, 25)
 
 
 @pytest.fixture(scope="module")
 def demo_site_parts() -> tuple[list[dict[str, object]], dict[str, object]]:
-    records = logged(generate(Policy(city=CITY), SecretStr("s"), now=NOW, cases=300).envelopes)
+    records = demo_records()
     return [feed_line(r, TZ) for r in records], published_figures(records, CITY, TZ, 30)
 
 
@@ -47,7 +38,7 @@ def demo_site_parts() -> tuple[list[dict[str, object]], dict[str, object]]:
 def site(demo_site_parts: tuple[list[dict[str, object]], dict[str, object]]) -> OpenDataSite:
     """A fresh copy of the demo city's site (a test may forge it)."""
     lines, figures = json.loads(json.dumps(demo_site_parts))
-    return OpenDataSite(lines, published_days(lines, PUBLISHED_THROUGH), static=figures,
+    return OpenDataSite(lines, published_days(lines, DEMO_PUBLISHED_THROUGH), static=figures,
                         page_cap=400)
 
 

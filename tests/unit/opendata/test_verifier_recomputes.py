@@ -10,40 +10,31 @@ from __future__ import annotations
 
 import ast
 import json
+import random
 import shutil
 import subprocess
 import sys
-from datetime import UTC, date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from opendatafixtures import (
+    CITY,
+    DEMO_PUBLISHED_THROUGH,
+    TZ,
     Record,
+    demo_records,
     feed_line,
     line_text,
     logged,
     published_days,
     published_figures,
 )
-from pydantic import SecretStr
 from unit.metrics.metrics_stories import lean_cases
 
-from services.common.catalogue import load_city
-from services.common.settings import REPO_ROOT
-from services.lifecycle.policy import Policy
+from services.metrics import histograms, report
 from zaiban import verify_open_data as verifier
-from zaiban.demo import generate
 
-CITY = load_city(REPO_ROOT / "deploy" / "config")
-TZ = ZoneInfo("Asia/Shanghai")
-NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 MIN_CASES = 30
 """High enough that the demo city's smallest departments are left out of the ranking."""
-
-
-def demo_records() -> list[Record]:
-    chronicle = generate(Policy(city=CITY), SecretStr("s"), now=NOW, cases=300)
-    return logged(chronicle.envelopes)
 
 
 def lines_of(records: list[Record]) -> list[verifier.Line]:
@@ -71,6 +62,23 @@ def test_the_verifier_needs_nothing_but_python_and_runs_outside_the_repository(
     ran = subprocess.run([sys.executable, "-I", str(alone), "--help"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60, check=False)
     assert ran.returncode == 0 and "--from" in ran.stdout, ran.stderr
+
+
+def test_the_verifiers_own_arithmetic_is_the_metrics_services_to_the_last_bit() -> None:
+    """It restates buckets, quantiles and rounding (it may not import zaiban): the same."""
+    rng = random.Random(16)
+    for seconds in [0, 0.5, 1, 2 ** 0.125, 59.999, 3600, 86400 * 7,
+                    *(rng.uniform(0, 3e7) for _ in range(2000))]:
+        assert verifier.bucket_of(seconds) == histograms.bucket_of(seconds)
+    for _ in range(300):
+        histogram = {b: rng.randint(0, 9) for b in rng.sample(range(-1, 200), rng.randint(1, 12))}
+        for q in (0.5, 0.9):
+            assert verifier.quantile(histogram, q) == histograms.quantile(histogram, q)
+    for numerator, denominator in [(25807, 30148), (3960, 4314), (1, 8), (0, 0), (5, 0),
+                                   *((rng.randint(0, 999), rng.randint(1, 999))
+                                     for _ in range(2000))]:
+        assert verifier.rate_parts(numerator, denominator) == report.rate_parts(
+            numerator, denominator)
 
 
 def test_every_figure_of_the_demo_city_is_recomputed_exactly_from_its_lines() -> None:
@@ -119,7 +127,7 @@ def test_a_figure_that_differs_is_named_with_both_values() -> None:
 def test_the_articles_volume_gives_its_resolution_rate_of_85_6_percent() -> None:
     envelopes, _ = lean_cases(30148, 25807)
     records = logged(envelopes)
-    groups = verifier.tally_lines(lines_of(records), TZ)
+    groups = verifier.tally_lines([verifier.Line("", feed_line(r, TZ)) for r in records], TZ)
     summary = verifier.overall(groups)
     assert (summary["received"], summary["resolved"]) == (30148, 25807)
     assert summary["resolution_rate_pct"] == 85.6 and summary["resolution_rate_whole"] == 86
@@ -131,7 +139,7 @@ def test_the_articles_volume_gives_its_resolution_rate_of_85_6_percent() -> None
 
 def test_the_chain_names_the_first_day_a_rewritten_history_breaks() -> None:
     lines = [feed_line(record, TZ) for record in demo_records()]
-    days = published_days(lines, through=date(2026, 11, 25))
+    days = published_days(lines, through=DEMO_PUBLISHED_THROUGH)
     entries, files = days.manifest["days"], dict(days.files)
     assert verifier.check_chain(entries, files) is None
     assert days.manifest["head"] == entries[-1]["head"]
@@ -160,7 +168,7 @@ def test_the_chain_names_the_first_day_a_rewritten_history_breaks() -> None:
 
 def test_each_day_file_holds_its_lines_as_their_canonical_text() -> None:
     lines = [feed_line(record, TZ) for record in demo_records()]
-    days = published_days(lines, through=date(2026, 11, 25))
+    days = published_days(lines, through=DEMO_PUBLISHED_THROUGH)
     first = next(content for content in days.files.values() if content)
     text = first.decode().split("\n")[0]
     assert text == json.dumps(json.loads(text), ensure_ascii=False, sort_keys=True,
