@@ -680,26 +680,40 @@ def read_figures(http: Http, attempts: int = 5) -> dict[str, Any]:
 
 def check_days_against_feed(files: Mapping[str, bytes | None], lines: Sequence[Line],
                             report: Report) -> None:
-    """Each published day's file must hold exactly the feed's lines of that day."""
-    by_day: dict[str, list[str]] = defaultdict(list)
-    for line in lines:
-        by_day[line.day].append(line.text)
-    for day, content in files.items():
+    """The published days hold the feed's lines of those days, each once, and nothing else.
+
+    A line says the day it was recorded for (`day`); a line that came in while its day was
+    being published went to the next day not yet published instead, keeping its text: it
+    is in a later file than its `day` (never an earlier one), or, while that next day is
+    not published yet, in none — which only the last published day's lines may be."""
+    in_feed = {line.text for line in lines}
+    published: dict[str, str] = {}
+    for day, content in sorted(files.items()):
         if content is None:
             continue
-        published = content.decode("utf-8").split("\n")[:-1]
-        if published != by_day.get(day, []):
-            extra = len(set(by_day.get(day, [])) - set(published))
-            gone = len(set(published) - set(by_day.get(day, [])))
+        texts = content.decode("utf-8", errors="replace").split("\n")[:-1]
+        unknown = sum(1 for text in texts if text not in in_feed)
+        twice = sum(1 for text in texts if text in published)
+        early = sum(1 for text in texts
+                    if text in in_feed and str(json.loads(text).get("day")) > day)
+        if unknown or twice or early:
             report.problems.append(
-                f"day {day}: its file does not hold the feed's lines of that day "
-                f"({gone} lines only in the file, {extra} only in the feed"
-                + (", the same lines in another order" if not extra and not gone else "")
-                + ")")
-    before = sorted(d for d in by_day if files and d < min(files))
-    if before:
-        report.problems.append(f"the feed has lines of days before the first published day: "
-                               f"{', '.join(before[:3])}")
+                f"day {day}: its file holds {unknown} lines the feed does not have, "
+                f"{twice} lines of another day's file, {early} lines of a later day")
+        published.update(dict.fromkeys(texts, day))
+    if not published:
+        return
+    last = max(day for day, content in files.items() if content is not None)
+    missing = [line for line in lines if line.day <= last and line.text not in published]
+    lost = [line for line in missing if line.day < last]
+    if lost:
+        report.problems.append(
+            f"{len(lost)} lines of published days are in no published file (first: "
+            f"{lost[0].data.get('position')} of {lost[0].day}): the files leave them out")
+    if len(missing) > len(lost):
+        report.notes.append(
+            f"{len(missing) - len(lost)} lines of {last} came in while it was being "
+            "published: they go to the next day's file")
 
 
 def check_line_days(lines: Iterable[Line], tz: tzinfo, report: Report) -> None:

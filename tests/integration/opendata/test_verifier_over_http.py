@@ -100,13 +100,39 @@ def test_a_history_rewritten_and_chained_again_differs_from_the_head_kept_and_th
         city: str, site: OpenDataSite) -> None:
     kept = site.days.manifest["head"]
     day = site.days.manifest["days"][10]["day"]
+    taken = json.loads(site.days.files[day].split(b"\n", 1)[0])["position"]
     site.days.files[day] = site.days.files[day].split(b"\n", 1)[1]  # an event taken out
     site.days.rechain()
     code, said = run(city, "--head", kept)
     assert code == 1
     assert "unbroken ✓" in said  # consistent in itself ...
     assert f"the head you kept ({kept[:12]}...) is not in the chain" in said  # ... but not the one kept
-    assert f"day {day}: its file does not hold the feed's lines of that day" in said
+    assert f"1 lines of published days are in no published file (first: {taken} of {day})" \
+        in said
+
+
+def test_a_line_that_came_in_while_its_day_was_published_is_found_in_the_next_days_file(
+        city: str, site: OpenDataSite) -> None:
+    entries = site.days.manifest["days"]
+    day, following = entries[20]["day"], entries[21]["day"]
+    first, rest = site.days.files[day].split(b"\n", 1)
+    site.days.files[day] = rest  # published without it: it moved on, its text unchanged
+    site.days.files[following] = first + b"\n" + site.days.files[following]
+    last = entries[-1]["day"]
+    pending, kept = site.days.files[last].split(b"\n", 1)
+    site.days.files[last] = kept  # the last day's straggler: in the next file, not out yet
+    site.days.rechain()
+
+    report = verifier.verify(city, timezone_name="Asia/Shanghai")
+    assert report.ok, verifier.render(report)
+    assert report.notes == [f"1 lines of {last} came in while it was being published: "
+                            "they go to the next day's file"]
+
+    site.days.files[day] = first + b"\n" + site.days.files[day]  # now in two files
+    site.days.rechain()
+    report = verifier.verify(city, timezone_name="Asia/Shanghai")
+    assert report.problems == [f"day {following}: its file holds 0 lines the feed does not "
+                               "have, 1 lines of another day's file, 0 lines of a later day"]
 
 
 def test_a_city_that_cannot_be_read_is_said_plainly(city: str, site: OpenDataSite) -> None:
