@@ -119,7 +119,7 @@ def test_a_line_that_came_in_while_its_day_was_published_is_found_in_the_next_da
     site.days.files[day] = rest  # published without it: it moved on, its text unchanged
     site.days.files[following] = first + b"\n" + site.days.files[following]
     last = entries[-1]["day"]
-    pending, kept = site.days.files[last].split(b"\n", 1)
+    _straggler, kept = site.days.files[last].split(b"\n", 1)
     site.days.files[last] = kept  # the last day's straggler: in the next file, not out yet
     site.days.rechain()
 
