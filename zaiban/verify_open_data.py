@@ -852,6 +852,14 @@ def main(argv: Sequence[str] | None = None, *, default_url: str | None = None,
     parser.add_argument("--wait", type=float, default=30.0,
                         help="seconds to wait for the feed to reach the figures (default 30)")
     args = parser.parse_args(argv)
+    if echo is print:  # a console or file that cannot write ✓ gets an escape, not a crash
+        encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+        try:
+            "✓✗—".encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            reconfigure = getattr(sys.stdout, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(errors="backslashreplace")
     try:
         report = verify(args.url, timezone_name=args.timezone, known_head=args.head,
                         wait_s=args.wait)

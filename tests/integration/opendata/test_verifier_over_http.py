@@ -24,8 +24,10 @@ from opendatafixtures import (
     published_figures,
     serving,
 )
+from typer.testing import CliRunner
 
 from zaiban import verify_open_data as verifier
+from zaiban.cli import app
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +73,19 @@ def test_the_demo_city_verifies_every_figure_through_the_paged_feed(
     received = site.static["/api/stats/summary"]["received"]
     assert any(line.split()[:3] == ["summary", "received", str(received)] and
                line.split()[3:] == [str(received), "✓"] for line in said.splitlines())
+
+
+def test_zaiban_verify_runs_the_same_against_the_address_given_or_the_local_stack(
+        city: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = CliRunner().invoke(app, ["verify", "--from", city, "--timezone", "+08:00"])
+    assert ran.exit_code == 0, ran.output
+    assert ran.output.splitlines()[-1].startswith("OK: all ")
+
+    monkeypatch.setenv("ZAIBAN_HOST", "127.0.0.1")
+    monkeypatch.setenv("ZAIBAN_PUBLIC_PORT", "9")  # the local stack's public entry, not up
+    ran = CliRunner().invoke(app, ["verify"])
+    assert ran.exit_code == 2
+    assert ran.output.startswith("cannot verify: http://127.0.0.1:9/api/stats/definitions")
 
 
 def test_a_published_figure_that_is_not_what_the_lines_say_fails_and_is_shown(
