@@ -24,7 +24,7 @@ import json
 import threading
 import urllib.parse
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -225,6 +225,8 @@ class OpenDataSite:
     static: dict[str, Any] = field(default_factory=dict)
     page_cap: int = 1000
     pages_served: int = 0
+    elsewhere: Callable[[str], tuple[int, str, bytes]] | None = None
+    """What answers the paths the site does not hold (a live metrics service)."""
 
     def __post_init__(self) -> None:
         self.lines = feed_order(self.lines)
@@ -262,6 +264,9 @@ class OpenDataSite:
                 return 200, "application/gzip", gzip.compress(self.days.files[day], mtime=0), {}
         if target in self.static:
             return 200, "application/json", json.dumps(self.static[target]).encode(), {}
+        if self.elsewhere is not None:
+            status, kind, body = self.elsewhere(target)
+            return status, kind, body, {}
         return 404, "application/json", b'{"detail": "Not Found"}', {}
 
 
