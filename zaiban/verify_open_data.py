@@ -686,7 +686,7 @@ def check_days_against_feed(files: Mapping[str, bytes | None], lines: Sequence[L
     being published went to the next day not yet published instead, keeping its text: it
     is in a later file than its `day` (never an earlier one), or, while that next day is
     not published yet, in none — which only the last published day's lines may be."""
-    in_feed = {line.text for line in lines}
+    in_feed = {line.text: line for line in lines}
     published: dict[str, str] = {}
     for day, content in sorted(files.items()):
         if content is None:
@@ -694,8 +694,7 @@ def check_days_against_feed(files: Mapping[str, bytes | None], lines: Sequence[L
         texts = content.decode("utf-8", errors="replace").split("\n")[:-1]
         unknown = sum(1 for text in texts if text not in in_feed)
         twice = sum(1 for text in texts if text in published)
-        early = sum(1 for text in texts
-                    if text in in_feed and str(json.loads(text).get("day")) > day)
+        early = sum(1 for text in texts if text in in_feed and in_feed[text].day > day)
         if unknown or twice or early:
             report.problems.append(
                 f"day {day}: its file holds {unknown} lines the feed does not have, "
