@@ -97,6 +97,11 @@ FIGURE_PATHS = {"summary": "/api/stats/summary",
 """Where each published answer `compare` reads is served."""
 
 
+LINE_FIELDS = ("position", "day", "case_id", "type", "seq", "recorded_at", "facts", "what")
+FACT_FIELDS = ("status", "category", "district", "channel", "submitted_at")
+"""What the verifier reads of a feed line (and of its facts) that every line must have."""
+
+
 class VerifyError(Exception):
     """The open data or the figures could not be read (network, HTTP, format)."""
 
@@ -191,10 +196,15 @@ def parse_lines(body: bytes, where: str) -> list[Line]:
             continue
         try:
             data = json.loads(raw)
-            if not isinstance(data, dict) or ":" not in str(data.get("position", "")):
-                raise ValueError("no position")
         except ValueError:
-            raise VerifyError(f"{where}, line {number}: not a feed line") from None
+            raise VerifyError(f"{where}, line {number}: not JSON") from None
+        missing = [name for name in LINE_FIELDS if name not in data] if isinstance(
+            data, dict) else ["everything"]
+        missing += [f"facts.{name}" for name in FACT_FIELDS
+                    if not missing and name not in (data["facts"] or {})]
+        if missing or ":" not in str(data["position"]):
+            raise VerifyError(f"{where}, line {number}: not a feed line (no "
+                              f"{', '.join(missing) or 'partition:offset position'})")
         lines.append(Line(raw, data))
     return lines
 
@@ -700,9 +710,10 @@ def check_days_against_feed(files: Mapping[str, bytes | None], lines: Sequence[L
                 f"day {day}: its file holds {unknown} lines the feed does not have, "
                 f"{twice} lines of another day's file, {early} lines of a later day")
         published.update(dict.fromkeys(texts, day))
-    if not published:
+    read = [day for day, content in files.items() if content is not None]
+    if not read:
         return
-    last = max(day for day, content in files.items() if content is not None)
+    last = max(read)
     missing = [line for line in lines if line.day <= last and line.text not in published]
     lost = [line for line in missing if line.day < last]
     if lost:
@@ -864,6 +875,10 @@ def main(argv: Sequence[str] | None = None, *, default_url: str | None = None,
                         wait_s=args.wait)
     except VerifyError as error:
         echo(f"cannot verify: {error}")
+        return 2
+    except (KeyError, ValueError, TypeError, AttributeError) as error:
+        echo(f"cannot verify: the open data or the figures are not in the shapes this "
+             f"verifier reads ({type(error).__name__}: {error})")
         return 2
     echo(render(report, every=args.all))
     return 0 if report.ok else 1

@@ -150,6 +150,15 @@ def test_a_line_that_came_in_while_its_day_was_published_is_found_in_the_next_da
                                "have, 1 lines of another day's file, 0 lines of a later day"]
 
 
+def test_a_feed_line_without_what_the_figures_need_is_refused_by_name(
+        city: str, site: OpenDataSite) -> None:
+    del site.lines[3]["seq"]
+    code, said = run(city)
+    assert code == 2
+    assert said.startswith(f"cannot verify: {city}/open-data/events.ndjson?limit=5000, "
+                           "line 4: not a feed line (no seq)")
+
+
 def test_a_city_that_cannot_be_read_is_said_plainly(city: str, site: OpenDataSite) -> None:
     code, said = run("http://127.0.0.1:9")
     assert code == 2 and said.startswith("cannot verify: http://127.0.0.1:9/")
