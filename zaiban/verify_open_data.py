@@ -95,8 +95,6 @@ FIGURE_PATHS = {"summary": "/api/stats/summary",
                 **{f"breakdown/{d}": f"/api/stats/breakdown/{d}" for d in DIMENSIONS},
                 **{f"ranking/{by}": f"/api/stats/ranking?by={by}" for by in RANKINGS}}
 """Where each published answer `compare` reads is served."""
-
-
 LINE_FIELDS = ("position", "day", "case_id", "type", "seq", "recorded_at", "facts", "what")
 FACT_FIELDS = ("status", "category", "district", "channel", "submitted_at")
 """What the verifier reads of a feed line (and of its facts) that every line must have."""
@@ -777,11 +775,12 @@ def verify(base_url: str, *, timezone_name: str | None = None, known_head: str |
 # --- printing -----------------------------------------------------------------------------------
 
 
-def shown(value: Any) -> str:
+def shown(value: Any, exact: bool = False) -> str:
+    """A value for the table; `exact`: floats to the last digit (where two differ)."""
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return repr(value) if exact else f"{value:.6g}"
     if isinstance(value, list):
         text = json.dumps(value, ensure_ascii=False)
         return text if len(text) <= 40 else text[:37] + "..."
@@ -812,8 +811,11 @@ def render(report: Report, every: bool = False) -> str:
             full = every or section.title == "summary"
             for check in checks:
                 if full or not check.ok:
-                    out.append(f"  {check.figure:<{width - 2}}{shown(check.published):>16} "
-                               f"{shown(check.recomputed):>16}  {'✓' if check.ok else '✗'}")
+                    exact = not check.ok
+                    out.append(f"  {check.figure:<{width - 2}}"
+                               f"{shown(check.published, exact):>16} "
+                               f"{shown(check.recomputed, exact):>16}  "
+                               f"{'✓' if check.ok else '✗'}")
             if not full and label != "order":
                 mark = "✓" if all(c.ok for c in checks) else "✗"
                 heads = [c for c in checks if c.figure.rsplit(" ", 1)[-1] in HEADLINE]
