@@ -2,7 +2,7 @@
 
     python3 verify_open_data.py --from https://city.example
 
-This one file needs nothing but Python (3.11 or newer) and its standard library: a reader
+This one file needs nothing but Python (3.9 or newer) and its standard library: a reader
 who does not trust the dashboard downloads it and runs it, without installing zaiban.
 (`zaiban verify [--from URL]` runs the same code.) It:
 
