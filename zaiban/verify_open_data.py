@@ -3,7 +3,9 @@
     python3 verify_open_data.py --from https://city.example
 
 This one file needs nothing but Python (3.9 or newer) and its standard library: a reader
-who does not trust the dashboard downloads it and runs it, without installing zaiban.
+who does not trust the dashboard downloads it and runs it, without installing zaiban
+(keep it so: standard library only — a unit test checks the imports — and no syntax newer
+than 3.9's, such as `match`; it was run on 3.9 to 3.13).
 (`zaiban verify [--from URL]` runs the same code.) It:
 
 1. reads the manifest of published days (`/open-data/days.json`), downloads every day's
