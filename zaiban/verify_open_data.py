@@ -209,8 +209,13 @@ def parse_lines(body: bytes, where: str) -> list[Line]:
     return lines
 
 
+FRACTION = re.compile(r"\.(\d{1,6})(?=\d*(?:[+-]|$))")
+
+
 def moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """An ISO 8601 moment ("Z" or an offset; older Pythons want 6 digits of fraction)."""
+    text = text.replace("Z", "+00:00")
+    return datetime.fromisoformat(FRACTION.sub(lambda m: "." + m[1].ljust(6, "0"), text, 1))
 
 
 def city_zone(name: str) -> tzinfo:

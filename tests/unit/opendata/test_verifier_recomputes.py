@@ -14,6 +14,7 @@ import random
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from opendatafixtures import (
@@ -173,3 +174,10 @@ def test_each_day_file_holds_its_lines_as_their_canonical_text() -> None:
     text = first.decode().split("\n")[0]
     assert text == json.dumps(json.loads(text), ensure_ascii=False, sort_keys=True,
                               separators=(",", ":"))
+
+
+def test_moments_read_as_any_python_from_39_would_read_them() -> None:
+    assert verifier.moment("2026-10-06T00:40:00.12Z") == datetime(2026, 10, 6, 0, 40, 0, 120000,
+                                                                  tzinfo=UTC)
+    assert verifier.moment("2026-10-06T08:40:00+08:00") == datetime(2026, 10, 6, 0, 40,
+                                                                    tzinfo=UTC)
