@@ -993,6 +993,21 @@ def bench_all(
 # --- end of zaiban bench -------------------------------------------------------------------------
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                               "help_option_names": []})
+def verify(context: typer.Context) -> None:
+    """Recompute the published figures from the open data and check its hash chain (the
+    local stack's public entry unless --from URL; --help for the options). The same as
+    `python3 zaiban/verify_open_data.py`, which needs nothing but Python."""
+    from services.common.settings import CommonSettings
+    from zaiban.verify_open_data import main as verify_main
+
+    settings = CommonSettings()
+    code = verify_main(context.args, prog="zaiban verify",
+                       default_url=f"http://{settings.host}:{settings.public_port}")
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()
 
