@@ -9,6 +9,8 @@ HTML-escaped, from `i18n/<language>.json`:
     {{lang}} {{page}} {{title}} {{main}} {{langs}} {{config}}   filled by `render`
     {{feeds}} {{subscribe}}   the page's Atom feeds: `<link rel="alternate">` in the head,
                        and visible links to subscribe (`feed_links`)
+    {{licence}} {{site}}   the open data's licence, linked, and this site's address
+                       (the open data page: `open_data_slots`)
 
 The page's scripts get the same catalogue (and the city's names) in a JSON
 block (`{{config}}`), so what the browser writes later is translated too.
@@ -64,6 +66,7 @@ PAGES: dict[str, Page] = {
         Page("track", "track.html", "track.js", "track.title"),
         Page("staff", "staff.html", "staff.js", "staff.title"),
         Page("dashboard", "dashboard.html", "dashboard.js", "dashboard.title"),
+        Page("open-data", "open-data.html", "opendata.js", "opendata.title"),
     )
 }
 
@@ -176,6 +179,14 @@ def feed_list(feeds: Sequence[FeedLink], language: Language) -> str:
             f'<ul class="feeds-list">{links}</ul>')
 
 
+def open_data_slots(licence: str, licence_url: str, site: str) -> dict[str, str]:
+    """The open data page's own slots: its licence as a link, and the address a reader gives
+    the verifier (`--from`)."""
+    return {"licence": f'<a href="{html.escape(licence_url)}" rel="license">'
+                       f"{html.escape(licence)}</a>",
+            "site": html.escape(site)}
+
+
 def fill(source: str, language: Language, page: str, slots: dict[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         kind, argument = match.group(1), match.group(2)
@@ -194,9 +205,11 @@ def fill(source: str, language: Language, page: str, slots: dict[str, str]) -> s
 
 def render(page_name: str, language: Language, city: CityConfig,
            switch_to: dict[Language, str], feeds: Sequence[FeedLink] = (),
-           map_config: Mapping[str, object] | None = None) -> str:
+           map_config: Mapping[str, object] | None = None,
+           slots: Mapping[str, str] | None = None) -> str:
     """The HTML of a page in `language`; `switch_to` maps each language to this page's URL in it;
-    `feeds` are the Atom feeds of what it shows; `map_config` the maps' tiles (`settings.py`)."""
+    `feeds` are the Atom feeds of what it shows; `map_config` the maps' tiles (`settings.py`);
+    `slots` the page's own placeholders, as HTML (`open_data_slots`)."""
     page = PAGES[page_name]
     config = {
         "lang": language,
@@ -213,7 +226,8 @@ def render(page_name: str, language: Language, city: CityConfig,
         for other in LANGUAGES
     )
     main = fill(template(page.template), language, page.name,
-                {"lang": language, "subscribe": feed_list(feeds, language)})
+                {**(slots or {}), "lang": language,
+                 "subscribe": feed_list(feeds, language)})
     slots = {
         "lang": language,
         "page": page.name,
