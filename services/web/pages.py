@@ -29,6 +29,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,18 @@ LANGUAGE_COOKIE = "zaiban_lang"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z]+)(?::([A-Za-z0-9_.\-/]+))?\s*\}\}")
 
 
+LICENCE, LICENCE_URL = "CC BY 4.0", "https://creativecommons.org/licenses/by/4.0/"
+"""The open data's licence unless the city names another (`settings.WebSettings`)."""
+
+
+def open_data_slots(licence: str, licence_url: str, site: str) -> dict[str, str]:
+    """The open data page's own slots: its licence as a link, and the address a reader gives
+    the verifier (`--from`)."""
+    return {"licence": f'<a href="{html.escape(licence_url)}" rel="license">'
+                       f"{html.escape(licence)}</a>",
+            "site": html.escape(site)}
+
+
 @dataclass(frozen=True)
 class Page:
     """One page: its template (inside the layout), its script, its title's key."""
@@ -55,6 +68,8 @@ class Page:
     template: str
     script: str
     title_key: str
+    slots: Mapping[str, str] = dataclass_field(default_factory=dict)
+    """The page's own placeholders, as HTML, until the route fills them for a request."""
 
 
 PAGES: dict[str, Page] = {
@@ -66,7 +81,8 @@ PAGES: dict[str, Page] = {
         Page("track", "track.html", "track.js", "track.title"),
         Page("staff", "staff.html", "staff.js", "staff.title"),
         Page("dashboard", "dashboard.html", "dashboard.js", "dashboard.title"),
-        Page("open-data", "open-data.html", "opendata.js", "opendata.title"),
+        Page("open-data", "open-data.html", "opendata.js", "opendata.title",
+             open_data_slots(LICENCE, LICENCE_URL, "https://city.example")),
     )
 }
 
@@ -179,14 +195,6 @@ def feed_list(feeds: Sequence[FeedLink], language: Language) -> str:
             f'<ul class="feeds-list">{links}</ul>')
 
 
-def open_data_slots(licence: str, licence_url: str, site: str) -> dict[str, str]:
-    """The open data page's own slots: its licence as a link, and the address a reader gives
-    the verifier (`--from`)."""
-    return {"licence": f'<a href="{html.escape(licence_url)}" rel="license">'
-                       f"{html.escape(licence)}</a>",
-            "site": html.escape(site)}
-
-
 def fill(source: str, language: Language, page: str, slots: dict[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         kind, argument = match.group(1), match.group(2)
@@ -226,7 +234,7 @@ def render(page_name: str, language: Language, city: CityConfig,
         for other in LANGUAGES
     )
     main = fill(template(page.template), language, page.name,
-                {**(slots or {}), "lang": language,
+                {**page.slots, **(slots or {}), "lang": language,
                  "subscribe": feed_list(feeds, language)})
     slots = {
         "lang": language,

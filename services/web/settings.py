@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from services.common.settings import REPO_ROOT, CommonSettings
+from services.web.pages import LICENCE, LICENCE_URL
 
 
 class WebSettings(CommonSettings):
@@ -36,11 +37,11 @@ class WebSettings(CommonSettings):
     map_max_zoom: int = Field(default=18, ge=1, le=22,
                               description="The deepest zoom level the tile server has.")
     open_data_licence: str = Field(
-        default="CC BY 4.0", min_length=1, max_length=100,
+        default=LICENCE, min_length=1, max_length=100,
         description="The licence the open data is published under, by name (the open data "
                     "page states it).")
     open_data_licence_url: str = Field(
-        default="https://creativecommons.org/licenses/by/4.0/", max_length=300,
+        default=LICENCE_URL, max_length=300,
         pattern=r"^https?://\S+$", description="Where the licence's text is read.")
     web_modules: Path = Field(
         default=REPO_ROOT / "node_modules",
