@@ -11,7 +11,8 @@ that topic back as `<prefix>zaiban-tracking-audit` into the admins' list
 (`audit.py`). Admins take staff access back through it too (`POST
 /api/admin/tokens/revoke`, onto the revocations topic every instance reads).
 
-It serves the public Atom feeds of new and resolved cases (`/feeds/...`, `feeds.py`).
+It serves the public Atom feeds of new and resolved cases (`/feeds/...`, `feeds.py`), and
+the public case list as open data (`/open-data/cases.csv`, `open_data.py`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from services.tracking.feed_routes import install_feed_routes
 from services.tracking.live import Signals
 from services.tracking.map_routes import install_map_routes
 from services.tracking.open311.routes import routes as open311_routes
+from services.tracking.open_data import install_open_data_routes
 from services.tracking.settings import TrackingSettings
 from services.tracking.store import COLLECTION, TimelineStore
 
@@ -84,6 +86,7 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
         install_revocation_routes(self.router, tokens=self.tokens, log=self.revocation_log)
         install_feed_routes(self.router, store=self.store, city=self.city,
                             cache_s=settings.tracking_feed_cache_s)
+        install_open_data_routes(self.router, store=self.store, city=self.city)
         self.router.include_router(open311_routes(store=self.store, city=self.city,
                                                   settings=self.settings, clock=self.clock))
 

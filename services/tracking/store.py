@@ -76,7 +76,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -495,6 +495,16 @@ class TimelineStore:
                   .sort([("submitted_at", DESCENDING), ("_id", DESCENDING)])
                   .skip(skip).limit(limit))
         return [view async for doc in cursor if (view := view_of(doc)) is not None]
+
+    async def each(self, selector: dict[str, Any], *, batch: int = 500
+                   ) -> AsyncIterator[CaseView]:
+        """Every case `selector` finds, in case number order (the `_id` index), read `batch`
+        at a time: for answers about all the cases that must not hold them all at once."""
+        cursor = (self.collection.find(selector, projection={"view": 1}, batch_size=batch)
+                  .sort([("_id", ASCENDING)]))
+        async for doc in cursor:
+            if (view := view_of(doc)) is not None:
+                yield view
 
     async def latest(self, query: FeedQuery) -> list[CaseView]:
         """The cases of a feed, the latest first (`FeedQuery`)."""

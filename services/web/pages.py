@@ -9,6 +9,8 @@ HTML-escaped, from `i18n/<language>.json`:
     {{lang}} {{page}} {{title}} {{main}} {{langs}} {{config}}   filled by `render`
     {{feeds}} {{subscribe}}   the page's Atom feeds: `<link rel="alternate">` in the head,
                        and visible links to subscribe (`feed_links`)
+    {{licence}} {{site}}   the open data's licence, linked, and this site's address
+                       (the open data page: `open_data_slots`)
 
 The page's scripts get the same catalogue (and the city's names) in a JSON
 block (`{{config}}`), so what the browser writes later is translated too.
@@ -27,6 +29,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,18 @@ LANGUAGE_COOKIE = "zaiban_lang"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z]+)(?::([A-Za-z0-9_.\-/]+))?\s*\}\}")
 
 
+LICENCE, LICENCE_URL = "CC BY 4.0", "https://creativecommons.org/licenses/by/4.0/"
+"""The open data's licence unless the city names another (`settings.WebSettings`)."""
+
+
+def open_data_slots(licence: str, licence_url: str, site: str) -> dict[str, str]:
+    """The open data page's own slots: its licence as a link, and the address a reader gives
+    the verifier (`--from`)."""
+    return {"licence": f'<a href="{html.escape(licence_url)}" rel="license">'
+                       f"{html.escape(licence)}</a>",
+            "site": html.escape(site)}
+
+
 @dataclass(frozen=True)
 class Page:
     """One page: its template (inside the layout), its script, its title's key."""
@@ -53,6 +68,8 @@ class Page:
     template: str
     script: str
     title_key: str
+    slots: Mapping[str, str] = dataclass_field(default_factory=dict)
+    """The page's own placeholders, as HTML, until the route fills them for a request."""
 
 
 PAGES: dict[str, Page] = {
@@ -64,6 +81,8 @@ PAGES: dict[str, Page] = {
         Page("track", "track.html", "track.js", "track.title"),
         Page("staff", "staff.html", "staff.js", "staff.title"),
         Page("dashboard", "dashboard.html", "dashboard.js", "dashboard.title"),
+        Page("open-data", "open-data.html", "opendata.js", "opendata.title",
+             open_data_slots(LICENCE, LICENCE_URL, "https://city.example")),
     )
 }
 
@@ -194,9 +213,11 @@ def fill(source: str, language: Language, page: str, slots: dict[str, str]) -> s
 
 def render(page_name: str, language: Language, city: CityConfig,
            switch_to: dict[Language, str], feeds: Sequence[FeedLink] = (),
-           map_config: Mapping[str, object] | None = None) -> str:
+           map_config: Mapping[str, object] | None = None,
+           slots: Mapping[str, str] | None = None) -> str:
     """The HTML of a page in `language`; `switch_to` maps each language to this page's URL in it;
-    `feeds` are the Atom feeds of what it shows; `map_config` the maps' tiles (`settings.py`)."""
+    `feeds` are the Atom feeds of what it shows; `map_config` the maps' tiles (`settings.py`);
+    `slots` the page's own placeholders, as HTML (`open_data_slots`)."""
     page = PAGES[page_name]
     config = {
         "lang": language,
@@ -213,7 +234,8 @@ def render(page_name: str, language: Language, city: CityConfig,
         for other in LANGUAGES
     )
     main = fill(template(page.template), language, page.name,
-                {"lang": language, "subscribe": feed_list(feeds, language)})
+                {**page.slots, **(slots or {}), "lang": language,
+                 "subscribe": feed_list(feeds, language)})
     slots = {
         "lang": language,
         "page": page.name,

@@ -8,6 +8,7 @@
 | `/cases`           | public     | list and search public cases; subscribe to their feeds    |
 | `/staff`           | staff      | sign in with a token: triage, department inbox, supervision |
 | `/dashboard`       | public     | the figures, live                                         |
+| `/open-data`       | public     | what is published, under which licence, how to verify it  |
 
 The pages only read and write through the services' public JSON APIs, from
 the browser: this router holds no state and reads no service's store.
@@ -31,6 +32,7 @@ from services.web.pages import (
     STATIC,
     choose_language,
     feed_links,
+    open_data_slots,
     render,
     static_version,
 )
@@ -95,14 +97,15 @@ def web_routes(settings: CommonSettings | None = None, city: LiveCity | None = N
     router = APIRouter(include_in_schema=False)
 
     def page(name: str, request: Request, lang: str | None, *, feeds: bool = False,
-             ) -> HTMLResponse:
+             slots: dict[str, str] | None = None) -> HTMLResponse:
         """`feeds`: the page links the Atom feeds of what it shows (the case list: of the
-        district, category or department it is narrowed to, and the city's)."""
+        district, category or department it is narrowed to, and the city's); `slots`: the
+        page's own placeholders."""
         language, chosen = choose_language(lang, request.cookies.get(LANGUAGE_COOKIE),
                                            request.headers.get("accept-language"))
         city = live.current
         links = feed_links(city, language, request.query_params) if feeds else []
-        body = render(name, language, city, switch_links(request), links, map_config)
+        body = render(name, language, city, switch_links(request), links, map_config, slots)
         response = HTMLResponse(body, headers={**headers_of_pages,
                                                "Content-Language": language,
                                                "Vary": "Cookie, Accept-Language"})
@@ -135,6 +138,12 @@ def web_routes(settings: CommonSettings | None = None, city: LiveCity | None = N
     @router.get("/dashboard", response_class=HTMLResponse)
     async def dashboard_page(request: Request, lang: Lang = None) -> HTMLResponse:
         return page("dashboard", request, lang, feeds=True)
+
+    @router.get("/open-data", response_class=HTMLResponse)
+    async def open_data_page(request: Request, lang: Lang = None) -> HTMLResponse:
+        site = str(request.base_url).rstrip("/")
+        return page("open-data", request, lang, slots=open_data_slots(
+            web.open_data_licence, web.open_data_licence_url, site))
 
     @router.get("/static/{name}")
     async def static_file(name: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,80}$")],

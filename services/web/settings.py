@@ -1,4 +1,5 @@
-"""Settings of the web pages (env prefix `ZAIBAN_`): the map's tiles and the map library.
+"""Settings of the web pages (env prefix `ZAIBAN_`): the map's tiles and the map library,
+the open data's licence.
 
 `ZAIBAN_MAP_TILES` is the URL template of the tile server the maps draw on
 (`https://tiles.example.org/{z}/{x}/{y}.png`; `{s}` for a subdomain); `ZAIBAN_MAP_DATUM`
@@ -6,6 +7,9 @@ what its tiles are drawn in: `wgs84` (OpenStreetMap-style servers) or `gcj02` (m
 Chinese cities). Positions are stored in WGS84 and the pages convert for GCJ-02 tiles
 (`static/geo.js`). Unset, the maps draw the cases on a plain background; `zaiban up` starts
 a tile server of plain tiles on loopback and sets it (`zaiban/tiles.py`).
+
+`ZAIBAN_OPEN_DATA_LICENCE` and `ZAIBAN_OPEN_DATA_LICENCE_URL` name the licence of the open
+data (`/open-data`): Creative Commons Attribution 4.0 unless a city chooses another.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from services.common.settings import REPO_ROOT, CommonSettings
+from services.web.pages import LICENCE, LICENCE_URL
 
 
 class WebSettings(CommonSettings):
@@ -31,6 +36,13 @@ class WebSettings(CommonSettings):
                                  description="Who the tiles are from, shown on the maps.")
     map_max_zoom: int = Field(default=18, ge=1, le=22,
                               description="The deepest zoom level the tile server has.")
+    open_data_licence: str = Field(
+        default=LICENCE, min_length=1, max_length=100,
+        description="The licence the open data is published under, by name (the open data "
+                    "page states it).")
+    open_data_licence_url: str = Field(
+        default=LICENCE_URL, max_length=300,
+        pattern=r"^https?://\S+$", description="Where the licence's text is read.")
     web_modules: Path = Field(
         default=REPO_ROOT / "node_modules",
         description="Where `npm ci` put the pages' packages (the map library).")

@@ -25,6 +25,7 @@ PAGES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "cases": ("/cases", "#search-form[data-ready=true]", PHONE),
     "case": ("/cases/{case_id}", "#case[data-ready=true]", PHONE),
     "dashboard": ("/dashboard", "#dashboard[data-ready=true]", DESK),
+    "open-data": ("/open-data", "#open-data[data-ready=true]", PHONE),
 }
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
@@ -84,6 +85,11 @@ async def look_at_page(web: Web, browser: Browser, screenshots: Path, name: str,
         if name == "case":
             await expect(page.locator("#timeline li")).to_have_count(3)
             await expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
+        if name == "open-data":  # a city whose first day is not over: no day published yet
+            await expect(page.locator("#chain-state")).to_have_text(
+                texts(language)["opendata.chain_none"])
+            await expect(page.locator("#verify-cli")).to_have_text(
+                f"zaiban verify --from {web.base_url.rstrip('/')}")
         await page.screenshot(path=screenshots / f"{name}-{language}.png", full_page=True)
         assert await page.evaluate(UNLABELLED) == [], (name, language)
         assert problems == [], (name, language, problems)

@@ -266,6 +266,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     # the Atom feeds: public, like the list they follow
     ("GET", "/feeds/{kind}.atom"): public(None),
     ("GET", "/feeds/{scope}/{code}/{kind}.atom"): public(None),
+    # open data: the public case list as CSV (tracking)
+    ("GET", "/open-data/cases.csv"): public(None),
     # notify: a signed link's page and click belong to whoever holds the link (no caller here
     # does: a wrong signature is refused); anyone may ask for area alerts (mailed to confirm)
     ("GET", "/notify/stop/{case_id}"): signed_link(),
@@ -287,6 +289,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/staff"): public(None),
     ("GET", "/dashboard"): public(None),
     ("GET", "/static/{name}"): public(None),
+    ("GET", "/open-data"): public(None),
 }
 PUBLIC_PREFIXES = {("GET", "/api/stats"): public(None)}
 """The statistics are the public's (the dashboard): every GET under /api/stats."""

@@ -78,6 +78,7 @@ async def public_answers(http: httpx.AsyncClient, case_ids: list[str]) -> dict[s
     """What anyone can read about these cases, keyed by the URL asked."""
     urls = ["/api/cases?limit=100", f"/api/cases?q={RESIDENT_NAME}", "/open311/v2/requests.json",
             "/open311/v2/requests.xml", "/open311/v2/services.json", "/api/cases/map"]
+    urls += [f"/open-data/cases.csv?lang={lang}" for lang in ("zh-Hans", "zh-Hant", "en")]
     for case_id in case_ids:
         urls += [f"/api/cases/{case_id}?lang={lang}" for lang in ("zh-Hans", "zh-Hant", "en")]
         urls += [f"/api/cases/{case_id}/live", f"/open311/v2/requests/{case_id}.json",
@@ -150,6 +151,7 @@ async def test_no_public_answer_and_no_log_line_carries_a_residents_details(
     leaked = {url: found for url, text in answers.items() if (found := leaks(text, private))}
     assert not leaked, f"personal data in public answers: {leaked}"
     assert json.loads(answers[f"/api/cases?q={RESIDENT_NAME}"])["total"] == 0
+    assert web in answers["/open-data/cases.csv?lang=zh-Hans"]  # the CSV lists the case
 
     assert any(line.get("event") == "recorded" for line in lines), "the log capture saw nothing"
     logged = [line for line in lines if leaks(json.dumps(line, ensure_ascii=False, default=str),

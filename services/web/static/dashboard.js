@@ -4,6 +4,7 @@
 // few seconds, so the page stays live.
 
 import { bars, trend } from "./charts.js";
+import { readChain, shortHead } from "./chain.js";
 import {
   api, categoryOf, departmentName, districtName, failure, formatDateTime, formatNumber,
   h, lang, replace, t, tOr, withLang,
@@ -376,8 +377,22 @@ function drawSkipped(skipped, minCases) {
   }) : "";
 }
 
+/** The public record's chain head (short), beside the link to check the figures (open data). */
+async function drawChain() {
+  const chain = await readChain();
+  const shown = document.getElementById("dash-chain");
+  if (!chain.ok) return;
+  if (!chain.head) {
+    shown.textContent = t("dashboard.chain_none");
+    return;
+  }
+  const [before, after] = t("dashboard.chain", { head: "\u0000", day: dayText(chain.day) }).split("\u0000");
+  replace(shown, before, h("code", { title: chain.head, id: "dash-chain-head" }, shortHead(chain.head)), after);
+}
+
 startChooser();
 loop();
+drawChain();
 
 // the map of cases: a block of its own (dashmap.js)
 import("./dashmap.js");
