@@ -2,10 +2,13 @@
 headless Chromium (Debian's, at /usr/bin/chromium) driven by Playwright.
 
 `web` starts the public entry (`create_public_app`: every service and the web pages, on the
-test's topics and databases) under uvicorn on a free loopback port; its lifespan starts the
-services' runtimes. `browser` is one Chromium for the session; each test opens its own
+module's topics and databases) under uvicorn on a free loopback port; its lifespan starts the
+services' runtimes. It is one platform per test module (starting one costs ~15 s): the
+module's tests share its city, so each makes its own cases and finds them by their ids, never
+by counting the city's. `browser` is one Chromium for the session; each test opens its own
 contexts (a resident's phone, an officer's desk), so nothing leaks between them.
-`map_web` is the same entry with its maps on `tiles`, a tile server on loopback (GCJ-02).
+`map_web` is the same entry with its maps on `tiles`, a tile server on loopback (GCJ-02),
+one per test: those tests count the cases on the city's maps.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ import uvicorn
 from browser.webpages import Web
 from helpers import eventually
 from playwright.async_api import Browser, async_playwright
+from servicefixtures import settings_in
+from stackfixtures import a_namespace
 
 from services.common.settings import CommonSettings
 from services.composition import create_public_app
 from services.web.settings import WebSettings
+from zaiban.infra import StackInfo
 from zaiban.tiles import TileServer
 
 CHROMIUM = Path(os.environ.get("ZAIBAN_CHROMIUM", "/usr/bin/chromium"))
@@ -56,10 +62,19 @@ async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
             await chromium.close()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def web(settings: CommonSettings) -> AsyncIterator[Web]:
-    """Every service and the web pages behind one uvicorn server on a free port."""
-    async with serving(settings) as served:
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def module_settings(stack: StackInfo) -> AsyncIterator[CommonSettings]:
+    """`settings` for a module's tests together: its own topics and databases."""
+    async with a_namespace(stack) as namespace, settings_in(namespace) as settings:
+        yield settings
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def web(module_settings: CommonSettings) -> AsyncIterator[Web]:
+    """Every service and the web pages behind one uvicorn server on a free port, for the
+    module's tests (a fixture that sets the platform's environment must be module-scoped
+    too, and come first)."""
+    async with serving(module_settings) as served:
         yield served
 
 
