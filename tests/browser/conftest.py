@@ -7,8 +7,9 @@ services' runtimes. It is one platform per test module (starting one costs ~15 s
 module's tests share its city, so each makes its own cases and finds them by their ids, never
 by counting the city's. `browser` is one Chromium for the session; each test opens its own
 contexts (a resident's phone, an officer's desk), so nothing leaks between them.
-`map_web` is the same entry with its maps on `tiles`, a tile server on loopback (GCJ-02),
-one per test: those tests count the cases on the city's maps.
+`map_web` is the same entry with its maps on `tiles`, a tile server on loopback (GCJ-02), one
+per module too; `empty_map_web` is one of a test's own, for a test that counts the cases on
+the city's maps.
 """
 
 from __future__ import annotations
@@ -78,21 +79,41 @@ async def web(module_settings: CommonSettings) -> AsyncIterator[Web]:
         yield served
 
 
-@pytest.fixture
-def tiles() -> Iterator[TileServer]:
+@pytest.fixture(scope="module")
+def tile_server() -> Iterator[TileServer]:
     """A tile server of plain tiles on loopback, counting what it serves (`zaiban/tiles.py`)."""
     with TileServer() as server:
         yield server
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def map_web(settings: CommonSettings, tiles: TileServer) -> AsyncIterator[Web]:
-    """The public entry whose maps draw on `tiles`, GCJ-02 tiles as most Chinese cities' are:
-    every point is converted on its way to the map and back."""
-    drawn_on = WebSettings.from_common(settings, map_tiles=tiles.template, map_datum="gcj02",
-                                       map_attribution="loopback tiles")
-    async with serving(drawn_on) as served:
+@pytest.fixture
+def tiles(tile_server: TileServer) -> TileServer:
+    """The module's tile server, its count of what it served started afresh for this test."""
+    with tile_server.served.lock:
+        tile_server.served.paths.clear()
+    return tile_server
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def map_web(module_settings: CommonSettings, tile_server: TileServer
+                  ) -> AsyncIterator[Web]:
+    """The public entry whose maps draw on the tile server, GCJ-02 tiles as most Chinese
+    cities' are: every point is converted on its way to the map and back."""
+    async with serving(drawn_on(module_settings, tile_server)) as served:
         yield served
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def empty_map_web(settings: CommonSettings, tile_server: TileServer
+                        ) -> AsyncIterator[Web]:
+    """`map_web` for one test alone: its city has no case but the test's."""
+    async with serving(drawn_on(settings, tile_server)) as served:
+        yield served
+
+
+def drawn_on(settings: CommonSettings, tiles: TileServer) -> WebSettings:
+    return WebSettings.from_common(settings, map_tiles=tiles.template, map_datum="gcj02",
+                                   map_attribution="loopback tiles")
 
 
 @contextlib.asynccontextmanager
