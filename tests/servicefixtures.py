@@ -26,21 +26,31 @@ from zaiban.topics import ensure_topics, grant_services, revoke
 async def settings(namespace: Namespace) -> AsyncIterator[CommonSettings]:
     """Settings pointing every service at this test's topics and databases: the topics made
     and the services' rights on them granted, as `zaiban topics ensure` does for a city."""
+    async with settings_in(namespace) as given:
+        yield given
+
+
+@contextlib.asynccontextmanager
+async def settings_in(namespace: Namespace) -> AsyncIterator[CommonSettings]:
+    """`settings` for any scope: the namespace opened for the services, and afterwards their
+    rights revoked and their databases dropped."""
     given = settings_for(namespace.bootstrap_servers, namespace.mongo_url, namespace.prefix,
                          namespace.db_name)
     granted = await open_namespace(given)
-    yield given
-    with contextlib.suppress(Exception):  # best effort, as the topics: costs memory only
-        await revoke(given, granted)
-    # each service has its own database, <db_name>_<service>: drop them by name (listing
-    # every database on a busy shared server is slow and can wait on others' locks)
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        namespace.mongo_url, serverSelectionTimeoutMS=10_000)
     try:
-        for service in (*SERVICES, KEYS_DATABASE):
-            await client.drop_database(f"{namespace.db_name}_{service}")
+        yield given
     finally:
-        await client.close()
+        with contextlib.suppress(Exception):  # best effort, as the topics: costs memory only
+            await revoke(given, granted)
+        # each service has its own database, <db_name>_<service>: drop them by name (listing
+        # every database on a busy shared server is slow and can wait on others' locks)
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            namespace.mongo_url, serverSelectionTimeoutMS=10_000)
+        try:
+            for service in (*SERVICES, KEYS_DATABASE):
+                await client.drop_database(f"{namespace.db_name}_{service}")
+        finally:
+            await client.close()
 
 
 def token(role: Role, department: str | None = None, subject: str = "tester",

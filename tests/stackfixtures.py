@@ -153,19 +153,28 @@ async def _delete_topics(bootstrap_servers: str, prefix: str) -> None:
 @pytest_asyncio.fixture(loop_scope="session")
 async def namespace(stack: StackInfo) -> AsyncIterator[Namespace]:
     """A unique topic prefix and database; the database and topics are dropped afterwards."""
+    async with a_namespace(stack) as made:
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def a_namespace(stack: StackInfo) -> AsyncIterator[Namespace]:
+    """`namespace` for any scope: a fixture shared by a module's tests opens one with this."""
     token = uuid.uuid4().hex[:12]
-    yield Namespace(token=token, prefix=f"t{token}.", db_name=f"zt_{token}",
-                    bootstrap_servers=stack.bootstrap_servers, mongo_url=stack.mongo_url)
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        stack.mongo_url, serverSelectionTimeoutMS=10_000)
     try:
-        await client.drop_database(f"zt_{token}")
+        yield Namespace(token=token, prefix=f"t{token}.", db_name=f"zt_{token}",
+                        bootstrap_servers=stack.bootstrap_servers, mongo_url=stack.mongo_url)
     finally:
-        await client.close()
-    # topics are best-effort: a leftover topic costs disk, not correctness
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(20):
-            await _delete_topics(stack.bootstrap_servers, f"t{token}.")
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            stack.mongo_url, serverSelectionTimeoutMS=10_000)
+        try:
+            await client.drop_database(f"zt_{token}")
+        finally:
+            await client.close()
+        # topics are best-effort: a leftover topic costs disk, not correctness
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(20):
+                await _delete_topics(stack.bootstrap_servers, f"t{token}.")
 
 
 # ---- a private stack, for fault tests that stop and restart the broker or the store ----------

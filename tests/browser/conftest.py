@@ -2,10 +2,14 @@
 headless Chromium (Debian's, at /usr/bin/chromium) driven by Playwright.
 
 `web` starts the public entry (`create_public_app`: every service and the web pages, on the
-test's topics and databases) under uvicorn on a free loopback port; its lifespan starts the
-services' runtimes. `browser` is one Chromium for the session; each test opens its own
+module's topics and databases) under uvicorn on a free loopback port; its lifespan starts the
+services' runtimes. It is one platform per test module (starting one costs ~15 s): the
+module's tests share its city, so each makes its own cases and finds them by their ids, never
+by counting the city's. `browser` is one Chromium for the session; each test opens its own
 contexts (a resident's phone, an officer's desk), so nothing leaks between them.
-`map_web` is the same entry with its maps on `tiles`, a tile server on loopback (GCJ-02).
+`map_web` is the same entry with its maps on `tiles`, a tile server on loopback (GCJ-02), one
+per module too; `empty_map_web` is one of a test's own, for a test that counts the cases on
+the city's maps.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ import uvicorn
 from browser.webpages import Web
 from helpers import eventually
 from playwright.async_api import Browser, async_playwright
+from servicefixtures import settings_in
+from stackfixtures import a_namespace
 
 from services.common.settings import CommonSettings
 from services.composition import create_public_app
 from services.web.settings import WebSettings
+from zaiban.infra import StackInfo
 from zaiban.tiles import TileServer
 
 CHROMIUM = Path(os.environ.get("ZAIBAN_CHROMIUM", "/usr/bin/chromium"))
@@ -56,28 +63,57 @@ async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
             await chromium.close()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def web(settings: CommonSettings) -> AsyncIterator[Web]:
-    """Every service and the web pages behind one uvicorn server on a free port."""
-    async with serving(settings) as served:
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def module_settings(stack: StackInfo) -> AsyncIterator[CommonSettings]:
+    """`settings` for a module's tests together: its own topics and databases."""
+    async with a_namespace(stack) as namespace, settings_in(namespace) as settings:
+        yield settings
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def web(module_settings: CommonSettings) -> AsyncIterator[Web]:
+    """Every service and the web pages behind one uvicorn server on a free port, for the
+    module's tests (a fixture that sets the platform's environment must be module-scoped
+    too, and come first)."""
+    async with serving(module_settings) as served:
         yield served
 
 
-@pytest.fixture
-def tiles() -> Iterator[TileServer]:
+@pytest.fixture(scope="module")
+def tile_server() -> Iterator[TileServer]:
     """A tile server of plain tiles on loopback, counting what it serves (`zaiban/tiles.py`)."""
     with TileServer() as server:
         yield server
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def map_web(settings: CommonSettings, tiles: TileServer) -> AsyncIterator[Web]:
-    """The public entry whose maps draw on `tiles`, GCJ-02 tiles as most Chinese cities' are:
-    every point is converted on its way to the map and back."""
-    drawn_on = WebSettings.from_common(settings, map_tiles=tiles.template, map_datum="gcj02",
-                                       map_attribution="loopback tiles")
-    async with serving(drawn_on) as served:
+@pytest.fixture
+def tiles(tile_server: TileServer) -> TileServer:
+    """The module's tile server, its count of what it served started afresh for this test."""
+    with tile_server.served.lock:
+        tile_server.served.paths.clear()
+    return tile_server
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def map_web(module_settings: CommonSettings, tile_server: TileServer
+                  ) -> AsyncIterator[Web]:
+    """The public entry whose maps draw on the tile server, GCJ-02 tiles as most Chinese
+    cities' are: every point is converted on its way to the map and back."""
+    async with serving(drawn_on(module_settings, tile_server)) as served:
         yield served
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def empty_map_web(settings: CommonSettings, tile_server: TileServer
+                        ) -> AsyncIterator[Web]:
+    """`map_web` for one test alone: its city has no case but the test's."""
+    async with serving(drawn_on(settings, tile_server)) as served:
+        yield served
+
+
+def drawn_on(settings: CommonSettings, tiles: TileServer) -> WebSettings:
+    return WebSettings.from_common(settings, map_tiles=tiles.template, map_datum="gcj02",
+                                   map_attribution="loopback tiles")
 
 
 @contextlib.asynccontextmanager

@@ -14,12 +14,12 @@ from notifyfixtures import MailBox
 from playwright.async_api import Browser, expect
 
 
-@pytest.fixture
-def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailBox]:
-    """A mail server the platform (`web`, built after this) sends through."""
-    with MailBox() as box:
-        monkeypatch.setenv("ZAIBAN_SMTP_URL", box.url())
-        monkeypatch.setenv("ZAIBAN_NOTIFY_SWEEP_S", "0.2")
+@pytest.fixture(scope="module", autouse=True)
+def mailbox() -> Iterator[MailBox]:
+    """A mail server the platform (the module's `web`, built after this) sends through."""
+    with MailBox() as box, pytest.MonkeyPatch.context() as env:
+        env.setenv("ZAIBAN_SMTP_URL", box.url())
+        env.setenv("ZAIBAN_NOTIFY_SWEEP_S", "0.2")
         yield box
 
 

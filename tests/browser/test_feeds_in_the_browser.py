@@ -7,6 +7,7 @@ reported in it — and without the resident's phone or name.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -25,10 +26,13 @@ REQUEST = {
 }
 
 
-@pytest.fixture(autouse=True)
-def every_request_reads_the_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The feed is followed until the case is in it: no instance keeps a feed's cases."""
-    monkeypatch.setenv("ZAIBAN_TRACKING_FEED_CACHE_S", "0")
+@pytest.fixture(scope="module", autouse=True)
+def every_request_reads_the_store() -> Iterator[None]:
+    """The feed is followed until the case is in it: no instance keeps a feed's cases (set
+    before the module's `web` is built)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ZAIBAN_TRACKING_FEED_CACHE_S", "0")
+        yield
 
 
 HEAD_FEEDS = 'head link[rel="alternate"][type="application/atom+xml"]'

@@ -1,5 +1,6 @@
 """The maps, as people use them, on tiles from a tile server on loopback that the test starts
-(GCJ-02 tiles, as most Chinese cities' maps are: `map_web`).
+(GCJ-02 tiles, as most Chinese cities' maps are: `map_web`; `empty_map_web` for the tests
+that count the cases on the city's maps).
 
 A resident picks the place of a dark traffic light on the report form's map: the point sent
 is the WGS84 point under the pixel picked, though the tiles are drawn in GCJ-02, and the map
@@ -169,9 +170,9 @@ async def test_a_case_page_shows_its_place_only_when_the_address_is_public(
 
 
 async def test_the_list_and_dashboard_maps_cluster_and_filter(
-        map_web: Web, tiles: TileServer, browser: Browser, screenshots: Path) -> None:
+        empty_map_web: Web, tiles: TileServer, browser: Browser, screenshots: Path) -> None:
     # six dark lights around the market, a pothole further off, and a flat without water
-    async with httpx.AsyncClient(base_url=map_web.base_url, timeout=20) as http:
+    async with httpx.AsyncClient(base_url=empty_map_web.base_url, timeout=20) as http:
         near = [await a_case(http, "traffic-signals",
                              (WANGFUFEN[0] + i * 0.0004, WANGFUFEN[1] + i * 0.0004), **SIGNALS)
                 for i in range(6)]
@@ -190,7 +191,7 @@ async def test_the_list_and_dashboard_maps_cluster_and_filter(
         try:
             page = await context.new_page()
             errors = collect_errors(page)
-            await page.goto(map_web.url(f"/cases?lang={language}"))
+            await page.goto(empty_map_web.url(f"/cases?lang={language}"))
             cases_map = page.locator("#cases-map")
             await expect(cases_map).to_have_attribute("data-points", "7", timeout=20_000)
             # the six lights close together make one cluster at the city's zoom
@@ -215,7 +216,7 @@ async def test_the_list_and_dashboard_maps_cluster_and_filter(
             await expect(cases_map).to_have_attribute("data-points", "0")
 
             # the dashboard's own map, with its own filters
-            await page.goto(map_web.url(f"/dashboard?lang={language}"))
+            await page.goto(empty_map_web.url(f"/dashboard?lang={language}"))
             dash_map = page.locator("#dash-map")
             await expect(dash_map).to_have_attribute("data-points", "7", timeout=20_000)
             await expect(page.locator("#dash-map-title")).to_have_text(words["map.cases_title"])
@@ -234,8 +235,8 @@ async def test_the_list_and_dashboard_maps_cluster_and_filter(
 
 
 async def test_staff_see_their_open_cases_and_residents_pick_on_a_map(
-        map_web: Web, tiles: TileServer, browser: Browser, screenshots: Path) -> None:
-    async with httpx.AsyncClient(base_url=map_web.base_url, timeout=20) as http:
+        empty_map_web: Web, tiles: TileServer, browser: Browser, screenshots: Path) -> None:
+    async with httpx.AsyncClient(base_url=empty_map_web.base_url, timeout=20) as http:
         await a_case(http, "traffic-signals", WANGFUFEN, **SIGNALS)
         await a_case(http, "roads", FAR_OFF, district="jinshui")
     for language in LANGUAGES:
@@ -243,7 +244,7 @@ async def test_staff_see_their_open_cases_and_residents_pick_on_a_map(
             locale=LOCALES[language], permissions=["geolocation"],
             geolocation={"latitude": WANGFUFEN[0], "longitude": WANGFUFEN[1]}, **DESK)
         try:
-            console = await sign_in(desk, map_web.base_url,
+            console = await sign_in(desk, empty_map_web.base_url,
                                     staff_token(Role.OFFICER, subject="map-desk"), language)
             await console.locator("#staff-map-block > summary").click()
             staff_map = console.locator("#staff-map")
@@ -255,7 +256,7 @@ async def test_staff_see_their_open_cases_and_residents_pick_on_a_map(
             # the report form with its map, a place picked
             page = await desk.new_page()
             errors = collect_errors(page)
-            await page.goto(map_web.url(f"/?lang={language}"))
+            await page.goto(empty_map_web.url(f"/?lang={language}"))
             await expect(page.locator("#point-map[data-map=ready]")).to_have_count(1)
             # "use my location": the fields and the pin go where the device is
             await page.click("#locate")

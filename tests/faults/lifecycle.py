@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from faults.processes import Tally, call
@@ -123,16 +124,22 @@ async def one_case(load: Load, clients: Clients, number: int, key_prefix: str,
 
 
 async def drive(load: Load, clients: Clients, cases: int, *, workers: int = 16,
-                key_prefix: str = "fault", within_s: float = 150.0) -> None:
-    """Drive `cases` cases through the lifecycle with `workers` concurrent clients."""
+                key_prefix: str = "fault", within_s: float = 150.0,
+                until: asyncio.Future[Any] | None = None) -> int:
+    """Drive `cases` cases through the lifecycle with `workers` concurrent clients, and, when
+    `until` is given, more cases until it is done too: every worker is amid a case as long
+    as `until` runs, however fast the machine. Returns the number of cases driven."""
     deadline = time.monotonic() + within_s
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for number in range(cases):
-        queue.put_nowait(number)
+    taken = 0
+
+    def more() -> bool:
+        return taken < cases or (until is not None and not until.done())
 
     async def worker() -> None:
-        while not queue.empty():
-            number = queue.get_nowait()
+        nonlocal taken
+        while more():
+            number, taken = taken, taken + 1
             await one_case(load, clients, number, key_prefix, deadline)
 
     await asyncio.gather(*(worker() for _ in range(workers)))
+    return taken

@@ -27,7 +27,9 @@ from stackfixtures import PrivateStack
 
 from services.common.settings import CommonSettings
 
-CASES = 40
+CASES = 20
+"""At least: more are driven until every service is ready again, so the whole restart is
+under load however fast the machine."""
 AWAY_S = 6.0
 
 
@@ -57,9 +59,7 @@ async def test_a_store_restart_is_survived_without_a_service_restart_or_a_lost_c
     load = Load()
     async with Fleet(settings, tmp_path / "logs") as fleet:
         clients = Clients(fleet["intake"].url, fleet["routing"].url)
-        try:
-            driving = asyncio.create_task(drive(load, clients, CASES, workers=12,
-                                                key_prefix="store", within_s=150))
+        async def restart_the_store() -> tuple[dict[str, int | None], dict[str, int | None]]:
             await asyncio.sleep(4.0)
             await asyncio.to_thread(private_stack.stop, "store")
             down = await eventually(lambda: all_say(fleet, 503), timeout=20,
@@ -68,18 +68,24 @@ async def test_a_store_restart_is_survived_without_a_service_restart_or_a_lost_c
             await asyncio.to_thread(private_stack.start, "store")
             up = await eventually(lambda: all_say(fleet, 200), timeout=60,
                                   what="every service to be ready again")
-            await driving
+            return down, up
+
+        try:
+            restarting = asyncio.create_task(restart_the_store())
+            driven = await drive(load, clients, CASES, workers=12, key_prefix="store",
+                                 within_s=150, until=restarting)
+            down, up = await restarting
         finally:
             await clients.aclose()
         assert all(s.starts == 1 for s in fleet.services.values())  # none was restarted
         assert not load.unexpected, load.unexpected[:5]
         assert not load.stuck, f"{len(load.stuck)} cases stuck: {list(load.stuck.items())[:5]}"
-        assert len(load.resolved) == CASES
+        assert len(load.resolved) == driven >= CASES
 
         log = await the_log(settings)
         lost = load.submitted - log.cases
         assert not lost, f"{len(lost)} accepted cases are not in the log"
-        assert log.resolved == load.resolved and log.resolutions == CASES
+        assert log.resolved == load.resolved and log.resolutions == driven
         live = await tracking_caught_up(settings, log)
         assert set(live) == log.cases
         async with httpx.AsyncClient(base_url=fleet["metrics"].url, timeout=10) as http:
@@ -90,7 +96,7 @@ async def test_a_store_restart_is_survived_without_a_service_restart_or_a_lost_c
     assert replayed.tracking == live
     assert replayed.counters == live_counters
     print("\nFAULT FIGURES", json.dumps({
-        "test": "store restart", "cases": CASES, "events": log.events, "lost": len(lost),
+        "test": "store restart", "cases": driven, "events": log.events, "lost": len(lost),
         "double_counted": summary["received"] - len(log.cases), "readiness_down": down,
         "readiness_up": up, "client": load.tally.figures(), "503s": load.refused_503,
         "seconds": round(time.monotonic() - started, 1)}))
