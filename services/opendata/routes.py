@@ -25,6 +25,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from services.opendata.settings import OpenDataSettings
 from services.opendata.store import BadCursor, Cursor, FeedStore, StoredLine
 
 NDJSON = "application/x-ndjson; charset=utf-8"
@@ -92,7 +93,7 @@ async def follow(
         await asyncio.sleep(poll)
 
 
-def install_routes(router: APIRouter, *, store: FeedStore, poll_s: float) -> None:
+def install_routes(router: APIRouter, *, store: FeedStore, settings: OpenDataSettings) -> None:
     @router.get(
         FEED_PATH, tags=["open data"], summary="The public history, one line per case event",
         response_class=Response,
@@ -127,7 +128,10 @@ def install_routes(router: APIRouter, *, store: FeedStore, poll_s: float) -> Non
             cursor = cursor_of(last_event_id, "Last-Event-ID")
         else:
             cursor = cursor_of(after, "after")
-        stream = follow(cursor, store.page, poll=poll_s, disconnected=request.is_disconnected)
+        stream = follow(cursor, store.page, poll=settings.opendata_poll_s,
+                        heartbeat=settings.opendata_live_heartbeat_s,
+                        max_age=settings.opendata_live_max_age_s,
+                        disconnected=request.is_disconnected)
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache",
                                           "X-Accel-Buffering": "no"})

@@ -52,7 +52,7 @@ class OpenDataService(ServiceRuntime[OpenDataSettings]):
             max_records=settings.opendata_batch_max,
             title="opendata: the public history, line by line",
         )
-        install_routes(self.router, store=self.store, poll_s=settings.opendata_poll_s)
+        install_routes(self.router, store=self.store, settings=settings)
 
     async def project(self, deliveries: list[Delivery]) -> None:
         """Store the public line of each record of the batch, then the partitions' progress."""

@@ -25,3 +25,10 @@ class OpenDataSettings(CommonSettings):
     opendata_poll_s: float = Field(
         default=1.0, gt=0, le=60,
         description="How often a live stream (events.sse) looks for new lines.")
+    opendata_live_heartbeat_s: float = Field(
+        default=15.0, gt=0, le=600,
+        description="A quiet live stream sends a comment line this often, so proxies keep it.")
+    opendata_live_max_age_s: float = Field(
+        default=3600.0, gt=0, le=86400,
+        description="A live stream ends after this long; the client reconnects with its "
+                    "Last-Event-ID and misses nothing.")

@@ -287,6 +287,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/staff"): public(None),
     ("GET", "/dashboard"): public(None),
     ("GET", "/static/{name}"): public(None),
+    # open data: the public history, line by line (its streams end after a while here)
+    ("GET", "/open-data/events.ndjson"): public(None),
+    ("GET", "/open-data/events.sse"): public(None),
 }
 PUBLIC_PREFIXES = {("GET", "/api/stats"): public(None)}
 """The statistics are the public's (the dashboard): every GET under /api/stats."""
