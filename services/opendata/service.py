@@ -2,7 +2,8 @@
 
 It reads the case event log as consumer group `<prefix>zaiban-opendata` (partitions spread
 over N instances), turns each record into its public line (`lines.py`, pure), inserts the
-batch's lines once each (`store.py`: a redelivered record changes nothing), records each
+batch's lines once each (`store.py`: a redelivered record changes nothing, a second copy of
+an event in the log gives no second line), records each
 partition's progress, and only then returns, so the offsets are committed after the lines
 are stored (at least once, never lost). It serves the feed (`routes.py`).
 
@@ -57,7 +58,9 @@ class OpenDataService(ServiceRuntime[OpenDataSettings]):
     async def project(self, deliveries: list[Delivery]) -> None:
         """Store the public line of each record of the batch, then the partitions' progress."""
         last_published = await self.store.last_published_day()
-        lines = [self.line_of(delivery, last_published) for delivery in deliveries]
+        lines = await self.store.first_copies([
+            (str(delivery.envelope.event_id), self.line_of(delivery, last_published))
+            for delivery in deliveries])
         added = await self.store.insert(lines)
         read_to: dict[int, int] = {}
         for delivery in deliveries:
@@ -67,7 +70,7 @@ class OpenDataService(ServiceRuntime[OpenDataSettings]):
         last = deliveries[-1].envelope
         with bound(case_id=last.case_id, event_id=str(last.event_id)):
             log.debug("lines_projected", records=len(deliveries), added=added,
-                      redelivered=len(deliveries) - added)
+                      passed_over=len(deliveries) - added)
 
     def line_of(self, delivery: Delivery, last_published: date | None) -> StoredLine:
         envelope = delivery.envelope

@@ -6,6 +6,13 @@ pages of the history read back in order.
   page is a range of `_id` (the one index FerretDB keeps). A line is inserted once: a
   redelivered record finds its `_id` taken and changes nothing, which keeps its text — and
   the day it was given — as first projected.
+- `opendata_ids`: one marker per event, `_id` its event id, with the position of the record
+  that gave it its line. A writer that lost its answer publishes the same event again (same
+  id, same seq: consumers skip it), so the log may hold an event twice, at two positions; the
+  feed gives it one line, the first's: each event once, so that whoever counts lines (an
+  answer per `FeedbackGiven`) counts it once. The marker is written before the line, so a
+  crash between them leaves a marker of the same position, and the line comes with the
+  redelivery.
 - `opendata_progress`: per partition, the last offset projected and when (the publisher
   waits for the feed to catch up with the log and settle before it closes a day).
 - `opendata_days`: the published days (written by the publisher, `publishing.py`); the feed
@@ -25,12 +32,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.common.grouped import DUPLICATE_KEY
 
 EVENTS = "opendata_events"
+IDS = "opendata_ids"
 PROGRESS = "opendata_progress"
 DAYS = "opendata_days"
 
@@ -110,21 +119,32 @@ class FeedStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.db = db
         self.events = db[EVENTS]
+        self.ids = db[IDS]
         self.progress = db[PROGRESS]
         self.days = db[DAYS]
 
+    async def first_copies(self, lines: Sequence[tuple[str, StoredLine]]) -> list[StoredLine]:
+        """Of `lines` (each with its event id, in log order), those that are their event's
+        first copy in the log: each event's marker claimed by the first position that had it."""
+        first: dict[str, StoredLine] = {}
+        for event_id, line in lines:
+            first.setdefault(event_id, line)  # a copy later in the same batch
+        taken = await _insert_once(self.ids, [
+            {"_id": event_id, "position": line_id(line.partition, line.offset)}
+            for event_id, line in first.items()])
+        kept = []
+        for event_id, line in first.items():
+            if event_id in taken:  # claimed before: by this very record, or by an earlier copy
+                marker = await self.ids.find_one({"_id": event_id})
+                if marker is None or marker["position"] != line_id(line.partition, line.offset):
+                    continue
+            kept.append(line)
+        return kept
+
     async def insert(self, lines: Sequence[StoredLine]) -> int:
         """Insert `lines`, each once: how many were new (the rest were there already)."""
-        if not lines:
-            return 0
-        try:
-            await self.events.insert_many([line.document() for line in lines], ordered=False)
-        except BulkWriteError as error:
-            failures = error.details.get("writeErrors", [])
-            if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
-                raise
-            return len(lines) - len(failures)
-        return len(lines)
+        return len(lines) - len(await _insert_once(self.events,
+                                                   [line.document() for line in lines]))
 
     async def projected(self, offsets: dict[int, int], at: datetime) -> None:
         """Record that each partition's lines up to `offsets[partition]` are in the store."""
@@ -159,3 +179,18 @@ class FeedStore:
         query = {"_id": {**start, "$lt": line_id(partition + 1, 0)}}
         return [StoredLine.of(doc)
                 async for doc in self.events.find(query).sort("_id", 1).limit(limit)]
+
+
+async def _insert_once(collection: AsyncCollection[dict[str, Any]],
+                       documents: list[dict[str, Any]]) -> set[str]:
+    """Insert `documents`; the `_id`s that were there already."""
+    if not documents:
+        return set()
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as error:
+        failures = error.details.get("writeErrors", [])
+        if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
+            raise
+        return {documents[failure["index"]]["_id"] for failure in failures}
+    return set()
