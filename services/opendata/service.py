@@ -55,6 +55,12 @@ class OpenDataService(ServiceRuntime[OpenDataSettings]):
         )
         install_routes(self.router, store=self.store, settings=settings)
 
+    async def on_start(self) -> None:
+        """Where the day publisher starts, once there is one (`publishing.py`, the days'
+        part): `self.background(Publisher(self.store, self.settings, self.clock,
+        self.end_offsets).run_forever)`. Until then the feed is served, and no day is
+        published."""
+
     async def project(self, deliveries: list[Delivery]) -> None:
         """Store the public line of each record of the batch, then the partitions' progress."""
         last_published = await self.store.last_published_day()
