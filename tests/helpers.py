@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from contracts.envelope import Envelope
 from contracts.personal import PersonalData, Sealed
+from services.common.bus import Delivery
 from services.common.kafka import ADMIN, kafka_options
 from services.common.keys import KeyRing, key_store, open_sealed
 from services.common.runtime import running  # noqa: F401 (tests import it from here)
@@ -299,3 +300,19 @@ class ServerSentEvents:
                     return fields
                 fields = {}
         raise AssertionError("the stream ended")
+
+
+async def every_record(settings: CommonSettings) -> list[Delivery]:
+    """Every record of the case event log, as a consumer is handed them."""
+    from services.common.replay import LogReader
+
+    found: list[Delivery] = []
+
+    async def keep(deliveries: list[Delivery]) -> int:
+        found.extend(deliveries)
+        return 0
+
+    async with LogReader(settings, ADMIN) as reader:
+        starts, ends = await reader.bounds()
+        await reader.replay(starts, ends, keep)
+    return found

@@ -17,7 +17,6 @@ be read is a 422 naming the parameter.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Annotated
 from urllib.parse import quote
@@ -25,6 +24,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from services.common.sse import HEARTBEAT, Pace
 from services.opendata.settings import OpenDataSettings
 from services.opendata.store import BadCursor, Cursor, FeedStore, StoredLine
 
@@ -33,7 +33,6 @@ FEED_PATH = "/open-data/events.ndjson"
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 5000
 SSE_PAGE = 500
-HEARTBEAT = ": keep-alive\n\n"
 
 CursorText = Annotated[str | None, Query(
     max_length=20_000, description="Where to resume: `p-o.p-o...`, per partition of the log "
@@ -73,23 +72,20 @@ async def follow(
     retry_ms: int = 2000,
 ) -> AsyncGenerator[str, None]:
     """The event stream of the feed after `cursor`, for `max_age` seconds."""
-    started = last_sent = time.monotonic()
+    pace = Pace(heartbeat=heartbeat, max_age=max_age)
     yield f"retry: {retry_ms}\n\n"
     while True:
         lines = await page(cursor, SSE_PAGE)
         for line in lines:
             cursor = cursor.after([line])
             yield sse_line(line, cursor)
-            last_sent = time.monotonic()
+            pace.sent()
         if len(lines) == SSE_PAGE:
             continue  # catching up: no pause
-        if disconnected is not None and await disconnected():
+        if await pace.over(disconnected):
             return
-        if time.monotonic() - started >= max_age:
-            return
-        if time.monotonic() - last_sent >= heartbeat:
+        if pace.heartbeat_due():
             yield HEARTBEAT
-            last_sent = time.monotonic()
         await asyncio.sleep(poll)
 
 

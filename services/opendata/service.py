@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.bus import Delivery, subscribe_envelopes
-from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.kafka import kafka_options, principal_of
 from services.common.logging import bound, get_logger
@@ -42,7 +41,7 @@ class OpenDataService(ServiceRuntime[OpenDataSettings]):
 
     def __init__(self, settings: OpenDataSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
-        self.tz: tzinfo = ZoneInfo(load_city(settings.config_dir).city.timezone)
+        self.tz: tzinfo = ZoneInfo(self.city.current.city.timezone)  # days are the city's
         self.store = FeedStore(self.db)
         subscribe_envelopes(
             self.broker,

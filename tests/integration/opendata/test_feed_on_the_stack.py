@@ -23,6 +23,7 @@ from helpers import (
     ServerSentEvents,
     client_for,
     eventually,
+    every_record,
     publish_envelopes,
     read_events,
     running,
@@ -32,7 +33,6 @@ from servicefixtures import token
 
 from contracts.facts import Role
 from contracts.opendata import FeedLine
-from services.common.bus import Delivery
 from services.common.http import build_app
 from services.common.kafka import ADMIN
 from services.common.replay import LogReader
@@ -97,20 +97,6 @@ async def read_feed(http: httpx.AsyncClient, url: str = f"{FEED}?limit=4"
         lines += page
         cursors.append(link["after"])
         url = link["url"]
-
-
-async def every_record(settings: CommonSettings) -> list[Delivery]:
-    """Every record of the case event log, as the consumer is handed them."""
-    found: list[Delivery] = []
-
-    async def keep(deliveries: list[Delivery]) -> int:
-        found.extend(deliveries)
-        return 0
-
-    async with LogReader(settings, ADMIN) as reader:
-        starts, ends = await reader.bounds()
-        await reader.replay(starts, ends, keep)
-    return found
 
 
 async def projected_to_the_end(opendata: OpenDataService, settings: CommonSettings) -> None:
