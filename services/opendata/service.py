@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.common.bus import Delivery, subscribe_envelopes
+from services.common.bus import Delivery
 from services.common.clock import Clock
 from services.common.kafka import kafka_options, principal_of
 from services.common.logging import bound, get_logger
@@ -43,15 +43,8 @@ class OpenDataService(ServiceRuntime[OpenDataSettings]):
         super().__init__(settings, clock)
         self.tz: tzinfo = ZoneInfo(self.city.current.city.timezone)  # days are the city's
         self.store = FeedStore(self.db)
-        subscribe_envelopes(
-            self.broker,
-            topic=self.topics.case_events,
-            group_id=self.group_id,
-            dead_letters=self.dead_letters,
-            handle=self.project,
-            max_records=settings.opendata_batch_max,
-            title="opendata: the public history, line by line",
-        )
+        self.read_case_events(self.project, title="opendata: the public history, line by line",
+                              max_records=settings.opendata_batch_max)
         install_routes(self.router, store=self.store, settings=settings)
 
     async def on_start(self) -> None:
