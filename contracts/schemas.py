@@ -1,5 +1,6 @@
 """JSON Schemas of the envelope, every event and command, the receipt of a bus submission, the
-audit record and the revocation of staff access, for integrators.
+audit record, the revocation of staff access and the open-data feed's line, for integrators
+and anyone reading the public history.
 
 `zaiban contracts export` writes them to `contracts/schemas/`; a test keeps
 the committed files equal to what the code says. `CaseEventEnvelope` is the
@@ -21,6 +22,7 @@ from contracts.audit import PersonalDataRead
 from contracts.case_events import ALL_EVENTS
 from contracts.cityconfig import ChangeCity, CityChanged
 from contracts.envelope import Envelope
+from contracts.opendata import FeedLine
 from contracts.receipts import SubmissionReceipt
 from contracts.revocations import RevokeTokens, TokenRevoked
 
@@ -69,6 +71,7 @@ def all_schemas() -> dict[str, dict[str, Any]]:
     schemas["staff/TokenRevoked.json"] = TokenRevoked.model_json_schema()
     schemas["config/ChangeCity.json"] = ChangeCity.model_json_schema()
     schemas["config/CityChanged.json"] = CityChanged.model_json_schema()
+    schemas["opendata/FeedLine.json"] = FeedLine.model_json_schema()
     return schemas
 
 

@@ -40,6 +40,8 @@ from services.metrics.service import MetricsService
 from services.metrics.settings import MetricsSettings
 from services.notify.service import NotifyService
 from services.notify.settings import NotifySettings
+from services.opendata.service import OpenDataService
+from services.opendata.settings import OpenDataSettings
 from services.routing.service import RoutingService
 from services.routing.settings import RoutingSettings
 from services.tracking.service import TrackingService
@@ -70,6 +72,7 @@ SPECS: tuple[Service[Any], ...] = (
     Service(TrackingSettings, TrackingService),
     Service(MetricsSettings, MetricsService),
     Service(NotifySettings, NotifyService),
+    Service(OpenDataSettings, OpenDataService),
 )
 SERVICES = tuple(spec.name for spec in SPECS)
 """The services' names, in the order the public entry starts them."""

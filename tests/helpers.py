@@ -9,15 +9,18 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import httpx
+import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
 from contracts.envelope import Envelope
 from contracts.personal import PersonalData, Sealed
+from services.common.bus import Delivery
 from services.common.kafka import ADMIN, kafka_options
 from services.common.keys import KeyRing, key_store, open_sealed
 from services.common.runtime import running  # noqa: F401 (tests import it from here)
@@ -254,3 +257,62 @@ def dead_letter_reasons(raw: list[bytes]) -> list[str]:
 
 def unique(prefix: str = "") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """The app on a real HTTP server on a free port (streams need one: ASGITransport buffers)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off",
+                                           log_level="warning", timeout_graceful_shutdown=1))
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return server.started
+
+    await eventually(started, what="the HTTP server to listen")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+class ServerSentEvents:
+    """Reads server-sent events off a streaming response, one event's fields at a time."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.lines = response.aiter_lines()
+
+    async def next_event(self, wanted: Callable[[dict[str, str]], bool] = lambda _: True,
+                         timeout: float = 15.0) -> dict[str, str]:
+        """The fields of the next event `wanted` says is one (heartbeats skipped)."""
+        async with asyncio.timeout(timeout):
+            fields: dict[str, str] = {}
+            async for line in self.lines:
+                if line.startswith(":"):
+                    continue  # a heartbeat
+                if line:
+                    name, _, value = line.partition(":")
+                    fields[name] = value.removeprefix(" ")
+                    continue
+                if fields and wanted(fields):
+                    return fields
+                fields = {}
+        raise AssertionError("the stream ended")
+
+
+async def every_record(settings: CommonSettings) -> list[Delivery]:
+    """Every record of the case event log, as a consumer is handed them."""
+    from services.common.replay import LogReader
+
+    found: list[Delivery] = []
+
+    async def keep(deliveries: list[Delivery]) -> int:
+        found.extend(deliveries)
+        return 0
+
+    async with LogReader(settings, ADMIN) as reader:
+        starts, ends = await reader.bounds()
+        await reader.replay(starts, ends, keep)
+    return found

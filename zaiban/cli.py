@@ -42,7 +42,8 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 @app.command()
 def serve(
-    service: str = typer.Argument(..., help="intake, routing, tracking, metrics — or 'public' for all"),
+    service: str = typer.Argument(..., help="intake, routing, tracking, metrics, notify, "
+                                            "opendata — or 'public' for all"),
     host: str = typer.Option(None, help="Address to listen on (default from ZAIBAN_HOST)."),
     port: int = typer.Option(None, help="Port (default: the service's ZAIBAN_<SERVICE>_PORT)."),
 ) -> None:
@@ -115,7 +116,8 @@ def up(
     for label, path in (("submit a request", "/"), ("public dashboard", "/dashboard"),
                         ("staff console", "/staff"), ("API docs", "/docs"),
                         ("bus topics", "/asyncapi"),
-                        ("Open311", "/open311/v2/services.xml"), ("readiness", "/readyz")):
+                        ("Open311", "/open311/v2/services.xml"), ("readiness", "/readyz"),
+                        ("open data feed", "/open-data/events.ndjson")):
         typer.echo(f"  {label:<18} {base}{path}")
     typer.echo(f"  map tiles          {os.environ['ZAIBAN_MAP_TILES']}")
     typer.echo("  staff tokens       zaiban token issue --role officer --subject you\n"

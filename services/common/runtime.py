@@ -25,11 +25,14 @@ from contracts.topics import Topics
 from services.common.auth import TokenCheck
 from services.common.bus import (
     AuditTrail,
+    BatchHandler,
+    DataOf,
     DeadLetters,
     EventLog,
     RevocationFeed,
     RevocationLog,
     make_broker,
+    subscribe_envelopes,
 )
 from services.common.catalogue import load_city
 from services.common.cityconfig import CityFeed, CityLog, LiveCity
@@ -92,6 +95,14 @@ class ServiceRuntime(Generic[S]):
     def city_log(self) -> CityLog:
         """Where this service records changes of the city's configuration (admins' routes)."""
         return CityLog(self.broker, self.topics, self.name)
+
+    def read_case_events(self, handle: BatchHandler, *, title: str, max_records: int = 500,
+                         data_of: DataOf | None = None) -> None:
+        """Feed the case event log to `handle` in batches, as this service's consumer group,
+        dead-lettering what cannot be read (`subscribe_envelopes`)."""
+        subscribe_envelopes(self.broker, topic=self.topics.case_events, group_id=self.group_id,
+                            dead_letters=self.dead_letters, handle=handle,
+                            max_records=max_records, title=title, data_of=data_of)
 
     # A service that checks tokens takes `tokens` when it builds its routes; so it reads
     # every revocation of staff access, on every instance, and answers nothing before.

@@ -84,6 +84,7 @@ class CommonSettings(BaseSettings):
     tracking_port: int = 8083
     metrics_port: int = 8084
     notify_port: int = 8085
+    opendata_port: int = 8086
     topic_partitions: int = Field(default=3, description="Partitions of each topic (zaiban topics ensure).")
     topic_replication: int = Field(default=1, description="Replication factor of each topic.")
     topic_min_insync: int = Field(default=1, description="min.insync.replicas of each topic.")

@@ -34,7 +34,6 @@ from services.common.bus import (
     described,
     read_as,
     records_of,
-    subscribe_envelopes,
     typed,
 )
 from services.common.casestreams import CaseStreams, ConcurrentChange
@@ -121,9 +120,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         self.submission_limit = ClientLimit("submissions", rate, cells, scope="submit")
         self.upload_limit = ClientLimit("photo uploads", rate, cells, scope="upload")
         self.key_quotas = KeyQuotas("submissions", cells)
-        subscribe_envelopes(self.broker, topic=self.topics.case_events, group_id=self.group_id,
-                            dead_letters=self.dead_letters, handle=self._fold,
-                            title="intake: keep the triage write model")
+        self.read_case_events(self._fold, title="intake: keep the triage write model")
         self.broker.subscriber(self.topics.submissions, group_id=self.group_id,
                                auto_offset_reset="earliest",
                                title="intake: submissions published by frontends",

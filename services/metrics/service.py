@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from aiokafka import ConsumerRecord
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.common.bus import DeadLetters, Delivery, subscribe_envelopes
+from services.common.bus import DeadLetters, Delivery
 from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.kafka import principal_of
@@ -66,16 +66,8 @@ class MetricsService(ServiceRuntime[MetricsSettings]):
         super().__init__(settings, clock)
         self.store = figure_store(self.db[settings.metrics_collection], settings,
                                   city_timezone(settings))
-        subscribe_envelopes(
-            self.broker,
-            topic=self.topics.case_events,
-            group_id=self.group_id,
-            dead_letters=self.dead_letters,
-            handle=self.project,
-            max_records=settings.metrics_batch_max,
-            data_of=reads_data_of,
-            title="metrics: public figures",
-        )
+        self.read_case_events(self.project, title="metrics: public figures",
+                              max_records=settings.metrics_batch_max, data_of=reads_data_of)
         install_routes(self.router, store=self.store, city=self.city, seen=show_headline,
                        ranking_min_cases=settings.metrics_ranking_min_cases)
 

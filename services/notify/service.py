@@ -39,7 +39,7 @@ from contracts.departments import DepartmentCase
 from contracts.personal import NotifyChannel, ResidentContact, Sealed
 from contracts.topics import Topics
 from services.common.bus import Delivery as Read
-from services.common.bus import described, subscribe_envelopes, subscribe_records
+from services.common.bus import described, subscribe_records
 from services.common.clock import Clock
 from services.common.following import FOLLOW_EVERY_S, DepartmentTopics
 from services.common.keys import BrokenSeal, key_store, open_sealed
@@ -127,14 +127,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         self.senders = senders_of(settings)
         self.lease = timedelta(seconds=settings.notify_lease_s)
         self._due = asyncio.Event()
-        subscribe_envelopes(
-            self.broker,
-            topic=self.topics.case_events,
-            group_id=self.group_id,
-            dead_letters=self.dead_letters,
-            handle=self.plan,
-            title="notify: residents told of their case",
-        )
+        self.read_case_events(self.plan, title="notify: residents told of their case")
         self.router.include_router(stop_routes(settings.secret(), self.record_stop))
         self.subscriptions = Subscriptions(self.db["subscriptions"], self.keys, settings.secret())
         asking = RateLimiter(settings.submit_rate_per_minute, settings.submit_burst)

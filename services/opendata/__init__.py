@@ -1,0 +1,1 @@
+"""The open-data service: the public history of every case, line by line, and its days."""

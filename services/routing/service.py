@@ -49,7 +49,6 @@ from services.common.bus import (
     described,
     read_as,
     records_of,
-    subscribe_envelopes,
     subscribe_records,
     typed,
 )
@@ -117,14 +116,8 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
                 description=described(Topics.department_cases))
             for department in self.city.current.departments
         }
-        subscribe_envelopes(
-            self.broker,
-            topic=self.topics.case_events,
-            group_id=self.group_id,
-            dead_letters=self.dead_letters,
-            handle=self.on_case_events,
-            title="routing: keep the write model, react, announce",
-        )
+        self.read_case_events(self.on_case_events,
+                              title="routing: keep the write model, react, announce")
         self.keys = key_store(self.mongo, settings, opens=False)  # tombstones only
         self.broker.subscriber(
             self.topics.erasures, group_id=f"{self.group_id}-erasures",

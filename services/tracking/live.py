@@ -25,12 +25,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any
 
 from contracts.facts import CaseStatus
+from services.common.sse import HEARTBEAT, Pace
 from services.tracking.timeline import CaseView, Entry
 
 
@@ -65,9 +65,6 @@ def sse_merged(into: str) -> str:
     return f"event: merged\ndata: {json.dumps({'into': into})}\n\n"
 
 
-HEARTBEAT = ": keep-alive\n\n"
-
-
 async def follow(
     case_id: str,
     after: int,
@@ -88,7 +85,7 @@ async def follow(
     `initial` is the view the caller read to check the case exists (and the
     reader may see it); entries after `after` in it are sent first.
     """
-    started = last_sent = time.monotonic()
+    pace = Pace(heartbeat=heartbeat, max_age=max_age)
     seen = after
     told_merged = False
     yield f"retry: {retry_ms}\n\n"
@@ -98,18 +95,15 @@ async def follow(
         if view is not None:
             for entry in view.entries_after(seen, staff=staff):
                 yield sse_event(present(entry), entry.seq)
-                last_sent = time.monotonic()
+                pace.sent()
             seen = max(seen, view.seq)
             if view.status is CaseStatus.MERGED and view.merged_into and not told_merged:
                 told_merged = True
                 yield sse_merged(view.merged_into)
-        if disconnected is not None and await disconnected():
+        if await pace.over(disconnected):
             return
-        if time.monotonic() - started >= max_age:
-            return
-        if time.monotonic() - last_sent >= heartbeat:
+        if pace.heartbeat_due():
             yield HEARTBEAT
-            last_sent = time.monotonic()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=poll)
         wake = signals.watch(case_id)

@@ -35,8 +35,9 @@ from contracts.facts import Location, Role
 from contracts.personal import PersonalData
 from services.common.catalogue import CityConfig, Language, Names
 from services.common.masking import mask
+from services.lifecycle.publicstep import FREE_TEXT, JsonValue, Who
 from services.tracking.messages import message
-from services.tracking.timeline import CaseView, Entry, JsonValue, Who
+from services.tracking.timeline import CaseView, Entry
 
 _ZONES: dict[str, ZoneInfo] = {}
 
@@ -74,10 +75,6 @@ def actor_name(who: Who, city: CityConfig, language: Language) -> str:
     if who.department:
         return department_name(city, who.department, language)
     return message(language, f"role.{who.role.value}")
-
-
-FREE_TEXT = ("note", "reason", "resolution", "comment")
-"""The fields of a timeline entry that people write in their own words."""
 
 
 def masked(values: Mapping[str, Any], names: Collection[str] | None = None) -> dict[str, Any]:

@@ -29,7 +29,6 @@ from services.common.bus import (
     Delivery,
     described,
     read_as,
-    subscribe_envelopes,
     typed,
 )
 from services.common.clock import Clock
@@ -62,14 +61,7 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
         super().__init__(settings, clock)
         self.store = TimelineStore(self.db[COLLECTION])
         self.signals = Signals()
-        subscribe_envelopes(
-            self.broker,
-            topic=self.topics.case_events,
-            group_id=self.group_id,
-            dead_letters=self.dead_letters,
-            handle=self.project,
-            title="tracking: case timelines",
-        )
+        self.read_case_events(self.project, title="tracking: case timelines")
         self.reads = AuditReads(self.db[AUDIT_COLLECTION])
         self.broker.subscriber(self.topics.audit, group_id=f"{self.group_id}-audit",
                                auto_offset_reset="earliest",

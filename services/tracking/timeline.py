@@ -18,6 +18,8 @@ is read (`render.py`):
   recorded with `public=False`; the event contract says only public notes
   reach the resident).
 
+Each entry's who, public `what` and `private` come from the lifecycle's
+`publicstep.step_of`, which the open-data feed shares (services/opendata/lines.py).
 Each timeline entry says who acted by role and department only: staff ids
 and reporter ids in the events never reach a view — but for the handler the
 lead department gave the case (`handling`), whom staff lists show (`render.py`
@@ -38,30 +40,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from contracts import case_events as ev
 from contracts.envelope import Envelope
-from contracts.facts import Actor, CaseFacts, CaseStatus, Handling, Location, Role
+from contracts.facts import CaseFacts, CaseStatus, Handling, Location
 from contracts.personal import Sealed
 from contracts.registry import read_event
-
-JsonValue = str | int | float | bool | None | list[str]
-
-
-class Who(BaseModel):
-    """Who acted, as the timeline may say it: a role, and a department if any."""
-
-    model_config = ConfigDict(frozen=True)
-
-    role: Role
-    department: str | None = None
-
-    @classmethod
-    def of(cls, actor: Actor | None) -> Who:
-        if actor is None:
-            return cls(role=Role.SYSTEM)
-        return cls(role=actor.role, department=actor.department)
-
-
-RESIDENT = Who(role=Role.RESIDENT)
-SYSTEM = Who(role=Role.SYSTEM)
+from services.lifecycle.publicstep import JsonValue, Who, step_of
 
 
 class Entry(BaseModel):
@@ -157,90 +139,6 @@ def staff_hash(staff_id: str) -> str:
     return hashlib.sha256(f"zaiban-staff:{staff_id}".encode()).hexdigest()
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
-
-
-def _step(event: ev.CaseEvent) -> tuple[Who, dict[str, JsonValue], dict[str, JsonValue], bool]:
-    """Who did it, what the public may read, what only the resident and staff may, public?"""
-    match event:
-        case ev.CaseSubmitted():
-            who = Who.of(event.entered_by) if event.entered_by else RESIDENT
-            return who, {"category": event.category, "district": event.location.district,
-                         "channel": event.channel.value}, {}, True
-        case ev.CaseAccepted():
-            what: dict[str, JsonValue] = {
-                "category": event.category, "district": event.district,
-                "priority": event.priority.value, "corrected": sorted(event.corrected),
-                "reporter": event.reporter_id is not None,
-            }
-            return Who.of(event.officer), what, _note(event.note), True
-        case ev.CaseRejected():
-            return Who.of(event.officer), {"reason": event.reason}, {}, True
-        case ev.CaseMerged():
-            return Who.of(event.officer), {"into": event.into_case_id}, {}, True
-        case ev.CaseRouted():
-            return Who.of(event.by), {
-                "department": event.department, "assisting": list(event.assisting),
-                "due_at": _iso(event.due_at), "priority": event.priority.value,
-                "reason": event.reason,
-            }, {}, True
-        case ev.CaseAcknowledged():
-            what = {"department": event.by.department}
-            if event.note:
-                what["note"] = event.note
-            return Who.of(event.by), what, {}, True
-        case ev.CaseReturned():
-            return Who.of(event.by), {"department": event.by.department,
-                                      "reason": event.reason}, {}, True
-        case ev.CaseReassigned():
-            return Who.of(event.by), {
-                "department": event.to_department, "from_department": event.from_department,
-                "due_at": _iso(event.due_at), "reason": event.reason,
-            }, {}, True
-        case ev.ProgressNoted() | ev.SiteVisited():
-            return Who.of(event.by), {"note": event.note}, {}, event.public
-        case ev.StoryPublished():
-            return Who.of(event.by), {"title": event.title, "url": str(event.url),
-                                      "column": event.column}, {}, True
-        case ev.ReporterAssigned():
-            return Who.of(event.by), {}, {}, True
-        case ev.CaseOverdue():
-            return SYSTEM, {"due_at": _iso(event.due_at), "department": event.department,
-                            "clock": event.clock}, {}, True
-        case ev.CaseEscalated():
-            return Who.of(event.by), {"reason": event.reason}, _note(event.note), True
-        case ev.CaseResolved():
-            return Who.of(event.by), {"department": event.by.department,
-                                      "resolution": event.resolution,
-                                      "on_time": event.on_time}, {}, True
-        case ev.FeedbackGiven():
-            private: dict[str, JsonValue] = {"comment": event.comment} if event.comment else {}
-            return RESIDENT, {"fixed": event.fixed, "satisfied": event.satisfied,
-                              "rating": event.rating}, private, True
-        case ev.ResidentAskedAgain():
-            return SYSTEM, {"resolved_at": _iso(event.resolved_at),
-                            "closes_at": _iso(event.closes_at)}, {}, True
-        case ev.DisputeSettled():
-            return Who.of(event.by), {"outcome": event.outcome, "note": event.note}, {}, True
-        case ev.CaseReopened():
-            private = {"comment": event.comment} if event.comment else {}
-            return SYSTEM, {"department": event.department, "priority": event.priority.value,
-                            "due_at": _iso(event.due_at)}, private, True
-        case ev.CaseClosed():
-            return SYSTEM, {"reason": event.reason}, {}, True
-        case ev.PersonalDataErased():
-            who = RESIDENT if event.by.role is Role.RESIDENT else Who.of(event.by)
-            return who, {"reason": event.reason}, {}, True
-        case ev.HandlerAssigned():  # who handles it is for staff: the view keeps it
-            return Who.of(event.by), {"handed_on": event.previous is not None}, {}, True
-    return SYSTEM, {}, {}, False
-
-
-def _note(note: str | None) -> dict[str, JsonValue]:
-    return {"note": note} if note else {}
-
-
 def _changes(view: CaseView, event: ev.CaseEvent, at: datetime) -> dict[str, Any]:
     """What the event changes in the view beyond its facts and timeline."""
     match event:
@@ -284,7 +182,7 @@ def apply(view: CaseView | None, envelope: Envelope) -> CaseView:
     event = read_event(envelope)
     if view is None:
         view = CaseView(case_id=envelope.case_id, facts=envelope.facts)
-    who, what, private, public = _step(event)
+    who, what, private, public = step_of(event)
     if isinstance(event, ev.CaseReopened) and view.timeline \
             and view.timeline[-1].type == ev.DisputeSettled.TYPE:
         what = {**what, "after_dispute": True}  # sent back by supervision, not by the resident

@@ -23,6 +23,7 @@ from contracts.facts import Role
 from services.common.settings import CommonSettings
 from services.composition import SERVICES, create_public_app
 from services.intake.settings import IntakeSettings
+from services.opendata.settings import OpenDataSettings
 from services.routing.settings import RoutingSettings
 from services.tracking.settings import TrackingSettings
 
@@ -55,7 +56,8 @@ PNG = bytes.fromhex(
     "3a7e9b550000000a49444154789c6360000000020001e221bc330000000049454e44ae426082")
 
 
-class EntrySettings(IntakeSettings, RoutingSettings, TrackingSettings):  # type: ignore[misc]
+class EntrySettings(IntakeSettings, RoutingSettings, TrackingSettings,
+                    OpenDataSettings):
     """Every service's settings in one object, as the environment gives them to `make up`."""
 
 
@@ -63,7 +65,8 @@ def entry_settings(settings: CommonSettings, **overrides: Any) -> EntrySettings:
     """Settings for every service of the entry; live streams end after a second so that
     an in-process client (which reads a whole response) gets its answer."""
     values = {**settings.model_dump(), "tracking_live_max_age_s": 1.0,
-              "tracking_live_heartbeat_s": 0.5, **overrides}
+              "tracking_live_heartbeat_s": 0.5, "opendata_live_max_age_s": 0.5,
+              "opendata_poll_s": 0.2, **overrides}
     return EntrySettings(**values)
 
 

@@ -290,6 +290,11 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/dashboard"): public(None),
     ("GET", "/static/{name}"): public(None),
     ("GET", "/open-data"): public(None),
+    # open data: the public history, line by line (its streams end after a while here)
+    ("GET", "/open-data/events.ndjson"): public(None),
+    ("GET", "/open-data/events.sse"): public(None),
+    ("GET", "/open-data/days.json"): public(None),
+    ("GET", "/open-data/days/{day}.ndjson.gz"): public(None),
 }
 PUBLIC_PREFIXES = {("GET", "/api/stats"): public(None)}
 """The statistics are the public's (the dashboard): every GET under /api/stats."""

@@ -1,6 +1,6 @@
 """A resident's name, phone, email and private address stay private: through a whole
 lifecycle (submitted on the web and through Open311, triaged, routed, handled, reopened,
-closed) no public answer, no Open311 answer and no log line at info level or above
+closed) no public answer, no Open311 answer, no line of the open-data feed and no log line at info level or above
 carries them; phone numbers, ID card numbers, emails and plates written into the free
 texts reach the public masked. On the public entry, on the real stack."""
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import structlog
-from helpers import TEST_SECRET, eventually
+from helpers import TEST_SECRET, eventually, read_events
 from security.public_entry import (
     DEPARTMENT_A,
     DEPT_A,
@@ -74,10 +74,29 @@ def leaks(text: str, private: tuple[str, ...] = PRIVATE) -> list[str]:
     return [p for p in private if p in text]
 
 
-async def public_answers(http: httpx.AsyncClient, case_ids: list[str]) -> dict[str, str]:
-    """What anyone can read about these cases, keyed by the URL asked."""
+FEED = "/open-data/events.ndjson?limit=5000"
+
+
+async def feed_holds(http: httpx.AsyncClient, settings: CommonSettings,
+                     case_ids: list[str]) -> None:
+    """Wait until the open-data feed has a line for every event of these cases in the log."""
+    events = [e for e in await read_events(settings) if e.case_id in case_ids]
+
+    async def complete() -> bool:
+        lines = [json.loads(text) for text in (await http.get(FEED)).text.splitlines()]
+        return {line["event_id"] for line in lines} >= {str(e.event_id) for e in events}
+
+    await eventually(complete, timeout=60, what="the open-data feed to hold the cases' events")
+
+
+async def public_answers(http: httpx.AsyncClient, case_ids: list[str],
+                         settings: CommonSettings) -> dict[str, str]:
+    """What anyone can read about these cases, keyed by the URL asked: the open-data feed
+    too, once it holds every event of theirs."""
+    await feed_holds(http, settings, case_ids)
     urls = ["/api/cases?limit=100", f"/api/cases?q={RESIDENT_NAME}", "/open311/v2/requests.json",
-            "/open311/v2/requests.xml", "/open311/v2/services.json", "/api/cases/map"]
+            "/open311/v2/requests.xml", "/open311/v2/services.json", "/api/cases/map",
+            FEED, "/open-data/events.sse"]
     urls += [f"/open-data/cases.csv?lang={lang}" for lang in ("zh-Hans", "zh-Hant", "en")]
     for case_id in case_ids:
         urls += [f"/api/cases/{case_id}?lang={lang}" for lang in ("zh-Hans", "zh-Hant", "en")]
@@ -144,7 +163,7 @@ async def test_no_public_answer_and_no_log_line_carries_a_residents_details(
                 return answer.json()["facts"]["status"] == "closed"
 
             await eventually(closed, what="the case to close on the public page")
-            answers = await public_answers(http, [web, open311])
+            answers = await public_answers(http, [web, open311], settings)
             answers[f"POST {open311}"] = created.text
 
     private = (*PRIVATE, OPEN311_PHONE, OPEN311_EMAIL, case.code, *HANDLERS)
@@ -193,7 +212,7 @@ async def test_details_written_into_the_texts_reach_the_public_masked(
 
         await eventually(resolved, what="the resolution on the public page")
         # when the public reads it everywhere, and searches for the details
-        answers = await public_answers(http, [case.case_id])
+        answers = await public_answers(http, [case.case_id], settings)
         searches = {}
         for asked in (TEXT_PHONE, "2468", TEXT_ID, TEXT_EMAIL, "58631", "66661234"):
             url = f"/api/cases?q={asked}"
@@ -217,6 +236,8 @@ async def test_details_written_into_the_texts_reach_the_public_masked(
     assert f"/api/cases/{case.case_id}/live" in answers
     assert "137****1357" in answers[f"/api/cases/{case.case_id}/live"]
     assert "zh***@example.org" in answers[f"/open311/v2/requests/{case.case_id}.json"]
+    assert "137****1357" in answers[FEED] and "豫A·***31" in answers[FEED]
+    assert "zh***@example.org" in answers["/open-data/events.sse"]
     # and the resident with the tracking code, and staff, read them as written
     for answer in (own, staff):
         assert answer.status_code == 200, answer.text

@@ -27,7 +27,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("contracts", "services", "zaiban")
-SERVICES = ("intake", "routing", "tracking", "metrics")
+SERVICES = ("intake", "routing", "tracking", "metrics", "opendata")
 COMPOSITION = "services.composition"
 
 Graph = Mapping[str, set[str]]

@@ -23,6 +23,7 @@ from helpers import (
     client_for,
     dead_letter_reasons,
     eventually,
+    every_record,
     publish_envelopes,
     publish_raw,
     read_topic,
@@ -111,20 +112,6 @@ async def publish_quickly(settings: CommonSettings, envelopes: list[Envelope]) -
 def parsed_csv(body: bytes) -> list[dict[str, str]]:
     assert body.startswith(b"\xef\xbb\xbf"), "a byte-order mark, so Excel reads UTF-8"
     return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
-
-
-async def all_deliveries(settings: CommonSettings) -> list[Delivery]:
-    """Every record of the case event log, as the consumer hands them over."""
-    found: list[Delivery] = []
-
-    async def keep(deliveries: list[Delivery]) -> int:
-        found.extend(deliveries)
-        return 0
-
-    async with LogReader(settings, ADMIN) as reader:
-        starts, ends = await reader.bounds()
-        await reader.replay(starts, ends, keep)
-    return found
 
 
 async def race(first: FigureStore, second: FigureStore, deliveries: list[Delivery]) -> None:
@@ -219,7 +206,7 @@ async def test_the_same_events_published_twice_or_read_twice_change_no_figure(
     assert await everything(http) == before
 
     # given the consumer reading the whole log once more (a crash before committing)
-    applied = await metrics.store.apply(await all_deliveries(settings))
+    applied = await metrics.store.apply(await every_record(settings))
     assert applied.applied == 0 and applied.redelivered == 2 * len(envelopes)
     assert await everything(http) == before
 
@@ -228,7 +215,7 @@ async def test_two_writers_racing_and_a_batch_after_a_hole_still_count_each_even
         settings: CommonSettings) -> None:
     envelopes, _ = city_of_cases(300, 200, seed=3)
     await publish_envelopes(settings, envelopes)
-    deliveries = await all_deliveries(settings)
+    deliveries = await every_record(settings)
     truth = fold_envelopes(envelopes, city_timezone(settings)).counters
 
     service = build("metrics", settings)  # not started: only its store and database are used
@@ -427,7 +414,7 @@ async def test_the_same_events_twice_change_no_figure_of_any_period(
     await publish_envelopes(settings, envelopes)  # a relay sending its outbox again
     await caught_up(http, settings)
     assert await by_period() == before
-    await metrics.store.apply(await all_deliveries(settings))  # the log read once more
+    await metrics.store.apply(await every_record(settings))  # the log read once more
     assert await by_period() == before
 
 
@@ -435,7 +422,7 @@ async def test_racing_writers_and_a_replay_keep_every_periods_figures(
         settings: CommonSettings) -> None:
     envelopes, _ = city_of_cases(240, 180, seed=43)
     await publish_envelopes(settings, envelopes)
-    deliveries = await all_deliveries(settings)
+    deliveries = await every_record(settings)
     tz = city_timezone(settings)
     truths = {month: fold_envelopes(cases_submitted_in(envelopes, month, tz), tz).counters
               for month in ("2026-08", "2026-09", "2026-10")}

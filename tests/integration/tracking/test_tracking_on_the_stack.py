@@ -7,17 +7,12 @@ and reads what a resident, the public or staff would read over HTTP.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
-from helpers import eventually, publish_envelopes
+from helpers import ServerSentEvents, eventually, publish_envelopes, serving
 from servicefixtures import token
 from unit.tracking.tracking_stories import (
     CITY,
@@ -187,46 +182,13 @@ async def test_a_redelivered_event_leaves_one_entry(
 # -- live -------------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """The app on a real HTTP server on a free port (streams need one: ASGITransport buffers)."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off",
-                                           log_level="warning", timeout_graceful_shutdown=1))
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return server.started
-
-    await eventually(started, what="the HTTP server to listen")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-class EventStream:
-    """Reads server-sent events off a streaming response."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.lines = response.aiter_lines()
+class EventStream(ServerSentEvents):
+    """Reads a case's timeline entries off its live stream."""
 
     async def next_entry(self) -> dict[str, Any]:
         """The next `entry` event (heartbeats and other events skipped), within 15 s."""
-        async with asyncio.timeout(15):
-            fields: dict[str, str] = {}
-            async for line in self.lines:
-                if line.startswith(":"):
-                    continue  # a heartbeat
-                if line:
-                    name, _, value = line.partition(":")
-                    fields[name] = value.removeprefix(" ")
-                    continue
-                if fields.get("event") == "entry":
-                    return {"id": int(fields["id"]), **json.loads(fields["data"])}
-                fields = {}
-        raise AssertionError("the stream ended")
+        fields = await self.next_event(lambda fields: fields.get("event") == "entry")
+        return {"id": int(fields["id"]), **json.loads(fields["data"])}
 
 
 async def test_a_follower_gets_new_entries_live_and_resumes_after_the_last_it_saw(

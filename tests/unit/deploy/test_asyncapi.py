@@ -72,6 +72,7 @@ RECEIVES_AND_SENDS: dict[str, tuple[set[str], set[str]]] = {
     "metrics": ({TOPICS.case_events, TOPICS.city_config}, {TOPICS.dead_letter("metrics")}),
     "notify": ({TOPICS.case_events, TOPICS.revocations, *DEPARTMENT_TOPICS, TOPICS.city_config},
                {TOPICS.dead_letter("notify")}),
+    "opendata": ({TOPICS.case_events, TOPICS.city_config}, {TOPICS.dead_letter("opendata")}),
 }
 """What each service reads (its subscribers) and writes (its publishers). Every service that
 checks staff tokens reads the revocations; metrics checks none. Every service reads the
@@ -83,6 +84,7 @@ GROUPS: dict[str, set[str]] = {
     "tracking": {"zaiban-tracking", "zaiban-tracking-audit"},
     "metrics": {"zaiban-metrics"},
     "notify": {"zaiban-notify", "zaiban-notify-webhooks"},
+    "opendata": {"zaiban-opendata"},
 }
 """The consumer groups each service's subscribers join."""
 

@@ -248,7 +248,7 @@ def test_the_cluster_overlay_scales_each_service_on_twelve_partitions_replicated
     folder = K8S / "overlays" / "cluster"
     counts = replicas(folder)
     assert {name: counts[name] for name in SERVICES} == {
-        "intake": 3, "routing": 2, "tracking": 3, "metrics": 2, "notify": 2}
+        "intake": 3, "routing": 2, "tracking": 3, "metrics": 2, "notify": 2, "opendata": 2}
     settings = settings_of("cluster", monkeypatch)
     assert (settings.topic_partitions, settings.topic_replication,
             settings.topic_min_insync) == (12, 3, 2)
