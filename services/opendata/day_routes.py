@@ -46,7 +46,8 @@ def parse_day(text: str) -> date:
         raise HTTPException(422, f"day: {text[:32]!r} is not a date (YYYY-MM-DD)") from error
 
 
-def day_routes(db: AsyncDatabase[dict[str, Any]]) -> APIRouter:
+def day_routes(db: AsyncDatabase[dict[str, Any]], timezone: str) -> APIRouter:
+    """The manifest and the files; `timezone` is the city's, whose days they are."""
     router = APIRouter(tags=["open data"])
     published = PublishedDays(db)
 
@@ -56,7 +57,8 @@ def day_routes(db: AsyncDatabase[dict[str, Any]]) -> APIRouter:
         entries = [manifest_entry(doc) for doc in await published.entries()]
         last = entries[-1] if entries else None
         body = {"days": entries, "head": last["head"] if last else None,
-                "head_day": last["day"] if last else None, "chain": CHAIN_RULE}
+                "head_day": last["day"] if last else None, "chain": CHAIN_RULE,
+                "timezone": timezone}
         return JSONResponse(body, headers={"Cache-Control": MANIFEST_CACHE})
 
     @router.get("/open-data/days/{day}.ndjson.gz", response_class=Response,

@@ -63,7 +63,7 @@ def sse_line(line: StoredLine, cursor: Cursor) -> str:
 
 async def follow(
     cursor: Cursor,
-    page: Callable[[Cursor, int], Awaitable[list[StoredLine]]],
+    page: Callable[[Cursor, int], Awaitable[tuple[list[StoredLine], Cursor]]],
     *,
     poll: float,
     heartbeat: float = 15.0,
@@ -75,11 +75,12 @@ async def follow(
     pace = Pace(heartbeat=heartbeat, max_age=max_age)
     yield f"retry: {retry_ms}\n\n"
     while True:
-        lines = await page(cursor, SSE_PAGE)
+        lines, after_them = await page(cursor, SSE_PAGE)
         for line in lines:
             cursor = cursor.after([line])
             yield sse_line(line, cursor)
             pace.sent()
+        cursor = after_them  # past the records that make no line, too
         if len(lines) == SSE_PAGE:
             continue  # catching up: no pause
         if await pace.over(disconnected):
@@ -103,9 +104,9 @@ def install_routes(router: APIRouter, *, store: FeedStore, settings: OpenDataSet
                                     description="Lines at most.")] = DEFAULT_LIMIT,
     ) -> Response:
         cursor = cursor_of(after, "after")
-        lines = await store.page(cursor, limit)
+        lines, after_them = await store.page(cursor, limit)
         return Response(body_of(lines), media_type=NDJSON,
-                        headers={"Link": next_link(cursor.after(lines), limit),
+                        headers={"Link": next_link(after_them, limit),
                                  "Cache-Control": "no-cache"})
 
     @router.get(

@@ -7,13 +7,10 @@ an event in the log gives no second line), records each
 partition's progress, and only then returns, so the offsets are committed after the lines
 are stored (at least once, never lost). It serves the feed (`routes.py`).
 
-Two hooks for the daily files (the days' part, `publishing.py` and `day_routes.py`):
-- `on_start` is where the day publisher runs in the background:
-  `self.background(Publisher(self.store, self.settings, self.clock, self.end_offsets)
-  .run_forever)`; it closes a day once the feed has caught up with the log
-  (`end_offsets`, `FeedStore.progress_of`) and settled;
-- `__init__` is where its routes (`/open-data/days.json`, `/open-data/days/{day}.ndjson.gz`)
-  join the feed's on `self.router`.
+It publishes the days too (`publishing.py`): in the background, each city day, once it has
+ended, its grace has passed and the feed has caught up with the log (`CaseLogEnds`), becomes
+an immutable gzipped file whose SHA-256 joins the hash chain; `day_routes.py` serves the
+manifest and the files. Several instances may publish at once: a day is inserted once.
 """
 
 from __future__ import annotations
@@ -21,14 +18,14 @@ from __future__ import annotations
 from datetime import date, tzinfo
 from zoneinfo import ZoneInfo
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from services.common.bus import Delivery
 from services.common.clock import Clock
-from services.common.kafka import kafka_options, principal_of
+from services.common.kafka import principal_of
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
+from services.opendata.day_routes import day_routes
 from services.opendata.lines import feed_line, line_text
+from services.opendata.publishing import CaseLogEnds, Publisher, PublishingPolicy
 from services.opendata.routes import install_routes
 from services.opendata.settings import OpenDataSettings
 from services.opendata.store import FeedStore, StoredLine
@@ -46,12 +43,19 @@ class OpenDataService(ServiceRuntime[OpenDataSettings]):
         self.read_case_events(self.project, title="opendata: the public history, line by line",
                               max_records=settings.opendata_batch_max)
         install_routes(self.router, store=self.store, settings=settings)
+        self.log_ends = CaseLogEnds(settings, principal_of(self.name), self.topics.case_events)
+        self.publisher = Publisher(self.db, PublishingPolicy(
+            tz=self.tz, grace_s=settings.opendata_grace_s, settle_s=settings.opendata_settle_s,
+            every_s=settings.opendata_publish_every_s), self.clock, self.log_ends)
+        self.router.include_router(day_routes(self.db, self.city.current.city.timezone))
 
     async def on_start(self) -> None:
-        """Where the day publisher starts, once there is one (`publishing.py`, the days'
-        part): `self.background(Publisher(self.store, self.settings, self.clock,
-        self.end_offsets).run_forever)`. Until then the feed is served, and no day is
-        published."""
+        """The day publisher, in the background."""
+        self.background(self.publisher.run_forever)
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.log_ends.stop()
 
     async def project(self, deliveries: list[Delivery]) -> None:
         """Store the public line of each record of the batch, then the partitions' progress."""
@@ -76,20 +80,3 @@ class OpenDataService(ServiceRuntime[OpenDataSettings]):
                          tz=self.tz, last_published=last_published)
         return StoredLine(partition=delivery.partition, offset=delivery.offset,
                           day=line.day, recorded_at=envelope.recorded_at, text=line_text(line))
-
-    async def end_offsets(self) -> dict[int, int]:
-        """Per partition of the case event log, the offset after its last record: where the
-        feed has caught up (for the day publisher)."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
-            enable_auto_commit=False, **kafka_options(self.settings, principal_of(self.name)))
-        await consumer.start()
-        try:
-            topic = self.topics.case_events
-            await consumer.topics()  # the cluster's metadata, the log's partitions in it
-            partitions = [TopicPartition(topic, p)
-                          for p in sorted(consumer.partitions_for_topic(topic) or ())]
-            ends = await consumer.end_offsets(partitions) if partitions else {}
-            return {where.partition: offset for where, offset in ends.items()}
-        finally:
-            await consumer.stop()

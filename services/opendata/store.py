@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import heapq
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -164,21 +165,41 @@ class FeedStore:
             return date.fromisoformat(doc["_id"])
         return None
 
-    async def page(self, cursor: Cursor, limit: int) -> list[StoredLine]:
+    async def page(self, cursor: Cursor, limit: int) -> tuple[list[StoredLine], Cursor]:
         """Up to `limit` lines after `cursor`, each partition's in log order, merged by
-        (recorded_at, partition, offset)."""
-        partitions = sorted(set(cursor.read_to) | set(await self.progress_of()))
-        streams = [await self._after(partition, cursor.read_to.get(partition), limit)
-                   for partition in partitions]
-        merged = heapq.merge(*streams, key=lambda line: line.order)
-        return [line for line, _ in zip(merged, range(limit), strict=False)]
+        (recorded_at, partition, offset), and the cursor after them.
 
-    async def _after(self, partition: int, offset: int | None, limit: int) -> list[StoredLine]:
-        start = {"$gt": line_id(partition, offset)} if offset is not None \
-            else {"$gte": line_id(partition, 0)}
-        query = {"_id": {**start, "$lt": line_id(partition + 1, 0)}}
-        return [StoredLine.of(doc)
-                async for doc in self.events.find(query).sort("_id", 1).limit(limit)]
+        Each partition is read as a window of offsets, `(read_to, read_to + limit]`, cut at
+        what the projection has stored (`opendata_progress`): an `_id` range the store's one
+        index answers, with no sort on the server (FerretDB sorts the whole match before it
+        limits). A window holds at most `limit` lines; fewer when the log has records that
+        make no line there (transaction markers, an event's second copy), so a partition
+        whose window was read whole moves to the window's end, gaps included, and a page
+        that found only gaps reads the next windows before it answers empty (caught up).
+        """
+        stored = {partition: offset for partition, (offset, _) in (await self.progress_of()).items()}
+        while True:
+            windows = {p: (cursor.read_to.get(p, -1), min(cursor.read_to.get(p, -1) + limit, end))
+                       for p, end in stored.items() if cursor.read_to.get(p, -1) < end}
+            if not windows:
+                return [], cursor
+            streams = {p: await self._window(p, low, high) for p, (low, high) in windows.items()}
+            merged = heapq.merge(*streams.values(), key=lambda line: line.order)
+            lines = [line for line, _ in zip(merged, range(limit), strict=False)]
+            taken = Counter(line.partition for line in lines)
+            read_to = dict(cursor.read_to)
+            for p, (_, high) in windows.items():
+                read_to[p] = high if taken[p] == len(streams[p]) else \
+                    max(line.offset for line in lines if line.partition == p)
+            cursor = Cursor(read_to)
+            if lines:
+                return lines, cursor
+
+    async def _window(self, partition: int, low: int, high: int) -> list[StoredLine]:
+        """The lines of `partition` at offsets in `(low, high]`, in log order."""
+        query = {"_id": {"$gt": line_id(partition, low), "$lte": line_id(partition, high)}}
+        lines = [StoredLine.of(doc) async for doc in self.events.find(query)]
+        return sorted(lines, key=lambda line: line.offset)
 
 
 async def _insert_once(collection: AsyncCollection[dict[str, Any]],

@@ -117,7 +117,7 @@ def publisher(db: Db, log: Log, now: datetime) -> Publisher:
 def routes_app(db: Db) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(day_routes(db))
+    app.include_router(day_routes(db, "Asia/Shanghai"))
     return app
 
 
