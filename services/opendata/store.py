@@ -189,8 +189,10 @@ class FeedStore:
             taken = Counter(line.partition for line in lines)
             read_to = dict(cursor.read_to)
             for p, (_, high) in windows.items():
-                read_to[p] = high if taken[p] == len(streams[p]) else \
-                    max(line.offset for line in lines if line.partition == p)
+                if taken[p] == len(streams[p]):
+                    read_to[p] = high
+                elif taken[p]:
+                    read_to[p] = max(line.offset for line in lines if line.partition == p)
             cursor = Cursor(read_to)
             if lines:
                 return lines, cursor

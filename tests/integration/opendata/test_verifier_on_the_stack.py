@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
-from helpers import client_for, eventually, publish_envelopes, running
+from helpers import client_for, eventually, publish_envelopes, running, serving
 from opendatafixtures import (
     DEMO_PUBLISHED_THROUGH,
     TZ,
@@ -24,10 +24,11 @@ from opendatafixtures import (
     demo_records,
     feed_line,
     published_days,
-    serving,
 )
+from opendatafixtures import serving as serving_site
 
 from services.common.bus import Delivery
+from services.common.http import build_app
 from services.common.kafka import ADMIN
 from services.common.replay import LogReader
 from services.common.settings import CommonSettings
@@ -81,8 +82,45 @@ async def test_the_demo_city_on_the_stack_verifies_against_the_metrics_service(
 
     site = OpenDataSite(lines, published_days(lines, DEMO_PUBLISHED_THROUGH),
                         elsewhere=metrics_api)
-    with serving(site) as city:
+    with serving_site(site) as city:
         report = await asyncio.to_thread(verifier.verify, city, timezone_name="Asia/Shanghai")
     assert report.ok, verifier.render(report)
     assert report.positions == ends and report.counted_lines == len(records)
     assert len(report.checks) > 2000
+
+
+async def test_the_demo_city_verifies_through_the_open_data_service_itself(
+        settings: CommonSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole path a journalist takes: the demo city in the log, the real metrics and
+    open-data services reading it, the open-data service publishing the demo's past days, and
+    the verifier reading the days, the feed and the figures over HTTP from one address."""
+    monkeypatch.setenv("ZAIBAN_OPENDATA_SETTLE_S", "1")
+    monkeypatch.setenv("ZAIBAN_OPENDATA_PUBLISH_EVERY_S", "0.5")
+    envelopes = [record.envelope for record in demo_records()]
+    await publish_envelopes(settings, envelopes)
+    records = await logged_records(settings)
+    ends = {str(p): max(r.offset for r in records if r.partition == p)
+            for p in {r.partition for r in records}}
+    last_demo_day = max(e.recorded_at for e in envelopes).astimezone(TZ).date().isoformat()
+    metrics, opendata = build("metrics", settings), build("opendata", settings)
+    async with running(metrics), running(opendata), \
+            serving(build_app([metrics, opendata], title="a city")) as city, \
+            httpx.AsyncClient(base_url=city) as http:
+
+        async def published() -> bool:
+            head_day = (await http.get("/open-data/days.json")).json()["head_day"]
+            return head_day is not None and head_day >= last_demo_day
+
+        async def counted() -> bool:
+            return (await http.get("/api/stats/summary")).json().get("positions") == ends
+
+        await eventually(published, timeout=120, what=f"the days through {last_demo_day}")
+        await eventually(counted, timeout=90, what=f"the figures to count the log to {ends}")
+        report = await asyncio.to_thread(verifier.verify, city)
+        manifest = (await http.get("/open-data/days.json")).json()
+    assert report.ok, verifier.render(report)
+    assert report.chain_break is None and report.head == manifest["head"]
+    assert report.timezone == "Asia/Shanghai"
+    assert report.counted_lines == len(records) == len(envelopes)
+    assert len(report.days) == len(manifest["days"]) >= 42  # the demo's six weeks, day by day
+    assert sum(day["events"] for day in manifest["days"]) >= len(records) * 0.9
