@@ -294,7 +294,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", "/open-data/events.ndjson"): public(None),
     ("GET", "/open-data/events.sse"): public(None),
     ("GET", "/open-data/days.json"): public(None),
-    ("GET", "/open-data/days/{day}.ndjson.gz"): public(None),
+    # the platform here has published no day yet: 404 for every caller alike, token or not
+    # (a published day's file is public: tests/integration/opendata)
+    ("GET", "/open-data/days/{day}.ndjson.gz"): nobody(404),
 }
 PUBLIC_PREFIXES = {("GET", "/api/stats"): public(None)}
 """The statistics are the public's (the dashboard): every GET under /api/stats."""
@@ -338,6 +340,7 @@ def url_of(path: str, case: Made | None, ctx: Ctx) -> str:
               "service_code": "water", "token": "no-such-token", "name": "app.js",
               "dimension": "department", "kind": "new", "scope": "districts",
               "code": "jinshui", "subscription_id": "0" * 32, "section": "districts",
+              "day": "2026-11-29",
               "item_code": "jinshui", "package": "leaflet", "path": "leaflet.js"}
 
     def fill(match: re.Match[str]) -> str:

@@ -9,6 +9,7 @@ import csv
 import io
 
 import pytest
+from helpers import eventually
 from security.public_entry import (
     DEPT_A,
     PRIVATE_ADDRESS,
@@ -41,6 +42,12 @@ async def test_cases_handled_by_the_services_are_rows_of_the_csv(
     city = load_city(settings.config_dir)
     async with public_entry(settings) as app, client(app) as http:
         submitted, routed, resolved = await cases_in(http, ["submitted", "routed", "resolved"])
+
+        async def resolution_listed() -> bool:  # accepted by intake: tracking follows
+            rows = rows_of((await http.get("/open-data/cases.csv")).content)
+            return rows.get(resolved.case_id, {}).get("status") == "resolved"
+
+        await eventually(resolution_listed, what="the resolution to reach the case list")
         answer = await http.get("/open-data/cases.csv")
         english = await http.get("/open-data/cases.csv", params={"lang": "en"})
         only_resolved = await http.get("/open-data/cases.csv", params={"status": "resolved"})
