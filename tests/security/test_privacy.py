@@ -6,9 +6,11 @@ texts reach the public masked. On the public entry, on the real stack."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -38,9 +40,12 @@ from servicefixtures import token
 
 from contracts.facts import Role
 from services.common.auth import issue_token
+from services.common.kafka import ADMIN
 from services.common.logging import configure_logging
 from services.common.masking import id_check_character
 from services.common.settings import CommonSettings
+from services.composition import build
+from services.opendata.publishing import CaseLogEnds, Publisher, PublishingPolicy
 
 PRIVATE = (RESIDENT_NAME, RESIDENT_PHONE, RESIDENT_EMAIL, PRIVATE_ADDRESS)
 HANDLERS = ("water-handler-liu", "water-handler-ma")
@@ -107,7 +112,34 @@ async def public_answers(http: httpx.AsyncClient, case_ids: list[str],
         answer = await http.get(url)
         assert answer.status_code == 200, f"{url}: {answer.status_code} {answer.text[:200]}"
         answers[url] = answer.text
-    return answers
+    return answers | await published_days(http, settings, case_ids)
+
+
+async def published_days(http: httpx.AsyncClient, settings: CommonSettings,
+                         case_ids: list[str]) -> dict[str, str]:
+    """The daily files holding these cases' events, as anyone downloads them: the days up to
+    now published as they would be the next day (a publisher whose clock says so), read back
+    through the public routes and unzipped."""
+    service = build("opendata", settings)
+    try:
+        tomorrow = service.clock.now() + timedelta(days=1, hours=1)
+        ends = CaseLogEnds(settings, ADMIN, service.topics.case_events)
+        try:
+            await Publisher(service.db, PublishingPolicy(tz=service.tz, settle_s=0), service.clock,
+                            ends).publish_due(tomorrow)
+        finally:
+            await ends.stop()
+    finally:
+        await service.mongo.close()
+    manifest = (await http.get("/open-data/days.json")).json()
+    files = {}
+    for entry in manifest["days"]:
+        answer = await http.get(entry["file"])
+        assert answer.status_code == 200, f"{entry['file']}: {answer.status_code}"
+        files[entry["file"]] = gzip.decompress(answer.content).decode()
+    held = "".join(files.values())
+    assert all(case_id in held for case_id in case_ids), "the cases' days are not published"
+    return files
 
 
 async def test_no_public_answer_and_no_log_line_carries_a_residents_details(
