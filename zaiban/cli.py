@@ -955,6 +955,18 @@ def bench_replay(
     _bench(["replay"], {"replay": Sizes(cases=cases)}, profile, store_url)
 
 
+@bench_app.command("opendata")
+def bench_opendata(
+    cases: int = typer.Option(3000, help="Cases in the history (the article: 30148)."),
+    profile: bool = typer.Option(False, help=PROFILE_HELP),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """The open-data feed: bytes per event, lines served per second, days published."""
+    from zaiban.bench.opendata import Sizes
+
+    _bench(["opendata"], {"opendata": Sizes(cases=cases)}, profile, store_url)
+
+
 @bench_app.command("seed")
 def bench_seed(
     cases: int = typer.Option(30_148, help="Cases received (the article: 30,148); resolved "

@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
-from zaiban.bench import bus_security, e2e, intake, projections, replay, scale, seed
+from zaiban.bench import bus_security, e2e, intake, opendata, projections, replay, scale, seed
 from zaiban.bench.env import RESULTS, Bench, opened
 from zaiban.bench.report import Result, show, summary_table, write
 
@@ -40,6 +40,7 @@ SCENARIOS: dict[str, Entry] = {
     "scale": Entry(scale.run, scale.Sizes(cases=1000)),
     "bus-security": Entry(bus_security.run, bus_security.Sizes(requests=600, concurrency=16,
                                                               seconds=30)),
+    "opendata": Entry(opendata.run, opendata.Sizes(cases=1500)),
 }
 
 

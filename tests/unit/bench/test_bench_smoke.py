@@ -6,7 +6,7 @@ from pathlib import Path
 
 from stackfixtures import StackInfo
 
-from zaiban.bench import bus_security, projections
+from zaiban.bench import bus_security, opendata, projections
 from zaiban.bench.runner import run_one
 from zaiban.infra.processes import port_free
 
@@ -22,6 +22,19 @@ async def test_projections_run_end_to_end_on_the_stack(stack: StackInfo, tmp_pat
         assert result.subjects[f"zaiban {name}"]["events_per_s"] > 0
         assert result.subjects[f"baseline ({name} documents)"]["events_per_s"] > 0
     assert {c.name for c in result.checks} >= {"tracking / baseline events per second"}
+
+
+async def test_opendata_serves_and_publishes_every_event_on_the_stack(stack: StackInfo,
+                                                                    tmp_path: Path) -> None:
+    result = await run_one("opendata", opendata.Sizes(cases=12, timeout_s=60), console=None,
+                           folder=tmp_path)
+
+    events = result.subjects["load generator"]["events"]
+    assert result.subjects["feed over HTTP"]["lines"] == events
+    assert result.subjects["baseline (the store, one pass)"]["lines"] == events
+    assert result.subjects["publishing the days"]["days"] >= 1
+    assert result.subjects["feed size"]["bytes_per_event"] > 100
+    assert not result.notes
 
 
 async def test_bus_security_drives_intake_over_each_listener_and_a_throwaway_plaintext_broker(
