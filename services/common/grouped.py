@@ -21,7 +21,8 @@ from typing import Any, Generic, TypeVar
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
-DUPLICATE_KEY = 11000
+from services.common.store import DUPLICATE_KEY
+
 MAX_BATCH = 256
 
 Item = TypeVar("Item")

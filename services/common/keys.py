@@ -41,17 +41,15 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 from contracts.personal import PersonalData, Sealed, SealedMessage
 from services.common.grouped import GroupedWrites
 from services.common.settings import CommonSettings
-from services.common.store import service_db
+from services.common.store import insert_new, service_db
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
 KEYS_COLLECTION = "data_keys"
-DUPLICATE_KEY = 11000
 
 
 class KeyDestroyed(Exception):
@@ -206,14 +204,7 @@ class MongoKeyStore:
 
     async def keep(self, keys: list[DataKey]) -> None:
         """Store keys made elsewhere (a `KeyRing`); those already kept stay as they are."""
-        if not keys:
-            return
-        try:
-            await self.collection.insert_many([self._document(key) for key in keys],
-                                              ordered=False)
-        except BulkWriteError as error:
-            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
-                raise
+        await insert_new(self.collection, [self._document(key) for key in keys])
 
     async def find(self, key_id: str) -> DataKey | None:
         doc = await self.collection.find_one({"_id": key_id})

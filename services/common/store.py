@@ -15,7 +15,7 @@ from typing import Any
 from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import CollectionInvalid, OperationFailure
+from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
 from pymongo.read_concern import ReadConcern
 
 from services.common.settings import CommonSettings
@@ -111,3 +111,24 @@ async def traits_of(collection: AsyncCollection[dict[str, Any]]) -> StoreTraits:
     except OperationFailure:
         indexed = False
     return StoreTraits(ferretdb=True, indexed_id_lookups=indexed)
+
+
+DUPLICATE_KEY = 11000
+"""The server's code for an insert whose `_id` (or unique key) is taken."""
+
+
+async def insert_new(collection: AsyncCollection[dict[str, Any]],
+                     documents: Sequence[dict[str, Any]]) -> set[Any]:
+    """Insert `documents`, each once: those whose `_id` is taken stay as they are (a
+    redelivery, a replay, a second writer). The `_id`s that were there already; any other
+    write error is raised."""
+    if not documents:
+        return set()
+    try:
+        await collection.insert_many(list(documents), ordered=False)
+    except BulkWriteError as error:
+        failures = error.details.get("writeErrors", [])
+        if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
+            raise
+        return {documents[failure["index"]]["_id"] for failure in failures}
+    return set()

@@ -32,13 +32,12 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import Envelope
 from contracts.personal import NotifyChannel
+from services.common.store import insert_new
 from services.notify.messages import Notice
-
-DUPLICATE_KEY = 11000
 
 
 @dataclass(frozen=True)
@@ -150,16 +149,10 @@ class Ledger:
         `max_attempts` more attempts."""
         if not rows:
             return 0
-        try:
-            result = await self.deliveries.insert_many(rows, ordered=False)
-            return len(result.inserted_ids)
-        except BulkWriteError as error:
-            failures = error.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in failures):
-                raise
-            inserted = int(error.details.get("nInserted", 0))
-            again = [rows[e["index"]]["_id"] for e in failures]
-            return inserted + await self._revive(again, now, max_attempts)
+        again = await insert_new(self.deliveries, rows)
+        if not again:
+            return len(rows)
+        return len(rows) - len(again) + await self._revive(list(again), now, max_attempts)
 
     async def _revive(self, delivery_ids: list[str], now: datetime | None,
                       max_attempts: int) -> int:

@@ -3,7 +3,8 @@ pages of the history read back in order.
 
 - `opendata_events`: one line per record of the case event log, `_id` its position
   zero-padded (`"001:000000004711"`), so `_id` order is log order within a partition and a
-  page is a range of `_id` (the one index FerretDB keeps). A line is inserted once: a
+  page is a range of `_id`. MongoDB answers such a range from the `_id` index; FerretDB 1.24
+  uses that index for `_id` equality only, and scans the collection for a range (issue 21). A line is inserted once: a
   redelivered record finds its `_id` taken and changes nothing, which keeps its text — and
   the day it was given — as first projected.
 - `opendata_ids`: one marker per event, `_id` its event id, with the position of the record
@@ -33,11 +34,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
-from services.common.grouped import DUPLICATE_KEY
+from services.common.store import insert_new
 
 EVENTS = "opendata_events"
 IDS = "opendata_ids"
@@ -130,7 +129,7 @@ class FeedStore:
         first: dict[str, StoredLine] = {}
         for event_id, line in lines:
             first.setdefault(event_id, line)  # a copy later in the same batch
-        taken = await _insert_once(self.ids, [
+        taken = await insert_new(self.ids, [
             {"_id": event_id, "position": line_id(line.partition, line.offset)}
             for event_id, line in first.items()])
         kept = []
@@ -144,7 +143,7 @@ class FeedStore:
 
     async def insert(self, lines: Sequence[StoredLine]) -> int:
         """Insert `lines`, each once: how many were new (the rest were there already)."""
-        return len(lines) - len(await _insert_once(self.events,
+        return len(lines) - len(await insert_new(self.events,
                                                    [line.document() for line in lines]))
 
     async def projected(self, offsets: dict[int, int], at: datetime) -> None:
@@ -170,9 +169,9 @@ class FeedStore:
         (recorded_at, partition, offset), and the cursor after them.
 
         Each partition is read as a window of offsets, `(read_to, read_to + limit]`, cut at
-        what the projection has stored (`opendata_progress`): an `_id` range the store's one
-        index answers, with no sort on the server (FerretDB sorts the whole match before it
-        limits). A window holds at most `limit` lines; fewer when the log has records that
+        what the projection has stored (`opendata_progress`): an `_id` range with no sort on
+        the server (FerretDB sorts the whole match before it limits; and it scans for a
+        range, see the module's text). A window holds at most `limit` lines; fewer when the log has records that
         make no line there (transaction markers, an event's second copy), so a partition
         whose window was read whole moves to the window's end, gaps included, and a page
         that found only gaps reads the next windows before it answers empty (caught up).
@@ -202,18 +201,3 @@ class FeedStore:
         query = {"_id": {"$gt": line_id(partition, low), "$lte": line_id(partition, high)}}
         lines = [StoredLine.of(doc) async for doc in self.events.find(query)]
         return sorted(lines, key=lambda line: line.offset)
-
-
-async def _insert_once(collection: AsyncCollection[dict[str, Any]],
-                       documents: list[dict[str, Any]]) -> set[str]:
-    """Insert `documents`; the `_id`s that were there already."""
-    if not documents:
-        return set()
-    try:
-        await collection.insert_many(documents, ordered=False)
-    except BulkWriteError as error:
-        failures = error.details.get("writeErrors", [])
-        if any(failure.get("code") != DUPLICATE_KEY for failure in failures):
-            raise
-        return {documents[failure["index"]]["_id"] for failure in failures}
-    return set()

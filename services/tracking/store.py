@@ -90,7 +90,14 @@ from contracts.facts import CaseStatus
 from services.common.bus import describe_error
 from services.common.logging import bound, get_logger
 from services.common.masking import mask
-from services.common.store import IndexSpec, StoreTraits, create_query_indexes, traits_of
+from services.common.store import (
+    DUPLICATE_KEY,
+    IndexSpec,
+    StoreTraits,
+    create_query_indexes,
+    insert_new,
+    traits_of,
+)
 from services.tracking import inbox
 from services.tracking.timeline import CaseView, apply
 
@@ -104,7 +111,6 @@ WRITERS = 16  # cases read concurrently per batch, where reads go one by one
 WRITE_CHUNK = 25
 """Replaces per bulk command: FerretDB 1.24 holds a connection per statement of a command
 until it ends (at most 100 per database), so a bulk of ~100 updates waits forever."""
-DUPLICATE_KEY = 11000
 
 
 class ProjectionConflict(RuntimeError):
@@ -243,13 +249,7 @@ async def remember_codes(codes: AsyncCollection[dict[str, Any]],
     from a redelivery or a replay, is the same entry)."""
     entries = [{"_id": doc["code_hash"], "case_id": doc["_id"]}
                for doc in inserted if doc.get("code_hash")]
-    if not entries:
-        return
-    try:
-        await codes.insert_many(entries, ordered=False)
-    except BulkWriteError as error:
-        if any(p.get("code") != DUPLICATE_KEY for p in error.details.get("writeErrors", [])):
-            raise
+    await insert_new(codes, entries)
 
 
 FEED_SCOPES = ("district", "category", "department")
