@@ -211,7 +211,8 @@ class RowFollower:
         if generation == self.generation:
             return
         fresh = RowIndex(fields=self.index.fields, keyed=self.index.keyed,
-                         ranged=self.index.ranged, texts=tuple(self.index.texts))
+                         ranged=self.index.ranged, texts=tuple(self.index.texts),
+                         version=self.index.version)
         self._during_load = []
         try:
             await self.load(fresh)

@@ -233,14 +233,17 @@ class RowIndex:
     values are kept sorted (ranges); `texts`: fields searched with `$regex` through a
     character n-gram index. `fields`: every field a row keeps (the others of a document
     are dropped). A row replaces another only if its `seq` is higher, so the projection,
-    a redelivery and a late re-read may put the same case in any order."""
+    a redelivery and a late re-read may put the same case in any order (`version`: the
+    field that counts a document's events)."""
 
     def __init__(self, *, fields: Iterable[str], keyed: Iterable[str] = (),
-                 ranged: Iterable[str] = (), texts: Iterable[str] = ()) -> None:
+                 ranged: Iterable[str] = (), texts: Iterable[str] = (),
+                 version: str = "seq") -> None:
+        self.version = version
         self.keyed = tuple(keyed)
         self.ranged = tuple(dict.fromkeys(("submitted_at", *ranged)))
         self.texts = {name: TextIndex() for name in texts}
-        self.fields = tuple(dict.fromkeys(("seq", *fields, *self.keyed, *self.ranged,
+        self.fields = tuple(dict.fromkeys((version, *fields, *self.keyed, *self.ranged,
                                            *self.texts)))
         self.rows: dict[str, Row] = {}
         self._by: dict[str, dict[Any, set[str]]] = {name: {} for name in self.keyed}
@@ -255,7 +258,7 @@ class RowIndex:
 
     def seq(self, row_id: str) -> int:
         row = self.rows.get(row_id)
-        return int(row.get("seq") or 0) if row else 0
+        return int(row.get(self.version) or 0) if row else 0
 
     def row(self, row_id: str) -> Row | None:
         return self.rows.get(row_id)
@@ -265,7 +268,7 @@ class RowIndex:
     def put(self, document: Mapping[str, Any]) -> bool:
         """Keep the row of `document` unless a newer one (by `seq`) is kept; True if kept."""
         row_id = str(document["_id"])
-        if int(document.get("seq") or 0) <= self.seq(row_id) and row_id in self.rows:
+        if int(document.get(self.version) or 0) <= self.seq(row_id) and row_id in self.rows:
             return False
         self.remove(row_id)
         row: Row = {"_id": row_id}
