@@ -125,8 +125,8 @@ class RowFollower:
         """Every document's row into `index`, read once (the whole collection, without the
         views)."""
         projection = dict.fromkeys(index.fields, 1)
-        async for document in self.collection.find({}, projection=projection, batch_size=2000):
-            index.put(document)
+        index.put_all([document async for document in
+                       self.collection.find({}, projection=projection, batch_size=2000)])
 
     # -- keeping up ---------------------------------------------------------------------
 

@@ -22,7 +22,9 @@ How a query runs:
 1. *plan*: the cases that can match, from the sets kept per value of each `keyed` field
    (equality and `$in`; `$and` intersects, `$or` unites), from a sorted list per `ranged`
    field (`$gte`/`$lte` bisect it), and from a text index per searched field (`$regex` on
-   a literal: character n-grams, `textindex.py`). A filter answered wholly this way is
+   a literal: character n-grams, each text found checked to hold the words, `textindex.py`,
+   which also folds the width of characters: ３ finds 3, as a reader means it, where a
+   regular expression in the store would not). A filter answered wholly this way is
    *exact*: its count is the size of the set.
 2. *match*: otherwise each candidate is tested against the whole filter, as the store would.
 3. *order*: by the sort the caller gives (the `_id` last, so every key is unique), or by
@@ -56,9 +58,8 @@ Row = dict[str, Any]
 NEWEST: tuple[tuple[str, int], ...] = (("submitted_at", -1), ("_id", -1))
 """Newest submitted first: the order of the public list, the staff lists and Open311."""
 
-WALK_SHARE = 8
-"""A candidate set larger than 1/WALK_SHARE of the rows is paged by walking the kept
-newest-first order; a smaller one is ordered on its own."""
+NEWEST_KEY = "\x00newest"
+"""Where a row keeps its key in the NEWEST order (computed once, when it is put)."""
 
 
 class Unsupported(ValueError):
@@ -267,27 +268,52 @@ class RowIndex:
 
     def put(self, document: Mapping[str, Any]) -> bool:
         """Keep the row of `document` unless a newer one (by `seq`) is kept; True if kept."""
+        return self._put(document, insort)
+
+    def put_all(self, documents: Iterable[Mapping[str, Any]]) -> int:
+        """`put` each of `documents` (a load: the sorted lists are sorted once, at the end);
+        returns how many were kept."""
+        kept = sum(1 for document in documents if self._put(document, list.append))
+        for values in self._sorted.values():
+            values.sort()
+        self._newest.sort()
+        return kept
+
+    def _put(self, document: Mapping[str, Any],
+             enter: Callable[[list[Any], Any], None]) -> bool:
         row_id = str(document["_id"])
-        if int(document.get(self.version) or 0) <= self.seq(row_id) and row_id in self.rows:
-            return False
-        self.remove(row_id)
+        if row_id in self.rows:
+            if int(document.get(self.version) or 0) <= self.seq(row_id):
+                return False
+            self.remove(row_id)
         row: Row = {"_id": row_id}
         for name in self.fields:
             value = document.get(name)
-            row[name] = ([instant(v) for v in value] if isinstance(value, list | tuple)
-                         else instant(value))
+            if isinstance(value, datetime):
+                value = instant(value)
+            elif isinstance(value, list | tuple):
+                value = [instant(v) for v in value]
+            row[name] = value
         self.rows[row_id] = row
         for name in self.keyed:
-            for value in _values(row, name):
-                self._by[name].setdefault(value, set()).add(row_id)
+            by = self._by[name]
+            value = row[name]
+            for one in (value if isinstance(value, list) else (value,)):
+                ids = by.get(one)
+                if ids is None:
+                    by[one] = {row_id}
+                else:
+                    ids.add(row_id)
         for name in self.ranged:
-            value = row.get(name)
+            value = row[name]
             if isinstance(value, int | float) and not isinstance(value, bool):
-                insort(self._sorted[name], (value, row_id))
-        insort(self._newest, (sort_key(row, NEWEST), row_id))
+                enter(self._sorted[name], (value, row_id))
+        row[NEWEST_KEY] = sort_key(row, NEWEST)
+        enter(self._newest, (row[NEWEST_KEY], row_id))
         for name, text in self.texts.items():
-            if isinstance(row.get(name), str) and row[name]:
-                text.put(row_id, row[name])
+            value = row[name]
+            if isinstance(value, str) and value:
+                text.put(row_id, value)
         return True
 
     def remove(self, row_id: str) -> None:
@@ -305,7 +331,7 @@ class RowIndex:
             value = row.get(name)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 _discard(self._sorted[name], (value, row_id))
-        _discard(self._newest, (sort_key(row, NEWEST), row_id))
+        _discard(self._newest, (row[NEWEST_KEY], row_id))
         for text in self.texts.values():
             text.remove(row_id)
 
@@ -323,9 +349,11 @@ class RowIndex:
                                   not all(isinstance(part, tuple) and part for part in start)):
             raise BadCursor("not a cursor of this list: use the `next` of the page before")
 
+        newest = sort == NEWEST
+
         def key(row_id: str) -> tuple[Any, ...]:
             row = self.rows[row_id]
-            base = sort_key(row, sort)
+            base = row[NEWEST_KEY] if newest else sort_key(row, sort)
             if relevance is None:
                 return base
             return (_ranked(relevance.get(row_id, 0.0)), *base)
@@ -347,8 +375,10 @@ class RowIndex:
               wanted: int, key: Callable[[str], tuple[Any, ...]], count: bool,
               plain: bool) -> tuple[list[str], int | None]:
         """The first `wanted` ids after `start`, and the total when `count`."""
-        if (plain and sort == NEWEST
-                and (candidates is None or len(candidates) * WALK_SHARE > len(self.rows))):
+        if plain and sort == NEWEST and (
+                candidates is None or len(candidates) ** 2 >= 4 * wanted * len(self.rows)):
+            # walking the kept order visits about wanted * rows / candidates rows; ordering
+            # the candidates costs about as many as there are
             page = list(self._walk_newest(selector, candidates, exact, start, wanted))
             total = None
             if count:
@@ -456,7 +486,8 @@ class RowIndex:
             literal = literal_of(str(operators["$regex"]))
             if literal is not None and literal.strip() and \
                     set(operators) <= {"$regex", "$options"}:
-                return set(self.texts[field].search(literal)), False  # verified by matching
+                # each found text was checked to hold the words (`textindex.py`)
+                return set(self.texts[field].search(literal)), True
         return None, False
 
     def _range(self, field: str, operators: Mapping[str, Any]) -> set[str]:

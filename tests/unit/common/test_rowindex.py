@@ -151,3 +151,17 @@ def test_the_matcher_reads_a_row_without_the_index() -> None:
     assert matches(row, {"tags": {"$in": ["y"]}, "at": {"$lt": T0 + timedelta(seconds=1)}})
     assert not matches(row, {"tags": {"$nin": ["y"]}})
     assert not matches(row, {"missing": {"$gte": 0}})
+
+
+def test_a_load_in_bulk_answers_as_puts_one_by_one() -> None:
+    loaded, one_by_one = rows(), rows()
+    documents = [doc(n, submitted_at=T0 + timedelta(minutes=(n * 37) % 101),
+                     resolved_at=T0 + timedelta(hours=n % 7) if n % 3 else None)
+                 for n in range(1, 80)]
+    assert loaded.put_all([*documents, doc(5, seq=0)]) == len(documents)  # an older one: not kept
+    for document in documents:
+        one_by_one.put(document)
+    for selector in ({}, {"late": True}, {"resolved_at": {"$lte": T0 + timedelta(hours=3)}}):
+        for order in (NEWEST, INBOX):
+            assert loaded.find(selector, sort=order, limit=100) == \
+                one_by_one.find(selector, sort=order, limit=100)
