@@ -113,8 +113,8 @@ def test_a_removed_text_is_found_no_more_and_leaves_nothing_behind() -> None:
         index.remove(f"X{round_}")
     index.put("A", CITY["A"])
     after = index.size()
-    assert (after.texts, after.grams, after.postings) == (before.texts, before.grams,
-                                                         before.postings)
+    assert (after.texts, after.postings, after.entries) == (before.texts, before.postings,
+                                                           before.entries)
     assert after.slots == before.slots + 1  # X's id, reused round after round
     assert found(index, "红绿灯") == {"A", "B"}
     index.remove("A")
@@ -124,7 +124,7 @@ def test_a_removed_text_is_found_no_more_and_leaves_nothing_behind() -> None:
     assert len(index) == len(CITY) - 1
     for key in CITY:
         index.remove(key)
-    assert (len(index), index.size().grams, index.size().postings) == (0, 0, 0)
+    assert (len(index), index.size().postings, index.size().entries) == (0, 0, 0)
 
 
 # -- relevance ---------------------------------------------------------------------------------
@@ -157,10 +157,14 @@ def test_of_two_texts_with_the_same_occurrences_the_shorter_ranks_higher() -> No
 
 
 def test_relevance_adds_up_over_the_terms() -> None:
+    # each term weighs by its rarity among all the texts, not among those holding the others
     index = index_of(CITY)
-    both = index.search("红绿灯 文化")["A"]
-    assert both > index.search("红绿灯")["A"]
-    assert both > index.search("文化")["A"]
+    assert found(index, "口") == {"A", "B", "C"} and found(index, "灯") == {"A", "B", "D"}
+    both = index.search("口 灯")
+    assert set(both) == {"A", "B"}
+    for key in both:
+        assert both[key] == pytest.approx(index.search("口")[key] + index.search("灯")[key])
+        assert both[key] == pytest.approx(index.search("灯 口")[key])
 
 
 # -- exactly a substring scan -----------------------------------------------------------------
@@ -209,3 +213,6 @@ def test_search_finds_exactly_what_a_substring_scan_finds(
     query = " ".join([*pieces, extra])
     assert found(index, query) == scanned(texts, query)
     assert len(index) == len(texts)
+    # and no trace of the texts replaced or removed: the lists of a fresh index of these texts
+    fresh = index_of(texts).size()
+    assert (index.size().postings, index.size().entries) == (fresh.postings, fresh.entries)
