@@ -12,7 +12,10 @@ The expected answers come from `Oracle`, written here from the rules the lists s
 = submitted_at then case number, both descending; a department's inbox = late first, then the
 soonest deadline, then the case number; text = a piece of the description as the reader sees
 it, ignoring case, or the case number), never from tracking's own query code: the point is an
-independent check of however tracking answers.
+independent check of however tracking answers. A search for words lists the most relevant
+first, a weighing that is the text index's own: there the answer must hold exactly the cases
+the oracle finds, its pages must be its order cut in pieces, and equally relevant cases (the
+same searched text) must come newest first (`rank_differs`).
 
 Keyset paging (`after=<cursor>`, `"next"` in each page) and the public list's period
 (`since`/`until`, city dates) are checked to the same oracle.
@@ -613,6 +616,26 @@ async def answered(http: httpx.AsyncClient, ask: Ask, **more: Any) -> Any:
     return [item["case_id"] for item in body["items"]], body["total"]
 
 
+def ranked(ask: Ask) -> bool:
+    """A search for words: the most relevant cases first, then the newest."""
+    return "q" in ask.params and ask.path in ("/api/cases", "/api/staff/cases")
+
+
+def rank_differs(oracle: Oracle, ask: Ask, want: list[str], got: list[str]) -> str | None:
+    """How a search's answer differs from the oracle's: how relevant a case is, is the text
+    index's to weigh, so the answer must hold the very cases the oracle finds, and cases whose
+    searched texts are the same (as relevant as each other, however weighed) newest first."""
+    if sorted(got) != sorted(want):
+        return f"other cases: {sorted(set(got) ^ set(want))}"
+    field = "text" if ask.reader.role is not None else "public_text"
+    texts = {doc["_id"]: doc.get(field) for doc in oracle.docs}
+    for text in {texts[case] for case in want}:
+        alike = [[case for case in order if texts[case] == text] for order in (want, got)]
+        if alike[0] != alike[1]:
+            return f"equally relevant cases not newest first: {alike[1]}, not {alike[0]}"
+    return None
+
+
 PAGE = 4
 ASKED_AT_ONCE = 6
 
@@ -628,9 +651,23 @@ async def differences(platform: Platform, asks: Callable[[Oracle], list[Ask]]) -
             got = await answered(platform.http, ask, **more)
         return None if got == want else f"{ask} {more}: expected {want}, got {got}"
 
+    async def searched(ask: Ask, want: tuple[list[str], int]) -> str | None:
+        async with gate:
+            got, total = await answered(platform.http, ask, limit=100)
+        wrong = rank_differs(oracle, ask, want[0], got) or (
+            f"total {total}, not {want[1]}" if total != want[1] else None)
+        if wrong:
+            return f"{ask}: {wrong}; expected {want} (by relevance), got {(got, total)}"
+        pages = [compared(ask, (got[offset:offset + PAGE], total), limit=PAGE, offset=offset)
+                 for offset in range(0, len(got) + 1, PAGE) if ask.paged]
+        return "; ".join(filter(None, await asyncio.gather(*pages))) or None
+
     comparisons = []
     for ask in asks(oracle):
         want = expected(oracle, ask, now)
+        if ranked(ask):
+            comparisons.append(searched(ask, want))
+            continue
         more = {} if ask.path == OPEN311 or ask.path.endswith("/map") else {"limit": 100}
         comparisons.append(compared(ask, want, **more))
         if ask.paged:
@@ -729,6 +766,10 @@ async def test_pages_after_a_cursor_are_the_whole_list_in_order(platform: Platfo
     oracle = await platform.scan()
     for ask in cursor_asks(oracle):
         in_order, _ = expected(oracle, ask, platform.clock.now())
+        if ranked(ask):  # in the order of relevance the service weighs (checked here)
+            ranking, _ = await answered(platform.http, ask, limit=100)
+            assert rank_differs(oracle, ask, in_order, ranking) is None, (str(ask), ranking)
+            in_order = ranking
         for limit in (1, 3, 100):
             assert await walk(platform.http, ask, limit) == in_order, (str(ask), limit)
     for path, who in (("/api/cases", PUBLIC), ("/api/staff/cases", Reader(Role.OFFICER)),
