@@ -127,6 +127,10 @@ def listed_page(listed: Listed, limit: int, offset: int, items: list[dict[str, A
     return page(listed.total, limit, offset, items, following=listed.next, after=after)
 
 
+FIRST_DAY, LAST_DAY = date(1970, 1, 2), date(9998, 12, 31)
+"""The dates a period may name (beyond them, times no longer convert)."""
+
+
 def city_day(name: str, text: str | None, tz: ZoneInfo, *, end: bool = False
              ) -> datetime | None:
     """The start of city day `text` (YYYY-MM-DD), or of the day after it (`end`)."""
@@ -136,6 +140,8 @@ def city_day(name: str, text: str | None, tz: ZoneInfo, *, end: bool = False
         day = date.fromisoformat(text)
     except ValueError as error:
         raise HTTPException(422, f"{name}: a city date, YYYY-MM-DD (got {text!r})") from error
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise HTTPException(422, f"{name}: a date from {FIRST_DAY} to {LAST_DAY} (got {text})")
     if end:
         day += timedelta(days=1)
     return datetime.combine(day, time(), tzinfo=tz)
