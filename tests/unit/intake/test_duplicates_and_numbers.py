@@ -149,7 +149,9 @@ def test_every_open_case_of_the_window_is_weighed_however_many() -> None:
         rows.put({"_id": far.case_id, "version": 1, **index_fields(far)})
     twin = submitted_case("ZB261006-TWIN-0001")
     rows.put({"_id": twin.case_id, "version": 1, **index_fields(twin)})
-    found = suggest(row_of(new), open_alike(rows, new, WINDOW), radius_m=300)
+    weighed = open_alike(rows, new, WINDOW)
+    assert len(weighed) == 1_201
+    found = suggest(row_of(new), weighed, radius_m=300)
     assert found[0].case_id == twin.case_id and found[0].distance_m == 0.0
 
 
