@@ -972,8 +972,9 @@ def bench_reads(
     cases: int = typer.Option(None, help="One size (cases in the store); by default 3,000 and "
                                          "the article's 30,148."),
     requests: int = typer.Option(200, help="Requests per query, at most."),
-    seconds: float = typer.Option(20.0, help="Seconds per query, at most (at least 5 "
-                                             "requests)."),
+    seconds: float = typer.Option(20.0, help="Seconds per query, at most..."),
+    at_least: int = typer.Option(5, min=1, help="... but at least this many requests."),
+    warmup: int = typer.Option(2, min=1, help="Requests before the timed ones."),
     profile: bool = typer.Option(False, help=PROFILE_HELP),
     store_url: str = typer.Option(None, help=STORE_HELP),
 ) -> None:
@@ -982,7 +983,7 @@ def bench_reads(
     from zaiban.bench.reads import Sizes
 
     sizes = Sizes(cases=(cases,) if cases else Sizes().cases, requests=requests,
-                  seconds=seconds)
+                  seconds=seconds, at_least=at_least, warmup=warmup)
     _bench(["reads"], {"reads": sizes}, profile, store_url)
 
 

@@ -43,7 +43,7 @@ from contracts.facts import Role
 from contracts.topics import Topics
 from services.common.auth import issue_token
 from services.common.settings import CommonSettings
-from zaiban.bench.env import Bench, BenchError, Positions, Server
+from zaiban.bench.env import Bench, BenchError, Positions, Server, profiled
 from zaiban.bench.report import Result, latency_summary, ratio
 from zaiban.bench.workload import REPORTERS, Record, publish, varied_history
 
@@ -295,11 +295,11 @@ def today(now: datetime | None = None) -> datetime:
 
 
 async def seeded(bench: Bench, settings: CommonSettings, records: list[Record], cases: int,
-                 tracking: Server, intake: Server, officer: str, result: Result,
-                 timeout_s: float, subject: str) -> None:
-    """Wait until both services have every record and tracking lists every case."""
+                 tracking: Server, officer: str, result: Result, timeout_s: float,
+                 subject: str, started: float) -> None:
+    """Wait until both services have every record and tracking lists every case; note how
+    long after `started` (when the servers were started) each service had them all."""
     topic = Topics(settings.topic_prefix).case_events
-    started = time.monotonic()
     async with Positions(settings) as positions:
         for name in ("tracking", "intake"):
             step = bench.steps.start(f"{cases:,} cases: {name} projecting", len(records))
@@ -341,8 +341,8 @@ async def one_size(bench: Bench, cases: int, sizes: Sizes, result: Result) -> di
     async with Server(bench, "tracking", settings=settings,
                       env={"ZAIBAN_TRACKING_FEED_CACHE_S": "0"}) as tracking, \
             Server(bench, "intake", settings=settings) as intake:
-        await seeded(bench, settings, records, cases, tracking, intake, officer, result,
-                     sizes.timeout_s, subject)
+        await seeded(bench, settings, records, cases, tracking, officer, result,
+                     sizes.timeout_s, subject, started)
         result.add(subject, seeded_s=time.monotonic() - started)
         async with httpx.AsyncClient(base_url=tracking.base_url, timeout=300) as to_tracking, \
                 httpx.AsyncClient(base_url=intake.base_url, timeout=300) as to_intake:
@@ -350,18 +350,22 @@ async def one_size(bench: Bench, cases: int, sizes: Sizes, result: Result) -> di
             asked = queries(tokens, chosen, until, cases)
             step = bench.steps.start(f"{cases:,} cases: asking", len(asked) + 2)
             base = Query(BASELINE, f"/api/cases/{ids[0]}", found=case_found)
-            runs = {BASELINE: await measure(
-                to_tracking, base, sizes,
-                vary=lambda n: replace(base, path=f"/api/cases/{ids[n % len(ids)]}"))}
-            step.advance()
-            for query in asked:
-                http = to_intake if query.service == "intake" else to_tracking
-                runs[query.name] = await measure(http, query, sizes)
+            profiles: dict[str, Any] = {}
+            async with profiled(bench, tracking.pid, f"reads-tracking-{cases}", profiles):
+                runs = {BASELINE: await measure(
+                    to_tracking, base, sizes,
+                    vary=lambda n: replace(base, path=f"/api/cases/{ids[n % len(ids)]}"))}
                 step.advance()
-            runs[together(sizes)] = await measure_together(
-                tracking.base_url, asked[0], sizes)
+                for query in asked:
+                    http = to_intake if query.service == "intake" else to_tracking
+                    runs[query.name] = await measure(http, query, sizes)
+                    step.advance()
+                runs[together(sizes)] = await measure_together(
+                    tracking.base_url, asked[0], sizes)
             step.done()
     result.params.setdefault("chosen", {})[subject] = chosen
+    if profiles:
+        result.params.setdefault("profiles", {}).update(profiles)
     return runs
 
 
