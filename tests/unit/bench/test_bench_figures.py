@@ -16,7 +16,18 @@ from contracts.facts import CaseStatus
 from services.common.settings import CommonSettings
 from services.intake.numbers import looks_like_case_number
 from zaiban.bench.env import hot_spots
-from zaiban.bench.report import Result, fmt, latency_summary, percentile, rate, ratio, table, write
+from zaiban.bench.reads import BASELINE, Timed, rows_of
+from zaiban.bench.report import (
+    Result,
+    fmt,
+    latency_summary,
+    percentile,
+    rate,
+    ratio,
+    rows_table,
+    table,
+    write,
+)
 from zaiban.bench.seed import ARTICLE_CASES, ARTICLE_RESOLVED, Sizes
 from zaiban.bench.workload import (
     HISTORY_SECRET,
@@ -133,3 +144,22 @@ def test_a_varied_history_holds_what_every_list_asks_for() -> None:
     said = " ".join(e.data["description"] for e in envelopes if e.type == "CaseSubmitted")
     for word in ("红绿灯", "路灯", "井盖", "暖气", "共享单车", "LED"):
         assert said.count(word) >= 3, word
+
+
+def test_reads_rows_compare_each_query_with_the_baseline_and_the_smaller_store() -> None:
+    def timed(*ms: float) -> Timed:
+        return Timed(latencies=[m / 1000 for m in ms], found=1, elapsed=1.0)
+
+    runs = {3000: {BASELINE: timed(2, 2, 2), "public list": timed(10, 10, 10)},
+            30148: {BASELINE: timed(3, 3, 3), "public list": timed(12, 12, 12)}}
+    rows = {(row["query"], row["cases"]): row for row in rows_of(runs)}
+
+    assert rows[("public list", 3000)]["×base p95"] == pytest.approx(5.0)
+    assert rows[("public list", 3000)]["growth"] is None  # the smallest store: nothing to grow from
+    assert rows[("public list", 30148)]["×base p95"] == pytest.approx(4.0)
+    assert rows[("public list", 30148)]["growth"] == pytest.approx(1.2)
+    assert rows[(BASELINE, 30148)]["growth"] == pytest.approx(1.5)
+    console = Console(width=160, record=True)
+    console.print(rows_table(Result("reads", params={}, rows=rows_of(runs))))
+    text = console.export_text()
+    assert "public list" in text and "growth" in text and "1.20" in text
