@@ -64,7 +64,7 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
 
     def __init__(self, settings: TrackingSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
-        self.store = TimelineStore(self.db[COLLECTION])
+        self.store = TimelineStore(self.db[COLLECTION], kept_views=settings.tracking_kept_views)
         self.signals = Signals()
         self.read_case_events(self.project, title="tracking: case timelines")
         self.reads = AuditReads(self.db[AUDIT_COLLECTION])

@@ -80,7 +80,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -290,6 +290,10 @@ FEED_SCOPES = ("district", "category", "department")
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
+KEPT_VIEWS = 2_000
+"""Views kept in memory for the lists (the newest pages, Open311's window, the feeds are
+asked again and again): a parsed view is some 10-45 KB."""
+
 KEYED = ("status", "open", "category", "district", "channel", "department", "assisting",
          "priority", "overdue", "escalated", "disputed", "late", "handler", "reporter")
 """The fields the lists ask equal to a value: a set of cases per value (`rowindex.py`)."""
@@ -335,12 +339,15 @@ class TimelineStore:
     answered by the rows each instance keeps in memory (`rows`, `rowindex.py`), which a
     `RowFollower` keeps current across instances once `follow` gave it one."""
 
-    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], *,
+                 kept_views: int = KEPT_VIEWS) -> None:
         self.collection = collection
         self.codes = collection.database[CODES_COLLECTION]
         self.traits: StoreTraits | None = None  # asked of the store at the first batch
         self.follower: RowFollower | None = None
         self._rows = case_rows()  # without a follower: what this projection wrote
+        self._views: OrderedDict[str, CaseView] = OrderedDict()
+        self._kept_views = kept_views
 
     def follow(self, follower: RowFollower) -> None:
         self.follower = follower
@@ -564,16 +571,30 @@ class TimelineStore:
         return await self.views(found.ids)
 
     async def views(self, case_ids: Sequence[str]) -> list[CaseView]:
-        """The views of these cases, in this order, each read by `_id` (the only read every
-        store answers from an index); a case gone meanwhile is left out."""
+        """The views of the cases of a page, in this order: the ones listed last are kept
+        (`kept_views`, as long as their row says they have not changed), the others read by
+        `_id` (the only read every store answers from an index); a case gone meanwhile is
+        left out."""
         gate = asyncio.Semaphore(WRITERS)
+        rows = self.rows
 
-        async def one(case_id: str) -> dict[str, Any] | None:
+        async def one(case_id: str) -> CaseView | None:
+            kept = self._views.get(case_id)
+            if kept is not None and kept.seq >= rows.seq(case_id):
+                self._views.move_to_end(case_id)
+                return kept
             async with gate:
-                return await self.collection.find_one({"_id": case_id}, projection={"view": 1})
+                view = view_of(await self.collection.find_one({"_id": case_id},
+                                                              projection={"view": 1}))
+            if view is not None and self._kept_views:
+                self._views[case_id] = view
+                self._views.move_to_end(case_id)
+                while len(self._views) > self._kept_views:
+                    self._views.popitem(last=False)
+            return view
 
         found = await asyncio.gather(*(one(case_id) for case_id in case_ids))
-        return [view for doc in found if (view := view_of(doc)) is not None]
+        return [view for view in found if view is not None]
 
     async def _listed(self, found: Found) -> Listed:
         return Listed(total=found.total, views=await self.views(found.ids), next=found.next)

@@ -23,7 +23,8 @@ from services.common.settings import CommonSettings
 from services.composition import app_of, build
 from services.lifecycle.history import History
 from services.tracking import inbox
-from services.tracking.store import case_rows, literal_pattern
+from services.tracking.store import TimelineStore, case_rows, document, literal_pattern
+from services.tracking.timeline import fold
 from zaiban.infra import StackInfo
 
 pytestmark = pytest.mark.stack
@@ -109,8 +110,8 @@ async def test_the_rows_answer_every_filter_as_the_store_scans_it(
     documents = [random_document(rng, n) for n in range(240)]
     await scratch.insert_many(documents)
     rows = case_rows()
-    async for document in scratch.find({}):  # as the follower loads them: back from the store
-        rows.put(document)
+    async for stored in scratch.find({}):  # as the follower loads them: back from the store
+        rows.put(stored)
     orders = (NEWEST, tuple(inbox.SORT), (("resolved_at", -1), ("_id", -1)),
               (("resolved_at", 1), ("district", -1), ("_id", 1)))
     compared = 0
@@ -170,3 +171,24 @@ async def test_every_instance_lists_the_cases_another_projected(
                 await listed(other, status="routed")
 
         await eventually(both_see_the_moves, what="both instances list the routed cases")
+
+
+async def test_a_kept_view_is_read_again_once_its_row_moved_on(
+        scratch: AsyncCollection[dict[str, Any]]) -> None:
+    """The lists keep the views they showed last, but never one older than its case's row."""
+    store = TimelineStore(scratch, kept_views=2)
+    first = fold(None, story("ZB261006-KEPT-0001").envelopes)
+    later = fold(None, story("ZB261006-KEPT-0001", routed_to="signal-co").envelopes)
+    others = [fold(None, story(f"ZB261006-KEPT-000{n}").envelopes) for n in (2, 3)]
+    await scratch.insert_many([document(v) for v in (first, *others)])
+    store.rows.put_all([document(v) for v in (first, *others)])
+    assert [v.seq for v in await store.views([first.case_id])] == [first.seq]
+    await scratch.replace_one({"_id": first.case_id}, document(later))
+    # the row has not moved yet: the kept view is the one the list's filter saw
+    assert [v.seq for v in await store.views([first.case_id])] == [first.seq]
+    store.rows.put(document(later))
+    assert [v.seq for v in await store.views([first.case_id])] == [later.seq]
+    # two kept at most: the one listed longest ago is read again
+    await store.views([v.case_id for v in others])
+    await scratch.delete_one({"_id": first.case_id})
+    assert await store.views([first.case_id, *(v.case_id for v in others)]) == others
