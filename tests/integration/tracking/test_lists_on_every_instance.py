@@ -24,7 +24,7 @@ from services.composition import app_of, build
 from services.lifecycle.history import History
 from services.tracking import inbox
 from services.tracking.store import TimelineStore, case_rows, document, literal_pattern
-from services.tracking.timeline import fold
+from services.tracking.timeline import CaseView, fold
 from zaiban.infra import StackInfo
 
 pytestmark = pytest.mark.stack
@@ -173,13 +173,19 @@ async def test_every_instance_lists_the_cases_another_projected(
         await eventually(both_see_the_moves, what="both instances list the routed cases")
 
 
+def view(case_id: str, routed_to: str | None = None) -> CaseView:
+    folded = fold(None, story(case_id, routed_to).envelopes)
+    assert folded is not None
+    return folded
+
+
 async def test_a_kept_view_is_read_again_once_its_row_moved_on(
         scratch: AsyncCollection[dict[str, Any]]) -> None:
     """The lists keep the views they showed last, but never one older than its case's row."""
     store = TimelineStore(scratch, kept_views=2)
-    first = fold(None, story("ZB261006-KEPT-0001").envelopes)
-    later = fold(None, story("ZB261006-KEPT-0001", routed_to="signal-co").envelopes)
-    others = [fold(None, story(f"ZB261006-KEPT-000{n}").envelopes) for n in (2, 3)]
+    first = view("ZB261006-KEPT-0001")
+    later = view("ZB261006-KEPT-0001", routed_to="signal-co")
+    others = [view(f"ZB261006-KEPT-000{n}") for n in (2, 3)]
     await scratch.insert_many([document(v) for v in (first, *others)])
     store.rows.put_all([document(v) for v in (first, *others)])
     assert [v.seq for v in await store.views([first.case_id])] == [first.seq]
