@@ -50,7 +50,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     install_error_handlers(app)
     router = APIRouter()
     install_routes(router, store=store, city=LiveCity(CITY), settings=SETTINGS,
-                   signals=Signals(), keys=Keys(),  # type: ignore[arg-type]
+                   signals=Signals(), keys=Keys(),
                    audit=None,  # type: ignore[arg-type]
                    tokens=TOKENS, clock=ManualClock(day("11-01")))
     app.include_router(router)
