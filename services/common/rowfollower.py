@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +45,10 @@ MARGIN = 2_000
 """Records per partition read again before the group's committed offset at bootstrap."""
 PATIENCE_S = 60.0
 """How long a row waits for the projection to write the event the log announced."""
+FIRST_LOOK_S = 0.5
+"""How long after the log announced an event the document is first read: time for the
+projection to write it (when this instance's own did, its row is there and nothing is read).
+The lists of another instance show a change that much later."""
 READERS = 16
 """Documents read by `_id` at once."""
 GENERATIONS = "row_generations"
@@ -57,7 +62,24 @@ class Waiting:
     seq: int
     since: float
     next_at: float = 0.0
-    pause: float = 0.05
+    pause: float = FIRST_LOOK_S
+
+
+_SEQ = re.compile(rb'"seq":\s*(\d+)')
+
+
+def seq_of(value: bytes) -> int | None:
+    """The `seq` of an envelope as the log holds it: the JSON of `Envelope`, whose fields
+    before `seq` are short ids, so it is found near the start without parsing the event
+    (a follower reads every record of the log); else by parsing it."""
+    found = _SEQ.search(value, 0, 512)
+    if found is not None:
+        return int(found.group(1))
+    try:
+        parsed = json.loads(value)
+        return int(parsed["seq"]) if isinstance(parsed, dict) and "seq" in parsed else None
+    except (ValueError, TypeError):
+        return None
 
 
 class RowFollower:
@@ -162,15 +184,15 @@ class RowFollower:
     def _announced(self, key: bytes | None, value: bytes | None) -> None:
         if not key or not value:
             return
-        try:
-            seq = int(json.loads(value).get("seq") or 0)
-        except (ValueError, AttributeError):
+        seq = seq_of(value)
+        if seq is None:
             return  # unreadable: the projection dead-letters it
         case_id = key.decode(errors="replace")
         if seq > self.index.seq(case_id):
             known = self._waiting.get(case_id)
             if known is None:
-                self._waiting[case_id] = Waiting(seq, time.monotonic())
+                now = time.monotonic()
+                self._waiting[case_id] = Waiting(seq, now, next_at=now + FIRST_LOOK_S)
             else:
                 known.seq = max(known.seq, seq)
 
@@ -178,8 +200,12 @@ class RowFollower:
         """Read again the documents the log says changed; keep waiting, less and less often,
         for those the projection has not written yet, up to `PATIENCE_S`."""
         now = time.monotonic()
-        due = [(case_id, waiting) for case_id, waiting in self._waiting.items()
-               if waiting.next_at <= now]
+        due = []
+        for case_id, waiting in list(self._waiting.items()):
+            if self.index.seq(case_id) >= waiting.seq:  # this instance's projection put it
+                del self._waiting[case_id]
+            elif waiting.next_at <= now:
+                due.append((case_id, waiting))
         if not due:
             return
         fields = dict.fromkeys(self.index.fields, 1)

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from unit.tracking.tracking_stories import a_long_handling
 
+from services.common.rowfollower import seq_of
 from services.common.rowindex import (
     NEWEST,
     BadCursor,
@@ -165,3 +167,10 @@ def test_a_load_in_bulk_answers_as_puts_one_by_one() -> None:
         for order in (NEWEST, INBOX):
             assert loaded.find(selector, sort=order, limit=100) == \
                 one_by_one.find(selector, sort=order, limit=100)
+
+
+def test_a_follower_reads_the_seq_of_each_record_of_the_log() -> None:
+    envelopes = a_long_handling().envelopes
+    assert [seq_of(e.to_bytes()) for e in envelopes] == [e.seq for e in envelopes]
+    assert seq_of(b'{"data": {"a": 1}, "seq": 7}') == 7  # another producer's order
+    assert seq_of(b"not an event") is None and seq_of(b'{"no": "seq"}') is None
