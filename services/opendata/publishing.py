@@ -112,11 +112,22 @@ class PublishedDays:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.days = db[DAYS]
         self.files = db[FILES]
+        self._entries: list[Doc] = []  # an entry never changes once stored
 
     async def entries(self) -> list[Doc]:
-        """The stored days, oldest first, without their lists of lines."""
-        found = [doc async for doc in self.days.find({}, {"lines": 0})]
-        return sorted(found, key=lambda doc: str(doc["_id"]))
+        """The stored days, oldest first, without their lists of lines. The collection is
+        read whole once; after that, as the days follow each other, only the day after the
+        last one known is asked for, by its `_id`."""
+        if not self._entries:
+            found = [doc async for doc in self.days.find({}, {"lines": 0})]
+            self._entries = sorted(found, key=lambda doc: str(doc["_id"]))
+        while self._entries:
+            after = date.fromisoformat(self._entries[-1]["_id"]) + ONE_DAY
+            entry = await self.days.find_one({"_id": after.isoformat()}, {"lines": 0})
+            if entry is None:
+                break
+            self._entries.append(entry)
+        return list(self._entries)
 
     async def entry(self, day: date) -> Doc | None:
         return await self.days.find_one({"_id": day.isoformat()}, {"lines": 0})

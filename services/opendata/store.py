@@ -26,7 +26,8 @@ says SCAN; at 218,032 lines an `_id` range took ~26 s).
 - `opendata_progress`: per partition, the last offset projected and when (the publisher
   waits for the feed to catch up with the log and settle before it closes a day).
 - `opendata_days`: the published days (written by the publisher, `publishing.py`); the feed
-  reads the last one, so that no line joins a day whose file is out.
+  reads the last one, so that no line joins a day whose file is out (the day after the last
+  one it knows, by `_id`).
 
 A page merges the partitions' lines by (recorded_at, partition, offset), keeping each
 partition in log order; its cursor says, per partition, the last offset it included
@@ -44,7 +45,7 @@ import re
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -170,6 +171,7 @@ class FeedStore:
         self.days = db[DAYS]
         self.blocks = db[BLOCKS]
         self._tails: dict[int, _Tail] = {}
+        self._last_published: date | None = None
 
     async def first_copies(self, lines: Sequence[tuple[str, StoredLine]]) -> list[StoredLine]:
         """Of `lines` (each with its event id, in log order), those that are their event's
@@ -241,10 +243,18 @@ class FeedStore:
                 async for doc in self.progress.find({})}
 
     async def last_published_day(self) -> date | None:
-        """The latest day whose file is published (lines may no longer join it)."""
-        async for doc in self.days.find({}, {"_id": 1}).sort("_id", -1).limit(1):
-            return date.fromisoformat(doc["_id"])
-        return None
+        """The latest day whose file is published (lines may no longer join it). Looked
+        for in the collection until there is one; then, as the days follow each other, the
+        day after it is asked for by its `_id`."""
+        if self._last_published is None:
+            async for doc in self.days.find({}, {"_id": 1}).sort("_id", -1).limit(1):
+                self._last_published = date.fromisoformat(doc["_id"])
+        while self._last_published is not None:
+            after = self._last_published + timedelta(days=1)
+            if await self.days.find_one({"_id": after.isoformat()}, {"_id": 1}) is None:
+                break
+            self._last_published = after
+        return self._last_published
 
     async def stored_to(self) -> dict[int, int]:
         """Per partition, the offset up to which every record is projected."""

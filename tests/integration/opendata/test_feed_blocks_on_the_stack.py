@@ -112,3 +112,14 @@ async def test_a_redelivered_record_keeps_its_first_line_in_its_block(db: Db) ->
     block = await db[BLOCKS].find_one({"_id": block_id(0, 0)})
     assert block is not None
     assert [entry["text"] for entry in block["lines"]] == [line(0, o).text for o in range(4)]
+
+
+async def test_the_projection_learns_of_each_day_published_after_the_last_it_knew(
+        db: Db) -> None:
+    store = FeedStore(db)
+    assert await store.last_published_day() is None
+    await db["opendata_days"].insert_one({"_id": "2026-10-06"})
+    assert await store.last_published_day() == date(2026, 10, 6)
+    await db["opendata_days"].insert_many([{"_id": "2026-10-07"}, {"_id": "2026-10-08"}])
+    assert await store.last_published_day() == date(2026, 10, 8)
+    assert await FeedStore(db).last_published_day() == date(2026, 10, 8)
