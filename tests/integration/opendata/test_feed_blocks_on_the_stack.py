@@ -10,14 +10,11 @@ of four offsets so that a few records fill several.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from stackfixtures import Namespace
 
 from services.opendata import store as feed_store
 from services.opendata.store import BLOCKS, EVENTS, Cursor, FeedStore, StoredLine, block_id
@@ -26,15 +23,9 @@ Db = AsyncDatabase[dict[str, Any]]
 START = datetime(2026, 10, 6, 1, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def db(namespace: Namespace, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Db]:
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(feed_store, "BLOCK", 4)
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(namespace.mongo_url,
-                                                                tz_aware=True)
-    try:
-        yield client[namespace.db_name]
-    finally:
-        await client.close()
 
 
 def line(partition: int, offset: int) -> StoredLine:

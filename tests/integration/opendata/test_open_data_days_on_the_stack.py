@@ -13,17 +13,14 @@ import asyncio
 import contextlib
 import gzip
 import json
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from helpers import client_for, eventually, settings_for
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from stackfixtures import Namespace
 
@@ -52,16 +49,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 POLICY = PublishingPolicy(tz=SHANGHAI, grace_s=600, settle_s=30, every_s=0.05)
 D = date.fromisoformat
 Db = AsyncDatabase[dict[str, Any]]
-
-
-@pytest.fixture
-async def db(namespace: Namespace) -> AsyncIterator[Db]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(namespace.mongo_url,
-                                                                tz_aware=True)
-    try:
-        yield client[namespace.db_name]
-    finally:
-        await client.close()
 
 
 class Log:
