@@ -188,10 +188,14 @@ class Publisher:
             self._checked_after_start = True
         if not await self._settled(now):
             return []
+        due = publishable_days(now, self.policy.tz, self.policy.grace_s, None, last, True)
+        if last is not None and not due:
+            return []  # nothing to read before the next day is due
         unread = Unread.after(entries[-1] if entries else None, await self.feed.stored_to())
         waiting = await self._unpublished(unread, last)
-        first = min(waiting, default=None) if last is None else None
-        due = publishable_days(now, self.policy.tz, self.policy.grace_s, first, last, True)
+        if last is None:  # the first day is the first line's
+            due = publishable_days(now, self.policy.tz, self.policy.grace_s,
+                                   min(waiting, default=None), None, True)
         previous = entries[-1]["head"] if entries else GENESIS
         for day in due:
             lines = waiting.pop(day, [])
