@@ -17,7 +17,15 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.opendata import store as feed_store
-from services.opendata.store import BLOCKS, EVENTS, Cursor, FeedStore, StoredLine, block_id
+from services.opendata.store import (
+    BLOCKS,
+    EVENTS,
+    Cursor,
+    FeedStore,
+    StoredLine,
+    block_id,
+    block_lines,
+)
 
 Db = AsyncDatabase[dict[str, Any]]
 START = datetime(2026, 10, 6, 1, 0, tzinfo=UTC)
@@ -73,7 +81,7 @@ async def test_pages_hold_every_stored_line_once_whatever_the_batches_gaps_and_r
                                               (1, [0, 1, 2, 3, 4, 6, 7, 8])] for o in offsets]
     assert len(stored) == len(expected)
     # every complete block is stored whole, with exactly the lines of its offsets
-    blocks = {doc["_id"]: [entry["offset"] for entry in doc["lines"]]
+    blocks = {doc["_id"]: [line.offset for line in block_lines(doc)]
               async for doc in db[BLOCKS].find({})}
     assert blocks == {block_id(0, 0): [0, 1, 2, 3], block_id(0, 1): [4, 6, 7],
                       block_id(0, 2): [8, 10, 11], block_id(0, 3): [12, 13, 14, 15],
@@ -102,7 +110,7 @@ async def test_a_redelivered_record_keeps_its_first_line_in_its_block(db: Db) ->
     await store.seal({0: (1, 3)}, stored)
     block = await db[BLOCKS].find_one({"_id": block_id(0, 0)})
     assert block is not None
-    assert [entry["text"] for entry in block["lines"]] == [line(0, o).text for o in range(4)]
+    assert block_lines(block) == [line(0, o) for o in range(4)]
 
 
 async def test_the_projection_learns_of_each_day_published_after_the_last_it_knew(
