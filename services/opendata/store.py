@@ -16,7 +16,8 @@ says SCAN; at 218,032 lines an `_id` range took ~26 s).
   every offset of the block is projected, so the block holds exactly the lines stored for
   them — records that make no line (a transaction's marker, an event's second copy) leave
   gaps. A block is inserted once, so two writers store the same, and a stop before it is
-  stored loses nothing: a reader looks up the offsets of a missing block one by one.
+  stored loses nothing: the first reader of a missing block looks up its offsets one by one,
+  and stores it.
 - `opendata_ids`: one marker per event, `_id` its event id, with the position of the record
   that gave it its line. A writer that lost its answer publishes the same event again (same
   id, same seq: consumers skip it), so the log may hold an event twice, at two positions; the
@@ -34,7 +35,7 @@ A page merges the partitions' lines by (recorded_at, partition, offset), keeping
 partition in log order; its cursor says, per partition, the last offset it included
 (`Cursor`), so a reader resumes exactly where it stopped, whatever arrived meanwhile. A page
 reads each partition ahead by blocks, up to what the projection has stored
-(`opendata_progress`), and the offsets past the last stored block one by one. The day
+(`opendata_progress`), and the offsets of the block being filled one by one. The day
 publisher reads the lines the same way, partition by partition from where its last
 published day left off (`lines_after`).
 """
@@ -329,20 +330,31 @@ class FeedStore:
                                                                             keys)).items()}
 
     async def _run(self, partition: int, low: int, high: int) -> list[StoredLine]:
-        """The lines of `partition` at offsets in `(low, high]`, in log order: each block of
-        them by its `_id`, and offsets whose block is not stored (the one being filled, or
-        one a stop left unsealed) each by theirs (every one was projected; some made no
-        line)."""
+        """The lines of `partition` at offsets in `(low, high]` (all projected), in log
+        order: each block of them by its `_id`. A complete block that is not stored (a stop
+        came before it was, or its lines were projected before there were blocks) is read
+        by the `_id`s of its offsets, and stored; the offsets of the block being filled are
+        read by theirs (some made no line)."""
         starts = range(low + 1 - (low + 1) % BLOCK, high + 1, BLOCK)
         blocks = await find_by_ids(self.blocks, [block_id(partition, s // BLOCK) for s in starts])
         lines: list[StoredLine] = []
-        loose: list[str] = []
         for start in starts:
             offsets = range(max(start, low + 1), min(start + BLOCK - 1, high) + 1)
             block = blocks.get(block_id(partition, start // BLOCK))
-            if block is None:
-                loose += [line_id(partition, offset) for offset in offsets]
-                continue
-            lines += [line for line in block_lines(block) if line.offset in offsets]
-        lines += (await self.lines_at(loose)).values()
+            if block is not None:
+                found = block_lines(block)
+            elif start + BLOCK - 1 <= high:
+                found = await self._seal_again(partition, start)
+            else:
+                found = list((await self.lines_at([line_id(partition, offset)
+                                                   for offset in offsets])).values())
+            lines += [line for line in found if line.offset in offsets]
         return sorted(lines, key=lambda line: line.offset)
+
+    async def _seal_again(self, partition: int, start: int) -> list[StoredLine]:
+        """The lines of the complete block from `start`, read by their `_id`s, and stored."""
+        found = await self.lines_at([line_id(partition, offset)
+                                     for offset in range(start, start + BLOCK)])
+        lines = sorted(found.values(), key=lambda line: line.offset)
+        await insert_new(self.blocks, [block_document(partition, start // BLOCK, lines)])
+        return lines

@@ -91,9 +91,12 @@ async def test_pages_hold_every_stored_line_once_whatever_the_batches_gaps_and_r
     for limit in (1, 3, 5, 1000):
         assert await every_page(one, limit) == by_time, limit
 
-    # a block lost (a stop before it was stored): its offsets are read one by one
+    # a block lost (a stop before it was stored): its offsets are read one by one, and it is
+    # stored again, the same
     await db[BLOCKS].delete_one({"_id": block_id(0, 2)})
     assert await every_page(FeedStore(db), 3) == by_time
+    assert {doc["_id"]: [line.offset for line in block_lines(doc)]
+            async for doc in db[BLOCKS].find({})} == blocks
     # and a reader resumes in the middle of a block
     lines, _ = await one.page(Cursor({0: 10, 1: 5}), 4)
     assert [f"{item.partition}:{item.offset}" for item in lines] == [
