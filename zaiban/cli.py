@@ -967,6 +967,26 @@ def bench_opendata(
     _bench(["opendata"], {"opendata": Sizes(cases=cases)}, profile, store_url)
 
 
+@bench_app.command("reads")
+def bench_reads(
+    cases: int = typer.Option(None, help="One size (cases in the store); by default 3,000 and "
+                                         "the article's 30,148."),
+    requests: int = typer.Option(200, help="Requests per query, at most."),
+    seconds: float = typer.Option(20.0, help="Seconds per query, at most..."),
+    at_least: int = typer.Option(5, min=1, help="... but at least this many requests."),
+    warmup: int = typer.Option(2, min=1, help="Requests before the timed ones."),
+    profile: bool = typer.Option(False, help=PROFILE_HELP),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """Every list and search over HTTP (staff queues, public list and search, Open311, maps,
+    feeds, duplicate suggestions): p50/p95/p99 against a case read by its number."""
+    from zaiban.bench.reads import Sizes
+
+    sizes = Sizes(cases=(cases,) if cases else Sizes().cases, requests=requests,
+                  seconds=seconds, at_least=at_least, warmup=warmup)
+    _bench(["reads"], {"reads": sizes}, profile, store_url)
+
+
 @bench_app.command("seed")
 def bench_seed(
     cases: int = typer.Option(30_148, help="Cases received (the article: 30,148); resolved "

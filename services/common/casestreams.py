@@ -72,6 +72,7 @@ OUTBOX_PATIENCE_STEPS = 20
 
 Decide = Callable[[Case], Sequence[CaseEvent]]
 IndexFields = Callable[[Case], dict[str, Any]]
+Saved = Callable[[dict[str, Any]], None]
 
 
 class ConcurrentChange(Exception):
@@ -108,6 +109,7 @@ class CaseStreams:
         clock: Clock,
         producer: str,
         index_fields: IndexFields | None = None,
+        saved: Saved | None = None,
     ) -> None:
         self.collection = collection
         self.claims = collection.database[f"{collection.name}_claims"]
@@ -122,6 +124,8 @@ class CaseStreams:
         self.clock = clock
         self.producer = producer
         self.index_fields = index_fields or (lambda case: {})
+        self.saved = saved
+        """Told of each snapshot written by this process (the rows its lists keep)."""
 
     def _remember(self, case_id: str, version: int) -> None:
         self._recorded[case_id] = max(version, self._recorded.get(case_id, 0))
@@ -249,14 +253,15 @@ class CaseStreams:
         (an insert then, which FerretDB does without reading the collection)."""
         doc = {"_id": case.case_id, "version": case.version, "claim": claim,
                "case": case.model_dump_json(), **self.index_fields(case)}
-        if new and await self._snapshot_inserts.insert(doc):
-            return
-        try:
-            await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
-        except DuplicateKeyError:
-            # FerretDB's upsert is not atomic: another writer inserted the snapshot between
-            # its read and its insert. It exists now, so this is a plain replace.
-            await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
+        if not (new and await self._snapshot_inserts.insert(doc)):
+            try:
+                await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
+            except DuplicateKeyError:
+                # FerretDB's upsert is not atomic: another writer inserted the snapshot between
+                # its read and its insert. It exists now, so this is a plain replace.
+                await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
+        if self.saved is not None:
+            self.saved(doc)
 
     async def _enter_outbox(self, key: str) -> None:
         # Taken already (False) means a racing command entered the same key: one entry

@@ -7,6 +7,12 @@ submission's answer on the receipts topic `receipts.py`. This file
 connects them to the write model (`CaseStreams` over intake's `cases`
 collection), the log, the submissions topic and the HTTP routes (`api.py`,
 `open311/routes.py`).
+
+Duplicates are suggested from the rows of every case's snapshot, which each
+instance keeps in memory (`duplicates.case_rows`): it writes in the rows the
+snapshots it saves, and a `RowFollower` fills them from the store at start
+(before the instance is ready) and keeps them current from the log, whichever
+instance saved a snapshot.
 """
 
 from __future__ import annotations
@@ -23,7 +29,6 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from contracts.case_commands import BusSubmission, ErasePersonalData, SubmitCase
 from contracts.case_events import PersonalDataErased
-from contracts.facts import CaseStatus
 from contracts.receipts import SubmissionReceipt
 from contracts.topics import Topics
 from services.common.bus import (
@@ -36,13 +41,16 @@ from services.common.bus import (
     records_of,
     typed,
 )
-from services.common.casestreams import CaseStreams, ConcurrentChange
+from services.common.casestreams import CaseStreams, ConcurrentChange, case_of
 from services.common.clock import Clock
 from services.common.commands import Desk
+from services.common.kafka import kafka_options, principal_of
 from services.common.keys import SUBMISSION_KEY, BrokenSeal, key_store, open_for
 from services.common.logging import bound, get_logger
 from services.common.quotas import COLLECTION as RATE_CELLS
 from services.common.quotas import SWEEP_EVERY_S, Cells, ClientLimit, KeyQuotas, Rate, StoredCells
+from services.common.rowfollower import RowFollower
+from services.common.rowindex import RowIndex
 from services.common.runtime import ServiceRuntime
 from services.common.store import Unavailable
 from services.intake import api, duplicates, retention
@@ -70,13 +78,12 @@ def index_fields(case: Case) -> dict[str, Any]:
     facts = case.facts
     if facts is None:
         return {}
-    location = case.location
     return {
         "status": facts.status.value,
         "category": facts.category,
         "district": facts.district,
         "submitted_at": facts.submitted_at,
-        "street": location.street if location else "",
+        **duplicates.fields_of(case),
         **retention.index_fields(case),
     }
 
@@ -86,8 +93,10 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
 
     def __init__(self, settings: IntakeSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
+        self._rows = duplicates.case_rows()  # until a follower keeps them (`on_start`)
+        self.follower: RowFollower | None = None
         self.streams = CaseStreams(self.db["cases"], self.events, self.clock, producer=self.name,
-                                   index_fields=index_fields)
+                                   index_fields=index_fields, saved=self._keep_row)
         self.desk = Desk(self.streams, self.clock, lambda: Policy(city=self.city.current,
                                                                   config_version=self.city.version))
         self.keys = key_store(self.mongo, settings)
@@ -145,9 +154,57 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
             quotas=self.key_quotas, tokens=self.tokens))
 
     async def on_start(self) -> None:
-        await self.streams.ensure_indexes(("status", "category", "submitted_at", "ended_at"))
+        await self.streams.ensure_indexes(("status", "ended_at"))  # the retention sweep's
         self._sweep_rate_cells = not await self.rate_cells.expire_by_ttl()
+        # the duplicates' rows of every case, before this instance says it is ready
+        follower = RowFollower(self._rows, self.streams.collection,
+                               topic=self.topics.case_events, group_id=self.group_id,
+                               bootstrap_servers=self.settings.kafka_bootstrap,
+                               kafka=kafka_options(self.settings, principal_of(self.name)))
+        await follower.start()
+        await self._complete_rows(follower.index)
+        self.follower = follower
         self.background(self.streams.relay)
+
+    async def stop(self) -> None:
+        if self.follower is not None:
+            await self.follower.stop()
+        await super().stop()
+
+    @property
+    def rows(self) -> RowIndex:
+        """The rows of every case's snapshot (`duplicates.case_rows`)."""
+        return self.follower.index if self.follower is not None else self._rows
+
+    async def _complete_rows(self, rows: RowIndex) -> None:
+        """The rows of snapshots saved before the duplicates' fields were written with them
+        (no `description`): completed from the whole snapshot, whose top-level fields are
+        written too (only if it is still that version), so this happens once."""
+        old = [row_id for row_id, row in rows.rows.items()
+               if row.get("description") is None and row.get("status") is not None]
+        gate = asyncio.Semaphore(16)
+
+        async def complete(row_id: str) -> None:
+            async with gate:
+                snapshot = await self.streams.collection.find_one({"_id": row_id})
+                if snapshot is None:
+                    return
+                fields = index_fields(case_of(snapshot))
+                await self.streams.collection.update_one(
+                    {"_id": row_id, "version": snapshot["version"]}, {"$set": fields})
+                if rows.seq(row_id) <= snapshot["version"]:  # nothing newer came meanwhile
+                    rows.remove(row_id)
+                    rows.put({**snapshot, **fields})
+
+        await asyncio.gather(*(complete(row_id) for row_id in old))
+        if old:
+            log.info("duplicate_rows_completed", snapshots=len(old))
+
+    def _keep_row(self, snapshot: dict[str, Any]) -> None:
+        if self.follower is not None:
+            self.follower.put([snapshot])
+        else:
+            self._rows.put(snapshot)
 
     async def start(self) -> None:
         await super().start()
@@ -240,13 +297,10 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         case = await self.streams.get(case_id)
         if case is None or case.facts is None:
             raise NotFound(f"case {case_id} not found")
-        since = case.facts.submitted_at - timedelta(days=self.settings.duplicate_window_days)
-        closed = [CaseStatus.CLOSED.value, CaseStatus.REJECTED.value, CaseStatus.MERGED.value]
-        candidates = await self.streams.find(
-            {"category": case.facts.category, "status": {"$nin": closed},
-             "submitted_at": {"$gte": since}, "_id": {"$ne": case_id}},
-            limit=500)
-        return duplicates.suggest(case, candidates, radius_m=self.settings.duplicate_radius_m)
+        window = timedelta(days=self.settings.duplicate_window_days)
+        return duplicates.suggest(duplicates.row_of(case),
+                                  duplicates.open_alike(self.rows, case, window),
+                                  radius_m=self.settings.duplicate_radius_m)
 
     # -- the log -----------------------------------------------------------------
 

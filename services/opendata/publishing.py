@@ -6,23 +6,26 @@ oldest first:
 1. the day is due (`days.py`) once it ended the grace ago and the projection has every
    record the log held `settle_s` ago (the log's end offsets are noted each round) — or, on
    the first rounds after a start, every record it holds now and has been quiet that long;
-2. its lines are read from `opendata_events` (`day` = the day), put in file order, hashed,
-   chained to the day before's head;
+2. the lines not yet in a file are read from `opendata_events` by exact `_id`
+   (`FeedStore.lines_after`: FerretDB scans the whole collection for anything else),
+   partition by partition from where the last published day left off (its
+   `unread_after`) to what the projection has stored; each goes to its day — or, if that
+   day is published and its file lacks the line (the consumer wrote it while the day was
+   being published), to the first day not yet published. The day's lines are put in file
+   order, hashed, chained to the day before's head;
 3. the manifest entry is INSERTED with `_id` = the day — once: the unique `_id` decides.
    A second publisher (another copy of the service, or this one after a restart) whose
-   insert finds it there reads the stored entry instead, and from then on follows it. The
-   entry lists the `_id`s of the file's lines (`lines`), so the file can always be made
-   again from the store, exactly;
+   insert finds it there reads the stored entry instead, and from then on follows it (its
+   own lines of the day that the stored file lacks go on to the next day). The entry lists
+   the `_id`s of the file's lines (`lines`), so the file can always be made again from
+   the store, exactly, and says per partition up to which offset every line is in a file
+   by then (`unread_after`: the next reading starts there);
 4. the gzipped file is stored in chunks (`_id` = f"{day}:{n}", each ≤ 4 MB, with the day's
    sha256), written by whoever holds bytes matching the entry (identical bytes, so two
    writers agree); a missing or foreign chunk is made again from the entry's lines on the
    first round after a start — and never from lines that no longer hash to the entry;
-5. after the round's days are in, the lines of those days are read again: any not in its
-   day's file (a line the consumer wrote while the day was being published) moves to the
-   first day not yet published — and so, before a round publishes, do those of the last day
-   published before it. A file never changes once its entry exists. (A moved line's text is
-   not touched — it was made once, at projection — so its "day" still names the day it was
-   recorded for: the file it is in is where it was published.)
+5. a line is never moved: its stored `day` (and its text) stay as projected, and the
+   file it is in is where it was published; a file never changes once its entry exists.
 
 Nothing here takes a lock: every step is an insert that only one can win, or a write
 that gives the same result whoever makes it, so any number of publishers may run.
@@ -56,6 +59,7 @@ from services.opendata.days import (
     publishable_days,
     sha256_hex,
 )
+from services.opendata.store import FeedStore
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
@@ -64,16 +68,12 @@ if TYPE_CHECKING:
 
 log = get_logger("zaiban.opendata.publishing")
 
-EVENTS = "opendata_events"
 PROGRESS = "opendata_progress"
 DAYS = "opendata_days"
 FILES = "opendata_files"
 
 CHUNK_BYTES = 4 * 1024 * 1024
 """A file is stored in chunks of at most this size (a document holds at most 16 MB)."""
-
-DAYS_PER_READ = 31
-"""Days of lines read at once when catching up on many (one scan of the events each)."""
 
 EndOffsets = Callable[[], Awaitable[Ends]]
 """The end offset of each partition of the case event log, now."""
@@ -96,11 +96,6 @@ class PublishingPolicy:
     """How often `run_forever` looks for days to publish."""
 
 
-def line_of(doc: Doc) -> Line:
-    return Line(partition=int(doc["partition"]), offset=int(doc["offset"]),
-                recorded_at=doc["recorded_at"], text=str(doc["text"]))
-
-
 def manifest_entry(doc: Doc) -> Doc:
     """A stored day as `/open-data/days.json` lists it."""
     published = doc["published_at"]
@@ -117,11 +112,22 @@ class PublishedDays:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.days = db[DAYS]
         self.files = db[FILES]
+        self._entries: list[Doc] = []  # an entry never changes once stored
 
     async def entries(self) -> list[Doc]:
-        """The stored days, oldest first, without their lists of lines."""
-        found = [doc async for doc in self.days.find({}, {"lines": 0})]
-        return sorted(found, key=lambda doc: str(doc["_id"]))
+        """The stored days, oldest first, without their lists of lines. The collection is
+        read whole once; after that, as the days follow each other, only the day after the
+        last one known is asked for, by its `_id`."""
+        if not self._entries:
+            found = [doc async for doc in self.days.find({}, {"lines": 0})]
+            self._entries = sorted(found, key=lambda doc: str(doc["_id"]))
+        while self._entries:
+            after = date.fromisoformat(self._entries[-1]["_id"]) + ONE_DAY
+            entry = await self.days.find_one({"_id": after.isoformat()}, {"lines": 0})
+            if entry is None:
+                break
+            self._entries.append(entry)
+        return list(self._entries)
 
     async def entry(self, day: date) -> Doc | None:
         return await self.days.find_one({"_id": day.isoformat()}, {"lines": 0})
@@ -152,7 +158,7 @@ class Publisher:
         self.policy = policy
         self.clock = clock
         self.end_offsets = end_offsets
-        self.events = db[EVENTS]
+        self.feed = FeedStore(db)
         self.progress = db[PROGRESS]
         self.days = db[DAYS]
         self.files = db[FILES]
@@ -182,24 +188,25 @@ class Publisher:
             self._checked_after_start = True
         if not await self._settled(now):
             return []
-        first = None if last is not None else await self._first_day()
-        due = publishable_days(now, self.policy.tz, self.policy.grace_s, first, last, True)
-        if due and last is not None:
-            # lines a consumer gave the last published day while it was being published
-            # (it knew it unpublished): now into the first of the days about to go out
-            await self._move_strays(last, last)
+        due = publishable_days(now, self.policy.tz, self.policy.grace_s, None, last, True)
+        if last is not None and not due:
+            return []  # nothing to read before the next day is due
+        unread = Unread.after(entries[-1] if entries else None, await self.feed.stored_to())
+        waiting = await self._unpublished(unread, last)
+        if last is None:  # the first day is the first line's
+            due = publishable_days(now, self.policy.tz, self.policy.grace_s,
+                                   min(waiting, default=None), None, True)
         previous = entries[-1]["head"] if entries else GENESIS
-        done: list[date] = []
-        for start in range(0, len(due), DAYS_PER_READ):
-            batch = due[start:start + DAYS_PER_READ]
-            lines = await self._lines_of(batch[0], batch[-1])
-            for day in batch:
-                stored = await self._publish_day(day, lines.get(day, []), previous, now)
-                previous = stored["head"]
-                done.append(day)
-        if done:
-            await self._move_strays(done[0], done[-1])
-        return done
+        for day in due:
+            lines = waiting.pop(day, [])
+            stored = await self._publish_day(day, lines, previous, unread.left_after(waiting),
+                                             now)
+            previous = stored["head"]
+            in_file = set(stored["lines"])
+            strays = [line for line in lines if line.key not in in_file]
+            if strays:  # another publisher's file of the day lacks them: the next day's
+                waiting.setdefault(day + ONE_DAY, []).extend(strays)
+        return due
 
     async def _settled(self, now: datetime) -> bool:
         ends = await self.end_offsets()  # before the progress: what the log held by then
@@ -211,22 +218,40 @@ class Publisher:
         self._log_ends.append((now, dict(ends)))
         return is_settled(ends, progress, now, self.policy.settle_s, earlier)
 
-    async def _first_day(self) -> date | None:
-        first = None
-        async for doc in self.events.find({}, {"day": 1}):
-            day = str(doc["day"])
-            first = day if first is None or day < first else first
-        return date.fromisoformat(first) if first else None
+    async def _unpublished(self, unread: Unread, last: date | None) -> dict[date, list[Line]]:
+        """The lines not yet in a file, read from where the last published day left off,
+        by the day whose file they go to: their own, or — for a line of a day already
+        published that its file lacks (projected while the day was being published) — the
+        first day not yet published."""
+        waiting: dict[date, list[Line]] = {}
+        files: dict[date, set[str]] = {}
+        for partition, (after, end) in sorted(unread.ranges.items()):
+            async for run in self.feed.lines_after(partition, after, end):
+                for stored in run:
+                    line = Line(stored.partition, stored.offset, stored.recorded_at,
+                                stored.text)
+                    day = stored.day
+                    if last is not None and day <= last:
+                        if await self._in_a_file(line.key, day, last, files):
+                            continue
+                        day = last + ONE_DAY
+                    waiting.setdefault(day, []).append(line)
+        return waiting
 
-    async def _lines_of(self, first: date, last: date) -> dict[date, list[Line]]:
-        found: dict[date, list[Line]] = {}
-        async for doc in self.events.find(
-                {"day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}):
-            found.setdefault(date.fromisoformat(doc["day"]), []).append(line_of(doc))
-        return found
+    async def _in_a_file(self, key: str, day: date, last: date,
+                         files: dict[date, set[str]]) -> bool:
+        """Whether the line `key`, given `day`, is in the file of a day from `day` to `last`."""
+        while day <= last:
+            if day not in files:
+                entry = await self.days.find_one({"_id": day.isoformat()}, {"lines": 1})
+                files[day] = set(entry["lines"]) if entry is not None else set()
+            if key in files[day]:
+                return True
+            day += ONE_DAY
+        return False
 
     async def _publish_day(self, day: date, lines: Sequence[Line], previous: str,
-                           now: datetime) -> Doc:
+                           unread_after: dict[int, int], now: datetime) -> Doc:
         ordered = file_order(lines)
         ndjson = ndjson_of(ordered)
         sha = sha256_hex(ndjson)
@@ -235,7 +260,8 @@ class Publisher:
         entry = {"_id": day.isoformat(), "day": day.isoformat(), "events": len(ordered),
                  "sha256": sha, "previous": previous, "head": chain_head(previous, day, sha),
                  "published_at": now, "bytes": len(gz), "chunks": len(chunks),
-                 "lines": [line.key for line in ordered]}
+                 "lines": [line.key for line in ordered],
+                 "unread_after": {str(p): offset for p, offset in sorted(unread_after.items())}}
         try:
             await self.days.insert_one(entry)
         except DuplicateKeyError:  # another publisher, or this one before a restart
@@ -263,11 +289,12 @@ class Publisher:
         if await self.published.has_file(entry):
             return
         keys = list(entry["lines"])
-        docs = {doc["_id"]: doc async for doc in self.events.find({"_id": {"$in": keys}})}
-        if any(key not in docs for key in keys):
+        stored = await self.feed.lines_at(keys)
+        if any(key not in stored for key in keys):
             log.error("open_data_day_lines_missing", day=entry["day"])
             return
-        ndjson = ndjson_of(line_of(docs[key]) for key in keys)
+        ndjson = ndjson_of(Line(line.partition, line.offset, line.recorded_at, line.text)
+                           for line in (stored[key] for key in keys))
         if sha256_hex(ndjson) != entry["sha256"]:
             # the stored lines were changed after the day was published: never serve that
             log.error("open_data_day_lines_changed", day=entry["day"])
@@ -277,47 +304,39 @@ class Publisher:
                                  [gz[i:i + CHUNK_BYTES] for i in range(0, len(gz), CHUNK_BYTES)])
 
     async def _check_after_start(self, entries: Sequence[Doc]) -> None:
-        """After a start: every published day has its file, and the lines of the last
-        month's days are all in their files (a stop may have come in between)."""
+        """After a start: every published day has its file (a stop may have come between a
+        day's entry and its file)."""
         for entry in entries:
             if not await self.published.has_file(entry):
                 stored = await self.days.find_one({"_id": entry["_id"]})
                 if stored is not None:
                     await self._ensure_file(stored)
-        if entries:
-            last = date.fromisoformat(entries[-1]["_id"])
-            await self._move_strays(max(date.fromisoformat(entries[0]["_id"]),
-                                        last - timedelta(days=DAYS_PER_READ)), last)
 
-    async def _move_strays(self, first: date, last: date) -> None:
-        """Lines of published days in [first, last] that their day's file lacks move to the
-        first day not yet published."""
-        lines = [(str(doc["_id"]), str(doc["day"])) async for doc in self.events.find(
-            {"day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}, {"day": 1})]
-        files: dict[str, set[str] | None] = {}
-        for key, day in lines:
-            if day not in files:
-                entry = await self.days.find_one({"_id": day}, {"lines": 1})
-                files[day] = set(entry["lines"]) if entry is not None else None
-            in_file = files[day]
-            if in_file is not None and key not in in_file:
-                await self._move(key, date.fromisoformat(day) + ONE_DAY)
 
-    async def _move(self, key: str, target: date) -> None:
-        """Give the line `key` the first day from `target` on that is not published; if that
-        day gets published meanwhile without it, on to the next."""
-        while True:
-            entry = await self.days.find_one({"_id": target.isoformat()}, {"lines": 1})
-            if entry is not None:
-                if key in entry["lines"]:
-                    return
-                target += ONE_DAY
-                continue
-            await self.events.update_one({"_id": key}, {"$set": {"day": target.isoformat()}})
-            entry = await self.days.find_one({"_id": target.isoformat()}, {"lines": 1})
-            if entry is None or key in entry["lines"]:
-                log.info("open_data_line_moved", line=key, day=target.isoformat())
-                return
+@dataclass(frozen=True)
+class Unread:
+    """Per partition, the offsets whose lines may not all be in a file yet: `(after, end]`,
+    from where the last published day left off (its `unread_after`) to what the
+    projection has stored."""
+
+    ranges: dict[int, tuple[int, int]]
+    before: dict[int, int]
+    """Where the last published day left off."""
+
+    @classmethod
+    def after(cls, entry: Doc | None, stored: dict[int, int]) -> Unread:
+        left = {int(p): int(o) for p, o in (entry or {}).get("unread_after", {}).items()}
+        return cls({p: (left.get(p, -1), end) for p, end in stored.items()
+                    if left.get(p, -1) < end}, left)
+
+    def left_after(self, waiting: dict[date, list[Line]]) -> dict[int, int]:
+        """Where the next reading starts, once the lines still `waiting` for a later day
+        are left: per partition, just before the first of them, or the end read."""
+        left = {**self.before, **{p: end for p, (_, end) in self.ranges.items()}}
+        for lines in waiting.values():
+            for line in lines:
+                left[line.partition] = min(left[line.partition], line.offset - 1)
+        return left
 
 
 class CaseLogEnds:

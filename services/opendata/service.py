@@ -3,9 +3,9 @@
 It reads the case event log as consumer group `<prefix>zaiban-opendata` (partitions spread
 over N instances), turns each record into its public line (`lines.py`, pure), inserts the
 batch's lines once each (`store.py`: a redelivered record changes nothing, a second copy of
-an event in the log gives no second line), records each
-partition's progress, and only then returns, so the offsets are committed after the lines
-are stored (at least once, never lost). It serves the feed (`routes.py`).
+an event in the log gives no second line), records each partition's progress, stores whole
+the blocks of lines those records complete (what the feed reads), and only then returns, so
+the offsets are committed after the lines are stored (at least once, never lost). It serves the feed (`routes.py`).
 
 It publishes the days too (`publishing.py`): in the background, each city day, once it has
 ended, its grace has passed and the feed has caught up with the log (`CaseLogEnds`), becomes
@@ -63,12 +63,13 @@ class OpenDataService(ServiceRuntime[OpenDataSettings]):
         lines = await self.store.first_copies([
             (str(delivery.envelope.event_id), self.line_of(delivery, last_published))
             for delivery in deliveries])
-        added = await self.store.insert(lines)
-        read_to: dict[int, int] = {}
+        stored, added = await self.store.insert(lines)
+        spans: dict[int, tuple[int, int]] = {}
         for delivery in deliveries:
-            read_to[delivery.partition] = max(delivery.offset,
-                                              read_to.get(delivery.partition, -1))
-        await self.store.projected(read_to, self.clock.now())
+            low, high = spans.get(delivery.partition, (delivery.offset, delivery.offset))
+            spans[delivery.partition] = (min(low, delivery.offset), max(high, delivery.offset))
+        await self.store.projected({p: high for p, (_, high) in spans.items()}, self.clock.now())
+        await self.store.seal(spans, stored)
         last = deliveries[-1].envelope
         with bound(case_id=last.case_id, event_id=str(last.event_id)):
             log.debug("lines_projected", records=len(deliveries), added=added,

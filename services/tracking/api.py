@@ -23,7 +23,11 @@ original's private details stay its own resident's.
 # definition time, and the staff dependency is a local of `install_routes`.
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
@@ -40,6 +44,7 @@ from services.common.commands import Correlation
 from services.common.i18n import UnknownLanguage, pick_language
 from services.common.keys import KeyStore, open_sealed
 from services.common.revocations import revoke
+from services.common.rowindex import BadCursor
 from services.lifecycle.codes import (
     hash_tracking_code,
     normalise_tracking_code,
@@ -57,7 +62,7 @@ from services.tracking.render import (
     summary,
 )
 from services.tracking.settings import TrackingSettings
-from services.tracking.store import CaseQuery, TimelineStore
+from services.tracking.store import CaseQuery, Listed, TimelineStore
 from services.tracking.timeline import CaseView, Entry
 
 MAX_PAGE = 100
@@ -73,6 +78,11 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"At most {MAX_PAGE}
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Statuses = Annotated[list[CaseStatus] | None,
                      Query(description="Repeat to ask for several statuses.")]
+After = Annotated[str | None, Query(min_length=1, max_length=400,
+                                    description="The `next` of the page before: the page "
+                                                "after it, stable while cases change.")]
+Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$",
+                                  description="A city date, YYYY-MM-DD.")]
 Text = Annotated[str | None, Query(min_length=1, max_length=100,
                                    description="Words in the description (as the reader "
                                                "sees it), or a case number.")]
@@ -101,11 +111,49 @@ def checked_text(q: str | None) -> str | None:
         raise HTTPException(422, f"q: {error}") from error
 
 
-def page(total: int | None, limit: int, offset: int,
-         items: list[dict[str, Any]]) -> dict[str, Any]:
-    more = total is not None and offset + len(items) < total
+def page(total: int | None, limit: int, offset: int, items: list[dict[str, Any]], *,
+         following: str | None = None, after: str | None = None) -> dict[str, Any]:
+    """A page of a list: `next` is the cursor of the page after it (stable while cases
+    change: pass it as `after`), `next_offset` the same by position (null when paging by
+    cursor)."""
+    more = after is None and total is not None and offset + len(items) < total
     return {"total": total, "limit": limit, "offset": offset,
-            "next_offset": offset + len(items) if more else None, "items": items}
+            "next_offset": offset + len(items) if more else None, "next": following,
+            "items": items}
+
+
+def listed_page(listed: Listed, limit: int, offset: int, items: list[dict[str, Any]],
+                after: str | None) -> dict[str, Any]:
+    return page(listed.total, limit, offset, items, following=listed.next, after=after)
+
+
+FIRST_DAY, LAST_DAY = date(1970, 1, 2), date(9998, 12, 31)
+"""The dates a period may name (beyond them, times no longer convert)."""
+
+
+def city_day(name: str, text: str | None, tz: ZoneInfo, *, end: bool = False
+             ) -> datetime | None:
+    """The start of city day `text` (YYYY-MM-DD), or of the day after it (`end`)."""
+    if text is None:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError as error:
+        raise HTTPException(422, f"{name}: a city date, YYYY-MM-DD (got {text!r})") from error
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise HTTPException(422, f"{name}: a date from {FIRST_DAY} to {LAST_DAY} (got {text})")
+    if end:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(), tzinfo=tz)
+
+
+@contextmanager
+def cursor_checked() -> Iterator[None]:
+    """A bad `after` cursor is the client's mistake: 422, naming it."""
+    try:
+        yield
+    except BadCursor as error:
+        raise HTTPException(422, f"after: {error}") from error
 
 
 def install_routes(router: APIRouter, *, store: TimelineStore, city: LiveCity,
@@ -154,14 +202,24 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: LiveCity,
         district: Code = None,
         department: Code = None,
         q: Text = None,
+        since: Annotated[Day, Query(description="Submitted on or after this city date.")
+                         ] = None,
+        until: Annotated[Day, Query(description="Submitted on or before this city date.")
+                         ] = None,
         limit: Limit = 20,
         offset: Offset = 0,
+        after: After = None,
     ) -> dict[str, Any]:
+        tz = ZoneInfo(city.current.city.timezone)
         query = CaseQuery(statuses=tuple(status or ()), category=category, district=district,
                           department=department, text=checked_text(q), limit=limit,
-                          offset=offset)
-        total, views = await store.search(query)
-        return page(total, limit, offset, [summary(v, language, city.current) for v in views])
+                          offset=offset, after=after,
+                          submitted_from=city_day("since", since, tz),
+                          submitted_before=city_day("until", until, tz, end=True))
+        with cursor_checked():
+            listed = await store.search(query)
+        return listed_page(listed, limit, offset,
+                    [summary(v, language, city.current) for v in listed.views], after)
 
     @router.get("/api/cases/{case_id}", tags=["tracking"],
                 summary="A case's public timeline (no personal data)")
@@ -256,10 +314,14 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: LiveCity,
         channel: Annotated[Channel | None, Query()] = None,
         overdue: Annotated[bool | None, Query(description="Marked overdue (CaseOverdue).")] = None,
         escalated: Annotated[bool | None, Query(description="Under supervision.")] = None,
+        disputed: Annotated[bool | None, Query(description="The resident disputes the "
+                                                           "resolution; no ruling yet.")
+                            ] = None,
         open: Annotated[bool | None, Query(description="Not closed, rejected or merged.")] = None,
         q: Text = None,
         limit: Limit = 20,
         offset: Offset = 0,
+        after: After = None,
         mine: Annotated[bool | None, Query(description="My cases: a reporter's (handed to "
                                                        "them), a department handler's.")] = None,
     ) -> dict[str, Any]:
@@ -267,12 +329,15 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: LiveCity,
         query = CaseQuery(
             statuses=tuple(status or ()), department=department, involving=involving,
             district=district, category=category, channel=channel.value if channel else None,
-            overdue=overdue, escalated=escalated, open=open, text=checked_text(q), staff=True,
-            limit=limit, offset=offset, mine=my_cases(principal) if mine else None,
+            overdue=overdue, escalated=escalated, disputed=disputed, open=open,
+            text=checked_text(q), staff=True, limit=limit, offset=offset, after=after,
+            mine=my_cases(principal) if mine else None,
         )
-        total, views = await store.search(query)
-        return page(total, limit, offset,
-                    [summary(v, language, city.current, staff=True) for v in views])
+        with cursor_checked():
+            listed = await store.search(query)
+        return listed_page(listed, limit, offset,
+                    [summary(v, language, city.current, staff=True) for v in listed.views],
+                    after)
 
     @router.get("/api/staff/cases/{case_id}", tags=["staff"],
                 summary="A case as staff see it: every entry, internal notes included; "
@@ -306,6 +371,7 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: LiveCity,
                         ] = False,
         limit: Limit = 50,
         offset: Offset = 0,
+        after: After = None,
     ) -> dict[str, Any]:
         inbox_of, _ = scope_department(principal, department)
         inbox_of = inbox_of or principal.department
@@ -313,13 +379,14 @@ def install_routes(router: APIRouter, *, store: TimelineStore, city: LiveCity,
             raise HTTPException(422, "department: name the department whose inbox to show")
         if mine and principal.role is not Role.DEPARTMENT:
             raise HTTPException(422, "mine: only a department's handlers have cases of their own")
-        total, views = await store.inbox(inbox.InboxQuery(
-            department=inbox_of, handler=principal.subject if mine else None,
-            limit=limit, offset=offset))
+        with cursor_checked():
+            listed = await store.inbox(inbox.InboxQuery(
+                department=inbox_of, handler=principal.subject if mine else None,
+                limit=limit, offset=offset, after=after))
         now = clock.now()
-        return page(total, limit, offset, [
+        return listed_page(listed, limit, offset, [
             {**summary(v, language, city.current, staff=True), **inbox.row_fields(v, now)}
-            for v in views])
+            for v in listed.views], after)
 
 
 def my_cases(principal: Principal) -> dict[str, Any]:

@@ -100,6 +100,7 @@ class InboxQuery:
     handler: str | None = None
     limit: int = 50
     offset: int = 0
+    after: str | None = None
 
     def filter(self) -> dict[str, Any]:
         query: dict[str, Any] = {"department": self.department,

@@ -118,10 +118,10 @@ async def cases_on_map(store: TimelineStore, city: CityConfig, language: Languag
     public places only), and how many it found without one, by district."""
     matching = query.filter()
     shown = both(matching, in_box(box), public_places(city) if public else {})
-    placed_total = await store.collection.count_documents(shown)
+    placed_total = store.count_matching(shown)
     views = await store.newest(shown, limit=limit)
-    counts = await store.count_by_district(matching)
-    placed = await store.count_by_district(shown)
+    counts = store.count_by_district(matching)
+    placed = store.count_by_district(shown)
     features = [feature(v, language, city) for v in views if v.location is not None
                 and v.location.lat is not None and v.location.lon is not None]
     return {

@@ -13,7 +13,9 @@ built again by the same pure projection:
 3. catch up: project the log again from E1 to its end now into the new
    `cases`. Events the running consumers wrote into the old collection while
    the rebuild ran are applied again here; being idempotent by seq, nothing
-   is applied twice and nothing is lost.
+   is applied twice and nothing is lost;
+4. tell the running instances (`bump_generation`): each reloads the rows its lists are
+   answered from (`services/common/rowfollower.py`).
 
 The running tracking instances need no restart: they read and write the
 collection by name. Their live streams keep going (a stream's next poll reads
@@ -32,6 +34,7 @@ from services.common.bus import Delivery
 from services.common.kafka import principal_of
 from services.common.logging import get_logger
 from services.common.replay import LogReader, Progress, Project, swap_in
+from services.common.rowfollower import bump_generation
 from services.common.settings import CommonSettings
 from services.common.store import make_client, service_db
 from services.tracking.store import (
@@ -138,13 +141,13 @@ async def rebuild(settings: CommonSettings, *, progress: Progress | None = None,
             beginnings, ends = await reader.bounds()
             built = await reader.replay(beginnings, ends, rebuilder.project, progress, batch)
             await rebuilder.flush()
-            await rebuilder.store.ensure_indexes()  # one pass over the loaded collection
             await swap_in(db, REBUILD_COLLECTION, COLLECTION)
             live = TimelineStore(db[COLLECTION])
             _, now = await reader.bounds()
             caught = await reader.replay({tp: ends.get(tp, beginnings.get(tp, 0)) for tp in now},
                                          now, projector(live))
             cases = await live.count()
+            await bump_generation(db[COLLECTION])  # every instance reloads its lists
         log.info("tracking_rebuilt", events=built.events, cases=cases, caught_up=caught.events,
                  unreadable=built.unreadable + caught.unreadable)
         return RebuildReport(events=built.events, unreadable=built.unreadable + caught.unreadable,

@@ -11,6 +11,9 @@ that topic back as `<prefix>zaiban-tracking-audit` into the admins' list
 (`audit.py`). Admins take staff access back through it too (`POST
 /api/admin/tokens/revoke`, onto the revocations topic every instance reads).
 
+Every instance answers every list from the rows of all the cases, kept in memory and current
+from the log (`services/common/rowfollower.py`); it is ready once they are loaded.
+
 It serves the public Atom feeds of new and resolved cases (`/feeds/...`, `feeds.py`), and
 the public case list as open data (`/open-data/cases.csv`, `open_data.py`).
 """
@@ -32,8 +35,10 @@ from services.common.bus import (
     typed,
 )
 from services.common.clock import Clock
+from services.common.kafka import kafka_options, principal_of
 from services.common.keys import key_store
 from services.common.logging import bound, get_logger
+from services.common.rowfollower import RowFollower
 from services.common.runtime import ServiceRuntime
 from services.tracking.api import (
     install_audit_routes,
@@ -47,7 +52,7 @@ from services.tracking.map_routes import install_map_routes
 from services.tracking.open311.routes import routes as open311_routes
 from services.tracking.open_data import install_open_data_routes
 from services.tracking.settings import TrackingSettings
-from services.tracking.store import COLLECTION, TimelineStore
+from services.tracking.store import COLLECTION, TimelineStore, case_rows
 
 log = get_logger("zaiban.tracking")
 
@@ -59,7 +64,7 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
 
     def __init__(self, settings: TrackingSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
-        self.store = TimelineStore(self.db[COLLECTION])
+        self.store = TimelineStore(self.db[COLLECTION], kept_views=settings.tracking_kept_views)
         self.signals = Signals()
         self.read_case_events(self.project, title="tracking: case timelines")
         self.reads = AuditReads(self.db[AUDIT_COLLECTION])
@@ -83,8 +88,19 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
                                                   settings=self.settings, clock=self.clock))
 
     async def on_start(self) -> None:
-        await self.store.ensure_indexes()
         await self.reads.ensure_indexes()
+        # the lists: every case's row, before this instance says it is ready
+        follower = RowFollower(case_rows(), self.store.collection,
+                               topic=self.topics.case_events, group_id=self.group_id,
+                               bootstrap_servers=self.settings.kafka_bootstrap,
+                               kafka=kafka_options(self.settings, principal_of(self.name)))
+        await follower.start()
+        self.store.follow(follower)
+
+    async def stop(self) -> None:
+        if self.store.follower is not None:
+            await self.store.follower.stop()
+        await super().stop()
 
     async def keep_read(self, read: PersonalDataRead) -> None:
         """A read on the audit topic, into the admins' list (once, however often delivered)."""

@@ -23,3 +23,8 @@ class TrackingSettings(CommonSettings):
         description="How long an instance answers a feed (`/feeds/...atom`) from the cases it "
                     "read last, whoever asks: feed readers poll, many of them the same feeds. "
                     "0 reads the store for every request.")
+    tracking_kept_views: int = Field(
+        default=2_000, ge=0, le=100_000,
+        description="Views of cases an instance keeps in memory for its lists, the ones "
+                    "listed last (a view is some 10-45 KB): the newest pages, Open311's window "
+                    "and the feeds are asked again and again. 0 reads each from the store.")

@@ -26,6 +26,7 @@ The document::
       "category": ..., "district": ..., "channel": ..., "department": ...,
       "assisting": [...],                     # the departments assisting the lead one
       "priority": ..., "overdue": false, "escalated": false,
+      "disputed": false,                      # the resident disputes the resolution in force
       "submitted_at": <date>, "updated_at": <date>, "due_at": <date|null>,
       "resolved_at": <date|null>,             # the resolution in force (the feeds of
                                               #   resolved cases); null once reopened
@@ -53,10 +54,14 @@ every MongoDB-protocol store answers from its index (a query on `code_hash`
 reads every document on FerretDB 1.24). A code never changes, so the live
 writer and a replay write the same entries, and a swap leaves them be.
 
-The public feeds (`feeds.py`) read the latest cases of a district, category or
-department, or of the whole city, by `submitted_at` (new cases) or `resolved_at`
-(resolved ones), each through an index of `QUERY_INDEXES` whose keys are the
-equality and then the time (`FeedQuery`). As with `public_text`, a document written
+Every list — the public list and its search, the staff lists, a department's inbox, Open311
+`GET requests`, the maps, the public feeds — is answered by the rows of the cases each
+instance keeps in memory (`case_rows`, `services/common/rowindex.py`), kept current from the
+log by a `RowFollower`; the store is read by `_id` only, for the views on the page. So a list
+costs the same on FerretDB 1.24 (where a filter on anything but `_id` reads every document)
+as on MongoDB, and does not grow with every case ever received. The public feeds (`feeds.py`)
+read the latest cases of a district, category or department, or of the whole city, by
+`submitted_at` (new cases) or `resolved_at` (resolved ones) (`FeedQuery`). As with `public_text`, a document written
 before `resolved_at` existed stays out of the resolved feeds until its next event or a
 replay of tracking's read model.
 
@@ -75,13 +80,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReplaceOne
+from pymongo import ASCENDING, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -90,14 +95,15 @@ from contracts.facts import CaseStatus
 from services.common.bus import describe_error
 from services.common.logging import bound, get_logger
 from services.common.masking import mask
+from services.common.rowfollower import RowFollower
+from services.common.rowindex import NEWEST, Found, RowIndex
 from services.common.store import (
     DUPLICATE_KEY,
-    IndexSpec,
     StoreTraits,
-    create_query_indexes,
     insert_new,
     traits_of,
 )
+from services.common.textindex import terms
 from services.tracking import inbox
 from services.tracking.timeline import CaseView, apply
 
@@ -123,6 +129,8 @@ class Projected:
 
     changed: list[str] = field(default_factory=list)
     failed: list[tuple[Envelope, str]] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    """The documents written (what the lists of this instance take at once)."""
 
 
 def fold_safely(view: CaseView | None, envelopes: Sequence[Envelope]
@@ -137,6 +145,16 @@ def fold_safely(view: CaseView | None, envelopes: Sequence[Envelope]
         except Exception as error:
             failed.append((envelope, f"tracking cannot apply it: {describe_error(error)}"))
     return view, failed
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A page of a list: its views in order, the total (None if not counted), the cursor of
+    the page after it (None on the last)."""
+
+    total: int | None
+    views: list[CaseView]
+    next: str | None
 
 
 @dataclass(frozen=True)
@@ -155,31 +173,45 @@ class CaseQuery:
     channel: str | None = None
     overdue: bool | None = None
     escalated: bool | None = None
+    disputed: bool | None = None
     open: bool | None = None
+    submitted_from: datetime | None = None
+    submitted_before: datetime | None = None
     text: str | None = None
     staff: bool = False
     limit: int = 20
     offset: int = 0
+    after: str | None = None
+    """A cursor: the page after the one whose `next` it was (`rowindex.py`)."""
     mine: dict[str, Any] | None = None
     """The reader's own cases (`inbox.mine`): a reporter's, or a handler's."""
+
+    @property
+    def searched(self) -> str:
+        """The text field searched: the description as the reader sees it."""
+        return "text" if self.staff else "public_text"
 
     def filter(self) -> dict[str, Any]:
         query: dict[str, Any] = dict(self.mine or {})
         if self.statuses:
             query["status"] = {"$in": [s.value for s in self.statuses]}
         for name in ("category", "district", "department", "channel", "overdue", "escalated",
-                     "open"):
+                     "disputed", "open"):
             value = getattr(self, name)
             if value is not None:
                 query[name] = value
         if self.involving is not None:
             query["$and"] = [{"$or": [{"department": self.involving},
                                       {"assisting": self.involving}]}]
+        window = {operator: moment for operator, moment in (("$gte", self.submitted_from),
+                                                             ("$lt", self.submitted_before))
+                  if moment is not None}
+        if window:
+            query["submitted_at"] = window
         if self.text:
-            pattern = literal_pattern(self.text)
-            searched = "text" if self.staff else "public_text"
-            query["$or"] = [{searched: {"$regex": pattern, "$options": "i"}},
-                            {"_id": self.text}]
+            words = [{self.searched: {"$regex": literal_pattern(term), "$options": "i"}}
+                     for term in terms(self.text)]
+            query["$or"] = [{"$and": words}, {"_id": self.text}]
         return query
 
 
@@ -210,6 +242,7 @@ def document(view: CaseView) -> dict[str, Any]:
         "priority": facts.priority.value,
         "overdue": facts.overdue,
         "escalated": facts.escalated,
+        "disputed": view.disputed,
         "submitted_at": facts.submitted_at,
         "updated_at": view.updated_at,
         "due_at": facts.due_at,
@@ -255,21 +288,26 @@ async def remember_codes(codes: AsyncCollection[dict[str, Any]],
 FEED_SCOPES = ("district", "category", "department")
 """What a feed narrows the city to (`FeedQuery.field`)."""
 
-QUERY_INDEXES: tuple[IndexSpec, ...] = (
-    ([("submitted_at", DESCENDING), ("_id", DESCENDING)], "newest"),
-    *[([(name, ASCENDING), ("submitted_at", DESCENDING)], f"{name}_newest")
-      for name in ("status", "department", "assisting", "category", "district", "channel")],
-    ([("open", ASCENDING), ("overdue", ASCENDING)], "open_overdue"),
-    ([("open", ASCENDING), ("escalated", ASCENDING)], "open_escalated"),
-    ([("resolved_at", DESCENDING)], "resolved_latest"),
-    *[([(name, ASCENDING), ("resolved_at", DESCENDING)], f"{name}_resolved_latest")
-      for name in FEED_SCOPES],
-    ([("department", ASCENDING), *inbox.SORT], "department_inbox"),
-    ([("reporter", ASCENDING), ("submitted_at", DESCENDING)], "reporter_newest"),
-)
-"""The indexes of the queries on fields other than `_id` (where the store reads them)."""
-
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+KEPT_VIEWS = 2_000
+"""Views kept in memory for the lists (the newest pages, Open311's window, the feeds are
+asked again and again): a parsed view is some 10-45 KB."""
+
+KEYED = ("status", "open", "category", "district", "channel", "department", "assisting",
+         "priority", "overdue", "escalated", "disputed", "late", "handler", "reporter")
+"""The fields the lists ask equal to a value: a set of cases per value (`rowindex.py`)."""
+RANGED = ("submitted_at", "resolved_at", "lat", "lon")
+"""The fields the lists ask within a range (a period, a feed, a map's box)."""
+TEXTS = ("text", "public_text")
+"""The fields searched for words: staff search the description, the public its masked text."""
+ROW_FIELDS = (*KEYED, *RANGED, *TEXTS, "seq", "deadline", "updated_at", "due_at")
+"""What a case's row keeps of its document: every field a list filters or sorts on."""
+
+
+def case_rows() -> RowIndex:
+    """An empty index of case rows (what each tracking instance lists from)."""
+    return RowIndex(fields=ROW_FIELDS, keyed=KEYED, ranged=RANGED, texts=TEXTS)
 
 
 @dataclass(frozen=True)
@@ -278,8 +316,7 @@ class FeedQuery:
     whole city when `field` is None; the newest submitted, or the latest resolved (a
     resolution in force: a reopened case leaves until resolved again).
 
-    The filter is an equality then a range on the time the list is sorted by, so an index
-    of `QUERY_INDEXES` serves it whole: bounded reads, no sort in memory."""
+    Answered from the rows in memory, like every list (`rowindex.py`)."""
 
     resolved: bool
     field: str | None = None
@@ -298,19 +335,45 @@ class FeedQuery:
 
 
 class TimelineStore:
-    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+    """The read model: written by the projection by `_id`, read by `_id`; its lists are
+    answered by the rows each instance keeps in memory (`rows`, `rowindex.py`), which a
+    `RowFollower` keeps current across instances once `follow` gave it one."""
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], *,
+                 kept_views: int = KEPT_VIEWS) -> None:
         self.collection = collection
         self.codes = collection.database[CODES_COLLECTION]
         self.traits: StoreTraits | None = None  # asked of the store at the first batch
+        self.follower: RowFollower | None = None
+        self._rows = case_rows()  # without a follower: what this projection wrote
+        self._views: OrderedDict[str, CaseView] = OrderedDict()
+        self._kept_views = kept_views
 
-    async def ensure_indexes(self) -> None:
-        await create_query_indexes(self.collection, QUERY_INDEXES)
+    def follow(self, follower: RowFollower) -> None:
+        self.follower = follower
+
+    @property
+    def rows(self) -> RowIndex:
+        return self.follower.index if self.follower is not None else self._rows
+
+    def _keep(self, documents: list[dict[str, Any]]) -> None:
+        if self.follower is not None:
+            self.follower.put(documents)
+        else:
+            for document in documents:
+                self._rows.put(document)
 
     # -- writing ------------------------------------------------------------------
 
     async def project(self, envelopes: Sequence[Envelope]) -> Projected:
         """Apply a batch: new cases inserted in one command without a read, the others read
-        (one query, or by key where the store indexes it) and replaced in bulk."""
+        (one query, or by key where the store indexes it) and replaced in bulk; the lists of
+        this instance take the documents written."""
+        projected = await self._project(envelopes)
+        self._keep(projected.documents)
+        return projected
+
+    async def _project(self, envelopes: Sequence[Envelope]) -> Projected:
         by_case: dict[str, list[Envelope]] = defaultdict(list)
         for envelope in envelopes:
             by_case[envelope.case_id].append(envelope)
@@ -331,22 +394,26 @@ class TimelineStore:
             if after is None or (before is not None and after.seq == before.seq):
                 continue  # everything here was applied already (a redelivery)
             if before is None:  # not new in this batch, yet not there (a collection swapped in)
-                changed, _ = await self._write_case(case_id, found, None)
-                if changed:
+                written, _ = await self._write_case(case_id, found, None)
+                if written is not None:
                     projected.changed.append(case_id)
+                    projected.documents.append(written)
                 continue
             writes.append((case_id, before.seq, after))
         for start in range(0, len(writes), WRITE_CHUNK):
             chunk = writes[start:start + WRITE_CHUNK]
-            for case_id in await self._replace(chunk, traits):
+            documents = {case_id: document(after) for case_id, _, after in chunk}
+            for case_id in await self._replace(chunk, documents, traits):
                 projected.changed.append(case_id)
+                projected.documents.append(documents[case_id])
                 self._log_gap(case_id, dict((c, b) for c, b, _ in chunk)[case_id],
                               remaining[case_id])
             for case_id in {c for c, _, _ in chunk} - set(projected.changed):
-                changed, _ = await self._write_case(  # lost a race: the careful way
+                written, _ = await self._write_case(  # lost a race: the careful way
                     case_id, remaining[case_id], await self.collection.find_one({"_id": case_id}))
-                if changed:
+                if written is not None:
                     projected.changed.append(case_id)
+                    projected.documents.append(written)
         return projected
 
     async def _traits(self) -> StoreTraits:
@@ -383,6 +450,7 @@ class TimelineStore:
                 continue
             inserted.append(case_id)
             projected.changed.append(case_id)
+            projected.documents.append(docs[index])
             projected.failed.extend(failed)
             self._log_gap(case_id, 0, fresh[case_id])
         return inserted
@@ -403,7 +471,7 @@ class TimelineStore:
         return {doc["_id"]: doc for doc in found if doc is not None}
 
     async def _replace(self, chunk: list[tuple[str, int, CaseView]],
-                       traits: StoreTraits) -> list[str]:
+                       documents: dict[str, dict[str, Any]], traits: StoreTraits) -> list[str]:
         """Write a chunk of cases in one command; returns those written.
 
         The write is a compare-and-set on the `seq` read where the store makes a filtered
@@ -413,7 +481,7 @@ class TimelineStore:
         """
         guarded = traits.atomic_filtered_updates
         operations = [ReplaceOne({"_id": case_id, "seq": seq} if guarded else {"_id": case_id},
-                                 document(after)) for case_id, seq, after in chunk]
+                                 documents[case_id]) for case_id, seq, _ in chunk]
         result = await self.collection.bulk_write(operations, ordered=False)
         if result.matched_count == len(chunk):
             return [case_id for case_id, _, _ in chunk]
@@ -424,30 +492,33 @@ class TimelineStore:
                 if case_id in now and now[case_id].get("seq") == seq]
 
     async def _write_case(self, case_id: str, envelopes: list[Envelope],
-                          doc: dict[str, Any] | None) -> tuple[bool, list[tuple[Envelope, str]]]:
-        """One case, read again and written until it holds; for the rare batch that raced."""
+                          doc: dict[str, Any] | None
+                          ) -> tuple[dict[str, Any] | None, list[tuple[Envelope, str]]]:
+        """One case, read again and written until it holds, for the rare batch that raced;
+        returns the document written (None: nothing was new)."""
         traits = await self._traits()
         for _attempt in range(MAX_ATTEMPTS):
             before = view_of(doc)
             after, failed = fold_safely(before, envelopes)
             if after is None or (before is not None and after.seq == before.seq):
-                return False, failed  # everything here was applied already (a redelivery)
+                return None, failed  # everything here was applied already (a redelivery)
             if before is None:
                 try:
                     doc = document(after)
                     await self.collection.insert_one(doc)
                     await remember_codes(self.codes, [doc])
                     self._log_gap(case_id, 0, envelopes)
-                    return True, failed
+                    return doc, failed
                 except DuplicateKeyError:
                     pass
             else:
                 guard = ({"_id": case_id, "seq": before.seq} if traits.atomic_filtered_updates
                          else {"_id": case_id})
-                result = await self.collection.replace_one(guard, document(after))
+                written = document(after)
+                result = await self.collection.replace_one(guard, written)
                 if result.matched_count == 1:
                     self._log_gap(case_id, before.seq, envelopes)
-                    return True, failed
+                    return written, failed
             doc = await self.collection.find_one({"_id": case_id})
         raise ProjectionConflict(f"case {case_id} changed {MAX_ATTEMPTS} times during one write")
 
@@ -480,21 +551,53 @@ class TimelineStore:
         entry = await self.codes.find_one({"_id": code_hash})
         return str(entry["case_id"]) if entry else None
 
-    async def search(self, query: CaseQuery, *, count: bool = True) -> tuple[int | None,
-                                                                            list[CaseView]]:
-        """Newest first; the total is counted only when asked (staff lists)."""
-        selector = query.filter()
-        views = await self.newest(selector, skip=query.offset, limit=query.limit)
-        total = await self.collection.count_documents(selector) if count else None
-        return total, views
+    async def search(self, query: CaseQuery, *, count: bool = True) -> Listed:
+        """A page of the cases `query` finds: newest first, or for words, the most relevant
+        first (`textindex.py`), then the newest; the total only when asked."""
+        relevance = None
+        if query.text:
+            relevance = dict(self.rows.search(query.searched, query.text))
+            if query.text in self.rows:  # a case number: that case first
+                relevance[query.text] = max(relevance.values(), default=0.0) + 1.0
+        found = self.rows.find(query.filter(), sort=NEWEST, limit=query.limit,
+                               skip=query.offset, after=query.after, count=count,
+                               relevance=relevance)
+        return await self._listed(found)
 
     async def newest(self, selector: dict[str, Any], *, limit: int,
                      skip: int = 0) -> list[CaseView]:
-        """The cases `selector` finds, newest submitted first (staff lists, Open311)."""
-        cursor = (self.collection.find(selector, projection={"view": 1})
-                  .sort([("submitted_at", DESCENDING), ("_id", DESCENDING)])
-                  .skip(skip).limit(limit))
-        return [view async for doc in cursor if (view := view_of(doc)) is not None]
+        """The cases `selector` finds, newest submitted first (Open311, the maps)."""
+        found = self.rows.find(selector, sort=NEWEST, limit=limit, skip=skip, count=False)
+        return await self.views(found.ids)
+
+    async def views(self, case_ids: Sequence[str]) -> list[CaseView]:
+        """The views of the cases of a page, in this order: the ones listed last are kept
+        (`kept_views`, as long as their row says they have not changed), the others read by
+        `_id` (the only read every store answers from an index); a case gone meanwhile is
+        left out."""
+        gate = asyncio.Semaphore(WRITERS)
+        rows = self.rows
+
+        async def one(case_id: str) -> CaseView | None:
+            kept = self._views.get(case_id)
+            if kept is not None and kept.seq >= rows.seq(case_id):
+                self._views.move_to_end(case_id)
+                return kept
+            async with gate:
+                view = view_of(await self.collection.find_one({"_id": case_id},
+                                                              projection={"view": 1}))
+            if view is not None and self._kept_views:
+                self._views[case_id] = view
+                self._views.move_to_end(case_id)
+                while len(self._views) > self._kept_views:
+                    self._views.popitem(last=False)
+            return view
+
+        found = await asyncio.gather(*(one(case_id) for case_id in case_ids))
+        return [view for view in found if view is not None]
+
+    async def _listed(self, found: Found) -> Listed:
+        return Listed(total=found.total, views=await self.views(found.ids), next=found.next)
 
     async def each(self, selector: dict[str, Any], *, batch: int = 500
                    ) -> AsyncIterator[CaseView]:
@@ -508,16 +611,17 @@ class TimelineStore:
 
     async def latest(self, query: FeedQuery) -> list[CaseView]:
         """The cases of a feed, the latest first (`FeedQuery`)."""
-        cursor = (self.collection.find(query.filter(), projection={"view": 1})
-                  .sort([(query.time, DESCENDING)]).limit(query.limit))
-        return [view async for doc in cursor if (view := view_of(doc)) is not None]
+        found = self.rows.find(query.filter(), sort=[(query.time, -1), ("_id", -1)],
+                               limit=query.limit, count=False)
+        return await self.views(found.ids)
 
-    async def count_by_district(self, selector: dict[str, Any]) -> dict[str, int]:
-        """How many cases `selector` finds in each district (`$match`, `$group`, `$sum`:
-        what FerretDB 1.24 aggregates)."""
-        pipeline = [{"$match": selector}, {"$group": {"_id": "$district", "n": {"$sum": 1}}}]
-        cursor = await self.collection.aggregate(pipeline)
-        return {str(row["_id"]): int(row["n"]) async for row in cursor if row["_id"]}
+    def count_by_district(self, selector: dict[str, Any]) -> dict[str, int]:
+        """How many cases `selector` finds in each district."""
+        return {str(district): n for district, n in self.rows.count_by("district", selector).items()
+                if district}
+
+    def count_matching(self, selector: dict[str, Any]) -> int:
+        return self.rows.count(selector)
 
     async def has(self, case_id: str) -> bool:
         """Whether the case is in the read model (without reading its view)."""
@@ -526,10 +630,8 @@ class TimelineStore:
     async def count(self) -> int:
         return await self.collection.count_documents({})
 
-    async def inbox(self, query: inbox.InboxQuery) -> tuple[int, list[CaseView]]:
+    async def inbox(self, query: inbox.InboxQuery) -> Listed:
         """A department's inbox (`inbox.SORT`: late first, then the soonest deadline)."""
-        selector = query.filter()
-        cursor = (self.collection.find(selector, projection={"view": 1})
-                  .sort(inbox.SORT).skip(query.offset).limit(query.limit))
-        views = [view async for doc in cursor if (view := view_of(doc)) is not None]
-        return await self.collection.count_documents(selector), views
+        found = self.rows.find(query.filter(), sort=inbox.SORT, limit=query.limit,
+                               skip=query.offset, after=query.after)
+        return await self._listed(found)

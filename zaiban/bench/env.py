@@ -22,7 +22,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,8 @@ class Bench:
     folder: Path
     stack_versions: dict[str, str]
     profile: bool = False
+    corners: list[CommonSettings] = field(default_factory=list)
+    """Further corners of the run (`corner`), cleaned up with it."""
 
     @property
     def topics(self) -> Topics:
@@ -142,6 +144,16 @@ class Bench:
                 # how it logs in to the broker (another listener, a broker without SASL)
                 "ZAIBAN_KAFKA_SECURITY_PROTOCOL": s.kafka_security_protocol,
                 **({"ZAIBAN_KAFKA_CA_FILE": str(s.kafka_ca_file)} if s.kafka_ca_file else {})}
+
+    async def corner(self, name: str) -> CommonSettings:
+        """Another corner inside the run's (topics `bench<hex>.<name>.`, databases
+        `bench_<hex>_<name>`), its topics made and the services' rights on them granted;
+        dropped with the run's."""
+        settings = self.child(topic_prefix=f"{self.settings.topic_prefix}{name}.",
+                              db_prefix=f"{self.settings.db_prefix}_{name}")
+        self.corners.append(settings)
+        await self.ensure_topics(settings)
+        return settings
 
     async def ensure_topics(self, settings: CommonSettings | None = None) -> None:
         from zaiban.topics import ensure_for_city
@@ -176,7 +188,8 @@ class Bench:
             from zaiban.topics import revoke, service_acls
 
             async with asyncio.timeout(30):
-                await revoke(self.settings, await service_acls(self.settings))
+                for settings in (self.settings, *self.corners):
+                    await revoke(settings, await service_acls(settings))
 
 
 def bench_settings(bootstrap: str, mongo_url: str, token: str, **overrides: Any) -> CommonSettings:
@@ -229,10 +242,13 @@ def free_port() -> int:
 class Server:
     """`python -m zaiban.bench.serve <app>` under uvicorn on a loopback port, in a child process."""
 
-    def __init__(self, bench: Bench, app: str, *, settings: CommonSettings | None = None) -> None:
+    def __init__(self, bench: Bench, app: str, *, settings: CommonSettings | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.bench = bench
         self.app = app
         self.settings = settings
+        self.extra_env = env or {}
+        """Settings of the app's own (`ZAIBAN_TRACKING_FEED_CACHE_S`, ...)."""
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = bench.folder / "logs" / f"{bench.token}-{app}.log"
@@ -243,8 +259,8 @@ class Server:
         with open(self.log, "ab") as out:
             return subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "zaiban.bench.serve", self.app, "--port", str(self.port)],
-                env=self.bench.env(self.settings), stdout=out, stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT)
+                env={**self.bench.env(self.settings), **self.extra_env}, stdout=out,
+                stderr=subprocess.STDOUT, cwd=REPO_ROOT)
 
     async def __aenter__(self) -> Server:
         self.process = self._spawn()

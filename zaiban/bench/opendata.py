@@ -32,7 +32,7 @@ from services.opendata.service import OpenDataService
 from services.opendata.store import EVENTS
 from zaiban.bench.env import Bench
 from zaiban.bench.projections import load, through_service
-from zaiban.bench.report import Result, rate, ratio
+from zaiban.bench.report import Result, latency_summary, rate, ratio
 
 PAGE = 5000
 TARGET_OF_BASELINE = 0.5
@@ -47,19 +47,21 @@ class Sizes:
     timeout_s: float = 900.0
 
 
-async def read_feed(service: OpenDataService) -> tuple[int, int, int]:
-    """The whole feed along its `Link`s: lines, bytes, pages."""
-    lines = size = pages = 0
+async def read_feed(service: OpenDataService) -> tuple[int, int, list[float]]:
+    """The whole feed along its `Link`s: lines, bytes, and the seconds each page took."""
+    lines = size = 0
+    took: list[float] = []
     transport = httpx.ASGITransport(app=app_of(service))
     async with httpx.AsyncClient(transport=transport, base_url="http://bench",
                                  timeout=120) as http:
         url = f"/open-data/events.ndjson?limit={PAGE}"
         while True:
+            started = time.monotonic()
             answer = await http.get(url)
+            took.append(time.monotonic() - started)
             answer.raise_for_status()
-            pages += 1
             if not answer.content:
-                return lines, size, pages
+                return lines, size, took
             lines += answer.content.count(b"\n")
             size += len(answer.content)
             url = answer.links["next"]["url"]
@@ -109,7 +111,7 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
         step.done()
         step = bench.steps.start("the feed over HTTP, page by page", made.events)
         started = time.monotonic()
-        lines, size, pages = await read_feed(service)
+        lines, size, took = await read_feed(service)
         feed_s = time.monotonic() - started
         step.done()
         step = bench.steps.start("publishing every day", made.events)
@@ -122,9 +124,10 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
                     f"{made.events} events published")
     result.add("baseline (the store, one pass)", lines=raw_lines, seconds=raw_s,
                lines_per_s=rate(raw_lines, raw_s))
-    result.add("feed over HTTP", lines=lines, pages=pages, seconds=feed_s,
+    result.add("feed over HTTP", lines=lines, pages=len(took), seconds=feed_s,
                lines_per_s=rate(lines, feed_s), of_baseline=ratio(rate(lines, feed_s),
-                                                                 rate(raw_lines, raw_s)))
+                                                                 rate(raw_lines, raw_s)),
+               **latency_summary(took, "page_"))
     result.add("feed size", bytes_per_event=size / max(lines, 1), megabytes=size / 1e6,
                gzip_bytes_per_event=published["gzip_bytes"] / max(lines, 1))
     result.add("publishing the days", days=published["days"], seconds=published["seconds"],

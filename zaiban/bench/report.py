@@ -89,6 +89,9 @@ class Result:
     scenario: str
     params: dict[str, Any]
     subjects: dict[str, dict[str, float]] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    """Like figures of many subjects (a query each), shown as a table with a row each
+    (`rows_table`)."""
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
@@ -158,8 +161,30 @@ def table(result: Result) -> Table:
     return grid
 
 
+def rows_table(result: Result) -> Table:
+    """The rows of a result, their names as columns (in first-seen order)."""
+    names: list[str] = []
+    for row in result.rows:
+        names += [name for name in row if name not in names]
+    grid = Table(title=f"zaiban bench {result.scenario}", title_justify="left")
+    for name in names:
+        grid.add_column(name, justify="left" if name == names[0] else "right", no_wrap=True)
+    for row in result.rows:
+        grid.add_row(*(_cell(row.get(name)) for name in names))
+    return grid
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return fmt(value) if isinstance(value, int | float) else str(value)
+
+
 def show(result: Result, console: Console) -> None:
-    console.print(table(result))
+    if result.subjects:
+        console.print(table(result))
+    if result.rows:
+        console.print(rows_table(result))
     for found in result.checks:
         mark = "[green]met[/green]" if found.met else "[red]not met[/red]"
         console.print(f"  {mark}  {found.describe()}")

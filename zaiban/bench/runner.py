@@ -16,7 +16,17 @@ from typing import Any
 
 from rich.console import Console
 
-from zaiban.bench import bus_security, e2e, intake, opendata, projections, replay, scale, seed
+from zaiban.bench import (
+    bus_security,
+    e2e,
+    intake,
+    opendata,
+    projections,
+    reads,
+    replay,
+    scale,
+    seed,
+)
 from zaiban.bench.env import RESULTS, Bench, opened
 from zaiban.bench.report import Result, show, summary_table, write
 
@@ -41,6 +51,7 @@ SCENARIOS: dict[str, Entry] = {
     "bus-security": Entry(bus_security.run, bus_security.Sizes(requests=600, concurrency=16,
                                                               seconds=30)),
     "opendata": Entry(opendata.run, opendata.Sizes(cases=1500)),
+    "reads": Entry(reads.run, reads.Sizes(cases=(3000, 30_148), seconds=10.0)),
 }
 
 

@@ -13,6 +13,15 @@ confirmed by the resident (closed) — and the others stop on the way
 (submitted, routed, or acknowledged). So a read model that sees all of it
 must say: received `cases`, resolved `resolved` (辦結), the rate their ratio.
 
+A varied history (`varied_history`, for the lists and searches of `bench reads`) is
+`cases` cases over the year up to a given day, each with a fate drawn at random: every
+status (rejected and merged at triage, accepted for a reporter, returned to the officers,
+routed, acknowledged, resolved, disputed, closed), reporters (`ReporterAssigned`) and
+handlers (`HandlerAssigned`) on some, cases under supervision by hand, and open cases whose
+deadlines ran out marked overdue as routing's sweep would mark them. Descriptions say
+common things in whole sentences (红绿灯, 路灯, 井盖, 暖气, some with Latin letters and
+digits), so a search finds words inside them.
+
 Writing 200,000 events through pydantic takes a while, so histories are
 generated on every core and kept under `.zaiban/bench/cache/` (as the bytes
 the log will hold): a second run with the same sizes starts publishing at once.
@@ -28,6 +37,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,20 +46,30 @@ from pydantic import SecretStr
 
 from contracts import case_commands as cmd
 from contracts.envelope import HISTORY_PRODUCER_PREFIX
+from contracts.facts import Actor, CaseStatus, Role
 from contracts.topics import Topics
 from services.common.catalogue import CityConfig, load_city
 from services.common.kafka import ADMIN, kafka_options
 from services.common.keys import KeyRing
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.intake.numbers import ALPHABET
-from services.lifecycle import handling
+from services.lifecycle import (
+    assigning,
+    handling,
+    reporting,
+    returning,
+    supervision,
+    triage,
+)
 from services.lifecycle.history import Chronicle
+from services.lifecycle.history import History as Story
 from services.lifecycle.policy import Policy
 from zaiban.demo import OFFICER, PROBLEMS, STREETS, SURNAMES
 
 PRODUCER = f"{HISTORY_PRODUCER_PREFIX}bench"
 HISTORY_SECRET = SecretStr("zaiban-bench-histories-only-not-a-real-secret")
 CACHE = REPO_ROOT / ".zaiban" / "bench" / "cache"
+VARIED_FORMAT = 1  # likewise, for varied histories
 FORMAT = 3  # bump when the bytes of generated histories change (2: causes `bench/...`,
 #            3: personal data sealed, CaseSubmitted v2)
 SINCE = datetime(2026, 4, 1, tzinfo=UTC)
@@ -171,22 +191,157 @@ def live_one(chronicle: Chronicle, index: int, cases: int, resolved: int,
         rating=rng.choice([4, 5, 5]) if satisfied else rng.choice([2, 3])))
 
 
+# --- a varied history: what the lists and searches need --------------------------------------
+
+REPORTERS = tuple(f"reporter-{n:02d}" for n in range(1, 7))
+"""The newsroom's reporters (their staff ids: the subjects of their tokens)."""
+HANDLERS = tuple(f"handler-{n}" for n in range(1, 4))
+"""Each department's handlers (staff ids, the same in every department)."""
+SUPERVISOR = Actor(role=Role.SUPERVISOR, staff_id="supervisor-bench")
+YEAR = timedelta(days=365)
+
+SAYINGS: tuple[str, ...] = (
+    "{street}与{cross}路口的红绿灯坏了，早晚高峰车辆乱成一团。",
+    "{street}靠近{cross}的路灯晚上一直不亮，走夜路很不安全。",
+    "{street}人行道上的井盖松动了，踩上去咣当响，怕有人掉下去。",
+    "{street}小区今年的暖气不热，家里只有十五度，老人受不了。",
+    "{street}公交站的LED显示屏坏了，一直显示乱码。",
+    "{street}地铁3号线B口的电梯停运两周了，推婴儿车很不方便。",
+    "{street}上有辆车牌豫A的货车长期占用消防通道。",
+    "{street}附近共享单车乱停，挡住了盲道。",
+    "{street}的红绿灯和路灯都是坏的，晚上过马路看不清。",
+)
+"""Bench descriptions, each with a common word in a sentence (and a few Latin letters and
+digits), told beside the catalogue's own (`demo.PROBLEMS`)."""
+
+FATES: tuple[tuple[str, int], ...] = (
+    ("submitted", 6), ("rejected", 3), ("merged", 2), ("with reporter", 4), ("returned", 3),
+    ("routed", 8), ("acknowledged", 12), ("resolved", 5), ("disputed", 2), ("closed", 55))
+"""How far a varied case's life goes, and how often (weights)."""
+
+
+def varied_one(chronicle: Chronicle, index: int, cases: int, since: datetime, until: datetime,
+               pairs: Sequence[tuple[str, str]], rng: random.Random) -> None:
+    """One case of a varied history (see the module doc): its life up to its fate, every
+    step before `until`."""
+    at = since + (until - since) * index / cases
+    category, district = rng.choice(pairs)
+    story = chronicle.of(case_id_for(index, at))
+    body = submission(chronicle.policy.city, rng, category=category, district=district,
+                      channel=rng.choice(["web", "app", "hotline", "wechat", "weibo"]))
+    if rng.random() < 0.6:
+        street, cross = rng.sample(STREETS, 2)
+        body["description"] = rng.choice(SAYINGS).format(street=street, cross=cross)
+    story.submit(at, cmd.SubmitCase.model_validate(body))
+    fate = rng.choices([name for name, _ in FATES], weights=[w for _, w in FATES])[0]
+    steps = _Steps(story, at, until, rng)
+    if fate == "submitted" or not steps.next(2):
+        steps.maybe_overdue()
+        return
+    if fate == "rejected":
+        story.when(steps.at, triage.reject, cmd.RejectCase(reason="不属于平台受理范围"),
+                   by=OFFICER)
+        return
+    if fate == "merged":
+        earlier = [h for h in list(chronicle.histories.values())[-30:-1]
+                   if h.facts.status not in (CaseStatus.MERGED, CaseStatus.REJECTED)]
+        if earlier:
+            original = rng.choice(earlier).case
+            story.when(steps.at, partial(triage.merge, into=original),
+                       cmd.MergeCase(into_case_id=original.case_id), by=OFFICER)
+            return
+    reporter = rng.choice(REPORTERS)
+    if fate == "with reporter":
+        story.accept(steps.at, cmd.AcceptCase(reporter_id=reporter), by=OFFICER)
+        steps.maybe_escalate()
+        return
+    story.accept(steps.at, cmd.AcceptCase(), by=OFFICER)
+    if story.facts.department is None:
+        return
+    if rng.random() < 0.15 and steps.next(4):
+        story.when(steps.at, reporting.assign_reporter,
+                   cmd.AssignReporter(reporter_id=reporter), by=OFFICER)
+    if fate == "returned" and steps.next(8):
+        story.when(steps.at, returning.return_case, cmd.ReturnCase(reason="不属于本单位职责范围"),
+                   by=story.lead)
+        if story.facts.department is None:
+            return
+    if rng.random() < 0.4 and steps.next(3):
+        coordinator = Actor(role=Role.DEPARTMENT, department=story.facts.department,
+                            staff_id=f"{story.facts.department}-coordinator")
+        story.when(steps.at, partial(assigning.assign_handler, coordinator=True),
+                   cmd.AssignHandler(handler=rng.choice(HANDLERS)), by=coordinator)
+    if fate in ("routed", "returned") or not steps.next(6):
+        steps.maybe_escalate()
+        steps.maybe_overdue()
+        return
+    story.when(steps.at, handling.acknowledge, cmd.AcknowledgeCase(), by=story.lead)
+    if fate == "acknowledged" or not steps.next(30):
+        steps.maybe_escalate()
+        steps.maybe_overdue()
+        return
+    story.when(steps.at, handling.resolve,
+               cmd.ResolveCase(resolution="问题已处理完毕，现场已恢复正常。"), by=story.lead)
+    if fate == "resolved" or not steps.next(24):
+        return
+    satisfied = fate != "disputed" and rng.random() < 0.95
+    story.give_feedback(steps.at, cmd.GiveFeedback(
+        fixed=True, satisfied=satisfied,
+        rating=rng.choice([4, 5, 5]) if satisfied else rng.choice([2, 3])))
+
+
+@dataclass
+class _Steps:
+    """A varied case's clock: each step some hours after the last, none after `until`."""
+
+    story: Story
+    at: datetime
+    until: datetime
+    rng: random.Random
+
+    def next(self, hours: float) -> bool:
+        """Move on about `hours` (half to one and a half of it); False past `until`."""
+        self.at += timedelta(hours=hours * self.rng.uniform(0.5, 1.5))
+        return self.at < self.until
+
+    def maybe_escalate(self) -> None:
+        """One open case in twelve is taken under supervision by hand."""
+        if self.rng.random() < 1 / 12 and self.at < self.until:
+            self.story.when(self.at, supervision.escalate, cmd.EscalateCase(), by=SUPERVISOR)
+
+    def maybe_overdue(self) -> None:
+        """Half the open cases are swept at `until`: those whose deadline passed are overdue
+        (and go to supervision), as routing's sweep would have marked them."""
+        if self.rng.random() < 0.5:
+            self.story.sweep(self.until)
+
+
 def _generate_part(config_dir: str, start: int, stop: int, cases: int, resolved: int,
-                   seed: int) -> list[tuple[float, str, int, bytes]]:
-    """Cases start..stop-1 (a worker process's share): (when, case, seq, envelope JSON)."""
+                   seed: int, period: tuple[datetime, datetime] | None = None,
+                   ) -> list[tuple[float, str, int, bytes]]:
+    """Cases start..stop-1 (a worker process's share): (when, case, seq, envelope JSON).
+    With a `period` (since, until), a varied history's cases (`varied_one`)."""
     settings = CommonSettings(config_dir=Path(config_dir), auth_secret=HISTORY_SECRET)
     city, policy = _policy(settings)
     # sealed as intake seals it (the projections carry the sealed bytes); keys thrown away
     chronicle = Chronicle(policy, PRODUCER, HISTORY_SECRET, seal=KeyRing().seal)
     pairs = routable(city)
     for index in range(start, stop):
-        live_one(chronicle, index, cases, resolved, pairs, random.Random(seed * 1_000_003 + index))
+        rng = random.Random(seed * 1_000_003 + index)
+        if period is None:
+            live_one(chronicle, index, cases, resolved, pairs, rng)
+        else:
+            varied_one(chronicle, index, cases, *period, pairs, rng)
     return [(e.occurred_at.timestamp(), e.case_id, e.seq, e.to_bytes())
             for story in chronicle.histories.values() for e in story.envelopes]
 
 
-def _cache_path(cases: int, resolved: int, seed: int) -> Path:
-    return CACHE / f"histories-v{FORMAT}-{cases}-{resolved}-{seed}.bin.gz"
+def _cache_path(cases: int, resolved: int, seed: int, period: tuple[datetime, datetime] | None
+                ) -> Path:
+    if period is None:
+        return CACHE / f"histories-v{FORMAT}-{cases}-{resolved}-{seed}.bin.gz"
+    since, until = (moment.strftime("%Y%m%d") for moment in period)
+    return CACHE / f"varied-v{VARIED_FORMAT}-{cases}-{since}-{until}-{seed}.bin.gz"
 
 
 def _read_cache(path: Path) -> list[Record]:
@@ -200,11 +355,11 @@ def _read_cache(path: Path) -> list[Record]:
 
 def _write_cache(path: Path, records: list[Record]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    with gzip.open(partial, "wb", compresslevel=1) as stream:
+    partial_path = path.with_suffix(".partial")
+    with gzip.open(partial_path, "wb", compresslevel=1) as stream:
         for key, value in records:
             stream.write(key + b"\t" + value + b"\n")
-    partial.replace(path)
+    partial_path.replace(path)
 
 
 def history(settings: CommonSettings, cases: int, resolved: int, *, seed: int = 2026,
@@ -212,16 +367,32 @@ def history(settings: CommonSettings, cases: int, resolved: int, *, seed: int = 
     """Histories of `cases` cases, `resolved` of them resolved (see the module doc)."""
     if not 0 <= resolved <= cases:
         raise ValueError(f"resolved ({resolved}) must be between 0 and cases ({cases})")
-    path = _cache_path(cases, resolved, seed)
+    records = _told(settings, cases, resolved, seed, None, progress, cache)
+    return History(records, cases, resolved)
+
+
+def varied_history(settings: CommonSettings, cases: int, *, until: datetime,
+                   seed: int = 2026, progress: Callable[[int, int], None] | None = None,
+                   cache: bool = True) -> list[Record]:
+    """The records of a varied history (see the module doc): `cases` cases submitted over the
+    year up to `until`, in log order."""
+    return _told(settings, cases, 0, seed, (until - YEAR, until), progress, cache)
+
+
+def _told(settings: CommonSettings, cases: int, resolved: int, seed: int,
+          period: tuple[datetime, datetime] | None,
+          progress: Callable[[int, int], None] | None, cache: bool) -> list[Record]:
+    """The records of a history told on every core (or read from the cache)."""
+    path = _cache_path(cases, resolved, seed, period)
     if cache and path.exists():
-        return History(_read_cache(path), cases, resolved)
+        return _read_cache(path)
     workers = max(1, min(os.cpu_count() or 1, 8))
     chunk = max(1, min(2000, -(-cases // workers)))
     parts = [(start, min(start + chunk, cases)) for start in range(0, cases, chunk)]
     rows: list[tuple[float, str, int, bytes]] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_generate_part, str(settings.config_dir), start, stop, cases,
-                               resolved, seed) for start, stop in parts]
+                               resolved, seed, period) for start, stop in parts]
         done = 0
         for (start, stop), future in zip(parts, futures, strict=True):
             rows += future.result()
@@ -233,7 +404,7 @@ def history(settings: CommonSettings, cases: int, resolved: int, *, seed: int = 
     records = [(case_id.encode(), value) for _, case_id, _, value in rows]
     if cache:
         _write_cache(path, records)
-    return History(records, cases, resolved)
+    return records
 
 
 # --- putting records in the log ------------------------------------------------------------

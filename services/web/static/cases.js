@@ -22,7 +22,8 @@ const mapView = { element: "cases-map", count: "cases-map-count" };
 const results = document.getElementById("results");
 const count = document.getElementById("result-count");
 const more = document.getElementById("more");
-let nextOffset = null;
+// the cursor of the next page: stable while new cases arrive (`next` of the list)
+let nextAfter = null;
 
 function fillFilters() {
   const status = document.getElementById("status");
@@ -42,14 +43,14 @@ function fillFilters() {
   }
 }
 
-function query(offset) {
+function query(after) {
   const params = new URLSearchParams();
   for (const name of FILTERS) {
     const value = document.getElementById(name).value.trim();
     if (value) params.set(name, value);
   }
   params.set("limit", String(PAGE));
-  params.set("offset", String(offset));
+  if (after) params.set("after", after);
   return params;
 }
 
@@ -98,38 +99,38 @@ function showFeeds() {
   }
 }
 
-async function search(offset = 0) {
-  const params = query(offset);
-  if (offset === 0) {
+async function search(after = null) {
+  const params = query(after);
+  const first = after === null;
+  if (first) {
     const shown = new URLSearchParams(params);
     shown.delete("limit");
-    shown.delete("offset");
     history.replaceState(null, "", `/cases${shown.toString() ? `?${shown}` : ""}`);
     showFeeds();
     count.textContent = t("common.loading");
   }
-  if (offset === 0) showCaseMap(mapView, params);
+  if (first) showCaseMap(mapView, params);
   const answer = await api(withLang(`/api/cases?${params}`));
   if (!answer.ok) {
     count.textContent = failure(answer);
     return;
   }
   const page = answer.data;
-  if (offset === 0) replace(results);
+  if (first) replace(results);
   for (const item of page.items) results.appendChild(row(item));
   count.textContent = page.total === 0 ? t("cases.none") : t("cases.count", { count: page.total });
-  nextOffset = page.next_offset;
-  more.hidden = nextOffset === null || nextOffset === undefined;
+  nextAfter = page.next;
+  more.hidden = nextAfter === null || nextAfter === undefined;
 }
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  search(0);
+  search();
 });
 for (const name of ["status", "category", "district", "department"]) {
-  document.getElementById(name).addEventListener("change", () => search(0));
+  document.getElementById(name).addEventListener("change", () => search());
 }
-more.addEventListener("click", () => search(nextOffset));
+more.addEventListener("click", () => search(nextAfter));
 
 // --- area alerts: the new and resolved cases of a district or a category, by email ---------
 // (services/notify/subscriptions.py: the address gets a link to confirm first)
@@ -168,6 +169,6 @@ alertsForm.addEventListener("submit", async (event) => {
 
 fillAlertAreas();
 fillFilters();
-search(0).then(() => {
+search().then(() => {
   form.dataset.ready = "true";
 });

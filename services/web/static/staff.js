@@ -195,7 +195,8 @@ function queriesFor(name) {
   }
   if (name === "supervision") {
     return [`/api/staff/cases?overdue=true&open=true&${base}`,
-      `/api/staff/cases?escalated=true&open=true&${base}`];
+      `/api/staff/cases?escalated=true&open=true&${base}`,
+      `/api/staff/cases?disputed=true&open=true&${base}`];
   }
   if (name === "mine") return [`/api/staff/cases?mine=true&open=true&${base}`];
   if (name === "search") {

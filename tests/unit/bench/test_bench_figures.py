@@ -4,16 +4,39 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from contracts.envelope import Envelope
+from contracts.facts import CaseStatus
+from services.common.settings import CommonSettings
 from services.intake.numbers import looks_like_case_number
 from zaiban.bench.env import hot_spots
-from zaiban.bench.report import Result, fmt, latency_summary, percentile, rate, ratio, table, write
+from zaiban.bench.reads import BASELINE, Timed, rows_of
+from zaiban.bench.report import (
+    Result,
+    fmt,
+    latency_summary,
+    percentile,
+    rate,
+    ratio,
+    rows_table,
+    table,
+    write,
+)
 from zaiban.bench.seed import ARTICLE_CASES, ARTICLE_RESOLVED, Sizes
-from zaiban.bench.workload import SINCE, case_id_for, is_resolved
+from zaiban.bench.workload import (
+    HISTORY_SECRET,
+    SINCE,
+    YEAR,
+    case_id_for,
+    is_resolved,
+    varied_history,
+)
 
 
 def test_percentiles_interpolate_between_the_closest_ranks() -> None:
@@ -91,3 +114,52 @@ def test_a_profile_names_the_hottest_functions() -> None:
     assert spots["inclusive"][0] == ("main (app.py)", 100.0)
     assert ("project (store.py)", 40.0) in spots["inclusive"]
     assert spots["self"][0] == ("select (selectors.py)", 60.0)
+
+
+def test_a_varied_history_holds_what_every_list_asks_for() -> None:
+    until = datetime(2026, 11, 30, tzinfo=UTC)
+    settings = CommonSettings(auth_secret=HISTORY_SECRET)
+    records = varied_history(settings, 400, until=until, cache=False)
+
+    envelopes = [Envelope.from_bytes(value) for _, value in records]
+    last = {e.case_id: e for e in envelopes}  # each case's events in order: its last facts
+    facts = [e.facts for e in last.values()]
+    assert len(last) == 400
+    assert {f.status for f in facts} == set(CaseStatus)
+    assert any(f.overdue or f.response_overdue or f.triage_overdue for f in facts)
+    assert any(f.escalated and f.status not in (CaseStatus.CLOSED, CaseStatus.RESOLVED)
+               for f in facts)
+    kinds = Counter(e.type for e in envelopes)
+    assert kinds["ReporterAssigned"] and kinds["HandlerAssigned"] and kinds["CaseEscalated"]
+    assert kinds["CaseMerged"] and kinds["CaseReturned"]
+    disputed = [e for e in envelopes if e.type == "FeedbackGiven" and e.data["fixed"]
+                and not e.data["satisfied"]]
+    assert disputed
+    # submitted over the year up to `until`, nothing after it
+    assert min(f.submitted_at for f in facts) >= until - YEAR
+    assert max(e.occurred_at for e in envelopes) <= until
+    assert len({f.submitted_at.month for f in facts}) == 12
+    assert len({f.channel for f in facts}) >= 4 and len({f.district for f in facts}) >= 5
+    # the words the searches look for, inside sentences
+    said = " ".join(e.data["description"] for e in envelopes if e.type == "CaseSubmitted")
+    for word in ("红绿灯", "路灯", "井盖", "暖气", "共享单车", "LED"):
+        assert said.count(word) >= 3, word
+
+
+def test_reads_rows_compare_each_query_with_the_baseline_and_the_smaller_store() -> None:
+    def timed(*ms: float) -> Timed:
+        return Timed(latencies=[m / 1000 for m in ms], found=1, elapsed=1.0)
+
+    runs = {3000: {BASELINE: timed(2, 2, 2), "public list": timed(10, 10, 10)},
+            30148: {BASELINE: timed(3, 3, 3), "public list": timed(12, 12, 12)}}
+    rows = {(row["query"], row["cases"]): row for row in rows_of(runs)}
+
+    assert rows[("public list", 3000)]["×base p95"] == pytest.approx(5.0)
+    assert rows[("public list", 3000)]["growth"] is None  # the smallest store: nothing to grow from
+    assert rows[("public list", 30148)]["×base p95"] == pytest.approx(4.0)
+    assert rows[("public list", 30148)]["growth"] == pytest.approx(1.2)
+    assert rows[(BASELINE, 30148)]["growth"] == pytest.approx(1.5)
+    console = Console(width=160, record=True)
+    console.print(rows_table(Result("reads", params={}, rows=rows_of(runs))))
+    text = console.export_text()
+    assert "public list" in text and "growth" in text and "1.20" in text

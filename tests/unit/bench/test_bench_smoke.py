@@ -6,7 +6,7 @@ from pathlib import Path
 
 from stackfixtures import StackInfo
 
-from zaiban.bench import bus_security, opendata, projections
+from zaiban.bench import bus_security, opendata, projections, reads
 from zaiban.bench.runner import run_one
 from zaiban.infra.processes import port_free
 
@@ -35,6 +35,26 @@ async def test_opendata_serves_and_publishes_every_event_on_the_stack(stack: Sta
     assert result.subjects["publishing the days"]["days"] >= 1
     assert result.subjects["feed size"]["bytes_per_event"] > 100
     assert not result.notes
+
+
+async def test_reads_asks_every_list_and_each_answer_holds_cases(stack: StackInfo,
+                                                                 tmp_path: Path) -> None:
+    sizes = reads.Sizes(cases=(40,), requests=3, seconds=0.5, at_least=2, warmup=1, clients=2,
+                        timeout_s=60)
+    result = await run_one("reads", sizes, console=None, folder=tmp_path)
+
+    rows = {row["query"]: row for row in result.rows}
+    # every query of the issue, the baseline and the clients at once: each timed, each
+    # answer a 200 that held what it should (a bench of 404s or empty pages says nothing)
+    assert len(rows) == 28
+    for name, row in rows.items():
+        assert row["n"] >= 2 and row["found"] >= 1, name
+        assert row["p95"] > 0 and row["×base p95"] > 0, name
+    assert rows[reads.BASELINE]["×base p95"] == 1
+    assert result.subjects["40 cases"]["events"] > 40
+    [answered] = [c for c in result.checks if c.name.startswith("queries answered wrongly")]
+    assert answered.met and answered.value == 0
+    assert any(c.name.startswith("slowest p95 at 40 cases") for c in result.checks)
 
 
 async def test_bus_security_drives_intake_over_each_listener_and_a_throwaway_plaintext_broker(

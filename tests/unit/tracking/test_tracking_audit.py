@@ -318,6 +318,6 @@ async def test_only_admins_list_the_trail_and_they_say_whose_reads(
     listed = await http.get(reads, params={"staff_id": "officer-0007", "limit": 5},
                             headers=admin)
     assert listed.status_code == 200
-    assert listed.json() == {"total": 0, "limit": 5, "offset": 0, "next_offset": None,
+    assert listed.json() == {"total": 0, "limit": 5, "offset": 0, "next_offset": None, "next": None,
                              "items": []}
     assert kept.asked == [ReadsQuery(staff_id="officer-0007", limit=5)]  # nothing else was

@@ -1,0 +1,262 @@
+"""Keeping a `RowIndex` current on every instance, from the case event log.
+
+A service runs as N instances, and the partitions of the case log are shared among them:
+the projection of this instance writes only some of the cases. Yet any instance may be
+asked for a list, so each one keeps every row. The log says which case changed, wherever it
+was projected; the store holds the document the projection wrote:
+
+1. *bootstrap*: the offsets the service's consumer group has committed, per partition,
+   minus a margin (FastStream commits what it fetched, which may run a batch or two ahead
+   of what is written); then every document of the collection, once (its rows: the view
+   is not read); then the service says it is ready — not before, so an officer never sees
+   an empty queue because the index was still filling;
+2. *follow*: this instance reads every partition of the case log from there (no consumer
+   group, nothing committed: it joins no group and moves no other reader), and for each
+   event newer than the row it keeps, reads the case's document again by `_id` — at once,
+   and again later while the projection has not written it yet (`PATIENCE_S`);
+3. the projection of this instance puts the documents it writes itself (`put`), so its
+   own cases are listed as soon as they are written.
+
+A replay of the read model (a new collection swapped in) bumps a generation number kept by
+`_id` beside it; every follower looks at it each `poll` and rebuilds its index from the new
+collection when it moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pymongo.asynchronous.collection import AsyncCollection
+
+from services.common.logging import get_logger
+from services.common.rowindex import RowIndex
+
+log = get_logger("zaiban.rowfollower")
+
+MARGIN = 2_000
+"""Records per partition read again before the group's committed offset at bootstrap."""
+PATIENCE_S = 60.0
+"""How long a row waits for the projection to write the event the log announced."""
+FIRST_LOOK_S = 0.5
+"""How long after the log announced an event the document is first read: time for the
+projection to write it (when this instance's own did, its row is there and nothing is read).
+The lists of another instance show a change that much later."""
+READERS = 16
+"""Documents read by `_id` at once."""
+GENERATIONS = "row_generations"
+"""The collection of generation numbers (`_id`: the read model's collection name)."""
+
+
+@dataclass
+class Waiting:
+    """A case whose document must reach `seq` (announced by the log at `since`)."""
+
+    seq: int
+    since: float
+    next_at: float = 0.0
+    pause: float = FIRST_LOOK_S
+
+
+_SEQ = re.compile(rb'"seq":\s*(\d+)')
+
+
+def seq_of(value: bytes) -> int | None:
+    """The `seq` of an envelope as the log holds it: the JSON of `Envelope`, whose fields
+    before `seq` are short ids, so it is found near the start without parsing the event
+    (a follower reads every record of the log); else by parsing it."""
+    found = _SEQ.search(value, 0, 512)
+    if found is not None:
+        return int(found.group(1))
+    try:
+        parsed = json.loads(value)
+        return int(parsed["seq"]) if isinstance(parsed, dict) and "seq" in parsed else None
+    except (ValueError, TypeError):
+        return None
+
+
+class RowFollower:
+    """Fills `index` from `collection`, then keeps it current from `topic` (see above)."""
+
+    def __init__(self, index: RowIndex, collection: AsyncCollection[dict[str, Any]], *,
+                 topic: str, group_id: str, kafka: Mapping[str, Any],
+                 bootstrap_servers: str, poll: float = 0.2) -> None:
+        self.index = index
+        self.collection = collection
+        self.topic = topic
+        self.group_id = group_id
+        self.kafka = dict(kafka)
+        self.bootstrap_servers = bootstrap_servers
+        self.poll = poll
+        self.generation: int | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._waiting: dict[str, Waiting] = {}
+        self._gate = asyncio.Semaphore(READERS)
+        self._during_load: list[dict[str, Any]] | None = None
+
+    # -- the service's lifecycle --------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bootstrap (the service is not ready before it ends), then follow in the background."""
+        started = time.monotonic()
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
+                                    group_id=self.group_id, enable_auto_commit=False,
+                                    auto_offset_reset="earliest",
+                                    max_partition_fetch_bytes=4 << 20, **self.kafka)
+        await consumer.start()
+        self._consumer = consumer
+        partitions = sorted(consumer.partitions_for_topic(self.topic) or ())
+        if not partitions:
+            await consumer._client.force_metadata_update()  # a topic not yet in the metadata
+            partitions = sorted(consumer.partitions_for_topic(self.topic) or ())
+        assigned = [TopicPartition(self.topic, p) for p in partitions]
+        consumer.assign(assigned)
+        beginnings = await consumer.beginning_offsets(assigned)
+        starts: dict[TopicPartition, int] = {}
+        for tp in assigned:
+            committed = await consumer.committed(tp)
+            starts[tp] = max(beginnings[tp], (committed or 0) - MARGIN)
+        self.generation = await self._generation()
+        await self.load(self.index)
+        for tp, offset in starts.items():
+            consumer.seek(tp, offset)
+        self._task = asyncio.create_task(self._follow(), name=f"rows:{self.collection.name}")
+        log.info("rows_loaded", collection=self.collection.name, rows=len(self.index),
+                 seconds=round(time.monotonic() - started, 2))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+            self._consumer = None
+
+    async def load(self, index: RowIndex) -> None:
+        """Every document's row into `index`, read once (the whole collection, without the
+        views)."""
+        projection = dict.fromkeys(index.fields, 1)
+        index.put_all([document async for document in
+                       self.collection.find({}, projection=projection, batch_size=2000)])
+
+    # -- keeping up ---------------------------------------------------------------------
+
+    def put(self, documents: list[dict[str, Any]]) -> None:
+        """Documents this instance's projection wrote."""
+        for document in documents:
+            self.index.put(document)
+        if self._during_load is not None:
+            self._during_load.extend(documents)
+
+    async def _follow(self) -> None:
+        assert self._consumer is not None
+        last_generation_check = time.monotonic()
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=int(self.poll * 1000),
+                                                       max_records=2000)
+                for records in batches.values():
+                    for record in records:
+                        self._announced(record.key, record.value)
+                if self._waiting:
+                    await self._refresh()
+                if time.monotonic() - last_generation_check >= 1.0:
+                    last_generation_check = time.monotonic()
+                    await self._check_generation()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the broker or the store away: try again shortly
+                log.warning("rows_follow_failed_will_retry", collection=self.collection.name,
+                            error=f"{type(error).__name__}: {error}")
+                await asyncio.sleep(1.0)
+
+    def _announced(self, key: bytes | None, value: bytes | None) -> None:
+        if not key or not value:
+            return
+        seq = seq_of(value)
+        if seq is None:
+            return  # unreadable: the projection dead-letters it
+        case_id = key.decode(errors="replace")
+        if seq > self.index.seq(case_id):
+            known = self._waiting.get(case_id)
+            if known is None:
+                now = time.monotonic()
+                self._waiting[case_id] = Waiting(seq, now, next_at=now + FIRST_LOOK_S)
+            else:
+                known.seq = max(known.seq, seq)
+
+    async def _refresh(self) -> None:
+        """Read again the documents the log says changed; keep waiting, less and less often,
+        for those the projection has not written yet, up to `PATIENCE_S`."""
+        now = time.monotonic()
+        due = []
+        for case_id, waiting in list(self._waiting.items()):
+            if self.index.seq(case_id) >= waiting.seq:  # this instance's projection put it
+                del self._waiting[case_id]
+            elif waiting.next_at <= now:
+                due.append((case_id, waiting))
+        if not due:
+            return
+        fields = dict.fromkeys(self.index.fields, 1)
+
+        async def one(case_id: str) -> dict[str, Any] | None:
+            async with self._gate:
+                return await self.collection.find_one({"_id": case_id}, projection=fields)
+
+        documents = await asyncio.gather(*(one(case_id) for case_id, _ in due))
+        now = time.monotonic()
+        for (case_id, waiting), document in zip(due, documents, strict=True):
+            if document is not None:
+                self.index.put(document)
+            if self.index.seq(case_id) >= waiting.seq or now - waiting.since > PATIENCE_S:
+                self._waiting.pop(case_id, None)
+            else:
+                waiting.pause = min(waiting.pause * 2, 5.0)
+                waiting.next_at = now + waiting.pause
+
+    async def _generation(self) -> int:
+        found = await self.collection.database[GENERATIONS].find_one(
+            {"_id": self.collection.name})
+        return int(found["generation"]) if found else 0
+
+    async def _check_generation(self) -> None:
+        """Rebuild the index from the collection a replay swapped in; the old one answers
+        until the new one is whole, and what the projection wrote meanwhile is put in too."""
+        generation = await self._generation()
+        if generation == self.generation:
+            return
+        fresh = RowIndex(fields=self.index.fields, keyed=self.index.keyed,
+                         ranged=self.index.ranged, texts=tuple(self.index.texts),
+                         version=self.index.version)
+        self._during_load = []
+        try:
+            await self.load(fresh)
+            for document in self._during_load:
+                fresh.put(document)
+        finally:
+            self._during_load = None
+        self.index = fresh
+        self.generation = generation
+        log.info("rows_reloaded", collection=self.collection.name, rows=len(fresh),
+                 generation=generation)
+
+
+async def bump_generation(collection: AsyncCollection[dict[str, Any]]) -> None:
+    """Say that `collection` was replaced (a replay swapped a rebuilt one in): every follower
+    of it reloads its rows."""
+    generations = collection.database[GENERATIONS]
+    found = await generations.find_one({"_id": collection.name})
+    generation = (int(found["generation"]) if found else 0) + 1
+    await generations.replace_one({"_id": collection.name}, {"generation": generation},
+                                  upsert=True)

@@ -1,0 +1,176 @@
+"""The row index answers a list as the store would, and pages it stably while rows change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from unit.tracking.tracking_stories import a_long_handling
+
+from services.common.rowfollower import seq_of
+from services.common.rowindex import (
+    NEWEST,
+    BadCursor,
+    RowIndex,
+    Unsupported,
+    literal_of,
+    matches,
+    sort_key,
+)
+from services.tracking.store import literal_pattern
+
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+INBOX = [("late", -1), ("deadline", 1), ("_id", 1)]
+
+
+def rows() -> RowIndex:
+    return RowIndex(fields=("text", "deadline", "late"), keyed=("status", "district",
+                                                                "assisting", "late"),
+                    ranged=("resolved_at",), texts=("text",))
+
+
+def doc(n: int, **fields: Any) -> dict[str, Any]:
+    return {"_id": f"ZB-{n:04d}", "seq": 1, "status": "routed", "district": "jinshui",
+            "assisting": [], "submitted_at": T0 + timedelta(hours=n), "text": f"第{n}号",
+            "deadline": T0 + timedelta(days=30 - n % 7), "late": n % 5 == 0,
+            "resolved_at": None, **fields}
+
+
+def test_a_row_is_replaced_only_by_a_newer_one_and_leaves_nothing_behind() -> None:
+    index = rows()
+    assert index.put(doc(1, seq=3, status="routed"))
+    assert not index.put(doc(1, seq=2, status="submitted"))  # a late re-read of an older write
+    assert index.find({"status": "submitted"}).ids == []
+    assert index.put(doc(1, seq=4, status="resolved"))
+    assert index.find({"status": "routed"}).total == 0
+    assert index.find({"status": "resolved"}).ids == ["ZB-0001"]
+    index.remove("ZB-0001")
+    assert len(index) == 0 and index.find({}).total == 0
+    assert index.search("text", "第1号") == {}
+
+
+def test_filters_mean_what_the_store_means() -> None:
+    index = rows()
+    index.put(doc(1, assisting=["water-co"], district=None))
+    index.put(doc(2, status="closed", resolved_at=T0))
+    index.put(doc(3, assisting=["power-co", "water-co"]))
+    found = lambda selector: sorted(index.find(selector, limit=100).ids)  # noqa: E731
+    assert found({"assisting": "water-co"}) == ["ZB-0001", "ZB-0003"]  # an element of the array
+    assert found({"district": None}) == ["ZB-0001"]  # null matches the missing and the null
+    assert found({"district": {"$ne": "jinshui"}}) == ["ZB-0001"]
+    assert found({"status": {"$nin": ["closed"]}}) == ["ZB-0001", "ZB-0003"]
+    assert found({"resolved_at": {"$gte": T0 - timedelta(days=1)}}) == ["ZB-0002"]  # not null
+    assert found({"submitted_at": {"$gt": T0 + timedelta(hours=1),
+                                   "$lte": T0.replace(tzinfo=None) + timedelta(hours=3)}}
+                 ) == ["ZB-0002", "ZB-0003"]  # a naive time is UTC, as the store returns it
+    assert found({"$or": [{"status": "closed"}, {"_id": "ZB-0003"}]}) == ["ZB-0002", "ZB-0003"]
+    assert found({"$and": [{"status": "routed"}, {"assisting": {"$in": ["power-co"]}}]}
+                 ) == ["ZB-0003"]
+    assert found({"text": {"$regex": literal_pattern("第2"), "$options": "i"}}) == ["ZB-0002"]
+    with pytest.raises(Unsupported, match=r"\$exists"):
+        index.find({"district": {"$exists": True}})
+    with pytest.raises(Unsupported, match=r"\$where"):
+        index.find({"$where": "1"})
+
+
+def test_a_literal_pattern_reads_back_as_its_text_and_a_real_pattern_does_not() -> None:
+    for text in ("红绿灯", "a.b (c) [d] {e} ^$|?*+\\", "No. 5"):
+        assert literal_of(literal_pattern(text)) == text
+    assert literal_of("a.b") is None and literal_of("x\\") is None
+
+
+def test_orders_and_pages_as_sorted_would() -> None:
+    index = rows()
+    for n in range(1, 41):
+        index.put(doc(n, submitted_at=T0 + timedelta(hours=n % 13)))
+    everything = list(index.rows.values())
+    for order in (NEWEST, INBOX):
+        expected = [r["_id"] for r in sorted(everything, key=lambda r: sort_key(r, order))]
+        assert index.find({}, sort=order, limit=100).ids == expected
+        assert index.find({}, sort=order, limit=7, skip=14).ids == expected[14:21]
+        routed = [i for i in expected if index.rows[i]["late"]]
+        assert index.find({"late": True}, sort=order, limit=100).ids == routed
+    newest = index.find({}, limit=3).ids
+    assert [index.rows[i]["submitted_at"] for i in newest] == sorted(
+        (index.rows[i]["submitted_at"] for i in newest), reverse=True)
+
+
+@pytest.mark.parametrize("order", [NEWEST, INBOX])
+@pytest.mark.parametrize("selector", [{}, {"district": "jinshui"}, {"late": False}])
+def test_paging_by_cursor_is_stable_while_rows_change(order: Any, selector: Any) -> None:
+    """New cases arrive at the top and others change while a reader pages: nothing is seen
+    twice, and every row that matched all along is seen."""
+    index = rows()
+    for n in range(1, 61):
+        index.put(doc(n))
+    before = set(index.find(selector, sort=order, limit=1000).ids)
+    seen: list[str] = []
+    after = None
+    fresh = 100
+    while True:
+        page = index.find(selector, sort=order, limit=7, after=after)
+        seen.extend(page.ids)
+        for _ in range(3):  # meanwhile: new cases, and old ones change
+            fresh += 1
+            index.put(doc(fresh))
+        index.put(doc(fresh % 60 + 1, seq=fresh, district="erqi"))
+        if page.next is None:
+            break
+        after = page.next
+    assert len(seen) == len(set(seen))
+    still = before & set(index.find(selector, sort=order, limit=10_000).ids)
+    assert still <= set(seen)
+
+
+def test_a_cursor_not_given_by_the_list_is_refused() -> None:
+    index = rows()
+    index.put(doc(1))
+    for bad in ("nonsense!", "e30", "W3siYSI6MX1d"):  # garbage, {}, [{"a":1}]
+        with pytest.raises(BadCursor):
+            index.find({}, after=bad)
+    index.put(doc(2))
+    of_the_inbox = index.find({}, sort=INBOX, limit=1).next
+    assert of_the_inbox is not None
+    with pytest.raises(BadCursor):  # another list's cursor
+        index.find({}, after=of_the_inbox)
+
+
+def test_words_rank_by_relevance_then_recency() -> None:
+    index = rows()
+    index.put(doc(1, text="红绿灯坏了"))
+    index.put(doc(2, text="路口红绿灯坏了，红绿灯一直闪"))
+    index.put(doc(3, text="路灯不亮"))
+    index.put(doc(4, text="红绿灯不亮"))
+    selector = {"text": {"$regex": literal_pattern("红绿灯"), "$options": "i"}}
+    relevance = index.search("text", "红绿灯")
+    ids = index.find(selector, relevance=relevance, limit=10).ids
+    assert ids == ["ZB-0002", "ZB-0004", "ZB-0001"]  # twice first; equals, the newer first
+
+
+def test_the_matcher_reads_a_row_without_the_index() -> None:
+    row = {"_id": "A", "status": "routed", "tags": ["x", "y"], "at": T0.timestamp()}
+    assert matches(row, {"tags": {"$in": ["y"]}, "at": {"$lt": T0 + timedelta(seconds=1)}})
+    assert not matches(row, {"tags": {"$nin": ["y"]}})
+    assert not matches(row, {"missing": {"$gte": 0}})
+
+
+def test_a_load_in_bulk_answers_as_puts_one_by_one() -> None:
+    loaded, one_by_one = rows(), rows()
+    documents = [doc(n, submitted_at=T0 + timedelta(minutes=(n * 37) % 101),
+                     resolved_at=T0 + timedelta(hours=n % 7) if n % 3 else None)
+                 for n in range(1, 80)]
+    assert loaded.put_all([*documents, doc(5, seq=0)]) == len(documents)  # an older one: not kept
+    for document in documents:
+        one_by_one.put(document)
+    for selector in ({}, {"late": True}, {"resolved_at": {"$lte": T0 + timedelta(hours=3)}}):
+        for order in (NEWEST, INBOX):
+            assert loaded.find(selector, sort=order, limit=100) == \
+                one_by_one.find(selector, sort=order, limit=100)
+
+
+def test_a_follower_reads_the_seq_of_each_record_of_the_log() -> None:
+    envelopes = a_long_handling().envelopes
+    assert [seq_of(e.to_bytes()) for e in envelopes] == [e.seq for e in envelopes]
+    assert seq_of(b'{"data": {"a": 1}, "seq": 7}') == 7  # another producer's order
+    assert seq_of(b"not an event") is None and seq_of(b'{"no": "seq"}') is None
