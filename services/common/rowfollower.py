@@ -5,8 +5,8 @@ the projection of this instance writes only some of the cases. Yet any instance 
 asked for a list, so each one keeps every row. The log says which case changed, wherever it
 was projected; the store holds the document the projection wrote:
 
-1. *bootstrap*: the offsets the service's consumer group has committed, per partition,
-   minus a margin (FastStream commits what it fetched, which may run a batch or two ahead
+1. *bootstrap*: the offsets the service's consumer group has committed, per partition (an
+   admin request), minus a margin (FastStream commits what it fetched, which may run a batch or two ahead
    of what is written); then every document of the collection, once (its rows: the view
    is not read); then the service says it is ready — not before, so an officer never sees
    an empty queue because the index was still filling;
@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.common.logging import get_logger
@@ -49,6 +51,8 @@ FIRST_LOOK_S = 0.5
 """How long after the log announced an event the document is first read: time for the
 projection to write it (when this instance's own did, its row is there and nothing is read).
 The lists of another instance show a change that much later."""
+ASK_S = 15.0
+"""How long a request to the broker may take at start and stop."""
 READERS = 16
 """Documents read by `_id` at once."""
 GENERATIONS = "row_generations"
@@ -107,9 +111,8 @@ class RowFollower:
     async def start(self) -> None:
         """Bootstrap (the service is not ready before it ends), then follow in the background."""
         started = time.monotonic()
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
-                                    group_id=self.group_id, enable_auto_commit=False,
-                                    auto_offset_reset="earliest",
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None,
+                                    enable_auto_commit=False, auto_offset_reset="earliest",
                                     max_partition_fetch_bytes=4 << 20, **self.kafka)
         await consumer.start()
         self._consumer = consumer
@@ -120,10 +123,8 @@ class RowFollower:
         assigned = [TopicPartition(self.topic, p) for p in partitions]
         consumer.assign(assigned)
         beginnings = await consumer.beginning_offsets(assigned)
-        starts: dict[TopicPartition, int] = {}
-        for tp in assigned:
-            committed = await consumer.committed(tp)
-            starts[tp] = max(beginnings[tp], (committed or 0) - MARGIN)
+        committed = await self._committed()
+        starts = {tp: max(beginnings[tp], committed.get(tp, 0) - MARGIN) for tp in assigned}
         self.generation = await self._generation()
         await self.load(self.index)
         for tp, offset in starts.items():
@@ -131,6 +132,25 @@ class RowFollower:
         self._task = asyncio.create_task(self._follow(), name=f"rows:{self.collection.name}")
         log.info("rows_loaded", collection=self.collection.name, rows=len(self.index),
                  seconds=round(time.monotonic() - started, 2))
+
+    async def _committed(self) -> dict[TopicPartition, int]:
+        """The offsets the service's group committed on the topic, asked once of the broker
+        (an admin request: this follower joins no group; a consumer with the group's id
+        would bring a coordinator along, whose stop can wait on the group)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, **self.kafka)
+        try:
+            await asyncio.wait_for(admin.start(), timeout=ASK_S)
+            found = await asyncio.wait_for(admin.list_consumer_group_offsets(self.group_id),
+                                           timeout=ASK_S)
+        except (TimeoutError, KafkaError) as error:  # from the start of the log: slower, right
+            log.warning("rows_group_offsets_unknown", group=self.group_id,
+                        error=f"{type(error).__name__}: {error}")
+            return {}
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(admin.close(), timeout=ASK_S)
+        return {tp: meta.offset for tp, meta in found.items()
+                if tp.topic == self.topic and meta.offset >= 0}
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -140,7 +160,7 @@ class RowFollower:
             self._task = None
         if self._consumer is not None:
             with contextlib.suppress(Exception):
-                await self._consumer.stop()
+                await asyncio.wait_for(self._consumer.stop(), timeout=ASK_S)
             self._consumer = None
 
     async def load(self, index: RowIndex) -> None:

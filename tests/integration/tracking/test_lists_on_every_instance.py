@@ -172,6 +172,12 @@ async def test_every_instance_lists_the_cases_another_projected(
 
         await eventually(both_see_the_moves, what="both instances list the routed cases")
 
+        # a third instance starts from where the group is, not from the start of the log
+        follower = second.store.follower
+        assert follower is not None
+        committed = await follower._committed()
+        assert committed and sum(committed.values()) >= len(cases)
+
 
 def view(case_id: str, routed_to: str | None = None) -> CaseView:
     folded = fold(None, story(case_id, routed_to).envelopes)
