@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.topics import Topics
@@ -37,7 +38,10 @@ from services.common.bus import (
 from services.common.catalogue import load_city
 from services.common.cityconfig import CityFeed, CityLog, LiveCity
 from services.common.clock import Clock, SystemClock
+from services.common.kafka import kafka_options, principal_of
 from services.common.logging import configure_logging, get_logger
+from services.common.rowfollower import RowFollower
+from services.common.rowindex import RowIndex
 from services.common.settings import CommonSettings
 from services.common.store import make_client, ping, service_db
 
@@ -60,6 +64,7 @@ class ServiceRuntime(Generic[S]):
         self.router = APIRouter()
         self.group_id = f"{settings.topic_prefix}zaiban-{self.name}"
         self._tasks: list[asyncio.Task[Any]] = []
+        self._followers: list[RowFollower] = []
         self._revocations: RevocationFeed | None = None
         # The city's configuration: deploy/config/ (version 0), then every change on the
         # configuration topic, which every instance reads (services/common/cityconfig.py).
@@ -128,8 +133,24 @@ class ServiceRuntime(Generic[S]):
         self.started = True
         log.info("service_started", service=self.name, group=self.group_id)
 
+    async def follow_rows(self, index: RowIndex,
+                          collection: AsyncCollection[dict[str, Any]]) -> RowFollower:
+        """Fill `index` with the rows of `collection` and keep it current from the case log,
+        as this service's principal after its group's offsets (`rowfollower.py`); stopped
+        with the service. Call it in `on_start`: the service is ready only once it is full."""
+        follower = RowFollower(index, collection, topic=self.topics.case_events,
+                               group_id=self.group_id,
+                               bootstrap_servers=self.settings.kafka_bootstrap,
+                               kafka=kafka_options(self.settings, principal_of(self.name)))
+        await follower.start()
+        self._followers.append(follower)
+        return follower
+
     async def stop(self) -> None:
         self.started = False
+        for follower in self._followers:
+            await follower.stop()
+        self._followers.clear()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -44,7 +44,6 @@ from services.common.bus import (
 from services.common.casestreams import CaseStreams, ConcurrentChange, case_of
 from services.common.clock import Clock
 from services.common.commands import Desk
-from services.common.kafka import kafka_options, principal_of
 from services.common.keys import SUBMISSION_KEY, BrokenSeal, key_store, open_for
 from services.common.logging import bound, get_logger
 from services.common.quotas import COLLECTION as RATE_CELLS
@@ -157,19 +156,10 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         await self.streams.ensure_indexes(("status", "ended_at"))  # the retention sweep's
         self._sweep_rate_cells = not await self.rate_cells.expire_by_ttl()
         # the duplicates' rows of every case, before this instance says it is ready
-        follower = RowFollower(self._rows, self.streams.collection,
-                               topic=self.topics.case_events, group_id=self.group_id,
-                               bootstrap_servers=self.settings.kafka_bootstrap,
-                               kafka=kafka_options(self.settings, principal_of(self.name)))
-        await follower.start()
+        follower = await self.follow_rows(self._rows, self.streams.collection)
         await self._complete_rows(follower.index)
         self.follower = follower
         self.background(self.streams.relay)
-
-    async def stop(self) -> None:
-        if self.follower is not None:
-            await self.follower.stop()
-        await super().stop()
 
     @property
     def rows(self) -> RowIndex:

@@ -35,10 +35,8 @@ from services.common.bus import (
     typed,
 )
 from services.common.clock import Clock
-from services.common.kafka import kafka_options, principal_of
 from services.common.keys import key_store
 from services.common.logging import bound, get_logger
-from services.common.rowfollower import RowFollower
 from services.common.runtime import ServiceRuntime
 from services.tracking.api import (
     install_audit_routes,
@@ -90,17 +88,7 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
     async def on_start(self) -> None:
         await self.reads.ensure_indexes()
         # the lists: every case's row, before this instance says it is ready
-        follower = RowFollower(case_rows(), self.store.collection,
-                               topic=self.topics.case_events, group_id=self.group_id,
-                               bootstrap_servers=self.settings.kafka_bootstrap,
-                               kafka=kafka_options(self.settings, principal_of(self.name)))
-        await follower.start()
-        self.store.follow(follower)
-
-    async def stop(self) -> None:
-        if self.store.follower is not None:
-            await self.store.follower.stop()
-        await super().stop()
+        self.store.follow(await self.follow_rows(case_rows(), self.store.collection))
 
     async def keep_read(self, read: PersonalDataRead) -> None:
         """A read on the audit topic, into the admins' list (once, however often delivered)."""
