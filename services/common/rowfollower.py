@@ -12,8 +12,9 @@ was projected; the store holds the document the projection wrote:
    an empty queue because the index was still filling;
 2. *follow*: this instance reads every partition of the case log from there (no consumer
    group, nothing committed: it joins no group and moves no other reader), and for each
-   event newer than the row it keeps, reads the case's document again by `_id` — at once,
-   and again later while the projection has not written it yet (`PATIENCE_S`);
+   event newer than the row it keeps, reads the case's document again by `_id` — after
+   `FIRST_LOOK_S`, unless this instance's projection put it meanwhile, and again, less and
+   less often, while the projection has not written it yet (`PATIENCE_S`);
 3. the projection of this instance puts the documents it writes itself (`put`), so its
    own cases are listed as soon as they are written.
 
@@ -40,6 +41,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.common.logging import get_logger
 from services.common.rowindex import RowIndex
+from services.common.store import find_by_ids
 
 log = get_logger("zaiban.rowfollower")
 
@@ -53,8 +55,6 @@ projection to write it (when this instance's own did, its row is there and nothi
 The lists of another instance show a change that much later."""
 ASK_S = 15.0
 """How long a request to the broker may take at start and stop."""
-READERS = 16
-"""Documents read by `_id` at once."""
 GENERATIONS = "row_generations"
 """The collection of generation numbers (`_id`: the read model's collection name)."""
 
@@ -103,7 +103,6 @@ class RowFollower:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._waiting: dict[str, Waiting] = {}
-        self._gate = asyncio.Semaphore(READERS)
         self._during_load: list[dict[str, Any]] | None = None
 
     # -- the service's lifecycle --------------------------------------------------------
@@ -228,15 +227,11 @@ class RowFollower:
                 due.append((case_id, waiting))
         if not due:
             return
-        fields = dict.fromkeys(self.index.fields, 1)
-
-        async def one(case_id: str) -> dict[str, Any] | None:
-            async with self._gate:
-                return await self.collection.find_one({"_id": case_id}, projection=fields)
-
-        documents = await asyncio.gather(*(one(case_id) for case_id, _ in due))
+        documents = await find_by_ids(self.collection, [case_id for case_id, _ in due],
+                                      dict.fromkeys(self.index.fields, 1))
         now = time.monotonic()
-        for (case_id, waiting), document in zip(due, documents, strict=True):
+        for case_id, waiting in due:
+            document = documents.get(case_id)
             if document is not None:
                 self.index.put(document)
             if self.index.seq(case_id) >= waiting.seq or now - waiting.since > PATIENCE_S:

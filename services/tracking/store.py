@@ -100,6 +100,7 @@ from services.common.rowindex import NEWEST, Found, RowIndex
 from services.common.store import (
     DUPLICATE_KEY,
     StoreTraits,
+    find_by_ids,
     insert_new,
     traits_of,
 )
@@ -573,28 +574,28 @@ class TimelineStore:
     async def views(self, case_ids: Sequence[str]) -> list[CaseView]:
         """The views of the cases of a page, in this order: the ones listed last are kept
         (`kept_views`, as long as their row says they have not changed), the others read by
-        `_id` (the only read every store answers from an index); a case gone meanwhile is
-        left out."""
-        gate = asyncio.Semaphore(WRITERS)
+        `_id` (`find_by_ids`); a case gone meanwhile is left out."""
         rows = self.rows
-
-        async def one(case_id: str) -> CaseView | None:
+        found: dict[str, CaseView] = {}
+        for case_id in case_ids:
             kept = self._views.get(case_id)
             if kept is not None and kept.seq >= rows.seq(case_id):
                 self._views.move_to_end(case_id)
-                return kept
-            async with gate:
-                view = view_of(await self.collection.find_one({"_id": case_id},
-                                                              projection={"view": 1}))
-            if view is not None and self._kept_views:
-                self._views[case_id] = view
-                self._views.move_to_end(case_id)
-                while len(self._views) > self._kept_views:
-                    self._views.popitem(last=False)
-            return view
+                found[case_id] = kept
+        missing = [case_id for case_id in case_ids if case_id not in found]
+        for case_id, doc in (await find_by_ids(self.collection, missing, {"view": 1})).items():
+            if (view := view_of(doc)) is not None:
+                found[case_id] = view
+                self._keep_view(view)
+        return [found[case_id] for case_id in case_ids if case_id in found]
 
-        found = await asyncio.gather(*(one(case_id) for case_id in case_ids))
-        return [view for view in found if view is not None]
+    def _keep_view(self, view: CaseView) -> None:
+        if not self._kept_views:
+            return
+        self._views[view.case_id] = view
+        self._views.move_to_end(view.case_id)
+        while len(self._views) > self._kept_views:
+            self._views.popitem(last=False)
 
     async def _listed(self, found: Found) -> Listed:
         return Listed(total=found.total, views=await self.views(found.ids), next=found.next)

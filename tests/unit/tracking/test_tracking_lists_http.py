@@ -31,7 +31,7 @@ class Documents:
         self.documents: dict[str, dict[str, Any]] = {}
         self.database: dict[str, dict[str, Any]] = {"tracking_codes": {}}
 
-    async def find_one(self, query: dict[str, Any], **_: Any) -> dict[str, Any] | None:
+    async def find_one(self, query: dict[str, Any], *_: Any, **__: Any) -> dict[str, Any] | None:
         return self.documents.get(query["_id"])
 
 
