@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -180,29 +179,9 @@ async def a_namespace(stack: StackInfo) -> AsyncIterator[Namespace]:
 # ---- a private stack, for fault tests that stop and restart the broker or the store ----------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def private_settings(tmp_path: Path) -> StackSettings:
-    """Settings for a second local stack: its own home under `tmp_path`, free ports, and the
-    shared stack's Kafka jars, FerretDB binary and Kafka credentials (symlinked, so nothing is
-    resolved or built, and every client logs in to it as to the shared one)."""
-    shared = StackSettings.from_env()
-    own = StackSettings(home=tmp_path / "zaiban-home", kafka_port=free_port(),
-                        controller_port=free_port(), tls_port=free_port(), store_port=free_port(),
-                        start_timeout=shared.start_timeout, stop_timeout=15,
-                        kafka_heap=shared.kafka_heap)
-    own.kafka_dir.mkdir(parents=True)
-    own.bin_dir.mkdir(parents=True)
-    if shared.libs_dir.is_dir():
-        own.libs_dir.symlink_to(shared.libs_dir, target_is_directory=True)
-    if shared.ferretdb_bin.is_file():
-        own.ferretdb_bin.symlink_to(shared.ferretdb_bin)
-    own.kafka_credentials_dir.symlink_to(shared.kafka_credentials_dir, target_is_directory=True)
-    return own
+    """Settings for a second local stack under `tmp_path` (see `infra.private_settings`)."""
+    return infra.private_settings(tmp_path / "zaiban-home")
 
 
 @dataclass

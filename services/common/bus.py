@@ -51,7 +51,7 @@ from contracts.revocations import TokenRevoked
 from contracts.schemas import CaseEventEnvelope
 from contracts.topics import Topics
 from services.common.kafka import broker_security, principal_of
-from services.common.logging import bound, get_logger
+from services.common.logging import COMMIT_LOST_TO_A_REBALANCE, bound, get_logger
 from services.common.revocations import Revocations
 from services.common.settings import CommonSettings
 from services.common.store import Unavailable
@@ -105,16 +105,17 @@ def make_broker(settings: CommonSettings, service: str, *,
         request_timeout_ms=15_000,
         graceful_timeout=10.0,
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        logger=_broker_logger(service),
+        logger=broker_logger(service),
         log_level=logging.DEBUG,
         description="zaiban's Kafka: the case event log and the integration topics",
     )
 
 
-def _broker_logger(service: str) -> logging.Logger:
+def broker_logger(service: str) -> logging.Logger:
     logger = logging.getLogger(f"zaiban.{service}.broker")
     if not any(isinstance(f, _TopicsAreEnsured) for f in logger.filters):
         logger.addFilter(_TopicsAreEnsured())
+    logger.addFilter(COMMIT_LOST_TO_A_REBALANCE)  # kept once: the same object
     return logger
 
 

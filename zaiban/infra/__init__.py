@@ -54,7 +54,16 @@ from zaiban.infra.settings import (
     component_name,
     repo_root,
 )
-from zaiban.infra.stack import down, ensure_up, restart_kafka, restart_store, start, status, stop
+from zaiban.infra.stack import (
+    down,
+    ensure_up,
+    private_settings,
+    restart_kafka,
+    restart_store,
+    start,
+    status,
+    stop,
+)
 
 __all__ = [
     "COMPONENTS",
@@ -75,6 +84,7 @@ __all__ = [
     "ensure_up",
     "ferretdb_binary_version",
     "kafka_version",
+    "private_settings",
     "repo_root",
     "restart_kafka",
     "restart_store",

@@ -1,0 +1,94 @@
+"""The faults, one scenario each: what it injects beside the clients' traffic, at its full
+size (`zaiban chaos <name>`) and its short one (`make test`, tests/faults/)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from zaiban.chaos.run import PIPELINE, Run, Scenario, Size
+from zaiban.infra import KAFKA_COMPONENT, STORE_COMPONENT
+
+
+async def kills(run: Run) -> None:
+    """SIGKILLs at random moments, each of a random service (intake and routing among
+    them: every service at least once), each started again at once, as its supervisor
+    would."""
+    count = int(run.size.knob("kills"))
+    order = list(PIPELINE) + [run.rng.choice(PIPELINE) for _ in range(count - len(PIPELINE))]
+    run.rng.shuffle(order)
+    for name in order:
+        await asyncio.sleep(run.rng.uniform(0.5, run.size.knob("between_s")))
+        copy = run.rng.choice(run.fleet.copies(name))
+        injected = run.begin(f"SIGKILL {copy.name}")
+        copy.kill()
+        await asyncio.sleep(run.rng.uniform(0.0, 1.0))
+        copy.start()
+        run.end(injected)
+        await run.recovered(injected)
+
+
+async def broker_restart(run: Run) -> None:
+    """The broker stopped while routing routes and tracking projects, and started again on
+    the same data."""
+    for _ in range(int(run.size.knob("restarts"))):
+        await run.under_way(len(run.load.submitted) + int(run.size.knob("cases_before")))
+        injected = run.begin(f"broker away {run.size.knob('away_s'):g} s")
+        await run.stack.stop(KAFKA_COMPONENT)
+        await asyncio.sleep(run.size.knob("away_s"))
+        await run.stack.start(KAFKA_COMPONENT)
+        run.end(injected)
+        await run.recovered(injected)
+
+
+async def store_away(run: Run) -> None:
+    """The store stopped for a while under load, then started again on the same data: no
+    service is restarted."""
+    await run.under_way(int(run.size.knob("cases_before")))
+    injected = run.begin(f"store away {run.size.knob('away_s'):g} s")
+    await run.stack.stop(STORE_COMPONENT)
+    away = asyncio.create_task(asyncio.sleep(run.size.knob("away_s")))
+    await run.all_say(503, within_s=20.0, why="while the store is away")
+    await away
+    await run.stack.start(STORE_COMPONENT)
+    run.end(injected)
+    await run.recovered(injected)
+
+
+SCALED = ("routing", "tracking", "metrics")
+
+
+async def scale(run: Run) -> None:
+    """Routing, tracking and metrics from one copy to three and back, under load: each step
+    moves partitions between copies (a rebalance)."""
+    for _ in range(int(run.size.knob("rounds"))):
+        await run.under_way(len(run.load.submitted) + int(run.size.knob("cases_before")))
+        for copies in (3, 1):
+            injected = run.begin(f"{'/'.join(SCALED)} to {copies} cop{'ies' if copies > 1 else 'y'}")
+            for name in SCALED:
+                await run.fleet.scale(name, copies)
+            run.end(injected)
+            await run.recovered(injected)
+            await asyncio.sleep(run.size.knob("hold_s"))
+
+
+def _size(cases: int, **knobs: float) -> Size:
+    return Size(cases=cases, knobs=knobs)
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("kills", "SIGKILLs at random across the services, each restarted", kills,
+             full=_size(2000, kills=24, between_s=8.0),
+             short=_size(40, kills=4, between_s=3.0)),
+    Scenario("broker", "the broker restarted amid routing and tracking work", broker_restart,
+             full=_size(1500, restarts=2, away_s=30.0, cases_before=300),
+             short=_size(30, restarts=1, away_s=8.0, cases_before=10), own_stack=True),
+    Scenario("store-30s", "the store stopped for 30 seconds", store_away,
+             full=_size(600, away_s=30.0, cases_before=200),
+             short=_size(20, away_s=6.0, cases_before=8), own_stack=True),
+    Scenario("store-3min", "the store stopped for 3 minutes", store_away,
+             full=_size(1000, away_s=180.0, cases_before=200),
+             short=_size(20, away_s=6.0, cases_before=8), own_stack=True),
+    Scenario("scale", "routing, tracking and metrics scaled 1 → 3 → 1 under load", scale,
+             full=_size(1500, rounds=3, hold_s=20.0, cases_before=200),
+             short=_size(30, rounds=1, hold_s=3.0, cases_before=8)),
+)}
