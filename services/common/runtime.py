@@ -50,6 +50,10 @@ log = get_logger("zaiban.runtime")
 S = TypeVar("S", bound=CommonSettings)
 
 
+READINESS_S = 2.0
+"""How long /readyz waits for each dependency (all are asked at once)."""
+
+
 class ServiceRuntime(Generic[S]):
     name: str = "service"
 
@@ -180,19 +184,22 @@ class ServiceRuntime(Generic[S]):
     # -- readiness --------------------------------------------------------------
 
     async def readiness(self) -> dict[str, bool]:
-        """Each dependency and whether it answers now."""
+        """Each dependency and whether it answers now: asked side by side, each within
+        READINESS_S, so /readyz answers within that however many are away (a probe that
+        waits on a store that is gone would itself time out)."""
         checks: dict[str, Callable[[], Awaitable[Any]]] = {
-            "broker": lambda: self.broker.ping(timeout=2.0),
+            "broker": lambda: self.broker.ping(timeout=READINESS_S),
             "store": lambda: ping(self.mongo),
         }
-        results: dict[str, bool] = {"started": self.started}
-        for name, check in checks.items():
+
+        async def answers(check: Callable[[], Awaitable[Any]]) -> bool:
             try:
-                answer = await asyncio.wait_for(check(), timeout=3.0)
-                results[name] = answer is not False
+                return await asyncio.wait_for(check(), timeout=READINESS_S) is not False
             except Exception:
-                results[name] = False
-        return results
+                return False
+
+        found = await asyncio.gather(*(answers(check) for check in checks.values()))
+        return {"started": self.started, **dict(zip(checks, found, strict=True))}
 
 
 @contextlib.asynccontextmanager

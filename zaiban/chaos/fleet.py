@@ -30,6 +30,10 @@ from services.composition import SERVICES
 
 ZAIBAN = Path(sys.executable).with_name("zaiban")
 
+READYZ_S = 6.0
+"""How long a /readyz may take to answer (it asks each dependency for 2 s, at once, on a
+machine that may be loaded) before it counts as no answer."""
+
 ERROR_LINE = re.compile(r'^(ERROR|CRITICAL):|"level": "(error|critical)"|\[(error|critical)\s*\]')
 
 
@@ -135,7 +139,7 @@ class ServiceProcess:
     async def readiness(self) -> int | None:
         """What GET /readyz answers now (None: no answer)."""
         try:
-            async with httpx.AsyncClient(base_url=self.url, timeout=3.0) as http:
+            async with httpx.AsyncClient(base_url=self.url, timeout=READYZ_S) as http:
                 return (await http.get("/readyz")).status_code
         except httpx.HTTPError:
             return None
