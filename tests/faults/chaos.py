@@ -10,15 +10,16 @@ from helpers import TEST_SECRET
 
 from services.common.settings import CommonSettings
 from zaiban.chaos.run import Findings, Stack, run
-from zaiban.chaos.scenarios import SCENARIOS
+from zaiban.chaos.scenarios import one_after_another
 from zaiban.infra import StackSettings
 
 
-async def short(name: str, settings: CommonSettings, tmp_path: Path,
+async def short(names: str, settings: CommonSettings, tmp_path: Path,
                 stack: StackSettings | None = None) -> Findings:
-    """Run scenario `name` at its short size; every check of the run must hold."""
-    scenario = SCENARIOS[name]
-    found = await run(scenario, scenario.short, settings, Stack(stack), tmp_path / "logs",
+    """Run scenarios `names` ("a+b": one after another beside one traffic) at their short
+    sizes; every check of the run must hold."""
+    scenario, size = one_after_another(*names.split("+"))
+    found = await run(scenario, size, settings, Stack(stack), tmp_path / "logs",
                       secret=TEST_SECRET, fleet_type=Fleet)
     print(f"\nCHAOS FIGURES {json.dumps(found.figures(), ensure_ascii=False)}")
     assert found.ok, found.problems

@@ -49,6 +49,9 @@ PIPELINE = ("intake", "routing", "tracking", "metrics")
 tests of their own; here they would only add restarts)."""
 
 READY_AGAIN_S = 180.0
+SLOWEST_ANSWER_S = 20.0
+"""However away the broker or the store, a client hears something (a 503 saying when to
+come back) within this."""
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,9 @@ async def _check(found: Findings, settings: CommonSettings, fleet: Fleet, load: 
     if load.stuck:
         case_id, why = next(iter(load.stuck.items()))
         problems.append(f"{len(load.stuck)} cases stuck, e.g. {case_id}: {why}")
+    if load.tally.slowest_s > SLOWEST_ANSWER_S:
+        problems.append(f"an answer took {load.tally.slowest_s:.1f} s (over "
+                        f"{SLOWEST_ANSWER_S:g} s)")
     if load.retry_after_missing:
         problems.append(f"{load.retry_after_missing} answers 503 without Retry-After")
     try:

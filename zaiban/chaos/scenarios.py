@@ -4,6 +4,7 @@ size (`zaiban chaos <name>`) and its short one (`make test`, tests/faults/)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from zaiban.chaos.run import PIPELINE, Run, Scenario, Size
 from zaiban.infra import KAFKA_COMPONENT, STORE_COMPONENT
@@ -71,24 +72,41 @@ async def scale(run: Run) -> None:
             await asyncio.sleep(run.size.knob("hold_s"))
 
 
-def _size(cases: int, **knobs: float) -> Size:
-    return Size(cases=cases, knobs=knobs)
+def _size(cases: int, workers: int = 12, **knobs: float) -> Size:
+    return Size(cases=cases, workers=workers, knobs=knobs)
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("kills", "SIGKILLs at random across the services, each restarted", kills,
-             full=_size(2000, kills=24, between_s=8.0),
+             full=_size(2000, workers=32, kills=24, between_s=8.0),
              short=_size(40, kills=4, between_s=3.0)),
     Scenario("broker", "the broker restarted amid routing and tracking work", broker_restart,
-             full=_size(1500, restarts=2, away_s=30.0, cases_before=300),
+             full=_size(1000, workers=32, restarts=2, away_s=30.0, cases_before=300),
              short=_size(30, restarts=1, away_s=8.0, cases_before=10), own_stack=True),
     Scenario("store-30s", "the store stopped for 30 seconds", store_away,
-             full=_size(600, away_s=30.0, cases_before=200),
+             full=_size(600, workers=32, away_s=30.0, cases_before=200),
              short=_size(20, away_s=6.0, cases_before=8), own_stack=True),
     Scenario("store-3min", "the store stopped for 3 minutes", store_away,
-             full=_size(1000, away_s=180.0, cases_before=200),
+             full=_size(1000, workers=32, away_s=180.0, cases_before=200),
              short=_size(20, away_s=6.0, cases_before=8), own_stack=True),
     Scenario("scale", "routing, tracking and metrics scaled 1 → 3 → 1 under load", scale,
-             full=_size(1500, rounds=3, hold_s=20.0, cases_before=200),
+             full=_size(1000, workers=32, rounds=3, hold_s=20.0, cases_before=200),
              short=_size(30, rounds=1, hold_s=3.0, cases_before=8)),
 )}
+
+
+def one_after_another(*names: str, short: bool = True) -> tuple[Scenario, Size]:
+    """The named scenarios' faults one after another beside one traffic (each with its own
+    knobs): one fleet and one check for several faults, as the short tests run them."""
+    parts = [SCENARIOS[name] for name in names]
+    sizes = [part.short if short else part.full for part in parts]
+
+    async def inject(run: Run) -> None:
+        for part, size in zip(parts, sizes, strict=True):
+            run.size = size
+            await part.inject(run)
+
+    whole = dataclasses.replace(
+        parts[0], name="+".join(names), summary="; ".join(p.summary for p in parts),
+        inject=inject, own_stack=any(p.own_stack for p in parts))
+    return whole, dataclasses.replace(sizes[0], cases=max(s.cases for s in sizes))
