@@ -1063,7 +1063,9 @@ def chaos(
     names = list(SCENARIOS) if scenario == "all" else [scenario]
     if any(name not in SCENARIOS for name in names):
         _fail(f"no chaos scenario {scenario!r}: one of {', '.join(SCENARIOS)}, or all")
-    found = chaos_main(names, short=short, cases=cases, seed=seed, console=Console())
+    # a log file gets the whole table, not one squeezed to 80 columns
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    found = chaos_main(names, short=short, cases=cases, seed=seed, console=console)
     if not all(f.ok for f in found):
         raise typer.Exit(1)
 
