@@ -32,7 +32,7 @@ def _settings(stack: infra.StackInfo, token: str, secret: SecretStr) -> CommonSe
 
 
 async def _one(name: str, size: Size, stack_settings: infra.StackSettings, info: infra.StackInfo,
-               folder: Path, seed: int) -> Findings:
+               folder: Path, seed: int, console: Console) -> Findings:
     from zaiban.topics import ensure_for_city
 
     token = secrets.token_hex(4)
@@ -40,7 +40,8 @@ async def _one(name: str, size: Size, stack_settings: infra.StackSettings, info:
     settings = _settings(info, token, secret)
     await ensure_for_city(settings)
     return await run(SCENARIOS[name], size, settings, Stack(stack_settings),
-                     folder / "logs" / f"{name}-{token}", secret=secret, seed=seed)
+                     folder / "logs" / f"{name}-{token}", secret=secret, seed=seed,
+                     say=console.print)
 
 
 def table(found: list[Findings]) -> Table:
@@ -90,7 +91,8 @@ def main(names: list[str], *, short: bool, cases: int | None, seed: int,
                 size = Size(cases=cases, workers=size.workers, within_s=size.within_s,
                             knobs=size.knobs)
             console.print(f"[bold]{name}[/bold]: {scenario.summary} ({size.cases} cases)")
-            findings = asyncio.run(_one(name, size, stack_settings, info, RESULTS, seed))
+            findings = asyncio.run(_one(name, size, stack_settings, info, RESULTS, seed,
+                                             console))
             info = infra.ensure_up(stack_settings, console=console)  # as the scenario left it
             console.print(injected_table(findings))
             found.append(findings)

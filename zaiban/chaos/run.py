@@ -214,11 +214,21 @@ class Findings:
         }
 
 
+async def _progress(chaos: Run, say: Callable[[str], None], every_s: float = 15.0) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        load = chaos.load
+        say(f"  {chaos.now():.0f} s: {len(load.submitted)} cases accepted, "
+            f"{len(load.resolved)} resolved, {len(load.open)} left with the department, "
+            f"{len(chaos.injected)} faults, {load.tally.retries} retries")
+
+
 async def run(scenario: Scenario, size: Size, settings: CommonSettings, stack: Stack,
               logs: Path, *, secret: SecretStr, fleet_type: type[Fleet] = Fleet,
-              seed: int = 20) -> Findings:
+              seed: int = 20, say: Callable[[str], None] | None = None) -> Findings:
     """Drive, inject, wait for quiet, check. Never raises for what it finds: the findings
-    say it (`problems`); it raises only when the run itself could not be had."""
+    say it (`problems`); it raises only when the run itself could not be had. `say` hears
+    how far the traffic got, every few seconds."""
     options = dict(scenario.fleet_options(settings)) if scenario.fleet_options else {}
     found = Findings(scenario.name)
     started = time.monotonic()
@@ -226,6 +236,7 @@ async def run(scenario: Scenario, size: Size, settings: CommonSettings, stack: S
         load = Load()
         chaos = Run(settings, fleet, stack, random.Random(seed), size, load)
         clients = Clients(fleet["intake"].url, fleet["routing"].url, secret)
+        telling = asyncio.create_task(_progress(chaos, say)) if say else None
         try:
             injecting = asyncio.create_task(scenario.inject(chaos))
             driven = await drive(load, clients, size.cases, workers=size.workers,
@@ -234,6 +245,10 @@ async def run(scenario: Scenario, size: Size, settings: CommonSettings, stack: S
             await injecting
         finally:
             await clients.aclose()
+            if telling:
+                telling.cancel()
+        if say:
+            say(f"  {chaos.now():.0f} s: traffic over ({driven} cases); waiting for quiet")
         found.injected = chaos.injected
         found.problems.extend(chaos.problems)
         found.starts = {p.name: p.starts for p in fleet.every()}
