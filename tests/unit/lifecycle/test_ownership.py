@@ -32,7 +32,7 @@ from services.common.rowindex import RowIndex, Selector
 from services.intake import deadlines
 from services.intake.commands import TRIAGE
 from services.intake.service import index_fields as intake_fields
-from services.lifecycle import submitting, supervision
+from services.lifecycle import dispatching, feedback, privacy, submitting, supervision
 from services.lifecycle.case import Case
 from services.lifecycle.errors import NotNow
 from services.lifecycle.history import History
@@ -123,7 +123,7 @@ def test_no_command_of_routing_records_on_a_case_awaiting_triage(row: Row[Any]) 
 @pytest.mark.parametrize("row", TRIAGE, ids=lambda row: row.path)
 def test_no_command_of_intake_records_on_a_triaged_case(row: Row[Any]) -> None:
     for stage, case in triaged().items():
-        reason = refusal(lambda case=case: give(row, case), NotNow)  # type: ignore[misc]
+        reason = refusal(lambda case=case: give(row, case), NotNow)
         assert f"is {stage}; only a submitted case" in reason
         assert "routing holds it since its triage" in reason
 
@@ -150,3 +150,15 @@ def test_intake_sweeps_a_triage_deadline_once_and_leaves_the_past_alone() -> Non
         producer="history:demo").case
     assert past.from_history and writer_of(past) is Writer.INTAKE
     assert not found(intake_fields(past), deadlines.past_due(LATE))
+
+
+def test_routing_s_reactions_find_nothing_to_record_on_a_case_awaiting_triage() -> None:
+    waiting = waiting_story()
+    case = waiting.case
+    # its sweeps of the resident's answer, its erasure, its dispatch on acceptance
+    assert feedback.unanswered(case, LATE) == feedback.ask_again(case, LATE, POLICY) == []
+    assert privacy.erase(case, ADMIN, "request") and recorded_by_intake(case)  # intake's
+    assert dispatching.on_accepted(case, waiting.envelopes[0], LATE, POLICY) == []
+    # the one deadline running is triage's, which intake sweeps
+    assert [event.clock for event in supervision.overdue(case, LATE)
+            if isinstance(event, ev.CaseOverdue)] == ["triage"]
