@@ -47,7 +47,7 @@ STAGGER_S = 0.1
 
 
 @dataclass
-class Stack:
+class Writers:
     intake: IntakeService
     routing: RoutingService
     clock: ManualClock
@@ -55,7 +55,7 @@ class Stack:
 
 
 @pytest_asyncio.fixture
-async def stack(settings: CommonSettings) -> AsyncIterator[Stack]:
+async def writers(settings: CommonSettings) -> AsyncIterator[Writers]:
     """Intake and routing on one clock, their deadline sweeps running all the time."""
     clock = ManualClock(NOW)
     intake = IntakeService(IntakeSettings.from_common(settings, sweep_every_s=SWEEP_EVERY_S),
@@ -64,7 +64,7 @@ async def stack(settings: CommonSettings) -> AsyncIterator[Stack]:
         settings, sweep_every_s=SWEEP_EVERY_S, relay_every_s=1.0), clock)
     async with running(intake, routing), client_for(
             build_app([intake, routing], title="zaiban")) as http:
-        yield Stack(intake, routing, clock, http)
+        yield Writers(intake, routing, clock, http)
 
 
 def events_by_seq(log: list[Envelope]) -> dict[tuple[str, int], set[str]]:
@@ -84,19 +84,19 @@ def kept(log: list[Envelope]) -> dict[str, list[Envelope]]:
     return cases
 
 
-async def test_an_acceptance_racing_the_deadline_sweeps_is_never_lost(stack: Stack,
+async def test_an_acceptance_racing_the_deadline_sweeps_is_never_lost(writers: Writers,
                                                                        settings: CommonSettings
                                                                        ) -> None:
     # given cases awaiting triage, known to both services
     case_ids = []
     for _ in range(CASES):
-        answer = await stack.http.post("/api/cases", json=WANGFUFEN_REQUEST,
+        answer = await writers.http.post("/api/cases", json=WANGFUFEN_REQUEST,
                                        headers={"Idempotency-Key": unique("one-writer-")})
         assert answer.status_code == 201, answer.text
         case_ids.append(answer.json()["case_id"])
 
     async def routing_knows_them() -> bool:
-        return all([await stack.routing.streams.get(case_id) is not None
+        return all([await writers.routing.streams.get(case_id) is not None
                     for case_id in case_ids])
 
     await eventually(routing_knows_them, timeout=30, every=0.1, what="routing to fold them")
@@ -105,15 +105,15 @@ async def test_an_acceptance_racing_the_deadline_sweeps_is_never_lost(stack: Sta
     # others one after the other — while the sweeps go through them (each in its own order,
     # beside the background sweeps): the sweeps get to some first, the officers to others,
     # and they meet on some
-    stack.clock.set(LATER)
+    writers.clock.set(LATER)
 
     async def accept(number: int, case_id: str) -> httpx.Response:
         await asyncio.sleep(number // 2 * STAGGER_S if number % 2 else 0)
-        return await stack.http.post(f"/api/cases/{case_id}/accept", json={"note": "已核实"},
+        return await writers.http.post(f"/api/cases/{case_id}/accept", json={"note": "已核实"},
                                      headers=OFFICER)
 
     answers = await asyncio.gather(
-        stack.intake.sweep_deadlines(), stack.routing.sweep(),
+        writers.intake.sweep_deadlines(), writers.routing.sweep(),
         *(accept(number, case_id) for number, case_id in enumerate(case_ids)))
     accepts = [answer for answer in answers if isinstance(answer, httpx.Response)]
     assert all(answer.status_code == 200 for answer in accepts), \
@@ -141,34 +141,55 @@ async def test_an_acceptance_racing_the_deadline_sweeps_is_never_lost(stack: Sta
 
 
 async def test_a_service_records_nothing_on_a_case_the_other_writes(
-        stack: Stack, settings: CommonSettings) -> None:
+        writers: Writers, settings: CommonSettings) -> None:
     """Whatever a service decides, its write model records it only on a case it writes now."""
-    answer = await stack.http.post("/api/cases", json=WANGFUFEN_REQUEST,
+    answer = await writers.http.post("/api/cases", json=WANGFUFEN_REQUEST,
                                    headers={"Idempotency-Key": unique("one-writer-")})
     case_id = answer.json()["case_id"]
 
     async def routing_has(status: str) -> Case | None:
-        case = await stack.routing.streams.get(case_id)
+        case = await writers.routing.streams.get(case_id)
         return case if case is not None and case.status == status else None
 
     waiting = await eventually(lambda: routing_has("submitted"), what="routing to fold it")
-    early = await stack.http.post(f"/api/cases/{case_id}/escalate", json={},
+    early = await writers.http.post(f"/api/cases/{case_id}/escalate", json={},
                                   headers=SUPERVISOR)
     assert early.status_code == 409 and "intake holds it until its triage" in early.text
     escalation = [ev.CaseEscalated(reason="manual", by=Actor(role=Role.SUPERVISOR))]
     with pytest.raises(NotTheWriter, match="awaits triage: intake records its events"):
-        await stack.routing.streams.execute(case_id, lambda case: escalation,
+        await writers.routing.streams.execute(case_id, lambda case: escalation,
                                             cause="by-hand", correlation_id="by-hand")
-    accepted = await stack.http.post(f"/api/cases/{case_id}/accept", json={}, headers=OFFICER)
+    accepted = await writers.http.post(f"/api/cases/{case_id}/accept", json={}, headers=OFFICER)
     assert accepted.status_code == 200, accepted.text
     routed = await eventually(lambda: routing_has("routed"), what="routing to route it")
     with pytest.raises(NotTheWriter, match="routing records its events since its triage"):
-        await stack.intake.streams.execute(case_id, lambda case: escalation,
+        await writers.intake.streams.execute(case_id, lambda case: escalation,
                                            cause="by-hand", correlation_id="by-hand")
     # and over HTTP: each service's commands on the other's case answer 409, naming the writer
-    triaged = await stack.http.post(f"/api/cases/{case_id}/reject", json={"reason": "重复"},
+    triaged = await writers.http.post(f"/api/cases/{case_id}/reject", json={"reason": "重复"},
                                     headers=OFFICER)
     assert triaged.status_code == 409 and "routing holds it" in triaged.text
     seqs = [e.seq for e in await read_events(settings, case_id=case_id)]
     assert seqs == sorted(set(seqs)) == list(range(1, routed.version + 1))
     assert waiting.version == 1
+
+
+async def test_a_case_that_awaited_triage_before_intake_swept_it_is_swept_after_a_restart(
+        settings: CommonSettings) -> None:
+    """Routing swept triage deadlines once: a snapshot intake saved then lacks the triage
+    clock's fields, and intake, started again, completes its row before it sweeps."""
+    clock = ManualClock(NOW)
+    first = IntakeService(IntakeSettings.from_common(settings), clock)
+    async with running(first), client_for(build_app([first], title="intake")) as http:
+        answer = await http.post("/api/cases", json=WANGFUFEN_REQUEST)
+        assert answer.status_code == 201, answer.text
+        case_id = answer.json()["case_id"]
+        await first.streams.collection.update_one({"_id": case_id}, {"$unset": {
+            "triage_due_at": "", "triage_overdue": "", "from_history": ""}})
+    clock.set(LATER)
+    again = IntakeService(IntakeSettings.from_common(settings, sweep_every_s=3600), clock)
+    async with running(again):
+        assert again.rows.row(case_id)["triage_overdue"] is False  # type: ignore[index]
+        assert await again.sweep_deadlines() == 1
+    logged = [e.type for e in await read_events(settings, case_id=case_id, min_count=3)]
+    assert logged == ["CaseSubmitted", "CaseOverdue", "CaseEscalated"]
