@@ -17,11 +17,21 @@ Three collections in the service's own database:
   claims in, so the claims are the truth and a lost snapshot write loses
   nothing.
 
+The claims are ONE service's compare-and-set: intake's and routing's cannot see
+each other. So a case has one writer at each moment, by where it stands
+(`services/lifecycle/ownership.py`: intake until triage has decided it, routing
+from then on), and `execute` records only for the case's writer: what a service
+decided on a case it does not write now is refused (`NotTheWriter`, nothing
+recorded). The writer's version of a case is always the log's (no one else
+records past it), so its claim on `<case id>#<version + 1>` is the only one any
+service can make: no two events ever share a (case, seq).
+
 A command runs as: load; publish (or wait for) unpublished batches of the
 case, so the log keeps the case's order; decide (pure; may raise a domain
-error, `services/lifecycle/errors.py`); insert the batch (or lose the race,
-and decide again on the newer state); append to the log and wait until Kafka
-holds it (acks=all); remove its outbox entry. A crash in between leaves an
+error, `services/lifecycle/errors.py`); check that this service writes the
+case now; insert the batch (or lose the race, and decide again on the newer
+state); append to the log and wait until Kafka holds it (acks=all); remove its
+outbox entry. A crash in between leaves an
 unpublished batch, which the next command on the case or the relay publishes
 with the same ids and seq, and every consumer skips a seq it has seen.
 
@@ -61,7 +71,8 @@ from services.common.grouped import GroupedWrites
 from services.common.logging import bound, get_logger
 from services.common.store import create_query_indexes
 from services.lifecycle.case import Case
-from services.lifecycle.errors import NotFound, NotNow
+from services.lifecycle.errors import NotFound, NotNow, Refused
+from services.lifecycle.ownership import Writer, check_writer
 
 log = get_logger("zaiban.casestreams")
 
@@ -123,6 +134,9 @@ class CaseStreams:
         self.log = log_
         self.clock = clock
         self.producer = producer
+        self.writer = Writer(producer)
+        """Which of the case's writers this is (`ownership.py`): it records only on the cases
+        it writes now."""
         self.index_fields = index_fields or (lambda case: {})
         self.saved = saved
         """Told of each snapshot written by this process (the rows its lists keep)."""
@@ -206,6 +220,7 @@ class CaseStreams:
             events = decide(current)
             if not events:
                 return []
+            check_writer(current, self.writer)
             now = self.clock.now()
             envelopes, updated = current.record(
                 events,
@@ -235,6 +250,19 @@ class CaseStreams:
                              seq=envelope.seq)
             return envelopes
         raise ConcurrentChange(case_id)
+
+    async def sweep(self, case_id: str, decide: Decide, cause: str) -> int:
+        """Record what a passing deadline means for `case_id`: 1 if something was, else 0.
+        A case that moved on, that another instance swept first or that this service does
+        not write now is skipped quietly, so a sweep may run anywhere, any number of times."""
+        with bound(case_id=case_id, correlation_id=cause):
+            try:
+                recorded = await self.execute(case_id, decide, cause=cause,
+                                              correlation_id=cause)
+            except (Refused, ConcurrentChange) as refused:
+                log.info("sweep_skipped", reason=refused.reason)
+                return 0
+        return 1 if recorded else 0
 
     async def _claim(self, case_id: str, envelopes: Sequence[Envelope]) -> bool:
         """Insert the batch; False when the key is taken (another command won)."""

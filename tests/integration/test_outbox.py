@@ -49,7 +49,7 @@ async def runtime(settings: CommonSettings) -> AsyncIterator[ServiceRuntime]:
 
 
 def streams(runtime: ServiceRuntime, log: Any) -> CaseStreams:
-    return CaseStreams(runtime.db["cases"], log, runtime.clock, producer="outbox-test")
+    return CaseStreams(runtime.db["cases"], log, runtime.clock, producer="intake")
 
 
 async def outbox_keys(streams_: CaseStreams) -> list[str]:
