@@ -61,8 +61,9 @@ class Size:
 
     cases: int
     workers: int = 12
-    within_s: float = 600.0
-    """How long a client keeps trying one case before it gives up (and the run fails)."""
+    within_s: float = 400.0
+    """How long a client keeps trying one step of a case (a submission, an acceptance, ...)
+    before it gives up, and the run fails: past the longest outage and its recovery."""
     knobs: Mapping[str, float] = field(default_factory=dict)
 
     def knob(self, name: str) -> float:

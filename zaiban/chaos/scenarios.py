@@ -72,25 +72,25 @@ async def scale(run: Run) -> None:
             await asyncio.sleep(run.size.knob("hold_s"))
 
 
-def _size(cases: int, workers: int = 12, **knobs: float) -> Size:
-    return Size(cases=cases, workers=workers, knobs=knobs)
+def _size(cases: int, workers: int = 12, within_s: float = 120.0, **knobs: float) -> Size:
+    return Size(cases=cases, workers=workers, within_s=within_s, knobs=knobs)
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("kills", "SIGKILLs at random across the services, each restarted", kills,
-             full=_size(2000, workers=32, kills=24, between_s=8.0),
+             full=_size(2000, workers=32, within_s=400, kills=24, between_s=8.0),
              short=_size(40, kills=4, between_s=3.0)),
     Scenario("broker", "the broker restarted amid routing and tracking work", broker_restart,
-             full=_size(1000, workers=32, restarts=2, away_s=30.0, cases_before=300),
+             full=_size(1000, workers=32, within_s=400, restarts=2, away_s=30.0, cases_before=300),
              short=_size(30, restarts=1, away_s=8.0, cases_before=10), own_stack=True),
     Scenario("store-30s", "the store stopped for 30 seconds", store_away,
-             full=_size(600, workers=32, away_s=30.0, cases_before=200),
+             full=_size(600, workers=32, within_s=400, away_s=30.0, cases_before=200),
              short=_size(20, away_s=6.0, cases_before=8), own_stack=True),
     Scenario("store-3min", "the store stopped for 3 minutes", store_away,
-             full=_size(1000, workers=32, away_s=180.0, cases_before=200),
+             full=_size(1000, workers=32, within_s=400, away_s=180.0, cases_before=200),
              short=_size(20, away_s=6.0, cases_before=8), own_stack=True),
     Scenario("scale", "routing, tracking and metrics scaled 1 → 3 → 1 under load", scale,
-             full=_size(1000, workers=32, rounds=3, hold_s=20.0, cases_before=200),
+             full=_size(1000, workers=32, within_s=400, rounds=3, hold_s=20.0, cases_before=200),
              short=_size(30, rounds=1, hold_s=3.0, cases_before=8)),
 )}
 

@@ -120,12 +120,15 @@ def path_of(case_id: str, action: str) -> str:
 
 
 async def one_case(load: Load, clients: Clients, number: int, key_prefix: str,
-                   deadline: float, resolves: bool = True) -> None:
+                   within_s: float, resolves: bool = True) -> None:
+    """One case through its lifecycle; each step is tried for `within_s` at most."""
     headers = {"Idempotency-Key": f"{key_prefix}-{number}"}
-    receipt = await _until(load, clients.intake, "/api/cases", REQUEST, headers, (), deadline,
-                           "submit")
-    if receipt is None:
-        return  # never accepted: the client was never told "accepted"
+    receipt = await _until(load, clients.intake, "/api/cases", REQUEST, headers, (),
+                           time.monotonic() + within_s, "submit")
+    if receipt is None:  # never accepted: the client was never told "accepted"
+        load.unexpected.append(f"submission {number} not accepted in {within_s:g} s: "
+                               f"{load.last_answers.get('/api/cases')}")
+        return
     case_id: str = receipt.json()["case_id"]
     load.submitted.add(case_id)
     steps = [
@@ -137,7 +140,7 @@ async def one_case(load: Load, clients: Clients, number: int, key_prefix: str,
     ][:None if resolves else 2]
     for http, action, body, who, done_when in steps:
         answer = await _until(load, http, path_of(case_id, action), body, who,
-                              done_when, deadline, action)
+                              done_when, time.monotonic() + within_s, action)
         if answer is None:
             load.stuck[case_id] = f"{action}: {load.last_answers.get(path_of(case_id, action))}"
             return
@@ -153,8 +156,8 @@ async def drive(load: Load, clients: Clients, cases: int, *, workers: int = 16,
     """Drive `cases` cases through the lifecycle with `workers` concurrent clients, and, when
     `until` is given, more cases until it is done too: every worker is amid a case as long
     as `until` runs, however fast the machine. `article`: only the article's share of them
-    is resolved. Returns the number of cases driven."""
-    deadline = time.monotonic() + within_s
+    is resolved. A client tries each step of a case for `within_s` at most (then the case
+    is `stuck`, or its submission `unexpected`). Returns the number of cases driven."""
     taken = 0
 
     def more() -> bool:
@@ -165,7 +168,7 @@ async def drive(load: Load, clients: Clients, cases: int, *, workers: int = 16,
         while more():
             number, taken = taken, taken + 1
             resolves = not article or is_resolved(number % ARTICLE[0], *ARTICLE)
-            await one_case(load, clients, number, key_prefix, deadline, resolves)
+            await one_case(load, clients, number, key_prefix, within_s, resolves)
 
     await asyncio.gather(*(worker() for _ in range(workers)))
     return taken
