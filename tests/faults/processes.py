@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,15 +131,18 @@ class ServiceProcess:
 class Fleet:
     """The services as separate processes (all of them unless `names` says which), on topics
     made for them and with their rights granted (`zaiban topics ensure`, here for the
-    settings' prefix)."""
+    settings' prefix); `own` gives a service environment variables of its own (a clock
+    that is off, `zaiban.chaos.clocks`)."""
 
     def __init__(self, settings: CommonSettings, logs: Path,
-                 names: tuple[str, ...] = SERVICES,
+                 names: tuple[str, ...] = SERVICES, *,
+                 own: Mapping[str, Mapping[str, str]] | None = None,
                  **extra: str) -> None:
         logs.mkdir(parents=True, exist_ok=True)
         self.settings = settings
         env = environment(settings, **extra)
-        self.services = {name: ServiceProcess(name, env, logs) for name in names}
+        self.services = {name: ServiceProcess(name, {**env, **(own or {}).get(name, {})}, logs)
+                         for name in names}
 
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.services[name]
