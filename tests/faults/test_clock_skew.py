@@ -241,6 +241,11 @@ async def test_services_minutes_off_date_every_event_by_the_true_clock(
         clock = measured[name]
         assert clock is not None and abs(clock["offset_s"] + off_s) < 0.05, readiness[name]
         assert clock["uncertainty_s"] < 0.05, clock
+        logged = [json.loads(line) for line in
+                  (tmp_path / "logs" / f"{name}-1.log").read_text().splitlines()
+                  if line.startswith("{")]
+        warned = [line for line in logged if line.get("event") == "clock_skew"]
+        assert warned and abs(warned[0]["offset_s"] + off_s) < 0.05, f"{name} did not warn"
     print("\nFAULT FIGURES", json.dumps({
         "test": "clocks off", "off_s": off, "measured": measured,
         "cases": CASES + 2, "first_response_median_s": summary["first_response"]["median_s"],
