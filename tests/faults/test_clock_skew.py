@@ -31,12 +31,14 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faults.lifecycle import OFFICER, REQUEST, Clients, Load, drive
 from faults.processes import Fleet
 from faults.verify import clean_replay, metrics_counters
-from helpers import eventually, read_events
+from helpers import as_admin, eventually, read_events
 
 from contracts.envelope import Envelope
+from contracts.topics import Topics
 from services.common.settings import REPO_ROOT, CommonSettings
 from zaiban.chaos.clocks import clock_off_by
 
@@ -131,6 +133,30 @@ async def leave_waiting(clients: Clients, windows: Windows) -> tuple[str, str]:
     return untriaged, unacknowledged
 
 
+async def record_times(settings: CommonSettings) -> dict[tuple[str, int], datetime]:
+    """The Kafka timestamp of each record of the case event log, by (case, seq)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                                enable_auto_commit=False, **as_admin())
+    await consumer.start()
+    try:
+        topic = Topics(settings.topic_prefix).case_events
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions, f"no partitions of {topic}"
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends, times = await consumer.end_offsets(partitions), {}
+        while [p for p in partitions if await consumer.position(p) < ends[p]]:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    envelope = Envelope.from_bytes(record.value)
+                    times[(envelope.case_id, envelope.seq)] = datetime.fromtimestamp(
+                        record.timestamp / 1000, UTC)
+        return times
+    finally:
+        await consumer.stop()
+
+
 async def summary_of(http: httpx.AsyncClient, received: int, resolved: int) -> dict[str, Any]:
     async def probe() -> dict[str, Any] | None:
         answer = await http.get("/api/stats/summary")
@@ -187,6 +213,7 @@ async def test_services_minutes_off_date_every_event_by_the_true_clock(
         await eventually(routed, timeout=20, what="routing to route the waiting case")
         await asyncio.sleep(2.0)  # four sweeps
         events = await read_events(settings)
+        kafka_times = await record_times(settings)
         async with httpx.AsyncClient(base_url=fleet["metrics"].url, timeout=10) as http:
             summary = await summary_of(http, CASES + 2, CASES)
         live = await metrics_counters(settings)
@@ -222,6 +249,14 @@ async def test_services_minutes_off_date_every_event_by_the_true_clock(
             continue
         for action, kind in (("acknowledge", "CaseAcknowledged"), ("resolve", "CaseResolved")):
             within(of[kind].occurred_at, windows.of(case_id, action), f"{case_id} {action}d")
+    # and Kafka holds each record at the moment it was recorded, by the true clock too
+    for envelope in events:
+        stamped = kafka_times[(envelope.case_id, envelope.seq)]
+        assert abs(stamped - envelope.recorded_at) < timedelta(milliseconds=1), (
+            f"{envelope.case_id} {envelope.type} stamped {stamped}, recorded {envelope.recorded_at}")
+        within(envelope.recorded_at, (datetime.fromtimestamp(started, UTC),
+                                      datetime.fromtimestamp(started + elapsed, UTC)),
+               f"{envelope.case_id} {envelope.type} recorded")
     overdue = [(e.case_id, e.data) for e in events if e.type == "CaseOverdue"]
     assert not overdue, f"marked overdue before any case was due by the true clock: {overdue}"
 
