@@ -108,16 +108,12 @@ class Windows:
 def within(moment: datetime, window: tuple[datetime, datetime], what: str) -> None:
     low, high = window
     assert low <= moment <= high, (
-        f"{what} dated {moment.isoformat()}, outside the request that made it "
-        f"[{low.isoformat()}, {high.isoformat()}] by the true clock "
+        f"{what} at {moment.isoformat()}, outside [{low.isoformat()}, {high.isoformat()}] "
+        "(when it happened, by the true clock) "
         f"({(moment - low if moment < low else moment - high).total_seconds():+.3f} s)")
 
 
-def seconds(envelope: Envelope) -> float:
-    return envelope.occurred_at.timestamp()
-
-
-async def leave_waiting(clients: Clients, windows: Windows) -> tuple[str, str]:
+async def leave_waiting(clients: Clients) -> tuple[str, str]:
     """One case submitted and left untriaged, one accepted (routing routes it) and left
     unacknowledged: their deadlines are for the sweep."""
     ids = []
@@ -198,7 +194,7 @@ async def test_services_minutes_off_date_every_event_by_the_true_clock(
         windows.watch(clients.intake)
         windows.watch(clients.routing)
         try:
-            waiting = await leave_waiting(clients, windows)
+            waiting = await leave_waiting(clients)
             driven = await drive(load, clients, CASES, workers=CASES, within_s=40)
         finally:
             await clients.aclose()
