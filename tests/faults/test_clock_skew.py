@@ -32,12 +32,14 @@ import httpx
 import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faults.lifecycle import OFFICER, REQUEST, Clients, Load, drive
+from faults.lifecycle import REQUEST, Clients, Load, drive
 from faults.processes import Fleet
 from faults.verify import clean_replay, metrics_counters
 from helpers import as_admin, eventually, read_events
+from servicefixtures import token
 
 from contracts.envelope import Envelope
+from contracts.facts import Role
 from contracts.topics import Topics
 from services.common.settings import REPO_ROOT, CommonSettings
 from zaiban.chaos.clocks import clock_off_by
@@ -50,6 +52,7 @@ OFF_S = 300.0
 LIMITS = {"triage": "3 minutes", "response": "3 minutes", "resolution": "4 minutes"}
 """The general class's limits (the traffic lights' category is general): a clock five
 minutes off moves each across the true time while the test runs."""
+OFFICER = token(Role.OFFICER, subject="officer-clock")
 SLACK_S = 0.25
 """How far an event's date may lie outside the request that made it: the clock's measured
 offset is good to a millisecond or two here; this leaves room for a loaded machine."""
