@@ -211,13 +211,17 @@ class EventLog:
 
     async def _append(self, envelopes: Sequence[Envelope]) -> None:
         # Send all, then wait for all: one producer keeps a case's order, and
-        # idempotence keeps retries from reordering or repeating it.
+        # idempotence keeps retries from reordering or repeating it. The record's time is
+        # when the event was recorded by the service's measured clock, not by its host's
+        # (services/common/clock.py): what Kafka's time-based lookups, retention and its
+        # refusal of records from the future (message.timestamp.after.max.ms) go by.
         pending = [
             await self.log.publish(
                 envelope.to_bytes(),
                 key=envelope.key(),
                 headers={"event-type": envelope.type, "case-id": envelope.case_id},
                 correlation_id=envelope.correlation_id,
+                timestamp_ms=round(envelope.recorded_at.timestamp() * 1000),
                 no_confirm=True,
             )
             for envelope in envelopes

@@ -179,7 +179,9 @@ def build_app(
     async def readyz() -> JSONResponse:
         checks = {runtime.name: await runtime.readiness() for runtime in runtimes}
         ready = all(all(c.values()) for c in checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
+        clock = {runtime.name: runtime.clock_figures() for runtime in runtimes}
+        return JSONResponse({"ready": ready, "checks": checks, "clock": clock},
+                            200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def metrics() -> Response:

@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter
+from prometheus_client import Gauge
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -37,15 +38,21 @@ from services.common.bus import (
 )
 from services.common.catalogue import load_city
 from services.common.cityconfig import CityFeed, CityLog, LiveCity
-from services.common.clock import Clock, SystemClock
+from services.common.clock import Clock, MeasuredClock, SystemClock, estimate, measure
 from services.common.kafka import kafka_options, principal_of
 from services.common.logging import configure_logging, get_logger
 from services.common.rowfollower import RowFollower
 from services.common.rowindex import RowIndex
 from services.common.settings import CommonSettings
-from services.common.store import make_client, ping, service_db
+from services.common.store import make_client, ping, service_db, store_time
 
 log = get_logger("zaiban.runtime")
+
+CLOCK_OFFSET = Gauge("zaiban_clock_offset_seconds",
+                     "The store's clock minus this host's, as last measured (services/common/clock.py)",
+                     ["service"])
+CLOCK_RETRY_S = 5.0
+"""How soon a measurement that failed (the store away) is tried again."""
 
 S = TypeVar("S", bound=CommonSettings)
 
@@ -60,7 +67,9 @@ class ServiceRuntime(Generic[S]):
     def __init__(self, settings: S, clock: Clock | None = None) -> None:
         configure_logging(settings)
         self.settings: S = settings
-        self.clock: Clock = clock or SystemClock()
+        # The host's clock corrected against the store's, unless a test brings its own clock.
+        self.clock: Clock = clock or (MeasuredClock() if settings.clock_from_store
+                                      else SystemClock())
         self.topics = Topics(settings.topic_prefix)
         self.broker = make_broker(settings, self.name)
         self.mongo: AsyncMongoClient[dict[str, Any]] = make_client(settings)
@@ -129,6 +138,9 @@ class ServiceRuntime(Generic[S]):
         """Indexes, recovery, background tasks: override in a service."""
 
     async def start(self) -> None:
+        if isinstance(self.clock, MeasuredClock):  # before anything is dated
+            await self.check_clock()
+            self.background(self._keep_clock_honest)
         await self.on_start()
         await self.broker.start()
         if self._revocations is not None:  # it checks tokens: not one revoked may pass
@@ -165,6 +177,39 @@ class ServiceRuntime(Generic[S]):
         await self.mongo.close()
         log.info("service_stopped", service=self.name)
 
+    # -- the clock --------------------------------------------------------------
+
+    async def check_clock(self) -> None:
+        """Measure this host's clock against the store's and correct the service's time by
+        the offset (`services/common/clock.py`); warn `clock_skew` when it is large. The store
+        away: the last correction holds (the host's clock, before a first one)."""
+        assert isinstance(self.clock, MeasuredClock)
+        try:
+            readings = await asyncio.wait_for(measure(lambda: store_time(self.mongo)), 10.0)
+        except Exception as error:  # the store away: not a reason to stop the service
+            log.warning("clock_unmeasured", service=self.name, error=str(error)[:200])
+            return
+        offset = estimate(readings)
+        self.clock.correct(offset)
+        CLOCK_OFFSET.labels(self.name).set(offset.offset_s)
+        if abs(offset.offset_s) > self.settings.clock_skew_warn_s:
+            log.warning("clock_skew", service=self.name, **offset.figures())
+
+    async def _keep_clock_honest(self) -> None:
+        assert isinstance(self.clock, MeasuredClock)
+        while True:
+            await asyncio.sleep(self.settings.clock_check_every_s if self.clock.measured
+                                else CLOCK_RETRY_S)
+            await self.check_clock()
+
+    def clock_figures(self) -> dict[str, object]:
+        """How this service's clock is kept, for /readyz."""
+        if not isinstance(self.clock, MeasuredClock):
+            return {"authority": type(self.clock).__name__}
+        if self.clock.offset is None:
+            return {"authority": "store", "measured": False}
+        return {**self.clock.offset.figures(), "measured": True}
+
     def background(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._tasks.append(asyncio.create_task(make(), name=f"{self.name}-background"))
 
@@ -198,8 +243,11 @@ class ServiceRuntime(Generic[S]):
             except Exception:
                 return False
 
+        # dating events by a clock not yet measured would be dating them by the host's
+        measured = not isinstance(self.clock, MeasuredClock) or self.clock.measured
         found = await asyncio.gather(*(answers(check) for check in checks.values()))
-        return {"started": self.started, **dict(zip(checks, found, strict=True))}
+        return {"started": self.started, "clock": measured,
+                **dict(zip(checks, found, strict=True))}
 
 
 @contextlib.asynccontextmanager

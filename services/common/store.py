@@ -11,6 +11,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import AsyncMongoClient, WriteConcern
@@ -58,6 +59,17 @@ def service_db(
 
 async def ping(client: AsyncMongoClient[dict[str, Any]]) -> None:
     await client.admin.command("ping")
+
+
+async def store_time(client: AsyncMongoClient[dict[str, Any]]) -> datetime:
+    """The store's own time, to the millisecond (`hello`'s `localTime`, which MongoDB and
+    FerretDB both give): the authority the services' clocks are kept to
+    (services/common/clock.py)."""
+    answer = await client.admin.command("hello")
+    moment = answer["localTime"]
+    if not isinstance(moment, datetime):
+        raise TypeError(f"the store's hello gave no localTime: {sorted(answer)}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
