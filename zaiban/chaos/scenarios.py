@@ -72,6 +72,27 @@ async def scale(run: Run) -> None:
             await asyncio.sleep(run.size.knob("hold_s"))
 
 
+OFF_S = {"routing": 300.0, "intake": -300.0}
+"""Whose clock is off, by how much: routing five minutes ahead, intake five behind."""
+
+
+async def clock_off(run: Run) -> None:
+    """Routing's and intake's hosts' clocks off by minutes (libfaketime) from their start:
+    each service dates events by its clock measured against the store's, so deadlines,
+    timelines and figures are those of the true time. The fault is there all along; this
+    notes it and lets the traffic run."""
+    injected = run.begin(", ".join(f"{name} clock {off:+g} s" for name, off in OFF_S.items()))
+    await run.under_way(int(run.size.knob("cases_before")))
+    run.end(injected)
+    await run.recovered(injected)
+
+
+def _clocks_off(settings: object) -> dict[str, object]:
+    from zaiban.chaos.clocks import clock_off_by
+
+    return {"own": {name: clock_off_by(off) for name, off in OFF_S.items()}}
+
+
 def _size(cases: int, workers: int = 12, within_s: float = 120.0, **knobs: float) -> Size:
     return Size(cases=cases, workers=workers, within_s=within_s, knobs=knobs)
 
@@ -89,6 +110,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("store-3min", "the store stopped for 3 minutes", store_away,
              full=_size(1000, workers=32, within_s=400, away_s=180.0, cases_before=200),
              short=_size(20, away_s=6.0, cases_before=8), own_stack=True),
+    Scenario("clock", "routing's clock 5 minutes ahead, intake's 5 behind", clock_off,
+             full=_size(1000, workers=32, within_s=400, cases_before=1000),
+             short=_size(20, cases_before=20), fleet_options=_clocks_off),
     Scenario("scale", "routing, tracking and metrics scaled 1 → 3 → 1 under load", scale,
              full=_size(1000, workers=32, within_s=400, rounds=3, hold_s=20.0, cases_before=200),
              short=_size(30, rounds=1, hold_s=3.0, cases_before=8)),
