@@ -164,7 +164,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             self.broker, topics, group_id=f"{self.group_id}-webhooks",
             kind=READ_CASE, message=DepartmentCase, dead_letters=self.dead_letters,
             handle=self.plan_webhook, title="notify: departments' cases, POSTed to their webhooks",
-            description=described(Topics.department_cases), persistent=persistent)
+            description=described(Topics.department_cases), persistent=persistent,
+            health=self.store_writes)
 
     async def plan_webhook(self, case: DepartmentCase,
                            record: ConsumerRecord[Any, Any]) -> None:

@@ -38,6 +38,7 @@ from services.common.clock import Clock
 from services.common.keys import key_store
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
+from services.common.store import report_failure
 from services.tracking.api import (
     install_audit_routes,
     install_revocation_routes,
@@ -94,9 +95,10 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
         """A read on the audit topic, into the admins' list (once, however often delivered)."""
         try:
             await self.reads.add(read)
-        except Exception:
+        except Exception as error:
             with bound(case_id=read.case_id, correlation_id=read.correlation_id):
-                log.exception("audit_read_failed_will_retry", read_id=str(read.read_id))
+                report_failure(log, "audit_read_failed_will_retry", error,
+                               read_id=str(read.read_id))
             await asyncio.sleep(RETRY_PAUSE_S)
             raise
 
