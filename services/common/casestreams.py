@@ -59,7 +59,7 @@ from services.common.bus import EventLog
 from services.common.clock import Clock
 from services.common.grouped import GroupedWrites
 from services.common.logging import bound, get_logger
-from services.common.store import create_query_indexes, report_failure
+from services.common.store import create_query_indexes, ensure_collections, report_failure
 from services.lifecycle.case import Case
 from services.lifecycle.errors import NotFound, NotNow
 
@@ -137,7 +137,10 @@ class CaseStreams:
             self._recorded.popitem(last=False)
 
     async def ensure_indexes(self, fields: Sequence[str] = ()) -> None:
-        """Indexes for snapshot queries on `fields` (claims and outbox are read by key)."""
+        """The collections (made now, not at the first command: `ensure_collections`), and
+        indexes for snapshot queries on `fields` (claims and outbox are read by key)."""
+        await ensure_collections(self.collection.database,
+                                 [self.collection.name, self.claims.name, self.outbox.name])
         await create_query_indexes(self.collection,
                                    [([(name, ASCENDING)], name) for name in fields])
 

@@ -165,6 +165,21 @@ async def is_ferretdb(db: AsyncDatabase[dict[str, Any]]) -> bool:
     return "ferretdbVersion" in info
 
 
+async def ensure_collections(db: AsyncDatabase[dict[str, Any]], names: Sequence[str]) -> None:
+    """Create the collections `names` that do not exist yet — at a service's start, while the
+    store has room. FerretDB 1.24 on SQLite creates a collection in two steps (the table, then
+    its metadata row, each committed alone): on a full disk the second fails and so does its
+    undoing (DROP TABLE), which leaves a table no collection owns, and every later write to
+    that collection then fails ("table ... already exists"), even once space is back."""
+    existing = set(await db.list_collection_names())
+    for name in names:
+        if name not in existing:
+            try:
+                await db.create_collection(name)
+            except CollectionInvalid:
+                pass  # another instance made it meanwhile
+
+
 async def create_query_indexes(collection: AsyncCollection[dict[str, Any]],
                                indexes: Sequence[IndexSpec]) -> None:
     """Create the indexes that serve queries on fields other than `_id` — where the store

@@ -38,7 +38,7 @@ from services.common.clock import Clock
 from services.common.keys import key_store
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
-from services.common.store import report_failure
+from services.common.store import ensure_collections, report_failure
 from services.tracking.api import (
     install_audit_routes,
     install_revocation_routes,
@@ -51,7 +51,7 @@ from services.tracking.map_routes import install_map_routes
 from services.tracking.open311.routes import routes as open311_routes
 from services.tracking.open_data import install_open_data_routes
 from services.tracking.settings import TrackingSettings
-from services.tracking.store import COLLECTION, TimelineStore, case_rows
+from services.tracking.store import CODES_COLLECTION, COLLECTION, TimelineStore, case_rows
 
 log = get_logger("zaiban.tracking")
 
@@ -87,6 +87,7 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
                                                   settings=self.settings, clock=self.clock))
 
     async def on_start(self) -> None:
+        await ensure_collections(self.db, [COLLECTION, CODES_COLLECTION])
         await self.reads.ensure_indexes()
         # the lists: every case's row, before this instance says it is ready
         self.store.follow(await self.follow_rows(case_rows(), self.store.collection))

@@ -15,6 +15,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from unit.tracking.tracking_stories import submitted
 from contracts.envelope import Envelope
 from contracts.topics import Topics
 from services.common.settings import CommonSettings
-from services.common.store import make_client, service_db
+from services.common.store import OUT_OF_SPACE, OUT_OF_SPACE_RETRY_S, make_client, service_db
 from services.lifecycle.history import History
 from services.tracking.store import CODES_COLLECTION
 
@@ -140,7 +141,14 @@ async def test_a_full_store_disk_refuses_writes_clearly_and_catches_up_when_spac
 
                 found["readiness_full"] = await eventually(
                     none_ready, timeout=20, what="every service to say it cannot write")
-                await asyncio.sleep(FULL_FOR_S)
+                answers: Counter[str] = Counter()
+                until = time.monotonic() + FULL_FOR_S
+                while time.monotonic() < until:  # a resident who keeps trying meanwhile
+                    answer = await a_submission(http)
+                    answers[f"{answer.status_code} {answer.headers.get('retry-after')} "
+                            f"{answer.json().get('error')}"] += 1
+                    await asyncio.sleep(0.5)
+                found["submissions_while_full"] = dict(answers)
                 small_disk_stack.grow_store_disk(GROWN_MB)
                 grown = time.monotonic()
 
@@ -169,7 +177,9 @@ async def test_a_full_store_disk_refuses_writes_clearly_and_catches_up_when_spac
         assert all(s.starts == 1 and s.alive() for s in fleet.services.values())  # no restart
         assert not load.unexpected, load.unexpected[:5]  # no 500, no refusal a client can't fix
         assert "500" not in load.tally.answers, load.tally.figures()
-        assert load.refused_503 and not load.retry_after_missing, load.tally.figures()
+        assert list(found["submissions_while_full"]) == [
+            f"503 {OUT_OF_SPACE_RETRY_S} {OUT_OF_SPACE}"], found["submissions_while_full"]
+        assert not load.retry_after_missing, load.tally.figures()
         assert not load.stuck, f"{len(load.stuck)} cases stuck: {list(load.stuck.items())[:5]}"
         assert len(load.resolved) == driven >= CASES
         log = await the_log(settings)

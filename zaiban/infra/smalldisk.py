@@ -14,6 +14,7 @@ unmounting, whatever happened).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import subprocess
@@ -75,13 +76,17 @@ class SmallDisk:
         the disk, say): the store's next writes fill the rest within moments. Returns the
         bytes taken; `grow` gives room again, the ballast staying."""
         used, total = self.usage()
-        take = max(0, total - used - leave_bytes)
-        with (self.where / BALLAST).open("ab") as ballast:
-            chunk = b"\0" * MB
-            left = take
+        left = take = max(0, total - used - leave_bytes)
+        chunk = b"\0" * MB
+        with (self.where / BALLAST).open("ab", buffering=0) as ballast:
             while left > 0:
-                left -= ballast.write(chunk[:min(left, MB)])
-        return take
+                try:
+                    left -= ballast.write(chunk[:min(left, MB)])
+                except OSError as error:
+                    if error.errno != errno.ENOSPC:
+                        raise
+                    break  # the store took the rest meanwhile: full all the same
+        return take - left
 
     def usage(self) -> tuple[int, int]:
         """Bytes used and bytes in all on the small disk."""
