@@ -186,3 +186,21 @@ async def call(http: httpx.AsyncClient, tally: Tally, method: str, path: str,
         tally.slowest_s = max(tally.slowest_s, time.monotonic() - started)
     tally.answers[str(answer.status_code)] += 1
     return answer
+
+
+async def readiness(fleet: Fleet) -> dict[str, int | None]:
+    """What each service's /readyz answers now (None: no answer)."""
+    answers: dict[str, int | None] = {}
+    async with httpx.AsyncClient(timeout=10) as http:
+        for name, service in fleet.services.items():
+            try:
+                answers[name] = (await http.get(f"{service.url}/readyz")).status_code
+            except httpx.HTTPError:
+                answers[name] = None
+    return answers
+
+
+async def all_say(fleet: Fleet, status: int) -> dict[str, int | None] | None:
+    """The readiness answers if every service answers `status`, else None."""
+    answers = await readiness(fleet)
+    return answers if all(found == status for found in answers.values()) else None

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from faults.lifecycle import REQUEST, Clients, Load, drive
-from faults.processes import Fleet
+from faults.processes import Fleet, all_say
 from faults.verify import (
     clean_replay,
     metrics_caught_up,
@@ -80,17 +80,6 @@ async def a_submission(http: httpx.AsyncClient) -> httpx.Response:
                            headers={"Idempotency-Key": f"probe-{uuid.uuid4().hex[:8]}"})
 
 
-async def readiness(fleet: Fleet) -> dict[str, int | None]:
-    answers: dict[str, int | None] = {}
-    async with httpx.AsyncClient(timeout=10) as http:
-        for name, service in fleet.services.items():
-            try:
-                answers[name] = (await http.get(f"{service.url}/readyz")).status_code
-            except httpx.HTTPError:
-                answers[name] = None
-    return answers
-
-
 async def codes_known(settings: CommonSettings) -> dict[str, str]:
     """Tracking's tracking codes: code hash → case id."""
     client = make_client(settings)
@@ -135,12 +124,9 @@ async def test_a_full_store_disk_refuses_writes_clearly_and_catches_up_when_spac
                 # events recorded just before the disk filled: every consumer must write them
                 await publish_envelopes(settings, arriving_while_full(ARRIVING))
 
-                async def none_ready() -> dict[str, int | None] | None:
-                    answers = await readiness(fleet)
-                    return answers if all(a == 503 for a in answers.values()) else None
-
                 found["readiness_full"] = await eventually(
-                    none_ready, timeout=20, what="every service to say it cannot write")
+                    lambda: all_say(fleet, 503), timeout=20,
+                    what="every service to say it cannot write")
                 answers: Counter[str] = Counter()
                 until = time.monotonic() + FULL_FOR_S
                 while time.monotonic() < until:  # a resident who keeps trying meanwhile
@@ -152,12 +138,8 @@ async def test_a_full_store_disk_refuses_writes_clearly_and_catches_up_when_spac
                 small_disk_stack.grow_store_disk(GROWN_MB)
                 grown = time.monotonic()
 
-                async def all_ready() -> dict[str, int | None] | None:
-                    answers = await readiness(fleet)
-                    return answers if all(a == 200 for a in answers.values()) else None
-
-                found["readiness_grown"] = await eventually(all_ready, timeout=60,
-                                                            what="every service ready again")
+                found["readiness_grown"] = await eventually(
+                    lambda: all_say(fleet, 200), timeout=60, what="every service ready again")
                 accepted = await http.post("/api/cases", json=REQUEST)
                 found["accepted_after_growth"] = accepted.status_code
                 found["ready_after_growth_s"] = round(time.monotonic() - grown, 1)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 from faults.lifecycle import Clients, Load, drive
-from faults.processes import Fleet
+from faults.processes import Fleet, all_say
 from faults.verify import (
     clean_replay,
     metrics_caught_up,
@@ -31,22 +31,6 @@ CASES = 20
 """At least: more are driven until every service is ready again, so the whole restart is
 under load however fast the machine."""
 AWAY_S = 6.0
-
-
-async def readiness(fleet: Fleet) -> dict[str, int | None]:
-    answers: dict[str, int | None] = {}
-    async with httpx.AsyncClient(timeout=10) as http:
-        for name, service in fleet.services.items():
-            try:
-                answers[name] = (await http.get(f"{service.url}/readyz")).status_code
-            except httpx.HTTPError:
-                answers[name] = None
-    return answers
-
-
-async def all_say(fleet: Fleet, status: int) -> dict[str, int | None] | None:
-    answers = await readiness(fleet)
-    return answers if all(found == status for found in answers.values()) else None
 
 
 async def test_a_store_restart_is_survived_without_a_service_restart_or_a_lost_case(
