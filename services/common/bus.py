@@ -622,7 +622,7 @@ class Retrying:
             return
         self.refusals += 1
         if self.health is not None:
-            self.health.refused(trouble)
+            self.health.refused(trouble, by=f"{self.group}:{self.what}")
         pause = self.pause_s()
         log.warning(f"{self.what}_waits_for_store", group=self.group, reason=trouble.reason,
                     tries=self.refusals, retry_in_s=pause, error=describe_error(error)[:300],
@@ -637,7 +637,7 @@ class Retrying:
                         after_tries=self.refusals)
         self.refusals = 0
         if self.health is not None:
-            self.health.wrote()
+            self.health.wrote(by=f"{self.group}:{self.what}")
 
 
 BatchHandler = Callable[[list[Delivery]], Awaitable[None]]

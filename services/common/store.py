@@ -96,23 +96,31 @@ within this (bus.RETRY_PAUSE_MAX_S), so readiness stays down exactly while they 
 
 
 class WriteHealth:
-    """Whether a service's consumers can write to the store: told after each try, asked by
-    /readyz. The store answers a ping on a full disk, so the ping alone says nothing of it."""
+    """Whether a service's consumers can write to the store: each tells after each try, under
+    its own name, and /readyz asks. The store answers a ping on a full disk, so the ping
+    alone says nothing of it."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._refused_at: float | None = None
-        self.reason: str | None = None
+        self._refused: dict[str, tuple[float, str]] = {}
+        """Consumer → when its last try was refused, and why."""
 
-    def refused(self, trouble: Unavailable) -> None:
-        self._refused_at, self.reason = self._clock(), trouble.reason
+    def refused(self, trouble: Unavailable, by: str = "") -> None:
+        self._refused[by] = (self._clock(), trouble.reason)
 
-    def wrote(self) -> None:
-        self._refused_at, self.reason = None, None
+    def wrote(self, by: str = "") -> None:
+        self._refused.pop(by, None)
+
+    @property
+    def reason(self) -> str | None:
+        """Why a consumer's writes are refused now (None: they go through)."""
+        now = self._clock()
+        return next((why for at, why in self._refused.values()
+                     if now - at <= WRITES_REFUSED_S), None)
 
     @property
     def ok(self) -> bool:
-        return self._refused_at is None or self._clock() - self._refused_at > WRITES_REFUSED_S
+        return self.reason is None
 
 
 def make_client(settings: CommonSettings) -> AsyncMongoClient[dict[str, Any]]:

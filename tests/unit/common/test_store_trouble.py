@@ -121,6 +121,15 @@ def test_write_health_says_refused_until_a_write_goes_through_or_the_refusal_is_
     assert health.ok
 
 
+def test_one_consumer_writing_does_not_hide_another_refused() -> None:
+    health = WriteHealth()
+    health.refused(Unavailable("the store is out of disk space"), by="routing:batch")
+    health.wrote(by="routing-replies:record")  # a read-only record, say
+    assert not health.ok
+    health.wrote(by="routing:batch")
+    assert health.ok
+
+
 async def test_a_consumer_waits_for_a_full_store_warning_and_doubling_its_pause(
         monkeypatch: pytest.MonkeyPatch) -> None:
     waited: list[float] = []
