@@ -1,8 +1,8 @@
 """The store's disk fills up under a load of cases through their lifecycle (a private stack
 whose FerretDB keeps its SQLite files on a small tmpfs), then space comes back (the tmpfs is
 grown in place). While the disk is full, a resident's submission is refused with 503,
-Retry-After and a message saying the store has no space — never a 500, never a case that
-is not in the log; the consumers (of events Kafka took just before the disk filled) wait
+Retry-After and a message saying the store has no space (an Open311 client gets its spec's
+400 with the same) — never a 500, never a case that is not in the log; the consumers (of events Kafka took just before the disk filled) wait
 without dead-lettering anything or logging errors, and say on /readyz that they cannot
 write. Once there is room again, every service catches
 up by itself: every case accepted is in the log, in tracking (with its tracking code) and
@@ -31,12 +31,14 @@ from faults.verify import (
     the_log,
     tracking_caught_up,
 )
-from helpers import eventually, publish_envelopes, read_topic, settings_for
+from helpers import TEST_SECRET, eventually, publish_envelopes, read_topic, settings_for
 from stackfixtures import PrivateStack
 from unit.tracking.tracking_stories import submitted
 
 from contracts.envelope import Envelope
+from contracts.facts import Role
 from contracts.topics import Topics
+from services.common.auth import issue_token
 from services.common.settings import CommonSettings
 from services.common.store import OUT_OF_SPACE, OUT_OF_SPACE_RETRY_S, make_client, service_db
 from services.lifecycle.history import History
@@ -55,6 +57,11 @@ FULL_FOR_S = 4.0
 
 
 ARRIVING = 3
+OPEN311_REQUEST = {
+    "api_key": issue_token(TEST_SECRET, "city-app", Role.OFFICER, kind="api_key"),
+    "service_code": "traffic-signals", "lat": "34.7995", "long": "113.6390",
+    "attribute[signal_state]": "dark",
+    "description": "沙口路王府坟菜市场门口的红绿灯不亮了。"}
 
 
 @pytest.fixture
@@ -135,6 +142,10 @@ async def test_a_full_store_disk_refuses_writes_clearly_and_catches_up_when_spac
                             f"{answer.json().get('error')}"] += 1
                     await asyncio.sleep(0.5)
                 found["submissions_while_full"] = dict(answers)
+                # an Open311 client: the spec's "general service error", with Retry-After
+                answer = await http.post("/open311/v2/requests.json", data=OPEN311_REQUEST)
+                found["open311_while_full"] = (answer.status_code,
+                                               answer.headers.get("retry-after"), answer.json())
                 small_disk_stack.grow_store_disk(GROWN_MB)
                 grown = time.monotonic()
 
@@ -162,6 +173,8 @@ async def test_a_full_store_disk_refuses_writes_clearly_and_catches_up_when_spac
         assert list(found["submissions_while_full"]) == [
             f"503 {OUT_OF_SPACE_RETRY_S} {OUT_OF_SPACE}"], found["submissions_while_full"]
         assert not load.retry_after_missing, load.tally.figures()
+        assert found["open311_while_full"] == (400, str(OUT_OF_SPACE_RETRY_S), [
+            {"code": 400, "description": OUT_OF_SPACE}]), found["open311_while_full"]
         assert not load.stuck, f"{len(load.stuck)} cases stuck: {list(load.stuck.items())[:5]}"
         assert len(load.resolved) == driven >= CASES
         log = await the_log(settings)
