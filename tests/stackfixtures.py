@@ -190,6 +190,8 @@ class PrivateStack:
 
     settings: StackSettings
     info: StackInfo
+    disk: infra.SmallDisk | None = None
+    """The store's small disk, for a stack made `on_a_small_disk`."""
 
     def stop(self, component: str) -> bool:
         return infra.stop(component, self.settings)
@@ -205,18 +207,53 @@ class PrivateStack:
         self.info = infra.restart_store(self.settings)
         return self.info
 
+    def grow_store_disk(self, size_mb: int) -> None:
+        """Give the store room again, in place (the store keeps running)."""
+        assert self.disk is not None, "this private stack has no small disk"
+        self.disk.grow(size_mb)
+
+
+@contextlib.contextmanager
+def a_private_stack(tmp_path: Path, *, store_disk_mb: int | None = None
+                    ) -> Iterator[PrivateStack]:
+    """A second Kafka + FerretDB on free ports, stopped afterwards; with `store_disk_mb`, the
+    store's data on a tmpfs of that size (mounted before the store starts, unmounted after
+    it stopped, however the block ends). A mount refused (not root) fails the test, saying why."""
+    settings = private_settings(tmp_path)
+    with contextlib.ExitStack() as exits:
+        disk = None
+        if store_disk_mb is not None:
+            try:
+                disk = exits.enter_context(infra.small_disk(settings.ferretdb_data_dir,
+                                                            store_disk_mb))
+            except infra.InfraError as exc:
+                pytest.fail(f"the store's small disk could not be had: {exc}", pytrace=False)
+        exits.callback(infra.down, settings)  # before the unmount: nothing holds its files
+        try:
+            info = infra.ensure_up(settings)
+        except infra.InfraError as exc:
+            pytest.fail(f"a private stack could not be started: {exc}", pytrace=False)
+        yield PrivateStack(settings=settings, info=info, disk=disk)
+
 
 @pytest.fixture
 def private_stack(local_stack: StackInfo, tmp_path: Path) -> Iterator[PrivateStack]:
     """A second Kafka + FerretDB on free ports, stopped afterwards (in any stack mode: it is
     made of the local processes, whose jars and binary `local_stack` provides)."""
-    settings = private_settings(tmp_path)
-    try:
-        info = infra.ensure_up(settings)
-    except infra.InfraError as exc:
-        infra.down(settings)
-        pytest.fail(f"a private stack could not be started: {exc}", pytrace=False)
-    try:
-        yield PrivateStack(settings=settings, info=info)
-    finally:
-        infra.down(settings)
+    with a_private_stack(tmp_path) as made:
+        yield made
+
+
+@pytest.fixture
+def store_disk_mb() -> int:
+    """The size of `small_disk_stack`'s store disk; a test module overrides this fixture."""
+    return 32
+
+
+@pytest.fixture
+def small_disk_stack(local_stack: StackInfo, tmp_path: Path,
+                     store_disk_mb: int) -> Iterator[PrivateStack]:
+    """`private_stack` whose store keeps its data on a tmpfs of `store_disk_mb` MB: the store's
+    disk fills for real, and `grow_store_disk` gives the space back."""
+    with a_private_stack(tmp_path, store_disk_mb=store_disk_mb) as made:
+        yield made

@@ -69,7 +69,7 @@ from services.common.bus import EventLog
 from services.common.clock import Clock
 from services.common.grouped import GroupedWrites
 from services.common.logging import bound, get_logger
-from services.common.store import create_query_indexes
+from services.common.store import create_query_indexes, ensure_collections, report_failure
 from services.lifecycle.case import Case
 from services.lifecycle.errors import NotFound, NotNow, Refused
 from services.lifecycle.ownership import Writer, check_writer
@@ -129,6 +129,9 @@ class CaseStreams:
         self._snapshot_inserts = GroupedWrites(collection)
         self._claim_inserts = GroupedWrites(self.claims)
         self._outbox_writes = GroupedWrites(self.outbox)
+        # outbox keys whose batch this process saw Kafka hold, while the store would not
+        # remove the entry (its disk full, say): the relay removes it without publishing again
+        self._in_log: set[str] = set()
         # case id → a version the store holds at least (it only grows), for recent cases
         self._recorded: OrderedDict[str, int] = OrderedDict()
         self.log = log_
@@ -148,7 +151,10 @@ class CaseStreams:
             self._recorded.popitem(last=False)
 
     async def ensure_indexes(self, fields: Sequence[str] = ()) -> None:
-        """Indexes for snapshot queries on `fields` (claims and outbox are read by key)."""
+        """The collections (made now, not at the first command: `ensure_collections`), and
+        indexes for snapshot queries on `fields` (claims and outbox are read by key)."""
+        await ensure_collections(self.collection.database,
+                                 [self.collection.name, self.claims.name, self.outbox.name])
         await create_query_indexes(self.collection,
                                    [([(name, ASCENDING)], name) for name in fields])
 
@@ -242,8 +248,9 @@ class CaseStreams:
                     await self._mark_published(claim_id(case_id, envelopes[0].seq))
                 except PyMongoError as error:
                     # Kafka holds the events: the command succeeded. The batch still looks
-                    # unpublished, so the next command or the relay publishes it again (same
-                    # ids and seq, skipped by every consumer).
+                    # unpublished; this process knows better (`_in_log`) and only removes the
+                    # entry later, another (or this one after a restart) publishes it again
+                    # (same ids and seq, skipped by every consumer).
                     log.warning("mark_published_failed", error=str(error)[:200])
                 for envelope in envelopes:
                     log.info("recorded", event_id=str(envelope.event_id), type=envelope.type,
@@ -297,7 +304,9 @@ class CaseStreams:
         await self._outbox_writes.insert({"_id": key, "entered_at": datetime.now(UTC)})
 
     async def _mark_published(self, key: str) -> None:
+        self._in_log.add(key)
         await self._outbox_writes.delete(key)
+        self._in_log.discard(key)
 
     async def _settle(self, case_id: str, unpublished: list[dict[str, Any]]) -> None:
         """Make sure the batches before ours are in the log.
@@ -319,7 +328,8 @@ class CaseStreams:
 
     async def _publish(self, claim: dict[str, Any]) -> None:
         envelopes = envelopes_of(claim)
-        await self.log.append(envelopes)
+        if claim["_id"] not in self._in_log:  # not published by this process already
+            await self.log.append(envelopes)
         await self._mark_published(claim["_id"])
         log.info("outbox_published", case_id=claim["case_id"], events=len(envelopes))
 
@@ -352,8 +362,8 @@ class CaseStreams:
                 relayed = await self.flush_outboxes(older_than_s=every_s)
                 if relayed:
                     log.warning("outboxes_relayed", batches=relayed)
-            except Exception:
-                log.exception("outbox_relay_failed")
+            except Exception as error:
+                report_failure(log, "outbox_relay_failed", error)
 
     # -- the log's side -------------------------------------------------------
 

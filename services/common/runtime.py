@@ -44,7 +44,14 @@ from services.common.logging import configure_logging, get_logger
 from services.common.rowfollower import RowFollower
 from services.common.rowindex import RowIndex
 from services.common.settings import CommonSettings
-from services.common.store import make_client, ping, service_db, store_time
+from services.common.store import (
+    WriteHealth,
+    make_client,
+    ping,
+    report_failure,
+    service_db,
+    store_time,
+)
 
 log = get_logger("zaiban.runtime")
 
@@ -76,6 +83,9 @@ class ServiceRuntime(Generic[S]):
         self.db: AsyncDatabase[dict[str, Any]] = service_db(self.mongo, settings, self.name)
         self.router = APIRouter()
         self.group_id = f"{settings.topic_prefix}zaiban-{self.name}"
+        self.store_writes = WriteHealth()
+        """Whether the consumers' writes go through (/readyz): a store can answer a ping and
+        refuse every write (its disk full)."""
         self._tasks: list[asyncio.Task[Any]] = []
         self._followers: list[RowFollower] = []
         self._revocations: RevocationFeed | None = None
@@ -120,7 +130,8 @@ class ServiceRuntime(Generic[S]):
         dead-lettering what cannot be read (`subscribe_envelopes`)."""
         subscribe_envelopes(self.broker, topic=self.topics.case_events, group_id=self.group_id,
                             dead_letters=self.dead_letters, handle=handle,
-                            max_records=max_records, title=title, data_of=data_of)
+                            max_records=max_records, title=title, data_of=data_of,
+                            health=self.store_writes)
 
     # A service that checks tokens takes `tokens` when it builds its routes; so it reads
     # every revocation of staff access, on every instance, and answers nothing before.
@@ -220,8 +231,9 @@ class ServiceRuntime(Generic[S]):
             while True:
                 try:
                     await work()
-                except Exception:
-                    log.exception("background_work_failed", work=getattr(work, "__name__", "?"))
+                except Exception as error:
+                    report_failure(log, "background_work_failed", error,
+                                   work=getattr(work, "__name__", "?"))
                 await asyncio.sleep(seconds)
 
         self.background(forever)
@@ -247,7 +259,7 @@ class ServiceRuntime(Generic[S]):
         measured = not isinstance(self.clock, MeasuredClock) or self.clock.measured
         found = await asyncio.gather(*(answers(check) for check in checks.values()))
         return {"started": self.started, "clock": measured,
-                **dict(zip(checks, found, strict=True))}
+                **dict(zip(checks, found, strict=True)), "store_writes": self.store_writes.ok}
 
 
 @contextlib.asynccontextmanager

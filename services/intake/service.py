@@ -55,7 +55,7 @@ from services.common.quotas import SWEEP_EVERY_S, Cells, ClientLimit, KeyQuotas,
 from services.common.rowfollower import RowFollower
 from services.common.rowindex import RowIndex
 from services.common.runtime import ServiceRuntime
-from services.common.store import Unavailable
+from services.common.store import Unavailable, report_failure
 from services.intake import api, deadlines, duplicates, retention
 from services.intake.erasures import ErasureDesk, Erasures
 from services.intake.media import PhotoStore
@@ -294,8 +294,8 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         """Carry out an erasure; an error leaves it to be redelivered (each step repeats)."""
         try:
             await self.erasures.carry_out(command)
-        except Exception:
-            log.exception("erasure_failed_will_retry", case_id=command.case_id)
+        except Exception as error:
+            report_failure(log, "erasure_failed_will_retry", error, case_id=command.case_id)
             await asyncio.sleep(RETRY_PAUSE_S)
             raise
 

@@ -61,6 +61,7 @@ from services.common.following import FOLLOW_EVERY_S, DepartmentTopics
 from services.common.keys import key_store
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
+from services.common.store import report_failure
 from services.lifecycle import dispatching, feedback, privacy, supervision
 from services.lifecycle.errors import Refused
 from services.lifecycle.policy import Policy
@@ -222,6 +223,7 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
             self.broker, topics, group_id=f"{self.group_id}-replies", kind=READ_REPLY,
             message=Annotated[cmd.DepartmentReply, Field(title="DepartmentReply")],
             dead_letters=self.dead_letters, handle=self.handle_reply, persistent=persistent,
+            health=self.store_writes,
             title="routing: department replies", description=described(Topics.department_replies))
 
     async def handle_reply(self, reply: Reply, record: ConsumerRecord[Any, Any]) -> None:
@@ -255,8 +257,9 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
     async def _on_erasure(self, command: cmd.ErasePersonalData, message: KafkaMessage) -> None:
         try:
             await self.record_erasure(command, records_of(message)[0])
-        except Exception:
-            log.exception("erasure_not_recorded_will_retry", case_id=command.case_id)
+        except Exception as error:
+            report_failure(log, "erasure_not_recorded_will_retry", error,
+                           case_id=command.case_id)
             await asyncio.sleep(RETRY_PAUSE_S)
             raise
 

@@ -6,7 +6,8 @@ FerretDB is built from its Go module. Both are cached and started detached, so t
 
 One module per job: ``settings`` (StackSettings, StackInfo, InfraError), ``processes`` (pid
 files, ports, the lock, detached starts), ``kafka`` (Maven, config, start, readiness),
-``ferretdb`` (the Go build with its source fix, start, readiness), ``stack`` (the API below)
+``ferretdb`` (the Go build with its source fix, start, readiness), ``smalldisk`` (a tmpfs of
+a fixed size over the store's data, for the full-disk fault), ``stack`` (the API below)
 and ``cli`` (the ``zaiban infra`` commands).
 
 Everything lives under one git-ignored folder (``$ZAIBAN_HOME``, default ``<repo>/.zaiban``)::
@@ -54,6 +55,7 @@ from zaiban.infra.settings import (
     component_name,
     repo_root,
 )
+from zaiban.infra.smalldisk import SmallDisk, small_disk
 from zaiban.infra.stack import (
     down,
     ensure_up,
@@ -76,6 +78,7 @@ __all__ = [
     "STORE_COMPONENT",
     "ComponentStatus",
     "InfraError",
+    "SmallDisk",
     "SourceFix",
     "StackInfo",
     "StackSettings",
@@ -88,6 +91,7 @@ __all__ = [
     "repo_root",
     "restart_kafka",
     "restart_store",
+    "small_disk",
     "start",
     "status",
     "stop",

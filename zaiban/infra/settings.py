@@ -108,6 +108,11 @@ class StackSettings:
         return self.home / "ferretdb"
 
     @property
+    def ferretdb_data_dir(self) -> Path:
+        """FerretDB's SQLite files (one per database, with its WAL)."""
+        return self.ferretdb_dir / "data"
+
+    @property
     def ferretdb_bin(self) -> Path:
         return self.bin_dir / "ferretdb"
 
