@@ -1048,7 +1048,7 @@ def verify(context: typer.Context) -> None:
 @app.command()
 def chaos(
     scenario: str = typer.Argument(..., help="kills, broker, store-30s, store-3min, scale, "
-                                             "... or 'all'"),
+                                             "clock, ... (several: a,b) or 'all'"),
     short: bool = typer.Option(False, help="The short version (what `make test` runs)."),
     cases: int = typer.Option(None, help="Cases at least (default: the scenario's size)."),
     seed: int = typer.Option(20, help="Seed of the random faults (the same run again)."),
@@ -1060,7 +1060,7 @@ def chaos(
     from zaiban.chaos.cli import main as chaos_main
     from zaiban.chaos.scenarios import SCENARIOS
 
-    names = list(SCENARIOS) if scenario == "all" else [scenario]
+    names = list(SCENARIOS) if scenario == "all" else scenario.split(",")
     if any(name not in SCENARIOS for name in names):
         _fail(f"no chaos scenario {scenario!r}: one of {', '.join(SCENARIOS)}, or all")
     # a log file gets the whole table, not one squeezed to 80 columns
