@@ -9,6 +9,7 @@
 #   make test      install (browser included), start the stack, run the test suite (fails if no test ran)
 #   make lint      ruff + mypy
 #   make bench     every benchmark on the local stack, each against its baseline (a few minutes)
+#   make chaos     every fault scenario (zaiban chaos all) at full size, on a stack of its own
 #   make down      stop the local stack
 #
 # Variables: PYTHON (python3.11), PYTEST_ARGS (extra pytest arguments, e.g. PYTEST_ARGS="-k infra"),
@@ -25,7 +26,7 @@ NPM_STAMP := node_modules/.zaiban-installed
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: help venv install browser faketime infra up test lint bench down status
+.PHONY: help venv install browser faketime infra up test lint bench chaos down status
 
 help:
 	@sed -n '1,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -104,6 +105,13 @@ BENCH_ARGS ?=
 bench: venv
 	$(BIN)/zaiban infra up
 	$(BIN)/zaiban bench all $(BENCH_ARGS)
+
+# Not part of `make test` either (its short versions are): every fault scenario at full size,
+# on a stack of its own; figures to .zaiban/chaos/ (CHAOS_ARGS: e.g. --short, --seed 7).
+CHAOS_ARGS ?=
+chaos: install
+	$(BIN)/zaiban infra up
+	$(BIN)/zaiban chaos all $(CHAOS_ARGS)
 
 down:
 	@if [ -x $(BIN)/zaiban ]; then $(BIN)/zaiban infra down; else echo "no $(BIN)/zaiban: nothing to stop"; fi
