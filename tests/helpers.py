@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import uvicorn
@@ -28,8 +28,6 @@ from services.common.settings import CommonSettings
 from services.common.store import make_client
 from zaiban.chaos.verify import eventually
 from zaiban.infra import StackInfo
-
-T = TypeVar("T")
 
 TEST_SECRET = SecretStr("test-secret-not-for-production-0123456789")
 
