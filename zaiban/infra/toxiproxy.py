@@ -101,7 +101,8 @@ def start_toxiproxy(settings: StackSettings, binary: Path,
     port = free_port(settings.host)
     log = settings.log_file(TOXIPROXY_COMPONENT)
     pid = spawn([str(binary), "-host", settings.host, "-port", str(port)], log,
-                cwd=settings.run_dir)
+                cwd=settings.run_dir,
+                env={**os.environ, "LOG_LEVEL": "warn"})  # its default traces every write
     settings.pid_file(TOXIPROXY_COMPONENT).write_text(f"{pid}\n")
     server = ToxiproxyServer(pid, settings.host, port)
     deadline = time.monotonic() + timeout
