@@ -133,7 +133,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              short=_size(30, rounds=1, hold_s=3.0, cases_before=8)),
     Scenario("network", f"latency, dropped connections, {PARTITIONED} cut off from broker "
              "and store", network,
-             full=_size(1200, cases_before=150, latency_ms=200, jitter_ms=50, latency_s=45.0,
+             full=_size(600, cases_before=150, latency_ms=200, jitter_ms=50, latency_s=45.0,
                         drops=8, between_s=6.0, partition_s=60.0),
              short=_size(24, cases_before=6, latency_ms=200, jitter_ms=50, latency_s=5.0,
                          drops=2, between_s=1.5, partition_s=10.0),
