@@ -206,11 +206,9 @@ class PrivateStack:
         return self.info
 
 
-@pytest.fixture
-def private_stack(local_stack: StackInfo, tmp_path: Path) -> Iterator[PrivateStack]:
-    """A second Kafka + FerretDB on free ports, stopped afterwards (in any stack mode: it is
-    made of the local processes, whose jars and binary `local_stack` provides)."""
-    settings = private_settings(tmp_path)
+@contextlib.contextmanager
+def running_private_stack(settings: StackSettings) -> Iterator[PrivateStack]:
+    """The private stack of `settings`, started, handed over, then stopped."""
     try:
         info = infra.ensure_up(settings)
     except infra.InfraError as exc:
@@ -220,3 +218,11 @@ def private_stack(local_stack: StackInfo, tmp_path: Path) -> Iterator[PrivateSta
         yield PrivateStack(settings=settings, info=info)
     finally:
         infra.down(settings)
+
+
+@pytest.fixture
+def private_stack(local_stack: StackInfo, tmp_path: Path) -> Iterator[PrivateStack]:
+    """A second Kafka + FerretDB on free ports, stopped afterwards (in any stack mode: it is
+    made of the local processes, whose jars and binary `local_stack` provides)."""
+    with running_private_stack(private_settings(tmp_path)) as stack:
+        yield stack

@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 from faults.chaos import short
 from helpers import settings_for
-from stackfixtures import PrivateStack, private_settings
+from stackfixtures import PrivateStack, private_settings, running_private_stack
 
-from zaiban import infra
 from zaiban.chaos.network import proxied_listeners
 from zaiban.chaos.run import PIPELINE
 from zaiban.chaos.scenarios import PARTITIONED
@@ -30,17 +29,10 @@ from zaiban.infra import StackInfo
 
 @pytest.fixture
 def proxied_stack(local_stack: StackInfo, tmp_path: Path) -> Iterator[PrivateStack]:
-    settings = replace(private_settings(tmp_path),
-                       proxied_listeners=proxied_listeners(len(PIPELINE)))
-    try:
-        info = infra.ensure_up(settings)
-    except infra.InfraError as exc:
-        infra.down(settings)
-        pytest.fail(f"a private stack could not be started: {exc}", pytrace=False)
-    try:
-        yield PrivateStack(settings=settings, info=info)
-    finally:
-        infra.down(settings)
+    with running_private_stack(replace(private_settings(tmp_path),
+                                       proxied_listeners=proxied_listeners(len(PIPELINE)))
+                               ) as stack:
+        yield stack
 
 
 async def test_slow_dropped_and_partitioned_links_lose_nothing_and_every_service_recovers(

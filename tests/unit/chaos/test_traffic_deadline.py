@@ -42,5 +42,5 @@ async def test_every_step_has_its_own_time_however_long_the_whole_drive_takes() 
     finally:
         await clients.aclose()
     assert driven == 6
-    assert load.stuck == {}
+    assert load.stuck == {} and load.unexpected == []
     assert len(load.submitted) == len(load.resolved) == 6
