@@ -11,14 +11,12 @@ port, from the start (the scenario would otherwise restart the broker to add the
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from faults.chaos import short
-from helpers import settings_for
+from faults.chaos import short_on
 from stackfixtures import PrivateStack, private_settings, running_private_stack
 
 from zaiban.chaos.network import proxied_listeners
@@ -37,10 +35,7 @@ def proxied_stack(local_stack: StackInfo, tmp_path: Path) -> Iterator[PrivateSta
 
 async def test_slow_dropped_and_partitioned_links_lose_nothing_and_every_service_recovers(
         proxied_stack: PrivateStack, tmp_path: Path) -> None:
-    token = uuid.uuid4().hex[:8]
-    settings = settings_for(proxied_stack.info.bootstrap_servers, proxied_stack.info.mongo_url,
-                            f"n{token}.", f"zn_{token}")
-    found = await short("network", settings, tmp_path, proxied_stack.settings)
+    found = await short_on("network", proxied_stack, tmp_path)
     assert set(found.starts.values()) == {1}  # no service was restarted
     faults = [i.fault for i in found.injected]
     assert faults[0].startswith("latency")
