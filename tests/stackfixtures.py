@@ -214,12 +214,12 @@ class PrivateStack:
 
 
 @contextlib.contextmanager
-def a_private_stack(tmp_path: Path, *, store_disk_mb: int | None = None
-                    ) -> Iterator[PrivateStack]:
-    """A second Kafka + FerretDB on free ports, stopped afterwards; with `store_disk_mb`, the
-    store's data on a tmpfs of that size (mounted before the store starts, unmounted after
-    it stopped, however the block ends). A mount refused (not root) fails the test, saying why."""
-    settings = private_settings(tmp_path)
+def running_private_stack(settings: StackSettings, *, store_disk_mb: int | None = None
+                          ) -> Iterator[PrivateStack]:
+    """The private stack of `settings`, started, handed over, then stopped; with
+    `store_disk_mb`, the store's data on a tmpfs of that size (mounted before the store
+    starts, unmounted after it stopped, however the block ends). A mount refused (not root)
+    fails the test, saying why."""
     with contextlib.ExitStack() as exits:
         disk = None
         if store_disk_mb is not None:
@@ -234,6 +234,12 @@ def a_private_stack(tmp_path: Path, *, store_disk_mb: int | None = None
         except infra.InfraError as exc:
             pytest.fail(f"a private stack could not be started: {exc}", pytrace=False)
         yield PrivateStack(settings=settings, info=info, disk=disk)
+
+
+def a_private_stack(tmp_path: Path, *, store_disk_mb: int | None = None
+                    ) -> contextlib.AbstractContextManager[PrivateStack]:
+    """A second Kafka + FerretDB on free ports under `tmp_path` (`running_private_stack`)."""
+    return running_private_stack(private_settings(tmp_path), store_disk_mb=store_disk_mb)
 
 
 @pytest.fixture

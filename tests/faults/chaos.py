@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 from faults.processes import Fleet
-from helpers import TEST_SECRET
+from helpers import TEST_SECRET, settings_for
+from stackfixtures import PrivateStack
 
 from services.common.settings import CommonSettings
 from zaiban.chaos.run import Findings, Stack, run
@@ -24,3 +26,11 @@ async def short(names: str, settings: CommonSettings, tmp_path: Path,
     print(f"\nCHAOS FIGURES {json.dumps(found.figures(), ensure_ascii=False)}")
     assert found.ok, found.problems
     return found
+
+
+async def short_on(names: str, stack: PrivateStack, tmp_path: Path) -> Findings:
+    """`short`, on a private stack, in a namespace of the test's own there."""
+    token = uuid.uuid4().hex[:8]
+    settings = settings_for(stack.info.bootstrap_servers, stack.info.mongo_url,
+                            f"s{token}.", f"zs_{token}")
+    return await short(names, settings, tmp_path, stack.settings)

@@ -18,6 +18,7 @@ What a run checks, once the faults are over and the services have caught up:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -88,12 +89,12 @@ class Stack:
     settings: StackSettings | None
 
     async def stop(self, component: str) -> None:
-        await asyncio.to_thread(stop_component, component, self._own())
+        await asyncio.to_thread(stop_component, component, self.own())
 
     async def start(self, component: str) -> None:
-        await asyncio.to_thread(start_component, component, self._own())
+        await asyncio.to_thread(start_component, component, self.own())
 
-    def _own(self) -> StackSettings:
+    def own(self) -> StackSettings:
         if self.settings is None:
             raise RuntimeError("this scenario stops the broker or the store: it needs a stack "
                                "of its own")
@@ -110,6 +111,8 @@ class Run:
     rng: random.Random
     size: Size
     load: Load
+    prepared: Any = None
+    """What the scenario's `around` made ready for it to act on (a network of proxies)."""
     started: float = field(default_factory=time.monotonic)
     injected: list[Injected] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -145,6 +148,19 @@ class Run:
         except AssertionError as error:
             self.problems.append(str(error)[:300])
 
+    async def says_not_ready(self, service: str, within_s: float, why: str) -> None:
+        """Expect every copy of `service` to stop answering 200 on /readyz within
+        `within_s` (503, or no answer in time); a problem of the run otherwise."""
+        async def not_ready() -> bool:
+            answers = await asyncio.gather(*(c.readiness() for c in self.fleet.copies(service)))
+            return all(answer != 200 for answer in answers)
+
+        try:
+            await eventually(not_ready, timeout=within_s, every=0.2,
+                             what=f"{service} to say it is not ready {why}")
+        except AssertionError as error:
+            self.problems.append(str(error)[:300])
+
     async def under_way(self, cases: int) -> None:
         """Wait until clients have been told of `cases` cases: the services are busy."""
         async def enough() -> bool:
@@ -155,6 +171,18 @@ class Run:
 
 
 Inject = Callable[[Run], Coroutine[object, object, None]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a scenario's `around` made ready before the fleet starts: the fleet's options
+    (as `fleet_options` gives them) and what `inject` acts on (`Run.prepared`)."""
+
+    fleet_options: Mapping[str, Any] = field(default_factory=dict)
+    tools: Any = None
+
+
+Around = Callable[[CommonSettings, Stack], contextlib.AbstractAsyncContextManager[Prepared]]
 
 
 @dataclass(frozen=True)
@@ -170,6 +198,9 @@ class Scenario:
     expected_dead_letters: tuple[str, ...] = ()
     fleet_options: Callable[[CommonSettings], Mapping[str, Any]] | None = None
     """Environment or a command prefix of a service's own (`Fleet(own=..., prefixes=...)`)."""
+    around: Around | None = None
+    """Prepares what the fleet runs through (Toxiproxy and its proxies, say) before the
+    fleet starts, and takes it away once the fleet and the checks are done."""
 
 
 @dataclass
@@ -233,9 +264,13 @@ async def run(scenario: Scenario, size: Size, settings: CommonSettings, stack: S
     options = dict(scenario.fleet_options(settings)) if scenario.fleet_options else {}
     found = Findings(scenario.name)
     started = time.monotonic()
-    async with fleet_type(settings, logs, scenario.services, **options) as fleet:
+    async with contextlib.AsyncExitStack() as around:
+        prepared = (await around.enter_async_context(scenario.around(settings, stack))
+                    if scenario.around else Prepared())
+        fleet = await around.enter_async_context(fleet_type(
+            settings, logs, scenario.services, **{**options, **prepared.fleet_options}))
         load = Load()
-        chaos = Run(settings, fleet, stack, random.Random(seed), size, load)
+        chaos = Run(settings, fleet, stack, random.Random(seed), size, load, prepared.tools)
         clients = Clients(fleet["intake"].url, fleet["routing"].url, secret)
         telling = asyncio.create_task(_progress(chaos, say)) if say else None
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+from zaiban.chaos.network import Network, through_proxies
 from zaiban.chaos.run import PIPELINE, Run, Scenario, Size
 from zaiban.infra import KAFKA_COMPONENT, STORE_COMPONENT
 
@@ -93,6 +94,47 @@ def _clocks_off(settings: object) -> dict[str, object]:
     return {"own": {name: clock_off_by(off) for name, off in OFF_S.items()}}
 
 
+PARTITIONED = ("routing", "intake")
+"""The services cut off, one after the other (the short version cuts only the first):
+routing has the most state of its own (the write model of every case, its outbox, its
+clocks); intake is where residents' submissions and their retries arrive."""
+
+
+async def network(run: Run) -> None:
+    """Every service reaches its broker and store through a proxy of its own: the links made
+    slow for a while, then connections dropped here and there (reset, or closed and refused
+    for a moment), then routing (and intake) cut off from both for a while and healed: each
+    says it is not ready meanwhile, and is ready again by itself."""
+    net: Network = run.prepared
+    await run.under_way(int(run.size.knob("cases_before")))
+    ms, jitter = int(run.size.knob("latency_ms")), int(run.size.knob("jitter_ms"))
+    injected = run.begin(f"latency {ms} ± {jitter} ms on every broker and store link")
+    await net.slow(ms, jitter)
+    await asyncio.sleep(run.size.knob("latency_s"))
+    await net.fast()
+    await run.recovered(injected)
+    for number in range(int(run.size.knob("drops"))):
+        await asyncio.sleep(run.rng.uniform(0.5, run.size.knob("between_s")))
+        link = run.rng.choice(net.links())
+        if number % 2:
+            injected = run.begin(f"{link}: connections closed, refused 1 s")
+            await net.refuse(link, 1.0)
+        else:
+            injected = run.begin(f"{link}: connections reset for 1 s")
+            await net.reset(link, 1.0)
+        await run.recovered(injected)
+    away = run.size.knob("partition_s")
+    for service in PARTITIONED[:int(run.size.knob("partitions"))]:
+        await run.under_way(len(run.load.submitted) + int(run.size.knob("cases_before")))
+        injected = run.begin(f"{service} cut off from broker and store {away:g} s")
+        await net.partition(service)
+        cut_off = asyncio.create_task(asyncio.sleep(away))
+        await run.says_not_ready(service, within_s=away, why="while it is cut off")
+        await cut_off
+        await net.heal(service)
+        await run.recovered(injected)
+
+
 def _size(cases: int, workers: int = 12, within_s: float = 120.0, **knobs: float) -> Size:
     return Size(cases=cases, workers=workers, within_s=within_s, knobs=knobs)
 
@@ -116,6 +158,14 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("scale", "routing, tracking and metrics scaled 1 → 3 → 1 under load", scale,
              full=_size(1000, workers=32, within_s=400, rounds=3, hold_s=20.0, cases_before=200),
              short=_size(30, rounds=1, hold_s=3.0, cases_before=8)),
+    Scenario("network", f"latency, dropped connections, {' then '.join(PARTITIONED)} cut off "
+             "from broker and store", network,
+             full=_size(800, cases_before=150, latency_ms=200, jitter_ms=50, latency_s=45.0,
+                        drops=8, between_s=6.0, partition_s=60.0, partitions=2),
+             short=_size(24, cases_before=6, latency_ms=200, jitter_ms=50, latency_s=4.0,
+                         drops=2, between_s=1.5, partition_s=10.0, partitions=1),
+             own_stack=True,
+             around=lambda settings, stack: through_proxies(settings, stack, PIPELINE)),
 )}
 
 
