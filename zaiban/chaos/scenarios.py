@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+from zaiban.chaos.disk import disk_full, on_a_small_disk
 from zaiban.chaos.network import Network, through_proxies
 from zaiban.chaos.run import PIPELINE, Run, Scenario, Size
 from zaiban.infra import KAFKA_COMPONENT, STORE_COMPONENT
@@ -155,6 +156,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("clock", "routing's clock 5 minutes ahead, intake's 5 behind", clock_off,
              full=_size(1000, workers=32, within_s=400, cases_before=1000),
              short=_size(20, cases_before=20), fleet_options=_clocks_off),
+    Scenario("disk", "the store's disk full, then grown in place", disk_full,
+             full=_size(600, workers=32, within_s=400, full_s=60.0, cases_before=200),
+             short=_size(20, full_s=5.0, cases_before=8), own_stack=True,
+             around=on_a_small_disk),
     Scenario("scale", "routing, tracking and metrics scaled 1 → 3 → 1 under load", scale,
              full=_size(1000, workers=32, within_s=400, rounds=3, hold_s=20.0, cases_before=200),
              short=_size(30, rounds=1, hold_s=3.0, cases_before=8)),
