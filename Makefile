@@ -2,12 +2,14 @@
 #
 #   make venv      .venv (python3.11) with the project and its dev tools, and the web pages'
 #                  npm packages (node_modules, `npm ci`); skipped when up to date
-#   make install   venv, and Chromium with CJK and emoji fonts (apt) for the browser tests
+#   make install   venv, and Chromium with CJK and emoji fonts (apt) for the browser tests,
+#                  libfaketime (apt) for the fault tests whose clock is off
 #   make infra     start the local Kafka broker and FerretDB store (zaiban infra up)
 #   make up        the whole local platform (zaiban up): needs the venv only, no browser
 #   make test      install (browser included), start the stack, run the test suite (fails if no test ran)
 #   make lint      ruff + mypy
 #   make bench     every benchmark on the local stack, each against its baseline (a few minutes)
+#   make chaos     every fault scenario (zaiban chaos all) at full size, on a stack of its own
 #   make down      stop the local stack
 #
 # Variables: PYTHON (python3.11), PYTEST_ARGS (extra pytest arguments, e.g. PYTEST_ARGS="-k infra"),
@@ -24,15 +26,15 @@ NPM_STAMP := node_modules/.zaiban-installed
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: help venv install browser infra up test lint bench down status
+.PHONY: help venv install browser faketime infra up test lint bench chaos down status
 
 help:
-	@sed -n '1,13s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '1,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # What running needs (up, infra, bench, lint): the venv. What testing needs too: the browser.
 venv: $(INSTALL_STAMP) $(NPM_STAMP)
 
-install: venv browser
+install: venv browser faketime
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download cannot work
 # here), with CJK and emoji fonts so pages render as people see them; installed once, by apt,
@@ -47,6 +49,18 @@ browser:
 	{ $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y $(BROWSER_PACKAGES); } \
 		> .zaiban/logs/apt-browser.log 2>&1 \
 		|| { tail -n 20 .zaiban/logs/apt-browser.log >&2; echo "make install: could not install Chromium, see .zaiban/logs/apt-browser.log" >&2; exit 1; }
+
+# The fault tests run a service with its clock minutes off (zaiban/chaos/clocks.py): Debian's
+# libfaketime, preloaded into that process only; installed once, by apt, for the tests.
+FAKETIME_LIBRARY := /usr/lib/*/faketime/libfaketimeMT.so.1
+faketime:
+	@if ls $(FAKETIME_LIBRARY) >/dev/null 2>&1; then exit 0; fi; \
+	command -v apt-get >/dev/null || { echo "make install: no libfaketime ($(FAKETIME_LIBRARY)), and apt-get is not available: install libfaketime with your system's package manager" >&2; exit 1; }; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	mkdir -p .zaiban/logs; echo "apt-get install -y faketime (log: .zaiban/logs/apt-faketime.log)"; \
+	{ $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y faketime; } \
+		> .zaiban/logs/apt-faketime.log 2>&1 \
+		|| { tail -n 20 .zaiban/logs/apt-faketime.log >&2; echo "make install: could not install libfaketime, see .zaiban/logs/apt-faketime.log" >&2; exit 1; }
 
 # re-installs only when pyproject.toml changed (the package itself is installed editable)
 $(INSTALL_STAMP): pyproject.toml
@@ -91,6 +105,13 @@ BENCH_ARGS ?=
 bench: venv
 	$(BIN)/zaiban infra up
 	$(BIN)/zaiban bench all $(BENCH_ARGS)
+
+# Not part of `make test` either (its short versions are): every fault scenario at full size,
+# on a stack of its own; figures to .zaiban/chaos/ (CHAOS_ARGS: e.g. --short, --seed 7).
+CHAOS_ARGS ?=
+chaos: install
+	$(BIN)/zaiban infra up
+	$(BIN)/zaiban chaos all $(CHAOS_ARGS)
 
 down:
 	@if [ -x $(BIN)/zaiban ]; then $(BIN)/zaiban infra down; else echo "no $(BIN)/zaiban: nothing to stop"; fi

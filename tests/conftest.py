@@ -16,8 +16,18 @@ import pytest
 #     for tests about them; in local mode it is `stack`. Unavailable → tests FAIL.
 # `private_stack` (function): a second Kafka + FerretDB of one's own on free ports, for fault tests
 #     that stop/restart the broker or store (PrivateStack.restart_kafka(), .stop("store"), ...).
+# `small_disk_stack` (function): a private stack whose store's data is on a tmpfs of
+#     `store_disk_mb` MB (a fixture a module overrides), for the full-disk fault; needs root.
 # The tests/ folder is on sys.path (pytest's rootdir-relative conftest import), hence the import.
-from stackfixtures import Namespace, local_stack, namespace, private_stack, stack  # noqa: F401
+from stackfixtures import (  # noqa: F401
+    Namespace,
+    local_stack,
+    namespace,
+    private_stack,
+    small_disk_stack,
+    stack,
+    store_disk_mb,
+)
 
 
 @pytest.hookimpl(trylast=True)

@@ -9,9 +9,9 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import uvicorn
@@ -26,9 +26,8 @@ from services.common.keys import KeyRing, key_store, open_sealed
 from services.common.runtime import running  # noqa: F401 (tests import it from here)
 from services.common.settings import CommonSettings
 from services.common.store import make_client
+from zaiban.chaos.verify import eventually
 from zaiban.infra import StackInfo
-
-T = TypeVar("T")
 
 TEST_SECRET = SecretStr("test-secret-not-for-production-0123456789")
 
@@ -80,21 +79,6 @@ def departments_over_tls(settings: CommonSettings, stack: StackInfo) -> CommonSe
 def client_for(app: Any) -> httpx.AsyncClient:
     """An HTTP client talking to an ASGI app in-process (lifespan not run: start runtimes)."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://zaiban.test")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 20.0, every: float = 0.1,
-    what: str = "condition",
-) -> T:
-    """Poll `probe` until it returns something truthy; fail loudly with `what` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 async def read_topic(bootstrap: str, topic: str, *, min_count: int = 0,

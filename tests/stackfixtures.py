@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -180,29 +179,9 @@ async def a_namespace(stack: StackInfo) -> AsyncIterator[Namespace]:
 # ---- a private stack, for fault tests that stop and restart the broker or the store ----------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def private_settings(tmp_path: Path) -> StackSettings:
-    """Settings for a second local stack: its own home under `tmp_path`, free ports, and the
-    shared stack's Kafka jars, FerretDB binary and Kafka credentials (symlinked, so nothing is
-    resolved or built, and every client logs in to it as to the shared one)."""
-    shared = StackSettings.from_env()
-    own = StackSettings(home=tmp_path / "zaiban-home", kafka_port=free_port(),
-                        controller_port=free_port(), tls_port=free_port(), store_port=free_port(),
-                        start_timeout=shared.start_timeout, stop_timeout=15,
-                        kafka_heap=shared.kafka_heap)
-    own.kafka_dir.mkdir(parents=True)
-    own.bin_dir.mkdir(parents=True)
-    if shared.libs_dir.is_dir():
-        own.libs_dir.symlink_to(shared.libs_dir, target_is_directory=True)
-    if shared.ferretdb_bin.is_file():
-        own.ferretdb_bin.symlink_to(shared.ferretdb_bin)
-    own.kafka_credentials_dir.symlink_to(shared.kafka_credentials_dir, target_is_directory=True)
-    return own
+    """Settings for a second local stack under `tmp_path` (see `infra.private_settings`)."""
+    return infra.private_settings(tmp_path / "zaiban-home")
 
 
 @dataclass
@@ -211,6 +190,8 @@ class PrivateStack:
 
     settings: StackSettings
     info: StackInfo
+    disk: infra.SmallDisk | None = None
+    """The store's small disk, for a stack made `on_a_small_disk`."""
 
     def stop(self, component: str) -> bool:
         return infra.stop(component, self.settings)
@@ -226,18 +207,59 @@ class PrivateStack:
         self.info = infra.restart_store(self.settings)
         return self.info
 
+    def grow_store_disk(self, size_mb: int) -> None:
+        """Give the store room again, in place (the store keeps running)."""
+        assert self.disk is not None, "this private stack has no small disk"
+        self.disk.grow(size_mb)
+
+
+@contextlib.contextmanager
+def running_private_stack(settings: StackSettings, *, store_disk_mb: int | None = None
+                          ) -> Iterator[PrivateStack]:
+    """The private stack of `settings`, started, handed over, then stopped; with
+    `store_disk_mb`, the store's data on a tmpfs of that size (mounted before the store
+    starts, unmounted after it stopped, however the block ends). A mount refused (not root)
+    fails the test, saying why."""
+    with contextlib.ExitStack() as exits:
+        disk = None
+        if store_disk_mb is not None:
+            try:
+                disk = exits.enter_context(infra.small_disk(settings.ferretdb_data_dir,
+                                                            store_disk_mb))
+            except infra.InfraError as exc:
+                pytest.fail(f"the store's small disk could not be had: {exc}", pytrace=False)
+        exits.callback(infra.down, settings)  # before the unmount: nothing holds its files
+        try:
+            info = infra.ensure_up(settings)
+        except infra.InfraError as exc:
+            pytest.fail(f"a private stack could not be started: {exc}", pytrace=False)
+        yield PrivateStack(settings=settings, info=info, disk=disk)
+
+
+def a_private_stack(tmp_path: Path, *, store_disk_mb: int | None = None
+                    ) -> contextlib.AbstractContextManager[PrivateStack]:
+    """A second Kafka + FerretDB on free ports under `tmp_path` (`running_private_stack`)."""
+    return running_private_stack(private_settings(tmp_path), store_disk_mb=store_disk_mb)
+
 
 @pytest.fixture
 def private_stack(local_stack: StackInfo, tmp_path: Path) -> Iterator[PrivateStack]:
     """A second Kafka + FerretDB on free ports, stopped afterwards (in any stack mode: it is
     made of the local processes, whose jars and binary `local_stack` provides)."""
-    settings = private_settings(tmp_path)
-    try:
-        info = infra.ensure_up(settings)
-    except infra.InfraError as exc:
-        infra.down(settings)
-        pytest.fail(f"a private stack could not be started: {exc}", pytrace=False)
-    try:
-        yield PrivateStack(settings=settings, info=info)
-    finally:
-        infra.down(settings)
+    with a_private_stack(tmp_path) as made:
+        yield made
+
+
+@pytest.fixture
+def store_disk_mb() -> int:
+    """The size of `small_disk_stack`'s store disk; a test module overrides this fixture."""
+    return 32
+
+
+@pytest.fixture
+def small_disk_stack(local_stack: StackInfo, tmp_path: Path,
+                     store_disk_mb: int) -> Iterator[PrivateStack]:
+    """`private_stack` whose store keeps its data on a tmpfs of `store_disk_mb` MB: the store's
+    disk fills for real, and `grow_store_disk` gives the space back."""
+    with a_private_stack(tmp_path, store_disk_mb=store_disk_mb) as made:
+        yield made

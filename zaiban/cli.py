@@ -1042,6 +1042,34 @@ def verify(context: typer.Context) -> None:
     raise typer.Exit(code)
 
 
+# --- zaiban chaos (zaiban/chaos/) -----------------------------------------------------------
+
+
+@app.command()
+def chaos(
+    scenario: str = typer.Argument(..., help="kills, broker, store-30s, store-3min, scale, "
+                                             "clock, ... (several: a,b) or 'all'"),
+    short: bool = typer.Option(False, help="The short version (what `make test` runs)."),
+    cases: int = typer.Option(None, help="Cases at least (default: the scenario's size)."),
+    seed: int = typer.Option(20, help="Seed of the random faults (the same run again)."),
+) -> None:
+    """Drive cases through the real services while injecting faults, then check that nothing
+    was lost or counted twice and that every figure equals a clean replay."""
+    from rich.console import Console
+
+    from zaiban.chaos.cli import main as chaos_main
+    from zaiban.chaos.scenarios import SCENARIOS
+
+    names = list(SCENARIOS) if scenario == "all" else scenario.split(",")
+    if any(name not in SCENARIOS for name in names):
+        _fail(f"no chaos scenario {scenario!r}: one of {', '.join(SCENARIOS)}, or all")
+    # a log file gets the whole table, not one squeezed to 80 columns
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    found = chaos_main(names, short=short, cases=cases, seed=seed, console=console)
+    if not all(f.ok for f in found):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

@@ -17,7 +17,10 @@ handler returned (FastStream's `AckPolicy.NACK_ON_ERROR`; the default,
 ack-first, would lose messages on a crash). A message that can never be
 processed goes to the service's dead-letter topic with the reason and where it
 came from, and the stream goes on. A failure that may pass (the store is
-away) is retried after a pause instead.
+away, busy or out of disk space) is retried after a pause instead, nothing
+committed past it: the pause doubles while the store stays unable to write
+(`Retrying`), each try logs a warning (not an error), and the service's /readyz
+says it cannot write until a try succeeds.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from aiokafka.errors import (
     ProducerFenced,
 )
 from faststream import AckPolicy, StreamMessage
-from faststream.exceptions import AckMessage
+from faststream.exceptions import AckMessage, NackMessage
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -51,16 +54,19 @@ from contracts.revocations import TokenRevoked
 from contracts.schemas import CaseEventEnvelope
 from contracts.topics import Topics
 from services.common.kafka import broker_security, principal_of
-from services.common.logging import bound, get_logger
+from services.common.logging import COMMIT_LOST_TO_A_REBALANCE, bound, get_logger
 from services.common.revocations import Revocations
 from services.common.settings import CommonSettings
-from services.common.store import Unavailable
+from services.common.store import Unavailable, WriteHealth, store_trouble
 
 log = get_logger("zaiban.bus")
 
 T = TypeVar("T")
 
 RETRY_PAUSE_S = 1.0
+RETRY_PAUSE_MAX_S = 8.0
+"""The longest a consumer waits between tries while the store cannot write (its pause
+doubles from RETRY_PAUSE_S): once there is room again, it goes on within this."""
 CATCH_UP_TIMEOUT_S = 60.0
 """How long a service that checks tokens may take, when it starts, to read every
 revocation of staff access made until then; past this it does not start."""
@@ -105,16 +111,17 @@ def make_broker(settings: CommonSettings, service: str, *,
         request_timeout_ms=15_000,
         graceful_timeout=10.0,
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        logger=_broker_logger(service),
+        logger=broker_logger(service),
         log_level=logging.DEBUG,
         description="zaiban's Kafka: the case event log and the integration topics",
     )
 
 
-def _broker_logger(service: str) -> logging.Logger:
+def broker_logger(service: str) -> logging.Logger:
     logger = logging.getLogger(f"zaiban.{service}.broker")
     if not any(isinstance(f, _TopicsAreEnsured) for f in logger.filters):
         logger.addFilter(_TopicsAreEnsured())
+    logger.addFilter(COMMIT_LOST_TO_A_REBALANCE)  # kept once: the same object
     return logger
 
 
@@ -210,13 +217,17 @@ class EventLog:
 
     async def _append(self, envelopes: Sequence[Envelope]) -> None:
         # Send all, then wait for all: one producer keeps a case's order, and
-        # idempotence keeps retries from reordering or repeating it.
+        # idempotence keeps retries from reordering or repeating it. The record's time is
+        # when the event was recorded by the service's measured clock, not by its host's
+        # (services/common/clock.py): what Kafka's time-based lookups, retention and its
+        # refusal of records from the future (message.timestamp.after.max.ms) go by.
         pending = [
             await self.log.publish(
                 envelope.to_bytes(),
                 key=envelope.key(),
                 headers={"event-type": envelope.type, "case-id": envelope.case_id},
                 correlation_id=envelope.correlation_id,
+                timestamp_ms=round(envelope.recorded_at.timestamp() * 1000),
                 no_confirm=True,
             )
             for envelope in envelopes
@@ -558,23 +569,25 @@ def subscribe_records(
     title: str,
     description: str | None,
     persistent: bool = True,
+    health: WriteHealth | None = None,
 ) -> Any:
     """Feed the records of `topics` (read by name, from the first) to `handle` one at a time,
     each read as `kind` (one that is not is dead-lettered, `read_as`), at least once: if
     `handle` fails, the record comes again after a pause. `message` is the value's annotation
     as the AsyncAPI document names it (`Annotated[Model, Field(title=...)]`, or the model).
     Returns the subscriber; one not `persistent` is made while the broker runs and started by
-    the caller (`following.py`)."""
+    the caller (`following.py`). `health` hears whether the store took the writes."""
+
+    retrying = Retrying("record", group_id, health)
 
     async def on_record(value: Any, raw: KafkaMessage) -> None:
         record = records_of(raw)[0]
         try:
             await handle(value, record)
-        except Exception:
-            log.exception("record_failed_will_retry", group=group_id, topic=record.topic,
-                          offset=record.offset)
-            await asyncio.sleep(RETRY_PAUSE_S)
+        except Exception as error:
+            await retrying.failed(error, topic=record.topic, offset=record.offset)
             raise
+        retrying.succeeded()
 
     # the annotations FastStream reads, evaluated here (see `typed`), the value's as given
     on_record.__annotations__ = {"value": message, "raw": KafkaMessage, "return": None}
@@ -583,6 +596,53 @@ def subscribe_records(
                                    persistent=persistent, decoder=read_as(kind, dead_letters))
     subscriber(on_record)
     return subscriber
+
+
+class Retrying:
+    """A consumer's patience: how it reports a failed try and how long it waits before the
+    next (its offset stays where it was, so the same records come again).
+
+    A store that cannot take the writes (away, busy, out of disk space: `store_trouble`)
+    is waited for: a warning per try with the reason (a full disk is no bug; an error per
+    second per consumer would bury the one that is), a pause doubling up to
+    RETRY_PAUSE_MAX_S, and `health` told, which /readyz shows. Any other failure is logged
+    with its traceback and tried again after RETRY_PAUSE_S."""
+
+    def __init__(self, what: str, group: str, health: WriteHealth | None = None) -> None:
+        self.what = what
+        self.group = group
+        self.health = health
+        self.refusals = 0
+        """Tries in a row the store refused."""
+
+    def pause_s(self) -> float:
+        return min(RETRY_PAUSE_S * 2 ** max(self.refusals - 1, 0), RETRY_PAUSE_MAX_S)
+
+    async def failed(self, error: Exception, **where: Any) -> None:
+        """Report `error` and wait; the caller then raises it (the records come again)."""
+        trouble = store_trouble(error)
+        if trouble is None:
+            log.exception(f"{self.what}_failed_will_retry", group=self.group, **where)
+            await asyncio.sleep(RETRY_PAUSE_S)
+            return
+        self.refusals += 1
+        if self.health is not None:
+            self.health.refused(trouble, by=f"{self.group}:{self.what}")
+        pause = self.pause_s()
+        log.warning(f"{self.what}_waits_for_store", group=self.group, reason=trouble.reason,
+                    tries=self.refusals, retry_in_s=pause, error=describe_error(error)[:300],
+                    **where)
+        await asyncio.sleep(pause)
+        # the same as raising `error` under NACK_ON_ERROR, without FastStream's error log
+        raise NackMessage() from error
+
+    def succeeded(self) -> None:
+        if self.refusals:
+            log.warning(f"{self.what}_store_writes_again", group=self.group,
+                        after_tries=self.refusals)
+        self.refusals = 0
+        if self.health is not None:
+            self.health.wrote(by=f"{self.group}:{self.what}")
 
 
 BatchHandler = Callable[[list[Delivery]], Awaitable[None]]
@@ -598,13 +658,16 @@ def subscribe_envelopes(
     max_records: int = 500,
     title: str | None = None,
     data_of: DataOf | None = None,
+    health: WriteHealth | None = None,
 ) -> Any:
     """Feed the case event log to `handle` in batches, in order, at least once.
 
     Unreadable events are dead-lettered one by one; the rest of the batch is
     handled. If `handle` fails, the whole batch comes again after a pause, so
     handlers must be idempotent (they are: they skip seq they have seen).
+    `health` hears whether the store took the writes (`Retrying`).
     """
+    retrying = Retrying("batch", group_id, health)
 
     @broker.subscriber(
         topic,
@@ -624,11 +687,11 @@ def subscribe_envelopes(
             return
         try:
             await handle(deliveries)
-        except Exception:
+        except Exception as error:
             first = deliveries[0].envelope
             with bound(case_id=first.case_id, event_id=str(first.event_id)):
-                log.exception("batch_failed_will_retry", group=group_id, size=len(deliveries))
-            await asyncio.sleep(RETRY_PAUSE_S)
+                await retrying.failed(error, size=len(deliveries))
             raise
+        retrying.succeeded()
 
     return on_events

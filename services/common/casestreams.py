@@ -17,11 +17,21 @@ Three collections in the service's own database:
   claims in, so the claims are the truth and a lost snapshot write loses
   nothing.
 
+The claims are ONE service's compare-and-set: intake's and routing's cannot see
+each other. So a case has one writer at each moment, by where it stands
+(`services/lifecycle/ownership.py`: intake until triage has decided it, routing
+from then on), and `execute` records only for the case's writer: what a service
+decided on a case it does not write now is refused (`NotTheWriter`, nothing
+recorded). The writer's version of a case is always the log's (no one else
+records past it), so its claim on `<case id>#<version + 1>` is the only one any
+service can make: no two events ever share a (case, seq).
+
 A command runs as: load; publish (or wait for) unpublished batches of the
 case, so the log keeps the case's order; decide (pure; may raise a domain
-error, `services/lifecycle/errors.py`); insert the batch (or lose the race,
-and decide again on the newer state); append to the log and wait until Kafka
-holds it (acks=all); remove its outbox entry. A crash in between leaves an
+error, `services/lifecycle/errors.py`); check that this service writes the
+case now; insert the batch (or lose the race, and decide again on the newer
+state); append to the log and wait until Kafka holds it (acks=all); remove its
+outbox entry. A crash in between leaves an
 unpublished batch, which the next command on the case or the relay publishes
 with the same ids and seq, and every consumer skips a seq it has seen.
 
@@ -59,9 +69,10 @@ from services.common.bus import EventLog
 from services.common.clock import Clock
 from services.common.grouped import GroupedWrites
 from services.common.logging import bound, get_logger
-from services.common.store import create_query_indexes
+from services.common.store import create_query_indexes, ensure_collections, report_failure
 from services.lifecycle.case import Case
-from services.lifecycle.errors import NotFound, NotNow
+from services.lifecycle.errors import NotFound, NotNow, Refused
+from services.lifecycle.ownership import Writer, check_writer
 
 log = get_logger("zaiban.casestreams")
 
@@ -118,11 +129,17 @@ class CaseStreams:
         self._snapshot_inserts = GroupedWrites(collection)
         self._claim_inserts = GroupedWrites(self.claims)
         self._outbox_writes = GroupedWrites(self.outbox)
+        # outbox keys whose batch this process saw Kafka hold, while the store would not
+        # remove the entry (its disk full, say): the relay removes it without publishing again
+        self._in_log: set[str] = set()
         # case id → a version the store holds at least (it only grows), for recent cases
         self._recorded: OrderedDict[str, int] = OrderedDict()
         self.log = log_
         self.clock = clock
         self.producer = producer
+        self.writer = Writer(producer)
+        """Which of the case's writers this is (`ownership.py`): it records only on the cases
+        it writes now."""
         self.index_fields = index_fields or (lambda case: {})
         self.saved = saved
         """Told of each snapshot written by this process (the rows its lists keep)."""
@@ -134,7 +151,10 @@ class CaseStreams:
             self._recorded.popitem(last=False)
 
     async def ensure_indexes(self, fields: Sequence[str] = ()) -> None:
-        """Indexes for snapshot queries on `fields` (claims and outbox are read by key)."""
+        """The collections (made now, not at the first command: `ensure_collections`), and
+        indexes for snapshot queries on `fields` (claims and outbox are read by key)."""
+        await ensure_collections(self.collection.database,
+                                 [self.collection.name, self.claims.name, self.outbox.name])
         await create_query_indexes(self.collection,
                                    [([(name, ASCENDING)], name) for name in fields])
 
@@ -206,6 +226,7 @@ class CaseStreams:
             events = decide(current)
             if not events:
                 return []
+            check_writer(current, self.writer)
             now = self.clock.now()
             envelopes, updated = current.record(
                 events,
@@ -227,14 +248,28 @@ class CaseStreams:
                     await self._mark_published(claim_id(case_id, envelopes[0].seq))
                 except PyMongoError as error:
                     # Kafka holds the events: the command succeeded. The batch still looks
-                    # unpublished, so the next command or the relay publishes it again (same
-                    # ids and seq, skipped by every consumer).
+                    # unpublished; this process knows better (`_in_log`) and only removes the
+                    # entry later, another (or this one after a restart) publishes it again
+                    # (same ids and seq, skipped by every consumer).
                     log.warning("mark_published_failed", error=str(error)[:200])
                 for envelope in envelopes:
                     log.info("recorded", event_id=str(envelope.event_id), type=envelope.type,
                              seq=envelope.seq)
             return envelopes
         raise ConcurrentChange(case_id)
+
+    async def sweep(self, case_id: str, decide: Decide, cause: str) -> int:
+        """Record what a passing deadline means for `case_id`: 1 if something was, else 0.
+        A case that moved on, that another instance swept first or that this service does
+        not write now is skipped quietly, so a sweep may run anywhere, any number of times."""
+        with bound(case_id=case_id, correlation_id=cause):
+            try:
+                recorded = await self.execute(case_id, decide, cause=cause,
+                                              correlation_id=cause)
+            except (Refused, ConcurrentChange) as refused:
+                log.info("sweep_skipped", reason=refused.reason)
+                return 0
+        return 1 if recorded else 0
 
     async def _claim(self, case_id: str, envelopes: Sequence[Envelope]) -> bool:
         """Insert the batch; False when the key is taken (another command won)."""
@@ -269,7 +304,9 @@ class CaseStreams:
         await self._outbox_writes.insert({"_id": key, "entered_at": datetime.now(UTC)})
 
     async def _mark_published(self, key: str) -> None:
+        self._in_log.add(key)
         await self._outbox_writes.delete(key)
+        self._in_log.discard(key)
 
     async def _settle(self, case_id: str, unpublished: list[dict[str, Any]]) -> None:
         """Make sure the batches before ours are in the log.
@@ -291,7 +328,8 @@ class CaseStreams:
 
     async def _publish(self, claim: dict[str, Any]) -> None:
         envelopes = envelopes_of(claim)
-        await self.log.append(envelopes)
+        if claim["_id"] not in self._in_log:  # not published by this process already
+            await self.log.append(envelopes)
         await self._mark_published(claim["_id"])
         log.info("outbox_published", case_id=claim["case_id"], events=len(envelopes))
 
@@ -324,8 +362,8 @@ class CaseStreams:
                 relayed = await self.flush_outboxes(older_than_s=every_s)
                 if relayed:
                     log.warning("outboxes_relayed", batches=relayed)
-            except Exception:
-                log.exception("outbox_relay_failed")
+            except Exception as error:
+                report_failure(log, "outbox_relay_failed", error)
 
     # -- the log's side -------------------------------------------------------
 

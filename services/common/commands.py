@@ -143,12 +143,16 @@ class Desk:
         if row.load is not None:
             given = {**given, **await row.load(self.cases, command)}
 
+        # one moment for the decision and the events' date: a deadline counted from it is
+        # exactly the limit after the event that starts it
+        now = self.clock.now()
+
         def decide(case: Case) -> Sequence[ev.CaseEvent]:
-            return row.decide(case, command, actor, self.clock.now(), self.policy(), **given)
+            return row.decide(case, command, actor, now, self.policy(), **given)
 
         with bound(case_id=case_id, correlation_id=correlation_id):
             return await self.cases.execute(case_id, decide, cause=cause,
-                                            correlation_id=correlation_id)
+                                            correlation_id=correlation_id, at=now)
 
     async def reply(self, row: Row[Any], reply: Reply, *, sender: str,
                     cause: str) -> list[Envelope]:

@@ -22,12 +22,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from pymongo.errors import (
-    AutoReconnect,
-    ConnectionFailure,
-    OperationFailure,
-    ServerSelectionTimeoutError,
-)
+from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,7 +31,7 @@ from services.common.casestreams import ConcurrentChange
 from services.common.limits import MAX_BODY_BYTES, BodyGuard, Problem, json_answer
 from services.common.open311.errors import error_for as open311_error_for
 from services.common.runtime import ServiceRuntime, running
-from services.common.store import Unavailable
+from services.common.store import RETRY_AFTER_S, Unavailable, store_trouble
 from services.lifecycle.errors import Invalid, NotAllowed, NotFound, NotNow
 
 REQUESTS = Counter("zaiban_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -98,30 +93,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"error": "the service cannot record or read this right now; try again shortly"},
             503,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
-    for error_type in (KafkaConnectionError, KafkaTimeoutError, KafkaError,
-                       ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure,
-                       TimeoutError):
+    for error_type in (KafkaConnectionError, KafkaTimeoutError, KafkaError, TimeoutError):
         app.add_exception_handler(error_type, unavailable)
 
+    @app.exception_handler(PyMongoError)
     @app.exception_handler(Unavailable)
-    async def store_unavailable(request: Request, error: Unavailable) -> JSONResponse:
-        return JSONResponse({"error": error.reason}, 503, headers={"Retry-After": "5"})
-
-    @app.exception_handler(OperationFailure)
-    async def store_failed(request: Request, error: OperationFailure) -> Response:
-        # FerretDB on SQLite answers a write that found the database locked with a plain
-        # OperationFailure: the store is busy, not the request wrong — try again.
-        if is_store_busy(error):
-            return await unavailable(request, error)
-        raise error
-
-
-def is_store_busy(error: OperationFailure) -> bool:
-    text = str(error.details or error).lower()
-    return "sqlite_busy" in text or "database is locked" in text
+    async def store_unavailable(request: Request, error: Exception) -> JSONResponse:
+        # The store away, busy (FerretDB on SQLite answers a write that found the database
+        # locked with a plain OperationFailure) or out of disk space: it cannot take this
+        # now, the request is not wrong — try again (store.py `store_trouble`). Any other
+        # store error is a bug, and answers 500.
+        trouble = store_trouble(error)
+        if trouble is None:
+            raise error
+        return JSONResponse({"error": trouble.reason}, 503,
+                            headers={"Retry-After": str(trouble.retry_after_s)})
 
 
 def refusal_answer(path: str, problems: list[Problem]) -> Response:
@@ -179,7 +168,9 @@ def build_app(
     async def readyz() -> JSONResponse:
         checks = {runtime.name: await runtime.readiness() for runtime in runtimes}
         ready = all(all(c.values()) for c in checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
+        clock = {runtime.name: runtime.clock_figures() for runtime in runtimes}
+        return JSONResponse({"ready": ready, "checks": checks, "clock": clock},
+                            200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def metrics() -> Response:

@@ -14,7 +14,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import structlog
-from aiokafka.errors import GroupCoordinatorNotAvailableError, GroupLoadInProgressError
+from aiokafka.errors import (
+    CommitFailedError,
+    GroupCoordinatorNotAvailableError,
+    GroupLoadInProgressError,
+)
 
 from services.common.settings import CommonSettings
 
@@ -52,7 +56,9 @@ def configure_logging(settings: CommonSettings) -> None:
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr)
     # One filter object: configure_logging runs once per service built, and addFilter keeps a
     # filter it already has only once.
-    logging.getLogger("aiokafka.consumer.group_coordinator").addFilter(COORDINATOR_NOT_YET_KNOWN)
+    coordinator = logging.getLogger("aiokafka.consumer.group_coordinator")
+    coordinator.addFilter(COORDINATOR_NOT_YET_KNOWN)
+    coordinator.addFilter(COMMIT_LOST_TO_A_REBALANCE)
 
 
 class CoordinatorNotYetKnown(logging.Filter):
@@ -77,6 +83,35 @@ class CoordinatorNotYetKnown(logging.Filter):
 
 
 COORDINATOR_NOT_YET_KNOWN = CoordinatorNotYetKnown()
+
+
+class CommitLostToARebalance(logging.Filter):
+    """A batch's offset commit refused because the group rebalanced meanwhile (another
+    copy of the service started or stopped), logged as one WARNING line rather than as
+    aiokafka's ERROR and FastStream's CRITICAL with a traceback.
+
+    Nothing is lost: the offset stays where it was, the batch's partitions now belong to
+    another member (or to this one again), which reads the batch once more, and every
+    consumer applies an event once by its seq. Scaling a service out or in does this on
+    every rebalance; it is not an error. Any other commit failure stays what it was.
+    """
+
+    REJOIN = ("OffsetCommit failed for group %s due to group error (%s), will rejoin",
+              "OffsetCommit failed before join, ignoring: %s")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, CommitFailedError):
+            record.msg, record.args = ("commit_lost_to_a_rebalance: the batch is read again "
+                                       "by the partitions' new owner"), ()
+            record.exc_info, record.exc_text = None, None
+        elif not (record.levelno == logging.ERROR and record.msg in self.REJOIN):
+            return True
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+COMMIT_LOST_TO_A_REBALANCE = CommitLostToARebalance()
 
 
 def get_logger(name: str) -> Any:

@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter
+from prometheus_client import Gauge
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -37,17 +38,34 @@ from services.common.bus import (
 )
 from services.common.catalogue import load_city
 from services.common.cityconfig import CityFeed, CityLog, LiveCity
-from services.common.clock import Clock, SystemClock
+from services.common.clock import Clock, MeasuredClock, SystemClock, estimate, measure
 from services.common.kafka import kafka_options, principal_of
 from services.common.logging import configure_logging, get_logger
 from services.common.rowfollower import RowFollower
 from services.common.rowindex import RowIndex
 from services.common.settings import CommonSettings
-from services.common.store import make_client, ping, service_db
+from services.common.store import (
+    WriteHealth,
+    make_client,
+    ping,
+    report_failure,
+    service_db,
+    store_time,
+)
 
 log = get_logger("zaiban.runtime")
 
+CLOCK_OFFSET = Gauge("zaiban_clock_offset_seconds",
+                     "The store's clock minus this host's, as last measured (services/common/clock.py)",
+                     ["service"])
+CLOCK_RETRY_S = 5.0
+"""How soon a measurement that failed (the store away) is tried again."""
+
 S = TypeVar("S", bound=CommonSettings)
+
+
+READINESS_S = 2.0
+"""How long /readyz waits for each dependency (all are asked at once)."""
 
 
 class ServiceRuntime(Generic[S]):
@@ -56,13 +74,18 @@ class ServiceRuntime(Generic[S]):
     def __init__(self, settings: S, clock: Clock | None = None) -> None:
         configure_logging(settings)
         self.settings: S = settings
-        self.clock: Clock = clock or SystemClock()
+        # The host's clock corrected against the store's, unless a test brings its own clock.
+        self.clock: Clock = clock or (MeasuredClock() if settings.clock_from_store
+                                      else SystemClock())
         self.topics = Topics(settings.topic_prefix)
         self.broker = make_broker(settings, self.name)
         self.mongo: AsyncMongoClient[dict[str, Any]] = make_client(settings)
         self.db: AsyncDatabase[dict[str, Any]] = service_db(self.mongo, settings, self.name)
         self.router = APIRouter()
         self.group_id = f"{settings.topic_prefix}zaiban-{self.name}"
+        self.store_writes = WriteHealth()
+        """Whether the consumers' writes go through (/readyz): a store can answer a ping and
+        refuse every write (its disk full)."""
         self._tasks: list[asyncio.Task[Any]] = []
         self._followers: list[RowFollower] = []
         self._revocations: RevocationFeed | None = None
@@ -107,7 +130,8 @@ class ServiceRuntime(Generic[S]):
         dead-lettering what cannot be read (`subscribe_envelopes`)."""
         subscribe_envelopes(self.broker, topic=self.topics.case_events, group_id=self.group_id,
                             dead_letters=self.dead_letters, handle=handle,
-                            max_records=max_records, title=title, data_of=data_of)
+                            max_records=max_records, title=title, data_of=data_of,
+                            health=self.store_writes)
 
     # A service that checks tokens takes `tokens` when it builds its routes; so it reads
     # every revocation of staff access, on every instance, and answers nothing before.
@@ -125,6 +149,9 @@ class ServiceRuntime(Generic[S]):
         """Indexes, recovery, background tasks: override in a service."""
 
     async def start(self) -> None:
+        if isinstance(self.clock, MeasuredClock):  # before anything is dated
+            await self.check_clock()
+            self.background(self._keep_clock_honest)
         await self.on_start()
         await self.broker.start()
         if self._revocations is not None:  # it checks tokens: not one revoked may pass
@@ -161,6 +188,39 @@ class ServiceRuntime(Generic[S]):
         await self.mongo.close()
         log.info("service_stopped", service=self.name)
 
+    # -- the clock --------------------------------------------------------------
+
+    async def check_clock(self) -> None:
+        """Measure this host's clock against the store's and correct the service's time by
+        the offset (`services/common/clock.py`); warn `clock_skew` when it is large. The store
+        away: the last correction holds (the host's clock, before a first one)."""
+        assert isinstance(self.clock, MeasuredClock)
+        try:
+            readings = await asyncio.wait_for(measure(lambda: store_time(self.mongo)), 10.0)
+        except Exception as error:  # the store away: not a reason to stop the service
+            log.warning("clock_unmeasured", service=self.name, error=str(error)[:200])
+            return
+        offset = estimate(readings)
+        self.clock.correct(offset)
+        CLOCK_OFFSET.labels(self.name).set(offset.offset_s)
+        if abs(offset.offset_s) > self.settings.clock_skew_warn_s:
+            log.warning("clock_skew", service=self.name, **offset.figures())
+
+    async def _keep_clock_honest(self) -> None:
+        assert isinstance(self.clock, MeasuredClock)
+        while True:
+            await asyncio.sleep(self.settings.clock_check_every_s if self.clock.measured
+                                else CLOCK_RETRY_S)
+            await self.check_clock()
+
+    def clock_figures(self) -> dict[str, object]:
+        """How this service's clock is kept, for /readyz."""
+        if not isinstance(self.clock, MeasuredClock):
+            return {"authority": type(self.clock).__name__}
+        if self.clock.offset is None:
+            return {"authority": "store", "measured": False}
+        return {**self.clock.offset.figures(), "measured": True}
+
     def background(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._tasks.append(asyncio.create_task(make(), name=f"{self.name}-background"))
 
@@ -171,8 +231,9 @@ class ServiceRuntime(Generic[S]):
             while True:
                 try:
                     await work()
-                except Exception:
-                    log.exception("background_work_failed", work=getattr(work, "__name__", "?"))
+                except Exception as error:
+                    report_failure(log, "background_work_failed", error,
+                                   work=getattr(work, "__name__", "?"))
                 await asyncio.sleep(seconds)
 
         self.background(forever)
@@ -180,19 +241,25 @@ class ServiceRuntime(Generic[S]):
     # -- readiness --------------------------------------------------------------
 
     async def readiness(self) -> dict[str, bool]:
-        """Each dependency and whether it answers now."""
+        """Each dependency and whether it answers now: asked side by side, each within
+        READINESS_S, so /readyz answers within that however many are away (a probe that
+        waits on a store that is gone would itself time out)."""
         checks: dict[str, Callable[[], Awaitable[Any]]] = {
-            "broker": lambda: self.broker.ping(timeout=2.0),
+            "broker": lambda: self.broker.ping(timeout=READINESS_S),
             "store": lambda: ping(self.mongo),
         }
-        results: dict[str, bool] = {"started": self.started}
-        for name, check in checks.items():
+
+        async def answers(check: Callable[[], Awaitable[Any]]) -> bool:
             try:
-                answer = await asyncio.wait_for(check(), timeout=3.0)
-                results[name] = answer is not False
+                return await asyncio.wait_for(check(), timeout=READINESS_S) is not False
             except Exception:
-                results[name] = False
-        return results
+                return False
+
+        # dating events by a clock not yet measured would be dating them by the host's
+        measured = not isinstance(self.clock, MeasuredClock) or self.clock.measured
+        found = await asyncio.gather(*(answers(check) for check in checks.values()))
+        return {"started": self.started, "clock": measured,
+                **dict(zip(checks, found, strict=True)), "store_writes": self.store_writes.ok}
 
 
 @contextlib.asynccontextmanager

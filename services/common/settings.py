@@ -115,6 +115,18 @@ class CommonSettings(BaseSettings):
     trusted_proxy_hops: int = Field(
         default=0, ge=0, description="Proxies of ours in front that append to X-Forwarded-For; "
                                      "0 believes none and limits by the connecting address.")
+    # The time a service dates events with: its host's, corrected against the store's
+    # (services/common/clock.py).
+    clock_from_store: bool = Field(
+        default=True, description="Correct this host's clock by its offset from the store's, "
+                                  "measured at start and every ZAIBAN_CLOCK_CHECK_EVERY_S; off, "
+                                  "the host's clock is taken as it is.")
+    clock_check_every_s: float = Field(
+        default=300.0, gt=0, description="How often the offset from the store's clock is "
+                                         "measured again.")
+    clock_skew_warn_s: float = Field(
+        default=1.0, gt=0, description="An offset larger than this is logged as a warning "
+                                       "(clock_skew): the host's clock needs NTP.")
 
     @classmethod
     def from_common(cls, settings: CommonSettings, **overrides: Any) -> Self:

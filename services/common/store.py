@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
+from pymongo.errors import (
+    BulkWriteError,
+    CollectionInvalid,
+    ConnectionFailure,
+    OperationFailure,
+)
 from pymongo.read_concern import ReadConcern
 
 from services.common.settings import CommonSettings
@@ -25,13 +32,96 @@ IndexSpec = tuple[list[tuple[str, int]], str]
 """An index's keys and its name."""
 
 
+RETRY_AFTER_S = 5
+"""What a client is told to wait (Retry-After) when the store or the broker is away."""
+
+
 class Unavailable(Exception):
     """The store cannot take this right now (not a rule of the case): nothing was recorded,
     and trying again shortly may succeed. The HTTP edge answers 503 with Retry-After."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, retry_after_s: int = RETRY_AFTER_S) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+OUT_OF_SPACE = "the store is out of disk space and cannot record this now; try again later"
+BUSY = "the store is busy; try again shortly"
+AWAY = "the store cannot be reached right now; try again shortly"
+OUT_OF_SPACE_RETRY_S = 30
+"""A full disk waits for an operator (or a clean-up): no point asking again within seconds."""
+
+# How each server says its disk is full: SQLite (FerretDB's SQLite backend) answers
+# SQLITE_FULL, "database or disk is full (13)", as an InternalError; MongoDB says
+# OutOfDiskSpace (14031) or passes on ENOSPC; PostgreSQL (FerretDB's other backend) says
+# "could not extend file" (SQLSTATE 53100, disk_full).
+_FULL_MARKERS = ("database or disk is full", "sqlite_full", "no space left on device",
+                 "outofdiskspace", "could not extend file", "53100")
+_FULL_CODES = {14031}
+_BUSY_MARKERS = ("sqlite_busy", "database is locked")
+
+
+def store_trouble(error: BaseException) -> Unavailable | None:
+    """The store could not take a read or a write for a while, not for what was asked: why,
+    as an `Unavailable` to answer or wait on (its disk is full, it is busy, it is away); None
+    for any other error (a refusal of this request, or a bug)."""
+    if isinstance(error, Unavailable):
+        return error
+    if isinstance(error, OperationFailure):
+        text = f"{error} {error.details or ''}".lower()
+        if error.code in _FULL_CODES or any(marker in text for marker in _FULL_MARKERS):
+            return Unavailable(OUT_OF_SPACE, OUT_OF_SPACE_RETRY_S)
+        if any(marker in text for marker in _BUSY_MARKERS):
+            return Unavailable(BUSY)
+        return None
+    if isinstance(error, ConnectionFailure):  # timeouts of server selection and sockets too
+        return Unavailable(AWAY)
+    return None
+
+
+def report_failure(log: Any, event: str, error: Exception, **fields: Any) -> None:
+    """Log, on `log`, a failure of work that will be tried again: a store that cannot take it
+    now (away, busy, out of disk space) is a warning with the reason, not an error per try;
+    anything else an error with its traceback (call it where the error is handled)."""
+    trouble = store_trouble(error)
+    if trouble is None:
+        log.exception(event, **fields)
+    else:
+        log.warning(event, reason=trouble.reason, error=str(error)[:300], **fields)
+
+
+WRITES_REFUSED_S = 15.0
+"""How long one refused write keeps a service "not ready": its consumers try again well
+within this (bus.RETRY_PAUSE_MAX_S), so readiness stays down exactly while they fail."""
+
+
+class WriteHealth:
+    """Whether a service's consumers can write to the store: each tells after each try, under
+    its own name, and /readyz asks. The store answers a ping on a full disk, so the ping
+    alone says nothing of it."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._refused: dict[str, tuple[float, str]] = {}
+        """Consumer → when its last try was refused, and why."""
+
+    def refused(self, trouble: Unavailable, by: str = "") -> None:
+        self._refused[by] = (self._clock(), trouble.reason)
+
+    def wrote(self, by: str = "") -> None:
+        self._refused.pop(by, None)
+
+    @property
+    def reason(self) -> str | None:
+        """Why a consumer's writes are refused now (None: they go through)."""
+        now = self._clock()
+        return next((why for at, why in self._refused.values()
+                     if now - at <= WRITES_REFUSED_S), None)
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
 
 
 def make_client(settings: CommonSettings) -> AsyncMongoClient[dict[str, Any]]:
@@ -60,6 +150,17 @@ async def ping(client: AsyncMongoClient[dict[str, Any]]) -> None:
     await client.admin.command("ping")
 
 
+async def store_time(client: AsyncMongoClient[dict[str, Any]]) -> datetime:
+    """The store's own time, to the millisecond (`hello`'s `localTime`, which MongoDB and
+    FerretDB both give): the authority the services' clocks are kept to
+    (services/common/clock.py)."""
+    answer = await client.admin.command("hello")
+    moment = answer["localTime"]
+    if not isinstance(moment, datetime):
+        raise TypeError(f"the store's hello gave no localTime: {sorted(answer)}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class StoreTraits:
     """What the document store behind a collection does well, for adapters that care.
@@ -82,6 +183,21 @@ class StoreTraits:
 async def is_ferretdb(db: AsyncDatabase[dict[str, Any]]) -> bool:
     info = await db.client.admin.command("buildInfo")
     return "ferretdbVersion" in info
+
+
+async def ensure_collections(db: AsyncDatabase[dict[str, Any]], names: Sequence[str]) -> None:
+    """Create the collections `names` that do not exist yet — at a service's start, while the
+    store has room. FerretDB 1.24 on SQLite creates a collection in two steps (the table, then
+    its metadata row, each committed alone): on a full disk the second fails and so does its
+    undoing (DROP TABLE), which leaves a table no collection owns, and every later write to
+    that collection then fails ("table ... already exists"), even once space is back."""
+    existing = set(await db.list_collection_names())
+    for name in names:
+        if name not in existing:
+            try:
+                await db.create_collection(name)
+            except CollectionInvalid:
+                pass  # another instance made it meanwhile
 
 
 async def create_query_indexes(collection: AsyncCollection[dict[str, Any]],

@@ -113,10 +113,11 @@ def row_of(case: Case) -> Row:
             **fields_of(case)}
 
 
-def case_rows() -> RowIndex:
-    """An empty index of the rows of intake's snapshots (version: the case's last seq)."""
-    return RowIndex(fields=FIELDS, keyed=("status", "category"), ranged=("submitted_at",),
-                    version="version")
+def case_rows(also: Iterable[str] = ()) -> RowIndex:
+    """An empty index of the rows of intake's snapshots (version: the case's last seq),
+    keeping `also` these fields beside the suggestions' own."""
+    return RowIndex(fields=(*FIELDS, *also), keyed=("status", "category"),
+                    ranged=("submitted_at",), version="version")
 
 
 def candidates(category: str, since: datetime) -> Selector:

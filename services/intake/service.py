@@ -12,7 +12,10 @@ Duplicates are suggested from the rows of every case's snapshot, which each
 instance keeps in memory (`duplicates.case_rows`): it writes in the rows the
 snapshots it saves, and a `RowFollower` fills them from the store at start
 (before the instance is ready) and keeps them current from the log, whichever
-instance saved a snapshot.
+instance saved a snapshot. The same rows tell the deadline sweep which cases
+awaiting triage are past their triage deadline (`deadlines.py`): intake records
+the events of a case until triage decides it (`services/lifecycle/ownership.py`),
+that deadline passing among them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from contracts.case_commands import BusSubmission, ErasePersonalData, SubmitCase
 from contracts.case_events import PersonalDataErased
+from contracts.facts import CaseStatus
 from contracts.receipts import SubmissionReceipt
 from contracts.topics import Topics
 from services.common.bus import (
@@ -51,8 +55,8 @@ from services.common.quotas import SWEEP_EVERY_S, Cells, ClientLimit, KeyQuotas,
 from services.common.rowfollower import RowFollower
 from services.common.rowindex import RowIndex
 from services.common.runtime import ServiceRuntime
-from services.common.store import Unavailable
-from services.intake import api, duplicates, retention
+from services.common.store import Unavailable, report_failure
+from services.intake import api, deadlines, duplicates, retention
 from services.intake.erasures import ErasureDesk, Erasures
 from services.intake.media import PhotoStore
 from services.intake.open311 import routes as open311
@@ -83,6 +87,7 @@ def index_fields(case: Case) -> dict[str, Any]:
         "district": facts.district,
         "submitted_at": facts.submitted_at,
         **duplicates.fields_of(case),
+        **deadlines.fields_of(case),
         **retention.index_fields(case),
     }
 
@@ -92,7 +97,8 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
 
     def __init__(self, settings: IntakeSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
-        self._rows = duplicates.case_rows()  # until a follower keeps them (`on_start`)
+        # until a follower keeps them (`on_start`)
+        self._rows = duplicates.case_rows(also=deadlines.FIELDS)
         self.follower: RowFollower | None = None
         self.streams = CaseStreams(self.db["cases"], self.events, self.clock, producer=self.name,
                                    index_fields=index_fields, saved=self._keep_row)
@@ -168,10 +174,13 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
 
     async def _complete_rows(self, rows: RowIndex) -> None:
         """The rows of snapshots saved before the duplicates' fields were written with them
-        (no `description`): completed from the whole snapshot, whose top-level fields are
+        (no `description`), or, awaiting triage, before the triage clock's (no
+        `triage_overdue`): completed from the whole snapshot, whose top-level fields are
         written too (only if it is still that version), so this happens once."""
-        old = [row_id for row_id, row in rows.rows.items()
-               if row.get("description") is None and row.get("status") is not None]
+        old = [row_id for row_id, row in rows.rows.items() if row.get("status") is not None
+               and (row.get("description") is None
+                    or (row["status"] == CaseStatus.SUBMITTED.value
+                        and row.get("triage_overdue") is None))]
         gate = asyncio.Semaphore(16)
 
         async def complete(row_id: str) -> None:
@@ -199,10 +208,19 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
     async def start(self) -> None:
         await super().start()
         # once the broker runs: the sweep publishes erasure requests
+        self.every(self.settings.sweep_every_s, self.sweep_deadlines)
         self.every(self.settings.retention_sweep_every_s, self.sweep_retention)
         self.every(self.settings.retention_sweep_every_s, self.forget_old_receipts)
         if self._sweep_rate_cells:  # the store has no TTL index (FerretDB 1.24)
             self.every(SWEEP_EVERY_S, self.rate_cells.sweep)
+
+    async def sweep_deadlines(self) -> int:
+        """Record the triage deadlines passed now (`deadlines.py`); returns how many."""
+        overdue = await deadlines.sweep(self.rows, self.streams, self.clock,
+                                        self.settings.sweep_batch)
+        if overdue:
+            log.info("swept", overdue=overdue)
+        return overdue
 
     async def sweep_retention(self) -> list[retention.Due]:
         """Ask for the erasure of the personal data kept past its time (`retention.py`)."""
@@ -276,8 +294,8 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         """Carry out an erasure; an error leaves it to be redelivered (each step repeats)."""
         try:
             await self.erasures.carry_out(command)
-        except Exception:
-            log.exception("erasure_failed_will_retry", case_id=command.case_id)
+        except Exception as error:
+            report_failure(log, "erasure_failed_will_retry", error, case_id=command.case_id)
             await asyncio.sleep(RETRY_PAUSE_S)
             raise
 

@@ -16,6 +16,10 @@ class IntakeSettings(CommonSettings):
     max_photos: int = Field(default=6, description="Photos per case.")
     duplicate_window_days: int = Field(default=30, description="How far back duplicates are sought.")
     duplicate_radius_m: float = Field(default=300.0, description="Nearby means within this distance.")
+    sweep_every_s: float = Field(
+        default=5.0, gt=0,
+        description="How often the deadline sweep looks for cases past their triage deadline.")
+    sweep_batch: int = Field(default=500, ge=1, description="Cases handled per sweep.")
     retention_days: float = Field(
         default=180.0, gt=0,
         description="How long a finished case (closed, rejected, merged) keeps its resident's "

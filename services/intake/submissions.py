@@ -130,12 +130,13 @@ class Submissions:
     async def _create(self, case_id: str, command: SubmitCase, channel: Channel | None,
                       entered_by: Actor | None, correlation_id: str) -> Receipt:
         code = tracking_code_for(self.settings.secret(), case_id)
+        now = self.clock.now()  # the submission's moment, and its triage deadline's start
         event = submitted(command, self.city.current, tracking_code_hash=hash_tracking_code(code),
                           personal=await self._sealed(case_id, command),
-                          channel=channel, entered_by=entered_by, at=self.clock.now())
+                          channel=channel, entered_by=entered_by, at=now)
         envelopes = await self.streams.execute(
             case_id, lambda case: [event], cause=f"submit/{case_id}",
-            correlation_id=correlation_id, create=True)
+            correlation_id=correlation_id, create=True, at=now)
         return Receipt(case_id, code, replayed=False, envelope=envelopes[0])
 
     async def _sealed(self, case_id: str, command: SubmitCase) -> Sealed | None:

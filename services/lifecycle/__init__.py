@@ -19,7 +19,10 @@ One module per part of the life, each opening with what happens when:
                    response, resolution: overdue);
 - `feedback.py`    the resident answers the resolution, or does not (auto-close);
 - `assigning.py`   inside the department, its coordinator gives it to a handler.
-Beside them: `policy.py` (dispatch rules and deadlines), `codes.py` (tracking codes).
+Beside them: `policy.py` (dispatch rules and deadlines), `codes.py` (tracking codes),
+`ownership.py` (who records a case's events at each moment: intake until triage
+decides it, routing from then on — one writer per case, so no two services ever
+record the same seq of a case).
 
 Nothing here does I/O or reads settings: the services (`services/intake`,
 `services/routing`) load a case, call a decider, and record what it returns.

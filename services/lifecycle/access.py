@@ -25,7 +25,8 @@ Who may do what (an admin may do everything staff may):
 |                 | supervisor                                   |                            |
 
 Triage (`triage.py`) takes a case still `submitted`; everything else waits for
-its acceptance (`admit`). A closed, rejected or merged case takes nothing
+its acceptance (`admit`). That is also who records the case's events
+(`ownership.py`): intake while it awaits triage, routing from then on. A closed, rejected or merged case takes nothing
 more. Assisting departments may note progress on a case (they help the lead
 one), but only the lead department acknowledges, returns or resolves it.
 
@@ -97,8 +98,9 @@ def admit(case: Case, command: cmd.Command, actor: Actor, action: str) -> CaseFa
             raise NotNow(
                 f"case {case.case_id} was merged into {facts.merged_into}; act on that case"
             )
-        case Status.SUBMITTED:
-            raise NotNow(f"case {case.case_id} has not been accepted by an officer yet")
+        case Status.SUBMITTED:  # and intake records its events until then (`ownership.py`)
+            raise NotNow(f"case {case.case_id} has not been accepted by an officer yet: "
+                         "intake holds it until its triage")
     return facts
 
 

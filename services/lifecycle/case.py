@@ -133,7 +133,14 @@ class Case(BaseModel):
 
         Event ids derive from `cause` (a command id or the id of the event that
         led here), so deciding the same thing twice records the same ids.
+
+        An event is never dated before the one it follows: `at` earlier than the case's
+        last event (two services' clocks a hair apart, or one whose clock could not be
+        measured, `services/common/clock.py`) is taken as that event's moment, so a
+        timeline never goes backwards and no duration is negative.
         """
+        if self.last_event_at is not None and at < self.last_event_at:
+            at = self.last_event_at
         envelopes: list[Envelope] = []
         case = self
         for index, event in enumerate(events):

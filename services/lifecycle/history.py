@@ -164,9 +164,10 @@ class History:
             case, command, RESIDENT, at, policy, tracking_code=code))
 
     def sweep(self, at: datetime) -> History:
-        """What routing's deadline watch records by `at`: the deadline passed, or the
-        resolution went unanswered (the resident asked again, or, asked already, the case
-        closed; a history's own clocks, too, ran out as they did)."""
+        """What the deadline sweeps record by `at` (intake's for a case awaiting triage,
+        routing's after: `ownership.py`): the deadline passed, or the resolution went
+        unanswered (the resident asked again, or, asked already, the case closed; a
+        history's own clocks, too, ran out as they did)."""
         policy = self._policy()
 
         def watch(case: Case) -> Sequence[ev.CaseEvent]:

@@ -7,8 +7,8 @@ personal data (`contracts/personal.py`) opens nowhere any more, deletes the
 case's photos, and is recorded once as `PersonalDataErased` (`erase`). What the
 public saw of the case stays: its facts, its figures, its timeline.
 
-Every case has one writer at a time: intake while it awaits triage, routing
-after. So the erasure is recorded by the one that holds the case at that stage
+Every case has one writer at a time (`ownership.py`): intake while it awaits triage,
+routing after. So the erasure is recorded by the one that holds the case at that stage
 (`recorded_by_intake`), which keeps the case's events in one order.
 """
 
@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from contracts.case_events import CaseEvent, PersonalDataErased
-from contracts.facts import Actor, CaseStatus, Role
+from contracts.facts import Actor, Role
 from services.lifecycle.case import Case
 from services.lifecycle.errors import NotAllowed, NotNow
+from services.lifecycle.ownership import Writer, writer_of
 
 ERASERS = frozenset({Role.RESIDENT, Role.ADMIN, Role.SYSTEM})
 """Who may erase: the resident themself, an admin, the system when retention is due."""
@@ -48,7 +49,7 @@ def erase(case: Case, by: Actor, reason: Reason) -> list[CaseEvent]:
 
 def recorded_by_intake(case: Case) -> bool:
     """Intake holds the case (and records its erasure) until an officer triages it."""
-    return case.status is CaseStatus.SUBMITTED
+    return writer_of(case) is Writer.INTAKE
 
 
 def retention_due(case: Case, now: datetime, keep: timedelta) -> bool:

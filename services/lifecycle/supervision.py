@@ -22,11 +22,13 @@ department, same priority, new deadline from now (`DisputeSettled`, then
 
 The deadlines follow from recorded state alone (`facts.triage_due_at`,
 `facts.response_due_at`, `facts.due_at`), so they
-survive restarts and need no sleeping task per case: routing's sweep
-(`services/routing/sweeps.py`) finds candidates in its store and decides on
-each with `overdue` inside a compare-and-set, so N instances sweeping at once
-record each outcome once (`overdue_cause` names the passing of one deadline
-the same way for all of them). Cases whose last event came from a
+survive restarts and need no sleeping task per case: a sweep finds candidates
+and decides on each with `overdue` inside a compare-and-set, so N instances
+sweeping at once record each outcome once (`overdue_cause` names the passing of
+one deadline the same way for all of them). The sweep is the case's writer's
+(`ownership.py`): intake's for the triage deadline of a case awaiting triage
+(`services/intake/deadlines.py`), routing's for the department's deadlines
+(`services/routing/sweeps.py`). Cases whose last event came from a
 `history:*` producer are left alone: their past is recorded, not news.
 """
 

@@ -34,7 +34,9 @@ def _submitted(case: Case, command: Command, actor: Actor, action: str, done: st
     permit(command, actor, action)
     facts = case.require_facts()
     if facts.status is not CaseStatus.SUBMITTED:
-        raise NotNow(f"case {case.case_id} is {facts.status.value}; only a submitted case can be {done}")
+        # routing records its events from its triage on (`ownership.py`)
+        raise NotNow(f"case {case.case_id} is {facts.status.value}; only a submitted case can "
+                     f"be {done} (routing holds it since its triage)")
     return facts
 
 

@@ -27,6 +27,7 @@ from services.common.kafka import principal_of
 from services.common.logging import get_logger
 from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
+from services.common.store import ensure_collections
 from services.metrics.api import install_routes
 from services.metrics.marks import reads_data_of
 from services.metrics.report import Figures
@@ -76,6 +77,7 @@ class MetricsService(ServiceRuntime[MetricsSettings]):
         return CountedDeadLetters(self.broker, self.topics, self.name)
 
     async def on_start(self) -> None:
+        await ensure_collections(self.db, [self.store.collection.name, self.store.days.name])
         self.background(self.refresh_gauges)
 
     async def project(self, deliveries: list[Delivery]) -> None:

@@ -46,6 +46,7 @@ from services.common.keys import BrokenSeal, key_store, open_sealed
 from services.common.limits import RateLimiter, per_client
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
+from services.common.store import ensure_collections
 from services.lifecycle.codes import tracking_code_for
 from services.notify.channels import (
     Outgoing,
@@ -147,6 +148,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         self.router.include_router(webhook_routes(self.ledger, self.webhooks, self.tokens))
 
     async def on_start(self) -> None:
+        await ensure_collections(self.db, ["cases", "deliveries", "attempts", "stops",
+                                           "subscriptions", "webhooks"])
         log.info("notify_channels", channels=sorted(self.senders))
         self.background(self.dispatching)
         self.every(3600, lambda: self.subscriptions.forget_unconfirmed(self.clock.now()))
@@ -164,7 +167,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
             self.broker, topics, group_id=f"{self.group_id}-webhooks",
             kind=READ_CASE, message=DepartmentCase, dead_letters=self.dead_letters,
             handle=self.plan_webhook, title="notify: departments' cases, POSTed to their webhooks",
-            description=described(Topics.department_cases), persistent=persistent)
+            description=described(Topics.department_cases), persistent=persistent,
+            health=self.store_writes)
 
     async def plan_webhook(self, case: DepartmentCase,
                            record: ConsumerRecord[Any, Any]) -> None:

@@ -23,12 +23,13 @@ from services.common.clock import Clock
 from services.common.kafka import principal_of
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
+from services.common.store import ensure_collections
 from services.opendata.day_routes import day_routes
 from services.opendata.lines import feed_line, line_text
-from services.opendata.publishing import CaseLogEnds, Publisher, PublishingPolicy
+from services.opendata.publishing import FILES, CaseLogEnds, Publisher, PublishingPolicy
 from services.opendata.routes import install_routes
 from services.opendata.settings import OpenDataSettings
-from services.opendata.store import FeedStore, StoredLine
+from services.opendata.store import BLOCKS, DAYS, EVENTS, IDS, PROGRESS, FeedStore, StoredLine
 
 log = get_logger("zaiban.opendata")
 
@@ -50,7 +51,8 @@ class OpenDataService(ServiceRuntime[OpenDataSettings]):
         self.router.include_router(day_routes(self.db, self.city.current.city.timezone))
 
     async def on_start(self) -> None:
-        """The day publisher, in the background."""
+        """The collections (`ensure_collections`), and the day publisher in the background."""
+        await ensure_collections(self.db, [EVENTS, IDS, PROGRESS, DAYS, BLOCKS, FILES])
         self.background(self.publisher.run_forever)
 
     async def stop(self) -> None:

@@ -28,7 +28,7 @@ crash in between). Its inputs:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -52,7 +52,7 @@ from services.common.bus import (
     subscribe_records,
     typed,
 )
-from services.common.casestreams import CaseStreams, ConcurrentChange
+from services.common.casestreams import CaseStreams
 from services.common.catalogue import work_calendar
 from services.common.cityroutes import city_routes
 from services.common.clock import Clock
@@ -61,8 +61,8 @@ from services.common.following import FOLLOW_EVERY_S, DepartmentTopics
 from services.common.keys import key_store
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
+from services.common.store import report_failure
 from services.lifecycle import dispatching, feedback, privacy, supervision
-from services.lifecycle.case import Case
 from services.lifecycle.errors import Refused
 from services.lifecycle.policy import Policy
 from services.routing import departments, sweeps
@@ -140,8 +140,7 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
 
     async def on_start(self) -> None:
         await self.streams.ensure_indexes(("status", "due_at", "resolved_at", "department",
-                                           "closes_unanswered_at", "triage_due_at",
-                                           "response_due_at"))
+                                           "closes_unanswered_at", "response_due_at"))
         # say it rather than guess silently: what working days are beyond the known years
         calendar = work_calendar(self.policy.city.calendar)
         log.info("working_days_known_until", year=calendar.known_until,
@@ -224,6 +223,7 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
             self.broker, topics, group_id=f"{self.group_id}-replies", kind=READ_REPLY,
             message=Annotated[cmd.DepartmentReply, Field(title="DepartmentReply")],
             dead_letters=self.dead_letters, handle=self.handle_reply, persistent=persistent,
+            health=self.store_writes,
             title="routing: department replies", description=described(Topics.department_replies))
 
     async def handle_reply(self, reply: Reply, record: ConsumerRecord[Any, Any]) -> None:
@@ -257,8 +257,9 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
     async def _on_erasure(self, command: cmd.ErasePersonalData, message: KafkaMessage) -> None:
         try:
             await self.record_erasure(command, records_of(message)[0])
-        except Exception:
-            log.exception("erasure_not_recorded_will_retry", case_id=command.case_id)
+        except Exception as error:
+            report_failure(log, "erasure_not_recorded_will_retry", error,
+                           case_id=command.case_id)
             await asyncio.sleep(RETRY_PAUSE_S)
             raise
 
@@ -303,41 +304,29 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
     # -- deadlines --------------------------------------------------------------
 
     async def sweep(self) -> Swept:
-        """Record what passing deadlines mean now; safe to run anywhere, any number of times."""
+        """Record what passing deadlines mean now; safe to run anywhere, any number of times.
+        Only the cases routing writes (`ownership.py`): a case awaiting triage is intake's,
+        and so is its triage deadline (`services/intake/deadlines.py`)."""
         now = self.clock.now()
         batch = self.settings.sweep_batch
         overdue = asked_again = closed = 0
         for case in await self.streams.find(sweeps.past_due_query(now), limit=batch):
-            overdue += await self._sweep_one(
-                case, lambda c: supervision.overdue(c, self.clock.now()),
+            overdue += await self.streams.sweep(
+                case.case_id, lambda c: supervision.overdue(c, self.clock.now()),
                 supervision.overdue_cause(case),
             )
         policy = self.policy
         for case in await self.streams.find(sweeps.unanswered_query(now), limit=batch):
-            closed += await self._sweep_one(
-                case, lambda c: feedback.unanswered(c, self.clock.now()),
+            closed += await self.streams.sweep(
+                case.case_id, lambda c: feedback.unanswered(c, self.clock.now()),
                 feedback.unanswered_cause(case),
             )
         for case in await self.streams.find(
                 sweeps.ask_again_query(now, policy.feedback_reminder), limit=batch):
-            asked_again += await self._sweep_one(
-                case, lambda c: feedback.ask_again(c, self.clock.now(), policy),
+            asked_again += await self.streams.sweep(
+                case.case_id, lambda c: feedback.ask_again(c, self.clock.now(), policy),
                 feedback.ask_again_cause(case),
             )
         if overdue or asked_again or closed:
             log.info("swept", overdue=overdue, asked_again=asked_again, closed=closed)
         return Swept(overdue=overdue, asked_again=asked_again, closed=closed)
-
-    async def _sweep_one(
-        self, case: Case, decide: Callable[[Case], list[ev.CaseEvent]], cause: str
-    ) -> int:
-        with bound(case_id=case.case_id, correlation_id=cause):
-            try:
-                recorded = await self.streams.execute(
-                    case.case_id, decide, cause=cause, correlation_id=cause
-                )
-            except (Refused, ConcurrentChange) as refused:
-                # another instance got there, or the case moved on
-                log.info("sweep_skipped", reason=refused.reason)
-                return 0
-        return 1 if recorded else 0

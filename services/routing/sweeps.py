@@ -7,6 +7,11 @@ case document (`index_fields`), then decides on each case inside a
 compare-and-set (`RoutingService.sweep`). A query may find a case that moved
 on since its snapshot; the decider, run on the current case, then records
 nothing.
+
+Only cases routing writes (`services/lifecycle/ownership.py`: triaged ones): the
+triage deadline of a case awaiting triage is swept by intake, which records that
+case's events (`services/intake/deadlines.py`). Were routing to record it too, its
+CaseOverdue and an officer's acceptance at intake could take the same seq.
 """
 
 from __future__ import annotations
@@ -50,12 +55,10 @@ def index_fields(case: Case) -> dict[str, Any]:
 
 
 def past_due_query(now: datetime) -> dict[str, Any]:
-    """Cases with a deadline passed that is not marked overdue yet: triage (submitted), the
-    department's first response (with it, not responded) or resolution (with it).
-    (`$ne: True`: a document written before routing kept a flag has not raised it.)"""
+    """Cases with a deadline of their department passed that is not marked overdue yet: the
+    first response (with it, not responded) or the resolution (with it). (`$ne: True`: a
+    document written before routing kept a flag has not raised it.)"""
     return {"from_history": False, "$or": [
-        {"status": CaseStatus.SUBMITTED.value, "triage_overdue": {"$ne": True},
-         "triage_due_at": {"$lt": now}},
         {"status": {"$in": list(RUNNING)}, "responded": {"$ne": True},
          "response_overdue": {"$ne": True}, "response_due_at": {"$lt": now}},
         {"status": {"$in": list(RUNNING)}, "overdue": False, "due_at": {"$lt": now}},

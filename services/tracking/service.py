@@ -38,6 +38,7 @@ from services.common.clock import Clock
 from services.common.keys import key_store
 from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
+from services.common.store import ensure_collections, report_failure
 from services.tracking.api import (
     install_audit_routes,
     install_revocation_routes,
@@ -50,7 +51,7 @@ from services.tracking.map_routes import install_map_routes
 from services.tracking.open311.routes import routes as open311_routes
 from services.tracking.open_data import install_open_data_routes
 from services.tracking.settings import TrackingSettings
-from services.tracking.store import COLLECTION, TimelineStore, case_rows
+from services.tracking.store import CODES_COLLECTION, COLLECTION, TimelineStore, case_rows
 
 log = get_logger("zaiban.tracking")
 
@@ -86,6 +87,7 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
                                                   settings=self.settings, clock=self.clock))
 
     async def on_start(self) -> None:
+        await ensure_collections(self.db, [COLLECTION, CODES_COLLECTION])
         await self.reads.ensure_indexes()
         # the lists: every case's row, before this instance says it is ready
         self.store.follow(await self.follow_rows(case_rows(), self.store.collection))
@@ -94,9 +96,10 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
         """A read on the audit topic, into the admins' list (once, however often delivered)."""
         try:
             await self.reads.add(read)
-        except Exception:
+        except Exception as error:
             with bound(case_id=read.case_id, correlation_id=read.correlation_id):
-                log.exception("audit_read_failed_will_retry", read_id=str(read.read_id))
+                report_failure(log, "audit_read_failed_will_retry", error,
+                               read_id=str(read.read_id))
             await asyncio.sleep(RETRY_PAUSE_S)
             raise
 

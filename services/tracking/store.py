@@ -279,7 +279,7 @@ def view_of(doc: dict[str, Any] | None) -> CaseView | None:
 
 async def remember_codes(codes: AsyncCollection[dict[str, Any]],
                          inserted: Sequence[dict[str, Any]]) -> None:
-    """Enter the tracking codes of newly inserted case documents (an entry already there,
+    """Enter the tracking codes of case documents being inserted (an entry already there,
     from a redelivery or a replay, is the same entry)."""
     entries = [{"_id": doc["code_hash"], "case_id": doc["_id"]}
                for doc in inserted if doc.get("code_hash")]
@@ -435,6 +435,10 @@ class TimelineStore:
                 outcomes.append((case_id, failed))
         if not docs:
             return []
+        # The codes first: a failure after them leaves a code whose case is not projected
+        # yet (its page answers 404 until the redelivery); after the cases, it would leave
+        # cases whose code is never entered (the redelivery finds them all inserted).
+        await remember_codes(self.codes, docs)
         refused: set[int] = set()
         try:
             await self.collection.insert_many(docs, ordered=False)
@@ -443,8 +447,6 @@ class TimelineStore:
             if any(p.get("code") != DUPLICATE_KEY for p in problems):
                 raise
             refused = {p["index"] for p in problems}
-        await remember_codes(self.codes, [doc for index, doc in enumerate(docs)
-                                          if index not in refused])
         inserted = []
         for index, (case_id, failed) in enumerate(outcomes):
             if index in refused:
@@ -506,8 +508,8 @@ class TimelineStore:
             if before is None:
                 try:
                     doc = document(after)
+                    await remember_codes(self.codes, [doc])  # first, as in `_insert_fresh`
                     await self.collection.insert_one(doc)
-                    await remember_codes(self.codes, [doc])
                     self._log_gap(case_id, 0, envelopes)
                     return doc, failed
                 except DuplicateKeyError:
@@ -528,7 +530,7 @@ class TimelineStore:
         """A gap in a case's seq means events were lost upstream: say so, keep going."""
         expected = seq + 1
         for envelope in sorted(envelopes, key=lambda e: e.seq):
-            if envelope.seq <= seq:
+            if envelope.seq < expected:  # applied before, or a second copy in the batch
                 continue
             if envelope.seq != expected:
                 with bound(case_id=case_id, event_id=str(envelope.event_id)):

@@ -15,11 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 from helpers import alarming
-from stackfixtures import free_port, private_settings
+from stackfixtures import private_settings
 
 from zaiban import infra
 from zaiban.demo import REFERENCE_CASE
 from zaiban.infra import StackInfo
+from zaiban.infra.processes import free_port
 
 pytestmark = pytest.mark.stack
 

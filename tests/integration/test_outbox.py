@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from helpers import read_events, unique
+from pymongo.errors import OperationFailure
 from unit.lifecycle.casebook import T0, accepted, submitted
 
 from contracts.envelope import Envelope
@@ -49,7 +50,7 @@ async def runtime(settings: CommonSettings) -> AsyncIterator[ServiceRuntime]:
 
 
 def streams(runtime: ServiceRuntime, log: Any) -> CaseStreams:
-    return CaseStreams(runtime.db["cases"], log, runtime.clock, producer="outbox-test")
+    return CaseStreams(runtime.db["cases"], log, runtime.clock, producer="intake")
 
 
 async def outbox_keys(streams_: CaseStreams) -> list[str]:
@@ -115,3 +116,28 @@ async def test_the_relay_leaves_entries_younger_than_its_period(runtime: Service
     # a command may be publishing this batch right now: the relay waits a period
     assert await streams(runtime, runtime.events).flush_outboxes(older_than_s=60.0) == 0
     assert await outbox_keys(dying) == [claim_id(case_id, 1)]
+
+
+async def test_a_batch_kafka_holds_whose_outbox_entry_the_full_store_kept_is_not_sent_again(
+        runtime: ServiceRuntime, settings: CommonSettings) -> None:
+    """The disk fills between Kafka taking a batch and the outbox entry's removal: the command
+    succeeded (the batch is in the log), and the relay, while the store still refuses and
+    once it takes writes again, only removes the entry — it sends no second copy."""
+    alive = streams(runtime, runtime.events)
+    full = OperationFailure("database or disk is full (13)", 1)
+
+    async def refused(key: Any) -> None:
+        raise full
+
+    removing = alive._outbox_writes.delete
+    alive._outbox_writes.delete = refused  # type: ignore[method-assign]
+    case_id = await submit(alive)  # answered: Kafka holds it
+    assert await outbox_keys(alive) == [claim_id(case_id, 1)]
+    with pytest.raises(OperationFailure):
+        await alive.flush_outboxes()  # still full: the entry stays, nothing sent again
+
+    alive._outbox_writes.delete = removing  # type: ignore[method-assign]
+    assert await alive.flush_outboxes() == 1
+    assert await outbox_keys(alive) == []
+    logged = await read_events(settings, case_id=case_id, min_count=1)
+    assert [e.seq for e in logged] == [1]  # once

@@ -18,7 +18,7 @@ A varied history (`varied_history`, for the lists and searches of `bench reads`)
 status (rejected and merged at triage, accepted for a reporter, returned to the officers,
 routed, acknowledged, resolved, disputed, closed), reporters (`ReporterAssigned`) and
 handlers (`HandlerAssigned`) on some, cases under supervision by hand, and open cases whose
-deadlines ran out marked overdue as routing's sweep would mark them. Descriptions say
+deadlines ran out marked overdue as the deadline sweeps would mark them. Descriptions say
 common things in whole sentences (红绿灯, 路灯, 井盖, 暖气, some with Latin letters and
 digits), so a search finds words inside them.
 
@@ -311,7 +311,7 @@ class _Steps:
 
     def maybe_overdue(self) -> None:
         """Half the open cases are swept at `until`: those whose deadline passed are overdue
-        (and go to supervision), as routing's sweep would have marked them."""
+        (and go to supervision), as the deadline sweeps would have marked them."""
         if self.rng.random() < 0.5:
             self.story.sweep(self.until)
 

@@ -6,12 +6,17 @@ FerretDB is built from its Go module. Both are cached and started detached, so t
 
 One module per job: ``settings`` (StackSettings, StackInfo, InfraError), ``processes`` (pid
 files, ports, the lock, detached starts), ``kafka`` (Maven, config, start, readiness),
-``ferretdb`` (the Go build with its source fix, start, readiness), ``stack`` (the API below)
-and ``cli`` (the ``zaiban infra`` commands).
+``ferretdb`` (the Go build with its source fix, start, readiness), ``smalldisk`` (a tmpfs of
+a fixed size over the store's data, for the full-disk fault), ``stack`` (the API below),
+``cli`` (the ``zaiban infra`` commands) and ``toxiproxy`` (the network fault proxy of
+``zaiban chaos network``: its build, start and stop, a client of its API).
 
 Everything lives under one git-ignored folder (``$ZAIBAN_HOME``, default ``<repo>/.zaiban``)::
 
     bin/ferretdb                    the FerretDB binary (rebuilt when its version differs)
+    bin/toxiproxy-server            Toxiproxy, built with ``go install`` when `zaiban chaos
+                                    network` first needs it (``toxiproxy`` module); never
+                                    started by ``zaiban infra up``
     build/                          scratch space for the FerretDB build
     kafka/pom.xml, kafka/libs/      the Kafka classpath (stamped with the pom's SHA-256)
     kafka/server.properties         KRaft combined node, written on each start (mode 0600)
@@ -54,7 +59,17 @@ from zaiban.infra.settings import (
     component_name,
     repo_root,
 )
-from zaiban.infra.stack import down, ensure_up, restart_kafka, restart_store, start, status, stop
+from zaiban.infra.smalldisk import SmallDisk, small_disk
+from zaiban.infra.stack import (
+    down,
+    ensure_up,
+    private_settings,
+    restart_kafka,
+    restart_store,
+    start,
+    status,
+    stop,
+)
 
 __all__ = [
     "COMPONENTS",
@@ -67,6 +82,7 @@ __all__ = [
     "STORE_COMPONENT",
     "ComponentStatus",
     "InfraError",
+    "SmallDisk",
     "SourceFix",
     "StackInfo",
     "StackSettings",
@@ -75,9 +91,11 @@ __all__ = [
     "ensure_up",
     "ferretdb_binary_version",
     "kafka_version",
+    "private_settings",
     "repo_root",
     "restart_kafka",
     "restart_store",
+    "small_disk",
     "start",
     "status",
     "stop",

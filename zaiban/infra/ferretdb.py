@@ -132,7 +132,7 @@ def build_ferretdb(settings: StackSettings) -> None:
 
 def start_ferretdb(settings: StackSettings) -> int:
     check_ports_free(settings, STORE_COMPONENT)
-    data = settings.ferretdb_dir / "data"
+    data = settings.ferretdb_data_dir
     state = settings.ferretdb_dir / "state"
     data.mkdir(parents=True, exist_ok=True)
     state.mkdir(parents=True, exist_ok=True)

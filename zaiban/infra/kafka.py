@@ -141,31 +141,60 @@ def tls_files(settings: StackSettings) -> TlsFiles:
     return files
 
 
+def proxied_listener_name(number: int) -> str:
+    return f"PROXIED{number}"
+
+
+def _proxied_listeners(settings: StackSettings,
+                       protocol: str) -> tuple[str, str, str, list[str]]:
+    """The extra client listeners (`settings.proxied_listeners`), each advertised at its
+    proxy's port, as tails of the listeners, advertised listeners and protocol map lines,
+    and the lines of their SASL config (SCRAM, as the main client listener's; none when
+    PLAINTEXT). All empty when there are none: the normal config is untouched."""
+    h = settings.host
+    names = [proxied_listener_name(n) for n in range(1, len(settings.proxied_listeners) + 1)]
+    pairs = list(zip(names, settings.proxied_listeners, strict=True))
+    listeners = "".join(f",{name}://{h}:{port}" for name, (port, _) in pairs)
+    advertised = "".join(f",{name}://{h}:{proxy}" for name, (_, proxy) in pairs)
+    protocols = "".join(f",{name}:{protocol}" for name in names)
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    sasl = [] if protocol == "PLAINTEXT" else [
+        line for name in names for line in (
+            f"listener.name.{name.lower()}.sasl.enabled.mechanisms=SCRAM-SHA-512",
+            f"listener.name.{name.lower()}.scram-sha-512.sasl.jaas.config={scram} required;")]
+    return listeners, advertised, protocols, sasl
+
+
 def _security_lines(settings: StackSettings) -> list[str]:
     """The listeners, and how each authenticates: SASL everywhere (the local stack), or
     PLAINTEXT everywhere (a throwaway broker, `authenticated=False`)."""
     h = settings.host
     if not settings.authenticated:
+        listeners, advertised, protocols, _ = _proxied_listeners(settings, "PLAINTEXT")
         return [
             f"listeners=CLIENT://{h}:{settings.kafka_port},"
-            f"CONTROLLER://{h}:{settings.controller_port}",
-            f"advertised.listeners=CLIENT://{h}:{settings.kafka_port}",
+            f"CONTROLLER://{h}:{settings.controller_port}{listeners}",
+            f"advertised.listeners=CLIENT://{h}:{settings.kafka_port}{advertised}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=CLIENT",
-            "listener.security.protocol.map=CLIENT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"listener.security.protocol.map=CLIENT:PLAINTEXT,CONTROLLER:PLAINTEXT{protocols}",
         ]
     admin = admin_password(settings)
     tls = tls_files(settings)
     scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
     plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    listeners, advertised, protocols, proxied = _proxied_listeners(settings, "SASL_PLAINTEXT")
     return [
         f"listeners=CLIENT://{h}:{settings.kafka_port},CONTROLLER://{h}:{settings.controller_port},"
-        f"EXTERNAL://{h}:{settings.tls_port}",
-        f"advertised.listeners=CLIENT://{h}:{settings.kafka_port},EXTERNAL://{h}:{settings.tls_port}",
+        f"EXTERNAL://{h}:{settings.tls_port}{listeners}",
+        f"advertised.listeners=CLIENT://{h}:{settings.kafka_port},EXTERNAL://{h}:{settings.tls_port}"
+        f"{advertised}",
         "controller.listener.names=CONTROLLER",
         "inter.broker.listener.name=CLIENT",
         "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT,"
-        "EXTERNAL:SASL_SSL",
+        f"EXTERNAL:SASL_SSL{protocols}",
+        # the services behind a proxy (`zaiban chaos network`): SCRAM, as on CLIENT
+        *proxied,
         # clients, and the broker to itself: SCRAM users from the metadata log
         "listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512",
         "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",

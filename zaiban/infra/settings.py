@@ -57,6 +57,11 @@ class StackSettings:
     authenticated: bool = True
     """False: a broker of one's own with a PLAINTEXT listener only, no users, no ACLs, no TLS
     (the baseline `zaiban bench bus-security` measures the cost of authentication against)."""
+    proxied_listeners: tuple[tuple[int, int], ...] = ()
+    """Extra client listeners of the broker, each (listener port, advertised port): a Kafka
+    client bootstraps, then connects to the address the broker advertises, so a proxy in
+    front of one service's broker link (`zaiban chaos network`) needs a listener of its own
+    advertised at the proxy's port. Empty (the stack's normal config): none."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> StackSettings:
@@ -108,6 +113,11 @@ class StackSettings:
         return self.home / "ferretdb"
 
     @property
+    def ferretdb_data_dir(self) -> Path:
+        """FerretDB's SQLite files (one per database, with its WAL)."""
+        return self.ferretdb_dir / "data"
+
+    @property
     def ferretdb_bin(self) -> Path:
         return self.bin_dir / "ferretdb"
 
@@ -145,7 +155,8 @@ class StackSettings:
 
     def ports(self, component: str) -> tuple[int, ...]:
         if component == KAFKA_COMPONENT:
-            return (self.kafka_port, self.controller_port, self.tls_port)
+            return (self.kafka_port, self.controller_port, self.tls_port,
+                    *(listener for listener, _advertised in self.proxied_listeners))
         return (self.store_port,)
 
 

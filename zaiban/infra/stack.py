@@ -286,6 +286,25 @@ def throwaway_kafka(like: StackSettings | None = None, *,
             stop(KAFKA_COMPONENT, own)
 
 
+def private_settings(home: Path, like: StackSettings | None = None) -> StackSettings:
+    """Settings for a second local stack (for fault tests and `zaiban chaos`, which stop and
+    restart its broker and store): its own `home`, free loopback ports, and `like`'s (the
+    local stack's) Kafka jars, FerretDB binary and Kafka credentials, symlinked, so nothing
+    is resolved or built and every client logs in to it as to the local one."""
+    like = like or StackSettings.from_env()
+    own = StackSettings(home=home, kafka_port=free_port(), controller_port=free_port(),
+                        tls_port=free_port(), store_port=free_port(),
+                        start_timeout=like.start_timeout, stop_timeout=15,
+                        kafka_heap=like.kafka_heap)
+    own.kafka_dir.mkdir(parents=True, exist_ok=True)
+    own.bin_dir.mkdir(parents=True, exist_ok=True)
+    for link, target in ((own.libs_dir, like.libs_dir), (own.ferretdb_bin, like.ferretdb_bin),
+                         (own.kafka_credentials_dir, like.kafka_credentials_dir)):
+        if target.exists() and not link.exists():
+            link.symlink_to(target, target_is_directory=target.is_dir())
+    return own
+
+
 def _restart(component: str, settings: StackSettings | None,
              console: Console | None) -> StackInfo:
     settings = settings or StackSettings.from_env()

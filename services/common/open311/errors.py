@@ -23,19 +23,16 @@ from aiokafka.errors import KafkaError
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.casestreams import ConcurrentChange
 from services.common.open311 import BASE_PATH
 from services.common.open311.formats import Format, answer, format_in_path, requested_format
-from services.common.store import Unavailable
+from services.common.store import RETRY_AFTER_S, store_trouble
 from services.lifecycle.errors import NotAllowed, NotFound, Refused
 
-RETRY_AFTER_S = "5"
-UNAVAILABLE: tuple[type[Exception], ...] = (
-    KafkaError, ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure, TimeoutError,
-)
+UNAVAILABLE: tuple[type[Exception], ...] = (KafkaError, TimeoutError)
+"""The broker away (the store's troubles are told by `store_trouble`)."""
 
 
 class Open311Error(Exception):
@@ -88,15 +85,17 @@ def as_open311_error(error: Exception) -> Open311Error | None:
         return forbidden(error.reason)
     if isinstance(error, Refused | ConcurrentChange):
         return bad_request(error.reason)
-    if isinstance(error, Unavailable):
-        return Open311Error(400, error.reason, headers={"Retry-After": RETRY_AFTER_S})
+    trouble = store_trouble(error)  # away, busy, out of disk space
+    if trouble is not None:
+        return Open311Error(400, trouble.reason,
+                            headers={"Retry-After": str(trouble.retry_after_s)})
     if isinstance(error, StarletteHTTPException):
         headers = dict(error.headers or {})
         headers.pop("WWW-Authenticate", None)
         return Open311Error(_spec_status(error.status_code), str(error.detail), headers=headers)
     if isinstance(error, UNAVAILABLE):
         return Open311Error(400, "the service cannot record or read this right now; "
-                                 "try again shortly", headers={"Retry-After": RETRY_AFTER_S})
+                                 "try again shortly", headers={"Retry-After": str(RETRY_AFTER_S)})
     return None
 
 

@@ -1,8 +1,9 @@
 """Deadlines in working days on the real broker and store: a case routed on the eve of the
 2026 National Day holiday, and cases across the adjusted working Sunday before it (Sun
 2026-09-20 is worked). The city counts general cases' triage and first response (签收) in
-1 working day and their resolution in 3; routing's sweep marks what runs late, and the flags
-clear as the case moves on.
+1 working day and their resolution in 3; the sweeps mark what runs late — intake's the triage
+of a case awaiting it (intake records that case's events), routing's the department's — and the
+flags clear as the case moves on.
 
 Run with `-s` to see the deadline table of these cases, as the log recorded them."""
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,7 +19,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest_asyncio
 import yaml
-from helpers import TEST_SECRET, publish_envelopes
+from helpers import TEST_SECRET, eventually, publish_envelopes, running
 from integration.routing.test_routing_on_the_stack import SIGNAL_CO, log_of, post, until_types
 from unit.lifecycle.casebook import a_submission
 
@@ -28,6 +30,8 @@ from services.common.catalogue import load_city
 from services.common.clock import ManualClock
 from services.common.keys import KeyRing
 from services.common.settings import REPO_ROOT, CommonSettings
+from services.intake.service import IntakeService
+from services.intake.settings import IntakeSettings
 from services.lifecycle.codes import tracking_code_for
 from services.lifecycle.history import History
 from services.lifecycle.policy import Policy
@@ -58,6 +62,16 @@ async def city_dir(tmp_path_factory: object) -> Path:
 @pytest_asyncio.fixture(loop_scope="session")
 async def clock() -> ManualClock:
     return ManualClock(at(9, 18, 16))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def intake(settings: CommonSettings, clock: ManualClock,
+                 city_dir: Path) -> AsyncIterator[IntakeService]:
+    """Intake on the same clock and city: it sweeps the triage deadlines."""
+    service = IntakeService(IntakeSettings.from_common(
+        settings, sweep_every_s=0.2, config_dir=city_dir), clock=clock)
+    async with running(service):
+        yield service
 
 
 def story_of(case_id: str, city_dir: Path) -> History:
@@ -150,7 +164,8 @@ async def test_a_case_routed_on_the_eve_of_national_day(
 
 
 async def test_cases_across_the_adjusted_working_sunday(
-    routing: RoutingService, clock: ManualClock, settings: CommonSettings, city_dir: Path,
+    routing: RoutingService, intake: IntakeService, clock: ManualClock,
+    settings: CommonSettings, city_dir: Path,
 ) -> None:
     clock.set(at(9, 18, 16))
     waiting = await submitted(settings, city_dir, at(9, 18, 16))
@@ -165,8 +180,10 @@ async def test_cases_across_the_adjusted_working_sunday(
     # nobody triages the other before the weekend: due on the worked Sunday, not on Monday
     [submission] = await until_types(settings, waiting.case_id, "CaseSubmitted")
     assert submission.facts.triage_due_at == at(9, 20, 16)
+    await eventually(lambda: intake.streams.get(waiting.case_id), what="intake to fold it")
     clock.set(at(9, 20, 16))
     assert (await routing.sweep()).overdue == 0
+    assert await intake.sweep_deadlines() == 0
     clock.set(at(9, 20, 16, 1))
     late = await until_types(settings, waiting.case_id, "CaseSubmitted", "CaseOverdue",
                              "CaseEscalated")

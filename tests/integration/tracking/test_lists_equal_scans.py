@@ -55,6 +55,8 @@ from services.common.replay import LogReader
 from services.common.settings import CommonSettings
 from services.common.store import make_client, service_db
 from services.composition import build
+from services.intake.service import IntakeService
+from services.intake.settings import IntakeSettings
 from services.routing.service import RoutingService
 from services.tracking.replay import rebuild
 from services.tracking.timeline import staff_hash
@@ -301,6 +303,7 @@ class Platform:
     routing: RoutingService
     store: Any  # tracking's `cases` collection, read here only to scan it whole
     city: CityConfig
+    intake: IntakeService
     codes: dict[str, str] = field(default_factory=dict)
     """Each case's tracking code (the resident's), by case number."""
     order: list[str] = field(default_factory=list)
@@ -363,6 +366,7 @@ class Platform:
 async def moved_on(platform: Platform, moment: datetime) -> None:
     """The clock set to `moment`, and what its deadlines mean recorded and projected."""
     platform.clock.set(moment)
+    await platform.intake.sweep_deadlines()  # a case awaiting triage is intake's
     await platform.routing.sweep()
     await platform.settled()
 
@@ -450,16 +454,20 @@ async def drive_the_story(platform: Platform) -> None:
 async def platform(stack: StackInfo) -> AsyncIterator[Platform]:
     async with a_namespace(stack) as namespace, settings_in(namespace) as settings:
         clock = ManualClock(at((10, 5), 0, 20))
-        services = [build(name, settings, clock) for name in ("intake", "routing", "tracking")]
-        routing = services[1]
-        assert isinstance(routing, RoutingService)
+        # the triage deadlines are marked when the story says (`moved_on`), not while officers
+        # triage: intake, which knows a case the moment it records it, sweeps no sooner
+        services = [IntakeService(IntakeSettings.from_common(settings, sweep_every_s=3600),
+                                  clock),
+                    *(build(name, settings, clock) for name in ("routing", "tracking"))]
+        intake, routing = services[:2]
+        assert isinstance(intake, IntakeService) and isinstance(routing, RoutingService)
         client = make_client(settings)
         try:
             async with running(*services), client_for(build_app(services, title="zaiban")
                                                       ) as http:
                 made = Platform(settings, clock, http, routing,
                                 service_db(client, settings, "tracking")["cases"],
-                                load_city(settings.config_dir))
+                                load_city(settings.config_dir), intake)
                 await drive_the_story(made)
                 yield made
         finally:

@@ -6,6 +6,8 @@ from the log.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from unit.lifecycle.casebook import (
     HEATING_CO,
@@ -90,3 +92,22 @@ def test_nothing_happens_to_a_case_before_it_is_submitted() -> None:
                                        recorded_at=T1, producer="routing", correlation_id="c",
                                        cause="x")
     assert history().case.facts is None
+
+
+def test_an_event_is_never_dated_before_the_one_it_follows() -> None:
+    # given a case routed on T1, when a department whose clock is five minutes behind
+    # acknowledges it then: the acknowledgement is dated at the routing, not before
+    story = routed_case()
+    routed_at = story.case.last_event_at
+    assert routed_at is not None
+    [acknowledged], case = story.case.record(
+        [ev.CaseAcknowledged(by=SIGNAL_CO)], at=routed_at - timedelta(minutes=5),
+        recorded_at=routed_at - timedelta(minutes=5), producer="routing",
+        correlation_id="c", cause="ack")
+    assert acknowledged.occurred_at == routed_at == case.require_facts().first_response_at
+    assert acknowledged.recorded_at == routed_at - timedelta(minutes=5)  # what its clock said
+    # and an event later than the last keeps its own moment
+    [resolved], _ = case.record([ev.CaseResolved(by=SIGNAL_CO, resolution="修好了", on_time=True)],
+                                at=routed_at + timedelta(hours=1), recorded_at=routed_at,
+                                producer="routing", correlation_id="c", cause="resolve")
+    assert resolved.occurred_at == routed_at + timedelta(hours=1)
