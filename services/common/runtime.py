@@ -64,6 +64,9 @@ CLOCK_RETRY_S = 5.0
 S = TypeVar("S", bound=CommonSettings)
 
 
+STOP_S = 20.0
+"""How long a service's stop waits for its consumers and producer to close."""
+
 READINESS_S = 2.0
 """How long /readyz waits for each dependency (all are asked at once)."""
 
@@ -184,7 +187,13 @@ class ServiceRuntime(Generic[S]):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        await self.broker.stop()
+        try:
+            # A consumer leaving its group can wait for a rebalance that waits in turn on a
+            # member gone quiet (up to the poll interval, minutes): a stop has a grace period,
+            # as under any supervisor. What is left uncommitted is read again (at least once).
+            await asyncio.wait_for(self.broker.stop(), timeout=STOP_S)
+        except TimeoutError:
+            log.warning("broker_stop_cut_short", service=self.name, after_s=STOP_S)
         await self.mongo.close()
         log.info("service_stopped", service=self.name)
 

@@ -178,9 +178,12 @@ def near(estimate: float, low: float, high: float) -> bool:
     return low * 0.9 - 1.0 <= estimate <= high * 1.1 + 1.0
 
 
-@pytest.mark.parametrize("off", [{"routing": OFF_S, "intake": -OFF_S},
-                                 {"routing": -OFF_S, "intake": OFF_S}],
-                         ids=["routing-ahead-intake-behind", "routing-behind-intake-ahead"])
+# One direction here (the suite has a budget): routing ahead is the one that could mark a
+# case overdue early. A timeline going backwards, the other direction's symptom, is also
+# refused by `Case.record` (tests/unit/lifecycle/test_case.py); both directions passed here
+# when this test was written.
+@pytest.mark.parametrize("off", [{"routing": OFF_S, "intake": -OFF_S}],
+                         ids=["routing-ahead-intake-behind"])
 async def test_services_minutes_off_date_every_event_by_the_true_clock(
         settings: CommonSettings, tmp_path: Path, city_dir: Path,
         off: dict[str, float]) -> None:
