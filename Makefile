@@ -13,7 +13,7 @@
 #   make down      stop the local stack
 #
 # Variables: PYTHON (python3.11), PYTEST_ARGS (extra pytest arguments, e.g. PYTEST_ARGS="-k infra"),
-# TEST_WORKERS (2: test processes side by side, each test in its own namespace; 0 runs them in one).
+# TEST_WORKERS (3: test processes side by side, each test in its own namespace; 0 runs them in one).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -24,7 +24,7 @@ BIN := $(VENV)/bin
 INSTALL_STAMP := $(VENV)/.zaiban-installed
 NPM_STAMP := node_modules/.zaiban-installed
 PYTEST_ARGS ?=
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 
 .PHONY: help venv install browser faketime infra up test lint bench chaos down status
 
