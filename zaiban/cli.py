@@ -1025,6 +1025,20 @@ def bench_scale(
     _bench(["scale"], {"scale": Sizes(cases=cases, service=service)}, profile, store_url)
 
 
+@bench_app.command("memory")
+def bench_memory(
+    cases: int = typer.Option(30_148, help="Cases in the history (the article: 30148)."),
+    timeout: float = typer.Option(1800.0, help="Seconds the services may take to catch up."),
+    profile: bool = typer.Option(False, help=PROFILE_HELP),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """Each service's peak memory over the article's volume (and after a restart over it), and
+    the log's bytes per event and the store's bytes per case."""
+    from zaiban.bench.memory import Sizes
+
+    _bench(["memory"], {"memory": Sizes.scaled(cases, timeout_s=timeout)}, profile, store_url)
+
+
 @bench_app.command("all")
 def bench_all(
     profile: bool = typer.Option(False, help=PROFILE_HELP),
