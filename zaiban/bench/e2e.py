@@ -189,13 +189,15 @@ class Stepped:
         return not (seen.unfinished or seen.never_visible or seen.failed or seen.refused)
 
     def row(self) -> dict[str, Any]:
+        """The step as a row: `unseen` followed cases never visible, `refused` refused or
+        failed submissions."""
         figures = latency_summary(self.seen.visible, "")
-        return {"offered per s": self.rate,
-                "answered per s": rate(len(self.seen.submitted), self.seen.elapsed),
+        return {"rate/s": self.rate,
+                "answered/s": rate(len(self.seen.submitted), self.seen.elapsed),
                 "followed": len(self.seen.visible), "p50 ms": figures["p50_ms"],
                 "p99 ms": figures["p99_ms"], "unfinished": self.seen.unfinished,
-                "never visible": self.seen.never_visible,
-                "refused or failed": self.seen.refused + self.seen.failed}
+                "unseen": self.seen.never_visible,
+                "refused": self.seen.refused + self.seen.failed}
 
 
 def knee(steps: list[Stepped]) -> float:

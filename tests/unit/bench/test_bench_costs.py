@@ -29,7 +29,7 @@ def test_the_knee_is_the_highest_rate_under_250_ms_with_every_case_through() -> 
     steps = [stepped(100, 20, 30, 40), stepped(200, 30, 60, 90), stepped(300, 100, 200, 240),
              stepped(400, 100, 300, 900)]
     assert knee(steps) == 300
-    assert [row["offered per s"] for row in (s.row() for s in steps)] == [100, 200, 300, 400]
+    assert [row["rate/s"] for row in (s.row() for s in steps)] == [100, 200, 300, 400]
     assert steps[2].row()["p99 ms"] < KNEE_P99_MS <= steps[3].row()["p99 ms"]
 
 

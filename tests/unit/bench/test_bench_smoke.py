@@ -90,14 +90,14 @@ async def test_e2e_measures_the_target_rate_then_steps_up_to_the_knee(stack: Sta
     assert mine["followed"] == 20 and mine["unfinished"] == 0
     # the rates in turn, up to the first past the knee (on a busy machine even 10 a second
     # may be): every step before the last one passed, and the knee is the last that did
-    offered = [row["offered per s"] for row in result.rows]
+    offered = [row["rate/s"] for row in result.rows]
     assert offered == [10, 20][:len(offered)] and offered
     passed = [row["p99 ms"] < e2e.KNEE_P99_MS and row["unfinished"] == 0
-              and row["never visible"] == 0 and row["refused or failed"] == 0
+              and row["unseen"] == 0 and row["refused"] == 0
               for row in result.rows]
     assert all(passed[:-1])
     for row in result.rows:
-        assert row["followed"] + row["never visible"] + row["unfinished"] >= 1
+        assert row["followed"] + row["unseen"] + row["unfinished"] >= 1
         assert 0 < row["p50 ms"] <= row["p99 ms"]
     knee = max((r for r, ok in zip(offered, passed, strict=True) if ok), default=math.nan)
     assert mine["knee_per_s"] == knee or (math.isnan(mine["knee_per_s"]) and math.isnan(knee))
