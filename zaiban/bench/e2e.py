@@ -69,6 +69,8 @@ class Seen:
     never_visible: int = 0
     unfinished: int = 0
     elapsed: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    """CPU seconds each server process used while the cases were offered, by app."""
 
 
 def client_pool(base_url: str) -> tuple[asyncio.Queue[httpx.AsyncClient],
@@ -161,8 +163,11 @@ async def drive(bench: Bench, name: str, submit: Server, read: Server,
     await warm_up(submit.base_url, read.base_url, bodies)
     step = bench.steps.start(f"e2e: {name}, {sizes.rate:.0f} cases/s",
                              int(sizes.rate * sizes.seconds))
+    servers = {server.app: server for server in (submit, read)}
+    before = {app: server.usage().cpu_s for app, server in servers.items()}
     async with profiled(bench, submit.pid, f"e2e-{submit.app}", profiles):
         seen = await offer(submit.base_url, read.base_url, bodies, sizes, step)
+    seen.cpu_s = {app: server.usage().cpu_s - before[app] for app, server in servers.items()}
     step.done()
     return seen
 
@@ -246,7 +251,9 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
                    **latency_summary(seen.submitted, "submit_"),
                    followed=len(seen.visible), **latency_summary(seen.visible, "visible_"),
                    refused=seen.refused, failed=seen.failed, never_visible=seen.never_visible,
-                   unfinished=seen.unfinished)
+                   unfinished=seen.unfinished,
+                   **{f"{app}_cpu_ms_per_case": 1000 * cpu / len(seen.submitted)
+                      for app, cpu in seen.cpu_s.items() if seen.submitted})
     found = latency_summary(mine.visible, "visible_")["visible_p99_ms"]
     result.check(f"e2e p99 at {sizes.rate:.0f} cases/s", found, TARGET_P99_MS, " ms", "below")
     result.rows = [s.row() for s in stepped]
@@ -257,6 +264,8 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
                     f"{fmt(knee(stepped))} cases/s"
                     + ("" if not stepped[-1].through or stepped[-1].p99_ms >= KNEE_P99_MS
                        else " (the highest step offered: the knee is above it)"))
+    result.note("cpu_ms_per_case: the server process's user + system CPU while the cases were "
+                "offered, per case answered (tracking's includes answering the polls)")
     result.note(f"latency counts from when each submission was due (open loop); visibility "
                 f"is polled on 1 in {sizes.sample_every} cases every {sizes.poll_ms:.0f} ms "
                 "(or a fifth of the wait so far, when longer)")

@@ -88,6 +88,8 @@ async def test_e2e_measures_the_target_rate_then_steps_up_to_the_knee(stack: Sta
 
     mine = result.subjects["zaiban intake + tracking"]
     assert mine["followed"] == 20 and mine["unfinished"] == 0
+    # what each case cost each process, in CPU: the figure the capacity plan scales
+    assert mine["intake_cpu_ms_per_case"] > 0 and mine["tracking_cpu_ms_per_case"] > 0
     # the rates in turn, up to the first past the knee (on a busy machine even 10 a second
     # may be): every step before the last one passed, and the knee is the last that did
     offered = [row["rate/s"] for row in result.rows]
