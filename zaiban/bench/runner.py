@@ -54,7 +54,7 @@ SCENARIOS: dict[str, Entry] = {
                                                               seconds=30)),
     "opendata": Entry(opendata.run, opendata.Sizes(cases=1500)),
     "reads": Entry(reads.run, reads.Sizes(cases=(3000, 30_148), seconds=10.0)),
-    "memory": Entry(memory.run, memory.Sizes.scaled(1500)),
+    "memory": Entry(memory.run, memory.Sizes.scaled(600, timeout_s=300)),
 }
 
 
