@@ -1029,14 +1029,21 @@ def bench_scale(
 def bench_memory(
     cases: int = typer.Option(30_148, help="Cases in the history (the article: 30148)."),
     timeout: float = typer.Option(1800.0, help="Seconds the services may take to catch up."),
+    services: str = typer.Option("", help="The services to run (comma-separated; all by default)."),
     profile: bool = typer.Option(False, help=PROFILE_HELP),
     store_url: str = typer.Option(None, help=STORE_HELP),
 ) -> None:
     """Each service's peak memory over the article's volume (and after a restart over it), and
     the log's bytes per event and the store's bytes per case."""
+    from services.composition import SERVICES
     from zaiban.bench.memory import Sizes
 
-    _bench(["memory"], {"memory": Sizes.scaled(cases, timeout_s=timeout)}, profile, store_url)
+    chosen = tuple(name.strip() for name in services.split(",") if name.strip()) or SERVICES
+    unknown = sorted(set(chosen) - set(SERVICES))
+    if unknown:
+        _fail(f"--services: no service {', '.join(unknown)} (one of {', '.join(SERVICES)})")
+    sizes = Sizes.scaled(cases, timeout_s=timeout, services=chosen)
+    _bench(["memory"], {"memory": sizes}, profile, store_url)
 
 
 @bench_app.command("all")
