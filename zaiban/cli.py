@@ -933,7 +933,7 @@ def bench_e2e(
     rate: float = typer.Option(200.0, help="Submissions offered per second."),
     seconds: float = typer.Option(20.0, help="For this long."),
     sample_every: int = typer.Option(4, help="Follow one case in this many to the API."),
-    steps: str = typer.Option("100,200,300,400,600,800,1000,1200",
+    steps: str = typer.Option("50,100,200,300,400,600,800,1000",
                               help="Rates offered in turn to find the knee (comma-separated; "
                                    "empty: no knee)."),
     step_seconds: float = typer.Option(8.0, help="Seconds per knee step."),

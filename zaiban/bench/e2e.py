@@ -54,7 +54,7 @@ class Sizes:
     drain_s: float = 30.0
     """After the last submission is offered, wait at most this long for the rest: an
     overloaded server's queue is reported (`unfinished`), not waited out for minutes."""
-    steps: tuple[float, ...] = (100, 200, 300, 400, 600, 800, 1000, 1200)
+    steps: tuple[float, ...] = (50, 100, 200, 300, 400, 600, 800, 1000)
     """Rates offered one after the other to find the knee (none: no knee)."""
     step_seconds: float = 8.0
     step_drain_s: float = 10.0
