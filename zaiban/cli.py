@@ -933,13 +933,23 @@ def bench_e2e(
     rate: float = typer.Option(200.0, help="Submissions offered per second."),
     seconds: float = typer.Option(20.0, help="For this long."),
     sample_every: int = typer.Option(4, help="Follow one case in this many to the API."),
+    steps: str = typer.Option("50,100,200,300,400,600,800,1000",
+                              help="Rates offered in turn to find the knee (comma-separated; "
+                                   "empty: no knee)."),
+    step_seconds: float = typer.Option(8.0, help="Seconds per knee step."),
     profile: bool = typer.Option(False, help=PROFILE_HELP),
     store_url: str = typer.Option(None, help=STORE_HELP),
 ) -> None:
-    """Latency from submission to the case on tracking's API, at a steady rate."""
+    """Latency from submission to the case on tracking's API, at a steady rate; then rising
+    rates up to the knee (the highest with p99 under 250 ms)."""
     from zaiban.bench.e2e import Sizes
 
-    sizes = Sizes(rate=rate, seconds=seconds, sample_every=sample_every)
+    try:
+        rates = tuple(float(part) for part in steps.split(",") if part.strip())
+    except ValueError:
+        _fail(f"--steps: {steps!r} is not a comma-separated list of rates")
+    sizes = Sizes(rate=rate, seconds=seconds, sample_every=sample_every, steps=rates,
+                  step_seconds=step_seconds)
     _bench(["e2e"], {"e2e": sizes}, profile, store_url)
 
 
@@ -1013,6 +1023,27 @@ def bench_scale(
     if service not in ("tracking", "metrics"):
         _fail("scale takes a read model: tracking or metrics")
     _bench(["scale"], {"scale": Sizes(cases=cases, service=service)}, profile, store_url)
+
+
+@bench_app.command("memory")
+def bench_memory(
+    cases: int = typer.Option(30_148, help="Cases in the history (the article: 30148)."),
+    timeout: float = typer.Option(1800.0, help="Seconds the services may take to catch up."),
+    services: str = typer.Option("", help="The services to run (comma-separated; all by default)."),
+    profile: bool = typer.Option(False, help=PROFILE_HELP),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """Each service's peak memory over the article's volume (and after a restart over it), and
+    the log's bytes per event and the store's bytes per case."""
+    from services.composition import SERVICES
+    from zaiban.bench.memory import Sizes
+
+    chosen = tuple(name.strip() for name in services.split(",") if name.strip()) or SERVICES
+    unknown = sorted(set(chosen) - set(SERVICES))
+    if unknown:
+        _fail(f"--services: no service {', '.join(unknown)} (one of {', '.join(SERVICES)})")
+    sizes = Sizes.scaled(cases, timeout_s=timeout, services=chosen)
+    _bench(["memory"], {"memory": sizes}, profile, store_url)
 
 
 @bench_app.command("all")

@@ -120,6 +120,19 @@ class Bench:
     profile: bool = False
     corners: list[CommonSettings] = field(default_factory=list)
     """Further corners of the run (`corner`), cleaned up with it."""
+    peaks: dict[str, float] = field(default_factory=dict)
+    """Peak resident memory in MB (VmHWM) of every server process the run started, by
+    `Server.label`, read just before each was stopped."""
+    labels: set[str] = field(default_factory=set)
+
+    def label(self, name: str) -> str:
+        """`name`, or `name #2`, `#3`...: a label no other process of the run has."""
+        label, n = name, 1
+        while label in self.labels:
+            n += 1
+            label = f"{name} #{n}"
+        self.labels.add(label)
+        return label
 
     @property
     def topics(self) -> Topics:
@@ -253,6 +266,11 @@ class Server:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = bench.folder / "logs" / f"{bench.token}-{app}.log"
         self.process: subprocess.Popen[bytes] | None = None
+        corner = ""
+        if settings is not None:
+            corner = settings.topic_prefix.removeprefix(bench.settings.topic_prefix).strip(".")
+        self.label = bench.label(f"{app} {corner}".strip())
+        """How the run names this process in its figures: the app and its corner."""
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -282,6 +300,8 @@ class Server:
         process = self.process
         if process is None or process.poll() is not None:
             return
+        with contextlib.suppress(OSError):
+            self.bench.peaks[self.label] = usage(process.pid).peak_rss_mb
         process.send_signal(signal.SIGTERM)
         try:
             await asyncio.to_thread(process.wait, 20)
@@ -293,6 +313,37 @@ class Server:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    def usage(self) -> Usage:
+        return usage(self.pid)
+
+
+# --- what a process costs: CPU time and memory, from /proc ------------------------------------
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_s: float
+    """User + system CPU seconds the process has used so far (children not included)."""
+    rss_mb: float
+    peak_rss_mb: float
+    """The most resident memory it has held so far (VmHWM: the high-water mark)."""
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def usage(pid: int) -> Usage:
+    """What process `pid` has cost so far, from /proc/<pid>/stat and /proc/<pid>/status."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    # the command name (field 2) may hold spaces: count the fields after its closing bracket
+    fields = stat[stat.rindex(")") + 2:].split()
+    cpu_s = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
+    kib = {key: int(value.split()[0]) for key, _, value in
+           (line.partition(":") for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+           if key in ("VmRSS", "VmHWM")}
+    return Usage(cpu_s=cpu_s, rss_mb=kib.get("VmRSS", 0) / 1024,
+                 peak_rss_mb=kib.get("VmHWM", 0) / 1024)
 
 
 # --- the log's side: how far a group got ----------------------------------------------------

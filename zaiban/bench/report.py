@@ -94,6 +94,8 @@ class Result:
     (`rows_table`)."""
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    """Peak resident memory (VmHWM) of each process the scenario ran, by label."""
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     wall_s: float = 0.0
 
@@ -188,6 +190,9 @@ def show(result: Result, console: Console) -> None:
     for found in result.checks:
         mark = "[green]met[/green]" if found.met else "[red]not met[/red]"
         console.print(f"  {mark}  {found.describe()}")
+    if result.peak_rss_mb:
+        console.print("  [dim]peak memory (MB): " + ", ".join(
+            f"{label} {fmt(mb)}" for label, mb in result.peak_rss_mb.items()) + "[/dim]")
     for text in result.notes:
         console.print(f"  [dim]{text}[/dim]")
     console.print(f"  [dim]wall time {result.wall_s:.1f} s[/dim]")

@@ -8,6 +8,7 @@ with one table of every target.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from zaiban.bench import (
     bus_security,
     e2e,
     intake,
+    memory,
     opendata,
     projections,
     reads,
@@ -27,7 +29,7 @@ from zaiban.bench import (
     scale,
     seed,
 )
-from zaiban.bench.env import RESULTS, Bench, opened
+from zaiban.bench.env import RESULTS, Bench, opened, usage
 from zaiban.bench.report import Result, show, summary_table, write
 
 Scenario = Callable[[Bench, Any], Awaitable[Result]]
@@ -52,6 +54,7 @@ SCENARIOS: dict[str, Entry] = {
                                                               seconds=30)),
     "opendata": Entry(opendata.run, opendata.Sizes(cases=1500)),
     "reads": Entry(reads.run, reads.Sizes(cases=(3000, 30_148), seconds=10.0)),
+    "memory": Entry(memory.run, memory.Sizes.scaled(600, timeout_s=300)),
 }
 
 
@@ -63,8 +66,14 @@ async def run_one(name: str, sizes: Any, *, console: Console | None, profile: bo
                       folder=folder, profile=profile) as bench:
         result = await entry.run(bench, sizes)
         result.params["stack"] = bench.stack_versions
+        result.peak_rss_mb = {**bench.peaks, "bench process": own_peak_rss_mb()}
     result.wall_s = time.monotonic() - started
     return result
+
+
+def own_peak_rss_mb() -> float:
+    """The bench's own process: the load generator and the services a scenario runs in it."""
+    return usage(os.getpid()).peak_rss_mb
 
 
 def run(names: list[str], sizes: dict[str, Any] | None = None, *, console: Console,

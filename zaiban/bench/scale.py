@@ -10,13 +10,18 @@ then the history is published and timed until the group has committed all.
 
 The baseline of this scenario is one instance; the ratio is the speed-up of
 two (at most 2; on two cores shared with the broker, the store and the load
-generator, less).
+generator, less). Targets: two instances at least 1.6x one, and the CPU
+seconds per 1,000 events (user + system of every instance, read from
+/proc/<pid>/stat before the history is published and after the group's last
+commit, summed over the instances) within 10% between one and two instances:
+a second instance must add throughput, not coordination.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from dataclasses import dataclass
 
@@ -25,6 +30,15 @@ from zaiban.bench.report import Result, rate, ratio
 from zaiban.bench.workload import history, publish
 
 SETTLE_S = 3.0  # after the last instance is ready: the group's rebalance ends
+TARGET_SPEEDUP = 1.6
+TARGET_CPU_DIFFERENCE_PCT = 10.0
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    cpu_s: float
+    """CPU seconds of all the instances together, while the history went through."""
 
 
 @dataclass(frozen=True)
@@ -36,24 +50,31 @@ class Sizes:
 
 
 async def with_instances(bench: Bench, n: int, sizes: Sizes, records: list[tuple[bytes, bytes]],
-                         group_suffix: str) -> float:
+                         group_suffix: str) -> Run:
     settings = bench.child(topic_prefix=f"{bench.settings.topic_prefix}{group_suffix}.",
                            db_prefix=f"{bench.settings.db_prefix}_{group_suffix}")
     await bench.ensure_topics(settings)
     group = f"{settings.topic_prefix}zaiban-{sizes.service}"
     topic = f"{settings.topic_prefix}zaiban.case-events"
     async with contextlib.AsyncExitStack() as stack:
-        for _ in range(n):
-            await stack.enter_async_context(Server(bench, sizes.service, settings=settings))
+        servers = [await stack.enter_async_context(Server(bench, sizes.service,
+                                                          settings=settings))
+                   for _ in range(n)]
         await asyncio.sleep(SETTLE_S)
         step = bench.steps.start(f"{sizes.service} x{n}", len(records))
         async with Positions(settings) as positions:
+            cpu_before = sum(server.usage().cpu_s for server in servers)
             started = time.monotonic()
             await publish(settings, records)
             finished = await positions.wait_committed(group, topic, len(records), step=step,
                                                       within_s=sizes.timeout_s)
+            cpu_after = sum(server.usage().cpu_s for server in servers)
         step.done()
-    return finished - started
+    return Run(seconds=finished - started, cpu_s=cpu_after - cpu_before)
+
+
+def cpu_per_thousand(run: Run, events: int) -> float:
+    return 1000 * run.cpu_s / events if events else math.nan
 
 
 async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
@@ -62,12 +83,24 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
     made = history(bench.settings, sizes.cases, round(sizes.cases * sizes.resolved_share),
                    progress=lambda done, _: step.to(done))
     step.done()
-    seconds = {n: await with_instances(bench, n, sizes, made.records, f"x{n}") for n in (1, 2)}
-    rates = {n: rate(made.events, s) for n, s in seconds.items()}
-    result.add(f"{sizes.service} x1 (baseline)", events=made.events, seconds=seconds[1],
-               events_per_s=rates[1])
-    result.add(f"{sizes.service} x2", events=made.events, seconds=seconds[2],
-               events_per_s=rates[2], speedup=ratio(rates[2], rates[1]))
+    runs = {n: await with_instances(bench, n, sizes, made.records, f"x{n}") for n in (1, 2)}
+    rates = {n: rate(made.events, run.seconds) for n, run in runs.items()}
+    cpu = {n: cpu_per_thousand(run, made.events) for n, run in runs.items()}
+    result.add(f"{sizes.service} x1 (baseline)", events=made.events, seconds=runs[1].seconds,
+               events_per_s=rates[1], cpu_s=runs[1].cpu_s, cpu_s_per_1000_events=cpu[1])
+    result.add(f"{sizes.service} x2", events=made.events, seconds=runs[2].seconds,
+               events_per_s=rates[2], cpu_s=runs[2].cpu_s, cpu_s_per_1000_events=cpu[2],
+               speedup=ratio(rates[2], rates[1]))
+    result.check("two instances / one, events per second", ratio(rates[2], rates[1]),
+                 TARGET_SPEEDUP)
+    result.check("CPU s per 1,000 events, two instances vs one (difference)",
+                 cpu_difference_pct(cpu[2], cpu[1]), TARGET_CPU_DIFFERENCE_PCT, " %", "below")
     result.note("publishing and consuming overlap; the time runs from the first event "
-                "published to the group's last commit")
+                "published to the group's last commit; CPU is the instances' user + system "
+                "time over that span, summed")
     return result
+
+
+def cpu_difference_pct(two: float, one: float) -> float:
+    """How far two instances' CPU per event is from one's, in percent of one's."""
+    return 100 * abs(ratio(two, one) - 1)

@@ -1,8 +1,8 @@
 """A server for a benchmark, run in a child process: `python -m zaiban.bench.serve <app> --port N`.
 
 Settings come from the environment (`ZAIBAN_*`), as for `zaiban serve`. The
-apps: `intake`, `tracking`, `metrics` (a service alone, as production runs it), and the
-baselines `bare` (validate and send) and `bare-pipeline` (send, consume, read back).
+apps: every service (`intake`, `tracking`, `metrics`, ...: a service alone, as production runs
+it), and the baselines `bare` (validate and send) and `bare-pipeline` (send, consume, read back).
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from fastapi import FastAPI
 
 from services.common.http import build_app
 from services.common.settings import CommonSettings
-from services.composition import build
+from services.composition import SERVICES, build
 from zaiban.bench.baseline import pipeline_app, submit_app
 
-APPS = ("intake", "tracking", "metrics", "bare", "bare-pipeline")
+APPS = (*SERVICES, "bare", "bare-pipeline")
 
 
 def app_named(name: str, settings: CommonSettings) -> FastAPI:
-    if name in ("intake", "tracking", "metrics"):
+    if name in SERVICES:
         return build_app([build(name, settings)], title=f"zaiban {name} (bench)")
     if name == "bare":
         return submit_app(settings)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from stackfixtures import StackInfo
 
-from zaiban.bench import bus_security, opendata, projections, reads
+from zaiban.bench import bus_security, e2e, memory, opendata, projections, reads, scale
 from zaiban.bench.runner import run_one
 from zaiban.infra.processes import port_free
 
@@ -77,3 +78,67 @@ async def test_bus_security_drives_intake_over_each_listener_and_a_throwaway_pla
     host, port = result.params["plaintext_broker"].rsplit(":", 1)
     assert result.params["plaintext_broker"] != local_stack.bootstrap_servers
     assert port_free(host, int(port))
+
+
+async def test_e2e_measures_the_target_rate_then_steps_up_to_the_knee(stack: StackInfo,
+                                                                     tmp_path: Path) -> None:
+    sizes = e2e.Sizes(rate=10, seconds=2, sample_every=1, steps=(10, 20), step_seconds=2,
+                      step_drain_s=10)
+    result = await run_one("e2e", sizes, console=None, folder=tmp_path)
+
+    mine = result.subjects["zaiban intake + tracking"]
+    assert mine["followed"] == 20 and mine["unfinished"] == 0
+    # what each case cost each process, in CPU: the figure the capacity plan scales
+    assert mine["intake_cpu_ms_per_case"] > 0 and mine["tracking_cpu_ms_per_case"] > 0
+    # the rates in turn, up to the first past the knee (on a busy machine even 10 a second
+    # may be): every step before the last one passed, and the knee is the last that did
+    offered = [row["rate/s"] for row in result.rows]
+    assert offered == [10, 20][:len(offered)] and offered
+    passed = [row["p99 ms"] < e2e.KNEE_P99_MS and row["unfinished"] == 0
+              and row["unseen"] == 0 and row["refused"] == 0
+              for row in result.rows]
+    assert all(passed[:-1])
+    for row in result.rows:
+        assert row["followed"] + row["unseen"] + row["unfinished"] >= 1
+        assert 0 < row["p50 ms"] <= row["p99 ms"]
+    knee = max((r for r, ok in zip(offered, passed, strict=True) if ok), default=math.nan)
+    assert mine["knee_per_s"] == knee or (math.isnan(mine["knee_per_s"]) and math.isnan(knee))
+    [target] = [c for c in result.checks if c.name == "e2e p99 at 10 cases/s"]
+    assert target.target == 100
+    # both services and the baseline ran as processes of their own: each one's peak memory
+    assert {"bare-pipeline", "intake", "tracking"} <= set(result.peak_rss_mb)
+    assert all(50 < mb < 1000 for mb in result.peak_rss_mb.values())
+
+
+async def test_scale_counts_the_cpu_each_event_costs_one_and_two_instances(
+        stack: StackInfo, tmp_path: Path) -> None:
+    result = await run_one("scale", scale.Sizes(cases=30, timeout_s=120), console=None,
+                           folder=tmp_path)
+
+    one, two = result.subjects["tracking x1 (baseline)"], result.subjects["tracking x2"]
+    for figures in (one, two):
+        assert figures["cpu_s"] > 0
+        assert figures["cpu_s_per_1000_events"] == 1000 * figures["cpu_s"] / figures["events"]
+    assert {c.name for c in result.checks} == {
+        "two instances / one, events per second",
+        "CPU s per 1,000 events, two instances vs one (difference)"}
+    assert set(result.peak_rss_mb) == {"tracking x1", "tracking x2", "tracking x2 #2",
+                                       "bench process"}
+
+
+async def test_memory_reports_each_service_after_the_history_and_after_a_restart(
+        stack: StackInfo, tmp_path: Path) -> None:
+    sizes = memory.Sizes.scaled(12, services=("tracking",), timeout_s=120, settle_s=1)
+    result = await run_one("memory", sizes, console=None, folder=tmp_path)
+
+    log = result.subjects["case event log"]
+    assert log["cases"] == 12 and 5 < log["events_per_case"] < 12
+    assert 200 < log["bytes_per_event"] < 5000
+    rows = {row["service"]: row for row in result.rows}
+    tracking = rows["tracking"]
+    assert tracking["peak MB"] == max(tracking["peak MB consuming"],
+                                      tracking["peak MB restarted"]) > 50
+    assert tracking["store MB"] > 0 and tracking["documents"] >= 12
+    [check] = result.checks
+    assert (check.name, check.target) == ("tracking peak memory at 12 cases", 300)
+    assert {"tracking", "tracking #2"} <= set(result.peak_rss_mb)
