@@ -160,6 +160,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
 
     async def on_start(self) -> None:
         await self.streams.ensure_indexes(("status", "ended_at"))  # the retention sweep's
+        await self.submissions.start()
         self._sweep_rate_cells = not await self.rate_cells.expire_by_ttl()
         # the duplicates' rows of every case, before this instance says it is ready
         follower = await self.follow_rows(self._rows, self.streams.collection)
