@@ -143,6 +143,7 @@ class CaseStreams:
         self._recorded: OrderedDict[str, int] = OrderedDict()
         # case id → done once `begin` has written the case's first snapshot (or failed to)
         self._beginning: dict[str, asyncio.Future[None]] = {}
+        self._keeping: set[asyncio.Task[None]] = set()
         self.log = log_
         self.clock = clock
         self.producer = producer
@@ -171,6 +172,8 @@ class CaseStreams:
 
     async def _load(self, case_id: str) -> tuple[Case | None, list[dict[str, Any]]]:
         """The case as its claims tell it, and its unpublished batches in order."""
+        if (begun := self._beginning.get(case_id)) is not None:
+            await begun  # a case this process is beginning: its snapshot is on its way
         doc = await self.collection.find_one({"_id": case_id})
         case = case_of(doc) if doc else None
         known = case.version if case else 0
@@ -274,9 +277,10 @@ class CaseStreams:
 
         No compare-and-set is needed: no other command can record on a number no one else
         holds, before its first events are in the log (where every command on the case starts
-        from). So no outbox entry and no claim, only the log, then the snapshot (an insert):
-        2 writes where `execute` makes 5. A crash after the log and before the snapshot loses
-        nothing: this service folds its own events from the log (`fold`) into the write model.
+        from). So no outbox entry and no claim, only the log, then the snapshot (an insert,
+        written once the caller has its answer): 2 writes where `execute` makes 5, and one
+        before the answer. A crash after the log and before the snapshot loses nothing: this
+        service folds its own events from the log (`fold`) into the write model.
         The events are the same whenever the same case is begun again with the same events,
         `cause` and `at` (a retry of the caller): their ids derive from `cause`, and
         `recorded_at` is `at`; a second copy in the log has the same (case, seq), which every
@@ -292,16 +296,29 @@ class CaseStreams:
             await earlier  # a retry racing its first attempt in this process: one at a time
         begun = asyncio.get_running_loop().create_future()
         self._beginning[case_id] = begun
-        try:
-            return await self._begin(case_id, envelopes, updated, correlation_id)
-        finally:
+
+        def done(_: object = None) -> None:
             del self._beginning[case_id]
             begun.set_result(None)
 
-    async def _begin(self, case_id: str, envelopes: list[Envelope], updated: Case,
-                     correlation_id: str) -> list[Envelope]:
+        try:
+            with bound(case_id=case_id, correlation_id=correlation_id):
+                await self.log.append(envelopes)
+        except BaseException:
+            done()
+            raise
+        # Kafka holds them: answered now, the snapshot follows. Until it is written, this
+        # process's reads of the case and its consumer's fold wait for it (`_beginning`).
+        keeping = asyncio.create_task(self._keep_first(updated, envelopes, correlation_id))
+        self._keeping.add(keeping)
+        keeping.add_done_callback(self._keeping.discard)
+        keeping.add_done_callback(done)
+        return envelopes
+
+    async def _keep_first(self, updated: Case, envelopes: list[Envelope],
+                          correlation_id: str) -> None:
+        case_id = updated.case_id
         with bound(case_id=case_id, correlation_id=correlation_id):
-            await self.log.append(envelopes)
             doc = self._snapshot(updated, claim_id(case_id, envelopes[0].seq))
             try:
                 # one insert: taken means the snapshot is there already (this case folded
@@ -311,13 +328,17 @@ class CaseStreams:
                 # Kafka holds the events: the case is recorded. The write model gets it when
                 # this service folds it from the log (not remembered here, so not skipped).
                 log.warning("snapshot_after_log_failed", error=str(error)[:200])
-                return envelopes
+                return
             self._remember(case_id, updated.version)
             if saved and self.saved is not None:
                 self.saved(doc)
             log.info("recorded", event_id=str(envelopes[0].event_id), type=envelopes[0].type,
                      seq=envelopes[0].seq, events=len(envelopes))
-        return envelopes
+
+    async def drain(self) -> None:
+        """Wait for the snapshots of the cases begun (before the store closes)."""
+        while self._keeping:
+            await asyncio.gather(*self._keeping, return_exceptions=True)
 
     async def sweep(self, case_id: str, decide: Decide, cause: str) -> int:
         """Record what a passing deadline means for `case_id`: 1 if something was, else 0.

@@ -215,6 +215,16 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         if self._sweep_rate_cells:  # the store has no TTL index (FerretDB 1.24)
             self.every(SWEEP_EVERY_S, self.rate_cells.sweep)
 
+    async def stop(self) -> None:
+        # the snapshots of cases just begun, and the numbers reserved ahead, while the store is
+        # open (what is cut short here is folded from the log, or a key of no case)
+        await self.streams.drain()
+        try:
+            await self.submissions.stop()
+        except Exception as error:
+            report_failure(log, "numbers_release_failed", error)
+        await super().stop()
+
     async def sweep_deadlines(self) -> int:
         """Record the triage deadlines passed now (`deadlines.py`); returns how many."""
         overdue = await deadlines.sweep(self.rows, self.streams, self.clock,

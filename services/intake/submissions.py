@@ -1,8 +1,8 @@
 """A resident's request becomes a case: checked, numbered, recorded once, and receipted.
 
 `Submissions.submit` checks the request against the city (`lifecycle/submitting.py`)
-and its photos (`media.py`), draws a case number (`numbers.py`) and makes it the
-case's by reserving the case's data key (`common/keys.py`), seals the resident's
+and its photos (`media.py`), takes a case number reserved ahead with the case's data key
+(`numbering.py`), seals the resident's
 personal data with that key, appends `CaseSubmitted` to the log and returns once
 Kafka holds it, with the case's tracking code; intake's write model keeps the case
 right after (`CaseStreams.begin`: a new case needs no compare-and-set). A submission with a key (an `Idempotency-Key`, a
@@ -19,7 +19,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
@@ -32,18 +31,13 @@ from services.common.casestreams import CaseStreams
 from services.common.cityconfig import LiveCity
 from services.common.clock import Clock
 from services.common.keys import DataKey, KeyDestroyed, KeyStore
-from services.common.store import Unavailable
 from services.intake.media import check_media
-from services.intake.numbers import new_case_number
+from services.intake.numbering import Numbers
 from services.intake.settings import IntakeSettings
 from services.lifecycle.codes import hash_tracking_code, tracking_code_for
 from services.lifecycle.errors import Invalid, NotNow
 from services.lifecycle.submitting import check_submission, personal_part, submitted
 
-NUMBER_ATTEMPTS = 5
-RESERVING_SINCE = "reserving numbers by key since"
-"""The entry of intake's `numbering` collection that says since when numbers are reserved by
-key."""
 ERASED_FINGERPRINT = "erased"
 """An idempotency key's fingerprint once its case's personal data was erased: the key still
 answers its case, without a hash of what the resident sent."""
@@ -73,20 +67,18 @@ class Submissions:
                  clock: Clock) -> None:
         self.streams, self.used_keys, self.keys, self.city = streams, used_keys, data_keys, city
         self.settings, self.clock = settings, clock
-        self.reserving_since = ""
-        """The city day (`yymmdd`, as in case numbers) this intake's store began reserving
-        numbers by key; before `start`, none: every number is checked."""
+        self.numbers = Numbers(data_keys, lambda: self.city.current.city.timezone, self._known)
 
     async def start(self) -> None:
-        """Learn since when numbers are reserved by key (the first start of this code on the
-        store; a store without cases has no numbers from before)."""
-        today = self.clock.now().astimezone(ZoneInfo(self.city.current.city.timezone))
-        first = today.strftime("%y%m%d") if await self.streams.collection.find_one(
-            {}, projection={"_id": 1}) is not None else "none"
-        entry = await self.used_keys.database["numbering"].find_one_and_update(
-            {"_id": RESERVING_SINCE}, {"$setOnInsert": {"day": first}}, upsert=True,
-            return_document=ReturnDocument.AFTER)
-        self.reserving_since = entry["day"] if entry is not None else ""
+        any_case = await self.streams.collection.find_one({}, projection={"_id": 1})
+        await self.numbers.start(self.used_keys.database["numbering"], self.clock.now(),
+                                 any_case is not None)
+
+    async def stop(self) -> None:
+        await self.numbers.stop()
+
+    async def _known(self, case_id: str) -> bool:
+        return await self.streams.get(case_id) is not None
 
     async def submit(
         self,
@@ -110,28 +102,9 @@ class Submissions:
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         if key:
             return await self._submit_once(command, key, channel, entered_by, correlation_id, now)
-        case_id, data_key = await self._new_number(now)
+        case_id, data_key = await self.numbers.take(now)
         return await self._record(case_id, data_key, command, channel, entered_by,
                                   correlation_id, now, replayed=False)
-
-    async def _new_number(self, now: datetime) -> tuple[str, DataKey]:
-        """A case number no other case has, and the case's data key: reserving the key is
-        what makes the number this case's (`KeyStore.reserve`). 40 random bits a day make
-        a number drawn twice rare, never a merged case: the second draw finds the key taken
-        and draws again."""
-        for _attempt in range(NUMBER_ATTEMPTS):
-            case_id = new_case_number(now, self.city.current.city.timezone)
-            data_key = await self.keys.reserve(case_id)
-            if data_key is not None and not await self._taken_before_keys(case_id):
-                return case_id, data_key
-        raise Unavailable("could not draw a free case number; try again")
-
-    async def _taken_before_keys(self, case_id: str) -> bool:
-        """Whether a case of the day this intake began reserving numbers by key has the
-        number already: one recorded that day before, without personal data, has no key."""
-        if self.reserving_since and case_id[2:8] != self.reserving_since:
-            return False
-        return await self.streams.get(case_id) is not None
 
     async def _submit_once(self, command: SubmitCase, key: str, channel: Channel | None,
                            entered_by: Actor | None, correlation_id: str,
@@ -146,7 +119,7 @@ class Submissions:
         same event (`CaseStreams.begin`), which the log then holds once or twice — the same
         (case, seq), skipped by every consumer the second time."""
         mark = fingerprint(command)
-        candidate, data_key = await self._new_number(now)
+        candidate, data_key = await self.numbers.take(now)
         entry = None
         for _attempt in range(3):
             try:
@@ -164,7 +137,7 @@ class Submissions:
         if entry is not None and entry["case_id"] == candidate:  # the key is new: our case
             return await self._record(candidate, data_key, command, channel, entered_by,
                                       correlation_id, now, replayed=False)
-        await self.keys.release(candidate)
+        self.numbers.give_back(candidate, data_key)
         if entry is None or entry.get("fingerprint") not in (mark, ERASED_FINGERPRINT):
             raise Invalid("this Idempotency-Key (or submission_id) was already used for a "
                           "different submission")
