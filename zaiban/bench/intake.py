@@ -9,7 +9,9 @@ per accepted submission.
 
 Baseline: the bare endpoint (`baseline.submit_app`) in the same server setup,
 driven the same way: validate the same body, send it with the same producer
-settings, answer. Target: intake at least 60% of the baseline's rate.
+settings, answer. Target: intake at least 80% of the baseline's rate (issue 17).
+Each side's CPU milliseconds per submission are reported too: on a shared machine
+the rates follow the load, the CPU a submission costs much less.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from zaiban.bench.env import Bench, Positions, Server, Step, profiled, total
 from zaiban.bench.report import Result, latency_summary, rate, ratio
 from zaiban.bench.workload import submissions
 
-TARGET_RATIO = 0.60
+TARGET_RATIO = 0.80
 
 
 @dataclass(frozen=True)
