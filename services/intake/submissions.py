@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -96,9 +96,9 @@ class Submissions:
         if problems:
             raise Invalid.of(problems)
         correlation_id = correlation_id or str(uuid.uuid4())
-        # the submission's moment, and its triage deadline's start; in milliseconds, as the
-        # store keeps it for a retry to record the same (`_submit_once`)
-        now = self.clock.now()
+        # the submission's moment, and its triage deadline's start; in UTC milliseconds, as
+        # the store gives it back to a retry, which records the same (`_submit_once`)
+        now = self.clock.now().astimezone(UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         if key:
             return await self._submit_once(command, key, channel, entered_by, correlation_id, now)
