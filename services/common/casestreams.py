@@ -44,6 +44,13 @@ loading is a few lookups by key, never a query over all claims — which
 matters on FerretDB 1.24, where any other filter reads every document of the
 collection (and so grew with every case ever recorded).
 
+A new case's first events skip all of this (`begin`): its number is made the
+caller's before (intake reserves the case's data key), so no one can race it;
+they go to the log first and then into a snapshot, with neither claim nor
+outbox entry (the snapshot names a first batch that has no claim document:
+loading looks only for the batches after the snapshot). What the log holds and
+the write model does not is folded from the log.
+
 A command that loses the race never removes the outbox entry (the winner
 may be publishing under that very key). So an entry can outlive its
 batch's publication after a race: the batch is then published once more —
@@ -134,6 +141,9 @@ class CaseStreams:
         self._in_log: set[str] = set()
         # case id → a version the store holds at least (it only grows), for recent cases
         self._recorded: OrderedDict[str, int] = OrderedDict()
+        # case id → done once `begin` has written the case's first snapshot (or failed to)
+        self._beginning: dict[str, asyncio.Future[None]] = {}
+        self._keeping: set[asyncio.Task[None]] = set()
         self.log = log_
         self.clock = clock
         self.producer = producer
@@ -162,6 +172,8 @@ class CaseStreams:
 
     async def _load(self, case_id: str) -> tuple[Case | None, list[dict[str, Any]]]:
         """The case as its claims tell it, and its unpublished batches in order."""
+        if (begun := self._beginning.get(case_id)) is not None:
+            await begun  # a case this process is beginning: its snapshot is on its way
         doc = await self.collection.find_one({"_id": case_id})
         case = case_of(doc) if doc else None
         known = case.version if case else 0
@@ -258,6 +270,76 @@ class CaseStreams:
             return envelopes
         raise ConcurrentChange(case_id)
 
+    async def begin(self, case_id: str, events: Sequence[CaseEvent], *, cause: str,
+                    correlation_id: str, at: datetime) -> list[Envelope]:
+        """Record the first events of a new case, whose number the caller has made its own
+        (intake: the case's data key, `submissions.py`), and return once Kafka holds them.
+
+        No compare-and-set is needed: no other command can record on a number no one else
+        holds, before its first events are in the log (where every command on the case starts
+        from). So no outbox entry and no claim, only the log, then the snapshot (an insert,
+        written once the caller has its answer): 2 writes where `execute` makes 5, and one
+        before the answer. A crash after the log and before the snapshot loses nothing: this
+        service folds its own events from the log (`fold`) into the write model.
+        The events are the same whenever the same case is begun again with the same events,
+        `cause` and `at` (a retry of the caller): their ids derive from `cause`, and
+        `recorded_at` is `at`; a second copy in the log has the same (case, seq), which every
+        consumer skips. Without `recorded_at` = `at` a retry would differ by its clock.
+        """
+        current = Case(case_id=case_id)
+        check_writer(current, self.writer)
+        envelopes, updated = current.record(events, at=at, recorded_at=at, producer=self.producer,
+                                            correlation_id=correlation_id, cause=cause)
+        # this process's consumer reads the events back, often before the snapshot is
+        # written: it waits for it here rather than ask the store (`fold`)
+        while (earlier := self._beginning.get(case_id)) is not None:
+            await earlier  # a retry racing its first attempt in this process: one at a time
+        begun = asyncio.get_running_loop().create_future()
+        self._beginning[case_id] = begun
+
+        def done(_: object = None) -> None:
+            del self._beginning[case_id]
+            begun.set_result(None)
+
+        try:
+            with bound(case_id=case_id, correlation_id=correlation_id):
+                await self.log.append(envelopes)
+        except BaseException:
+            done()
+            raise
+        # Kafka holds them: answered now, the snapshot follows. Until it is written, this
+        # process's reads of the case and its consumer's fold wait for it (`_beginning`).
+        keeping = asyncio.create_task(self._keep_first(updated, envelopes, correlation_id))
+        self._keeping.add(keeping)
+        keeping.add_done_callback(self._keeping.discard)
+        keeping.add_done_callback(done)
+        return envelopes
+
+    async def _keep_first(self, updated: Case, envelopes: list[Envelope],
+                          correlation_id: str) -> None:
+        case_id = updated.case_id
+        with bound(case_id=case_id, correlation_id=correlation_id):
+            doc = self._snapshot(updated, claim_id(case_id, envelopes[0].seq))
+            try:
+                # one insert: taken means the snapshot is there already (this case folded
+                # from the log meanwhile, or begun by a retry): at this version or newer
+                saved = await self._snapshot_inserts.insert(doc)
+            except PyMongoError as error:
+                # Kafka holds the events: the case is recorded. The write model gets it when
+                # this service folds it from the log (not remembered here, so not skipped).
+                log.warning("snapshot_after_log_failed", error=str(error)[:200])
+                return
+            self._remember(case_id, updated.version)
+            if saved and self.saved is not None:
+                self.saved(doc)
+            log.info("recorded", event_id=str(envelopes[0].event_id), type=envelopes[0].type,
+                     seq=envelopes[0].seq, events=len(envelopes))
+
+    async def drain(self) -> None:
+        """Wait for the snapshots of the cases begun (before the store closes)."""
+        while self._keeping:
+            await asyncio.gather(*self._keeping, return_exceptions=True)
+
     async def sweep(self, case_id: str, decide: Decide, cause: str) -> int:
         """Record what a passing deadline means for `case_id`: 1 if something was, else 0.
         A case that moved on, that another instance swept first or that this service does
@@ -283,11 +365,14 @@ class CaseStreams:
             "claimed_at": datetime.now(UTC),
         })
 
+    def _snapshot(self, case: Case, claim: str) -> dict[str, Any]:
+        return {"_id": case.case_id, "version": case.version, "claim": claim,
+                "case": case.model_dump_json(), **self.index_fields(case)}
+
     async def _save_snapshot(self, case: Case, claim: str, *, new: bool = False) -> None:
         """Keep `case` as of the batch `claim` (its newest). `new`: there is no snapshot yet
         (an insert then, which FerretDB does without reading the collection)."""
-        doc = {"_id": case.case_id, "version": case.version, "claim": claim,
-               "case": case.model_dump_json(), **self.index_fields(case)}
+        doc = self._snapshot(case, claim)
         if not (new and await self._snapshot_inserts.insert(doc)):
             try:
                 await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
@@ -373,6 +458,8 @@ class CaseStreams:
         Returns the case after the event, or None when it was already applied.
         """
         # Events this process recorded come back from the log: it knows, without a lookup.
+        if (begun := self._beginning.get(envelope.case_id)) is not None:
+            await begun
         if envelope.seq <= self._recorded.get(envelope.case_id, 0):
             return None
         # Otherwise the snapshot usually says it all: one lookup, not a load.

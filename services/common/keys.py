@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,9 +86,14 @@ class DataKey:
     def new(cls, key_id: str) -> DataKey:
         return cls(key_id, AESGCM.generate_key(bit_length=KEY_BYTES * 8))
 
-    def seal(self, data: PersonalData) -> Sealed:
-        nonce = os.urandom(NONCE_BYTES)
+    def seal(self, data: PersonalData, *, repeatable: bool = False) -> Sealed:
+        """`data` sealed with this key. `repeatable`: sealing the same data again gives the
+        same bytes (the nonce derived from the data, as in AES-GCM-SIV's synthetic nonce), so
+        a retried submission records the very same event; a nonce then repeats only with its
+        own plaintext, which GCM allows (it tells only that the two sealed the same)."""
         plain = data.model_dump_json(exclude_defaults=True).encode()
+        nonce = (hmac.new(self.secret, b"zaiban nonce\0" + plain, hashlib.sha256).digest()
+                 [:NONCE_BYTES] if repeatable else os.urandom(NONCE_BYTES))
         cipher = AESGCM(self.secret).encrypt(nonce, plain, self.key_id.encode())
         return Sealed(key_id=self.key_id, nonce=_b64(nonce), ciphertext=_b64(cipher))
 
@@ -115,6 +122,16 @@ class Destroyed:
 class KeyStore(Protocol):
     async def issue(self, key_id: str) -> DataKey:
         """The key `key_id`, made now if there is none; KeyDestroyed if it was destroyed."""
+        ...
+
+    async def reserve(self, key_id: str) -> DataKey | None:
+        """A key made now for `key_id`; None when there is one already (or was: destroyed).
+        A case's key is made when its number is drawn: reserving it is what makes the
+        number one case's (`services/intake/submissions.py`)."""
+        ...
+
+    async def release(self, key_id: str) -> None:
+        """Forget a key reserved but never used (no tombstone: nothing was sealed with it)."""
         ...
 
     async def find(self, key_id: str) -> DataKey | None:
@@ -194,13 +211,20 @@ class MongoKeyStore:
         # A case's key is made when it is submitted, so it is usually new: insert first (with
         # the keys other submissions make at the same moment, in one command), read only if
         # it was there already.
-        key = DataKey.new(key_id)
-        if await self._inserts.insert(self._document(key)):
+        key = await self.reserve(key_id)
+        if key is not None:
             return key
         doc = await self.collection.find_one({"_id": key_id})
         if doc is None:  # destroyed and gone between the two: as good as destroyed
             raise KeyDestroyed(Destroyed(key_id, datetime.now().astimezone(), "", ""))
         return self._key_of(doc)
+
+    async def reserve(self, key_id: str) -> DataKey | None:
+        key = DataKey.new(key_id)
+        return key if await self._inserts.insert(self._document(key)) else None
+
+    async def release(self, key_id: str) -> None:
+        await self.collection.delete_one({"_id": key_id, "wrapped": {"$exists": True}})
 
     async def keep(self, keys: list[DataKey]) -> None:
         """Store keys made elsewhere (a `KeyRing`); those already kept stay as they are."""

@@ -160,6 +160,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
 
     async def on_start(self) -> None:
         await self.streams.ensure_indexes(("status", "ended_at"))  # the retention sweep's
+        await self.submissions.start()
         self._sweep_rate_cells = not await self.rate_cells.expire_by_ttl()
         # the duplicates' rows of every case, before this instance says it is ready
         follower = await self.follow_rows(self._rows, self.streams.collection)
@@ -213,6 +214,16 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         self.every(self.settings.retention_sweep_every_s, self.forget_old_receipts)
         if self._sweep_rate_cells:  # the store has no TTL index (FerretDB 1.24)
             self.every(SWEEP_EVERY_S, self.rate_cells.sweep)
+
+    async def stop(self) -> None:
+        # the snapshots of cases just begun, and the numbers reserved ahead, while the store is
+        # open (what is cut short here is folded from the log, or a key of no case)
+        await self.streams.drain()
+        try:
+            await self.submissions.stop()
+        except Exception as error:
+            report_failure(log, "numbers_release_failed", error)
+        await super().stop()
 
     async def sweep_deadlines(self) -> int:
         """Record the triage deadlines passed now (`deadlines.py`); returns how many."""

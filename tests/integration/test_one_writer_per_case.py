@@ -184,6 +184,7 @@ async def test_a_case_that_awaited_triage_before_intake_swept_it_is_swept_after_
         answer = await http.post("/api/cases", json=WANGFUFEN_REQUEST)
         assert answer.status_code == 201, answer.text
         case_id = answer.json()["case_id"]
+        await first.streams.drain()  # the new case's snapshot, written after the answer
         await first.streams.collection.update_one({"_id": case_id}, {"$unset": {
             "triage_due_at": "", "triage_overdue": "", "from_history": ""}})
     clock.set(LATER)

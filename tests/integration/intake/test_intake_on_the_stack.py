@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest_asyncio
+from aiokafka.errors import KafkaTimeoutError
 from helpers import (
     WANGFUFEN_REQUEST,
     client_for,
@@ -249,3 +250,69 @@ async def test_a_frontend_publishes_on_the_bus_and_garbage_is_dead_lettered(inta
     assert [(e.type, e.facts.channel) for e in events] == [("CaseSubmitted", "wechat")]
     personal = await personal_of(settings, events[0])
     assert personal and personal.contact and personal.contact.phone == "13800000000"
+
+
+async def test_a_retry_after_the_first_try_died_before_the_log_makes_the_case_once(
+        intake, http, settings) -> None:  # type: ignore[no-untyped-def]
+    """The first try bound its key to a number, then died before Kafka had the case (no
+    answer): the retry records the case, once, and answers it."""
+    headers = {"Idempotency-Key": "died-before-the-log"}
+    appending = intake.streams.log.append
+
+    async def broker_gone(envelopes):  # type: ignore[no-untyped-def]
+        raise KafkaTimeoutError()
+
+    intake.streams.log.append = broker_gone
+    try:
+        first = await http.post("/api/cases", json=REQUEST, headers=headers)
+    finally:
+        intake.streams.log.append = appending
+    assert first.status_code == 503
+    again = await http.post("/api/cases", json=REQUEST, headers=headers)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    case_id = again.json()["case_id"]
+    events = await read_events(settings, case_id=case_id, min_count=1)
+    assert [(e.type, e.seq) for e in events] == [("CaseSubmitted", 1)]
+    assert await personal_of(settings, events[0]) is not None  # sealed with the case's key
+    later = await http.post("/api/cases", json=REQUEST, headers=headers)
+    assert later.json()["case_id"] == case_id
+
+
+async def test_a_retry_that_finds_the_case_only_in_the_log_records_the_very_same_event(
+        intake, http, settings) -> None:  # type: ignore[no-untyped-def]
+    """A new case needs no compare-and-set: a retry that does not find its case in the write
+    model (its first try died between the log and the snapshot) records it again, and
+    the second copy is the same event, byte for byte: same id, seq, time and sealed
+    bytes, which every consumer skips by (case, seq)."""
+    headers = {"Idempotency-Key": "died-after-the-log"}
+    first = await http.post("/api/cases", json=REQUEST, headers=headers)
+    assert first.status_code == 201
+    case_id = first.json()["case_id"]
+    await intake.streams.drain()
+    # the snapshot lost, as if the first try had died before writing it
+    await intake.streams.collection.delete_one({"_id": case_id})
+    intake.streams._recorded.pop(case_id, None)
+    again = await http.post("/api/cases", json=REQUEST, headers=headers)
+    assert again.status_code == 200 and again.json()["case_id"] == case_id
+    assert again.json()["tracking_code"] == first.json()["tracking_code"]
+    raw = [value for value in await read_topic(settings.kafka_bootstrap,
+                                               Topics(settings.topic_prefix).case_events)
+           if case_id.encode() in value]
+    assert len(raw) == 2 and raw[0] == raw[1]
+    assert (await intake.streams.get(case_id)) is not None
+
+
+async def test_racing_first_tries_with_one_key_and_two_bodies_make_one_case(
+        http, settings) -> None:  # type: ignore[no-untyped-def]
+    """One key, two different requests at the same moment: one is recorded, the other is
+    refused with the key named; never two cases."""
+    headers = {"Idempotency-Key": "two-bodies-one-key"}
+    other = {**REQUEST, "description": "路口的井蓋不見了，晚上很危險"}
+    answers = await asyncio.gather(http.post("/api/cases", json=REQUEST, headers=headers),
+                                   http.post("/api/cases", json=other, headers=headers))
+    assert sorted(a.status_code for a in answers) == [201, 422]
+    [accepted] = [a for a in answers if a.status_code == 201]
+    [refused] = [a for a in answers if a.status_code == 422]
+    assert "Idempotency-Key" in refused.json()["error"]
+    events = await read_events(settings, case_id=accepted.json()["case_id"], min_count=1)
+    assert [(e.type, e.seq) for e in events] == [("CaseSubmitted", 1)]

@@ -1,0 +1,145 @@
+"""Case numbers made a case's own before a submission needs one: reserved ahead, in batches.
+
+A number (`numbers.py`: the city day and 40 random bits) is a case's once its data key
+is reserved under it (`KeyStore.reserve`: the key store's unique key refuses a second
+one). Two draws of one number are rare, and never merge two residents' cases: the
+second reservation is refused and another number drawn. The first event of a case
+then needs no compare-and-set of its own (`CaseStreams.begin`).
+
+Reserving is a store round trip, so each instance reserves numbers ahead, for the
+current city day, a batch at a time in one command (`grouped.py`), and a submission
+takes one from memory: its way to the log has one store round trip fewer. Numbers
+left at the end of a day (their day is in them) or at a stop are released
+(`KeyStore.release`); those a crash leaves are keys of no case, and seal nothing.
+
+The numbers of cases recorded before reservations began have no key when their case had
+no personal data: so on the day reservations began (kept in intake's `numbering`
+collection, once per store) a reserved number is also looked up among the cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+
+from services.common.keys import DataKey, KeyStore
+from services.common.logging import get_logger
+from services.common.store import Unavailable
+from services.intake.numbers import new_case_number
+
+log = get_logger("zaiban.intake.numbering")
+
+BATCH = 64
+"""Numbers reserved in one command."""
+LOW = 16
+"""Fewer left than this: the next batch is reserved meanwhile."""
+ATTEMPTS = 5
+RESERVING_SINCE = "reserving numbers by key since"
+"""The entry of the `numbering` collection that says since when numbers are reserved."""
+
+Known = Callable[[str], Awaitable[bool]]
+
+
+def city_day(now: datetime, timezone: str) -> str:
+    """The day as case numbers write it (`yymmdd`, city time)."""
+    return now.astimezone(ZoneInfo(timezone)).strftime("%y%m%d")
+
+
+class Numbers:
+    """This instance's reserved numbers for the current city day."""
+
+    def __init__(self, keys: KeyStore, timezone: Callable[[], str], known: Known,
+                 batch: int = BATCH, low: int = LOW) -> None:
+        self.keys, self.timezone, self.known = keys, timezone, known
+        self.batch, self.low = batch, low
+        self.reserving_since = ""
+        """The day (`yymmdd`) reservations began in this store; before `start`, unknown:
+        every number is looked up among the cases."""
+        self._day = ""
+        self._free: list[tuple[str, DataKey]] = []
+        self._reserving: asyncio.Task[None] | None = None
+
+    async def start(self, numbering: AsyncCollection[dict[str, Any]], now: datetime,
+                    any_case: bool) -> None:
+        """Learn since when numbers are reserved (today, on the first start with this code;
+        a store without cases has no numbers from before)."""
+        first = city_day(now, self.timezone()) if any_case else "none"
+        entry = await numbering.find_one_and_update(
+            {"_id": RESERVING_SINCE}, {"$setOnInsert": {"day": first}}, upsert=True,
+            return_document=ReturnDocument.AFTER)
+        self.reserving_since = entry["day"] if entry is not None else ""
+
+    async def take(self, now: datetime) -> tuple[str, DataKey]:
+        """A number of today's and its case's data key, reserved."""
+        day = city_day(now, self.timezone())
+        for _attempt in range(ATTEMPTS):
+            if day != self._day:
+                self._new_day(day)
+            if not self._free:
+                await self._reserve_more(now)
+            if self._free and day == self._day:
+                number = self._free.pop()
+                if len(self._free) < self.low:
+                    self._reserve_ahead(now)
+                return number
+        raise Unavailable("could not reserve a case number; try again")
+
+    def give_back(self, case_id: str, key: DataKey) -> None:
+        """A number taken and not used (a retry answered with the case of its first try)."""
+        if case_id[2:8] == self._day:
+            self._free.append((case_id, key))
+        else:
+            self._release([case_id])
+
+    async def stop(self) -> None:
+        """Release the numbers not used (best effort: a key of no case seals nothing)."""
+        free, self._free = self._free, []
+        await self._released([case_id for case_id, _ in free])
+
+    def _new_day(self, day: str) -> None:
+        old, self._free, self._day = self._free, [], day
+        self._release([case_id for case_id, _ in old])
+
+    def _release(self, numbers: list[str]) -> None:
+        if numbers:
+            releasing = asyncio.create_task(self._released(numbers))
+            releasing.add_done_callback(lambda task: task.exception())
+
+    async def _released(self, numbers: list[str]) -> None:
+        await asyncio.gather(*(self.keys.release(number) for number in numbers),
+                             return_exceptions=True)
+
+    def _reserve_ahead(self, now: datetime) -> None:
+        if self._reserving is None or self._reserving.done():
+            self._reserving = asyncio.create_task(self._reserve(now))
+            self._reserving.add_done_callback(lambda task: task.cancelled() or task.exception())
+
+    async def _reserve_more(self, now: datetime) -> None:
+        """Wait for the batch being reserved, or reserve one (its error is the caller's)."""
+        if self._reserving is not None and not self._reserving.done():
+            try:
+                await asyncio.shield(self._reserving)
+            except Exception as error:  # the reserving task's; this caller reserves anew
+                log.warning("numbers_reserve_failed", error=str(error)[:200])
+            if self._free:
+                return
+        await self._reserve(now)
+
+    async def _reserve(self, now: datetime) -> None:
+        day = city_day(now, self.timezone())
+        drawn = {new_case_number(now, self.timezone()) for _ in range(self.batch)}
+        keys = await asyncio.gather(*(self.keys.reserve(number) for number in drawn))
+        reserved = [(key.key_id, key) for key in keys if key is not None]
+        if day == self.reserving_since or not self.reserving_since:
+            known = await asyncio.gather(*(self.known(number) for number, _ in reserved))
+            reserved = [number for number, seen in zip(reserved, known, strict=True) if not seen]
+        if day == self._day:
+            self._free.extend(reserved)
+        else:
+            self._release([number for number, _ in reserved])
