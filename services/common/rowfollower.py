@@ -35,6 +35,7 @@ import contextlib
 import json
 import re
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -115,6 +116,11 @@ class RowFollower:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._waiting: dict[str, Waiting] = {}
+        self._pending: dict[int, deque[tuple[int, str]]] = {}
+        """Per partition, the announcements whose offset the group has not committed yet, in
+        log order (a backlog of many thousand cases is not looked through at each poll)."""
+        self._ready: set[str] = set()
+        """The waiting cases whose event the group committed: the ones to read."""
         self._during_load: list[dict[str, Any]] | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._group_at: dict[int, int] | None = None
@@ -237,12 +243,18 @@ class RowFollower:
             known = self._waiting.get(case_id)
             if known is None:
                 now = time.monotonic()
-                self._waiting[case_id] = Waiting(seq, now, next_at=now + FIRST_LOOK_S,
-                                                 partition=partition, offset=offset)
+                known = self._waiting[case_id] = Waiting(
+                    seq, now, next_at=now + FIRST_LOOK_S, partition=partition, offset=offset)
             else:
                 known.seq = max(known.seq, seq)
                 known.offset = max(known.offset, offset)
+            if offset < 0:
+                known.committed = True
+                self._ready.add(case_id)
+            else:
                 known.committed = False
+                self._ready.discard(case_id)
+                self._pending.setdefault(partition, deque()).append((offset, case_id))
 
     async def _group_offsets(self) -> dict[int, int] | None:
         """The group's committed offsets by partition, asked at most every `COMMITTED_S`;
@@ -255,30 +267,36 @@ class RowFollower:
                 if found or self._admin is not None else None
         return self._group_at
 
-    def _written(self, waiting: Waiting, group: dict[int, int] | None, now: float) -> bool:
-        """Whether the group committed past the event the log announced (so it is written);
-        from then on `since` and `next_at` count."""
-        if waiting.committed:
-            return True
-        if group is not None and waiting.offset >= 0 \
-                and group.get(waiting.partition, 0) <= waiting.offset:
-            return False
-        if group is not None and waiting.offset >= 0:
-            waiting.since = now  # patience counts from the write, however long the backlog
-            waiting.next_at = min(waiting.next_at, now)
-        waiting.committed = True
-        return True
+    def _committed_now(self, group: dict[int, int] | None, now: float) -> None:
+        """Move the cases whose announced event the group has committed (so it is written)
+        to the ones to read; from then on `since` and `next_at` count. Without the group's
+        offsets, every case waits on time alone."""
+        for partition, pending in self._pending.items():
+            limit = group.get(partition, 0) if group is not None else None
+            while pending and (limit is None or pending[0][0] < limit):
+                _, case_id = pending.popleft()
+                waiting = self._waiting.get(case_id)
+                if waiting is None or waiting.committed \
+                        or (limit is not None and waiting.offset >= limit):
+                    continue  # read already, or announced again further on
+                waiting.committed = True
+                if limit is not None:
+                    waiting.since = now  # patience counts from the write, however long the backlog
+                    waiting.next_at = min(waiting.next_at, now)
+                self._ready.add(case_id)
 
     async def _refresh(self) -> None:
         """Read again the documents the log says changed; keep waiting, less and less often,
         for those the projection has not written yet, up to `PATIENCE_S`."""
-        group = await self._group_offsets()
+        self._committed_now(await self._group_offsets(), time.monotonic())
         now = time.monotonic()
         due = []
-        for case_id, waiting in list(self._waiting.items()):
+        for case_id in list(self._ready):
+            waiting = self._waiting[case_id]
             if self.index.seq(case_id) >= waiting.seq:  # this instance's projection put it
                 del self._waiting[case_id]
-            elif self._written(waiting, group, now) and waiting.next_at <= now:
+                self._ready.discard(case_id)
+            elif waiting.next_at <= now:
                 due.append((case_id, waiting))
         if not due:
             return
@@ -291,6 +309,7 @@ class RowFollower:
                 self.index.put(document)
             if self.index.seq(case_id) >= waiting.seq or now - waiting.since > PATIENCE_S:
                 self._waiting.pop(case_id, None)
+                self._ready.discard(case_id)
             else:
                 waiting.pause = min(waiting.pause * 2, 5.0)
                 waiting.next_at = now + waiting.pause

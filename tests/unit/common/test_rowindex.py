@@ -208,3 +208,14 @@ async def test_a_follower_reads_a_case_again_only_once_its_group_committed_the_e
     await follower._refresh()
     assert store.reads == ["ZB-0001"] and follower.index.seq("ZB-0001") == 2
     assert not follower._waiting
+    # a case announced again further on waits for the later offset
+    follower._announced(b"ZB-0001", b'{"seq": 3}', partition=0, offset=50)
+    follower._announced(b"ZB-0001", b'{"seq": 4}', partition=0, offset=60)
+    follower._group_at = {0: 55}
+    await follower._refresh()
+    assert store.reads == ["ZB-0001"]
+    store.docs["ZB-0001"] = doc(1, seq=4)
+    follower._group_at = {0: 61}
+    await follower._refresh()
+    assert store.reads == ["ZB-0001"] * 2 and follower.index.seq("ZB-0001") == 4
+    assert not follower._waiting and not follower._ready
