@@ -86,6 +86,8 @@ class Folded:
     stale: int = 0
     counters_changed: bool = False
     open_changed: bool = False
+    open_touched: set[str] = field(default_factory=set)
+    """The cases whose open mark was set or dropped (a writer stores only their buckets)."""
     done_changed: set[int] = field(default_factory=set)
     done_dropped: set[int] = field(default_factory=set)
     deltas: dict[str, int] = field(default_factory=dict)
@@ -169,6 +171,7 @@ def fold(ledger: Ledger, records: Iterable[Positioned], tz: tzinfo, window: int,
                 if before is not None:
                     del open_marks[case_id]
                     result.open_changed = True
+                    result.open_touched.add(case_id)
                 generation = last.offset // window
                 if generation not in result.done_changed:
                     done = {**done, generation: dict(done.get(generation, {}))}
@@ -177,6 +180,7 @@ def fold(ledger: Ledger, records: Iterable[Positioned], tz: tzinfo, window: int,
             else:
                 open_marks[case_id] = after
                 result.open_changed = True
+                result.open_touched.add(case_id)
     if offset >= 0:
         keep_from = offset // window - 1
         dropped = {g for g in done if g < keep_from}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.common import collector
 from services.common.bus import Delivery
 from services.common.kafka import principal_of
 from services.common.logging import get_logger
@@ -51,6 +52,7 @@ def projector(store: FigureStore) -> Project:
 
 async def rebuild(settings: CommonSettings, *, progress: Progress | None = None) -> RebuildReport:
     """Rebuild the figures from offset 0 and swap them in (see the module doc)."""
+    collector.for_folding()
     metrics = MetricsSettings.from_common(settings)
     live_name = metrics.metrics_collection
     rebuild_name = f"{live_name}_rebuild"

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from aiokafka import ConsumerRecord
 from pymongo.asynchronous.collection import AsyncCollection
 
+from services.common import collector
 from services.common.bus import DeadLetters, Delivery
 from services.common.catalogue import load_city
 from services.common.clock import Clock
@@ -77,6 +78,7 @@ class MetricsService(ServiceRuntime[MetricsSettings]):
         return CountedDeadLetters(self.broker, self.topics, self.name)
 
     async def on_start(self) -> None:
+        collector.for_folding()  # this process folds the log (`collector.py`)
         await ensure_collections(self.db, [self.store.collection.name, self.store.days.name])
         self.background(self.refresh_gauges)
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pymongo import ReplaceOne
 
 from contracts.envelope import Envelope
+from services.common import collector
 from services.common.bus import Delivery
 from services.common.kafka import principal_of
 from services.common.logging import get_logger
@@ -132,6 +133,7 @@ async def rebuild(settings: CommonSettings, *, progress: Progress | None = None,
     """Rebuild the tracking read model from offset 0 and swap it in (see the module doc).
 
     `held`: cases kept in memory before they are written out; `batch`: records per read."""
+    collector.for_folding()
     client = make_client(settings)
     db = service_db(client, settings, "tracking")
     try:

@@ -27,6 +27,7 @@ from pydantic import TypeAdapter
 
 from contracts.audit import PersonalDataRead
 from contracts.topics import Topics
+from services.common import collector
 from services.common.bus import (
     RETRY_PAUSE_S,
     Delivery,
@@ -87,6 +88,7 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
                                                   settings=self.settings, clock=self.clock))
 
     async def on_start(self) -> None:
+        collector.for_folding()  # this process folds the log (`collector.py`)
         await ensure_collections(self.db, [COLLECTION, CODES_COLLECTION])
         await self.reads.ensure_indexes()
         # the lists: every case's row, before this instance says it is ready

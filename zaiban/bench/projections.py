@@ -9,7 +9,7 @@ are then in the read model (offsets are committed only after the write).
 
 Baseline: a raw aiokafka consumer in a group of its own, reading the same
 events and bulk-writing equivalent documents to the same store
-(`baseline.RawProjector`). Target: each read model at least 70% of its baseline.
+(`baseline.RawProjector`). Target: each read model at least 80% of its baseline.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from zaiban.bench.env import Bench, Positions, profiled, running
 from zaiban.bench.report import Result, rate, ratio
 from zaiban.bench.workload import History, history, publish
 
-TARGET_RATIO = 0.70
+TARGET_RATIO = 0.80
 SHAPES = {"tracking": "tracking", "metrics": "metrics"}
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from unit.tracking.tracking_stories import a_long_handling
 
-from services.common.rowfollower import seq_of
+from services.common.rowfollower import RowFollower, seq_of
 from services.common.rowindex import (
     NEWEST,
     BadCursor,
@@ -174,3 +175,47 @@ def test_a_follower_reads_the_seq_of_each_record_of_the_log() -> None:
     assert [seq_of(e.to_bytes()) for e in envelopes] == [e.seq for e in envelopes]
     assert seq_of(b'{"data": {"a": 1}, "seq": 7}') == 7  # another producer's order
     assert seq_of(b"not an event") is None and seq_of(b'{"no": "seq"}') is None
+
+
+class Documents:
+    """A collection read by `_id` only, counting the reads."""
+
+    def __init__(self) -> None:
+        self.docs: dict[str, dict[str, Any]] = {}
+        self.reads: list[str] = []
+
+    async def find_one(self, selector: dict[str, Any], projection: Any = None
+                       ) -> dict[str, Any] | None:
+        self.reads.append(selector["_id"])
+        return self.docs.get(selector["_id"])
+
+
+async def test_a_follower_reads_a_case_again_only_once_its_group_committed_the_event() -> None:
+    # given a follower whose projections lag behind the log (a backlog being caught up)
+    store = Documents()
+    follower = RowFollower(rows(), store, topic="case-events",  # type: ignore[arg-type]
+                           group_id="zaiban-tracking", kafka={}, bootstrap_servers="-")
+    follower._group_at, follower._group_asked = {0: 10}, time.monotonic() + 3600
+    follower._announced(b"ZB-0001", b'{"seq": 2}', partition=0, offset=40)
+    follower._waiting["ZB-0001"].next_at = 0.0  # whatever time has passed
+    # when it looks again and again before the group committed offset 40: nothing is read
+    for _ in range(3):
+        await follower._refresh()
+    assert store.reads == []
+    # then the group commits past it: the document is read once, and the row holds it
+    store.docs["ZB-0001"] = doc(1, seq=2)
+    follower._group_at = {0: 41}
+    await follower._refresh()
+    assert store.reads == ["ZB-0001"] and follower.index.seq("ZB-0001") == 2
+    assert not follower._waiting
+    # a case announced again further on waits for the later offset
+    follower._announced(b"ZB-0001", b'{"seq": 3}', partition=0, offset=50)
+    follower._announced(b"ZB-0001", b'{"seq": 4}', partition=0, offset=60)
+    follower._group_at = {0: 55}
+    await follower._refresh()
+    assert store.reads == ["ZB-0001"]
+    store.docs["ZB-0001"] = doc(1, seq=4)
+    follower._group_at = {0: 61}
+    await follower._refresh()
+    assert store.reads == ["ZB-0001"] * 2 and follower.index.seq("ZB-0001") == 4
+    assert not follower._waiting and not follower._ready

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zlib
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,6 +18,8 @@ from services.metrics.ledger import Ledger, Positioned, fold
 from services.metrics.report import Figures
 from services.metrics.store import (
     FORMAT,
+    OPEN_BUCKETS,
+    OPEN_PREFIX,
     OpenCases,
     StaleFigures,
     changes_of,
@@ -58,6 +61,38 @@ def test_only_what_changed_is_written() -> None:
     again = fold(folded.ledger, [Positioned(len(envelopes), envelopes[0])], TZ, 1 << 40)
     assert again.duplicates == 1
     assert changes_of(again) == {"$set": {"offset": len(envelopes), "format": FORMAT}}
+
+
+def test_a_batch_rewrites_only_the_buckets_of_the_open_cases_it_moved() -> None:
+    envelopes, _ = city_of_cases(400, 200, seed=24)
+    first = fold(Ledger(), [Positioned(i, e) for i, e in enumerate(envelopes)], TZ, 1 << 40)
+    open_cases = OpenCases()
+    doc = stored({"_id": "p0", "offset": -1, "format": FORMAT}, changes_of(first, open_cases))
+    assert len([n for n in doc if str(n).startswith(OPEN_PREFIX)]) == OPEN_BUCKETS
+    moved = next(e for e in envelopes if e.case_id in first.ledger.open)
+    later = fold(first.ledger, [Positioned(len(envelopes), moved.model_copy(
+        update={"seq": first.ledger.open[moved.case_id].seq + 1}))], TZ, 1 << 40)
+    update = changes_of(later, open_cases)
+    assert [n for n in update["$set"] if n.startswith(OPEN_PREFIX)] == [
+        f"{OPEN_PREFIX}{zlib.crc32(moved.case_id.encode()) % OPEN_BUCKETS:02d}"]
+    assert ledger_of(stored(doc, update)) == later.ledger
+
+
+def test_a_document_written_before_the_buckets_reads_and_is_rewritten_whole() -> None:
+    envelopes, _ = city_of_cases(200, 100, seed=25)
+    folded = fold(Ledger(), [Positioned(i, e) for i, e in enumerate(envelopes)], TZ, 1 << 40)
+    old = {"_id": "p0", "offset": folded.ledger.offset, "format": FORMAT,
+           "counters": pack(folded.ledger.counters),
+           "open": pack({c: m.to_json() for c, m in folded.ledger.open.items()}),
+           **{f"done_{g}": pack(cases) for g, cases in folded.ledger.done.items()}}
+    assert ledger_of(old) == folded.ledger
+    moved = next(e for e in envelopes if e.case_id in folded.ledger.open)
+    later = fold(ledger_of(old), [Positioned(len(envelopes), moved.model_copy(
+        update={"seq": folded.ledger.open[moved.case_id].seq + 1}))], TZ, 1 << 40)
+    update = changes_of(later, OpenCases())  # a writer that just loaded it
+    after = stored(old, update)
+    assert "open" not in after
+    assert ledger_of(after) == later.ledger
 
 
 def test_figures_of_other_definitions_are_refused_with_the_way_out() -> None:
