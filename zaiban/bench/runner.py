@@ -20,6 +20,7 @@ from zaiban.bench import (
     bus_security,
     e2e,
     intake,
+    lifecycle,
     opendata,
     projections,
     reads,
@@ -52,6 +53,7 @@ SCENARIOS: dict[str, Entry] = {
                                                               seconds=30)),
     "opendata": Entry(opendata.run, opendata.Sizes(cases=1500)),
     "reads": Entry(reads.run, reads.Sizes(cases=(3000, 30_148), seconds=10.0)),
+    "lifecycle": Entry(lifecycle.run, lifecycle.Sizes(cases=1500)),
 }
 
 

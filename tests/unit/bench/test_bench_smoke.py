@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from stackfixtures import StackInfo
 
-from zaiban.bench import bus_security, opendata, projections, reads
+from zaiban.bench import bus_security, lifecycle, opendata, projections, reads
 from zaiban.bench.runner import run_one
 from zaiban.infra.processes import port_free
 
@@ -77,3 +78,30 @@ async def test_bus_security_drives_intake_over_each_listener_and_a_throwaway_pla
     host, port = result.params["plaintext_broker"].rsplit(":", 1)
     assert result.params["plaintext_broker"] != local_stack.bootstrap_servers
     assert port_free(host, int(port))
+
+
+async def test_lifecycle_takes_cases_every_way_through_the_services_to_the_articles_share(
+        stack: StackInfo, tmp_path: Path) -> None:
+    # 14 cases: every way in and out of the mix is taken at least once (case numbers pick
+    # their ways), and 12 of 14 resolved is the article's share (25,807 of 30,148) rounded
+    sizes = lifecycle.Sizes(cases=14, workers=14, within_s=60, figures_within_s=60)
+    result = await run_one("lifecycle", sizes, console=None, folder=tmp_path)
+
+    figures = result.subjects["figures (metrics)"]
+    assert (figures["received"], figures["resolved"], figures["resolution_rate_pct"]) == (
+        14, 12, 85.7)
+    assert figures["feedback"] == result.subjects["ways"]["satisfied"] + result.subjects[
+        "ways"].get("disputed", 0) > 0
+    ways = result.subjects["ways"]
+    assert {"submitted web", "submitted open311", "submitted bus",
+            "answered by the department on the bus"} <= set(ways)
+    assert all(c.met for c in result.checks if not c.name.startswith("30,148")), result.checks
+    rows = {row["what"]: row for row in result.rows}
+    for stage in ("submitted", "accepted", "routed", "acknowledged", "resolved"):
+        assert rows[f"stage {stage}"]["per_s"] > 0, stage
+    assert (rows["stage submitted"]["n"], rows["stage resolved"]["n"]) == (14, 12)
+    assert rows["command accept"]["n"] == 14 and rows["command accept"]["p99_ms"] > 0
+    assert set(result.params["lag"]["behind"]) == {
+        "intake", "routing", "tracking", "metrics", "intake submissions", "routing replies"}
+    drawn = await asyncio.to_thread(Path(result.params["plot"]).read_bytes)  # rates and lag
+    assert drawn.startswith(b"\x89PNG") and len(drawn) > 10_000
