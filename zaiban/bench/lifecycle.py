@@ -115,11 +115,13 @@ async def sample_lag(bench: Bench, lag: Lag, started: float, every_s: float) -> 
     async with Positions(bench.settings) as positions:
         while True:
             at = time.monotonic() - started
-            ends: dict[str, int] = {}
-            for topic in {topic for _, topic in watched.values()}:
-                ends[topic] = sum((await positions.ends(topic)).values())
-            for name, (group, topic) in watched.items():
-                lag.behind[name].append(ends[topic] - await positions.committed(group, topic))
+            # committed first, ends after: a group cannot be ahead of the end it is read against
+            committed = {name: await positions.committed(group, topic)
+                         for name, (group, topic) in watched.items()}
+            ends = {topic: sum((await positions.ends(topic)).values())
+                    for topic in {topic for _, topic in watched.values()}}
+            for name, (_, topic) in watched.items():
+                lag.behind[name].append(ends[topic] - committed[name])
             lag.at.append(round(at, 1))
             await asyncio.sleep(every_s)
 
@@ -274,15 +276,16 @@ def report(result: Result, sizes: Sizes, load: Load, lag: Lag, times: dict[str, 
         found = times.get(stage, [])
         result.rows.append({"what": f"stage {stage}", "n": len(found),
                             "per_s": rate(len(found), wall_s),
-                            "peak_10s_per_s": max(per_second(found, 10.0, wall_s), default=0.0),
-                            "last_at_s": max(found, default=math.nan)})
+                            "peak/s": max(per_second(found, 10.0, wall_s), default=0.0)})
     for command, seconds in sorted(load.latencies.items()):
+        summary_ms = latency_summary(seconds)
         result.rows.append({"what": f"command {command}", "n": len(seconds),
-                            **latency_summary(seconds)})
+                            **{name.removesuffix("_ms"): summary_ms[name]
+                               for name in ("p50_ms", "p95_ms", "p99_ms")}})
     for name, values in lag.behind.items():
-        result.rows.append({"what": f"lag {name}", "lag_max": max(values, default=0),
-                            "lag_mean": sum(values) / len(values) if values else 0.0,
-                            "lag_end": values[-1] if values else 0})
+        result.rows.append({"what": f"lag {name}", "lag max": max(values, default=0),
+                            "mean": sum(values) / len(values) if values else 0.0,
+                            "end": values[-1] if values else 0})
     result.add("client", retries=load.tally.retries, waits=load.tally.waits,
                unreachable=load.tally.unreachable, slowest_s=load.tally.slowest_s)
     result.params["lag"] = {"every_s": sizes.lag_every_s, "at_s": lag.at,
@@ -306,6 +309,8 @@ def report(result: Result, sizes: Sizes, load: Load, lag: Lag, times: dict[str, 
         result.note(f"{len(load.unexpected)} unexpected answers, e.g. {load.unexpected[0]}")
     if errors:
         result.note(f"{len(errors)} lines logged at ERROR by the services, e.g. {errors[0][:300]}")
-    result.note("stage rates: events recorded per second of wall time (first submission to "
-                "the figures); command latency: the answer that did it, retries and waits "
-                "for routing excluded; a bus submission from publish to its receipt")
+    result.note("stage: events recorded per second of wall time (first submission to the "
+                "figures), peak over 10 s; command: latency in ms of the answer that did it "
+                "(retries and waits for routing excluded; a bus submission from publish to "
+                "its receipt); lag: records behind the log's end, sampled every "
+                f"{sizes.lag_every_s:g} s")

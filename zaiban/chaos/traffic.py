@@ -399,7 +399,7 @@ async def one_case(load: Load, clients: Clients, number: int, key_prefix: str,
         if heard is None:
             load.stuck[case_id] = f"feedback: {load.last_answers.get(path_of(case_id, 'feedback'))}"
             return
-        load.ways["satisfied" if answer["satisfied"] else "disputed"] += 1
+        load.ways["answered satisfied" if answer["satisfied"] else "answered disputed"] += 1
     if resolves:
         load.resolved.add(case_id)
     else:
