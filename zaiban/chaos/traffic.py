@@ -163,7 +163,8 @@ class Bus:
     The frontend seals each submission for intake's key (`GET /api/bus/submission-key`) and
     learns the case number and its tracking code from its receipt. The department reads its
     cases topic and, for the cases `handle` gave it, replies on its replies topic:
-    acknowledged, and resolved when told to."""
+    acknowledged, and resolved when told to; for the others, it tells its desk (`routed`),
+    which acts over HTTP once the case is its own instead of asking again and again."""
 
     def __init__(self, settings: CommonSettings, department: str = DEPARTMENT) -> None:
         self.settings = settings
@@ -174,6 +175,7 @@ class Bus:
                                          linger_ms=5, **kafka_options(settings, ADMIN))
         self.receipts: dict[str, asyncio.Future[SubmissionReceipt]] = {}
         self.handled: dict[str, tuple[bool, asyncio.Future[None]]] = {}
+        self.assigned: dict[str, asyncio.Future[None]] = {}
         self.intake_key: tuple[str, bytes] | None = None
         self._readers: list[asyncio.Task[None]] = []
         self._consumers: list[AIOKafkaConsumer] = []
@@ -217,9 +219,15 @@ class Bus:
 
     async def _on_case(self, value: bytes) -> None:
         case = json.loads(value)
-        handled = self.handled.get(case["case_id"])
-        if handled is None or case["action"] != "assigned" or case["role"] != "lead":
+        if case["action"] != "assigned" or case["role"] != "lead":
             return
+        told = self._assignment(case["case_id"])
+        if not told.done():
+            told.set_result(None)
+        handled = self.handled.pop(case["case_id"], None)
+        if handled is None:  # the desk's case, over HTTP: it was told (`routed`)
+            return
+        self.assigned.pop(case["case_id"], None)
         resolves, done = handled
         said = {"case_id": case["case_id"], "department": self.department}
         replies = [{**said, "action": "acknowledge", "note": "已签收",
@@ -260,6 +268,19 @@ class Bus:
         code = (open_for(DataKey(submission_id, self.frontend.secret),
                          receipt.tracking_code).decode() if receipt.tracking_code else "")
         return receipt.case_id, code
+
+    def _assignment(self, case_id: str) -> asyncio.Future[None]:
+        return self.assigned.setdefault(case_id, asyncio.get_running_loop().create_future())
+
+    async def routed(self, case_id: str, within_s: float) -> bool:
+        """Wait until routing has assigned `case_id` to the department (its cases topic says
+        so); False if not within `within_s`."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._assignment(case_id)), within_s)
+        except TimeoutError:
+            return False
+        self.assigned.pop(case_id, None)
+        return True
 
     def handle(self, case_id: str, resolves: bool) -> asyncio.Future[None]:
         """The department's system will answer `case_id` when it is assigned to it: done once
@@ -379,6 +400,11 @@ async def one_case(load: Load, clients: Clients, number: int, key_prefix: str,
          ("already resolved",)),
     ][:1 if replied else None if resolves else 2]
     for http, action, body, who, done_when in steps:
+        if action == "acknowledge" and clients.bus is not None:
+            # the desk acts once told the case is its own (the department's topic says so)
+            if not await clients.bus.routed(case_id, within_s):
+                load.stuck[case_id] = "acknowledge: never assigned to the department"
+                return
         done = await _until(load, http, path_of(case_id, action), body, who,
                             done_when, time.monotonic() + within_s, action)
         if done is None:
