@@ -181,7 +181,7 @@ def plot(path: Path, times: dict[str, list[float]], lag: Lag, until_s: float,
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    bucket = 5.0
+    bucket = 10.0
     figure, (rates, behind) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     for stage in STAGES.values():
         series = per_second(times.get(stage, []), bucket, until_s)
