@@ -1046,6 +1046,24 @@ def bench_memory(
     _bench(["memory"], {"memory": sizes}, profile, store_url)
 
 
+@bench_app.command("lifecycle")
+def bench_lifecycle(
+    cases: int = typer.Option(30_148, help="Cases received (the article: 30,148); resolved "
+                                           "keeps the article's share (25,807 of 30,148)."),
+    workers: int = typer.Option(64, help="Clients at once, each amid one case."),
+    profile: bool = typer.Option(False, help="Sample each service with py-spy (pip install "
+                                             "py-spy) into .zaiban/bench/."),
+    store_url: str = typer.Option(None, help=STORE_HELP),
+) -> None:
+    """The article's volume through the real services: submissions (HTTP, Open311, bus),
+    acceptance, routing, the department (HTTP, bus), residents' answers; stage rates, command
+    latencies, consumer lag, and the figures (85.6%)."""
+    from zaiban.bench.lifecycle import Sizes
+
+    _bench(["lifecycle"], {"lifecycle": Sizes(cases=cases, workers=workers)}, profile,
+           store_url)
+
+
 @bench_app.command("all")
 def bench_all(
     profile: bool = typer.Option(False, help=PROFILE_HELP),

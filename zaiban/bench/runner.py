@@ -21,6 +21,7 @@ from zaiban.bench import (
     bus_security,
     e2e,
     intake,
+    lifecycle,
     memory,
     opendata,
     projections,
@@ -55,6 +56,7 @@ SCENARIOS: dict[str, Entry] = {
     "opendata": Entry(opendata.run, opendata.Sizes(cases=1500)),
     "reads": Entry(reads.run, reads.Sizes(cases=(3000, 30_148), seconds=10.0)),
     "memory": Entry(memory.run, memory.Sizes.scaled(600, timeout_s=300)),
+    "lifecycle": Entry(lifecycle.run, lifecycle.Sizes(cases=1500)),
 }
 
 

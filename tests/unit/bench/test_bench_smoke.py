@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from pathlib import Path
 
 from stackfixtures import StackInfo
 
-from zaiban.bench import bus_security, e2e, memory, opendata, projections, reads, scale
+from zaiban.bench import (
+    bus_security,
+    e2e,
+    lifecycle,
+    memory,
+    opendata,
+    projections,
+    reads,
+    scale,
+)
 from zaiban.bench.runner import run_one
 from zaiban.infra.processes import port_free
 
@@ -142,3 +152,28 @@ async def test_memory_reports_each_service_after_the_history_and_after_a_restart
     [check] = result.checks
     assert (check.name, check.target) == ("tracking peak memory at 12 cases", 300)
     assert {"tracking", "tracking #2"} <= set(result.peak_rss_mb)
+async def test_lifecycle_takes_cases_every_way_through_the_services_to_the_articles_share(
+        stack: StackInfo, tmp_path: Path) -> None:
+    # 14 cases: every way in and out of the mix is taken at least once (case numbers pick
+    # their ways), and 12 of 14 resolved is the article's share (25,807 of 30,148) rounded
+    sizes = lifecycle.Sizes(cases=14, workers=14, within_s=60, figures_within_s=60)
+    result = await run_one("lifecycle", sizes, console=None, folder=tmp_path)
+
+    figures = result.subjects["figures (metrics)"]
+    assert (figures["received"], figures["resolved"], figures["resolution_rate_pct"]) == (
+        14, 12, 85.7)
+    ways = result.subjects["ways"]
+    assert figures["feedback"] == ways["answered satisfied"] + ways.get("answered disputed", 0)
+    assert figures["feedback"] > 0
+    assert {"submitted web", "submitted open311", "submitted bus",
+            "answered by the department on the bus"} <= set(ways)
+    assert all(c.met for c in result.checks if not c.name.startswith("30,148")), result.checks
+    rows = {row["what"]: row for row in result.rows}
+    for stage in ("submitted", "accepted", "routed", "acknowledged", "resolved"):
+        assert rows[f"stage {stage}"]["per_s"] > 0, stage
+    assert (rows["stage submitted"]["n"], rows["stage resolved"]["n"]) == (14, 12)
+    assert rows["command accept"]["n"] == 14 and rows["command accept"]["p99"] > 0
+    assert set(result.params["lag"]["behind"]) == {
+        "intake", "routing", "tracking", "metrics", "intake submissions", "routing replies"}
+    drawn = await asyncio.to_thread(Path(result.params["plot"]).read_bytes)  # rates and lag
+    assert drawn.startswith(b"\x89PNG") and len(drawn) > 10_000
