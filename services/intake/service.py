@@ -41,6 +41,7 @@ from services.common.bus import (
     Outlet,
     describe_error,
     described,
+    per_case,
     read_as,
     records_of,
     typed,
@@ -324,7 +325,11 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
     # -- the log -----------------------------------------------------------------
 
     async def _fold(self, deliveries: list[Delivery]) -> None:
-        """Keep the write model in step with events others recorded (routing, imports)."""
+        """Keep the write model in step with events others recorded (routing, imports):
+        each case in log order, several side by side (`per_case`)."""
+        await per_case(deliveries, self._fold_case)
+
+    async def _fold_case(self, deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
             envelope = delivery.envelope
             with bound(case_id=envelope.case_id, event_id=str(envelope.event_id)):

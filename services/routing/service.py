@@ -47,6 +47,7 @@ from services.common.bus import (
     Outlet,
     describe_error,
     described,
+    per_case,
     read_as,
     records_of,
     subscribe_records,
@@ -160,7 +161,12 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
     # -- the case event log -----------------------------------------------------
 
     async def on_case_events(self, deliveries: list[Delivery]) -> None:
-        """Fold the batch first, then react: reactions see the latest state routing knows."""
+        """Each case of the batch on its own, several side by side (`per_case`)."""
+        await per_case(deliveries, self._on_case)
+
+    async def _on_case(self, deliveries: list[Delivery]) -> None:
+        """One case's events of a batch: fold them first, then react: reactions see the
+        latest state routing knows."""
         for delivery in deliveries:
             await self.streams.fold(delivery.envelope)
         if not self.settings.routing_reacts:
