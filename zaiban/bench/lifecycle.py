@@ -130,9 +130,10 @@ async def sample_lag(bench: Bench, lag: Lag, started: float, every_s: float) -> 
             await asyncio.sleep(every_s)
 
 
-async def figures(metrics: str, cases: int, resolved: int, within_s: float) -> dict[str, Any]:
-    """Metrics' public summary once it counts `cases` received and `resolved` resolved (or
-    what it says after `within_s`)."""
+async def figures(metrics: str, cases: int, resolved: int, answered: int,
+                  within_s: float) -> dict[str, Any]:
+    """Metrics' public summary once it counts `cases` received, `resolved` resolved and the
+    residents' `answered` answers (or what it says after `within_s`)."""
     deadline = time.monotonic() + within_s
     summary: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=metrics, timeout=10) as http:
@@ -141,7 +142,8 @@ async def figures(metrics: str, cases: int, resolved: int, within_s: float) -> d
                 answer = await http.get("/api/stats/summary")
                 if answer.status_code == 200:
                     summary = answer.json()
-                    if (summary.get("received"), summary.get("resolved")) == (cases, resolved):
+                    if (summary.get("received"), summary.get("resolved"),
+                            summary.get("feedback")) == (cases, resolved, answered):
                         return summary
             await asyncio.sleep(0.5)
     return summary
@@ -239,8 +241,10 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
                                  key_prefix=f"life-{bench.token}", within_s=sizes.within_s,
                                  article=True, mix=sizes.mix)
             driven_s = time.monotonic() - started
+            answered = (load.ways.get("answered satisfied", 0)
+                        + load.ways.get("answered disputed", 0))
             summary = await figures(fleet["metrics"].url, sizes.cases, sizes.resolved,
-                                    sizes.figures_within_s)
+                                    answered, sizes.figures_within_s)
             wall_s = time.monotonic() - started
             await asyncio.sleep(sizes.lag_every_s)  # one more sample: the lag at the end
         finally:
