@@ -130,8 +130,9 @@ class KeyStore(Protocol):
         number one case's (`services/intake/submissions.py`)."""
         ...
 
-    async def release(self, key_id: str) -> None:
-        """Forget a key reserved but never used (no tombstone: nothing was sealed with it)."""
+    async def release(self, key_ids: list[str]) -> None:
+        """Forget keys reserved but never used (no tombstone: nothing was sealed with them),
+        in one command."""
         ...
 
     async def find(self, key_id: str) -> DataKey | None:
@@ -223,8 +224,11 @@ class MongoKeyStore:
         key = DataKey.new(key_id)
         return key if await self._inserts.insert(self._document(key)) else None
 
-    async def release(self, key_id: str) -> None:
-        await self.collection.delete_one({"_id": key_id, "wrapped": {"$exists": True}})
+    async def release(self, key_ids: list[str]) -> None:
+        # never a tombstone (no "wrapped"); on FerretDB 1.24 a filter beyond `_id` equality
+        # reads the whole collection, so it is one command for all of them
+        await self.collection.delete_many({"_id": {"$in": key_ids},
+                                           "wrapped": {"$exists": True}})
 
     async def keep(self, keys: list[DataKey]) -> None:
         """Store keys made elsewhere (a `KeyRing`); those already kept stay as they are."""

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
 
 from services.common.keys import DataKey, KeyStore
 from services.common.logging import get_logger
@@ -63,7 +64,10 @@ class Numbers:
         every number is looked up among the cases."""
         self._day = ""
         self._free: list[tuple[str, DataKey]] = []
-        self._reserving: asyncio.Task[None] | None = None
+        self._reserving: asyncio.Task[int] | None = None
+        self._releasing: set[asyncio.Task[None]] = set()
+        self._waiting = 0
+        """Submissions waiting for a number: the next batch is at least as large."""
 
     async def start(self, numbering: AsyncCollection[dict[str, Any]], now: datetime,
                     any_case: bool) -> None:
@@ -78,16 +82,20 @@ class Numbers:
     async def take(self, now: datetime) -> tuple[str, DataKey]:
         """A number of today's and its case's data key, reserved."""
         day = city_day(now, self.timezone())
-        for _attempt in range(ATTEMPTS):
+        fruitless = 0  # reservations that gave no number (all drawn were others')
+        while fruitless < ATTEMPTS:
             if day != self._day:
                 self._new_day(day)
-            if not self._free:
-                await self._reserve_more(now)
             if self._free and day == self._day:
                 number = self._free.pop()
                 if len(self._free) < self.low:
                     self._reserve_ahead(now)
                 return number
+            self._waiting += 1
+            try:
+                fruitless += not await self._reserve_more(now)
+            finally:
+                self._waiting -= 1
         raise Unavailable("could not reserve a case number; try again")
 
     def give_back(self, case_id: str, key: DataKey) -> None:
@@ -100,7 +108,9 @@ class Numbers:
     async def stop(self) -> None:
         """Release the numbers not used (best effort: a key of no case seals nothing)."""
         free, self._free = self._free, []
-        await self._released([case_id for case_id, _ in free])
+        if free:
+            await self._released([case_id for case_id, _ in free])
+        await asyncio.gather(*self._releasing)
 
     def _new_day(self, day: str) -> None:
         old, self._free, self._day = self._free, [], day
@@ -109,31 +119,32 @@ class Numbers:
     def _release(self, numbers: list[str]) -> None:
         if numbers:
             releasing = asyncio.create_task(self._released(numbers))
-            releasing.add_done_callback(lambda task: task.exception())
+            self._releasing.add(releasing)  # kept until done (the loop holds tasks weakly)
+            releasing.add_done_callback(self._releasing.discard)
 
     async def _released(self, numbers: list[str]) -> None:
-        await asyncio.gather(*(self.keys.release(number) for number in numbers),
-                             return_exceptions=True)
+        try:
+            await self.keys.release(numbers)
+        except PyMongoError as error:  # best effort: they stay keys of no case
+            log.warning("numbers_release_failed", numbers=len(numbers), error=str(error)[:200])
 
     def _reserve_ahead(self, now: datetime) -> None:
         if self._reserving is None or self._reserving.done():
-            self._reserving = asyncio.create_task(self._reserve(now))
-            self._reserving.add_done_callback(lambda task: task.cancelled() or task.exception())
+            self._reserving = asyncio.create_task(self._reserve(now, self.batch + self._waiting))
+            self._reserving.add_done_callback(_reserving_done)
 
-    async def _reserve_more(self, now: datetime) -> None:
-        """Wait for the batch being reserved, or reserve one (its error is the caller's)."""
-        if self._reserving is not None and not self._reserving.done():
-            try:
-                await asyncio.shield(self._reserving)
-            except Exception as error:  # the reserving task's; this caller reserves anew
-                log.warning("numbers_reserve_failed", error=str(error)[:200])
-            if self._free:
-                return
-        await self._reserve(now)
+    async def _reserve_more(self, now: datetime) -> int:
+        """Wait for the batch being reserved, starting one if none is: one at a time, however
+        many submissions find none free (a burst of fifty on a fresh instance once reserved
+        fifty batches, and released three thousand numbers at its stop). Its error is each
+        waiting caller's. Returns how many numbers it gave."""
+        self._reserve_ahead(now)
+        assert self._reserving is not None
+        return await asyncio.shield(self._reserving)
 
-    async def _reserve(self, now: datetime) -> None:
+    async def _reserve(self, now: datetime, count: int) -> int:
         day = city_day(now, self.timezone())
-        drawn = {new_case_number(now, self.timezone()) for _ in range(self.batch)}
+        drawn = {new_case_number(now, self.timezone()) for _ in range(count)}
         keys = await asyncio.gather(*(self.keys.reserve(number) for number in drawn))
         reserved = [(key.key_id, key) for key in keys if key is not None]
         if day == self.reserving_since or not self.reserving_since:
@@ -141,5 +152,11 @@ class Numbers:
             reserved = [number for number, seen in zip(reserved, known, strict=True) if not seen]
         if day == self._day:
             self._free.extend(reserved)
-        else:
-            self._release([number for number, _ in reserved])
+            return len(reserved)
+        self._release([number for number, _ in reserved])
+        return 0
+
+
+def _reserving_done(task: asyncio.Task[int]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.warning("numbers_reserve_failed", error=str(error)[:200])

@@ -220,10 +220,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         # the snapshots of cases just begun, and the numbers reserved ahead, while the store is
         # open (what is cut short here is folded from the log, or a key of no case)
         await self.streams.drain()
-        try:
-            await self.submissions.stop()
-        except Exception as error:
-            report_failure(log, "numbers_release_failed", error)
+        await self.submissions.stop()
         await super().stop()
 
     async def sweep_deadlines(self) -> int:

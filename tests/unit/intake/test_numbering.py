@@ -31,8 +31,9 @@ class Keys:
         self.kept[key_id] = key = DataKey.new(key_id)
         return key
 
-    async def release(self, key_id: str) -> None:
-        self.kept.pop(key_id, None)
+    async def release(self, key_ids: list[str]) -> None:
+        for key_id in key_ids:
+            self.kept.pop(key_id, None)
 
 
 async def nobody_has(case_id: str) -> bool:
@@ -103,3 +104,26 @@ async def test_a_number_given_back_is_taken_again() -> None:
     case_id, key = await numbers.take(AT)
     numbers.give_back(case_id, key)
     assert await numbers.take(AT) == (case_id, key)
+
+
+async def test_a_burst_on_a_fresh_instance_reserves_one_batch_at_a_time() -> None:
+    """Fifty submissions at once find no number free: they wait for one reservation, not
+    fifty (each of which would hold a batch until the stop releases it)."""
+    keys = Keys()
+    numbers = numbers_with(keys)
+    taken = await asyncio.gather(*(numbers.take(AT) for _ in range(50)))
+    assert len({case_id for case_id, _ in taken}) == 50
+    assert keys.reservations <= 50 + 2 * 8
+    await numbers.stop()
+    assert set(keys.kept) == {case_id for case_id, _ in taken}  # the rest released
+
+
+async def test_a_failed_reservation_is_each_waiting_submissions_error() -> None:
+    class Down(Keys):
+        async def reserve(self, key_id: str) -> DataKey | None:
+            raise ConnectionError("the store is down")
+
+    numbers = numbers_with(Down())
+    answers = await asyncio.gather(*(numbers.take(AT) for _ in range(3)),
+                                   return_exceptions=True)
+    assert all(isinstance(answer, ConnectionError) for answer in answers), answers
