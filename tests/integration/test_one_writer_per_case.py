@@ -191,6 +191,8 @@ async def test_a_case_that_awaited_triage_before_intake_swept_it_is_swept_after_
     again = IntakeService(IntakeSettings.from_common(settings, sweep_every_s=3600), clock)
     async with running(again):
         assert again.rows.row(case_id)["triage_overdue"] is False  # type: ignore[index]
-        assert await again.sweep_deadlines() == 1
+        # the sweep also runs at start, in the background: this one or that one records it
+        # (the other finds it done), and the log holds it once
+        await again.sweep_deadlines()
     logged = [e.type for e in await read_events(settings, case_id=case_id, min_count=3)]
     assert logged == ["CaseSubmitted", "CaseOverdue", "CaseEscalated"]
