@@ -44,6 +44,13 @@ loading is a few lookups by key, never a query over all claims — which
 matters on FerretDB 1.24, where any other filter reads every document of the
 collection (and so grew with every case ever recorded).
 
+Each instance keeps the cases it recorded or folded last in memory (`KEPT_CASES`), as of a
+batch it knows is in the log. Loading one of those starts from it instead of the snapshot:
+every change to a case in this write model is a claim (a command's, or a fold's of an event
+from the log), so the lookup of the batch after it is still the whole check, and a newer
+batch found there is folded in as from a snapshot. A command on a case it just moved costs
+one read instead of three (snapshot, next batch, outbox).
+
 A new case's first events skip all of this (`begin`): its number is made the
 caller's before (intake reserves the case's data key), so no one can race it;
 they go to the log first and then into a snapshot, with neither claim nor
@@ -85,6 +92,8 @@ log = get_logger("zaiban.casestreams")
 
 MAX_ATTEMPTS = 8
 REMEMBERED_CASES = 100_000
+KEPT_CASES = 2_000
+"""Cases kept in memory as last recorded or folded (some 7 KB each: 14 MB)."""
 OUTBOX_PATIENCE_S = 1.0
 OUTBOX_PATIENCE_STEPS = 20
 
@@ -141,6 +150,8 @@ class CaseStreams:
         self._in_log: set[str] = set()
         # case id → a version the store holds at least (it only grows), for recent cases
         self._recorded: OrderedDict[str, int] = OrderedDict()
+        # case id → the case as of a batch this process knows is in the log (newest last)
+        self._kept: OrderedDict[str, Case] = OrderedDict()
         # case id → done once `begin` has written the case's first snapshot (or failed to)
         self._beginning: dict[str, asyncio.Future[None]] = {}
         self._keeping: set[asyncio.Task[None]] = set()
@@ -160,6 +171,21 @@ class CaseStreams:
         if len(self._recorded) > REMEMBERED_CASES:
             self._recorded.popitem(last=False)
 
+    def _keep(self, case: Case) -> None:
+        """Keep `case`, whose newest batch is in the log, for the next load."""
+        kept = self._kept.get(case.case_id)
+        if kept is None or kept.version <= case.version:
+            self._kept[case.case_id] = case
+        self._kept.move_to_end(case.case_id)
+        if len(self._kept) > KEPT_CASES:
+            self._kept.popitem(last=False)
+
+    def forget(self, case_id: str) -> None:
+        """Know nothing of `case_id` in memory: the next load and fold ask the store (as a
+        new process would)."""
+        self._kept.pop(case_id, None)
+        self._recorded.pop(case_id, None)
+
     async def ensure_indexes(self, fields: Sequence[str] = ()) -> None:
         """The collections (made now, not at the first command: `ensure_collections`), and
         indexes for snapshot queries on `fields` (claims and outbox are read by key)."""
@@ -174,8 +200,11 @@ class CaseStreams:
         """The case as its claims tell it, and its unpublished batches in order."""
         if (begun := self._beginning.get(case_id)) is not None:
             await begun  # a case this process is beginning: its snapshot is on its way
-        doc = await self.collection.find_one({"_id": case_id})
-        case = case_of(doc) if doc else None
+        doc: dict[str, Any] | None = None
+        if (case := self._kept.get(case_id)) is None:
+            doc = await self.collection.find_one({"_id": case_id})
+            case = case_of(doc) if doc else None
+        kept = doc is None and case is not None
         known = case.version if case else 0
         newest: dict[str, Any] | None = None
         while (claim := await self.claims.find_one({"_id": claim_id(case_id, known + 1)})):
@@ -184,6 +213,8 @@ class CaseStreams:
         if newest is not None and case is not None:
             await self._save_snapshot(case, newest["_id"])
             pending = await self._in_outbox(newest["_id"])
+        elif kept:
+            pending = False  # kept as of a batch in the log, and no batch after it
         else:
             key = doc.get("claim") if doc is not None else None
             pending = key is not None and await self._in_outbox(key)
@@ -267,6 +298,7 @@ class CaseStreams:
                 for envelope in envelopes:
                     log.info("recorded", event_id=str(envelope.event_id), type=envelope.type,
                              seq=envelope.seq)
+            self._keep(updated)
             return envelopes
         raise ConcurrentChange(case_id)
 
@@ -330,8 +362,10 @@ class CaseStreams:
                 log.warning("snapshot_after_log_failed", error=str(error)[:200])
                 return
             self._remember(case_id, updated.version)
-            if saved and self.saved is not None:
-                self.saved(doc)
+            if saved:
+                self._keep(updated)
+                if self.saved is not None:
+                    self.saved(doc)
             log.info("recorded", event_id=str(envelopes[0].event_id), type=envelopes[0].type,
                      seq=envelopes[0].seq, events=len(envelopes))
 
@@ -462,11 +496,13 @@ class CaseStreams:
             await begun
         if envelope.seq <= self._recorded.get(envelope.case_id, 0):
             return None
-        # Otherwise the snapshot usually says it all: one lookup, not a load.
-        known = await self.collection.find_one({"_id": envelope.case_id},
-                                               projection={"version": 1})
-        if known is not None and envelope.seq <= known.get("version", 0):
-            return None
+        # Otherwise the snapshot usually says it all: one lookup, not a load (a case kept in
+        # memory is loaded from there: the lookup of the batch after it is the check).
+        if envelope.case_id not in self._kept:
+            known = await self.collection.find_one({"_id": envelope.case_id},
+                                                   projection={"version": 1})
+            if known is not None and envelope.seq <= known.get("version", 0):
+                return None
         for _attempt in range(MAX_ATTEMPTS):
             case, _ = await self._load(envelope.case_id)
             current = case or Case(case_id=envelope.case_id)
@@ -479,5 +515,6 @@ class CaseStreams:
             self._remember(envelope.case_id, updated.version)
             await self._save_snapshot(updated, claim_id(envelope.case_id, envelope.seq),
                                       new=case is None)
+            self._keep(updated)
             return updated
         raise ConcurrentChange(envelope.case_id)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from helpers import read_events, unique
 from pymongo.errors import OperationFailure
-from unit.lifecycle.casebook import T0, accepted, submitted
+from unit.lifecycle.casebook import T0, accepted, routed_to, submitted
 
 from contracts.envelope import Envelope
 from services.common.bus import EventLog
@@ -141,3 +141,39 @@ async def test_a_batch_kafka_holds_whose_outbox_entry_the_full_store_kept_is_not
     assert await outbox_keys(alive) == []
     logged = await read_events(settings, case_id=case_id, min_count=1)
     assert [e.seq for e in logged] == [1]  # once
+
+
+async def test_a_case_kept_in_memory_is_loaded_as_another_instance_moved_it(
+        runtime: ServiceRuntime) -> None:
+    """Each instance keeps the cases it moved last in memory: a command there decides on the
+    case as the store says it is now, whoever moved it since (another instance's command, or
+    an event folded from the log), never on what it kept."""
+    intake = CaseStreams(runtime.db["kept_intake"], runtime.events, runtime.clock,
+                         producer="intake")
+    case_id = unique("ZB-KEPT-")
+    logged = await intake.execute(case_id, lambda case: [submitted()], cause="submit",
+                                  correlation_id="c1", at=T0, create=True)
+    logged += await intake.execute(case_id, lambda case: [accepted()], cause="accept",
+                                   correlation_id="c2", at=T0)
+
+    def routing() -> CaseStreams:
+        return CaseStreams(runtime.db["kept_routing"], runtime.events, runtime.clock,
+                           producer="routing")
+
+    first, second = routing(), routing()  # two instances of routing
+    for envelope in logged:  # the first instance folds the case from the log and keeps it
+        await first.fold(envelope)
+    assert (await first.get(case_id)).version == 2  # type: ignore[union-attr]
+    await second.execute(case_id, lambda case: [routed_to("signal-co", due_at=T0)],
+                         cause="route", correlation_id="c3", at=T0)
+
+    seen: list[int] = []
+
+    def decide(case: Case) -> list[Any]:
+        seen.append(case.version)
+        return []
+
+    await first.execute(case_id, decide, cause="look", correlation_id="c4", at=T0)
+    assert seen == [3]
+    case = await first.get(case_id)
+    assert case is not None and case.version == 3 and case.status == "routed"
