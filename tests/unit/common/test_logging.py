@@ -18,7 +18,12 @@ from aiokafka.errors import (
 from helpers import TEST_SECRET
 
 from services.common.bus import broker_logger
-from services.common.logging import CoordinatorNotYetKnown, configure_logging
+from services.common.logging import (
+    BROKER_AWAY_REPEATS,
+    CoordinatorNotYetKnown,
+    Repeats,
+    configure_logging,
+)
 from services.common.settings import CommonSettings
 
 COORDINATOR = "aiokafka.consumer.group_coordinator"
@@ -84,3 +89,41 @@ def test_a_commit_lost_to_a_rebalance_is_one_warning_without_a_traceback(
     # if aiokafka words the line differently one day, the filter would match nothing
     source = "".join(inspect.getsource(GroupCoordinator._do_commit_offsets).split())
     assert "".join(f'"{REJOIN}"'.split()).replace('""', "") in source.replace('""', "")
+
+
+def test_a_broker_away_is_said_once_in_a_while_not_thousands_of_times_a_second() -> None:
+    """aiokafka retries a broker that is away with no pause and logs every try: each of its
+    messages is let through once per window, the next one saying how many were held back;
+    a message of another kind, or of our own, is never held."""
+    now = [0.0]
+    repeats = Repeats(window_s=10.0, clock=lambda: now[0])
+
+    def line(name: str, msg: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, None)
+
+    unable = "Unable connect to node with id %s: %s"
+    said = []
+    for tick in range(2000):  # 20 s of a tight loop, one try every 10 ms
+        now[0] = tick / 100
+        for record in (line("aiokafka", unable, 1, "[Errno 111] Connection refused"),
+                       line("aiokafka", "Unable to update metadata from %s", [1])):
+            if repeats.filter(record):
+                said.append(record.getMessage())
+    assert said == [
+        "Unable connect to node with id 1: [Errno 111] Connection refused",
+        "Unable to update metadata from [1]",
+        "Unable connect to node with id 1: [Errno 111] Connection refused "
+        "(999 more like it held back in 10 s)",
+        "Unable to update metadata from [1] (999 more like it held back in 10 s)",
+    ]
+    other_node = line("aiokafka", unable, 2, "[Errno 111] Connection refused")
+    assert repeats.filter(other_node)
+    others = [line("aiokafka.consumer.group_coordinator", "Heartbeat session expired"),
+              line("zaiban.intake", "submission_failed")] * 3
+    assert all(repeats.filter(record) for record in others)
+
+
+def test_every_service_holds_back_aiokafkas_repeats() -> None:
+    configure_logging(CommonSettings(auth_secret=TEST_SECRET))
+    assert all(BROKER_AWAY_REPEATS in logging.getLogger(name).filters
+               for name in ("aiokafka", "aiokafka.consumer.fetcher"))
