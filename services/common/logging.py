@@ -19,6 +19,7 @@ from aiokafka.errors import (
     CommitFailedError,
     GroupCoordinatorNotAvailableError,
     GroupLoadInProgressError,
+    NodeNotReadyError,
 )
 
 from services.common.settings import CommonSettings
@@ -123,7 +124,8 @@ class Repeats(logging.Filter):
 
     While the broker is away, aiokafka's metadata task and its fetcher wake each other with
     no pause (aio-libs/aiokafka#496) and log every try: 637,000 ERROR lines from four
-    services in one 45 s broker restart (zaiban chaos broker), 632,000 of them these four.
+    services in one 45 s broker restart (zaiban chaos broker), 632,000 of them the first four
+below, most of the rest the coordinator's and the producer's "node not ready".
     An operator needs to read that the broker is away and for how long, not a log that
     fills the disk. A line is held back only when it is the very same as one let through
     (the same node, the same error); every other line of aiokafka's, and all of ours, pass.
@@ -135,7 +137,14 @@ class Repeats(logging.Filter):
         "Unable to update metadata from %s",
         "Failed fetch messages from %s: %s",  # aiokafka.consumer.fetcher
     })
-    LOGGERS = ("aiokafka", "aiokafka.consumer.fetcher")
+    NODE_NOT_READY = frozenset({
+        "Group Coordinator Request failed: %s",  # aiokafka.consumer.group_coordinator
+        "Got error produce response: %s",  # aiokafka.producer.sender
+    })
+    """Held back only when they say the broker's node is not ready (the broker away): any
+    other failure of theirs passes every time."""
+    LOGGERS = ("aiokafka", "aiokafka.consumer.fetcher", "aiokafka.consumer.group_coordinator",
+               "aiokafka.producer.sender")
     REMEMBERED = 1_000
 
     def __init__(self, window_s: float = 10.0, clock: Any = time.monotonic) -> None:
@@ -145,7 +154,9 @@ class Repeats(logging.Filter):
         """A line → when it was last let through, and how many were held back since."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg not in self.STORMS:
+        if not (record.msg in self.STORMS or (
+                record.msg in self.NODE_NOT_READY and isinstance(record.args, tuple)
+                and any(isinstance(arg, NodeNotReadyError) for arg in record.args))):
             return True
         line, now = record.getMessage(), self.clock()
         let_through, held = self._last.get(line, (None, 0))

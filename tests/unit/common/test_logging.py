@@ -14,6 +14,7 @@ from aiokafka.errors import (
     GroupLoadInProgressError,
     KafkaConnectionError,
     KafkaTimeoutError,
+    NodeNotReadyError,
 )
 from helpers import TEST_SECRET
 
@@ -118,7 +119,13 @@ def test_a_broker_away_is_said_once_in_a_while_not_thousands_of_times_a_second()
     ]
     other_node = line("aiokafka", unable, 2, "[Errno 111] Connection refused")
     assert repeats.filter(other_node)
+    not_ready = NodeNotReadyError("Attempt to send a request to node which is not ready")
+    coordinator = [line("aiokafka.consumer.group_coordinator", LOOKUP_FAILED, not_ready)
+                   for _ in range(3)]
+    assert [repeats.filter(record) for record in coordinator] == [True, False, False]
     others = [line("aiokafka.consumer.group_coordinator", "Heartbeat session expired"),
+              line("aiokafka.consumer.group_coordinator", LOOKUP_FAILED,
+                   GroupLoadInProgressError()),
               line("zaiban.intake", "submission_failed")] * 3
     assert all(repeats.filter(record) for record in others)
 
@@ -126,4 +133,5 @@ def test_a_broker_away_is_said_once_in_a_while_not_thousands_of_times_a_second()
 def test_every_service_holds_back_aiokafkas_repeats() -> None:
     configure_logging(CommonSettings(auth_secret=TEST_SECRET))
     assert all(BROKER_AWAY_REPEATS in logging.getLogger(name).filters
-               for name in ("aiokafka", "aiokafka.consumer.fetcher"))
+               for name in ("aiokafka", "aiokafka.consumer.fetcher",
+                            "aiokafka.consumer.group_coordinator", "aiokafka.producer.sender"))
