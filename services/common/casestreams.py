@@ -201,10 +201,11 @@ class CaseStreams:
         if (begun := self._beginning.get(case_id)) is not None:
             await begun  # a case this process is beginning: its snapshot is on its way
         doc: dict[str, Any] | None = None
-        if (case := self._kept.get(case_id)) is None:
+        case = self._kept.get(case_id)
+        kept = case is not None
+        if not kept:
             doc = await self.collection.find_one({"_id": case_id})
             case = case_of(doc) if doc else None
-        kept = doc is None and case is not None
         known = case.version if case else 0
         newest: dict[str, Any] | None = None
         while (claim := await self.claims.find_one({"_id": claim_id(case_id, known + 1)})):

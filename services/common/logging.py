@@ -125,7 +125,7 @@ class Repeats(logging.Filter):
     While the broker is away, aiokafka's metadata task and its fetcher wake each other with
     no pause (aio-libs/aiokafka#496) and log every try: 637,000 ERROR lines from four
     services in one 45 s broker restart (zaiban chaos broker), 632,000 of them the first four
-below, most of the rest the coordinator's and the producer's "node not ready".
+    below, most of the rest the coordinator's and the producer's "node not ready".
     An operator needs to read that the broker is away and for how long, not a log that
     fills the disk. A line is held back only when it is the very same as one let through
     (the same node, the same error); every other line of aiokafka's, and all of ours, pass.
