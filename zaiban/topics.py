@@ -21,6 +21,8 @@ prints them.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +37,7 @@ from services.composition import SERVICES, bus_access
 from zaiban.kafka_security import Acl, Operation, PatternType, ResourceType, SecurityAdmin, user
 
 DAY_MS = 24 * 3600 * 1000
+VISIBLE_WITHIN_S = 30.0  # a topic just created shows in the broker's metadata within this
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ async def ensure_topics(settings: CommonSettings,
                          else "exists" if errors[spec.name] == TopicAlreadyExistsError.errno
                          else f"not created: {for_code(errors[spec.name]).__name__}")
                         for spec in missing]
+            await _visible(admin, [s.name for s in missing if not errors.get(s.name)
+                                   or errors[s.name] == TopicAlreadyExistsError.errno])
         if existing:
             described = await admin.describe_topics([s.name for s in specs if s.name in existing])
             for topic in described:
@@ -129,6 +134,20 @@ async def ensure_topics(settings: CommonSettings,
     finally:
         await admin.close()
     return outcome
+
+
+async def _visible(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """Wait until the broker's metadata lists `names`. The controller answers a creation
+    before the broker has it; a service asking for such a topic meanwhile is refused it as
+    one it may not create (TOPIC_AUTHORIZATION_FAILED: its client allows auto-creation), and
+    its consumer gives up at once."""
+    deadline = time.monotonic() + VISIBLE_WITHIN_S
+    while not set(names) <= set(await admin.list_topics()):
+        if time.monotonic() > deadline:
+            missing = sorted(set(names) - set(await admin.list_topics()))
+            raise TimeoutError(f"topics created but not in the broker's metadata after "
+                               f"{VISIBLE_WITHIN_S:g}s: {', '.join(missing)}")
+        await asyncio.sleep(0.05)
 
 
 async def ensure_for_city(settings: CommonSettings) -> list[tuple[str, str]]:

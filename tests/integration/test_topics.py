@@ -21,6 +21,15 @@ async def test_topics_are_created_once_and_the_case_log_audit_trail_and_revocati
     try:
         first = dict(await ensure(fresh, ["signal-co"]))
         topics = Topics(fresh.topic_prefix)
+        # made means usable: the broker lists each one already (a service asking for a topic
+        # the broker does not know yet is refused it, as one it may not create)
+        admin = AIOKafkaAdminClient(bootstrap_servers=fresh.kafka_bootstrap, **as_admin(fresh))
+        await admin.start()
+        try:
+            assert {t for t, what in first.items() if what.startswith("created")} <= set(
+                await admin.list_topics())
+        finally:
+            await admin.close()
         assert first[topics.case_events].startswith("created (3 partitions")
         assert topics.department_cases("signal-co") in first
         assert topics.dead_letter("metrics") in first
