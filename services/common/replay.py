@@ -10,8 +10,9 @@ swaps the new collection in and catches up with what came meanwhile.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -28,6 +29,11 @@ log = get_logger("zaiban.replay")
 
 NAMESPACE_EXISTS = 48
 SWAP_ATTEMPTS = 200
+FETCH_WAIT_MS = 20
+"""How long the broker holds a fetch that finds nothing new. A reader at the end of the range
+keeps fetching, and the broker answers one connection's requests in order: the offsets a
+catch-up asks for next waited behind such a fetch (aiokafka's 500 ms, half a second of every
+rebuild)."""
 
 Offsets = dict[TopicPartition, int]
 Progress = Callable[[int, int], None]
@@ -43,6 +49,19 @@ class Replayed:
     unreadable: int
 
 
+@dataclass
+class Phases:
+    """Seconds spent in each phase of a rebuild, for its closing log line."""
+
+    spent: dict[str, float] = field(default_factory=dict)
+    since: float = field(default_factory=time.monotonic)
+
+    def mark(self, phase: str) -> None:
+        now = time.monotonic()
+        self.spent[phase] = round(now - self.since, 3)
+        self.since = now
+
+
 class LogReader:
     """A consumer outside any group, reading ranges of the case event log."""
 
@@ -53,6 +72,7 @@ class LogReader:
         self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                                          group_id=None, enable_auto_commit=False,
                                          auto_offset_reset="earliest",
+                                         fetch_max_wait_ms=FETCH_WAIT_MS,
                                          **kafka_options(settings, principal))
 
     async def __aenter__(self) -> LogReader:

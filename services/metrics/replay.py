@@ -15,13 +15,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.common import collector
 from services.common.bus import Delivery
 from services.common.kafka import principal_of
 from services.common.logging import get_logger
-from services.common.replay import LogReader, Progress, Project, swap_in
+from services.common.replay import LogReader, Phases, Progress, Project, swap_in
 from services.common.settings import CommonSettings
 from services.common.store import make_client, service_db
 from services.metrics.marks import reads_data_of
@@ -40,6 +40,8 @@ class RebuildReport:
     caught_up: int
     received: int
     resolved: int
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds in each phase: fold (reading, folding and writing), swap, catch-up."""
 
 
 def projector(store: FigureStore) -> Project:
@@ -64,20 +66,24 @@ async def rebuild(settings: CommonSettings, *, progress: Progress | None = None)
             await db.drop_collection(rebuild_name)
             fresh = figure_store(db[rebuild_name], metrics, tz)
             beginnings, ends = await reader.bounds()
+            clock = Phases()
             built = await reader.replay(beginnings, ends, projector(fresh), progress)
+            clock.mark("fold_s")
             await swap_in(db, rebuild_name, live_name)
+            clock.mark("swap_s")
             live = figure_store(db[live_name], metrics, tz)
             _, now = await reader.bounds()
             caught = await reader.replay({tp: ends.get(tp, beginnings.get(tp, 0)) for tp in now},
                                          now, projector(live))
             forgotten = await live.forget_other_lineages()
             overall = Figures.of(await live.counters()).overall()
+            clock.mark("catch_up_s")
         log.info("figures_rebuilt", events=built.events, caught_up=caught.events,
                  month_documents_forgotten=forgotten,
                  unreadable=built.unreadable + caught.unreadable, received=overall.received,
-                 resolved=overall.resolved)
+                 resolved=overall.resolved, **clock.spent)
         return RebuildReport(events=built.events, unreadable=built.unreadable + caught.unreadable,
                              caught_up=caught.events, received=overall.received,
-                             resolved=overall.resolved)
+                             resolved=overall.resolved, phases=clock.spent)
     finally:
         await client.close()

@@ -34,7 +34,7 @@ from services.common import collector
 from services.common.bus import Delivery
 from services.common.kafka import principal_of
 from services.common.logging import get_logger
-from services.common.replay import LogReader, Progress, Project, swap_in
+from services.common.replay import LogReader, Phases, Progress, Project, swap_in
 from services.common.rowfollower import bump_generation
 from services.common.settings import CommonSettings
 from services.common.store import make_client, service_db
@@ -59,6 +59,8 @@ class RebuildReport:
     unreadable: int
     caught_up: int
     cases: int
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds in each phase: fold (reading and folding), write, swap, catch-up."""
 
 
 INSERT_CHUNK = 500
@@ -141,18 +143,24 @@ async def rebuild(settings: CommonSettings, *, progress: Progress | None = None,
             await db.drop_collection(REBUILD_COLLECTION)
             rebuilder = Rebuilder(TimelineStore(db[REBUILD_COLLECTION]), held=held)
             beginnings, ends = await reader.bounds()
+            clock = Phases()
             built = await reader.replay(beginnings, ends, rebuilder.project, progress, batch)
+            clock.mark("fold_s")
             await rebuilder.flush()
+            clock.mark("write_s")
             await swap_in(db, REBUILD_COLLECTION, COLLECTION)
+            clock.mark("swap_s")
             live = TimelineStore(db[COLLECTION])
             _, now = await reader.bounds()
             caught = await reader.replay({tp: ends.get(tp, beginnings.get(tp, 0)) for tp in now},
                                          now, projector(live))
-            cases = await live.count()
+            # the rebuilt collection holds the cases written; only a catch-up can add more
+            cases = await live.count() if caught.events else len(rebuilder.written)
             await bump_generation(db[COLLECTION])  # every instance reloads its lists
+            clock.mark("catch_up_s")
         log.info("tracking_rebuilt", events=built.events, cases=cases, caught_up=caught.events,
-                 unreadable=built.unreadable + caught.unreadable)
+                 unreadable=built.unreadable + caught.unreadable, **clock.spent)
         return RebuildReport(events=built.events, unreadable=built.unreadable + caught.unreadable,
-                             caught_up=caught.events, cases=cases)
+                             caught_up=caught.events, cases=cases, phases=clock.spent)
     finally:
         await client.close()

@@ -29,14 +29,16 @@ class Sizes:
     resolved_share: float = 0.856
 
 
-async def rebuild(bench: Bench, model: str, events: int, profiles: dict[str, Any]) -> float:
+async def rebuild(bench: Bench, model: str, events: int,
+                  profiles: dict[str, Any]) -> tuple[float, dict[str, float]]:
+    """Seconds to rebuild `model`, and the seconds of each of its phases."""
     module = importlib.import_module(f"services.{model}.replay")
     step = bench.steps.start(f"replay {model}", events)
     started = time.monotonic()
     async with profiled(bench, os.getpid(), f"replay-{model}", profiles):
-        await module.rebuild(bench.settings, progress=lambda done, _total: step.to(done))
+        report = await module.rebuild(bench.settings, progress=lambda done, _total: step.to(done))
     step.done()
-    return time.monotonic() - started
+    return time.monotonic() - started, report.phases
 
 
 async def baseline(bench: Bench, shape: str, events: int) -> float:
@@ -59,12 +61,12 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
     profiles: dict[str, Any] = {}
     for model in read_models():
         base_s = await baseline(bench, SHAPES[model], made.events)
-        mine_s = await rebuild(bench, model, made.events, profiles)
+        mine_s, phases = await rebuild(bench, model, made.events, profiles)
         mine, base = rate(made.events, mine_s), rate(made.events, base_s)
         result.add(f"baseline ({model} documents)", events=made.events, seconds=base_s,
                    events_per_s=base)
         result.add(f"zaiban replay {model}", events=made.events, seconds=mine_s,
-                   events_per_s=mine, of_baseline=ratio(mine, base))
+                   events_per_s=mine, of_baseline=ratio(mine, base), **phases)
         result.check(f"replay {model} events per second", mine, TARGET_PER_S)
     if profiles:
         result.params["profiles"] = profiles
