@@ -4,8 +4,9 @@
 The histories of that many cases are written through the real deciders
 (`workload.history`: the resolved ones through the whole lifecycle, up to
 the resident's confirmation), published to the case event log, and consumed
-by the read models running as they do in production (in this process, each
-in its consumer group): tracking (every timeline) and metrics (the figures).
+by the read models running as they do in production (each a process of its
+own, in its consumer group): tracking (every timeline) and metrics (the
+figures).
 
 Timed: writing the histories (the load generator; cached for the next run),
 and the seed itself — from the first event published until both read models
@@ -19,14 +20,14 @@ log's floor for the same events). Target: the seed under 30 s.
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from services.common.runtime import ServiceRuntime
 from services.composition import build
-from zaiban.bench.env import Bench, Positions, profiled, running
+from zaiban.bench.env import Bench, Positions, Server, profiled
 from zaiban.bench.projections import read_models
 from zaiban.bench.report import Result, rate
 from zaiban.bench.workload import history, publish
@@ -80,13 +81,19 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
                events_per_s=rate(made.events, floor_s))
 
     models = read_models()
+    # built here only to read their stores afterwards; they run in the processes below
     services = {name: build(name, bench.settings) for name in models}
     profiles: dict[str, Any] = {}
-    async with Positions(bench.settings) as positions, running(*services.values()):
+    async with contextlib.AsyncExitStack() as stack:
+        positions = await stack.enter_async_context(Positions(bench.settings))
+        servers = {name: await stack.enter_async_context(Server(bench, name)) for name in models}
         topic = bench.topics.case_events
         steps = {name: bench.steps.start(f"{name}: consuming", made.events) for name in models}
         started = time.monotonic()
-        async with profiled(bench, os.getpid(), "seed", profiles):
+        async with contextlib.AsyncExitStack() as sampling:
+            for name, server in servers.items():
+                await sampling.enter_async_context(
+                    profiled(bench, server.pid, f"seed-{name}", profiles))
             publishing = asyncio.create_task(publish(bench.settings, made.records))
             done = await asyncio.gather(*(
                 positions.wait_committed(service.group_id, topic, made.events,
