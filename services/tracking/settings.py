@@ -25,6 +25,7 @@ class TrackingSettings(CommonSettings):
                     "0 reads the store for every request.")
     tracking_kept_views: int = Field(
         default=2_000, ge=0, le=100_000,
-        description="Views of cases an instance keeps in memory for its lists, the ones "
-                    "listed last (a view is some 10-45 KB): the newest pages, Open311's window "
-                    "and the feeds are asked again and again. 0 reads each from the store.")
+        description="Views of cases an instance keeps in memory, the ones listed or projected "
+                    "last (a view is some 10-45 KB): the newest pages, Open311's window and the "
+                    "feeds are asked again and again, and the projection folds a case's next "
+                    "event onto the view it wrote last. 0 reads each from the store.")

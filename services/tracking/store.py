@@ -338,7 +338,9 @@ class FeedQuery:
 class TimelineStore:
     """The read model: written by the projection by `_id`, read by `_id`; its lists are
     answered by the rows each instance keeps in memory (`rows`, `rowindex.py`), which a
-    `RowFollower` keeps current across instances once `follow` gave it one."""
+    `RowFollower` keeps current across instances once `follow` gave it one. The views listed
+    or written last are kept too (`kept_views`): a page shows them, and the projection folds a
+    case's next event onto them, without reading the store (`_current`)."""
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]], *,
                  kept_views: int = KEPT_VIEWS) -> None:
@@ -386,10 +388,10 @@ class TimelineStore:
             del remaining[case_id]
         if not remaining:
             return projected
-        current = await self._read(list(remaining), traits)
+        current = await self._current(remaining, traits)
         writes: list[tuple[str, int, CaseView]] = []
         for case_id, found in remaining.items():
-            before = view_of(current.get(case_id))
+            before = current.get(case_id)
             after, failed = fold_safely(before, found)
             projected.failed.extend(failed)
             if after is None or (before is not None and after.seq == before.seq):
@@ -407,6 +409,7 @@ class TimelineStore:
             for case_id in await self._replace(chunk, documents, traits):
                 projected.changed.append(case_id)
                 projected.documents.append(documents[case_id])
+                self._keep_view(dict((c, a) for c, _, a in chunk)[case_id])
                 self._log_gap(case_id, dict((c, b) for c, b, _ in chunk)[case_id],
                               remaining[case_id])
             for case_id in {c for c, _, _ in chunk} - set(projected.changed):
@@ -427,12 +430,12 @@ class TimelineStore:
         """Insert the cases that start in this batch; returns those inserted (the others
         exist already: a redelivery, handled like any known case)."""
         docs: list[dict[str, Any]] = []
-        outcomes: list[tuple[str, list[tuple[Envelope, str]]]] = []
+        outcomes: list[tuple[str, CaseView, list[tuple[Envelope, str]]]] = []
         for case_id, found in fresh.items():
             after, failed = fold_safely(None, found)
             if after is not None:
                 docs.append(document(after))
-                outcomes.append((case_id, failed))
+                outcomes.append((case_id, after, failed))
         if not docs:
             return []
         # The codes first: a failure after them leaves a code whose case is not projected
@@ -448,15 +451,37 @@ class TimelineStore:
                 raise
             refused = {p["index"] for p in problems}
         inserted = []
-        for index, (case_id, failed) in enumerate(outcomes):
+        for index, (case_id, after, failed) in enumerate(outcomes):
             if index in refused:
                 continue
             inserted.append(case_id)
+            self._keep_view(after)
             projected.changed.append(case_id)
             projected.documents.append(docs[index])
             projected.failed.extend(failed)
             self._log_gap(case_id, 0, fresh[case_id])
         return inserted
+
+    async def _current(self, by_case: dict[str, list[Envelope]],
+                       traits: StoreTraits) -> dict[str, CaseView]:
+        """What each case looked like before its events of this batch: the view this
+        instance wrote last where the batch starts right after it, else the stored one.
+
+        A kept view is the fold of the case's events up to its seq, whoever wrote the
+        document since, so it is the case just before the event that follows it; a batch
+        that does not follow it (a redelivery, events this instance did not see: another
+        instance had the partition meanwhile) reads the document, as without the view."""
+        current: dict[str, CaseView] = {}
+        for case_id, found in by_case.items():
+            kept = self._views.get(case_id)
+            if kept is not None and kept.seq == min(e.seq for e in found) - 1:
+                current[case_id] = kept
+        unknown = [case_id for case_id in by_case if case_id not in current]
+        if unknown:
+            for case_id, doc in (await self._read(unknown, traits)).items():
+                if (view := view_of(doc)) is not None:
+                    current[case_id] = view
+        return current
 
     async def _read(self, case_ids: list[str], traits: StoreTraits) -> dict[str, dict[str, Any]]:
         """The documents of these cases: one by one where lookups by key are indexed, else in
@@ -511,6 +536,7 @@ class TimelineStore:
                     await remember_codes(self.codes, [doc])  # first, as in `_insert_fresh`
                     await self.collection.insert_one(doc)
                     self._log_gap(case_id, 0, envelopes)
+                    self._keep_view(after)
                     return doc, failed
                 except DuplicateKeyError:
                     pass
@@ -521,6 +547,7 @@ class TimelineStore:
                 result = await self.collection.replace_one(guard, written)
                 if result.matched_count == 1:
                     self._log_gap(case_id, before.seq, envelopes)
+                    self._keep_view(after)
                     return written, failed
             doc = await self.collection.find_one({"_id": case_id})
         raise ProjectionConflict(f"case {case_id} changed {MAX_ATTEMPTS} times during one write")

@@ -1,0 +1,85 @@
+"""Tracking keeps the views it wrote last and folds the next event of a case onto them without
+reading the store. A case whose partition went to another instance and came back must not be
+folded onto what this instance saw before: the events the other one projected meanwhile would
+be lost from its timeline."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from stackfixtures import Namespace
+from unit.tracking.tracking_stories import REFERENCE_STEPS, project, reference_case
+
+from services.tracking.store import COLLECTION, TimelineStore, view_of
+from services.tracking.timeline import fold
+from zaiban.infra import StackInfo
+
+
+class CountedReads:
+    """The collection, counting the reads of case documents."""
+
+    def __init__(self, real: AsyncCollection[dict[str, Any]]) -> None:
+        self.real = real
+        self.reads = 0
+
+    def find(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return self.real.find(*args, **kwargs)
+
+    async def find_one(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return await self.real.find_one(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@pytest.fixture
+async def collection(stack: StackInfo, namespace: Namespace
+                     ) -> AsyncIterator[AsyncCollection[dict[str, Any]]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url)
+    try:
+        yield client[namespace.db_name][COLLECTION]
+    finally:
+        await client.close()
+
+
+async def test_a_case_back_from_another_instance_keeps_every_step(
+        collection: AsyncCollection[dict[str, Any]]) -> None:
+    history = reference_case()
+    steps = history.envelopes
+    first, other = TimelineStore(collection), TimelineStore(collection)
+    counted = CountedReads(collection)
+    first.collection = counted  # type: ignore[assignment]
+
+    await first.project(steps[0:1])
+    await first.project(steps[1:2])
+    await first.project(steps[2:3])
+    assert counted.reads == 0  # each batch followed what this instance wrote last
+
+    await other.project(steps[3:5])  # the partition went to another instance for a while
+    await first.project(steps[5:])  # and came back to this one
+
+    view = view_of(await collection.find_one({"_id": history.case_id}))
+    assert view is not None and view.seq == len(steps)
+    assert [entry.type for entry in view.timeline] == [t for t, _, _ in REFERENCE_STEPS]
+    assert view == project(history)
+
+
+async def test_a_redelivered_batch_is_not_applied_twice(
+        collection: AsyncCollection[dict[str, Any]]) -> None:
+    history = reference_case()
+    steps = history.envelopes
+    store = TimelineStore(collection)
+    await store.project(steps[0:3])
+    await store.project(steps[3:5])
+    again = await store.project(steps[3:5])  # the commit was lost: the batch comes again
+
+    assert again.changed == []
+    view = view_of(await collection.find_one({"_id": history.case_id}))
+    assert view is not None and view.seq == 5
+    assert view == fold(None, steps[:5])
