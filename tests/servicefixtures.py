@@ -10,7 +10,7 @@ from typing import Any
 import pytest_asyncio
 from helpers import TEST_SECRET, settings_for
 from pymongo import AsyncMongoClient
-from stackfixtures import Namespace
+from stackfixtures import CLEANUP_S, Namespace
 
 from contracts.facts import Role
 from services.common.auth import issue_token
@@ -47,8 +47,10 @@ async def settings_in(namespace: Namespace) -> AsyncIterator[CommonSettings]:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             namespace.mongo_url, serverSelectionTimeoutMS=10_000)
         try:
-            for service in (*SERVICES, KEYS_DATABASE):
-                await client.drop_database(f"{namespace.db_name}_{service}")
+            with contextlib.suppress(Exception):  # best effort too, as the namespace's
+                async with asyncio.timeout(CLEANUP_S):
+                    for service in (*SERVICES, KEYS_DATABASE):
+                        await client.drop_database(f"{namespace.db_name}_{service}")
         finally:
             await client.close()
 

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 STACK_MODES = ("local", "containers")
 KAFKA_IMAGE = os.environ.get("ZAIBAN_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:7.9.1")  # Kafka 3.9
 MONGO_IMAGE = os.environ.get("ZAIBAN_TEST_MONGO_IMAGE", "mongo:7.0")
+CLEANUP_S = 20.0
+"""How long a test's namespace may take to be dropped (its database, its topics)."""
 
 
 def stack_mode() -> str:
@@ -164,15 +166,18 @@ async def a_namespace(stack: StackInfo) -> AsyncIterator[Namespace]:
         yield Namespace(token=token, prefix=f"t{token}.", db_name=f"zt_{token}",
                         bootstrap_servers=stack.bootstrap_servers, mongo_url=stack.mongo_url)
     finally:
+        # best-effort, as the topics: a leftover database or topic costs disk, not correctness
+        # (and a drop the store holds up must not hold up the suite)
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             stack.mongo_url, serverSelectionTimeoutMS=10_000)
         try:
-            await client.drop_database(f"zt_{token}")
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(CLEANUP_S):
+                    await client.drop_database(f"zt_{token}")
         finally:
             await client.close()
-        # topics are best-effort: a leftover topic costs disk, not correctness
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(20):
+            async with asyncio.timeout(CLEANUP_S):
                 await _delete_topics(stack.bootstrap_servers, f"t{token}.")
 
 

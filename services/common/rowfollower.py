@@ -47,6 +47,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.common.logging import get_logger
 from services.common.rowindex import RowIndex
+from services.common.stopping import within
 from services.common.store import find_by_ids
 
 log = get_logger("zaiban.rowfollower")
@@ -184,11 +185,11 @@ class RowFollower:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+                await within(self._task, ASK_S)
             self._task = None
         if self._consumer is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._consumer.stop(), timeout=ASK_S)
+                await within(self._consumer.stop(), ASK_S)
             self._consumer = None
         await self._close_admin()
 

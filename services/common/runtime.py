@@ -44,6 +44,7 @@ from services.common.logging import configure_logging, get_logger
 from services.common.rowfollower import RowFollower
 from services.common.rowindex import RowIndex
 from services.common.settings import CommonSettings
+from services.common.stopping import within
 from services.common.store import (
     WriteHealth,
     make_client,
@@ -185,14 +186,14 @@ class ServiceRuntime(Generic[S]):
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                if not await within(task, STOP_S):
+                    log.warning("task_stop_cut_short", service=self.name, task=task.get_name(),
+                                after_s=STOP_S)
         self._tasks.clear()
-        try:
-            # A consumer leaving its group can wait for a rebalance that waits in turn on a
-            # member gone quiet (up to the poll interval, minutes): a stop has a grace period,
-            # as under any supervisor. What is left uncommitted is read again (at least once).
-            await asyncio.wait_for(self.broker.stop(), timeout=STOP_S)
-        except TimeoutError:
+        # A consumer leaving its group can wait for a rebalance that waits in turn on a
+        # member gone quiet (up to the poll interval, minutes): a stop has a grace period,
+        # as under any supervisor. What is left uncommitted is read again (at least once).
+        if not await within(self.broker.stop(), STOP_S):
             log.warning("broker_stop_cut_short", service=self.name, after_s=STOP_S)
         await self.mongo.close()
         log.info("service_stopped", service=self.name)
