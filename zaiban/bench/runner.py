@@ -50,7 +50,7 @@ SCENARIOS: dict[str, Entry] = {
     "e2e": Entry(e2e.run, e2e.Sizes(rate=200, seconds=15)),
     "replay": Entry(replay.run, replay.Sizes(cases=2000)),
     "seed": Entry(seed.run, seed.Sizes.scaled(1500)),
-    "scale": Entry(scale.run, scale.Sizes(cases=1000)),
+    "scale": Entry(scale.run, scale.Sizes(cases=1000), partitions=scale.PARTITIONS),
     "bus-security": Entry(bus_security.run, bus_security.Sizes(requests=600, concurrency=16,
                                                               seconds=30)),
     "opendata": Entry(opendata.run, opendata.Sizes(cases=1500)),

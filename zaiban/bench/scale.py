@@ -1,7 +1,9 @@
 """`zaiban bench scale`: the same projection load with one and with two instances.
 
 A service runs as N processes in one consumer group; the case event log has
-several partitions (3 here), so the group spreads them over its members. Each
+several partitions, so the group spreads them over its members: 6 here, so that
+one and two instances (and three) each get an equal share. With 3, two instances
+split them 2:1, and the one with two does two thirds of the work: 1.5x at best. Each
 instance is a real process (`zaiban.bench.serve <service>` under uvicorn, as
 `zaiban serve` runs it): two instances in one interpreter would share its lock
 and show nothing. For each N, the same history goes into a log of its own
@@ -24,11 +26,13 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from zaiban.bench.env import Bench, Positions, Server
+from zaiban.bench.env import Bench, Positions, Server, profiled
 from zaiban.bench.report import Result, rate, ratio
 from zaiban.bench.workload import history, publish
 
+PARTITIONS = 6
 SETTLE_S = 3.0  # after the last instance is ready: the group's rebalance ends
 TARGET_SPEEDUP = 1.6
 TARGET_CPU_DIFFERENCE_PCT = 10.0
@@ -50,7 +54,7 @@ class Sizes:
 
 
 async def with_instances(bench: Bench, n: int, sizes: Sizes, records: list[tuple[bytes, bytes]],
-                         group_suffix: str) -> Run:
+                         group_suffix: str, profiles: dict[str, Any]) -> Run:
     settings = bench.child(topic_prefix=f"{bench.settings.topic_prefix}{group_suffix}.",
                            db_prefix=f"{bench.settings.db_prefix}_{group_suffix}")
     await bench.ensure_topics(settings)
@@ -62,7 +66,10 @@ async def with_instances(bench: Bench, n: int, sizes: Sizes, records: list[tuple
                    for _ in range(n)]
         await asyncio.sleep(SETTLE_S)
         step = bench.steps.start(f"{sizes.service} x{n}", len(records))
-        async with Positions(settings) as positions:
+        async with Positions(settings) as positions, contextlib.AsyncExitStack() as sampling:
+            for number, server in enumerate(servers, start=1):
+                await sampling.enter_async_context(
+                    profiled(bench, server.pid, f"scale-x{n}-{number}", profiles))
             cpu_before = sum(server.usage().cpu_s for server in servers)
             started = time.monotonic()
             await publish(settings, records)
@@ -83,7 +90,9 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
     made = history(bench.settings, sizes.cases, round(sizes.cases * sizes.resolved_share),
                    progress=lambda done, _: step.to(done))
     step.done()
-    runs = {n: await with_instances(bench, n, sizes, made.records, f"x{n}") for n in (1, 2)}
+    profiles: dict[str, Any] = {}
+    runs = {n: await with_instances(bench, n, sizes, made.records, f"x{n}", profiles)
+            for n in (1, 2)}
     rates = {n: rate(made.events, run.seconds) for n, run in runs.items()}
     cpu = {n: cpu_per_thousand(run, made.events) for n, run in runs.items()}
     result.add(f"{sizes.service} x1 (baseline)", events=made.events, seconds=runs[1].seconds,
@@ -98,6 +107,8 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
     result.note("publishing and consuming overlap; the time runs from the first event "
                 "published to the group's last commit; CPU is the instances' user + system "
                 "time over that span, summed")
+    if profiles:
+        result.params["profiles"] = profiles
     return result
 
 
