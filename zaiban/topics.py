@@ -142,9 +142,8 @@ async def _visible(admin: AIOKafkaAdminClient, names: list[str]) -> None:
     one it may not create (TOPIC_AUTHORIZATION_FAILED: its client allows auto-creation), and
     its consumer gives up at once."""
     deadline = time.monotonic() + VISIBLE_WITHIN_S
-    while not set(names) <= set(await admin.list_topics()):
+    while missing := sorted(set(names) - set(await admin.list_topics())):
         if time.monotonic() > deadline:
-            missing = sorted(set(names) - set(await admin.list_topics()))
             raise TimeoutError(f"topics created but not in the broker's metadata after "
                                f"{VISIBLE_WITHIN_S:g}s: {', '.join(missing)}")
         await asyncio.sleep(0.05)

@@ -406,12 +406,13 @@ class TimelineStore:
         for start in range(0, len(writes), WRITE_CHUNK):
             chunk = writes[start:start + WRITE_CHUNK]
             documents = {case_id: document(after) for case_id, _, after in chunk}
+            versions = {case_id: (seq, after) for case_id, seq, after in chunk}
             for case_id in await self._replace(chunk, documents, traits):
                 projected.changed.append(case_id)
                 projected.documents.append(documents[case_id])
-                self._keep_view(dict((c, a) for c, _, a in chunk)[case_id])
-                self._log_gap(case_id, dict((c, b) for c, b, _ in chunk)[case_id],
-                              remaining[case_id])
+                seq, after = versions[case_id]
+                self._keep_view(after)
+                self._log_gap(case_id, seq, remaining[case_id])
             for case_id in {c for c, _, _ in chunk} - set(projected.changed):
                 written, _ = await self._write_case(  # lost a race: the careful way
                     case_id, remaining[case_id], await self.collection.find_one({"_id": case_id}))

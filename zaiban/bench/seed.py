@@ -81,10 +81,13 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
                events_per_s=rate(made.events, floor_s))
 
     models = read_models()
-    # built here only to read their stores afterwards; they run in the processes below
+    # built here only to read their stores afterwards (their clients closed at the end); they
+    # run in the processes below
     services = {name: build(name, bench.settings) for name in models}
     profiles: dict[str, Any] = {}
     async with contextlib.AsyncExitStack() as stack:
+        for service in services.values():
+            stack.push_async_callback(service.mongo.close)
         positions = await stack.enter_async_context(Positions(bench.settings))
         servers = {name: await stack.enter_async_context(Server(bench, name)) for name in models}
         topic = bench.topics.case_events
