@@ -64,6 +64,8 @@ COMMITTED_S = 1.0
 """How often the follower asks the broker for its group's committed offsets."""
 ASK_S = 15.0
 """How long a request to the broker may take at start and stop."""
+LOAD_BATCH = 2_000
+"""Documents read and put at a time when the rows are loaded (the store's batch too)."""
 GENERATIONS = "row_generations"
 """The collection of generation numbers (`_id`: the read model's collection name)."""
 
@@ -195,10 +197,17 @@ class RowFollower:
 
     async def load(self, index: RowIndex) -> None:
         """Every document's row into `index`, read once (the whole collection, without the
-        views)."""
+        views), a batch at a time: the documents of a whole collection held at once were
+        the process's peak of memory (tens of MB at the article's volume)."""
         projection = dict.fromkeys(index.fields, 1)
-        index.put_all([document async for document in
-                       self.collection.find({}, projection=projection, batch_size=2000)])
+        batch: list[dict[str, Any]] = []
+        async for document in self.collection.find({}, projection=projection,
+                                                   batch_size=LOAD_BATCH):
+            batch.append(document)
+            if len(batch) == LOAD_BATCH:
+                index.put_all(batch)
+                batch.clear()
+        index.put_all(batch)
 
     # -- keeping up ---------------------------------------------------------------------
 

@@ -170,6 +170,28 @@ def test_a_load_in_bulk_answers_as_puts_one_by_one() -> None:
                 one_by_one.find(selector, sort=order, limit=100)
 
 
+def test_a_load_in_batches_meeting_rows_put_meanwhile_answers_as_puts_one_by_one() -> None:
+    # A follower loads the collection a batch at a time while its projection puts the
+    # documents it writes: a row may come again in a later batch, newer or older.
+    loaded, one_by_one = rows(), rows()
+    documents = [doc(n, submitted_at=T0 + timedelta(minutes=(n * 37) % 101)) for n in range(1, 60)]
+    newer = [doc(n, seq=2, status="resolved", submitted_at=T0 - timedelta(minutes=n),
+                 resolved_at=T0 + timedelta(hours=n)) for n in (3, 20, 41)]
+    put_meanwhile = [newer[0], doc(30, seq=0)]
+    for document in put_meanwhile:
+        loaded.put(document)
+    loaded.put_all(documents[:20])
+    loaded.put_all([*documents[20:40], newer[1], doc(25, seq=3, status="closed")])
+    loaded.put_all([*documents[40:], newer[2]])
+    for document in [*documents, *newer, doc(25, seq=3, status="closed")]:
+        one_by_one.put(document)
+    for selector in ({}, {"status": "routed"}, {"status": {"$in": ["resolved", "closed"]}},
+                     {"resolved_at": {"$gte": T0}}, {"late": True}):
+        for order in (NEWEST, INBOX):
+            assert loaded.find(selector, sort=order, limit=100) == \
+                one_by_one.find(selector, sort=order, limit=100)
+
+
 def test_a_follower_reads_the_seq_of_each_record_of_the_log() -> None:
     envelopes = a_long_handling().envelopes
     assert [seq_of(e.to_bytes()) for e in envelopes] == [e.seq for e in envelopes]
