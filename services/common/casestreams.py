@@ -81,6 +81,7 @@ from contracts.case_events import CaseEvent
 from contracts.envelope import Envelope
 from services.common.bus import EventLog
 from services.common.clock import Clock
+from services.common.compact import compact
 from services.common.grouped import GroupedWrites
 from services.common.logging import bound, get_logger
 from services.common.store import create_query_indexes, ensure_collections, report_failure
@@ -175,6 +176,7 @@ class CaseStreams:
         """Keep `case`, whose newest batch is in the log, for the next load."""
         kept = self._kept.get(case.case_id)
         if kept is None or kept.version <= case.version:
+            compact(case)
             self._kept[case.case_id] = case
         self._kept.move_to_end(case.case_id)
         if len(self._kept) > KEPT_CASES:

@@ -93,6 +93,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from contracts.envelope import Envelope
 from contracts.facts import CaseStatus
 from services.common.bus import describe_error
+from services.common.compact import compact
 from services.common.logging import bound, get_logger
 from services.common.masking import mask
 from services.common.rowfollower import RowFollower
@@ -622,6 +623,7 @@ class TimelineStore:
     def _keep_view(self, view: CaseView) -> None:
         if not self._kept_views:
             return
+        compact(view)
         self._views[view.case_id] = view
         self._views.move_to_end(view.case_id)
         while len(self._views) > self._kept_views:
