@@ -294,7 +294,7 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 KEPT_VIEWS = 2_000
 """Views kept in memory for the lists (the newest pages, Open311's window, the feeds are
-asked again and again): a parsed view is some 10-45 KB."""
+asked again and again): a parsed view is some 8-20 KB once compact (`compact.py`)."""
 
 KEYED = ("status", "open", "category", "district", "channel", "department", "assisting",
          "priority", "overdue", "escalated", "disputed", "late", "handler", "reporter")
