@@ -423,8 +423,17 @@ class RowIndex:
         return self._count(selector, candidates)
 
     def count_by(self, field: str, selector: Selector) -> dict[Any, int]:
-        """How many rows `selector` finds for each value of `field` (an `$group` count)."""
+        """How many rows `selector` finds for each value of `field` (an `$group` count; a
+        field with one value per row). A keyed field counted over a filter the plan answers
+        wholly is counted from its sets (the size of each, or of its intersection with the
+        found rows: the maps count every case by district, 18 ms row by row at 30,148)."""
         candidates, exact = self._plan(selector)
+        if exact and field in self.keyed:
+            by = self._by[field]
+            if candidates is None:
+                return {value: len(ids) for value, ids in by.items() if ids}
+            counted = {value: len(ids & candidates) for value, ids in by.items()}
+            return {value: n for value, n in counted.items() if n}
         counts: dict[Any, int] = {}
         pool: Iterable[str] = self.rows if candidates is None else candidates
         for row_id in pool:

@@ -192,6 +192,33 @@ def test_a_load_in_batches_meeting_rows_put_meanwhile_answers_as_puts_one_by_one
                 one_by_one.find(selector, sort=order, limit=100)
 
 
+def test_counts_by_a_field_equal_a_count_row_by_row() -> None:
+    index = rows()
+    documents = [doc(n, district=("jinshui", "huiji", "erqi", None)[n % 4],
+                     status=("routed", "resolved")[n % 3 == 0],
+                     resolved_at=T0 + timedelta(hours=n) if n % 3 == 0 else None,
+                     text=f"第{n}号 路灯" if n % 5 else f"第{n}号")
+                 for n in range(1, 90)]
+    index.put_all(documents)
+    index.remove("ZB-0007")
+    for selector in ({}, {"status": "resolved"}, {"status": {"$in": ["routed", "closed"]}},
+                     {"resolved_at": {"$gte": T0 + timedelta(hours=30)}},
+                     {"text": {"$regex": literal_pattern("路灯")}},
+                     {"$and": [{"status": "routed"}, {"late": True}]},
+                     {"late": {"$ne": True}}):
+        by_rows: dict[Any, int] = {}
+        for row in index.rows.values():
+            if matches(row, selector):
+                by_rows[row["district"]] = by_rows.get(row["district"], 0) + 1
+        assert index.count_by("district", selector) == by_rows, selector
+        assert index.count_by("status", selector) == {
+            status: sum(1 for row in index.rows.values()
+                        if row["status"] == status and matches(row, selector))
+            for status in ("routed", "resolved")
+            if any(row["status"] == status and matches(row, selector)
+                   for row in index.rows.values())}
+
+
 def test_a_follower_reads_the_seq_of_each_record_of_the_log() -> None:
     envelopes = a_long_handling().envelopes
     assert [seq_of(e.to_bytes()) for e in envelopes] == [e.seq for e in envelopes]
