@@ -200,14 +200,9 @@ class RowFollower:
         views), a batch at a time: the documents of a whole collection held at once were
         the process's peak of memory (tens of MB at the article's volume)."""
         projection = dict.fromkeys(index.fields, 1)
-        batch: list[dict[str, Any]] = []
-        async for document in self.collection.find({}, projection=projection,
-                                                   batch_size=LOAD_BATCH):
-            batch.append(document)
-            if len(batch) == LOAD_BATCH:
-                index.put_all(batch)
-                batch.clear()
-        index.put_all(batch)
+        cursor = self.collection.find({}, projection=projection, batch_size=LOAD_BATCH)
+        while batch := await cursor.to_list(LOAD_BATCH):
+            index.put_all(batch)
 
     # -- keeping up ---------------------------------------------------------------------
 

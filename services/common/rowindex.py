@@ -432,8 +432,7 @@ class RowIndex:
             by = self._by[field]
             if candidates is None:
                 return {value: len(ids) for value, ids in by.items() if ids}
-            counted = {value: len(ids & candidates) for value, ids in by.items()}
-            return {value: n for value, n in counted.items() if n}
+            return {value: n for value, ids in by.items() if (n := len(ids & candidates))}
         counts: dict[Any, int] = {}
         pool: Iterable[str] = self.rows if candidates is None else candidates
         for row_id in pool:
