@@ -293,6 +293,16 @@ class RevocationLog:
 READ_REVOKED: TypeAdapter[TokenRevoked] = TypeAdapter(TokenRevoked)
 
 
+FEED_FETCH_WAIT_MS = 100
+"""How long the broker holds a whole topic's fetch waiting for a new record (aiokafka's default:
+500). The broker answers one connection's requests in order, and a start asks the topic's
+offsets on the connection its consumer fetches on: each ask waited behind a fetch of an empty
+topic (no revocations, no change of the city) for the whole of it. At 500 ms a service took
+1.6-1.7 s to start, at 100 ms 0.26-0.40 (tracking and routing on the local stack); a new record
+(a revoked token) reaches every instance sooner too. The cost: ten fetches a second per feed,
+about one percent of a core per idle service (1.7-2.0% measured before, 2.5-2.9% after)."""
+
+
 class WholeTopic(Generic[T]):
     """A small topic each instance must know all of, not a share: read outside any consumer
     group, from its beginning, each time the service starts, and nothing is committed. A
@@ -312,6 +322,7 @@ class WholeTopic(Generic[T]):
         self._kind = kind
         self.subscriber = broker.subscriber(
             topic, group_id=None, auto_offset_reset="earliest",
+            fetch_max_wait_ms=FEED_FETCH_WAIT_MS,
             ack_policy=AckPolicy.ACK_FIRST,  # no group: nothing to commit
             title=title, description=description, decoder=self._read)
 
@@ -336,8 +347,9 @@ class WholeTopic(Generic[T]):
         if consumer is None:
             raise RuntimeError("a topic is read once the broker has started")
         partitions = sorted(consumer.assignment())
-        starts = await consumer.beginning_offsets(partitions)
-        ends = await consumer.end_offsets(partitions)
+        # asked together: each waits behind the fetch in flight (FEED_FETCH_WAIT_MS)
+        starts, ends = await asyncio.gather(consumer.beginning_offsets(partitions),
+                                            consumer.end_offsets(partitions))
 
         def behind() -> list[TopicPartition]:
             return [tp for tp in partitions

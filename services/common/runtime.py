@@ -158,9 +158,14 @@ class ServiceRuntime(Generic[S]):
             self.background(self._keep_clock_honest)
         await self.on_start()
         await self.broker.start()
-        if self._revocations is not None:  # it checks tokens: not one revoked may pass
-            await self._revocations.caught_up()
-        await self._city_feed.caught_up()  # decides with the city as it is now, not as it was
+        # read side by side (each on its own consumer): the city as it is now, not as it
+        # was; and, for a service that checks tokens, every revocation (none may pass)
+        feeds = [self._city_feed.caught_up()]
+        if self._revocations is not None:
+            feeds.append(self._revocations.caught_up())
+        for outcome in await asyncio.gather(*feeds, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
         self.started = True
         log.info("service_started", service=self.name, group=self.group_id)
 
