@@ -29,7 +29,7 @@ import asyncio
 import base64
 import logging
 import typing
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -41,7 +41,7 @@ from aiokafka.errors import (
     OutOfOrderSequenceNumber,
     ProducerFenced,
 )
-from faststream import AckPolicy, StreamMessage
+from faststream import AckPolicy, BaseMiddleware, StreamMessage
 from faststream.exceptions import AckMessage, NackMessage
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -316,6 +316,7 @@ class WholeTopic(Generic[T]):
     def __init__(self, broker: KafkaBroker, topic: str, *, kind: TypeAdapter[T], service: str,
                  title: str, description: str | None) -> None:
         self.service = service
+        self.topic = topic
         self.read_to: dict[int, int] = {}
         """Per partition, the offset after the last record read."""
         self._moved = asyncio.Event()
@@ -363,6 +364,29 @@ class WholeTopic(Generic[T]):
         except TimeoutError:
             pass
         return len(behind())
+
+
+def held_until(ready: asyncio.Event, *, but: Callable[[], Collection[str]]
+               ) -> type[BaseMiddleware]:
+    """A broker middleware holding each message a subscriber receives, before it is read,
+    until `ready` is set — but those of the topics `but()` names (the feeds that set it).
+
+    A service starts its broker, and every consumer with it, then waits until it has read
+    its feeds whole (`WholeTopic.caught_up`): the city as it is now, the revocations. What
+    its other consumers receive meanwhile waits here, so that nothing is decided with the
+    configuration of the files while the changes made since are still on their way (a
+    case routed by an old rule, a bus submission refused for a category added since)."""
+
+    class HeldUntilReady(BaseMiddleware):
+        async def on_receive(self) -> None:
+            if ready.is_set():
+                return
+            raw = self.msg
+            first = raw[0] if isinstance(raw, tuple) and raw else raw
+            if getattr(first, "topic", None) not in but():
+                await ready.wait()
+
+    return HeldUntilReady
 
 
 class RevocationFeed(WholeTopic[TokenRevoked]):

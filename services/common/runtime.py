@@ -33,6 +33,7 @@ from services.common.bus import (
     EventLog,
     RevocationFeed,
     RevocationLog,
+    held_until,
     make_broker,
     subscribe_envelopes,
 )
@@ -97,6 +98,8 @@ class ServiceRuntime(Generic[S]):
         # configuration topic, which every instance reads (services/common/cityconfig.py).
         self.city = LiveCity(load_city(settings.config_dir))
         self._city_feed = CityFeed(self.broker, self.topics, self.name, self.city)
+        self._feeds_read = asyncio.Event()
+        self.broker.add_middleware(held_until(self._feeds_read, but=self._feed_topics))
         self.started = False
 
     # What a service writes is declared on its broker (and so in its AsyncAPI document)
@@ -166,8 +169,14 @@ class ServiceRuntime(Generic[S]):
         for outcome in await asyncio.gather(*feeds, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
+        self._feeds_read.set()  # what the other consumers received meanwhile goes on
         self.started = True
         log.info("service_started", service=self.name, group=self.group_id)
+
+    def _feed_topics(self) -> set[str]:
+        """The topics every instance reads whole before it handles anything else."""
+        feeds = [self._city_feed, self._revocations]
+        return {feed.topic for feed in feeds if feed is not None}
 
     async def follow_rows(self, index: RowIndex,
                           collection: AsyncCollection[dict[str, Any]]) -> RowFollower:
@@ -184,6 +193,7 @@ class ServiceRuntime(Generic[S]):
 
     async def stop(self) -> None:
         self.started = False
+        self._feeds_read.clear()
         for follower in self._followers:
             await follower.stop()
         self._followers.clear()
