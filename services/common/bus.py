@@ -724,13 +724,17 @@ def subscribe_envelopes(
     title: str | None = None,
     data_of: DataOf | None = None,
     health: WriteHealth | None = None,
+    fetch_min_bytes: int = 1,
+    fetch_max_wait_ms: int = 500,
 ) -> Any:
     """Feed the case event log to `handle` in batches, in order, at least once.
 
     Unreadable events are dead-lettered one by one; the rest of the batch is
     handled. If `handle` fails, the whole batch comes again after a pause, so
     handlers must be idempotent (they are: they skip seq they have seen).
-    `health` hears whether the store took the writes (`Retrying`).
+    `health` hears whether the store took the writes (`Retrying`). A consumer whose
+    cost is per batch more than per record gathers larger ones: the broker holds each
+    fetch until `fetch_min_bytes` are there or `fetch_max_wait_ms` have passed.
     """
     retrying = Retrying("batch", group_id, health)
 
@@ -741,6 +745,8 @@ def subscribe_envelopes(
         max_records=max_records,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 << 20,  # catching up: fewer, larger fetches
+        fetch_min_bytes=fetch_min_bytes,
+        fetch_max_wait_ms=fetch_max_wait_ms,
         title=title or f"{group_id}:{topic}",
         description=described(Topics.case_events),
         decoder=read_case_events(dead_letters, data_of),

@@ -153,3 +153,24 @@ class CommonSettings(BaseSettings):
         if self.environment == "production":
             raise RuntimeError("ZAIBAN_MASTER_KEY must be set in production")
         return _local_secret("master-key").get_secret_value()
+
+
+class GatheringSettings(CommonSettings):
+    """A service that reads the case event log in batches whose cost is more per batch than per
+    record (a write of what the batch changed, an offset commit, a fetch: each a round trip
+    of its own), and whose readers can wait half a second more: metrics, notify, opendata.
+
+    The broker holds each fetch of the log until `gather_bytes` are there or `gather_ms`
+    have passed, so that live records come in fewer, larger batches; catching up, fetches
+    fill at once and nothing waits. In `zaiban bench lifecycle` (800 cases, runs alternated),
+    metrics spent 13.8-14.3 ms of CPU per case taking each record as it came and 2.6-3.4 ms
+    gathering; the four services together 75.6-78.1 and 60.3-71.1 ms."""
+
+    gather_bytes: int = Field(
+        default=256 * 1024, ge=1, le=16 << 20,
+        description="Bytes of the log a fetch waits for (or `gather_ms`); 1: each record as "
+                    "it comes.")
+    gather_ms: int = Field(
+        default=500, ge=0, le=10_000,
+        description="How long the broker may hold a fetch gathering records: what this "
+                    "service shows follows the log within about this much more.")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.common.settings import CommonSettings
+from services.common.settings import GatheringSettings
 
 
-class MetricsSettings(CommonSettings):
+class MetricsSettings(GatheringSettings):
     metrics_collection: str = Field(
         default="figures", pattern=r"^[a-z][a-z0-9_]{0,62}$",
         description="The collection of the figures (one document per log partition).")

@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from services.common.settings import CommonSettings
+from services.common.settings import GatheringSettings
 
 
-class NotifySettings(CommonSettings):
+class NotifySettings(GatheringSettings):
     smtp_url: SecretStr | None = Field(
         default=None,
         description="Where mail is sent: smtp://user:password@host:587 (STARTTLS when the "

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.common.settings import CommonSettings
+from services.common.settings import GatheringSettings
 
 
-class OpenDataSettings(CommonSettings):
+class OpenDataSettings(GatheringSettings):
     opendata_batch_max: int = Field(
         default=2000, ge=1, le=20_000,
         description="Records per batch at most; a batch is one insert of its lines.")

@@ -30,8 +30,9 @@ size (at 30,148 cases: 30,148 received, 25,807 resolved, 85.6%).
 Reported: the rate of each stage (from the case log: when each event was
 recorded), each command's latency (the answer that did it; a bus submission from
 publish to receipt), every consumer group's lag (log end minus committed
-offset, sampled every `lag_every_s`), the wall time from the first submission to
-the figures, and a PNG of rates and lag over time beside the JSON. Target: the
+offset, sampled every `lag_every_s`), the CPU time each service spent per case
+over the run (where a faster machine would not go further: the services share
+its cores), the wall time from the first submission to the figures, and a PNG of rates and lag over time beside the JSON. Target: the
 full volume in under 10 minutes; a smaller run is projected to 30,148 cases at
 the cases per second it reached.
 
@@ -57,7 +58,7 @@ from typing import Any
 import httpx
 
 from contracts.topics import Topics
-from zaiban.bench.env import Bench, BenchError, Positions, profiled
+from zaiban.bench.env import Bench, BenchError, Positions, profiled, usage
 from zaiban.bench.report import Result, latency_summary, rate
 from zaiban.chaos.fleet import Fleet
 from zaiban.chaos.traffic import ARTICLE, Bus, Clients, Load, Mix, drive
@@ -228,11 +229,14 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
         assert clients.bus is not None
         await clients.bus.start(clients.intake)
         stack.push_async_callback(clients.bus.aclose)
+        pids: dict[str, int] = {}
         for name in PIPELINE:
             process = fleet[name].process
             assert process is not None
+            pids[name] = process.pid
             await stack.enter_async_context(profiled(bench, process.pid, f"lifecycle-{name}",
                                                      profiles))
+        cpu_before = {name: usage(pid).cpu_s for name, pid in pids.items()}
         since, started = datetime.now(UTC), time.monotonic()
         background = [asyncio.create_task(sample_lag(bench, lag, started, sizes.lag_every_s)),
                       asyncio.create_task(_progress(bench, load, sizes.cases))]
@@ -246,6 +250,7 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
             summary = await figures(fleet["metrics"].url, sizes.cases, sizes.resolved,
                                     answered, sizes.figures_within_s)
             wall_s = time.monotonic() - started
+            cpu_s = {name: usage(pid).cpu_s - cpu_before[name] for name, pid in pids.items()}
             await asyncio.sleep(sizes.lag_every_s)  # one more sample: the lag at the end
         finally:
             for task in background:
@@ -254,6 +259,9 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
         errors = fleet.logged_errors()
     times = await stage_times(bench, since)
     report(result, sizes, load, lag, times, summary, driven, driven_s, wall_s, errors)
+    result.add("CPU ms per case", **{name: 1000 * seconds / sizes.cases
+                                     for name, seconds in cpu_s.items()},
+               all=1000 * sum(cpu_s.values()) / sizes.cases)
     if profiles:
         result.params["profiles"] = profiles
     drawn = plot(bench.folder / f"{time.strftime('%Y%m%d-%H%M%S')}-lifecycle.png", times, lag,
