@@ -21,7 +21,7 @@ import asyncio
 import hashlib
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from types import TracebackType
@@ -308,6 +308,17 @@ class DeleteAcls(Request[DeleteAclsRequest_v1]):
 # ---- the admin ------------------------------------------------------------------------------
 
 
+async def shown(done: Callable[[], Awaitable[bool]], within_s: float) -> bool:
+    """Whether the broker shows, within `within_s`, a change its controller has made
+    (`done()` true once it does): the controller answers before the broker has it."""
+    deadline = time.monotonic() + within_s
+    while not await done():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
 class SecurityAdmin:
     """Users and ACLs of one cluster, through an admin client logged in as the super user.
 
@@ -335,14 +346,11 @@ class SecurityAdmin:
         client = self.admin._client
         return await client.send(client.get_random_node(), request)
 
-    async def _settled(self, done: Any, what: str) -> None:
+    async def _settled(self, done: Callable[[], Awaitable[bool]], what: str) -> None:
         """Wait until the broker shows a change the controller has made (`done()` is true)."""
-        deadline = time.monotonic() + self.SETTLE_S
-        while not await done():
-            if time.monotonic() > deadline:
-                raise SecurityError(f"{what}: made, but the broker does not show it after "
-                                    f"{self.SETTLE_S:g}s")
-            await asyncio.sleep(0.05)
+        if not await shown(done, self.SETTLE_S):
+            raise SecurityError(f"{what}: made, but the broker does not show it after "
+                                f"{self.SETTLE_S:g}s")
 
     # -- users --
 

@@ -21,8 +21,6 @@ prints them.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +32,15 @@ from services.common.catalogue import load_city
 from services.common.kafka import ADMIN, BusAccess, credential_store, kafka_options, principal_of
 from services.common.settings import CommonSettings
 from services.composition import SERVICES, bus_access
-from zaiban.kafka_security import Acl, Operation, PatternType, ResourceType, SecurityAdmin, user
+from zaiban.kafka_security import (
+    Acl,
+    Operation,
+    PatternType,
+    ResourceType,
+    SecurityAdmin,
+    shown,
+    user,
+)
 
 DAY_MS = 24 * 3600 * 1000
 VISIBLE_WITHIN_S = 30.0  # a topic just created shows in the broker's metadata within this
@@ -141,12 +147,13 @@ async def _visible(admin: AIOKafkaAdminClient, names: list[str]) -> None:
     before the broker has it; a service asking for such a topic meanwhile is refused it as
     one it may not create (TOPIC_AUTHORIZATION_FAILED: its client allows auto-creation), and
     its consumer gives up at once."""
-    deadline = time.monotonic() + VISIBLE_WITHIN_S
-    while missing := sorted(set(names) - set(await admin.list_topics())):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"topics created but not in the broker's metadata after "
-                               f"{VISIBLE_WITHIN_S:g}s: {', '.join(missing)}")
-        await asyncio.sleep(0.05)
+    async def listed() -> bool:
+        return set(names) <= set(await admin.list_topics())
+
+    if not await shown(listed, VISIBLE_WITHIN_S):
+        missing = sorted(set(names) - set(await admin.list_topics()))
+        raise TimeoutError(f"topics created but not in the broker's metadata after "
+                           f"{VISIBLE_WITHIN_S:g}s: {', '.join(missing)}")
 
 
 async def ensure_for_city(settings: CommonSettings) -> list[tuple[str, str]]:
