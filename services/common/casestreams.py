@@ -117,6 +117,16 @@ def claim_id(case_id: str, first_seq: int) -> str:
     return f"{case_id}#{first_seq:08d}"
 
 
+def after(envelopes: Sequence[Envelope], version: int) -> list[Envelope]:
+    """The envelopes past `version`, in seq order, the first of each seq (a copy of an event
+    the log holds twice comes later, and is skipped)."""
+    firsts: dict[int, Envelope] = {}
+    for envelope in envelopes:
+        if envelope.seq > version:
+            firsts.setdefault(envelope.seq, envelope)
+    return [firsts[seq] for seq in sorted(firsts)]
+
+
 def case_of(snapshot: dict[str, Any]) -> Case:
     """The case a snapshot holds: a JSON string (one value for the store to keep, which
     FerretDB writes several times faster than a tree of fields; only the top-level index
@@ -494,30 +504,44 @@ class CaseStreams:
 
         Returns the case after the event, or None when it was already applied.
         """
+        return await self.fold_all([envelope])
+
+    async def fold_all(self, envelopes: Sequence[Envelope]) -> Case | None:
+        """Apply events of one case recorded elsewhere (or replayed), given in log order: those
+        not applied yet, in one claim and one snapshot (a batch of a consumer often holds
+        several of a case: catching up, all of them). Seen events change nothing; of two
+        copies of one seq the log holds, the first counts, as for every consumer.
+
+        Returns the case after them, or None when every one was applied already.
+        """
+        case_id = envelopes[0].case_id
         # Events this process recorded come back from the log: it knows, without a lookup.
-        if (begun := self._beginning.get(envelope.case_id)) is not None:
+        if (begun := self._beginning.get(case_id)) is not None:
             await begun
-        if envelope.seq <= self._recorded.get(envelope.case_id, 0):
+        fresh = after(envelopes, self._recorded.get(case_id, 0))
+        if not fresh:
             return None
         # Otherwise the snapshot usually says it all: one lookup, not a load (a case kept in
         # memory is loaded from there: the lookup of the batch after it is the check).
-        if envelope.case_id not in self._kept:
-            known = await self.collection.find_one({"_id": envelope.case_id},
-                                                   projection={"version": 1})
-            if known is not None and envelope.seq <= known.get("version", 0):
-                return None
+        if case_id not in self._kept:
+            known = await self.collection.find_one({"_id": case_id}, projection={"version": 1})
+            if known is not None:
+                fresh = after(fresh, known.get("version", 0))
+                if not fresh:
+                    return None
         for _attempt in range(MAX_ATTEMPTS):
-            case, _ = await self._load(envelope.case_id)
-            current = case or Case(case_id=envelope.case_id)
-            if envelope.seq <= current.version:
+            case, _ = await self._load(case_id)
+            current = case or Case(case_id=case_id)
+            batch = after(fresh, current.version)
+            if not batch:
                 return None
             # from the log: in Kafka already, so no outbox entry
-            if not await self._claim(envelope.case_id, [envelope]):
+            if not await self._claim(case_id, batch):
                 continue
-            updated = current.apply(envelope)
-            self._remember(envelope.case_id, updated.version)
-            await self._save_snapshot(updated, claim_id(envelope.case_id, envelope.seq),
+            updated = current.fold(batch)
+            self._remember(case_id, updated.version)
+            await self._save_snapshot(updated, claim_id(case_id, batch[0].seq),
                                       new=case is None)
             self._keep(updated)
             return updated
-        raise ConcurrentChange(envelope.case_id)
+        raise ConcurrentChange(case_id)

@@ -327,9 +327,10 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         await per_case(deliveries, self._fold_case)
 
     async def _fold_case(self, deliveries: list[Delivery]) -> None:
-        for delivery in deliveries:
-            envelope = delivery.envelope
-            with bound(case_id=envelope.case_id, event_id=str(envelope.event_id)):
-                await self.streams.fold(envelope)
-                if envelope.type == PersonalDataErased.TYPE:
+        envelopes = [delivery.envelope for delivery in deliveries]
+        with bound(case_id=envelopes[0].case_id, event_id=str(envelopes[0].event_id)):
+            await self.streams.fold_all(envelopes)
+        for envelope in envelopes:
+            if envelope.type == PersonalDataErased.TYPE:
+                with bound(case_id=envelope.case_id, event_id=str(envelope.event_id)):
                     await self.erasures.on_recorded(envelope)

@@ -167,8 +167,9 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
     async def _on_case(self, deliveries: list[Delivery]) -> None:
         """One case's events of a batch: fold them first, then react: reactions see the
         latest state routing knows."""
-        for delivery in deliveries:
-            await self.streams.fold(delivery.envelope)
+        first = deliveries[0].envelope
+        with bound(case_id=first.case_id, event_id=str(first.event_id)):
+            await self.streams.fold_all([delivery.envelope for delivery in deliveries])
         if not self.settings.routing_reacts:
             return
         for delivery in deliveries:

@@ -1,16 +1,19 @@
-"""The write model's outbox on the real store and broker: a batch claimed by a command that
+"""The write model on the real store and broker. Its outbox: a batch claimed by a command that
 died before Kafka had it is published by the relay, once; the outbox holds only what is in
-flight, so the relay never reads every claim ever made."""
+flight, so the relay never reads every claim ever made. Its fold of what others recorded: a
+case's events of a batch at once, as one claim and one snapshot, make the case one by one
+would make, beside another instance folding the same events too."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 from helpers import read_events, unique
 from pymongo.errors import OperationFailure
-from unit.lifecycle.casebook import T0, accepted, routed_to, submitted
+from unit.lifecycle.casebook import T0, accepted, resolved_case, routed_to, submitted
 
 from contracts.envelope import Envelope
 from services.common.bus import EventLog
@@ -177,3 +180,54 @@ async def test_a_case_kept_in_memory_is_loaded_as_another_instance_moved_it(
     assert seen == [3]
     case = await first.get(case_id)
     assert case is not None and case.version == 3 and case.status == "routed"
+
+
+def routing_streams(runtime: ServiceRuntime, collection: str) -> CaseStreams:
+    return CaseStreams(runtime.db[collection], runtime.events, runtime.clock, producer="routing")
+
+
+async def test_a_cases_events_folded_at_once_make_the_case_they_make_one_by_one(
+        runtime: ServiceRuntime) -> None:
+    """A batch of a consumer often holds several events of a case (catching up, all of them):
+    folded at once, they take one claim and one snapshot; the case is the same."""
+    story = resolved_case()
+    logged = story.envelopes  # submitted, accepted, routed, resolved: recorded elsewhere
+    one_by_one = routing_streams(runtime, unique("fold_single_"))
+    for envelope in logged:
+        await one_by_one.fold(envelope)
+    expected = (await one_by_one.get(story.case_id)).model_dump()  # type: ignore[union-attr]
+
+    at_once = routing_streams(runtime, unique("fold_batch_"))
+    twice = [*logged[:3], logged[1], logged[3]]  # the log may hold an event twice: once counts
+    folded = await at_once.fold_all(twice)
+    assert folded is not None and folded.model_dump() == expected
+    assert [claim["_id"] async for claim in at_once.claims.find({})] == [
+        claim_id(story.case_id, 1)]
+    afresh = CaseStreams(at_once.collection, runtime.events, runtime.clock, producer="routing")
+    assert (await afresh.get(story.case_id)).model_dump() == expected  # type: ignore[union-attr]
+    assert await at_once.fold_all(logged) is None  # seen: nothing more
+    assert await afresh.fold_all(logged[2:]) is None  # (another process: seen in the store)
+
+
+async def test_two_instances_folding_overlapping_batches_make_the_case_once(
+        runtime: ServiceRuntime) -> None:
+    """During a rebalance two instances may fold the same events: the one that takes the
+    partition over reads from the group's committed offset, so its batch starts at or before
+    the first event the other has not committed yet. The claims decide; no event is applied
+    twice or lost."""
+    story = resolved_case()
+    logged = story.envelopes
+    reference = routing_streams(runtime, unique("fold_single_"))
+    for envelope in logged:
+        await reference.fold(envelope)
+    expected = (await reference.get(story.case_id)).model_dump()  # type: ignore[union-attr]
+
+    shared = unique("fold_shared_")
+    for first_part, second_part in ((logged[:3], logged), (logged[:1], logged),
+                                    (logged, logged[:2]), (logged, logged)):
+        collection = f"{shared}_{len(first_part)}_{len(second_part)}"
+        one, other = routing_streams(runtime, collection), routing_streams(runtime, collection)
+        await asyncio.gather(one.fold_all(first_part), other.fold_all(second_part))
+        reader = routing_streams(runtime, collection)
+        case = await reader.get(story.case_id)
+        assert case is not None and case.model_dump() == expected
