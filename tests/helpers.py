@@ -23,6 +23,7 @@ from contracts.personal import PersonalData, Sealed
 from services.common.bus import Delivery
 from services.common.kafka import ADMIN, kafka_options
 from services.common.keys import KeyRing, key_store, open_sealed
+from services.common.replay import LogReader
 from services.common.runtime import running  # noqa: F401 (tests import it from here)
 from services.common.settings import CommonSettings
 from services.common.store import make_client
@@ -300,3 +301,24 @@ async def every_record(settings: CommonSettings) -> list[Delivery]:
         starts, ends = await reader.bounds()
         await reader.replay(starts, ends, keep)
     return found
+
+
+async def log_ends(settings: CommonSettings) -> dict[str, int]:
+    """The last offset of every non-empty partition of the case event log."""
+    async with LogReader(settings, ADMIN) as reader:
+        _, ends = await reader.bounds()
+    return {str(tp.partition): end - 1 for tp, end in ends.items() if end > 0}
+
+
+async def figures_caught_up(http: httpx.AsyncClient, settings: CommonSettings,
+                            timeout: float = 60.0) -> dict[str, Any]:
+    """Metrics' summary, once the figures have counted every record the log holds now (metrics
+    gathers live records for up to half a second: a figure read at once may be behind)."""
+    ends = await log_ends(settings)
+
+    async def probe() -> dict[str, Any] | None:
+        answer = await http.get("/api/stats/summary")
+        body: dict[str, Any] = answer.json()
+        return body if answer.status_code == 200 and body["positions"] == ends else None
+
+    return await eventually(probe, timeout=timeout, what=f"the figures to reach {ends}")

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 from faults.processes import ZAIBAN, environment
-from helpers import eventually, personal_of, read_events, read_topic
+from helpers import eventually, figures_caught_up, personal_of, read_events, read_topic
 from security.public_entry import (
     ADMIN,
     DEPARTMENT_A,
@@ -140,7 +140,7 @@ async def test_an_admin_erases_a_routed_case_and_its_department_is_told(
         settings: CommonSettings) -> None:
     async with public_entry(settings) as app, client(app) as http:
         case = await case_in(http, "routed")
-        before = await figures(http)
+        before = await figures_caught_up(http, settings)
         detail = await http.get(f"/api/staff/cases/{case.case_id}", headers=DEPARTMENT_A)
         assert detail.json()["contact"]["name"] == RESIDENT_NAME
 

@@ -22,20 +22,20 @@ from helpers import (
     as_admin,
     client_for,
     dead_letter_reasons,
-    eventually,
     every_record,
     publish_envelopes,
     publish_raw,
     read_topic,
     running,
 )
+from helpers import (
+    figures_caught_up as caught_up,
+)
 from unit.metrics.metrics_stories import city_of_cases, lean_cases
 
 from contracts.envelope import Envelope
 from contracts.topics import Topics
 from services.common.bus import Delivery
-from services.common.kafka import ADMIN
-from services.common.replay import LogReader
 from services.common.settings import CommonSettings
 from services.composition import app_of, build
 from services.metrics.ledger import fold_envelopes
@@ -62,26 +62,6 @@ async def metrics(settings: CommonSettings) -> AsyncIterator[MetricsService]:
 async def http(metrics: MetricsService) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(app_of(metrics)) as client:
         yield client
-
-
-async def log_ends(settings: CommonSettings) -> dict[str, int]:
-    """The last offset of every non-empty partition of the case event log."""
-    async with LogReader(settings, ADMIN) as reader:
-        _, ends = await reader.bounds()
-    return {str(tp.partition): end - 1 for tp, end in ends.items() if end > 0}
-
-
-async def caught_up(http: httpx.AsyncClient, settings: CommonSettings,
-                    timeout: float = 60.0) -> dict[str, Any]:
-    """The summary, once the figures have counted every record the log holds now."""
-    ends = await log_ends(settings)
-
-    async def probe() -> dict[str, Any] | None:
-        answer = await http.get("/api/stats/summary")
-        body: dict[str, Any] = answer.json()
-        return body if answer.status_code == 200 and body["positions"] == ends else None
-
-    return await eventually(probe, timeout=timeout, what=f"the figures to reach {ends}")
 
 
 async def everything(http: httpx.AsyncClient) -> dict[str, Any]:
