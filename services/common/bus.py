@@ -56,7 +56,7 @@ from contracts.topics import Topics
 from services.common.kafka import broker_security, principal_of
 from services.common.logging import COMMIT_LOST_TO_A_REBALANCE, bound, get_logger
 from services.common.revocations import Revocations
-from services.common.settings import CommonSettings
+from services.common.settings import CommonSettings, GatheringSettings
 from services.common.store import Unavailable, WriteHealth, store_trouble
 
 log = get_logger("zaiban.bus")
@@ -724,8 +724,7 @@ def subscribe_envelopes(
     title: str | None = None,
     data_of: DataOf | None = None,
     health: WriteHealth | None = None,
-    fetch_min_bytes: int = 1,
-    fetch_max_wait_ms: int = 500,
+    gathering: GatheringSettings | None = None,
 ) -> Any:
     """Feed the case event log to `handle` in batches, in order, at least once.
 
@@ -733,8 +732,8 @@ def subscribe_envelopes(
     handled. If `handle` fails, the whole batch comes again after a pause, so
     handlers must be idempotent (they are: they skip seq they have seen).
     `health` hears whether the store took the writes (`Retrying`). A consumer whose
-    cost is per batch more than per record gathers larger ones: the broker holds each
-    fetch until `fetch_min_bytes` are there or `fetch_max_wait_ms` have passed.
+    cost is per batch more than per record gathers larger ones (`gathering`): the broker
+    holds each fetch until `gather_bytes` are there or `gather_ms` have passed.
     """
     retrying = Retrying("batch", group_id, health)
 
@@ -745,8 +744,8 @@ def subscribe_envelopes(
         max_records=max_records,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 << 20,  # catching up: fewer, larger fetches
-        fetch_min_bytes=fetch_min_bytes,
-        fetch_max_wait_ms=fetch_max_wait_ms,
+        fetch_min_bytes=gathering.gather_bytes if gathering else 1,  # Kafka's defaults
+        fetch_max_wait_ms=gathering.gather_ms if gathering else 500,
         title=title or f"{group_id}:{topic}",
         description=described(Topics.case_events),
         decoder=read_case_events(dead_letters, data_of),

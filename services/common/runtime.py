@@ -44,7 +44,7 @@ from services.common.kafka import kafka_options, principal_of
 from services.common.logging import configure_logging, get_logger
 from services.common.rowfollower import RowFollower
 from services.common.rowindex import RowIndex
-from services.common.settings import CommonSettings
+from services.common.settings import CommonSettings, GatheringSettings
 from services.common.stopping import within
 from services.common.store import (
     WriteHealth,
@@ -132,15 +132,15 @@ class ServiceRuntime(Generic[S]):
         return CityLog(self.broker, self.topics, self.name)
 
     def read_case_events(self, handle: BatchHandler, *, title: str, max_records: int = 500,
-                         data_of: DataOf | None = None, fetch_min_bytes: int = 1,
-                         fetch_max_wait_ms: int = 500) -> None:
+                         data_of: DataOf | None = None) -> None:
         """Feed the case event log to `handle` in batches, as this service's consumer group,
-        dead-lettering what cannot be read (`subscribe_envelopes`)."""
+        dead-lettering what cannot be read (`subscribe_envelopes`); gathering live records
+        into fewer batches when the service's settings say so (`GatheringSettings`)."""
+        gathering = self.settings if isinstance(self.settings, GatheringSettings) else None
         subscribe_envelopes(self.broker, topic=self.topics.case_events, group_id=self.group_id,
                             dead_letters=self.dead_letters, handle=handle,
                             max_records=max_records, title=title, data_of=data_of,
-                            health=self.store_writes, fetch_min_bytes=fetch_min_bytes,
-                            fetch_max_wait_ms=fetch_max_wait_ms)
+                            health=self.store_writes, gathering=gathering)
 
     # A service that checks tokens takes `tokens` when it builds its routes; so it reads
     # every revocation of staff access, on every instance, and answers nothing before.

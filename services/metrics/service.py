@@ -69,9 +69,7 @@ class MetricsService(ServiceRuntime[MetricsSettings]):
         self.store = figure_store(self.db[settings.metrics_collection], settings,
                                   city_timezone(settings))
         self.read_case_events(self.project, title="metrics: public figures",
-                              max_records=settings.metrics_batch_max, data_of=reads_data_of,
-                              fetch_min_bytes=settings.gather_bytes,
-                              fetch_max_wait_ms=settings.gather_ms)
+                              max_records=settings.metrics_batch_max, data_of=reads_data_of)
         install_routes(self.router, store=self.store, city=self.city, seen=show_headline,
                        ranking_min_cases=settings.metrics_ranking_min_cases)
 

@@ -128,9 +128,7 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         self.senders = senders_of(settings)
         self.lease = timedelta(seconds=settings.notify_lease_s)
         self._due = asyncio.Event()
-        self.read_case_events(self.plan, title="notify: residents told of their case",
-                              fetch_min_bytes=settings.gather_bytes,
-                              fetch_max_wait_ms=settings.gather_ms)
+        self.read_case_events(self.plan, title="notify: residents told of their case")
         self.router.include_router(stop_routes(settings.secret(), self.record_stop))
         self.subscriptions = Subscriptions(self.db["subscriptions"], self.keys, settings.secret())
         asking = RateLimiter(settings.submit_rate_per_minute, settings.submit_burst)

@@ -42,9 +42,7 @@ class OpenDataService(ServiceRuntime[OpenDataSettings]):
         self.tz: tzinfo = ZoneInfo(self.city.current.city.timezone)  # days are the city's
         self.store = FeedStore(self.db)
         self.read_case_events(self.project, title="opendata: the public history, line by line",
-                              max_records=settings.opendata_batch_max,
-                              fetch_min_bytes=settings.gather_bytes,
-                              fetch_max_wait_ms=settings.gather_ms)
+                              max_records=settings.opendata_batch_max)
         install_routes(self.router, store=self.store, settings=settings)
         self.log_ends = CaseLogEnds(settings, principal_of(self.name), self.topics.case_events)
         self.publisher = Publisher(self.db, PublishingPolicy(
