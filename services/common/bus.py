@@ -548,9 +548,13 @@ async def per_case(deliveries: Sequence[Delivery],
         async with slots:
             await handle(case)
 
-    outcomes = await asyncio.gather(*(one(case) for case in cases.values()),
-                                    return_exceptions=True)
-    for outcome in outcomes:
+    await every_one(*(one(case) for case in cases.values()))
+
+
+async def every_one(*work: Awaitable[Any]) -> None:
+    """Run `work` side by side until each has ended, then raise the first failure, if any
+    (`asyncio.gather` raises at the first, and leaves the rest running unwatched)."""
+    for outcome in await asyncio.gather(*work, return_exceptions=True):
         if isinstance(outcome, BaseException):
             raise outcome
 

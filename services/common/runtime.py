@@ -33,6 +33,7 @@ from services.common.bus import (
     EventLog,
     RevocationFeed,
     RevocationLog,
+    every_one,
     held_until,
     make_broker,
     subscribe_envelopes,
@@ -168,9 +169,7 @@ class ServiceRuntime(Generic[S]):
         feeds = [self._city_feed.caught_up()]
         if self._revocations is not None:
             feeds.append(self._revocations.caught_up())
-        for outcome in await asyncio.gather(*feeds, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                raise outcome
+        await every_one(*feeds)
         self._feeds_read.set()  # what the other consumers received meanwhile goes on
         self.started = True
         log.info("service_started", service=self.name, group=self.group_id)
