@@ -325,7 +325,7 @@ class CaseStreams:
         from). So no outbox entry and no claim, only the log, then the snapshot (an insert,
         written once the caller has its answer): 2 writes where `execute` makes 5, and one
         before the answer. A crash after the log and before the snapshot loses nothing: this
-        service folds its own events from the log (`fold`) into the write model.
+        service folds its own events from the log (`fold_all`) into the write model.
         The events are the same whenever the same case is begun again with the same events,
         `cause` and `at` (a retry of the caller): their ids derive from `cause`, and
         `recorded_at` is `at`; a second copy in the log has the same (case, seq), which every
@@ -336,7 +336,7 @@ class CaseStreams:
         envelopes, updated = current.record(events, at=at, recorded_at=at, producer=self.producer,
                                             correlation_id=correlation_id, cause=cause)
         # this process's consumer reads the events back, often before the snapshot is
-        # written: it waits for it here rather than ask the store (`fold`)
+        # written: it waits for it here rather than ask the store (`fold_all`)
         while (earlier := self._beginning.get(case_id)) is not None:
             await earlier  # a retry racing its first attempt in this process: one at a time
         begun = asyncio.get_running_loop().create_future()
@@ -498,13 +498,6 @@ class CaseStreams:
                 report_failure(log, "outbox_relay_failed", error)
 
     # -- the log's side -------------------------------------------------------
-
-    async def fold(self, envelope: Envelope) -> Case | None:
-        """Apply an event recorded elsewhere (or replayed). Seen events change nothing.
-
-        Returns the case after the event, or None when it was already applied.
-        """
-        return await self.fold_all([envelope])
 
     async def fold_all(self, envelopes: Sequence[Envelope]) -> Case | None:
         """Apply events of one case recorded elsewhere (or replayed), given in log order: those

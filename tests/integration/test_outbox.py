@@ -165,7 +165,7 @@ async def test_a_case_kept_in_memory_is_loaded_as_another_instance_moved_it(
 
     first, second = routing(), routing()  # two instances of routing
     for envelope in logged:  # the first instance folds the case from the log and keeps it
-        await first.fold(envelope)
+        await first.fold_all([envelope])
     assert (await first.get(case_id)).version == 2  # type: ignore[union-attr]
     await second.execute(case_id, lambda case: [routed_to("signal-co", due_at=T0)],
                          cause="route", correlation_id="c3", at=T0)
@@ -194,7 +194,7 @@ async def test_a_cases_events_folded_at_once_make_the_case_they_make_one_by_one(
     logged = story.envelopes  # submitted, accepted, routed, resolved: recorded elsewhere
     one_by_one = routing_streams(runtime, unique("fold_single_"))
     for envelope in logged:
-        await one_by_one.fold(envelope)
+        await one_by_one.fold_all([envelope])
     expected = (await one_by_one.get(story.case_id)).model_dump()  # type: ignore[union-attr]
 
     at_once = routing_streams(runtime, unique("fold_batch_"))
@@ -219,7 +219,7 @@ async def test_two_instances_folding_overlapping_batches_make_the_case_once(
     logged = story.envelopes
     reference = routing_streams(runtime, unique("fold_single_"))
     for envelope in logged:
-        await reference.fold(envelope)
+        await reference.fold_all([envelope])
     expected = (await reference.get(story.case_id)).model_dump()  # type: ignore[union-attr]
 
     shared = unique("fold_shared_")
