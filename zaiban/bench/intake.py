@@ -17,12 +17,10 @@ the rates follow the load, the CPU a submission costs much less.
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -103,16 +101,6 @@ async def drive(base_url: str, bodies: list[dict[str, Any]], *, count: int, conc
     return seen
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of process `pid` so far (Linux `/proc`; None elsewhere).
-    On a shared machine the rate follows the load; the CPU a submission costs does not."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def measure(bench: Bench, app: str, bodies: list[dict[str, Any]], sizes: Sizes,
                   profiles: dict[str, Any], *, settings: CommonSettings | None = None,
                   label: str = "") -> Drive:
@@ -124,12 +112,10 @@ async def measure(bench: Bench, app: str, bodies: list[dict[str, Any]], sizes: S
                                  sizes.requests)
         async with profiled(bench, server.pid, f"intake-{app}{label.replace(' ', '-')}",
                             profiles):
-            before = cpu_seconds(server.pid)
+            before = server.usage().cpu_s
             seen = await drive(server.base_url, bodies, count=sizes.requests,
                                concurrency=sizes.concurrency, seconds=sizes.seconds, step=step)
-            after = cpu_seconds(server.pid)
-            if before is not None and after is not None:
-                seen.cpu_s = after - before
+            seen.cpu_s = server.usage().cpu_s - before
         step.done()
     return seen
 
