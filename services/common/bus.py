@@ -381,9 +381,8 @@ def held_until(ready: asyncio.Event, *, but: Callable[[], Collection[str]]
         async def on_receive(self) -> None:
             if ready.is_set():
                 return
-            raw = self.msg
-            first = raw[0] if isinstance(raw, tuple) and raw else raw
-            if getattr(first, "topic", None) not in but():
+            records = records_in(self.msg)
+            if not records or records[0].topic not in but():
                 await ready.wait()
 
     return HeldUntilReady
@@ -512,7 +511,11 @@ def describe_error(error: Exception) -> str:
 
 
 def records_of(message: StreamMessage[Any]) -> tuple[ConsumerRecord[Any, Any], ...]:
-    raw = message.raw_message
+    return records_in(message.raw_message)
+
+
+def records_in(raw: Any) -> tuple[ConsumerRecord[Any, Any], ...]:
+    """The records of what a subscriber received: a batch's tuple, or one record."""
     return raw if isinstance(raw, tuple) else (raw,)
 
 
