@@ -75,7 +75,7 @@ from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from contracts.case_events import CaseEvent
 from contracts.envelope import Envelope
@@ -153,7 +153,7 @@ class CaseStreams:
         self.claims = collection.database[f"{collection.name}_claims"]
         self.outbox = collection.database[f"{collection.name}_outbox"]
         # group commit: concurrent commands' writes leave as one command per collection
-        self._snapshot_inserts = GroupedWrites(collection)
+        self._snapshots = GroupedWrites(collection)
         self._claim_inserts = GroupedWrites(self.claims)
         self._outbox_writes = GroupedWrites(self.outbox)
         # outbox keys whose batch this process saw Kafka hold, while the store would not
@@ -368,7 +368,7 @@ class CaseStreams:
             try:
                 # one insert: taken means the snapshot is there already (this case folded
                 # from the log meanwhile, or begun by a retry): at this version or newer
-                saved = await self._snapshot_inserts.insert(doc)
+                saved = await self._snapshots.insert(doc)
             except PyMongoError as error:
                 # Kafka holds the events: the case is recorded. The write model gets it when
                 # this service folds it from the log (not remembered here, so not skipped).
@@ -420,13 +420,8 @@ class CaseStreams:
         """Keep `case` as of the batch `claim` (its newest). `new`: there is no snapshot yet
         (an insert then, which FerretDB does without reading the collection)."""
         doc = self._snapshot(case, claim)
-        if not (new and await self._snapshot_inserts.insert(doc)):
-            try:
-                await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
-            except DuplicateKeyError:
-                # FerretDB's upsert is not atomic: another writer inserted the snapshot between
-                # its read and its insert. It exists now, so this is a plain replace.
-                await self.collection.replace_one({"_id": case.case_id}, doc, upsert=True)
+        if not (new and await self._snapshots.insert(doc)):
+            await self._snapshots.replace(doc)
         if self.saved is not None:
             self.saved(doc)
 

@@ -63,3 +63,29 @@ async def test_a_document_the_store_refuses_fails_its_own_caller_only(
     assert good is True
     assert isinstance(bad, WriteError), bad
     assert [doc["_id"] async for doc in db["claims"].find({})] == ["fine"]
+
+
+async def test_grouped_replacements_write_each_document_and_the_last_asked_of_one_key(
+        db: AsyncDatabase[dict[str, Any]]) -> None:
+    """Snapshots are replaced by many commands at once: each lands, a new key is inserted,
+    and of two replacements of one key in one command the later one asked for stays."""
+    snapshots = db["snapshots"]
+    grouped = GroupedWrites(snapshots)
+    await snapshots.insert_many([{"_id": f"ZB-{n}", "version": 1} for n in range(5)])
+    await asyncio.gather(*(grouped.replace({"_id": f"ZB-{n}", "version": 2}) for n in range(8)),
+                         grouped.replace({"_id": "ZB-0", "version": 3}))
+    stored = {doc["_id"]: doc["version"] async for doc in snapshots.find({})}
+    assert stored == {"ZB-0": 3, **{f"ZB-{n}": 2 for n in range(1, 8)}}
+    await grouped.replace({"_id": "ZB-1", "version": 4})  # a lone one: the plain command
+    assert (await snapshots.find_one({"_id": "ZB-1"})) == {"_id": "ZB-1", "version": 4}
+
+
+async def test_a_replacement_the_store_refuses_fails_its_own_caller_only(
+        db: AsyncDatabase[dict[str, Any]]) -> None:
+    grouped = GroupedWrites(db["snapshots"])
+    good, bad = await asyncio.gather(grouped.replace({"_id": "fine", "v": 1}),
+                                     grouped.replace({"_id": "bad", "$v": 1}),
+                                     return_exceptions=True)
+    assert good is None
+    assert isinstance(bad, WriteError), bad
+    assert [doc["_id"] async for doc in db["snapshots"].find({})] == ["fine"]
