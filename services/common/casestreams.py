@@ -49,7 +49,11 @@ batch it knows is in the log. Loading one of those starts from it instead of the
 every change to a case in this write model is a claim (a command's, or a fold's of an event
 from the log), so the lookup of the batch after it is still the whole check, and a newer
 batch found there is folded in as from a snapshot. A command on a case it just moved costs
-one read instead of three (snapshot, next batch, outbox).
+one read instead of three (snapshot, next batch, outbox). A fold of events from the log
+skips even that read: it claims the batch after the kept case at once, and that key is
+taken exactly when the lookup would have found it; then it loads the case and folds again.
+(A command does not: what it decides on must be the case as the store holds it — it may be
+refused or find nothing to do, and no claim would tell it that it decided on an old case.)
 
 A new case's first events skip all of this (`begin`): its number is made the
 caller's before (intake reserves the case's data key), so no one can race it;
@@ -517,8 +521,13 @@ class CaseStreams:
                 fresh = after(fresh, known.get("version", 0))
                 if not fresh:
                     return None
-        for _attempt in range(MAX_ATTEMPTS):
-            case, _ = await self._load(case_id)
+        for attempt in range(MAX_ATTEMPTS):
+            # A case kept in memory is folded on as it is kept: its claim of the batch after
+            # is the check the lookup of that batch would be (the key is taken exactly when
+            # another instance moved the case on; then this loads it, as below).
+            case = self._kept.get(case_id) if attempt == 0 else None
+            if case is None:
+                case, _ = await self._load(case_id)
             current = case or Case(case_id=case_id)
             batch = after(fresh, current.version)
             if not batch:

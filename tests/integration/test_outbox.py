@@ -231,3 +231,27 @@ async def test_two_instances_folding_overlapping_batches_make_the_case_once(
         reader = routing_streams(runtime, collection)
         case = await reader.get(story.case_id)
         assert case is not None and case.model_dump() == expected
+
+
+async def test_a_fold_on_a_case_kept_in_memory_that_another_instance_moved_on(
+        runtime: ServiceRuntime) -> None:
+    """A fold claims the batch after the case it keeps without looking first: when another
+    instance has folded further meanwhile (a partition moved back and forth), that key is
+    taken, and the fold loads the case and applies only what the store does not hold."""
+    story = resolved_case()
+    logged = story.envelopes
+    reference = routing_streams(runtime, unique("fold_single_"))
+    for envelope in logged:
+        await reference.fold_all([envelope])
+    expected = (await reference.get(story.case_id)).model_dump()  # type: ignore[union-attr]
+
+    collection = unique("fold_kept_")
+    first, second = routing_streams(runtime, collection), routing_streams(runtime, collection)
+    await first.fold_all(logged[:2])  # kept in memory at version 2
+    await second.fold_all(logged[:3])  # the store is at 3 now, by another instance
+    folded = await first.fold_all(logged[2:])
+    assert folded is not None and folded.model_dump() == expected
+    assert [claim["_id"] async for claim in first.claims.find({})] == [
+        claim_id(story.case_id, 1), claim_id(story.case_id, 3), claim_id(story.case_id, 4)]
+    afresh = routing_streams(runtime, collection)
+    assert (await afresh.get(story.case_id)).model_dump() == expected  # type: ignore[union-attr]
