@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.common.settings import CommonSettings
+from services.common.settings import GatheringSettings
 
 
-class IntakeSettings(CommonSettings):
+class IntakeSettings(GatheringSettings):
     max_photo_bytes: int = Field(default=5 * 1024 * 1024, description="Largest photo accepted.")
     max_photo_pixels: int = Field(
         default=60_000_000,
