@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
@@ -143,17 +144,28 @@ async def ensure_topics(settings: CommonSettings,
 
 
 async def _visible(admin: AIOKafkaAdminClient, names: list[str]) -> None:
-    """Wait until the broker's metadata lists `names`. The controller answers a creation
-    before the broker has it; a service asking for such a topic meanwhile is refused it as
-    one it may not create (TOPIC_AUTHORIZATION_FAILED: its client allows auto-creation), and
-    its consumer gives up at once."""
-    async def listed() -> bool:
-        return set(names) <= set(await admin.list_topics())
+    """Wait until the broker's metadata lists `names`, each partition with a leader. The
+    controller answers a creation before the broker has it; a service asking for such a topic
+    meanwhile is refused it as one it may not create (TOPIC_AUTHORIZATION_FAILED: its client
+    allows auto-creation), and its consumer gives up at once; one asking before a partition
+    has its leader is answered NOT_LEADER_OR_FOLLOWER, which aiokafka logs as an ERROR."""
+    async def led() -> list[str]:
+        topics = {topic["topic"]: topic for topic in await admin.describe_topics()}
+        return [name for name in names if name not in topics or not _led(topics[name])]
 
-    if not await shown(listed, VISIBLE_WITHIN_S):
-        missing = sorted(set(names) - set(await admin.list_topics()))
-        raise TimeoutError(f"topics created but not in the broker's metadata after "
-                           f"{VISIBLE_WITHIN_S:g}s: {', '.join(missing)}")
+    async def ready() -> bool:
+        return not await led()
+
+    if not await shown(ready, VISIBLE_WITHIN_S):
+        raise TimeoutError(f"topics created but not in the broker's metadata with a leader for "
+                           f"each partition after {VISIBLE_WITHIN_S:g}s: "
+                           f"{', '.join(await led())}")
+
+
+def _led(topic: dict[str, Any]) -> bool:
+    partitions = topic.get("partitions") or []
+    return not topic.get("error_code") and bool(partitions) and all(
+        partition.get("leader", -1) >= 0 for partition in partitions)
 
 
 async def ensure_for_city(settings: CommonSettings) -> list[tuple[str, str]]:

@@ -21,13 +21,17 @@ async def test_topics_are_created_once_and_the_case_log_audit_trail_and_revocati
     try:
         first = dict(await ensure(fresh, ["signal-co"]))
         topics = Topics(fresh.topic_prefix)
-        # made means usable: the broker lists each one already (a service asking for a topic
-        # the broker does not know yet is refused it, as one it may not create)
+        # made means usable: the broker lists each one already, each partition with its leader
+        # (a service asking for a topic the broker does not know yet is refused it, as one it
+        # may not create; a consumer asking a partition with no leader yet logs an ERROR)
         admin = AIOKafkaAdminClient(bootstrap_servers=fresh.kafka_bootstrap, **as_admin(fresh))
         await admin.start()
         try:
-            assert {t for t, what in first.items() if what.startswith("created")} <= set(
-                await admin.list_topics())
+            created = {t for t, what in first.items() if what.startswith("created")}
+            leaders = {topic["topic"]: [p["leader"] for p in topic["partitions"]]
+                       for topic in await admin.describe_topics()}
+            assert created <= set(leaders)
+            assert all(leaders[t] and min(leaders[t]) >= 0 for t in created), leaders
         finally:
             await admin.close()
         assert first[topics.case_events].startswith("created (3 partitions")
