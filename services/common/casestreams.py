@@ -50,10 +50,12 @@ every change to a case in this write model is a claim (a command's, or a fold's 
 from the log), so the lookup of the batch after it is still the whole check, and a newer
 batch found there is folded in as from a snapshot. A command on a case it just moved costs
 one read instead of three (snapshot, next batch, outbox). A fold of events from the log
-skips even that read: it claims the batch after the kept case at once, and that key is
-taken exactly when the lookup would have found it; then it loads the case and folds again.
-(A command does not: what it decides on must be the case as the store holds it — it may be
-refused or find nothing to do, and no claim would tell it that it decided on an old case.)
+skips even that read when its events follow the kept case without a gap (or, for a case
+with no snapshot yet, begin at its first event): it claims their batch at once, and that
+key is taken exactly when the lookup would have found it; then it loads the case and folds
+again. (A gap means a batch this process claimed and could not publish: loading finds it.
+A command never skips the read: what it decides on must be the case as the store holds it
+— it may be refused or find nothing to do, and no claim would tell it the case was old.)
 
 A new case's first events skip all of this (`begin`): its number is made the
 caller's before (intake reserves the case's data key), so no one can race it;
@@ -129,6 +131,12 @@ def after(envelopes: Sequence[Envelope], version: int) -> list[Envelope]:
         if envelope.seq > version:
             firsts.setdefault(envelope.seq, envelope)
     return [firsts[seq] for seq in sorted(firsts)]
+
+
+def follows(envelopes: Sequence[Envelope], version: int) -> bool:
+    """Whether the envelopes past `version` begin right after it (or there are none)."""
+    rest = after(envelopes, version)
+    return not rest or rest[0].seq == version + 1
 
 
 def case_of(snapshot: dict[str, Any]) -> Case:
@@ -245,6 +253,14 @@ class CaseStreams:
     async def get(self, case_id: str) -> Case | None:
         case, _ = await self._load(case_id)
         return case
+
+    async def as_of(self, case_id: str, seq: int) -> Case | None:
+        """The case as of its event `seq` or later (what a reaction to that event needs): kept
+        in memory when this process has it that far, else as the store holds it."""
+        kept = self._kept.get(case_id)
+        if kept is not None and kept.version >= seq:
+            return kept
+        return await self.get(case_id)
 
     async def find(self, query: dict[str, Any], limit: int = 100) -> list[Case]:
         """Cases whose snapshots match `query` (snapshots can lag their claims by a moment)."""
@@ -513,19 +529,24 @@ class CaseStreams:
         fresh = after(envelopes, self._recorded.get(case_id, 0))
         if not fresh:
             return None
-        # Otherwise the snapshot usually says it all: one lookup, not a load (a case kept in
-        # memory is loaded from there: the lookup of the batch after it is the check).
-        if case_id not in self._kept:
-            known = await self.collection.find_one({"_id": case_id}, projection={"version": 1})
-            if known is not None:
-                fresh = after(fresh, known.get("version", 0))
+        # Otherwise: the case as kept in memory, or the snapshot's version (one lookup, not a
+        # load), or no snapshot at all (a case new to this service, usually).
+        known = self._kept.get(case_id)
+        if known is None:
+            snapshot = await self.collection.find_one({"_id": case_id}, projection={"version": 1})
+            if snapshot is None:
+                known = Case(case_id=case_id)
+            else:
+                fresh = after(fresh, snapshot.get("version", 0))
                 if not fresh:
                     return None
         for attempt in range(MAX_ATTEMPTS):
-            # A case kept in memory is folded on as it is kept: its claim of the batch after
-            # is the check the lookup of that batch would be (the key is taken exactly when
-            # another instance moved the case on; then this loads it, as below).
-            case = self._kept.get(case_id) if attempt == 0 else None
+            # First on the case as known, when the batch follows it without a gap: the claim of
+            # that batch is then the check the lookup of it would be (its key is taken exactly
+            # when another instance moved the case on). Otherwise, and after a lost claim, the
+            # case as the store holds it.
+            case: Case | None = known if attempt == 0 and known is not None \
+                and follows(fresh, known.version) else None
             if case is None:
                 case, _ = await self._load(case_id)
             current = case or Case(case_id=case_id)
@@ -538,7 +559,7 @@ class CaseStreams:
             updated = current.fold(batch)
             self._remember(case_id, updated.version)
             await self._save_snapshot(updated, claim_id(case_id, batch[0].seq),
-                                      new=case is None)
+                                      new=current.version == 0)
             self._keep(updated)
             return updated
         raise ConcurrentChange(case_id)

@@ -200,7 +200,7 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
 
     async def _announce(self, envelope: Envelope) -> None:
         """Tell the department(s) a case is theirs (or no longer): its integration topic."""
-        case = await self.streams.get(envelope.case_id)
+        case = await self.streams.as_of(envelope.case_id, envelope.seq)
         if case is None:
             return
         for message in departments.messages_for(envelope, case):

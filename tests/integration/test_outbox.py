@@ -17,7 +17,7 @@ from unit.lifecycle.casebook import T0, accepted, resolved_case, routed_to, subm
 
 from contracts.envelope import Envelope
 from services.common.bus import EventLog
-from services.common.casestreams import CaseStreams, claim_id
+from services.common.casestreams import CaseStreams, claim_id, envelopes_of
 from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
 from services.lifecycle.case import Case
@@ -255,3 +255,31 @@ async def test_a_fold_on_a_case_kept_in_memory_that_another_instance_moved_on(
         claim_id(story.case_id, 1), claim_id(story.case_id, 3), claim_id(story.case_id, 4)]
     afresh = routing_streams(runtime, collection)
     assert (await afresh.get(story.case_id)).model_dump() == expected  # type: ignore[union-attr]
+
+
+async def test_a_fold_after_a_command_whose_events_kafka_never_had_misses_none_of_them(
+        runtime: ServiceRuntime) -> None:
+    """A process that claimed a batch and died appending it (Kafka away) keeps the case in
+    memory as of before that batch; its relay publishes the batch later. The next event from
+    the log does not follow the kept case: the fold loads the case, claimed batch included,
+    and applies the event after it — never onto the case as kept."""
+    story = resolved_case()
+    submitted_, accepted_, _, resolved_ = story.envelopes
+    collection = unique("fold_gap_")
+    routing = CaseStreams(runtime.db[collection], DyingLog(runtime.events), runtime.clock,
+                          producer="routing")
+    await routing.fold_all([submitted_, accepted_])  # kept in memory at version 2
+    with pytest.raises(RuntimeError):
+        await routing.execute(story.case_id, lambda case: [
+            routed_to("signal-co", due_at=T0, assisting=("water-co",))],
+            cause="route", correlation_id="c3", at=T0)
+    routed = envelopes_of(await routing.claims.find_one({"_id": claim_id(story.case_id, 3)}))
+    folded = await routing.fold_all([*routed, resolved_])  # the relay's copy, then the next
+
+    reference = routing_streams(runtime, unique("fold_single_"))
+    for envelope in [submitted_, accepted_, *routed, resolved_]:
+        await reference.fold_all([envelope])
+    expected = await reference.get(story.case_id)
+    assert folded is not None and expected is not None and folded.version == 4
+    assert folded.assisting == ("water-co",)  # what only the claimed batch says
+    assert folded.model_dump() == expected.model_dump()
