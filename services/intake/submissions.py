@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from contracts.case_commands import SubmitCase
 from contracts.envelope import Envelope
@@ -30,6 +28,7 @@ from contracts.facts import Actor, Channel
 from services.common.casestreams import CaseStreams
 from services.common.cityconfig import LiveCity
 from services.common.clock import Clock
+from services.common.grouped import GroupedWrites
 from services.common.keys import DataKey, KeyDestroyed, KeyStore
 from services.intake.media import check_media
 from services.intake.numbering import Numbers
@@ -68,6 +67,8 @@ class Submissions:
         self.streams, self.used_keys, self.keys, self.city = streams, used_keys, data_keys, city
         self.settings, self.clock = settings, clock
         self.numbers = Numbers(data_keys, lambda: self.city.current.city.timezone, self._known)
+        # keys bound at the same moment leave as one insert (`grouped.py`)
+        self._bindings = GroupedWrites(used_keys)
 
     async def start(self) -> None:
         any_case = await self.streams.collection.find_one({}, projection={"_id": 1})
@@ -112,31 +113,24 @@ class Submissions:
         """The key's case: made now if the key is new, else the one it was first used for.
 
         A number is reserved first, then bound to the key (`used_keys`, the key's unique
-        entry: its compare-and-set). Of racing attempts with one key, one binds its number,
-        the others release theirs and answer its case. The entry keeps the first attempt's
+        entry, inserted: its compare-and-set). Of racing attempts with one key, one binds its
+        number, the others release theirs and answer its case. The entry keeps the first attempt's
         moment and correlation: a retry that finds the case missing from the write model (the
         first crashed before Kafka had it, or is recording it right now) records the very
         same event (`CaseStreams.begin`), which the log then holds once or twice — the same
         (case, seq), skipped by every consumer the second time."""
         mark = fingerprint(command)
         candidate, data_key = await self.numbers.take(now)
+        binding = {"_id": key, "case_id": candidate, "fingerprint": mark, "at": now,
+                   "correlation_id": correlation_id}
         entry = None
         for _attempt in range(3):
-            try:
-                entry = await self.used_keys.find_one_and_update(
-                    {"_id": key},
-                    {"$setOnInsert": {"case_id": candidate, "fingerprint": mark, "at": now,
-                                      "correlation_id": correlation_id}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
-                break
-            except DuplicateKeyError:
-                continue  # a concurrent retry inserted it first: read theirs
+            if await self._bindings.insert(binding):  # the key is new: our case
+                return await self._record(candidate, data_key, command, channel, entered_by,
+                                          correlation_id, now, replayed=False)
+            if (entry := await self.used_keys.find_one({"_id": key})) is not None:
+                break  # (else removed between the two: bound again)
 
-        if entry is not None and entry["case_id"] == candidate:  # the key is new: our case
-            return await self._record(candidate, data_key, command, channel, entered_by,
-                                      correlation_id, now, replayed=False)
         self.numbers.give_back(candidate, data_key)
         if entry is None or entry.get("fingerprint") not in (mark, ERASED_FINGERPRINT):
             raise Invalid("this Idempotency-Key (or submission_id) was already used for a "
