@@ -54,13 +54,14 @@ async def test_a_lone_insert_and_grouped_deletes(db: AsyncDatabase[dict[str, Any
     assert sorted([doc["_id"] async for doc in outbox.find({})]) == ["d", "e", "f"]
 
 
+@pytest.mark.parametrize(("write", "written"), [("insert", True), ("replace", None)])
 async def test_a_document_the_store_refuses_fails_its_own_caller_only(
-        db: AsyncDatabase[dict[str, Any]]) -> None:
+        db: AsyncDatabase[dict[str, Any]], write: str, written: bool | None) -> None:
     grouped = GroupedWrites(db["claims"])
-    good, bad = await asyncio.gather(grouped.insert({"_id": "fine", "v": 1}),
-                                     grouped.insert({"_id": "bad", "$v": 1}),
+    good, bad = await asyncio.gather(getattr(grouped, write)({"_id": "fine", "v": 1}),
+                                     getattr(grouped, write)({"_id": "bad", "$v": 1}),
                                      return_exceptions=True)
-    assert good is True
+    assert good is written
     assert isinstance(bad, WriteError), bad
     assert [doc["_id"] async for doc in db["claims"].find({})] == ["fine"]
 
@@ -79,13 +80,3 @@ async def test_grouped_replacements_write_each_document_and_the_last_asked_of_on
     await grouped.replace({"_id": "ZB-1", "version": 4})  # a lone one: the plain command
     assert (await snapshots.find_one({"_id": "ZB-1"})) == {"_id": "ZB-1", "version": 4}
 
-
-async def test_a_replacement_the_store_refuses_fails_its_own_caller_only(
-        db: AsyncDatabase[dict[str, Any]]) -> None:
-    grouped = GroupedWrites(db["snapshots"])
-    good, bad = await asyncio.gather(grouped.replace({"_id": "fine", "v": 1}),
-                                     grouped.replace({"_id": "bad", "$v": 1}),
-                                     return_exceptions=True)
-    assert good is None
-    assert isinstance(bad, WriteError), bad
-    assert [doc["_id"] async for doc in db["snapshots"].find({})] == ["fine"]

@@ -186,16 +186,23 @@ def routing_streams(runtime: ServiceRuntime, collection: str) -> CaseStreams:
     return CaseStreams(runtime.db[collection], runtime.events, runtime.clock, producer="routing")
 
 
+async def folded_one_by_one(runtime: ServiceRuntime, envelopes: list[Envelope]) -> dict[str, Any]:
+    """The case `envelopes` make folded one at a time, in a write model of its own (as dumped)."""
+    reference = routing_streams(runtime, unique("fold_single_"))
+    for envelope in envelopes:
+        await reference.fold_all([envelope])
+    case = await reference.get(envelopes[0].case_id)
+    assert case is not None
+    return case.model_dump()
+
+
 async def test_a_cases_events_folded_at_once_make_the_case_they_make_one_by_one(
         runtime: ServiceRuntime) -> None:
     """A batch of a consumer often holds several events of a case (catching up, all of them):
     folded at once, they take one claim and one snapshot; the case is the same."""
     story = resolved_case()
     logged = story.envelopes  # submitted, accepted, routed, resolved: recorded elsewhere
-    one_by_one = routing_streams(runtime, unique("fold_single_"))
-    for envelope in logged:
-        await one_by_one.fold_all([envelope])
-    expected = (await one_by_one.get(story.case_id)).model_dump()  # type: ignore[union-attr]
+    expected = await folded_one_by_one(runtime, logged)
 
     at_once = routing_streams(runtime, unique("fold_batch_"))
     twice = [*logged[:3], logged[1], logged[3]]  # the log may hold an event twice: once counts
@@ -217,10 +224,7 @@ async def test_two_instances_folding_overlapping_batches_make_the_case_once(
     twice or lost."""
     story = resolved_case()
     logged = story.envelopes
-    reference = routing_streams(runtime, unique("fold_single_"))
-    for envelope in logged:
-        await reference.fold_all([envelope])
-    expected = (await reference.get(story.case_id)).model_dump()  # type: ignore[union-attr]
+    expected = await folded_one_by_one(runtime, logged)
 
     shared = unique("fold_shared_")
     for first_part, second_part in ((logged[:3], logged), (logged[:1], logged),
@@ -240,10 +244,7 @@ async def test_a_fold_on_a_case_kept_in_memory_that_another_instance_moved_on(
     taken, and the fold loads the case and applies only what the store does not hold."""
     story = resolved_case()
     logged = story.envelopes
-    reference = routing_streams(runtime, unique("fold_single_"))
-    for envelope in logged:
-        await reference.fold_all([envelope])
-    expected = (await reference.get(story.case_id)).model_dump()  # type: ignore[union-attr]
+    expected = await folded_one_by_one(runtime, logged)
 
     collection = unique("fold_kept_")
     first, second = routing_streams(runtime, collection), routing_streams(runtime, collection)
@@ -266,20 +267,19 @@ async def test_a_fold_after_a_command_whose_events_kafka_never_had_misses_none_o
     story = resolved_case()
     submitted_, accepted_, _, resolved_ = story.envelopes
     collection = unique("fold_gap_")
-    routing = CaseStreams(runtime.db[collection], DyingLog(runtime.events), runtime.clock,
-                          producer="routing")
+    dying: Any = DyingLog(runtime.events)
+    routing = CaseStreams(runtime.db[collection], dying, runtime.clock, producer="routing")
     await routing.fold_all([submitted_, accepted_])  # kept in memory at version 2
     with pytest.raises(RuntimeError):
         await routing.execute(story.case_id, lambda case: [
             routed_to("signal-co", due_at=T0, assisting=("water-co",))],
             cause="route", correlation_id="c3", at=T0)
-    routed = envelopes_of(await routing.claims.find_one({"_id": claim_id(story.case_id, 3)}))
+    claimed = await routing.claims.find_one({"_id": claim_id(story.case_id, 3)})
+    assert claimed is not None
+    routed = envelopes_of(claimed)
     folded = await routing.fold_all([*routed, resolved_])  # the relay's copy, then the next
 
-    reference = routing_streams(runtime, unique("fold_single_"))
-    for envelope in [submitted_, accepted_, *routed, resolved_]:
-        await reference.fold_all([envelope])
-    expected = await reference.get(story.case_id)
-    assert folded is not None and expected is not None and folded.version == 4
+    assert folded is not None and folded.version == 4
     assert folded.assisting == ("water-co",)  # what only the claimed batch says
-    assert folded.model_dump() == expected.model_dump()
+    assert folded.model_dump() == await folded_one_by_one(
+        runtime, [submitted_, accepted_, *routed, resolved_])
