@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import Counter
 from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -23,6 +24,12 @@ from pymongo.errors import (
     CollectionInvalid,
     ConnectionFailure,
     OperationFailure,
+)
+from pymongo.monitoring import (
+    CommandFailedEvent,
+    CommandListener,
+    CommandStartedEvent,
+    CommandSucceededEvent,
 )
 from pymongo.read_concern import ReadConcern
 
@@ -124,6 +131,29 @@ class WriteHealth:
         return self.reason is None
 
 
+STORE_COMMANDS = Counter(
+    "zaiban_store_commands_total",
+    "Commands sent to the document store (each a round trip), by database, command and "
+    "collection", ["database", "command", "collection"])
+
+
+class CountedCommands(CommandListener):
+    """Counts every command a client sends (`STORE_COMMANDS`, on /metrics): what a unit of
+    work costs the store, in round trips, whatever the machine's noise (`bench lifecycle`
+    reports it per case)."""
+
+    def started(self, event: CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        STORE_COMMANDS.labels(event.database_name, event.command_name,
+                              target if isinstance(target, str) else "").inc()
+
+    def succeeded(self, event: CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: CommandFailedEvent) -> None:
+        pass
+
+
 def make_client(settings: CommonSettings) -> AsyncMongoClient[dict[str, Any]]:
     return AsyncMongoClient(
         settings.mongo_url,
@@ -131,6 +161,7 @@ def make_client(settings: CommonSettings) -> AsyncMongoClient[dict[str, Any]]:
         connectTimeoutMS=3000,
         tz_aware=True,
         appname="zaiban",
+        event_listeners=[CountedCommands()],
     )
 
 

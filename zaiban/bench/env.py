@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 from rich.console import Console
@@ -344,6 +345,18 @@ def usage(pid: int) -> Usage:
            if key in ("VmRSS", "VmHWM")}
     return Usage(cpu_s=cpu_s, rss_mb=kib.get("VmRSS", 0) / 1024,
                  peak_rss_mb=kib.get("VmHWM", 0) / 1024)
+
+
+async def store_commands(url: str) -> float:
+    """How many commands the service at `url` has sent its store so far (its /metrics:
+    `zaiban_store_commands_total`, every database, command and collection): round trips,
+    which count the same on a quiet machine and a busy one."""
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        answer = await http.get("/metrics")
+        answer.raise_for_status()
+    return sum(sample.value for family in text_string_to_metric_families(answer.text)
+               if family.name == "zaiban_store_commands" for sample in family.samples
+               if sample.name == "zaiban_store_commands_total")
 
 
 # --- the log's side: how far a group got ----------------------------------------------------

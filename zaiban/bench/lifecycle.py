@@ -32,7 +32,10 @@ recorded), each command's latency (the answer that did it; a bus submission from
 publish to receipt), every consumer group's lag (log end minus committed
 offset, sampled every `lag_every_s`), the CPU time each service spent per case
 over the run (where a faster machine would not go further: the services share
-its cores), the wall time from the first submission to the figures, and a PNG of rates and lag over time beside the JSON. Target: the
+its cores) and the commands it sent its store per case (round trips, which a busy
+machine does not change: `zaiban_store_commands_total` on each service's /metrics),
+the wall time from the first submission to the figures, and a PNG of rates and
+lag over time beside the JSON. Target: the
 full volume in under 10 minutes; a smaller run is projected to 30,148 cases at
 the cases per second it reached.
 
@@ -58,7 +61,7 @@ from typing import Any
 import httpx
 
 from contracts.topics import Topics
-from zaiban.bench.env import Bench, BenchError, Positions, profiled, usage
+from zaiban.bench.env import Bench, BenchError, Positions, profiled, store_commands, usage
 from zaiban.bench.report import Result, latency_summary, rate
 from zaiban.chaos.fleet import Fleet
 from zaiban.chaos.traffic import ARTICLE, Bus, Clients, Load, Mix, drive
@@ -237,6 +240,7 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
             await stack.enter_async_context(profiled(bench, process.pid, f"lifecycle-{name}",
                                                      profiles))
         cpu_before = {name: usage(pid).cpu_s for name, pid in pids.items()}
+        commands_before = {name: await store_commands(fleet[name].url) for name in PIPELINE}
         since, started = datetime.now(UTC), time.monotonic()
         background = [asyncio.create_task(sample_lag(bench, lag, started, sizes.lag_every_s)),
                       asyncio.create_task(_progress(bench, load, sizes.cases))]
@@ -251,6 +255,8 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
                                     answered, sizes.figures_within_s)
             wall_s = time.monotonic() - started
             cpu_s = {name: usage(pid).cpu_s - cpu_before[name] for name, pid in pids.items()}
+            commands = {name: await store_commands(fleet[name].url) - commands_before[name]
+                        for name in PIPELINE}
             await asyncio.sleep(sizes.lag_every_s)  # one more sample: the lag at the end
         finally:
             for task in background:
@@ -262,6 +268,9 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
     result.add("CPU ms per case", **{name: 1000 * seconds / sizes.cases
                                      for name, seconds in cpu_s.items()},
                all=1000 * sum(cpu_s.values()) / sizes.cases)
+    result.add("store commands per case", **{name: count / sizes.cases
+                                             for name, count in commands.items()},
+               all=sum(commands.values()) / sizes.cases)
     if profiles:
         result.params["profiles"] = profiles
     drawn = plot(bench.folder / f"{time.strftime('%Y%m%d-%H%M%S')}-lifecycle.png", times, lag,

@@ -175,5 +175,10 @@ async def test_lifecycle_takes_cases_every_way_through_the_services_to_the_artic
     assert rows["command accept"]["n"] == 14 and rows["command accept"]["p99"] > 0
     assert set(result.params["lag"]["behind"]) == {
         "intake", "routing", "tracking", "metrics", "intake submissions", "routing replies"}
+    # each service's store round trips, from its /metrics: every case costs intake and routing
+    # a read of its write model at least once a command
+    store = result.subjects["store commands per case"]
+    assert store["intake"] > 1 and store["routing"] > 3, store
+    assert store["tracking"] > 0 and store["metrics"] > 0, store
     drawn = await asyncio.to_thread(Path(result.params["plot"]).read_bytes)  # rates and lag
     assert drawn.startswith(b"\x89PNG") and len(drawn) > 10_000
