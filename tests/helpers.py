@@ -16,10 +16,12 @@ from typing import Any
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from contracts.envelope import Envelope
 from contracts.personal import PersonalData, Sealed
+from contracts.topics import Topics
 from services.common.bus import Delivery
 from services.common.kafka import ADMIN, kafka_options
 from services.common.keys import KeyRing, key_store, open_sealed
@@ -123,8 +125,6 @@ async def read_topic(bootstrap: str, topic: str, *, min_count: int = 0,
 async def read_events(settings: CommonSettings, *, case_id: str | None = None,
                       min_count: int = 0) -> list[Envelope]:
     """The case events the log received (optionally of one case), in log order per case."""
-    from contracts.topics import Topics
-
     raw = await read_topic(settings.kafka_bootstrap, Topics(settings.topic_prefix).case_events,
                            min_count=min_count)
     envelopes = [Envelope.from_bytes(value) for value in raw]
@@ -170,8 +170,6 @@ async def publish_envelopes(settings: CommonSettings, envelopes: list[Envelope],
                             keys: KeyRing | None = None) -> None:
     """Append `envelopes` to the case event log; first, with `keys`, put the keys their
     personal data is sealed with in the key store (as intake does before it records)."""
-    from contracts.topics import Topics
-
     if keys is not None:
         client = make_client(settings)
         try:
@@ -308,6 +306,27 @@ async def log_ends(settings: CommonSettings) -> dict[str, int]:
     async with LogReader(settings, ADMIN) as reader:
         _, ends = await reader.bounds()
     return {str(tp.partition): end - 1 for tp, end in ends.items() if end > 0}
+
+
+async def handled_to_the_end(settings: CommonSettings, group: str,
+                             timeout: float = 30.0) -> None:
+    """Wait until consumer group `group` has committed every record the case log holds now:
+    its service has handled them (a consumer commits after its handler returned)."""
+    ends = await log_ends(settings)
+    topic = Topics(settings.topic_prefix).case_events
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **as_admin(settings))
+    await admin.start()
+    try:
+        async def probe() -> dict[str, int] | None:
+            offsets = await admin.list_consumer_group_offsets(group)
+            committed = {str(tp.partition): meta.offset for tp, meta in offsets.items()
+                         if tp.topic == topic}
+            done = all(committed.get(partition, -1) > last for partition, last in ends.items())
+            return committed if done else None
+
+        await eventually(probe, timeout=timeout, what=f"{group} to commit past {ends}")
+    finally:
+        await admin.close()
 
 
 async def figures_caught_up(http: httpx.AsyncClient, settings: CommonSettings,
