@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from contracts.envelope import Envelope
@@ -29,6 +28,7 @@ from services.common.replay import LogReader
 from services.common.runtime import running  # noqa: F401 (tests import it from here)
 from services.common.settings import CommonSettings
 from services.common.store import make_client
+from zaiban.bench.env import Positions, total
 from zaiban.chaos.verify import eventually
 from zaiban.infra import StackInfo
 
@@ -312,21 +312,10 @@ async def handled_to_the_end(settings: CommonSettings, group: str,
                              timeout: float = 30.0) -> None:
     """Wait until consumer group `group` has committed every record the case log holds now:
     its service has handled them (a consumer commits after its handler returned)."""
-    ends = await log_ends(settings)
     topic = Topics(settings.topic_prefix).case_events
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **as_admin(settings))
-    await admin.start()
-    try:
-        async def probe() -> dict[str, int] | None:
-            offsets = await admin.list_consumer_group_offsets(group)
-            committed = {str(tp.partition): meta.offset for tp, meta in offsets.items()
-                         if tp.topic == topic}
-            done = all(committed.get(partition, -1) > last for partition, last in ends.items())
-            return committed if done else None
-
-        await eventually(probe, timeout=timeout, what=f"{group} to commit past {ends}")
-    finally:
-        await admin.close()
+    async with Positions(settings) as positions:
+        await positions.wait_committed(group, topic, total(await positions.ends(topic)),
+                                       within_s=timeout)
 
 
 async def figures_caught_up(http: httpx.AsyncClient, settings: CommonSettings,
