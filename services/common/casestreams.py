@@ -133,12 +133,6 @@ def after(envelopes: Sequence[Envelope], version: int) -> list[Envelope]:
     return [firsts[seq] for seq in sorted(firsts)]
 
 
-def follows(envelopes: Sequence[Envelope], version: int) -> bool:
-    """Whether the envelopes past `version` begin right after it (or there are none)."""
-    rest = after(envelopes, version)
-    return not rest or rest[0].seq == version + 1
-
-
 def case_of(snapshot: dict[str, Any]) -> Case:
     """The case a snapshot holds: a JSON string (one value for the store to keep, which
     FerretDB writes several times faster than a tree of fields; only the top-level index
@@ -545,12 +539,12 @@ class CaseStreams:
             # that batch is then the check the lookup of it would be (its key is taken exactly
             # when another instance moved the case on). Otherwise, and after a lost claim, the
             # case as the store holds it.
-            case: Case | None = known if attempt == 0 and known is not None \
-                and follows(fresh, known.version) else None
-            if case is None:
-                case, _ = await self._load(case_id)
-            current = case or Case(case_id=case_id)
-            batch = after(fresh, current.version)
+            current = known if attempt == 0 else None
+            batch = after(fresh, current.version) if current is not None else []
+            if current is None or (batch and batch[0].seq != current.version + 1):
+                loaded, _ = await self._load(case_id)
+                current = loaded or Case(case_id=case_id)
+                batch = after(fresh, current.version)
             if not batch:
                 return None
             # from the log: in Kafka already, so no outbox entry
