@@ -149,17 +149,17 @@ async def _visible(admin: AIOKafkaAdminClient, names: list[str]) -> None:
     meanwhile is refused it as one it may not create (TOPIC_AUTHORIZATION_FAILED: its client
     allows auto-creation), and its consumer gives up at once; one asking before a partition
     has its leader is answered NOT_LEADER_OR_FOLLOWER, which aiokafka logs as an ERROR."""
-    async def led() -> list[str]:
+    async def unready() -> list[str]:
         topics = {topic["topic"]: topic for topic in await admin.describe_topics()}
         return [name for name in names if name not in topics or not _led(topics[name])]
 
     async def ready() -> bool:
-        return not await led()
+        return not await unready()
 
     if not await shown(ready, VISIBLE_WITHIN_S):
         raise TimeoutError(f"topics created but not in the broker's metadata with a leader for "
                            f"each partition after {VISIBLE_WITHIN_S:g}s: "
-                           f"{', '.join(await led())}")
+                           f"{', '.join(await unready())}")
 
 
 def _led(topic: dict[str, Any]) -> bool:
