@@ -304,10 +304,9 @@ class RowIndex:
     def _put(self, document: Mapping[str, Any],
              enter: Callable[[list[Any], Any], None]) -> bool:
         row_id = str(document["_id"])
-        if row_id in self.rows:
-            if int(document.get(self.version) or 0) <= self.seq(row_id):
-                return False
-            self.remove(row_id)
+        before = self.rows.get(row_id)
+        if before is not None and int(document.get(self.version) or 0) <= self.seq(row_id):
+            return False
         row: Row = {"_id": row_id}
         for name in self.fields:
             value = document.get(name)
@@ -316,10 +315,18 @@ class RowIndex:
             elif isinstance(value, list | tuple):
                 value = [instant(v) for v in value]
             row[name] = value
+        row[NEWEST_KEY] = sort_key(row, NEWEST)
+        # A row replaced (the case's next event) leaves the entries whose value is the same
+        # where they are: most events change a status and a date or two, not the texts (whose
+        # lists were each of a row's 80-odd characters and pairs, dropped and entered again).
+        if before is not None:
+            self._unindex(before, keep=row)
         self.rows[row_id] = row
         for name in self.keyed:
-            by = self._by[name]
             value = row[name]
+            if before is not None and before[name] == value:
+                continue
+            by = self._by[name]
             for one in (value if isinstance(value, list) else (value,)):
                 ids = by.get(one)
                 if ids is None:
@@ -328,21 +335,33 @@ class RowIndex:
                     ids.add(row_id)
         for name in self.ranged:
             value = row[name]
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            if before is not None and before[name] == value:
+                continue
+            if _ranged(value):
                 enter(self._sorted[name], (value, row_id))
-        row[NEWEST_KEY] = sort_key(row, NEWEST)
-        enter(self._newest, (row[NEWEST_KEY], row_id))
+        if before is None or before[NEWEST_KEY] != row[NEWEST_KEY]:
+            enter(self._newest, (row[NEWEST_KEY], row_id))
         for name, text in self.texts.items():
             value = row[name]
             if isinstance(value, str) and value:
-                text.put(row_id, value)
+                text.put(row_id, value)  # the same text again changes nothing
+            elif before is not None:
+                text.remove(row_id)
         return True
 
     def remove(self, row_id: str) -> None:
         row = self.rows.pop(row_id, None)
-        if row is None:
-            return
+        if row is not None:
+            self._unindex(row)
+
+    def _unindex(self, row: Row, keep: Row | None = None) -> None:
+        """Take `row`'s entries out of the sets and sorted lists, but those whose value is the
+        same in `keep` (the row replacing it), and out of the text indexes unless it is
+        replaced (`put` then changes only the lists its new text differs in)."""
+        row_id = row["_id"]
         for name in self.keyed:
+            if keep is not None and keep[name] == row[name]:
+                continue
             for value in _values(row, name):
                 ids = self._by[name].get(value)
                 if ids is not None:
@@ -351,11 +370,15 @@ class RowIndex:
                         del self._by[name][value]
         for name in self.ranged:
             value = row.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
+            if keep is not None and keep[name] == value:
+                continue
+            if _ranged(value):
                 _discard(self._sorted[name], (value, row_id))
-        _discard(self._newest, (row[NEWEST_KEY], row_id))
-        for text in self.texts.values():
-            text.remove(row_id)
+        if keep is None or keep[NEWEST_KEY] != row[NEWEST_KEY]:
+            _discard(self._newest, (row[NEWEST_KEY], row_id))
+        if keep is None:
+            for text in self.texts.values():
+                text.remove(row_id)
 
     # -- asking it --------------------------------------------------------------------
 
@@ -542,6 +565,11 @@ def _unique(sort: Sort) -> tuple[tuple[str, int], ...]:
     """`sort` with the `_id` last, so that no two rows share a key (stable pages)."""
     fields = tuple((name, direction) for name, direction in sort)
     return fields if any(name == "_id" for name, _ in fields) else (*fields, ("_id", 1))
+
+
+def _ranged(value: Any) -> bool:
+    """Whether a value goes into a field's sorted list (a number or an instant)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _discard(values: list[Any], item: Any) -> None:

@@ -51,6 +51,42 @@ def test_a_row_is_replaced_only_by_a_newer_one_and_leaves_nothing_behind() -> No
     assert index.search("text", "第1号") == {}
 
 
+def test_rows_replaced_event_by_event_answer_as_their_last_versions_put_once() -> None:
+    # A case's next event replaces its row: whatever stayed the same (most often the text)
+    # stays where it is, whatever changed moves, and nothing of an older version is left.
+    replaced, fresh = rows(), rows()
+    last: dict[str, dict[str, Any]] = {}
+    for seq in range(1, 7):
+        for n in range(1, 40):
+            if (n + seq) % 4 == 0:
+                continue  # not every case moves at every step
+            document = doc(n, seq=seq, status=("routed", "resolved", "closed")[(n * seq) % 3],
+                           district=("jinshui", "erqi", None)[(n + seq) % 3],
+                           assisting=[["water-co"], [], ["power-co", "water-co"]][seq % 3],
+                           text=f"第{n}号 红绿灯" if (n * seq) % 5 else f"第{n}号 路灯{seq}",
+                           resolved_at=T0 + timedelta(hours=seq) if (n + seq) % 3 else None,
+                           submitted_at=T0 + timedelta(hours=n, minutes=seq % 2),
+                           late=(n + seq) % 2 == 0)
+            assert replaced.put(document)
+            last[document["_id"]] = document
+    replaced.put(doc(1, seq=99, text=""))  # a text taken away
+    last["ZB-0001"] = doc(1, seq=99, text="")
+    replaced.remove("ZB-0002")
+    del last["ZB-0002"]
+    for document in last.values():
+        fresh.put(document)
+    for selector in ({}, {"status": "resolved"}, {"district": None}, {"assisting": "water-co"},
+                     {"late": True}, {"resolved_at": {"$gte": T0 + timedelta(hours=3)}},
+                     {"text": {"$regex": literal_pattern("路灯")}}):
+        for order in (NEWEST, INBOX):
+            assert replaced.find(selector, sort=order, limit=100) == \
+                fresh.find(selector, sort=order, limit=100), (selector, order)
+    for words in ("红绿灯", "路灯3", "第1号", "第2号"):
+        assert replaced.search("text", words) == fresh.search("text", words)
+    kept, built = replaced.texts["text"].size(), fresh.texts["text"].size()
+    assert (kept.texts, kept.postings, kept.entries) == (built.texts, built.postings, built.entries)
+
+
 def test_filters_mean_what_the_store_means() -> None:
     index = rows()
     index.put(doc(1, assisting=["water-co"], district=None))
