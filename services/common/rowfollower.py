@@ -60,6 +60,12 @@ FIRST_LOOK_S = 0.5
 """How long after the log announced an event the document is first read: time for the
 projection to write it (when this instance's own did, its row is there and nothing is read).
 The lists of another instance show a change that much later."""
+GATHER_MS = 250
+"""How long the broker may hold the follower's fetch while records gather (or `GATHER_BYTES`
+are there). A row is first read `FIRST_LOOK_S` after its event anyway; a fetch for each event
+as it came cost the follower a round trip of the broker per event (live: as many fetches as
+the projection's own)."""
+GATHER_BYTES = 256 * 1024
 COMMITTED_S = 1.0
 """How often the follower asks the broker for its group's committed offsets."""
 ASK_S = 15.0
@@ -137,7 +143,9 @@ class RowFollower:
         started = time.monotonic()
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    max_partition_fetch_bytes=4 << 20, **self.kafka)
+                                    max_partition_fetch_bytes=4 << 20,
+                                    fetch_min_bytes=GATHER_BYTES, fetch_max_wait_ms=GATHER_MS,
+                                    **self.kafka)
         await consumer.start()
         self._consumer = consumer
         partitions = sorted(consumer.partitions_for_topic(self.topic) or ())
