@@ -119,6 +119,9 @@ class Bench:
     folder: Path
     stack_versions: dict[str, str]
     profile: bool = False
+    stack_pids: dict[str, int] = field(default_factory=dict)
+    """The local stack's processes ("store", "kafka"), when the run uses it: what the run costs
+    them is read from /proc like a service's (`usage`)."""
     corners: list[CommonSettings] = field(default_factory=list)
     """Further corners of the run (`corner`), cleaned up with it."""
     peaks: dict[str, float] = field(default_factory=dict)
@@ -222,12 +225,17 @@ async def opened(*, console: Console | None, mongo_url: str | None = None,
     from zaiban import infra
 
     versions: dict[str, str] = {}
+    pids: dict[str, int] = {}
     if mongo_url is None or bootstrap is None:
         try:
             stack = await asyncio.to_thread(infra.ensure_up, console=console or Console(stderr=True))
         except infra.InfraError as error:
             raise BenchError(f"the local stack is not available: {error}") from error
         versions = {"kafka": stack.kafka_version, "store": stack.store_version}
+        for name, pid, ours in (("store", stack.store_pid, mongo_url is None),
+                                ("kafka", stack.kafka_pid, bootstrap is None)):
+            if ours and pid is not None:
+                pids[name] = pid
         mongo_url = mongo_url or stack.mongo_url
         bootstrap = bootstrap or stack.bootstrap_servers
     versions.update(store_url=mongo_url, kafka_bootstrap=bootstrap)
@@ -235,7 +243,7 @@ async def opened(*, console: Console | None, mongo_url: str | None = None,
     settings = bench_settings(bootstrap, mongo_url, token, topic_partitions=partitions)
     configure_logging(settings)  # warnings only: the services' info lines would drown the bars
     bench = Bench(settings=settings, token=token, steps=Steps(console), folder=folder,
-                  stack_versions=versions, profile=profile)
+                  stack_versions=versions, profile=profile, stack_pids=pids)
     with bench.steps:
         try:
             await bench.ensure_topics()

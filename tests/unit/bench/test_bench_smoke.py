@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from pathlib import Path
 
+import pytest
 from stackfixtures import StackInfo
 
 from zaiban.bench import (
@@ -180,5 +182,13 @@ async def test_lifecycle_takes_cases_every_way_through_the_services_to_the_artic
     store = result.subjects["store commands per case"]
     assert store["intake"] > 1 and store["routing"] > 3, store
     assert store["tracking"] > 0 and store["metrics"] > 0, store
+    # the CPU of every process the run kept busy: the services, the store, the broker and the
+    # load generator, and their sum, which cannot keep more cores busy than the machine has
+    cpu = result.subjects["CPU ms per case"]
+    measured = ("intake", "routing", "tracking", "metrics", "store", "kafka", "load generator")
+    assert all(cpu[name] > 0 for name in measured), cpu
+    assert cpu["all"] == pytest.approx(sum(cpu[name] for name in measured[:4]))
+    assert cpu["machine"] == pytest.approx(sum(cpu[name] for name in measured))
+    assert 0 < cpu["cores busy"] <= 1.1 * (os.cpu_count() or 1), cpu
     drawn = await asyncio.to_thread(Path(result.params["plot"]).read_bytes)  # rates and lag
     assert drawn.startswith(b"\x89PNG") and len(drawn) > 10_000
