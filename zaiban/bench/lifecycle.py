@@ -230,7 +230,8 @@ async def run(bench: Bench, sizes: Sizes = Sizes()) -> Result:
     logs = bench.folder / "logs" / f"{bench.token}-lifecycle"
     async with contextlib.AsyncExitStack() as stack:
         fleet = await stack.enter_async_context(Fleet(bench.settings, logs, PIPELINE))
-        clients = Clients(fleet["intake"].url, fleet["routing"].url, secret, bus=Bus(bench.settings))
+        clients = Clients(fleet["intake"].url, fleet["routing"].url, secret, bus=Bus(bench.settings),
+                          lanes=sizes.workers)
         stack.push_async_callback(clients.aclose)
         assert clients.bus is not None
         await clients.bus.start(clients.intake)
