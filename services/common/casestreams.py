@@ -8,10 +8,11 @@ Three collections in the service's own database:
   filtered update is no such guarantee on every MongoDB-protocol server; a
   unique key is.) A claim is never changed once written.
 - `<name>_outbox`: the keys of batches not yet known to be in Kafka —
-  entered before the claim, removed once Kafka holds the batch. A batch is
-  unpublished exactly while its key is here. The collection stays as small
-  as the commands in flight, so the relay that finds what a crash left
-  behind reads it, not every claim ever made.
+  entered before the claim, removed once Kafka holds the batch (with the
+  removals of the next moment, after the command answered). A batch whose
+  key is not here is in the log. The collection stays as small as the
+  commands in flight, so the relay that finds what a crash left behind
+  reads it, not every claim ever made.
 - `<name>`: one snapshot per case (state as JSON, version, and top-level
   fields for queries). A snapshot may lag its claims; loading folds the newer
   claims in, so the claims are the truth and a lost snapshot write loses
@@ -30,8 +31,9 @@ A command runs as: load; publish (or wait for) unpublished batches of the
 case, so the log keeps the case's order; decide (pure; may raise a domain
 error, `services/lifecycle/errors.py`); check that this service writes the
 case now; insert the batch (or lose the race, and decide again on the newer
-state); append to the log and wait until Kafka holds it (acks=all); remove its
-outbox entry. A crash in between leaves an
+state); append to the log and wait until Kafka holds it (acks=all); answer, and
+remove its outbox entry with the others of the next `REMOVAL_WAIT_S`. A crash in
+between leaves an
 unpublished batch, which the next command on the case or the relay publishes
 with the same ids and seq, and every consumer skips a seq it has seen.
 
@@ -103,6 +105,9 @@ KEPT_CASES = 2_000
 """Cases kept in memory as last recorded or folded (some 7 KB each: 14 MB)."""
 OUTBOX_PATIENCE_S = 1.0
 OUTBOX_PATIENCE_STEPS = 20
+REMOVAL_WAIT_S = 0.05
+"""How long the outbox entry of a batch Kafka holds waits to leave with others: one command
+for the store where each command's answer waited on one of its own."""
 
 Decide = Callable[[Case], Sequence[CaseEvent]]
 IndexFields = Callable[[Case], dict[str, Any]]
@@ -162,9 +167,12 @@ class CaseStreams:
         self._snapshots = GroupedWrites(collection)
         self._claim_inserts = GroupedWrites(self.claims)
         self._outbox_writes = GroupedWrites(self.outbox)
-        # outbox keys whose batch this process saw Kafka hold, while the store would not
-        # remove the entry (its disk full, say): the relay removes it without publishing again
+        # outbox keys whose batch this process saw Kafka hold, until their entry is removed
+        # (after the command answered, `_published`; if the store refuses, the relay removes
+        # it without publishing again)
         self._in_log: set[str] = set()
+        self._unremoved: list[str] = []
+        self._removing: asyncio.Task[None] | None = None
         # case id → a version the store holds at least (it only grows), for recent cases
         self._recorded: OrderedDict[str, int] = OrderedDict()
         # case id → the case as of a batch this process knows is in the log (newest last)
@@ -231,18 +239,23 @@ class CaseStreams:
             known, newest = claim["last_seq"], claim
         if newest is not None and case is not None:
             await self._save_snapshot(case, newest["_id"])
-            pending = await self._in_outbox(newest["_id"])
+            pending = await self._unpublished(newest["_id"])
         elif kept:
             pending = False  # kept as of a batch in the log, and no batch after it
         else:
             key = doc.get("claim") if doc is not None else None
-            pending = key is not None and await self._in_outbox(key)
+            pending = key is not None and await self._unpublished(key)
             if pending:
                 newest = await self.claims.find_one({"_id": key})
         return case, [newest] if pending and newest is not None else []
 
     async def _in_outbox(self, key: str) -> bool:
         return await self.outbox.find_one({"_id": key}, projection={"_id": 1}) is not None
+
+    async def _unpublished(self, key: str) -> bool:
+        """Whether the batch `key` may be missing from the log (its entry is in the outbox, and
+        this process has not seen Kafka take it)."""
+        return key not in self._in_log and await self._in_outbox(key)
 
     async def get(self, case_id: str) -> Case | None:
         case, _ = await self._load(case_id)
@@ -314,14 +327,8 @@ class CaseStreams:
                                       new=case is None)
             with bound(case_id=case_id, correlation_id=correlation_id):
                 await self.log.append(envelopes)
-                try:
-                    await self._mark_published(claim_id(case_id, envelopes[0].seq))
-                except PyMongoError as error:
-                    # Kafka holds the events: the command succeeded. The batch still looks
-                    # unpublished; this process knows better (`_in_log`) and only removes the
-                    # entry later, another (or this one after a restart) publishes it again
-                    # (same ids and seq, skipped by every consumer).
-                    log.warning("mark_published_failed", error=str(error)[:200])
+                # Kafka holds the events: the command succeeded; its entry leaves after
+                self._published(claim_id(case_id, envelopes[0].seq))
                 for envelope in envelopes:
                     log.info("recorded", event_id=str(envelope.event_id), type=envelope.type,
                              seq=envelope.seq)
@@ -397,9 +404,17 @@ class CaseStreams:
                      seq=envelopes[0].seq, events=len(envelopes))
 
     async def drain(self) -> None:
-        """Wait for the snapshots of the cases begun (before the store closes)."""
+        """Wait for the snapshots of the cases begun and the outbox entries of published
+        batches to be written and removed (before the store closes)."""
         while self._keeping:
             await asyncio.gather(*self._keeping, return_exceptions=True)
+        await self.removed()
+
+    async def removed(self) -> None:
+        """Wait until the outbox entries of the batches published so far are removed (or the
+        store refused: they stay for the relay)."""
+        while self._removing is not None and not self._removing.done():
+            await asyncio.shield(self._removing)
 
     async def sweep(self, case_id: str, decide: Decide, cause: str) -> int:
         """Record what a passing deadline means for `case_id`: 1 if something was, else 0.
@@ -445,9 +460,35 @@ class CaseStreams:
         await self._outbox_writes.insert({"_id": key, "entered_at": datetime.now(UTC)})
 
     async def _mark_published(self, key: str) -> None:
+        """Remove the outbox entry of the batch `key`, which Kafka holds, now (the relay)."""
         self._in_log.add(key)
         await self._outbox_writes.delete(key)
         self._in_log.discard(key)
+
+    def _published(self, key: str) -> None:
+        """Remove the outbox entry of the batch `key`, which Kafka holds, with the others of the
+        next `REMOVAL_WAIT_S` (a command's answer does not wait on it)."""
+        self._in_log.add(key)
+        self._unremoved.append(key)
+        if self._removing is None or self._removing.done():
+            self._removing = asyncio.create_task(self._remove_published())
+
+    async def _remove_published(self) -> None:
+        while self._unremoved:
+            await asyncio.sleep(REMOVAL_WAIT_S)
+            keys, self._unremoved = self._unremoved, []
+            # one command: the deletes of one moment leave together (`GroupedWrites`)
+            fates = await asyncio.gather(*(self._outbox_writes.delete(key) for key in keys),
+                                         return_exceptions=True)
+            removed = [key for key, fate in zip(keys, fates, strict=True) if fate is None]
+            self._in_log.difference_update(removed)
+            if len(removed) < len(keys):
+                # The batches are in the log; their entries stay, and the relay removes them
+                # without publishing again while this process runs (`_in_log`); after a
+                # restart it publishes them again (same ids and seq, skipped by every consumer).
+                error = next(fate for fate in fates if fate is not None)
+                log.warning("outbox_removal_failed", entries=len(keys) - len(removed),
+                            error=str(error)[:200])
 
     async def _settle(self, case_id: str, unpublished: list[dict[str, Any]]) -> None:
         """Make sure the batches before ours are in the log.

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from helpers import read_events, unique
+from prometheus_client import REGISTRY
 from pymongo.errors import OperationFailure
 from unit.lifecycle.casebook import T0, accepted, resolved_case, routed_to, submitted
 
@@ -72,6 +73,7 @@ async def test_a_command_that_dies_before_kafka_is_published_by_the_relay_once(
         runtime: ServiceRuntime, settings: CommonSettings) -> None:
     alive = streams(runtime, runtime.events)
     case_id = await submit(alive)
+    await alive.removed()  # answered, then the entry left with the moment's others
     assert await outbox_keys(alive) == []  # published: nothing left in flight
 
     # when the process dies between claiming the batch and Kafka holding it
@@ -93,10 +95,59 @@ async def test_a_command_that_dies_before_kafka_is_published_by_the_relay_once(
     assert isinstance(case, Case) and case.version == 2
 
 
+def outbox_removals(streams_: CaseStreams) -> float:
+    """The delete commands this process has sent the store for `streams_`'s outbox so far."""
+    return REGISTRY.get_sample_value("zaiban_store_commands_total", {
+        "database": streams_.outbox.database.name, "command": "delete",
+        "collection": streams_.outbox.name}) or 0.0
+
+
+async def test_commands_answer_before_their_entries_leave_and_those_leave_together(
+        runtime: ServiceRuntime) -> None:
+    # The store is slow to remove the first entry: the commands answer all the same (Kafka
+    # holds their batches), one after the other, and the entries gathered meanwhile leave
+    # in one command for the store, not one each.
+    alive = streams(runtime, runtime.events)
+    store_answers = asyncio.Event()
+    removing = alive._outbox_writes.delete
+
+    async def slow(key: Any) -> None:
+        await store_answers.wait()
+        await removing(key)
+
+    alive._outbox_writes.delete = slow  # type: ignore[method-assign]
+    before = outbox_removals(alive)
+    cases = [await asyncio.wait_for(submit(alive), 10) for _ in range(5)]
+    assert await outbox_keys(alive) == sorted(claim_id(case_id, 1) for case_id in cases)
+    store_answers.set()
+    await alive.removed()
+    assert await outbox_keys(alive) == []
+    # those gathered while the first waited, then the rest: fewer commands than entries
+    assert 1 <= outbox_removals(alive) - before < len(cases)
+
+
+async def test_another_instance_right_after_a_command_sends_nothing_again(
+        runtime: ServiceRuntime, settings: CommonSettings) -> None:
+    # The command answers once Kafka holds its batch; the entry leaves a moment later. Another
+    # instance's command on the case meanwhile finds the entry: it waits for it to leave
+    # rather than publish the batch a second time (this instance knows it is in the log).
+    first = streams(runtime, runtime.events)
+    case_id = await submit(first)
+    second = streams(runtime, runtime.events)
+    await second.execute(case_id, lambda case: [accepted()], cause="accept",
+                         correlation_id="c2", at=T0)
+    await first.removed()
+    await second.removed()
+    assert await outbox_keys(first) == []
+    logged = await read_events(settings, case_id=case_id, min_count=2)
+    assert [e.seq for e in logged] == [1, 2]
+
+
 async def test_entries_left_by_a_lost_race_or_a_death_before_the_claim_are_cleared(
         runtime: ServiceRuntime, settings: CommonSettings) -> None:
     relay = streams(runtime, runtime.events)
     case_id = await submit(relay)
+    await relay.removed()
     # a command that lost its race re-entered the winner's key after the winner had published,
     # and a command that died before claiming left a key for a batch that never was
     await relay.outbox.insert_many([{"_id": claim_id(case_id, 1), "entered_at": T0},
@@ -135,6 +186,7 @@ async def test_a_batch_kafka_holds_whose_outbox_entry_the_full_store_kept_is_not
     removing = alive._outbox_writes.delete
     alive._outbox_writes.delete = refused  # type: ignore[method-assign]
     case_id = await submit(alive)  # answered: Kafka holds it
+    await alive.removed()  # refused: the entry stays
     assert await outbox_keys(alive) == [claim_id(case_id, 1)]
     with pytest.raises(OperationFailure):
         await alive.flush_outboxes()  # still full: the entry stays, nothing sent again
