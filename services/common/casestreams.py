@@ -55,7 +55,9 @@ one read instead of three (snapshot, next batch, outbox). A fold of events from 
 skips even that read when its events follow the kept case without a gap (or, for a case
 with no snapshot yet, begin at its first event): it claims their batch at once, and that
 key is taken exactly when the lookup would have found it; then it loads the case and folds
-again. (A gap means a batch this process claimed and could not publish: loading finds it.
+again. A fold from a case's first event looks for no snapshot either, where every first
+batch is claimed (a service that does not `begin` cases: routing); one that finds a
+snapshot all the same when it writes its own loads the case instead. (A gap means a batch this process claimed and could not publish: loading finds it.
 A command never skips the read: what it decides on must be the case as the store holds it
 — it may be refused or find nothing to do, and no claim would tell it the case was old.)
 
@@ -159,8 +161,13 @@ class CaseStreams:
         producer: str,
         index_fields: IndexFields | None = None,
         saved: Saved | None = None,
+        begins: bool = False,
     ) -> None:
         self.collection = collection
+        self.begins = begins
+        """Whether this service records the first events of new cases (`begin`): a snapshot
+        without a claim of its first batch. Otherwise a case's first batch is always claimed,
+        and a fold from a case's first event claims it without looking for a snapshot."""
         self.claims = collection.database[f"{collection.name}_claims"]
         self.outbox = collection.database[f"{collection.name}_outbox"]
         # group commit: concurrent commands' writes leave as one command per collection
@@ -454,6 +461,15 @@ class CaseStreams:
         if self.saved is not None:
             self.saved(doc)
 
+    async def _first_snapshot(self, case: Case, claim: str) -> bool:
+        """Write the first snapshot of `case`, as of the batch `claim`; False if there is one."""
+        doc = self._snapshot(case, claim)
+        if not await self._snapshots.insert(doc):
+            return False
+        if self.saved is not None:
+            self.saved(doc)
+        return True
+
     async def _enter_outbox(self, key: str) -> None:
         # Taken already (False) means a racing command entered the same key: one entry
         # covers whoever wins. Wall time, not the domain clock: how long it has waited.
@@ -567,7 +583,11 @@ class CaseStreams:
         # Otherwise: the case as kept in memory, or the snapshot's version (one lookup, not a
         # load), or no snapshot at all (a case new to this service, usually).
         known = self._kept.get(case_id)
-        if known is None:
+        if known is None and fresh[0].seq == 1 and not self.begins:
+            # From the case's first event: the claim of its first batch is the check (taken: the
+            # case is known here, and it is loaded), no lookup of a snapshot first
+            known = Case(case_id=case_id)
+        elif known is None:
             snapshot = await self.collection.find_one({"_id": case_id}, projection={"version": 1})
             if snapshot is None:
                 known = Case(case_id=case_id)
@@ -592,9 +612,15 @@ class CaseStreams:
             if not await self._claim(case_id, batch):
                 continue
             updated = current.fold(batch)
+            key = claim_id(case_id, batch[0].seq)
+            if current.version == 0:
+                if not await self._first_snapshot(updated, key):
+                    # a snapshot whose first batch has no claim: a case begun here (`begin`),
+                    # as far as it went; its events are the batch just claimed again: load it
+                    continue
+            else:
+                await self._save_snapshot(updated, key)
             self._remember(case_id, updated.version)
-            await self._save_snapshot(updated, claim_id(case_id, batch[0].seq),
-                                      new=current.version == 0)
             self._keep(updated)
             return updated
         raise ConcurrentChange(case_id)

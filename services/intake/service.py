@@ -102,7 +102,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         self._rows = duplicates.case_rows(also=deadlines.FIELDS)
         self.follower: RowFollower | None = None
         self.streams = CaseStreams(self.db["cases"], self.events, self.clock, producer=self.name,
-                                   index_fields=index_fields, saved=self._keep_row)
+                                   index_fields=index_fields, saved=self._keep_row, begins=True)
         self.desk = Desk(self.streams, self.clock, lambda: Policy(city=self.city.current,
                                                                   config_version=self.city.version))
         self.keys = key_store(self.mongo, settings)

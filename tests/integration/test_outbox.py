@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from helpers import read_events, unique
 from prometheus_client import REGISTRY
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import OperationFailure
 from unit.lifecycle.casebook import T0, accepted, resolved_case, routed_to, submitted
 
@@ -95,11 +96,15 @@ async def test_a_command_that_dies_before_kafka_is_published_by_the_relay_once(
     assert isinstance(case, Case) and case.version == 2
 
 
-def outbox_removals(streams_: CaseStreams) -> float:
-    """The delete commands this process has sent the store for `streams_`'s outbox so far."""
+def store_commands(collection: AsyncCollection[dict[str, Any]], command: str) -> float:
+    """The `command`s this process has sent the store for `collection` so far."""
     return REGISTRY.get_sample_value("zaiban_store_commands_total", {
-        "database": streams_.outbox.database.name, "command": "delete",
-        "collection": streams_.outbox.name}) or 0.0
+        "database": collection.database.name, "command": command,
+        "collection": collection.name}) or 0.0
+
+
+def outbox_removals(streams_: CaseStreams) -> float:
+    return store_commands(streams_.outbox, "delete")
 
 
 async def test_commands_answer_before_their_entries_leave_and_those_leave_together(
@@ -258,14 +263,38 @@ async def test_a_cases_events_folded_at_once_make_the_case_they_make_one_by_one(
 
     at_once = routing_streams(runtime, unique("fold_batch_"))
     twice = [*logged[:3], logged[1], logged[3]]  # the log may hold an event twice: once counts
+    looked_up = store_commands(at_once.collection, "find")
     folded = await at_once.fold_all(twice)
     assert folded is not None and folded.model_dump() == expected
+    # from the case's first event: the claim of its first batch is the check, no snapshot
+    # is looked up first
+    assert store_commands(at_once.collection, "find") == looked_up
     assert [claim["_id"] async for claim in at_once.claims.find({})] == [
         claim_id(story.case_id, 1)]
     afresh = CaseStreams(at_once.collection, runtime.events, runtime.clock, producer="routing")
     assert (await afresh.get(story.case_id)).model_dump() == expected  # type: ignore[union-attr]
     assert await at_once.fold_all(logged) is None  # seen: nothing more
     assert await afresh.fold_all(logged[2:]) is None  # (another process: seen in the store)
+
+
+async def test_a_case_begun_here_and_moved_on_is_not_set_back_by_a_fold_of_its_first_event(
+        runtime: ServiceRuntime) -> None:
+    """A case begun (its first batch unclaimed: `begin`) and then accepted; its first event
+    folded again by a process that takes it for a new case (no memory of it, not told that its
+    service begins cases). The claim of the first batch is free, the snapshot is not: the case
+    is loaded as it went on, and its snapshot stays where it was."""
+    begun = CaseStreams(runtime.db[unique("begun_")], runtime.events, runtime.clock,
+                        producer="intake", begins=True)
+    case_id = unique("ZB-BEGUN-")
+    first = await begun.begin(case_id, [submitted()], cause="submit", correlation_id="c1",
+                              at=T0)
+    await begun.drain()
+    await begun.execute(case_id, lambda case: [accepted()], cause="accept",
+                        correlation_id="c2", at=T0)
+    afresh = CaseStreams(begun.collection, runtime.events, runtime.clock, producer="intake")
+    assert await afresh.fold_all(first) is None  # seen: in the case as it went on
+    snapshot = await begun.collection.find_one({"_id": case_id})
+    assert snapshot is not None and snapshot["version"] == 2
 
 
 async def test_two_instances_folding_overlapping_batches_make_the_case_once(
