@@ -53,6 +53,7 @@ from contracts.registry import UnreadableEvent, check_readable, read_event
 from contracts.revocations import TokenRevoked
 from contracts.schemas import CaseEventEnvelope
 from contracts.topics import Topics
+from services.common.commits import Progress, committed_later
 from services.common.kafka import broker_security, principal_of
 from services.common.logging import COMMIT_LOST_TO_A_REBALANCE, bound, get_logger
 from services.common.revocations import Revocations
@@ -732,8 +733,10 @@ def subscribe_envelopes(
     data_of: DataOf | None = None,
     health: WriteHealth | None = None,
     gathering: GatheringSettings | None = None,
-) -> Any:
-    """Feed the case event log to `handle` in batches, in order, at least once.
+) -> Progress:
+    """Feed the case event log to `handle` in batches, in order, at least once; returns what
+    records the batches handled, committed a moment at a time (`commits.py`), for the service
+    to close when it stops.
 
     Unreadable events are dead-lettered one by one; the rest of the batch is
     handled. If `handle` fails, the whole batch comes again after a pause, so
@@ -744,7 +747,7 @@ def subscribe_envelopes(
     """
     retrying = Retrying("batch", group_id, health)
 
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         topic,
         group_id=group_id,
         batch=True,
@@ -757,6 +760,11 @@ def subscribe_envelopes(
         description=described(Topics.case_events),
         decoder=read_case_events(dead_letters, data_of),
     )
+    # its progress committed a moment at a time, not after every batch (`commits.py`)
+    committing = committed_later(group_id)
+    subscriber.parser.msg_class = committing
+
+    @subscriber
     @typed
     async def on_events(batch: CaseEvents) -> None:
         deliveries = batch.deliveries
@@ -771,4 +779,4 @@ def subscribe_envelopes(
             raise
         retrying.succeeded()
 
-    return on_events
+    return committing.progress

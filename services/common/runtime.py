@@ -41,6 +41,7 @@ from services.common.bus import (
 from services.common.catalogue import load_city
 from services.common.cityconfig import CityFeed, CityLog, LiveCity
 from services.common.clock import Clock, MeasuredClock, SystemClock, estimate, measure
+from services.common.commits import Progress
 from services.common.kafka import kafka_options, principal_of
 from services.common.logging import configure_logging, get_logger
 from services.common.rowfollower import RowFollower
@@ -94,6 +95,8 @@ class ServiceRuntime(Generic[S]):
         refuse every write (its disk full)."""
         self._tasks: list[asyncio.Task[Any]] = []
         self._followers: list[RowFollower] = []
+        self._progress: list[Progress] = []
+        """What each case-log subscriber has handled, committed a moment at a time."""
         self._revocations: RevocationFeed | None = None
         # The city's configuration: deploy/config/ (version 0), then every change on the
         # configuration topic, which every instance reads (services/common/cityconfig.py).
@@ -138,10 +141,10 @@ class ServiceRuntime(Generic[S]):
         dead-lettering what cannot be read (`subscribe_envelopes`); gathering live records
         into fewer batches when the service's settings say so (`GatheringSettings`)."""
         gathering = self.settings if isinstance(self.settings, GatheringSettings) else None
-        subscribe_envelopes(self.broker, topic=self.topics.case_events, group_id=self.group_id,
-                            dead_letters=self.dead_letters, handle=handle,
-                            max_records=max_records, title=title, data_of=data_of,
-                            health=self.store_writes, gathering=gathering)
+        self._progress.append(subscribe_envelopes(
+            self.broker, topic=self.topics.case_events, group_id=self.group_id,
+            dead_letters=self.dead_letters, handle=handle, max_records=max_records, title=title,
+            data_of=data_of, health=self.store_writes, gathering=gathering))
 
     # A service that checks tokens takes `tokens` when it builds its routes; so it reads
     # every revocation of staff access, on every instance, and answers nothing before.
@@ -206,6 +209,9 @@ class ServiceRuntime(Generic[S]):
                     log.warning("task_stop_cut_short", service=self.name, task=task.get_name(),
                                 after_s=STOP_S)
         self._tasks.clear()
+        # what the consumers handled, committed while they run; from now on each batch at once
+        for progress in self._progress:
+            await progress.close()
         # A consumer leaving its group can wait for a rebalance that waits in turn on a
         # member gone quiet (up to the poll interval, minutes): a stop has a grace period,
         # as under any supervisor. What is left uncommitted is read again (at least once).

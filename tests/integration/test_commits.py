@@ -1,0 +1,146 @@
+"""A consumer group's progress on the case log, on the real broker: every event handled, the
+progress committed a moment at a time rather than once a batch, all of it by a clean stop
+(`services/common/commits.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from helpers import as_admin, handled_to_the_end, publish_envelopes, unique
+from unit.lifecycle.casebook import resolved_case
+
+from contracts.envelope import Envelope
+from contracts.topics import Topics
+from services.common.bus import Delivery
+from services.common.runtime import ServiceRuntime
+from services.common.settings import CommonSettings
+
+
+class Reader(ServiceRuntime[CommonSettings]):
+    """A service reading the case log (tracking's principal, which may), keeping what it saw."""
+
+    name = "tracking"
+
+    def __init__(self, settings: CommonSettings) -> None:
+        super().__init__(settings)
+        self.seen: list[tuple[str, int]] = []
+        self.more = asyncio.Event()
+        self.read_case_events(self.handle, title="test: what the log holds")
+
+    async def handle(self, deliveries: list[Delivery]) -> None:
+        self.seen.extend((d.envelope.case_id, d.envelope.seq) for d in deliveries)
+        self.more.set()
+
+
+def counted_commits(monkeypatch: pytest.MonkeyPatch, slow_s: float = 0.0,
+                    started: asyncio.Event | None = None) -> Callable[[], int]:
+    """How many commits the consumers of this process have sent from now on (each taking
+    `slow_s` more, as on a busy broker; `started` is set when one starts)."""
+    calls = 0
+    commit = AIOKafkaConsumer.commit
+
+    async def counting(self: AIOKafkaConsumer, *args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if started is not None:
+            started.set()
+        await asyncio.sleep(slow_s)
+        await commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", counting)
+    return lambda: calls
+
+
+def events(cases: int) -> list[Envelope]:
+    """The events of `cases` cases, each submitted, accepted, routed and resolved."""
+    story = resolved_case().envelopes
+    return [envelope.model_copy(update={"case_id": case_id})
+            for case_id in (unique("ZB-COMMITS-") for _ in range(cases)) for envelope in story]
+
+
+def keys(envelopes: list[Envelope]) -> list[tuple[str, int]]:
+    return sorted((envelope.case_id, envelope.seq) for envelope in envelopes)
+
+
+async def one_at_a_time(settings: CommonSettings, envelopes: list[Envelope]) -> None:
+    """As live: each event its own batch, a few milliseconds after the one before."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                enable_idempotence=True, **as_admin(settings))
+    await producer.start()
+    try:
+        for envelope in envelopes:
+            await producer.send_and_wait(Topics(settings.topic_prefix).case_events,
+                                         envelope.to_bytes(), key=envelope.key())
+            await asyncio.sleep(0.02)
+    finally:
+        await producer.stop()
+
+
+async def until_seen(reader: Reader, count: int, within_s: float = 30.0) -> None:
+    async with asyncio.timeout(within_s):
+        while len(reader.seen) < count:
+            reader.more.clear()
+            await reader.more.wait()
+
+
+async def test_a_group_commits_what_it_handled_a_moment_at_a_time(
+        settings: CommonSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    commits = counted_commits(monkeypatch)
+    reader = Reader(settings)
+    await reader.start()
+    try:
+        envelopes = events(4)
+        await one_at_a_time(settings, envelopes)
+        await until_seen(reader, len(envelopes))
+        await handled_to_the_end(settings, reader.group_id, timeout=10.0)
+        assert sorted(reader.seen) == keys(envelopes)
+        # each event came in a batch of its own: one commit a batch would be 16
+        assert 1 <= commits() < len(envelopes) // 2
+    finally:
+        await reader.stop()
+
+
+async def test_a_batch_handled_while_a_commit_is_on_its_way_is_committed_after_it(
+        settings: CommonSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    on_its_way = asyncio.Event()
+    counted_commits(monkeypatch, slow_s=1.0, started=on_its_way)
+    reader = Reader(settings)
+    await reader.start()
+    try:
+        first, last = events(1), events(1)
+        await publish_envelopes(settings, first)
+        await until_seen(reader, len(first))
+        await asyncio.wait_for(on_its_way.wait(), 5.0)  # its commit left, and takes a second
+        await publish_envelopes(settings, last)
+        await until_seen(reader, len(first) + len(last))  # handled while it is on its way
+        await handled_to_the_end(settings, reader.group_id, timeout=10.0)
+    finally:
+        await reader.stop()
+
+
+async def test_a_service_that_stops_leaves_nothing_to_read_again(
+        settings: CommonSettings) -> None:
+    reader = Reader(settings)
+    await reader.start()
+    envelopes = events(2)
+    try:
+        await one_at_a_time(settings, envelopes)
+        await until_seen(reader, len(envelopes))
+    finally:
+        await reader.stop()  # at once: its last batches were not committed yet
+    await handled_to_the_end(settings, reader.group_id, timeout=1.0)
+
+    again = Reader(settings)  # the same group, started again: nothing comes twice
+    await again.start()
+    try:
+        more = events(1)
+        await publish_envelopes(settings, more)
+        await until_seen(again, len(more))
+        await handled_to_the_end(settings, again.group_id, timeout=10.0)
+        assert sorted(again.seen) == keys(more)
+    finally:
+        await again.stop()
