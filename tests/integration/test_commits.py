@@ -5,7 +5,8 @@ progress committed a moment at a time rather than once a batch, all of it by a c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -87,60 +88,58 @@ async def until_seen(reader: Reader, count: int, within_s: float = 30.0) -> None
             await reader.more.wait()
 
 
-async def test_a_group_commits_what_it_handled_a_moment_at_a_time(
-        settings: CommonSettings, monkeypatch: pytest.MonkeyPatch) -> None:
-    commits = counted_commits(monkeypatch)
+async def all_handled(settings: CommonSettings, reader: Reader, count: int) -> None:
+    """Until `reader` has seen `count` events and its group committed the log's end."""
+    await until_seen(reader, count)
+    await handled_to_the_end(settings, reader.group_id, timeout=10.0)
+
+
+@asynccontextmanager
+async def reading(settings: CommonSettings) -> AsyncIterator[Reader]:
     reader = Reader(settings)
     await reader.start()
     try:
+        yield reader
+    finally:
+        await reader.stop()
+
+
+async def test_a_group_commits_what_it_handled_a_moment_at_a_time(
+        settings: CommonSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    commits = counted_commits(monkeypatch)
+    async with reading(settings) as reader:
         envelopes = events(4)
         await one_at_a_time(settings, envelopes)
-        await until_seen(reader, len(envelopes))
-        await handled_to_the_end(settings, reader.group_id, timeout=10.0)
+        await all_handled(settings, reader, len(envelopes))
         assert sorted(reader.seen) == keys(envelopes)
         # each event came in a batch of its own: one commit a batch would be 16
         assert 1 <= commits() < len(envelopes) // 2
-    finally:
-        await reader.stop()
 
 
 async def test_a_batch_handled_while_a_commit_is_on_its_way_is_committed_after_it(
         settings: CommonSettings, monkeypatch: pytest.MonkeyPatch) -> None:
     on_its_way = asyncio.Event()
     counted_commits(monkeypatch, slow_s=1.0, started=on_its_way)
-    reader = Reader(settings)
-    await reader.start()
-    try:
+    async with reading(settings) as reader:
         first, last = events(1), events(1)
         await publish_envelopes(settings, first)
         await until_seen(reader, len(first))
         await asyncio.wait_for(on_its_way.wait(), 5.0)  # its commit left, and takes a second
         await publish_envelopes(settings, last)
-        await until_seen(reader, len(first) + len(last))  # handled while it is on its way
-        await handled_to_the_end(settings, reader.group_id, timeout=10.0)
-    finally:
-        await reader.stop()
+        # handled while that commit is on its way, and committed after it
+        await all_handled(settings, reader, len(first) + len(last))
 
 
 async def test_a_service_that_stops_leaves_nothing_to_read_again(
         settings: CommonSettings) -> None:
-    reader = Reader(settings)
-    await reader.start()
-    envelopes = events(2)
-    try:
+    async with reading(settings) as reader:
+        envelopes = events(2)
         await one_at_a_time(settings, envelopes)
         await until_seen(reader, len(envelopes))
-    finally:
-        await reader.stop()  # at once: its last batches were not committed yet
+    # stopped at once: its last batches were not committed yet, and are now
     await handled_to_the_end(settings, reader.group_id, timeout=1.0)
-
-    again = Reader(settings)  # the same group, started again: nothing comes twice
-    await again.start()
-    try:
+    async with reading(settings) as again:  # the same group, started again
         more = events(1)
         await publish_envelopes(settings, more)
-        await until_seen(again, len(more))
-        await handled_to_the_end(settings, again.group_id, timeout=10.0)
-        assert sorted(again.seen) == keys(more)
-    finally:
-        await again.stop()
+        await all_handled(settings, again, len(more))
+        assert sorted(again.seen) == keys(more)  # nothing came twice
