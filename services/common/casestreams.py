@@ -57,9 +57,10 @@ with no snapshot yet, begin at its first event): it claims their batch at once, 
 key is taken exactly when the lookup would have found it; then it loads the case and folds
 again. A fold from a case's first event looks for no snapshot either, where every first
 batch is claimed (a service that does not `begin` cases: routing); one that finds a
-snapshot all the same when it writes its own loads the case instead. (A gap means a batch this process claimed and could not publish: loading finds it.
-A command never skips the read: what it decides on must be the case as the store holds it
-— it may be refused or find nothing to do, and no claim would tell it the case was old.)
+snapshot all the same when it writes its own loads the case instead. (A gap means a batch
+this process claimed and could not publish: loading finds it. A command never skips the
+read: what it decides on must be the case as the store holds it — it may be refused or
+find nothing to do, and no claim would tell it the case was old.)
 
 A new case's first events skip all of this (`begin`): its number is made the
 caller's before (intake reserves the case's data key), so no one can race it;

@@ -210,8 +210,14 @@ class ServiceRuntime(Generic[S]):
                                 after_s=STOP_S)
         self._tasks.clear()
         # what the consumers handled, committed while they run; from now on each batch at once
+        # (the broker away: what is not committed is read again, and skipped)
         for progress in self._progress:
-            await progress.close()
+            try:
+                if not await within(progress.close(), STOP_S):
+                    log.warning("commit_at_stop_cut_short", service=self.name, after_s=STOP_S)
+            except Exception as error:
+                log.warning("commit_at_stop_failed", service=self.name,
+                            error=f"{type(error).__name__}: {error}"[:200])
         # A consumer leaving its group can wait for a rebalance that waits in turn on a
         # member gone quiet (up to the poll interval, minutes): a stop has a grace period,
         # as under any supervisor. What is left uncommitted is read again (at least once).
