@@ -23,6 +23,7 @@ from pymongo.errors import (
     BulkWriteError,
     CollectionInvalid,
     ConnectionFailure,
+    DuplicateKeyError,
     OperationFailure,
 )
 from pymongo.monitoring import (
@@ -291,3 +292,15 @@ async def insert_new(collection: AsyncCollection[dict[str, Any]],
             raise
         return {documents[failure["index"]]["_id"] for failure in failures}
     return set()
+
+
+async def upsert_one(collection: AsyncCollection[dict[str, Any]], key: Any,
+                     update: dict[str, Any]) -> None:
+    """Apply `update` to the document `key`, made if there is none — whoever else does the
+    same at the same moment. FerretDB's upsert reads, then inserts: of two writers making one
+    document, the second is refused as a duplicate key; the document exists then, and its
+    update goes again."""
+    try:
+        await collection.update_one({"_id": key}, update, upsert=True)
+    except DuplicateKeyError:
+        await collection.update_one({"_id": key}, update, upsert=True)

@@ -45,6 +45,7 @@ from services.common.casestreams import CaseStreams
 from services.common.clock import Clock
 from services.common.keys import KeyStore
 from services.common.logging import bound, get_logger
+from services.common.store import upsert_one
 from services.intake.media import PhotoStore
 from services.intake.submissions import ERASED_FINGERPRINT
 from services.lifecycle import privacy
@@ -157,7 +158,7 @@ class Erasures:
                                      "key_destroyed_at": destroyed.at}
             if photos:
                 noted["photos_deleted"] = photos
-            await self.records.update_one({"_id": case_id}, {"$set": noted}, upsert=True)
+            await upsert_one(self.records, case_id, {"$set": noted})
             if privacy.recorded_by_intake(case):
                 await self.streams.execute(
                     case_id,
@@ -169,9 +170,8 @@ class Erasures:
 
     async def on_recorded(self, envelope: Envelope) -> None:
         """The log holds `PersonalDataErased` (intake's or routing's): the erasure is done."""
-        await self.records.update_one(
-            {"_id": envelope.case_id},
-            {"$set": {"recorded_seq": envelope.seq, "recorded_by": envelope.producer,
-                      "recorded_at": envelope.occurred_at}},
-            upsert=True)
+        # the erasure's own record may be made at this very moment (`carry_out`)
+        await upsert_one(self.records, envelope.case_id, {"$set": {
+            "recorded_seq": envelope.seq, "recorded_by": envelope.producer,
+            "recorded_at": envelope.occurred_at}})
 
