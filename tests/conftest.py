@@ -23,6 +23,7 @@ from stackfixtures import (  # noqa: F401
     Namespace,
     local_stack,
     namespace,
+    namespace_db,
     private_stack,
     small_disk_stack,
     stack,

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from zaiban import infra
 from zaiban.infra import StackInfo, StackSettings
@@ -156,6 +157,17 @@ async def namespace(stack: StackInfo) -> AsyncIterator[Namespace]:
     """A unique topic prefix and database; the database and topics are dropped afterwards."""
     async with a_namespace(stack) as made:
         yield made
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def namespace_db(stack: StackInfo,
+                       namespace: Namespace) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """The namespace's database on the real store, through a client of the test's own."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url)
+    try:
+        yield client[namespace.db_name]
+    finally:
+        await client.close()
 
 
 @contextlib.asynccontextmanager

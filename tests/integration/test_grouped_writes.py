@@ -4,31 +4,18 @@ own document's fate — the duplicate key that makes the write model's compare-a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import WriteError
-from stackfixtures import Namespace
 
 from services.common.grouped import GroupedWrites
-from zaiban.infra import StackInfo
-
-
-@pytest.fixture
-async def db(stack: StackInfo, namespace: Namespace) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url)
-    try:
-        yield client[namespace.db_name]
-    finally:
-        await client.close()
 
 
 async def test_of_racing_inserts_of_one_key_exactly_one_wins(
-        db: AsyncDatabase[dict[str, Any]]) -> None:
-    claims = db["claims"]
+        namespace_db: AsyncDatabase[dict[str, Any]]) -> None:
+    claims = namespace_db["claims"]
     grouped = GroupedWrites(claims)
     await claims.insert_one({"_id": "ZB-1#00000001", "by": "earlier"})
     # 40 commands at once: 20 race for ZB-1#2, 19 claim a key each, one repeats ZB-1#1
@@ -44,8 +31,8 @@ async def test_of_racing_inserts_of_one_key_exactly_one_wins(
     assert stored["ZB-1#00000001"] == "earlier"
 
 
-async def test_a_lone_insert_and_grouped_deletes(db: AsyncDatabase[dict[str, Any]]) -> None:
-    outbox = db["outbox"]
+async def test_a_lone_insert_and_grouped_deletes(namespace_db: AsyncDatabase[dict[str, Any]]) -> None:
+    outbox = namespace_db["outbox"]
     grouped = GroupedWrites(outbox)
     assert await grouped.insert({"_id": "a"}) is True
     assert await grouped.insert({"_id": "a"}) is False
@@ -56,21 +43,21 @@ async def test_a_lone_insert_and_grouped_deletes(db: AsyncDatabase[dict[str, Any
 
 @pytest.mark.parametrize(("write", "written"), [("insert", True), ("replace", None)])
 async def test_a_document_the_store_refuses_fails_its_own_caller_only(
-        db: AsyncDatabase[dict[str, Any]], write: str, written: bool | None) -> None:
-    grouped = GroupedWrites(db["claims"])
+        namespace_db: AsyncDatabase[dict[str, Any]], write: str, written: bool | None) -> None:
+    grouped = GroupedWrites(namespace_db["claims"])
     good, bad = await asyncio.gather(getattr(grouped, write)({"_id": "fine", "v": 1}),
                                      getattr(grouped, write)({"_id": "bad", "$v": 1}),
                                      return_exceptions=True)
     assert good is written
     assert isinstance(bad, WriteError), bad
-    assert [doc["_id"] async for doc in db["claims"].find({})] == ["fine"]
+    assert [doc["_id"] async for doc in namespace_db["claims"].find({})] == ["fine"]
 
 
 async def test_grouped_replacements_write_each_document_and_the_last_asked_of_one_key(
-        db: AsyncDatabase[dict[str, Any]]) -> None:
+        namespace_db: AsyncDatabase[dict[str, Any]]) -> None:
     """Snapshots are replaced by many commands at once: each lands, a new key is inserted,
     and of two replacements of one key in one command the later one asked for stays."""
-    snapshots = db["snapshots"]
+    snapshots = namespace_db["snapshots"]
     grouped = GroupedWrites(snapshots)
     await snapshots.insert_many([{"_id": f"ZB-{n}", "version": 1} for n in range(5)])
     await asyncio.gather(*(grouped.replace({"_id": f"ZB-{n}", "version": 2}) for n in range(8)),

@@ -6,32 +6,18 @@ the fold of its event, often together after a restart."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from stackfixtures import Namespace
 
 from services.common.store import upsert_one
-from zaiban.infra import StackInfo
-
-
-@pytest.fixture
-async def db(stack: StackInfo, namespace: Namespace) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url)
-    try:
-        yield client[namespace.db_name]
-    finally:
-        await client.close()
 
 
 async def test_writers_making_one_document_at_once_are_not_refused(
-        db: AsyncDatabase[dict[str, Any]]) -> None:
+        namespace_db: AsyncDatabase[dict[str, Any]]) -> None:
     # (Not asserted: that every writer's fields survive. FerretDB 1.24's update reads, then
     # writes the whole document: two at once can each write over the other's field.)
-    records = db["erasures"]
+    records = namespace_db["erasures"]
     for round_ in range(20):
         case_id = f"ZB-{round_}"
         await asyncio.gather(*(upsert_one(records, case_id, {"$set": {f"step{n}": n}})
