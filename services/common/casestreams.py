@@ -47,20 +47,19 @@ matters on FerretDB 1.24, where any other filter reads every document of the
 collection (and so grew with every case ever recorded).
 
 Each instance keeps the cases it recorded or folded last in memory (`KEPT_CASES`), as of a
-batch it knows is in the log. Loading one of those starts from it instead of the snapshot:
-every change to a case in this write model is a claim (a command's, or a fold's of an event
-from the log), so the lookup of the batch after it is still the whole check, and a newer
-batch found there is folded in as from a snapshot. A command on a case it just moved costs
-one read instead of three (snapshot, next batch, outbox). A fold of events from the log
-skips even that read when its events follow the kept case without a gap (or, for a case
-with no snapshot yet, begin at its first event): it claims their batch at once, and that
-key is taken exactly when the lookup would have found it; then it loads the case and folds
-again. A fold from a case's first event looks for no snapshot either, where every first
-batch is claimed (a service that does not `begin` cases: routing); one that finds a
+batch it knows is in the log. Every change to a case in this write model is a claim (a
+command's, or a fold's of an event from the log), so the key of the batch after a kept case,
+`<case id>#<version + 1>`, is taken exactly when the case moved on. A command on a kept case
+decides on it first and claims at once: that insert is the check a lookup of the key would
+be, and a command that loses it loads the case and decides again (as after any lost race). A
+refusal, or nothing to do, stands only on the case loaded: no claim checks those, so they are
+decided again on it (`_trusted`). A fold of events from the log likewise claims at once when
+its events follow the kept case without a gap (or, for a case with no snapshot yet, begin at
+its first event). A fold from a case's first event looks for no snapshot either, where every
+first batch is claimed (a service that does not `begin` cases: routing); one that finds a
 snapshot all the same when it writes its own loads the case instead. (A gap means a batch
-this process claimed and could not publish: loading finds it. A command never skips the
-read: what it decides on must be the case as the store holds it — it may be refused or
-find nothing to do, and no claim would tell it the case was old.)
+this process claimed and could not publish: loading finds it.) Loading a kept case is one
+lookup (the next batch) instead of three (snapshot, next batch, outbox).
 
 A new case's first events skip all of this (`begin`): its number is made the
 caller's before (intake reserves the case's data key), so no one can race it;
@@ -69,16 +68,19 @@ outbox entry (the snapshot names a first batch that has no claim document:
 loading looks only for the batches after the snapshot). What the log holds and
 the write model does not is folded from the log.
 
-A command that loses the race never removes the outbox entry (the winner
-may be publishing under that very key). So an entry can outlive its
-batch's publication after a race: the batch is then published once more —
-same ids and seq, skipped by every consumer. The relay removes an entry
-whose batch was never claimed once it is older than a relay period.
+Each attempt at a claim has an outbox entry of its own, `<claim key>~<token>`, which the claim
+and the snapshot name (`entry`; None for a batch folded from the log, which had none). So
+racing commands never share an entry: the one that loses the claim removes its own at once,
+and no batch is published twice for a race. The relay removes an entry whose batch was never
+claimed, or was claimed under another entry, once it is older than a relay period; claims
+and snapshots written before entries had names of their own name none, and their entry is
+the claim key itself (`entry_of`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -108,6 +110,8 @@ KEPT_CASES = 2_000
 """Cases kept in memory as last recorded or folded (some 7 KB each: 14 MB)."""
 OUTBOX_PATIENCE_S = 1.0
 OUTBOX_PATIENCE_STEPS = 20
+ENTRY_MARK = "~"
+"""Between the batch's key and the attempt's token in an outbox entry's name."""
 REMOVAL_WAIT_S = 0.05
 """How long the outbox entry of a batch Kafka holds waits to leave with others: one command
 for the store where each command's answer waited on one of its own."""
@@ -147,6 +151,13 @@ def case_of(snapshot: dict[str, Any]) -> Case:
     fields are queried), or the tree itself in snapshots written before."""
     case = snapshot["case"]
     return Case.model_validate_json(case) if isinstance(case, str) else Case.model_validate(case)
+
+
+def entry_of(doc: dict[str, Any], key: str | None = None) -> str | None:
+    """The outbox entry of the batch a claim (or a snapshot, for the batch `key` it names) is
+    about: None for a batch claimed from the log (it had none); the batch's own key in what
+    was written before entries had names of their own."""
+    return doc.get("entry", key if key is not None else doc["_id"])
 
 
 def envelopes_of(claim: dict[str, Any]) -> list[Envelope]:
@@ -214,6 +225,16 @@ class CaseStreams:
         if len(self._kept) > KEPT_CASES:
             self._kept.popitem(last=False)
 
+    def _trusted(self, case_id: str) -> bool:
+        """Whether a command may first decide on the case as kept, without looking up the batch
+        after it: the case is kept (as of a batch in the log) and not being begun. The claim of
+        its batch is then the check the lookup would be — the key `<case>#<version + 1>` is
+        taken exactly when the case moved on in this write model (another instance's command,
+        a fold of another's events, a batch this process claimed and could not publish). A
+        refusal, or nothing to do, is decided again on the case loaded: no claim checks
+        those."""
+        return case_id in self._kept and case_id not in self._beginning
+
     def forget(self, case_id: str) -> None:
         """Know nothing of `case_id` in memory: the next load and fold ask the store (as a
         new process would)."""
@@ -246,24 +267,26 @@ class CaseStreams:
             case = (case or Case(case_id=case_id)).fold(envelopes_of(claim))
             known, newest = claim["last_seq"], claim
         if newest is not None and case is not None:
-            await self._save_snapshot(case, newest["_id"])
-            pending = await self._unpublished(newest["_id"])
+            await self._save_snapshot(case, newest["_id"], entry=entry_of(newest))
+            pending = await self._unpublished(entry_of(newest))
         elif kept:
             pending = False  # kept as of a batch in the log, and no batch after it
         else:
             key = doc.get("claim") if doc is not None else None
-            pending = key is not None and await self._unpublished(key)
+            pending = (doc is not None and key is not None
+                       and await self._unpublished(entry_of(doc, key)))
             if pending:
                 newest = await self.claims.find_one({"_id": key})
         return case, [newest] if pending and newest is not None else []
 
-    async def _in_outbox(self, key: str) -> bool:
-        return await self.outbox.find_one({"_id": key}, projection={"_id": 1}) is not None
+    async def _in_outbox(self, entry: str) -> bool:
+        return await self.outbox.find_one({"_id": entry}, projection={"_id": 1}) is not None
 
-    async def _unpublished(self, key: str) -> bool:
-        """Whether the batch `key` may be missing from the log (its entry is in the outbox, and
-        this process has not seen Kafka take it)."""
-        return key not in self._in_log and await self._in_outbox(key)
+    async def _unpublished(self, entry: str | None) -> bool:
+        """Whether the batch whose outbox entry is `entry` may be missing from the log (the entry
+        is there, and this process has not seen Kafka take the batch). None: a batch claimed
+        from the log, which had no entry."""
+        return entry is not None and entry not in self._in_log and await self._in_outbox(entry)
 
     async def get(self, case_id: str) -> Case | None:
         case, _ = await self._load(case_id)
@@ -303,7 +326,11 @@ class CaseStreams:
         for attempt in range(MAX_ATTEMPTS):
             case: Case | None = None
             unpublished: list[dict[str, Any]] = []
-            if not create or attempt > 0:
+            # First on the case as kept, without a lookup: its claim is the check (`_trusted`)
+            trusted = attempt == 0 and not create and self._trusted(case_id)
+            if trusted:
+                case = self._kept[case_id]
+            elif not create or attempt > 0:
                 # (A new case number has no claims: its first batch is claimed at once, the
                 # unique key being the check; if it exists after all, load and refuse.)
                 case, unpublished = await self._load(case_id)
@@ -314,10 +341,18 @@ class CaseStreams:
             if unpublished:
                 await self._settle(case_id, unpublished)
             current = case or Case(case_id=case_id)
-            events = decide(current)
+            try:
+                events = decide(current)
+                if events:
+                    check_writer(current, self.writer)
+            except Refused:
+                if trusted:
+                    continue  # a refusal stands only on the case as the store holds it
+                raise
             if not events:
+                if trusted:
+                    continue  # as does "nothing to do" (and it settles what is unpublished)
                 return []
-            check_writer(current, self.writer)
             now = self.clock.now()
             envelopes, updated = current.record(
                 events,
@@ -327,16 +362,17 @@ class CaseStreams:
                 correlation_id=correlation_id,
                 cause=cause,
             )
-            await self._enter_outbox(claim_id(case_id, envelopes[0].seq))
-            if not await self._claim(case_id, envelopes):
+            entry = await self._enter_outbox(claim_id(case_id, envelopes[0].seq))
+            if not await self._claim(case_id, envelopes, entry):
+                self._leave_outbox(entry)  # another batch has the key: this entry is no one's
                 continue
             self._remember(case_id, updated.version)
             await self._save_snapshot(updated, claim_id(case_id, envelopes[0].seq),
-                                      new=case is None)
+                                      new=case is None, entry=entry)
             with bound(case_id=case_id, correlation_id=correlation_id):
                 await self.log.append(envelopes)
                 # Kafka holds the events: the command succeeded; its entry leaves after
-                self._published(claim_id(case_id, envelopes[0].seq))
+                self._published(entry)
                 for envelope in envelopes:
                     log.info("recorded", event_id=str(envelope.event_id), type=envelope.type,
                              seq=envelope.seq)
@@ -437,26 +473,31 @@ class CaseStreams:
                 return 0
         return 1 if recorded else 0
 
-    async def _claim(self, case_id: str, envelopes: Sequence[Envelope]) -> bool:
-        """Insert the batch; False when the key is taken (another command won)."""
+    async def _claim(self, case_id: str, envelopes: Sequence[Envelope],
+                     entry: str | None = None) -> bool:
+        """Insert the batch, with the name of its outbox entry (None: a batch from the log);
+        False when the key is taken (another command won)."""
         return await self._claim_inserts.insert({
             "_id": claim_id(case_id, envelopes[0].seq),
             "case_id": case_id,
             "first_seq": envelopes[0].seq,
             "last_seq": envelopes[-1].seq,
             "events": [envelope.model_dump_json() for envelope in envelopes],
+            "entry": entry,
             # wall time, not the domain clock: when the batch was claimed
             "claimed_at": datetime.now(UTC),
         })
 
-    def _snapshot(self, case: Case, claim: str) -> dict[str, Any]:
-        return {"_id": case.case_id, "version": case.version, "claim": claim,
+    def _snapshot(self, case: Case, claim: str, entry: str | None = None) -> dict[str, Any]:
+        return {"_id": case.case_id, "version": case.version, "claim": claim, "entry": entry,
                 "case": case.model_dump_json(), **self.index_fields(case)}
 
-    async def _save_snapshot(self, case: Case, claim: str, *, new: bool = False) -> None:
-        """Keep `case` as of the batch `claim` (its newest). `new`: there is no snapshot yet
-        (an insert then, which FerretDB does without reading the collection)."""
-        doc = self._snapshot(case, claim)
+    async def _save_snapshot(self, case: Case, claim: str, *, new: bool = False,
+                             entry: str | None = None) -> None:
+        """Keep `case` as of the batch `claim` (its newest), whose outbox entry is `entry` (None:
+        it had none). `new`: there is no snapshot yet (an insert then, which FerretDB does
+        without reading the collection)."""
+        doc = self._snapshot(case, claim, entry)
         if not (new and await self._snapshots.insert(doc)):
             await self._snapshots.replace(doc)
         if self.saved is not None:
@@ -471,22 +512,31 @@ class CaseStreams:
             self.saved(doc)
         return True
 
-    async def _enter_outbox(self, key: str) -> None:
-        # Taken already (False) means a racing command entered the same key: one entry
-        # covers whoever wins. Wall time, not the domain clock: how long it has waited.
-        await self._outbox_writes.insert({"_id": key, "entered_at": datetime.now(UTC)})
+    async def _enter_outbox(self, key: str) -> str:
+        """Enter the batch `key` this command is about to claim in the outbox; returns the
+        entry's name: the key and a token of this attempt's own, so that racing commands
+        never share an entry, and the one that loses the claim removes its own at once.
+        (Wall time, not the domain clock: how long it has waited.)"""
+        while True:
+            entry = f"{key}{ENTRY_MARK}{secrets.token_hex(4)}"
+            if await self._outbox_writes.insert({"_id": entry, "entered_at": datetime.now(UTC)}):
+                return entry
 
-    async def _mark_published(self, key: str) -> None:
-        """Remove the outbox entry of the batch `key`, which Kafka holds, now (the relay)."""
-        self._in_log.add(key)
-        await self._outbox_writes.delete(key)
-        self._in_log.discard(key)
+    async def _mark_published(self, entry: str) -> None:
+        """Remove the outbox entry `entry`, whose batch Kafka holds, now (the relay)."""
+        self._in_log.add(entry)
+        await self._outbox_writes.delete(entry)
+        self._in_log.discard(entry)
 
-    def _published(self, key: str) -> None:
-        """Remove the outbox entry of the batch `key`, which Kafka holds, with the others of the
-        next `REMOVAL_WAIT_S` (a command's answer does not wait on it)."""
-        self._in_log.add(key)
-        self._unremoved.append(key)
+    def _published(self, entry: str) -> None:
+        """Remove the outbox entry `entry`, whose batch Kafka holds, with the others of the next
+        `REMOVAL_WAIT_S` (a command's answer does not wait on it)."""
+        self._in_log.add(entry)
+        self._leave_outbox(entry)
+
+    def _leave_outbox(self, entry: str) -> None:
+        """Remove the outbox entry `entry` with the others of the next `REMOVAL_WAIT_S`."""
+        self._unremoved.append(entry)
         if self._removing is None or self._removing.done():
             self._removing = asyncio.create_task(self._remove_published())
 
@@ -500,9 +550,10 @@ class CaseStreams:
             removed = [key for key, fate in zip(keys, fates, strict=True) if fate is None]
             self._in_log.difference_update(removed)
             if len(removed) < len(keys):
-                # The batches are in the log; their entries stay, and the relay removes them
-                # without publishing again while this process runs (`_in_log`); after a
-                # restart it publishes them again (same ids and seq, skipped by every consumer).
+                # The batches are in the log (or were never claimed under these entries); the
+                # entries stay, and the relay removes them without publishing while this
+                # process runs (`_in_log`, or a claim naming another entry); after a restart it
+                # publishes a batch again (same ids and seq, skipped by every consumer).
                 error = next(fate for fate in fates if fate is not None)
                 log.warning("outbox_removal_failed", entries=len(keys) - len(removed),
                             error=str(error)[:200])
@@ -515,21 +566,24 @@ class CaseStreams:
         crashed), publish them ourselves — same ids, same seq, so consumers see
         them once. Either way our own events follow in order.
         """
-        waiting = {claim["_id"] for claim in unpublished}
+        waiting = {entry for claim in unpublished if (entry := entry_of(claim)) is not None}
         for _wait in range(OUTBOX_PATIENCE_STEPS):
             await asyncio.sleep(OUTBOX_PATIENCE_S / OUTBOX_PATIENCE_STEPS)
-            waiting = {key for key in waiting if await self._in_outbox(key)}
+            waiting = {entry for entry in waiting if await self._in_outbox(entry)}
             if not waiting:
                 return
         for claim in unpublished:
-            if claim["_id"] in waiting:
+            if entry_of(claim) in waiting:
                 await self._publish(claim)
 
     async def _publish(self, claim: dict[str, Any]) -> None:
         envelopes = envelopes_of(claim)
-        if claim["_id"] not in self._in_log:  # not published by this process already
+        entry = entry_of(claim)
+        if entry is None:
+            return  # claimed from the log: there already
+        if entry not in self._in_log:  # not published by this process already
             await self.log.append(envelopes)
-        await self._mark_published(claim["_id"])
+        await self._mark_published(entry)
         log.info("outbox_published", case_id=claim["case_id"], events=len(envelopes))
 
     async def flush_outboxes(self, older_than_s: float = 0.0) -> int:
@@ -537,17 +591,20 @@ class CaseStreams:
 
         With `older_than_s`, only outbox entries that have waited that long: a
         younger one usually belongs to a command publishing it right now. An
-        entry whose batch was never claimed (a crash before the claim) is removed.
+        entry whose batch was never claimed (a crash before the claim), or was claimed
+        under another entry (a command that lost the claim and died before it removed its
+        entry), is removed.
         """
         query: dict[str, Any] = {}
         if older_than_s:
             query["entered_at"] = {"$lt": datetime.now(UTC) - timedelta(seconds=older_than_s)}
-        keys = sorted([entry["_id"] async for entry in self.outbox.find(query)])
+        entries = sorted([entry["_id"] async for entry in self.outbox.find(query)])
         published = 0
-        for key in keys:  # sorted: a case's batches in order
+        for entry in entries:  # sorted: a case's batches in order
+            key = entry.partition(ENTRY_MARK)[0]
             claim = await self.claims.find_one({"_id": key})
-            if claim is None:
-                await self.outbox.delete_one({"_id": key})
+            if claim is None or entry_of(claim) != entry:
+                await self.outbox.delete_one({"_id": entry})
                 continue
             await self._publish(claim)
             published += 1

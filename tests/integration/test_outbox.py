@@ -15,14 +15,16 @@ from helpers import read_events, unique
 from prometheus_client import REGISTRY
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import OperationFailure
-from unit.lifecycle.casebook import T0, accepted, resolved_case, routed_to, submitted
+from unit.lifecycle.casebook import SIGNAL_CO, T0, accepted, resolved_case, routed_to, submitted
 
+from contracts import case_events as ev
 from contracts.envelope import Envelope
 from services.common.bus import EventLog
 from services.common.casestreams import CaseStreams, claim_id, envelopes_of
 from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
 from services.lifecycle.case import Case
+from services.lifecycle.errors import NotNow
 
 
 class DyingLog:
@@ -59,7 +61,8 @@ def streams(runtime: ServiceRuntime, log: Any) -> CaseStreams:
 
 
 async def outbox_keys(streams_: CaseStreams) -> list[str]:
-    return sorted([entry["_id"] async for entry in streams_.outbox.find({})])
+    """The batches the outbox holds entries for (an entry is `<claim key>~<token>`)."""
+    return sorted([entry["_id"].partition("~")[0] async for entry in streams_.outbox.find({})])
 
 
 async def submit(streams_: CaseStreams) -> str:
@@ -153,17 +156,37 @@ async def test_entries_left_by_a_lost_race_or_a_death_before_the_claim_are_clear
     relay = streams(runtime, runtime.events)
     case_id = await submit(relay)
     await relay.removed()
-    # a command that lost its race re-entered the winner's key after the winner had published,
-    # and a command that died before claiming left a key for a batch that never was
-    await relay.outbox.insert_many([{"_id": claim_id(case_id, 1), "entered_at": T0},
-                                    {"_id": claim_id(case_id, 2), "entered_at": T0}])
-    assert await relay.flush_outboxes(older_than_s=5.0) == 1
+    # a command that lost the claim of batch 1 and died before it removed its entry, and a
+    # command that died before claiming batch 2, which never was
+    await relay.outbox.insert_many([{"_id": f"{claim_id(case_id, 1)}~0dead001", "entered_at": T0},
+                                    {"_id": f"{claim_id(case_id, 2)}~0dead002", "entered_at": T0}])
+    assert await relay.flush_outboxes(older_than_s=5.0) == 0
     assert await outbox_keys(relay) == []
-    # the winner's batch went to the log a second time: the same event, which consumers skip
-    logged = await read_events(settings, case_id=case_id, min_count=2)
-    assert [e.seq for e in logged] == [1, 1] and logged[0].event_id == logged[1].event_id
+    # the winner's batch is not sent again: the claim names the winner's entry, not the loser's
+    logged = await read_events(settings, case_id=case_id, min_count=1)
+    assert [e.seq for e in logged] == [1]
     case = await relay.get(case_id)
     assert case is not None and case.version == 1
+
+
+async def test_an_entry_named_as_before_entries_had_names_of_their_own_is_still_found(
+        runtime: ServiceRuntime, settings: CommonSettings) -> None:
+    """A claim written before this version names no entry, and its entry was the claim's key:
+    a batch such a command claimed and did not publish is published by the relay, once."""
+    relay = streams(runtime, runtime.events)
+    case_id = await submit(relay)
+    await relay.removed()
+    story = resolved_case()
+    accepted_ = story.envelopes[1].model_copy(update={"case_id": case_id})
+    key = claim_id(case_id, 2)
+    await relay.claims.insert_one({"_id": key, "case_id": case_id, "first_seq": 2,
+                                   "last_seq": 2, "events": [accepted_.model_dump_json()],
+                                   "claimed_at": T0})
+    await relay.outbox.insert_one({"_id": key, "entered_at": T0})
+    assert await relay.flush_outboxes(older_than_s=5.0) == 1
+    assert await outbox_keys(relay) == []
+    logged = await read_events(settings, case_id=case_id, min_count=2)
+    assert [e.seq for e in logged] == [1, 2]
 
 
 async def test_the_relay_leaves_entries_younger_than_its_period(runtime: ServiceRuntime) -> None:
@@ -204,10 +227,12 @@ async def test_a_batch_kafka_holds_whose_outbox_entry_the_full_store_kept_is_not
 
 
 async def test_a_case_kept_in_memory_is_loaded_as_another_instance_moved_it(
-        runtime: ServiceRuntime) -> None:
-    """Each instance keeps the cases it moved last in memory: a command there decides on the
-    case as the store says it is now, whoever moved it since (another instance's command, or
-    an event folded from the log), never on what it kept."""
+        runtime: ServiceRuntime, settings: CommonSettings) -> None:
+    """Each instance keeps the cases it moved last in memory: what a command there records or
+    refuses is decided on the case as the store says it is now, whoever moved it since
+    (another instance's command, or an event folded from the log). Deciding on the kept case
+    first costs a lost claim when it moved on, never an event on an old version, a refusal
+    that the case as it is would not make, or an entry left in the outbox."""
     intake = CaseStreams(runtime.db["kept_intake"], runtime.events, runtime.clock,
                          producer="intake")
     case_id = unique("ZB-KEPT-")
@@ -234,9 +259,54 @@ async def test_a_case_kept_in_memory_is_loaded_as_another_instance_moved_it(
         return []
 
     await first.execute(case_id, decide, cause="look", correlation_id="c4", at=T0)
-    assert seen == [3]
+    assert seen[-1] == 3  # nothing to do: said of the case as it is
     case = await first.get(case_id)
     assert case is not None and case.version == 3 and case.status == "routed"
+
+    # a command refused on the kept case (not routed yet) is decided again on the case as it
+    # is, and recorded
+    third = routing()
+    for envelope in logged:
+        await third.fold_all([envelope])  # kept at version 2, not routed
+    recorded = await third.execute(case_id, acknowledge, cause="acknowledge",
+                                   correlation_id="c5", at=T0)
+    assert [e.seq for e in recorded] == [4]
+
+    # a command recorded from the kept case loses the claim, decides again, records once,
+    # on the case as it is, and leaves no entry behind
+    fourth = routing()
+    for envelope in logged:
+        await fourth.fold_all([envelope])  # kept at version 2
+    recorded = await fourth.execute(case_id, lambda case: [
+        ev.CaseResolved(by=SIGNAL_CO, resolution="fixed", on_time=True)],
+        cause="resolve", correlation_id="c6", at=T0)
+    assert [e.seq for e in recorded] == [5]
+    await asyncio.gather(third.removed(), fourth.removed())
+    assert await outbox_keys(fourth) == []
+    in_log = await read_events(settings, case_id=case_id, min_count=5)
+    assert [e.seq for e in in_log] == [1, 2, 3, 4, 5]
+
+
+def acknowledge(case: Case) -> list[Any]:
+    """The department acknowledges a routed case; any other is refused."""
+    if case.status != "routed":
+        raise NotNow(f"case {case.case_id} is {case.status}, not routed")
+    return [ev.CaseAcknowledged(by=SIGNAL_CO)]
+
+
+async def test_a_command_on_a_case_kept_in_memory_looks_nothing_up(
+        runtime: ServiceRuntime) -> None:
+    """A command on a case this instance moved last sends the store its writes only (outbox
+    entry, claim, snapshot, removal): no lookup of the batch after it."""
+    routing = routing_streams(runtime, unique("kept_looks_"))
+    story = resolved_case()
+    await routing.fold_all(story.envelopes[:2])  # submitted, accepted: kept at version 2
+    looked_up = store_commands(routing.claims, "find") + store_commands(routing.collection, "find")
+    recorded = await routing.execute(story.case_id, lambda case: [
+        routed_to("signal-co", due_at=T0)], cause="route", correlation_id="c3", at=T0)
+    assert [e.seq for e in recorded] == [3]
+    assert store_commands(routing.claims, "find") + store_commands(
+        routing.collection, "find") == looked_up
 
 
 def routing_streams(runtime: ServiceRuntime, collection: str) -> CaseStreams:
