@@ -48,7 +48,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from services.common.logging import get_logger
 from services.common.rowindex import RowIndex
 from services.common.stopping import within
-from services.common.store import find_by_ids
+from services.common.store import ROW, find_by_ids, unpack_row
 
 log = get_logger("zaiban.rowfollower")
 
@@ -207,15 +207,21 @@ class RowFollower:
         """Every document's row into `index`, read once (the whole collection, without the
         views), a batch at a time: the documents of a whole collection held at once were
         the process's peak of memory (tens of MB at the article's volume)."""
-        projection = dict.fromkeys(index.fields, 1)
-        cursor = self.collection.find({}, projection=projection, batch_size=LOAD_BATCH)
+        cursor = self.collection.find({}, projection=self._projection(index),
+                                      batch_size=LOAD_BATCH)
         while batch := await cursor.to_list(LOAD_BATCH):
-            index.put_all(batch)
+            index.put_all(unpack_row(document) for document in batch)
+
+    @staticmethod
+    def _projection(index: RowIndex) -> dict[str, int]:
+        """What is read of a document: its row's fields, or those packed (`store.ROW`)."""
+        return {**dict.fromkeys(index.fields, 1), ROW: 1}
 
     # -- keeping up ---------------------------------------------------------------------
 
     def put(self, documents: list[dict[str, Any]]) -> None:
         """Documents this instance's projection wrote."""
+        documents = [unpack_row(document) for document in documents]
         for document in documents:
             self.index.put(document)
         if self._during_load is not None:
@@ -314,12 +320,12 @@ class RowFollower:
         if not due:
             return
         documents = await find_by_ids(self.collection, [case_id for case_id, _ in due],
-                                      dict.fromkeys(self.index.fields, 1))
+                                      self._projection(self.index))
         now = time.monotonic()
         for case_id, waiting in due:
             document = documents.get(case_id)
             if document is not None:
-                self.index.put(document)
+                self.index.put(unpack_row(document))
             if self.index.seq(case_id) >= waiting.seq or now - waiting.since > PATIENCE_S:
                 self._waiting.pop(case_id, None)
                 self._ready.discard(case_id)

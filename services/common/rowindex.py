@@ -445,6 +445,12 @@ class RowIndex:
             return len(self.rows) if candidates is None else len(candidates)
         return self._count(selector, candidates)
 
+    def matching(self, selector: Selector) -> set[str]:
+        """The ids of every row `selector` finds, in no order."""
+        candidates, exact = self._plan(selector)
+        pool = set(self.rows) if candidates is None else candidates & self.rows.keys()
+        return pool if exact else {i for i in pool if matches(self.rows[i], selector)}
+
     def count_by(self, field: str, selector: Selector) -> dict[Any, int]:
         """How many rows `selector` finds for each value of `field` (an `$group` count; a
         field with one value per row). A keyed field counted over a filter the plan answers

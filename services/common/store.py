@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import bson
+from bson.codec_options import CodecOptions
 from prometheus_client import Counter
 from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
@@ -271,6 +273,30 @@ async def find_by_ids(collection: AsyncCollection[dict[str, Any]], ids: Sequence
     found = await asyncio.gather(*(collection.find_one({"_id": key}, projection)
                                    for key in ids))
     return {doc["_id"]: doc for doc in found if doc is not None}
+
+
+ROW = "row"
+"""Where a document keeps the fields its lists read, packed (`pack_row`), when its writer packs
+them: FerretDB 1.24 spends on each field of a document it reads or writes (a tracking
+document of 28 fields cost it 1.26 ms a replacement, the same bytes in 5 fields 0.65 ms,
+measured), and fields that only lists in memory read need not be the store's to see."""
+_ROW_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True, tzinfo=UTC)
+
+
+def pack_row(fields: dict[str, Any]) -> bytes:
+    """`fields` as one value for the store (BSON bytes: dates and numbers keep their types)."""
+    return bson.encode(fields)
+
+
+def unpack_row(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with its packed row (`ROW`) spread among its fields; a document without one
+    as it is."""
+    packed = document.get(ROW)
+    if packed is None:
+        return document
+    fields = {name: value for name, value in document.items() if name != ROW}
+    fields.update(bson.decode(packed, _ROW_CODEC))
+    return fields
 
 
 DUPLICATE_KEY = 11000

@@ -120,12 +120,13 @@ class Rebuilder:
         return skipped
 
     async def flush(self) -> None:
-        fresh = [document(v) for c, v in self.views.items() if c not in self.written]
+        fresh = [v for c, v in self.views.items() if c not in self.written]
         again = [document(v) for c, v in self.views.items() if c in self.written]
         collection = self.store.collection
         for start in range(0, len(fresh), INSERT_CHUNK):
-            await collection.insert_many(fresh[start:start + INSERT_CHUNK], ordered=False)
-            await remember_codes(self.store.codes, fresh[start:start + INSERT_CHUNK])
+            views = fresh[start:start + INSERT_CHUNK]
+            await collection.insert_many([document(v) for v in views], ordered=False)
+            await remember_codes(self.store.codes, views)
         for start in range(0, len(again), WRITE_CHUNK):
             await collection.bulk_write([ReplaceOne({"_id": doc["_id"]}, doc)
                                          for doc in again[start:start + WRITE_CHUNK]])

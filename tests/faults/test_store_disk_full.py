@@ -43,7 +43,7 @@ from services.common.auth import issue_token
 from services.common.settings import CommonSettings
 from services.common.store import OUT_OF_SPACE, OUT_OF_SPACE_RETRY_S, make_client, service_db
 from services.lifecycle.history import History
-from services.tracking.store import CODES_COLLECTION
+from services.tracking.store import CODES_COLLECTION, view_of
 
 SERVICES = ("intake", "routing", "tracking", "metrics")
 DISK_MB = 32
@@ -194,8 +194,9 @@ async def test_a_full_store_disk_refuses_writes_clearly_and_catches_up_when_spac
         live = await tracking_caught_up(settings, log)
         assert set(live) == log.cases
         # each resident can follow their case with their code
-        assert await codes_known(settings) == {doc["code_hash"]: case_id
-                                               for case_id, doc in live.items()}
+        assert await codes_known(settings) == {
+            view_of(doc).tracking_code_hash: case_id  # type: ignore[union-attr]
+            for case_id, doc in live.items()}
         async with httpx.AsyncClient(base_url=fleet["metrics"].url, timeout=10) as http:
             summary = await metrics_caught_up(http, log)
         live_counters = await metrics_counters(settings)

@@ -16,7 +16,7 @@ from unit.tracking.tracking_stories import submitted
 
 from services.common.store import store_trouble
 from services.lifecycle.history import History
-from services.tracking.store import CODES_COLLECTION, COLLECTION, TimelineStore
+from services.tracking.store import CODES_COLLECTION, COLLECTION, TimelineStore, view_of
 from zaiban.infra import StackInfo
 
 FULL = OperationFailure("database or disk is full (13)", 1)
@@ -67,6 +67,7 @@ async def test_a_batch_refused_halfway_leaves_no_case_without_its_code(db: Any,
     await store.project(envelopes)
 
     for case_id in case_ids:
-        code_hash = (await db[COLLECTION].find_one({"_id": case_id}))["code_hash"]
-        assert code_hash
+        view = view_of(await db[COLLECTION].find_one({"_id": case_id}))
+        assert view is not None and view.tracking_code_hash
+        code_hash = view.tracking_code_hash
         assert await store.case_for_code_hash(code_hash) == case_id

@@ -53,7 +53,7 @@ from services.common.http import build_app
 from services.common.kafka import ADMIN
 from services.common.replay import LogReader
 from services.common.settings import CommonSettings
-from services.common.store import make_client, service_db
+from services.common.store import make_client, service_db, unpack_row
 from services.composition import build
 from services.intake.service import IntakeService
 from services.intake.settings import IntakeSettings
@@ -310,7 +310,7 @@ class Platform:
     """The case numbers in the order submitted."""
 
     async def scan(self) -> Oracle:
-        return Oracle([doc async for doc in self.store.find({})], self.city)
+        return Oracle([unpack_row(doc) async for doc in self.store.find({})], self.city)
 
     async def act(self, path: str, reader: Reader | dict[str, str], body: Any = None) -> Any:
         """A command over HTTP, repeated while the service that takes it has not yet read

@@ -26,7 +26,7 @@ from services.lifecycle.history import History
 from services.tracking import atom
 from services.tracking.feed_routes import RecentFeeds, etag_of, not_modified
 from services.tracking.feeds import KINDS, SCOPES, FeedSpec, UnknownFeed, feed_of, feed_spec
-from services.tracking.store import FeedQuery, case_rows, document
+from services.tracking.store import FeedQuery, case_rows, row_fields
 from services.tracking.timeline import CaseView, fold
 
 NS = {"a": atom.ATOM}
@@ -160,10 +160,10 @@ def test_a_case_resolved_again_after_a_reopen_is_a_new_entry_of_the_resolved_fee
 
 def test_the_read_model_keeps_the_resolution_in_force_for_the_resolved_feeds() -> None:
     history = a_long_handling()
-    assert document(project(history, 13))["resolved_at"] is None
-    assert document(project(history, 14))["resolved_at"] == day("10-10", 15)
-    assert document(project(history, 16))["resolved_at"] is None  # reopened
-    assert document(project(history))["resolved_at"] == day("10-11", 10)  # and closed
+    assert row_fields(project(history, 13))["resolved_at"] is None
+    assert row_fields(project(history, 14))["resolved_at"] == day("10-10", 15)
+    assert row_fields(project(history, 16))["resolved_at"] is None  # reopened
+    assert row_fields(project(history))["resolved_at"] == day("10-11", 10)  # and closed
 
 
 # -- public data only ---------------------------------------------------------------------------

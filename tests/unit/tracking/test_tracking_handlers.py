@@ -26,7 +26,7 @@ from services.common.catalogue import LANGUAGES, Language
 from services.lifecycle.history import History
 from services.tracking import inbox
 from services.tracking.render import present_entry, public_view, resident_view, staff_view, summary
-from services.tracking.store import document
+from services.tracking.store import row_fields
 from services.tracking.timeline import CaseView, fold, staff_hash
 
 
@@ -73,12 +73,12 @@ def test_the_handler_holds_for_the_routing_in_force() -> None:
 
 
 def test_the_read_model_keeps_the_handler_and_the_reporter_hashed_for_mine() -> None:
-    doc = document(project(a_handled_case()))
+    doc = row_fields(project(a_handled_case()))
     assert doc["handler"] == staff_hash(HANDLERS[1])
     assert doc["deadline"] == day("10-13", 11) and doc["late"] is False
     searched = {key: value for key, value in doc.items() if key != "view"}
     assert not any(h in json.dumps(searched, default=str) for h in HANDLERS)
-    assert document(project(a_long_handling()))["reporter"] == staff_hash("reporter-0042")
+    assert row_fields(project(a_long_handling()))["reporter"] == staff_hash("reporter-0042")
 
     assert inbox.mine(Role.REPORTER, "reporter-0042") == {"reporter": staff_hash("reporter-0042")}
     assert inbox.mine(Role.DEPARTMENT, HANDLERS[0], "signal-co") == {
@@ -94,7 +94,7 @@ def test_the_inbox_puts_late_cases_first_then_the_soonest_deadline() -> None:
         if overdue:
             story.given(due + timedelta(minutes=1), ev.CaseOverdue(due_at=due,
                                                                    department="signal-co"))
-        return document(project(story))
+        return row_fields(project(story))
 
     docs = [case_due("C-SOON", day("10-08")), case_due("C-LATER", day("10-20")),
             case_due("C-LATE", day("10-10"), overdue=True)]

@@ -20,7 +20,7 @@ from services.common.http import install_error_handlers
 from services.lifecycle.history import History
 from services.tracking.api import install_routes
 from services.tracking.live import Signals
-from services.tracking.store import TimelineStore, document
+from services.tracking.store import TimelineStore, document, row_fields
 from services.tracking.timeline import fold
 
 
@@ -45,7 +45,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         view = fold(None, story.envelopes)
         assert view is not None
         documents.documents[case_id] = document(view)
-        store.rows.put(document(view))
+        store.rows.put(row_fields(view))
     app = FastAPI()
     install_error_handlers(app)
     router = APIRouter()

@@ -19,15 +19,15 @@ from unit.tracking.tracking_stories import (
 from contracts.facts import Priority
 from services.lifecycle.history import History
 from services.tracking.map_routes import elsewhere, feature, parse_bbox, public_places
-from services.tracking.store import document, point_of
+from services.tracking.store import point_of, row_fields
 
 
 def test_a_public_places_point_is_kept_for_the_maps_a_private_ones_is_not() -> None:
     signals = project(reference_case())
     assert point_of(signals) == {"lat": 34.7995, "lon": 113.639}
-    assert (document(signals)["lat"], document(signals)["lon"]) == (34.7995, 113.639)
+    assert (row_fields(signals)["lat"], row_fields(signals)["lon"]) == (34.7995, 113.639)
     water = project(water_case())
-    assert point_of(water) == {} and "lat" not in document(water)
+    assert point_of(water) == {} and "lat" not in row_fields(water)
 
 
 def test_the_public_map_asks_only_for_the_categories_whose_address_is_public() -> None:
@@ -39,7 +39,7 @@ def test_the_public_map_asks_only_for_the_categories_whose_address_is_public() -
     case_id = "ZB261006-CORR-0009"
     corrected = project(History(case_id).given(day("10-06", 9, 12), submitted(case_id)).given(
         day("10-06", 11), accepted(category="water", priority=Priority.UTILITIES)))
-    assert "lat" in document(corrected) and document(corrected)["category"] not in asked
+    assert "lat" in row_fields(corrected) and row_fields(corrected)["category"] not in asked
 
 
 def test_a_point_on_the_map_says_what_the_list_says_and_nothing_personal() -> None:

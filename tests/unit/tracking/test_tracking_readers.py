@@ -32,7 +32,7 @@ from services.lifecycle.history import History
 from services.lifecycle.policy import Policy
 from services.tracking.readers import may_read, sees_contact
 from services.tracking.render import staff_view, summary
-from services.tracking.store import CaseQuery, document
+from services.tracking.store import CaseQuery, row_fields
 from services.tracking.timeline import CaseView, fold
 
 CASE_ID = "ZB261020-HEAT-0001"
@@ -145,7 +145,7 @@ def test_a_new_routing_names_the_assisting_departments_afresh() -> None:
 
 def test_a_department_s_list_holds_the_cases_it_leads_or_assists() -> None:
     view = view_of(heating_case())
-    row = document(view)
+    row = row_fields(view)
     assert row["department"] == "heating-co" and row["assisting"] == ["housing"]
     query = CaseQuery(involving="housing", text="暖气", staff=True).filter()
     assert query["$and"] == [{"$or": [{"department": "housing"}, {"assisting": "housing"}]}]

@@ -29,7 +29,7 @@ from services.common.catalogue import LANGUAGES, Language
 from services.lifecycle.history import History
 from services.tracking.messages import MESSAGES
 from services.tracking.render import public_view, render, resident_view, staff_view, summary
-from services.tracking.store import document
+from services.tracking.store import row_fields
 from services.tracking.timeline import CaseView, fold
 
 
@@ -216,7 +216,7 @@ def test_each_deadline_passing_reads_as_its_own_and_staff_see_the_three_deadline
     assert (row["triage_overdue"], row["response_overdue"], row["overdue"]) == (
         False, True, True)
     assert "response_due_at" not in summary(view, language, CITY)  # staff's, not the list's
-    # tracking's store keeps them at the top, to query and sort by
-    doc = document(view)
+    # the rows of tracking's lists keep them, to filter and sort by
+    doc = row_fields(view)
     assert (doc["response_due_at"], doc["response_overdue"], doc["triage_overdue"]) == (
         response_due, True, False)
