@@ -10,10 +10,11 @@ resolved as well (a real system would do that once the work is done). Offsets ar
 after the answers are sent, so a case is answered at least once; an answer sent twice
 carries the same `reply_id` and is recorded once.
 
-    pip install aiokafka
+    pip install aiokafka cramjam
     python department_client.py dept.properties --resolve "已修复"
 
-It needs nothing of zaiban: aiokafka and the standard library. The messages are described
+It needs nothing of zaiban: aiokafka (with cramjam, its codecs: the topics' batches are
+compressed with zstd) and the standard library. The messages are described
 by contracts/schemas/ (`DepartmentCase` in the AsyncAPI document, `commands/DepartmentReply.json`).
 """
 

@@ -25,7 +25,7 @@ from contracts.envelope import HISTORY_PRODUCER_PREFIX, Envelope
 from contracts.facts import Actor, CaseStatus, Channel, Role
 from contracts.topics import Topics
 from services.common.catalogue import load_city
-from services.common.kafka import ADMIN, kafka_options
+from services.common.kafka import ADMIN, COMPRESSION, kafka_options
 from services.common.keys import KeyRing, key_store
 from services.common.settings import CommonSettings
 from services.common.store import make_client
@@ -250,7 +250,7 @@ async def log_is_empty(settings: CommonSettings) -> bool:
 
 async def publish(settings: CommonSettings, envelopes: Sequence[Envelope]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                                enable_idempotence=True, linger_ms=20, compression_type="gzip",
+                                enable_idempotence=True, linger_ms=20, compression_type=COMPRESSION,
                                 **kafka_options(settings, ADMIN))
     await producer.start()
     try:

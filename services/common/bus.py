@@ -54,7 +54,7 @@ from contracts.revocations import TokenRevoked
 from contracts.schemas import CaseEventEnvelope
 from contracts.topics import Topics
 from services.common.commits import Progress, committed_later
-from services.common.kafka import broker_security, principal_of
+from services.common.kafka import COMPRESSION, broker_security, principal_of
 from services.common.logging import COMMIT_LOST_TO_A_REBALANCE, bound, get_logger
 from services.common.revocations import Revocations
 from services.common.settings import CommonSettings, GatheringSettings
@@ -108,7 +108,7 @@ def make_broker(settings: CommonSettings, service: str, *,
         enable_idempotence=True,
         linger_ms=2,
         max_batch_size=256 * 1024,
-        compression_type="gzip",
+        compression_type=COMPRESSION,
         request_timeout_ms=15_000,
         graceful_timeout=10.0,
         ack_policy=AckPolicy.NACK_ON_ERROR,

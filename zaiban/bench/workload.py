@@ -49,7 +49,7 @@ from contracts.envelope import HISTORY_PRODUCER_PREFIX
 from contracts.facts import Actor, CaseStatus, Role
 from contracts.topics import Topics
 from services.common.catalogue import CityConfig, load_city
-from services.common.kafka import ADMIN, kafka_options
+from services.common.kafka import ADMIN, COMPRESSION, kafka_options
 from services.common.keys import KeyRing
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.intake.numbers import ALPHABET
@@ -415,7 +415,7 @@ async def publish(settings: CommonSettings, records: Sequence[Record], *, topic:
     """Append records to the case event log as fast as the producer batches them (acks=all)."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                 enable_idempotence=True, linger_ms=20,
-                                max_batch_size=512 * 1024, compression_type="gzip",
+                                max_batch_size=512 * 1024, compression_type=COMPRESSION,
                                 **kafka_options(settings, ADMIN))
     await producer.start()
     try:
