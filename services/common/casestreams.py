@@ -326,7 +326,11 @@ class CaseStreams:
         for attempt in range(MAX_ATTEMPTS):
             case: Case | None = None
             unpublished: list[dict[str, Any]] = []
-            # First on the case as kept, without a lookup: its claim is the check (`_trusted`)
+            # First on the case as kept, without a lookup: its claim is the check (`_trusted`).
+            # A case this process is beginning is kept once its snapshot is written: an
+            # officer's acceptance often comes while it is.
+            while attempt == 0 and (begun := self._beginning.get(case_id)) is not None:
+                await begun
             trusted = attempt == 0 and not create and self._trusted(case_id)
             if trusted:
                 case = self._kept[case_id]

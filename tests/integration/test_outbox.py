@@ -434,3 +434,32 @@ async def test_a_fold_after_a_command_whose_events_kafka_never_had_misses_none_o
     assert folded.assisting == ("water-co",)  # what only the claimed batch says
     assert folded.model_dump() == await folded_one_by_one(
         runtime, [submitted_, accepted_, *routed, resolved_])
+
+
+async def test_a_command_right_after_a_case_is_begun_waits_for_its_snapshot_and_looks_nothing_up(
+        runtime: ServiceRuntime) -> None:
+    """A submission is answered once Kafka holds it; its snapshot is written after. An officer's
+    acceptance that comes meanwhile waits for that snapshot, then decides on the case as kept:
+    no lookup of the batch after it."""
+    intake = CaseStreams(runtime.db[unique("begun_kept_")], runtime.events, runtime.clock,
+                         producer="intake", begins=True)
+    store_answers = asyncio.Event()
+    inserting = intake._snapshots.insert
+
+    async def slow(doc: Any) -> bool:
+        await store_answers.wait()
+        return await inserting(doc)
+
+    intake._snapshots.insert = slow  # type: ignore[method-assign]
+    case_id = unique("ZB-BEGUN-")
+    await intake.begin(case_id, [submitted()], cause="submit", correlation_id="c1", at=T0)
+    looked_up = store_commands(intake.claims, "find") + store_commands(intake.collection, "find")
+    accepting = asyncio.create_task(intake.execute(
+        case_id, lambda case: [accepted()], cause="accept", correlation_id="c2", at=T0))
+    await asyncio.sleep(0.2)
+    assert not accepting.done()  # waits for the snapshot
+    store_answers.set()
+    recorded = await asyncio.wait_for(accepting, 10)
+    assert [e.seq for e in recorded] == [2]
+    assert store_commands(intake.claims, "find") + store_commands(
+        intake.collection, "find") == looked_up
