@@ -220,8 +220,8 @@ class RowFollower:
     # -- keeping up ---------------------------------------------------------------------
 
     def put(self, documents: list[dict[str, Any]]) -> None:
-        """Documents this instance's projection wrote."""
-        documents = [unpack_row(document) for document in documents]
+        """The rows of the documents this instance's projection wrote (as the writer has them:
+        never packed)."""
         for document in documents:
             self.index.put(document)
         if self._during_load is not None:

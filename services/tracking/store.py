@@ -115,7 +115,6 @@ from services.common.store import (
     insert_new,
     pack_row,
     traits_of,
-    unpack_row,
 )
 from services.common.textindex import terms
 from services.tracking import inbox
@@ -145,8 +144,8 @@ class Projected:
 
     changed: list[str] = field(default_factory=list)
     failed: list[tuple[Envelope, str]] = field(default_factory=list)
-    documents: list[dict[str, Any]] = field(default_factory=list)
-    """The documents written (what the lists of this instance take at once)."""
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    """The rows of the documents written (what the lists of this instance take at once)."""
 
 
 def fold_safely(view: CaseView | None, envelopes: Sequence[Envelope]
@@ -241,12 +240,13 @@ def literal_pattern(text: str) -> str:
     return _REGEX_SPECIALS.sub(r"\\\1", text)
 
 
-def document(view: CaseView) -> dict[str, Any]:
+def document(view: CaseView, row: dict[str, Any] | None = None) -> dict[str, Any]:
     """The case's document: its `_id` and `seq` (the write's guard), the view compressed, and the
-    fields the lists read packed in one value (`store.pack_row`)."""
+    fields the lists read packed in one value (`store.pack_row`): its `row`, when the writer
+    has it already (the lists of this instance take it as it is)."""
     return {"_id": view.case_id, "seq": view.seq,
             "view": zlib.compress(view.model_dump_json().encode(), VIEW_COMPRESSION),
-            ROW: pack_row(row_fields(view))}
+            ROW: pack_row(row if row is not None else row_fields(view))}
 
 
 def row_fields(view: CaseView) -> dict[str, Any]:
@@ -384,21 +384,21 @@ class TimelineStore:
     def rows(self) -> RowIndex:
         return self.follower.index if self.follower is not None else self._rows
 
-    def _keep(self, documents: list[dict[str, Any]]) -> None:
+    def _keep(self, rows: list[dict[str, Any]]) -> None:
         if self.follower is not None:
-            self.follower.put(documents)
+            self.follower.put(rows)
         else:
-            for document in documents:
-                self._rows.put(unpack_row(document))
+            for row in rows:
+                self._rows.put(row)
 
     # -- writing ------------------------------------------------------------------
 
     async def project(self, envelopes: Sequence[Envelope]) -> Projected:
         """Apply a batch: new cases inserted in one command without a read, the others read
         (one query, or by key where the store indexes it) and replaced in bulk; the lists of
-        this instance take the documents written."""
+        this instance take the rows written."""
         projected = await self._project(envelopes)
-        self._keep(projected.documents)
+        self._keep(projected.rows)
         return projected
 
     async def _project(self, envelopes: Sequence[Envelope]) -> Projected:
@@ -425,16 +425,17 @@ class TimelineStore:
                 written, _ = await self._write_case(case_id, found, None)
                 if written is not None:
                     projected.changed.append(case_id)
-                    projected.documents.append(written)
+                    projected.rows.append(written)
                 continue
             writes.append((case_id, before.seq, after))
         for start in range(0, len(writes), WRITE_CHUNK):
             chunk = writes[start:start + WRITE_CHUNK]
-            documents = {case_id: document(after) for case_id, _, after in chunk}
+            rows = {case_id: row_fields(after) for case_id, _, after in chunk}
+            documents = {case_id: document(after, rows[case_id]) for case_id, _, after in chunk}
             versions = {case_id: (seq, after) for case_id, seq, after in chunk}
             for case_id in await self._replace(chunk, documents, traits):
                 projected.changed.append(case_id)
-                projected.documents.append(documents[case_id])
+                projected.rows.append(rows[case_id])
                 seq, after = versions[case_id]
                 self._keep_view(after)
                 self._log_gap(case_id, seq, remaining[case_id])
@@ -443,7 +444,7 @@ class TimelineStore:
                     case_id, remaining[case_id], await self.collection.find_one({"_id": case_id}))
                 if written is not None:
                     projected.changed.append(case_id)
-                    projected.documents.append(written)
+                    projected.rows.append(written)
         return projected
 
     async def _traits(self) -> StoreTraits:
@@ -456,11 +457,13 @@ class TimelineStore:
         """Insert the cases that start in this batch; returns those inserted (the others
         exist already: a redelivery, handled like any known case)."""
         docs: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
         outcomes: list[tuple[str, CaseView, list[tuple[Envelope, str]]]] = []
         for case_id, found in fresh.items():
             after, failed = fold_safely(None, found)
             if after is not None:
-                docs.append(document(after))
+                rows.append(row_fields(after))
+                docs.append(document(after, rows[-1]))
                 outcomes.append((case_id, after, failed))
         if not docs:
             return []
@@ -483,7 +486,7 @@ class TimelineStore:
             inserted.append(case_id)
             self._keep_view(after)
             projected.changed.append(case_id)
-            projected.documents.append(docs[index])
+            projected.rows.append(rows[index])
             projected.failed.extend(failed)
             self._log_gap(case_id, 0, fresh[case_id])
         return inserted
@@ -549,7 +552,7 @@ class TimelineStore:
                           doc: dict[str, Any] | None
                           ) -> tuple[dict[str, Any] | None, list[tuple[Envelope, str]]]:
         """One case, read again and written until it holds, for the rare batch that raced;
-        returns the document written (None: nothing was new)."""
+        returns the row of the document written (None: nothing was new)."""
         traits = await self._traits()
         for _attempt in range(MAX_ATTEMPTS):
             before = view_of(doc)
@@ -558,23 +561,23 @@ class TimelineStore:
                 return None, failed  # everything here was applied already (a redelivery)
             if before is None:
                 try:
-                    doc = document(after)
+                    row = row_fields(after)
                     await remember_codes(self.codes, [after])  # first, as in `_insert_fresh`
-                    await self.collection.insert_one(doc)
+                    await self.collection.insert_one(document(after, row))
                     self._log_gap(case_id, 0, envelopes)
                     self._keep_view(after)
-                    return doc, failed
+                    return row, failed
                 except DuplicateKeyError:
                     pass
             else:
                 guard = ({"_id": case_id, "seq": before.seq} if traits.atomic_filtered_updates
                          else {"_id": case_id})
-                written = document(after)
-                result = await self.collection.replace_one(guard, written)
+                row = row_fields(after)
+                result = await self.collection.replace_one(guard, document(after, row))
                 if result.matched_count == 1:
                     self._log_gap(case_id, before.seq, envelopes)
                     self._keep_view(after)
-                    return written, failed
+                    return row, failed
             doc = await self.collection.find_one({"_id": case_id})
         raise ProjectionConflict(f"case {case_id} changed {MAX_ATTEMPTS} times during one write")
 
