@@ -227,13 +227,14 @@ class CaseStreams:
 
     def _trusted(self, case_id: str) -> bool:
         """Whether a command may first decide on the case as kept, without looking up the batch
-        after it: the case is kept (as of a batch in the log) and not being begun. The claim of
-        its batch is then the check the lookup would be — the key `<case>#<version + 1>` is
-        taken exactly when the case moved on in this write model (another instance's command,
-        a fold of another's events, a batch this process claimed and could not publish). A
+        after it: the case is kept (as of a batch in the log; a case being begun is not kept
+        before its snapshot is written, and `execute` waits for that). The claim of its batch
+        is then the check the lookup would be — the key `<case>#<version + 1>` is taken
+        exactly when the case moved on in this write model (another instance's command, a
+        fold of another's events, a batch this process claimed and could not publish). A
         refusal, or nothing to do, is decided again on the case loaded: no claim checks
         those."""
-        return case_id in self._kept and case_id not in self._beginning
+        return case_id in self._kept
 
     def forget(self, case_id: str) -> None:
         """Know nothing of `case_id` in memory: the next load and fold ask the store (as a
@@ -267,8 +268,9 @@ class CaseStreams:
             case = (case or Case(case_id=case_id)).fold(envelopes_of(claim))
             known, newest = claim["last_seq"], claim
         if newest is not None and case is not None:
-            await self._save_snapshot(case, newest["_id"], entry=entry_of(newest))
-            pending = await self._unpublished(entry_of(newest))
+            entry = entry_of(newest)
+            await self._save_snapshot(case, newest["_id"], entry=entry)
+            pending = await self._unpublished(entry)
         elif kept:
             pending = False  # kept as of a batch in the log, and no batch after it
         else:
@@ -577,14 +579,12 @@ class CaseStreams:
             if not waiting:
                 return
         for claim in unpublished:
-            if entry_of(claim) in waiting:
-                await self._publish(claim)
+            if (entry := entry_of(claim)) in waiting:
+                await self._publish(claim, entry)
 
-    async def _publish(self, claim: dict[str, Any]) -> None:
+    async def _publish(self, claim: dict[str, Any], entry: str) -> None:
+        """Publish the batch `claim`, whose outbox entry is `entry`, and remove the entry."""
         envelopes = envelopes_of(claim)
-        entry = entry_of(claim)
-        if entry is None:
-            return  # claimed from the log: there already
         if entry not in self._in_log:  # not published by this process already
             await self.log.append(envelopes)
         await self._mark_published(entry)
@@ -610,7 +610,7 @@ class CaseStreams:
             if claim is None or entry_of(claim) != entry:
                 await self.outbox.delete_one({"_id": entry})
                 continue
-            await self._publish(claim)
+            await self._publish(claim, entry)
             published += 1
         return published
 
