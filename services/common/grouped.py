@@ -24,7 +24,7 @@ from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, WriteError
 
-from services.common.store import DUPLICATE_KEY
+from services.common.store import DUPLICATE_KEY, upsert_raced
 
 MAX_BATCH = 256
 
@@ -134,12 +134,8 @@ class GroupedWrites:
         return [outcomes[document["_id"]] for document in documents]
 
     async def _upsert(self, document: dict[str, Any]) -> None:
-        try:
-            await self.collection.replace_one({"_id": document["_id"]}, document, upsert=True)
-        except DuplicateKeyError:
-            # FerretDB's upsert is not atomic: another writer inserted the document between its
-            # read and its insert. It exists now, so this is a plain replace.
-            await self.collection.replace_one({"_id": document["_id"]}, document, upsert=True)
+        await upsert_raced(lambda: self.collection.replace_one(
+            {"_id": document["_id"]}, document, upsert=True))
 
     async def _delete_many(self, keys: list[Any]) -> list[None]:
         if len(keys) == 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -322,13 +322,18 @@ async def insert_new(collection: AsyncCollection[dict[str, Any]],
     return set()
 
 
+async def upsert_raced(upsert: Callable[[], Awaitable[object]]) -> None:
+    """Run `upsert` (a write by `_id` that makes the document if there is none), whoever else
+    makes the same document at the same moment. FerretDB's upsert reads, then inserts: of two
+    writers making one document, the second is refused as a duplicate key; the document
+    exists then, and the write goes again."""
+    try:
+        await upsert()
+    except DuplicateKeyError:
+        await upsert()
+
+
 async def upsert_one(collection: AsyncCollection[dict[str, Any]], key: Any,
                      update: dict[str, Any]) -> None:
-    """Apply `update` to the document `key`, made if there is none — whoever else does the
-    same at the same moment. FerretDB's upsert reads, then inserts: of two writers making one
-    document, the second is refused as a duplicate key; the document exists then, and its
-    update goes again."""
-    try:
-        await collection.update_one({"_id": key}, update, upsert=True)
-    except DuplicateKeyError:
-        await collection.update_one({"_id": key}, update, upsert=True)
+    """Apply `update` to the document `key`, made if there is none (`upsert_raced`)."""
+    await upsert_raced(lambda: collection.update_one({"_id": key}, update, upsert=True))
