@@ -21,7 +21,7 @@ from contracts import case_events as ev
 from contracts.envelope import Envelope
 from services.common.bus import EventLog
 from services.common.casestreams import CaseStreams, claim_id, envelopes_of
-from services.common.runtime import ServiceRuntime
+from services.common.runtime import ServiceRuntime, running
 from services.common.settings import CommonSettings
 from services.lifecycle.case import Case
 from services.lifecycle.errors import NotNow
@@ -48,12 +48,9 @@ class Recorder(ServiceRuntime[CommonSettings]):
 
 @pytest.fixture
 async def runtime(settings: CommonSettings) -> AsyncIterator[ServiceRuntime]:
-    runtime = Recorder(settings)
-    await runtime.start()
-    try:
-        yield runtime
-    finally:
-        await runtime.stop()
+    recorder = Recorder(settings)
+    async with running(recorder):
+        yield recorder
 
 
 def streams(runtime: ServiceRuntime, log: Any) -> CaseStreams:
