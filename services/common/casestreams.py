@@ -98,6 +98,7 @@ from services.common.compact import compact
 from services.common.grouped import GroupedWrites
 from services.common.logging import bound, get_logger
 from services.common.store import create_query_indexes, ensure_collections, report_failure
+from services.common.tasks import for_everyone
 from services.lifecycle.case import Case
 from services.lifecycle.errors import NotFound, NotNow, Refused
 from services.lifecycle.ownership import Writer, check_writer
@@ -544,7 +545,7 @@ class CaseStreams:
         """Remove the outbox entry `entry` with the others of the next `REMOVAL_WAIT_S`."""
         self._unremoved.append(entry)
         if self._removing is None or self._removing.done():
-            self._removing = asyncio.create_task(self._remove_published())
+            self._removing = for_everyone(self._remove_published())
 
     async def _remove_published(self) -> None:
         while self._unremoved:

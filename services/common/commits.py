@@ -29,6 +29,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from faststream.kafka.message import KafkaAckableMessage, KafkaMessage
 
 from services.common.logging import get_logger
+from services.common.tasks import for_everyone
 
 log = get_logger("zaiban.commits")
 
@@ -61,8 +62,7 @@ class Progress:
         if self.closing:
             await self.commit()
         elif self._committing is None or self._committing.done():
-            self._committing = asyncio.create_task(self._commit_soon(),
-                                                   name=f"commit:{self.group}")
+            self._committing = for_everyone(self._commit_soon(), name=f"commit:{self.group}")
 
     async def _commit_soon(self) -> None:
         # until nothing is left: what was handled while a commit was on its way waits for the

@@ -25,6 +25,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, WriteError
 
 from services.common.store import DUPLICATE_KEY, upsert_raced
+from services.common.tasks import for_everyone
 
 MAX_BATCH = 256
 
@@ -44,7 +45,7 @@ class _Queue(Generic[Item, Outcome]):
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if self._running is None or self._running.done():
-            self._running = asyncio.create_task(self._drain())
+            self._running = for_everyone(self._drain())
         return await future
 
     async def _drain(self) -> None:

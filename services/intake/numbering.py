@@ -32,6 +32,7 @@ from pymongo.errors import PyMongoError
 from services.common.keys import DataKey, KeyStore
 from services.common.logging import get_logger
 from services.common.store import Unavailable
+from services.common.tasks import for_everyone
 from services.intake.numbers import new_case_number
 
 log = get_logger("zaiban.intake.numbering")
@@ -118,7 +119,7 @@ class Numbers:
 
     def _release(self, numbers: list[str]) -> None:
         if numbers:
-            releasing = asyncio.create_task(self._released(numbers))
+            releasing = for_everyone(self._released(numbers))
             self._releasing.add(releasing)  # kept until done (the loop holds tasks weakly)
             releasing.add_done_callback(self._releasing.discard)
 
@@ -130,7 +131,7 @@ class Numbers:
 
     def _reserve_ahead(self, now: datetime) -> None:
         if self._reserving is None or self._reserving.done():
-            self._reserving = asyncio.create_task(self._reserve(now, self.batch + self._waiting))
+            self._reserving = for_everyone(self._reserve(now, self.batch + self._waiting))
             self._reserving.add_done_callback(_reserving_done)
 
     async def _reserve_more(self, now: datetime) -> int:
