@@ -777,6 +777,11 @@ def subscribe_envelopes(
             with bound(case_id=first.case_id, event_id=str(first.event_id)):
                 await retrying.failed(error, size=len(deliveries))
             raise
+        finally:
+            # FastStream keeps the message, and so its decoded batch, in a context variable,
+            # and a copy of this context can outlive the batch by far (a connection opened
+            # while handling it keeps one): the envelopes go now, not with the last copy
+            deliveries.clear()
         retrying.succeeded()
 
     return committing.progress
