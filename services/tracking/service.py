@@ -66,7 +66,8 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
         super().__init__(settings, clock)
         self.store = TimelineStore(self.db[COLLECTION], kept_views=settings.tracking_kept_views)
         self.signals = Signals()
-        self.read_case_events(self.project, title="tracking: case timelines")
+        self.read_case_events(self.project, title="tracking: case timelines",
+                              max_records=settings.tracking_batch_max)
         self.reads = AuditReads(self.db[AUDIT_COLLECTION])
         self.broker.subscriber(self.topics.audit, group_id=f"{self.group_id}-audit",
                                auto_offset_reset="earliest",

@@ -8,6 +8,13 @@ from services.common.settings import CommonSettings
 
 
 class TrackingSettings(CommonSettings):
+    tracking_batch_max: int = Field(
+        default=2000, ge=1, le=20_000,
+        description="Records of the case log per batch at most (live, a batch holds what "
+                    "came in a moment; catching up, this many). Each case a batch touches is "
+                    "one document written: larger batches write a case once for more of its "
+                    "events (`zaiban bench seed` at the article's volume: 500 took 102 s, "
+                    "2,000 took 60 s), and hold more envelopes at once (~7 KB each).")
     tracking_live_poll_s: float = Field(
         default=0.5, gt=0, le=30,
         description="How often an open live stream checks the store for news from other "
