@@ -5,7 +5,8 @@ case log hold an event or two, so each event cost an OffsetCommit of its own in 
 that reads it: measured here, 0.4 ms of the broker's CPU and 0.3 ms of the service's a
 commit, more than producing the event. Now a batch handled records what it covered (its
 highest offset per partition, plus one), and the consumer commits what is recorded at most
-every `COMMIT_EVERY_S`, in the background.
+every `COMMIT_EVERY_S`, in the background: at once when the last commit is older than that
+(a quiet group's next event, the last batch of a catch-up), else once it is that old.
 
 Why this keeps every event handled at least once:
 - only offsets of batches handled are committed, never the consumer's position (which runs
@@ -21,6 +22,7 @@ Why this keeps every event handled at least once:
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -34,8 +36,9 @@ from services.common.tasks import for_everyone
 log = get_logger("zaiban.commits")
 
 COMMIT_EVERY_S = 0.2
-"""How long handled offsets may wait to be committed together. The group's lag, and a
-test or bench waiting for a group to commit the log's end, see progress that much later."""
+"""The least time between two commits of one subscriber, and so the longest that handled
+offsets wait to be committed together: the group's lag, and a test or bench waiting for a
+group to commit the log's end, see progress at most that much later."""
 
 Offsets = dict[TopicPartition, int]
 
@@ -49,6 +52,8 @@ class Progress:
         """Set when the service stops: each batch handled is committed at once."""
         self._handled: dict[AIOKafkaConsumer, Offsets] = {}
         self._committing: asyncio.Task[None] | None = None
+        self._last_commit = -math.inf
+        """When the last commit started (the event loop's clock)."""
         self._lock = asyncio.Lock()
         self._failing = False
 
@@ -68,7 +73,9 @@ class Progress:
         # until nothing is left: what was handled while a commit was on its way waits for the
         # next one (no other task is started while this one runs)
         while self._handled:
-            await asyncio.sleep(COMMIT_EVERY_S)
+            wait = self._last_commit + COMMIT_EVERY_S - asyncio.get_running_loop().time()
+            if wait > 0:
+                await asyncio.sleep(wait)
             try:
                 await self.commit()
             except Exception as error:  # a consumer already stopped, say: read again, skipped
@@ -85,6 +92,7 @@ class Progress:
     async def commit(self) -> None:
         """Commit every offset recorded so far."""
         async with self._lock:  # one commit at a time, so none lands behind an older one
+            self._last_commit = asyncio.get_running_loop().time()
             handled, self._handled = self._handled, {}
             for consumer, offsets in handled.items():
                 try:

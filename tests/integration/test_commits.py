@@ -20,6 +20,7 @@ from unit.lifecycle.casebook import resolved_case
 from contracts import registry
 from contracts.envelope import Envelope
 from contracts.topics import Topics
+from services.common import commits
 from services.common.bus import Delivery
 from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
@@ -179,3 +180,23 @@ async def test_a_batch_handled_is_freed_though_copies_of_its_context_live_on(
         gc.collect()
         kept = [ref for ref in reader.envelopes if ref() is not None]
         assert len(reader.envelopes) == len(envelopes) and not kept
+
+
+async def test_a_quiet_group_commits_at_once_and_then_no_more_than_once_a_moment(
+        settings: CommonSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offsets wait to be committed together only when a commit went moments before: the
+    last batch of a catch-up, or an event after a quiet while, is committed at once."""
+    monkeypatch.setattr(commits, "COMMIT_EVERY_S", 60.0)  # a "moment" no test waits out
+    count = counted_commits(monkeypatch)
+    async with reading(settings) as reader:
+        first = events(1)
+        await publish_envelopes(settings, first)
+        await all_handled(settings, reader, len(first))  # within 10 s, not 60
+        assert count() == 1
+        more = events(1)
+        await publish_envelopes(settings, more)
+        await until_seen(reader, len(first) + len(more))
+        await asyncio.sleep(1.0)
+        assert count() == 1  # handled, its commit waiting for the moment to pass
+    # and stopping commits what waited (the test above: nothing is read again)
+    await handled_to_the_end(settings, reader.group_id, timeout=1.0)
