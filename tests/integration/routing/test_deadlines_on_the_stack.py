@@ -32,6 +32,7 @@ from services.common.keys import KeyRing
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.intake.service import IntakeService
 from services.intake.settings import IntakeSettings
+from services.lifecycle.case import Case
 from services.lifecycle.codes import tracking_code_for
 from services.lifecycle.history import History
 from services.lifecycle.policy import Policy
@@ -97,6 +98,16 @@ async def accepted(settings: CommonSettings, story: History, when: datetime) -> 
     story.given(when, ev.CaseAccepted(officer=OFFICER, category=facts.category,
                                       district=facts.district, priority=facts.priority))
     await publish_envelopes(settings, story.latest)
+
+
+async def folded_by(intake: IntakeService, case_id: str, seq: int) -> None:
+    """Until intake's write model holds the case as of its event `seq` (intake folds what
+    others record on the log a moment later)."""
+    async def as_of() -> Case | None:
+        case = await intake.streams.get(case_id)
+        return case if case is not None and case.version >= seq else None
+
+    await eventually(as_of, what=f"intake to fold {case_id} up to event {seq}")
 
 
 def deadlines_of(events: list[Envelope]) -> dict[str, str]:
@@ -180,7 +191,10 @@ async def test_cases_across_the_adjusted_working_sunday(
     # nobody triages the other before the weekend: due on the worked Sunday, not on Monday
     [submission] = await until_types(settings, waiting.case_id, "CaseSubmitted")
     assert submission.facts.triage_due_at == at(9, 20, 16)
-    await eventually(lambda: intake.streams.get(waiting.case_id), what="intake to fold it")
+    # intake sweeps what it has folded: the one waiting, and the other's acceptance (else it
+    # is a submission of 15:00, overdue at 16:00)
+    await folded_by(intake, waiting.case_id, 1)
+    await folded_by(intake, routed.case_id, events[-1].seq)
     clock.set(at(9, 20, 16))
     assert (await routing.sweep()).overdue == 0
     assert await intake.sweep_deadlines() == 0
