@@ -22,12 +22,14 @@ from contracts.envelope import Envelope
 from contracts.personal import PersonalData, Sealed
 from contracts.topics import Topics
 from services.common.bus import Delivery
+from services.common.casestreams import CaseStreams
 from services.common.kafka import ADMIN, kafka_options
 from services.common.keys import KeyRing, key_store, open_sealed
 from services.common.replay import LogReader
 from services.common.runtime import running  # noqa: F401 (tests import it from here)
 from services.common.settings import CommonSettings
 from services.common.store import make_client
+from services.lifecycle.case import Case
 from zaiban.bench.env import Positions, total
 from zaiban.chaos.verify import eventually
 from zaiban.infra import StackInfo
@@ -299,6 +301,17 @@ async def every_record(settings: CommonSettings) -> list[Delivery]:
         starts, ends = await reader.bounds()
         await reader.replay(starts, ends, keep)
     return found
+
+
+async def case_once(streams: CaseStreams, case_id: str, holds: Callable[[Case], bool], *,
+                    what: str) -> Case:
+    """The case as a service's write model (`streams`) holds it, once `holds` is true of it: a
+    service folds what others record on the log a moment later."""
+    async def probe() -> Case | None:
+        case = await streams.get(case_id)
+        return case if case is not None and holds(case) else None
+
+    return await eventually(probe, what=what)
 
 
 async def log_ends(settings: CommonSettings) -> dict[str, int]:

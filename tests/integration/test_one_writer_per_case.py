@@ -21,7 +21,15 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import pytest_asyncio
-from helpers import WANGFUFEN_REQUEST, client_for, eventually, read_events, running, unique
+from helpers import (
+    WANGFUFEN_REQUEST,
+    case_once,
+    client_for,
+    eventually,
+    read_events,
+    running,
+    unique,
+)
 from servicefixtures import token
 
 from contracts import case_events as ev
@@ -32,7 +40,6 @@ from services.common.http import build_app
 from services.common.settings import CommonSettings
 from services.intake.service import IntakeService
 from services.intake.settings import IntakeSettings
-from services.lifecycle.case import Case
 from services.lifecycle.ownership import NotTheWriter
 from services.routing.service import RoutingService
 from services.routing.settings import RoutingSettings
@@ -147,11 +154,8 @@ async def test_a_service_records_nothing_on_a_case_the_other_writes(
                                    headers={"Idempotency-Key": unique("one-writer-")})
     case_id = answer.json()["case_id"]
 
-    async def routing_has(status: str) -> Case | None:
-        case = await writers.routing.streams.get(case_id)
-        return case if case is not None and case.status == status else None
-
-    waiting = await eventually(lambda: routing_has("submitted"), what="routing to fold it")
+    waiting = await case_once(writers.routing.streams, case_id,
+                              lambda case: case.status == "submitted", what="routing to fold it")
     early = await writers.http.post(f"/api/cases/{case_id}/escalate", json={},
                                   headers=SUPERVISOR)
     assert early.status_code == 409 and "intake holds it until its triage" in early.text
@@ -161,7 +165,8 @@ async def test_a_service_records_nothing_on_a_case_the_other_writes(
                                             cause="by-hand", correlation_id="by-hand")
     accepted = await writers.http.post(f"/api/cases/{case_id}/accept", json={}, headers=OFFICER)
     assert accepted.status_code == 200, accepted.text
-    routed = await eventually(lambda: routing_has("routed"), what="routing to route it")
+    routed = await case_once(writers.routing.streams, case_id,
+                             lambda case: case.status == "routed", what="routing to route it")
     with pytest.raises(NotTheWriter, match="routing records its events since its triage"):
         await writers.intake.streams.execute(case_id, lambda case: escalation,
                                            cause="by-hand", correlation_id="by-hand")

@@ -17,8 +17,8 @@ import pytest
 from helpers import (
     DiesAfter,
     Killed,
+    case_once,
     client_for,
-    eventually,
     publish_envelopes,
     running,
 )
@@ -32,7 +32,6 @@ from services.composition import build
 from services.intake.erasures import Erasures
 from services.intake.service import IntakeService
 from services.lifecycle import privacy
-from services.lifecycle.case import Case
 
 
 async def test_a_crash_once_the_key_is_destroyed_leaves_no_photo_behind(
@@ -65,11 +64,9 @@ async def test_a_crash_once_the_key_is_destroyed_leaves_no_photo_behind(
                                    correlation_id=command.request_id, cause=f"erase/{case_id}")
         await publish_envelopes(settings, recorded.envelopes)
 
-        async def folded() -> Case | None:
-            case = await service.streams.get(case_id)
-            return case if case is not None and case.erased else None
-
-        assert (await eventually(folded, what="intake to fold the erasure")).media == ()
+        folded = await case_once(service.streams, case_id, lambda case: case.erased,
+                                 what="intake to fold the erasure")
+        assert folded.media == ()
 
         await erasures.carry_out(command)  # the request, redelivered after the restart
         assert (await http.get(str(photo["url"]))).status_code == 404

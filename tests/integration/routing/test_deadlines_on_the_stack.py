@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest_asyncio
 import yaml
-from helpers import TEST_SECRET, eventually, publish_envelopes, running
+from helpers import TEST_SECRET, case_once, publish_envelopes, running
 from integration.routing.test_routing_on_the_stack import SIGNAL_CO, log_of, post, until_types
 from unit.lifecycle.casebook import a_submission
 
@@ -32,7 +32,6 @@ from services.common.keys import KeyRing
 from services.common.settings import REPO_ROOT, CommonSettings
 from services.intake.service import IntakeService
 from services.intake.settings import IntakeSettings
-from services.lifecycle.case import Case
 from services.lifecycle.codes import tracking_code_for
 from services.lifecycle.history import History
 from services.lifecycle.policy import Policy
@@ -98,16 +97,6 @@ async def accepted(settings: CommonSettings, story: History, when: datetime) -> 
     story.given(when, ev.CaseAccepted(officer=OFFICER, category=facts.category,
                                       district=facts.district, priority=facts.priority))
     await publish_envelopes(settings, story.latest)
-
-
-async def folded_by(intake: IntakeService, case_id: str, seq: int) -> None:
-    """Until intake's write model holds the case as of its event `seq` (intake folds what
-    others record on the log a moment later)."""
-    async def as_of() -> Case | None:
-        case = await intake.streams.get(case_id)
-        return case if case is not None and case.version >= seq else None
-
-    await eventually(as_of, what=f"intake to fold {case_id} up to event {seq}")
 
 
 def deadlines_of(events: list[Envelope]) -> dict[str, str]:
@@ -193,8 +182,10 @@ async def test_cases_across_the_adjusted_working_sunday(
     assert submission.facts.triage_due_at == at(9, 20, 16)
     # intake sweeps what it has folded: the one waiting, and the other's acceptance (else it
     # is a submission of 15:00, overdue at 16:00)
-    await folded_by(intake, waiting.case_id, 1)
-    await folded_by(intake, routed.case_id, events[-1].seq)
+    await case_once(intake.streams, waiting.case_id, lambda case: case.version >= 1,
+                    what="intake to fold the waiting case")
+    await case_once(intake.streams, routed.case_id, lambda case: case.version >= events[-1].seq,
+                    what="intake to fold the routed case")
     clock.set(at(9, 20, 16))
     assert (await routing.sweep()).overdue == 0
     assert await intake.sweep_deadlines() == 0
