@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from helpers import as_admin, handled_to_the_end, publish_envelopes, unique
+from helpers import as_admin, handled_to_the_end, publish_envelopes, running, unique
 from unit.lifecycle.casebook import resolved_case
 
 from contracts import registry
@@ -116,14 +116,10 @@ class Leaving(Reader):
 
 
 @asynccontextmanager
-async def reading(settings: CommonSettings, kind: type[Reader] = Reader
-                  ) -> AsyncIterator[Reader]:
-    reader = kind(settings)
-    await reader.start()
-    try:
+async def reading(settings: CommonSettings) -> AsyncIterator[Reader]:
+    reader = Reader(settings)
+    async with running(reader):
         yield reader
-    finally:
-        await reader.stop()
 
 
 async def test_a_group_commits_what_it_handled_a_moment_at_a_time(
@@ -171,11 +167,12 @@ async def test_a_batch_handled_is_freed_though_copies_of_its_context_live_on(
         settings: CommonSettings) -> None:
     """At the article's volume a batch is 5,000 envelopes (~30 MB): kept alive by whatever
     outlived its handling, they took the metrics service past 300 MB."""
-    async with reading(settings, Leaving) as reader:
+    reader = Leaving(settings)
+    async with running(reader):
         envelopes = events(4)
         await publish_envelopes(settings, envelopes)
         await all_handled(settings, reader, len(envelopes))
-        assert isinstance(reader, Leaving) and reader.contexts  # copies taken while handling
+        assert reader.contexts  # copies taken while handling
         registry._recent.clear()  # the events read lately, kept on purpose (bounded)
         gc.collect()
         kept = [ref for ref in reader.envelopes if ref() is not None]
