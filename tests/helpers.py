@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from contracts.envelope import Envelope
 from contracts.personal import PersonalData, Sealed
 from contracts.topics import Topics
-from services.common.bus import Delivery
+from services.common.bus import Delivered, Reading, parse_envelope
 from services.common.casestreams import CaseStreams
 from services.common.kafka import ADMIN, kafka_options
 from services.common.keys import KeyRing, key_store, open_sealed
@@ -287,17 +287,19 @@ class ServerSentEvents:
         raise AssertionError("the stream ended")
 
 
-async def every_record(settings: CommonSettings) -> list[Delivery]:
-    """Every record of the case event log, as a consumer is handed them."""
+async def every_record(settings: CommonSettings, read: Reading[Any] = parse_envelope
+                       ) -> list[Delivered[Any]]:
+    """Every record of the case event log, as a consumer that reads them with `read` (whole,
+    or as the figures do) is handed them."""
     from services.common.replay import LogReader
 
-    found: list[Delivery] = []
+    found: list[Delivered[Any]] = []
 
-    async def keep(deliveries: list[Delivery]) -> int:
+    async def keep(deliveries: list[Delivered[Any]]) -> int:
         found.extend(deliveries)
         return 0
 
-    async with LogReader(settings, ADMIN) as reader:
+    async with LogReader(settings, ADMIN, read) as reader:
         starts, ends = await reader.bounds()
         await reader.replay(starts, ends, keep)
     return found

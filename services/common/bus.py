@@ -32,7 +32,7 @@ import typing
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
@@ -49,7 +49,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, V
 
 from contracts.audit import PersonalDataRead
 from contracts.envelope import Envelope
-from contracts.registry import UnreadableEvent, check_readable, read_event
+from contracts.registry import UnreadableEvent, read_event
 from contracts.revocations import TokenRevoked
 from contracts.schemas import CaseEventEnvelope
 from contracts.topics import Topics
@@ -481,22 +481,11 @@ class DeadLetters:
         )
 
 
-DataOf = Callable[[str], bool]
-"""Which event types' data a consumer reads (by type name); None: all of them."""
-
-
-def parse_envelope(raw: bytes, data_of: DataOf | None = None) -> Envelope:
-    """The envelope in `raw`, with its event readable at the current version, or Poison.
-
-    A consumer that reads only some events' data (metrics counts from the envelope's
-    facts) names them with `data_of`: the others are checked for a known type and
-    version but their data is not validated, which is most of the cost of reading."""
+def parse_envelope(raw: bytes) -> Envelope:
+    """The envelope in `raw`, with its event readable at the current version, or Poison."""
     try:
         envelope = Envelope.from_bytes(raw)
-        if data_of is None or data_of(envelope.type):
-            read_event(envelope)
-        else:
-            check_readable(envelope.type, envelope.schema_version)
+        read_event(envelope)
     except (ValidationError, UnreadableEvent, ValueError) as error:
         raise Poison(describe_error(error)) from error
     return envelope
@@ -520,14 +509,38 @@ def records_in(raw: Any) -> tuple[ConsumerRecord[Any, Any], ...]:
     return raw if isinstance(raw, tuple) else (raw,)
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """An envelope and where in the log it was read (for offset-fenced writers)."""
+class Logged(Protocol):
+    """What the plumbing reads of every record of the case log, however a consumer reads the
+    rest: the case (the key, `per_case`) and the event (a failed batch's log line)."""
 
-    envelope: Envelope
+    @property
+    def case_id(self) -> str: ...
+
+    @property
+    def event_id(self) -> object: ...
+
+
+E = TypeVar("E", bound=Logged)
+
+Reading = Callable[[bytes], E]
+"""How a consumer reads a record of the case log: `parse_envelope` (the whole envelope, its
+event validated), or only what it uses (the figures: `services/metrics/reading.py`); a
+record it cannot read raises `Poison`."""
+
+
+@dataclass(frozen=True)
+class Delivered(Generic[E]):
+    """A record of the case log as its consumer read it, and where in the log it was (for
+    offset-fenced writers)."""
+
+    envelope: E
     topic: str
     partition: int
     offset: int
+
+
+Delivery = Delivered[Envelope]
+"""A record read whole (`parse_envelope`): what most consumers handle."""
 
 
 CASES_AT_ONCE = 32
@@ -572,30 +585,30 @@ class CaseEvents(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    deliveries: list[Delivery]
+    deliveries: list[Delivered[Any]]
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return CaseEventEnvelope.model_json_schema(*args, **kwargs)
 
 
-def read_case_events(dead_letters: DeadLetters, data_of: DataOf | None = None
+def read_case_events(dead_letters: DeadLetters, read: Reading[E]
                      ) -> Callable[[StreamMessage[Any]], Awaitable[CaseEvents]]:
-    """A decoder for a batch of the case event log: each record parsed once, with
-    `parse_envelope`; an unreadable one is dead-lettered and the rest are handled."""
+    """A decoder for a batch of the case event log: each record read once, with `read`; an
+    unreadable one is dead-lettered and the rest are handled."""
 
-    async def read(message: StreamMessage[Any]) -> CaseEvents:
-        deliveries: list[Delivery] = []
+    async def decode(message: StreamMessage[Any]) -> CaseEvents:
+        deliveries: list[Delivered[E]] = []
         for record in records_of(message):
             try:
-                envelope = parse_envelope(record.value or b"", data_of)
+                envelope = read(record.value or b"")
             except Poison as poison:
                 await dead_letters.put(record, str(poison))
                 continue
-            deliveries.append(Delivery(envelope, record.topic, record.partition, record.offset))
+            deliveries.append(Delivered(envelope, record.topic, record.partition, record.offset))
         return CaseEvents.model_construct(deliveries=deliveries)
 
-    return read
+    return decode
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -718,7 +731,7 @@ class Retrying:
             self.health.wrote(by=f"{self.group}:{self.what}")
 
 
-BatchHandler = Callable[[list[Delivery]], Awaitable[None]]
+BatchHandler = Callable[[list[Delivered[E]]], Awaitable[None]]
 
 
 def subscribe_envelopes(
@@ -727,10 +740,10 @@ def subscribe_envelopes(
     topic: str,
     group_id: str,
     dead_letters: DeadLetters,
-    handle: BatchHandler,
+    handle: BatchHandler[E],
+    read: Reading[E],
     max_records: int = 500,
     title: str | None = None,
-    data_of: DataOf | None = None,
     health: WriteHealth | None = None,
     gathering: GatheringSettings | None = None,
 ) -> Progress:
@@ -758,7 +771,7 @@ def subscribe_envelopes(
         fetch_max_wait_ms=gathering.gather_ms if gathering else 500,
         title=title or f"{group_id}:{topic}",
         description=described(Topics.case_events),
-        decoder=read_case_events(dead_letters, data_of),
+        decoder=read_case_events(dead_letters, read),
     )
     # its progress committed a moment at a time, not after every batch (`commits.py`)
     committing = committed_later(group_id)

@@ -13,14 +13,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, overload
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
+from contracts.envelope import Envelope
 from contracts.topics import Topics
-from services.common.bus import DataOf, Delivery, Poison, parse_envelope
+from services.common.bus import Delivered, E, Poison, Reading, parse_envelope
 from services.common.kafka import kafka_options
 from services.common.logging import get_logger
 from services.common.settings import CommonSettings
@@ -39,7 +40,7 @@ Offsets = dict[TopicPartition, int]
 Progress = Callable[[int, int], None]
 """Called with (records read, records to read) as a replay goes."""
 
-Project = Callable[[list[Delivery]], Awaitable[int]]
+Project = Callable[[list[Delivered[E]]], Awaitable[int]]
 """Projects a batch; returns how many of its events could not be projected."""
 
 
@@ -62,20 +63,27 @@ class Phases:
         self.since = now
 
 
-class LogReader:
-    """A consumer outside any group, reading ranges of the case event log."""
+class LogReader(Generic[E]):
+    """A consumer outside any group, reading ranges of the case event log: each record whole,
+    or as `read` reads it."""
+
+    @overload
+    def __init__(self: LogReader[Envelope], settings: CommonSettings, principal: str) -> None: ...
+
+    @overload
+    def __init__(self, settings: CommonSettings, principal: str, read: Reading[E]) -> None: ...
 
     def __init__(self, settings: CommonSettings, principal: str,
-                 data_of: DataOf | None = None) -> None:
+                 read: Reading[Any] = parse_envelope) -> None:
         self.topic = Topics(settings.topic_prefix).case_events
-        self.data_of = data_of
+        self.read = read
         self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                                          group_id=None, enable_auto_commit=False,
                                          auto_offset_reset="earliest",
                                          fetch_max_wait_ms=FETCH_WAIT_MS,
                                          **kafka_options(settings, principal))
 
-    async def __aenter__(self) -> LogReader:
+    async def __aenter__(self) -> LogReader[E]:
         await self.consumer.start()
         return self
 
@@ -93,7 +101,7 @@ class LogReader:
         return (await self.consumer.beginning_offsets(assigned),
                 await self.consumer.end_offsets(assigned))
 
-    async def replay(self, starts: Offsets, ends: Offsets, project: Project,
+    async def replay(self, starts: Offsets, ends: Offsets, project: Project[E],
                      progress: Progress | None = None, batch: int = 2000) -> Replayed:
         """Project every record in [start, end) of each partition, in order per partition."""
         total = sum(max(ends[tp] - starts.get(tp, 0), 0) for tp in ends)
@@ -103,20 +111,20 @@ class LogReader:
         read = events = unreadable = 0
         while remaining:
             fetched = await self.consumer.getmany(*remaining, timeout_ms=500, max_records=batch)
-            deliveries: list[Delivery] = []
+            deliveries: list[Delivered[E]] = []
             for tp, records in fetched.items():
                 for record in records:
                     if record.offset >= ends[tp]:
                         continue
                     read += 1
                     try:
-                        envelope = parse_envelope(record.value or b"", self.data_of)
+                        envelope = self.read(record.value or b"")
                     except Poison as poison:
                         unreadable += 1
                         log.warning("replay_skipped_unreadable", partition=tp.partition,
                                     offset=record.offset, reason=str(poison))
                         continue
-                    deliveries.append(Delivery(envelope, tp.topic, tp.partition, record.offset))
+                    deliveries.append(Delivered(envelope, tp.topic, tp.partition, record.offset))
             if deliveries:
                 failed = await project(deliveries)
                 events += len(deliveries) - failed

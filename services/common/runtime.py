@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from functools import cached_property
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from fastapi import APIRouter
 from prometheus_client import Gauge
@@ -23,19 +23,22 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from contracts.envelope import Envelope
 from contracts.topics import Topics
 from services.common.auth import TokenCheck
 from services.common.bus import (
     AuditTrail,
     BatchHandler,
-    DataOf,
     DeadLetters,
+    E,
     EventLog,
+    Reading,
     RevocationFeed,
     RevocationLog,
     every_one,
     held_until,
     make_broker,
+    parse_envelope,
     subscribe_envelopes,
 )
 from services.common.catalogue import load_city
@@ -135,16 +138,25 @@ class ServiceRuntime(Generic[S]):
         """Where this service records changes of the city's configuration (admins' routes)."""
         return CityLog(self.broker, self.topics, self.name)
 
-    def read_case_events(self, handle: BatchHandler, *, title: str, max_records: int = 500,
-                         data_of: DataOf | None = None) -> None:
+    @overload
+    def read_case_events(self, handle: BatchHandler[Envelope], *, title: str,
+                         max_records: int = 500) -> None: ...
+
+    @overload
+    def read_case_events(self, handle: BatchHandler[E], *, title: str, max_records: int = 500,
+                         read: Reading[E]) -> None: ...
+
+    def read_case_events(self, handle: BatchHandler[Any], *, title: str, max_records: int = 500,
+                         read: Reading[Any] = parse_envelope) -> None:
         """Feed the case event log to `handle` in batches, as this service's consumer group,
-        dead-lettering what cannot be read (`subscribe_envelopes`); gathering live records
-        into fewer batches when the service's settings say so (`GatheringSettings`)."""
+        each record read whole or as `read` reads it, dead-lettering what cannot be read
+        (`subscribe_envelopes`); gathering live records into fewer batches when the service's
+        settings say so (`GatheringSettings`)."""
         gathering = self.settings if isinstance(self.settings, GatheringSettings) else None
         self._progress.append(subscribe_envelopes(
             self.broker, topic=self.topics.case_events, group_id=self.group_id,
-            dead_letters=self.dead_letters, handle=handle, max_records=max_records, title=title,
-            data_of=data_of, health=self.store_writes, gathering=gathering))
+            dead_letters=self.dead_letters, handle=handle, read=read, max_records=max_records,
+            title=title, health=self.store_writes, gathering=gathering))
 
     # A service that checks tokens takes `tokens` when it builds its routes; so it reads
     # every revocation of staff access, on every instance, and answers nothing before.

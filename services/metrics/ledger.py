@@ -41,6 +41,7 @@ from services.metrics.marks import (
     mark_of,
     move,
 )
+from services.metrics.reading import Counted, counted
 
 
 @dataclass
@@ -70,10 +71,10 @@ class Ledger:
 
 @dataclass(frozen=True)
 class Positioned:
-    """An envelope and its offset in its partition."""
+    """A record as the figures read it (`reading.Counted`), and its offset in its partition."""
 
     offset: int
-    envelope: Envelope
+    envelope: Counted
 
 
 @dataclass
@@ -99,7 +100,7 @@ class Folded:
 class _Latest:
     """A case's last event in a batch, and where it was."""
 
-    envelope: Envelope
+    envelope: Counted
     offset: int
     finished: bool
 
@@ -209,15 +210,18 @@ def fold(ledger: Ledger, records: Iterable[Positioned], tz: tzinfo, window: int,
     return result
 
 
+def positioned(envelopes: Sequence[Envelope], start: int = 0) -> list[Positioned]:
+    """Envelopes at hand as the figures read them from the log, at offsets from `start`."""
+    return [Positioned(start + i, counted(e)) for i, e in enumerate(envelopes)]
+
+
 def fold_envelopes(envelopes: Sequence[Envelope], tz: tzinfo, window: int = 1 << 40,
                    ledger: Ledger | None = None) -> Ledger:
     """A ledger from envelopes in log order (offsets 0..n-1): what replaying them gives."""
-    start = (ledger or Ledger()).offset + 1
-    records = [Positioned(start + i, e) for i, e in enumerate(envelopes)]
+    records = positioned(envelopes, (ledger or Ledger()).offset + 1)
     return fold(ledger or Ledger(), records, tz, window).ledger
 
 
 def fold_days(envelopes: Sequence[Envelope], tz: tzinfo) -> DayCounters:
     """The counters by submission day that replaying `envelopes` (in log order) gives."""
-    records = [Positioned(i, e) for i, e in enumerate(envelopes)]
-    return fold(Ledger(), records, tz, 1 << 40).day_deltas
+    return fold(Ledger(), positioned(envelopes), tz, 1 << 40).day_deltas

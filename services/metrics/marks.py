@@ -20,13 +20,11 @@ from datetime import tzinfo
 from functools import lru_cache
 from typing import Any
 
-from contracts import case_events as ev
-from contracts.envelope import Envelope
-from contracts.facts import CaseFacts, CaseStatus
-from contracts.registry import read_event
+from contracts.facts import CaseStatus
 from services.metrics.counters import ALL, FIRST_RESPONSE, RESOLUTION_TIME, key
 from services.metrics.definitions import NO_DEPARTMENT
 from services.metrics.histograms import bucket_of
+from services.metrics.reading import Counted, CountedFacts
 
 OPEN_STATUSES = frozenset({CaseStatus.SUBMITTED, CaseStatus.ACCEPTED,
                            CaseStatus.AWAITING_DISPATCH, CaseStatus.ROUTED,
@@ -78,7 +76,7 @@ def city_day(moment: Any, tz: tzinfo) -> str:
     return str(moment.astimezone(tz).date().isoformat())
 
 
-def mark_of(seq: int, facts: CaseFacts, tz: tzinfo) -> Mark:
+def mark_of(seq: int, facts: CountedFacts, tz: tzinfo) -> Mark:
     """The case's mark from its public facts after event `seq`."""
     submitted = facts.submitted_at
     first_response = (
@@ -184,48 +182,23 @@ def move(total: dict[str, int], before: Mark | None, after: Mark | None) -> None
 # --- what an event changes ------------------------------------------------------------------------
 
 
-ANSWERS = frozenset({ev.FeedbackGiven.TYPE, ev.CaseClosed.TYPE})
-"""The events whose own fields the figures read: the resident's answer, and a closing (which
-says whether it was for want of one)."""
-
-
-def reads_data_of(event_type: str) -> bool:
-    """The events whose own fields the figures read; every other figure comes from the
-    envelope's facts (so the consumer need not validate the rest: `parse_envelope`)."""
-    return event_type in ANSWERS
-
-
-def _answer_measures(event: ev.CaseEvent) -> tuple[str, ...]:
-    match event:
-        case ev.FeedbackGiven(satisfied=True):
-            return ("feedback", "satisfied")
-        case ev.FeedbackGiven():
-            return ("feedback",)
-        case ev.CaseClosed(reason="no_answer"):
-            return ("unanswered",)
-    return ()
-
-
-def answer_counts(envelope: Envelope, tz: tzinfo) -> dict[str, int]:
+def answer_counts(event: Counted, tz: tzinfo) -> dict[str, int]:
     """The feedback answer an event gives (or the resolution left unanswered, when a case
     closes for want of one), counted under the case's dimensions now."""
-    if envelope.type not in ANSWERS:
+    if not event.answer:
         return {}
-    measures = _answer_measures(read_event(envelope))
-    if not measures:
-        return {}
-    facts = envelope.facts
-    keys = _group_keys(measures, facts.category, facts.district, facts.channel.value,
-                       facts.department) + _day_keys(measures, city_day(facts.submitted_at, tz),
-                                                     None)
+    facts = event.facts
+    keys = _group_keys(event.answer, facts.category, facts.district, facts.channel.value,
+                       facts.department) + _day_keys(event.answer,
+                                                     city_day(facts.submitted_at, tz), None)
     return dict.fromkeys(keys, 1)
 
 
-def deltas(before: Mark | None, envelope: Envelope, tz: tzinfo) -> tuple[Mark, dict[str, int]]:
-    """The case's mark after `envelope`, and how the counters change because of it."""
-    after = mark_of(envelope.seq, envelope.facts, tz)
+def deltas(before: Mark | None, event: Counted, tz: tzinfo) -> tuple[Mark, dict[str, int]]:
+    """The case's mark after `event`, and how the counters change because of it."""
+    after = mark_of(event.seq, event.facts, tz)
     change: dict[str, int] = {}
     move(change, before, after)
-    for k, v in answer_counts(envelope, tz).items():
+    for k, v in answer_counts(event, tz).items():
         change[k] = change.get(k, 0) + v
     return after, {k: v for k, v in change.items() if v}

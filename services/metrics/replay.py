@@ -18,13 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.common import collector
-from services.common.bus import Delivery
 from services.common.kafka import principal_of
 from services.common.logging import get_logger
 from services.common.replay import LogReader, Phases, Progress, Project, swap_in
 from services.common.settings import CommonSettings
 from services.common.store import make_client, service_db
-from services.metrics.marks import reads_data_of
+from services.metrics.reading import Counted, CountedDelivery, read_counted
 from services.metrics.report import Figures
 from services.metrics.service import city_timezone, figure_store
 from services.metrics.settings import MetricsSettings
@@ -44,8 +43,8 @@ class RebuildReport:
     """Seconds in each phase: fold (reading, folding and writing), swap, catch-up."""
 
 
-def projector(store: FigureStore) -> Project:
-    async def project(deliveries: list[Delivery]) -> int:
+def projector(store: FigureStore) -> Project[Counted]:
+    async def project(deliveries: list[CountedDelivery]) -> int:
         await store.apply(deliveries)
         return 0  # the figures take every readable event; unreadable ones never get here
 
@@ -62,7 +61,7 @@ async def rebuild(settings: CommonSettings, *, progress: Progress | None = None)
     client = make_client(metrics)
     db = service_db(client, metrics, "metrics")
     try:
-        async with LogReader(metrics, principal_of("metrics"), data_of=reads_data_of) as reader:
+        async with LogReader(metrics, principal_of("metrics"), read_counted) as reader:
             await db.drop_collection(rebuild_name)
             fresh = figure_store(db[rebuild_name], metrics, tz)
             beginnings, ends = await reader.bounds()

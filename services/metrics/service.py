@@ -21,7 +21,7 @@ from aiokafka import ConsumerRecord
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.common import collector
-from services.common.bus import DeadLetters, Delivery
+from services.common.bus import DeadLetters
 from services.common.catalogue import load_city
 from services.common.clock import Clock
 from services.common.kafka import principal_of
@@ -30,7 +30,7 @@ from services.common.runtime import ServiceRuntime
 from services.common.settings import CommonSettings
 from services.common.store import ensure_collections
 from services.metrics.api import install_routes
-from services.metrics.marks import reads_data_of
+from services.metrics.reading import CountedDelivery, read_counted
 from services.metrics.report import Figures
 from services.metrics.settings import MetricsSettings
 from services.metrics.store import FigureStore, KafkaGapReader
@@ -69,7 +69,7 @@ class MetricsService(ServiceRuntime[MetricsSettings]):
         self.store = figure_store(self.db[settings.metrics_collection], settings,
                                   city_timezone(settings))
         self.read_case_events(self.project, title="metrics: public figures",
-                              max_records=settings.metrics_batch_max, data_of=reads_data_of)
+                              max_records=settings.metrics_batch_max, read=read_counted)
         install_routes(self.router, store=self.store, city=self.city, seen=show_headline,
                        ranking_min_cases=settings.metrics_ranking_min_cases)
 
@@ -82,7 +82,7 @@ class MetricsService(ServiceRuntime[MetricsSettings]):
         await ensure_collections(self.db, [self.store.collection.name, self.store.days.name])
         self.background(self.refresh_gauges)
 
-    async def project(self, deliveries: list[Delivery]) -> None:
+    async def project(self, deliveries: list[CountedDelivery]) -> None:
         started = time.perf_counter()
         applied = await self.store.apply(deliveries)
         observe_batch(applied, time.perf_counter() - started)

@@ -121,7 +121,7 @@ from bson import Binary
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from services.common.bus import Delivery, Poison, parse_envelope
+from services.common.bus import Delivered, Poison
 from services.common.kafka import kafka_options
 from services.common.logging import get_logger
 from services.common.settings import CommonSettings
@@ -130,6 +130,7 @@ from services.metrics.daily import DayCounters, add_days, by_month, in_period
 from services.metrics.ledger import Folded, Ledger, Positioned, fold
 from services.metrics.marks import Mark
 from services.metrics.periods import Period
+from services.metrics.reading import CountedDelivery, read_counted
 
 log = get_logger("zaiban.metrics.store")
 
@@ -265,7 +266,7 @@ def changes_of(folded: Folded, open_cases: OpenCases | None = None) -> dict[str,
 
 class GapReader(Protocol):
     async def read(self, topic: str, partition: int, start: int, end: int,
-                   limit: int) -> tuple[list[Delivery], int]:
+                   limit: int) -> tuple[list[CountedDelivery], int]:
         """Up to `limit` readable records of [start, end) of one partition, in order, and
         the offset to read on from (`end` once the range is read; unreadable records
         are passed over)."""
@@ -282,7 +283,7 @@ class KafkaGapReader:
         self.timeout_s = timeout_s
 
     async def read(self, topic: str, partition: int, start: int, end: int,
-                   limit: int) -> tuple[list[Delivery], int]:
+                   limit: int) -> tuple[list[CountedDelivery], int]:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     **self.options)
@@ -291,7 +292,7 @@ class KafkaGapReader:
             where = TopicPartition(topic, partition)
             consumer.assign([where])
             consumer.seek(where, max(start, 0))
-            found: list[Delivery] = []
+            found: list[CountedDelivery] = []
             deadline = time.monotonic() + self.timeout_s
             while await consumer.position(where) < end:
                 if time.monotonic() > deadline:
@@ -302,10 +303,10 @@ class KafkaGapReader:
                     if record.offset >= end:
                         return found, end
                     try:
-                        envelope = parse_envelope(record.value or b"")
+                        envelope = read_counted(record.value or b"")
                     except Poison:
                         continue  # the live consumer dead-letters it; the figures pass over it
-                    found.append(Delivery(envelope, topic, partition, record.offset))
+                    found.append(Delivered(envelope, topic, partition, record.offset))
                     if len(found) >= limit:
                         return found, record.offset + 1
             return found, end
@@ -358,9 +359,9 @@ class FigureStore:
 
     # -- writing ----------------------------------------------------------------------------------
 
-    async def apply(self, deliveries: list[Delivery]) -> Applied:
+    async def apply(self, deliveries: list[CountedDelivery]) -> Applied:
         """Apply a batch from the log: each partition in one fenced single-document update."""
-        by_partition: dict[tuple[str, int], list[Delivery]] = {}
+        by_partition: dict[tuple[str, int], list[CountedDelivery]] = {}
         for delivery in deliveries:
             by_partition.setdefault((delivery.topic, delivery.partition), []).append(delivery)
         done = await asyncio.gather(*(self._apply_partition(topic, partition, part)
@@ -371,7 +372,7 @@ class FigureStore:
         return total
 
     async def _apply_partition(self, topic: str, partition: int,
-                               deliveries: list[Delivery]) -> Applied:
+                               deliveries: list[CountedDelivery]) -> Applied:
         lock = self._locks.setdefault(partition, asyncio.Lock())
         async with lock:
             result = Applied()
@@ -403,7 +404,7 @@ class FigureStore:
                     result.redelivered += len(deliveries) - len(fresh)
                     return result
 
-    async def _commit(self, partition: int, ledger: Ledger, deliveries: list[Delivery],
+    async def _commit(self, partition: int, ledger: Ledger, deliveries: list[CountedDelivery],
                       result: Applied, through: int | None = None) -> bool:
         """Fold `deliveries` into `ledger` and store it, if nobody wrote the partition since."""
         folded = fold(ledger, (Positioned(d.offset, d.envelope) for d in deliveries),

@@ -77,7 +77,7 @@ def _skipped(failed: list[tuple[Envelope, str]]) -> int:
     return len(failed)
 
 
-def projector(store: TimelineStore) -> Project:
+def projector(store: TimelineStore) -> Project[Envelope]:
     """Project into a live collection, as the consumer does (the catch-up after the swap)."""
     async def project(deliveries: list[Delivery]) -> int:
         projected = await store.project([d.envelope for d in deliveries])

@@ -35,11 +35,11 @@ from unit.metrics.metrics_stories import city_of_cases, lean_cases
 
 from contracts.envelope import Envelope
 from contracts.topics import Topics
-from services.common.bus import Delivery
 from services.common.settings import CommonSettings
 from services.composition import app_of, build
 from services.metrics.ledger import fold_envelopes
 from services.metrics.periods import period_of
+from services.metrics.reading import CountedDelivery, read_counted
 from services.metrics.replay import rebuild
 from services.metrics.report import Figures
 from services.metrics.service import MetricsService, city_timezone, figure_store
@@ -94,7 +94,7 @@ def parsed_csv(body: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
 
 
-async def race(first: FigureStore, second: FigureStore, deliveries: list[Delivery]) -> None:
+async def race(first: FigureStore, second: FigureStore, deliveries: list[CountedDelivery]) -> None:
     """Two instances (a rebalance) write the same figures, with overlapping batches."""
     batches = [deliveries[i:i + 97] for i in range(0, len(deliveries), 97)]
     overlapping = [deliveries[max(0, i - 50):i + 61] for i in range(0, len(deliveries), 61)]
@@ -186,7 +186,7 @@ async def test_the_same_events_published_twice_or_read_twice_change_no_figure(
     assert await everything(http) == before
 
     # given the consumer reading the whole log once more (a crash before committing)
-    applied = await metrics.store.apply(await every_record(settings))
+    applied = await metrics.store.apply(await every_record(settings, read_counted))
     assert applied.applied == 0 and applied.redelivered == 2 * len(envelopes)
     assert await everything(http) == before
 
@@ -195,7 +195,7 @@ async def test_two_writers_racing_and_a_batch_after_a_hole_still_count_each_even
         settings: CommonSettings) -> None:
     envelopes, _ = city_of_cases(300, 200, seed=3)
     await publish_envelopes(settings, envelopes)
-    deliveries = await every_record(settings)
+    deliveries = await every_record(settings, read_counted)
     truth = fold_envelopes(envelopes, city_timezone(settings)).counters
 
     service = build("metrics", settings)  # not started: only its store and database are used
@@ -394,7 +394,7 @@ async def test_the_same_events_twice_change_no_figure_of_any_period(
     await publish_envelopes(settings, envelopes)  # a relay sending its outbox again
     await caught_up(http, settings)
     assert await by_period() == before
-    await metrics.store.apply(await every_record(settings))  # the log read once more
+    await metrics.store.apply(await every_record(settings, read_counted))  # the log read once more
     assert await by_period() == before
 
 
@@ -402,7 +402,7 @@ async def test_racing_writers_and_a_replay_keep_every_periods_figures(
         settings: CommonSettings) -> None:
     envelopes, _ = city_of_cases(240, 180, seed=43)
     await publish_envelopes(settings, envelopes)
-    deliveries = await every_record(settings)
+    deliveries = await every_record(settings, read_counted)
     tz = city_timezone(settings)
     truths = {month: fold_envelopes(cases_submitted_in(envelopes, month, tz), tz).counters
               for month in ("2026-08", "2026-09", "2026-10")}

@@ -13,6 +13,7 @@ from unit.metrics.metrics_stories import city_of_cases
 
 from services.metrics.ledger import Ledger, Positioned, fold, fold_envelopes
 from services.metrics.marks import Mark
+from services.metrics.reading import counted
 from services.metrics.report import Figures
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -21,7 +22,7 @@ WINDOW = 1 << 40
 
 def test_records_at_or_below_the_ledger_offset_change_nothing() -> None:
     envelopes, _ = city_of_cases(60, 40, seed=7)
-    records = [Positioned(i, e) for i, e in enumerate(envelopes)]
+    records = [Positioned(i, counted(e)) for i, e in enumerate(envelopes)]
     once = fold(Ledger(), records, TZ, WINDOW)
     again = fold(once.ledger, records, TZ, WINDOW)
     assert again.ledger.counters == once.ledger.counters
@@ -30,7 +31,7 @@ def test_records_at_or_below_the_ledger_offset_change_nothing() -> None:
 
 def test_a_duplicated_record_at_a_new_offset_is_recognised_by_its_seq() -> None:
     envelopes, expected = city_of_cases(60, 40, seed=8)
-    records = [Positioned(i, e) for i, e in enumerate(envelopes + envelopes)]
+    records = [Positioned(i, counted(e)) for i, e in enumerate(envelopes + envelopes)]
     folded = fold(Ledger(), records, TZ, WINDOW)
     assert folded.duplicates == len(envelopes) and folded.applied == len(envelopes)
     assert folded.ledger.counters == fold_envelopes(envelopes, TZ).counters
@@ -47,7 +48,7 @@ def test_any_split_into_batches_and_any_redelivery_gives_what_one_replay_gives()
         # a batch may start before what was applied (redelivery after a crash)
         start = max(0, position - rng.randrange(0, 20))
         end = min(len(envelopes), position + rng.randrange(1, 40))
-        ledger = fold(ledger, [Positioned(i, envelopes[i]) for i in range(start, end)],
+        ledger = fold(ledger, [Positioned(i, counted(envelopes[i])) for i in range(start, end)],
                       TZ, WINDOW).ledger
         position = end
     assert ledger.counters == replayed
@@ -55,7 +56,7 @@ def test_any_split_into_batches_and_any_redelivery_gives_what_one_replay_gives()
 
 def test_finished_cases_are_remembered_for_a_window_of_records_then_forgotten() -> None:
     envelopes, _ = city_of_cases(200, 150, seed=10)
-    folded = fold(Ledger(), [Positioned(i, e) for i, e in enumerate(envelopes)], TZ, window=100)
+    folded = fold(Ledger(), [Positioned(i, counted(e)) for i, e in enumerate(envelopes)], TZ, window=100)
     ledger = folded.ledger
     assert set(ledger.done) <= {ledger.offset // 100, ledger.offset // 100 - 1}
     assert folded.done_dropped

@@ -31,6 +31,7 @@ from services.metrics.definitions import NO_DEPARTMENT
 from services.metrics.histograms import bucket_of
 from services.metrics.ledger import fold_envelopes
 from services.metrics.marks import Mark, contributions, deltas
+from services.metrics.reading import counted
 from services.metrics.report import Figures
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -45,7 +46,7 @@ def counters_after(*stories: History) -> dict[str, int]:
 def change_made_by(story: History, index: int) -> dict[str, int]:
     """The counter changes the event at `index` of the story makes."""
     before = fold_envelopes(story.envelopes[:index], TZ).open.get(story.case_id)
-    return deltas(before, story.envelopes[index], TZ)[1]
+    return deltas(before, counted(story.envelopes[index]), TZ)[1]
 
 
 def signal_case(case_id: str = "ZB261006-AAAA-0001") -> History:

@@ -21,6 +21,7 @@ from services.metrics.daily import DayCounters, add_days, by_month, in_period
 from services.metrics.ledger import Ledger, Positioned, fold, fold_days, fold_envelopes
 from services.metrics.marks import city_day
 from services.metrics.periods import ALL_TIME, Period, PeriodError, period_of
+from services.metrics.reading import counted
 from services.metrics.report import Figures, ranking, too_few_cases
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -130,7 +131,7 @@ def test_any_batching_redelivery_and_duplicates_give_the_days_one_replay_gives()
     while position < len(doubled):
         start = max(0, position - rng.randrange(0, 25))  # redelivered after a crash
         end = min(len(doubled), position + rng.randrange(1, 50))
-        folded = fold(ledger, [Positioned(i, doubled[i]) for i in range(start, end)],
+        folded = fold(ledger, [Positioned(i, counted(doubled[i])) for i in range(start, end)],
                       TZ, WINDOW)
         ledger, days = folded.ledger, add_days(days, folded.day_deltas)
         assert in_period([days], ALL_TIME) == ledger.counters

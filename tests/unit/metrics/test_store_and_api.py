@@ -15,6 +15,7 @@ from services.common.settings import REPO_ROOT
 from services.metrics.api import Breakdown, BreakdownRow, csv_of, known_values, namer
 from services.metrics.definitions import NO_DEPARTMENT
 from services.metrics.ledger import Ledger, Positioned, fold
+from services.metrics.reading import counted
 from services.metrics.report import Figures
 from services.metrics.store import (
     FORMAT,
@@ -45,7 +46,7 @@ def test_a_ledger_reads_back_from_what_the_writer_stores_batch_after_batch() -> 
     doc: dict[str, object] = {"_id": "p0", "offset": -1, "format": FORMAT}
     ledger, open_cases = Ledger(), OpenCases()
     for start in range(0, len(envelopes), 150):
-        records = [Positioned(i, envelopes[i]) for i in range(start, min(start + 150,
+        records = [Positioned(i, counted(envelopes[i])) for i in range(start, min(start + 150,
                                                                          len(envelopes)))]
         folded = fold(ledger, records, TZ, window=400)
         doc = stored(doc, changes_of(folded, open_cases))
@@ -57,21 +58,21 @@ def test_a_ledger_reads_back_from_what_the_writer_stores_batch_after_batch() -> 
 
 def test_only_what_changed_is_written() -> None:
     envelopes, _ = city_of_cases(20, 10, seed=22)
-    folded = fold(Ledger(), [Positioned(i, e) for i, e in enumerate(envelopes)], TZ, 1 << 40)
-    again = fold(folded.ledger, [Positioned(len(envelopes), envelopes[0])], TZ, 1 << 40)
+    folded = fold(Ledger(), [Positioned(i, counted(e)) for i, e in enumerate(envelopes)], TZ, 1 << 40)
+    again = fold(folded.ledger, [Positioned(len(envelopes), counted(envelopes[0]))], TZ, 1 << 40)
     assert again.duplicates == 1
     assert changes_of(again) == {"$set": {"offset": len(envelopes), "format": FORMAT}}
 
 
 def test_a_batch_rewrites_only_the_buckets_of_the_open_cases_it_moved() -> None:
     envelopes, _ = city_of_cases(400, 200, seed=24)
-    first = fold(Ledger(), [Positioned(i, e) for i, e in enumerate(envelopes)], TZ, 1 << 40)
+    first = fold(Ledger(), [Positioned(i, counted(e)) for i, e in enumerate(envelopes)], TZ, 1 << 40)
     open_cases = OpenCases()
     doc = stored({"_id": "p0", "offset": -1, "format": FORMAT}, changes_of(first, open_cases))
     assert len([n for n in doc if str(n).startswith(OPEN_PREFIX)]) == OPEN_BUCKETS
     moved = next(e for e in envelopes if e.case_id in first.ledger.open)
-    later = fold(first.ledger, [Positioned(len(envelopes), moved.model_copy(
-        update={"seq": first.ledger.open[moved.case_id].seq + 1}))], TZ, 1 << 40)
+    later = fold(first.ledger, [Positioned(len(envelopes), counted(moved.model_copy(
+        update={"seq": first.ledger.open[moved.case_id].seq + 1})))], TZ, 1 << 40)
     update = changes_of(later, open_cases)
     assert [n for n in update["$set"] if n.startswith(OPEN_PREFIX)] == [
         f"{OPEN_PREFIX}{zlib.crc32(moved.case_id.encode()) % OPEN_BUCKETS:02d}"]
@@ -80,15 +81,15 @@ def test_a_batch_rewrites_only_the_buckets_of_the_open_cases_it_moved() -> None:
 
 def test_a_document_written_before_the_buckets_reads_and_is_rewritten_whole() -> None:
     envelopes, _ = city_of_cases(200, 100, seed=25)
-    folded = fold(Ledger(), [Positioned(i, e) for i, e in enumerate(envelopes)], TZ, 1 << 40)
+    folded = fold(Ledger(), [Positioned(i, counted(e)) for i, e in enumerate(envelopes)], TZ, 1 << 40)
     old = {"_id": "p0", "offset": folded.ledger.offset, "format": FORMAT,
            "counters": pack(folded.ledger.counters),
            "open": pack({c: m.to_json() for c, m in folded.ledger.open.items()}),
            **{f"done_{g}": pack(cases) for g, cases in folded.ledger.done.items()}}
     assert ledger_of(old) == folded.ledger
     moved = next(e for e in envelopes if e.case_id in folded.ledger.open)
-    later = fold(ledger_of(old), [Positioned(len(envelopes), moved.model_copy(
-        update={"seq": folded.ledger.open[moved.case_id].seq + 1}))], TZ, 1 << 40)
+    later = fold(ledger_of(old), [Positioned(len(envelopes), counted(moved.model_copy(
+        update={"seq": folded.ledger.open[moved.case_id].seq + 1})))], TZ, 1 << 40)
     update = changes_of(later, OpenCases())  # a writer that just loaded it
     after = stored(old, update)
     assert "open" not in after
@@ -108,7 +109,7 @@ def test_blobs_round_trip() -> None:
 
 def breakdown(dimension: str, language: str = "zh-Hans") -> Breakdown:
     envelopes, _ = city_of_cases(120, 80, seed=23)
-    figures = Figures.of(fold(Ledger(), [Positioned(i, e) for i, e in enumerate(envelopes)],
+    figures = Figures.of(fold(Ledger(), [Positioned(i, counted(e)) for i, e in enumerate(envelopes)],
                               TZ, 1 << 40).ledger.counters)
     name = namer(CITY, dimension, language)  # type: ignore[arg-type]
     rows = [BreakdownRow(code=code, name=name(code), **row.model_dump())
