@@ -405,8 +405,12 @@ class Positions:
         return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
 
     async def wait_committed(self, group: str, topic: str, total: int, *, step: Step | None = None,
-                             within_s: float, every: float = 0.1) -> float:
-        """Wait until `group` committed `total` records of `topic`; returns when (monotonic)."""
+                             within_s: float, every: float = 0.02) -> float:
+        """Wait until `group` committed `total` records of `topic`; returns when (monotonic).
+
+        Asked every 20 ms: a baseline's end is the moment its loop returns, and asking every
+        100 ms added 50 ms on average to the service's side only (a tenth of metrics'
+        projection of 3,000 cases)."""
         deadline = time.monotonic() + within_s
         done = 0
         while time.monotonic() < deadline:
