@@ -360,6 +360,15 @@ class FeedQuery:
         return query
 
 
+@dataclass(frozen=True)
+class _Replacing:
+    """A chunk of cases being written (`TimelineStore._replace`), and their rows."""
+
+    chunk: list[tuple[str, int, CaseView]]
+    rows: dict[str, dict[str, Any]]
+    write: asyncio.Future[list[str]]
+
+
 class TimelineStore:
     """The read model: written by the projection by `_id`, read by `_id`; its lists are
     answered by the rows each instance keeps in memory (`rows`, `rowindex.py`), which a
@@ -396,26 +405,55 @@ class TimelineStore:
     async def project(self, envelopes: Sequence[Envelope]) -> Projected:
         """Apply a batch: new cases inserted in one command without a read, the others read
         (one query, or by key where the store indexes it) and replaced in bulk; the lists of
-        this instance take the rows written."""
-        projected = await self._project(envelopes)
-        self._keep(projected.rows)
+        this instance take the rows written — also when the batch fails after some of its
+        cases were written: it comes again, and finds those written already."""
+        projected = Projected()
+        try:
+            await self._project(envelopes, projected)
+        finally:
+            self._keep(projected.rows)
         return projected
 
-    async def _project(self, envelopes: Sequence[Envelope]) -> Projected:
+    async def _project(self, envelopes: Sequence[Envelope], projected: Projected) -> None:
         by_case: dict[str, list[Envelope]] = defaultdict(list)
         for envelope in envelopes:
             by_case[envelope.case_id].append(envelope)
         traits = await self._traits()
-        projected = Projected()
         remaining = dict(by_case)
-        fresh = [case_id for case_id, found in by_case.items() if min(e.seq for e in found) == 1]
-        for case_id in await self._insert_fresh({c: by_case[c] for c in fresh}, projected):
-            del remaining[case_id]
-        if not remaining:
-            return projected
-        current = await self._current(remaining, traits)
+        fresh = {c: found for c, found in by_case.items() if min(e.seq for e in found) == 1}
+        for case_id in await self._insert_fresh(fresh, projected):
+            del remaining[case_id]  # (a new case already there, a redelivery: as any known)
+        writes = await self._fold_known(remaining, traits, projected)
+        # A chunk's documents are made while the chunk before is being written: the store
+        # writes one while this process makes the next (one write in flight at a time).
+        in_flight: _Replacing | None = None
+        try:
+            for start in range(0, len(writes), WRITE_CHUNK):
+                chunk = writes[start:start + WRITE_CHUNK]
+                rows = {case_id: row_fields(after) for case_id, _, after in chunk}
+                documents = {case_id: document(after, rows[case_id])
+                             for case_id, _, after in chunk}
+                previous, in_flight = in_flight, _Replacing(
+                    chunk, rows, asyncio.ensure_future(self._replace(chunk, documents, traits)))
+                await asyncio.sleep(0)  # its command on its way before the next chunk is made
+                if previous is not None:
+                    await self._settle(previous, remaining, projected)
+            if in_flight is not None:
+                await self._settle(in_flight, remaining, projected)
+        except BaseException:
+            if in_flight is not None:  # a failure, or cancelled: nothing left running unseen
+                in_flight.write.cancel()
+                await asyncio.gather(in_flight.write, return_exceptions=True)
+            raise
+
+    async def _fold_known(self, cases: dict[str, list[Envelope]], traits: StoreTraits,
+                          projected: Projected) -> list[tuple[str, int, CaseView]]:
+        """Fold the batch's events of cases already in the store: the writes to make (case,
+        seq replaced, view), each case's view before read from what this instance kept, else
+        from the store."""
+        current = await self._current(cases, traits) if cases else {}
         writes: list[tuple[str, int, CaseView]] = []
-        for case_id, found in remaining.items():
+        for case_id, found in cases.items():
             before = current.get(case_id)
             after, failed = fold_safely(before, found)
             projected.failed.extend(failed)
@@ -428,24 +466,25 @@ class TimelineStore:
                     projected.rows.append(written)
                 continue
             writes.append((case_id, before.seq, after))
-        for start in range(0, len(writes), WRITE_CHUNK):
-            chunk = writes[start:start + WRITE_CHUNK]
-            rows = {case_id: row_fields(after) for case_id, _, after in chunk}
-            documents = {case_id: document(after, rows[case_id]) for case_id, _, after in chunk}
-            versions = {case_id: (seq, after) for case_id, seq, after in chunk}
-            for case_id in await self._replace(chunk, documents, traits):
+        return writes
+
+    async def _settle(self, replacing: _Replacing, remaining: dict[str, list[Envelope]],
+                      projected: Projected) -> None:
+        """Take a chunk's written cases into `projected`; write the others the careful way."""
+        written = await replacing.write
+        versions = {case_id: (seq, after) for case_id, seq, after in replacing.chunk}
+        for case_id in written:
+            projected.changed.append(case_id)
+            projected.rows.append(replacing.rows[case_id])
+            seq, after = versions[case_id]
+            self._keep_view(after)
+            self._log_gap(case_id, seq, remaining[case_id])
+        for case_id in versions.keys() - set(written):
+            row, _ = await self._write_case(  # lost a race: the careful way
+                case_id, remaining[case_id], await self.collection.find_one({"_id": case_id}))
+            if row is not None:
                 projected.changed.append(case_id)
-                projected.rows.append(rows[case_id])
-                seq, after = versions[case_id]
-                self._keep_view(after)
-                self._log_gap(case_id, seq, remaining[case_id])
-            for case_id in {c for c, _, _ in chunk} - set(projected.changed):
-                written, _ = await self._write_case(  # lost a race: the careful way
-                    case_id, remaining[case_id], await self.collection.find_one({"_id": case_id}))
-                if written is not None:
-                    projected.changed.append(case_id)
-                    projected.rows.append(written)
-        return projected
+                projected.rows.append(row)
 
     async def _traits(self) -> StoreTraits:
         if self.traits is None:

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import AutoReconnect
 from stackfixtures import Namespace
 from unit.tracking.tracking_stories import REFERENCE_STEPS, project, reference_case
 
-from services.tracking.store import COLLECTION, TimelineStore, view_of
+from services.tracking.store import COLLECTION, WRITE_CHUNK, TimelineStore, view_of
 from services.tracking.timeline import fold
 from zaiban.infra import StackInfo
 
@@ -83,3 +84,47 @@ async def test_a_redelivered_batch_is_not_applied_twice(
     view = view_of(await collection.find_one({"_id": history.case_id}))
     assert view is not None and view.seq == 5
     assert view == fold(None, steps[:5])
+
+
+class FailingWrite:
+    """The collection, whose `failing`-th bulk write fails (the store gone for a moment)."""
+
+    def __init__(self, real: AsyncCollection[dict[str, Any]], failing: int) -> None:
+        self.real = real
+        self.writes = 0
+        self.failing = failing
+
+    async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
+        self.writes += 1
+        if self.writes == self.failing:
+            raise AutoReconnect("the store went away")
+        return await self.real.bulk_write(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+async def test_a_batch_of_many_cases_is_written_whole_and_again_after_a_failed_chunk(
+        collection: AsyncCollection[dict[str, Any]]) -> None:
+    # a case's documents are written a chunk of cases at a time, the next chunk made while
+    # the one before is written: each case must end as the fold of all its events
+    histories = [reference_case(f"ZB261006-MNY0-{n:04d}") for n in range(3 * WRITE_CHUNK + 7)]
+    store = TimelineStore(collection)
+    await store.project([h.envelopes[0] for h in histories])
+    later = [e for h in histories for e in h.envelopes[1:4]]
+
+    failing = FailingWrite(collection, failing=2)  # the second chunk's write fails
+    store.collection = failing  # type: ignore[assignment]
+    with pytest.raises(AutoReconnect):
+        await store.project(later)
+    store.collection = collection
+    again = await store.project(later)  # the batch comes again
+
+    first_chunk = {h.case_id for h in histories[:WRITE_CHUNK]}
+    second_chunk = {h.case_id for h in histories[WRITE_CHUNK:2 * WRITE_CHUNK]}
+    # the first chunk stood; the one that failed, and what came after it, are written now
+    assert second_chunk <= set(again.changed) and not first_chunk & set(again.changed)
+    for history in histories:
+        view = view_of(await collection.find_one({"_id": history.case_id}))
+        assert view is not None and view == fold(None, history.envelopes[:4]), history.case_id
+        assert store.rows.seq(history.case_id) == 4
