@@ -25,7 +25,9 @@ the rebuilt document).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from pymongo import ReplaceOne
 
@@ -33,6 +35,7 @@ from contracts.envelope import Envelope
 from services.common import collector
 from services.common.bus import Delivery
 from services.common.compact import compact
+from services.common.inturn import in_turn
 from services.common.kafka import principal_of
 from services.common.logging import get_logger
 from services.common.replay import LogReader, Phases, Progress, Project, swap_in
@@ -120,13 +123,22 @@ class Rebuilder:
         return skipped
 
     async def flush(self) -> None:
+        """Write the cases in memory, a chunk's documents made while the chunk before is
+        being written (`inturn.py`)."""
         fresh = [v for c, v in self.views.items() if c not in self.written]
         again = [document(v) for c, v in self.views.items() if c in self.written]
         collection = self.store.collection
-        for start in range(0, len(fresh), INSERT_CHUNK):
-            views = fresh[start:start + INSERT_CHUNK]
-            await collection.insert_many([document(v) for v in views], ordered=False)
+
+        async def insert(views: list[CaseView], documents: list[dict[str, Any]]) -> None:
+            await collection.insert_many(documents, ordered=False)
             await remember_codes(self.store.codes, views)
+
+        def chunks() -> Iterator[tuple[None, Awaitable[None]]]:
+            for start in range(0, len(fresh), INSERT_CHUNK):
+                views = fresh[start:start + INSERT_CHUNK]
+                yield None, insert(views, [document(v) for v in views])
+
+        await in_turn(chunks())
         for start in range(0, len(again), WRITE_CHUNK):
             await collection.bulk_write([ReplaceOne({"_id": doc["_id"]}, doc)
                                          for doc in again[start:start + WRITE_CHUNK]])

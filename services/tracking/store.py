@@ -90,7 +90,7 @@ import asyncio
 import re
 import zlib
 from collections import OrderedDict, defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -103,6 +103,7 @@ from contracts.envelope import Envelope
 from contracts.facts import CaseStatus
 from services.common.bus import describe_error
 from services.common.compact import compact
+from services.common.inturn import in_turn
 from services.common.logging import bound, get_logger
 from services.common.masking import mask
 from services.common.rowfollower import RowFollower
@@ -361,12 +362,12 @@ class FeedQuery:
 
 
 @dataclass(frozen=True)
-class _Replacing:
-    """A chunk of cases being written (`TimelineStore._replace`), and their rows."""
+class _Chunk:
+    """A chunk of cases to write (`TimelineStore._replace`): (case, seq replaced, view), and
+    their rows."""
 
-    chunk: list[tuple[str, int, CaseView]]
+    cases: list[tuple[str, int, CaseView]]
     rows: dict[str, dict[str, Any]]
-    write: asyncio.Future[list[str]]
 
 
 class TimelineStore:
@@ -424,27 +425,19 @@ class TimelineStore:
         for case_id in await self._insert_fresh(fresh, projected):
             del remaining[case_id]  # (a new case already there, a redelivery: as any known)
         writes = await self._fold_known(remaining, traits, projected)
-        # A chunk's documents are made while the chunk before is being written: the store
-        # writes one while this process makes the next (one write in flight at a time).
-        in_flight: _Replacing | None = None
-        try:
+        # a chunk's documents are made while the chunk before is being written (`inturn.py`)
+        def chunks() -> Iterator[tuple[_Chunk, Awaitable[list[str]]]]:
             for start in range(0, len(writes), WRITE_CHUNK):
                 chunk = writes[start:start + WRITE_CHUNK]
                 rows = {case_id: row_fields(after) for case_id, _, after in chunk}
                 documents = {case_id: document(after, rows[case_id])
                              for case_id, _, after in chunk}
-                previous, in_flight = in_flight, _Replacing(
-                    chunk, rows, asyncio.ensure_future(self._replace(chunk, documents, traits)))
-                await asyncio.sleep(0)  # its command on its way before the next chunk is made
-                if previous is not None:
-                    await self._settle(previous, remaining, projected)
-            if in_flight is not None:
-                await self._settle(in_flight, remaining, projected)
-        except BaseException:
-            if in_flight is not None:  # a failure, or cancelled: nothing left running unseen
-                in_flight.write.cancel()
-                await asyncio.gather(in_flight.write, return_exceptions=True)
-            raise
+                yield _Chunk(chunk, rows), self._replace(chunk, documents, traits)
+
+        async def settle(chunk: _Chunk, written: list[str]) -> None:
+            await self._settle(chunk, written, remaining, projected)
+
+        await in_turn(chunks(), settle)
 
     async def _fold_known(self, cases: dict[str, list[Envelope]], traits: StoreTraits,
                           projected: Projected) -> list[tuple[str, int, CaseView]]:
@@ -468,14 +461,13 @@ class TimelineStore:
             writes.append((case_id, before.seq, after))
         return writes
 
-    async def _settle(self, replacing: _Replacing, remaining: dict[str, list[Envelope]],
-                      projected: Projected) -> None:
+    async def _settle(self, chunk: _Chunk, written: list[str],
+                      remaining: dict[str, list[Envelope]], projected: Projected) -> None:
         """Take a chunk's written cases into `projected`; write the others the careful way."""
-        written = await replacing.write
-        versions = {case_id: (seq, after) for case_id, seq, after in replacing.chunk}
+        versions = {case_id: (seq, after) for case_id, seq, after in chunk.cases}
         for case_id in written:
             projected.changed.append(case_id)
-            projected.rows.append(replacing.rows[case_id])
+            projected.rows.append(chunk.rows[case_id])
             seq, after = versions[case_id]
             self._keep_view(after)
             self._log_gap(case_id, seq, remaining[case_id])
