@@ -98,3 +98,13 @@ def test_a_record_cannot_bring_an_answer_of_its_own() -> None:
                                                                      satisfied=False, rating=2)):
         with pytest.raises(Poison, match="answer"):
             read_counted(altered(wrap(event), answer=["feedback", "satisfied"]))
+
+
+def test_the_facts_counted_are_the_contracts_facts_under_the_same_names_and_types() -> None:
+    # a subset of `CaseFacts`, kept by hand: a field the contract changes must change here too
+    from services.metrics.reading import CountedFacts
+
+    for name, counted_field in CountedFacts.model_fields.items():
+        contract = CaseFacts.model_fields[name]
+        assert (counted_field.annotation, counted_field.default) == (
+            contract.annotation, contract.default), name
