@@ -86,13 +86,18 @@ own): a consumer checks each envelope is readable when it arrives and its projec
 it again; validating once is enough (envelopes and events are frozen)."""
 
 
+def event_of(event_type: str, version: int, data: dict[str, Any]) -> CaseEvent:
+    """The event of `event_type` whose `data` is at `version`, at the current version."""
+    current = upcast(event_type, version, data)  # (refuses a type or version it cannot read)
+    return EVENT_TYPES[event_type].model_validate(current)
+
+
 def read_event(envelope: Envelope) -> CaseEvent:
     """The envelope's event, at the current version of its type."""
     known = _recent.get(id(envelope))
     if known is not None and known[0] is envelope:
         return known[1]
-    data = upcast(envelope.type, envelope.schema_version, envelope.data)
-    event = EVENT_TYPES[envelope.type].model_validate(data)
+    event = event_of(envelope.type, envelope.schema_version, envelope.data)
     if len(_recent) >= _RECENT_SIZE:
         del _recent[next(iter(_recent))]
     _recent[id(envelope)] = (envelope, event)

@@ -24,7 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from contracts import case_events as ev
 from contracts.envelope import Envelope
 from contracts.facts import CaseStatus, Channel
-from contracts.registry import EVENT_TYPES, UnreadableEvent, check_readable, upcast
+from contracts.registry import UnreadableEvent, check_readable, event_of
 from services.common.bus import Delivered, Poison, describe_error
 
 ANSWERS = frozenset({ev.FeedbackGiven.TYPE, ev.CaseClosed.TYPE})
@@ -95,8 +95,8 @@ def read_counted(raw: bytes) -> Counted:
             raise ValueError("answer: not a field of an envelope")
         if counted.type not in ANSWERS:
             return counted
-        data = upcast(counted.type, counted.schema_version, _Data.model_validate_json(raw).data)
-        event = EVENT_TYPES[counted.type].model_validate(data)
+        event = event_of(counted.type, counted.schema_version,
+                         _Data.model_validate_json(raw).data)
     except (ValidationError, UnreadableEvent, ValueError) as error:
         raise Poison(describe_error(error)) from error
     return counted.model_copy(update={"answer": answer_measures(event)})

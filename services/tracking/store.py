@@ -444,7 +444,7 @@ class TimelineStore:
         """Fold the batch's events of cases already in the store: the writes to make (case,
         seq replaced, view), each case's view before read from what this instance kept, else
         from the store."""
-        current = await self._current(cases, traits) if cases else {}
+        current = await self._current(cases, traits)
         writes: list[tuple[str, int, CaseView]] = []
         for case_id, found in cases.items():
             before = current.get(case_id)
