@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
     KafkaError,
     KafkaTimeoutError,
@@ -746,6 +746,7 @@ def subscribe_envelopes(
     title: str | None = None,
     health: WriteHealth | None = None,
     gathering: GatheringSettings | None = None,
+    listener: ConsumerRebalanceListener | None = None,
 ) -> Progress:
     """Feed the case event log to `handle` in batches, in order, at least once; returns what
     records the batches handled, committed a moment at a time (`commits.py`), for the service
@@ -756,7 +757,8 @@ def subscribe_envelopes(
     handlers must be idempotent (they are: they skip seq they have seen).
     `health` hears whether the store took the writes (`Retrying`). A consumer whose
     cost is per batch more than per record gathers larger ones (`gathering`): the broker
-    holds each fetch until `gather_bytes` are there or `gather_ms` have passed.
+    holds each fetch until `gather_bytes` are there or `gather_ms` have passed. `listener`
+    hears which partitions this member holds.
     """
     retrying = Retrying("batch", group_id, health)
 
@@ -772,6 +774,7 @@ def subscribe_envelopes(
         title=title or f"{group_id}:{topic}",
         description=described(Topics.case_events),
         decoder=read_case_events(dead_letters, read),
+        listener=listener,
     )
     # its progress committed a moment at a time, not after every batch (`commits.py`)
     committing = committed_later(group_id)

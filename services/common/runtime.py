@@ -47,7 +47,7 @@ from services.common.clock import Clock, MeasuredClock, SystemClock, estimate, m
 from services.common.commits import Progress
 from services.common.kafka import kafka_options, principal_of
 from services.common.logging import configure_logging, get_logger
-from services.common.rowfollower import RowFollower
+from services.common.rowfollower import Held, RowFollower
 from services.common.rowindex import RowIndex
 from services.common.settings import CommonSettings, GatheringSettings
 from services.common.stopping import within
@@ -99,6 +99,8 @@ class ServiceRuntime(Generic[S]):
         self._tasks: list[asyncio.Task[Any]] = []
         self._followers: list[RowFollower] = []
         self._progress: list[Progress] = []
+        self._held = Held(self.topics.case_events)
+        """The partitions of the case log this instance's handler holds (`read_case_events`)."""
         """What each case-log subscriber has handled, committed a moment at a time."""
         self._revocations: RevocationFeed | None = None
         # The city's configuration: deploy/config/ (version 0), then every change on the
@@ -156,7 +158,7 @@ class ServiceRuntime(Generic[S]):
         self._progress.append(subscribe_envelopes(
             self.broker, topic=self.topics.case_events, group_id=self.group_id,
             dead_letters=self.dead_letters, handle=handle, read=read, max_records=max_records,
-            title=title, health=self.store_writes, gathering=gathering))
+            title=title, health=self.store_writes, gathering=gathering, listener=self._held))
 
     # A service that checks tokens takes `tokens` when it builds its routes; so it reads
     # every revocation of staff access, on every instance, and answers nothing before.
@@ -194,15 +196,19 @@ class ServiceRuntime(Generic[S]):
         feeds = [self._city_feed, self._revocations]
         return {feed.topic for feed in feeds if feed is not None}
 
-    async def follow_rows(self, index: RowIndex,
-                          collection: AsyncCollection[dict[str, Any]]) -> RowFollower:
+    async def follow_rows(self, index: RowIndex, collection: AsyncCollection[dict[str, Any]],
+                          *, written_by_projection: bool = False) -> RowFollower:
         """Fill `index` with the rows of `collection` and keep it current from the case log,
         as this service's principal after its group's offsets (`rowfollower.py`); stopped
-        with the service. Call it in `on_start`: the service is ready only once it is full."""
+        with the service. Call it in `on_start`: the service is ready only once it is full.
+        `written_by_projection`: this service's case log handler (`read_case_events`) is the
+        only writer of `collection` and puts what it writes into the follower, so the
+        follower leaves it the partitions it holds."""
         follower = RowFollower(index, collection, topic=self.topics.case_events,
                                group_id=self.group_id,
                                bootstrap_servers=self.settings.kafka_bootstrap,
-                               kafka=kafka_options(self.settings, principal_of(self.name)))
+                               kafka=kafka_options(self.settings, principal_of(self.name)),
+                               held=self._held if written_by_projection else None)
         await follower.start()
         self._followers.append(follower)
         return follower

@@ -93,7 +93,8 @@ class TrackingService(ServiceRuntime[TrackingSettings]):
         await ensure_collections(self.db, [COLLECTION, CODES_COLLECTION])
         await self.reads.ensure_indexes()
         # the lists: every case's row, before this instance says it is ready
-        self.store.follow(await self.follow_rows(case_rows(), self.store.collection))
+        self.store.follow(await self.follow_rows(case_rows(), self.store.collection,
+                                                 written_by_projection=True))
 
     async def keep_read(self, read: PersonalDataRead) -> None:
         """A read on the audit topic, into the admins' list (once, however often delivered)."""

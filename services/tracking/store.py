@@ -146,7 +146,10 @@ class Projected:
     changed: list[str] = field(default_factory=list)
     failed: list[tuple[Envelope, str]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
-    """The rows of the documents written (what the lists of this instance take at once)."""
+    """What the lists of this instance take at once: the rows of the documents written, and
+    of those that held the batch's events already (a redelivery: maybe another instance's
+    write, after the partition moved here, which this instance's follower no longer reads:
+    `rowfollower.Held`)."""
 
 
 def fold_safely(view: CaseView | None, envelopes: Sequence[Envelope]
@@ -451,12 +454,11 @@ class TimelineStore:
             after, failed = fold_safely(before, found)
             projected.failed.extend(failed)
             if after is None or (before is not None and after.seq == before.seq):
-                continue  # everything here was applied already (a redelivery)
+                if before is not None:
+                    projected.rows.append(row_fields(before))  # applied already (see `Projected`)
+                continue
             if before is None:  # not new in this batch, yet not there (a collection swapped in)
-                written, _ = await self._write_case(case_id, found, None)
-                if written is not None:
-                    projected.changed.append(case_id)
-                    projected.rows.append(written)
+                await self._write_case(case_id, found, None, projected)
                 continue
             writes.append((case_id, before.seq, after))
         return writes
@@ -472,11 +474,9 @@ class TimelineStore:
             self._keep_view(after)
             self._log_gap(case_id, seq, remaining[case_id])
         for case_id in versions.keys() - set(written):
-            row, _ = await self._write_case(  # lost a race: the careful way
-                case_id, remaining[case_id], await self.collection.find_one({"_id": case_id}))
-            if row is not None:
-                projected.changed.append(case_id)
-                projected.rows.append(row)
+            await self._write_case(  # lost a race: the careful way
+                case_id, remaining[case_id], await self.collection.find_one({"_id": case_id}),
+                projected)
 
     async def _traits(self) -> StoreTraits:
         if self.traits is None:
@@ -580,36 +580,37 @@ class TimelineStore:
                 if case_id in now and now[case_id].get("seq") == seq]
 
     async def _write_case(self, case_id: str, envelopes: list[Envelope],
-                          doc: dict[str, Any] | None
-                          ) -> tuple[dict[str, Any] | None, list[tuple[Envelope, str]]]:
+                          doc: dict[str, Any] | None, projected: Projected) -> None:
         """One case, read again and written until it holds, for the rare batch that raced;
-        returns the row of the document written (None: nothing was new)."""
+        its row into `projected` (and the case as changed, when it wrote something new)."""
         traits = await self._traits()
         for _attempt in range(MAX_ATTEMPTS):
             before = view_of(doc)
-            after, failed = fold_safely(before, envelopes)
+            after, _ = fold_safely(before, envelopes)  # (what fails was set aside by the caller)
             if after is None or (before is not None and after.seq == before.seq):
-                return None, failed  # everything here was applied already (a redelivery)
+                if before is not None:
+                    projected.rows.append(row_fields(before))  # applied already (`Projected`)
+                return
+            row = row_fields(after)
             if before is None:
                 try:
-                    row = row_fields(after)
                     await remember_codes(self.codes, [after])  # first, as in `_insert_fresh`
                     await self.collection.insert_one(document(after, row))
-                    self._log_gap(case_id, 0, envelopes)
-                    self._keep_view(after)
-                    return row, failed
                 except DuplicateKeyError:
-                    pass
+                    doc = await self.collection.find_one({"_id": case_id})
+                    continue
             else:
                 guard = ({"_id": case_id, "seq": before.seq} if traits.atomic_filtered_updates
                          else {"_id": case_id})
-                row = row_fields(after)
-                result = await self.collection.replace_one(guard, document(after, row))
-                if result.matched_count == 1:
-                    self._log_gap(case_id, before.seq, envelopes)
-                    self._keep_view(after)
-                    return row, failed
-            doc = await self.collection.find_one({"_id": case_id})
+                if (await self.collection.replace_one(guard, document(after, row))
+                        ).matched_count != 1:
+                    doc = await self.collection.find_one({"_id": case_id})
+                    continue
+            self._log_gap(case_id, before.seq if before is not None else 0, envelopes)
+            self._keep_view(after)
+            projected.changed.append(case_id)
+            projected.rows.append(row)
+            return
         raise ProjectionConflict(f"case {case_id} changed {MAX_ATTEMPTS} times during one write")
 
     @staticmethod

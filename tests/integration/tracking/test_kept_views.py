@@ -86,6 +86,28 @@ async def test_a_redelivered_batch_is_not_applied_twice(
     assert view == fold(None, steps[:5])
 
 
+async def test_a_batch_another_instance_wrote_already_is_listed_here_too(
+        collection: AsyncCollection[dict[str, Any]]) -> None:
+    # a partition moved here after the instance before wrote past what it had committed: the
+    # batch comes again here and finds its events written; this instance's lists must take
+    # the case as the store holds it (its follower leaves the partition to this projection)
+    history = reference_case()
+    steps = history.envelopes
+    before, here = TimelineStore(collection), TimelineStore(collection)
+    await before.project(steps[0:1])
+    assert (await here.project(steps[0:1])).changed == []
+    assert here.rows.seq(history.case_id) == 1
+    await before.project(steps[1:5])
+
+    again = await here.project(steps[1:5])
+
+    assert again.changed == []  # nothing written, nobody woken
+    assert here.rows.seq(history.case_id) == 5
+    stored = view_of(await collection.find_one({"_id": history.case_id}))
+    assert stored is not None
+    assert here.rows.rows[history.case_id]["status"] == stored.facts.status.value
+
+
 class FailingWrite:
     """The collection, whose `failing`-th bulk write fails (the store gone for a moment)."""
 

@@ -204,3 +204,66 @@ async def test_a_kept_view_is_read_again_once_its_row_moved_on(
     await store.views([v.case_id for v in others])
     await scratch.delete_one({"_id": first.case_id})
     assert await store.views([first.case_id, *(v.case_id for v in others)]) == others
+
+
+async def test_the_lists_stay_whole_as_partitions_move_between_instances(
+        settings: CommonSettings) -> None:
+    """An instance alone leaves the whole log to its projection (its follower reads none of
+    it); when a second instance takes some partitions, and when it stops and gives them back,
+    every change is listed by every instance still running, whichever projected it."""
+    first, second = build("tracking", settings), build("tracking", settings)
+    officer = token(Role.OFFICER)
+    cases = [story(f"ZB261006-MOVE-{n:04d}") for n in range(12)]
+    ids = {s.case_id for s in cases}
+    everywhere = set(range(settings.topic_partitions))
+
+    async def listed(http: httpx.AsyncClient, **params: Any) -> set[str]:
+        answer = await http.get("/api/staff/cases", headers=officer,
+                                params={"limit": 100, **params})
+        assert answer.status_code == 200, answer.text
+        return {row["case_id"] for row in answer.json()["items"]}
+
+    def left(service: Any) -> set[int]:
+        assert service.store.follower is not None
+        return set(service.store.follower.left_to_projection)
+
+    async def route(moved: list[History]) -> None:
+        later = [story(s.case_id, routed_to="signal-co") for s in moved]
+        await publish_envelopes(settings, [e for s in later for e in s.envelopes[1:]], keys=RING)
+
+    async with running(first), client_for(app_of(first)) as one:
+        await publish_envelopes(settings, [e for s in cases for e in s.envelopes], keys=RING)
+
+        async def all_listed() -> bool:
+            return await listed(one, status="submitted") == ids
+
+        await eventually(all_listed, what="every case listed")
+
+        async def alone() -> bool:
+            return left(first) == everywhere
+
+        await eventually(alone, what="the instance alone reads none of the log in its follower")
+
+        async with running(second), client_for(app_of(second)) as other:
+            async def taken() -> bool:
+                return bool(left(second))
+
+            await eventually(taken, what="the second instance projecting some partitions")
+            await route(cases[:6])
+
+            async def both_see_the_moves() -> bool:
+                wanted = {s.case_id for s in cases[:6]}
+                return await listed(one, status="routed") == wanted == \
+                    await listed(other, status="routed")
+
+            await eventually(both_see_the_moves, what="both instances list the routed cases")
+            # each follows what the other holds
+            assert not left(first) & left(second) and left(first) | left(second) == everywhere
+
+        await route(cases[6:])  # the second stopped: its partitions back with the first
+
+        async def all_routed() -> bool:
+            return await listed(one, status="routed") == ids
+
+        await eventually(all_routed, what="the first lists every case routed")
+        await eventually(alone, what="the first alone again leaves the whole log to its projection")
