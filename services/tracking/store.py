@@ -129,10 +129,10 @@ CODES_COLLECTION = "tracking_codes"
 MAX_ATTEMPTS = 8
 WRITERS = 16  # cases read concurrently per batch, where reads go one by one
 WRITE_CHUNK = 25
-VIEW_COMPRESSION = 1
-"""zlib's level for the view: ~3.1 KB of JSON to ~1.3 KB, in some 20 µs."""
 """Replaces per bulk command: FerretDB 1.24 holds a connection per statement of a command
 until it ends (at most 100 per database), so a bulk of ~100 updates waits forever."""
+VIEW_COMPRESSION = 1
+"""zlib's level for the view: ~3.1 KB of JSON to ~1.3 KB, in some 20 µs."""
 
 
 class ProjectionConflict(RuntimeError):
