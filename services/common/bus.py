@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from aiokafka import AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import (
     KafkaError,
     KafkaTimeoutError,
@@ -54,6 +54,7 @@ from contracts.revocations import TokenRevoked
 from contracts.schemas import CaseEventEnvelope
 from contracts.topics import Topics
 from services.common.commits import Progress, committed_later
+from services.common.held import Held
 from services.common.kafka import COMPRESSION, broker_security, principal_of
 from services.common.logging import COMMIT_LOST_TO_A_REBALANCE, bound, get_logger
 from services.common.revocations import Revocations
@@ -746,7 +747,7 @@ def subscribe_envelopes(
     title: str | None = None,
     health: WriteHealth | None = None,
     gathering: GatheringSettings | None = None,
-    listener: ConsumerRebalanceListener | None = None,
+    held: Held | None = None,
 ) -> Progress:
     """Feed the case event log to `handle` in batches, in order, at least once; returns what
     records the batches handled, committed a moment at a time (`commits.py`), for the service
@@ -757,8 +758,8 @@ def subscribe_envelopes(
     handlers must be idempotent (they are: they skip seq they have seen).
     `health` hears whether the store took the writes (`Retrying`). A consumer whose
     cost is per batch more than per record gathers larger ones (`gathering`): the broker
-    holds each fetch until `gather_bytes` are there or `gather_ms` have passed. `listener`
-    hears which partitions this member holds.
+    holds each fetch until `gather_bytes` are there or `gather_ms` have passed. `held`
+    hears which partitions this member holds, and what its batches handled of them.
     """
     retrying = Retrying("batch", group_id, health)
 
@@ -774,7 +775,7 @@ def subscribe_envelopes(
         title=title or f"{group_id}:{topic}",
         description=described(Topics.case_events),
         decoder=read_case_events(dead_letters, read),
-        listener=listener,
+        listener=held,
     )
     # its progress committed a moment at a time, not after every batch (`commits.py`)
     committing = committed_later(group_id)
@@ -788,6 +789,8 @@ def subscribe_envelopes(
             return
         try:
             await handle(deliveries)
+            if held is not None:
+                held.handled(deliveries)
         except Exception as error:
             first = deliveries[0].envelope
             with bound(case_id=first.case_id, event_id=str(first.event_id)):

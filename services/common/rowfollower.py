@@ -22,11 +22,12 @@ was projected; the store holds the document the projection wrote:
    time in `zaiban bench projections`, and the store's CPU besides);
 3. the projection of this instance puts the documents it writes itself (`put`), so its
    own cases are listed as soon as they are written;
-4. when that projection is the collection's only writer (tracking's: `held`), the follower
-   leaves it the partitions it holds: once the follower has read a partition up to where the
-   group had committed it after it was assigned here (so every event from there on is this
-   projection's to write, and it puts what it writes), the follower pauses it, and resumes it
-   from there when the partition moves to another instance. An instance alone reads the log
+4. when that projection is the collection's only writer (tracking's: `held`, `held.py`), the
+   follower leaves it the partitions it holds: once the follower has read a partition up to
+   where the group had committed it after it was assigned here (so every event from there on
+   is this projection's to write, and it puts what it writes), the follower pauses it; when
+   the partition moves away, it resumes it from where it paused or, if further, from after
+   the last record the projection handled (and put) meanwhile. An instance alone reads the log
    once, not twice (profiled in `zaiban bench seed`: the follower was 8 % of tracking's time,
    reading records its own projection had put already).
 
@@ -47,11 +48,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from pymongo.asynchronous.collection import AsyncCollection
 
+from services.common.held import Held
 from services.common.logging import get_logger
 from services.common.rowindex import RowIndex
 from services.common.stopping import within
@@ -115,27 +117,6 @@ def seq_of(value: bytes) -> int | None:
         return None
 
 
-class Held(ConsumerRebalanceListener):
-    """The partitions of `topic` the consumer it listens to holds, each since when it was
-    assigned (this process's clock): given to the projection's subscriber, read by a
-    follower that leaves those partitions to the projection."""
-
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
-        self.since: dict[int, float] = {}
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        for tp in revoked:
-            if tp.topic == self.topic:
-                self.since.pop(tp.partition, None)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        now = time.monotonic()
-        for tp in assigned:
-            if tp.topic == self.topic:
-                self.since[tp.partition] = now
-
-
 class RowFollower:
     """Fills `index` from `collection`, then keeps it current from `topic` (see above)."""
 
@@ -165,6 +146,8 @@ class RowFollower:
         self._group_asked = 0.0
         self.held = held
         """The partitions this instance's projection holds, when it alone writes `collection`."""
+        self.records_read = 0
+        """Records of the log this follower has read."""
         self._paused: dict[int, float] = {}
         """The partitions left to the projection, each with when it was assigned to it."""
 
@@ -272,11 +255,12 @@ class RowFollower:
                 batches = await self._consumer.getmany(timeout_ms=int(self.poll * 1000),
                                                        max_records=2000)
                 for records in batches.values():
+                    self.records_read += len(records)
                     for record in records:
                         self._announced(record.key, record.value, record.partition,
                                         record.offset)
                 if self.held is not None:
-                    await self._leave_to_projection(self.held.since)
+                    await self._leave_to_projection(self.held)
                 if self._waiting:
                     await self._refresh()
                 if time.monotonic() - last_generation_check >= 1.0:
@@ -289,23 +273,34 @@ class RowFollower:
                             error=f"{type(error).__name__}: {error}")
                 await asyncio.sleep(1.0)
 
-    async def _leave_to_projection(self, held: dict[int, float]) -> None:
+    async def _leave_to_projection(self, held: Held) -> None:
         """Resume the partitions the projection no longer holds (or holds by a new
         assignment: another instance may have written meanwhile), from where they were
-        paused; pause those it holds once read up to where the group had committed them
-        after they were assigned (the projection started there, or before)."""
+        paused or after what the projection handled of them; pause those it holds once read
+        up to where the group had committed them after they were assigned (the projection
+        started there, or before)."""
         assert self._consumer is not None
-        back = [p for p, since in self._paused.items() if held.get(p) != since]
+        back = [p for p, since in self._paused.items() if held.since.get(p) != since]
+        for p in back:
+            tp = TopicPartition(self.topic, p)
+            self._consumer.resume(tp)
+            released = held.released.get(p)
+            if released is not None and released[0] == self._paused[p] \
+                    and released[1] > await self._consumer.position(tp):
+                self._consumer.seek(tp, released[1])  # what lies between, it wrote and put
+            del self._paused[p]
         if back:
-            self._consumer.resume(*(TopicPartition(self.topic, p) for p in back))
-            for p in back:
-                del self._paused[p]
-        taking = {p: since for p, since in held.items() if p not in self._paused}
+            log.info("rows_follow_partitions", collection=self.collection.name,
+                     partitions=sorted(back))
+        followed = {tp.partition for tp in self._consumer.assignment()}
+        taking = {p: since for p, since in held.since.items()
+                  if p not in self._paused and p in followed}
         if not taking:
             return
         group = await self._group_offsets()
         if group is None:
             return  # the group's offsets unknown: every partition is followed
+        left = []
         for p, since in taking.items():
             if self._group_asked <= since:
                 continue  # asked before it was assigned: at the next ask
@@ -313,6 +308,10 @@ class RowFollower:
             if await self._consumer.position(tp) >= group.get(p, 0):
                 self._consumer.pause(tp)
                 self._paused[p] = since
+                left.append(p)
+        if left:
+            log.info("rows_left_to_projection", collection=self.collection.name,
+                     partitions=sorted(left))
 
     def _announced(self, key: bytes | None, value: bytes | None, partition: int = -1,
                    offset: int = -1) -> None:

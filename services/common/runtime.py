@@ -45,9 +45,10 @@ from services.common.catalogue import load_city
 from services.common.cityconfig import CityFeed, CityLog, LiveCity
 from services.common.clock import Clock, MeasuredClock, SystemClock, estimate, measure
 from services.common.commits import Progress
+from services.common.held import Held
 from services.common.kafka import kafka_options, principal_of
 from services.common.logging import configure_logging, get_logger
-from services.common.rowfollower import Held, RowFollower
+from services.common.rowfollower import RowFollower
 from services.common.rowindex import RowIndex
 from services.common.settings import CommonSettings, GatheringSettings
 from services.common.stopping import within
@@ -100,7 +101,8 @@ class ServiceRuntime(Generic[S]):
         self._followers: list[RowFollower] = []
         self._progress: list[Progress] = []
         self._held = Held(self.topics.case_events)
-        """The partitions of the case log this instance's handler holds (`read_case_events`)."""
+        """The partitions of the case log this instance's handler holds (`read_case_events`:
+        a service reads the case log as one handler)."""
         """What each case-log subscriber has handled, committed a moment at a time."""
         self._revocations: RevocationFeed | None = None
         # The city's configuration: deploy/config/ (version 0), then every change on the
@@ -158,7 +160,7 @@ class ServiceRuntime(Generic[S]):
         self._progress.append(subscribe_envelopes(
             self.broker, topic=self.topics.case_events, group_id=self.group_id,
             dead_letters=self.dead_letters, handle=handle, read=read, max_records=max_records,
-            title=title, health=self.store_writes, gathering=gathering, listener=self._held))
+            title=title, health=self.store_writes, gathering=gathering, held=self._held))
 
     # A service that checks tokens takes `tokens` when it builds its routes; so it reads
     # every revocation of staff access, on every instance, and answers nothing before.

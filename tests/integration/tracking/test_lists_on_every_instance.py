@@ -243,13 +243,24 @@ async def test_the_lists_stay_whole_as_partitions_move_between_instances(
             return left(first) == everywhere
 
         await eventually(alone, what="the instance alone reads none of the log in its follower")
+        await route(cases[:3])  # projected here, not read by the follower
+
+        async def routed_here() -> bool:
+            return await listed(one, status="routed") == {s.case_id for s in cases[:3]}
+
+        await eventually(routed_here, what="the first three routed")
+        assert first.store.follower is not None
+        read_before = first.store.follower.records_read
 
         async with running(second), client_for(app_of(second)) as other:
             async def taken() -> bool:
                 return bool(left(second))
 
             await eventually(taken, what="the second instance projecting some partitions")
-            await route(cases[:6])
+            # the partitions resumed past what the first's projection had written: its
+            # follower did not read again the events it had left to it
+            assert first.store.follower.records_read == read_before
+            await route(cases[3:6])
 
             async def both_see_the_moves() -> bool:
                 wanted = {s.case_id for s in cases[:6]}
