@@ -49,7 +49,8 @@ class Held(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         for tp in revoked:
-            if tp.topic == self.topic and (since := self.since.pop(tp.partition, None)):
+            if tp.topic == self.topic \
+                    and (since := self.since.pop(tp.partition, None)) is not None:
                 handled = self.handled_to.pop(tp.partition, None)
                 if handled is not None:
                     self.released[tp.partition] = (since, handled)

@@ -100,10 +100,10 @@ class ServiceRuntime(Generic[S]):
         self._tasks: list[asyncio.Task[Any]] = []
         self._followers: list[RowFollower] = []
         self._progress: list[Progress] = []
+        """What each case-log subscriber has handled, committed a moment at a time."""
         self._held = Held(self.topics.case_events)
         """The partitions of the case log this instance's handler holds (`read_case_events`:
         a service reads the case log as one handler)."""
-        """What each case-log subscriber has handled, committed a moment at a time."""
         self._revocations: RevocationFeed | None = None
         # The city's configuration: deploy/config/ (version 0), then every change on the
         # configuration topic, which every instance reads (services/common/cityconfig.py).
