@@ -149,7 +149,16 @@ class Projected:
     """What the lists of this instance take at once: the rows of the documents written, and
     of those that held the batch's events already (a redelivery: maybe another instance's
     write, after the partition moved here, which this instance's follower no longer reads:
-    `rowfollower.Held`)."""
+    `held.py`)."""
+
+    def applied_already(self, before: CaseView | None, after: CaseView | None) -> bool:
+        """Whether folding the batch onto `before` brought nothing new (a redelivery); if
+        so, the case's row as the store holds it is taken all the same."""
+        if after is not None and (before is None or after.seq != before.seq):
+            return False
+        if before is not None:
+            self.rows.append(row_fields(before))
+        return True
 
 
 def fold_safely(view: CaseView | None, envelopes: Sequence[Envelope]
@@ -453,10 +462,9 @@ class TimelineStore:
             before = current.get(case_id)
             after, failed = fold_safely(before, found)
             projected.failed.extend(failed)
-            if after is None or (before is not None and after.seq == before.seq):
-                if before is not None:
-                    projected.rows.append(row_fields(before))  # applied already (see `Projected`)
+            if projected.applied_already(before, after):
                 continue
+            assert after is not None
             if before is None:  # not new in this batch, yet not there (a collection swapped in)
                 await self._write_case(case_id, found, None, projected)
                 continue
@@ -587,25 +595,25 @@ class TimelineStore:
         for _attempt in range(MAX_ATTEMPTS):
             before = view_of(doc)
             after, _ = fold_safely(before, envelopes)  # (what fails was set aside by the caller)
-            if after is None or (before is not None and after.seq == before.seq):
-                if before is not None:
-                    projected.rows.append(row_fields(before))  # applied already (`Projected`)
+            if projected.applied_already(before, after):
                 return
+            assert after is not None
             row = row_fields(after)
             if before is None:
                 try:
                     await remember_codes(self.codes, [after])  # first, as in `_insert_fresh`
                     await self.collection.insert_one(document(after, row))
+                    written = True
                 except DuplicateKeyError:
-                    doc = await self.collection.find_one({"_id": case_id})
-                    continue
+                    written = False
             else:
                 guard = ({"_id": case_id, "seq": before.seq} if traits.atomic_filtered_updates
                          else {"_id": case_id})
-                if (await self.collection.replace_one(guard, document(after, row))
-                        ).matched_count != 1:
-                    doc = await self.collection.find_one({"_id": case_id})
-                    continue
+                written = (await self.collection.replace_one(guard, document(after, row))
+                           ).matched_count == 1
+            if not written:  # another wrote it meanwhile: read it again, fold onto that
+                doc = await self.collection.find_one({"_id": case_id})
+                continue
             self._log_gap(case_id, before.seq if before is not None else 0, envelopes)
             self._keep_view(after)
             projected.changed.append(case_id)
