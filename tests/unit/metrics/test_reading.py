@@ -15,7 +15,7 @@ from contracts.envelope import Envelope, derived_id
 from contracts.facts import Actor, CaseFacts, CaseStatus, Channel, Priority, Role
 from contracts.registry import record
 from services.common.bus import Poison
-from services.metrics.reading import read_counted
+from services.metrics.reading import CountedFacts, read_counted
 
 AT = datetime(2026, 10, 6, 9, 30, tzinfo=UTC)
 FACTS = CaseFacts(status=CaseStatus.RESOLVED, category="traffic-signals", district="zhongyuan",
@@ -102,8 +102,6 @@ def test_a_record_cannot_bring_an_answer_of_its_own() -> None:
 
 def test_the_facts_counted_are_the_contracts_facts_under_the_same_names_and_types() -> None:
     # a subset of `CaseFacts`, kept by hand: a field the contract changes must change here too
-    from services.metrics.reading import CountedFacts
-
     for name, counted_field in CountedFacts.model_fields.items():
         contract = CaseFacts.model_fields[name]
         assert (counted_field.annotation, counted_field.default) == (
