@@ -64,6 +64,8 @@ OPEN311_REQUEST: dict[str, str] = {
 
 DEPARTMENT = "signal-co"
 """Who the rules route the traffic lights to: the department that answers."""
+RESOLVED = b'"CaseResolved"'
+"""How a resolution looks in a case log record (its `type`)."""
 
 ARTICLE = (30_148, 25_807)
 """Received and resolved, as the article counts them: the share of cases resolved."""
@@ -188,7 +190,10 @@ class Bus:
     learns the case number and its tracking code from its receipt. The department reads its
     cases topic and, for the cases `handle` gave it, replies on its replies topic:
     acknowledged, and resolved when told to; for the others, it tells its desk (`routed`),
-    which acts over HTTP once the case is its own instead of asking again and again."""
+    which acts over HTTP once the case is its own instead of asking again and again. A
+    resident whose case the department resolved on the bus answers once told it is resolved
+    (`resolved`: the case log says so, where notify would tell the resident), not by asking
+    routing before it has read the department's replies."""
 
     def __init__(self, settings: CommonSettings, department: str = DEPARTMENT) -> None:
         self.settings = settings
@@ -200,6 +205,7 @@ class Bus:
         self.receipts: dict[str, asyncio.Future[SubmissionReceipt]] = {}
         self.handled: dict[str, tuple[bool, asyncio.Future[None]]] = {}
         self.assigned: dict[str, asyncio.Future[None]] = {}
+        self.resolutions: dict[str, asyncio.Future[None]] = {}
         self.intake_key: tuple[str, bytes] | None = None
         self._readers: list[asyncio.Task[None]] = []
         self._consumers: list[AIOKafkaConsumer] = []
@@ -209,7 +215,8 @@ class Bus:
         self.intake_key = (published["kid"], recipient_key(published["public_key"]))
         await self.producer.start()
         for topic, handle in ((self.topics.receipts, self._on_receipt),
-                              (self.topics.department_cases(self.department), self._on_case)):
+                              (self.topics.department_cases(self.department), self._on_case),
+                              (self.topics.case_events, self._on_case_event)):
             consumer = await self._from_now(topic)
             self._consumers.append(consumer)
             self._readers.append(asyncio.create_task(self._read(consumer, handle)))
@@ -266,6 +273,14 @@ class Bus:
         if not done.done():
             done.set_result(None)
 
+    async def _on_case_event(self, value: bytes) -> None:
+        if RESOLVED not in value:  # most of the log: not read further
+            return
+        event = json.loads(value)
+        told = self.resolutions.get(event["case_id"])
+        if event["type"] == "CaseResolved" and told is not None and not told.done():
+            told.set_result(None)
+
     async def submit(self, body: Mapping[str, Any], submission_id: str,
                      within_s: float) -> tuple[str, str] | str:
         """Publish a sealed submission; the case number and tracking code from its receipt,
@@ -311,7 +326,19 @@ class Bus:
         its replies are sent (a reply on the bus has no answer of its own)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.handled[case_id] = (resolves, done)
+        if resolves:
+            self.resolutions[case_id] = asyncio.get_running_loop().create_future()
         return done
+
+    async def resolved(self, case_id: str, within_s: float) -> bool:
+        """Wait until routing has recorded the resolution of `case_id`, which `handle` was told
+        it resolves (the case log says so); False if not within `within_s`."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self.resolutions[case_id]), within_s)
+        except TimeoutError:
+            return False
+        del self.resolutions[case_id]
+        return True
 
     async def aclose(self) -> None:
         for task in self._readers:
@@ -441,8 +468,14 @@ async def one_case(load: Load, clients: Clients, number: int, key_prefix: str,
             load.stuck[case_id] = "the department on the bus was never assigned the case"
             return
         load.ways["answered by the department on the bus"] += 1
+    if answer is not None and replied is not None:
+        assert clients.bus is not None
+        if not await clients.bus.resolved(case_id, within_s):
+            load.stuck[case_id] = "feedback: the resolution on the bus was never recorded"
+            return
     if answer is not None:
-        # the resident answers once the case is resolved: until then routing says 409
+        # the resident answers once the case is resolved (told: over HTTP, by routing's
+        # answer; on the bus, by the log): a 409 until then is waited out all the same
         heard = await _until(load, clients.routing, path_of(case_id, "feedback"), answer,
                              {"X-Tracking-Code": code}, (), time.monotonic() + within_s,
                              "feedback")
