@@ -18,9 +18,11 @@ by `zaiban.chaos.traffic` as clients do it:
   not by asking routing again and again before it has routed the case: such
   asking cost routing a load of the case per try (12 tries a case at 1,500
   cases, more than the commands that did something);
-- residents answer 60% of the resolved cases with their tracking code: 90% of
-  those fixed and satisfied (the case closes), 10% fixed but not satisfied (a
-  dispute for supervision). Nobody says "not fixed": a reopen would take a
+- residents answer 60% of the resolved cases with their tracking code, once told
+  the case is resolved (by routing's answer over HTTP; for a resolution on the
+  bus, by the case log, as notify tells a resident): 90% of those fixed and
+  satisfied (the case closes), 10% fixed but not satisfied (a dispute for
+  supervision). Nobody says "not fixed": a reopen would take a
   resolution back from the article's figures.
 
 The scenario ends when metrics' public summary (`/api/stats/summary`) counts
