@@ -18,15 +18,19 @@ the same record redelivered finds it, while a corrected submission with the same
 answered anew. A receipt marked sent is never sent again. One whose sending was not yet
 marked when the process died is sent again on redelivery with the same bytes (the stored
 ones: the sealed code is not sealed afresh), which a reader recognises by key and bytes.
+Deliveries of one slot that meet in one process (a batch of the topic holding a submission
+twice, taken side by side) give it one after the other, so the second finds it sent.
 A slot is kept `ZAIBAN_BUS_RECEIPT_DAYS` (60), longer than the submissions topic keeps the
 record it answers; a post imported again after that is answered again, with the same case.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -120,9 +124,30 @@ class ReceiptDesk:
     def __init__(self, slots: AsyncCollection[dict[str, Any]], outlet: Outlet,
                  clock: Clock) -> None:
         self.slots, self.outlet, self.clock = slots, outlet, clock
+        self._giving: dict[str, tuple[asyncio.Lock, int]] = {}
+        """The slots being given in this process: a lock each, and how many hold or wait."""
+
+    @contextlib.asynccontextmanager
+    async def _alone(self, slot: str) -> AsyncIterator[None]:
+        """Give `slot` alone in this process (others wait for it)."""
+        lock, users = self._giving.get(slot, (asyncio.Lock(), 0))
+        self._giving[slot] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            _, users = self._giving[slot]
+            if users == 1:
+                del self._giving[slot]
+            else:
+                self._giving[slot] = (lock, users - 1)
 
     async def give(self, slot: str, make: Callable[[], SubmissionReceipt]) -> bool:
         """Send the receipt of `slot` (made by `make` the first time); False if it was sent."""
+        async with self._alone(slot):
+            return await self._give(slot, make)
+
+    async def _give(self, slot: str, make: Callable[[], SubmissionReceipt]) -> bool:
         kept = None
         for _attempt in range(3):
             receipt = make()

@@ -21,6 +21,7 @@ from helpers import (
     read_events,
     running,
 )
+from pymongo.errors import AutoReconnect
 
 from contracts.case_commands import SealedSubmission
 from contracts.receipts import SubmissionReceipt
@@ -165,3 +166,43 @@ async def test_each_submission_on_the_bus_gets_one_receipt_keyed_by_its_id(
         assert await again.receipts.forget(datetime.now(UTC) + timedelta(seconds=1)) == 4
     assert await receipts_by_key(settings, 4) == found  # the very same records, no more
     assert len(await read_events(settings)) == 1
+
+
+async def test_a_store_failure_amid_a_batch_of_submissions_loses_none_and_answers_each_once(
+        settings: CommonSettings) -> None:
+    # the submissions of a batch are taken side by side: one failing brings the batch again,
+    # once the others have ended, and those recorded already are found by their key
+    topics = Topics(settings.topic_prefix)
+    frontend = DataKey.new("city-app")
+    intake = build("intake", settings)
+    submit = intake.submissions.submit
+    failed: list[str] = []
+
+    async def failing_once(command: Any, **given: Any) -> Any:
+        if command.submission_id == "app-22" and not failed:
+            failed.append(command.submission_id)
+            raise AutoReconnect("the store went away for a moment")
+        return await submit(command, **given)
+
+    intake.submissions.submit = failing_once  # type: ignore[method-assign]
+    async with running(intake):
+        async with client_for(build_app([intake], title="intake")) as http:
+            published = (await http.get("/api/bus/submission-key")).json()
+        to_intake = recipient_key(published["public_key"])
+        bodies = [{**WANGFUFEN_REQUEST, "channel": "app", "submission_id": f"app-{n}",
+                   "receipt_key": public_key_text(frontend)} for n in (21, 22, 23)]
+        await publish_raw(settings.kafka_bootstrap, topics.submissions, [
+            SealedSubmission(sealed=seal_for(to_intake, published["kid"],
+                                             json.dumps(body).encode())).model_dump_json().encode()
+            for body in bodies], key=b"one-partition")
+        found = await receipts_by_key(settings, 3)
+        await caught_up(settings, intake.group_id)
+
+    assert failed == ["app-22"]
+    assert sorted(found) == ["app-21", "app-22", "app-23"]
+    assert all(len(records) == 1 for records in found.values()), found
+    receipts = [SubmissionReceipt.model_validate_json(records[0]) for records in found.values()]
+    assert {r.outcome for r in receipts} == {"recorded"}
+    events = await read_events(settings)
+    assert sorted(e.case_id for e in events) == sorted(r.case_id for r in receipts)
+    assert len({e.case_id for e in events}) == 3
