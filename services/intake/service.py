@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aiokafka import ConsumerRecord
 from faststream import StreamMessage
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from contracts.case_commands import BusSubmission, ErasePersonalData, SubmitCase
 from contracts.case_events import PersonalDataErased
@@ -38,7 +38,9 @@ from services.common.bus import (
     RETRY_PAUSE_S,
     Delivery,
     Outlet,
+    ReadRecords,
     Retrying,
+    batch_of,
     describe_error,
     described,
     every_one,
@@ -81,19 +83,11 @@ SUBMISSIONS_AT_ONCE = 64
 """The most submissions of the bus taken side by side (a batch of the submissions topic)."""
 
 
-class BusSubmissions(BaseModel):
-    """A batch of the submissions topic as the handler receives it: each record read, with
-    the record itself (where a refusal is dead-lettered from). The decoder has refused what
-    cannot be read already (`IntakeService._read_submissions`). On Kafka each record is one
-    `BusSubmission`, which is what the AsyncAPI document shows (`model_json_schema`)."""
-
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    read: list[tuple[Any, ConsumerRecord[Any, Any]]]
-
-    @classmethod
-    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return {**SUBMISSIONS.json_schema(*args, **kwargs), "title": "BusSubmission"}
+if TYPE_CHECKING:
+    BusSubmissions = ReadRecords
+else:  # made for the AsyncAPI document's schema of each record
+    BusSubmissions = batch_of(Annotated[BusSubmission, Field(title="BusSubmission")])
+"""A batch of the submissions topic as the handler receives it (`ReadRecords`)."""
 
 
 def index_fields(case: Case) -> dict[str, Any]:
@@ -262,7 +256,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
 
     # -- submissions -------------------------------------------------------------
 
-    async def _read_submissions(self, message: StreamMessage[Any]) -> BusSubmissions:
+    async def _read_submissions(self, message: StreamMessage[Any]) -> ReadRecords:
         """A batch of the submissions topic, each record read as a submission; one that is
         not is refused (a dead letter, and a receipt) and left out: the stream goes on."""
         read: list[tuple[Any, ConsumerRecord[Any, Any]]] = []

@@ -166,7 +166,8 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         return subscribe_records(
             self.broker, topics, group_id=f"{self.group_id}-webhooks",
             kind=READ_CASE, message=DepartmentCase, dead_letters=self.dead_letters,
-            handle=self.plan_webhook, title="notify: departments' cases, POSTed to their webhooks",
+            handle=self.plan_webhook, case_of=lambda case: case.case_id,
+            title="notify: departments' cases, POSTed to their webhooks",
             description=described(Topics.department_cases), persistent=persistent,
             health=self.store_writes)
 

@@ -235,7 +235,8 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
         return subscribe_records(
             self.broker, topics, group_id=f"{self.group_id}-replies", kind=READ_REPLY,
             message=Annotated[cmd.DepartmentReply, Field(title="DepartmentReply")],
-            dead_letters=self.dead_letters, handle=self.handle_reply, persistent=persistent,
+            dead_letters=self.dead_letters, handle=self.handle_reply,
+            case_of=lambda reply: reply.case_id, persistent=persistent,
             health=self.store_writes,
             title="routing: department replies", description=described(Topics.department_replies))
 
