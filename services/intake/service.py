@@ -268,9 +268,9 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         return BusSubmissions.model_construct(read=read)
 
     async def _on_bus_submissions(self, batch: BusSubmissions) -> None:
-        """The submissions of a batch side by side, as HTTP takes its requests: one after
-        another, each waited on the store and the log of the one before (some 40 ms under
-        load), and a frontend's receipt waited on everyone ahead of it on the topic (2.2 s
+        """The submissions of a batch side by side, as HTTP takes its requests. Taken one
+        after another, each waited on the store and the log of the one before (some 40 ms
+        under load), and a frontend's receipt on everyone ahead of it on the topic (2.2 s
         at the median with every submission of the lifecycle bench on the bus). A failure
         brings the whole batch again once every submission of it has ended, after a pause
         (`Retrying`): a submission recorded already is found by its key and answered again,
