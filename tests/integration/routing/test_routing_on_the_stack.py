@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from helpers import (
     TEST_SECRET,
@@ -22,6 +23,7 @@ from helpers import (
     read_topic,
     running,
 )
+from pymongo.errors import AutoReconnect
 from servicefixtures import token
 
 from contracts import case_events as ev
@@ -30,6 +32,7 @@ from contracts.facts import Actor, Channel, Location, Priority, Role
 from contracts.personal import PersonalData, ResidentContact
 from contracts.topics import Topics
 from services.common.clock import ManualClock
+from services.common.commands import Desk
 from services.common.http import build_app
 from services.common.keys import KeyRing
 from services.common.settings import CommonSettings
@@ -376,6 +379,40 @@ async def test_department_replies_on_the_bus_and_garbage_in_the_dead_letter_topi
     assert unreadable.startswith("invalid") and "action" in unknown
     [not_theirs] = by_topic[topics.department_replies("water-co")]
     assert not_theirs.startswith("refused (not_allowed)") and "water-co" in not_theirs
+
+
+async def test_a_store_failure_amid_a_batch_of_replies_records_each_once(
+    routing: RoutingService, settings: CommonSettings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a batch of replies is taken side by side, a case's in order: one failing brings the batch
+    # again, and the replies recorded already are found by their ids, not refused as repeats
+    case_id = await given_accepted(settings)
+    await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "CaseRouted")
+    reply = Desk.reply
+    failed: list[str] = []
+
+    async def failing_once(desk: Desk, row: Any, given: Any, **how: Any) -> Any:
+        if given.action == "resolve" and not failed:
+            failed.append(given.reply_id)
+            raise AutoReconnect("the store went away for a moment")
+        return await reply(desk, row, given, **how)
+
+    monkeypatch.setattr(Desk, "reply", failing_once)
+    said = {"case_id": case_id, "department": "signal-co"}
+    await publish_raw(settings.kafka_bootstrap, Topics(settings.topic_prefix).department_replies(
+        "signal-co"), [json.dumps({**said, **fields}).encode() for fields in (
+            {"action": "acknowledge", "reply_id": "sig-31", "note": "收到"},
+            {"action": "resolve", "reply_id": "sig-32", "resolution": "控制器已更换"})],
+        key=case_id.encode())
+    await until_types(settings, case_id, "CaseSubmitted", "CaseAccepted", "CaseRouted",
+                      "CaseAcknowledged", "CaseResolved")
+    await asyncio.sleep(1)  # a second acknowledgement or a dead letter, had either come, is in
+    assert failed == ["sig-32"]
+    assert [e.type for e in await log_of(settings, case_id)].count("CaseAcknowledged") == 1
+    outcomes = [doc["outcome"] async for doc in routing.replies.find({"case_id": case_id})]
+    assert sorted(outcomes) == ["recorded", "recorded"]
+    assert await read_topic(settings.kafka_bootstrap, Topics(settings.topic_prefix).dead_letter(
+        "routing"), min_count=0) == []
 
 
 async def test_a_reply_is_its_topics_department_and_one_naming_another_is_refused(
