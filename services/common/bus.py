@@ -663,10 +663,15 @@ def batch_of(message: Any) -> type[ReadRecords]:
     return Batch
 
 
-def read_batch_as(kind: TypeAdapter[T], batch: type[ReadRecords], dead_letters: DeadLetters
+Unreadable = Callable[[ConsumerRecord[Any, Any], ValidationError], Awaitable[Any]]
+"""What a consumer does with a record that does not read as its kind (a dead letter, and for
+a submission a refusal on the receipts topic as well)."""
+
+
+def read_batch_as(kind: TypeAdapter[T], batch: type[ReadRecords], put_aside: Unreadable
                   ) -> Callable[[StreamMessage[Any]], Awaitable[ReadRecords]]:
     """A decoder for a batch of a topic of commands: each record read once as `kind`; one
-    that is not is dead-lettered with the reason and left out (the stream goes on)."""
+    that is not is `put_aside` and left out (the stream goes on)."""
 
     async def read(message: StreamMessage[Any]) -> ReadRecords:
         found: list[tuple[Any, ConsumerRecord[Any, Any]]] = []
@@ -674,7 +679,7 @@ def read_batch_as(kind: TypeAdapter[T], batch: type[ReadRecords], dead_letters: 
             try:
                 found.append((kind.validate_json(record.value or b""), record))
             except ValidationError as error:
-                await dead_letters.put(record, describe_error(error))
+                await put_aside(record, error)
         return batch.model_construct(read=found)
 
     return read
@@ -713,7 +718,7 @@ def subscribe_records(
     max_records: int = 100,
 ) -> Any:
     """Feed the records of `topics` (read by name, from the first) to `handle`, each read as
-    `kind` (one that is not is dead-lettered, `read_batch_as`), at least once: a batch at a
+    `kind` (one that is not is dead-lettered with the reason, `read_batch_as`), at least once: a batch at a
     time, the records of one case (`case_of`) one after another in their order, up to
     `CASES_AT_ONCE` cases side by side (one after another, each record waited on the store
     round trips of the one before, and on a commit of its own: a department answering on
@@ -726,6 +731,9 @@ def subscribe_records(
 
     retrying = Retrying("batch", group_id, health)
     batch_type = batch_of(message)
+
+    async def dead_lettered(record: ConsumerRecord[Any, Any], error: ValidationError) -> None:
+        await dead_letters.put(record, describe_error(error))
 
     async def in_turn(records: list[tuple[Any, ConsumerRecord[Any, Any]]]) -> None:
         for value, record in records:
@@ -746,7 +754,7 @@ def subscribe_records(
     subscriber = broker.subscriber(*topics, group_id=group_id, auto_offset_reset="earliest",
                                    batch=True, max_records=max_records, title=title,
                                    description=description, persistent=persistent,
-                                   decoder=read_batch_as(kind, batch_type, dead_letters))
+                                   decoder=read_batch_as(kind, batch_type, dead_lettered))
     subscriber(on_batch)
     return subscriber
 

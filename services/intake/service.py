@@ -25,7 +25,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from aiokafka import ConsumerRecord
-from faststream import StreamMessage
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -46,7 +45,7 @@ from services.common.bus import (
     every_one,
     per_case,
     read_as,
-    records_of,
+    read_batch_as,
     typed,
 )
 from services.common.casestreams import CaseStreams, ConcurrentChange, case_of
@@ -153,7 +152,8 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
                                max_records=SUBMISSIONS_AT_ONCE, auto_offset_reset="earliest",
                                title="intake: submissions published by frontends",
                                description=described(Topics.submissions),
-                               decoder=self._read_submissions)(
+                               decoder=read_batch_as(SUBMISSIONS, BusSubmissions,
+                                                     self._unreadable))(
             typed(self._on_bus_submissions))
         self.broker.subscriber(self.topics.erasures, group_id=self.group_id,
                                auto_offset_reset="earliest",
@@ -256,16 +256,10 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
 
     # -- submissions -------------------------------------------------------------
 
-    async def _read_submissions(self, message: StreamMessage[Any]) -> ReadRecords:
-        """A batch of the submissions topic, each record read as a submission; one that is
-        not is refused (a dead letter, and a receipt) and left out: the stream goes on."""
-        read: list[tuple[Any, ConsumerRecord[Any, Any]]] = []
-        for record in records_of(message):
-            try:
-                read.append((SUBMISSIONS.validate_json(record.value or b""), record))
-            except ValidationError as error:
-                await self._refuse(record, unreadable(record.value or b"", error))
-        return BusSubmissions.model_construct(read=read)
+    async def _unreadable(self, record: ConsumerRecord[Any, Any], error: ValidationError) -> None:
+        """A record of the submissions topic that is no submission: refused (a dead letter,
+        and a receipt), and the stream goes on (`read_batch_as`)."""
+        await self._refuse(record, unreadable(record.value or b"", error))
 
     async def _on_bus_submissions(self, batch: BusSubmissions) -> None:
         """The submissions of a batch side by side, as HTTP takes its requests. Taken one
