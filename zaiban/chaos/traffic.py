@@ -316,15 +316,23 @@ class Bus:
     def _assignment(self, case_id: str) -> asyncio.Future[None]:
         return self.assigned.setdefault(case_id, asyncio.get_running_loop().create_future())
 
+    @staticmethod
+    async def _told(waiting: dict[str, asyncio.Future[None]], case_id: str,
+                    within_s: float) -> bool:
+        """Wait for `case_id`'s future in `waiting`, then forget it; False if not within
+        `within_s` (it is kept: a later wait may still be told)."""
+        try:
+            await asyncio.wait_for(asyncio.shield(waiting[case_id]), within_s)
+        except TimeoutError:
+            return False
+        waiting.pop(case_id, None)
+        return True
+
     async def routed(self, case_id: str, within_s: float) -> bool:
         """Wait until routing has assigned `case_id` to the department (its cases topic says
         so); False if not within `within_s`."""
-        try:
-            await asyncio.wait_for(asyncio.shield(self._assignment(case_id)), within_s)
-        except TimeoutError:
-            return False
-        self.assigned.pop(case_id, None)
-        return True
+        self._assignment(case_id)
+        return await self._told(self.assigned, case_id, within_s)
 
     def handle(self, case_id: str, resolves: bool) -> asyncio.Future[None]:
         """The department's system will answer `case_id` when it is assigned to it: done once
@@ -338,12 +346,7 @@ class Bus:
     async def resolved(self, case_id: str, within_s: float) -> bool:
         """Wait until routing has recorded the resolution of `case_id`, which `handle` was told
         it resolves (the case log says so); False if not within `within_s`."""
-        try:
-            await asyncio.wait_for(asyncio.shield(self.resolutions[case_id]), within_s)
-        except TimeoutError:
-            return False
-        del self.resolutions[case_id]
-        return True
+        return await self._told(self.resolutions, case_id, within_s)
 
     async def aclose(self) -> None:
         for task in self._readers:
