@@ -42,7 +42,7 @@ from services.common.casestreams import CaseStreams
 from services.common.clock import Clock
 from services.common.logging import bound
 from services.lifecycle import access
-from services.lifecycle.case import Case, new_command_id
+from services.lifecycle.case import Case, new_command_id, reply_cause
 from services.lifecycle.errors import NotAllowed
 from services.lifecycle.policy import Policy
 
@@ -137,9 +137,10 @@ class Desk:
     """The policy now: the city's configuration changes while the service runs."""
 
     async def give(self, row: Row[C], case_id: str, command: C, actor: Actor, *, cause: str,
-                   correlation_id: str, **given: Any) -> list[Envelope]:
+                   correlation_id: str, reply: bool = False, **given: Any) -> list[Envelope]:
         """Decide `command` on the case as it stands now and record what follows: once for
-        `cause`, however often it is given or raced."""
+        `cause`, however often it is given or raced. A department's `reply` (its cause a
+        `reply_cause`) the case has taken already records nothing."""
         if row.load is not None:
             given = {**given, **await row.load(self.cases, command)}
 
@@ -148,19 +149,22 @@ class Desk:
         now = self.clock.now()
 
         def decide(case: Case) -> Sequence[ev.CaseEvent]:
+            if reply and cause in case.replies:
+                return []
             return row.decide(case, command, actor, now, self.policy(), **given)
 
         with bound(case_id=case_id, correlation_id=correlation_id):
             return await self.cases.execute(case_id, decide, cause=cause,
                                             correlation_id=correlation_id, at=now)
 
-    async def reply(self, row: Row[Any], reply: Reply, *, sender: str,
-                    cause: str) -> list[Envelope]:
-        """A department's reply from `sender`, run as the command its row stands for."""
+    async def reply(self, row: Row[Any], reply: Reply, *, sender: str) -> list[Envelope]:
+        """A department's reply from `sender`, run as the command its row stands for, once:
+        a copy of a reply the case has taken records nothing (none, when it is a repeat)."""
         command, department = row.from_reply(reply, sender)
         given = {"coordinator": True} if row.coordinating else {}
+        cause = reply_cause(sender, reply.reply_id)
         return await self.give(row, reply.case_id, command, department, cause=cause,
-                               correlation_id=cause, **given)
+                               correlation_id=cause, reply=True, **given)
 
 
 # --- the routes ------------------------------------------------------------------------

@@ -39,6 +39,16 @@ from services.lifecycle.errors import NotFound
 
 Status = CaseStatus
 
+REPLY_CAUSE = "reply/"
+"""How the cause of what a department's reply on the bus recorded begins (`reply_cause`)."""
+
+
+def reply_cause(department: str, reply_id: str) -> str:
+    """The cause of what the reply `reply_id` of `department` records: the same for each copy
+    of the reply (delivery is at least once), another for each department (reply ids are
+    each sender's own)."""
+    return f"{REPLY_CAUSE}{derived_id('department-reply', department, reply_id)}"
+
 
 class Case(BaseModel):
     """What a service knows of one case, enough to decide on its next command."""
@@ -70,6 +80,10 @@ class Case(BaseModel):
     """Departments that returned the case as not theirs; re-routing skips them."""
     from_history: bool = False
     """The last event came from a `history:*` producer: a past to keep, not news to act on."""
+    replies: tuple[str, ...] = ()
+    """The causes of the department replies taken on the case (`reply_cause`), in its events'
+    `causation_id`: a copy of a reply taken already is known by the case itself, without a
+    record of its own to look up before each reply and to write after it."""
     handling: Handling | None = None
     """The last handler its department gave it (`assigning.py`); `handler` says whether
     that assignment still holds."""
@@ -107,6 +121,7 @@ class Case(BaseModel):
             facts=envelope.facts,  # old events in the forever log keep the facts they had
             last_event_at=envelope.occurred_at,
             from_history=envelope.is_history,
+            replies=self.replies_after(envelope.causation_id),
         ))
 
     def fold(self, envelopes: Sequence[Envelope]) -> Case:
@@ -165,7 +180,14 @@ class Case(BaseModel):
         last = envelopes[-1]
         # (its facts are the ones the last envelope carries already)
         return Recorded(envelopes, case.model_copy(update=dict(
-            version=last.seq, last_event_at=at, from_history=last.is_history)))
+            version=last.seq, last_event_at=at, from_history=last.is_history,
+            replies=self.replies_after(cause))))
+
+    def replies_after(self, cause: str | None) -> tuple[str, ...]:
+        """`replies` after an event caused by `cause`."""
+        if cause is None or not cause.startswith(REPLY_CAUSE) or cause in self.replies:
+            return self.replies
+        return (*self.replies, cause)
 
 
 class Recorded(NamedTuple):

@@ -39,7 +39,7 @@ from pydantic import Field, TypeAdapter
 
 from contracts import case_commands as cmd
 from contracts import case_events as ev
-from contracts.envelope import Envelope, derived_id
+from contracts.envelope import Envelope
 from contracts.topics import Topics
 from services.common.bus import (
     RETRY_PAUSE_S,
@@ -64,6 +64,7 @@ from services.common.logging import bound, get_logger
 from services.common.runtime import ServiceRuntime
 from services.common.store import report_failure
 from services.lifecycle import dispatching, feedback, privacy, supervision
+from services.lifecycle.case import reply_cause
 from services.lifecycle.errors import Refused
 from services.lifecycle.policy import Policy
 from services.routing import departments, sweeps
@@ -102,6 +103,7 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
         )
         self.desk = Desk(self.streams, self.clock, lambda: self.policy)
         self.replies = self.db["department_replies"]
+        """The department replies refused, by cause (a reply taken is in the case's log)."""
         # Who sent a reply is where it arrived: each replies topic is one department's. A
         # department added while routing runs is routed to at once, and its replies are read
         # within seconds of its onboarding (`zaiban topics ensure`): `DepartmentTopics`.
@@ -245,26 +247,32 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
         department whose replies topic it came on; dead-letter what cannot run (an unreadable
         reply was dead-lettered by the decoder, `read_as`), a reply naming another department
         among it. Reply ids are each sender's own: a reply refused under one department's
-        name takes nothing from another's."""
+        name takes nothing from another's.
+
+        A copy of a reply taken is known by the case, which records nothing for it
+        (`Case.replies`): no record of its own is read before each reply and written after
+        it. A refused reply is recorded in `department_replies`, where a copy refused again
+        is found and not dead-lettered twice."""
         sender = self.reply_senders[record.topic]
-        cause = str(derived_id("department-reply", sender, reply.reply_id))
+        cause = reply_cause(sender, reply.reply_id)
         with bound(case_id=reply.case_id, correlation_id=cause):
-            if await self.replies.find_one({"_id": cause}) is not None:
-                log.info("reply_repeated", reply_id=reply.reply_id)
-                return
             try:
-                await self.desk.reply(REPLIES[type(reply)], reply, sender=sender, cause=cause)
-                outcome = "recorded"
+                recorded = await self.desk.reply(REPLIES[type(reply)], reply, sender=sender)
             except Refused as refused:
+                if await self.replies.find_one({"_id": cause}, projection={"_id": 1}):
+                    log.info("reply_repeated", reply_id=reply.reply_id, outcome="refused")
+                    return
                 await self.dead_letters.put(record, f"refused ({refused.kind}): {refused.reason}")
-                outcome = "refused"
-            await self.replies.update_one(
-                {"_id": cause},
-                {"$set": {"case_id": reply.case_id, "department": sender,
-                          "reply_id": reply.reply_id, "action": reply.action,
-                          "outcome": outcome, "at": self.clock.now()}},
-                upsert=True,
-            )
+                await self.replies.update_one(
+                    {"_id": cause},
+                    {"$set": {"case_id": reply.case_id, "department": sender,
+                              "reply_id": reply.reply_id, "action": reply.action,
+                              "outcome": "refused", "at": self.clock.now()}},
+                    upsert=True,
+                )
+                return
+            if not recorded:
+                log.info("reply_repeated", reply_id=reply.reply_id, outcome="recorded")
 
     # -- erasures ----------------------------------------------------------------
 

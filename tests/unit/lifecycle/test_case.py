@@ -28,7 +28,7 @@ from contracts import case_events as ev
 from contracts.facts import CaseStatus
 from contracts.registry import read_event
 from services.lifecycle import feedback, returning
-from services.lifecycle.case import CHANGES_NOTHING, EVOLVE, Case, evolve
+from services.lifecycle.case import CHANGES_NOTHING, EVOLVE, Case, evolve, reply_cause
 from services.lifecycle.errors import NotFound
 
 
@@ -111,3 +111,22 @@ def test_an_event_is_never_dated_before_the_one_it_follows() -> None:
                                 at=routed_at + timedelta(hours=1), recorded_at=routed_at,
                                 producer="routing", correlation_id="c", cause="resolve")
     assert resolved.occurred_at == routed_at + timedelta(hours=1)
+
+
+def test_a_case_knows_the_department_replies_it_took_as_recorded_and_as_read_back() -> None:
+    # a copy of a reply is known by the case itself (routing records nothing for it): the
+    # causes of the replies taken, whichever way the case was made, and nothing else's
+    story = routed_case()
+    acknowledged = reply_cause("signal-co", "sig-1")
+    assert acknowledged != reply_cause("water-co", "sig-1")  # reply ids are each sender's own
+    envelopes, after = story.case.record([ev.CaseAcknowledged(by=SIGNAL_CO)], at=T1,
+                                         recorded_at=T1, producer="routing",
+                                         correlation_id=acknowledged, cause=acknowledged)
+    noted, later = after.record([ev.CaseEscalated(reason="manual", by=OFFICER)], at=T1,
+                                recorded_at=T1, producer="routing", correlation_id="c",
+                                cause="cmd/escalate-1")
+    assert later.replies == after.replies == (acknowledged,)
+    read_back = Case(case_id=story.case.case_id).fold([*story.envelopes, *envelopes, *noted])
+    assert read_back == later
+    # the same reply again (at least once delivery) adds nothing
+    assert later.replies_after(acknowledged) == (acknowledged,)
