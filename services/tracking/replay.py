@@ -6,7 +6,9 @@ built again by the same pure projection:
 1. read the case event log from offset 0 up to its end as it is *now* (E1),
    folding the views in memory (`Rebuilder`: no read per event, each case
    written once, in bulk) into a fresh collection, `cases_rebuild`, with its
-   indexes;
+   indexes — the partitions apart, in a process for each group of them
+   (`replay.apart`: a case's events are all on one partition; the fold is CPU-bound,
+   and one process folds on one core only);
 2. swap it in: drop `cases`, rename `cases_rebuild` to `cases` (FerretDB has
    no `dropTarget`, so a live consumer recreating `cases` in between makes the
    rename fail, and it is retried);
@@ -38,10 +40,20 @@ from services.common.compact import compact
 from services.common.inturn import in_turn
 from services.common.kafka import principal_of
 from services.common.logging import get_logger
-from services.common.replay import LogReader, Phases, Progress, Project, swap_in
+from services.common.replay import (
+    LogReader,
+    Offsets,
+    Phases,
+    Progress,
+    Project,
+    Work,
+    apart,
+    processes_for,
+    swap_in,
+)
 from services.common.rowfollower import bump_generation
 from services.common.settings import CommonSettings
-from services.common.store import make_client, service_db
+from services.common.store import ensure_collections, make_client, service_db
 from services.tracking.store import (
     COLLECTION,
     REBUILD_COLLECTION,
@@ -146,37 +158,80 @@ class Rebuilder:
         self.views.clear()
 
 
+@dataclass(frozen=True)
+class Folded:
+    """What folding a group of partitions gave (`folding`)."""
+
+    events: int
+    unreadable: int
+    cases: int
+    phases: dict[str, float]
+
+
+def folding(settings: CommonSettings, *, held: int, batch: int) -> Work[Folded]:
+    """Fold a group of the log's partitions into `cases_rebuild` and write its cases: with a
+    reader, a client and a `Rebuilder` of its own (in a process of its own, `apart`). A case's
+    events are all on one partition, so no two groups write the same case."""
+    async def fold(starts: Offsets, ends: Offsets, progress: Progress) -> Folded:
+        collector.for_folding()
+        client = make_client(settings)
+        try:
+            db = service_db(client, settings, "tracking")
+            async with LogReader(settings, principal_of("tracking")) as reader:
+                reader.reading(list(ends))
+                rebuilder = Rebuilder(TimelineStore(db[REBUILD_COLLECTION]), held=held)
+                clock = Phases()
+                built = await reader.replay(starts, ends, rebuilder.project, progress, batch)
+                clock.mark("fold_s")
+                await rebuilder.flush()
+                clock.mark("write_s")
+            return Folded(built.events, built.unreadable, len(rebuilder.written), clock.spent)
+        finally:
+            await client.close()
+
+    return fold
+
+
 async def rebuild(settings: CommonSettings, *, progress: Progress | None = None,
-                  held: int = HELD_CASES, batch: int = 2000) -> RebuildReport:
+                  held: int = HELD_CASES, batch: int = 2000,
+                  processes: int | None = None) -> RebuildReport:
     """Rebuild the tracking read model from offset 0 and swap it in (see the module doc).
 
-    `held`: cases kept in memory before they are written out; `batch`: records per read."""
-    collector.for_folding()
+    `held`: cases kept in memory before they are written out (shared out among the
+    processes); `batch`: records per read; `processes`: how many fold the partitions apart
+    (`replay.apart`; one per partition, up to twice this machine's cores, unless told)."""
     client = make_client(settings)
     db = service_db(client, settings, "tracking")
     try:
         async with LogReader(settings, principal_of("tracking")) as reader:
             await db.drop_collection(REBUILD_COLLECTION)
-            rebuilder = Rebuilder(TimelineStore(db[REBUILD_COLLECTION]), held=held)
+            # made once here: two processes making it at once may both try (FerretDB)
+            await ensure_collections(db, [REBUILD_COLLECTION])
             beginnings, ends = await reader.bounds()
             clock = Phases()
-            built = await reader.replay(beginnings, ends, rebuilder.project, progress, batch)
-            clock.mark("fold_s")
-            await rebuilder.flush()
-            clock.mark("write_s")
+            processes = processes or processes_for(len(ends))
+            # the views held in memory, shared out: the rebuild's bound whatever the processes
+            parts = await apart(folding(settings, held=max(1, held // processes), batch=batch),
+                                beginnings, ends, processes=processes, progress=progress)
+            # each group folded, then wrote: the phases of the slowest of each
+            clock.spent.update({phase: max(part.phases[phase] for part in parts)
+                                for phase in ("fold_s", "write_s")} if parts else {})
+            clock.mark("fold_and_write_s")
             await swap_in(db, REBUILD_COLLECTION, COLLECTION)
             clock.mark("swap_s")
             live = TimelineStore(db[COLLECTION])
             _, now = await reader.bounds()
             caught = await reader.replay({tp: ends.get(tp, beginnings.get(tp, 0)) for tp in now},
                                          now, projector(live))
+            built = sum(part.events for part in parts)
+            unreadable = sum(part.unreadable for part in parts) + caught.unreadable
             # the rebuilt collection holds the cases written; only a catch-up can add more
-            cases = await live.count() if caught.events else len(rebuilder.written)
+            cases = await live.count() if caught.events else sum(part.cases for part in parts)
             await bump_generation(db[COLLECTION])  # every instance reloads its lists
             clock.mark("catch_up_s")
-        log.info("tracking_rebuilt", events=built.events, cases=cases, caught_up=caught.events,
-                 unreadable=built.unreadable + caught.unreadable, **clock.spent)
-        return RebuildReport(events=built.events, unreadable=built.unreadable + caught.unreadable,
-                             caught_up=caught.events, cases=cases, phases=clock.spent)
+        log.info("tracking_rebuilt", events=built, cases=cases, caught_up=caught.events,
+                 unreadable=unreadable, processes=len(parts), **clock.spent)
+        return RebuildReport(events=built, unreadable=unreadable, caught_up=caught.events,
+                             cases=cases, phases=clock.spent)
     finally:
         await client.close()
