@@ -303,11 +303,6 @@ class CaseStreams:
             return kept
         return await self.get(case_id)
 
-    async def find(self, query: dict[str, Any], limit: int = 100) -> list[Case]:
-        """Cases whose snapshots match `query` (snapshots can lag their claims by a moment)."""
-        cursor = self.collection.find(query, limit=limit)
-        return [case_of(doc) async for doc in cursor]
-
     # -- commands -------------------------------------------------------------
 
     async def execute(

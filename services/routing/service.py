@@ -61,10 +61,12 @@ from services.common.commands import Desk, Reply
 from services.common.following import FOLLOW_EVERY_S, DepartmentTopics
 from services.common.keys import key_store
 from services.common.logging import bound, get_logger
+from services.common.rowfollower import RowFollower
+from services.common.rowindex import RowIndex
 from services.common.runtime import ServiceRuntime
 from services.common.store import report_failure
 from services.lifecycle import dispatching, feedback, privacy, supervision
-from services.lifecycle.case import reply_cause
+from services.lifecycle.case import Case, reply_cause
 from services.lifecycle.errors import Refused
 from services.lifecycle.policy import Policy
 from services.routing import departments, sweeps
@@ -97,9 +99,13 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
     def __init__(self, settings: RoutingSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
         self._policy = settings.policy(self.city.current, version=self.city.version)
+        # the sweep's rows of every case (`sweeps.case_rows`), filled and kept current by a
+        # follower once started (each snapshot this process saves, at once)
+        self._rows = sweeps.case_rows()
+        self.follower: RowFollower | None = None
         self.streams = CaseStreams(
             self.db["cases"], self.events, self.clock, producer=self.name,
-            index_fields=sweeps.index_fields,
+            index_fields=sweeps.index_fields, saved=self._keep_row,
         )
         self.desk = Desk(self.streams, self.clock, lambda: self.policy)
         self.replies = self.db["department_replies"]
@@ -151,6 +157,20 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
                          "refuse": "deadlines in working days are refused"}[
                              calendar.rules.outside_known_years],
                  change_in="calendar.yaml")
+
+        # the sweep's rows of every case, before this instance says it is ready
+        self.follower = await self.follow_rows(self._rows, self.streams.collection)
+
+    @property
+    def rows(self) -> RowIndex:
+        """The sweep's rows of every case's snapshot (`sweeps.case_rows`)."""
+        return self.follower.index if self.follower is not None else self._rows
+
+    def _keep_row(self, snapshot: dict[str, Any]) -> None:
+        if self.follower is not None:
+            self.follower.put([snapshot])
+        else:
+            self._rows.put(snapshot)
 
     async def start(self) -> None:
         await super().start()
@@ -325,6 +345,12 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
 
     # -- deadlines --------------------------------------------------------------
 
+    async def _found(self, query: dict[str, Any], limit: int) -> list[Case]:
+        """The cases whose rows `query` matches (in memory: `sweeps.py`), as they stand now."""
+        found = self.rows.find(query, sort=(("_id", 1),), limit=limit, count=False)
+        cases = [await self.streams.get(case_id) for case_id in found.ids]
+        return [case for case in cases if case is not None]
+
     async def sweep(self) -> Swept:
         """Record what passing deadlines mean now; safe to run anywhere, any number of times.
         Only the cases routing writes (`ownership.py`): a case awaiting triage is intake's,
@@ -332,19 +358,19 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
         now = self.clock.now()
         batch = self.settings.sweep_batch
         overdue = asked_again = closed = 0
-        for case in await self.streams.find(sweeps.past_due_query(now), limit=batch):
+        for case in await self._found(sweeps.past_due_query(now), batch):
             overdue += await self.streams.sweep(
                 case.case_id, lambda c: supervision.overdue(c, self.clock.now()),
                 supervision.overdue_cause(case),
             )
         policy = self.policy
-        for case in await self.streams.find(sweeps.unanswered_query(now), limit=batch):
+        for case in await self._found(sweeps.unanswered_query(now), batch):
             closed += await self.streams.sweep(
                 case.case_id, lambda c: feedback.unanswered(c, self.clock.now()),
                 feedback.unanswered_cause(case),
             )
-        for case in await self.streams.find(
-                sweeps.ask_again_query(now, policy.feedback_reminder), limit=batch):
+        for case in await self._found(sweeps.ask_again_query(now, policy.feedback_reminder),
+                                      batch):
             asked_again += await self.streams.sweep(
                 case.case_id, lambda c: feedback.ask_again(c, self.clock.now(), policy),
                 feedback.ask_again_cause(case),
