@@ -734,7 +734,10 @@ def privacy_scan(
 
 
 @app.command()
-def replay(model: str = typer.Argument(..., help="tracking or metrics")) -> None:
+def replay(model: str = typer.Argument(..., help="tracking or metrics"),
+           processes: int = typer.Option(
+               0, min=0, help="tracking: processes that fold the log's partitions apart "
+                              "(0: one per partition, up to two per core it may use)")) -> None:
     """Rebuild a read model from offset 0 into a fresh collection and swap it in."""
 
     from rich.progress import Progress
@@ -755,7 +758,8 @@ def replay(model: str = typer.Argument(..., help="tracking or metrics")) -> None
         def advance(read: int, total: int) -> None:
             bar.update(task, completed=read, total=total)
 
-        report = asyncio.run(rebuild(settings, progress=advance))
+        told = {"processes": processes} if model == "tracking" and processes else {}
+        report = asyncio.run(rebuild(settings, progress=advance, **told))
     typer.echo(f"{model} rebuilt: {report}")
 
 

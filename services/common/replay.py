@@ -16,12 +16,15 @@ one process folds on one core only, while the store and the broker use the other
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import multiprocessing
 import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, Generic, TypeVar, cast, overload
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -177,24 +180,42 @@ alone at the end (3 partitions in 2 processes: one folds two, measured 23-24k ev
 3 processes, sharing 2 cores, gave 24.6-25.6k)."""
 
 
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+"""Where a container's CPU limit is (cgroup v2: `<quota> <period>`, or `max <period>`)."""
+
+
+def cores_allowed(cpu_max: str | None = None) -> int:
+    """The cores this process may use: those it may run on, and no more than its container's
+    CPU limit (a pod given 1 core on a 64-core node folds in 2 processes, not 12)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if cpu_max is None:
+        with contextlib.suppress(OSError):
+            cpu_max = CPU_MAX.read_text()
+    quota, _, period = (cpu_max or "").partition(" ")
+    if quota.isdigit() and period.strip().isdigit() and int(period) > 0:
+        cores = min(cores or 1, max(1, math.ceil(int(quota) / int(period))))
+    return cores or 1
+
+
 def processes_for(partitions: int) -> int:
     """How many processes a rebuild of a log of `partitions` partitions folds in: one per
-    partition, up to `PROCESSES_PER_CORE` per core of this machine (those it may run on); one
-    where a process cannot be forked."""
+    partition, up to `PROCESSES_PER_CORE` per core it may use (`cores_allowed`); one where a
+    process cannot be forked."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(partitions, PROCESSES_PER_CORE * (cores or 1)))
+    return max(1, min(partitions, PROCESSES_PER_CORE * cores_allowed()))
 
 
 async def apart(work: Work[R], starts: Offsets, ends: Offsets, *, processes: int,
                 progress: Progress | None = None) -> list[R]:
     """Run `work` on the partitions of [starts, ends) dealt into `processes` groups, each group in
     a forked process of its own (in this one when there is a single group), and give back what
-    each gave. A group that fails fails the whole: its error is raised here, once every
+    each gave (nothing, when no partition has records to read). A group that fails fails the whole: its error is raised here, once every
     group has ended."""
-    groups = groups_of(starts, ends, processes)
+    groups = [group for group in groups_of(starts, ends, processes) if group]
     total = sum(max(end - starts.get(tp, 0), 0) for tp, end in ends.items())
+    if not groups:
+        return []  # nothing to read: no process, no reader
     if len(groups) == 1:
         return [await work(starts, groups[0], progress or (lambda _read, _total: None))]
     context = multiprocessing.get_context("fork")

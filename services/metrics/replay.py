@@ -22,7 +22,7 @@ from services.common.kafka import principal_of
 from services.common.logging import get_logger
 from services.common.replay import LogReader, Phases, Progress, Project, swap_in
 from services.common.settings import CommonSettings
-from services.common.store import make_client, service_db
+from services.common.store import ensure_collections, make_client, service_db
 from services.metrics.reading import Counted, CountedDelivery, read_counted
 from services.metrics.report import Figures
 from services.metrics.service import city_timezone, figure_store
@@ -63,6 +63,8 @@ async def rebuild(settings: CommonSettings, *, progress: Progress | None = None)
     try:
         async with LogReader(metrics, principal_of("metrics"), read_counted) as reader:
             await db.drop_collection(rebuild_name)
+            # made here: a log with nothing in it writes no figures, and the swap renames it
+            await ensure_collections(db, [rebuild_name])
             fresh = figure_store(db[rebuild_name], metrics, tz)
             beginnings, ends = await reader.bounds()
             clock = Phases()

@@ -12,7 +12,14 @@ import os
 import pytest
 from aiokafka import TopicPartition
 
-from services.common.replay import Offsets, Progress, apart, groups_of, processes_for
+from services.common.replay import (
+    Offsets,
+    Progress,
+    apart,
+    cores_allowed,
+    groups_of,
+    processes_for,
+)
 
 TOPIC = "zaiban.cases.events"
 
@@ -31,6 +38,14 @@ def test_partitions_are_dealt_into_groups_of_about_as_many_records() -> None:
     started = groups_of({TopicPartition(TOPIC, 0): 90}, ends, 2)
     assert [sorted(tp.partition for tp in group) for group in started] == [[1], [0, 2]]
     assert len(groups_of({}, ends, 8)) == 3  # never more groups than partitions to read
+
+
+def test_a_container_limited_to_fewer_cores_than_its_node_folds_in_as_many() -> None:
+    node = cores_allowed("max 100000\n")  # no limit: the cores it may run on
+    assert node >= 1
+    assert cores_allowed("100000 100000\n") == 1
+    assert cores_allowed("150000 100000\n") == min(2, node)  # 1.5 cores: two may run
+    assert cores_allowed("not a limit") == node
 
 
 def test_a_rebuild_never_folds_in_more_processes_than_partitions() -> None:
@@ -54,6 +69,7 @@ async def test_each_group_is_done_in_a_process_of_its_own_and_gives_back_its_res
     assert sorted(count for _, count in given) == [50, 60, 100]
     assert len({pid for pid, _ in given} | {os.getpid()}) == 4
     assert seen and max(seen) <= 210
+    assert await apart(records_of, {}, partitions(0, 0), processes=3) == []  # nothing to read
     # one group: done here, no process forked
     [(pid, count)] = await apart(records_of, {}, ends, processes=1)
     assert (pid, count) == (os.getpid(), 210)
