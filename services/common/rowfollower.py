@@ -117,6 +117,28 @@ def seq_of(value: bytes) -> int | None:
         return None
 
 
+class KeptRows:
+    """The rows of a service's own snapshots or documents: put as this process writes them, into
+    `index` until a follower keeps them (once started), then into the follower's, which fills
+    them from the store and keeps the other instances' writes current."""
+
+    def __init__(self, index: RowIndex) -> None:
+        self._index = index
+        self.follower: RowFollower | None = None
+
+    @property
+    def index(self) -> RowIndex:
+        return self.follower.index if self.follower is not None else self._index
+
+    def put(self, documents: list[dict[str, Any]]) -> None:
+        """The rows of the documents this process wrote."""
+        if self.follower is not None:
+            self.follower.put(documents)
+        else:
+            for document in documents:
+                self._index.put(document)
+
+
 class RowFollower:
     """Fills `index` from `collection`, then keeps it current from `topic` (see above)."""
 

@@ -55,7 +55,7 @@ from services.common.keys import SUBMISSION_KEY, BrokenSeal, key_store, open_for
 from services.common.logging import bound, get_logger
 from services.common.quotas import COLLECTION as RATE_CELLS
 from services.common.quotas import SWEEP_EVERY_S, Cells, ClientLimit, KeyQuotas, Rate, StoredCells
-from services.common.rowfollower import RowFollower
+from services.common.rowfollower import KeptRows
 from services.common.rowindex import RowIndex
 from services.common.runtime import ServiceRuntime
 from services.common.store import Unavailable, report_failure
@@ -109,11 +109,12 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
 
     def __init__(self, settings: IntakeSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
-        # until a follower keeps them (`on_start`)
-        self._rows = duplicates.case_rows(also=deadlines.FIELDS)
-        self.follower: RowFollower | None = None
+        # a follower keeps them from `on_start`
+        self.kept_rows = KeptRows(duplicates.case_rows(also=deadlines.FIELDS))
         self.streams = CaseStreams(self.db["cases"], self.events, self.clock, producer=self.name,
-                                   index_fields=index_fields, saved=self._keep_row, begins=True)
+                                   index_fields=index_fields,
+                                   saved=lambda snapshot: self.kept_rows.put([snapshot]),
+                                   begins=True)
         self.desk = Desk(self.streams, self.clock, lambda: Policy(city=self.city.current,
                                                                   config_version=self.city.version))
         self.keys = key_store(self.mongo, settings)
@@ -177,15 +178,15 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         await self.submissions.start()
         self._sweep_rate_cells = not await self.rate_cells.expire_by_ttl()
         # the duplicates' rows of every case, before this instance says it is ready
-        follower = await self.follow_rows(self._rows, self.streams.collection)
+        follower = await self.follow_rows(self.kept_rows.index, self.streams.collection)
         await self._complete_rows(follower.index)
-        self.follower = follower
+        self.kept_rows.follower = follower
         self.background(self.streams.relay)
 
     @property
     def rows(self) -> RowIndex:
         """The rows of every case's snapshot (`duplicates.case_rows`)."""
-        return self.follower.index if self.follower is not None else self._rows
+        return self.kept_rows.index
 
     async def _complete_rows(self, rows: RowIndex) -> None:
         """The rows of snapshots saved before the duplicates' fields were written with them
@@ -213,12 +214,6 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
         await asyncio.gather(*(complete(row_id) for row_id in old))
         if old:
             log.info("duplicate_rows_completed", snapshots=len(old))
-
-    def _keep_row(self, snapshot: dict[str, Any]) -> None:
-        if self.follower is not None:
-            self.follower.put([snapshot])
-        else:
-            self._rows.put(snapshot)
 
     async def start(self) -> None:
         await super().start()

@@ -61,7 +61,7 @@ from services.common.commands import Desk, Reply
 from services.common.following import FOLLOW_EVERY_S, DepartmentTopics
 from services.common.keys import key_store
 from services.common.logging import bound, get_logger
-from services.common.rowfollower import RowFollower
+from services.common.rowfollower import KeptRows
 from services.common.rowindex import RowIndex
 from services.common.runtime import ServiceRuntime
 from services.common.store import report_failure
@@ -101,11 +101,11 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
         self._policy = settings.policy(self.city.current, version=self.city.version)
         # the sweep's rows of every case (`sweeps.case_rows`), filled and kept current by a
         # follower once started (each snapshot this process saves, at once)
-        self._rows = sweeps.case_rows()
-        self.follower: RowFollower | None = None
+        self.kept_rows = KeptRows(sweeps.case_rows())
         self.streams = CaseStreams(
             self.db["cases"], self.events, self.clock, producer=self.name,
-            index_fields=sweeps.index_fields, saved=self._keep_row,
+            index_fields=sweeps.index_fields,
+            saved=lambda snapshot: self.kept_rows.put([snapshot]),
         )
         self.desk = Desk(self.streams, self.clock, lambda: self.policy)
         self.replies = self.db["department_replies"]
@@ -159,18 +159,13 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
                  change_in="calendar.yaml")
 
         # the sweep's rows of every case, before this instance says it is ready
-        self.follower = await self.follow_rows(self._rows, self.streams.collection)
+        self.kept_rows.follower = await self.follow_rows(self.kept_rows.index,
+                                                         self.streams.collection)
 
     @property
     def rows(self) -> RowIndex:
         """The sweep's rows of every case's snapshot (`sweeps.case_rows`)."""
-        return self.follower.index if self.follower is not None else self._rows
-
-    def _keep_row(self, snapshot: dict[str, Any]) -> None:
-        if self.follower is not None:
-            self.follower.put([snapshot])
-        else:
-            self._rows.put(snapshot)
+        return self.kept_rows.index
 
     async def start(self) -> None:
         await super().start()

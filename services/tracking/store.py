@@ -106,7 +106,7 @@ from services.common.compact import compact
 from services.common.inturn import in_turn
 from services.common.logging import bound, get_logger
 from services.common.masking import mask
-from services.common.rowfollower import RowFollower
+from services.common.rowfollower import KeptRows, RowFollower
 from services.common.rowindex import NEWEST, Found, RowIndex
 from services.common.store import (
     DUPLICATE_KEY,
@@ -394,24 +394,23 @@ class TimelineStore:
         self.collection = collection
         self.codes = collection.database[CODES_COLLECTION]
         self.traits: StoreTraits | None = None  # asked of the store at the first batch
-        self.follower: RowFollower | None = None
-        self._rows = case_rows()  # without a follower: what this projection wrote
+        self.kept_rows = KeptRows(case_rows())  # without a follower: what this projection wrote
         self._views: OrderedDict[str, CaseView] = OrderedDict()
         self._kept_views = kept_views
 
     def follow(self, follower: RowFollower) -> None:
-        self.follower = follower
+        self.kept_rows.follower = follower
+
+    @property
+    def follower(self) -> RowFollower | None:
+        return self.kept_rows.follower
 
     @property
     def rows(self) -> RowIndex:
-        return self.follower.index if self.follower is not None else self._rows
+        return self.kept_rows.index
 
     def _keep(self, rows: list[dict[str, Any]]) -> None:
-        if self.follower is not None:
-            self.follower.put(rows)
-        else:
-            for row in rows:
-                self._rows.put(row)
+        self.kept_rows.put(rows)
 
     # -- writing ------------------------------------------------------------------
 
