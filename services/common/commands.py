@@ -137,9 +137,9 @@ class Desk:
     """The policy now: the city's configuration changes while the service runs."""
 
     async def give(self, row: Row[C], case_id: str, command: C, actor: Actor, *, cause: str,
-                   correlation_id: str, reply: bool = False, **given: Any) -> list[Envelope]:
+                   correlation_id: str, **given: Any) -> list[Envelope]:
         """Decide `command` on the case as it stands now and record what follows: once for
-        `cause`, however often it is given or raced. A department's `reply` (its cause a
+        `cause`, however often it is given or raced. A department's reply (its cause a
         `reply_cause`) the case has taken already records nothing."""
         if row.load is not None:
             given = {**given, **await row.load(self.cases, command)}
@@ -149,7 +149,7 @@ class Desk:
         now = self.clock.now()
 
         def decide(case: Case) -> Sequence[ev.CaseEvent]:
-            if reply and cause in case.replies:
+            if cause in case.replies:
                 return []
             return row.decide(case, command, actor, now, self.policy(), **given)
 
@@ -164,7 +164,7 @@ class Desk:
         given = {"coordinator": True} if row.coordinating else {}
         cause = reply_cause(sender, reply.reply_id)
         return await self.give(row, reply.case_id, command, department, cause=cause,
-                               correlation_id=cause, reply=True, **given)
+                               correlation_id=cause, **given)
 
 
 # --- the routes ------------------------------------------------------------------------
