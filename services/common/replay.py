@@ -164,7 +164,7 @@ def groups_of(starts: Offsets, ends: Offsets, count: int) -> list[Offsets]:
     """The partitions with records in [start, end), dealt into at most `count` groups of about
     as many records each (the largest partition to the group with the fewest so far)."""
     sizes = {tp: end - starts.get(tp, 0) for tp, end in ends.items() if end > starts.get(tp, 0)}
-    groups: list[Offsets] = [{} for _ in range(max(1, min(count, len(sizes))))]
+    groups: list[Offsets] = [{} for _ in range(min(max(count, 1), len(sizes)))]
     load = [0] * len(groups)
     for tp in sorted(sizes, key=lambda tp: (-sizes[tp], tp.partition)):
         least = load.index(min(load))
@@ -210,9 +210,9 @@ async def apart(work: Work[R], starts: Offsets, ends: Offsets, *, processes: int
                 progress: Progress | None = None) -> list[R]:
     """Run `work` on the partitions of [starts, ends) dealt into `processes` groups, each group in
     a forked process of its own (in this one when there is a single group), and give back what
-    each gave (nothing, when no partition has records to read). A group that fails fails the whole: its error is raised here, once every
-    group has ended."""
-    groups = [group for group in groups_of(starts, ends, processes) if group]
+    each gave (nothing, when no partition has records to read). A group that fails fails the
+    whole: its error is raised here, once every group has ended."""
+    groups = groups_of(starts, ends, processes)
     total = sum(max(end - starts.get(tp, 0), 0) for tp, end in ends.items())
     if not groups:
         return []  # nothing to read: no process, no reader
@@ -224,18 +224,17 @@ async def apart(work: Work[R], starts: Offsets, ends: Offsets, *, processes: int
     pipes = [context.Pipe(duplex=False) for _ in groups]
     children = [context.Process(target=_fold_apart, args=(work, starts, group, counter, sender),
                                 name=f"rebuild-{index}", daemon=True)
-                for index, (group, counter, (_, sender)) in enumerate(zip(groups, read, pipes, strict=True))]
+                for index, (group, counter, (_, sender))
+                in enumerate(zip(groups, read, pipes, strict=True))]
     for child in children:
         child.start()
     for _, sender in pipes:
         sender.close()  # the children's ends: a child gone makes its receiver's read fail
     answers: dict[int, tuple[str, Any]] = {}
     while len(answers) < len(children):
-        for index, (receiver, _) in enumerate(pipes):
-            if index not in answers and receiver.poll():
-                answers[index] = _answer_of(receiver, children[index])
-            elif index not in answers and not children[index].is_alive():
-                answers[index] = _answer_of(receiver, children[index])
+        for index, ((receiver, _), child) in enumerate(zip(pipes, children, strict=True)):
+            if index not in answers and (receiver.poll() or not child.is_alive()):
+                answers[index] = _answer_of(receiver, child)
         if progress is not None:
             progress(sum(counter.value for counter in read), total)
         await asyncio.sleep(APART_POLL_S)
