@@ -3,9 +3,10 @@ whose FerretDB keeps its SQLite files on a small tmpfs), then space comes back (
 grown in place). While the disk is full, a resident's submission is refused with 503,
 Retry-After and a message saying the store has no space (an Open311 client without a key
 is either recorded from intake's reserve of case numbers, the log being elsewhere, or gets its
-spec's 400 with the same) — never a 500, never a case that is not in the log; the consumers (of events Kafka took just before the disk filled) wait
-without dead-lettering anything or logging errors, and say on /readyz that they cannot
-write. Once there is room again, every service catches
+spec's 400 with the same) — never a 500, never a case that is not in the log; the consumers
+(of events Kafka keeps taking while the disk is full) wait without dead-lettering anything or
+logging errors, and say on /readyz that they cannot write once their own writes are refused.
+Once there is room again, every service catches
 up by itself: every case accepted is in the log, in tracking (with its tracking code) and
 counted once in the figures, which equal a clean replay.
 """
@@ -57,7 +58,11 @@ FULL_FOR_S = 4.0
 """How long the disk stays full once a write was refused: the services must wait it out."""
 
 
-ARRIVING = 3
+ARRIVING = 10
+"""Cases whose first events reach the log at each look at the services' readiness while the
+disk is full (as they would in a storm): a consumer says it cannot write once a write of its
+own is refused, and SQLite takes writes into the room its write-ahead log already holds until
+that is spent, which for a busy service may take many."""
 OPEN311_REQUEST = {
     "api_key": issue_token(TEST_SECRET, "city-app", Role.OFFICER, kind="api_key"),
     "service_code": "traffic-signals", "lat": "34.7995", "long": "113.6390",
@@ -70,9 +75,9 @@ def store_disk_mb() -> int:
     return DISK_MB
 
 
-def arriving_while_full(cases: int) -> list[Envelope]:
+def arriving_while_full(first: int, cases: int) -> list[Envelope]:
     at = datetime.now(UTC)
-    return [envelope for number in range(cases)
+    return [envelope for number in range(first, first + cases)
             for envelope in History(f"ZB{at:%y%m%d}-FULL-{number:04d}")
             .given(at, submitted(f"ZB{at:%y%m%d}-FULL-{number:04d}")).envelopes]
 
@@ -129,12 +134,23 @@ async def test_a_full_store_disk_refuses_writes_clearly_and_catches_up_when_spac
                 found["refusal"] = {"status": refusal.status_code,
                                     "retry_after": refusal.headers.get("retry-after"),
                                     "body": refusal.json()}
-                # events recorded just before the disk filled: every consumer must write them
-                await publish_envelopes(settings, arriving_while_full(ARRIVING))
+                # events Kafka takes while the disk is full: every consumer must write them,
+                # and says it cannot meanwhile
+                arrived = 0
+
+                async def all_cannot_write() -> dict[str, int | None] | None:
+                    nonlocal arrived
+                    answers = found["readiness_last"] = await fleet.readiness()
+                    if set(answers.values()) == {503}:
+                        return answers
+                    await publish_envelopes(settings, arriving_while_full(arrived, ARRIVING))
+                    arrived += ARRIVING
+                    return None
 
                 found["readiness_full"] = await eventually(
-                    lambda: fleet.all_say(503), timeout=20,
+                    all_cannot_write, timeout=30, every=0.5,
                     what="every service to say it cannot write")
+                found["arrived_while_full"] = arrived
                 answers: Counter[str] = Counter()
                 until = time.monotonic() + FULL_FOR_S
                 while time.monotonic() < until:  # a resident who keeps trying meanwhile
