@@ -148,8 +148,11 @@ class NotifyService(ServiceRuntime[NotifySettings]):
         self.router.include_router(webhook_routes(self.ledger, self.webhooks, self.tokens))
 
     async def on_start(self) -> None:
-        await ensure_collections(self.db, ["cases", "deliveries", "attempts", "stops",
-                                           "subscriptions", "webhooks"])
+        await ensure_collections(self.db, ["cases", "deliveries", "pending", "attempts",
+                                           "stops", "subscriptions", "webhooks"])
+        await self.ledger.ensure_indexes()
+        if made := await self.ledger.keep_pending():
+            log.info("pending_deliveries_entered", deliveries=made)
         log.info("notify_channels", channels=sorted(self.senders))
         self.background(self.dispatching)
         self.every(3600, lambda: self.subscriptions.forget_unconfirmed(self.clock.now()))
@@ -281,12 +284,12 @@ class NotifyService(ServiceRuntime[NotifySettings]):
 
     async def dispatch(self) -> int:
         """Send what is due now; how many were looked at."""
-        due = await self.ledger.due(self.clock.now(), limit=DUE_AT_ONCE)
+        looked_at, due = await self.ledger.looked_at(self.clock.now(), limit=DUE_AT_ONCE)
         for delivery in due:
             with bound(case_id=delivery.case_id, event_id=delivery.event_id,
                        channel=delivery.channel):
                 await self.deliver(delivery)
-        return len(due)
+        return looked_at
 
     async def deliver(self, delivery: Delivery) -> None:
         if delivery.channel == "webhook":

@@ -13,7 +13,7 @@ from unit.tracking.tracking_stories import day, reference_case
 
 from services.common.settings import CommonSettings
 from services.common.store import make_client
-from services.notify.ledger import Delivery, Ledger, planned
+from services.notify.ledger import ORPHAN_AFTER, PENDING_FILLED, Delivery, Ledger, planned
 
 pytestmark = pytest.mark.stack
 
@@ -114,3 +114,74 @@ async def test_an_event_planned_again_revives_its_dead_delivery_only(ledger: Led
     assert await ledger.claim(revived, later, LEASE, 2) == 2  # its own limit, not the default
     statuses = {d["channel"]: d["status"] for d in await ledger.all()}
     assert statuses == {"email": "pending", "sms": "sent"}  # what was sent stays sent
+
+
+async def test_only_what_waits_is_looked_at_and_every_delivery_pending_is(ledger: Ledger) -> None:
+    """The dispatcher reads `pending`, not every delivery ever planned: an entry comes with
+    its delivery and goes when it is sent, dead or dropped."""
+    await ledger.plan([row("email"), row("sms"), an_alert()])
+    email, alert, sms = sorted(await ledger.due(NOW), key=lambda d: d.delivery_id)
+    assert alert.subscription == "sub-1"
+    assert await pending_ids(ledger) == {email.delivery_id, alert.delivery_id, sms.delivery_id}
+    assert await ledger.claim(email, NOW, LEASE, 1) == 1
+    await ledger.sent(email, 1, at=NOW, provider_id="250 ok", accepted=0.0)
+    assert await ledger.claim(sms, NOW, LEASE, 1) == 1
+    await ledger.failed(sms, 1, reason="550", retry_at=None)
+    await ledger.drop(alert, "unsubscribed")
+    assert await pending_ids(ledger) == set()
+    assert {d["status"] for d in await ledger.all()} == {"sent", "dead", "dropped"}
+
+
+async def test_entries_a_crash_left_behind_are_mended_when_met(ledger: Ledger) -> None:
+    await ledger.plan([row("email"), row("sms")])
+    email, sms = sorted(await ledger.due(NOW), key=lambda d: d.channel)
+    # a crash between the sent mark and the entry's removal: the entry is met and removed
+    assert await ledger.claim(email, NOW, LEASE, 1) == 1
+    await ledger.deliveries.update_one({"_id": email.delivery_id}, {"$set": {"status": "sent"}})
+    # a claim moves the delivery's due time on, not its entry's: the entry is moved when met
+    assert await ledger.claim(sms, NOW, LEASE, 1) == 1
+    # the entry of a plan that failed between its two writes waits for the event read again
+    await ledger.pending.insert_one({"_id": "orphan", "due_at": NOW, "planned_at": NOW,
+                                     "case_id": ACCEPTED.case_id, "resident": True})
+
+    assert await ledger.looked_at(NOW + timedelta(seconds=1)) == (3, [])
+    assert await pending_ids(ledger) == {sms.delivery_id, "orphan"}
+    [entry] = [e async for e in ledger.pending.find({"_id": sms.delivery_id})]
+    assert entry["due_at"] == NOW + LEASE
+    assert await ledger.looked_at(NOW + ORPHAN_AFTER + timedelta(seconds=1)) == (2, [
+        await the_one(ledger)])
+    assert await pending_ids(ledger) == {sms.delivery_id}
+
+
+async def test_a_ledger_kept_before_the_entries_gets_them_once(ledger: Ledger) -> None:
+    await ledger.plan([row("email"), row("sms")])
+    email, _ = sorted(await ledger.due(NOW), key=lambda d: d.channel)
+    assert await ledger.claim(email, NOW, LEASE, 1) == 1
+    await ledger.sent(email, 1, at=NOW, provider_id="250 ok", accepted=0.0)
+    await ledger.pending.delete_many({})  # as a ledger written before `pending` was
+
+    assert await ledger.due(NOW) == []
+    assert await ledger.keep_pending() == 1
+    [sms] = await ledger.due(NOW)
+    assert sms.channel == "sms"
+    await ledger.pending.delete_many({"_id": sms.delivery_id})
+    assert await ledger.keep_pending() == 0  # once: the ledger says it was done
+    assert await ledger.due(NOW) == []
+
+
+async def test_a_stop_drops_the_residents_messages_not_an_areas_alerts(ledger: Ledger) -> None:
+    alert = an_alert()
+    await ledger.plan([row("email"), alert])
+    assert await ledger.stop(ACCEPTED.case_id, NOW) is True
+    statuses = {d["_id"]: d["status"] for d in await ledger.all()}
+    assert statuses == {f"{ACCEPTED.event_id}:email": "dropped", alert["_id"]: "pending"}
+    assert await pending_ids(ledger) == {alert["_id"]}
+
+
+def an_alert() -> dict[str, Any]:
+    """The event's alert to an area's subscriber."""
+    return row("email", _id=f"{ACCEPTED.event_id}:email:sub-1", subscription="sub-1")
+
+
+async def pending_ids(ledger: Ledger) -> set[str]:
+    return {entry["_id"] async for entry in ledger.pending.find({"_id": {"$ne": PENDING_FILLED}})}
