@@ -94,7 +94,7 @@ async def run_retention(settings: IntakeSettings, *, dry_run: bool, limit: int) 
     async with console_desk(settings) as (desk, cases):
         now = SystemClock().now()
         due = await retention.due(cases, now, keep, limit)
-        asked = [] if dry_run else await retention.sweep(cases, desk, now, keep, limit)
+        asked = [] if dry_run else await retention.sweep(due, desk)
     return RetentionRun(due, asked)
 
 

@@ -110,7 +110,8 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
     def __init__(self, settings: IntakeSettings, clock: Clock | None = None) -> None:
         super().__init__(settings, clock)
         # a follower keeps them from `on_start`
-        self.kept_rows = KeptRows(duplicates.case_rows(also=deadlines.FIELDS))
+        self.kept_rows = KeptRows(duplicates.case_rows(also=(*deadlines.FIELDS,
+                                                             *retention.FIELDS)))
         self.streams = CaseStreams(self.db["cases"], self.events, self.clock, producer=self.name,
                                    index_fields=index_fields,
                                    saved=lambda snapshot: self.kept_rows.put([snapshot]),
@@ -241,8 +242,9 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
 
     async def sweep_retention(self) -> list[retention.Due]:
         """Ask for the erasure of the personal data kept past its time (`retention.py`)."""
-        return await retention.sweep(self.streams.collection, self.erasure_desk,
-                                     self.clock.now(), self.retention, self.settings.retention_batch)
+        due = await retention.due_in_rows(self.rows, self.streams, self.clock.now(),
+                                          self.retention, self.settings.retention_batch)
+        return await retention.sweep(due, self.erasure_desk)
 
     async def forget_old_receipts(self) -> int:
         """Forget the bus receipts older than `bus_receipt_days` (`receipts.py`)."""
