@@ -17,6 +17,8 @@ import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.envelope import Envelope
 from contracts.personal import PersonalData, Sealed
@@ -26,6 +28,7 @@ from services.common.casestreams import CaseStreams
 from services.common.kafka import ADMIN, kafka_options
 from services.common.keys import KeyRing, key_store, open_sealed
 from services.common.replay import LogReader
+from services.common.rowindex import RowIndex
 from services.common.runtime import running  # noqa: F401 (tests import it from here)
 from services.common.settings import CommonSettings
 from services.common.store import make_client
@@ -345,3 +348,15 @@ async def figures_caught_up(http: httpx.AsyncClient, settings: CommonSettings,
         return body if answer.status_code == 200 and body["positions"] == ends else None
 
     return await eventually(probe, timeout=timeout, what=f"the figures to reach {ends}")
+
+
+async def snapshots_and_their_rows(db: AsyncDatabase[dict[str, Any]],
+                                   documents: list[dict[str, Any]],
+                                   rows: RowIndex) -> AsyncCollection[dict[str, Any]]:
+    """`documents` stored as a write model's snapshots (`db["cases"]`), and put into `rows` as
+    a follower loads them: the store's documents (its dates come back naive, UTC). The
+    collection, for the store's own scans to compare the rows with."""
+    snapshots = db["cases"]
+    await snapshots.insert_many(documents)
+    rows.put_all([doc async for doc in snapshots.find({})])
+    return snapshots

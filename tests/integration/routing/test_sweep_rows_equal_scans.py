@@ -13,6 +13,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from helpers import snapshots_and_their_rows
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.facts import CaseStatus
@@ -54,11 +55,9 @@ def snapshot(number: int, pick: random.Random) -> dict[str, Any]:
 async def test_the_rows_find_what_the_stores_scan_finds_for_each_sweep_query(
         namespace_db: AsyncDatabase[dict[str, Any]]) -> None:
     pick = random.Random(17)
-    snapshots = namespace_db["cases"]
-    await snapshots.insert_many([snapshot(number, pick) for number in range(400)])
     rows = sweeps.case_rows()
-    # as the follower loads them: the store's documents (its dates come back naive, UTC)
-    rows.put_all([doc async for doc in snapshots.find({})])
+    snapshots = await snapshots_and_their_rows(
+        namespace_db, [snapshot(number, pick) for number in range(400)], rows)
 
     compared = 0
     for hours in (-48, -1, 0, 1, 30, 72, 200):
