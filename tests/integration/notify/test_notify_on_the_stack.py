@@ -336,6 +336,41 @@ async def test_a_mail_server_that_says_later_is_tried_again_one_that_refuses_is_
     assert len(box.messages()) == 1
 
 
+async def test_a_message_planned_by_the_code_before_the_pending_entries_still_goes(
+        settings: CommonSettings) -> None:
+    """Notify's dispatcher reads its pending entries only; a delivery planned by code that
+    kept none (the ledger of the version before, or an instance of it still running in a
+    rolling upgrade) gets its entry when notify starts, and goes."""
+    now = datetime.now(UTC)
+    quick = {"notify_backoff_s": 0.1, "notify_backoff_max_s": 0.3,
+             "notify_send_timeout_s": 1.0, "notify_lease_s": 2.0}
+    with MailBox() as box:
+        box.fail_next = 1_000  # 451 each time: the message waits, pending
+        async with notifying(settings, _Fixed(now), smtp_url=box.url(), **quick) as service:
+            case = accepted_at("ZB261006-NTF9-0001", now, ("email",))
+            await publish_envelopes(settings, case.envelopes, keys=RING)
+
+            async def tried() -> list[dict[str, Any]] | None:
+                waiting = [d for d in (await ledger_of(service)).values()
+                           if d["status"] == "pending" and d.get("last_error")]
+                return waiting or None
+
+            [waiting] = await eventually(tried, what="the email tried and pending")
+            # as the code before this ledger kept it: the delivery pending, without an entry
+            await service.ledger.pending.delete_many({})
+            await asyncio.sleep(1.0)  # an attempt under way meanwhile ends
+            box.fail_next = 0
+            await asyncio.sleep(1.5)
+            assert box.messages() == []  # never looked at again while this instance runs
+        async with notifying(settings, _Fixed(now), smtp_url=box.url(), **quick) as service:
+            [mail] = await received(box, 1, "the email planned before, once notify started")
+            await asyncio.sleep(0.5)
+            sent = (await ledger_of(service))[waiting["_id"]]
+    assert sent["status"] == "sent"
+    assert mail.message["Message-ID"] == message_id(waiting["_id"], MAIL_FROM)
+    assert len(box.messages()) == 1
+
+
 class _Fixed:
     """The time now, moving, but on the day of `start` (no quiet hours in the tests' way)."""
 
