@@ -130,6 +130,10 @@ class KeptRows:
     def index(self) -> RowIndex:
         return self.follower.index if self.follower is not None else self._index
 
+    def saved(self, document: dict[str, Any]) -> None:
+        """The row of a snapshot this process saved (a `CaseStreams` `saved` callback)."""
+        self.put([document])
+
     def put(self, documents: list[dict[str, Any]]) -> None:
         """The rows of the documents this process wrote."""
         if self.follower is not None:

@@ -114,7 +114,7 @@ class IntakeService(ServiceRuntime[IntakeSettings]):
                                                              *retention.FIELDS)))
         self.streams = CaseStreams(self.db["cases"], self.events, self.clock, producer=self.name,
                                    index_fields=index_fields,
-                                   saved=lambda snapshot: self.kept_rows.put([snapshot]),
+                                   saved=self.kept_rows.saved,
                                    begins=True)
         self.desk = Desk(self.streams, self.clock, lambda: Policy(city=self.city.current,
                                                                   config_version=self.city.version))

@@ -105,7 +105,7 @@ class RoutingService(ServiceRuntime[RoutingSettings]):
         self.streams = CaseStreams(
             self.db["cases"], self.events, self.clock, producer=self.name,
             index_fields=sweeps.index_fields,
-            saved=lambda snapshot: self.kept_rows.put([snapshot]),
+            saved=self.kept_rows.saved,
         )
         self.desk = Desk(self.streams, self.clock, lambda: self.policy)
         self.replies = self.db["department_replies"]

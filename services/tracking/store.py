@@ -409,9 +409,6 @@ class TimelineStore:
     def rows(self) -> RowIndex:
         return self.kept_rows.index
 
-    def _keep(self, rows: list[dict[str, Any]]) -> None:
-        self.kept_rows.put(rows)
-
     # -- writing ------------------------------------------------------------------
 
     async def project(self, envelopes: Sequence[Envelope]) -> Projected:
@@ -423,7 +420,7 @@ class TimelineStore:
         try:
             await self._project(envelopes, projected)
         finally:
-            self._keep(projected.rows)
+            self.kept_rows.put(projected.rows)
         return projected
 
     async def _project(self, envelopes: Sequence[Envelope], projected: Projected) -> None:
