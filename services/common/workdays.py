@@ -121,6 +121,10 @@ class WorkCalendar:
         self.rules = rules or CalendarRules()
         self._holidays = frozenset(self.rules.holidays)
         self._working = frozenset(self.rules.working_days)
+        self._days: dict[date, bool] = {}
+        """Days already looked up: a deadline walks the same few days for every case of a
+        day (the package checks its argument and reads its tables each time); a few hundred a
+        year of deadlines."""
 
     @cached_property
     def package_years(self) -> tuple[int, int]:
@@ -142,6 +146,12 @@ class WorkCalendar:
         return self.in_package(day) or day.year in self.rules.known_years
 
     def is_working_day(self, day: date) -> bool:
+        known = self._days.get(day)
+        if known is None:
+            known = self._days[day] = self._look_up(day)
+        return known
+
+    def _look_up(self, day: date) -> bool:
         if day in self._working:
             return True
         if day in self._holidays:
