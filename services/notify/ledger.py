@@ -25,7 +25,7 @@
   those still to go. An entry is written before its delivery and removed after it leaves
   pending, so a delivery pending always has one; an entry that outlived its delivery's
   pending (a crash between the two writes) is removed, and one due before its delivery
-  (leased, rescheduled) is moved, when `due` meets it.
+  (leased, rescheduled) is moved, when `looked_at` meets it.
 - `stops`: `_id` = case id: the resident asked for no more messages about the case (the
   signed link). Kept here, not as an event on the log: it concerns nothing but notify's
   own deliveries, no other service reads it, and the log keeps everything forever while a
@@ -174,7 +174,7 @@ class Ledger:
         if not rows:
             return 0
         # the entries first: a delivery pending never lacks one (one whose delivery was there
-        # already, and has gone, is removed by `due`)
+        # already, and has gone, is removed by `looked_at`)
         await insert_new(self.pending, [pending_entry(row) for row in rows])
         again = await insert_new(self.deliveries, rows)
         if not again:
